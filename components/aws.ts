@@ -1,0 +1,355 @@
+/**
+ * The AWS implementation of HaIguanaCluster: VPC over two zones, two encrypted EC2 workers,
+ * and a Network Load Balancer whose Elastic IPs are the VIP.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as ebs from "@pulumi/aws/ebs";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as iam from "@pulumi/aws/iam";
+import * as kms from "@pulumi/aws/kms";
+import * as lb from "@pulumi/aws/lb";
+import * as vpc from "@pulumi/aws/vpc";
+import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
+import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { ClusterConfig } from "./config";
+import {
+    AWS_DATA_DEVICE_NAME,
+    CANONICAL_AWS_OWNER,
+    ROLE_PROBE_PORT,
+    ROOT_VOLUME_GB,
+    UBUNTU_AMI_NAME,
+    VRRP_IP_PROTOCOL,
+} from "./constants";
+import {
+    ClusterOutputs,
+    HealthCheck,
+    ROLE_PROBE,
+    WorkerPlan,
+    baseTags,
+    endpointsFor,
+    healthCheckFor,
+    healthCheckTimeoutSeconds,
+    planNetwork,
+    planWorkers,
+} from "./model";
+
+const ZONE_SUFFIX = ["a", "b"] as const;
+
+/** Graviton families carry a `g` after the generation digit: m7g, c7gn, t4g, r8g. */
+export function awsArchitecture(instanceType: string): "x86_64" | "arm64" {
+    return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType) ? "arm64" : "x86_64";
+}
+
+export function awsHealthCheck(check: HealthCheck, cfg: ClusterConfig): lb.TargetGroupArgs["healthCheck"] {
+    const { healthCheckIntervalSeconds: interval, unhealthyThreshold } = cfg.failover;
+    const common = {
+        enabled: true,
+        port: String(check.port),
+        interval,
+        timeout: healthCheckTimeoutSeconds(interval),
+        // Set both explicitly: the provider's default (3) differs from the API's (2).
+        healthyThreshold: unhealthyThreshold,
+        unhealthyThreshold,
+    };
+    return check.protocol === "http" ? { ...common, protocol: "HTTP", path: check.path, matcher: "200" } : { ...common, protocol: "TCP" };
+}
+
+export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+    const opts = { parent };
+    const tags = baseTags(cfg, name);
+    const network = planNetwork(cfg.network.cidr);
+    const workerPlans = planWorkers(network);
+
+    const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply(
+        (result) => {
+            if (result.names.length < 2) {
+                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two`, parent);
+            }
+            return [result.names[0], result.names[1]] as [string, string];
+        },
+    );
+    const partition = getPartitionOutput({}, opts).partition;
+
+    // --- network -------------------------------------------------------------------------
+    const vpcResource = new ec2.Vpc(
+        `${name}-vpc`,
+        { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } },
+        opts,
+    );
+    const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpcResource.id, tags }, opts);
+
+    const publicRoutes = new ec2.RouteTable(
+        `${name}-public-rt`,
+        { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags },
+        opts,
+    );
+    const publicSubnets = network.publicSubnets.map((cidr, i) => {
+        const subnet = new ec2.Subnet(
+            `${name}-public-${ZONE_SUFFIX[i]}`,
+            {
+                vpcId: vpcResource.id,
+                cidrBlock: cidr,
+                availabilityZone: zones[i],
+                mapPublicIpOnLaunch: false,
+                tags: { ...tags, Name: `${name}-public-${ZONE_SUFFIX[i]}`, tier: "public" },
+            },
+            opts,
+        );
+        new ec2.RouteTableAssociation(`${name}-public-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }, opts);
+        return subnet;
+    });
+
+    // One NAT gateway per zone keeps each zone's egress alive when the other zone fails.
+    const natCount = cfg.network.natGateways === "one-per-zone" ? 2 : 1;
+    const natGateways = publicSubnets.slice(0, natCount).map((subnet, i) => {
+        const eip = new ec2.Eip(`${name}-nat-${ZONE_SUFFIX[i]}`, { domain: "vpc", tags }, opts);
+        return new ec2.NatGateway(`${name}-nat-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, allocationId: eip.allocationId, tags }, { parent, dependsOn: [igw] });
+    });
+
+    const privateSubnets = network.privateSubnets.map((cidr, i) => {
+        const subnet = new ec2.Subnet(
+            `${name}-private-${ZONE_SUFFIX[i]}`,
+            {
+                vpcId: vpcResource.id,
+                cidrBlock: cidr,
+                availabilityZone: zones[i],
+                mapPublicIpOnLaunch: false,
+                tags: { ...tags, Name: `${name}-private-${ZONE_SUFFIX[i]}`, tier: "private" },
+            },
+            opts,
+        );
+        const routes = new ec2.RouteTable(
+            `${name}-private-${ZONE_SUFFIX[i]}-rt`,
+            { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[Math.min(i, natCount - 1)].id }], tags },
+            opts,
+        );
+        new ec2.RouteTableAssociation(`${name}-private-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: routes.id }, opts);
+        return subnet;
+    });
+
+    // --- security groups -----------------------------------------------------------------
+    // The NLB preserves client addresses, so workers see the senders' own IPs.
+    const workerSg = new ec2.SecurityGroup(
+        `${name}-workers-sg`,
+        { vpcId: vpcResource.id, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
+        opts,
+    );
+    const channelSg = new ec2.SecurityGroup(
+        `${name}-channels-sg`,
+        { vpcId: vpcResource.id, description: "Iguana channel ports from the allowed sender networks", tags },
+        opts,
+    );
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) =>
+        new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
+    const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
+
+    for (const channel of cfg.channels) {
+        for (const cidr of cfg.network.allowedCidrs) {
+            ingress(`in-${channel.name}-${cidrSlug(cidr)}`, {
+                securityGroupId: channelSg.id,
+                description: `${channel.protocol.toUpperCase()} channel ${channel.name} from ${cidr}`,
+                ipProtocol: "tcp",
+                fromPort: channel.port,
+                toPort: channel.port,
+                cidrIpv4: cidr,
+            });
+        }
+    }
+    for (const cidr of cfg.network.adminCidrs) {
+        ingress(`in-dashboard-${cidrSlug(cidr)}`, {
+            securityGroupId: workerSg.id,
+            description: `Iguana dashboard from admin network ${cidr}`,
+            ipProtocol: "tcp",
+            fromPort: cfg.iguana.webPort,
+            toPort: cfg.iguana.webPort,
+            cidrIpv4: cidr,
+        });
+    }
+    ingress("in-role-probe", {
+        securityGroupId: workerSg.id,
+        description: "Role probe: load balancer health checks from inside the VPC",
+        ipProtocol: "tcp",
+        fromPort: ROLE_PROBE_PORT,
+        toPort: ROLE_PROBE_PORT,
+        cidrIpv4: network.vpcCidr,
+    });
+    if (cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health")) {
+        ingress("in-iguana-health", {
+            securityGroupId: workerSg.id,
+            description: "Iguana health checks of active-active channels from inside the VPC",
+            ipProtocol: "tcp",
+            fromPort: cfg.iguana.webPort,
+            toPort: cfg.iguana.webPort,
+            cidrIpv4: network.vpcCidr,
+        });
+    }
+    ingress("in-vrrp", {
+        securityGroupId: workerSg.id,
+        description: "VRRP (IP protocol 112) between the two workers only",
+        ipProtocol: String(VRRP_IP_PROTOCOL),
+        referencedSecurityGroupId: workerSg.id,
+    });
+    new vpc.SecurityGroupEgressRule(
+        `${name}-out-all`,
+        { securityGroupId: workerSg.id, description: "Egress through the NAT gateways", ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", tags },
+        opts,
+    );
+
+    // --- identity and encryption ---------------------------------------------------------
+    const key = new kms.Key(
+        `${name}-key`,
+        { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
+        opts,
+    );
+    const role = new iam.Role(
+        `${name}-worker-role`,
+        {
+            description: "Iguana workers: SSM Session Manager access",
+            assumeRolePolicy: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            }),
+            tags,
+        },
+        opts,
+    );
+    new iam.RolePolicyAttachment(
+        `${name}-worker-ssm`,
+        { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` },
+        opts,
+    );
+    const profile = new iam.InstanceProfile(`${name}-worker-profile`, { role: role.name, tags }, opts);
+
+    const architecture = awsArchitecture(cfg.workers.size);
+    const ami = ec2.getAmiOutput(
+        {
+            owners: [CANONICAL_AWS_OWNER],
+            mostRecent: true,
+            filters: [
+                { name: "name", values: [UBUNTU_AMI_NAME[architecture]] },
+                { name: "architecture", values: [architecture] },
+                { name: "virtualization-type", values: ["hvm"] },
+            ],
+        },
+        opts,
+    );
+
+    // --- workers -------------------------------------------------------------------------
+    const workers = workerPlans.map((plan: WorkerPlan) => {
+        const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
+        const instance = new ec2.Instance(
+            `${name}-${plan.name}`,
+            {
+                ami: ami.id,
+                instanceType: cfg.workers.size,
+                subnetId: privateSubnets[plan.index].id,
+                privateIp: plan.privateIp,
+                vpcSecurityGroupIds: [workerSg.id, channelSg.id],
+                iamInstanceProfile: profile.name,
+                tenancy: cfg.workers.dedicated ? "dedicated" : "default",
+                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                rootBlockDevice: { encrypted: true, kmsKeyId: key.arn, volumeType: "gp3", volumeSize: ROOT_VOLUME_GB, deleteOnTermination: true },
+                monitoring: true,
+                tags: workerTags,
+                volumeTags: workerTags,
+            },
+            // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on purpose.
+            { parent, ignoreChanges: ["ami"] },
+        );
+        const volume = new ebs.Volume(
+            `${name}-${plan.name}-data`,
+            {
+                availabilityZone: zones[plan.index],
+                size: cfg.workers.dataDiskGb,
+                type: "gp3",
+                encrypted: true,
+                kmsKeyId: key.arn,
+                tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
+            },
+            opts,
+        );
+        new ec2.VolumeAttachment(
+            `${name}-${plan.name}-data`,
+            { instanceId: instance.id, volumeId: volume.id, deviceName: AWS_DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
+            opts,
+        );
+        return { plan, instance, volume };
+    });
+
+    // --- network load balancer (the VIP) -------------------------------------------------
+    const vipEips = cfg.network.public
+        ? publicSubnets.map((_, i) => new ec2.Eip(`${name}-vip-${ZONE_SUFFIX[i]}`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip-${ZONE_SUFFIX[i]}` } }, opts))
+        : [];
+    const nlb = new lb.LoadBalancer(
+        `${name}-nlb`,
+        {
+            loadBalancerType: "network",
+            internal: !cfg.network.public,
+            // Off by default on an NLB: without it the zone of the passive worker has no healthy target.
+            enableCrossZoneLoadBalancing: true,
+            subnetMappings: cfg.network.public
+                ? publicSubnets.map((subnet, i) => ({ subnetId: subnet.id, allocationId: vipEips[i].allocationId }))
+                : privateSubnets.map((subnet, i) => ({ subnetId: subnet.id, privateIpv4Address: network.internalVipIps[i] })),
+            tags,
+        },
+        { parent, dependsOn: [igw] },
+    );
+
+    const forward = (listenerName: string, port: number, check: HealthCheck, idleTimeoutSeconds?: number) => {
+        const targetGroup = new lb.TargetGroup(
+            `${name}-${listenerName}`,
+            {
+                port,
+                protocol: "TCP",
+                targetType: "instance",
+                vpcId: vpcResource.id,
+                preserveClientIp: "true",
+                healthCheck: awsHealthCheck(check, cfg),
+                // Reset flows of a worker that turns unhealthy, so senders reconnect to the active one.
+                targetHealthStates: [{ enableUnhealthyConnectionTermination: true }],
+                tags,
+            },
+            opts,
+        );
+        for (const { plan, instance } of workers) {
+            new lb.TargetGroupAttachment(`${name}-${listenerName}-${plan.name}`, { targetGroupArn: targetGroup.arn, targetId: instance.id, port }, opts);
+        }
+        const listener = new lb.Listener(
+            `${name}-${listenerName}`,
+            {
+                loadBalancerArn: nlb.arn,
+                port,
+                protocol: "TCP",
+                tcpIdleTimeoutSeconds: idleTimeoutSeconds,
+                defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
+                tags,
+            },
+            opts,
+        );
+        return { targetGroup, listener };
+    };
+
+    for (const channel of cfg.channels) {
+        forward(channel.name, channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
+    }
+    // The dashboard follows the active worker, like active-passive channels.
+    forward("dashboard", cfg.iguana.webPort, ROLE_PROBE);
+
+    const vipAddresses = cfg.network.public ? pulumi.all(vipEips.map((e) => e.publicIp)) : pulumi.output([...network.internalVipIps]);
+    const vip = vipAddresses.apply((addresses) => addresses[0]);
+    return {
+        cloud: "aws",
+        vip,
+        vipAddresses,
+        ...endpointsFor(cfg, vip),
+        workers: pulumi.all([zones, ...workers.map((w) => pulumi.all([w.instance.id, w.instance.privateIp]))]).apply(([zoneNames, ...ids]) =>
+            workers.map(({ plan }, i) => ({
+                name: plan.name,
+                role: plan.role,
+                zone: zoneNames[plan.index],
+                privateIp: ids[i][1],
+                id: ids[i][0],
+            })),
+        ),
+    };
+}

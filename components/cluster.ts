@@ -1,0 +1,54 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "./config";
+import { COMPONENT_TYPE, Cloud } from "./constants";
+import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
+import { createAwsCluster } from "./aws";
+
+export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs;
+
+/** Each cloud's builder, chosen by `cloud`. */
+export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
+    aws: createAwsCluster,
+};
+
+export interface HaIguanaClusterArgs {
+    /** A configuration already checked by `validateClusterConfig`. */
+    config: ClusterConfig;
+}
+
+/**
+ * A highly available pair of Iguana workers behind a load balancer VIP, on AWS or Azure.
+ * Thin on purpose: the cloud builders in `aws.ts` / `azure.ts` hold the logic.
+ */
+export class HaIguanaCluster extends pulumi.ComponentResource {
+    public readonly cloud: pulumi.Output<Cloud>;
+    public readonly vip: pulumi.Output<string>;
+    public readonly vipAddresses: pulumi.Output<string[]>;
+    public readonly dashboardUrl: pulumi.Output<string>;
+    public readonly channelEndpoints: pulumi.Output<ChannelEndpoint[]>;
+    public readonly workers: pulumi.Output<WorkerOutput[]>;
+
+    constructor(name: string, args: HaIguanaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        const implementation = IMPLEMENTATIONS[args.config.cloud];
+        if (!implementation) {
+            throw new Error(`cloud "${args.config.cloud}" has no implementation yet`);
+        }
+        // No args to super: component inputs holding Outputs leak promises under a real `pulumi up`.
+        super(COMPONENT_TYPE, name, {}, opts);
+        const outputs = implementation(name, args.config, this);
+        this.cloud = pulumi.output(outputs.cloud);
+        this.vip = outputs.vip;
+        this.vipAddresses = outputs.vipAddresses;
+        this.dashboardUrl = outputs.dashboardUrl;
+        this.channelEndpoints = outputs.channelEndpoints;
+        this.workers = outputs.workers;
+        this.registerOutputs({
+            cloud: this.cloud,
+            vip: this.vip,
+            vipAddresses: this.vipAddresses,
+            dashboardUrl: this.dashboardUrl,
+            channelEndpoints: this.channelEndpoints,
+            workers: this.workers,
+        });
+    }
+}

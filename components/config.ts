@@ -1,0 +1,442 @@
+/**
+ * The configuration model: parses and validates every key of the contract (DESIGN.md), fills
+ * in defaults from `constants.ts`, and throws once with every problem found. Pure: no Pulumi
+ * resources are touched, so validation always runs before anything is registered.
+ */
+import {
+    AWS_SECURITY_GROUP_INBOUND_RULES,
+    CHANNEL_MODES,
+    CHANNEL_NAME_MAX,
+    CHANNEL_NAME_PATTERN,
+    CLOUDS,
+    CLOUD_LIMITS,
+    ChannelMode,
+    Cloud,
+    DEFAULTS,
+    EDITIONS,
+    EDITION_WEB_PORT,
+    Edition,
+    NAT_GATEWAY_CHOICES,
+    NETWORK_PREFIX_RANGE,
+    NatGateways,
+    PROJECT,
+    PROTOCOLS,
+    Protocol,
+    ROLE_PROBE_PORT,
+    Range,
+    SSH_PORT,
+} from "./constants";
+import { cidrProblem } from "./cidr";
+
+export interface ChannelConfig {
+    name: string;
+    protocol: Protocol;
+    port: number;
+    mode: ChannelMode;
+}
+
+export interface IguanaConfig {
+    edition: Edition;
+    installerUrl?: string;
+    webPort: number;
+}
+
+export interface NetworkConfig {
+    cidr: string;
+    allowedCidrs: string[];
+    adminCidrs: string[];
+    public: boolean;
+    natGateways: NatGateways;
+}
+
+export interface WorkersConfig {
+    size: string;
+    dataDiskGb: number;
+    dedicated: boolean;
+}
+
+export interface FailoverConfig {
+    healthCheckIntervalSeconds: number;
+    /** Used for the healthy threshold too: Azure has one threshold, AWS gets the same. */
+    unhealthyThreshold: number;
+    idleTimeoutSeconds: number;
+}
+
+/** A validated configuration with every default filled in. */
+export interface ClusterConfig {
+    cloud: Cloud;
+    environment: string;
+    /** `aws:region` or `azure-native:location`. */
+    region: string;
+    iguana: IguanaConfig;
+    channels: ChannelConfig[];
+    network: NetworkConfig;
+    workers: WorkersConfig;
+    failover: FailoverConfig;
+}
+
+/** Configuration as read from a stack or given in code: nothing is trusted yet. */
+export interface RawClusterConfig {
+    cloud?: unknown;
+    environment?: unknown;
+    iguana?: unknown;
+    channels?: unknown;
+    network?: unknown;
+    workers?: unknown;
+    failover?: unknown;
+    /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
+    region?: unknown;
+}
+
+/** The project config keys of the contract, in the order the docs list them. */
+export const CONFIG_KEYS = ["cloud", "environment", "iguana", "channels", "network", "workers", "failover"] as const;
+
+export const REGION_KEY: Record<Cloud, string> = { aws: "aws:region", azure: "azure-native:location" };
+
+export interface ConfigProblem {
+    /** The fully qualified key, e.g. `iguana-ha:channels[1].port`. */
+    key: string;
+    message: string;
+}
+
+export class ConfigValidationError extends Error {
+    constructor(public readonly problems: ConfigProblem[]) {
+        super(
+            `Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+                problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
+        );
+        this.name = "ConfigValidationError";
+    }
+}
+
+const ALLOWED_KEYS = {
+    iguana: ["edition", "installerUrl", "webPort"],
+    channel: ["name", "protocol", "port", "mode"],
+    network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
+    workers: ["size", "dataDiskGb", "dedicated"],
+    failover: ["healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
+} as const;
+
+function describe(value: unknown): string {
+    if (value === null) return "null";
+    if (Array.isArray(value)) return "a list";
+    if (typeof value === "string") return `the string ${JSON.stringify(value)}`;
+    if (typeof value === "object") return "an object";
+    return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function rangeText(range: Range): string {
+    return `${range.min}-${range.max}`;
+}
+
+/** Collects problems while reading one untrusted configuration. */
+class Reader {
+    readonly problems: ConfigProblem[] = [];
+
+    report(key: string, message: string): void {
+        this.problems.push({ key: qualify(key), message });
+    }
+
+    object(key: string, value: unknown, allowed: readonly string[]): Record<string, unknown> | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            this.report(key, `must be an object with keys ${allowed.join(", ")}; got ${describe(value)}`);
+            return undefined;
+        }
+        for (const k of Object.keys(value)) {
+            if (!allowed.includes(k)) {
+                this.report(`${key}.${k}`, `is not a known key; allowed: ${allowed.join(", ")}`);
+            }
+        }
+        return value as Record<string, unknown>;
+    }
+
+    string(key: string, value: unknown): string | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "string" || value.trim() === "") {
+            this.report(key, `must be a non-empty string; got ${describe(value)}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    oneOf<T extends string>(key: string, value: unknown, allowed: readonly T[]): T | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "string" || !allowed.includes(value as T)) {
+            this.report(key, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}; got ${describe(value)}`);
+            return undefined;
+        }
+        return value as T;
+    }
+
+    boolean(key: string, value: unknown): boolean | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "boolean") {
+            this.report(key, `must be true or false; got ${describe(value)}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    integer(key: string, value: unknown, range?: Range, unit = ""): number | undefined {
+        if (value === undefined) return undefined;
+        if (typeof value !== "number" || !Number.isInteger(value)) {
+            const allowed = range ? `a whole number in ${rangeText(range)}${unit}` : "a whole number";
+            this.report(key, `must be ${allowed}; got ${describe(value)}`);
+            return undefined;
+        }
+        if (range && (value < range.min || value > range.max)) {
+            this.report(key, `${value}${unit} is outside the allowed range ${rangeText(range)}${unit}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    cidrList(key: string, value: unknown, { required }: { required: boolean }): string[] | undefined {
+        if (value === undefined) {
+            if (required) this.report(key, "is required: a non-empty list of IPv4 CIDRs such as [\"203.0.113.0/24\"]");
+            return undefined;
+        }
+        if (!Array.isArray(value)) {
+            this.report(key, `must be a list of IPv4 CIDRs such as ["203.0.113.0/24"]; got ${describe(value)}`);
+            return undefined;
+        }
+        if (required && value.length === 0) {
+            this.report(key, "is empty: list at least one IPv4 CIDR allowed to send, such as \"203.0.113.0/24\"");
+            return undefined;
+        }
+        let ok = true;
+        value.forEach((item, i) => {
+            if (typeof item !== "string") {
+                this.report(`${key}[${i}]`, `must be an IPv4 CIDR string; got ${describe(item)}`);
+                ok = false;
+                return;
+            }
+            const problem = cidrProblem(item);
+            if (problem) {
+                this.report(`${key}[${i}]`, `"${item}" ${problem}; allowed: an IPv4 CIDR such as 203.0.113.0/24`);
+                ok = false;
+            }
+        });
+        return ok ? (value as string[]) : undefined;
+    }
+}
+
+function qualify(key: string): string {
+    return key.includes(":") ? key : `${PROJECT}:${key}`;
+}
+
+/**
+ * Validates raw configuration and returns it with defaults filled in.
+ * Throws one `ConfigValidationError` listing every problem.
+ */
+export function validateClusterConfig(raw: RawClusterConfig, stackName: string): ClusterConfig {
+    const r = new Reader();
+
+    let cloud: Cloud | undefined;
+    if (raw.cloud === undefined) {
+        r.report("cloud", `is required; allowed: ${CLOUDS.map((c) => `"${c}"`).join(", ")}`);
+    } else {
+        cloud = r.oneOf("cloud", raw.cloud, CLOUDS);
+    }
+    const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
+
+    const environment = r.string("environment", raw.environment) ?? stackName;
+
+    let region = "";
+    if (cloud) {
+        const key = REGION_KEY[cloud];
+        if (raw.region === undefined) {
+            r.report(key, `is required for cloud "${cloud}": set it in the stack file (e.g. ${cloud === "aws" ? "us-east-1" : "eastus2"})`);
+        } else {
+            region = r.string(key, raw.region) ?? "";
+        }
+    }
+
+    const iguana = readIguana(r, raw.iguana);
+    const network = readNetwork(r, raw.network);
+    const workers = readWorkers(r, raw.workers, cloud);
+    const failover = readFailover(r, raw.failover, cloud);
+    const channels = readChannels(r, raw.channels, iguana.webPort);
+
+    if (limits && channels.length > limits.maxChannels) {
+        r.report(
+            "channels",
+            `has ${channels.length} channels; one ${cloud === "aws" ? "NLB" : "load balancer"} carries at most ` +
+                `${limits.maxChannels} next to the dashboard, so remove ${channels.length - limits.maxChannels}`,
+        );
+    }
+    if (cloud === "aws" && channels.length > 0 && network.allowedCidrs.length > 0) {
+        const rules = channels.length * network.allowedCidrs.length;
+        if (rules > AWS_SECURITY_GROUP_INBOUND_RULES) {
+            r.report(
+                "network.allowedCidrs",
+                `${network.allowedCidrs.length} CIDRs x ${channels.length} channel ports need ${rules} inbound rules; ` +
+                    `an AWS security group holds ${AWS_SECURITY_GROUP_INBOUND_RULES}: use fewer, wider CIDRs`,
+            );
+        }
+    }
+
+    if (r.problems.length > 0) {
+        throw new ConfigValidationError(r.problems);
+    }
+    return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover };
+}
+
+function readIguana(r: Reader, value: unknown): IguanaConfig {
+    const obj = r.object("iguana", value, ALLOWED_KEYS.iguana) ?? {};
+    const edition = r.oneOf("iguana.edition", obj.edition, EDITIONS) ?? DEFAULTS.edition;
+    const installerUrl = r.string("iguana.installerUrl", obj.installerUrl);
+    if (installerUrl !== undefined && !/^https?:\/\/[^\s/]+\/\S*$/.test(installerUrl)) {
+        r.report("iguana.installerUrl", `"${installerUrl}" is not an http(s) URL; allowed: https://host/path/to/installer`);
+    }
+    const webPort = r.integer("iguana.webPort", obj.webPort, { min: 1, max: 65535 }) ?? EDITION_WEB_PORT[edition];
+    if (webPort === SSH_PORT || webPort === ROLE_PROBE_PORT) {
+        r.report("iguana.webPort", `${webPort} is reserved (${webPort === SSH_PORT ? "SSH" : "the role probe"}); pick another port`);
+    }
+    return { edition, installerUrl, webPort };
+}
+
+function readNetwork(r: Reader, value: unknown): NetworkConfig {
+    if (value === undefined) {
+        r.report("network", "is required: at least network.allowedCidrs, the CIDRs allowed to send to the channels");
+    }
+    const obj = r.object("network", value, ALLOWED_KEYS.network) ?? {};
+    let cidr = DEFAULTS.networkCidr as string;
+    if (obj.cidr !== undefined) {
+        const text = r.string("network.cidr", obj.cidr);
+        const problem = text === undefined ? undefined : cidrProblem(text);
+        if (text !== undefined && problem) {
+            r.report("network.cidr", `"${text}" ${problem}; allowed: a private IPv4 CIDR /16 to /24 such as 10.40.0.0/16`);
+        } else if (text !== undefined) {
+            const prefix = Number(text.split("/")[1]);
+            if (prefix < NETWORK_PREFIX_RANGE.min || prefix > NETWORK_PREFIX_RANGE.max) {
+                r.report(
+                    "network.cidr",
+                    `"${text}" has prefix /${prefix}; allowed: /${NETWORK_PREFIX_RANGE.min} to /${NETWORK_PREFIX_RANGE.max} (four subnets are carved from it)`,
+                );
+            } else {
+                cidr = text;
+            }
+        }
+    }
+    const allowedCidrs = value === undefined ? [] : r.cidrList("network.allowedCidrs", obj.allowedCidrs, { required: true }) ?? [];
+    const adminCidrs = r.cidrList("network.adminCidrs", obj.adminCidrs, { required: false }) ?? [];
+    adminCidrs.forEach((c, i) => {
+        if (c.endsWith("/0")) {
+            r.report(`network.adminCidrs[${i}]`, `"${c}" would open the Iguana dashboard to the whole Internet; list your admin networks instead`);
+        }
+    });
+    const isPublic = r.boolean("network.public", obj.public) ?? DEFAULTS.public;
+    const natGateways = r.oneOf("network.natGateways", obj.natGateways, NAT_GATEWAY_CHOICES) ?? DEFAULTS.natGateways;
+    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways };
+}
+
+function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): WorkersConfig {
+    const obj = r.object("workers", value, ALLOWED_KEYS.workers) ?? {};
+    const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
+    let size = cloud ? DEFAULTS.workerSize[cloud] : "";
+    const givenSize = r.string("workers.size", obj.size);
+    if (givenSize !== undefined && limits) {
+        if (limits.workerSizePattern.test(givenSize)) {
+            size = givenSize;
+        } else {
+            r.report("workers.size", `"${givenSize}" is not a ${cloud === "aws" ? "EC2 instance type" : "VM size"}; allowed: a name like "${limits.workerSizeExample}"`);
+        }
+    }
+    const dataDiskGb = r.integer("workers.dataDiskGb", obj.dataDiskGb, limits?.dataDiskGb, " GiB") ?? DEFAULTS.dataDiskGb;
+    const dedicated = r.boolean("workers.dedicated", obj.dedicated) ?? DEFAULTS.dedicated;
+    return { size, dataDiskGb, dedicated };
+}
+
+function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
+    const obj = r.object("failover", value, ALLOWED_KEYS.failover) ?? {};
+    const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
+    const healthCheckIntervalSeconds =
+        r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ??
+        DEFAULTS.healthCheckIntervalSeconds;
+    const unhealthyThreshold = r.integer("failover.unhealthyThreshold", obj.unhealthyThreshold, limits?.unhealthyThreshold) ?? DEFAULTS.unhealthyThreshold;
+    const idleTimeoutSeconds = r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, limits?.idleTimeoutSeconds, " s") ?? DEFAULTS.idleTimeoutSeconds;
+    if (limits && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % limits.idleTimeoutStepSeconds !== 0) {
+        r.report(
+            "failover.idleTimeoutSeconds",
+            `${idleTimeoutSeconds} s is not a whole number of minutes; ${cloud} sets idle timeouts in minutes, so use a multiple of ${limits.idleTimeoutStepSeconds}`,
+        );
+    }
+    return { healthCheckIntervalSeconds, unhealthyThreshold, idleTimeoutSeconds };
+}
+
+function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig[] {
+    const example = `[{ name: "adt-in", protocol: "llp", port: 2575 }]`;
+    if (value === undefined) {
+        r.report("channels", `is required: at least one channel, e.g. ${example}`);
+        return [];
+    }
+    if (!Array.isArray(value)) {
+        r.report("channels", `must be a list of channels such as ${example}; got ${describe(value)}`);
+        return [];
+    }
+    if (value.length === 0) {
+        r.report("channels", `is empty: at least one channel is needed, e.g. ${example}`);
+        return [];
+    }
+    const channels: ChannelConfig[] = [];
+    const names = new Map<string, number>();
+    const ports = new Map<number, number>();
+    value.forEach((item, i) => {
+        const key = `channels[${i}]`;
+        const obj = r.object(key, item, ALLOWED_KEYS.channel);
+        if (!obj) return;
+        let name: string | undefined;
+        if (obj.name === undefined) {
+            r.report(`${key}.name`, "is required: a DNS-safe name such as \"adt-in\"");
+        } else {
+            name = r.string(`${key}.name`, obj.name);
+            if (name !== undefined && !CHANNEL_NAME_PATTERN.test(name)) {
+                r.report(
+                    `${key}.name`,
+                    `"${name}" is not DNS-safe; allowed: lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen, at most ${CHANNEL_NAME_MAX} characters`,
+                );
+                name = undefined;
+            } else if (name !== undefined && names.has(name)) {
+                r.report(`${key}.name`, `"${name}" is already used by channels[${names.get(name)}]; names must be unique`);
+            } else if (name !== undefined) {
+                names.set(name, i);
+            }
+        }
+        let protocol: Protocol | undefined;
+        if (obj.protocol === undefined) {
+            r.report(`${key}.protocol`, `is required; allowed: ${PROTOCOLS.map((p) => `"${p}"`).join(", ")}`);
+        } else {
+            protocol = r.oneOf(`${key}.protocol`, obj.protocol, PROTOCOLS);
+        }
+        let port: number | undefined;
+        if (obj.port === undefined) {
+            r.report(`${key}.port`, "is required: a TCP port in 1-65535");
+        } else {
+            port = r.integer(`${key}.port`, obj.port, { min: 1, max: 65535 });
+        }
+        if (port !== undefined) {
+            const reserved =
+                port === SSH_PORT ? "SSH" : port === ROLE_PROBE_PORT ? "the role probe" : port === webPort ? "the Iguana web port (iguana.webPort)" : undefined;
+            if (reserved) {
+                r.report(`${key}.port`, `${port} collides with ${reserved}; pick another port`);
+                port = undefined;
+            } else if (ports.has(port)) {
+                r.report(`${key}.port`, `${port} is already used by channels[${ports.get(port)}]; ports must be unique`);
+                port = undefined;
+            } else {
+                ports.set(port, i);
+            }
+        }
+        let mode = r.oneOf(`${key}.mode`, obj.mode, CHANNEL_MODES);
+        if (protocol === "llp" && mode === "active-active") {
+            r.report(`${key}.mode`, `an LLP channel cannot be active-active (persistent MLLP connections and queue order need one active worker); allowed: "active-passive"`);
+            mode = undefined;
+        }
+        if (name !== undefined && protocol !== undefined && port !== undefined) {
+            channels.push({ name, protocol, port, mode: mode ?? "active-passive" });
+        }
+    });
+    return channels;
+}

@@ -1,0 +1,130 @@
+/**
+ * Every fixed fact of the design lives here once: ports, paths, defaults and the cloud limits
+ * that validation enforces. Other modules import these; nothing repeats a literal.
+ */
+
+export const PROJECT = "iguana-ha";
+export const COMPONENT_TYPE = "iguana-ha:index:HaIguanaCluster";
+
+export type Cloud = "aws" | "azure";
+export const CLOUDS: readonly Cloud[] = ["aws", "azure"];
+
+export type Edition = "iguanax" | "iguana6";
+export const EDITIONS: readonly Edition[] = ["iguanax", "iguana6"];
+
+/** Iguana's own dashboard/web port per edition (IguanaX 7654, Iguana 6 6543). */
+export const EDITION_WEB_PORT: Record<Edition, number> = { iguanax: 7654, iguana6: 6543 };
+
+/**
+ * The role probe: answered 200 only by the worker that keepalived made MASTER, 503 otherwise.
+ * Active-passive load-balancer health checks point here.
+ */
+export const ROLE_PROBE_PORT = 7700;
+export const ROLE_PROBE_PATH = "/active";
+
+/** IguanaX answers `GET /health` without authentication on its web port. */
+export const IGUANAX_HEALTH_PATH = "/health";
+
+export const SSH_PORT = 22;
+export const RDP_PORT = 3389;
+/** VRRP is IP protocol 112 (not TCP/UDP). keepalived uses it between the two workers. */
+export const VRRP_IP_PROTOCOL = 112;
+
+export type Protocol = "llp" | "http";
+export const PROTOCOLS: readonly Protocol[] = ["llp", "http"];
+export type ChannelMode = "active-passive" | "active-active";
+export const CHANNEL_MODES: readonly ChannelMode[] = ["active-passive", "active-active"];
+
+export type NatGateways = "one-per-zone" | "single";
+export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "single"];
+
+/** Defaults for every optional key, in one place. */
+export const DEFAULTS = {
+    edition: "iguanax" as Edition,
+    networkCidr: "10.40.0.0/16",
+    public: true,
+    natGateways: "one-per-zone" as NatGateways,
+    workerSize: { aws: "m6i.large", azure: "Standard_D2s_v5" } as Record<Cloud, string>,
+    dataDiskGb: 100,
+    dedicated: false,
+    healthCheckIntervalSeconds: 5,
+    unhealthyThreshold: 2,
+    /** One hour: quiet overnight MLLP links stay open; below both clouds' 6000 s ceiling. */
+    idleTimeoutSeconds: 3600,
+} as const;
+
+/** The smallest and largest VPC/VNet prefix we carve four subnets from. */
+export const NETWORK_PREFIX_RANGE = { min: 16, max: 24 } as const;
+
+/** Channel names become parts of cloud resource names (AWS target groups allow 32 characters). */
+export const CHANNEL_NAME_PATTERN = /^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/;
+export const CHANNEL_NAME_MAX = 24;
+
+export interface Range {
+    min: number;
+    max: number;
+}
+
+export interface CloudLimits {
+    healthCheckIntervalSeconds: Range;
+    unhealthyThreshold: Range;
+    idleTimeoutSeconds: Range;
+    /** Azure counts idle timeouts in whole minutes. */
+    idleTimeoutStepSeconds: number;
+    dataDiskGb: Range;
+    /** Channels one load balancer can carry next to the dashboard listener/rule. */
+    maxChannels: number;
+    workerSizePattern: RegExp;
+    workerSizeExample: string;
+}
+
+/**
+ * What each cloud accepts (see research/cloud-ha.md):
+ * - NLB target group health check: interval 5-300 s, thresholds 2-10; TCP listener idle
+ *   timeout 60-6000 s; 50 listeners per NLB (not adjustable), one of them the dashboard.
+ * - Azure LB probe: interval at least 5 s (no documented ceiling: we cap at 300 s like AWS),
+ *   probeThreshold at least 1 (we cap at 10 like AWS); rule idle timeout 4-100 minutes.
+ * - Disks: gp3 1-16384 GiB, Azure managed disk 4-32767 GiB; below 10 GiB an Iguana queue
+ *   fills in hours, so 10 is our floor on both.
+ */
+export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
+    aws: {
+        healthCheckIntervalSeconds: { min: 5, max: 300 },
+        unhealthyThreshold: { min: 2, max: 10 },
+        idleTimeoutSeconds: { min: 60, max: 6000 },
+        idleTimeoutStepSeconds: 1,
+        dataDiskGb: { min: 10, max: 16384 },
+        maxChannels: 49,
+        workerSizePattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
+        workerSizeExample: "m6i.large",
+    },
+    azure: {
+        healthCheckIntervalSeconds: { min: 5, max: 300 },
+        unhealthyThreshold: { min: 1, max: 10 },
+        idleTimeoutSeconds: { min: 240, max: 6000 },
+        idleTimeoutStepSeconds: 60,
+        dataDiskGb: { min: 10, max: 32767 },
+        maxChannels: 49,
+        workerSizePattern: /^Standard_[A-Za-z0-9_]+$/,
+        workerSizeExample: "Standard_D2s_v5",
+    },
+};
+
+/** AWS security groups hold 60 inbound rules by default; one rule per port and source CIDR. */
+export const AWS_SECURITY_GROUP_INBOUND_RULES = 60;
+
+/** Fixed host offset of each worker's private address inside its subnet (clouds reserve .0-.3). */
+export const WORKER_HOST_OFFSET = 10;
+/** Host offset of the internal NLB's private address per subnet (when `network.public` is false). */
+export const INTERNAL_VIP_HOST_OFFSET = 5;
+
+/** The AWS device name the data volume is attached at; bootstrap finds it by volume id instead. */
+export const AWS_DATA_DEVICE_NAME = "/dev/sdf";
+export const ROOT_VOLUME_GB = 20;
+
+/** Canonical's AWS account, owner of the official Ubuntu AMIs. */
+export const CANONICAL_AWS_OWNER = "099720109477";
+export const UBUNTU_AMI_NAME = {
+    x86_64: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+    arm64: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*",
+} as const;

@@ -1,0 +1,143 @@
+/**
+ * The cloud-agnostic model: what both implementations build from a validated config. Pure
+ * functions, so the load balancer resources and (later) the worker bootstrap read the same
+ * values: one source of truth for addresses, ports and health checks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ChannelConfig, ClusterConfig, IguanaConfig } from "./config";
+import { formatCidr, hostAddress, parseCidr, subnet } from "./cidr";
+import {
+    ChannelMode,
+    Cloud,
+    IGUANAX_HEALTH_PATH,
+    INTERNAL_VIP_HOST_OFFSET,
+    PROJECT,
+    Protocol,
+    ROLE_PROBE_PATH,
+    ROLE_PROBE_PORT,
+    WORKER_HOST_OFFSET,
+} from "./constants";
+
+export type WorkerName = "wk1" | "wk2";
+export type WorkerRole = "primary" | "backup";
+
+export interface WorkerPlan {
+    name: WorkerName;
+    role: WorkerRole;
+    /** 0 for WK1, 1 for WK2: the zone, the subnet and the keepalived priority follow it. */
+    index: 0 | 1;
+    privateIp: string;
+    /** keepalived priority: WK1 higher, so it is MASTER when both start. */
+    vrrpPriority: number;
+}
+
+export interface NetworkPlan {
+    vpcCidr: string;
+    /** Load balancer / NAT subnets, one per zone. */
+    publicSubnets: [string, string];
+    /** Worker subnets, one per zone. */
+    privateSubnets: [string, string];
+    /** Fixed addresses of an internal load balancer, one per zone (used when not public). */
+    internalVipIps: [string, string];
+}
+
+/** Four equal subnets: public A, public B, private A, private B. */
+export function planNetwork(vpcCidr: string): NetworkPlan {
+    const vpc = parseCidr(vpcCidr);
+    const quarter = (i: number) => subnet(vpc, 2, i);
+    return {
+        vpcCidr,
+        publicSubnets: [formatCidr(quarter(0)), formatCidr(quarter(1))],
+        privateSubnets: [formatCidr(quarter(2)), formatCidr(quarter(3))],
+        internalVipIps: [hostAddress(quarter(2), INTERNAL_VIP_HOST_OFFSET), hostAddress(quarter(3), INTERNAL_VIP_HOST_OFFSET)],
+    };
+}
+
+/**
+ * WK1 (primary) and WK2 (backup), each at a fixed address in its zone's worker subnet. Fixed
+ * addresses let each worker's keepalived name its peer before either machine exists.
+ */
+export function planWorkers(network: NetworkPlan): [WorkerPlan, WorkerPlan] {
+    const at = (i: 0 | 1) => hostAddress(parseCidr(network.privateSubnets[i]), WORKER_HOST_OFFSET);
+    return [
+        { name: "wk1", role: "primary", index: 0, privateIp: at(0), vrrpPriority: 150 },
+        { name: "wk2", role: "backup", index: 1, privateIp: at(1), vrrpPriority: 100 },
+    ];
+}
+
+export type HealthCheck =
+    | { kind: "role-probe"; protocol: "http"; port: number; path: string }
+    | { kind: "iguana-health"; protocol: "http"; port: number; path: string }
+    | { kind: "iguana-health"; protocol: "tcp"; port: number };
+
+export const ROLE_PROBE: HealthCheck = { kind: "role-probe", protocol: "http", port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH };
+
+/** Iguana's own health: IguanaX `GET /health` on the web port; Iguana 6 has none, so TCP. */
+export function iguanaHealth(iguana: IguanaConfig): HealthCheck {
+    return iguana.edition === "iguanax"
+        ? { kind: "iguana-health", protocol: "http", port: iguana.webPort, path: IGUANAX_HEALTH_PATH }
+        : { kind: "iguana-health", protocol: "tcp", port: iguana.webPort };
+}
+
+/** Active-passive traffic follows the role probe; active-active HTTP goes to every healthy Iguana. */
+export function healthCheckFor(channel: ChannelConfig, iguana: IguanaConfig): HealthCheck {
+    return channel.mode === "active-active" ? iguanaHealth(iguana) : ROLE_PROBE;
+}
+
+/** Per-attempt timeout of a health check: shorter than the interval, within 2-10 s. */
+export function healthCheckTimeoutSeconds(intervalSeconds: number): number {
+    return Math.max(2, Math.min(10, intervalSeconds - 1));
+}
+
+export function channelEndpoint(channel: ChannelConfig, host: string): string {
+    return channel.protocol === "llp" ? `${host}:${channel.port}` : `http://${host}:${channel.port}/`;
+}
+
+export function dashboardUrl(host: string, webPort: number): string {
+    return `http://${host}:${webPort}/`;
+}
+
+export function llpPorts(cfg: ClusterConfig): number[] {
+    return cfg.channels.filter((c) => c.protocol === "llp").map((c) => c.port);
+}
+
+/** Tags every taggable resource carries; workers add their `role`. */
+export function baseTags(cfg: ClusterConfig, clusterName: string): Record<string, string> {
+    return { project: PROJECT, environment: cfg.environment, cluster: clusterName };
+}
+
+export interface ChannelEndpoint {
+    name: string;
+    protocol: Protocol;
+    port: number;
+    mode: ChannelMode;
+    endpoint: string;
+}
+
+export interface WorkerOutput {
+    name: WorkerName;
+    role: WorkerRole;
+    zone: string;
+    privateIp: string;
+    id: string;
+}
+
+/** The stack outputs contract (DESIGN.md), as each implementation returns it. */
+export interface ClusterOutputs {
+    cloud: Cloud;
+    vip: pulumi.Output<string>;
+    vipAddresses: pulumi.Output<string[]>;
+    dashboardUrl: pulumi.Output<string>;
+    channelEndpoints: pulumi.Output<ChannelEndpoint[]>;
+    workers: pulumi.Output<WorkerOutput[]>;
+}
+
+/** Endpoint list and dashboard URL from the address senders use. */
+export function endpointsFor(cfg: ClusterConfig, vip: pulumi.Output<string>) {
+    return {
+        dashboardUrl: vip.apply((host) => dashboardUrl(host, cfg.iguana.webPort)),
+        channelEndpoints: vip.apply((host) =>
+            cfg.channels.map((c) => ({ name: c.name, protocol: c.protocol, port: c.port, mode: c.mode, endpoint: channelEndpoint(c, host) })),
+        ),
+    };
+}

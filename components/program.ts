@@ -1,0 +1,49 @@
+/** The program: read the stack's config, validate it, build the cluster, return the outputs. */
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_KEYS, ClusterConfig, ConfigValidationError, RawClusterConfig, validateClusterConfig } from "./config";
+import { PROJECT } from "./constants";
+import { HaIguanaCluster } from "./cluster";
+
+/** Name of the cluster component in the program; children are named `iguana-*`. */
+export const CLUSTER_NAME = "iguana";
+
+function readJsonOrText(config: pulumi.Config, key: string): unknown {
+    const text = config.get(key);
+    if (text === undefined) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+/** Reads every contract key of the current stack, untyped, for validation. */
+export function readRawConfig(): RawClusterConfig {
+    const project = new pulumi.Config(PROJECT);
+    const raw: RawClusterConfig = {};
+    for (const key of CONFIG_KEYS) {
+        raw[key] = readJsonOrText(project, key);
+    }
+    if (raw.cloud === "aws") raw.region = new pulumi.Config("aws").get("region");
+    if (raw.cloud === "azure") raw.region = new pulumi.Config("azure-native").get("location");
+    return raw;
+}
+
+export function loadClusterConfig(): ClusterConfig {
+    return validateClusterConfig(readRawConfig(), pulumi.getStack());
+}
+
+/** The stack outputs of the contract. */
+export function program(config: ClusterConfig = loadClusterConfig()) {
+    const cluster = new HaIguanaCluster(CLUSTER_NAME, { config });
+    return {
+        cloud: cluster.cloud,
+        vip: cluster.vip,
+        vipAddresses: cluster.vipAddresses,
+        dashboardUrl: cluster.dashboardUrl,
+        channelEndpoints: cluster.channelEndpoints,
+        workers: cluster.workers,
+    };
+}
+
+export { ConfigValidationError };

@@ -1,0 +1,42 @@
+/** Runs the program once under mocks and waits until every resource is registered. */
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT } from "../components/constants";
+import { RecordingMocks, installMocks } from "./mocks";
+
+export interface Evaluation<T> {
+    outputs: T;
+    mocks: RecordingMocks;
+}
+
+export function promiseOf<T>(output: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v as T)));
+}
+
+async function drainRegistrations(): Promise<void> {
+    // Internal but stable since 2019: waits for every queued RPC (resource registration) to finish.
+    const settings = require("@pulumi/pulumi/runtime/settings");
+    await settings.waitForRPCs();
+}
+
+/**
+ * Installs fresh mocks and config, calls `run` (which builds resources) and resolves the
+ * outputs it returns. Any error thrown by `run` propagates before resources are awaited.
+ */
+export async function evaluate<T extends Record<string, pulumi.Input<any>>>(options: {
+    stack: string;
+    config: Record<string, string>;
+    secretKeys?: string[];
+    region?: string;
+    run: () => T;
+}): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
+    const mocks = new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
+    await installMocks(mocks, PROJECT, options.stack);
+    pulumi.runtime.setAllConfig(options.config, options.secretKeys);
+    const outputs = options.run();
+    const resolved: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(outputs)) {
+        resolved[key] = await promiseOf(value);
+    }
+    await drainRegistrations();
+    return { outputs: resolved as any, mocks };
+}

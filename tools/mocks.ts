@@ -1,0 +1,152 @@
+/**
+ * Pulumi mocks shared by the offline plan and the tests. They answer like the clouds would,
+ * with placeholder values for what only a real deployment knows (ids, public addresses), and
+ * record every registered resource with its parent so the plan can print a tree.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    /** Name of the parent resource, if any. */
+    parent?: string;
+    custom: boolean;
+    inputs: Record<string, any>;
+    state: Record<string, any>;
+    id?: string;
+}
+
+export interface RecordedCall {
+    token: string;
+    inputs: Record<string, any>;
+}
+
+/** Subscription id the Azure mocks answer with, so tests can assert exact ARM ids. */
+export const MOCK_AZURE_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000000";
+export const MOCK_AZURE_TENANT_ID = "11111111-1111-4111-8111-111111111111";
+export const MOCK_AWS_ACCOUNT_ID = "123456789012";
+
+/** Documentation address ranges (RFC 5737): never a real host. */
+const PUBLIC_PLACEHOLDER_RANGES = ["203.0.113.", "198.51.100."];
+
+export class RecordingMocks implements pulumi.runtime.Mocks {
+    readonly resources: RecordedResource[] = [];
+    readonly calls: RecordedCall[] = [];
+    /** Every value invented here (ids, addresses, ARNs): shown as placeholders by the plan. */
+    readonly placeholders = new Set<string>();
+    readonly parents = new Map<string, string>();
+    private nextAddress = 10;
+
+    constructor(private readonly region: string = "us-east-1") {}
+
+    private placeholder<T extends string>(value: T): T {
+        this.placeholders.add(value);
+        return value;
+    }
+
+    private publicAddress(family: 0 | 1): string {
+        return this.placeholder(`${PUBLIC_PLACEHOLDER_RANGES[family]}${this.nextAddress++}`);
+    }
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+        const computed = this.computedState(args);
+        const id = args.custom === false ? undefined : this.placeholder(computed.id ?? `${args.name}-id`);
+        delete computed.id;
+        const state = { ...args.inputs, ...computed };
+        this.resources.push({
+            type: args.type,
+            name: args.name,
+            parent: this.parents.get(`${args.type}::${args.name}`),
+            custom: args.custom !== false,
+            inputs: args.inputs,
+            state,
+            id,
+        });
+        return { id, state };
+    }
+
+    private computedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
+        const { type, name, inputs } = args;
+        const arn = (service: string, resource: string) =>
+            this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
+        switch (type) {
+            case "aws:ec2/eip:Eip":
+                return { id: `eipalloc-${name}`, allocationId: this.placeholder(`eipalloc-${name}`), publicIp: this.publicAddress(0) };
+            case "aws:ec2/instance:Instance":
+                return {
+                    id: `i-${name}`,
+                    arn: arn("ec2", `instance/i-${name}`),
+                    privateIp: inputs.privateIp ?? this.placeholder("10.255.255.254"),
+                    availabilityZone: inputs.availabilityZone ?? `${this.region}a`,
+                };
+            case "aws:lb/loadBalancer:LoadBalancer":
+                return { arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`), dnsName: this.placeholder(`${name}.elb.${this.region}.amazonaws.com`) };
+            case "aws:lb/targetGroup:TargetGroup":
+                return { arn: arn("elasticloadbalancing", `targetgroup/${name}/0`) };
+            case "aws:kms/key:Key":
+                return { arn: arn("kms", `key/${name}`), keyId: this.placeholder(`key-${name}`) };
+            case "aws:iam/role:Role":
+            case "aws:iam/instanceProfile:InstanceProfile":
+                return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };
+            case "azure-native:network:PublicIPAddress":
+                return { ipAddress: this.publicAddress(1), id: azureId(inputs, "Microsoft.Network/publicIPAddresses", inputs.publicIpAddressName ?? name) };
+            default:
+                if (type.startsWith("aws:")) return { arn: arn(type.split(":")[1].split("/")[0], `${name}`) };
+                if (type.startsWith("azure-native:")) return { id: azureId(inputs, azureProviderType(type), azureResourceName(inputs, name)), name: azureResourceName(inputs, name) };
+                return {};
+        }
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+        this.calls.push({ token: args.token, inputs: args.inputs });
+        switch (args.token) {
+            case "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                const names = ["a", "b", "c"].map((z) => `${this.region}${z}`);
+                return { id: this.region, names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), groupNames: names, region: this.region };
+            }
+            case "aws:index/getPartition:getPartition":
+                return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
+            case "aws:ec2/getAmi:getAmi": {
+                const architecture = args.inputs.filters?.find((f: any) => f.name === "architecture")?.values?.[0] ?? "x86_64";
+                return { id: this.placeholder(`ami-ubuntu-2404-${architecture}`), architecture, imageId: `ami-ubuntu-2404-${architecture}`, ownerId: args.inputs.owners?.[0] };
+            }
+            case "azure-native:authorization:getClientConfig":
+                return { subscriptionId: MOCK_AZURE_SUBSCRIPTION_ID, tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };
+            default:
+                // A new invoke must be mocked on purpose, never answered silently.
+                throw new Error(`no mock for invoke ${args.token}`);
+        }
+    }
+}
+
+function azureResourceName(inputs: Record<string, any>, fallback: string): string {
+    const explicit = Object.keys(inputs).find((k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string");
+    return explicit ? inputs[explicit] : fallback;
+}
+
+function azureProviderType(type: string): string {
+    const [, module, resource] = type.split(":");
+    const namespace = module === "resources" ? "Microsoft.Resources" : `Microsoft.${module[0].toUpperCase()}${module.slice(1)}`;
+    return `${namespace}/${resource[0].toLowerCase()}${resource.slice(1)}s`;
+}
+
+function azureId(inputs: Record<string, any>, providerType: string, name: string): string {
+    const group = inputs.resourceGroupName ?? name;
+    if (providerType === "Microsoft.Resources/resourceGroups") return `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${name}`;
+    return `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${group}/providers/${providerType}/${name}`;
+}
+
+/**
+ * Installs `mocks` and records each resource's parent: the mock callback does not receive
+ * it (pulumi/pulumi#14421), so the monitor's registration request is read on the way in.
+ */
+export async function installMocks(mocks: RecordingMocks, project: string, stack: string): Promise<void> {
+    await pulumi.runtime.setMocks(mocks, project, stack, false);
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const parentUrn: string = req.getParent();
+        if (parentUrn) mocks.parents.set(`${req.getType()}::${req.getName()}`, parentUrn.split("::").pop()!);
+        return register(req, callback);
+    };
+}

@@ -1,0 +1,91 @@
+/** Turns a mocked evaluation into the plan a reviewer reads: a resource tree and the outputs. */
+import { RecordedResource } from "./mocks";
+
+/** The properties a reviewer checks, per resource type. */
+const KEY_PROPERTIES: Record<string, string[]> = {
+    "aws:ec2/vpc:Vpc": ["cidrBlock"],
+    "aws:ec2/subnet:Subnet": ["cidrBlock", "availabilityZone", "mapPublicIpOnLaunch"],
+    "aws:ec2/routeTable:RouteTable": ["routes"],
+    "aws:ec2/natGateway:NatGateway": ["subnetId"],
+    "aws:ec2/eip:Eip": ["domain", "publicIp"],
+    "aws:ec2/securityGroup:SecurityGroup": ["description"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "cidrIpv4"],
+    "aws:kms/key:Key": ["enableKeyRotation", "deletionWindowInDays"],
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["policyArn"],
+    "aws:ec2/instance:Instance": ["instanceType", "tenancy", "privateIp", "metadataOptions.httpTokens", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "ami"],
+    "aws:ebs/volume:Volume": ["availabilityZone", "size", "type", "encrypted", "kmsKeyId"],
+    "aws:ec2/volumeAttachment:VolumeAttachment": ["deviceName", "instanceId", "volumeId"],
+    "aws:lb/loadBalancer:LoadBalancer": ["loadBalancerType", "internal", "enableCrossZoneLoadBalancing", "subnetMappings"],
+    "aws:lb/targetGroup:TargetGroup": ["port", "protocol", "healthCheck", "preserveClientIp"],
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment": ["targetId", "port"],
+    "aws:lb/listener:Listener": ["port", "protocol", "tcpIdleTimeoutSeconds"],
+};
+
+/** Properties never printed, whatever the resource: they may hold secret values. */
+export const REDACTED_PROPERTIES = new Set(["value", "secretString", "password", "adminPassword", "customData", "userData", "userDataBase64"]);
+
+function pick(obj: Record<string, any>, path: string): unknown {
+    return path.split(".").reduce<any>((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
+}
+
+function compact(value: unknown): string {
+    return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function keyProperties(resource: RecordedResource): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    for (const path of KEY_PROPERTIES[resource.type] ?? []) {
+        if (REDACTED_PROPERTIES.has(path.split(".")[0])) continue;
+        const value = pick(resource.state, path);
+        if (value !== undefined) result[path] = value;
+    }
+    return result;
+}
+
+export interface PlannedResource {
+    type: string;
+    name: string;
+    parent: string | null;
+    properties: Record<string, unknown>;
+}
+
+export function plannedResources(resources: RecordedResource[]): PlannedResource[] {
+    return resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, properties: keyProperties(r) }));
+}
+
+/** Marks every string that holds a value the mocks invented. */
+export function markPlaceholders(value: unknown, placeholders: Set<string>): unknown {
+    if (typeof value === "string") {
+        for (const p of placeholders) {
+            if (value.includes(p)) return `${value} <placeholder>`;
+        }
+        return value;
+    }
+    if (Array.isArray(value)) return value.map((v) => markPlaceholders(v, placeholders));
+    if (value && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, markPlaceholders(v, placeholders)]));
+    }
+    return value;
+}
+
+export function renderTree(resources: PlannedResource[], placeholders: Set<string>): string {
+    const children = new Map<string | null, PlannedResource[]>();
+    for (const r of resources) {
+        const list = children.get(r.parent) ?? [];
+        list.push(r);
+        children.set(r.parent, list);
+    }
+    const lines: string[] = [];
+    const walk = (parent: string | null, depth: number) => {
+        for (const r of children.get(parent) ?? []) {
+            const props = Object.entries(markPlaceholders(r.properties, placeholders) as Record<string, unknown>)
+                .map(([k, v]) => `${k}=${compact(v)}`)
+                .join("  ");
+            lines.push(`${"  ".repeat(depth)}${r.type}  ${r.name}${props ? `\n${"  ".repeat(depth + 2)}${props}` : ""}`);
+            if (r.name !== parent) walk(r.name, depth + 1);
+        }
+    };
+    walk(null, 0);
+    return lines.join("\n");
+}

@@ -1,0 +1,84 @@
+/**
+ * The offline plan: `npm run plan -- --stack aws-dev [--json]`. Runs the program under Pulumi
+ * mocks with the stack file's config: no credentials, no Pulumi CLI, nothing deployed.
+ */
+import { PROJECT } from "../components/constants";
+import { ConfigValidationError } from "../components/config";
+import { program } from "../components/program";
+import { evaluate } from "./evaluate";
+import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
+import { listStacks, readStackConfig } from "./stack-config";
+
+const USAGE = `usage: npm run plan -- --stack <name> [--json]
+  --stack <name>  a stack file in stacks/ (${listStacks().join(", ")})
+  --json          print the plan as JSON`;
+
+interface PlanArgs {
+    stack: string;
+    json: boolean;
+}
+
+export function parseArgs(argv: string[]): PlanArgs {
+    let stack: string | undefined;
+    let json = false;
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        if (arg === "--stack" || arg === "-s") stack = argv[++i];
+        else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
+        else if (arg === "--json") json = true;
+        else if (arg === "--help" || arg === "-h") throw new UsageError("");
+        else throw new UsageError(`unknown argument "${arg}"`);
+    }
+    if (!stack) throw new UsageError("--stack is required");
+    return { stack, json };
+}
+
+class UsageError extends Error {}
+
+export async function plan(args: PlanArgs) {
+    const stackConfig = readStackConfig(args.stack);
+    const { outputs, mocks } = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
+    const resources = plannedResources(mocks.resources);
+    return { project: PROJECT, stack: args.stack, resources, outputs, placeholders: [...mocks.placeholders].sort(), mocks };
+}
+
+async function main(): Promise<number> {
+    let args: PlanArgs;
+    try {
+        args = parseArgs(process.argv.slice(2));
+    } catch (e) {
+        if (e instanceof UsageError) {
+            if (e.message) console.error(`plan: ${e.message}`);
+            console.error(USAGE);
+            return e.message ? 2 : 0;
+        }
+        throw e;
+    }
+    try {
+        const result = await plan(args);
+        if (args.json) {
+            const { mocks, ...json } = result;
+            console.log(JSON.stringify(json, null, 2));
+        } else {
+            const placeholders = new Set(result.placeholders);
+            console.log(`Offline plan for stack "${args.stack}" (project ${PROJECT}): evaluated under Pulumi mocks; nothing was deployed.\n`);
+            console.log(`Resources (${result.resources.length}):`);
+            console.log(renderTree(result.resources, placeholders));
+            console.log(`\nOutputs:`);
+            console.log(JSON.stringify(markPlaceholders(result.outputs, placeholders), null, 2));
+            console.log(`\nValues marked <placeholder> are invented by the offline plan (ids, public addresses); the cloud assigns the real ones at deploy time.`);
+        }
+        return 0;
+    } catch (e) {
+        if (e instanceof ConfigValidationError) {
+            console.error(e.message);
+            return 1;
+        }
+        console.error(`plan failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main().then((code) => process.exit(code));
+}
