@@ -1,0 +1,174 @@
+import * as assert from "assert";
+import { ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
+import { DEFAULTS, EDITION_WEB_PORT, ROLE_PROBE_PORT } from "../components/constants";
+
+const base = (overrides: Partial<RawClusterConfig> = {}): RawClusterConfig => ({
+    cloud: "aws",
+    region: "us-east-1",
+    channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+    network: { allowedCidrs: ["198.51.100.0/24"] },
+    ...overrides,
+});
+
+/** Validation must fail and one problem must name `key` and contain every fragment. */
+function expectProblem(raw: RawClusterConfig, key: string, ...fragments: string[]): ConfigValidationError {
+    let error: unknown;
+    try {
+        validateClusterConfig(raw, "test");
+    } catch (e) {
+        error = e;
+    }
+    assert.ok(error instanceof ConfigValidationError, `expected a ConfigValidationError for ${key}, got ${String(error)}`);
+    const problem = error.problems.find((p) => p.key === `iguana-ha:${key}` || p.key === key);
+    assert.ok(problem, `no problem for key ${key}; problems: ${error.message}`);
+    for (const fragment of fragments) {
+        assert.ok(problem.message.includes(fragment), `message for ${key} lacks "${fragment}": ${problem.message}`);
+    }
+    assert.ok(error.message.includes(problem.key), "the thrown message names the key");
+    return error;
+}
+
+describe("config model", () => {
+    it("fills every default from one place", () => {
+        const cfg = validateClusterConfig(base(), "aws-dev");
+        assert.strictEqual(cfg.environment, "aws-dev", "environment defaults to the stack name");
+        assert.strictEqual(cfg.iguana.edition, DEFAULTS.edition);
+        assert.strictEqual(cfg.iguana.webPort, EDITION_WEB_PORT.iguanax);
+        assert.strictEqual(cfg.network.cidr, DEFAULTS.networkCidr);
+        assert.strictEqual(cfg.network.public, true);
+        assert.deepStrictEqual(cfg.network.adminCidrs, []);
+        assert.strictEqual(cfg.network.natGateways, "one-per-zone");
+        assert.strictEqual(cfg.workers.size, DEFAULTS.workerSize.aws);
+        assert.strictEqual(cfg.workers.dataDiskGb, DEFAULTS.dataDiskGb);
+        assert.strictEqual(cfg.workers.dedicated, false);
+        assert.deepStrictEqual(cfg.failover, {
+            healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds,
+            unhealthyThreshold: DEFAULTS.unhealthyThreshold,
+            idleTimeoutSeconds: DEFAULTS.idleTimeoutSeconds,
+        });
+        assert.deepStrictEqual(cfg.channels, [{ name: "adt-in", protocol: "llp", port: 2575, mode: "active-passive" }]);
+    });
+
+    it("uses the Iguana 6 web port for that edition and keeps an explicit one", () => {
+        assert.strictEqual(validateClusterConfig(base({ iguana: { edition: "iguana6" } }), "t").iguana.webPort, 6543);
+        assert.strictEqual(validateClusterConfig(base({ iguana: { webPort: 9000 } }), "t").iguana.webPort, 9000);
+    });
+
+    it("HTTP channels default to active-passive and may be active-active", () => {
+        const cfg = validateClusterConfig(
+            base({
+                channels: [
+                    { name: "a", protocol: "http", port: 8080 },
+                    { name: "b", protocol: "http", port: 8081, mode: "active-active" },
+                ],
+            }),
+            "t",
+        );
+        assert.deepStrictEqual(cfg.channels.map((c) => c.mode), ["active-passive", "active-active"]);
+    });
+
+    describe("rejects, naming the key", () => {
+        it("a missing cloud", () => expectProblem(base({ cloud: undefined }), "cloud", "required", '"aws"', '"azure"'));
+        it("an unknown cloud", () => expectProblem(base({ cloud: "gcp" }), "cloud", '"gcp"', '"aws", "azure"'));
+        it("a missing region for the cloud", () => expectProblem(base({ region: undefined }), "aws:region", "required"));
+        it("missing channels", () => expectProblem(base({ channels: undefined }), "channels", "required"));
+        it("an empty channel list", () => expectProblem(base({ channels: [] }), "channels", "at least one"));
+        it("channels that are not a list", () => expectProblem(base({ channels: "adt" }), "channels", "must be a list"));
+        it("duplicate channel names", () =>
+            expectProblem(
+                base({ channels: [{ name: "adt", protocol: "llp", port: 2575 }, { name: "adt", protocol: "llp", port: 2576 }] }),
+                "channels[1].name",
+                "already used by channels[0]",
+            ));
+        it("a channel name that is not DNS-safe", () =>
+            expectProblem(base({ channels: [{ name: "ADT_In", protocol: "llp", port: 2575 }] }), "channels[0].name", "not DNS-safe", "lowercase"));
+        it("a channel name that is too long", () =>
+            expectProblem(base({ channels: [{ name: "a".repeat(25), protocol: "llp", port: 2575 }] }), "channels[0].name", "at most 24"));
+        it("a port above 65535", () => expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 70000 }] }), "channels[0].port", "1-65535"));
+        it("port 0", () => expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 0 }] }), "channels[0].port", "1-65535"));
+        it("a port given as a string", () =>
+            expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: "2575" }] }), "channels[0].port", "whole number", '"2575"'));
+        it("duplicate ports", () =>
+            expectProblem(
+                base({ channels: [{ name: "a", protocol: "llp", port: 2575 }, { name: "b", protocol: "http", port: 2575 }] }),
+                "channels[1].port",
+                "already used by channels[0]",
+            ));
+        it("a port on the web port", () =>
+            expectProblem(base({ channels: [{ name: "a", protocol: "http", port: 7654 }] }), "channels[0].port", "Iguana web port"));
+        it("a port on the role-probe port", () =>
+            expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: ROLE_PROBE_PORT }] }), "channels[0].port", "role probe"));
+        it("a port on 22", () => expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 22 }] }), "channels[0].port", "SSH"));
+        it("an active-active LLP channel", () =>
+            expectProblem(
+                base({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }),
+                "channels[0].mode",
+                "cannot be active-active",
+                '"active-passive"',
+            ));
+        it("an unknown protocol", () =>
+            expectProblem(base({ channels: [{ name: "a", protocol: "tcp", port: 2575 }] }), "channels[0].protocol", '"llp", "http"'));
+        it("an unknown channel key", () =>
+            expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 2575, ports: 1 }] }), "channels[0].ports", "not a known key"));
+        it("no network at all", () => expectProblem(base({ network: undefined }), "network", "allowedCidrs"));
+        it("no allowedCidrs", () => expectProblem(base({ network: {} }), "network.allowedCidrs", "required"));
+        it("empty allowedCidrs", () => expectProblem(base({ network: { allowedCidrs: [] } }), "network.allowedCidrs", "empty"));
+        it("a malformed allowed CIDR", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.300/24"] } }), "network.allowedCidrs[0]", "invalid IPv4", "203.0.113.0/24"));
+        it("an allowed CIDR with host bits", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.5/24"] } }), "network.allowedCidrs[0]", "host bits", "10.0.0.0/24"));
+        it("a malformed admin CIDR", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["office"] } }), "network.adminCidrs[0]", "a.b.c.d/n"));
+        it("the whole Internet as admin CIDR", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["0.0.0.0/0"] } }), "network.adminCidrs[0]", "whole Internet"));
+        it("a network CIDR too small to carve", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], cidr: "10.0.0.0/26" } }), "network.cidr", "/16 to /24"));
+        it("an unknown NAT gateway choice", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], natGateways: "none" } }), "network.natGateways", '"one-per-zone", "single"'));
+        it("network.public that is not a boolean", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], public: "yes" } }), "network.public", "true or false"));
+        it("an NLB health-check interval below 5 s", () =>
+            expectProblem(base({ failover: { healthCheckIntervalSeconds: 4 } }), "failover.healthCheckIntervalSeconds", "5-300"));
+        it("an NLB health-check interval above 300 s", () =>
+            expectProblem(base({ failover: { healthCheckIntervalSeconds: 301 } }), "failover.healthCheckIntervalSeconds", "5-300"));
+        it("an NLB threshold of 1", () => expectProblem(base({ failover: { unhealthyThreshold: 1 } }), "failover.unhealthyThreshold", "2-10"));
+        it("an NLB threshold of 11", () => expectProblem(base({ failover: { unhealthyThreshold: 11 } }), "failover.unhealthyThreshold", "2-10"));
+        it("an NLB idle timeout below 60 s", () => expectProblem(base({ failover: { idleTimeoutSeconds: 59 } }), "failover.idleTimeoutSeconds", "60-6000"));
+        it("an NLB idle timeout above 6000 s", () =>
+            expectProblem(base({ failover: { idleTimeoutSeconds: 6001 } }), "failover.idleTimeoutSeconds", "60-6000"));
+        it("a data disk below 10 GiB", () => expectProblem(base({ workers: { dataDiskGb: 5 } }), "workers.dataDiskGb", "10-16384"));
+        it("a data disk above the gp3 maximum", () => expectProblem(base({ workers: { dataDiskGb: 20000 } }), "workers.dataDiskGb", "10-16384"));
+        it("a worker size that is no instance type", () => expectProblem(base({ workers: { size: "large" } }), "workers.size", "m6i.large"));
+        it("an unknown edition", () => expectProblem(base({ iguana: { edition: "iguana5" } }), "iguana.edition", '"iguanax", "iguana6"'));
+        it("an installer URL that is not http(s)", () =>
+            expectProblem(base({ iguana: { installerUrl: "ftp://x/iguana.tar.gz" } }), "iguana.installerUrl", "http(s) URL"));
+        it("a web port on the role probe", () => expectProblem(base({ iguana: { webPort: ROLE_PROBE_PORT } }), "iguana.webPort", "role probe"));
+        it("more channels than one NLB carries", () =>
+            expectProblem(
+                base({ channels: Array.from({ length: 50 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })) }),
+                "channels",
+                "at most 49",
+            ));
+        it("more channel rules than a security group holds", () =>
+            expectProblem(
+                base({
+                    channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })),
+                    network: { allowedCidrs: ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"] },
+                }),
+                "network.allowedCidrs",
+                "63 inbound rules",
+                "60",
+            ));
+        it("a wrong type for a whole section", () => expectProblem(base({ failover: [5] }), "failover", "must be an object"));
+    });
+
+    it("reports every problem at once", () => {
+        const error = expectProblem(
+            base({ cloud: "gcp", channels: [], network: { allowedCidrs: ["x"] }, workers: { dataDiskGb: "big" } }),
+            "cloud",
+        );
+        const keys = error.problems.map((p) => p.key);
+        assert.deepStrictEqual(keys, ["iguana-ha:cloud", "iguana-ha:network.allowedCidrs[0]", "iguana-ha:workers.dataDiskGb", "iguana-ha:channels"]);
+        assert.strictEqual(error.message.split("\n").length, 1 + keys.length, "one line per problem after the heading");
+    });
+});
