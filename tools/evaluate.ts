@@ -27,12 +27,19 @@ export async function evaluate<T extends Record<string, pulumi.Input<any>>>(opti
     config: Record<string, string>;
     secretKeys?: string[];
     region?: string;
+    /** Pass your own to inspect what was registered even when `run` throws. */
+    mocks?: RecordingMocks;
     run: () => T;
 }): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
-    const mocks = new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
+    const mocks = options.mocks ?? new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
     await installMocks(mocks, PROJECT, options.stack);
     pulumi.runtime.setAllConfig(options.config, options.secretKeys);
-    const outputs = options.run();
+    let outputs: T;
+    try {
+        outputs = options.run();
+    } finally {
+        await drainRegistrations();
+    }
     const resolved: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(outputs)) {
         resolved[key] = await promiseOf(value);

@@ -9,34 +9,38 @@ import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import { listStacks, readStackConfig } from "./stack-config";
 
-const USAGE = `usage: npm run plan -- --stack <name> [--json]
-  --stack <name>  a stack file in stacks/ (${listStacks().join(", ")})
-  --json          print the plan as JSON`;
+const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
+  --stack <name>        a stack file in stacks/ (${listStacks().join(", ")})
+  --stack-file <path>   read the config from this stack file instead (e.g. a draft)
+  --json                print the plan as JSON`;
 
 interface PlanArgs {
     stack: string;
+    stackFile?: string;
     json: boolean;
 }
 
 export function parseArgs(argv: string[]): PlanArgs {
     let stack: string | undefined;
     let json = false;
+    let stackFile: string | undefined;
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--stack" || arg === "-s") stack = argv[++i];
         else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
+        else if (arg === "--stack-file") stackFile = argv[++i];
         else if (arg === "--json") json = true;
         else if (arg === "--help" || arg === "-h") throw new UsageError("");
         else throw new UsageError(`unknown argument "${arg}"`);
     }
     if (!stack) throw new UsageError("--stack is required");
-    return { stack, json };
+    return { stack, stackFile, json };
 }
 
 class UsageError extends Error {}
 
 export async function plan(args: PlanArgs) {
-    const stackConfig = readStackConfig(args.stack);
+    const stackConfig = readStackConfig(args.stack, args.stackFile);
     const { outputs, mocks } = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
     const resources = plannedResources(mocks.resources);
     return { project: PROJECT, stack: args.stack, resources, outputs, placeholders: [...mocks.placeholders].sort(), mocks };

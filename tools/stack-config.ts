@@ -27,8 +27,8 @@ export function listStacks(): string[] {
 
 export const SECRET_PLACEHOLDER = "[secret: encrypted in the stack file]";
 
-export function readStackConfig(stack: string): StackConfig {
-    const file = stackFile(stack);
+/** Reads `stacks/Pulumi.<stack>.yaml`, or `file` when given (any stack file, same format). */
+export function readStackConfig(stack: string, file = stackFile(stack)): StackConfig {
     if (!fs.existsSync(file)) {
         throw new Error(`no stack file for "${stack}" (${path.relative(process.cwd(), file)}); known stacks: ${listStacks().join(", ")}`);
     }

@@ -1,0 +1,278 @@
+import * as assert from "assert";
+import { ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { awsArchitecture } from "../components/aws";
+import { StackRun, awsConfig, runConfig, runStack } from "./helpers";
+
+const T = {
+    instance: "aws:ec2/instance:Instance",
+    volume: "aws:ebs/volume:Volume",
+    attachment: "aws:ec2/volumeAttachment:VolumeAttachment",
+    key: "aws:kms/key:Key",
+    nlb: "aws:lb/loadBalancer:LoadBalancer",
+    targetGroup: "aws:lb/targetGroup:TargetGroup",
+    listener: "aws:lb/listener:Listener",
+    tgAttachment: "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+    eip: "aws:ec2/eip:Eip",
+    subnet: "aws:ec2/subnet:Subnet",
+    ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    nat: "aws:ec2/natGateway:NatGateway",
+    routeTable: "aws:ec2/routeTable:RouteTable",
+    component: "iguana-ha:index:HaIguanaCluster",
+};
+
+/** Properties every AWS cluster must have, whatever the stack. */
+function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port: number; protocol: string; mode?: string }[], failover: { interval: number; threshold: number; idle: number }) {
+    const instances = run.ofType(T.instance);
+    assert.strictEqual(instances.length, 2, "two workers");
+    const [wk1, wk2] = ["iguana-wk1", "iguana-wk2"].map((n) => run.one(T.instance, n));
+    assert.notStrictEqual(wk1.inputs.subnetId, wk2.inputs.subnetId, "workers in different subnets");
+    const zoneOfSubnet = (id: string) => run.ofType(T.subnet).find((s) => s.id === id)!.inputs.availabilityZone;
+    assert.notStrictEqual(zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId), "workers in different AZs");
+    assert.deepStrictEqual(run.outputs.workers.map((w) => w.zone), [zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId)]);
+
+    const key = run.ofType(T.key);
+    assert.strictEqual(key.length, 1);
+    assert.strictEqual(key[0].inputs.enableKeyRotation, true, "KMS key rotation on");
+    const keyArn = key[0].state.arn;
+    for (const instance of instances) {
+        assert.strictEqual(instance.inputs.metadataOptions.httpTokens, "required", `${instance.name}: IMDSv2 required`);
+        assert.strictEqual(instance.inputs.rootBlockDevice.encrypted, true, `${instance.name}: root encrypted`);
+        assert.strictEqual(instance.inputs.rootBlockDevice.kmsKeyId, keyArn, `${instance.name}: root with the project key`);
+        assert.strictEqual(instance.inputs.associatePublicIpAddress, undefined, "no public IP asked for");
+        assert.strictEqual(instance.inputs.userData, undefined, "no clear-text user data");
+    }
+    const volumes = run.ofType(T.volume);
+    assert.strictEqual(volumes.length, 2);
+    for (const volume of volumes) {
+        assert.strictEqual(volume.inputs.encrypted, true, `${volume.name} encrypted`);
+        assert.strictEqual(volume.inputs.kmsKeyId, keyArn, `${volume.name} uses the project KMS key`);
+        const attachment = run.ofType(T.attachment).find((a) => a.inputs.volumeId === volume.id)!;
+        const instance = instances.find((i) => i.id === attachment.inputs.instanceId)!;
+        assert.strictEqual(volume.inputs.availabilityZone, zoneOfSubnet(instance.inputs.subnetId), `${volume.name} in its worker's AZ`);
+    }
+
+    const nlb = run.one(T.nlb, "iguana-nlb");
+    assert.strictEqual(nlb.inputs.loadBalancerType, "network");
+    assert.strictEqual(nlb.inputs.enableCrossZoneLoadBalancing, true, "cross-zone on");
+
+    for (const channel of stackChannels) {
+        const tg = run.one(T.targetGroup, `iguana-${channel.name}`);
+        const listener = run.one(T.listener, `iguana-${channel.name}`);
+        assert.strictEqual(listener.inputs.port, channel.port);
+        assert.strictEqual(listener.inputs.protocol, "TCP");
+        assert.strictEqual(listener.inputs.defaultActions[0].targetGroupArn, tg.state.arn, `${channel.name}: listener forwards to its target group`);
+        assert.strictEqual(listener.inputs.loadBalancerArn, nlb.state.arn);
+        assert.strictEqual(tg.inputs.port, channel.port);
+        const hc = tg.inputs.healthCheck;
+        assert.strictEqual(hc.interval, failover.interval, `${channel.name}: configured interval`);
+        assert.strictEqual(hc.healthyThreshold, failover.threshold, `${channel.name}: healthy threshold set explicitly`);
+        assert.strictEqual(hc.unhealthyThreshold, failover.threshold, `${channel.name}: unhealthy threshold set explicitly`);
+        assert.ok(hc.timeout < hc.interval, "timeout shorter than the interval");
+        if ((channel.mode ?? "active-passive") === "active-passive") {
+            assert.deepStrictEqual([hc.protocol, hc.port, hc.path, hc.matcher], ["HTTP", String(ROLE_PROBE_PORT), ROLE_PROBE_PATH, "200"], `${channel.name}: role probe`);
+        } else {
+            assert.deepStrictEqual([hc.protocol, hc.port, hc.path], ["HTTP", "7654", "/health"], `${channel.name}: Iguana health`);
+        }
+        if (channel.protocol === "llp") {
+            assert.strictEqual(listener.inputs.tcpIdleTimeoutSeconds, failover.idle, `${channel.name}: LLP idle timeout`);
+        }
+        const targets = run.ofType(T.tgAttachment).filter((a) => a.inputs.targetGroupArn === tg.state.arn);
+        assert.deepStrictEqual(targets.map((t) => t.inputs.targetId).sort(), instances.map((i) => i.id).sort(), `${channel.name}: both workers are targets`);
+    }
+    const dashboardTg = run.one(T.targetGroup, "iguana-dashboard");
+    assert.strictEqual(dashboardTg.inputs.healthCheck.path, ROLE_PROBE_PATH, "dashboard follows the active worker");
+
+    for (const rule of run.ofType(T.ingress)) {
+        const covers22 = rule.inputs.ipProtocol === "-1" || (rule.inputs.fromPort <= SSH_PORT && rule.inputs.toPort >= SSH_PORT);
+        assert.ok(!covers22 || rule.inputs.referencedSecurityGroupId, `${rule.name} must not open port 22`);
+    }
+    const vrrp = run.one(T.ingress, "iguana-in-vrrp");
+    assert.strictEqual(vrrp.inputs.ipProtocol, "112");
+    assert.strictEqual(vrrp.inputs.cidrIpv4, undefined, "VRRP only from the workers' own group");
+    assert.strictEqual(vrrp.inputs.referencedSecurityGroupId, vrrp.inputs.securityGroupId);
+
+    // every resource is a child of the component, named after it
+    for (const r of run.mocks.resources.filter((r) => r.type !== T.component)) {
+        assert.strictEqual(r.parent, "iguana", `${r.type} ${r.name} is parented to the cluster`);
+        assert.ok(r.name.startsWith("iguana-"), `${r.name} is prefixed with the cluster name`);
+    }
+}
+
+function assertOutputsContract(run: StackRun, channels: { name: string; port: number; protocol: string }[]) {
+    const o = run.outputs;
+    assert.deepStrictEqual(Object.keys(o).sort(), ["channelEndpoints", "cloud", "dashboardUrl", "vip", "vipAddresses", "workers"]);
+    assert.strictEqual(o.vip, o.vipAddresses[0]);
+    assert.ok(o.vipAddresses.every((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)), "VIP addresses are IPv4 addresses");
+    assert.strictEqual(o.dashboardUrl, `http://${o.vip}:7654/`);
+    assert.deepStrictEqual(
+        o.channelEndpoints.map((c) => c.name),
+        channels.map((c) => c.name),
+    );
+    for (const c of o.channelEndpoints) {
+        assert.deepStrictEqual(Object.keys(c).sort(), ["endpoint", "mode", "name", "port", "protocol"]);
+        assert.strictEqual(c.endpoint, c.protocol === "llp" ? `${o.vip}:${c.port}` : `http://${o.vip}:${c.port}/`);
+    }
+    assert.deepStrictEqual(
+        o.workers.map((w) => [w.name, w.role]),
+        [
+            ["wk1", "primary"],
+            ["wk2", "backup"],
+        ],
+    );
+    for (const w of o.workers) assert.deepStrictEqual(Object.keys(w).sort(), ["id", "name", "privateIp", "role", "zone"]);
+}
+
+describe("AWS implementation", () => {
+    describe("stack aws-dev", () => {
+        let run: StackRun;
+        before(async () => (run = await runStack("aws-dev")));
+
+        it("builds two encrypted, IMDSv2-only workers in two AZs behind a cross-zone NLB", () =>
+            assertAwsInvariants(
+                run,
+                [
+                    { name: "adt-in", port: 2575, protocol: "llp" },
+                    { name: "fhir-api", port: 8080, protocol: "http" },
+                ],
+                { interval: 10, threshold: 2, idle: 1800 },
+            ));
+        it("exports the outputs contract", () => assertOutputsContract(run, [{ name: "adt-in", port: 2575, protocol: "llp" }, { name: "fhir-api", port: 8080, protocol: "http" }]));
+        it("one Elastic IP per NLB subnet mapping, and they are the VIP addresses", () => {
+            const nlb = run.one(T.nlb, "iguana-nlb");
+            const vipEips = ["iguana-vip-a", "iguana-vip-b"].map((n) => run.one(T.eip, n));
+            assert.deepStrictEqual(nlb.inputs.subnetMappings.map((m: any) => m.allocationId), vipEips.map((e) => e.state.allocationId));
+            const subnets = nlb.inputs.subnetMappings.map((m: any) => run.ofType(T.subnet).find((s) => s.id === m.subnetId)!);
+            assert.deepStrictEqual(subnets.map((s: any) => s.name), ["iguana-public-a", "iguana-public-b"]);
+            assert.deepStrictEqual(run.outputs.vipAddresses, vipEips.map((e) => e.state.publicIp));
+            assert.strictEqual(nlb.inputs.internal, false);
+        });
+        it("uses a single NAT gateway when the stack asks for it", () => {
+            const nats = run.ofType(T.nat);
+            assert.strictEqual(nats.length, 1);
+            const privateRoutes = ["iguana-private-a-rt", "iguana-private-b-rt"].map((n) => run.one(T.routeTable, n).inputs.routes[0].natGatewayId);
+            assert.deepStrictEqual(privateRoutes, [nats[0].id, nats[0].id]);
+        });
+        it("opens each channel port to each allowed CIDR, and the dashboard to admin CIDRs only", () => {
+            const rules = run.ofType(T.ingress);
+            const channelRules = rules.filter((r) => r.name.startsWith("iguana-in-adt-in") || r.name.startsWith("iguana-in-fhir-api"));
+            assert.deepStrictEqual(
+                channelRules.map((r) => [r.inputs.fromPort, r.inputs.cidrIpv4]).sort(),
+                [
+                    [2575, "198.51.100.0/24"],
+                    [8080, "198.51.100.0/24"],
+                ],
+            );
+            const dashboard = rules.filter((r) => r.inputs.fromPort === 7654);
+            assert.deepStrictEqual(dashboard.map((r) => r.inputs.cidrIpv4), ["192.0.2.0/28"], "web port only from adminCidrs (no active-active channel here)");
+            const probe = run.one(T.ingress, "iguana-in-role-probe");
+            assert.deepStrictEqual([probe.inputs.fromPort, probe.inputs.cidrIpv4], [ROLE_PROBE_PORT, "10.40.0.0/16"], "role probe from the VPC only");
+        });
+    });
+
+    describe("stack aws-prod", () => {
+        let run: StackRun;
+        before(async () => (run = await runStack("aws-prod")));
+        const channels = [
+            { name: "adt-in", port: 2575, protocol: "llp" },
+            { name: "orm-in", port: 2576, protocol: "llp" },
+            { name: "oru-out-ack", port: 2577, protocol: "llp" },
+            { name: "siu-in", port: 2578, protocol: "llp" },
+            { name: "mdm-in", port: 2579, protocol: "llp" },
+            { name: "results-api", port: 8443, protocol: "http", mode: "active-active" },
+        ];
+
+        it("keeps every invariant, with the active-active channel on Iguana health", () =>
+            assertAwsInvariants(run, channels, { interval: 5, threshold: 2, idle: 3600 }));
+        it("exports the outputs contract", () => assertOutputsContract(run, channels));
+        it("places workers on dedicated tenancy with the larger size and data disks", () => {
+            for (const i of run.ofType(T.instance)) {
+                assert.strictEqual(i.inputs.tenancy, "dedicated");
+                assert.strictEqual(i.inputs.instanceType, "m6i.xlarge");
+            }
+            assert.deepStrictEqual(run.ofType(T.volume).map((v) => v.inputs.size), [500, 500]);
+        });
+        it("runs a NAT gateway per AZ, each private subnet routed through its own", () => {
+            const nats = run.ofType(T.nat);
+            assert.strictEqual(nats.length, 2);
+            const routes = ["iguana-private-a-rt", "iguana-private-b-rt"].map((n) => run.one(T.routeTable, n).inputs.routes[0].natGatewayId);
+            assert.deepStrictEqual(routes, [run.one(T.nat, "iguana-nat-a").id, run.one(T.nat, "iguana-nat-b").id]);
+        });
+        it("lets the NLB health-check Iguana's web port from the VPC for the active-active channel", () => {
+            const rule = run.one(T.ingress, "iguana-in-iguana-health");
+            assert.deepStrictEqual([rule.inputs.fromPort, rule.inputs.cidrIpv4], [7654, "10.60.0.0/16"]);
+        });
+    });
+
+    describe("edge configurations", () => {
+        it("an internal cluster uses fixed private VIPs and no Elastic IP for the NLB", async () => {
+            const run = await runConfig(awsConfig({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.50.0.0/20" } }));
+            const nlb = run.one(T.nlb, "iguana-nlb");
+            assert.strictEqual(nlb.inputs.internal, true);
+            assert.deepStrictEqual(nlb.inputs.subnetMappings.map((m: any) => m.privateIpv4Address), ["10.50.8.5", "10.50.12.5"]);
+            assert.deepStrictEqual(run.outputs.vipAddresses, ["10.50.8.5", "10.50.12.5"]);
+            assert.ok(!run.ofType(T.eip).some((e) => e.name.includes("vip")), "no VIP Elastic IPs");
+            assert.deepStrictEqual(run.outputs.workers.map((w) => w.privateIp), ["10.50.8.10", "10.50.12.10"]);
+        });
+
+        it("an Iguana 6 active-active channel health-checks TCP on the web port", async () => {
+            const run = await runConfig(
+                awsConfig({ iguana: { edition: "iguana6" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }),
+            );
+            const hc = run.one(T.targetGroup, "iguana-api").inputs.healthCheck;
+            assert.deepStrictEqual([hc.protocol, hc.port, hc.path], ["TCP", "6543", undefined]);
+            assert.strictEqual(run.outputs.dashboardUrl, `http://${run.outputs.vip}:6543/`);
+        });
+
+        it("the largest allowed channel count gives 49 listeners plus the dashboard", async () => {
+            const channels = Array.from({ length: 49 }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 3000 + i }));
+            const run = await runConfig(awsConfig({ channels }));
+            assert.strictEqual(run.ofType(T.listener).length, 50);
+        });
+
+        it("Graviton instance types get the arm64 Ubuntu image", async () => {
+            assert.strictEqual(awsArchitecture("m7g.large"), "arm64");
+            assert.strictEqual(awsArchitecture("c7gn.xlarge"), "arm64");
+            assert.strictEqual(awsArchitecture("t4g.medium"), "arm64");
+            assert.strictEqual(awsArchitecture("m6i.large"), "x86_64");
+            assert.strictEqual(awsArchitecture("g5.xlarge"), "x86_64");
+            const run = await runConfig(awsConfig({ workers: { size: "m7g.large" } }));
+            const ami = run.mocks.calls.find((c) => c.token === "aws:ec2/getAmi:getAmi")!;
+            assert.deepStrictEqual(ami.inputs.owners, ["099720109477"], "Canonical-owned images only");
+            assert.strictEqual(ami.inputs.mostRecent, true);
+            assert.ok(ami.inputs.filters.some((f: any) => f.name === "name" && f.values[0].includes("ubuntu-noble-24.04-arm64")));
+        });
+
+        it("invalid configuration fails before any resource is registered", async () => {
+            const { evaluate } = await import("../tools/evaluate");
+            const { RecordingMocks } = await import("../tools/mocks");
+            const { program } = await import("../components/program");
+            const { toPulumiConfig } = await import("../tools/stack-config");
+            const mocks = new RecordingMocks();
+            const config = toPulumiConfig("iguana-ha", awsConfig({ channels: [{ name: "adt", protocol: "llp", port: 2575, mode: "active-active" }] }));
+            await assert.rejects(evaluate({ stack: "test", config, mocks, run: () => program() }), /iguana-ha:channels\[0\]\.mode: an LLP channel cannot be active-active/);
+            assert.deepStrictEqual(mocks.resources, [], "nothing registered, not even the component");
+        });
+
+        it("two clusters in one program do not collide", async () => {
+            const { evaluate } = await import("../tools/evaluate");
+            const { HaIguanaCluster } = await import("../components/cluster");
+            const { validateClusterConfig } = await import("../components/config");
+            const cfg = validateClusterConfig(
+                { cloud: "aws", region: "us-east-1", channels: [{ name: "adt", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["10.0.0.0/8"] } },
+                "test",
+            );
+            const { mocks } = await evaluate({
+                stack: "test",
+                config: {},
+                run: () => {
+                    const a = new HaIguanaCluster("east", { config: cfg });
+                    const b = new HaIguanaCluster("west", { config: cfg });
+                    return { a: a.vip, b: b.vip };
+                },
+            });
+            const keys = mocks.resources.map((r) => `${r.type}::${r.name}`);
+            assert.strictEqual(new Set(keys).size, keys.length, `duplicate resource names: ${keys.filter((k, i) => keys.indexOf(k) !== i).join(", ")}`);
+            assert.ok(mocks.resources.some((r) => r.name === "east-wk1") && mocks.resources.some((r) => r.name === "west-wk1"));
+        });
+    });
+});
