@@ -1,0 +1,92 @@
+/** Assembles a worker's files into the cloud-init user data (AWS) / custom data (Azure). */
+import * as yaml from "js-yaml";
+import { renderKeepalivedConf } from "./keepalived";
+import { ROLE_PROBE_SOURCE, roleProbePath } from "./role-probe";
+import {
+    renderCheckIguanaScript,
+    renderDetectInterfaceScript,
+    renderFetchAdminPasswordScript,
+    renderInstallIguanaScript,
+    renderLlpGateScript,
+    renderNotifyScript,
+    renderPrepareDiskScript,
+} from "./scripts";
+import { BootstrapSettings, IGUANA_USER } from "./settings";
+import {
+    LLP_GATE_UNIT,
+    ROLE_PROBE_UNIT,
+    renderIguana6Unit,
+    renderKeepaliveSysctl,
+    renderKeepalivedDropIn,
+    renderLlpGateUnit,
+    renderRoleProbeUnit,
+} from "./units";
+
+export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl";
+
+export interface WorkerFile {
+    path: string;
+    permissions: "0644" | "0755";
+    kind: FileKind;
+    content: string;
+    /** Written after packages are installed (so keepalived does not start on a half-built worker). */
+    defer?: boolean;
+}
+
+export const WORKER_PACKAGES = ["keepalived", "iptables", "curl", "python3", "git"];
+
+export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
+    const lib = s.paths.libDir;
+    const script = (name: string, content: string): WorkerFile => ({ path: `${lib}/${name}`, permissions: "0755", kind: "shell", content });
+    const files: WorkerFile[] = [
+        script("notify.sh", renderNotifyScript(s)),
+        script("llp-gate.sh", renderLlpGateScript(s)),
+        script("check-iguana.sh", renderCheckIguanaScript(s)),
+        script("detect-interface.sh", renderDetectInterfaceScript(s)),
+        script("prepare-disk.sh", renderPrepareDiskScript(s)),
+        script("fetch-admin-password.sh", renderFetchAdminPasswordScript(s)),
+        script("install-iguana.sh", renderInstallIguanaScript(s)),
+        { path: roleProbePath(s.paths), permissions: "0755", kind: "python", content: ROLE_PROBE_SOURCE },
+        { path: s.paths.keepalivedConf, permissions: "0644", kind: "keepalived", content: renderKeepalivedConf(s), defer: true },
+        { path: `/etc/systemd/system/${ROLE_PROBE_UNIT}`, permissions: "0644", kind: "systemd", content: renderRoleProbeUnit(s) },
+        { path: `/etc/systemd/system/${LLP_GATE_UNIT}`, permissions: "0644", kind: "systemd", content: renderLlpGateUnit(s) },
+        { path: "/etc/systemd/system/keepalived.service.d/iguana-ha.conf", permissions: "0644", kind: "systemd", content: renderKeepalivedDropIn(s) },
+        { path: "/etc/sysctl.d/60-iguana-ha-keepalive.conf", permissions: "0644", kind: "sysctl", content: renderKeepaliveSysctl(s) },
+    ];
+    if (s.edition === "iguana6") {
+        files.push({ path: "/etc/systemd/system/iguana6.service", permissions: "0644", kind: "systemd", content: renderIguana6Unit(s) });
+    }
+    return files;
+}
+
+/**
+ * First boot, in order: kernel settings; the interface keepalived uses; LLP ports closed; the
+ * data disk; Iguana (with its admin password from the secret store); the role probe; keepalived.
+ */
+export function renderCloudInit(s: BootstrapSettings): string {
+    const lib = s.paths.libDir;
+    const doc = {
+        package_update: true,
+        packages: WORKER_PACKAGES,
+        users: ["default", { name: IGUANA_USER, system: true, shell: "/usr/sbin/nologin", homedir: `/var/lib/${IGUANA_USER}` }],
+        write_files: renderWorkerFiles(s).map((f) => ({
+            path: f.path,
+            owner: "root:root",
+            permissions: f.permissions,
+            content: f.content,
+            ...(f.defer ? { defer: true } : {}),
+        })),
+        runcmd: [
+            ["sysctl", "--system"],
+            [`${lib}/detect-interface.sh`],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", LLP_GATE_UNIT],
+            [`${lib}/prepare-disk.sh`],
+            [`${lib}/install-iguana.sh`],
+            ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
+            ["systemctl", "enable", "keepalived.service"],
+            ["systemctl", "restart", "keepalived.service"],
+        ],
+    };
+    return `#cloud-config\n# iguana-ha worker ${s.self.name} (${s.self.role}). Holds no secret: the admin password is read at boot from the cloud secret store.\n${yaml.dump(doc, { lineWidth: -1, noRefs: true })}`;
+}

@@ -1,0 +1,6 @@
+export * from "./settings";
+export * from "./keepalived";
+export * from "./scripts";
+export * from "./role-probe";
+export * from "./units";
+export * from "./cloud-init";

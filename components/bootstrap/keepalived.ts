@@ -1,0 +1,56 @@
+import { BootstrapSettings, VRRP } from "./settings";
+
+export const KEEPALIVED_INTERFACE_VARIABLE = "IGUANA_HA_IFACE";
+
+export function interfaceIncludePath(s: BootstrapSettings): string {
+    return `${s.paths.etcDir}/keepalived-interface.conf`;
+}
+
+/** The include that names the worker's network interface (written at boot: ens5, eth0, ...). */
+export function renderInterfaceInclude(interfaceName: string): string {
+    return `$${KEEPALIVED_INTERFACE_VARIABLE}=${interfaceName}\n`;
+}
+
+/**
+ * Unicast VRRP between the two workers. Both start as BACKUP with `nopreempt`: the higher
+ * priority (WK1) wins an election, but a returning WK1 never takes MASTER back from WK2.
+ */
+export function renderKeepalivedConf(s: BootstrapSettings): string {
+    return `# Rendered by iguana-ha for ${s.self.name} (${s.self.role}). Do not edit by hand.
+include ${interfaceIncludePath(s)}
+
+global_defs {
+    router_id iguana-${s.self.name}
+    enable_script_security
+    script_user root
+}
+
+vrrp_script iguana_healthy {
+    script "${s.paths.libDir}/check-iguana.sh"
+    interval ${VRRP.checkIntervalSeconds}
+    timeout ${VRRP.checkTimeoutSeconds}
+    fall ${VRRP.checkFall}
+    rise ${VRRP.checkRise}
+}
+
+vrrp_instance IGUANA {
+    state BACKUP
+    nopreempt
+    interface $${KEEPALIVED_INTERFACE_VARIABLE}
+    virtual_router_id ${VRRP.virtualRouterId}
+    priority ${s.self.vrrpPriority}
+    advert_int ${VRRP.advertIntervalSeconds}
+    unicast_src_ip ${s.self.privateIp}
+    unicast_peer {
+        ${s.peer.privateIp}
+    }
+    track_script {
+        iguana_healthy
+    }
+    notify "${s.paths.libDir}/notify.sh"
+    virtual_ipaddress {
+        ${VRRP.markerAddress} dev lo scope host
+    }
+}
+`;
+}

@@ -1,0 +1,269 @@
+/**
+ * The shell scripts a worker runs. Each is rendered from the bootstrap settings; none holds a
+ * secret (the admin password is fetched at boot through the machine's own identity).
+ */
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, VRRP } from "./settings";
+import { interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
+
+export const LLP_CHAIN = "IGUANA_HA_LLP";
+/** iptables multiport takes at most 15 ports per rule. */
+const MULTIPORT_MAX = 15;
+
+/** Shell single-quoting: safe for any value (URLs, paths). */
+export function shq(value: string): string {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function stateFile(s: BootstrapSettings): string {
+    return `${s.paths.runDir}/state`;
+}
+
+const HEADER = (what: string) => `#!/bin/bash
+# ${what}
+# Rendered by iguana-ha. Do not edit by hand.
+set -euo pipefail
+`;
+
+/** keepalived notify: records the role and opens or closes the LLP ports to match it. */
+export function renderNotifyScript(s: BootstrapSettings): string {
+    return `${HEADER("keepalived notify: $1 = INSTANCE|GROUP, $2 = name, $3 = new state, $4 = priority.")}
+state="\${3:-UNKNOWN}"
+run_dir=${shq(s.paths.runDir)}
+mkdir -p "$run_dir"
+printf '%s\\n' "$state" > "$run_dir/state.tmp"
+mv "$run_dir/state.tmp" ${shq(stateFile(s))}
+logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
+case "$state" in
+    MASTER) ${shq(`${s.paths.libDir}/llp-gate.sh`)} open ;;
+    *) ${shq(`${s.paths.libDir}/llp-gate.sh`)} close ;;
+esac
+`;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+    const out: T[][] = [];
+    for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+    return out;
+}
+
+/**
+ * Opens or closes the LLP channel ports. Closed, every packet to them is answered with a TCP
+ * reset and established connections are killed: the passive worker never holds an MLLP feed,
+ * even when an NLB fails open or an Azure LB keeps an old flow.
+ */
+export function renderLlpGateScript(s: BootstrapSettings): string {
+    const rejectRules = chunks(s.llpPorts, MULTIPORT_MAX)
+        .map((ports) => `        iptables -w -A "$chain" -p tcp -m multiport --dports ${ports.join(",")} -j REJECT --reject-with tcp-reset`)
+        .join("\n");
+    const ports = s.llpPorts.join(" ");
+    return `${HEADER("Opens (MASTER) or closes (any other state) the LLP channel ports: llp-gate.sh open|close")}
+chain=${LLP_CHAIN}
+action="\${1:?usage: llp-gate.sh open|close}"
+
+iptables -w -N "$chain" 2>/dev/null || true
+iptables -w -C INPUT -j "$chain" 2>/dev/null || iptables -w -I INPUT 1 -j "$chain"
+
+case "$action" in
+    open)
+        iptables -w -F "$chain"
+        ;;
+    close)
+        iptables -w -F "$chain"
+${rejectRules || "        : # no LLP channels"}
+        for port in ${ports || "''"}; do
+            [ -n "$port" ] || continue
+            # End established connections now, not at their next packet.
+            ss -K "( sport = :$port )" > /dev/null 2>&1 || true
+        done
+        ;;
+    *)
+        echo "usage: llp-gate.sh open|close" >&2
+        exit 2
+        ;;
+esac
+logger -t iguana-ha "LLP ports ${ports || "(none)"}: $action" || true
+`;
+}
+
+/** keepalived's track script: succeeds while this worker's Iguana is healthy. */
+export function renderCheckIguanaScript(s: BootstrapSettings): string {
+    const check = s.iguanaHealth;
+    const command =
+        check.protocol === "http"
+            ? `curl -fsS -o /dev/null -m ${VRRP.checkTimeoutSeconds} ${shq(`http://127.0.0.1:${check.port}${check.path}`)}`
+            : `timeout ${VRRP.checkTimeoutSeconds} bash -c ${shq(`exec 3<>/dev/tcp/127.0.0.1/${check.port}`)}`;
+    return `${HEADER(`Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the keepalived track script.`)}
+exec ${command}
+`;
+}
+
+/** Names the interface that holds this worker's address, for keepalived's include. */
+export function renderDetectInterfaceScript(s: BootstrapSettings): string {
+    return `${HEADER("Writes the keepalived include naming the interface that holds this worker's address.")}
+self_ip=${shq(s.self.privateIp)}
+iface=""
+for _ in $(seq 1 60); do
+    iface=$(ip -o -4 addr show | awk -v ip="$self_ip" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }')
+    [ -n "$iface" ] && break
+    sleep 2
+done
+if [ -z "$iface" ]; then
+    echo "iguana-ha: no interface holds $self_ip; the worker must have its planned private address" >&2
+    exit 1
+fi
+mkdir -p ${shq(s.paths.etcDir)}
+printf '$${KEEPALIVED_INTERFACE_VARIABLE}=%s\\n' "$iface" > ${shq(interfaceIncludePath(s))}
+`;
+}
+
+function diskCandidates(s: BootstrapSettings): string[] {
+    if (s.dataDisk.kind === "azure-lun") {
+        return [`/dev/disk/azure/scsi1/lun${s.dataDisk.lun}`];
+    }
+    // Nitro instances expose EBS as NVMe, named by volume id without the dash; Xen ones as xvdf.
+    const id = s.dataDisk.volumeId.replace("-", "");
+    return [`/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${id}`, `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${id}-ns-1`, "/dev/xvdf"];
+}
+
+/**
+ * Finds the data disk, makes a filesystem only when it has none (a rebuilt worker keeps its
+ * queue), mounts it by UUID with nofail and prepares Iguana's working directory on it.
+ */
+export function renderPrepareDiskScript(s: BootstrapSettings): string {
+    return `${HEADER("Finds, formats (only if blank) and mounts the data disk; prepares Iguana's working directory.")}
+mount_point=${shq(s.paths.dataMount)}
+working_dir=${shq(s.paths.workingDir)}
+candidates=(${diskCandidates(s).map(shq).join(" ")})
+
+device=""
+# The disk may be attached after first boot: wait up to 10 minutes.
+for _ in $(seq 1 120); do
+    for candidate in "\${candidates[@]}"; do
+        if [ -b "$candidate" ]; then
+            device=$(readlink -f "$candidate")
+            break 2
+        fi
+    done
+    sleep 5
+done
+if [ -z "$device" ]; then
+    echo "iguana-ha: data disk not found (looked for \${candidates[*]})" >&2
+    exit 1
+fi
+
+if blkid -p "$device" > /dev/null 2>&1; then
+    echo "iguana-ha: $device already holds data; keeping it"
+else
+    echo "iguana-ha: $device is blank; creating an ext4 filesystem"
+    mkfs.ext4 -q -L iguana-data "$device"
+fi
+uuid=$(blkid -s UUID -o value "$device")
+fstype=$(blkid -s TYPE -o value "$device")
+mkdir -p "$mount_point"
+if ! grep -q "UUID=$uuid" /etc/fstab; then
+    echo "UUID=$uuid $mount_point $fstype defaults,nofail,x-systemd.device-timeout=30s 0 2" >> /etc/fstab
+fi
+mountpoint -q "$mount_point" || mount "$mount_point"
+mkdir -p "$working_dir"
+chown ${IGUANA_USER}:${IGUANA_USER} "$working_dir"
+chmod 750 "$working_dir"
+`;
+}
+
+function fetchPasswordCommands(s: BootstrapSettings): string {
+    const source = s.adminPassword;
+    if (!source) return `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
+    if (source.kind === "aws-secrets-manager") {
+        return `region=${shq(source.region)}
+secret_arn=${shq(source.secretArn)}
+imds=http://169.254.169.254/latest
+token=$(curl -fsS -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+role=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/iam/security-credentials/")
+credentials=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/iam/security-credentials/$role")
+field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+access_key=$(field AccessKeyId <<< "$credentials")
+secret_key=$(field SecretAccessKey <<< "$credentials")
+session_token=$(field Token <<< "$credentials")
+# Credentials go to curl on stdin, never on a command line other users could read.
+printf 'user = "%s:%s"\\nheader = "x-amz-security-token: %s"\\n' "$access_key" "$secret_key" "$session_token" |
+    curl -fsS -K - --aws-sigv4 "aws:amz:$region:secretsmanager" \\
+        -H "X-Amz-Target: secretsmanager.GetSecretValue" -H "Content-Type: application/x-amz-json-1.1" \\
+        -d "{\\"SecretId\\":\\"$secret_arn\\"}" "https://secretsmanager.$region.amazonaws.com/" |
+    field SecretString`;
+    }
+    return `vault=${shq(source.vaultName)}
+secret_name=${shq(source.secretName)}
+field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+token=$(curl -fsS -H "Metadata: true" \\
+    "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" |
+    field access_token)
+printf 'header = "Authorization: Bearer %s"\\n' "$token" |
+    curl -fsS -K - "https://$vault.vault.azure.net/secrets/$secret_name?api-version=7.4" |
+    field value`;
+}
+
+/** Prints the admin password from the cloud's secret store, read with the machine's identity. */
+export function renderFetchAdminPasswordScript(s: BootstrapSettings): string {
+    return `${HEADER("Prints Iguana's admin password from the cloud secret store (machine identity). Never log its output.")}
+${fetchPasswordCommands(s)}
+`;
+}
+
+/** Downloads and installs Iguana as a service running as a dedicated non-root user. */
+export function renderInstallIguanaScript(s: BootstrapSettings): string {
+    const app = shq(s.paths.appDir);
+    const lib = s.paths.libDir;
+    const edition =
+        s.edition === "iguanax"
+            ? `printf '[server]\\nworking_dir=%s\\n' "$working_dir" > "$app_dir/iguana.ini"
+chown -R ${IGUANA_USER}:${IGUANA_USER} "$app_dir"
+if password=$(${shq(`${lib}/fetch-admin-password.sh`)}); then
+    (cd "$app_dir" && runuser -u ${IGUANA_USER} -- ./iguana --set_admin_password "$password" > /dev/null)
+    echo "iguana-ha: admin password set from the cloud secret store"
+else
+    echo "iguana-ha: could not read the admin password from the secret store; Iguana keeps its default until you set it" >&2
+fi
+unset password
+(cd "$app_dir" && ./iguana --service install --username ${IGUANA_USER})
+systemctl daemon-reload
+systemctl enable --now ${IGUANA_UNIT.iguanax}`
+            : `cat > "$app_dir/iguana_service.hdf" <<HDF
+application{
+   service_name=iguana6
+   service_display_name=iNTERFACEWARE Iguana
+   command_line_unix=./iguana --working_dir $working_dir
+   service_kill_timeout=500000
+}
+HDF
+chown -R ${IGUANA_USER}:${IGUANA_USER} "$app_dir"
+echo "iguana-ha: Iguana 6 has no command to set the admin password: sign in to the dashboard and set it to the value in the cloud secret store"
+systemctl daemon-reload
+systemctl enable --now ${IGUANA_UNIT.iguana6}`;
+    return `${HEADER(`Installs Iguana (${s.edition === "iguanax" ? "IguanaX" : "Iguana 6"}) from iguana.installerUrl.`)}
+installer_url=${shq(s.installerUrl ?? "")}
+app_dir=${app}
+working_dir=${shq(s.paths.workingDir)}
+
+if [ -z "$installer_url" ]; then
+    echo "iguana-ha: iguana.installerUrl is not set, so Iguana is NOT installed on ${s.self.name}." \\
+        "This worker stays unhealthy in the load balancer until you set it and rebuild the worker." | tee /dev/stderr | logger -t iguana-ha || true
+    exit 0
+fi
+if [ -x "$app_dir/iguana" ]; then
+    echo "iguana-ha: Iguana already installed in $app_dir"
+    exit 0
+fi
+
+download=$(mktemp -d)
+trap 'rm -rf "$download"' EXIT
+curl -fsSL --retry 5 --retry-delay 5 -o "$download/installer" "$installer_url"
+mkdir -p "$app_dir"
+case "$installer_url" in
+    *.zip) python3 -m zipfile -e "$download/installer" "$download/unpacked" && cp -a "$download"/unpacked/*/. "$app_dir"/ ;;
+    *) tar -xzf "$download/installer" --strip-components=1 -C "$app_dir" ;;
+esac
+${edition}
+`;
+}
+
+export { renderInterfaceInclude };

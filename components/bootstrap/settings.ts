@@ -1,0 +1,110 @@
+/**
+ * What a worker's bootstrap is rendered from. Every value comes from the validated config and
+ * the cloud-agnostic model, the same ones the load balancer resources use.
+ */
+import { ClusterConfig } from "../config";
+import { Cloud, Edition, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
+import { HealthCheck, WorkerPlan, iguanaHealth, llpPorts } from "../model";
+
+/** Where things live on a worker. The failover drill passes its own scratch paths. */
+export interface WorkerPaths {
+    /** Our scripts. */
+    libDir: string;
+    /** Our settings and the keepalived interface include. */
+    etcDir: string;
+    /** Runtime state: the keepalived role file. */
+    runDir: string;
+    keepalivedConf: string;
+    /** Mount point of the data disk. */
+    dataMount: string;
+    /**
+     * Iguana's working directory: queue, logs and config. Fixed, because the Iguana ID (and so
+     * the license) is derived from the machine id and this path.
+     */
+    workingDir: string;
+    /** Where Iguana's binaries are unpacked. */
+    appDir: string;
+}
+
+export const WORKER_PATHS: WorkerPaths = {
+    libDir: "/usr/local/lib/iguana-ha",
+    etcDir: "/etc/iguana-ha",
+    runDir: "/run/iguana-ha",
+    keepalivedConf: "/etc/keepalived/keepalived.conf",
+    dataMount: "/srv/iguana",
+    workingDir: "/srv/iguana/working",
+    appDir: "/opt/iguana",
+};
+
+export const IGUANA_USER = "iguana";
+/** systemd unit names: IguanaX installs its own `IguanaX` unit; Iguana 6 runs under ours. */
+export const IGUANA_UNIT: Record<Edition, string> = { iguanax: "IguanaX", iguana6: "iguana6" };
+
+export type DataDiskLocator = { kind: "aws-ebs"; volumeId: string } | { kind: "azure-lun"; lun: number };
+
+export type AdminPasswordSource =
+    | { kind: "aws-secrets-manager"; secretArn: string; region: string }
+    | { kind: "azure-key-vault"; vaultName: string; secretName: string };
+
+/** keepalived timing, in one place: the drill and the failover budget read it too. */
+export const VRRP = {
+    advertIntervalSeconds: 1,
+    virtualRouterId: 51,
+    /** The track script runs every 2 s and gives up MASTER after 2 failures. */
+    checkIntervalSeconds: 2,
+    checkTimeoutSeconds: 2,
+    checkFall: 2,
+    checkRise: 2,
+    /**
+     * keepalived requires one virtual address per instance. The real VIP lives in the cloud
+     * load balancer, so the MASTER only holds this link-local marker on the loopback device.
+     */
+    markerAddress: "169.254.77.77/32",
+} as const;
+
+export interface BootstrapSettings {
+    cloud: Cloud;
+    edition: Edition;
+    installerUrl?: string;
+    webPort: number;
+    self: WorkerPlan;
+    peer: WorkerPlan;
+    /** Ports the passive worker refuses: exactly the LLP channels. */
+    llpPorts: number[];
+    roleProbe: { port: number; path: string };
+    iguanaHealth: HealthCheck;
+    /** Seconds of idleness before the kernel probes a connection: below the LB idle timeout. */
+    tcpKeepaliveSeconds: number;
+    dataDisk: DataDiskLocator;
+    adminPassword?: AdminPasswordSource;
+    paths: WorkerPaths;
+}
+
+/** Keepalive below the load balancer's idle timeout, so quiet MLLP links are not dropped. */
+export function tcpKeepaliveSeconds(idleTimeoutSeconds: number): number {
+    return Math.max(30, Math.min(300, Math.floor(idleTimeoutSeconds / 2)));
+}
+
+export function bootstrapSettings(
+    cfg: ClusterConfig,
+    self: WorkerPlan,
+    peer: WorkerPlan,
+    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource },
+    paths: WorkerPaths = WORKER_PATHS,
+): BootstrapSettings {
+    return {
+        cloud: cfg.cloud,
+        edition: cfg.iguana.edition,
+        installerUrl: cfg.iguana.installerUrl,
+        webPort: cfg.iguana.webPort,
+        self,
+        peer,
+        llpPorts: llpPorts(cfg),
+        roleProbe: { port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH },
+        iguanaHealth: iguanaHealth(cfg.iguana),
+        tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
+        dataDisk: cloudSpecific.dataDisk,
+        adminPassword: cloudSpecific.adminPassword,
+        paths,
+    };
+}
