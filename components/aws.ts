@@ -8,9 +8,11 @@ import * as ec2 from "@pulumi/aws/ec2";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import * as lb from "@pulumi/aws/lb";
+import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import * as vpc from "@pulumi/aws/vpc";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { bootstrapSettings, renderCloudInit } from "./bootstrap";
 import { ClusterConfig } from "./config";
 import {
     AWS_DATA_DEVICE_NAME,
@@ -20,6 +22,7 @@ import {
     UBUNTU_AMI_NAME,
     VRRP_IP_PROTOCOL,
 } from "./constants";
+import { createAdminPassword } from "./secrets";
 import {
     ClusterOutputs,
     HealthCheck,
@@ -52,6 +55,23 @@ export function awsHealthCheck(check: HealthCheck, cfg: ClusterConfig): lb.Targe
         unhealthyThreshold,
     };
     return check.protocol === "http" ? { ...common, protocol: "HTTP", path: check.path, matcher: "200" } : { ...common, protocol: "TCP" };
+}
+
+/** Read of the admin secret only; decrypt with the project key only through Secrets Manager. */
+export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulumi.Input<string>, region: string): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "ReadAdminPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretArn },
+            {
+                Sid: "DecryptThroughSecretsManager",
+                Effect: "Allow",
+                Action: "kms:Decrypt",
+                Resource: keyArn,
+                Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+            },
+        ],
+    });
 }
 
 export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
@@ -220,6 +240,21 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     );
     const profile = new iam.InstanceProfile(`${name}-worker-profile`, { role: role.name, tags }, opts);
 
+    // The admin password lives in Secrets Manager, encrypted with the project key; only the
+    // worker role may read it, and the workers fetch it at boot. It never enters user data.
+    const adminPassword = createAdminPassword(name, parent);
+    const secret = new secretsmanager.Secret(
+        `${name}-admin-password`,
+        { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags },
+        opts,
+    );
+    new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
+    new iam.RolePolicy(
+        `${name}-worker-read-secret`,
+        { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) },
+        opts,
+    );
+
     const architecture = awsArchitecture(cfg.workers.size);
     const ami = ec2.getAmiOutput(
         {
@@ -237,6 +272,28 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     // --- workers -------------------------------------------------------------------------
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
+        const peer = workerPlans[1 - plan.index];
+        const volume = new ebs.Volume(
+            `${name}-${plan.name}-data`,
+            {
+                availabilityZone: zones[plan.index],
+                size: cfg.workers.dataDiskGb,
+                type: "gp3",
+                encrypted: true,
+                kmsKeyId: key.arn,
+                tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
+            },
+            // The queue lives here: deleting the cluster must not silently delete it.
+            { parent, retainOnDelete: true },
+        );
+        const userData = pulumi.all([volume.id, secret.arn]).apply(([volumeId, secretArn]) =>
+            renderCloudInit(
+                bootstrapSettings(cfg, plan, peer, {
+                    dataDisk: { kind: "aws-ebs", volumeId },
+                    adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
+                }),
+            ),
+        );
         const instance = new ec2.Instance(
             `${name}-${plan.name}`,
             {
@@ -250,30 +307,19 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                 rootBlockDevice: { encrypted: true, kmsKeyId: key.arn, volumeType: "gp3", volumeSize: ROOT_VOLUME_GB, deleteOnTermination: true },
                 monitoring: true,
+                userDataBase64: userData.apply((text) => Buffer.from(text, "utf8").toString("base64")),
                 tags: workerTags,
                 volumeTags: workerTags,
             },
             // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on purpose.
             { parent, ignoreChanges: ["ami"] },
         );
-        const volume = new ebs.Volume(
-            `${name}-${plan.name}-data`,
-            {
-                availabilityZone: zones[plan.index],
-                size: cfg.workers.dataDiskGb,
-                type: "gp3",
-                encrypted: true,
-                kmsKeyId: key.arn,
-                tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
-            },
-            opts,
-        );
         new ec2.VolumeAttachment(
             `${name}-${plan.name}-data`,
             { instanceId: instance.id, volumeId: volume.id, deviceName: AWS_DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
             opts,
         );
-        return { plan, instance, volume };
+        return { plan, instance, volume, userData };
     });
 
     // --- network load balancer (the VIP) -------------------------------------------------

@@ -25,6 +25,8 @@ export interface RecordedCall {
 export const MOCK_AZURE_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000000";
 export const MOCK_AZURE_TENANT_ID = "11111111-1111-4111-8111-111111111111";
 export const MOCK_AWS_ACCOUNT_ID = "123456789012";
+/** What the mocked RandomPassword generates: tests assert it never leaks. */
+export const MOCK_ADMIN_PASSWORD = "MockAdminPassw0rdNeverInUserData";
 
 /** Documentation address ranges (RFC 5737): never a real host. */
 const PUBLIC_PLACEHOLDER_RANGES = ["203.0.113.", "198.51.100."];
@@ -88,6 +90,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };
+            case "random:index/randomPassword:RandomPassword":
+                return { result: MOCK_ADMIN_PASSWORD, bcryptHash: "$2a$10$mock" };
             case "azure-native:network:PublicIPAddress":
                 return { ipAddress: this.publicAddress(1), id: azureId(inputs, "Microsoft.Network/publicIPAddresses", inputs.publicIpAddressName ?? name) };
             default:

@@ -8,33 +8,38 @@ import { program } from "../components/program";
 import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import { listStacks, readStackConfig } from "./stack-config";
+import { workerBootstraps } from "./worker-bootstrap";
 
 const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
   --stack <name>        a stack file in stacks/ (${listStacks().join(", ")})
   --stack-file <path>   read the config from this stack file instead (e.g. a draft)
-  --json                print the plan as JSON`;
+  --json                print the plan as JSON
+  --show-bootstrap      also print each worker's rendered cloud-init (it holds no secret)`;
 
 interface PlanArgs {
     stack: string;
     stackFile?: string;
     json: boolean;
+    showBootstrap: boolean;
 }
 
 export function parseArgs(argv: string[]): PlanArgs {
     let stack: string | undefined;
     let json = false;
     let stackFile: string | undefined;
+    let showBootstrap = false;
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--stack" || arg === "-s") stack = argv[++i];
         else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
         else if (arg === "--stack-file") stackFile = argv[++i];
         else if (arg === "--json") json = true;
+        else if (arg === "--show-bootstrap") showBootstrap = true;
         else if (arg === "--help" || arg === "-h") throw new UsageError("");
         else throw new UsageError(`unknown argument "${arg}"`);
     }
     if (!stack) throw new UsageError("--stack is required");
-    return { stack, stackFile, json };
+    return { stack, stackFile, json, showBootstrap };
 }
 
 class UsageError extends Error {}
@@ -43,7 +48,8 @@ export async function plan(args: PlanArgs) {
     const stackConfig = readStackConfig(args.stack, args.stackFile);
     const { outputs, mocks } = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
     const resources = plannedResources(mocks.resources);
-    return { project: PROJECT, stack: args.stack, resources, outputs, placeholders: [...mocks.placeholders].sort(), mocks };
+    const bootstrap = args.showBootstrap ? workerBootstraps(mocks.resources) : undefined;
+    return { project: PROJECT, stack: args.stack, resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
 }
 
 async function main(): Promise<number> {
@@ -70,6 +76,9 @@ async function main(): Promise<number> {
             console.log(renderTree(result.resources, placeholders));
             console.log(`\nOutputs:`);
             console.log(JSON.stringify(markPlaceholders(result.outputs, placeholders), null, 2));
+            for (const b of result.bootstrap ?? []) {
+                console.log(`\nBootstrap of ${b.resource} (cloud-init, as the worker receives it):\n${b.cloudInit}`);
+            }
             console.log(`\nValues marked <placeholder> are invented by the offline plan (ids, public addresses); the cloud assigns the real ones at deploy time.`);
         }
         return 0;

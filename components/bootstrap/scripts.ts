@@ -58,6 +58,7 @@ export function renderLlpGateScript(s: BootstrapSettings): string {
     const ports = s.llpPorts.join(" ");
     return `${HEADER("Opens (MASTER) or closes (any other state) the LLP channel ports: llp-gate.sh open|close")}
 chain=${LLP_CHAIN}
+llp_ports=(${ports})
 action="\${1:?usage: llp-gate.sh open|close}"
 
 iptables -w -N "$chain" 2>/dev/null || true
@@ -70,8 +71,7 @@ case "$action" in
     close)
         iptables -w -F "$chain"
 ${rejectRules || "        : # no LLP channels"}
-        for port in ${ports || "''"}; do
-            [ -n "$port" ] || continue
+        for port in "\${llp_ports[@]}"; do
             # End established connections now, not at their next packet.
             ss -K "( sport = :$port )" > /dev/null 2>&1 || true
         done
@@ -112,7 +112,7 @@ if [ -z "$iface" ]; then
     exit 1
 fi
 mkdir -p ${shq(s.paths.etcDir)}
-printf '$${KEEPALIVED_INTERFACE_VARIABLE}=%s\\n' "$iface" > ${shq(interfaceIncludePath(s))}
+echo "\\$${KEEPALIVED_INTERFACE_VARIABLE}=$iface" > ${shq(interfaceIncludePath(s))}
 `;
 }
 

@@ -1,0 +1,133 @@
+/**
+ * Every file a worker runs, for every shipped stack and both editions, checked by the tool that
+ * will run it: cloud-init, keepalived, bash (shellcheck) and python3.
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PROJECT } from "../components/constants";
+import { program } from "../components/program";
+import { WORKER_PATHS, renderInterfaceInclude } from "../components/bootstrap";
+import { evaluate } from "../tools/evaluate";
+import { listStacks, readStackConfig } from "../tools/stack-config";
+import { RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { isRoot, requireTools } from "./tools";
+
+const EDITIONS = ["iguanax", "iguana6"] as const;
+
+interface Case {
+    label: string;
+    cloud: string;
+    bootstrap: RenderedBootstrap;
+}
+
+async function renderAll(): Promise<Case[]> {
+    const cases: Case[] = [];
+    for (const stack of listStacks()) {
+        for (const edition of EDITIONS) {
+            const { config, secretKeys } = readStackConfig(stack);
+            const iguana = JSON.parse(config[`${PROJECT}:iguana`] ?? "{}");
+            config[`${PROJECT}:iguana`] = JSON.stringify({ ...iguana, edition, webPort: undefined, installerUrl: "https://downloads.example/iguana-installer.tar.gz" });
+            const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
+            for (const bootstrap of workerBootstraps(mocks.resources)) {
+                cases.push({ label: `${stack}/${edition}/${bootstrap.resource}`, cloud: JSON.parse(JSON.stringify(config[`${PROJECT}:cloud`])), bootstrap });
+            }
+        }
+    }
+    return cases;
+}
+
+function run(command: string, args: string[], input?: string) {
+    return spawnSync(command, args, { encoding: "utf8", input, timeout: 60000 });
+}
+
+describe("worker files checked by the real tools", function () {
+    this.timeout(180000);
+    let cases: Case[];
+    let scratch: string;
+
+    before(async () => {
+        cases = await renderAll();
+        scratch = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-files-"));
+    });
+    after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+    it("renders a bootstrap for both workers of every shipped stack and edition", () => {
+        assert.strictEqual(cases.length, listStacks().length * EDITIONS.length * 2);
+    });
+
+    it("cloud-init accepts every user data (cloud-init schema)", function () {
+        requireTools(this, "cloud-init");
+        for (const c of cases) {
+            const file = path.join(scratch, `${c.label.replace(/\//g, "_")}.yaml`);
+            fs.writeFileSync(file, c.bootstrap.cloudInit);
+            const result = run("cloud-init", ["schema", "--config-file", file]);
+            assert.strictEqual(result.status, 0, `${c.label}: ${result.stdout}${result.stderr}`);
+            assert.match(result.stdout, /Valid cloud-config/);
+        }
+    });
+
+    it("shellcheck passes every shell script", function () {
+        requireTools(this, "shellcheck");
+        const seen = new Set<string>();
+        let checked = 0;
+        for (const c of cases) {
+            for (const f of cloudInitFiles(c.bootstrap.cloudInit).filter((f) => f.path.endsWith(".sh"))) {
+                const digest = crypto.createHash("sha256").update(f.content).digest("hex");
+                if (seen.has(digest)) continue;
+                seen.add(digest);
+                assert.ok(f.content.startsWith("#!/bin/bash\n"), `${c.label} ${f.path} has a bash shebang`);
+                const result = run("shellcheck", ["--shell=bash", "--severity=style", "-"], f.content);
+                assert.strictEqual(result.status, 0, `${c.label} ${f.path}:\n${result.stdout}${result.stderr}`);
+                checked++;
+            }
+        }
+        assert.ok(checked >= 7, `checked ${checked} distinct scripts`);
+    });
+
+    it("python3 compiles the role probe", function () {
+        requireTools(this, "python3");
+        for (const c of cases) {
+            const probe = cloudInitFiles(c.bootstrap.cloudInit).find((f) => f.path.endsWith(".py"))!;
+            const file = path.join(scratch, "role-probe.py");
+            fs.writeFileSync(file, probe.content);
+            const result = run("python3", ["-m", "py_compile", file]);
+            assert.strictEqual(result.status, 0, `${c.label}: ${result.stderr}`);
+        }
+    });
+
+    it("keepalived accepts every keepalived.conf (keepalived -t), on an interface like the cloud's", function () {
+        requireTools(this, "keepalived", "unshare", "ip");
+        if (!isRoot()) {
+            if (process.env.CI === "true") throw new Error("keepalived -t needs root for a private network namespace");
+            console.log("      SKIPPED (needs root for a private network namespace)");
+            this.skip();
+        }
+        for (const c of cases) {
+            const files = cloudInitFiles(c.bootstrap.cloudInit);
+            const root = fs.mkdtempSync(path.join(scratch, "root-"));
+            // The file exactly as shipped, with its absolute paths moved under a scratch root.
+            const rebase = (text: string) => text.split(WORKER_PATHS.libDir).join(`${root}${WORKER_PATHS.libDir}`).split(WORKER_PATHS.etcDir).join(`${root}${WORKER_PATHS.etcDir}`);
+            for (const f of files) {
+                const target = path.join(root, f.path);
+                fs.mkdirSync(path.dirname(target), { recursive: true });
+                fs.writeFileSync(target, rebase(f.content), { mode: parseInt(f.permissions, 8) });
+            }
+            const iface = c.label.startsWith("azure") ? "eth0" : "ens5";
+            fs.mkdirSync(path.join(root, WORKER_PATHS.etcDir), { recursive: true });
+            fs.writeFileSync(path.join(root, WORKER_PATHS.etcDir, "keepalived-interface.conf"), renderInterfaceInclude(iface));
+            const conf = path.join(root, WORKER_PATHS.keepalivedConf);
+            const selfIp = /unicast_src_ip (\S+)/.exec(fs.readFileSync(conf, "utf8"))![1];
+            const script = `set -e
+ip link add ${iface} type veth peer name peer0
+ip addr add ${selfIp}/24 dev ${iface}
+ip link set ${iface} up
+exec keepalived -t -f ${conf}`;
+            const result = run("unshare", ["--net", "bash", "-c", script]);
+            assert.strictEqual(result.status, 0, `${c.label}: keepalived -t exited ${result.status}:\n${result.stdout}${result.stderr}`);
+        }
+    });
+});
