@@ -1,0 +1,126 @@
+/**
+ * The worker scripts doing their job, run for real in a private network namespace: the role
+ * probe's answers, the LLP gate's resets, and the interface detection keepalived relies on.
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { validateClusterConfig } from "../components/config";
+import { WorkerPaths, bootstrapSettings, renderDetectInterfaceScript, renderLlpGateScript, renderNotifyScript, ROLE_PROBE_SOURCE, roleProbeArgs } from "../components/bootstrap";
+import { planNetwork, planWorkers } from "../components/model";
+import { isRoot, requireTools } from "./tools";
+
+function inNamespace(script: string) {
+    return spawnSync("unshare", ["--net", "bash", "-c", `set -euo pipefail\nip link set lo up\n${script}`], { encoding: "utf8", timeout: 60000 });
+}
+
+describe("worker scripts at work (private network namespace)", function () {
+    this.timeout(60000);
+    let dir: string;
+    let paths: WorkerPaths;
+
+    before(function () {
+        requireTools(this, "unshare", "ip", "iptables", "python3", "curl");
+        if (!isRoot()) {
+            if (process.env.CI === "true") throw new Error("these tests need root for a private network namespace");
+            console.log("      SKIPPED (needs root for a private network namespace)");
+            this.skip();
+        }
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-run-"));
+        paths = { libDir: `${dir}/lib`, etcDir: `${dir}/etc`, runDir: `${dir}/run`, keepalivedConf: `${dir}/keepalived.conf`, dataMount: `${dir}/data`, workingDir: `${dir}/data/working`, appDir: `${dir}/app` };
+        for (const d of [paths.libDir, paths.etcDir, paths.runDir]) fs.mkdirSync(d, { recursive: true });
+    });
+    after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+    const settings = (edition: "iguanax" | "iguana6") => {
+        const cfg = validateClusterConfig(
+            {
+                cloud: "aws",
+                region: "us-east-1",
+                iguana: { edition },
+                channels: [
+                    { name: "adt", protocol: "llp", port: 2575 },
+                    { name: "api", protocol: "http", port: 8080 },
+                ],
+                network: { allowedCidrs: ["10.0.0.0/8"] },
+            },
+            "t",
+        );
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }, paths);
+    };
+
+    it("the role probe answers 200 only while MASTER, keepalived alive and Iguana healthy", () => {
+        const s = settings("iguana6");
+        const probe = path.join(paths.libDir, "role-probe.py");
+        fs.writeFileSync(probe, ROLE_PROBE_SOURCE);
+        const pidfile = path.join(paths.runDir, "keepalived.pid");
+        const args = roleProbeArgs(s, pidfile).join(" ");
+        const url = `http://127.0.0.1:${s.roleProbe.port}${s.roleProbe.path}`;
+        const result = inNamespace(`
+code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+python3 ${probe} ${args} & probe=$!
+sleep 60 & keepalived=$!
+echo $keepalived > ${pidfile}
+for _ in $(seq 50); do curl -s -o /dev/null ${url} && break; sleep 0.1; done
+echo "no-state $(code ${url})"
+echo BACKUP > ${paths.runDir}/state; echo "backup $(code ${url})"
+echo MASTER > ${paths.runDir}/state; echo "master-iguana-down $(code ${url})"
+python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${s.webPort})); s.listen(); time.sleep(30)' & iguana=$!
+sleep 0.5
+echo "master-healthy $(code ${url})"
+echo "other-path $(code http://127.0.0.1:${s.roleProbe.port}/other)"
+kill $keepalived; sleep 0.2
+echo "keepalived-dead $(code ${url})"
+kill $iguana $probe`);
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.deepStrictEqual(result.stdout.trim().split("\n"), [
+            "no-state 503",
+            "backup 503",
+            "master-iguana-down 503",
+            "master-healthy 200",
+            "other-path 404",
+            "keepalived-dead 503",
+        ]);
+    });
+
+    it("notify closes the LLP ports with a reset on demotion and opens them on promotion; HTTP stays open", () => {
+        const s = settings("iguanax");
+        fs.writeFileSync(path.join(paths.libDir, "notify.sh"), renderNotifyScript(s), { mode: 0o755 });
+        fs.writeFileSync(path.join(paths.libDir, "llp-gate.sh"), renderLlpGateScript(s), { mode: 0o755 });
+        const result = inNamespace(`
+listen() { python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$1" & }
+listen 2575; llp=$!; listen 8080; http=$!
+sleep 0.5
+try() { if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then echo open; else echo refused; fi; }
+${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
+echo "backup llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)"
+${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 150
+echo "master llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)"
+${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 150
+echo "fault llp=$(try 2575) http=$(try 8080)"
+kill $llp $http`);
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.deepStrictEqual(result.stdout.trim().split("\n"), [
+            "backup llp=refused http=open state=BACKUP",
+            "master llp=open http=open state=MASTER",
+            "fault llp=refused http=open",
+        ]);
+    });
+
+    it("detect-interface names the interface holding the worker's planned address for keepalived", () => {
+        const s = settings("iguanax");
+        const script = path.join(paths.libDir, "detect-interface.sh");
+        fs.writeFileSync(script, renderDetectInterfaceScript(s), { mode: 0o755 });
+        const result = inNamespace(`
+ip link add ens5 type veth peer name peer0
+ip addr add ${s.self.privateIp}/18 dev ens5
+ip link set ens5 up
+${script}
+cat ${paths.etcDir}/keepalived-interface.conf`);
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.strictEqual(result.stdout, "$IGUANA_HA_IFACE=ens5\n");
+    });
+});
