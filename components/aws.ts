@@ -17,6 +17,7 @@ import { ClusterConfig } from "./config";
 import {
     AWS_DATA_DEVICE_NAME,
     CANONICAL_AWS_OWNER,
+    Protocol,
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
     UBUNTU_AMI_NAME,
@@ -341,7 +342,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         { parent, dependsOn: [igw] },
     );
 
-    const forward = (listenerName: string, port: number, check: HealthCheck, idleTimeoutSeconds?: number) => {
+    const forward = (listenerName: string, port: number, protocol: Protocol, check: HealthCheck, idleTimeoutSeconds?: number) => {
         const targetGroup = new lb.TargetGroup(
             `${name}-${listenerName}`,
             {
@@ -353,7 +354,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 healthCheck: awsHealthCheck(check, cfg),
                 // Reset flows of a worker that turns unhealthy, so senders reconnect to the active one.
                 targetHealthStates: [{ enableUnhealthyConnectionTermination: true }],
-                tags,
+                tags: { ...tags, channel: listenerName, protocol },
             },
             opts,
         );
@@ -376,10 +377,10 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     };
 
     for (const channel of cfg.channels) {
-        forward(channel.name, channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
+        forward(channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
     }
     // The dashboard follows the active worker, like active-passive channels.
-    forward("dashboard", cfg.iguana.webPort, ROLE_PROBE);
+    forward("dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
 
     const vipAddresses = cfg.network.public ? pulumi.all(vipEips.map((e) => e.publicIp)) : pulumi.output([...network.internalVipIps]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);

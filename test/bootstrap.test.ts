@@ -4,7 +4,6 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import {
     LLP_CHAIN,
-    VRRP,
     WORKER_PATHS,
     bootstrapSettings,
     renderCheckIguanaScript,

@@ -1,0 +1,271 @@
+/**
+ * The iguana-ha guardrails: plain policy objects, so tests can call them directly. The pack
+ * itself is built in `index.ts`. Each message says what is wrong and what to do.
+ */
+import { Policies, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import { EDITION_WEB_PORT, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+
+/** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
+export interface GuardrailConfig {
+    /** `workers.dedicated`: dedicated tenancy (AWS) or dedicated hosts (Azure) are required. */
+    dedicated?: boolean;
+    /** `workers.encryptionAtHost` (Azure): encryption at host is required on the VMs. */
+    encryptionAtHost?: boolean;
+    /** `iguana.webPort`: never open to the Internet. Both editions' defaults are always checked. */
+    webPort?: number;
+}
+
+const configSchema = {
+    properties: {
+        dedicated: { type: "boolean" as const, default: false },
+        encryptionAtHost: { type: "boolean" as const, default: false },
+        webPort: { type: "number" as const },
+    },
+};
+
+const config = (args: { getConfig<T extends object>(): T }): GuardrailConfig => args.getConfig<GuardrailConfig>() ?? {};
+
+const AWS_INSTANCE = "aws:ec2/instance:Instance";
+const AWS_VOLUME = "aws:ebs/volume:Volume";
+const AWS_KMS_KEY = "aws:kms/key:Key";
+const AWS_SG = "aws:ec2/securityGroup:SecurityGroup";
+const AWS_SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+const AWS_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule";
+const AWS_TARGET_GROUP = "aws:lb/targetGroup:TargetGroup";
+const AZURE_DISK = "azure-native:compute:Disk";
+const AZURE_VM = "azure-native:compute:VirtualMachine";
+const AZURE_NSG = "azure-native:network:NetworkSecurityGroup";
+const AZURE_NSG_RULE = "azure-native:network:SecurityRule";
+const AZURE_LB = "azure-native:network:LoadBalancer";
+const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
+
+const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
+
+function forbiddenPorts(cfg: GuardrailConfig): number[] {
+    return [...new Set([SSH_PORT, RDP_PORT, ...Object.values(EDITION_WEB_PORT), ...(cfg.webPort ? [cfg.webPort] : [])])];
+}
+
+function rangeCovers(from: number | undefined, to: number | undefined, port: number): boolean {
+    if (from === undefined && to === undefined) return true;
+    return (from ?? 0) <= port && port <= (to ?? 65535);
+}
+
+/** Parses Azure port specs: "*", "22", "1000-2000". */
+function azurePortCovers(spec: string, port: number): boolean {
+    if (spec === "*") return true;
+    const [from, to] = spec.split("-").map(Number);
+    return from <= port && port <= (to ?? from);
+}
+
+export const ebsEncryptedWithProjectKey: StackValidationPolicy = {
+    name: "ebs-encrypted-with-project-key",
+    description: "Every EBS volume and instance root device is encrypted with the project's customer-managed KMS key.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        const check = (what: string, encrypted: unknown, kmsKeyId: unknown, urn: string) => {
+            if (encrypted !== true) {
+                report(`${what} is not encrypted: set encrypted: true with the project's KMS key.`, urn);
+            } else if (typeof kmsKeyId !== "string" || !keyArns.has(kmsKeyId)) {
+                report(`${what} is encrypted with ${kmsKeyId ? `key ${kmsKeyId}` : "the AWS-managed key"}, not the project's customer-managed KMS key.`, urn);
+            }
+        };
+        for (const r of args.resources) {
+            if (r.type === AWS_VOLUME) check(`EBS volume ${r.name}`, r.props.encrypted, r.props.kmsKeyId, r.urn);
+            if (r.type === AWS_INSTANCE) {
+                const root = r.props.rootBlockDevice ?? {};
+                check(`root device of ${r.name}`, root.encrypted, root.kmsKeyId, r.urn);
+                for (const ebs of r.props.ebsBlockDevices ?? []) check(`EBS device ${ebs.deviceName} of ${r.name}`, ebs.encrypted, ebs.kmsKeyId, r.urn);
+            }
+        }
+    },
+};
+
+export const azureDisksEncrypted: ResourceValidationPolicy = {
+    name: "azure-disks-encrypted",
+    description: "Every Azure managed disk states its encryption type; VMs use encryption at host where the stack enables it.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    configSchema,
+    validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+        if (args.type === AZURE_DISK) {
+            const type = args.props.encryption?.type;
+            if (!["EncryptionAtRestWithPlatformKey", "EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys"].includes(type)) {
+                report(`managed disk ${args.name} does not state an encryption type (encryption.type is ${type ?? "unset"}): set it explicitly.`);
+            }
+        }
+        if (args.type === AZURE_VM && config(args).encryptionAtHost && args.props.securityProfile?.encryptionAtHost !== true) {
+            report(`VM ${args.name}: the stack enables workers.encryptionAtHost but securityProfile.encryptionAtHost is not true.`);
+        }
+    },
+};
+
+export const imdsV2Required: ResourceValidationPolicy = {
+    name: "imdsv2-required",
+    description: "Every EC2 instance requires IMDSv2 session tokens.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: (args, report) => {
+        if (args.type === AWS_INSTANCE && args.props.metadataOptions?.httpTokens !== "required") {
+            report(`instance ${args.name} allows IMDSv1: set metadataOptions.httpTokens to "required".`);
+        }
+    },
+};
+
+export const noAdminPortsFromInternet: ResourceValidationPolicy = {
+    name: "no-admin-ports-from-internet",
+    description: "No security group or NSG rule opens 22, 3389 or the Iguana web port to 0.0.0.0/0 or Internet.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    configSchema,
+    validateResource: (args, report) => {
+        const ports = forbiddenPorts(config(args));
+        const flag = (rule: string, from: number | undefined, to: number | undefined, protocol: string | undefined) => {
+            if (protocol !== undefined && !["tcp", "-1", "6", "all"].includes(String(protocol).toLowerCase())) return;
+            for (const port of ports) {
+                if (rangeCovers(from, to, port)) report(`${rule} opens port ${port} to the Internet: restrict it to known CIDRs (use SSM or Bastion for shell access).`);
+            }
+        };
+        if (args.type === AWS_SG_INGRESS && INTERNET.has(args.props.cidrIpv4 ?? args.props.cidrIpv6)) {
+            flag(`ingress rule ${args.name}`, args.props.fromPort, args.props.toPort, args.props.ipProtocol);
+        }
+        if (args.type === AWS_SG_RULE && args.props.type === "ingress" && (args.props.cidrBlocks ?? []).some((c: string) => INTERNET.has(c))) {
+            flag(`rule ${args.name}`, args.props.fromPort, args.props.toPort, args.props.protocol);
+        }
+        if (args.type === AWS_SG) {
+            for (const ingress of args.props.ingress ?? []) {
+                if ((ingress.cidrBlocks ?? []).some((c: string) => INTERNET.has(c))) flag(`security group ${args.name}`, ingress.fromPort, ingress.toPort, ingress.protocol);
+            }
+        }
+        const azureRules = args.type === AZURE_NSG ? (args.props.securityRules ?? []) : args.type === AZURE_NSG_RULE ? [args.props] : [];
+        for (const rule of azureRules) {
+            if (rule.access !== "Allow" || rule.direction !== "Inbound") continue;
+            if (rule.protocol && !["Tcp", "*"].includes(rule.protocol)) continue;
+            const sources = [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter(Boolean);
+            if (!sources.some((s: string) => INTERNET.has(s))) continue;
+            const specs = [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter(Boolean);
+            for (const port of ports) {
+                if (specs.some((spec: string) => azurePortCovers(spec, port))) {
+                    report(`NSG rule ${rule.name ?? args.name} opens port ${port} to the Internet: restrict its source.`);
+                }
+            }
+        }
+    },
+};
+
+export const llpHealthCheckIsRoleProbe: ResourceValidationPolicy = {
+    name: "llp-health-check-is-role-probe",
+    description: "The health check of every LLP target group or Azure LB rule is the role probe, so only the active worker receives MLLP.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: (args, report) => {
+        if (args.type === AWS_TARGET_GROUP && args.props.tags?.protocol === "llp") {
+            const hc = args.props.healthCheck ?? {};
+            if (hc.protocol !== "HTTP" || String(hc.port) !== String(ROLE_PROBE_PORT) || hc.path !== ROLE_PROBE_PATH) {
+                report(`LLP target group ${args.name} checks ${hc.protocol ?? "TCP"} ${hc.port ?? "traffic-port"}${hc.path ?? ""}, not the role probe HTTP ${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}: both workers could receive the feed.`);
+            }
+        }
+        if (args.type === AZURE_LB) {
+            const probes: { name?: string; port?: number; requestPath?: string; protocol?: string }[] = args.props.probes ?? [];
+            for (const rule of args.props.loadBalancingRules ?? []) {
+                if (!String(rule.name ?? "").startsWith("llp-")) continue;
+                const probeName = String(rule.probe?.id ?? "").split("/").pop();
+                const probe = probes.find((p) => p.name === probeName);
+                if (!probe || probe.protocol !== "Http" || probe.port !== ROLE_PROBE_PORT || probe.requestPath !== ROLE_PROBE_PATH) {
+                    report(`LLP rule ${rule.name} uses probe ${probeName ?? "(none)"}, not the role probe HTTP ${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}.`);
+                }
+            }
+        }
+    },
+};
+
+export const dedicatedWhenAsked: ResourceValidationPolicy = {
+    name: "dedicated-hardware-when-asked",
+    description: "Workers run on dedicated tenancy (AWS) or dedicated hosts (Azure) when the stack asks for it.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema,
+    validateResource: (args, report) => {
+        if (!config(args).dedicated) return;
+        if (args.type === AWS_INSTANCE && !["dedicated", "host"].includes(args.props.tenancy)) {
+            report(`instance ${args.name} has tenancy ${args.props.tenancy ?? "default"}; the stack asks for dedicated hardware.`);
+        }
+        if (args.type === AZURE_VM && !args.props.host?.id && !args.props.hostGroup?.id) {
+            report(`VM ${args.name} is not placed on a dedicated host; the stack asks for dedicated hardware.`);
+        }
+    },
+};
+
+/** Shapes of secret material a bootstrap must never carry. */
+const SECRET_PATTERNS: [RegExp, string][] = [
+    [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
+    [/\bAKIA[0-9A-Z]{16}\b/, "an AWS access key id"],
+    [/--set_admin_password\s+['"]?[A-Za-z0-9]{8,}/, "a literal admin password"],
+];
+
+function bootstrapTexts(type: string, props: Record<string, any>): string[] {
+    const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
+    if (type === AWS_INSTANCE) return [props.userData, props.userDataBase64 && decode(props.userDataBase64)].filter((t): t is string => typeof t === "string");
+    if (type === AZURE_VM) return [props.osProfile?.customData && decode(props.osProfile.customData), props.userData && decode(props.userData)].filter((t): t is string => typeof t === "string");
+    return [];
+}
+
+export const noSecretInBootstrap: StackValidationPolicy = {
+    name: "no-secret-in-bootstrap",
+    description: "No user data or custom data holds a secret value: no generated password, key or credential.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    validateStack: (args, report) => {
+        const generated = args.resources.filter((r) => r.type === RANDOM_PASSWORD).map((r) => r.props.result).filter((v): v is string => typeof v === "string" && v.length >= 8);
+        for (const r of args.resources) {
+            for (const text of bootstrapTexts(r.type, r.props)) {
+                if (generated.some((secret) => text.includes(secret))) report(`the bootstrap of ${r.name} contains a generated password: fetch it at boot from the secret store instead.`, r.urn);
+                for (const [pattern, what] of SECRET_PATTERNS) {
+                    if (pattern.test(text)) report(`the bootstrap of ${r.name} contains ${what}.`, r.urn);
+                }
+            }
+        }
+    },
+};
+
+/** AWS resource types that take no tags; every other AWS and tracked Azure resource must be tagged. */
+const AWS_UNTAGGABLE = new Set([
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    "aws:ec2/volumeAttachment:VolumeAttachment",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+    "aws:secretsmanager/secretVersion:SecretVersion",
+    "aws:kms/alias:Alias",
+]);
+/** Resources that belong to one worker carry its `role` too. */
+const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);
+
+export const requiredTags: ResourceValidationPolicy = {
+    name: "required-tags",
+    description: "Every taggable resource carries `environment`; worker resources also carry `role` (primary or backup).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    validateResource: (args, report) => {
+        const aws = args.type.startsWith("aws:") && !AWS_UNTAGGABLE.has(args.type);
+        const azure = args.type.startsWith("azure-native:") && args.props.location !== undefined;
+        if (!aws && !azure) return;
+        const tags: Record<string, string> = args.props.tags ?? {};
+        if (!tags.environment) report(`${args.type} ${args.name} has no environment tag.`);
+        if (WORKER_TYPES.has(args.type) && !["primary", "backup"].includes(tags.role)) {
+            report(`${args.type} ${args.name} belongs to a worker but its role tag is ${tags.role ?? "missing"} (primary or backup).`);
+        }
+    },
+};
+
+export const guardrails: Policies = [
+    ebsEncryptedWithProjectKey,
+    azureDisksEncrypted,
+    imdsV2Required,
+    noAdminPortsFromInternet,
+    llpHealthCheckIsRoleProbe,
+    dedicatedWhenAsked,
+    noSecretInBootstrap,
+    requiredTags,
+];

@@ -1,0 +1,217 @@
+import * as assert from "assert";
+import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import {
+    GuardrailConfig,
+    azureDisksEncrypted,
+    dedicatedWhenAsked,
+    ebsEncryptedWithProjectKey,
+    guardrails,
+    imdsV2Required,
+    llpHealthCheckIsRoleProbe,
+    noAdminPortsFromInternet,
+    noSecretInBootstrap,
+    requiredTags,
+} from "../policy/policies";
+import { RecordedResource } from "../tools/mocks";
+import { listStacks, readStackConfig } from "../tools/stack-config";
+import { runStack } from "./helpers";
+
+class NotApplicable extends Error {}
+
+function resourceArgs(type: string, props: Record<string, any>, config: GuardrailConfig = {}, name = "r"): ResourceValidationArgs {
+    return {
+        type,
+        props,
+        urn: `urn:pulumi:test::iguana-ha::${type}::${name}`,
+        name,
+        opts: {} as any,
+        stackTags: new Map(),
+        isType: () => false,
+        asType: () => undefined,
+        getConfig: <T extends object>() => config as T,
+        notApplicable: (reason?: string): never => {
+            throw new NotApplicable(reason);
+        },
+    } as unknown as ResourceValidationArgs;
+}
+
+async function violationsOf(policy: ResourceValidationPolicy, type: string, props: Record<string, any>, config: GuardrailConfig = {}, name = "r"): Promise<string[]> {
+    const found: string[] = [];
+    const validations = (Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource]).filter((v) => v !== undefined);
+    for (const validate of validations) {
+        try {
+            await validate(resourceArgs(type, props, config, name), (message) => found.push(message));
+        } catch (e) {
+            if (!(e instanceof NotApplicable)) throw e;
+        }
+    }
+    return found;
+}
+
+function stackArgs(resources: { type: string; name: string; props: Record<string, any> }[], config: GuardrailConfig = {}): StackValidationArgs {
+    return {
+        resources: resources.map((r) => ({ ...r, urn: `urn:${r.type}::${r.name}`, opts: {} as any, isType: () => false, asType: () => undefined, dependencies: [], propertyDependencies: {} })),
+        getConfig: <T extends object>() => config as T,
+        notApplicable: (reason?: string): never => {
+            throw new NotApplicable(reason);
+        },
+    } as unknown as StackValidationArgs;
+}
+
+async function stackViolations(policy: StackValidationPolicy, resources: { type: string; name: string; props: Record<string, any> }[], config: GuardrailConfig = {}) {
+    const found: string[] = [];
+    await policy.validateStack(stackArgs(resources, config), (message) => found.push(message));
+    return found;
+}
+
+const KEY = { type: "aws:kms/key:Key", name: "key", props: { arn: "arn:aws:kms:r:1:key/k" } };
+
+describe("policy pack: each guardrail", () => {
+    it("EBS volumes and root devices must use the project's KMS key", async () => {
+        const good = [
+            KEY,
+            { type: "aws:ebs/volume:Volume", name: "v", props: { encrypted: true, kmsKeyId: KEY.props.arn } },
+            { type: "aws:ec2/instance:Instance", name: "i", props: { rootBlockDevice: { encrypted: true, kmsKeyId: KEY.props.arn } } },
+        ];
+        assert.deepStrictEqual(await stackViolations(ebsEncryptedWithProjectKey, good), []);
+        const bad = await stackViolations(ebsEncryptedWithProjectKey, [
+            KEY,
+            { type: "aws:ebs/volume:Volume", name: "plain", props: { encrypted: false } },
+            { type: "aws:ebs/volume:Volume", name: "awskey", props: { encrypted: true } },
+            { type: "aws:ec2/instance:Instance", name: "i", props: { rootBlockDevice: {} } },
+        ]);
+        assert.deepStrictEqual(bad, [
+            "EBS volume plain is not encrypted: set encrypted: true with the project's KMS key.",
+            "EBS volume awskey is encrypted with the AWS-managed key, not the project's customer-managed KMS key.",
+            "root device of i is not encrypted: set encrypted: true with the project's KMS key.",
+        ]);
+    });
+
+    it("Azure disks must state their encryption; VMs need encryption at host when asked", async () => {
+        assert.deepStrictEqual(await violationsOf(azureDisksEncrypted, "azure-native:compute:Disk", { encryption: { type: "EncryptionAtRestWithPlatformKey" } }), []);
+        assert.strictEqual((await violationsOf(azureDisksEncrypted, "azure-native:compute:Disk", {})).length, 1);
+        assert.deepStrictEqual(await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", {}, { encryptionAtHost: false }), []);
+        assert.match((await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", {}, { encryptionAtHost: true }))[0], /encryptionAtHost/);
+        assert.deepStrictEqual(
+            await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", { securityProfile: { encryptionAtHost: true } }, { encryptionAtHost: true }),
+            [],
+        );
+    });
+
+    it("instances must require IMDSv2", async () => {
+        assert.deepStrictEqual(await violationsOf(imdsV2Required, "aws:ec2/instance:Instance", { metadataOptions: { httpTokens: "required" } }), []);
+        assert.match((await violationsOf(imdsV2Required, "aws:ec2/instance:Instance", { metadataOptions: { httpTokens: "optional" } }))[0], /IMDSv1/);
+    });
+
+    it("no rule opens 22, 3389 or the web port to the Internet", async () => {
+        const ingress = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+        assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 2575, toPort: 2575 }), []);
+        assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "10.0.0.0/8", ipProtocol: "tcp", fromPort: 22, toPort: 22 }), []);
+        assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 22, toPort: 22 }))[0], /port 22/);
+        assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "-1" })).join(), /port 3389/);
+        assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 7000, toPort: 8000 })).join(), /port 7654/);
+        assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 9000, toPort: 9000 }, { webPort: 9000 })).join(), /port 9000/);
+        const nsg = "azure-native:network:NetworkSecurityGroup";
+        const rule = (source: string, port: string, access = "Allow") => ({ securityRules: [{ name: "r", access, direction: "Inbound", protocol: "Tcp", sourceAddressPrefix: source, destinationPortRange: port }] });
+        assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "2575")), []);
+        assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "22", "Deny")), [], "an explicit deny is fine");
+        assert.match((await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "3389")))[0], /3389/);
+        assert.match((await violationsOf(noAdminPortsFromInternet, nsg, rule("*", "20-30")))[0], /port 22/);
+    });
+
+    it("LLP target groups and Azure LLP rules must check the role probe", async () => {
+        const tg = "aws:lb/targetGroup:TargetGroup";
+        const probe = { protocol: "HTTP", port: "7700", path: "/active" };
+        assert.deepStrictEqual(await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "llp" }, healthCheck: probe }), []);
+        assert.deepStrictEqual(await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "http" }, healthCheck: { protocol: "TCP" } }), []);
+        assert.match((await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "llp" }, healthCheck: { protocol: "TCP", port: "traffic-port" } }))[0], /not the role probe/);
+        const lb = "azure-native:network:LoadBalancer";
+        const props = (probeName: string) => ({
+            probes: [
+                { name: "role-probe", protocol: "Http", port: 7700, requestPath: "/active" },
+                { name: "iguana-health", protocol: "Http", port: 7654, requestPath: "/health" },
+            ],
+            loadBalancingRules: [{ name: "llp-adt", probe: { id: `/subscriptions/x/probes/${probeName}` } }],
+        });
+        assert.deepStrictEqual(await violationsOf(llpHealthCheckIsRoleProbe, lb, props("role-probe")), []);
+        assert.match((await violationsOf(llpHealthCheckIsRoleProbe, lb, props("iguana-health")))[0], /llp-adt uses probe iguana-health/);
+    });
+
+    it("dedicated hardware when the stack asks for it", async () => {
+        const i = "aws:ec2/instance:Instance";
+        assert.deepStrictEqual(await violationsOf(dedicatedWhenAsked, i, { tenancy: "default" }, { dedicated: false }), []);
+        assert.match((await violationsOf(dedicatedWhenAsked, i, { tenancy: "default" }, { dedicated: true }))[0], /tenancy default/);
+        assert.deepStrictEqual(await violationsOf(dedicatedWhenAsked, i, { tenancy: "dedicated" }, { dedicated: true }), []);
+        const vm = "azure-native:compute:VirtualMachine";
+        assert.match((await violationsOf(dedicatedWhenAsked, vm, {}, { dedicated: true }))[0], /dedicated host/);
+        assert.deepStrictEqual(await violationsOf(dedicatedWhenAsked, vm, { host: { id: "/hosts/h1" } }, { dedicated: true }), []);
+    });
+
+    it("no bootstrap holds a generated password or credential", async () => {
+        const password = { type: "random:index/randomPassword:RandomPassword", name: "pw", props: { result: "Sup3rSecretGeneratedValue" } };
+        const b64 = (t: string) => Buffer.from(t).toString("base64");
+        const clean = { type: "aws:ec2/instance:Instance", name: "i", props: { userDataBase64: b64("#cloud-config\nruncmd: [fetch-admin-password.sh]\n") } };
+        assert.deepStrictEqual(await stackViolations(noSecretInBootstrap, [password, clean]), []);
+        const leaky = { type: "aws:ec2/instance:Instance", name: "i", props: { userDataBase64: b64("password: Sup3rSecretGeneratedValue\n") } };
+        assert.match((await stackViolations(noSecretInBootstrap, [password, leaky]))[0], /generated password/);
+        const key = { type: "azure-native:compute:VirtualMachine", name: "vm", props: { osProfile: { customData: b64("-----BEGIN RSA PRIVATE KEY-----\n") } } };
+        assert.match((await stackViolations(noSecretInBootstrap, [key]))[0], /private key/);
+    });
+
+    it("taggable resources carry environment, worker resources their role", async () => {
+        assert.deepStrictEqual(await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", { tags: { environment: "dev" } }), []);
+        assert.match((await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", {}))[0], /no environment tag/);
+        assert.deepStrictEqual(await violationsOf(requiredTags, "aws:ec2/volumeAttachment:VolumeAttachment", {}), [], "untaggable types are exempt");
+        assert.match((await violationsOf(requiredTags, "aws:ec2/instance:Instance", { tags: { environment: "dev" } }))[0], /role tag is missing/);
+        assert.deepStrictEqual(await violationsOf(requiredTags, "aws:ec2/instance:Instance", { tags: { environment: "dev", role: "backup" } }), []);
+        assert.match((await violationsOf(requiredTags, "azure-native:network:VirtualNetwork", { location: "eastus2", tags: {} }))[0], /environment/);
+    });
+});
+
+/** Pulumi's wire form of a secret value, as the mocks receive it. */
+function unwrapSecrets(value: any): any {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value && typeof value === "object") {
+        if (value["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(value.value);
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
+export async function packViolations(resources: RecordedResource[], config: GuardrailConfig): Promise<string[]> {
+    const custom = resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: unwrapSecrets(r.state) }));
+    const found: string[] = [];
+    for (const policy of guardrails) {
+        if ("validateStack" in policy) {
+            found.push(...(await stackViolations(policy, custom, config)).map((m) => `${policy.name}: ${m}`));
+        } else {
+            for (const r of custom) found.push(...(await violationsOf(policy, r.type, r.props, config, r.name)).map((m) => `${policy.name}: ${m}`));
+        }
+    }
+    return found;
+}
+
+describe("policy pack: every shipped stack passes", function () {
+    this.timeout(60000);
+    for (const stack of listStacks()) {
+        it(stack, async () => {
+            const raw = readStackConfig(stack).config;
+            const workers = JSON.parse(raw["iguana-ha:workers"] ?? "{}");
+            const iguana = JSON.parse(raw["iguana-ha:iguana"] ?? "{}");
+            const run = await runStack(stack);
+            const violations = await packViolations(run.mocks.resources, { dedicated: workers.dedicated ?? false, encryptionAtHost: workers.encryptionAtHost ?? false, webPort: iguana.webPort });
+            assert.deepStrictEqual(violations, []);
+            assert.ok(run.mocks.resources.length > 30);
+        });
+    }
+
+    it("the pack catches a non-compliant worker in a real stack", async () => {
+        const run = await runStack("aws-dev");
+        const tampered = run.mocks.resources.map((r) =>
+            r.name === "iguana-wk1" && r.type === "aws:ec2/instance:Instance" ? { ...r, state: { ...r.state, metadataOptions: { httpTokens: "optional" }, tenancy: "default" } } : r,
+        );
+        const violations = await packViolations(tampered, { dedicated: true });
+        assert.ok(violations.some((v) => v.startsWith("imdsv2-required: instance iguana-wk1")), violations.join("\n"));
+        assert.ok(violations.some((v) => v.startsWith("dedicated-hardware-when-asked: instance iguana-wk1")));
+    });
+});
