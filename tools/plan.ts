@@ -52,10 +52,16 @@ export async function plan(args: PlanArgs) {
     return { project: PROJECT, stack: args.stack, resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
 }
 
-async function main(): Promise<number> {
+export interface Console {
+    log(text: string): void;
+    error(text: string): void;
+}
+
+/** The whole command: parse, evaluate, print. Returns the exit status. */
+export async function runPlanCommand(argv: string[], console: Console = globalThis.console): Promise<number> {
     let args: PlanArgs;
     try {
-        args = parseArgs(process.argv.slice(2));
+        args = parseArgs(argv);
     } catch (e) {
         if (e instanceof UsageError) {
             if (e.message) console.error(`plan: ${e.message}`);
@@ -93,5 +99,5 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-    main().then((code) => process.exit(code));
+    runPlanCommand(process.argv.slice(2)).then((code) => process.exit(code));
 }

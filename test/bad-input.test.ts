@@ -1,0 +1,133 @@
+/**
+ * A catalogue of bad configurations across both clouds. Each must fail with a message naming
+ * the key, register nothing, and make the plan command exit non-zero with the same message.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { PROJECT } from "../components/constants";
+import { program } from "../components/program";
+import { evaluate } from "../tools/evaluate";
+import { RecordingMocks } from "../tools/mocks";
+import { runPlanCommand } from "../tools/plan";
+import { toPulumiConfig } from "../tools/stack-config";
+
+const aws = (overrides: Record<string, unknown>) => ({
+    "aws:region": "us-east-1",
+    cloud: "aws",
+    channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+    network: { allowedCidrs: ["198.51.100.0/24"] },
+    ...overrides,
+});
+const azure = (overrides: Record<string, unknown>) => ({
+    "azure-native:location": "eastus2",
+    cloud: "azure",
+    channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+    network: { allowedCidrs: ["198.51.100.0/24"] },
+    ...overrides,
+});
+const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 3000 + i }));
+
+/** [description, config, key the message must name, fragment of the message]. */
+const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
+    ["no cloud", aws({ cloud: undefined }), "iguana-ha:cloud", "is required"],
+    ["unknown cloud", aws({ cloud: "gcp" }), "iguana-ha:cloud", '"aws", "azure"'],
+    ["cloud given as a number", aws({ cloud: 1 }), "iguana-ha:cloud", "number 1"],
+    ["no AWS region", aws({ "aws:region": undefined }), "aws:region", "is required"],
+    ["no Azure location", azure({ "azure-native:location": undefined }), "azure-native:location", "is required"],
+    ["no channels", aws({ channels: undefined }), "iguana-ha:channels", "is required"],
+    ["empty channel list", azure({ channels: [] }), "iguana-ha:channels", "is empty"],
+    ["channels as an object", aws({ channels: { name: "adt" } }), "iguana-ha:channels", "must be a list"],
+    ["channel without a name", aws({ channels: [{ protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "is required"],
+    ["channel name with capitals", azure({ channels: [{ name: "ADT", protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "not DNS-safe"],
+    ["duplicate channel names", aws({ channels: [{ name: "a", protocol: "llp", port: 1 }, { name: "a", protocol: "llp", port: 2 }] }), "iguana-ha:channels[1].name", "must be unique"],
+    ["port as a string", aws({ channels: [{ name: "a", protocol: "llp", port: "2575" }] }), "iguana-ha:channels[0].port", "whole number"],
+    ["fractional port", azure({ channels: [{ name: "a", protocol: "llp", port: 2575.5 }] }), "iguana-ha:channels[0].port", "whole number"],
+    ["port 65536", aws({ channels: [{ name: "a", protocol: "llp", port: 65536 }] }), "iguana-ha:channels[0].port", "1-65535"],
+    ["port on SSH", azure({ channels: [{ name: "a", protocol: "llp", port: 22 }] }), "iguana-ha:channels[0].port", "SSH"],
+    ["port on the role probe", aws({ channels: [{ name: "a", protocol: "http", port: 7700 }] }), "iguana-ha:channels[0].port", "role probe"],
+    ["port on the web port", azure({ channels: [{ name: "a", protocol: "http", port: 7654 }] }), "iguana-ha:channels[0].port", "web port"],
+    ["colliding ports", azure({ channels: [{ name: "a", protocol: "llp", port: 9 }, { name: "b", protocol: "http", port: 9 }] }), "iguana-ha:channels[1].port", "must be unique"],
+    ["active-active LLP", azure({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "cannot be active-active"],
+    ["unknown mode", aws({ channels: [{ name: "a", protocol: "http", port: 80, mode: "primary" }] }), "iguana-ha:channels[0].mode", '"active-passive", "active-active"'],
+    ["unknown protocol", aws({ channels: [{ name: "a", protocol: "mllp", port: 2575 }] }), "iguana-ha:channels[0].protocol", '"llp", "http"'],
+    ["too many channels for one NLB", aws({ channels: channels(50), network: { allowedCidrs: ["10.0.0.0/8"] } }), "iguana-ha:channels", "at most 49"],
+    ["too many channels for one Azure LB", azure({ channels: channels(600) }), "iguana-ha:channels", "at most"],
+    ["no network", aws({ network: undefined }), "iguana-ha:network", "allowedCidrs"],
+    ["empty allowedCidrs", azure({ network: { allowedCidrs: [] } }), "iguana-ha:network.allowedCidrs", "is empty"],
+    ["allowedCidrs as a string", aws({ network: { allowedCidrs: "10.0.0.0/8" } }), "iguana-ha:network.allowedCidrs", "must be a list"],
+    ["CIDR without prefix", aws({ network: { allowedCidrs: ["10.0.0.0"] } }), "iguana-ha:network.allowedCidrs[0]", "a.b.c.d/n"],
+    ["CIDR prefix /33", azure({ network: { allowedCidrs: ["10.0.0.0/33"] } }), "iguana-ha:network.allowedCidrs[0]", "prefix /33"],
+    ["dashboard open to the Internet", azure({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["0.0.0.0/0"] } }), "iguana-ha:network.adminCidrs[0]", "whole Internet"],
+    ["VPC CIDR /8", aws({ network: { allowedCidrs: ["10.0.0.0/8"], cidr: "10.0.0.0/8" } }), "iguana-ha:network.cidr", "/16 to /24"],
+    ["misspelt network key", aws({ network: { allowedCidr: ["10.0.0.0/8"] } }), "iguana-ha:network.allowedCidr", "not a known key"],
+    ["public as a string", azure({ network: { allowedCidrs: ["10.0.0.0/8"], public: "false" } }), "iguana-ha:network.public", "true or false"],
+    ["unknown edition", aws({ iguana: { edition: "iguana7" } }), "iguana-ha:iguana.edition", '"iguanax", "iguana6"'],
+    ["installer URL without scheme", azure({ iguana: { installerUrl: "downloads/iguana.tar.gz" } }), "iguana-ha:iguana.installerUrl", "http(s) URL"],
+    ["web port as a string", aws({ iguana: { webPort: "7654" } }), "iguana-ha:iguana.webPort", "whole number"],
+    ["AWS data disk of 5 GiB", aws({ workers: { dataDiskGb: 5 } }), "iguana-ha:workers.dataDiskGb", "10-16384"],
+    ["Azure data disk of 40000 GiB", azure({ workers: { dataDiskGb: 40000 } }), "iguana-ha:workers.dataDiskGb", "10-32767"],
+    ["Azure VM size on AWS", aws({ workers: { size: "Standard_D2s_v5" } }), "iguana-ha:workers.size", "EC2 instance type"],
+    ["EC2 type on Azure", azure({ workers: { size: "m6i.large" } }), "iguana-ha:workers.size", "VM size"],
+    ["dedicated as a string", aws({ workers: { dedicated: "yes" } }), "iguana-ha:workers.dedicated", "true or false"],
+    ["NLB interval 4 s", aws({ failover: { healthCheckIntervalSeconds: 4 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "5-300"],
+    ["Azure interval 3 s", azure({ failover: { healthCheckIntervalSeconds: 3 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "5-300"],
+    ["NLB threshold 1", aws({ failover: { unhealthyThreshold: 1 } }), "iguana-ha:failover.unhealthyThreshold", "2-10"],
+    ["Azure threshold 0", azure({ failover: { unhealthyThreshold: 0 } }), "iguana-ha:failover.unhealthyThreshold", "1-10"],
+    ["NLB idle timeout 30 s", aws({ failover: { idleTimeoutSeconds: 30 } }), "iguana-ha:failover.idleTimeoutSeconds", "60-6000"],
+    ["Azure idle timeout 3 min", azure({ failover: { idleTimeoutSeconds: 180 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-6000"],
+    ["Azure idle timeout not whole minutes", azure({ failover: { idleTimeoutSeconds: 250 } }), "iguana-ha:failover.idleTimeoutSeconds", "whole number of minutes"],
+    ["interval as a string", azure({ failover: { healthCheckIntervalSeconds: "5" } }), "iguana-ha:failover.healthCheckIntervalSeconds", "whole number"],
+    ["failover as a list", aws({ failover: [] }), "iguana-ha:failover", "must be an object"],
+];
+
+class Capture {
+    out: string[] = [];
+    err: string[] = [];
+    log = (t: string) => void this.out.push(t);
+    error = (t: string) => void this.err.push(t);
+}
+
+describe("bad input catalogue", function () {
+    this.timeout(60000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-bad-input-"));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("has at least 30 entries over both clouds", () => {
+        assert.ok(CATALOGUE.length >= 30);
+        assert.ok(CATALOGUE.some(([, c]) => c.cloud === "aws") && CATALOGUE.some(([, c]) => c.cloud === "azure"));
+    });
+
+    CATALOGUE.forEach(([description, values, key, fragment], index) => {
+        it(`${description}: names ${key}, registers nothing, and fails the plan the same way`, async () => {
+            const mocks = new RecordingMocks();
+            let message = "";
+            await assert.rejects(
+                evaluate({ stack: "bad", config: toPulumiConfig(PROJECT, values), mocks, run: () => program() }),
+                (e: Error) => ((message = e.message), true),
+            );
+            const line = message.split("\n").find((l) => l.startsWith(`  - ${key}: `));
+            assert.ok(line, `no line for ${key} in:\n${message}`);
+            assert.ok(line.includes(fragment), `"${line}" lacks "${fragment}"`);
+            assert.deepStrictEqual(mocks.resources.map((r) => r.name), [], "no resource registered");
+
+            const file = path.join(dir, `Pulumi.bad-${index}.yaml`);
+            fs.writeFileSync(file, yaml.dump({ config: Object.fromEntries(Object.entries(toPulumiConfig(PROJECT, values)).map(([k, v]) => [k, parse(v)])) }));
+            const io = new Capture();
+            const status = await runPlanCommand(["--stack", `bad-${index}`, "--stack-file", file], io);
+            assert.strictEqual(status, 1);
+            assert.deepStrictEqual(io.out, [], "the plan prints nothing to stdout");
+            assert.strictEqual(io.err.join("\n"), message, "the plan prints the same message");
+        });
+    });
+});
+
+function parse(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
