@@ -13,10 +13,13 @@ import * as vpc from "@pulumi/aws/vpc";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { bootstrapSettings, renderCloudInit } from "./bootstrap";
+import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./aws-scale";
+import { hostAddress, parseCidr } from "./cidr";
 import { ClusterConfig } from "./config";
 import {
     AWS_DATA_DEVICE_NAME,
     CANONICAL_AWS_OWNER,
+    INTERNAL_VIP_HOST_OFFSET,
     Protocol,
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
@@ -30,7 +33,7 @@ import {
     ROLE_PROBE,
     WorkerPlan,
     baseTags,
-    endpointsFor,
+    endpointsForHosts,
     healthCheckFor,
     healthCheckTimeoutSeconds,
     planNetwork,
@@ -150,32 +153,34 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
 
     // --- security groups -----------------------------------------------------------------
     // The NLB preserves client addresses, so workers see the senders' own IPs.
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) =>
+        new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
+    const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
     const workerSg = new ec2.SecurityGroup(
         `${name}-workers-sg`,
         { vpcId: vpcResource.id, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
         opts,
     );
-    const channelSg = new ec2.SecurityGroup(
-        `${name}-channels-sg`,
-        { vpcId: vpcResource.id, description: "Iguana channel ports from the allowed sender networks", tags },
-        opts,
-    );
-    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) =>
-        new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
-    const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
-
-    for (const channel of cfg.channels) {
-        for (const cidr of cfg.network.allowedCidrs) {
-            ingress(`in-${channel.name}-${cidrSlug(cidr)}`, {
-                securityGroupId: channelSg.id,
-                description: `${channel.protocol.toUpperCase()} channel ${channel.name} from ${cidr}`,
+    // Channel ports, grouped into contiguous ranges and split over groups of at most 60 rules.
+    const channelSgs = channelRuleGroups(cfg.channels, cfg.network.allowedCidrs).map((rules, g) => {
+        const sg = new ec2.SecurityGroup(
+            g === 0 ? `${name}-channels-sg` : `${name}-channels-sg-${g + 1}`,
+            { vpcId: vpcResource.id, description: "Iguana channel ports from the allowed sender networks", tags },
+            opts,
+        );
+        for (const rule of rules) {
+            const ports = rule.from === rule.to ? `${rule.from}` : `${rule.from}-${rule.to}`;
+            ingress(`in-${ports}-${cidrSlug(rule.cidr)}`, {
+                securityGroupId: sg.id,
+                description: `Channel port(s) ${ports} from ${rule.cidr}`,
                 ipProtocol: "tcp",
-                fromPort: channel.port,
-                toPort: channel.port,
-                cidrIpv4: cidr,
+                fromPort: rule.from,
+                toPort: rule.to,
+                cidrIpv4: rule.cidr,
             });
         }
-    }
+        return sg;
+    });
     for (const cidr of cfg.network.adminCidrs) {
         ingress(`in-dashboard-${cidrSlug(cidr)}`, {
             securityGroupId: workerSg.id,
@@ -302,7 +307,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 instanceType: cfg.workers.size,
                 subnetId: privateSubnets[plan.index].id,
                 privateIp: plan.privateIp,
-                vpcSecurityGroupIds: [workerSg.id, channelSg.id],
+                vpcSecurityGroupIds: [workerSg.id, ...channelSgs.map((sg) => sg.id)],
                 iamInstanceProfile: profile.name,
                 tenancy: cfg.workers.dedicated ? "dedicated" : "default",
                 metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
@@ -323,26 +328,39 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         return { plan, instance, volume, userData };
     });
 
-    // --- network load balancer (the VIP) -------------------------------------------------
-    const vipEips = cfg.network.public
-        ? publicSubnets.map((_, i) => new ec2.Eip(`${name}-vip-${ZONE_SUFFIX[i]}`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip-${ZONE_SUFFIX[i]}` } }, opts))
-        : [];
-    const nlb = new lb.LoadBalancer(
-        `${name}-nlb`,
-        {
-            loadBalancerType: "network",
-            internal: !cfg.network.public,
-            // Off by default on an NLB: without it the zone of the passive worker has no healthy target.
-            enableCrossZoneLoadBalancing: true,
-            subnetMappings: cfg.network.public
-                ? publicSubnets.map((subnet, i) => ({ subnetId: subnet.id, allocationId: vipEips[i].allocationId }))
-                : privateSubnets.map((subnet, i) => ({ subnetId: subnet.id, privateIpv4Address: network.internalVipIps[i] })),
-            tags,
-        },
-        { parent, dependsOn: [igw] },
-    );
+    // --- network load balancers (the VIP) ------------------------------------------------
+    // One NLB per block of 50 ports (see aws-scale.ts); the primary one carries the dashboard
+    // and keeps the plain names, so a cluster that never needs a second NLB never sees one.
+    const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
+        const suffix = shard.primary ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
+        const eips = cfg.network.public
+            ? publicSubnets.map((_, i) => {
+                  const eipName = `${name}-vip${suffix}-${ZONE_SUFFIX[i]}`;
+                  return new ec2.Eip(eipName, { domain: "vpc", tags: { ...tags, Name: eipName } }, opts);
+              })
+            : [];
+        const privateIps = privateSubnets.map((_, i) =>
+            hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)),
+        );
+        const nlb = new lb.LoadBalancer(
+            `${name}-nlb${suffix}`,
+            {
+                loadBalancerType: "network",
+                internal: !cfg.network.public,
+                // Off by default on an NLB: without it the zone of the passive worker has no healthy target.
+                enableCrossZoneLoadBalancing: true,
+                subnetMappings: cfg.network.public
+                    ? publicSubnets.map((subnet, i) => ({ subnetId: subnet.id, allocationId: eips[i].allocationId }))
+                    : privateSubnets.map((subnet, i) => ({ subnetId: subnet.id, privateIpv4Address: privateIps[i] })),
+                tags,
+            },
+            { parent, dependsOn: [igw] },
+        );
+        const addresses = cfg.network.public ? pulumi.all(eips.map((e) => e.publicIp)) : pulumi.output(privateIps);
+        return { shard, nlb, addresses };
+    });
 
-    const forward = (listenerName: string, port: number, protocol: Protocol, check: HealthCheck, idleTimeoutSeconds?: number) => {
+    const forward = (nlb: lb.LoadBalancer, listenerName: string, port: number, protocol: Protocol, check: HealthCheck, idleTimeoutSeconds?: number) => {
         const targetGroup = new lb.TargetGroup(
             `${name}-${listenerName}`,
             {
@@ -376,19 +394,24 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         return { targetGroup, listener };
     };
 
-    for (const channel of cfg.channels) {
-        forward(channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
+    for (const { shard, nlb } of nlbs) {
+        for (const channel of shard.channels) {
+            forward(nlb, channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
+        }
+        // The dashboard follows the active worker, like active-passive channels.
+        if (shard.primary) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
     }
-    // The dashboard follows the active worker, like active-passive channels.
-    forward("dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
 
-    const vipAddresses = cfg.network.public ? pulumi.all(vipEips.map((e) => e.publicIp)) : pulumi.output([...network.internalVipIps]);
-    const vip = vipAddresses.apply((addresses) => addresses[0]);
+    const vipAddresses = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => lists.flat());
+    const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
+    const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) =>
+        Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))),
+    );
     return {
         cloud: "aws",
         vip,
         vipAddresses,
-        ...endpointsFor(cfg, vip),
+        ...endpointsForHosts(cfg, vip, channelHosts),
         workers: pulumi.all([zones, ...workers.map((w) => pulumi.all([w.instance.id, w.instance.privateIp]))]).apply(([zoneNames, ...ids]) =>
             workers.map(({ plan }, i) => ({
                 name: plan.name,

@@ -4,7 +4,6 @@
  * resources are touched, so validation always runs before anything is registered.
  */
 import {
-    AWS_SECURITY_GROUP_INBOUND_RULES,
     CHANNEL_MODES,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
@@ -27,6 +26,7 @@ import {
     SSH_PORT,
 } from "./constants";
 import { cidrProblem } from "./cidr";
+import { awsScaleProblems } from "./aws-scale";
 
 export interface ChannelConfig {
     name: string;
@@ -262,19 +262,10 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (limits && channels.length > limits.maxChannels) {
         r.report(
             "channels",
-            `has ${channels.length} channels; one ${cloud === "aws" ? "NLB" : "load balancer"} carries at most ` +
-                `${limits.maxChannels} next to the dashboard, so remove ${channels.length - limits.maxChannels}`,
+            `has ${channels.length} channels; a ${cloud} cluster carries at most ${limits.maxChannels}, so remove ${channels.length - limits.maxChannels}`,
         );
-    }
-    if (cloud === "aws" && channels.length > 0 && network.allowedCidrs.length > 0) {
-        const rules = channels.length * network.allowedCidrs.length;
-        if (rules > AWS_SECURITY_GROUP_INBOUND_RULES) {
-            r.report(
-                "network.allowedCidrs",
-                `${network.allowedCidrs.length} CIDRs x ${channels.length} channel ports need ${rules} inbound rules; ` +
-                    `an AWS security group holds ${AWS_SECURITY_GROUP_INBOUND_RULES}: use fewer, wider CIDRs`,
-            );
-        }
+    } else if (cloud === "aws") {
+        for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort)) r.report(key, message);
     }
 
     if (r.problems.length > 0) {

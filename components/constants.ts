@@ -72,7 +72,7 @@ export interface CloudLimits {
     /** Azure counts idle timeouts in whole minutes. */
     idleTimeoutStepSeconds: number;
     dataDiskGb: Range;
-    /** Channels one load balancer can carry next to the dashboard listener/rule. */
+    /** Channels one cluster can carry (AWS shards them over several NLBs). */
     maxChannels: number;
     workerSizePattern: RegExp;
     workerSizeExample: string;
@@ -81,7 +81,7 @@ export interface CloudLimits {
 /**
  * What each cloud accepts (see research/cloud-ha.md):
  * - NLB target group health check: interval 5-300 s, thresholds 2-10; TCP listener idle
- *   timeout 60-6000 s; 50 listeners per NLB (not adjustable), one of them the dashboard.
+ *   timeout 60-6000 s; 50 listeners per NLB (not adjustable): see aws-scale.ts for sharding.
  * - Azure LB probe: interval at least 5 s (no documented ceiling: we cap at 300 s like AWS),
  *   probeThreshold at least 1 (we cap at 10 like AWS); rule idle timeout 4-100 minutes.
  * - Disks: gp3 1-16384 GiB, Azure managed disk 4-32767 GiB; below 10 GiB an Iguana queue
@@ -94,7 +94,8 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
         idleTimeoutSeconds: { min: 60, max: 6000 },
         idleTimeoutStepSeconds: 1,
         dataDiskGb: { min: 10, max: 16384 },
-        maxChannels: 49,
+        // One target group per channel; 3000 target groups per region are shared with the account.
+        maxChannels: 1000,
         workerSizePattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
         workerSizeExample: "m6i.large",
     },
@@ -110,7 +111,10 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
     },
 };
 
-/** AWS security groups hold 60 inbound rules by default; one rule per port and source CIDR. */
+/** Listeners per NLB: 50, not adjustable (the dashboard listener counts). */
+export const NLB_LISTENER_QUOTA = 50;
+
+/** AWS security groups hold 60 inbound rules by default; one rule per port range and source CIDR. */
 export const AWS_SECURITY_GROUP_INBOUND_RULES = 60;
 
 /** Fixed host offset of each worker's private address inside its subnet (clouds reserve .0-.3). */

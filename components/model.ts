@@ -132,12 +132,17 @@ export interface ClusterOutputs {
     workers: pulumi.Output<WorkerOutput[]>;
 }
 
-/** Endpoint list and dashboard URL from the address senders use. */
+/** Endpoint list and dashboard URL when every channel is reached on one address. */
 export function endpointsFor(cfg: ClusterConfig, vip: pulumi.Output<string>) {
+    return endpointsForHosts(cfg, vip, vip.apply((host) => Object.fromEntries(cfg.channels.map((c) => [c.name, host]))));
+}
+
+/** Endpoint list and dashboard URL when channels are spread over several load balancers. */
+export function endpointsForHosts(cfg: ClusterConfig, dashboardHost: pulumi.Output<string>, channelHosts: pulumi.Output<Record<string, string>>) {
     return {
-        dashboardUrl: vip.apply((host) => dashboardUrl(host, cfg.iguana.webPort)),
-        channelEndpoints: vip.apply((host) =>
-            cfg.channels.map((c) => ({ name: c.name, protocol: c.protocol, port: c.port, mode: c.mode, endpoint: channelEndpoint(c, host) })),
+        dashboardUrl: dashboardHost.apply((host) => dashboardUrl(host, cfg.iguana.webPort)),
+        channelEndpoints: channelHosts.apply((hosts) =>
+            cfg.channels.map((c) => ({ name: c.name, protocol: c.protocol, port: c.port, mode: c.mode, endpoint: channelEndpoint(c, hosts[c.name]) })),
         ),
     };
 }

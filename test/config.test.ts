@@ -143,22 +143,27 @@ describe("config model", () => {
         it("an installer URL that is not http(s)", () =>
             expectProblem(base({ iguana: { installerUrl: "ftp://x/iguana.tar.gz" } }), "iguana.installerUrl", "http(s) URL"));
         it("a web port on the role probe", () => expectProblem(base({ iguana: { webPort: ROLE_PROBE_PORT } }), "iguana.webPort", "role probe"));
-        it("more channels than one NLB carries", () =>
+        it("more channels than an AWS cluster carries", () =>
+            expectProblem(base({ channels: Array.from({ length: 1001 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })) }), "channels", "at most 1000"));
+        it("channel ports spread over more NLBs than allowed", () =>
             expectProblem(
-                base({ channels: Array.from({ length: 50 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })) }),
+                base({ channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + i * 100 })) }),
                 "channels",
-                "at most 49",
+                "22 blocks of 50 ports",
+                "at most 20",
             ));
-        it("more channel rules than a security group holds", () =>
+        it("more channel rules than four security groups hold", () =>
             expectProblem(
                 base({
-                    channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })),
-                    network: { allowedCidrs: ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"] },
+                    channels: Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + 2 * i })),
+                    network: { allowedCidrs: Array.from({ length: 10 }, (_, i) => `10.0.${i}.0/24`) },
                 }),
                 "network.allowedCidrs",
-                "63 inbound rules",
-                "60",
+                "10 CIDRs x 25 port ranges need 250 inbound rules",
+                "240",
             ));
+        it("an internal cluster needing several NLBs in a small network", () =>
+            expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.1.0.0/20" } }), "network.cidr", "/18 or larger"));
         it("a wrong type for a whole section", () => expectProblem(base({ failover: [5] }), "failover", "must be an object"));
     });
 

@@ -69,7 +69,7 @@ echo "no-state $(code ${url})"
 echo BACKUP > ${paths.runDir}/state; echo "backup $(code ${url})"
 echo MASTER > ${paths.runDir}/state; echo "master-iguana-down $(code ${url})"
 python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${s.webPort})); s.listen(); time.sleep(30)' & iguana=$!
-sleep 0.5
+for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy $(code ${url})"
 echo "other-path $(code http://127.0.0.1:${s.roleProbe.port}/other)"
 kill $keepalived; sleep 0.2
@@ -93,8 +93,8 @@ kill $iguana $probe`);
         const result = inNamespace(`
 listen() { python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$1" & }
 listen 2575; llp=$!; listen 8080; http=$!
-sleep 0.5
 try() { if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then echo open; else echo refused; fi; }
+for _ in $(seq 100); do [ "$(try 2575)$(try 8080)" = openopen ] && break; sleep 0.1; done
 ${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
 echo "backup llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)"
 ${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 150

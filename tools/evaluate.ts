@@ -22,7 +22,7 @@ async function drainRegistrations(): Promise<void> {
  * Installs fresh mocks and config, calls `run` (which builds resources) and resolves the
  * outputs it returns. Any error thrown by `run` propagates before resources are awaited.
  */
-export async function evaluate<T extends Record<string, pulumi.Input<any>>>(options: {
+export interface EvaluateOptions<T> {
     stack: string;
     config: Record<string, string>;
     secretKeys?: string[];
@@ -30,7 +30,22 @@ export async function evaluate<T extends Record<string, pulumi.Input<any>>>(opti
     /** Pass your own to inspect what was registered even when `run` throws. */
     mocks?: RecordingMocks;
     run: () => T;
-}): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
+}
+
+export async function evaluate<T extends Record<string, pulumi.Input<any>>>(options: EvaluateOptions<T>): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
+    // The SDK records a stack trace for every internal promise; under ts-node's source maps that
+    // dominates evaluation time (profiled: about 60% at 200 channels). Errors thrown by the program
+    // keep their messages; only their stack frames are cut while evaluating.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return await evaluateWithMocks(options);
+    } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+    }
+}
+
+async function evaluateWithMocks<T extends Record<string, pulumi.Input<any>>>(options: EvaluateOptions<T>): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
     const mocks = options.mocks ?? new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
     await installMocks(mocks, PROJECT, options.stack);
     pulumi.runtime.setAllConfig(options.config, options.secretKeys);

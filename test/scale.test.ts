@@ -1,0 +1,95 @@
+/** Hundreds of LLP channels: sharding over NLBs, stable endpoints, quotas respected. */
+import * as assert from "assert";
+import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../components/aws-scale";
+import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "../components/constants";
+import { StackRun, awsConfig, runConfig } from "./helpers";
+
+const feeds = (n: number, start = 3000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));
+const endpoints = (run: StackRun) => Object.fromEntries(run.outputs.channelEndpoints.map((c) => [c.name, c.endpoint]));
+
+function assertAwsQuotas(run: StackRun) {
+    const nlbs = run.ofType("aws:lb/loadBalancer:LoadBalancer");
+    const listeners = run.ofType("aws:lb/listener:Listener");
+    for (const nlb of nlbs) {
+        const count = listeners.filter((l) => l.inputs.loadBalancerArn === nlb.state.arn).length;
+        assert.ok(count >= 1 && count <= NLB_LISTENER_QUOTA, `${nlb.name} has ${count} listeners`);
+    }
+    const rules = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+    for (const sg of run.ofType("aws:ec2/securityGroup:SecurityGroup")) {
+        const count = rules.filter((r) => r.inputs.securityGroupId === sg.id).length;
+        assert.ok(count <= AWS_SECURITY_GROUP_INBOUND_RULES, `${sg.name} has ${count} inbound rules`);
+    }
+    for (const instance of run.ofType("aws:ec2/instance:Instance")) {
+        assert.ok(instance.inputs.vpcSecurityGroupIds.length <= 1 + MAX_CHANNEL_SECURITY_GROUPS, "at most 5 security groups per instance");
+    }
+    // every channel has a listener on the NLB whose address its endpoint names
+    const nlbAddress = new Map(
+        nlbs.map((n) => [n.state.arn, run.ofType("aws:ec2/eip:Eip").find((e) => e.state.allocationId === n.inputs.subnetMappings[0].allocationId)!.state.publicIp]),
+    );
+    for (const c of run.outputs.channelEndpoints) {
+        const listener = listeners.find((l) => l.inputs.port === c.port)!;
+        assert.strictEqual(c.endpoint, `${nlbAddress.get(listener.inputs.loadBalancerArn)}:${c.port}`);
+    }
+    assert.deepStrictEqual(new Set(run.outputs.vipAddresses), new Set(run.ofType("aws:ec2/eip:Eip").filter((e) => e.name.includes("-vip")).map((e) => e.state.publicIp)));
+}
+
+describe("scale: AWS channels sharded over NLBs", function () {
+    this.timeout(120000);
+
+    // contiguous ports from 3000: blocks of 50 from 3000; the dashboard (7654) on its own NLB
+    for (const [count, nlbs] of [
+        [1, 2],
+        [49, 2],
+        [50, 2],
+        [51, 3],
+        [200, 5],
+        [500, 11],
+    ] as const) {
+        it(`${count} channels: ${nlbs} NLBs, quotas respected, adding one in the middle moves nobody`, async () => {
+            const channels = feeds(count);
+            const before = await runConfig(awsConfig({ channels, network: { allowedCidrs: ["198.51.100.0/24", "203.0.113.0/25"] } }));
+            assert.strictEqual(before.ofType("aws:lb/loadBalancer:LoadBalancer").length, nlbs);
+            assert.strictEqual(before.ofType("aws:lb/listener:Listener").length, count + 1, "one listener per channel plus the dashboard");
+            assertAwsQuotas(before);
+
+            const middle = Math.floor(count / 2);
+            const added = { name: "added-feed", protocol: "llp", port: 9999 - (count % 7) };
+            const after = await runConfig(
+                awsConfig({ channels: [...channels.slice(0, middle), added, ...channels.slice(middle)], network: { allowedCidrs: ["198.51.100.0/24", "203.0.113.0/25"] } }),
+            );
+            assertAwsQuotas(after);
+            const was = endpoints(before);
+            const now = endpoints(after);
+            for (const [name, endpoint] of Object.entries(was)) assert.strictEqual(now[name], endpoint, `${name} kept its endpoint`);
+            assert.ok(now["added-feed"]);
+        });
+    }
+
+    it("a channel's NLB depends on its own port only", () => {
+        const a = shardChannels(feeds(120) as any, 7654);
+        const b = shardChannels([...feeds(120).reverse(), { name: "x", protocol: "llp", port: 6021 }] as any, 7654);
+        const blockOf = (shards: typeof a, port: number) => shards.find((s) => s.channels.some((c) => c.port === port))!.block;
+        for (const port of [3000, 3049, 3050, 3119]) assert.strictEqual(blockOf(a, port), blockOf(b, port));
+        assert.strictEqual(a[0].primary, true, "the dashboard's NLB comes first");
+    });
+
+    it("groups contiguous ports into ranges", () => {
+        assert.deepStrictEqual(portRanges([2577, 2575, 2576, 3000, 3002, 3001, 4000]), [
+            [2575, 2577],
+            [3000, 3002],
+            [4000, 4000],
+        ]);
+    });
+
+    it("splits channel rules over security groups of at most 60", async () => {
+        const channels = Array.from({ length: 40 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + 2 * i }));
+        const cidrs = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"];
+        const run = await runConfig(awsConfig({ channels, network: { allowedCidrs: cidrs } }));
+        const sgs = run.ofType("aws:ec2/securityGroup:SecurityGroup").filter((s) => s.name.startsWith("iguana-channels-sg"));
+        assert.deepStrictEqual(sgs.map((s) => s.name), ["iguana-channels-sg", "iguana-channels-sg-2"]);
+        assertAwsQuotas(run);
+        const rules = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => sgs.some((s) => s.id === r.inputs.securityGroupId));
+        assert.strictEqual(rules.length, 120);
+        for (const sg of sgs) assert.ok(run.ofType("aws:ec2/instance:Instance").every((i) => i.inputs.vpcSecurityGroupIds.includes(sg.id)));
+    });
+});
