@@ -2,6 +2,7 @@
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../tools/evaluate";
+import { runPlanCommand } from "../tools/plan";
 import { RecordedResource, RecordingMocks } from "../tools/mocks";
 import { readStackConfig, toPulumiConfig } from "../tools/stack-config";
 
@@ -58,3 +59,12 @@ export function awsConfig(overrides: Record<string, unknown> = {}): Record<strin
         ...overrides,
     };
 }
+
+/** The plan command in this process (fast); `runPlanProcess` runs it as `npm run plan` does. */
+export async function runPlan(...args: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runPlanCommand(args, { log: (t) => void out.push(t), error: (t) => void err.push(t) });
+    return { code, stdout: out.map((l) => `${l}\n`).join(""), stderr: err.map((l) => `${l}\n`).join("") };
+}
+

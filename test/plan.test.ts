@@ -4,10 +4,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { listStacks } from "../tools/stack-config";
+import { runPlan } from "./helpers";
 
 const ROOT = path.join(__dirname, "..");
 
-function runPlan(...args: string[]) {
+function runPlanProcess(...args: string[]) {
     const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "tools", "plan.ts"), ...args], {
         cwd: ROOT,
         encoding: "utf8",
@@ -23,8 +24,8 @@ describe("offline plan (npm run plan)", function () {
         for (const stack of ["aws-dev", "aws-prod"]) assert.ok(listStacks().includes(stack), `stacks/Pulumi.${stack}.yaml`);
     });
 
-    it("prints the resource tree with key properties and the outputs, placeholders marked", () => {
-        const { code, stdout, stderr } = runPlan("--stack", "aws-dev");
+    it("prints the resource tree with key properties and the outputs, placeholders marked (as a process)", () => {
+        const { code, stdout, stderr } = runPlanProcess("--stack", "aws-dev");
         assert.strictEqual(code, 0, stderr);
         assert.match(stdout, /^iguana-ha:index:HaIguanaCluster {2}iguana$/m, "the component is the root");
         assert.match(stdout, /^ {2}aws:ec2\/instance:Instance {2}iguana-wk1\n.*metadataOptions\.httpTokens=required.*rootBlockDevice\.encrypted=true/m);
@@ -33,8 +34,8 @@ describe("offline plan (npm run plan)", function () {
         assert.match(stdout, /"privateIp": "10\.40\.128\.10",\n/, "a planned fixed address is not a placeholder");
     });
 
-    it("--json prints the same plan as JSON", () => {
-        const { code, stdout, stderr } = runPlan("--stack", "aws-prod", "--json");
+    it("--json prints the same plan as JSON", async () => {
+        const { code, stdout, stderr } = await runPlan("--stack", "aws-prod", "--json");
         assert.strictEqual(code, 0, stderr);
         const plan = JSON.parse(stdout);
         assert.strictEqual(plan.stack, "aws-prod");
@@ -44,22 +45,22 @@ describe("offline plan (npm run plan)", function () {
         assert.ok(plan.placeholders.includes(plan.outputs.vip), "the VIP is listed as a placeholder");
     });
 
-    it("invalid config exits non-zero with the validation message and prints no plan", () => {
+    it("invalid config exits non-zero with the validation message and prints no plan (as a process)", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-plan-"));
         const file = path.join(dir, "Pulumi.bad.yaml");
         fs.writeFileSync(
             file,
             ["config:", "  aws:region: us-east-1", "  iguana-ha:cloud: aws", "  iguana-ha:channels:", "    - { name: adt, protocol: llp, port: 99999 }", "  iguana-ha:network:", "    allowedCidrs: []"].join("\n"),
         );
-        const { code, stdout, stderr } = runPlan("--stack", "bad", "--stack-file", file);
+        const { code, stdout, stderr } = runPlanProcess("--stack", "bad", "--stack-file", file);
         assert.strictEqual(code, 1);
         assert.strictEqual(stdout, "", "no plan printed");
         assert.match(stderr, /iguana-ha:channels\[0\]\.port: 99999 is outside the allowed range 1-65535/);
         assert.match(stderr, /iguana-ha:network\.allowedCidrs: is empty/);
     });
 
-    it("an unknown stack is a clear error", () => {
-        const { code, stderr } = runPlan("--stack", "nope");
+    it("an unknown stack is a clear error", async () => {
+        const { code, stderr } = await runPlan("--stack", "nope");
         assert.strictEqual(code, 1);
         assert.match(stderr, /no stack file for "nope".*known stacks: .*aws-dev/);
     });
