@@ -156,7 +156,7 @@ export const AZURE_ADMIN_USERNAME = "iguanaadmin";
 /** Azure accepts ssh-rsa keys of at least 2048 bits; the generated placeholder key uses more. */
 export const AZURE_SSH_KEY_BITS = 3072;
 
-/** LUN of the Iguana data disk on each Azure VM; the bootstrap finds it under /dev/disk/azure/scsi1/lun0. */
+/** LUN of the Iguana data disk on each Azure VM (on SCSI sizes: /dev/disk/azure/scsi1/lun0). */
 export const AZURE_DATA_DISK_LUN = 0;
 
 /** Managed-disk SKU of the OS and data disks: Premium SSD needs a premium-capable VM size. */
