@@ -246,6 +246,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         );
     });
 
+    // Standalone subnets, the VNet's own `subnets` left unset: a VNet update without `subnets`
+    // keeps them (Azure API 2023-11-01 and later; pulumi-azure-native#611). Never list them inline too.
     const subnets = networkPlan.privateSubnets.map(
         (cidr, i) =>
             new network.Subnet(
