@@ -3,12 +3,14 @@ import { ClusterConfig } from "./config";
 import { COMPONENT_TYPE, Cloud } from "./constants";
 import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
 import { createAwsCluster } from "./aws";
+import { createAzureCluster } from "./azure";
 
 export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs;
 
 /** Each cloud's builder, chosen by `cloud`. */
 export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
     aws: createAwsCluster,
+    azure: createAzureCluster,
 };
 
 export interface HaIguanaClusterArgs {

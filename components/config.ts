@@ -21,12 +21,14 @@ import {
     PROJECT,
     PROTOCOLS,
     Protocol,
+    RDP_PORT,
     ROLE_PROBE_PORT,
     Range,
     SSH_PORT,
 } from "./constants";
 import { cidrProblem } from "./cidr";
 import { awsScaleProblems } from "./aws-scale";
+import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
 
 export interface ChannelConfig {
     name: string;
@@ -53,6 +55,8 @@ export interface WorkersConfig {
     size: string;
     dataDiskGb: number;
     dedicated: boolean;
+    /** Azure only: encrypt the VMs' temp disk and disk caches on the host too. */
+    encryptionAtHost: boolean;
 }
 
 export interface FailoverConfig {
@@ -113,7 +117,7 @@ const ALLOWED_KEYS = {
     iguana: ["edition", "installerUrl", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
-    workers: ["size", "dataDiskGb", "dedicated"],
+    workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
 } as const;
 
@@ -262,7 +266,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (limits && channels.length > limits.maxChannels) {
         r.report(
             "channels",
-            `has ${channels.length} channels; a ${cloud} cluster carries at most ${limits.maxChannels}, so remove ${channels.length - limits.maxChannels}`,
+            `has ${channels.length} channels; one ${cloud === "aws" ? "AWS" : "Azure"} cluster carries at most ${limits.maxChannels}, so remove ${channels.length - limits.maxChannels}`,
         );
     } else if (cloud === "aws") {
         for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort)) r.report(key, message);
@@ -327,17 +331,44 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
     const obj = r.object("workers", value, ALLOWED_KEYS.workers) ?? {};
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     let size = cloud ? DEFAULTS.workerSize[cloud] : "";
+    let sizeOk = obj.size === undefined;
     const givenSize = r.string("workers.size", obj.size);
     if (givenSize !== undefined && limits) {
         if (limits.workerSizePattern.test(givenSize)) {
             size = givenSize;
+            sizeOk = true;
         } else {
             r.report("workers.size", `"${givenSize}" is not a ${cloud === "aws" ? "EC2 instance type" : "VM size"}; allowed: a name like "${limits.workerSizeExample}"`);
         }
     }
     const dataDiskGb = r.integer("workers.dataDiskGb", obj.dataDiskGb, limits?.dataDiskGb, " GiB") ?? DEFAULTS.dataDiskGb;
     const dedicated = r.boolean("workers.dedicated", obj.dedicated) ?? DEFAULTS.dedicated;
-    return { size, dataDiskGb, dedicated };
+    const encryptionAtHost = r.boolean("workers.encryptionAtHost", obj.encryptionAtHost) ?? DEFAULTS.encryptionAtHost;
+    if (cloud === "aws" && obj.encryptionAtHost !== undefined) {
+        r.report(
+            "workers.encryptionAtHost",
+            "is an Azure setting; on AWS the EBS root and data volumes are already KMS-encrypted with the project key: remove the key",
+        );
+    }
+    if (cloud === "azure" && sizeOk) {
+        const parsed = parseAzureVmSize(size);
+        if (!parsed) {
+            r.report("workers.size", `"${size}" is not an Azure VM size name; allowed: a name like "${limits!.workerSizeExample}"`);
+        } else if (!supportsPremiumStorage(parsed)) {
+            r.report(
+                "workers.size",
+                `"${size}" cannot attach Premium SSD disks (no "s" in the size name) and the workers' disks are Premium SSD; ` +
+                    `pick a premium-capable size such as "${limits!.workerSizeExample}"`,
+            );
+        } else if (dedicated && !dedicatedHostSku(parsed)) {
+            r.report(
+                "workers.size",
+                `"${size}" has no dedicated host SKU we know (workers.dedicated is true); a dedicated host runs one VM series: ` +
+                    `use a size of ${dedicatedHostSeriesText()}`,
+            );
+        }
+    }
+    return { size, dataDiskGb, dedicated, encryptionAtHost };
 }
 
 function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
@@ -409,7 +440,7 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
         }
         if (port !== undefined) {
             const reserved =
-                port === SSH_PORT ? "SSH" : port === ROLE_PROBE_PORT ? "the role probe" : port === webPort ? "the Iguana web port (iguana.webPort)" : undefined;
+                port === SSH_PORT ? "SSH" : port === RDP_PORT ? "RDP (closed to the Internet on every worker)" : port === ROLE_PROBE_PORT ? "the role probe" : port === webPort ? "the Iguana web port (iguana.webPort)" : undefined;
             if (reserved) {
                 r.report(`${key}.port`, `${port} collides with ${reserved}; pick another port`);
                 port = undefined;

@@ -47,6 +47,7 @@ export const DEFAULTS = {
     workerSize: { aws: "m6i.large", azure: "Standard_D2s_v5" } as Record<Cloud, string>,
     dataDiskGb: 100,
     dedicated: false,
+    encryptionAtHost: false,
     healthCheckIntervalSeconds: 5,
     unhealthyThreshold: 2,
     /** One hour: quiet overnight MLLP links stay open; below both clouds' 6000 s ceiling. */
@@ -86,6 +87,14 @@ export interface CloudLimits {
  *   probeThreshold at least 1 (we cap at 10 like AWS); rule idle timeout 4-100 minutes.
  * - Disks: gp3 1-16384 GiB, Azure managed disk 4-32767 GiB; below 10 GiB an Iguana queue
  *   fills in hours, so 10 is our floor on both.
+ * - Azure channels: a Standard Load Balancer allows 1,500 rules per load balancer, but only
+ *   300 rules per NIC across all its IP configurations (load-balancing, inbound NAT and
+ *   outbound rules combined). Every channel rule and the dashboard rule target both workers'
+ *   NICs, so 300 - 1 = 299 channels. Source: "Load balancer limits", Azure subscription and
+ *   service limits (learn.microsoft.com/azure/azure-resource-manager/management/
+ *   azure-subscription-service-limits#load-balancer; MicrosoftDocs/azure-docs
+ *   includes/load-balancer-limits.md, ms.date 06/30/2026). No per-LB probe limit is
+ *   published; we use at most two probes. The NSG (1,000 rules) is far from its limit.
  */
 export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
     aws: {
@@ -105,8 +114,8 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
         idleTimeoutSeconds: { min: 240, max: 6000 },
         idleTimeoutStepSeconds: 60,
         dataDiskGb: { min: 10, max: 32767 },
-        maxChannels: 49,
-        workerSizePattern: /^Standard_[A-Za-z0-9_]+$/,
+        maxChannels: 299,
+        workerSizePattern: /^Standard_[A-Za-z0-9_-]+$/,
         workerSizeExample: "Standard_D2s_v5",
     },
 };
@@ -131,4 +140,68 @@ export const CANONICAL_AWS_OWNER = "099720109477";
 export const UBUNTU_AMI_NAME = {
     x86_64: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
     arm64: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*",
+} as const;
+
+/** The two Azure availability zones the workers use: WK1 in "1", WK2 in "2". */
+export const AZURE_WORKER_ZONES = ["1", "2"] as const;
+/** A zone-redundant Standard public IP or LB frontend spans every zone of the region. */
+export const AZURE_ZONE_REDUNDANT = ["1", "2", "3"] as const;
+
+/** Canonical's Ubuntu 24.04 LTS marketplace image; `server` is x64 Gen2, `server-arm64` Arm64. */
+export const UBUNTU_AZURE_IMAGE = {
+    publisher: "Canonical",
+    offer: "ubuntu-24_04-lts",
+    sku: { x86_64: "server", arm64: "server-arm64" },
+    version: "latest",
+} as const;
+
+/** Local admin account of the Azure workers (Azure rejects names such as admin or root). */
+export const AZURE_ADMIN_USERNAME = "iguanaadmin";
+/** Azure accepts ssh-rsa keys of at least 2048 bits; the generated placeholder key uses more. */
+export const AZURE_SSH_KEY_BITS = 3072;
+
+/** LUN of the Iguana data disk on each Azure VM (on SCSI sizes: /dev/disk/azure/scsi1/lun0). */
+export const AZURE_DATA_DISK_LUN = 0;
+
+/** Managed-disk SKU of the OS and data disks: Premium SSD needs a premium-capable VM size. */
+export const AZURE_DISK_SKU = "Premium_LRS";
+
+/**
+ * Dedicated host SKU per VM series (a host runs VMs of exactly one series). We map the current
+ * general purpose, memory and compute optimized series, each to its newest hardware type
+ * (sources: learn.microsoft.com/azure/virtual-machines/dedicated-host-general-purpose-skus,
+ * -memory-optimized-skus, -compute-optimized-skus). Host availability varies by region.
+ * Key: the series as parsed from the size name (family + features + "_v" + version).
+ */
+export const AZURE_DEDICATED_HOST_SKUS: Readonly<Record<string, string>> = {
+    Ds_v5: "DSv5-Type1",
+    Dds_v5: "DDSv5-Type1",
+    Das_v5: "DASv5-Type1",
+    Dads_v5: "DADSv5-Type1",
+    Ds_v4: "DSv4-Type2",
+    Dds_v4: "DDSv4-Type2",
+    Das_v4: "DASv4-Type2",
+    Es_v5: "ESv5-Type1",
+    Eds_v5: "EDSv5-Type1",
+    Eas_v5: "EASv5-Type1",
+    Eads_v5: "EADSv5-Type1",
+    Es_v4: "ESv4-Type2",
+    Eds_v4: "EDSv4-Type2",
+    Eas_v4: "EASv4-Type2",
+    Fs_v2: "FSv2-Type4",
+};
+
+/**
+ * NSG rule priorities of the worker subnets (lower wins, 100-4096). Denies for SSH/RDP come
+ * first so no later rule can open them; the catch-all VNet deny comes last.
+ */
+export const AZURE_NSG_PRIORITY = {
+    denySshRdpFromInternet: 100,
+    roleProbe: 110,
+    iguanaHealth: 120,
+    vrrp: 130,
+    dashboard: 140,
+    /** Channel i gets channelsFrom + i (at most 299 channels, so up to 498). */
+    channelsFrom: 200,
+    denyOtherVnetInbound: 4000,
 } as const;

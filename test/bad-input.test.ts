@@ -28,7 +28,7 @@ const azure = (overrides: Record<string, unknown>) => ({
     network: { allowedCidrs: ["198.51.100.0/24"] },
     ...overrides,
 });
-const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 3000 + i }));
+const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
 
 /** [description, config, key the message must name, fragment of the message]. */
 const CATALOGUE: [string, Record<string, unknown>, string, string][] = [

@@ -41,6 +41,7 @@ describe("config model", () => {
         assert.strictEqual(cfg.workers.size, DEFAULTS.workerSize.aws);
         assert.strictEqual(cfg.workers.dataDiskGb, DEFAULTS.dataDiskGb);
         assert.strictEqual(cfg.workers.dedicated, false);
+        assert.strictEqual(cfg.workers.encryptionAtHost, false);
         assert.deepStrictEqual(cfg.failover, {
             healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds,
             unhealthyThreshold: DEFAULTS.unhealthyThreshold,
@@ -99,6 +100,9 @@ describe("config model", () => {
         it("a port on the role-probe port", () =>
             expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: ROLE_PROBE_PORT }] }), "channels[0].port", "role probe"));
         it("a port on 22", () => expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 22 }] }), "channels[0].port", "SSH"));
+        it("a port on 3389", () => expectProblem(base({ channels: [{ name: "a", protocol: "llp", port: 3389 }] }), "channels[0].port", "RDP"));
+        it("workers.encryptionAtHost on AWS", () =>
+            expectProblem(base({ workers: { encryptionAtHost: true } }), "workers.encryptionAtHost", "Azure setting", "KMS-encrypted"));
         it("an active-active LLP channel", () =>
             expectProblem(
                 base({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }),
@@ -144,7 +148,7 @@ describe("config model", () => {
             expectProblem(base({ iguana: { installerUrl: "ftp://x/iguana.tar.gz" } }), "iguana.installerUrl", "http(s) URL"));
         it("a web port on the role probe", () => expectProblem(base({ iguana: { webPort: ROLE_PROBE_PORT } }), "iguana.webPort", "role probe"));
         it("more channels than an AWS cluster carries", () =>
-            expectProblem(base({ channels: Array.from({ length: 1001 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + i })) }), "channels", "at most 1000"));
+            expectProblem(base({ channels: Array.from({ length: 1001 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 10000 + i })) }), "channels", "at most 1000"));
         it("channel ports spread over more NLBs than allowed", () =>
             expectProblem(
                 base({ channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + i * 100 })) }),

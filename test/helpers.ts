@@ -68,3 +68,13 @@ export async function runPlan(...args: string[]) {
     return { code, stdout: out.map((l) => `${l}\n`).join(""), stderr: err.map((l) => `${l}\n`).join("") };
 }
 
+/** A small valid Azure configuration to vary in edge-case tests. */
+export function azureConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+        "azure-native:location": "westeurope",
+        cloud: "azure",
+        channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+        network: { allowedCidrs: ["198.51.100.0/24"] },
+        ...overrides,
+    };
+}

@@ -201,7 +201,7 @@ describe("policy pack: every shipped stack passes", function () {
             const run = await runStack(stack);
             const violations = await packViolations(run.mocks.resources, { dedicated: workers.dedicated ?? false, encryptionAtHost: workers.encryptionAtHost ?? false, webPort: iguana.webPort });
             assert.deepStrictEqual(violations, []);
-            assert.ok(run.mocks.resources.length > 30);
+            assert.ok(run.mocks.resources.length > 15);
         });
     }
 

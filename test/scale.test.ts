@@ -4,7 +4,7 @@ import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../compo
 import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "../components/constants";
 import { StackRun, awsConfig, runConfig } from "./helpers";
 
-const feeds = (n: number, start = 3000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));
+const feeds = (n: number, start = 10000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));
 const endpoints = (run: StackRun) => Object.fromEntries(run.outputs.channelEndpoints.map((c) => [c.name, c.endpoint]));
 
 function assertAwsQuotas(run: StackRun) {
@@ -79,7 +79,7 @@ describe("scale: AWS channels sharded over NLBs", function () {
         const a = shardChannels(feeds(120) as any, 7654);
         const b = shardChannels([...feeds(120).reverse(), { name: "x", protocol: "llp", port: 6021 }] as any, 7654);
         const blockOf = (shards: typeof a, port: number) => shards.find((s) => s.channels.some((c) => c.port === port))!.block;
-        for (const port of [3000, 3049, 3050, 3119]) assert.strictEqual(blockOf(a, port), blockOf(b, port));
+        for (const port of [10000, 10049, 10050, 10119]) assert.strictEqual(blockOf(a, port), blockOf(b, port));
         assert.strictEqual(a[0].primary, true, "the dashboard's NLB comes first");
     });
 

@@ -51,7 +51,7 @@ runConfig(values).then((run) => {
 }
 
 function evaluationConfig(cloud: string, channels: number): Record<string, unknown> {
-    const list = Array.from({ length: channels }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 3000 + i }));
+    const list = Array.from({ length: channels }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
     return cloud === "aws"
         ? { "aws:region": "us-east-1", cloud, channels: list, network: { allowedCidrs: ["198.51.100.0/24"] } }
         : { "azure-native:location": "eastus2", cloud, channels: list, network: { allowedCidrs: ["198.51.100.0/24"] } };

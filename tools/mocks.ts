@@ -94,6 +94,15 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 return { result: MOCK_ADMIN_PASSWORD, bcryptHash: "$2a$10$mock" };
             case "azure-native:network:PublicIPAddress":
                 return { ipAddress: this.publicAddress(1), id: azureId(inputs, "Microsoft.Network/publicIPAddresses", inputs.publicIpAddressName ?? name) };
+            // Child resources: their ARM ids nest under the parent's.
+            case "azure-native:network:Subnet": {
+                const subnetName = inputs.subnetName ?? name;
+                return { id: `${azureId(inputs, "Microsoft.Network/virtualNetworks", inputs.virtualNetworkName)}/subnets/${subnetName}`, name: subnetName };
+            }
+            case "azure-native:compute:DedicatedHost": {
+                const hostName = inputs.hostName ?? name;
+                return { id: `${azureId(inputs, "Microsoft.Compute/hostGroups", inputs.hostGroupName)}/hosts/${hostName}`, name: hostName };
+            }
             default:
                 if (type.startsWith("aws:")) return { arn: arn(type.split(":")[1].split("/")[0], `${name}`) };
                 if (type.startsWith("azure-native:")) return { id: azureId(inputs, azureProviderType(type), azureResourceName(inputs, name)), name: azureResourceName(inputs, name) };
@@ -115,7 +124,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 return { id: this.placeholder(`ami-ubuntu-2404-${architecture}`), architecture, imageId: `ami-ubuntu-2404-${architecture}`, ownerId: args.inputs.owners?.[0] };
             }
             case "azure-native:authorization:getClientConfig":
-                return { subscriptionId: MOCK_AZURE_SUBSCRIPTION_ID, tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };
+                return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };
             default:
                 // A new invoke must be mocked on purpose, never answered silently.
                 throw new Error(`no mock for invoke ${args.token}`);
@@ -128,7 +137,11 @@ function azureResourceName(inputs: Record<string, any>, fallback: string): strin
     return explicit ? inputs[explicit] : fallback;
 }
 
+/** ARM resource types whose name does not follow the Pulumi type name. */
+const AZURE_PROVIDER_TYPES: Record<string, string> = { "azure-native:compute:DedicatedHostGroup": "Microsoft.Compute/hostGroups" };
+
 function azureProviderType(type: string): string {
+    if (AZURE_PROVIDER_TYPES[type]) return AZURE_PROVIDER_TYPES[type];
     const [, module, resource] = type.split(":");
     const namespace = module === "resources" ? "Microsoft.Resources" : `Microsoft.${module[0].toUpperCase()}${module.slice(1)}`;
     return `${namespace}/${resource[0].toLowerCase()}${resource.slice(1)}s`;

@@ -20,6 +20,28 @@ const KEY_PROPERTIES: Record<string, string[]> = {
     "aws:lb/targetGroup:TargetGroup": ["port", "protocol", "healthCheck", "preserveClientIp"],
     "aws:lb/targetGroupAttachment:TargetGroupAttachment": ["targetId", "port"],
     "aws:lb/listener:Listener": ["port", "protocol", "tcpIdleTimeoutSeconds"],
+    "azure-native:resources:ResourceGroup": ["location"],
+    "azure-native:network:VirtualNetwork": ["addressSpace.addressPrefixes"],
+    "azure-native:network:Subnet": ["subnetName", "addressPrefix", "defaultOutboundAccess", "natGateway.id", "networkSecurityGroup.id"],
+    "azure-native:network:NetworkSecurityGroup": ["securityRules"],
+    "azure-native:network:PublicIPAddress": ["sku.name", "publicIPAllocationMethod", "zones", "ipAddress"],
+    "azure-native:network:NatGateway": ["sku.name", "zones", "publicIpAddresses"],
+    "azure-native:network:LoadBalancer": ["loadBalancerName", "sku.name", "frontendIPConfigurations", "backendAddressPools", "probes", "loadBalancingRules"],
+    "azure-native:network:NetworkInterface": ["ipConfigurations"],
+    "azure-native:compute:DedicatedHostGroup": ["zones", "platformFaultDomainCount"],
+    "azure-native:compute:DedicatedHost": ["sku.name", "platformFaultDomain", "hostGroupName"],
+    "azure-native:compute:Disk": ["zones", "sku.name", "diskSizeGB", "encryption.type", "networkAccessPolicy"],
+    "azure-native:compute:VirtualMachine": [
+        "hardwareProfile.vmSize",
+        "zones",
+        "host.id",
+        "identity.type",
+        "securityProfile.encryptionAtHost",
+        "osProfile.linuxConfiguration.disablePasswordAuthentication",
+        "storageProfile.imageReference",
+        "storageProfile.osDisk.managedDisk.storageAccountType",
+        "storageProfile.dataDisks",
+    ],
 };
 
 /** Properties never printed, whatever the resource: they may hold secret values. */
@@ -54,11 +76,22 @@ export function plannedResources(resources: RecordedResource[]): PlannedResource
     return resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, properties: keyProperties(r) }));
 }
 
+/**
+ * Whether `value` holds `placeholder` as a whole token: the invented address 198.51.100.12
+ * is in "http://198.51.100.12:7654/" but not in the configured CIDR "198.51.100.128/26".
+ */
+export function containsPlaceholder(value: string, placeholder: string): boolean {
+    for (let at = value.indexOf(placeholder); at >= 0; at = value.indexOf(placeholder, at + 1)) {
+        if (!/[0-9A-Za-z]/.test(value.charAt(at + placeholder.length))) return true;
+    }
+    return false;
+}
+
 /** Marks every string that holds a value the mocks invented. */
 export function markPlaceholders(value: unknown, placeholders: Set<string>): unknown {
     if (typeof value === "string") {
         for (const p of placeholders) {
-            if (value.includes(p)) return `${value} <placeholder>`;
+            if (containsPlaceholder(value, p)) return `${value} <placeholder>`;
         }
         return value;
     }

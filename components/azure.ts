@@ -1,0 +1,479 @@
+/**
+ * The Azure implementation of HaIguanaCluster: a VNet with one worker subnet per zone, two
+ * Ubuntu VMs in zones 1 and 2 with encrypted Premium SSD data disks, and a Standard Load
+ * Balancer whose zone-redundant Standard public IP is the VIP.
+ */
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as compute from "@pulumi/azure-native/compute";
+import * as network from "@pulumi/azure-native/network";
+import * as resources from "@pulumi/azure-native/resources";
+import type { network as networkInputs } from "@pulumi/azure-native/types/input";
+import { azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./azure-sizes";
+import { ClusterConfig } from "./config";
+import {
+    AZURE_ADMIN_USERNAME,
+    AZURE_DATA_DISK_LUN,
+    AZURE_DISK_SKU,
+    AZURE_NSG_PRIORITY,
+    AZURE_SSH_KEY_BITS,
+    AZURE_WORKER_ZONES,
+    AZURE_ZONE_REDUNDANT,
+    RDP_PORT,
+    ROLE_PROBE_PORT,
+    SSH_PORT,
+    UBUNTU_AZURE_IMAGE,
+} from "./constants";
+import { ClusterOutputs, HealthCheck, ROLE_PROBE, WorkerPlan, baseTags, endpointsFor, healthCheckFor, iguanaHealth, planNetwork, planWorkers } from "./model";
+
+/** Names of the load balancer's inline sub-resources; their ARM ids are built from them. */
+export const AZURE_LB_PARTS = {
+    frontend: "vip",
+    pool: "workers",
+    probe: { "role-probe": "role-probe", "iguana-health": "iguana-health" } as Record<HealthCheck["kind"], string>,
+    dashboardRule: "dashboard",
+} as const;
+
+/** The fixed load balancer name: the ids of its frontend, pool and probes are built from it. */
+export function azureLoadBalancerName(clusterName: string): string {
+    return `${clusterName}-lb`;
+}
+
+/** Rule name of a channel: `llp-adt-in`, `http-results-api` (policies key on the `llp-` prefix). */
+export function azureRuleName(channel: { protocol: string; name: string }): string {
+    return `${channel.protocol}-${channel.name}`;
+}
+
+export function azureProbe(check: HealthCheck, cfg: ClusterConfig): networkInputs.ProbeArgs {
+    return {
+        name: AZURE_LB_PARTS.probe[check.kind],
+        protocol: check.protocol === "http" ? "Http" : "Tcp",
+        port: check.port,
+        requestPath: check.protocol === "http" ? check.path : undefined,
+        intervalInSeconds: cfg.failover.healthCheckIntervalSeconds,
+        // probeThreshold, not numberOfProbes: Azure long ignored numberOfProbes and is retiring it.
+        probeThreshold: cfg.failover.unhealthyThreshold,
+        // The default, stated: when no worker answers, send nothing rather than to every worker
+        // (the AWS NLB fails open; here an active-passive feed never reaches two workers).
+        noHealthyBackendsBehavior: "AllProbedDown",
+    };
+}
+
+/** OpenSSH `ssh-rsa` public key text from an RSA public key in JWK form (RFC 4253 §6.6). */
+export function sshRsaPublicKey(jwk: { n?: string; e?: string }, comment: string): string {
+    if (!jwk.n || !jwk.e) throw new Error("not an RSA public key");
+    const length = (b: Buffer) => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(b.length);
+        return out;
+    };
+    const string = (b: Buffer) => Buffer.concat([length(b), b]);
+    const mpint = (b: Buffer) => string(b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+    const blob = Buffer.concat([string(Buffer.from("ssh-rsa")), mpint(Buffer.from(jwk.e, "base64url")), mpint(Buffer.from(jwk.n, "base64url"))]);
+    return `ssh-rsa ${blob.toString("base64")} ${comment}`;
+}
+
+let placeholderKey: string | undefined;
+
+/**
+ * Azure refuses a Linux VM with password login off unless it carries an SSH public key. The
+ * workers are not meant to be reached over SSH at all (22 is closed; as on AWS, where SSM is the
+ * way in, the way in here is Azure's control plane: `az vm run-command`, RBAC-gated and logged).
+ * So the key is generated here, in memory, and only its public half leaves this function: the
+ * private half is never exported, written or stored, so nobody (including whoever deploys)
+ * can log in with it. It changes with every program run; the VMs ignore that change.
+ */
+export function placeholderSshPublicKey(): string {
+    if (!placeholderKey) {
+        const { publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: AZURE_SSH_KEY_BITS });
+        placeholderKey = sshRsaPublicKey(publicKey.export({ format: "jwk" }), "iguana-ha-no-private-key-exists");
+    }
+    return placeholderKey;
+}
+
+export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+    const opts = { parent };
+    const tags = baseTags(cfg, name);
+    const location = cfg.region;
+    const networkPlan = planNetwork(cfg.network.cidr);
+    const workerPlans = planWorkers(networkPlan);
+    const workerHosts = workerPlans.map((w) => `${w.privateIp}/32`);
+    const size = parseAzureVmSize(cfg.workers.size);
+    if (!size) {
+        // validateClusterConfig rejects such names first; this guards direct callers.
+        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent);
+    }
+    const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+
+    const group = new resources.ResourceGroup(`${name}-rg`, { location, tags }, opts);
+    const resourceGroupName = group.name;
+
+    // --- network -------------------------------------------------------------------------
+    // The VNet takes all of network.cidr; the workers use the model's two private quarters,
+    // one subnet per zone (a VNet subnet spans zones, but NAT gateways are zonal: one subnet
+    // per zone gives each zone its own egress). The public quarters stay free: an Azure load
+    // balancer frontend lives in no subnet.
+    const vnet = new network.VirtualNetwork(
+        `${name}-vnet`,
+        { resourceGroupName, location, addressSpace: { addressPrefixes: [networkPlan.vpcCidr] }, tags },
+        opts,
+    );
+
+    const probeSources = "AzureLoadBalancer";
+    // Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
+    const rule = (args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange">): networkInputs.SecurityRuleArgs => ({
+        ...args,
+        direction: "Inbound",
+        sourcePortRange: "*",
+    });
+    const securityRules: networkInputs.SecurityRuleArgs[] = [
+        rule({
+            name: "deny-ssh-rdp-from-internet",
+            description: "No SSH or RDP from the Internet, whatever is added later: reach workers with az vm run-command",
+            priority: AZURE_NSG_PRIORITY.denySshRdpFromInternet,
+            access: "Deny",
+            protocol: "*",
+            sourceAddressPrefix: "Internet",
+            destinationAddressPrefix: "*",
+            destinationPortRanges: [String(SSH_PORT), String(RDP_PORT)],
+        }),
+        rule({
+            name: "allow-role-probe",
+            description: "Role probe: load balancer health probes only (168.63.129.16)",
+            priority: AZURE_NSG_PRIORITY.roleProbe,
+            access: "Allow",
+            protocol: "Tcp",
+            sourceAddressPrefix: probeSources,
+            destinationAddressPrefixes: workerHosts,
+            destinationPortRange: String(ROLE_PROBE_PORT),
+        }),
+        ...(activeActive
+            ? [
+                  rule({
+                      name: "allow-iguana-health",
+                      description: "Iguana health of active-active channels: load balancer health probes only",
+                      priority: AZURE_NSG_PRIORITY.iguanaHealth,
+                      access: "Allow",
+                      protocol: "Tcp",
+                      sourceAddressPrefix: probeSources,
+                      destinationAddressPrefixes: workerHosts,
+                      destinationPortRange: String(iguanaHealth(cfg.iguana).port),
+                  }),
+              ]
+            : []),
+        // VRRP is IP protocol 112, which an NSG rule cannot name (it takes Tcp, Udp, Icmp, Esp,
+        // Ah or *). So: every protocol, but only from one worker's address to the other's. The
+        // same rule carries a UDP transport for keepalived should Azure drop protocol 112 (its
+        // VNet FAQ lists TCP, UDP, ICMP, ESP and AH as the protocols a VNet carries).
+        rule({
+            name: "allow-vrrp-between-workers",
+            description: "VRRP (IP protocol 112) between the two workers only: NSG rules cannot name protocol 112",
+            priority: AZURE_NSG_PRIORITY.vrrp,
+            access: "Allow",
+            protocol: "*",
+            sourceAddressPrefixes: workerHosts,
+            destinationAddressPrefixes: workerHosts,
+            destinationPortRange: "*",
+        }),
+        ...(cfg.network.adminCidrs.length > 0
+            ? [
+                  rule({
+                      name: "allow-dashboard",
+                      description: "Iguana dashboard from the admin networks",
+                      priority: AZURE_NSG_PRIORITY.dashboard,
+                      access: "Allow",
+                      protocol: "Tcp",
+                      sourceAddressPrefixes: cfg.network.adminCidrs,
+                      destinationAddressPrefixes: workerHosts,
+                      destinationPortRange: String(cfg.iguana.webPort),
+                  }),
+              ]
+            : []),
+        // The load balancer keeps the senders' addresses, so the workers filter on them.
+        ...cfg.channels.map((channel, i) =>
+            rule({
+                name: `allow-${azureRuleName(channel)}`,
+                description: `${channel.protocol.toUpperCase()} channel ${channel.name} from the allowed sender networks`,
+                priority: AZURE_NSG_PRIORITY.channelsFrom + i,
+                access: "Allow",
+                protocol: "Tcp",
+                sourceAddressPrefixes: cfg.network.allowedCidrs,
+                destinationAddressPrefixes: workerHosts,
+                destinationPortRange: String(channel.port),
+            }),
+        ),
+        // Azure's default AllowVnetInBound (65000) would let any VNet, peered or on-premises
+        // (VPN/ExpressRoute) address reach every worker port, VRRP included. Everything that
+        // must reach the workers is allowed above; the rest of the VNet is refused here.
+        rule({
+            name: "deny-other-vnet-inbound",
+            description: "Nothing else from the VNet, peered networks or on-premises: only the rules above",
+            priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
+            access: "Deny",
+            protocol: "*",
+            sourceAddressPrefix: "VirtualNetwork",
+            destinationAddressPrefix: "*",
+            destinationPortRange: "*",
+        }),
+    ];
+    const nsg = new network.NetworkSecurityGroup(`${name}-workers-nsg`, { resourceGroupName, location, securityRules, tags }, opts);
+
+    // Egress: a NAT gateway, not a load balancer outbound rule. An internal load balancer
+    // (network.public: false) cannot give outbound access at all, so a NAT gateway is the one
+    // design that works for both; it also has far more SNAT ports and leaves the VIP inbound
+    // only. A NAT gateway is zonal: "one-per-zone" gives each worker zone its own, so losing
+    // zone 1 does not cut WK2's egress; "single" puts one in zone 1 for both subnets.
+    const natCount = cfg.network.natGateways === "one-per-zone" ? 2 : 1;
+    const natGateways = AZURE_WORKER_ZONES.slice(0, natCount).map((zone) => {
+        const ip = new network.PublicIPAddress(
+            `${name}-nat-${zone}`,
+            {
+                resourceGroupName,
+                location,
+                sku: { name: "Standard", tier: "Regional" },
+                publicIPAllocationMethod: "Static",
+                publicIPAddressVersion: "IPv4",
+                zones: [zone],
+                tags,
+            },
+            opts,
+        );
+        return new network.NatGateway(
+            `${name}-nat-${zone}`,
+            { resourceGroupName, location, sku: { name: "Standard" }, zones: [zone], publicIpAddresses: [{ id: ip.id }], tags },
+            opts,
+        );
+    });
+
+    // Standalone subnets, the VNet's own `subnets` left unset: a VNet update without `subnets`
+    // keeps them (Azure API 2023-11-01 and later; pulumi-azure-native#611). Never list them inline too.
+    const subnets = networkPlan.privateSubnets.map(
+        (cidr, i) =>
+            new network.Subnet(
+                `${name}-workers-${AZURE_WORKER_ZONES[i]}`,
+                {
+                    resourceGroupName,
+                    virtualNetworkName: vnet.name,
+                    subnetName: `workers-zone${AZURE_WORKER_ZONES[i]}`,
+                    addressPrefix: cidr,
+                    networkSecurityGroup: { id: nsg.id },
+                    natGateway: { id: natGateways[Math.min(i, natCount - 1)].id },
+                    // Private subnet: egress only through the NAT gateway, never Azure's implicit default.
+                    defaultOutboundAccess: false,
+                },
+                opts,
+            ),
+    );
+
+    // --- load balancer (the VIP) ---------------------------------------------------------
+    const vipIp = cfg.network.public
+        ? new network.PublicIPAddress(
+              `${name}-vip`,
+              {
+                  resourceGroupName,
+                  location,
+                  sku: { name: "Standard", tier: "Regional" },
+                  publicIPAllocationMethod: "Static",
+                  publicIPAddressVersion: "IPv4",
+                  // Zone-redundant: the VIP survives the loss of any one zone.
+                  zones: [...AZURE_ZONE_REDUNDANT],
+                  tags,
+              },
+              opts,
+          )
+        : undefined;
+
+    // Frontend, pool, probes and rules are declared inline; rules reference them by ARM id,
+    // which must be built by hand from the fixed LB name and the subscription. Never mix with
+    // the standalone pool/rule resources: they would overwrite each other.
+    const lbName = azureLoadBalancerName(name);
+    const subscriptionId = authorization.getClientConfigOutput({ parent }).subscriptionId;
+    const lbId = pulumi.interpolate`/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/loadBalancers/${lbName}`;
+    const frontendId = pulumi.interpolate`${lbId}/frontendIPConfigurations/${AZURE_LB_PARTS.frontend}`;
+    const poolId = pulumi.interpolate`${lbId}/backendAddressPools/${AZURE_LB_PARTS.pool}`;
+    const probeId = (check: HealthCheck) => pulumi.interpolate`${lbId}/probes/${AZURE_LB_PARTS.probe[check.kind]}`;
+
+    const checks: HealthCheck[] = [ROLE_PROBE, ...(activeActive ? [iguanaHealth(cfg.iguana)] : [])];
+    const lbRule = (ruleName: string, port: number, check: HealthCheck, idleTimeoutInMinutes?: number): networkInputs.LoadBalancingRuleArgs => ({
+        name: ruleName,
+        protocol: "Tcp",
+        frontendPort: port,
+        backendPort: port,
+        frontendIPConfiguration: { id: frontendId },
+        // Only backendAddressPool: Azure rejects rules that also set backendAddressPools.
+        backendAddressPool: { id: poolId },
+        probe: { id: probeId(check) },
+        idleTimeoutInMinutes,
+        // Idle flows get a RST both ways instead of a silent drop: MLLP senders reconnect at once.
+        enableTcpReset: true,
+        // Egress goes through the NAT gateways, never through the VIP.
+        disableOutboundSnat: true,
+        enableFloatingIP: false,
+        loadDistribution: "Default",
+    });
+    const loadBalancer = new network.LoadBalancer(
+        `${name}-lb`,
+        {
+            resourceGroupName,
+            location,
+            loadBalancerName: lbName,
+            sku: { name: "Standard", tier: "Regional" },
+            frontendIPConfigurations: [
+                vipIp
+                    ? { name: AZURE_LB_PARTS.frontend, publicIPAddress: { id: vipIp.id } }
+                    : {
+                          name: AZURE_LB_PARTS.frontend,
+                          subnet: { id: subnets[0].id },
+                          privateIPAllocationMethod: "Static",
+                          privateIPAddress: networkPlan.internalVipIps[0],
+                          zones: [...AZURE_ZONE_REDUNDANT],
+                      },
+            ],
+            backendAddressPools: [{ name: AZURE_LB_PARTS.pool }],
+            probes: checks.map((check) => azureProbe(check, cfg)),
+            loadBalancingRules: [
+                ...cfg.channels.map((channel) =>
+                    lbRule(azureRuleName(channel), channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds / 60),
+                ),
+                // The dashboard follows the active worker, like active-passive channels.
+                lbRule(AZURE_LB_PARTS.dashboardRule, cfg.iguana.webPort, ROLE_PROBE),
+            ],
+            tags,
+        },
+        opts,
+    );
+
+    // --- dedicated hosts -----------------------------------------------------------------
+    // A host group lives in one zone, so one group (one fault domain) and one host per zone.
+    const hosts = cfg.workers.dedicated
+        ? AZURE_WORKER_ZONES.map((zone) => {
+              const hostSku = dedicatedHostSku(size);
+              if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent);
+              const hostGroup = new compute.DedicatedHostGroup(
+                  `${name}-hosts-${zone}`,
+                  { resourceGroupName, location, zones: [zone], platformFaultDomainCount: 1, supportAutomaticPlacement: false, tags },
+                  opts,
+              );
+              return new compute.DedicatedHost(
+                  `${name}-host-${zone}`,
+                  {
+                      resourceGroupName,
+                      location,
+                      hostGroupName: hostGroup.name,
+                      sku: { name: hostSku },
+                      platformFaultDomain: 0,
+                      autoReplaceOnFailure: true,
+                      tags,
+                  },
+                  opts,
+              );
+          })
+        : undefined;
+
+    // --- workers -------------------------------------------------------------------------
+    const sshPublicKey = placeholderSshPublicKey();
+    const workers = workerPlans.map((plan: WorkerPlan) => {
+        const zone = AZURE_WORKER_ZONES[plan.index];
+        const workerTags = { ...tags, role: plan.role, worker: plan.name };
+        const nic = new network.NetworkInterface(
+            `${name}-${plan.name}-nic`,
+            {
+                resourceGroupName,
+                location,
+                ipConfigurations: [
+                    {
+                        name: "primary",
+                        primary: true,
+                        subnet: { id: subnets[plan.index].id },
+                        // Fixed addresses: keepalived on each worker names its peer before either exists.
+                        privateIPAllocationMethod: "Static",
+                        privateIPAddress: plan.privateIp,
+                        loadBalancerBackendAddressPools: [{ id: poolId }],
+                    },
+                ],
+                tags: workerTags,
+            },
+            // The pool id is built by hand: the pool exists only once the LB does.
+            { parent, dependsOn: [loadBalancer] },
+        );
+        const disk = new compute.Disk(
+            `${name}-${plan.name}-data`,
+            {
+                resourceGroupName,
+                location,
+                zones: [zone],
+                sku: { name: AZURE_DISK_SKU },
+                diskSizeGB: cfg.workers.dataDiskGb,
+                creationData: { createOption: "Empty" },
+                encryption: { type: "EncryptionAtRestWithPlatformKey" },
+                // No SAS export or import of the queue disk, from anywhere.
+                networkAccessPolicy: "DenyAll",
+                publicNetworkAccess: "Disabled",
+                tags: workerTags,
+            },
+            opts,
+        );
+        const vm = new compute.VirtualMachine(
+            `${name}-${plan.name}`,
+            {
+                resourceGroupName,
+                location,
+                zones: [zone],
+                hardwareProfile: { vmSize: cfg.workers.size },
+                identity: { type: "SystemAssigned" },
+                host: hosts ? { id: hosts[plan.index].id } : undefined,
+                securityProfile: cfg.workers.encryptionAtHost ? { encryptionAtHost: true } : undefined,
+                networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: "Detach" }] },
+                osProfile: {
+                    computerName: `${name}-${plan.name}`,
+                    adminUsername: AZURE_ADMIN_USERNAME,
+                    linuxConfiguration: {
+                        disablePasswordAuthentication: true,
+                        provisionVMAgent: true,
+                        ssh: { publicKeys: [{ path: `/home/${AZURE_ADMIN_USERNAME}/.ssh/authorized_keys`, keyData: sshPublicKey }] },
+                    },
+                },
+                storageProfile: {
+                    imageReference: {
+                        publisher: UBUNTU_AZURE_IMAGE.publisher,
+                        offer: UBUNTU_AZURE_IMAGE.offer,
+                        sku: UBUNTU_AZURE_IMAGE.sku[azureArchitecture(size)],
+                        version: UBUNTU_AZURE_IMAGE.version,
+                    },
+                    osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
+                    // No attachment resource on Azure: the VM itself attaches the disk.
+                    dataDisks: [
+                        { lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" },
+                    ],
+                },
+                diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+                tags: workerTags,
+            },
+            {
+                parent,
+                // A newer image must not replace both workers at once: rebuild one at a time, on
+                // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
+                ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
+            },
+        );
+        return { plan, nic, disk, vm };
+    });
+
+    const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([networkPlan.internalVipIps[0]]);
+    const vip = vipAddresses.apply((addresses) => addresses[0]);
+    return {
+        cloud: "azure",
+        vip,
+        vipAddresses,
+        ...endpointsFor(cfg, vip),
+        workers: pulumi
+            .all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations])))
+            .apply((values) =>
+                workers.map(({ plan }, i) => {
+                    const [id, zones, ipConfigurations] = values[i];
+                    return { name: plan.name, role: plan.role, zone: zones![0], privateIp: ipConfigurations![0].privateIPAddress!, id };
+                }),
+            ),
+    };
+}
