@@ -5,7 +5,15 @@ import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "../compone
 import { StackRun, awsConfig, runConfig } from "./helpers";
 
 const feeds = (n: number, start = 10000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));
-const endpoints = (run: StackRun) => Object.fromEntries(run.outputs.channelEndpoints.map((c) => [c.name, c.endpoint]));
+/**
+ * Each channel's endpoint, with the address replaced by the Elastic IP resource that holds it:
+ * a real address belongs to that resource for its life, while the mocks number addresses in
+ * registration order.
+ */
+const endpoints = (run: StackRun) => {
+    const eipName = new Map(run.ofType("aws:ec2/eip:Eip").map((e) => [e.state.publicIp, e.name]));
+    return Object.fromEntries(run.outputs.channelEndpoints.map((c) => [c.name, c.endpoint.replace(/^[\d.]+/, (ip) => eipName.get(ip) ?? ip)]));
+};
 
 function assertAwsQuotas(run: StackRun) {
     const nlbs = run.ofType("aws:lb/loadBalancer:LoadBalancer");
