@@ -25,7 +25,14 @@ import {
     SSH_PORT,
     UBUNTU_AZURE_IMAGE,
 } from "./constants";
+import { VRRP_TUNNEL, bootstrapSettings, renderCloudInit } from "./bootstrap";
+import { createAdminPassword } from "./secrets";
+import * as keyvault from "@pulumi/azure-native/keyvault";
 import { ClusterOutputs, HealthCheck, ROLE_PROBE, WorkerPlan, baseTags, endpointsFor, healthCheckFor, iguanaHealth, planNetwork, planWorkers } from "./model";
+
+/** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
+export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
+export const AZURE_ADMIN_SECRET_NAME = "iguana-admin-password";
 
 /** Names of the load balancer's inline sub-resources; their ARM ids are built from them. */
 export const AZURE_LB_PARTS = {
@@ -162,19 +169,19 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                   }),
               ]
             : []),
-        // VRRP is IP protocol 112, which an NSG rule cannot name (it takes Tcp, Udp, Icmp, Esp,
-        // Ah or *). So: every protocol, but only from one worker's address to the other's. The
-        // same rule carries a UDP transport for keepalived should Azure drop protocol 112 (its
-        // VNet FAQ lists TCP, UDP, ICMP, ESP and AH as the protocols a VNet carries).
+        // An Azure VNet carries TCP, UDP, ICMP, ESP and AH only: VRRP (IP protocol 112) would be
+        // dropped. So keepalived speaks VRRP inside a VXLAN tunnel (UDP 4789) between the two
+        // workers (see bootstrap/settings.ts), and this rule admits exactly that: UDP 4789 from
+        // one worker's address to the other's.
         rule({
-            name: "allow-vrrp-between-workers",
-            description: "VRRP (IP protocol 112) between the two workers only: NSG rules cannot name protocol 112",
+            name: "allow-vrrp-tunnel-between-workers",
+            description: "VRRP inside VXLAN (UDP 4789) between the two workers only",
             priority: AZURE_NSG_PRIORITY.vrrp,
             access: "Allow",
-            protocol: "*",
+            protocol: "Udp",
             sourceAddressPrefixes: workerHosts,
             destinationAddressPrefixes: workerHosts,
-            destinationPortRange: "*",
+            destinationPortRange: String(VRRP_TUNNEL.udpPort),
         }),
         ...(cfg.network.adminCidrs.length > 0
             ? [
@@ -288,7 +295,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     // which must be built by hand from the fixed LB name and the subscription. Never mix with
     // the standalone pool/rule resources: they would overwrite each other.
     const lbName = azureLoadBalancerName(name);
-    const subscriptionId = authorization.getClientConfigOutput({ parent }).subscriptionId;
+    const clientConfig = authorization.getClientConfigOutput({ parent });
+    const subscriptionId = clientConfig.subscriptionId;
     const lbId = pulumi.interpolate`/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/loadBalancers/${lbName}`;
     const frontendId = pulumi.interpolate`${lbId}/frontendIPConfigurations/${AZURE_LB_PARTS.frontend}`;
     const poolId = pulumi.interpolate`${lbId}/backendAddressPools/${AZURE_LB_PARTS.pool}`;
@@ -371,6 +379,31 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
           })
         : undefined;
 
+    // --- the admin password ----------------------------------------------------------------
+    // In a Key Vault with RBAC: each VM's identity gets "Key Vault Secrets User" on this vault
+    // only, and the workers read the password at boot. It never enters custom data.
+    const vault = new keyvault.Vault(
+        `${name}-kv`,
+        {
+            resourceGroupName,
+            location,
+            properties: {
+                tenantId: clientConfig.tenantId,
+                sku: { family: "A", name: "standard" },
+                enableRbacAuthorization: true,
+                enableSoftDelete: true,
+                softDeleteRetentionInDays: 90,
+            },
+            tags,
+        },
+        opts,
+    );
+    new keyvault.Secret(
+        `${name}-admin-password`,
+        { resourceGroupName, vaultName: vault.name, secretName: AZURE_ADMIN_SECRET_NAME, properties: { value: createAdminPassword(name, parent) }, tags },
+        opts,
+    );
+
     // --- workers -------------------------------------------------------------------------
     const sshPublicKey = placeholderSshPublicKey();
     const workers = workerPlans.map((plan: WorkerPlan) => {
@@ -414,6 +447,19 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             },
             opts,
         );
+        const peer = workerPlans[1 - plan.index];
+        const customData = vault.name.apply((vaultName) =>
+            Buffer.from(
+                renderCloudInit(
+                    bootstrapSettings(cfg, plan, peer, {
+                        dataDisk: { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
+                        adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
+                        vrrpTransport: "vxlan",
+                    }),
+                ),
+                "utf8",
+            ).toString("base64"),
+        );
         const vm = new compute.VirtualMachine(
             `${name}-${plan.name}`,
             {
@@ -428,6 +474,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 osProfile: {
                     computerName: `${name}-${plan.name}`,
                     adminUsername: AZURE_ADMIN_USERNAME,
+                    customData,
                     linuxConfiguration: {
                         disablePasswordAuthentication: true,
                         provisionVMAgent: true,
@@ -456,6 +503,16 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
                 ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
             },
+        );
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-reads-secrets`,
+            {
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${KEY_VAULT_SECRETS_USER_ROLE}`,
+                scope: vault.id,
+            },
+            opts,
         );
         return { plan, nic, disk, vm };
     });

@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { MOCK_ADMIN_PASSWORD } from "../tools/mocks";
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -182,14 +183,22 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(disk.state.diskSizeGB, cfg.workers.dataDiskGb);
         assert.strictEqual(disk.state.encryption.type, "EncryptionAtRestWithPlatformKey");
         assert.strictEqual(disk.state.creationData.createOption, "Empty");
-        assert.deepStrictEqual(vm.state.identity, { type: "SystemAssigned" });
+        assert.strictEqual(vm.inputs.identity.type, "SystemAssigned");
         const image = vm.state.storageProfile.imageReference;
         assert.deepStrictEqual([image.publisher, image.offer, image.version], ["Canonical", "ubuntu-24_04-lts", "latest"]);
         const linux = vm.state.osProfile.linuxConfiguration;
         assert.strictEqual(linux.disablePasswordAuthentication, true, "password login disabled");
         assert.strictEqual(vm.state.osProfile.adminPassword, undefined);
         assert.match(linux.ssh.publicKeys[0].keyData, /^ssh-rsa AAAA[A-Za-z0-9+/=]+ /);
-        assert.strictEqual(vm.state.osProfile.customData, undefined, "bootstrap is a later issue");
+        // The bootstrap: VRRP in VXLAN to the other worker, the password read from this cluster's vault.
+        const cloudInit = Buffer.from(vm.inputs.osProfile.customData, "base64").toString("utf8");
+        const peerPlan = plans[1 - plan.index];
+        assert.ok(cloudInit.startsWith("#cloud-config\n"), `${vm.name} custom data is cloud-init`);
+        assert.ok(cloudInit.includes(`type vxlan id 112 local "$self_ip" remote '${peerPlan.privateIp}' dstport 4789`), `${vm.name} tunnels VRRP to its peer`);
+        const vault = run.ofType("azure-native:keyvault:Vault")[0];
+        assert.ok(cloudInit.includes(`vault='${vault.state.name}'`) && cloudInit.includes("secret_name='iguana-admin-password'"));
+        assert.ok(cloudInit.includes("candidates=('/dev/disk/azure/scsi1/lun0')"), "the data disk is found at LUN 0");
+        assert.ok(!cloudInit.includes(MOCK_ADMIN_PASSWORD), "no password in custom data");
         for (const r of [vm, nic, disk]) {
             assert.deepStrictEqual([r.state.tags.environment, r.state.tags.role], [cfg.environment, plan.role], `${r.name} tags`);
         }
@@ -231,8 +240,12 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.destinationPortRanges], ["Deny", "Internet", ["22", "3389"]]);
     assert.ok(inboundRules(run).every((r) => r === deny || r.priority > deny.priority), "the SSH/RDP deny is evaluated first");
     const workerHosts = plans.map((p) => `${p.privateIp}/32`);
-    const vrrp = rulesByName.get("allow-vrrp-between-workers");
-    assert.deepStrictEqual([vrrp.protocol, vrrp.sourceAddressPrefixes, vrrp.destinationAddressPrefixes], ["*", workerHosts, workerHosts]);
+    const vrrp = rulesByName.get("allow-vrrp-tunnel-between-workers");
+    assert.deepStrictEqual(
+        [vrrp.protocol, vrrp.sourceAddressPrefixes, vrrp.destinationAddressPrefixes, vrrp.destinationPortRange],
+        ["Udp", workerHosts, workerHosts, "4789"],
+        "VRRP travels in VXLAN (UDP 4789) between the two workers only",
+    );
     const probeRule = rulesByName.get("allow-role-probe");
     assert.deepStrictEqual([probeRule.sourceAddressPrefix, probeRule.sourceAddressPrefixes, probeRule.destinationPortRange], ["AzureLoadBalancer", undefined, String(ROLE_PROBE_PORT)]);
     const healthRule = rulesByName.get("allow-iguana-health");

@@ -252,3 +252,58 @@ describe("the admin password never leaks", function () {
         }
     });
 });
+
+describe("worker bootstrap on Azure: Key Vault and identities", () => {
+    let run: StackRun;
+    before(async () => (run = await runStack("azure-prod")));
+
+    it("each VM identity may only read secrets, and only in this cluster's vault", () => {
+        const vault = run.ofType("azure-native:keyvault:Vault")[0];
+        assert.strictEqual(vault.inputs.properties.enableRbacAuthorization, true, "RBAC, not access policies");
+        const assignments = run.ofType("azure-native:authorization:RoleAssignment");
+        const vms = run.ofType("azure-native:compute:VirtualMachine");
+        assert.deepStrictEqual(
+            assignments.map((a) => [a.inputs.principalId, a.inputs.scope, a.inputs.roleDefinitionId.split("/").pop(), a.inputs.principalType]).sort(),
+            vms.map((vm) => [vm.state.identity.principalId, vault.id, "4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal"]).sort(),
+            "one Key Vault Secrets User assignment per VM, scoped to the vault",
+        );
+    });
+
+    it("the vault holds the generated password as a secret; custom data only names it", () => {
+        const secret = run.ofType("azure-native:keyvault:Secret")[0];
+        // Nested inside `properties`, the mocks receive the value without its secret wrapper; the
+        // value itself is a secret Output (see "the generated password is a secret Output").
+        const value = secret.inputs.properties.value;
+        assert.strictEqual(typeof value === "object" ? value.value : value, MOCK_ADMIN_PASSWORD);
+        assert.strictEqual(secret.inputs.secretName, "iguana-admin-password");
+        for (const b of workerBootstraps(run.mocks.resources)) {
+            assert.ok(!b.cloudInit.includes(MOCK_ADMIN_PASSWORD));
+            assert.ok(b.cloudInit.includes("https://$vault.vault.azure.net/secrets/$secret_name"));
+        }
+    });
+
+    it("keepalived speaks over the VXLAN overlay to the peer's overlay address", () => {
+        const [b1, b2] = workerBootstraps(run.mocks.resources);
+        assert.match(b1.cloudInit, /unicast_src_ip 169\.254\.112\.1\n\s+unicast_peer \{\s+169\.254\.112\.2\s+\}/);
+        assert.match(b2.cloudInit, /unicast_src_ip 169\.254\.112\.2\n\s+unicast_peer \{\s+169\.254\.112\.1\s+\}/);
+    });
+});
+
+describe("the generated admin password", () => {
+    it("is a secret Output, so Pulumi encrypts it in state and masks it in logs", async () => {
+        const pulumi = await import("@pulumi/pulumi");
+        const { createAdminPassword } = await import("../components/secrets");
+        const { evaluate } = await import("../tools/evaluate");
+        let secret = false;
+        await evaluate({
+            stack: "test",
+            config: {},
+            run: () => {
+                const parent = new pulumi.ComponentResource("test:index:Parent", "p", {});
+                const password = createAdminPassword("p", parent);
+                return { secret: pulumi.output(pulumi.isSecret(password)).apply((v) => (secret = v)) };
+            },
+        });
+        assert.strictEqual(secret, true);
+    });
+});

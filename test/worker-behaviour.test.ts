@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { validateClusterConfig } from "../components/config";
-import { WorkerPaths, bootstrapSettings, renderDetectInterfaceScript, renderLlpGateScript, renderNotifyScript, ROLE_PROBE_SOURCE, roleProbeArgs } from "../components/bootstrap";
+import { WorkerPaths, bootstrapSettings, renderVrrpLinkScript, renderLlpGateScript, renderNotifyScript, ROLE_PROBE_SOURCE, roleProbeArgs } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { isRoot, requireTools } from "./tools";
 
@@ -110,10 +110,10 @@ kill $llp $http`);
         ]);
     });
 
-    it("detect-interface names the interface holding the worker's planned address for keepalived", () => {
+    it("vrrp-link names the interface holding the worker's planned address for keepalived (AWS)", () => {
         const s = settings("iguanax");
-        const script = path.join(paths.libDir, "detect-interface.sh");
-        fs.writeFileSync(script, renderDetectInterfaceScript(s), { mode: 0o755 });
+        const script = path.join(paths.libDir, "vrrp-link.sh");
+        fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
         const result = inNamespace(`
 ip link add ens5 type veth peer name peer0
 ip addr add ${s.self.privateIp}/18 dev ens5
@@ -122,5 +122,26 @@ ${script}
 cat ${paths.etcDir}/keepalived-interface.conf`);
         assert.strictEqual(result.status, 0, result.stderr);
         assert.strictEqual(result.stdout, "$IGUANA_HA_IFACE=ens5\n");
+    });
+
+    it("vrrp-link builds the VXLAN tunnel to the peer and hands it to keepalived (Azure), again at every boot", () => {
+        const s = { ...settings("iguanax"), vrrpTransport: "vxlan" as const };
+        const script = path.join(paths.libDir, "vrrp-link.sh");
+        fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
+        const result = inNamespace(`
+ip link add eth0 type veth peer name peer0
+ip addr add ${s.self.privateIp}/18 dev eth0
+ip link set eth0 up
+${script}
+${script}
+cat ${paths.etcDir}/keepalived-interface.conf
+ip -d -o link show iguana-vrrp | grep -o 'vxlan id [0-9]* remote [0-9.]* local [0-9.]* dev [a-z0-9]*'
+ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.deepStrictEqual(result.stdout.trim().split("\n"), [
+            "$IGUANA_HA_IFACE=iguana-vrrp",
+            `vxlan id 112 remote ${s.peer.privateIp} local ${s.self.privateIp} dev eth0`,
+            "169.254.112.1/30",
+        ]);
     });
 });

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
-import { WORKER_PATHS, renderInterfaceInclude } from "../components/bootstrap";
+import { VRRP_TUNNEL, WORKER_PATHS, renderInterfaceInclude } from "../components/bootstrap";
 import { evaluate } from "../tools/evaluate";
 import { listStacks, readStackConfig } from "../tools/stack-config";
 import { RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
@@ -116,7 +116,8 @@ describe("worker files checked by the real tools", function () {
                 fs.mkdirSync(path.dirname(target), { recursive: true });
                 fs.writeFileSync(target, rebase(f.content), { mode: parseInt(f.permissions, 8) });
             }
-            const iface = c.label.startsWith("azure") ? "eth0" : "ens5";
+            const confText = files.find((f) => f.path === WORKER_PATHS.keepalivedConf)!.content;
+            const iface = /unicast_src_ip 169\.254\.112\./.test(confText) ? VRRP_TUNNEL.interface : c.label.startsWith("azure") ? "eth0" : "ens5";
             fs.mkdirSync(path.join(root, WORKER_PATHS.etcDir), { recursive: true });
             fs.writeFileSync(path.join(root, WORKER_PATHS.etcDir, "keepalived-interface.conf"), renderInterfaceInclude(iface));
             const conf = path.join(root, WORKER_PATHS.keepalivedConf);

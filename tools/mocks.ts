@@ -90,6 +90,12 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };
+            case "azure-native:compute:VirtualMachine":
+                return {
+                    id: azureId(inputs, "Microsoft.Compute/virtualMachines", azureResourceName(inputs, name)),
+                    name: azureResourceName(inputs, name),
+                    identity: { ...inputs.identity, principalId: this.placeholder(`principal-of-${name}`), tenantId: MOCK_AZURE_TENANT_ID },
+                };
             case "random:index/randomPassword:RandomPassword":
                 return { result: MOCK_ADMIN_PASSWORD, bcryptHash: "$2a$10$mock" };
             case "azure-native:network:PublicIPAddress":

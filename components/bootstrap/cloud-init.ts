@@ -4,7 +4,7 @@ import { renderKeepalivedConf } from "./keepalived";
 import { ROLE_PROBE_SOURCE, roleProbePath } from "./role-probe";
 import {
     renderCheckIguanaScript,
-    renderDetectInterfaceScript,
+    renderVrrpLinkScript,
     renderFetchAdminPasswordScript,
     renderInstallIguanaScript,
     renderLlpGateScript,
@@ -15,6 +15,8 @@ import { BootstrapSettings, IGUANA_USER } from "./settings";
 import {
     LLP_GATE_UNIT,
     ROLE_PROBE_UNIT,
+    VRRP_LINK_UNIT,
+    renderVrrpLinkUnit,
     renderIguana6Unit,
     renderKeepaliveSysctl,
     renderKeepalivedDropIn,
@@ -42,7 +44,7 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         script("notify.sh", renderNotifyScript(s)),
         script("llp-gate.sh", renderLlpGateScript(s)),
         script("check-iguana.sh", renderCheckIguanaScript(s)),
-        script("detect-interface.sh", renderDetectInterfaceScript(s)),
+        script("vrrp-link.sh", renderVrrpLinkScript(s)),
         script("prepare-disk.sh", renderPrepareDiskScript(s)),
         script("fetch-admin-password.sh", renderFetchAdminPasswordScript(s)),
         script("install-iguana.sh", renderInstallIguanaScript(s)),
@@ -50,6 +52,7 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         { path: s.paths.keepalivedConf, permissions: "0644", kind: "keepalived", content: renderKeepalivedConf(s), defer: true },
         { path: `/etc/systemd/system/${ROLE_PROBE_UNIT}`, permissions: "0644", kind: "systemd", content: renderRoleProbeUnit(s) },
         { path: `/etc/systemd/system/${LLP_GATE_UNIT}`, permissions: "0644", kind: "systemd", content: renderLlpGateUnit(s) },
+        { path: `/etc/systemd/system/${VRRP_LINK_UNIT}`, permissions: "0644", kind: "systemd", content: renderVrrpLinkUnit(s) },
         { path: "/etc/systemd/system/keepalived.service.d/iguana-ha.conf", permissions: "0644", kind: "systemd", content: renderKeepalivedDropIn(s) },
         { path: "/etc/sysctl.d/60-iguana-ha-keepalive.conf", permissions: "0644", kind: "sysctl", content: renderKeepaliveSysctl(s) },
     ];
@@ -60,7 +63,7 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
 }
 
 /**
- * First boot, in order: kernel settings; the interface keepalived uses; LLP ports closed; the
+ * First boot, in order: kernel settings; LLP ports closed; the link keepalived uses; the
  * data disk; Iguana (with its admin password from the secret store); the role probe; keepalived.
  */
 export function renderCloudInit(s: BootstrapSettings): string {
@@ -78,9 +81,8 @@ export function renderCloudInit(s: BootstrapSettings): string {
         })),
         runcmd: [
             ["sysctl", "--system"],
-            [`${lib}/detect-interface.sh`],
             ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", LLP_GATE_UNIT],
+            ["systemctl", "enable", "--now", LLP_GATE_UNIT, VRRP_LINK_UNIT],
             [`${lib}/prepare-disk.sh`],
             [`${lib}/install-iguana.sh`],
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],

@@ -1,4 +1,4 @@
-import { BootstrapSettings, VRRP } from "./settings";
+import { BootstrapSettings, VRRP, vrrpAddresses } from "./settings";
 
 export const KEEPALIVED_INTERFACE_VARIABLE = "IGUANA_HA_IFACE";
 
@@ -6,7 +6,7 @@ export function interfaceIncludePath(s: BootstrapSettings): string {
     return `${s.paths.etcDir}/keepalived-interface.conf`;
 }
 
-/** The include that names the worker's network interface (written at boot: ens5, eth0, ...). */
+/** The include that names the interface keepalived uses (written at boot: ens5, eth0, the tunnel). */
 export function renderInterfaceInclude(interfaceName: string): string {
     return `$${KEEPALIVED_INTERFACE_VARIABLE}=${interfaceName}\n`;
 }
@@ -16,6 +16,7 @@ export function renderInterfaceInclude(interfaceName: string): string {
  * priority (WK1) wins an election, but a returning WK1 never takes MASTER back from WK2.
  */
 export function renderKeepalivedConf(s: BootstrapSettings): string {
+    const addresses = vrrpAddresses(s);
     return `# Rendered by iguana-ha for ${s.self.name} (${s.self.role}). Do not edit by hand.
 include ${interfaceIncludePath(s)}
 
@@ -40,9 +41,9 @@ vrrp_instance IGUANA {
     virtual_router_id ${VRRP.virtualRouterId}
     priority ${s.self.vrrpPriority}
     advert_int ${VRRP.advertIntervalSeconds}
-    unicast_src_ip ${s.self.privateIp}
+    unicast_src_ip ${addresses.self}
     unicast_peer {
-        ${s.peer.privateIp}
+        ${addresses.peer}
     }
     track_script {
         iguana_healthy

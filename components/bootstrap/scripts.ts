@@ -2,7 +2,7 @@
  * The shell scripts a worker runs. Each is rendered from the bootstrap settings; none holds a
  * secret (the admin password is fetched at boot through the machine's own identity).
  */
-import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, VRRP } from "./settings";
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, VRRP, VRRP_TUNNEL, overlayAddress } from "./settings";
 import { interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
@@ -97,9 +97,24 @@ exec ${command}
 `;
 }
 
-/** Names the interface that holds this worker's address, for keepalived's include. */
-export function renderDetectInterfaceScript(s: BootstrapSettings): string {
-    return `${HEADER("Writes the keepalived include naming the interface that holds this worker's address.")}
+/**
+ * Prepares the link keepalived uses, at every boot: finds the interface holding this worker's
+ * planned address; with the VXLAN transport, (re)creates the tunnel to the peer on it; then
+ * writes the keepalived include naming the interface VRRP runs on.
+ */
+export function renderVrrpLinkScript(s: BootstrapSettings): string {
+    const tunnel =
+        s.vrrpTransport === "vxlan"
+            ? `
+tunnel=${VRRP_TUNNEL.interface}
+ip link del "$tunnel" 2> /dev/null || true
+ip link add "$tunnel" type vxlan id ${VRRP_TUNNEL.vni} local "$self_ip" remote ${shq(s.peer.privateIp)} dstport ${VRRP_TUNNEL.udpPort} dev "$iface"
+ip addr add ${overlayAddress(s.self)}/${VRRP_TUNNEL.overlayBits} dev "$tunnel"
+ip link set "$tunnel" up
+iface="$tunnel"
+`
+            : "";
+    return `${HEADER("Finds the interface with this worker's address and writes keepalived's interface include.")}
 self_ip=${shq(s.self.privateIp)}
 iface=""
 for _ in $(seq 1 60); do
@@ -111,7 +126,7 @@ if [ -z "$iface" ]; then
     echo "iguana-ha: no interface holds $self_ip; the worker must have its planned private address" >&2
     exit 1
 fi
-mkdir -p ${shq(s.paths.etcDir)}
+${tunnel}mkdir -p ${shq(s.paths.etcDir)}
 echo "\\$${KEEPALIVED_INTERFACE_VARIABLE}=$iface" > ${shq(interfaceIncludePath(s))}
 `;
 }
@@ -217,7 +232,14 @@ export function renderInstallIguanaScript(s: BootstrapSettings): string {
         s.edition === "iguanax"
             ? `printf '[server]\\nworking_dir=%s\\n' "$working_dir" > "$app_dir/iguana.ini"
 chown -R ${IGUANA_USER}:${IGUANA_USER} "$app_dir"
-if password=$(${shq(`${lib}/fetch-admin-password.sh`)}); then
+password=""
+# The machine's identity may take minutes to be granted read access (IAM and RBAC propagate slowly).
+for _ in $(seq 1 60); do
+    if password=$(${shq(`${lib}/fetch-admin-password.sh`)}); then break; fi
+    password=""
+    sleep 10
+done
+if [ -n "$password" ]; then
     (cd "$app_dir" && runuser -u ${IGUANA_USER} -- ./iguana --set_admin_password "$password" > /dev/null)
     echo "iguana-ha: admin password set from the cloud secret store"
 else

@@ -62,6 +62,25 @@ export const VRRP = {
     markerAddress: "169.254.77.77/32",
 } as const;
 
+/**
+ * How VRRP adverts travel between the workers. AWS carries IP protocol 112 between instances
+ * (a security group rule allows it). An Azure VNet carries only TCP, UDP, ICMP, ESP and AH, so
+ * there keepalived speaks over a point-to-point VXLAN tunnel (UDP) between the two workers.
+ */
+export type VrrpTransport = "direct" | "vxlan";
+export const VRRP_TUNNEL = {
+    interface: "iguana-vrrp",
+    vni: 112,
+    udpPort: 4789,
+    /** Link-local overlay addresses: WK1 .1, WK2 .2 of a /30 no network can route. */
+    overlayPrefix: "169.254.112.",
+    overlayBits: 30,
+} as const;
+
+export function overlayAddress(worker: WorkerPlan): string {
+    return `${VRRP_TUNNEL.overlayPrefix}${worker.index + 1}`;
+}
+
 export interface BootstrapSettings {
     cloud: Cloud;
     edition: Edition;
@@ -77,7 +96,15 @@ export interface BootstrapSettings {
     tcpKeepaliveSeconds: number;
     dataDisk: DataDiskLocator;
     adminPassword?: AdminPasswordSource;
+    vrrpTransport: VrrpTransport;
     paths: WorkerPaths;
+}
+
+/** The addresses keepalived speaks from and to: the workers' own, or the tunnel's overlay. */
+export function vrrpAddresses(s: BootstrapSettings): { self: string; peer: string } {
+    return s.vrrpTransport === "vxlan"
+        ? { self: overlayAddress(s.self), peer: overlayAddress(s.peer) }
+        : { self: s.self.privateIp, peer: s.peer.privateIp };
 }
 
 /** Keepalive below the load balancer's idle timeout, so quiet MLLP links are not dropped. */
@@ -89,7 +116,7 @@ export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
     peer: WorkerPlan,
-    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource },
+    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource; vrrpTransport?: VrrpTransport },
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
     return {
@@ -105,6 +132,7 @@ export function bootstrapSettings(
         tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
         dataDisk: cloudSpecific.dataDisk,
         adminPassword: cloudSpecific.adminPassword,
+        vrrpTransport: cloudSpecific.vrrpTransport ?? "direct",
         paths,
     };
 }

@@ -4,6 +4,25 @@ import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 
 export const ROLE_PROBE_UNIT = "iguana-role-probe.service";
 export const LLP_GATE_UNIT = "iguana-llp-gate.service";
+export const VRRP_LINK_UNIT = "iguana-vrrp-link.service";
+
+/** At every boot, before keepalived: the interface include and, on Azure, the VXLAN tunnel. */
+export function renderVrrpLinkUnit(s: BootstrapSettings): string {
+    return `[Unit]
+Description=iguana-ha: prepare the link keepalived speaks VRRP on
+After=network-online.target
+Wants=network-online.target
+Before=keepalived.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${s.paths.libDir}/vrrp-link.sh
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
 
 export function renderRoleProbeUnit(s: BootstrapSettings): string {
     return `[Unit]
@@ -45,7 +64,8 @@ WantedBy=multi-user.target
 /** When keepalived stops for any reason (even kill -9), record it and close the LLP ports. */
 export function renderKeepalivedDropIn(s: BootstrapSettings): string {
     return `[Unit]
-After=${LLP_GATE_UNIT}
+After=${LLP_GATE_UNIT} ${VRRP_LINK_UNIT}
+Requires=${VRRP_LINK_UNIT}
 
 [Service]
 Restart=on-failure
