@@ -13,21 +13,10 @@ import { evaluate } from "../tools/evaluate";
 import { RecordingMocks } from "../tools/mocks";
 import { runPlanCommand } from "../tools/plan";
 import { toPulumiConfig } from "../tools/stack-config";
+import { awsConfig, azureConfig } from "./helpers";
 
-const aws = (overrides: Record<string, unknown>) => ({
-    "aws:region": "us-east-1",
-    cloud: "aws",
-    channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
-    network: { allowedCidrs: ["198.51.100.0/24"] },
-    ...overrides,
-});
-const azure = (overrides: Record<string, unknown>) => ({
-    "azure-native:location": "eastus2",
-    cloud: "azure",
-    channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
-    network: { allowedCidrs: ["198.51.100.0/24"] },
-    ...overrides,
-});
+const aws = awsConfig;
+const azure = azureConfig;
 const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
 
 /** [description, config, key the message must name, fragment of the message]. */
