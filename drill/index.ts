@@ -23,8 +23,8 @@ const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile
   --stack      stack to drill (repeatable); default: ${DRILL_STACKS.join(" and ")}, those whose stack file exists
   --profile    LB emulation; default: the stack's cloud (aws: NLB, azure: Azure Standard LB)
   --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
-  --scenario   run only these scenarios (1-6)
-  --parallel   scenarios run at once, each in its own namespaces (default 6)
+  --scenario   run only these scenarios (1-7)
+  --parallel   scenarios run at once, each in its own namespaces (default 7)
   --out        where results go (default drill-results/)
   --work-dir   scratch root for rendered files and journals (default /var/lib/iguana-drill)
   --keep       keep the scratch files of the run`;
@@ -43,7 +43,7 @@ export interface DrillArgs {
 export class UsageError extends Error {}
 
 export function parseDrillArgs(argv: string[], exists: (stack: string) => boolean = (s) => fs.existsSync(stackFile(s))): DrillArgs {
-    const args: DrillArgs = { stacks: [], fast: false, scenarios: SCENARIOS.map((s) => s.id), parallel: 6, out: "drill-results", workDir: "/var/lib/iguana-drill", keep: false };
+    const args: DrillArgs = { stacks: [], fast: false, scenarios: SCENARIOS.map((s) => s.id), parallel: 7, out: "drill-results", workDir: "/var/lib/iguana-drill", keep: false };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {

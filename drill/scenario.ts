@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { renderKeepalivedDropIn } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
-import { Ack, Analysis, analyse } from "./analysis";
+import { Ack, Analysis, analyse, longestGap } from "./analysis";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
 import { Monitor, routes } from "./monitor";
 import { DRILL_ADDRESSES, LbProfile, drillSettings, drillWorkers } from "./plan";
@@ -16,10 +16,10 @@ import { SenderEvent, monotonicMs } from "./sender";
 import { journalPath, readJournal } from "./standin";
 import { Processes, Started, pidAlive, sh, sleep, waitFor } from "./system";
 import { Budget, Detection, LbTiming, SENDER_TIMING, failoverBudget } from "./timing";
-import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healPeer } from "./topology";
+import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
 import { DrillWorker } from "./worker";
 
-export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6;
+export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 export interface ScenarioDef {
     id: ScenarioId;
@@ -37,6 +37,8 @@ export const SCENARIOS: ScenarioDef[] = [
     { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, keepalived runs on", detection: "track-script" },
     { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "vrrp" },
     { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB", detection: "vrrp", limitation: true },
+    // Not in the issue's list: scenario 5 with a partition instead of a crash (WK1 was never down).
+    { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "vrrp", limitation: true },
 ];
 
 export interface StackRun {
@@ -282,6 +284,7 @@ class ScenarioRun {
                 this.notes.push("kill -9 of keepalived (parent and VRRP child) and the Iguana stand-in; no systemd: no ExecStopPost, no restart");
                 break;
             case "network-cut":
+            case "network-heals":
                 cutNetwork(wk1.ns);
                 this.notes.push("every packet in or out of WK1's interface dropped; the interface stays up (a cloud network partition)");
                 break;
@@ -346,6 +349,12 @@ class ScenarioRun {
         }
         const failedOver = await this.awaitFailover(faultAt, budget);
         if (!failedOver) this.notes.push("failover did not complete within budget + 5 s");
+        if (this.def.key === "network-heals") {
+            this.returnedAt = monotonicMs();
+            healNetwork(this.wk1.ns);
+            // Long enough for the LB to mark WK1 up again if it is active, and for traffic to follow.
+            await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
+        }
         if (this.def.key === "wk1-returns") {
             const backAt = monotonicMs();
             await this.rebootWk1();
@@ -356,6 +365,34 @@ class ScenarioRun {
     }
 
     returnedAt?: number;
+
+    /** What a limitation scenario showed, when it showed the design's known gap. */
+    limitationFinding(bothMasterMs: number, lbBothUpMs: number, faultAt: number, endAt: number): string | undefined {
+        const m = this.monitor;
+        if (this.def.key === "split-brain") {
+            return bothMasterMs > 0 ? `split brain: both MASTER for ${bothMasterMs} ms, LB routed to both for ${lbBothUpMs} ms` : undefined;
+        }
+        if (this.def.key === "network-heals" && this.returnedAt !== undefined) {
+            const back = this.returnedAt;
+            const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
+            const wk1Routed = m.firstAfter(`${this.backend}/wk1`, back, (v) => v === "UP");
+            const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back);
+            const gap = longestGap(
+                this.acks().map((a) => a.t).filter((t) => t >= back - 5000),
+                back,
+                endAt,
+            );
+            this.notes.push(
+                `network healed at +${Math.round(back - faultAt)} ms: WK2 left MASTER after ${wk2Demoted === null ? "-" : Math.round(wk2Demoted - back)} ms, ` +
+                    `LB marked WK1 up after ${wk1Routed === null ? "-" : Math.round(wk1Routed - back)} ms, ${wk1Acks.length} ACK(s) from WK1 since, ` +
+                    `longest gap after the heal ${Math.round(gap.ms)} ms; roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}`,
+            );
+            if (wk2Demoted !== null || wk1Acks.length > 0) {
+                return `failback: the isolated WK1 stayed MASTER and took the feed back when its network returned (${Math.round(gap.ms)} ms without ACKs)`;
+            }
+        }
+        return undefined;
+    }
 
     async stopSender(): Promise<void> {
         fs.writeFileSync(this.stopFile, "stop\n");
@@ -411,9 +448,10 @@ class ScenarioRun {
         if (all.lost.length > 0) fail(`${all.lost.length} acknowledged message(s) in no journal`);
         if (all.misattributed > 0) fail(`${all.misattributed} ACK(s) from a worker whose journal lacks the message`);
         if (this.def.limitation) {
-            if (verdict === "PASS" && bothMasterMs > 0) {
+            const finding = this.limitationFinding(bothMasterMs, lbBothUpMs, faultAt, endAt);
+            if (verdict === "PASS" && finding) {
                 verdict = "LIMITATION";
-                reasons.push(`split brain: both MASTER for ${bothMasterMs} ms, LB routed to both for ${lbBothUpMs} ms`);
+                reasons.push(finding);
             }
         } else {
             if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
@@ -434,7 +472,7 @@ class ScenarioRun {
                 if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
             }
         }
-        if (this.def.key === "network-cut" && bothMasterMs > 0) {
+        if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
             this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but the LB reaches only WK2`);
         }
         return {

@@ -50,7 +50,7 @@ export interface SenderTiming {
 export const SENDER_TIMING: SenderTiming = { intervalMs: 50, ackTimeoutMs: 3000, reconnectDelayMs: 200 };
 
 /** Fixed slack for process scheduling on a 2-core machine running several scenarios at once. */
-export const SLACK_MS = 1000;
+export const SLACK_MS = 2000;
 
 export type Detection = "vrrp" | "track-script";
 

@@ -135,7 +135,7 @@ export class DrillWorker {
     }
 
     startRoleProbe(): Started {
-        this.roleProbe = this.procs.spawnIn(this.ns, `${this.name}-role-probe`, "python3", [
+        this.roleProbe = this.procs.spawnIn(this.ns, `${this.name}-role-probe`, "/usr/bin/python3", [
             roleProbePath(this.settings.paths),
             ...roleProbeArgs(this.settings, keepalivedPidfiles(this.settings).main),
         ]);

@@ -70,12 +70,12 @@ describe("drill: the stack config it runs with", () => {
             stacks: ["aws-prod"],
             fast: true,
             scenarios: [1, 4],
-            parallel: 6,
+            parallel: 7,
             out: "drill-results",
             workDir: "/var/lib/iguana-drill",
             keep: false,
         });
-        assert.throws(() => parseDrillArgs(["--scenario", "7"], () => true), /no scenario 7/);
+        assert.throws(() => parseDrillArgs(["--scenario", "8"], () => true), /no scenario 8/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
         assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
     });
@@ -89,9 +89,9 @@ describe("drill: failover budget", () => {
         assert.strictEqual(keepalivedDetectionMs("track-script", 100), 4000 + 2000 + (156 / 256) * 1000);
     });
 
-    it("adds interval x threshold and the sender's margin: aws-dev allows 27.8 s", () => {
+    it("adds interval x threshold and the sender's margin: aws-dev allows 28.8 s", () => {
         const budget = failoverBudget("vrrp", 100, lbTiming(awsDev));
-        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 4200, totalMs: 27809 });
+        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, totalMs: 28809 });
     });
 
     it("follows the stack's settings", () => {
