@@ -472,6 +472,11 @@ class ScenarioRun {
                 if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
             }
         }
+        if (this.def.key !== "split-brain") {
+            const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt && (this.returnedAt === undefined || a.t < this.returnedAt));
+            const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
+            this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
+        }
         if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
             this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but the LB reaches only WK2`);
         }
