@@ -207,7 +207,9 @@ async function main(): Promise<number> {
         return 1;
     }
     const code = exitCode(results);
-    console.log(code === 0 ? "drill: PASS (no acknowledged message lost, every outage within its budget)" : "drill: FAIL");
+    const limitations = results.filter((r) => r.verdict === "LIMITATION").length;
+    const known = limitations > 0 ? `; ${limitations} LIMITATION row(s): known design gaps, not failed (docs/failover.md)` : "";
+    console.log(code === 0 ? `drill: PASS (no acknowledged message lost, every outage within its budget)${known}` : `drill: FAIL${known}`);
     return code;
 }
 
