@@ -71,7 +71,11 @@ export function keepalivedDetectionMs(detection: Detection, backupPriority: numb
 
 export interface Budget {
     keepalivedMs: number;
-    /** Interval x threshold: the longest the LB takes to mark the new active worker up (and the old one down). */
+    /**
+     * Interval x threshold: the longest the LB takes to mark the new active worker up (and the
+     * old one down); plus one check timeout when the old worker goes silent, because a check
+     * of a silent target only fails when it times out.
+     */
     lbMs: number;
     /** The sender's ACK timeout and reconnect delay, plus fixed slack. */
     marginMs: number;
@@ -81,12 +85,19 @@ export interface Budget {
 /**
  * The longest outage a failover may cause: the backup is MASTER within the keepalived
  * detection time; the LB needs at most `threshold` checks, `interval` apart, after that to
- * route to it (and at most the same after the fault to stop routing to the old one); a sender
- * then loses at most one ACK timeout (a request stuck on the old flow) and one reconnect delay.
+ * route to it, and at most the same after the fault to stop routing to the old one (plus one
+ * check timeout when the old one went silent: its checks fail only by timing out); a sender then
+ * loses at most one ACK timeout (a request stuck on the old worker) and one reconnect delay.
  */
-export function failoverBudget(detection: Detection, backupPriority: number, lb: LbTiming, sender: SenderTiming = SENDER_TIMING): Budget {
+export function failoverBudget(
+    detection: Detection,
+    backupPriority: number,
+    lb: LbTiming,
+    options: { silentPrimary?: boolean; sender?: SenderTiming } = {},
+): Budget {
+    const sender = options.sender ?? SENDER_TIMING;
     const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
-    const lbMs = lb.intervalSeconds * 1000 * lb.threshold;
+    const lbMs = lb.intervalSeconds * 1000 * lb.threshold + (options.silentPrimary ? lb.timeoutSeconds * 1000 : 0);
     const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
     return { keepalivedMs, lbMs, marginMs, totalMs: keepalivedMs + lbMs + marginMs };
 }

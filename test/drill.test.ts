@@ -94,6 +94,12 @@ describe("drill: failover budget", () => {
         assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, totalMs: 28809 });
     });
 
+    it("adds one check timeout when WK1 goes silent (its checks fail only by timing out)", () => {
+        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true });
+        assert.strictEqual(budget.lbMs, 20000 + 9000);
+        assert.strictEqual(budget.totalMs, 37809);
+    });
+
     it("follows the stack's settings", () => {
         assert.strictEqual(failoverBudget("vrrp", 100, lbTiming(withFailover(5, 3))).lbMs, 15000);
         assert.ok(failoverBudget("track-script", 100, lbTiming(awsDev)).totalMs > failoverBudget("vrrp", 100, lbTiming(awsDev)).totalMs);
