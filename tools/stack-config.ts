@@ -2,6 +2,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { CONFIG_KEYS, ClusterConfig, REGION_KEY, RawClusterConfig, validateClusterConfig } from "../components/config";
+import { PROJECT } from "../components/constants";
 
 export const STACKS_DIR = path.join(__dirname, "..", "stacks");
 
@@ -55,4 +57,34 @@ export function toPulumiConfig(project: string, values: Record<string, unknown>)
         config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
     }
     return config;
+}
+
+/**
+ * The untyped cluster config of a stack file, keyed like `components/program.ts readRawConfig`
+ * reads it from Pulumi: every contract key of the project (JSON values parsed, plain text kept),
+ * plus `aws:region` or `azure-native:location` for the cloud the stack names.
+ */
+export function rawClusterConfig(stack: StackConfig, project = PROJECT): RawClusterConfig {
+    const parse = (text: string | undefined): unknown => {
+        if (text === undefined) return undefined;
+        try {
+            return JSON.parse(text);
+        } catch {
+            return text;
+        }
+    };
+    const raw: RawClusterConfig = {};
+    for (const key of CONFIG_KEYS) {
+        raw[key] = parse(stack.config[`${project}:${key}`]);
+    }
+    if (raw.cloud === "aws" || raw.cloud === "azure") {
+        // Read as text, like `pulumi.Config.get` does for the provider's key.
+        raw.region = stack.config[REGION_KEY[raw.cloud]];
+    }
+    return raw;
+}
+
+/** A shipped stack's validated config, defaults filled in, exactly as the program would see it. */
+export function loadStackClusterConfig(stack: string, file?: string): ClusterConfig {
+    return validateClusterConfig(rawClusterConfig(readStackConfig(stack, file)), stack);
 }

@@ -1,0 +1,224 @@
+/**
+ * The failover drill (issue 5): `npm run drill [-- --stack aws-dev] [--fast] [--scenario 1,4]`.
+ * Linux, as root. Real keepalived between network namespaces with the files the bootstrap code
+ * renders, an HAProxy emulating the cloud LB with the stack's health-check settings, Iguana
+ * stand-ins that journal before they ACK, and an HL7 sender that counts every ACK.
+ * See docs/failover.md.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { loadStackClusterConfig, stackFile } from "../tools/stack-config";
+import { LB_PROFILE_TEXT, LbProfile } from "./plan";
+import { exitCode, renderFindings, renderTable } from "./report";
+import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun, runScenario } from "./scenario";
+import { monotonicMs } from "./sender";
+import { NETNS_PREFIX, killNetnsPids, listNetns, pidAlive, readPid, sh } from "./system";
+import { lbTiming } from "./timing";
+
+/** Stacks drilled by default, each when its stack file exists. */
+export const DRILL_STACKS = ["aws-dev", "azure-dev"];
+
+const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile aws|azure] [--fast]
+                        [--scenario N[,N...]] [--parallel N] [--out DIR] [--work-dir DIR] [--keep]
+  --stack      stack to drill (repeatable); default: ${DRILL_STACKS.join(" and ")}, those whose stack file exists
+  --profile    LB emulation; default: the stack's cloud (aws: NLB, azure: Azure Standard LB)
+  --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
+  --scenario   run only these scenarios (1-7)
+  --parallel   scenarios run at once, each in its own namespaces (default 7)
+  --out        where results go (default drill-results/)
+  --work-dir   scratch root for rendered files and journals (default /var/lib/iguana-drill)
+  --keep       keep the scratch files of the run`;
+
+export interface DrillArgs {
+    stacks: string[];
+    profile?: LbProfile;
+    fast: boolean;
+    scenarios: number[];
+    parallel: number;
+    out: string;
+    workDir: string;
+    keep: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function parseDrillArgs(argv: string[], exists: (stack: string) => boolean = (s) => fs.existsSync(stackFile(s))): DrillArgs {
+    const args: DrillArgs = { stacks: [], fast: false, scenarios: SCENARIOS.map((s) => s.id), parallel: 7, out: "drill-results", workDir: "/var/lib/iguana-drill", keep: false };
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        const value = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new UsageError(`${arg} needs a value`);
+            return v;
+        };
+        if (arg === "--stack") args.stacks.push(value());
+        else if (arg === "--profile") {
+            const p = value();
+            if (p !== "aws" && p !== "azure") throw new UsageError(`--profile must be aws or azure, not "${p}"`);
+            args.profile = p;
+        } else if (arg === "--fast") args.fast = true;
+        else if (arg === "--scenario") {
+            args.scenarios = value()
+                .split(",")
+                .map((s) => Number(s.trim()));
+            for (const n of args.scenarios) {
+                if (!SCENARIOS.some((s) => s.id === n)) throw new UsageError(`--scenario: no scenario ${n} (1-${SCENARIOS.length})`);
+            }
+        } else if (arg === "--parallel") {
+            args.parallel = Number(value());
+            if (!Number.isInteger(args.parallel) || args.parallel < 1) throw new UsageError("--parallel must be a whole number >= 1");
+        } else if (arg === "--out") args.out = value();
+        else if (arg === "--work-dir") args.workDir = value();
+        else if (arg === "--keep") args.keep = true;
+        else if (arg === "--help" || arg === "-h") throw new UsageError("");
+        else throw new UsageError(`unknown argument "${arg}"`);
+    }
+    if (args.stacks.length === 0) args.stacks = DRILL_STACKS.filter(exists);
+    if (args.stacks.length === 0) throw new UsageError(`no stack file for ${DRILL_STACKS.join(" or ")}`);
+    return args;
+}
+
+function preflight(): void {
+    if (process.platform !== "linux") throw new Error("the drill needs Linux (network namespaces)");
+    if (process.getuid?.() !== 0) throw new Error("the drill needs root (ip netns, iptables, keepalived)");
+    for (const tool of ["ip", "iptables", "ss", "keepalived", "haproxy", "python3", "curl", "logger"]) {
+        if (!sh("sh", ["-c", `command -v ${tool} || true`]).trim()) throw new Error(`${tool} is not installed (see docs/failover.md for the Debian packages)`);
+    }
+}
+
+/** Namespaces and scratch dirs left by drill runs whose process is gone. */
+function cleanLeftovers(workDir: string, self: string): void {
+    for (const ns of listNetns().filter((n) => n.startsWith(NETNS_PREFIX))) {
+        const runId = ns.slice(NETNS_PREFIX.length).split("-")[0];
+        if (runId === self) continue;
+        const owner = readPid(path.join(workDir, runId, "owner.pid"));
+        if (owner !== undefined && owner !== process.pid && pidAlive(owner)) continue;
+        console.log(`drill: removing namespace ${ns} left by an earlier run`);
+        killNetnsPids(ns);
+        sh("ip", ["netns", "del", ns], { allowFail: true });
+    }
+    if (!fs.existsSync(workDir)) return;
+    for (const runId of fs.readdirSync(workDir)) {
+        const owner = readPid(path.join(workDir, runId, "owner.pid"));
+        if (owner !== undefined && pidAlive(owner)) continue;
+        fs.rmSync(path.join(workDir, runId), { recursive: true, force: true });
+    }
+}
+
+async function pool<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await work(items[i], i);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return results;
+}
+
+async function main(): Promise<number> {
+    let args: DrillArgs;
+    try {
+        args = parseDrillArgs(process.argv.slice(2));
+    } catch (e) {
+        if (e instanceof UsageError) {
+            if (e.message) console.error(`drill: ${e.message}`);
+            console.error(USAGE);
+            return e.message ? 2 : 0;
+        }
+        throw e;
+    }
+    preflight();
+    const repoRoot = path.resolve(__dirname, "..");
+    const runId = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
+    cleanLeftovers(args.workDir, runId);
+    const runRoot = path.join(args.workDir, runId);
+    fs.mkdirSync(runRoot, { recursive: true, mode: 0o755 });
+    fs.chmodSync(args.workDir, 0o755);
+    fs.writeFileSync(path.join(runRoot, "owner.pid"), `${process.pid}\n`);
+    const out = path.resolve(args.out);
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const ctx: RunContext = {
+        runId,
+        workRoot: runRoot,
+        logRoot: path.join(out, "logs", stamp),
+        repoRoot,
+        keep: args.keep,
+        onInterrupt: new Set(),
+    };
+    const interrupted = (signal: string) => {
+        console.error(`\ndrill: ${signal}: stopping every process and deleting every namespace of this run`);
+        for (const cleanup of ctx.onInterrupt) cleanup();
+        if (!args.keep) fs.rmSync(runRoot, { recursive: true, force: true });
+        process.exit(130);
+    };
+    process.on("SIGINT", () => interrupted("SIGINT"));
+    process.on("SIGTERM", () => interrupted("SIGTERM"));
+
+    const started = monotonicMs();
+    const results: ScenarioResult[] = [];
+    const stacks: StackRun[] = [];
+    try {
+        for (const [stackIndex, stack] of args.stacks.entries()) {
+            const cfg = loadStackClusterConfig(stack);
+            const profile = args.profile ?? cfg.cloud;
+            const timing = lbTiming(cfg, args.fast);
+            const run: StackRun = { stack, cfg, profile, timing, fast: args.fast };
+            stacks.push(run);
+            const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
+            console.log(
+                `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}); health check every ${timing.intervalSeconds} s, ` +
+                    `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once`,
+            );
+            const stackResults = await pool(defs, args.parallel, async (def) => {
+                const result = await runScenario(def, run, ctx, `${stackIndex}${profile[0]}${def.id}`);
+                console.log(`drill:   ${stack} scenario ${def.id} (${def.key}): ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
+                return result;
+            });
+            results.push(...stackResults);
+        }
+    } finally {
+        for (const cleanup of ctx.onInterrupt) cleanup();
+        if (!args.keep) fs.rmSync(runRoot, { recursive: true, force: true });
+    }
+    const leftovers = listNetns().filter((n) => n.startsWith(`${NETNS_PREFIX}${runId}`));
+    const elapsedMs = Math.round(monotonicMs() - started);
+
+    console.log(`\n${renderTable(results)}\n`);
+    console.log(renderFindings(results));
+    fs.mkdirSync(out, { recursive: true });
+    const report = {
+        runId,
+        startedAt: new Date().toISOString(),
+        elapsedMs,
+        fast: args.fast,
+        stacks: stacks.map((s) => ({ stack: s.stack, profile: s.profile, timing: s.timing, failover: s.cfg.failover, edition: s.cfg.iguana.edition })),
+        results,
+        leftoverNamespaces: leftovers,
+    };
+    const file = path.join(out, `failover-drill-${stamp}.json`);
+    fs.writeFileSync(file, JSON.stringify(report, null, 2));
+    fs.writeFileSync(path.join(out, "latest.json"), JSON.stringify(report, null, 2));
+    console.log(`\ndrill: ${results.length} scenario(s) in ${(elapsedMs / 1000).toFixed(1)} s; results in ${path.relative(process.cwd(), file)}`);
+    if (leftovers.length > 0) {
+        console.error(`drill: namespaces left behind: ${leftovers.join(", ")}`);
+        return 1;
+    }
+    const code = exitCode(results);
+    const limitations = results.filter((r) => r.verdict === "LIMITATION").length;
+    const known = limitations > 0 ? `; ${limitations} LIMITATION row(s): known design gaps, not failed (docs/failover.md)` : "";
+    console.log(code === 0 ? `drill: PASS (no acknowledged message lost, every outage within its budget)${known}` : `drill: FAIL${known}`);
+    return code;
+}
+
+if (require.main === module) {
+    main().then(
+        (code) => process.exit(code),
+        (e) => {
+            console.error(`drill failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+            process.exit(1);
+        },
+    );
+}

@@ -1,0 +1,133 @@
+/**
+ * Watches a running scenario: each worker's keepalived role (the state file the rendered
+ * notify script writes) and each HAProxy server's check status (its stats socket), recording
+ * every change with a monotonic timestamp.
+ */
+import * as net from "net";
+import { monotonicMs } from "./sender";
+import { sleep } from "./system";
+
+export interface Change {
+    t: number;
+    /** `wk1`, `wk2` for keepalived roles; `<backend>/<server>` for the LB. */
+    subject: string;
+    value: string;
+}
+
+/** `show stat` over HAProxy's stats socket: `backend/server` -> status (UP, DOWN, `UP 1/2`, ...). */
+export async function haproxyStatus(socketPath: string, timeoutMs = 1000): Promise<Record<string, string>> {
+    const text = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(socketPath);
+        let data = "";
+        const timer = setTimeout(() => (socket.destroy(), reject(new Error("stats socket timeout"))), timeoutMs);
+        socket.on("connect", () => socket.write("show stat\n"));
+        socket.on("data", (chunk) => (data += chunk.toString()));
+        socket.on("end", () => (clearTimeout(timer), resolve(data)));
+        socket.on("error", (e) => (clearTimeout(timer), reject(e)));
+    });
+    return parseShowStat(text);
+}
+
+export function parseShowStat(text: string): Record<string, string> {
+    const lines = text.split("\n").filter((l) => l.length > 0);
+    const header = lines.find((l) => l.startsWith("# "));
+    if (!header) return {};
+    const columns = header.slice(2).split(",");
+    const px = columns.indexOf("pxname");
+    const sv = columns.indexOf("svname");
+    const status = columns.indexOf("status");
+    const out: Record<string, string> = {};
+    for (const line of lines) {
+        if (line.startsWith("#")) continue;
+        const fields = line.split(",");
+        if (fields[sv] === "FRONTEND" || fields[sv] === "BACKEND") continue;
+        out[`${fields[px]}/${fields[sv]}`] = fields[status];
+    }
+    return out;
+}
+
+/** UP and DOWN as the LB routes: `UP 1/2` (going down) still routes, `DOWN 1/2` (going up) does not. */
+export function routes(status: string | undefined): boolean {
+    return status !== undefined && (status.startsWith("UP") || status === "no check");
+}
+
+export class Monitor {
+    readonly changes: Change[] = [];
+    private readonly current = new Map<string, string>();
+    private running = false;
+    private loop?: Promise<void>;
+
+    constructor(
+        private readonly roles: Record<string, () => string>,
+        private haproxySocket?: string,
+    ) {}
+
+    setHaproxySocket(path: string): void {
+        this.haproxySocket = path;
+    }
+
+    private note(subject: string, value: string, t: number): void {
+        if (this.current.get(subject) === value) return;
+        this.current.set(subject, value);
+        this.changes.push({ t, subject, value });
+    }
+
+    now(subject: string): string | undefined {
+        return this.current.get(subject);
+    }
+
+    async sample(): Promise<void> {
+        const t = monotonicMs();
+        for (const [name, read] of Object.entries(this.roles)) this.note(name, read(), t);
+        if (this.haproxySocket) {
+            try {
+                const status = await haproxyStatus(this.haproxySocket);
+                for (const [server, value] of Object.entries(status)) this.note(server, value, monotonicMs());
+            } catch {
+                /* HAProxy not up yet or gone */
+            }
+        }
+    }
+
+    start(everyMs = 50): void {
+        this.running = true;
+        this.loop = (async () => {
+            while (this.running) {
+                await this.sample();
+                await sleep(everyMs);
+            }
+        })();
+    }
+
+    async stop(): Promise<void> {
+        this.running = false;
+        await this.loop;
+    }
+
+    /** First time at or after `since` that `subject` took a value matching `match`. */
+    firstAfter(subject: string, since: number, match: (value: string) => boolean): number | null {
+        const hit = this.changes.find((c) => c.subject === subject && c.t >= since && match(c.value));
+        return hit ? hit.t : null;
+    }
+
+    /** The value of `subject` at time `t` (the last change at or before it). */
+    valueAt(subject: string, t: number): string | undefined {
+        let value: string | undefined;
+        for (const c of this.changes) {
+            if (c.subject !== subject) continue;
+            if (c.t > t) break;
+            value = c.value;
+        }
+        return value;
+    }
+
+    /** Total time after `since` during which every subject in `subjects` matched at once. */
+    overlapMs(subjects: string[], match: (value: string) => boolean, since: number, until: number): number {
+        const times = [...new Set([since, ...this.changes.filter((c) => c.t >= since && c.t <= until).map((c) => c.t), until])].sort((a, b) => a - b);
+        let total = 0;
+        for (let i = 0; i + 1 < times.length; i++) {
+            if (subjects.every((s) => match(this.valueAt(s, times[i]) ?? ""))) total += times[i + 1] - times[i];
+        }
+        return total;
+    }
+}

@@ -1,0 +1,66 @@
+/** The drill's table and JSON. Pure. */
+import { ScenarioResult } from "./scenario";
+
+const seconds = (ms: number | null) => (ms === null ? "-" : (ms / 1000).toFixed(1));
+
+export const TABLE_COLUMNS = [
+    "stack",
+    "LB",
+    "#",
+    "scenario",
+    "promotion s",
+    "LB: WK1 out s",
+    "LB: WK2 in s",
+    "1st ACK WK2 s",
+    "outage s",
+    "budget s",
+    "acked",
+    "lost",
+    "dup",
+    "order",
+    "verdict",
+] as const;
+
+export function tableRows(results: ScenarioResult[]): string[][] {
+    return results.map((r) => [
+        r.stack,
+        r.profile,
+        String(r.scenario),
+        r.key,
+        seconds(r.promotionMs),
+        seconds(r.lbMarksWk1DownMs),
+        seconds(r.lbMarksWk2UpMs),
+        seconds(r.firstAckFromWk2Ms),
+        seconds(r.outageMs),
+        seconds(r.budget.totalMs),
+        String(r.acked),
+        String(r.lost),
+        String(r.duplicates),
+        String(r.orderViolations),
+        r.verdict,
+    ]);
+}
+
+/** A Markdown table (also readable in a terminal). */
+export function renderTable(results: ScenarioResult[]): string {
+    const rows = [TABLE_COLUMNS.slice() as string[], ...tableRows(results)];
+    const widths = TABLE_COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+    return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+
+export function renderFindings(results: ScenarioResult[]): string {
+    const lines: string[] = [];
+    for (const r of results) {
+        const head = `${r.stack} (${r.profile} LB) scenario ${r.scenario} ${r.title}: ${r.verdict}`;
+        lines.push(head);
+        for (const reason of r.reasons) lines.push(`  - ${reason}`);
+        for (const note of r.notes) lines.push(`  . ${note}`);
+    }
+    return lines.join("\n");
+}
+
+/** The run fails on any FAIL; a LIMITATION row is reported, not failed (see docs/failover.md). */
+export function exitCode(results: ScenarioResult[]): number {
+    return results.some((r) => r.verdict === "FAIL") ? 1 : 0;
+}

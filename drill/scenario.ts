@@ -1,0 +1,571 @@
+/**
+ * One scenario, from a fresh start: topology, rendered worker files, keepalived, role probes,
+ * Iguana stand-ins, the emulated LB and the sender; then the fault, the observation, the
+ * evidence and the verdict. Everything started is ended and every namespace deleted, also
+ * when something fails.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { renderKeepalivedDropIn } from "../components/bootstrap";
+import { ClusterConfig } from "../components/config";
+import { Ack, Analysis, analyse, longestGap } from "./analysis";
+import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
+import { Monitor, routes } from "./monitor";
+import { DRILL_ADDRESSES, LbProfile, drillSettings, drillWorkers } from "./plan";
+import { SenderEvent, monotonicMs } from "./sender";
+import { journalPath, readJournal } from "./standin";
+import { Processes, Started, pidAlive, sh, sleep, waitFor } from "./system";
+import { Budget, Detection, LbTiming, SENDER_TIMING, failoverBudget } from "./timing";
+import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
+import { DrillWorker } from "./worker";
+
+export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+export interface ScenarioDef {
+    id: ScenarioId;
+    key: string;
+    title: string;
+    detection: Detection;
+    /** A documented limitation of the design: reported, fails the run only on a lost message. */
+    limitation?: boolean;
+    /** WK1 goes silent (no answer, no reset): the LB's checks of it fail only by timing out. */
+    silentPrimary?: boolean;
+}
+
+export const SCENARIOS: ScenarioDef[] = [
+    { id: 1, key: "crash", title: "WK1 crashes (kill -9 keepalived and Iguana)", detection: "vrrp" },
+    { id: 2, key: "network-cut", title: "WK1's network is cut", detection: "vrrp", silentPrimary: true },
+    { id: 3, key: "keepalived-stop", title: "keepalived on WK1 stopped cleanly", detection: "vrrp" },
+    { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, keepalived runs on", detection: "track-script" },
+    { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "vrrp" },
+    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB", detection: "vrrp", limitation: true },
+    // Not in the issue's list: scenario 5 with a partition instead of a crash (WK1 was never down).
+    { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "vrrp", limitation: true, silentPrimary: true },
+];
+
+export interface StackRun {
+    stack: string;
+    cfg: ClusterConfig;
+    profile: LbProfile;
+    timing: LbTiming;
+    fast: boolean;
+}
+
+export interface RunContext {
+    runId: string;
+    workRoot: string;
+    logRoot: string;
+    repoRoot: string;
+    keep: boolean;
+    /** Cleanups to run synchronously on an interrupt. */
+    onInterrupt: Set<() => void>;
+}
+
+export type Verdict = "PASS" | "FAIL" | "LIMITATION";
+
+export interface ScenarioResult {
+    stack: string;
+    profile: LbProfile;
+    scenario: ScenarioId;
+    key: string;
+    title: string;
+    verdict: Verdict;
+    reasons: string[];
+    budget: Budget;
+    /** ms after the fault; null when it did not happen. */
+    promotionMs: number | null;
+    lbMarksWk1DownMs: number | null;
+    lbMarksWk2UpMs: number | null;
+    firstAckFromWk2Ms: number | null;
+    outageMs: number;
+    acked: number;
+    lost: number;
+    lostIds: string[];
+    misattributedAcks: number;
+    duplicates: number;
+    orderViolations: number;
+    retries: number;
+    journalEntries: Record<string, number>;
+    /** Time both workers were keepalived MASTER at once, after the fault. */
+    bothMasterMs: number;
+    /** Time the LB had both workers up (routable) at once, after the fault. */
+    lbBothUpMs: number;
+    notes: string[];
+    durationMs: number;
+    timeline: { t: number; subject: string; value: string }[];
+}
+
+function readEvents(file: string): SenderEvent[] {
+    if (!fs.existsSync(file)) return [];
+    return fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => l.trim().length > 0)
+        .map((l) => JSON.parse(l) as SenderEvent);
+}
+
+/** `IGUANA-WK2` (the stand-in's MSH-3) -> `wk2`. */
+export function workerOfAck(sendingApp: string | undefined): string {
+    return (sendingApp ?? "").replace(/^IGUANA-/, "").toLowerCase() || "unknown";
+}
+
+export function acksOf(events: SenderEvent[]): Ack[] {
+    return events.filter((e) => e.type === "ack" && e.id).map((e) => ({ id: e.id!, worker: workerOfAck(e.worker), t: e.t }));
+}
+
+/** The command the rendered systemd drop-in runs after keepalived stops, for any reason. */
+export function execStopPost(dropIn: string): string[] {
+    const line = dropIn.split("\n").find((l) => l.startsWith("ExecStopPost="));
+    if (!line) throw new Error("the keepalived drop-in has no ExecStopPost");
+    return line.slice("ExecStopPost=".length).trim().split(/\s+/);
+}
+
+class ScenarioRun {
+    readonly procs: Processes;
+    readonly topo: Topology;
+    readonly workers: [DrillWorker, DrillWorker];
+    readonly monitor: Monitor;
+    readonly root: string;
+    readonly notes: string[] = [];
+    haproxy?: Started;
+    sender?: Started;
+    probeSender?: Started;
+    readonly eventsFile: string;
+    readonly probeEventsFile: string;
+    readonly stopFile: string;
+    readonly backend: string;
+    readonly port: number;
+    private readonly interrupt: () => void;
+
+    constructor(
+        readonly def: ScenarioDef,
+        readonly stack: StackRun,
+        readonly ctx: RunContext,
+        tag: string,
+    ) {
+        this.root = path.join(ctx.workRoot, tag);
+        fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
+        this.procs = new Processes(path.join(ctx.logRoot, tag));
+        this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES);
+        this.interrupt = () => {
+            this.procs.killAll();
+            destroyTopology(this.topo);
+        };
+        ctx.onInterrupt.add(this.interrupt);
+        const [s1, s2] = drillSettings(stack.cfg, this.root);
+        this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
+        this.monitor = new Monitor({ wk1: () => this.workers[0].role(), wk2: () => this.workers[1].role() });
+        this.eventsFile = path.join(this.root, "sender-events.jsonl");
+        this.probeEventsFile = path.join(this.root, "probe-events.jsonl");
+        this.stopFile = path.join(this.root, "sender.stop");
+        const channel = llpChannels(stack.cfg)[0];
+        if (!channel) throw new Error(`stack ${stack.stack} has no LLP channel to drill`);
+        this.backend = backendName(channel);
+        this.port = channel.port;
+    }
+
+    get wk1(): DrillWorker {
+        return this.workers[0];
+    }
+    get wk2(): DrillWorker {
+        return this.workers[1];
+    }
+
+    lbStatus(worker: DrillWorker): string | undefined {
+        return this.monitor.now(`${this.backend}/${worker.name}`);
+    }
+
+    /** The worker's boot order: LLP gate closed, role probe, Iguana; keepalived comes after. */
+    async bootWorker(w: DrillWorker): Promise<void> {
+        w.closeGate();
+        w.startRoleProbe();
+        w.startStandin();
+        if (!(await waitFor(() => w.standinReady(), 30000))) throw new Error(`${w.name}: the Iguana stand-in did not start`);
+    }
+
+    async setUp(): Promise<void> {
+        for (const w of this.workers) {
+            w.render();
+            w.configTest();
+        }
+        await Promise.all(this.workers.map((w) => this.bootWorker(w)));
+        // WK1's keepalived starts first. Both start as BACKUP with nopreempt, so whichever times
+        // out first becomes MASTER and keeps it: a WK2 booted more than the skew difference
+        // (about 0.2 s) before WK1 would be the active one. The drill wants WK1 active.
+        this.wk1.startKeepalived();
+        await waitFor(() => this.wk1.role() === "BACKUP", 5000, 20);
+        this.wk2.startKeepalived();
+        this.monitor.start();
+        if (!(await waitFor(() => this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP", 15000))) {
+            throw new Error(`keepalived did not elect WK1: wk1=${this.wk1.role()} wk2=${this.wk2.role()}`);
+        }
+        // The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers.
+        const cfgFile = path.join(this.root, "haproxy.cfg");
+        const socket = path.join(this.root, "haproxy.sock");
+        fs.writeFileSync(
+            cfgFile,
+            renderHaproxyConfig({
+                cfg: this.stack.cfg,
+                profile: this.stack.profile,
+                timing: this.stack.timing,
+                vip: this.topo.addresses.vip,
+                workers: [this.wk1.settings.self, this.wk2.settings.self],
+                statsSocket: socket,
+                connectTimeoutMs: SENDER_TIMING.ackTimeoutMs,
+            }),
+        );
+        sh("haproxy", ["-c", "-q", "-f", cfgFile]);
+        this.haproxy = this.procs.spawnIn(this.topo.ns.lb, "haproxy", "haproxy", ["-db", "-f", cfgFile]);
+        this.monitor.setHaproxySocket(socket);
+        const intervalMs = this.stack.timing.intervalSeconds * 1000;
+        const settled = await waitFor(
+            () => this.lbStatus(this.wk1) === "UP" && this.lbStatus(this.wk2) === "DOWN",
+            intervalMs * (this.stack.timing.threshold + 1) + 5000,
+        );
+        if (!settled) throw new Error(`the LB did not settle on WK1: wk1=${this.lbStatus(this.wk1)} wk2=${this.lbStatus(this.wk2)}`);
+    }
+
+    startSender(file: string, options: { prefix: string; count: number; fresh?: boolean; intervalMs?: number }): Started {
+        return this.procs.spawnIn(
+            this.topo.ns.sender,
+            options.fresh ? "probe-sender" : "sender",
+            process.execPath,
+            [
+                "-r",
+                "ts-node/register/transpile-only",
+                path.join(__dirname, "sender.ts"),
+                "--host",
+                this.topo.addresses.vip,
+                "--port",
+                String(this.port),
+                "--count",
+                String(options.count),
+                "--prefix",
+                options.prefix,
+                "--interval-ms",
+                String(options.intervalMs ?? SENDER_TIMING.intervalMs),
+                "--ack-timeout-ms",
+                String(SENDER_TIMING.ackTimeoutMs),
+                "--reconnect-ms",
+                String(SENDER_TIMING.reconnectDelayMs),
+                "--events",
+                file,
+                "--stop-file",
+                options.fresh ? `${this.stopFile}.probe` : this.stopFile,
+                ...(options.fresh ? ["--fresh"] : []),
+            ],
+            { cwd: this.ctx.repoRoot },
+        );
+    }
+
+    acks(): Ack[] {
+        return acksOf(readEvents(this.eventsFile));
+    }
+
+    /** Waits until WK2 is MASTER, the LB routes to it and not to WK1, and WK2 acknowledged. */
+    async awaitFailover(faultAt: number, budget: Budget): Promise<boolean> {
+        const done = () =>
+            this.wk2.role() === "MASTER" &&
+            this.lbStatus(this.wk2) === "UP" &&
+            !routes(this.lbStatus(this.wk1)) &&
+            this.acks().some((a) => a.worker === "wk2" && a.t >= faultAt);
+        const ok = await waitFor(done, budget.totalMs + 5000, 100);
+        await sleep(1500);
+        return ok;
+    }
+
+
+    async inject(faultAt: number, budget: Budget): Promise<void> {
+        const { wk1, wk2 } = this;
+        switch (this.def.key) {
+            case "crash":
+            case "wk1-returns":
+                // Both at once, no supervisor: nothing on WK1 gets to clean up.
+                wk1.killKeepalived();
+                if (wk1.standin) this.procs.signal(wk1.standin, "SIGKILL");
+                this.notes.push("kill -9 of keepalived (parent and VRRP child) and the Iguana stand-in; no systemd: no ExecStopPost, no restart");
+                break;
+            case "network-cut":
+            case "network-heals":
+                cutNetwork(wk1.ns);
+                this.notes.push("every packet in or out of WK1's interface dropped; the interface stays up (a cloud network partition)");
+                break;
+            case "keepalived-stop": {
+                // `systemctl stop keepalived`: SIGTERM, then the rendered drop-in's ExecStopPost.
+                const main = wk1.keepalived!;
+                this.procs.signal(main, "SIGTERM");
+                await Promise.race([main.exited, sleep(5000)]);
+                const [cmd, ...args] = execStopPost(renderKeepalivedDropIn(wk1.settings));
+                sh("ip", ["netns", "exec", wk1.ns, cmd, ...args]);
+                this.notes.push(`SIGTERM to keepalived, then the drop-in's ExecStopPost (${path.basename(cmd)} ... STOP) as systemd runs it`);
+                break;
+            }
+            case "iguana-dies":
+                if (wk1.standin) this.procs.signal(wk1.standin, "SIGKILL");
+                this.notes.push("kill -9 of the Iguana stand-in only; keepalived's track script must hand over");
+                break;
+            case "split-brain":
+                cutPeer(wk1.ns, wk2.settings.self.privateIp);
+                cutPeer(wk2.ns, wk1.settings.self.privateIp);
+                this.notes.push("all traffic between WK1 and WK2 dropped; both still reach the LB and the LB reaches both");
+                break;
+        }
+        void faultAt;
+        void budget;
+    }
+
+    /** WK1 comes back like a rebooted machine: /run is empty, then the boot order of the units. */
+    async rebootWk1(): Promise<void> {
+        const w = this.wk1;
+        if (w.roleProbe) await this.procs.stop(w.roleProbe, 1000);
+        w.killKeepalived();
+        if (w.standin) this.procs.signal(w.standin, "SIGKILL");
+        fs.rmSync(w.settings.paths.runDir, { recursive: true, force: true });
+        fs.mkdirSync(w.settings.paths.runDir, { recursive: true, mode: 0o755 });
+        await this.bootWorker(w);
+        w.startKeepalived();
+    }
+
+    async observe(faultAt: number, budget: Budget): Promise<void> {
+        const timing = this.stack.timing;
+        const lbCycleMs = timing.intervalSeconds * 1000 * timing.threshold;
+        if (this.def.key === "split-brain") {
+            // Long enough for WK2 to promote and for the LB to mark it up.
+            await waitFor(() => this.wk2.role() === "MASTER" && this.lbStatus(this.wk2) === "UP", budget.totalMs + 5000, 100);
+            await sleep(1000);
+            this.probeSender = this.startSender(this.probeEventsFile, { prefix: "PROBE", count: 12, fresh: true, intervalMs: 100 });
+            await Promise.race([this.probeSender.exited, sleep(20000)]);
+            const probes = acksOf(readEvents(this.probeEventsFile));
+            const byWorker = probes.reduce<Record<string, number>>((m, a) => ((m[a.worker] = (m[a.worker] ?? 0) + 1), m), {});
+            this.notes.push(`during the split, 12 new connections through the LB were acknowledged by: ${JSON.stringify(byWorker)}`);
+            const healAt = monotonicMs();
+            healPeer(this.wk1.ns, this.wk2.settings.self.privateIp);
+            healPeer(this.wk2.ns, this.wk1.settings.self.privateIp);
+            await sleep(5000);
+            const single = [this.wk1.role(), this.wk2.role()];
+            this.notes.push(
+                `link healed at +${Math.round(healAt - faultAt)} ms: keepalived roles after 5 s wk1=${single[0]} wk2=${single[1]} ` +
+                    `(the higher priority keeps MASTER: traffic that had gone to WK2 is moved back to WK1)`,
+            );
+            return;
+        }
+        const failedOver = await this.awaitFailover(faultAt, budget);
+        if (!failedOver) this.notes.push("failover did not complete within budget + 5 s");
+        if (this.def.key === "network-heals") {
+            this.returnedAt = monotonicMs();
+            healNetwork(this.wk1.ns);
+            // Long enough for the LB to mark WK1 up again if it is active, and for traffic to follow.
+            await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
+        }
+        if (this.def.key === "wk1-returns") {
+            const backAt = monotonicMs();
+            await this.rebootWk1();
+            // Long enough for the LB to mark a wrongly active WK1 up (threshold checks) and more.
+            await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
+            this.returnedAt = backAt;
+        }
+    }
+
+    returnedAt?: number;
+
+    /** What a limitation scenario showed, when it showed the design's known gap. */
+    limitationFinding(bothMasterMs: number, lbBothUpMs: number, faultAt: number, endAt: number): string | undefined {
+        const m = this.monitor;
+        if (this.def.key === "split-brain") {
+            return bothMasterMs > 0 ? `split brain: both MASTER for ${bothMasterMs} ms, LB routed to both for ${lbBothUpMs} ms` : undefined;
+        }
+        if (this.def.key === "network-heals" && this.returnedAt !== undefined) {
+            const back = this.returnedAt;
+            const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
+            const wk1Routed = m.firstAfter(`${this.backend}/wk1`, back, (v) => v === "UP");
+            const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back);
+            const gap = longestGap(
+                this.acks().map((a) => a.t).filter((t) => t >= back - 5000),
+                back,
+                endAt,
+            );
+            this.notes.push(
+                `network healed at +${Math.round(back - faultAt)} ms: WK2 left MASTER after ${wk2Demoted === null ? "-" : Math.round(wk2Demoted - back)} ms, ` +
+                    `LB marked WK1 up after ${wk1Routed === null ? "-" : Math.round(wk1Routed - back)} ms, ${wk1Acks.length} ACK(s) from WK1 since, ` +
+                    `longest gap after the heal ${Math.round(gap.ms)} ms; roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}`,
+            );
+            if (wk2Demoted !== null || wk1Acks.length > 0) {
+                return `failback: the isolated WK1 stayed MASTER and took the feed back when its network returned (${Math.round(gap.ms)} ms without ACKs)`;
+            }
+        }
+        return undefined;
+    }
+
+    async stopSender(): Promise<void> {
+        fs.writeFileSync(this.stopFile, "stop\n");
+        if (this.sender) {
+            await Promise.race([this.sender.exited, sleep(SENDER_TIMING.ackTimeoutMs + 2000)]);
+            if (pidAlive(this.sender.pid)) await this.procs.stop(this.sender, 1000);
+        }
+    }
+
+    journals(): Record<string, string[]> {
+        return Object.fromEntries(this.workers.map((w) => [w.name, readJournal(journalPath(w.settings.paths.workingDir, this.port))]));
+    }
+
+    async run(): Promise<ScenarioResult> {
+        const started = monotonicMs();
+        const budget = failoverBudget(this.def.detection, this.wk2.settings.self.vrrpPriority, this.stack.timing, { silentPrimary: this.def.silentPrimary });
+        await this.setUp();
+        this.sender = this.startSender(this.eventsFile, { prefix: "ADT", count: 1_000_000 });
+        if (!(await waitFor(() => this.acks().length >= 20, 30000, 100))) throw new Error("the sender got no ACKs before the fault");
+        const faultAt = monotonicMs();
+        await this.inject(faultAt, budget);
+        await this.observe(faultAt, budget);
+        await this.stopSender();
+        const endAt = monotonicMs();
+        await this.monitor.stop();
+        const events = readEvents(this.eventsFile);
+        const probeAcks = acksOf(readEvents(this.probeEventsFile));
+        const journals = this.journals();
+        const analysis = analyse({ acks: [...acksOf(events), ...probeAcks], journals, faultAt, endAt, activeWorker: "wk2" });
+        // The outage is what the feed saw: the probe connections are not part of it.
+        const feed = analyse({ acks: acksOf(events), journals: this.mainJournals(journals), faultAt, endAt, activeWorker: "wk2" });
+        return this.result(budget, faultAt, endAt, started, events, analysis, feed);
+    }
+
+    mainJournals(journals: Record<string, string[]>): Record<string, string[]> {
+        return Object.fromEntries(Object.entries(journals).map(([w, ids]) => [w, ids.filter((id) => id.startsWith("ADT-"))]));
+    }
+
+    result(budget: Budget, faultAt: number, endAt: number, started: number, events: SenderEvent[], all: Analysis, feed: Analysis): ScenarioResult {
+        const m = this.monitor;
+        const rel = (t: number | null) => (t === null ? null : Math.round(t - faultAt));
+        const wk1Lb = `${this.backend}/wk1`;
+        const wk2Lb = `${this.backend}/wk2`;
+        const promotion = m.firstAfter("wk2", faultAt, (v) => v === "MASTER");
+        const bothMasterMs = Math.round(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", faultAt, endAt));
+        const lbBothUpMs = Math.round(m.overlapMs([wk1Lb, wk2Lb], routes, faultAt, endAt));
+        const reasons: string[] = [];
+        let verdict: Verdict = "PASS";
+        const fail = (why: string) => {
+            reasons.push(why);
+            verdict = "FAIL";
+        };
+        if (all.lost.length > 0) fail(`${all.lost.length} acknowledged message(s) in no journal`);
+        if (all.misattributed > 0) fail(`${all.misattributed} ACK(s) from a worker whose journal lacks the message`);
+        if (this.def.limitation) {
+            const finding = this.limitationFinding(bothMasterMs, lbBothUpMs, faultAt, endAt);
+            if (verdict === "PASS" && finding) {
+                verdict = "LIMITATION";
+                reasons.push(finding);
+            }
+        } else {
+            if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
+            if (feed.orderViolations > 0) fail(`${feed.orderViolations} order violation(s) in WK2's journal`);
+            if (feed.firstAckAfterFaultMs.wk2 === null) fail("WK2 never acknowledged a message after the fault");
+            if (bothMasterMs > 0 && this.def.key !== "network-cut") fail(`both workers MASTER for ${bothMasterMs} ms`);
+            if (this.def.key === "wk1-returns" && this.returnedAt !== undefined) {
+                const back = this.returnedAt;
+                const wk1Master = m.firstAfter("wk1", back, (v) => v === "MASTER");
+                const wk1Routed = m.firstAfter(wk1Lb, back, (v) => v === "UP");
+                const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back).length;
+                this.notes.push(
+                    `WK1 rebooted at +${Math.round(back - faultAt)} ms: keepalived role ${this.wk1.role()}, LB status ${this.lbStatus(this.wk1)}, ` +
+                        `ACKs from WK1 since: ${wk1Acks}`,
+                );
+                if (wk1Master !== null) fail(`failback: WK1 became MASTER again at +${rel(wk1Master)} ms`);
+                if (wk1Routed !== null) fail(`the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
+                if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
+            }
+        }
+        if (this.def.key !== "split-brain") {
+            const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt && (this.returnedAt === undefined || a.t < this.returnedAt));
+            const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
+            this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
+        }
+        if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
+            this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but the LB reaches only WK2`);
+        }
+        return {
+            stack: this.stack.stack,
+            profile: this.stack.profile,
+            scenario: this.def.id,
+            key: this.def.key,
+            title: this.def.title,
+            verdict,
+            reasons,
+            budget,
+            promotionMs: rel(promotion),
+            lbMarksWk1DownMs: rel(m.firstAfter(wk1Lb, faultAt, (v) => !routes(v))),
+            lbMarksWk2UpMs: rel(m.firstAfter(wk2Lb, faultAt, (v) => v === "UP")),
+            firstAckFromWk2Ms: feed.firstAckAfterFaultMs.wk2 === null ? null : Math.round(feed.firstAckAfterFaultMs.wk2),
+            outageMs: Math.round(feed.outage.ms),
+            acked: all.acked,
+            lost: all.lost.length,
+            lostIds: all.lost.slice(0, 20),
+            misattributedAcks: all.misattributed,
+            duplicates: all.duplicates,
+            orderViolations: feed.orderViolations,
+            retries: events.filter((e) => e.type === "retry").length,
+            journalEntries: all.journalEntries,
+            bothMasterMs,
+            lbBothUpMs,
+            notes: this.notes,
+            durationMs: Math.round(monotonicMs() - started),
+            timeline: m.changes
+                .filter((c) => c.t >= faultAt - 1000 && c.t <= endAt && !c.subject.endsWith(`-failopen`))
+                .map((c) => ({ t: Math.round(c.t - faultAt), subject: c.subject, value: c.value })),
+        };
+    }
+
+    async tearDown(): Promise<void> {
+        await this.monitor.stop();
+        await this.procs.stopAll();
+        this.procs.killAll();
+        destroyTopology(this.topo);
+        this.ctx.onInterrupt.delete(this.interrupt);
+        if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
+    }
+}
+
+export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, durationMs: number): ScenarioResult {
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+        stack: stack.stack,
+        profile: stack.profile,
+        scenario: def.id,
+        key: def.key,
+        title: def.title,
+        verdict: "FAIL",
+        reasons: [`the scenario could not run: ${message}`],
+        budget: failoverBudget(def.detection, drillWorkers(stack.cfg)[1].vrrpPriority, stack.timing, { silentPrimary: def.silentPrimary }),
+        promotionMs: null,
+        lbMarksWk1DownMs: null,
+        lbMarksWk2UpMs: null,
+        firstAckFromWk2Ms: null,
+        outageMs: 0,
+        acked: 0,
+        lost: 0,
+        lostIds: [],
+        misattributedAcks: 0,
+        duplicates: 0,
+        orderViolations: 0,
+        retries: 0,
+        journalEntries: {},
+        bothMasterMs: 0,
+        lbBothUpMs: 0,
+        notes: [],
+        durationMs,
+        timeline: [],
+    };
+}
+
+export async function runScenario(def: ScenarioDef, stack: StackRun, ctx: RunContext, tag: string): Promise<ScenarioResult> {
+    const started = monotonicMs();
+    let run: ScenarioRun | undefined;
+    try {
+        run = new ScenarioRun(def, stack, ctx, tag);
+        return await run.run();
+    } catch (e) {
+        return failedResult(def, stack, e, Math.round(monotonicMs() - started));
+    } finally {
+        await run?.tearDown();
+    }
+}
+

@@ -1,0 +1,103 @@
+/**
+ * The timings the drill runs with and the failover budget it holds the outage to. Pure.
+ *
+ * Load balancer: the stack's own failover settings (`failover.healthCheckIntervalSeconds`,
+ * `failover.unhealthyThreshold`, the per-attempt timeout from `healthCheckTimeoutSeconds`),
+ * the same values the AWS target groups and Azure probes are built from. `--fast` shortens
+ * only the interval, for quick local runs; CI uses the real values.
+ *
+ * keepalived: the `VRRP` constants the rendered keepalived.conf uses (never scaled: the drill
+ * runs the rendered file).
+ */
+import { VRRP } from "../components/bootstrap";
+import { ClusterConfig } from "../components/config";
+import { healthCheckTimeoutSeconds } from "../components/model";
+
+export interface LbTiming {
+    intervalSeconds: number;
+    /** Unhealthy and healthy threshold: both clouds get the same number (config.ts). */
+    threshold: number;
+    /** Per-check timeout. */
+    timeoutSeconds: number;
+    /** Idle timeout of LLP flows. */
+    idleTimeoutSeconds: number;
+}
+
+/** Interval used by `--fast`: HAProxy accepts it; no cloud does (both floor at 5 s). */
+export const FAST_INTERVAL_SECONDS = 2;
+
+export function lbTiming(cfg: ClusterConfig, fast = false): LbTiming {
+    const intervalSeconds = fast ? Math.min(FAST_INTERVAL_SECONDS, cfg.failover.healthCheckIntervalSeconds) : cfg.failover.healthCheckIntervalSeconds;
+    return {
+        intervalSeconds,
+        threshold: cfg.failover.unhealthyThreshold,
+        // Never longer than the interval, as on the clouds.
+        timeoutSeconds: Math.min(healthCheckTimeoutSeconds(intervalSeconds), intervalSeconds),
+        idleTimeoutSeconds: cfg.failover.idleTimeoutSeconds,
+    };
+}
+
+/** How the drill's HL7 sender behaves; part of the budget's margin. */
+export interface SenderTiming {
+    /** Send the next message this long after the previous ACK. */
+    intervalMs: number;
+    /** Give up waiting for an ACK after this long, drop the connection and resend. */
+    ackTimeoutMs: number;
+    /** Wait this long before reconnecting after a timeout, a reset or a refused connection. */
+    reconnectDelayMs: number;
+}
+
+export const SENDER_TIMING: SenderTiming = { intervalMs: 50, ackTimeoutMs: 3000, reconnectDelayMs: 200 };
+
+/** Fixed slack for process scheduling on a 2-core machine running several scenarios at once. */
+export const SLACK_MS = 2000;
+
+export type Detection = "vrrp" | "track-script";
+
+/**
+ * How long the backup's keepalived needs to notice the primary is gone.
+ * - vrrp: the master-down interval, 3 x advert_int + skew, skew = (256 - priority) / 256 x advert_int
+ *   (RFC 3768, what keepalived implements), for the backup's own priority.
+ * - track-script: the primary's track script fails `fall` times, `interval` apart, each run
+ *   taking up to its timeout; the primary then leaves MASTER with a priority-0 advert and the
+ *   backup takes over after its skew time.
+ */
+export function keepalivedDetectionMs(detection: Detection, backupPriority: number): number {
+    const advertMs = VRRP.advertIntervalSeconds * 1000;
+    const skewMs = ((256 - backupPriority) / 256) * advertMs;
+    if (detection === "vrrp") return 3 * advertMs + skewMs;
+    return VRRP.checkIntervalSeconds * 1000 * VRRP.checkFall + VRRP.checkTimeoutSeconds * 1000 + skewMs;
+}
+
+export interface Budget {
+    keepalivedMs: number;
+    /**
+     * Interval x threshold: the longest the LB takes to mark the new active worker up (and the
+     * old one down); plus one check timeout when the old worker goes silent, because a check
+     * of a silent target only fails when it times out.
+     */
+    lbMs: number;
+    /** The sender's ACK timeout and reconnect delay, plus fixed slack. */
+    marginMs: number;
+    totalMs: number;
+}
+
+/**
+ * The longest outage a failover may cause: the backup is MASTER within the keepalived
+ * detection time; the LB needs at most `threshold` checks, `interval` apart, after that to
+ * route to it, and at most the same after the fault to stop routing to the old one (plus one
+ * check timeout when the old one went silent: its checks fail only by timing out); a sender then
+ * loses at most one ACK timeout (a request stuck on the old worker) and one reconnect delay.
+ */
+export function failoverBudget(
+    detection: Detection,
+    backupPriority: number,
+    lb: LbTiming,
+    options: { silentPrimary?: boolean; sender?: SenderTiming } = {},
+): Budget {
+    const sender = options.sender ?? SENDER_TIMING;
+    const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
+    const lbMs = lb.intervalSeconds * 1000 * lb.threshold + (options.silentPrimary ? lb.timeoutSeconds * 1000 : 0);
+    const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
+    return { keepalivedMs, lbMs, marginMs, totalMs: keepalivedMs + lbMs + marginMs };
+}

@@ -1,0 +1,186 @@
+/**
+ * A drill worker: the files the bootstrap code renders for a real worker, written to the
+ * worker's scratch paths and run inside its namespace: keepalived with the rendered
+ * keepalived.conf (its track script and notify script, which drives the LLP gate), the rendered
+ * role probe, and the Iguana stand-in in place of Iguana.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import {
+    BootstrapSettings,
+    ROLE_PROBE_SOURCE,
+    interfaceIncludePath,
+    renderCheckIguanaScript,
+    renderInterfaceInclude,
+    renderKeepalivedConf,
+    renderLlpGateScript,
+    renderNotifyScript,
+    roleProbeArgs,
+    roleProbePath,
+    stateFile,
+} from "../components/bootstrap";
+import { WORKER_INTERFACE } from "./plan";
+import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid } from "./system";
+
+export interface RenderedFile {
+    path: string;
+    content: string;
+    mode: number;
+}
+
+/** Everything the drill writes for one worker, all from the bootstrap renderers. */
+export function workerFiles(s: BootstrapSettings): RenderedFile[] {
+    const lib = s.paths.libDir;
+    return [
+        { path: s.paths.keepalivedConf, content: renderKeepalivedConf(s), mode: 0o644 },
+        // What the boot script writes once it has found the interface holding the worker's address.
+        { path: interfaceIncludePath(s), content: renderInterfaceInclude(WORKER_INTERFACE), mode: 0o644 },
+        { path: `${lib}/notify.sh`, content: renderNotifyScript(s), mode: 0o755 },
+        { path: `${lib}/llp-gate.sh`, content: renderLlpGateScript(s), mode: 0o755 },
+        { path: `${lib}/check-iguana.sh`, content: renderCheckIguanaScript(s), mode: 0o755 },
+        { path: roleProbePath(s.paths), content: ROLE_PROBE_SOURCE, mode: 0o755 },
+    ];
+}
+
+/** keepalived's pid files for one worker: separate per worker, so two can run on one host. */
+export function keepalivedPidfiles(s: BootstrapSettings) {
+    const run = s.paths.runDir;
+    return { main: `${run}/keepalived.pid`, vrrp: `${run}/keepalived-vrrp.pid`, checkers: `${run}/keepalived-checkers.pid`, bfd: `${run}/keepalived-bfd.pid` };
+}
+
+export function keepalivedArgs(s: BootstrapSettings): string[] {
+    const pids = keepalivedPidfiles(s);
+    // VRRP only, in the foreground, logging to the console (captured in the worker's log).
+    return ["-f", s.paths.keepalivedConf, "-p", pids.main, "-r", pids.vrrp, "-c", pids.checkers, "-b", pids.bfd, "-P", "-n", "-l", "-D", "-G"];
+}
+
+export function iguanaHealthArg(s: BootstrapSettings): string {
+    const h = s.iguanaHealth;
+    return h.protocol === "http" ? `http:${h.port}:${h.path}` : `tcp:${h.port}`;
+}
+
+export class DrillWorker {
+    keepalived?: Started;
+    standin?: Started;
+    roleProbe?: Started;
+
+    constructor(
+        readonly settings: BootstrapSettings,
+        readonly ns: string,
+        private readonly procs: Processes,
+        private readonly repoRoot: string,
+    ) {}
+
+    get name(): string {
+        return this.settings.self.name;
+    }
+
+    render(): void {
+        const p = this.settings.paths;
+        for (const dir of [p.libDir, p.etcDir, p.runDir, p.workingDir, p.appDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        for (const file of workerFiles(this.settings)) {
+            fs.mkdirSync(path.dirname(file.path), { recursive: true, mode: 0o755 });
+            fs.writeFileSync(file.path, file.content, { mode: file.mode });
+            fs.chmodSync(file.path, file.mode);
+        }
+    }
+
+    /** `keepalived -t` on the rendered file: the drill stops early on a config keepalived rejects. */
+    configTest(): void {
+        inNetns(this.ns, "keepalived", ["-t", "-f", this.settings.paths.keepalivedConf]);
+    }
+
+    /** What the worker's llp-gate unit does at boot, before keepalived starts. */
+    closeGate(): void {
+        inNetns(this.ns, `${this.settings.paths.libDir}/llp-gate.sh`, ["close"]);
+    }
+
+    /** Shows the LLP chain, to tell an open gate from a closed one. */
+    gateRules(): string {
+        return inNetns(this.ns, "iptables", ["-w", "-S", "IGUANA_HA_LLP"], { allowFail: true });
+    }
+
+    readyFile(): string {
+        return `${this.settings.paths.runDir}/standin.ready`;
+    }
+
+    startStandin(): Started {
+        fs.rmSync(this.readyFile(), { force: true });
+        this.standin = this.procs.spawnIn(
+            this.ns,
+            `${this.name}-iguana`,
+            process.execPath,
+            [
+                "-r",
+                "ts-node/register/transpile-only",
+                path.join(__dirname, "standin.ts"),
+                "--worker",
+                this.name,
+                "--ports",
+                this.settings.llpPorts.join(","),
+                "--journal-dir",
+                this.settings.paths.workingDir,
+                "--health",
+                iguanaHealthArg(this.settings),
+                "--ready",
+                this.readyFile(),
+            ],
+            { cwd: this.repoRoot },
+        );
+        return this.standin;
+    }
+
+    standinReady(): boolean {
+        return fs.existsSync(this.readyFile());
+    }
+
+    startRoleProbe(): Started {
+        this.roleProbe = this.procs.spawnIn(this.ns, `${this.name}-role-probe`, "/usr/bin/python3", [
+            roleProbePath(this.settings.paths),
+            ...roleProbeArgs(this.settings, keepalivedPidfiles(this.settings).main),
+        ]);
+        return this.roleProbe;
+    }
+
+    startKeepalived(): Started {
+        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings));
+        return this.keepalived;
+    }
+
+    /** The role keepalived last reported through the rendered notify script. */
+    state(): string {
+        try {
+            return fs.readFileSync(stateFile(this.settings), "utf8").trim();
+        } catch {
+            return "NONE";
+        }
+    }
+
+    /** keepalived's role as the LB would see it: the state file only counts while keepalived runs. */
+    role(): string {
+        return this.keepalivedRunning() ? this.state() : "STOPPED";
+    }
+
+    keepalivedRunning(): boolean {
+        const main = readPid(keepalivedPidfiles(this.settings).main);
+        return main !== undefined && pidAlive(main);
+    }
+
+    /** kill -9 of every keepalived process of this worker at once (its process group), then by pid file. */
+    killKeepalived(): void {
+        if (this.keepalived) this.procs.signal(this.keepalived, "SIGKILL");
+        for (const pid of [...this.keepalivedPids(), ...netnsPidsNamed(this.ns, "keepalived")]) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                /* gone */
+            }
+        }
+    }
+
+    /** keepalived's own processes, parent and VRRP child, from its pid files. */
+    keepalivedPids(): number[] {
+        const pids = keepalivedPidfiles(this.settings);
+        return [readPid(pids.vrrp), readPid(pids.main)].filter((p): p is number => p !== undefined);
+    }
+}

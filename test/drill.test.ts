@@ -1,0 +1,304 @@
+/**
+ * The failover drill's pure parts: the stack config it reads, the budget, the emulated LB's
+ * configuration, the worker files it renders, and the analysis of ACKs against journals. The
+ * drill itself (`npm run drill`, root) is a separate command.
+ */
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { WORKER_PATHS, bootstrapSettings, renderKeepalivedConf, renderKeepalivedDropIn, renderNotifyScript, renderLlpGateScript } from "../components/bootstrap";
+import { validateClusterConfig } from "../components/config";
+import { planNetwork, planWorkers } from "../components/model";
+import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
+import { renderHaproxyConfig } from "../drill/haproxy";
+import { parseDrillArgs } from "../drill/index";
+import { Monitor, parseShowStat, routes } from "../drill/monitor";
+import { DRILL_ADDRESSES, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
+import { exitCode, renderTable } from "../drill/report";
+import { ScenarioResult, acksOf, execStopPost, failedResult, SCENARIOS, workerOfAck } from "../drill/scenario";
+import { controlId } from "../drill/sender";
+import { failoverBudget, keepalivedDetectionMs, lbTiming } from "../drill/timing";
+import { workerFiles } from "../drill/worker";
+import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+
+const awsDev = loadStackClusterConfig("aws-dev");
+
+function withFailover(intervalSeconds: number, threshold: number, cloud: "aws" | "azure" = "aws") {
+    return validateClusterConfig(
+        {
+            cloud,
+            region: cloud === "aws" ? "us-east-1" : "eastus2",
+            channels: [
+                { name: "adt-in", protocol: "llp", port: 2575 },
+                { name: "orm-in", protocol: "llp", port: 2576 },
+                { name: "api", protocol: "http", port: 8080 },
+            ],
+            network: { allowedCidrs: ["198.51.100.0/24"] },
+            failover: { healthCheckIntervalSeconds: intervalSeconds, unhealthyThreshold: threshold },
+        },
+        "test",
+    );
+}
+
+describe("drill: the stack config it runs with", () => {
+    it("reads aws-dev's keys like the program does (JSON values parsed, region as text)", () => {
+        const raw = rawClusterConfig(readStackConfig("aws-dev"));
+        assert.strictEqual(raw.cloud, "aws");
+        assert.strictEqual(raw.region, "us-east-1");
+        assert.deepStrictEqual(raw.failover, { healthCheckIntervalSeconds: 10, unhealthyThreshold: 2, idleTimeoutSeconds: 1800 });
+        assert.ok(Array.isArray(raw.channels));
+    });
+
+    it("validates it with defaults filled in", () => {
+        assert.strictEqual(awsDev.failover.healthCheckIntervalSeconds, 10);
+        assert.strictEqual(awsDev.failover.unhealthyThreshold, 2);
+        assert.strictEqual(awsDev.iguana.webPort, 7654);
+    });
+
+    it("uses the stack's interval, threshold and timeout; --fast shortens only the interval", () => {
+        assert.deepStrictEqual(lbTiming(awsDev), { intervalSeconds: 10, threshold: 2, timeoutSeconds: 9, idleTimeoutSeconds: 1800 });
+        assert.deepStrictEqual(lbTiming(awsDev, true), { intervalSeconds: 2, threshold: 2, timeoutSeconds: 2, idleTimeoutSeconds: 1800 });
+        assert.strictEqual(lbTiming(withFailover(30, 5)).timeoutSeconds, 10);
+    });
+
+    it("drills every default stack whose file exists, azure-dev as soon as it is there", () => {
+        assert.deepStrictEqual(parseDrillArgs([], (s) => s === "aws-dev").stacks, ["aws-dev"]);
+        assert.deepStrictEqual(parseDrillArgs([], () => true).stacks, ["aws-dev", "azure-dev"]);
+        assert.deepStrictEqual(parseDrillArgs(["--stack", "aws-prod", "--scenario", "1,4", "--fast"], () => false), {
+            stacks: ["aws-prod"],
+            fast: true,
+            scenarios: [1, 4],
+            parallel: 7,
+            out: "drill-results",
+            workDir: "/var/lib/iguana-drill",
+            keep: false,
+        });
+        assert.throws(() => parseDrillArgs(["--scenario", "8"], () => true), /no scenario 8/);
+        assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
+        assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
+    });
+});
+
+describe("drill: failover budget", () => {
+    it("keepalived detection is 3 x advert_int + skew for the backup's priority", () => {
+        // advert_int 1 s, WK2 priority 100: skew (256 - 100) / 256 s.
+        assert.strictEqual(keepalivedDetectionMs("vrrp", 100), 3000 + (156 / 256) * 1000);
+        // Track script: 2 failures 2 s apart, each up to its 2 s timeout, then the backup's skew.
+        assert.strictEqual(keepalivedDetectionMs("track-script", 100), 4000 + 2000 + (156 / 256) * 1000);
+    });
+
+    it("adds interval x threshold and the sender's margin: aws-dev allows 28.8 s", () => {
+        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev));
+        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, totalMs: 28809 });
+    });
+
+    it("adds one check timeout when WK1 goes silent (its checks fail only by timing out)", () => {
+        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true });
+        assert.strictEqual(budget.lbMs, 20000 + 9000);
+        assert.strictEqual(budget.totalMs, 37809);
+    });
+
+    it("follows the stack's settings", () => {
+        assert.strictEqual(failoverBudget("vrrp", 100, lbTiming(withFailover(5, 3))).lbMs, 15000);
+        assert.ok(failoverBudget("track-script", 100, lbTiming(awsDev)).totalMs > failoverBudget("vrrp", 100, lbTiming(awsDev)).totalMs);
+    });
+});
+
+describe("drill: the emulated load balancer", () => {
+    const workers = drillWorkers(withFailover(10, 3));
+    const render = (profile: "aws" | "azure", cfg = withFailover(10, 3)) =>
+        renderHaproxyConfig({ cfg, profile, timing: lbTiming(cfg), vip: DRILL_ADDRESSES.vip, workers, statsSocket: "/tmp/x.sock", connectTimeoutMs: 3000 });
+
+    it("has one TCP frontend/backend per LLP channel, none for HTTP channels", () => {
+        const text = render("aws");
+        assert.match(text, /mode tcp/);
+        assert.match(text, /bind 10\.251\.0\.1:2575/);
+        assert.match(text, /bind 10\.251\.0\.1:2576/);
+        assert.doesNotMatch(text, /8080/);
+    });
+
+    it("checks the role probe with the stack's interval and threshold", () => {
+        const text = render("azure");
+        assert.match(text, /option httpchk GET \/active/);
+        assert.match(text, /http-check expect status 200/);
+        assert.match(text, /server wk1 10\.251\.0\.11:2575 check port 7700 inter 10s fall 3 rise 3/);
+        assert.match(text, /server wk2 10\.251\.0\.12:2575 check port 7700 inter 10s fall 3 rise 3/);
+        assert.match(text, /timeout check 9s/);
+        assert.match(text, /timeout client 3600s/);
+    });
+
+    it("aws: resets flows of an unhealthy target and fails open; azure: neither", () => {
+        const aws = render("aws");
+        assert.match(aws, /server wk1 .* on-marked-down shutdown-sessions/);
+        assert.match(aws, /option allbackups/);
+        assert.match(aws, /server wk2-failopen 10\.251\.0\.12:2576 backup\n/);
+        const azure = render("azure");
+        assert.doesNotMatch(azure, /shutdown-sessions/);
+        assert.doesNotMatch(azure, /backup/);
+    });
+
+    it("is accepted by haproxy -c (when HAProxy is installed)", function () {
+        try {
+            execFileSync("haproxy", ["-v"], { stdio: "ignore" });
+        } catch {
+            this.skip();
+        }
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-haproxy-"));
+        try {
+            for (const profile of ["aws", "azure"] as const) {
+                const file = path.join(dir, `${profile}.cfg`);
+                fs.writeFileSync(file, render(profile).replace("/tmp/x.sock", path.join(dir, "s.sock")));
+                execFileSync("haproxy", ["-c", "-q", "-f", file]);
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("drill: what the workers run is what the bootstrap renders", () => {
+    const root = "/var/lib/iguana-drill/test";
+    const [wk1, wk2] = drillSettings(awsDev, root);
+
+    it("keeps the program's worker names, roles and priorities at the drill's addresses", () => {
+        const planned = planWorkers(planNetwork(awsDev.network.cidr));
+        const drilled = drillWorkers(awsDev);
+        assert.deepStrictEqual(
+            drilled.map(({ privateIp, ...rest }) => rest),
+            planned.map(({ privateIp, ...rest }) => rest),
+        );
+        assert.deepStrictEqual(
+            drilled.map((w) => w.privateIp),
+            [DRILL_ADDRESSES.wk1, DRILL_ADDRESSES.wk2],
+        );
+    });
+
+    it("renders keepalived.conf identical to production but for paths and addresses", () => {
+        const [p1, p2] = planWorkers(planNetwork(awsDev.network.cidr));
+        const production = renderKeepalivedConf(bootstrapSettings(awsDev, p1, p2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }));
+        const drill = renderKeepalivedConf(wk1);
+        const paths = drillWorkerPaths(root, "wk1");
+        const mapped = drill
+            .split(paths.libDir)
+            .join(WORKER_PATHS.libDir)
+            .split(paths.etcDir)
+            .join(WORKER_PATHS.etcDir)
+            .split(DRILL_ADDRESSES.wk1)
+            .join(p1.privateIp)
+            .split(DRILL_ADDRESSES.wk2)
+            .join(p2.privateIp);
+        assert.strictEqual(mapped, production);
+    });
+
+    it("writes every file from its renderer, under the worker's scratch root", () => {
+        const files = workerFiles(wk2);
+        const byName = Object.fromEntries(files.map((f) => [path.basename(f.path), f]));
+        assert.strictEqual(byName["notify.sh"].content, renderNotifyScript(wk2));
+        assert.strictEqual(byName["llp-gate.sh"].content, renderLlpGateScript(wk2));
+        assert.match(byName["keepalived.conf"].content, /unicast_src_ip 10\.251\.0\.12\n/);
+        assert.match(byName["keepalived.conf"].content, /priority 100\n/);
+        assert.strictEqual(byName["keepalived-interface.conf"].content, "$IGUANA_HA_IFACE=eth0\n");
+        for (const f of files) assert.ok(f.path.startsWith(`${root}/wk2/`), f.path);
+        assert.ok(files.filter((f) => f.path.endsWith(".sh") || f.path.endsWith(".py")).every((f) => f.mode === 0o755));
+    });
+
+    it("runs the drop-in's own ExecStopPost after a clean keepalived stop", () => {
+        assert.deepStrictEqual(execStopPost(renderKeepalivedDropIn(wk1)), [`${root}/wk1/lib/notify.sh`, "INSTANCE", "IGUANA", "STOP", "0"]);
+        assert.throws(() => execStopPost("[Service]\n"), /no ExecStopPost/);
+    });
+});
+
+describe("drill: analysis of ACKs against journals", () => {
+    const ack = (seq: number, worker: string, t: number) => ({ id: controlId("ADT", seq), worker, t });
+
+    it("numbers control ids in send order", () => {
+        assert.strictEqual(controlId("ADT", 42), "ADT-000042");
+        assert.strictEqual(sequenceOf("ADT-000042"), 42);
+        assert.throws(() => sequenceOf("ADT-x"), /no sequence/);
+    });
+
+    it("finds an acknowledged message that is in no journal", () => {
+        const acks = [ack(1, "wk1", 0), ack(2, "wk1", 10), ack(3, "wk2", 20)];
+        assert.deepStrictEqual(lostMessages(acks, { wk1: ["ADT-000001", "ADT-000002"], wk2: [] }), ["ADT-000003"]);
+        assert.deepStrictEqual(lostMessages(acks, { wk1: ["ADT-000001", "ADT-000002"], wk2: ["ADT-000003"] }), []);
+    });
+
+    it("flags an ACK whose worker did not journal the message", () => {
+        const acks = [ack(1, "wk1", 0), ack(2, "wk2", 10)];
+        assert.strictEqual(misattributedAcks(acks, { wk1: ["ADT-000001", "ADT-000002"], wk2: [] }).length, 1);
+    });
+
+    it("counts duplicates over both journals", () => {
+        assert.strictEqual(duplicateCount({ wk1: ["ADT-000001", "ADT-000002"], wk2: ["ADT-000002", "ADT-000003", "ADT-000003"] }), 2);
+        assert.strictEqual(duplicateCount({ wk1: ["ADT-000001"], wk2: ["ADT-000002"] }), 0);
+    });
+
+    it("counts order violations, not repeats", () => {
+        assert.strictEqual(orderViolations(["ADT-000001", "ADT-000002", "ADT-000002", "ADT-000003"]), 0);
+        assert.strictEqual(orderViolations(["ADT-000001", "ADT-000003", "ADT-000002", "ADT-000004"]), 1);
+    });
+
+    it("measures the longest silence from the last ACK before the fault", () => {
+        // ACKs every 50 ms, fault at 1000, nothing until 4300, then steady again.
+        const times = [900, 950, 4300, 4350, 4400];
+        assert.deepStrictEqual(longestGap(times, 1000, 5000), { ms: 3350, from: 950, to: 4300 });
+        // Gaps before the fault do not count.
+        assert.strictEqual(longestGap([0, 800, 990, 1040], 1000, 1100).ms, 60);
+        // Nothing after the fault: the silence runs to the end.
+        assert.deepStrictEqual(longestGap([500], 1000, 9000), { ms: 8500, from: 500, to: 9000 });
+    });
+
+    it("puts it together", () => {
+        const acks = [ack(1, "wk1", 0), ack(2, "wk1", 50), ack(3, "wk2", 3000), ack(4, "wk2", 3050)];
+        const result = analyse({
+            acks,
+            journals: { wk1: ["ADT-000001", "ADT-000002", "ADT-000003"], wk2: ["ADT-000003", "ADT-000004"] },
+            faultAt: 60,
+            endAt: 3100,
+            activeWorker: "wk2",
+        });
+        assert.strictEqual(result.acked, 4);
+        assert.deepStrictEqual(result.lost, []);
+        assert.strictEqual(result.duplicates, 1);
+        assert.strictEqual(result.orderViolations, 0);
+        assert.strictEqual(result.outage.ms, 2950);
+        assert.deepStrictEqual(result.firstAckAfterFaultMs, { wk1: null, wk2: 2940 });
+    });
+
+    it("reads the worker from the stand-in's ACK", () => {
+        assert.strictEqual(workerOfAck("IGUANA-WK2"), "wk2");
+        assert.deepStrictEqual(acksOf([{ type: "retry", t: 1, id: "ADT-000001" }, { type: "ack", t: 2, id: "ADT-000001", worker: "IGUANA-WK1" }]), [
+            { id: "ADT-000001", worker: "wk1", t: 2 },
+        ]);
+    });
+});
+
+describe("drill: LB status and the verdict", () => {
+    it("reads HAProxy's show stat", () => {
+        const text = "# pxname,svname,qcur,status,weight\nllp-adt-in,FRONTEND,0,OPEN,\nllp-adt-in,wk1,0,UP 1/2,1\nllp-adt-in,wk2,0,DOWN,1\nllp-adt-in,BACKEND,0,UP,1\n";
+        assert.deepStrictEqual(parseShowStat(text), { "llp-adt-in/wk1": "UP 1/2", "llp-adt-in/wk2": "DOWN" });
+        assert.ok(routes("UP 1/2"));
+        assert.ok(!routes("DOWN 1/2"));
+        assert.ok(!routes(undefined));
+    });
+
+    it("measures how long two subjects were both in a state", () => {
+        const m = new Monitor({});
+        m.changes.push({ t: 0, subject: "wk1", value: "MASTER" }, { t: 100, subject: "wk2", value: "MASTER" }, { t: 400, subject: "wk1", value: "BACKUP" });
+        assert.strictEqual(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", 0, 1000), 300);
+        assert.strictEqual(m.firstAfter("wk2", 50, (v) => v === "MASTER"), 100);
+    });
+
+    it("fails the run on a FAIL, not on a reported limitation", () => {
+        const stack = { stack: "aws-dev", cfg: awsDev, profile: "aws" as const, timing: lbTiming(awsDev), fast: false };
+        const failed = failedResult(SCENARIOS[0], stack, new Error("boom"), 1);
+        const limitation: ScenarioResult = { ...failed, verdict: "LIMITATION", reasons: [] };
+        const pass: ScenarioResult = { ...failed, verdict: "PASS", reasons: [] };
+        assert.strictEqual(exitCode([pass, limitation]), 0);
+        assert.strictEqual(exitCode([pass, failed]), 1);
+        assert.match(failed.reasons[0], /could not run: boom/);
+        assert.match(renderTable([pass]), /\| aws-dev \| aws \| 1 \| crash /);
+    });
+});
