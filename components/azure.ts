@@ -454,7 +454,6 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                     bootstrapSettings(cfg, plan, peer, {
                         dataDisk: { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
                         adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
-                        vrrpTransport: "vxlan",
                     }),
                 ),
                 "utf8",

@@ -186,6 +186,7 @@ class ScenarioRun {
     async setUp(): Promise<void> {
         for (const w of this.workers) {
             w.render();
+            w.prepareVrrpLink();
             w.configTest();
         }
         await Promise.all(this.workers.map((w) => this.bootWorker(w)));

@@ -9,17 +9,15 @@ import * as path from "path";
 import {
     BootstrapSettings,
     ROLE_PROBE_SOURCE,
-    interfaceIncludePath,
     renderCheckIguanaScript,
-    renderInterfaceInclude,
     renderKeepalivedConf,
     renderLlpGateScript,
     renderNotifyScript,
+    renderVrrpLinkScript,
     roleProbeArgs,
     roleProbePath,
     stateFile,
 } from "../components/bootstrap";
-import { WORKER_INTERFACE } from "./plan";
 import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid } from "./system";
 
 export interface RenderedFile {
@@ -33,8 +31,9 @@ export function workerFiles(s: BootstrapSettings): RenderedFile[] {
     const lib = s.paths.libDir;
     return [
         { path: s.paths.keepalivedConf, content: renderKeepalivedConf(s), mode: 0o644 },
-        // What the boot script writes once it has found the interface holding the worker's address.
-        { path: interfaceIncludePath(s), content: renderInterfaceInclude(WORKER_INTERFACE), mode: 0o644 },
+        // Run before keepalived, as the worker's iguana-vrrp-link unit does: finds the interface,
+        // builds the VXLAN tunnel on Azure, writes keepalived's interface include.
+        { path: `${lib}/vrrp-link.sh`, content: renderVrrpLinkScript(s), mode: 0o755 },
         { path: `${lib}/notify.sh`, content: renderNotifyScript(s), mode: 0o755 },
         { path: `${lib}/llp-gate.sh`, content: renderLlpGateScript(s), mode: 0o755 },
         { path: `${lib}/check-iguana.sh`, content: renderCheckIguanaScript(s), mode: 0o755 },
@@ -83,6 +82,11 @@ export class DrillWorker {
             fs.writeFileSync(file.path, file.content, { mode: file.mode });
             fs.chmodSync(file.path, file.mode);
         }
+    }
+
+    /** What the worker's iguana-vrrp-link unit does at boot: the link VRRP runs on. */
+    prepareVrrpLink(): void {
+        inNetns(this.ns, `${this.settings.paths.libDir}/vrrp-link.sh`, []);
     }
 
     /** `keepalived -t` on the rendered file: the drill stops early on a config keepalived rejects. */

@@ -8,7 +8,17 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { WORKER_PATHS, bootstrapSettings, renderKeepalivedConf, renderKeepalivedDropIn, renderNotifyScript, renderLlpGateScript } from "../components/bootstrap";
+import {
+    VRRP_TUNNEL,
+    WORKER_PATHS,
+    bootstrapSettings,
+    overlayAddress,
+    renderKeepalivedConf,
+    renderKeepalivedDropIn,
+    renderLlpGateScript,
+    renderNotifyScript,
+    renderVrrpLinkScript,
+} from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
@@ -199,9 +209,19 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
         assert.strictEqual(byName["llp-gate.sh"].content, renderLlpGateScript(wk2));
         assert.match(byName["keepalived.conf"].content, /unicast_src_ip 10\.251\.0\.12\n/);
         assert.match(byName["keepalived.conf"].content, /priority 100\n/);
-        assert.strictEqual(byName["keepalived-interface.conf"].content, "$IGUANA_HA_IFACE=eth0\n");
+        assert.strictEqual(byName["vrrp-link.sh"].content, renderVrrpLinkScript(wk2));
+        assert.doesNotMatch(byName["vrrp-link.sh"].content, /vxlan/, "aws-dev carries VRRP directly");
         for (const f of files) assert.ok(f.path.startsWith(`${root}/wk2/`), f.path);
         assert.ok(files.filter((f) => f.path.endsWith(".sh") || f.path.endsWith(".py")).every((f) => f.mode === 0o755));
+    });
+
+    it("on an Azure stack, speaks VRRP over the same VXLAN tunnel the Azure workers build", () => {
+        const [az1, az2] = drillSettings(loadStackClusterConfig("azure-dev"), root);
+        const link = workerFiles(az1).find((f) => f.path.endsWith("/vrrp-link.sh"));
+        assert.ok(link);
+        assert.match(link.content, new RegExp(`type vxlan id ${VRRP_TUNNEL.vni} local "\\$self_ip" remote '${DRILL_ADDRESSES.wk2.replace(/\./g, "\\.")}'`));
+        assert.match(renderKeepalivedConf(az1), new RegExp(`unicast_src_ip ${overlayAddress(az1.self).replace(/\./g, "\\.")}\n`));
+        assert.match(renderKeepalivedConf(az2), new RegExp(`unicast_src_ip ${overlayAddress(az2.self).replace(/\./g, "\\.")}\n`));
     });
 
     it("runs the drop-in's own ExecStopPost after a clean keepalived stop", () => {

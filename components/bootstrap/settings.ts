@@ -68,6 +68,7 @@ export const VRRP = {
  * there keepalived speaks over a point-to-point VXLAN tunnel (UDP) between the two workers.
  */
 export type VrrpTransport = "direct" | "vxlan";
+export const VRRP_TRANSPORT: Record<Cloud, VrrpTransport> = { aws: "direct", azure: "vxlan" };
 export const VRRP_TUNNEL = {
     interface: "iguana-vrrp",
     vni: 112,
@@ -116,7 +117,7 @@ export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
     peer: WorkerPlan,
-    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource; vrrpTransport?: VrrpTransport },
+    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource },
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
     return {
@@ -132,7 +133,7 @@ export function bootstrapSettings(
         tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
         dataDisk: cloudSpecific.dataDisk,
         adminPassword: cloudSpecific.adminPassword,
-        vrrpTransport: cloudSpecific.vrrpTransport ?? "direct",
+        vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
         paths,
     };
 }
