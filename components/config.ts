@@ -266,7 +266,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (limits && channels.length > limits.maxChannels) {
         r.report(
             "channels",
-            `has ${channels.length} channels; one ${cloud === "aws" ? "AWS" : "Azure"} cluster carries at most ${limits.maxChannels}, so remove ${channels.length - limits.maxChannels}`,
+            `has ${channels.length} channels; one ${cloud === "aws" ? "AWS" : "Azure"} cluster carries at most ${limits.maxChannels} (${limits.maxChannelsReason}), so remove ${channels.length - limits.maxChannels}`,
         );
     } else if (cloud === "aws") {
         for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort)) r.report(key, message);

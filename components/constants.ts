@@ -75,6 +75,8 @@ export interface CloudLimits {
     dataDiskGb: Range;
     /** Channels one cluster can carry (AWS shards them over several NLBs). */
     maxChannels: number;
+    /** Why `maxChannels`, for the validation message. */
+    maxChannelsReason: string;
     workerSizePattern: RegExp;
     workerSizeExample: string;
 }
@@ -105,6 +107,7 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
         dataDiskGb: { min: 10, max: 16384 },
         // One target group per channel; 3000 target groups per region are shared with the account.
         maxChannels: 1000,
+        maxChannelsReason: "one target group per channel, from the region's 3,000 shared with the account",
         workerSizePattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
         workerSizeExample: "m6i.large",
     },
@@ -115,6 +118,7 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
         idleTimeoutStepSeconds: 60,
         dataDiskGb: { min: 10, max: 32767 },
         maxChannels: 299,
+        maxChannelsReason: "a Standard Load Balancer allows 300 rules per NIC and the dashboard takes one",
         workerSizePattern: /^Standard_[A-Za-z0-9_-]+$/,
         workerSizeExample: "Standard_D2s_v5",
     },

@@ -1,8 +1,12 @@
 /** Hundreds of LLP channels: sharding over NLBs, stable endpoints, quotas respected. */
 import * as assert from "assert";
 import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../components/aws-scale";
-import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "../components/constants";
-import { StackRun, awsConfig, runConfig } from "./helpers";
+import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_NSG_PRIORITY, CLOUD_LIMITS, NLB_LISTENER_QUOTA, PROJECT } from "../components/constants";
+import { program } from "../components/program";
+import { evaluate } from "../tools/evaluate";
+import { RecordingMocks } from "../tools/mocks";
+import { toPulumiConfig } from "../tools/stack-config";
+import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
 
 const feeds = (n: number, start = 10000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));
 /**
@@ -109,5 +113,64 @@ describe("scale: AWS channels sharded over NLBs", function () {
         const rules = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => sgs.some((s) => s.id === r.inputs.securityGroupId));
         assert.strictEqual(rules.length, 120);
         for (const sg of sgs) assert.ok(run.ofType("aws:ec2/instance:Instance").every((i) => i.inputs.vpcSecurityGroupIds.includes(sg.id)));
+    });
+});
+
+/** Azure: one Standard LB carries every channel; quotas are per NIC (300 rules) and per NSG (1,000 rules). */
+const AZURE_NSG_RULES = 1000;
+const AZURE_RULES_PER_NIC = 300;
+
+function assertAzureQuotas(run: StackRun, channelCount: number) {
+    const [lb] = run.ofType("azure-native:network:LoadBalancer");
+    const rules: any[] = lb.state.loadBalancingRules;
+    assert.strictEqual(rules.length, channelCount + 1, "one rule per channel plus the dashboard");
+    // every rule targets the one backend pool holding both NICs: each NIC carries every rule
+    assert.strictEqual(new Set(rules.map((r) => r.backendAddressPool.id)).size, 1);
+    assert.ok(rules.length <= AZURE_RULES_PER_NIC, `${rules.length} rules on each NIC`);
+    assert.ok(lb.state.probes.length <= 2, "at most two probes, whatever the channel count");
+    const [nsg] = run.ofType("azure-native:network:NetworkSecurityGroup");
+    const nsgRules: any[] = nsg.inputs.securityRules;
+    assert.ok(nsgRules.length <= AZURE_NSG_RULES);
+    const priorities = nsgRules.filter((r) => r.direction === "Inbound").map((r) => r.priority);
+    assert.strictEqual(new Set(priorities).size, priorities.length, "inbound priorities are unique");
+    assert.ok(priorities.every((p) => p >= 100 && p <= 4096));
+    const channelPriorities = nsgRules.filter((r) => r.name.startsWith("allow-") && r.priority >= AZURE_NSG_PRIORITY.channelsFrom).map((r) => r.priority);
+    assert.ok(Math.max(...channelPriorities) < AZURE_NSG_PRIORITY.denyOtherVnetInbound, "every channel rule comes before the VNet deny");
+    // one address for everything: each endpoint is the VIP and its own port
+    assert.deepStrictEqual(run.outputs.vipAddresses, [run.outputs.vip]);
+    for (const c of run.outputs.channelEndpoints) assert.strictEqual(c.endpoint, `${run.outputs.vip}:${c.port}`);
+}
+
+describe("scale: Azure channels on one Standard Load Balancer", function () {
+    this.timeout(120000);
+
+    for (const count of [1, 49, 50, 51, 200]) {
+        it(`${count} channels: one LB, ${count + 1} rules, quotas respected, adding one in the middle moves nobody`, async () => {
+            const channels = feeds(count);
+            const before = await runConfig(azureConfig({ channels }));
+            assert.strictEqual(before.ofType("azure-native:network:LoadBalancer").length, 1);
+            assert.strictEqual(before.ofType("azure-native:network:PublicIPAddress").filter((p) => p.name.endsWith("-vip")).length, 1);
+            assertAzureQuotas(before, count);
+
+            const middle = Math.floor(count / 2);
+            const grown = [...channels.slice(0, middle), { name: "added-feed", protocol: "llp", port: 9999 }, ...channels.slice(middle)];
+            const after = await runConfig(azureConfig({ channels: grown }));
+            assertAzureQuotas(after, count + 1);
+            const was = Object.fromEntries(before.outputs.channelEndpoints.map((c) => [c.name, c.endpoint]));
+            const now = Object.fromEntries(after.outputs.channelEndpoints.map((c) => [c.name, c.endpoint]));
+            for (const [name, endpoint] of Object.entries(was)) assert.strictEqual(now[name], endpoint, `${name} kept its endpoint`);
+        });
+    }
+
+    it(`500 channels: refused before any resource, naming the key and the ${CLOUD_LIMITS.azure.maxChannels}-channel limit`, async () => {
+        const mocks = new RecordingMocks();
+        await assert.rejects(
+            evaluate({ stack: "big", config: toPulumiConfig(PROJECT, azureConfig({ channels: feeds(500) })), mocks, run: () => program() }),
+            (e: Error) => {
+                assert.match(e.message, new RegExp(`iguana-ha:channels: .*500.*at most ${CLOUD_LIMITS.azure.maxChannels}`));
+                return true;
+            },
+        );
+        assert.deepStrictEqual(mocks.resources, [], "no resource registered");
     });
 });
