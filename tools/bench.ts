@@ -4,6 +4,7 @@
  * evaluation under mocks per cloud and channel count. Figures, never pass/fail.
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
@@ -17,13 +18,18 @@ interface Measurement {
     note?: string;
 }
 
+const GNU_TIME = "/usr/bin/time";
+
 /** Wall time and peak RSS of a command (GNU time reports the largest process's max RSS). */
-function measureCommand(what: string, command: string[], env: NodeJS.ProcessEnv = {}): Measurement {
+function measureCommand(what: string, command: string[]): Measurement {
+    const withTime = fs.existsSync(GNU_TIME);
+    const [file, ...args] = withTime ? [GNU_TIME, "-f", "PEAK_KB=%M", ...command] : command;
     const start = process.hrtime.bigint();
-    const result = spawnSync("/usr/bin/time", ["-f", "PEAK_KB=%M", ...command], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+    const result = spawnSync(file, args, { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const peak = /PEAK_KB=(\d+)/.exec(result.stderr ?? "");
-    return { what, seconds, peakMb: peak ? Number(peak[1]) / 1024 : NaN, note: result.status === 0 ? undefined : `exit ${result.status}` };
+    const notes = [result.status === 0 ? "" : `exit ${result.status}`, withTime ? "" : `no peak memory: ${GNU_TIME} is missing (Debian package "time")`];
+    return { what, seconds, peakMb: peak ? Number(peak[1]) / 1024 : NaN, note: notes.filter(Boolean).join("; ") || undefined };
 }
 
 /** One evaluation in a fresh process: module loading included, as a user's first run sees it. */
