@@ -3,7 +3,7 @@
  * will run it: cloud-init, keepalived, bash (shellcheck) and python3.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFile, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -44,6 +44,34 @@ function run(command: string, args: string[], input?: string) {
     return spawnSync(command, args, { encoding: "utf8", input, timeout: 60000 });
 }
 
+interface ToolResult {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+function runAsync(command: string, args: string[]): Promise<ToolResult> {
+    return new Promise((resolve) => {
+        execFile(command, args, { encoding: "utf8", timeout: 60000 }, (error, stdout, stderr) =>
+            resolve({ status: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+        );
+    });
+}
+
+/** Runs every job, as many at once as there are cores: cloud-init and keepalived start slowly. */
+async function onEveryCore<T, R>(items: T[], job: (item: T) => Promise<R>): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await job(items[i]);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, os.cpus().length) }, worker));
+    return results;
+}
+
 describe("worker files checked by the real tools", function () {
     this.timeout(180000);
     let cases: Case[];
@@ -59,15 +87,18 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(cases.length, listStacks().length * EDITIONS.length * 2);
     });
 
-    it("cloud-init accepts every user data (cloud-init schema)", function () {
+    it("cloud-init accepts every user data (cloud-init schema)", async function () {
         requireTools(this, "cloud-init");
-        for (const c of cases) {
+        const results = await onEveryCore(cases, (c) => {
             const file = path.join(scratch, `${c.label.replace(/\//g, "_")}.yaml`);
             fs.writeFileSync(file, c.bootstrap.cloudInit);
-            const result = run("cloud-init", ["schema", "--config-file", file]);
-            assert.strictEqual(result.status, 0, `${c.label}: ${result.stdout}${result.stderr}`);
-            assert.match(result.stdout, /Valid cloud-config/);
-        }
+            return runAsync("cloud-init", ["schema", "--config-file", file]);
+        });
+        assert.strictEqual(results.length, cases.length);
+        cases.forEach((c, i) => {
+            assert.strictEqual(results[i].status, 0, `${c.label}: ${results[i].stdout}${results[i].stderr}`);
+            assert.match(results[i].stdout, /Valid cloud-config/);
+        });
     });
 
     it("shellcheck passes every shell script", function () {
@@ -99,14 +130,14 @@ describe("worker files checked by the real tools", function () {
         }
     });
 
-    it("keepalived accepts every keepalived.conf (keepalived -t), on an interface like the cloud's", function () {
+    it("keepalived accepts every keepalived.conf (keepalived -t), on an interface like the cloud's", async function () {
         requireTools(this, "keepalived", "unshare", "ip");
         if (!isRoot()) {
             if (process.env.CI === "true") throw new Error("keepalived -t needs root for a private network namespace");
             console.log("      SKIPPED (needs root for a private network namespace)");
             this.skip();
         }
-        for (const c of cases) {
+        const results = await onEveryCore(cases, (c) => {
             const files = cloudInitFiles(c.bootstrap.cloudInit);
             const root = fs.mkdtempSync(path.join(scratch, "root-"));
             // The file exactly as shipped, with its absolute paths moved under a scratch root.
@@ -127,8 +158,9 @@ ip link add ${iface} type veth peer name peer0
 ip addr add ${selfIp}/24 dev ${iface}
 ip link set ${iface} up
 exec keepalived -t -f ${conf}`;
-            const result = run("unshare", ["--net", "bash", "-c", script]);
-            assert.strictEqual(result.status, 0, `${c.label}: keepalived -t exited ${result.status}:\n${result.stdout}${result.stderr}`);
-        }
+            return runAsync("unshare", ["--net", "bash", "-c", script]);
+        });
+        assert.strictEqual(results.length, cases.length);
+        cases.forEach((c, i) => assert.strictEqual(results[i].status, 0, `${c.label}: keepalived -t exited ${results[i].status}:\n${results[i].stdout}${results[i].stderr}`));
     });
 });
