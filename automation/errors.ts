@@ -118,8 +118,9 @@ function updateInProgressMessage(context: ErrorContext): string {
 }
 
 function cancelledMessage(context: ErrorContext): string {
+    const by = context.signal?.aborted ? "by its AbortSignal" : "by an interrupt the CLI received";
     return (
-        `pulumi ${context.operation} of stack "${context.stackName}" was cancelled by its AbortSignal. ` +
+        `pulumi ${context.operation} of stack "${context.stackName}" was cancelled ${by}. ` +
         "Pulumi stops after the resource operations already in flight; run refresh, or up again, to bring the stack back in line."
     );
 }
@@ -183,6 +184,8 @@ const PASSPHRASE_PATTERNS = [/passphrase must be set with PULUMI_CONFIG_PASSPHRA
 const CONCURRENT_UPDATE_PATTERNS = [/\[409\] Conflict: Another update is currently in progress/, /the stack is currently locked by/];
 const STACK_MISSING_PATTERN = /no stack named .* found/;
 const STACK_EXISTS_PATTERN = /stack .* already exists/;
+/** The CLI's own answer to SIGINT or SIGTERM (e.g. Ctrl-C in a terminal reaches it directly). */
+const INTERRUPTED_PATTERNS = [/\^C received; cancelling/, /SIGTERM received; cancelling/];
 const CONFIG_HEADER = `Invalid ${PROJECT} configuration (`;
 
 /**
@@ -260,6 +263,7 @@ export function toAutomationError(error: unknown, context: ErrorContext): Error 
     if (context.signal?.aborted) return make(OperationCancelledError, cancelledMessage(context));
 
     const text = fullText(error);
+    if (INTERRUPTED_PATTERNS.some((p) => p.test(text))) return make(OperationCancelledError, cancelledMessage(context));
     if (isCliNotFound(error, text)) return make(PulumiCliNotFoundError, cliNotFoundMessage());
     if (BACKEND_LOGIN_PATTERNS.some((p) => p.test(text))) return make(BackendLoginError, backendLoginMessage(context.stackName));
     if (PASSPHRASE_PATTERNS.some((p) => p.test(text))) return make(SecretsPassphraseError, passphraseMessage(context.stackName));

@@ -562,8 +562,19 @@ describe("automation: progress and cancellation", () => {
         setTimeout(() => controller.abort(), 10);
         const error = await rejection(running);
         assert.ok(error instanceof OperationCancelledError, `${error.name}: ${error.message}`);
-        assertMentions(error.message, 'pulumi up of stack "aws-dev" was cancelled', "refresh");
+        assertMentions(error.message, 'pulumi up of stack "aws-dev" was cancelled by its AbortSignal', "refresh");
         assert.ok(String(((error as OperationCancelledError).cause as Error).message).includes("update canceled"));
+    });
+
+    it("an interrupt the CLI received itself (Ctrl-C in a terminal) is a cancellation too", async () => {
+        const factory = new FakeFactory();
+        factory.stack.failures.up = cliFailure(
+            "error: update canceled\n",
+            "Updating (aws-dev):\n^C received; cancelling. If you would like to terminate immediately, press ^C again.\n",
+        );
+        const error = await rejection((await openProjectStack("aws-dev", { factory })).up());
+        assert.ok(error instanceof OperationCancelledError, `${error.name}: ${error.message}`);
+        assertMentions(error.message, "cancelled by an interrupt the CLI received");
     });
 });
 
