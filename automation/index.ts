@@ -2,10 +2,10 @@
  * The Automation API entry point: drive this project's stacks from your own tools (a portal, a
  * pipeline) without shelling out to `pulumi`. See "Automation API" in the README.
  */
-export {
+export { IguanaStack, inlineProgram, openInlineStack, openProjectStack } from "./stack";
+export type {
     DestroyOptions,
     DestroyResult,
-    IguanaStack,
     InlineStackOptions,
     OpenOptions,
     OperationOptions,
@@ -14,17 +14,15 @@ export {
     ProjectStackOptions,
     RefreshResult,
     UpResult,
-    inlineProgram,
-    openInlineStack,
-    openProjectStack,
 } from "./stack";
-export { ClusterConfigInput, SecretConfig, prepareConfig, toStackConfigMap } from "./config";
-export { MaybeSecret, OUTPUT_KEYS, Secret, StackOutputs, isSecret, reveal, toStackOutputs } from "./outputs";
+export { prepareConfig, toStackConfigMap } from "./config";
+export type { ClusterConfigInput, SecretConfig } from "./config";
+export { OUTPUT_KEYS, Secret, isSecret, reveal, toStackOutputs } from "./outputs";
+export type { MaybeSecret, StackOutputs } from "./outputs";
 export {
     BackendLoginError,
     IguanaAutomationError,
     InvalidConfigError,
-    Operation,
     OperationCancelledError,
     PulumiCliNotFoundError,
     PulumiOperationError,
@@ -35,4 +33,6 @@ export {
     UpdateInProgressError,
     toAutomationError,
 } from "./errors";
-export { AutomationStack, InlineStackRequest, PROJECT_DIR, ProjectStackRequest, WorkspaceFactory, WorkspaceSettings, localWorkspaceFactory } from "./workspace";
+export type { Operation } from "./errors";
+export { PROJECT_DIR, localWorkspaceFactory } from "./workspace";
+export type { AutomationStack, InlineStackRequest, ProjectStackRequest, WorkspaceFactory, WorkspaceSettings } from "./workspace";
