@@ -229,6 +229,7 @@ function containsSecret(error: unknown, secrets: readonly string[]): boolean {
  */
 export function redactedCause(error: unknown, secrets: readonly string[]): unknown {
     if (!containsSecret(error, secrets)) return error;
+    if (typeof error !== "object" || error === null) return new Error(redact(String(error), secrets));
     const original = error as Error;
     const copy = Object.create(Object.getPrototypeOf(original) ?? Error.prototype) as Error;
     Object.defineProperty(copy, "name", { value: original.name, enumerable: false, writable: true, configurable: true });
@@ -242,9 +243,22 @@ function lastLines(text: string, count: number): string {
     return (lines.length > count ? ["...", ...lines.slice(-count)] : lines).join("\n");
 }
 
+/** The "Diagnostics:" block of the CLI's display, where resource and program errors are reported. */
+function diagnosticsOf(stdout: string): string {
+    const start = stdout.indexOf("Diagnostics:");
+    if (start < 0) return "";
+    const block = stdout.slice(start);
+    const end = block.search(/\n(Outputs|Resources|Duration):/);
+    return (end < 0 ? block : block.slice(0, end)).trim();
+}
+
 function operationFailureMessage(error: unknown, context: ErrorContext): string {
     const outcome = innermostOutcome(error);
-    const detail = outcome ? outcome.stderr.trim() || outcome.stdout.trim() : error instanceof Error ? error.message : String(error);
+    const detail = outcome
+        ? [diagnosticsOf(outcome.stdout), outcome.stderr.trim()].filter((t) => t !== "").join("\n") || outcome.stdout.trim()
+        : error instanceof Error
+          ? error.message
+          : String(error);
     const header = `pulumi ${context.operation} of stack "${context.stackName}" failed`;
     return detail ? `${header}:\n${lastLines(detail, 40)}` : `${header} (exit code ${outcome?.code}); see the cause for the full output.`;
 }

@@ -493,6 +493,31 @@ describe("automation: errors say what to do", () => {
         assert.strictEqual(error.message, 'pulumi destroy of stack "aws-dev" failed:\nerror: aws:ec2/vpc:Vpc iguana-vpc: DependencyViolation: has dependencies');
     });
 
+    it("a failed up quotes the CLI's diagnostics, where resource errors are reported", async () => {
+        const factory = new FakeFactory();
+        const display = [
+            "Updating (aws-dev):",
+            " +  aws:ec2:Instance iguana-wk1 creating (0s)",
+            " +  aws:ec2:Instance iguana-wk1 **creating failed** error: operation error EC2: RunInstances, api error Unsupported",
+            "Diagnostics:",
+            "  aws:ec2:Instance (iguana-wk1):",
+            "    error: operation error EC2: RunInstances, api error Unsupported: The requested configuration is currently not supported.",
+            "",
+            "Resources:",
+            "    + 40 created",
+            "Duration: 2m3s",
+        ].join("\n");
+        factory.stack.failures.up = cliFailure("error: update failed\n", display);
+        const error = await rejection((await openProjectStack("aws-dev", { factory })).up());
+        assert.ok(error instanceof PulumiOperationError, error.message);
+        assert.strictEqual(
+            error.message,
+            'pulumi up of stack "aws-dev" failed:\nDiagnostics:\n  aws:ec2:Instance (iguana-wk1):\n' +
+                "    error: operation error EC2: RunInstances, api error Unsupported: The requested configuration is currently not supported.\n" +
+                "error: update failed",
+        );
+    });
+
     it("secret values never appear in an error, its stack, or its cause", async () => {
         const secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY";
         const factory = new FakeFactory();
