@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
+import * as efs from "@pulumi/aws/efs";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import * as lb from "@pulumi/aws/lb";
@@ -20,6 +21,7 @@ import {
     AWS_DATA_DEVICE_NAME,
     CANONICAL_AWS_OWNER,
     INTERNAL_VIP_HOST_OFFSET,
+    NFS_PORT,
     Protocol,
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
@@ -73,6 +75,36 @@ export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulu
                 Action: "kms:Decrypt",
                 Resource: keyArn,
                 Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+            },
+        ],
+    });
+}
+
+/**
+ * The shared file system's own policy: only the worker role may mount it (IAM authorisation,
+ * `mount -t efs -o tls,iam`), write, and act as root (the mount script gives the working
+ * directory to the iguana user), only through a mount target; and nobody without TLS.
+ * A file system policy replaces EFS's default allow-all, so the allows are explicit.
+ */
+export function sharedFileSystemPolicy(fileSystemArn: pulumi.Input<string>, workerRoleArn: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "WorkersMountWriteAsRootThroughMountTargets",
+                Effect: "Allow",
+                Principal: { AWS: workerRoleArn },
+                Action: ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"],
+                Resource: fileSystemArn,
+                Condition: { Bool: { "elasticfilesystem:AccessedViaMountTarget": "true" } },
+            },
+            {
+                Sid: "DenyWithoutTls",
+                Effect: "Deny",
+                Principal: { AWS: "*" },
+                Action: "*",
+                Resource: fileSystemArn,
+                Condition: { Bool: { "aws:SecureTransport": "false" } },
             },
         ],
     });
@@ -261,6 +293,44 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         opts,
     );
 
+    // --- shared storage (storage.queueRecovery: shared) ------------------------------------
+    // One EFS file system for Iguana's working directory, encrypted with the project key, a
+    // mount target in each worker's zone behind a group that admits NFS from the workers only.
+    const shared = cfg.storage.queueRecovery === "shared" ? createSharedFileSystem() : undefined;
+    function createSharedFileSystem() {
+        const efsSg = new ec2.SecurityGroup(
+            `${name}-efs-sg`,
+            { vpcId: vpcResource.id, description: "Shared Iguana working directory (EFS): NFS from the Iguana workers only", tags },
+            opts,
+        );
+        ingress("efs-in-nfs", {
+            securityGroupId: efsSg.id,
+            description: "NFS (TCP 2049, TLS inside) from the Iguana workers only",
+            ipProtocol: "tcp",
+            fromPort: NFS_PORT,
+            toPort: NFS_PORT,
+            referencedSecurityGroupId: workerSg.id,
+        });
+        const fileSystem = new efs.FileSystem(
+            `${name}-shared`,
+            {
+                encrypted: true,
+                kmsKeyId: key.arn,
+                performanceMode: "generalPurpose",
+                throughputMode: "elastic",
+                tags: { ...tags, Name: `${name}-shared` },
+            },
+            // The queue lives here: deleting the cluster must not silently delete it.
+            { parent, retainOnDelete: true },
+        );
+        const mountTargets = privateSubnets.map(
+            (subnet, i) =>
+                new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
+        );
+        new efs.FileSystemPolicy(`${name}-shared`, { fileSystemId: fileSystem.id, policy: sharedFileSystemPolicy(fileSystem.arn, role.arn) }, opts);
+        return { efsSg, fileSystem, mountTargets };
+    }
+
     const architecture = awsArchitecture(cfg.workers.size);
     const ami = ec2.getAmiOutput(
         {
@@ -279,23 +349,26 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
         const peer = workerPlans[1 - plan.index];
-        const volume = new ebs.Volume(
-            `${name}-${plan.name}-data`,
-            {
-                availabilityZone: zones[plan.index],
-                size: cfg.workers.dataDiskGb,
-                type: "gp3",
-                encrypted: true,
-                kmsKeyId: key.arn,
-                tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
-            },
-            // The queue lives here: deleting the cluster must not silently delete it.
-            { parent, retainOnDelete: true },
-        );
-        const userData = pulumi.all([volume.id, secret.arn]).apply(([volumeId, secretArn]) =>
+        const volume = shared
+            ? undefined
+            : new ebs.Volume(
+                  `${name}-${plan.name}-data`,
+                  {
+                      availabilityZone: zones[plan.index],
+                      size: cfg.workers.dataDiskGb,
+                      type: "gp3",
+                      encrypted: true,
+                      kmsKeyId: key.arn,
+                      tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
+                  },
+                  // The queue lives here: deleting the cluster must not silently delete it.
+                  { parent, retainOnDelete: true },
+              );
+        const storageId = shared ? shared.fileSystem.id : volume!.id;
+        const userData = pulumi.all([storageId, secret.arn]).apply(([storage, secretArn]) =>
             renderCloudInit(
                 bootstrapSettings(cfg, plan, peer, {
-                    dataDisk: { kind: "aws-ebs", volumeId },
+                    dataDisk: shared ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
                     adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
                 }),
             ),
@@ -318,13 +391,15 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 volumeTags: workerTags,
             },
             // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on purpose.
-            { parent, ignoreChanges: ["ami"] },
+            { parent, ignoreChanges: ["ami"], ...(shared ? { dependsOn: [...shared.mountTargets] } : {}) },
         );
-        new ec2.VolumeAttachment(
-            `${name}-${plan.name}-data`,
-            { instanceId: instance.id, volumeId: volume.id, deviceName: AWS_DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
-            opts,
-        );
+        if (volume) {
+            new ec2.VolumeAttachment(
+                `${name}-${plan.name}-data`,
+                { instanceId: instance.id, volumeId: volume.id, deviceName: AWS_DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
+                opts,
+            );
+        }
         return { plan, instance, volume, userData };
     });
 

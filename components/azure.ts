@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
+import * as privatedns from "@pulumi/azure-native/privatedns";
+import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./azure-sizes";
@@ -20,6 +22,8 @@ import {
     AZURE_SSH_KEY_BITS,
     AZURE_WORKER_ZONES,
     AZURE_ZONE_REDUNDANT,
+    AZURE_FILE_PRIVATE_DNS_ZONE,
+    NFS_PORT,
     RDP_PORT,
     ROLE_PROBE_PORT,
     SSH_PORT,
@@ -28,7 +32,19 @@ import {
 import { VRRP_TUNNEL, bootstrapSettings, renderCloudInit } from "./bootstrap";
 import { createAdminPassword } from "./secrets";
 import * as keyvault from "@pulumi/azure-native/keyvault";
-import { ClusterOutputs, HealthCheck, ROLE_PROBE, WorkerPlan, baseTags, endpointsFor, healthCheckFor, iguanaHealth, planNetwork, planWorkers } from "./model";
+import {
+    ClusterOutputs,
+    HealthCheck,
+    ROLE_PROBE,
+    WorkerPlan,
+    baseTags,
+    endpointsFor,
+    healthCheckFor,
+    iguanaHealth,
+    planNetwork,
+    planWorkers,
+    storageSubnet,
+} from "./model";
 
 /** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -97,6 +113,17 @@ export function placeholderSshPublicKey(): string {
         placeholderKey = sshRsaPublicKey(publicKey.export({ format: "jwk" }), "iguana-ha-no-private-key-exists");
     }
     return placeholderKey;
+}
+
+/** Name of the NFS share holding the shared working directory. */
+export const AZURE_SHARE_NAME = "iguana";
+
+/**
+ * Storage account names are global, 3-24 lowercase letters and digits. Derived from the
+ * subscription and the (auto-named, so unique) resource group: stable across updates.
+ */
+export function sharedAccountName(subscriptionId: string, resourceGroupName: string): string {
+    return `iguanaq${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
 }
 
 export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
@@ -404,6 +431,133 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         opts,
     );
 
+    // --- shared storage (storage.queueRecovery: shared) ------------------------------------
+    // A premium FileStorage account with one NFS 4.1 share for Iguana's working directory. No
+    // public endpoint at all: the share is reached through a private endpoint in its own small
+    // subnet, whose NSG (applied to the endpoint: privateEndpointNetworkPolicies Enabled)
+    // admits NFS from the two workers only.
+    const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare() : undefined;
+    function createSharedShare() {
+        const storageNsg = new network.NetworkSecurityGroup(
+            `${name}-storage-nsg`,
+            {
+                resourceGroupName,
+                location,
+                securityRules: [
+                    rule({
+                        name: "allow-nfs-from-workers",
+                        description: "NFS 4.1 to the share's private endpoint from the two workers only",
+                        priority: 100,
+                        access: "Allow",
+                        protocol: "Tcp",
+                        sourceAddressPrefixes: workerHosts,
+                        destinationAddressPrefix: "*",
+                        destinationPortRange: String(NFS_PORT),
+                    }),
+                    rule({
+                        name: "deny-other-vnet-inbound",
+                        description: "Nothing else from the VNet, peered networks or on-premises",
+                        priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
+                        access: "Deny",
+                        protocol: "*",
+                        sourceAddressPrefix: "VirtualNetwork",
+                        destinationAddressPrefix: "*",
+                        destinationPortRange: "*",
+                    }),
+                ],
+                tags,
+            },
+            opts,
+        );
+        const subnet = new network.Subnet(
+            `${name}-storage`,
+            {
+                resourceGroupName,
+                virtualNetworkName: vnet.name,
+                subnetName: "storage",
+                addressPrefix: storageSubnet(networkPlan),
+                networkSecurityGroup: { id: storageNsg.id },
+                // NSG rules apply to private endpoints only with this on (off by default).
+                privateEndpointNetworkPolicies: "Enabled",
+                defaultOutboundAccess: false,
+            },
+            { parent, dependsOn: subnets },
+        );
+        const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
+        const account = new storage.StorageAccount(
+            `${name}-shared`,
+            {
+                resourceGroupName,
+                location,
+                accountName,
+                // NFS 4.1 shares exist only on premium file shares (FileStorage). Zone-redundant: the
+                // queue survives the loss of either worker's zone.
+                kind: "FileStorage",
+                sku: { name: "Premium_ZRS" },
+                // Required off for NFS: "Azure Files doesn't currently support encryption-in-transit
+                // with the NFS protocol and relies instead on network-level security. Therefore,
+                // you'll need to disable secure transfer." (MicrosoftDocs/azure-docs,
+                // articles/storage/files/storage-files-quick-create-use-linux.md). The network-level
+                // security is the private endpoint and its NSG below; no public endpoint exists.
+                enableHttpsTrafficOnly: false,
+                minimumTlsVersion: "TLS1_2",
+                publicNetworkAccess: "Disabled",
+                networkRuleSet: { defaultAction: "Deny", bypass: "None" },
+                allowBlobPublicAccess: false,
+                // NFS does not use the account keys; nothing else may either.
+                allowSharedKeyAccess: false,
+                encryption: { keySource: "Microsoft.Storage", services: { file: { enabled: true, keyType: "Account" } } },
+                tags,
+            },
+            opts,
+        );
+        const share = new storage.FileShare(
+            `${name}-queue`,
+            {
+                resourceGroupName,
+                accountName: account.name,
+                shareName: AZURE_SHARE_NAME,
+                enabledProtocols: "NFS",
+                // The mount script (root) gives the working directory to the iguana user.
+                rootSquash: "NoRootSquash",
+                shareQuota: cfg.storage.shareGb,
+            },
+            opts,
+        );
+        const zone = new privatedns.PrivateZone(
+            `${name}-file-dns`,
+            { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags },
+            opts,
+        );
+        new privatedns.VirtualNetworkLink(
+            `${name}-file-dns`,
+            { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
+            opts,
+        );
+        const endpoint = new network.PrivateEndpoint(
+            `${name}-shared-pe`,
+            {
+                resourceGroupName,
+                location,
+                subnet: { id: subnet.id },
+                privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
+                tags,
+            },
+            opts,
+        );
+        new network.PrivateDnsZoneGroup(
+            `${name}-shared-pe`,
+            {
+                resourceGroupName,
+                privateEndpointName: endpoint.name,
+                privateDnsZoneGroupName: "file",
+                privateDnsZoneConfigs: [{ name: "file", privateDnsZoneId: zone.id }],
+            },
+            opts,
+        );
+        return { storageNsg, subnet, account, share, zone, endpoint, accountName };
+    }
+
     // --- workers -------------------------------------------------------------------------
     const sshPublicKey = placeholderSshPublicKey();
     const workers = workerPlans.map((plan: WorkerPlan) => {
@@ -430,29 +584,34 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             // The pool id is built by hand: the pool exists only once the LB does.
             { parent, dependsOn: [loadBalancer] },
         );
-        const disk = new compute.Disk(
-            `${name}-${plan.name}-data`,
-            {
-                resourceGroupName,
-                location,
-                zones: [zone],
-                sku: { name: AZURE_DISK_SKU },
-                diskSizeGB: cfg.workers.dataDiskGb,
-                creationData: { createOption: "Empty" },
-                encryption: { type: "EncryptionAtRestWithPlatformKey" },
-                // No SAS export or import of the queue disk, from anywhere.
-                networkAccessPolicy: "DenyAll",
-                publicNetworkAccess: "Disabled",
-                tags: workerTags,
-            },
-            opts,
-        );
+        const disk = shared
+            ? undefined
+            : new compute.Disk(
+                  `${name}-${plan.name}-data`,
+                  {
+                      resourceGroupName,
+                      location,
+                      zones: [zone],
+                      sku: { name: AZURE_DISK_SKU },
+                      diskSizeGB: cfg.workers.dataDiskGb,
+                      creationData: { createOption: "Empty" },
+                      encryption: { type: "EncryptionAtRestWithPlatformKey" },
+                      // No SAS export or import of the queue disk, from anywhere.
+                      networkAccessPolicy: "DenyAll",
+                      publicNetworkAccess: "Disabled",
+                      tags: workerTags,
+                  },
+                  opts,
+              );
         const peer = workerPlans[1 - plan.index];
-        const customData = vault.name.apply((vaultName) =>
+        const sharedAccount = shared ? shared.accountName : pulumi.output("");
+        const customData = pulumi.all([vault.name, sharedAccount]).apply(([vaultName, accountName]) =>
             Buffer.from(
                 renderCloudInit(
                     bootstrapSettings(cfg, plan, peer, {
-                        dataDisk: { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
+                        dataDisk: shared
+                            ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
+                            : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
                         adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
                     }),
                 ),
@@ -489,9 +648,9 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                     },
                     osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
                     // No attachment resource on Azure: the VM itself attaches the disk.
-                    dataDisks: [
-                        { lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" },
-                    ],
+                    dataDisks: disk
+                        ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }]
+                        : [],
                 },
                 diagnosticsProfile: { bootDiagnostics: { enabled: true } },
                 tags: workerTags,
@@ -501,6 +660,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 // A newer image must not replace both workers at once: rebuild one at a time, on
                 // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
                 ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
+                // The share must be reachable (endpoint and DNS) when the worker first mounts it.
+                ...(shared ? { dependsOn: [shared.share, shared.endpoint] } : {}),
             },
         );
         new authorization.RoleAssignment(

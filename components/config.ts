@@ -21,6 +21,9 @@ import {
     PROJECT,
     PROTOCOLS,
     Protocol,
+    QUEUE_RECOVERY_CHOICES,
+    QueueRecovery,
+    AZURE_SHARE_GB,
     RDP_PORT,
     ROLE_PROBE_PORT,
     Range,
@@ -66,6 +69,13 @@ export interface FailoverConfig {
     idleTimeoutSeconds: number;
 }
 
+export interface StorageConfig {
+    /** `none`: a data disk per worker; `shared`: one shared file system, Iguana only on the MASTER. */
+    queueRecovery: QueueRecovery;
+    /** Azure only: provisioned size of the premium NFS share (EFS is elastic). */
+    shareGb: number;
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
     cloud: Cloud;
@@ -77,6 +87,7 @@ export interface ClusterConfig {
     network: NetworkConfig;
     workers: WorkersConfig;
     failover: FailoverConfig;
+    storage: StorageConfig;
 }
 
 /** Configuration as read from a stack or given in code: nothing is trusted yet. */
@@ -88,12 +99,13 @@ export interface RawClusterConfig {
     network?: unknown;
     workers?: unknown;
     failover?: unknown;
+    storage?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
 }
 
 /** The project config keys of the contract, in the order the docs list them. */
-export const CONFIG_KEYS = ["cloud", "environment", "iguana", "channels", "network", "workers", "failover"] as const;
+export const CONFIG_KEYS = ["cloud", "environment", "iguana", "channels", "network", "workers", "failover", "storage"] as const;
 
 export const REGION_KEY: Record<Cloud, string> = { aws: "aws:region", azure: "azure-native:location" };
 
@@ -119,6 +131,7 @@ const ALLOWED_KEYS = {
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
+    storage: ["queueRecovery", "shareGb"],
 } as const;
 
 function describe(value: unknown): string {
@@ -262,6 +275,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const workers = readWorkers(r, raw.workers, cloud);
     const failover = readFailover(r, raw.failover, cloud);
     const channels = readChannels(r, raw.channels, iguana.webPort);
+    const storage = readStorage(r, raw.storage, cloud, raw.workers, channels);
 
     if (limits && channels.length > limits.maxChannels) {
         r.report(
@@ -275,7 +289,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover };
+    return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
 }
 
 function readIguana(r: Reader, value: unknown): IguanaConfig {
@@ -461,4 +475,34 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
         }
     });
     return channels;
+}
+
+function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWorkers: unknown, channels: ChannelConfig[]): StorageConfig {
+    const obj = r.object("storage", value, ALLOWED_KEYS.storage) ?? {};
+    const queueRecovery = r.oneOf("storage.queueRecovery", obj.queueRecovery, QUEUE_RECOVERY_CHOICES) ?? DEFAULTS.queueRecovery;
+    const shareGb = r.integer("storage.shareGb", obj.shareGb, AZURE_SHARE_GB, " GiB") ?? DEFAULTS.shareGb;
+    if (obj.shareGb !== undefined && cloud === "aws") {
+        r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
+    } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {
+        r.report("storage.shareGb", `sizes the shared file system, which only storage.queueRecovery: "shared" creates: set that too, or remove the key`);
+    }
+    if (queueRecovery === "shared") {
+        channels.forEach((c, i) => {
+            if (c.mode === "active-active") {
+                r.report(
+                    `channels[${i}].mode`,
+                    `"active-active" needs Iguana running on both workers, but storage.queueRecovery: "shared" runs it only on the active one ` +
+                        `(two Iguanas must never write one queue); allowed with shared storage: "active-passive"`,
+                );
+            }
+        });
+        const workers = rawWorkers as Record<string, unknown> | undefined;
+        if (workers && typeof workers === "object" && workers.dataDiskGb !== undefined) {
+            r.report(
+                "workers.dataDiskGb",
+                `sizes each worker's own data disk, which storage.queueRecovery: "shared" does not create (the working directory is on the shared file system): remove the key`,
+            );
+        }
+    }
+    return { queueRecovery, shareGb };
 }

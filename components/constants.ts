@@ -38,6 +38,16 @@ export const CHANNEL_MODES: readonly ChannelMode[] = ["active-passive", "active-
 export type NatGateways = "one-per-zone" | "single";
 export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "single"];
 
+/**
+ * Where the Iguana working directory (queue, logs, config) lives:
+ * - `none`: on each worker's own encrypted data disk; both Iguanas run (instant failover), and
+ *   the queue of a failed worker stays on its disk until it comes back.
+ * - `shared`: on one shared file system (AWS EFS, Azure Files NFS 4.1) that both workers mount;
+ *   Iguana runs only on the keepalived MASTER, so the backup resumes the primary's queue in order.
+ */
+export type QueueRecovery = "none" | "shared";
+export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared"];
+
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -52,7 +62,45 @@ export const DEFAULTS = {
     unhealthyThreshold: 2,
     /** One hour: quiet overnight MLLP links stay open; below both clouds' 6000 s ceiling. */
     idleTimeoutSeconds: 3600,
+    queueRecovery: "none" as QueueRecovery,
+    /** Azure Files premium NFS shares are provisioned: 100 GiB is the smallest share. */
+    shareGb: 100,
 } as const;
+
+/** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
+export const NFS_PORT = 2049;
+
+/**
+ * Provisioned size of the Azure Files premium NFS share: 100 GiB to 102,400 GiB
+ * (MicrosoftDocs/azure-docs articles/storage/files/storage-files-quick-create-use-linux.md:
+ * "enter 100 for the minimum Provisioned capacity, or provision more capacity (up to
+ * 102,400 GiB)"). EFS grows elastically and takes no size.
+ */
+export const AZURE_SHARE_GB: Range = { min: 100, max: 102400 };
+
+/**
+ * Fixed uid of the iguana user when the working directory is shared: NFS (sec=sys) checks
+ * numeric ids, so both workers must give the user the same one. Below 1000 (a system user on
+ * Ubuntu), and not one Ubuntu 24.04's own system users take.
+ */
+export const IGUANA_SHARED_UID = 970;
+
+/**
+ * With shared storage, Iguana starts on promotion. Until it first answers its health check (at
+ * most this long: a large queue makes Iguana rebuild its indexes at start-up), keepalived's
+ * track script does not count it as failed, so a slow start does not bounce MASTER back and forth.
+ */
+export const IGUANA_START_GRACE_SECONDS = 300;
+
+/**
+ * amazon-efs-utils is not packaged for Ubuntu: AWS says to build the .deb from the source
+ * (github.com/aws/efs-utils README, "On other Linux distributions": ./build-deb.sh). We build
+ * this tag, so every worker runs the same mount helper.
+ */
+export const EFS_UTILS_GIT = { url: "https://github.com/aws/efs-utils", ref: "v2.3.0" } as const;
+
+/** Azure's private DNS zone for the `file` endpoint of storage accounts (Private Link). */
+export const AZURE_FILE_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net";
 
 /** The smallest and largest VPC/VNet prefix we carve four subnets from. */
 export const NETWORK_PREFIX_RANGE = { min: 16, max: 24 } as const;

@@ -54,6 +54,15 @@ export function planNetwork(vpcCidr: string): NetworkPlan {
 }
 
 /**
+ * The small subnet of the shared storage's private endpoint (Azure, `queueRecovery: shared`):
+ * the first /27 of the free public quarter A (Azure load balancer frontends need no subnet).
+ */
+export function storageSubnet(network: NetworkPlan): string {
+    const quarter = parseCidr(network.publicSubnets[0]);
+    return formatCidr(subnet(quarter, Math.max(0, 27 - quarter.prefix), 0));
+}
+
+/**
  * WK1 (primary) and WK2 (backup), each at a fixed address in its zone's worker subnet. Fixed
  * addresses let each worker's keepalived name its peer before either machine exists.
  */

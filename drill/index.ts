@@ -8,6 +8,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { loadStackClusterConfig, stackFile } from "../tools/stack-config";
+import { ClusterConfig } from "../components/config";
+import { QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
 import { exitCode, renderFindings, renderTable } from "./report";
 import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun, runScenario } from "./scenario";
@@ -18,11 +20,13 @@ import { lbTiming } from "./timing";
 /** Stacks drilled by default, each when its stack file exists. */
 export const DRILL_STACKS = ["aws-dev", "azure-dev"];
 
-const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile aws|azure] [--fast]
+const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile aws|azure] [--fast] [--queue-recovery none|shared]
                         [--scenario N[,N...]] [--parallel N] [--out DIR] [--work-dir DIR] [--keep]
   --stack      stack to drill (repeatable); default: ${DRILL_STACKS.join(" and ")}, those whose stack file exists
   --profile    LB emulation; default: the stack's cloud (aws: NLB, azure: Azure Standard LB)
   --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
+  --queue-recovery  override storage.queueRecovery: "shared" runs Iguana only on the MASTER with one
+               journal both workers' data mounts share (default: the stack's own)
   --scenario   run only these scenarios (1-7)
   --parallel   scenarios run at once, each in its own namespaces (default 7)
   --out        where results go (default drill-results/)
@@ -33,6 +37,7 @@ export interface DrillArgs {
     stacks: string[];
     profile?: LbProfile;
     fast: boolean;
+    queueRecovery?: QueueRecovery;
     scenarios: number[];
     parallel: number;
     out: string;
@@ -57,6 +62,11 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
             if (p !== "aws" && p !== "azure") throw new UsageError(`--profile must be aws or azure, not "${p}"`);
             args.profile = p;
         } else if (arg === "--fast") args.fast = true;
+        else if (arg === "--queue-recovery") {
+            const q = value();
+            if (q !== "none" && q !== "shared") throw new UsageError(`--queue-recovery must be none or shared, not "${q}"`);
+            args.queueRecovery = q;
+        }
         else if (arg === "--scenario") {
             args.scenarios = value()
                 .split(",")
@@ -76,6 +86,16 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
     if (args.stacks.length === 0) args.stacks = DRILL_STACKS.filter(exists);
     if (args.stacks.length === 0) throw new UsageError(`no stack file for ${DRILL_STACKS.join(" or ")}`);
     return args;
+}
+
+/** The stack's config with storage.queueRecovery overridden (shared: every channel active-passive). */
+export function withQueueRecovery(cfg: ClusterConfig, queueRecovery: QueueRecovery | undefined): ClusterConfig {
+    if (!queueRecovery) return cfg;
+    return {
+        ...cfg,
+        storage: { ...cfg.storage, queueRecovery },
+        channels: queueRecovery === "shared" ? cfg.channels.map((c) => ({ ...c, mode: "active-passive" })) : cfg.channels,
+    };
 }
 
 function preflight(): void {
@@ -162,14 +182,14 @@ async function main(): Promise<number> {
     const stacks: StackRun[] = [];
     try {
         for (const [stackIndex, stack] of args.stacks.entries()) {
-            const cfg = loadStackClusterConfig(stack);
+            const cfg = withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery);
             const profile = args.profile ?? cfg.cloud;
             const timing = lbTiming(cfg, args.fast);
             const run: StackRun = { stack, cfg, profile, timing, fast: args.fast };
             stacks.push(run);
             const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
             console.log(
-                `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}); health check every ${timing.intervalSeconds} s, ` +
+                `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}), storage.queueRecovery ${cfg.storage.queueRecovery}; health check every ${timing.intervalSeconds} s, ` +
                     `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once`,
             );
             const stackResults = await pool(defs, args.parallel, async (def) => {
@@ -194,7 +214,7 @@ async function main(): Promise<number> {
         startedAt: new Date().toISOString(),
         elapsedMs,
         fast: args.fast,
-        stacks: stacks.map((s) => ({ stack: s.stack, profile: s.profile, timing: s.timing, failover: s.cfg.failover, edition: s.cfg.iguana.edition })),
+        stacks: stacks.map((s) => ({ stack: s.stack, profile: s.profile, timing: s.timing, failover: s.cfg.failover, edition: s.cfg.iguana.edition, queueRecovery: s.cfg.storage.queueRecovery })),
         results,
         leftoverNamespaces: leftovers,
     };

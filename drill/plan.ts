@@ -57,15 +57,32 @@ export function drillWorkerPaths(root: string, worker: string): WorkerPaths {
     };
 }
 
+/**
+ * The drill's emulation of systemctl for the Iguana unit, next to the worker's scripts: the
+ * rendered iguana-service.sh calls it (shared mode) as it calls systemctl on a worker.
+ */
+export function drillServiceCommand(paths: WorkerPaths): string {
+    return path.join(paths.libDir, "drill-systemctl.sh");
+}
+
+/** Shared mode: the one directory both workers' data mounts are bind mounts of (the "file system"). */
+export function drillSharedDir(root: string): string {
+    return path.join(root, "shared");
+}
+
 /** Bootstrap settings of both workers, as the cloud implementation builds them, with drill paths. */
 export function drillSettings(cfg: ClusterConfig, root: string, addresses: DrillAddresses = DRILL_ADDRESSES): [BootstrapSettings, BootstrapSettings] {
     const [wk1, wk2] = drillWorkers(cfg, addresses);
-    // The data disk locator only feeds the disk script, which the drill does not run.
-    const cloudSpecific = { dataDisk: { kind: "aws-ebs", volumeId: "vol-0drill" } as const };
-    return [
-        bootstrapSettings(cfg, wk1, wk2, cloudSpecific, drillWorkerPaths(root, wk1.name)),
-        bootstrapSettings(cfg, wk2, wk1, cloudSpecific, drillWorkerPaths(root, wk2.name)),
-    ];
+    const shared = cfg.storage?.queueRecovery === "shared";
+    // The storage locator only feeds the disk and mount scripts, which the drill does not run:
+    // in shared mode each worker's data mount is a bind mount of one directory instead.
+    const cloudSpecific = { dataDisk: shared ? ({ kind: "aws-efs", fileSystemId: "fs-0drill" } as const) : ({ kind: "aws-ebs", volumeId: "vol-0drill" } as const) };
+    const settings = (self: WorkerPlan, peer: WorkerPlan) => {
+        const paths = drillWorkerPaths(root, self.name);
+        const s = bootstrapSettings(cfg, self, peer, cloudSpecific, paths);
+        return shared ? { ...s, serviceCommand: drillServiceCommand(paths) } : s;
+    };
+    return [settings(wk1, wk2), settings(wk2, wk1)];
 }
 
 /** How the emulated load balancer treats flows and an all-unhealthy target set. */

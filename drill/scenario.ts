@@ -6,16 +6,16 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { renderKeepalivedDropIn } from "../components/bootstrap";
+import { VRRP, renderKeepalivedDropIn } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
-import { Ack, Analysis, analyse, longestGap } from "./analysis";
+import { Ack, Analysis, analyse, longestGap, orderViolations } from "./analysis";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
 import { Monitor, routes } from "./monitor";
-import { DRILL_ADDRESSES, LbProfile, drillSettings, drillWorkers } from "./plan";
+import { DRILL_ADDRESSES, LbProfile, drillSettings, drillSharedDir, drillWorkers } from "./plan";
 import { SenderEvent, monotonicMs } from "./sender";
-import { journalPath, readJournal } from "./standin";
+import { journalPath, readJournal, readJournalEntries } from "./standin";
 import { Processes, Started, pidAlive, sh, sleep, waitFor } from "./system";
-import { Budget, Detection, LbTiming, SENDER_TIMING, failoverBudget } from "./timing";
+import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, failoverBudget } from "./timing";
 import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
 import { DrillWorker } from "./worker";
 
@@ -90,6 +90,10 @@ export interface ScenarioResult {
     bothMasterMs: number;
     /** Time the LB had both workers up (routable) at once, after the fault. */
     lbBothUpMs: number;
+    /** storage.queueRecovery of the run. */
+    queueRecovery?: string;
+    /** Shared mode: time both Iguana stand-ins ran at once on the shared journal, after the fault. */
+    bothIguanasMs?: number;
     notes: string[];
     durationMs: number;
     timeline: { t: number; subject: string; value: string }[];
@@ -149,12 +153,20 @@ class ScenarioRun {
         this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES);
         this.interrupt = () => {
             this.procs.killAll();
+            for (const w of this.workers ?? []) {
+                w.killStandin();
+                w.unmountShared();
+            }
             destroyTopology(this.topo);
         };
         ctx.onInterrupt.add(this.interrupt);
         const [s1, s2] = drillSettings(stack.cfg, this.root);
         this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
-        this.monitor = new Monitor({ wk1: () => this.workers[0].role(), wk2: () => this.workers[1].role() });
+        this.monitor = new Monitor({
+            wk1: () => this.workers[0].role(),
+            wk2: () => this.workers[1].role(),
+            ...(this.shared ? { "wk1-iguana": () => (this.workers[0].standinRunning() ? "RUN" : "STOP"), "wk2-iguana": () => (this.workers[1].standinRunning() ? "RUN" : "STOP") } : {}),
+        });
         this.eventsFile = path.join(this.root, "sender-events.jsonl");
         this.probeEventsFile = path.join(this.root, "probe-events.jsonl");
         this.stopFile = path.join(this.root, "sender.stop");
@@ -162,6 +174,10 @@ class ScenarioRun {
         if (!channel) throw new Error(`stack ${stack.stack} has no LLP channel to drill`);
         this.backend = backendName(channel);
         this.port = channel.port;
+    }
+
+    get shared(): boolean {
+        return this.stack.cfg.storage?.queueRecovery === "shared";
     }
 
     get wk1(): DrillWorker {
@@ -175,17 +191,23 @@ class ScenarioRun {
         return this.monitor.now(`${this.backend}/${worker.name}`);
     }
 
-    /** The worker's boot order: LLP gate closed, role probe, Iguana; keepalived comes after. */
+    /**
+     * The worker's boot order: LLP gate closed, role probe, Iguana; keepalived comes after.
+     * Shared mode: Iguana is not started at boot; keepalived's notify starts it on the MASTER.
+     */
     async bootWorker(w: DrillWorker): Promise<void> {
         w.closeGate();
         w.startRoleProbe();
+        if (this.shared) return;
         w.startStandin();
         if (!(await waitFor(() => w.standinReady(), 30000))) throw new Error(`${w.name}: the Iguana stand-in did not start`);
     }
 
     async setUp(): Promise<void> {
+        if (this.shared) fs.mkdirSync(path.join(drillSharedDir(this.root), "working"), { recursive: true, mode: 0o755 });
         for (const w of this.workers) {
-            w.render();
+            w.render(this.procs.logDir);
+            if (this.shared) w.mountShared(drillSharedDir(this.root));
             w.prepareVrrpLink();
             w.configTest();
         }
@@ -199,6 +221,9 @@ class ScenarioRun {
         this.monitor.start();
         if (!(await waitFor(() => this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP", 15000))) {
             throw new Error(`keepalived did not elect WK1: wk1=${this.wk1.role()} wk2=${this.wk2.role()}`);
+        }
+        if (this.shared && !(await waitFor(() => this.wk1.standinReady(), 30000))) {
+            throw new Error("shared storage: keepalived's notify did not start WK1's Iguana stand-in");
         }
         // The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers.
         const cfgFile = path.join(this.root, "haproxy.cfg");
@@ -283,13 +308,18 @@ class ScenarioRun {
             case "wk1-returns":
                 // Both at once, no supervisor: nothing on WK1 gets to clean up.
                 wk1.killKeepalived();
-                if (wk1.standin) this.procs.signal(wk1.standin, "SIGKILL");
+                wk1.killStandin();
                 this.notes.push("kill -9 of keepalived (parent and VRRP child) and the Iguana stand-in; no systemd: no ExecStopPost, no restart");
                 break;
             case "network-cut":
             case "network-heals":
                 cutNetwork(wk1.ns);
                 this.notes.push("every packet in or out of WK1's interface dropped; the interface stays up (a cloud network partition)");
+                if (this.shared) {
+                    // On a cloud the cut takes the NFS server away too; here the shared directory is local.
+                    wk1.unmountShared();
+                    this.notes.push("WK1's shared file system went with its network (its bind mount lazily unmounted)");
+                }
                 break;
             case "keepalived-stop": {
                 // `systemctl stop keepalived`: SIGTERM, then the rendered drop-in's ExecStopPost.
@@ -302,7 +332,7 @@ class ScenarioRun {
                 break;
             }
             case "iguana-dies":
-                if (wk1.standin) this.procs.signal(wk1.standin, "SIGKILL");
+                wk1.killStandin();
                 this.notes.push("kill -9 of the Iguana stand-in only; keepalived's track script must hand over");
                 break;
             case "split-brain":
@@ -320,7 +350,7 @@ class ScenarioRun {
         const w = this.wk1;
         if (w.roleProbe) await this.procs.stop(w.roleProbe, 1000);
         w.killKeepalived();
-        if (w.standin) this.procs.signal(w.standin, "SIGKILL");
+        w.killStandin();
         fs.rmSync(w.settings.paths.runDir, { recursive: true, force: true });
         fs.mkdirSync(w.settings.paths.runDir, { recursive: true, mode: 0o755 });
         await this.bootWorker(w);
@@ -355,6 +385,7 @@ class ScenarioRun {
         if (this.def.key === "network-heals") {
             this.returnedAt = monotonicMs();
             healNetwork(this.wk1.ns);
+            if (this.shared) this.wk1.mountShared(drillSharedDir(this.root));
             // Long enough for the LB to mark WK1 up again if it is active, and for traffic to follow.
             await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
         }
@@ -405,13 +436,25 @@ class ScenarioRun {
         }
     }
 
+    /** The shared journal, every entry with the worker that wrote it (shared mode). */
+    sharedJournal(): { id: string; worker: string }[] {
+        return readJournalEntries(journalPath(path.join(drillSharedDir(this.root), "working"), this.port));
+    }
+
     journals(): Record<string, string[]> {
+        if (this.shared) {
+            const entries = this.sharedJournal();
+            return Object.fromEntries(this.workers.map((w) => [w.name, entries.filter((e) => e.worker === w.name).map((e) => e.id)]));
+        }
         return Object.fromEntries(this.workers.map((w) => [w.name, readJournal(journalPath(w.settings.paths.workingDir, this.port))]));
     }
 
     async run(): Promise<ScenarioResult> {
         const started = monotonicMs();
-        const budget = failoverBudget(this.def.detection, this.wk2.settings.self.vrrpPriority, this.stack.timing, { silentPrimary: this.def.silentPrimary });
+        const budget = failoverBudget(this.def.detection, this.wk2.settings.self.vrrpPriority, this.stack.timing, {
+            silentPrimary: this.def.silentPrimary,
+            iguanaStartMs: this.shared ? STANDIN_START_BUDGET_MS : 0,
+        });
         await this.setUp();
         this.sender = this.startSender(this.eventsFile, { prefix: "ADT", count: 1_000_000 });
         if (!(await waitFor(() => this.acks().length >= 20, 30000, 100))) throw new Error("the sender got no ACKs before the fault");
@@ -480,6 +523,41 @@ class ScenarioRun {
             const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
             this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
         }
+        let bothIguanasMs: number | undefined;
+        if (this.shared) {
+            bothIguanasMs = Math.round(m.overlapMs(["wk1-iguana", "wk2-iguana"], (v) => v === "RUN", faultAt, endAt));
+            const entries = this.sharedJournal().filter((e) => e.id.startsWith("ADT-"));
+            const ids = entries.map((e) => e.id);
+            const firstWk2 = entries.findIndex((e) => e.worker === "wk2");
+            const lastWk1 = (firstWk2 >= 0 ? entries.slice(0, firstWk2) : entries).map((e) => e.worker).lastIndexOf("wk1");
+            const interleaved = firstWk2 >= 0 && entries.slice(firstWk2).some((e) => e.worker === "wk1");
+            this.notes.push(
+                `shared journal: ${entries.length} entries; ` +
+                    (firstWk2 >= 0
+                        ? `WK2 resumed at entry ${firstWk2 + 1} (${entries[firstWk2].id}), right after WK1's last (${lastWk1 >= 0 ? entries[lastWk1].id : "-"}); `
+                        : "WK2 wrote none; ") +
+                    `order violations across the failover ${orderViolations(ids)}; both Iguanas running for ${bothIguanasMs} ms after the fault`,
+            );
+            const wk1Stopped = m.firstAfter("wk1-iguana", faultAt, (v) => v === "STOP");
+            if (this.def.silentPrimary) {
+                this.notes.push(
+                    `WK1, cut off from the shared file system too, stopped its Iguana ${wk1Stopped === null ? "never" : `${Math.round(wk1Stopped - faultAt)} ms after the fault`} ` +
+                        `(its track script fails once the file system does not answer: ${VRRP.checkFall} x ${VRRP.checkIntervalSeconds} s)`,
+                );
+            }
+            if (!this.def.limitation) {
+                if (orderViolations(ids) > 0) fail(`${orderViolations(ids)} order violation(s) in the shared journal across the failover`);
+                if (interleaved) fail("WK1 wrote to the shared journal after WK2 had resumed it");
+                if (this.def.silentPrimary) {
+                    // WK1 cannot write (it lost the file system with its network); it must stop within its track-script time.
+                    if (wk1Stopped === null) fail("the cut-off WK1 kept its Iguana running");
+                } else if (bothIguanasMs > 0) {
+                    fail(`both Iguanas ran on the shared queue for ${bothIguanasMs} ms`);
+                }
+            } else if (bothIguanasMs > 0) {
+                this.notes.push(`LIMITATION in shared mode: both Iguanas ran on the shared queue for ${bothIguanasMs} ms`);
+            }
+        }
         if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
             this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but the LB reaches only WK2`);
         }
@@ -507,6 +585,8 @@ class ScenarioRun {
             journalEntries: all.journalEntries,
             bothMasterMs,
             lbBothUpMs,
+            queueRecovery: this.stack.cfg.storage?.queueRecovery ?? "none",
+            ...(bothIguanasMs !== undefined ? { bothIguanasMs } : {}),
             notes: this.notes,
             durationMs: Math.round(monotonicMs() - started),
             timeline: m.changes
@@ -519,7 +599,9 @@ class ScenarioRun {
         await this.monitor.stop();
         await this.procs.stopAll();
         this.procs.killAll();
+        if (this.shared) for (const w of this.workers) w.killStandin();
         destroyTopology(this.topo);
+        if (this.shared) for (const w of this.workers) w.unmountShared();
         this.ctx.onInterrupt.delete(this.interrupt);
         if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
     }

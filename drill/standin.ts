@@ -34,6 +34,19 @@ export function readJournal(file: string): string[] {
         .map((line) => line.split("\t")[0]);
 }
 
+/** Journal lines with the worker that wrote each (third column; absent in older journals). */
+export function readJournalEntries(file: string): { id: string; worker: string }[] {
+    if (!fs.existsSync(file)) return [];
+    return fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter((line) => line.length > 0)
+        .map((line) => {
+            const [id, , worker] = line.split("\t");
+            return { id, worker: worker ?? "" };
+        });
+}
+
 /** The ACK names the worker in MSH-3 (sending application), so the sender knows who journaled. */
 export function ackSender(worker: string): string {
     return `IGUANA-${worker.toUpperCase()}`;
@@ -46,7 +59,15 @@ function arg(argv: string[], name: string): string {
 }
 
 function serveMllp(port: number, worker: string, journalDir: string): void {
-    const fd = fs.openSync(journalPath(journalDir, port), "a");
+    const file = journalPath(journalDir, port);
+    // With a shared working directory the journal may hold the other worker's entries: this
+    // Iguana resumes after the last of them (append), as Iguana resumes a shared queue.
+    const before = readJournalEntries(file);
+    if (before.length > 0) {
+        const last = before[before.length - 1];
+        console.log(`standin ${worker}: resuming journal-${port} after ${before.length} entries (last ${last.id} by ${last.worker || "?"})`);
+    }
+    const fd = fs.openSync(file, "a");
     const server = new Hl7Server((connection: Hl7Connection) => {
         connection.addEventListener("message", (event) => {
             const message = event.message;
@@ -56,7 +77,7 @@ function serveMllp(port: number, worker: string, journalDir: string): void {
                 return;
             }
             // Durable first, acknowledge second: an ACK means the message is on disk.
-            fs.writeSync(fd, `${controlId}\t${Date.now()}\n`);
+            fs.writeSync(fd, `${controlId}\t${Date.now()}\t${worker}\n`);
             fs.fsyncSync(fd);
             const ack: Hl7Message = message.buildAck({ ackCode: "AA" });
             ack.getSegment("MSH")?.setField(3, ackSender(worker));

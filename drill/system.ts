@@ -96,7 +96,7 @@ export interface Started {
 export class Processes {
     private readonly started: Started[] = [];
 
-    constructor(private readonly logDir: string) {
+    constructor(readonly logDir: string) {
         fs.mkdirSync(logDir, { recursive: true });
     }
 

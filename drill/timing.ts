@@ -79,8 +79,19 @@ export interface Budget {
     lbMs: number;
     /** The sender's ACK timeout and reconnect delay, plus fixed slack. */
     marginMs: number;
+    /**
+     * Shared storage only: Iguana starts on the backup after its promotion (here the stand-in,
+     * a Node process; a real Iguana takes its own start-up time, longer with a large queue).
+     */
+    iguanaStartMs: number;
     totalMs: number;
 }
+
+/**
+ * What the drill allows the Iguana stand-in to start after a promotion (shared mode): Node with
+ * ts-node and the HL7 library, on a 2-core machine running several scenarios at once.
+ */
+export const STANDIN_START_BUDGET_MS = 6000;
 
 /**
  * The longest outage a failover may cause: the backup is MASTER within the keepalived
@@ -93,11 +104,12 @@ export function failoverBudget(
     detection: Detection,
     backupPriority: number,
     lb: LbTiming,
-    options: { silentPrimary?: boolean; sender?: SenderTiming } = {},
+    options: { silentPrimary?: boolean; sender?: SenderTiming; iguanaStartMs?: number } = {},
 ): Budget {
     const sender = options.sender ?? SENDER_TIMING;
     const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
     const lbMs = lb.intervalSeconds * 1000 * lb.threshold + (options.silentPrimary ? lb.timeoutSeconds * 1000 : 0);
     const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
-    return { keepalivedMs, lbMs, marginMs, totalMs: keepalivedMs + lbMs + marginMs };
+    const iguanaStartMs = options.iguanaStartMs ?? 0;
+    return { keepalivedMs, lbMs, marginMs, iguanaStartMs, totalMs: keepalivedMs + lbMs + marginMs + iguanaStartMs };
 }

@@ -10,7 +10,9 @@ import {
     BootstrapSettings,
     ROLE_PROBE_SOURCE,
     renderCheckIguanaScript,
+    renderIguanaServiceScript,
     renderKeepalivedConf,
+    isShared,
     renderLlpGateScript,
     renderNotifyScript,
     renderVrrpLinkScript,
@@ -18,7 +20,8 @@ import {
     roleProbePath,
     stateFile,
 } from "../components/bootstrap";
-import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid } from "./system";
+import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid, sh } from "./system";
+import { drillServiceCommand } from "./plan";
 
 export interface RenderedFile {
     path: string;
@@ -26,10 +29,75 @@ export interface RenderedFile {
     mode: number;
 }
 
+/** The stand-in's command line: the drill starts it itself, or (shared mode) through the systemctl emulation. */
+export function standinArgs(s: BootstrapSettings, readyFile: string): string[] {
+    return [
+        "-r",
+        "ts-node/register/transpile-only",
+        path.join(__dirname, "standin.ts"),
+        "--worker",
+        s.self.name,
+        "--ports",
+        s.llpPorts.join(","),
+        "--journal-dir",
+        s.paths.workingDir,
+        "--health",
+        iguanaHealthArg(s),
+        "--ready",
+        readyFile,
+    ];
+}
+
+export function standinReadyFile(s: BootstrapSettings): string {
+    return `${s.paths.runDir}/standin.ready`;
+}
+
+export function standinPidFile(s: BootstrapSettings): string {
+    return `${s.paths.runDir}/standin.pid`;
+}
+
+/**
+ * What the drill has instead of systemd for the Iguana unit (shared mode): `start --no-block
+ * <unit>` launches the Iguana stand-in in its own session (keepalived's notify runs this inside
+ * the worker's namespace, so the stand-in lives there); `stop <unit>` ends it and waits, as
+ * systemctl stop does.
+ */
+export function renderDrillSystemctl(s: BootstrapSettings, repoRoot: string, logFile: string): string {
+    const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    const pidfile = q(standinPidFile(s));
+    return `#!/bin/bash
+# Drill emulation of systemctl for the Iguana unit: start|stop [--no-block] <unit>.
+set -uo pipefail
+command="\${1:?}"
+pidfile=${pidfile}
+case "$command" in
+    start)
+        if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2> /dev/null; then exit 0; fi
+        rm -f ${q(standinReadyFile(s))}
+        cd ${q(repoRoot)}
+        setsid ${q(process.execPath)} ${standinArgs(s, standinReadyFile(s)).map(q).join(" ")} >> ${q(logFile)} 2>&1 < /dev/null &
+        echo $! > "$pidfile"
+        ;;
+    stop)
+        if [ -f "$pidfile" ]; then
+            pid=$(cat "$pidfile")
+            kill -TERM "$pid" 2> /dev/null
+            for _ in $(seq 1 50); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2> /dev/null
+            rm -f "$pidfile"
+        fi
+        ;;
+esac
+exit 0
+`;
+}
+
 /** Everything the drill writes for one worker, all from the bootstrap renderers. */
 export function workerFiles(s: BootstrapSettings): RenderedFile[] {
     const lib = s.paths.libDir;
+    const shared: RenderedFile[] = isShared(s) ? [{ path: `${lib}/iguana-service.sh`, content: renderIguanaServiceScript(s), mode: 0o755 }] : [];
     return [
+        ...shared,
         { path: s.paths.keepalivedConf, content: renderKeepalivedConf(s), mode: 0o644 },
         // Run before keepalived, as the worker's iguana-vrrp-link unit does: finds the interface,
         // builds the VXLAN tunnel on Azure, writes keepalived's interface include.
@@ -74,10 +142,19 @@ export class DrillWorker {
         return this.settings.self.name;
     }
 
-    render(): void {
+    get shared(): boolean {
+        return isShared(this.settings);
+    }
+
+    render(logDir?: string): void {
         const p = this.settings.paths;
-        for (const dir of [p.libDir, p.etcDir, p.runDir, p.workingDir, p.appDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-        for (const file of workerFiles(this.settings)) {
+        for (const dir of [p.libDir, p.etcDir, p.runDir, this.shared ? p.dataMount : p.workingDir, p.appDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        const files = workerFiles(this.settings);
+        if (this.shared) {
+            const log = path.join(logDir ?? p.runDir, `${this.name}-iguana.log`);
+            files.push({ path: drillServiceCommand(p), content: renderDrillSystemctl(this.settings, this.repoRoot, log), mode: 0o755 });
+        }
+        for (const file of files) {
             fs.mkdirSync(path.dirname(file.path), { recursive: true, mode: 0o755 });
             fs.writeFileSync(file.path, file.content, { mode: file.mode });
             fs.chmodSync(file.path, file.mode);
@@ -105,37 +182,67 @@ export class DrillWorker {
     }
 
     readyFile(): string {
-        return `${this.settings.paths.runDir}/standin.ready`;
+        return standinReadyFile(this.settings);
     }
 
     startStandin(): Started {
         fs.rmSync(this.readyFile(), { force: true });
-        this.standin = this.procs.spawnIn(
-            this.ns,
-            `${this.name}-iguana`,
-            process.execPath,
-            [
-                "-r",
-                "ts-node/register/transpile-only",
-                path.join(__dirname, "standin.ts"),
-                "--worker",
-                this.name,
-                "--ports",
-                this.settings.llpPorts.join(","),
-                "--journal-dir",
-                this.settings.paths.workingDir,
-                "--health",
-                iguanaHealthArg(this.settings),
-                "--ready",
-                this.readyFile(),
-            ],
-            { cwd: this.repoRoot },
-        );
+        this.standin = this.procs.spawnIn(this.ns, `${this.name}-iguana`, process.execPath, standinArgs(this.settings, this.readyFile()), { cwd: this.repoRoot });
         return this.standin;
     }
 
     standinReady(): boolean {
         return fs.existsSync(this.readyFile());
+    }
+
+    /** Shared mode: the stand-in keepalived's notify started, while it runs. */
+    sharedStandinPid(): number | undefined {
+        const pid = readPid(standinPidFile(this.settings));
+        return pid !== undefined && pidAlive(pid) ? pid : undefined;
+    }
+
+    /** Whether this worker's Iguana stand-in runs now. */
+    standinRunning(): boolean {
+        if (this.shared) return this.sharedStandinPid() !== undefined;
+        return this.standin !== undefined && pidAlive(this.standin.pid);
+    }
+
+    /** kill -9 of the Iguana stand-in, however it was started. */
+    killStandin(): void {
+        if (this.standin) this.procs.signal(this.standin, "SIGKILL");
+        const pid = this.sharedStandinPid();
+        if (pid !== undefined) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                /* gone */
+            }
+        }
+    }
+
+    /**
+     * Shared mode: this worker's data mount becomes a bind mount of the shared directory. In the
+     * host's mount namespace and, once keepalived runs, in its own: `ip netns exec` gives every
+     * process it starts a private mount namespace, which later host mounts do not reach.
+     */
+    mountShared(sharedDir: string): void {
+        fs.mkdirSync(this.settings.paths.dataMount, { recursive: true, mode: 0o755 });
+        sh("mount", ["--bind", sharedDir, this.settings.paths.dataMount]);
+        const pid = this.keepalivedMainPid();
+        if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "mount", "--bind", sharedDir, this.settings.paths.dataMount], { allowFail: true });
+    }
+
+    /** The shared file system goes away (lazily, like a dead NFS server for new operations), for keepalived too. */
+    unmountShared(): void {
+        if (!this.shared) return;
+        const pid = this.keepalivedMainPid();
+        if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "umount", "-l", this.settings.paths.dataMount], { allowFail: true });
+        sh("umount", ["-l", this.settings.paths.dataMount], { allowFail: true });
+    }
+
+    private keepalivedMainPid(): number | undefined {
+        const pid = readPid(keepalivedPidfiles(this.settings).main);
+        return pid !== undefined && pidAlive(pid) ? pid : undefined;
     }
 
     startRoleProbe(): Started {

@@ -38,6 +38,8 @@ const AZURE_NSG = "azure-native:network:NetworkSecurityGroup";
 const AZURE_NSG_RULE = "azure-native:network:SecurityRule";
 const AZURE_LB = "azure-native:network:LoadBalancer";
 const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
+const AWS_EFS = "aws:efs/fileSystem:FileSystem";
+const AZURE_STORAGE_ACCOUNT = "azure-native:storage:StorageAccount";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
@@ -78,6 +80,44 @@ export const ebsEncryptedWithProjectKey: StackValidationPolicy = {
                 check(`root device of ${r.name}`, root.encrypted, root.kmsKeyId, r.urn);
                 for (const ebs of r.props.ebsBlockDevices ?? []) check(`EBS device ${ebs.deviceName} of ${r.name}`, ebs.encrypted, ebs.kmsKeyId, r.urn);
             }
+        }
+    },
+};
+
+/** The shared queue (storage.queueRecovery: shared) gets the same key as the disks it replaces. */
+export const efsEncryptedWithProjectKey: StackValidationPolicy = {
+    name: "efs-encrypted-with-project-key",
+    description: "Every EFS file system is encrypted at rest with the project's customer-managed KMS key.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        for (const r of args.resources.filter((x) => x.type === AWS_EFS)) {
+            if (r.props.encrypted !== true) {
+                report(`EFS file system ${r.name} is not encrypted: set encrypted: true with the project's KMS key.`, r.urn);
+            } else if (typeof r.props.kmsKeyId !== "string" || !keyArns.has(r.props.kmsKeyId)) {
+                report(`EFS file system ${r.name} is encrypted with ${r.props.kmsKeyId ? `key ${r.props.kmsKeyId}` : "the AWS-managed key"}, not the project's customer-managed KMS key.`, r.urn);
+            }
+        }
+    },
+};
+
+/** The shared queue on Azure is reached through a private endpoint only. */
+export const azureStorageNotPublic: ResourceValidationPolicy = {
+    name: "azure-storage-not-public",
+    description: "Storage accounts have public network access disabled, a deny-by-default firewall and no public blob access.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: (args, report) => {
+        if (args.type !== AZURE_STORAGE_ACCOUNT) return;
+        if (args.props.publicNetworkAccess !== "Disabled") {
+            report(`storage account ${args.name} allows public network access (${args.props.publicNetworkAccess ?? "Enabled by default"}): set publicNetworkAccess: Disabled and use a private endpoint.`);
+        }
+        if (args.props.networkRuleSet?.defaultAction !== "Deny") {
+            report(`storage account ${args.name} accepts traffic by default: set networkRuleSet.defaultAction: Deny.`);
+        }
+        if (args.props.allowBlobPublicAccess !== false) {
+            report(`storage account ${args.name} may expose blobs publicly: set allowBlobPublicAccess: false.`);
         }
     },
 };
@@ -238,6 +278,8 @@ const AWS_UNTAGGABLE = new Set([
     "aws:lb/targetGroupAttachment:TargetGroupAttachment",
     "aws:secretsmanager/secretVersion:SecretVersion",
     "aws:kms/alias:Alias",
+    "aws:efs/mountTarget:MountTarget",
+    "aws:efs/fileSystemPolicy:FileSystemPolicy",
 ]);
 /** Resources that belong to one worker carry its `role` too. */
 const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);
@@ -261,6 +303,8 @@ export const requiredTags: ResourceValidationPolicy = {
 
 export const guardrails: Policies = [
     ebsEncryptedWithProjectKey,
+    efsEncryptedWithProjectKey,
+    azureStorageNotPublic,
     azureDisksEncrypted,
     imdsV2Required,
     noAdminPortsFromInternet,

@@ -71,6 +71,19 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["Azure idle timeout not whole minutes", azure({ failover: { idleTimeoutSeconds: 250 } }), "iguana-ha:failover.idleTimeoutSeconds", "whole number of minutes"],
     ["interval as a string", azure({ failover: { healthCheckIntervalSeconds: "5" } }), "iguana-ha:failover.healthCheckIntervalSeconds", "whole number"],
     ["failover as a list", aws({ failover: [] }), "iguana-ha:failover", "must be an object"],
+    ["unknown queue recovery", aws({ storage: { queueRecovery: "replicated" } }), "iguana-ha:storage.queueRecovery", '"none", "shared"'],
+    ["storage as a string", azure({ storage: "shared" }), "iguana-ha:storage", "must be an object"],
+    ["misspelt storage key", aws({ storage: { queueRecover: "shared" } }), "iguana-ha:storage.queueRecover", "not a known key"],
+    [
+        "shared storage with an active-active channel",
+        aws({ storage: { queueRecovery: "shared" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }),
+        "iguana-ha:channels[0].mode",
+        "runs it only on the active one",
+    ],
+    ["shared storage with a data disk size", azure({ storage: { queueRecovery: "shared" }, workers: { dataDiskGb: 200 } }), "iguana-ha:workers.dataDiskGb", "does not create"],
+    ["share size on AWS", aws({ storage: { queueRecovery: "shared", shareGb: 200 } }), "iguana-ha:storage.shareGb", "EFS grows"],
+    ["Azure share of 50 GiB", azure({ storage: { queueRecovery: "shared", shareGb: 50 } }), "iguana-ha:storage.shareGb", "100-102400"],
+    ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
 ];
 
 class Capture {

@@ -20,17 +20,19 @@ import {
     renderVrrpLinkScript,
 } from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
+import { renderIguanaServiceScript } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
 import { renderHaproxyConfig } from "../drill/haproxy";
-import { parseDrillArgs } from "../drill/index";
+import { parseDrillArgs, withQueueRecovery } from "../drill/index";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
 import { ScenarioResult, acksOf, execStopPost, failedResult, SCENARIOS, workerOfAck } from "../drill/scenario";
 import { controlId } from "../drill/sender";
 import { failoverBudget, keepalivedDetectionMs, lbTiming } from "../drill/timing";
-import { workerFiles } from "../drill/worker";
+import { renderDrillSystemctl, workerFiles } from "../drill/worker";
+import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
 
 const awsDev = loadStackClusterConfig("aws-dev");
@@ -101,7 +103,12 @@ describe("drill: failover budget", () => {
 
     it("adds interval x threshold and the sender's margin: aws-dev allows 28.8 s", () => {
         const budget = failoverBudget("vrrp", 100, lbTiming(awsDev));
-        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, totalMs: 28809 });
+        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, iguanaStartMs: 0, totalMs: 28809 });
+    });
+
+    it("with shared storage, adds Iguana's start-up on the promoted worker", () => {
+        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev), { iguanaStartMs: 6000 });
+        assert.deepStrictEqual([budget.iguanaStartMs, budget.totalMs], [6000, 34809]);
     });
 
     it("adds one check timeout when WK1 goes silent (its checks fail only by timing out)", () => {
@@ -320,5 +327,43 @@ describe("drill: LB status and the verdict", () => {
         assert.strictEqual(exitCode([pass, failed]), 1);
         assert.match(failed.reasons[0], /could not run: boom/);
         assert.match(renderTable([pass]), /\| aws-dev \| aws \| 1 \| crash /);
+    });
+});
+
+describe("drill: shared storage (--queue-recovery shared)", () => {
+    const shared = withQueueRecovery(awsDev, "shared");
+
+    it("--queue-recovery overrides the stack's mode; shared makes every channel active-passive", () => {
+        assert.strictEqual(parseDrillArgs(["--queue-recovery", "shared"], () => true).queueRecovery, "shared");
+        assert.throws(() => parseDrillArgs(["--queue-recovery", "mirrored"], () => true), /none or shared/);
+        assert.strictEqual(shared.storage.queueRecovery, "shared");
+        assert.ok(shared.channels.every((c) => c.mode === "active-passive"));
+        assert.strictEqual(withQueueRecovery(awsDev, undefined), awsDev);
+    });
+
+    it("both workers run the rendered notify and iguana-service.sh; only systemctl is emulated", () => {
+        const [s1, s2] = drillSettings(shared, "/drill");
+        for (const s of [s1, s2]) {
+            assert.strictEqual(s.queueRecovery, "shared");
+            assert.strictEqual(s.serviceCommand, `/drill/${s.self.name}/lib/drill-systemctl.sh`);
+            const files = workerFiles(s);
+            assert.strictEqual(files.find((f) => f.path.endsWith("/iguana-service.sh"))?.content, renderIguanaServiceScript(s));
+            assert.match(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /iguana-service\.sh' start/);
+        }
+        const systemctl = renderDrillSystemctl(s1, "/repo", "/logs/wk1-iguana.log");
+        assert.match(systemctl, /setsid .*standin\.ts' '--worker' 'wk1'/);
+        assert.match(systemctl, /'--journal-dir' '\/drill\/wk1\/data\/working'/);
+    });
+
+    it("the stand-in journals which worker wrote each entry, so one shared journal can be split", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-journal-"));
+        const file = path.join(dir, "journal-2575.log");
+        fs.writeFileSync(file, "ADT-000001\t1\twk1\nADT-000002\t2\twk2\nADT-000003\t3\n");
+        assert.deepStrictEqual(readJournalEntries(file), [
+            { id: "ADT-000001", worker: "wk1" },
+            { id: "ADT-000002", worker: "wk2" },
+            { id: "ADT-000003", worker: "" },
+        ]);
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 });

@@ -3,7 +3,9 @@ import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, 
 import {
     GuardrailConfig,
     azureDisksEncrypted,
+    azureStorageNotPublic,
     dedicatedWhenAsked,
+    efsEncryptedWithProjectKey,
     ebsEncryptedWithProjectKey,
     guardrails,
     imdsV2Required,
@@ -14,7 +16,7 @@ import {
 } from "../policy/policies";
 import { RecordedResource } from "../tools/mocks";
 import { listStacks, readStackConfig } from "../tools/stack-config";
-import { runStack } from "./helpers";
+import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 
 class NotApplicable extends Error {}
 
@@ -158,6 +160,22 @@ describe("policy pack: each guardrail", () => {
         assert.match((await stackViolations(noSecretInBootstrap, [key]))[0], /private key/);
     });
 
+    it("EFS file systems must use the project's KMS key", async () => {
+        const efs = (props: Record<string, any>) => ({ type: "aws:efs/fileSystem:FileSystem", name: "shared", props });
+        assert.deepStrictEqual(await stackViolations(efsEncryptedWithProjectKey, [KEY, efs({ encrypted: true, kmsKeyId: KEY.props.arn })]), []);
+        assert.match((await stackViolations(efsEncryptedWithProjectKey, [KEY, efs({ encrypted: false })]))[0], /not encrypted/);
+        assert.match((await stackViolations(efsEncryptedWithProjectKey, [KEY, efs({ encrypted: true })]))[0], /AWS-managed key/);
+    });
+
+    it("storage accounts must be private: no public network access, deny by default, no public blobs", async () => {
+        const type = "azure-native:storage:StorageAccount";
+        const good = { publicNetworkAccess: "Disabled", networkRuleSet: { defaultAction: "Deny" }, allowBlobPublicAccess: false };
+        assert.deepStrictEqual(await violationsOf(azureStorageNotPublic, type, good), []);
+        const bad = await violationsOf(azureStorageNotPublic, type, {});
+        assert.strictEqual(bad.length, 3);
+        assert.match(bad[0], /public network access/);
+    });
+
     it("taggable resources carry environment, worker resources their role", async () => {
         assert.deepStrictEqual(await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", { tags: { environment: "dev" } }), []);
         assert.match((await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", {}))[0], /no environment tag/);
@@ -202,6 +220,16 @@ describe("policy pack: every shipped stack passes", function () {
             const violations = await packViolations(run.mocks.resources, { dedicated: workers.dedicated ?? false, encryptionAtHost: workers.encryptionAtHost ?? false, webPort: iguana.webPort });
             assert.deepStrictEqual(violations, []);
             assert.ok(run.mocks.resources.length > 15);
+        });
+    }
+
+    for (const [label, values] of [
+        ["aws with shared storage", awsConfig({ storage: { queueRecovery: "shared" } })],
+        ["azure with shared storage", azureConfig({ storage: { queueRecovery: "shared" } })],
+    ] as const) {
+        it(label, async () => {
+            const run = await runConfig(values);
+            assert.deepStrictEqual(await packViolations(run.mocks.resources, {}), []);
         });
     }
 

@@ -8,7 +8,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { validateClusterConfig } from "../components/config";
-import { WorkerPaths, bootstrapSettings, renderVrrpLinkScript, renderLlpGateScript, renderNotifyScript, ROLE_PROBE_SOURCE, roleProbeArgs } from "../components/bootstrap";
+import {
+    WorkerPaths,
+    bootstrapSettings,
+    renderCheckIguanaScript,
+    renderIguanaServiceScript,
+    renderVrrpLinkScript,
+    renderLlpGateScript,
+    renderNotifyScript,
+    ROLE_PROBE_SOURCE,
+    roleProbeArgs,
+} from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { isRoot, requireTools } from "./tools";
 
@@ -142,6 +152,79 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
             "$IGUANA_HA_IFACE=iguana-vrrp",
             `vxlan id 112 remote ${s.peer.privateIp} local ${s.self.privateIp} dev eth0`,
             "169.254.112.1/30",
+        ]);
+    });
+
+    it("shared storage: notify starts Iguana on promotion and stops it on demotion; the track script holds the file system and, on the MASTER, Iguana", () => {
+        const cfg = validateClusterConfig(
+            {
+                cloud: "aws",
+                region: "us-east-1",
+                iguana: { edition: "iguana6" },
+                channels: [{ name: "adt", protocol: "llp", port: 2575 }],
+                network: { allowedCidrs: ["10.0.0.0/8"] },
+                storage: { queueRecovery: "shared" },
+            },
+            "t",
+        );
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const calls = path.join(dir, "service-calls.log");
+        const fakeSystemctl = path.join(paths.libDir, "fake-systemctl.sh");
+        fs.writeFileSync(fakeSystemctl, `#!/bin/bash\necho "$*" >> ${calls}\n`, { mode: 0o755 });
+        const s = { ...bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths), serviceCommand: fakeSystemctl };
+        fs.mkdirSync(paths.dataMount, { recursive: true });
+        for (const [name, content] of [
+            ["notify.sh", renderNotifyScript(s)],
+            ["llp-gate.sh", renderLlpGateScript(s)],
+            ["iguana-service.sh", renderIguanaServiceScript(s)],
+            ["check-iguana.sh", renderCheckIguanaScript(s)],
+        ]) {
+            fs.writeFileSync(path.join(paths.libDir, name), content, { mode: 0o755 });
+        }
+        const check = `${paths.libDir}/check-iguana.sh`;
+        // A private mount namespace: the "shared file system" is the data dir bind-mounted on itself.
+        const result = spawnSync(
+            "unshare",
+            [
+                "--net",
+                "--mount",
+                "bash",
+                "-c",
+                `set -uo pipefail
+ip link set lo up
+rc() { "$@" > /dev/null 2>&1; echo $?; }
+echo "unmounted $(rc ${check})"
+mount --bind ${paths.dataMount} ${paths.dataMount}
+${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
+echo "backup check=$(rc ${check})"
+${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 100
+echo "master-starting check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes)"
+python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${s.webPort})); s.listen(); time.sleep(30)' & iguana=$!
+for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
+echo "master-healthy check=$(rc ${check}) healthy=$(test -e ${paths.runDir}/iguana-healthy && echo yes)"
+kill $iguana; wait $iguana 2>/dev/null
+echo "master-iguana-died check=$(rc ${check})"
+${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 100
+echo "fault check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes || echo no)"
+umount ${paths.dataMount}
+echo "lost-mount check=$(rc ${check})"`,
+            ],
+            { encoding: "utf8", timeout: 60000 },
+        );
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.deepStrictEqual(result.stdout.trim().split("\n"), [
+            "unmounted 1",
+            "backup check=0",
+            "master-starting check=0 started=yes",
+            "master-healthy check=0 healthy=yes",
+            "master-iguana-died check=1",
+            "fault check=0 started=no",
+            "lost-mount check=1",
+        ]);
+        assert.deepStrictEqual(fs.readFileSync(calls, "utf8").trim().split("\n"), [
+            "stop iguana6.service",
+            "start --no-block iguana6.service",
+            "stop iguana6.service",
         ]);
     });
 });

@@ -17,6 +17,8 @@ import { RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/wo
 import { isRoot, requireTools } from "./tools";
 
 const EDITIONS = ["iguanax", "iguana6"] as const;
+/** Each shipped stack as shipped, and again with storage.queueRecovery: shared (its channels made active-passive). */
+const STORAGE = ["none", "shared"] as const;
 
 interface Case {
     label: string;
@@ -28,12 +30,21 @@ async function renderAll(): Promise<Case[]> {
     const cases: Case[] = [];
     for (const stack of listStacks()) {
         for (const edition of EDITIONS) {
-            const { config, secretKeys } = readStackConfig(stack);
-            const iguana = JSON.parse(config[`${PROJECT}:iguana`] ?? "{}");
-            config[`${PROJECT}:iguana`] = JSON.stringify({ ...iguana, edition, webPort: undefined, installerUrl: "https://downloads.example/iguana-installer.tar.gz" });
-            const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
-            for (const bootstrap of workerBootstraps(mocks.resources)) {
-                cases.push({ label: `${stack}/${edition}/${bootstrap.resource}`, cloud: JSON.parse(JSON.stringify(config[`${PROJECT}:cloud`])), bootstrap });
+            for (const storage of STORAGE) {
+                const { config, secretKeys } = readStackConfig(stack);
+                const iguana = JSON.parse(config[`${PROJECT}:iguana`] ?? "{}");
+                config[`${PROJECT}:iguana`] = JSON.stringify({ ...iguana, edition, webPort: undefined, installerUrl: "https://downloads.example/iguana-installer.tar.gz" });
+                if (storage === "shared") {
+                    const channels = JSON.parse(config[`${PROJECT}:channels`]) as Record<string, unknown>[];
+                    config[`${PROJECT}:channels`] = JSON.stringify(channels.map((c) => ({ ...c, mode: undefined })));
+                    const workers = JSON.parse(config[`${PROJECT}:workers`] ?? "{}");
+                    config[`${PROJECT}:workers`] = JSON.stringify({ ...workers, dataDiskGb: undefined });
+                    config[`${PROJECT}:storage`] = JSON.stringify({ queueRecovery: "shared" });
+                }
+                const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
+                for (const bootstrap of workerBootstraps(mocks.resources)) {
+                    cases.push({ label: `${stack}/${edition}/${storage}/${bootstrap.resource}`, cloud: JSON.parse(JSON.stringify(config[`${PROJECT}:cloud`])), bootstrap });
+                }
             }
         }
     }
@@ -84,7 +95,7 @@ describe("worker files checked by the real tools", function () {
     after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
     it("renders a bootstrap for both workers of every shipped stack and edition", () => {
-        assert.strictEqual(cases.length, listStacks().length * EDITIONS.length * 2);
+        assert.strictEqual(cases.length, listStacks().length * EDITIONS.length * STORAGE.length * 2);
     });
 
     it("cloud-init accepts every user data (cloud-init schema)", async function () {

@@ -7,7 +7,9 @@ import { ConfigValidationError } from "../components/config";
 import { program } from "../components/program";
 import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
-import { listStacks, readStackConfig } from "./stack-config";
+import { listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
+import { describeQueueRecovery, renderModes } from "../components/modes";
+import { validateClusterConfig } from "../components/config";
 import { workerBootstraps } from "./worker-bootstrap";
 
 const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
@@ -49,7 +51,10 @@ export async function plan(args: PlanArgs) {
     const { outputs, mocks } = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
     const resources = plannedResources(mocks.resources);
     const bootstrap = args.showBootstrap ? workerBootstraps(mocks.resources) : undefined;
-    return { project: PROJECT, stack: args.stack, resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
+    // The program validated the same config; read it again for the mode description.
+    const cfg = validateClusterConfig(rawClusterConfig(stackConfig), args.stack);
+    const modes = [describeQueueRecovery(cfg)];
+    return { project: PROJECT, stack: args.stack, modes, modesText: renderModes(cfg), resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
 }
 
 export interface Console {
@@ -73,11 +78,12 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
     try {
         const result = await plan(args);
         if (args.json) {
-            const { mocks, ...json } = result;
+            const { mocks, modesText, ...json } = result;
             console.log(JSON.stringify(json, null, 2));
         } else {
             const placeholders = new Set(result.placeholders);
             console.log(`Offline plan for stack "${args.stack}" (project ${PROJECT}): evaluated under Pulumi mocks; nothing was deployed.\n`);
+            console.log(`Mode:\n${result.modesText}\n`);
             console.log(`Resources (${result.resources.length}):`);
             console.log(renderTree(result.resources, placeholders));
             console.log(`\nOutputs:`);

@@ -10,8 +10,12 @@ import {
     renderLlpGateScript,
     renderNotifyScript,
     renderPrepareDiskScript,
+    renderIguanaServiceScript,
+    renderMountSharedScript,
+    isShared,
 } from "./scripts";
-import { BootstrapSettings, IGUANA_USER } from "./settings";
+import { IGUANA_SHARED_UID } from "../constants";
+import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 import {
     LLP_GATE_UNIT,
     ROLE_PROBE_UNIT,
@@ -22,6 +26,7 @@ import {
     renderKeepalivedDropIn,
     renderLlpGateUnit,
     renderRoleProbeUnit,
+    renderIguanaSharedDropIn,
 } from "./units";
 
 export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl";
@@ -37,6 +42,19 @@ export interface WorkerFile {
 
 export const WORKER_PACKAGES = ["keepalived", "iptables", "curl", "python3", "git"];
 
+/**
+ * Extra packages of the shared mode: the NFS client; on AWS also what building amazon-efs-utils
+ * needs (its build-deb.sh; v2 builds its efs-proxy in Rust) and stunnel for older TLS mounts.
+ */
+export const SHARED_STORAGE_PACKAGES: Record<"aws-efs" | "azure-nfs", string[]> = {
+    "aws-efs": ["nfs-common", "binutils", "rustc", "cargo", "pkg-config", "libssl-dev", "stunnel4"],
+    "azure-nfs": ["nfs-common"],
+};
+
+export function workerPackages(s: BootstrapSettings): string[] {
+    return s.dataDisk.kind === "aws-efs" || s.dataDisk.kind === "azure-nfs" ? [...WORKER_PACKAGES, ...SHARED_STORAGE_PACKAGES[s.dataDisk.kind]] : WORKER_PACKAGES;
+}
+
 export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
     const lib = s.paths.libDir;
     const script = (name: string, content: string): WorkerFile => ({ path: `${lib}/${name}`, permissions: "0755", kind: "shell", content });
@@ -45,7 +63,7 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         script("llp-gate.sh", renderLlpGateScript(s)),
         script("check-iguana.sh", renderCheckIguanaScript(s)),
         script("vrrp-link.sh", renderVrrpLinkScript(s)),
-        script("prepare-disk.sh", renderPrepareDiskScript(s)),
+        isShared(s) ? script("mount-shared.sh", renderMountSharedScript(s)) : script("prepare-disk.sh", renderPrepareDiskScript(s)),
         script("fetch-admin-password.sh", renderFetchAdminPasswordScript(s)),
         script("install-iguana.sh", renderInstallIguanaScript(s)),
         { path: roleProbePath(s.paths), permissions: "0755", kind: "python", content: ROLE_PROBE_SOURCE },
@@ -59,6 +77,12 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
     if (s.edition === "iguana6") {
         files.push({ path: "/etc/systemd/system/iguana6.service", permissions: "0644", kind: "systemd", content: renderIguana6Unit(s) });
     }
+    if (isShared(s)) {
+        files.splice(1, 0, script("iguana-service.sh", renderIguanaServiceScript(s)));
+        if (s.edition === "iguanax") {
+            files.push({ path: `/etc/systemd/system/${IGUANA_UNIT.iguanax}.service.d/iguana-ha.conf`, permissions: "0644", kind: "systemd", content: renderIguanaSharedDropIn(s) });
+        }
+    }
     return files;
 }
 
@@ -70,8 +94,18 @@ export function renderCloudInit(s: BootstrapSettings): string {
     const lib = s.paths.libDir;
     const doc = {
         package_update: true,
-        packages: WORKER_PACKAGES,
-        users: ["default", { name: IGUANA_USER, system: true, shell: "/usr/sbin/nologin", homedir: `/var/lib/${IGUANA_USER}` }],
+        packages: workerPackages(s),
+        users: [
+            "default",
+            {
+                name: IGUANA_USER,
+                system: true,
+                shell: "/usr/sbin/nologin",
+                homedir: `/var/lib/${IGUANA_USER}`,
+                // NFS compares numeric ids: both workers need the same uid on the shared file system.
+                ...(isShared(s) ? { uid: IGUANA_SHARED_UID } : {}),
+            },
+        ],
         write_files: renderWorkerFiles(s).map((f) => ({
             path: f.path,
             owner: "root:root",
@@ -83,7 +117,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", LLP_GATE_UNIT, VRRP_LINK_UNIT],
-            [`${lib}/prepare-disk.sh`],
+            [isShared(s) ? `${lib}/mount-shared.sh` : `${lib}/prepare-disk.sh`],
             [`${lib}/install-iguana.sh`],
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "keepalived.service"],

@@ -2,7 +2,8 @@
  * The shell scripts a worker runs. Each is rendered from the bootstrap settings; none holds a
  * secret (the admin password is fetched at boot through the machine's own identity).
  */
-import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, VRRP, VRRP_TUNNEL, overlayAddress } from "./settings";
+import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, SharedStorageLocator, VRRP, VRRP_TUNNEL, isSharedLocator, overlayAddress } from "./settings";
 import { interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
@@ -33,10 +34,66 @@ mkdir -p "$run_dir"
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
 logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
+${
+        isShared(s)
+            ? `# Shared working directory: Iguana runs only on the MASTER, so two never write one queue.
 case "$state" in
+    MASTER)
+        ${shq(`${s.paths.libDir}/llp-gate.sh`)} open
+        ${shq(`${s.paths.libDir}/iguana-service.sh`)} start
+        ;;
+    *)
+        ${shq(`${s.paths.libDir}/llp-gate.sh`)} close
+        ${shq(`${s.paths.libDir}/iguana-service.sh`)} stop
+        ;;
+esac`
+            : `case "$state" in
     MASTER) ${shq(`${s.paths.libDir}/llp-gate.sh`)} open ;;
     *) ${shq(`${s.paths.libDir}/llp-gate.sh`)} close ;;
+esac`
+    }
+`;
+}
+
+export function isShared(s: BootstrapSettings): boolean {
+    return s.queueRecovery === "shared";
+}
+
+/** Marker files of the shared mode, in the run dir: when Iguana was started, and that it answered since. */
+export function iguanaMarkers(s: BootstrapSettings): { started: string; healthy: string } {
+    return { started: `${s.paths.runDir}/iguana-started`, healthy: `${s.paths.runDir}/iguana-healthy` };
+}
+
+/**
+ * Shared mode only: starts (on promotion) or stops (on any other state) this worker's Iguana.
+ * Start does not wait for Iguana (keepalived must not block on it); stop waits until Iguana has
+ * exited (systemd: SIGTERM, then SIGKILL after the unit's stop timeout), so a demoted worker has
+ * stopped writing the queue when this returns.
+ */
+export function renderIguanaServiceScript(s: BootstrapSettings): string {
+    const markers = iguanaMarkers(s);
+    const unit = `${IGUANA_UNIT[s.edition]}.service`;
+    return `${HEADER("Starts (start) or stops (stop) Iguana on this worker: keepalived's notify runs it. iguana-service.sh start|stop")}
+action="\${1:?usage: iguana-service.sh start|stop}"
+service_command=${shq(s.serviceCommand ?? "systemctl")}
+unit=${shq(unit)}
+mkdir -p ${shq(s.paths.runDir)}
+case "$action" in
+    start)
+        date +%s > ${shq(markers.started)}
+        rm -f ${shq(markers.healthy)}
+        "$service_command" start --no-block "$unit"
+        ;;
+    stop)
+        rm -f ${shq(markers.started)} ${shq(markers.healthy)}
+        "$service_command" stop "$unit" || true
+        ;;
+    *)
+        echo "usage: iguana-service.sh start|stop" >&2
+        exit 2
+        ;;
 esac
+logger -t iguana-ha "Iguana on ${s.self.name}: $action" || true
 `;
 }
 
@@ -92,8 +149,31 @@ export function renderCheckIguanaScript(s: BootstrapSettings): string {
         check.protocol === "http"
             ? `curl -fsS -o /dev/null -m ${VRRP.checkTimeoutSeconds} ${shq(`http://127.0.0.1:${check.port}${check.path}`)}`
             : `timeout ${VRRP.checkTimeoutSeconds} bash -c ${shq(`exec 3<>/dev/tcp/127.0.0.1/${check.port}`)}`;
-    return `${HEADER(`Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the keepalived track script.`)}
+    const title = `Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the keepalived track script.`;
+    if (!isShared(s)) {
+        return `${HEADER(title)}
 exec ${command}
+`;
+    }
+    const markers = iguanaMarkers(s);
+    return `${HEADER(`${title} Shared working directory: the shared file system must answer on every worker; Iguana runs only on the MASTER.`)}
+mount_point=${shq(s.paths.dataMount)}
+# The shared file system is mounted and answers. A hung NFS server blocks statfs: KILL after 1 s.
+mountpoint -q "$mount_point" || exit 1
+timeout -s KILL 1 stat -f "$mount_point" > /dev/null || exit 1
+state=$(cat ${shq(`${s.paths.runDir}/state`)} 2> /dev/null || echo UNKNOWN)
+# A backup runs no Iguana: it is ready to take over while the shared file system answers.
+[ "$state" = MASTER ] || exit 0
+if ${command}; then
+    touch ${shq(markers.healthy)}
+    exit 0
+fi
+# Iguana answered since it was started, and no longer does: it failed. Hand over.
+[ -e ${shq(markers.healthy)} ] && exit 1
+# Still starting (it may rebuild its indexes): not a failure until the grace period is over.
+started=$(cat ${shq(markers.started)} 2> /dev/null || echo 0)
+[ $(($(date +%s) - started)) -lt ${IGUANA_START_GRACE_SECONDS} ] && exit 0
+exit 1
 `;
 }
 
@@ -132,6 +212,7 @@ echo "\\$${KEEPALIVED_INTERFACE_VARIABLE}=$iface" > ${shq(interfaceIncludePath(s
 }
 
 function diskCandidates(s: BootstrapSettings): string[] {
+    if (isSharedLocator(s.dataDisk)) throw new Error("prepare-disk.sh: this worker keeps its working directory on shared storage, not a data disk");
     if (s.dataDisk.kind === "azure-lun") {
         return [`/dev/disk/azure/scsi1/lun${s.dataDisk.lun}`];
     }
@@ -185,6 +266,53 @@ chmod 750 "$working_dir"
 `;
 }
 
+function sharedMountCommands(locator: SharedStorageLocator): string {
+    if (locator.kind === "aws-efs") {
+        return `file_system=${shq(locator.fileSystemId)}
+# amazon-efs-utils (mount.efs): TLS to the mount target, IAM authorisation with the instance
+# role. Ubuntu has no package, so it is built from AWS's source, as its README says.
+if ! command -v mount.efs > /dev/null; then
+    build=$(mktemp -d)
+    git clone --quiet --depth 1 --branch ${shq(EFS_UTILS_GIT.ref)} ${shq(EFS_UTILS_GIT.url)} "$build/efs-utils"
+    (cd "$build/efs-utils" && ./build-deb.sh)
+    apt-get -y install "$build"/efs-utils/build/amazon-efs-utils*deb
+    rm -rf "$build"
+fi
+entry="$file_system:/ $mount_point efs _netdev,noresvport,tls,iam,nofail 0 0"`;
+    }
+    return `source_path=${shq(`${locator.host}:${locator.exportPath}`)}
+# NFS 4.1 to the share's private endpoint (Azure Files NFS has no TLS: the share is reachable
+# only through the private endpoint in the VNet, from the two workers).
+entry="$source_path $mount_point nfs vers=4,minorversion=1,sec=sys,nconnect=4,_netdev,nofail 0 0"`;
+}
+
+/**
+ * Shared mode: mounts the shared file system where the data disk would be, so the working
+ * directory keeps its fixed path (the Iguana ID, and so the license, depends on it).
+ */
+export function renderMountSharedScript(s: BootstrapSettings): string {
+    if (!isSharedLocator(s.dataDisk)) throw new Error("renderMountSharedScript: the worker has no shared storage");
+    return `${HEADER("Mounts the shared file system holding Iguana's working directory (storage.queueRecovery: shared).")}
+mount_point=${shq(s.paths.dataMount)}
+working_dir=${shq(s.paths.workingDir)}
+${sharedMountCommands(s.dataDisk)}
+mkdir -p "$mount_point"
+grep -qxF "$entry" /etc/fstab || echo "$entry" >> /etc/fstab
+# Mount targets and private endpoint DNS records may appear minutes after the file system.
+for _ in $(seq 1 60); do
+    mountpoint -q "$mount_point" && break
+    mount "$mount_point" || sleep 10
+done
+if ! mountpoint -q "$mount_point"; then
+    echo "iguana-ha: the shared file system did not mount on $mount_point" >&2
+    exit 1
+fi
+mkdir -p "$working_dir"
+chown ${IGUANA_USER}:${IGUANA_USER} "$working_dir"
+chmod 750 "$working_dir"
+`;
+}
+
 function fetchPasswordCommands(s: BootstrapSettings): string {
     const source = s.adminPassword;
     if (!source) return `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
@@ -228,11 +356,24 @@ ${fetchPasswordCommands(s)}
 export function renderInstallIguanaScript(s: BootstrapSettings): string {
     const app = shq(s.paths.appDir);
     const lib = s.paths.libDir;
+    const unit = IGUANA_UNIT[s.edition];
+    // Shared mode: installed and left stopped; keepalived's notify starts it on the MASTER only.
+    const enable = isShared(s)
+        ? `systemctl disable ${unit} 2> /dev/null || true
+echo "iguana-ha: Iguana is installed but not enabled: keepalived starts it on the active worker only (shared working directory)"`
+        : `systemctl enable --now ${unit}`;
+    // With a shared working directory the other worker's Iguana may be running on it: only a
+    // worker that finds it empty (the first boot of the cluster) sets the admin password.
+    const passwordGuard = isShared(s) ? `if [ -n "$(ls -A "$working_dir" 2> /dev/null)" ]; then
+    echo "iguana-ha: the shared working directory is already initialised; the admin password is set there"
+else
+` : "";
+    const passwordGuardEnd = isShared(s) ? "\nfi" : "";
     const edition =
         s.edition === "iguanax"
             ? `printf '[server]\\nworking_dir=%s\\n' "$working_dir" > "$app_dir/iguana.ini"
 chown -R ${IGUANA_USER}:${IGUANA_USER} "$app_dir"
-password=""
+${passwordGuard}password=""
 # The machine's identity may take minutes to be granted read access (IAM and RBAC propagate slowly).
 for _ in $(seq 1 60); do
     if password=$(${shq(`${lib}/fetch-admin-password.sh`)}); then break; fi
@@ -245,10 +386,10 @@ if [ -n "$password" ]; then
 else
     echo "iguana-ha: could not read the admin password from the secret store; Iguana keeps its default until you set it" >&2
 fi
-unset password
+unset password${passwordGuardEnd}
 (cd "$app_dir" && ./iguana --service install --username ${IGUANA_USER})
 systemctl daemon-reload
-systemctl enable --now ${IGUANA_UNIT.iguanax}`
+${enable}`
             : `cat > "$app_dir/iguana_service.hdf" <<HDF
 application{
    service_name=iguana6
@@ -260,7 +401,7 @@ HDF
 chown -R ${IGUANA_USER}:${IGUANA_USER} "$app_dir"
 echo "iguana-ha: Iguana 6 has no command to set the admin password: sign in to the dashboard and set it to the value in the cloud secret store"
 systemctl daemon-reload
-systemctl enable --now ${IGUANA_UNIT.iguana6}`;
+${enable}`;
     return `${HEADER(`Installs Iguana (${s.edition === "iguanax" ? "IguanaX" : "Iguana 6"}) from iguana.installerUrl.`)}
 installer_url=${shq(s.installerUrl ?? "")}
 app_dir=${app}

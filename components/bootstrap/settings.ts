@@ -3,7 +3,7 @@
  * the cloud-agnostic model, the same ones the load balancer resources use.
  */
 import { ClusterConfig } from "../config";
-import { Cloud, Edition, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
+import { Cloud, Edition, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
 import { HealthCheck, WorkerPlan, iguanaHealth, llpPorts } from "../model";
 
 /** Where things live on a worker. The failover drill passes its own scratch paths. */
@@ -41,6 +41,20 @@ export const IGUANA_USER = "iguana";
 export const IGUANA_UNIT: Record<Edition, string> = { iguanax: "IguanaX", iguana6: "iguana6" };
 
 export type DataDiskLocator = { kind: "aws-ebs"; volumeId: string } | { kind: "azure-lun"; lun: number };
+
+/**
+ * The shared file system of `storage.queueRecovery: shared`: an EFS file system (mounted with
+ * amazon-efs-utils over TLS, IAM-authorised) or an Azure Files NFS 4.1 share reached through
+ * its private endpoint (`host:exportPath`, e.g. `acct.file.core.windows.net:/acct/iguana`).
+ */
+export type SharedStorageLocator = { kind: "aws-efs"; fileSystemId: string } | { kind: "azure-nfs"; host: string; exportPath: string };
+
+/** Where the working directory lives: a worker's own data disk, or the shared file system. */
+export type StorageLocator = DataDiskLocator | SharedStorageLocator;
+
+export function isSharedLocator(locator: StorageLocator): locator is SharedStorageLocator {
+    return locator.kind === "aws-efs" || locator.kind === "azure-nfs";
+}
 
 export type AdminPasswordSource =
     | { kind: "aws-secrets-manager"; secretArn: string; region: string }
@@ -95,10 +109,18 @@ export interface BootstrapSettings {
     iguanaHealth: HealthCheck;
     /** Seconds of idleness before the kernel probes a connection: below the LB idle timeout. */
     tcpKeepaliveSeconds: number;
-    dataDisk: DataDiskLocator;
+    /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
+    dataDisk: StorageLocator;
+    /** `shared`: Iguana runs only on the MASTER, started and stopped by keepalived's notify. */
+    queueRecovery: QueueRecovery;
     adminPassword?: AdminPasswordSource;
     vrrpTransport: VrrpTransport;
     paths: WorkerPaths;
+    /**
+     * The command iguana-service.sh uses to start and stop Iguana's unit: `systemctl` on a
+     * worker; the failover drill, which has no systemd in its namespaces, passes its own.
+     */
+    serviceCommand?: string;
 }
 
 /** The addresses keepalived speaks from and to: the workers' own, or the tunnel's overlay. */
@@ -117,9 +139,13 @@ export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
     peer: WorkerPlan,
-    cloudSpecific: { dataDisk: DataDiskLocator; adminPassword?: AdminPasswordSource },
+    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource },
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
+    const queueRecovery = cfg.storage?.queueRecovery ?? "none";
+    if ((queueRecovery === "shared") !== isSharedLocator(cloudSpecific.dataDisk)) {
+        throw new Error(`storage.queueRecovery is "${queueRecovery}" but the worker's storage is a ${cloudSpecific.dataDisk.kind}`);
+    }
     return {
         cloud: cfg.cloud,
         edition: cfg.iguana.edition,
@@ -132,6 +158,7 @@ export function bootstrapSettings(
         iguanaHealth: iguanaHealth(cfg.iguana),
         tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
         dataDisk: cloudSpecific.dataDisk,
+        queueRecovery,
         adminPassword: cloudSpecific.adminPassword,
         vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
         paths,

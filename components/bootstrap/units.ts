@@ -106,3 +106,16 @@ net.ipv4.tcp_keepalive_intvl = 15
 net.ipv4.tcp_keepalive_probes = 4
 `;
 }
+
+/**
+ * Shared mode, IguanaX: its installer writes the unit; this drop-in makes it wait for the shared
+ * file system (and stop when it goes away), and gives Iguana time to close its queue on stop.
+ */
+export function renderIguanaSharedDropIn(s: BootstrapSettings): string {
+    return `[Unit]
+RequiresMountsFor=${s.paths.workingDir}
+
+[Service]
+TimeoutStopSec=120
+`;
+}
