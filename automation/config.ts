@@ -15,6 +15,7 @@ import {
     NetworkConfig,
     REGION_KEY,
     RawClusterConfig,
+    StorageConfig,
     WorkersConfig,
     validateClusterConfig,
 } from "../components/config";
@@ -36,6 +37,7 @@ export interface ClusterConfigInput {
     network: Pick<NetworkConfig, "allowedCidrs"> & Partial<NetworkConfig>;
     workers?: Partial<WorkersConfig>;
     failover?: Partial<FailoverConfig>;
+    storage?: Partial<StorageConfig>;
 }
 
 /**

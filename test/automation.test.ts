@@ -213,6 +213,7 @@ const AWS_DEV_LIKE: ClusterConfigInput = {
     network: { cidr: "10.40.0.0/16", allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"], natGateways: "single" },
     workers: { size: "t3.large", dataDiskGb: 50 },
     failover: { healthCheckIntervalSeconds: 10, unhealthyThreshold: 2, idleTimeoutSeconds: 1800 },
+    storage: { queueRecovery: "none" },
 };
 
 const AZURE_MINIMAL: ClusterConfigInput = {
@@ -252,7 +253,7 @@ describe("automation: config given in code", () => {
             expected[`${PROJECT}:${key}`] = { value: typeof value === "string" ? value : JSON.stringify(value), secret: false };
         }
         assert.deepStrictEqual(set, expected);
-        assert.strictEqual(Object.keys(set).length, CONFIG_KEYS.length + 1, "all seven contract keys and the region, nothing else");
+        assert.strictEqual(Object.keys(set).length, CONFIG_KEYS.length + 1, "every contract key and the region, nothing else");
         assert.strictEqual(set["iguana-ha:cloud"].value, "aws", "strings stay plain, as `pulumi config set` stores them");
         assert.deepStrictEqual(JSON.parse(set["iguana-ha:channels"].value), AWS_DEV_LIKE.channels);
     });
