@@ -60,7 +60,7 @@ export function awsConfig(overrides: Record<string, unknown> = {}): Record<strin
     };
 }
 
-/** The plan command in this process (fast); `runPlanProcess` runs it as `npm run plan` does. */
+/** The plan command in this process (fast); plan.test.ts also runs it as a process, as `npm run plan` does. */
 export async function runPlan(...args: string[]) {
     const out: string[] = [];
     const err: string[] = [];

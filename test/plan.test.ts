@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,24 +8,50 @@ import { runPlan } from "./helpers";
 
 const ROOT = path.join(__dirname, "..");
 
-function runPlanProcess(...args: string[]) {
-    const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "tools", "plan.ts"), ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 60000,
+interface PlanProcess {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/** `npm run plan`'s command line as a child process; started at once, awaited by the test. */
+function startPlanProcess(...args: string[]): Promise<PlanProcess> {
+    return new Promise((resolve) => {
+        execFile(
+            process.execPath,
+            [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "tools", "plan.ts"), ...args],
+            { cwd: ROOT, encoding: "utf8", timeout: 60000, maxBuffer: 64 * 1024 * 1024 },
+            (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+        );
     });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function writeBadStackFile(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-plan-"));
+    const file = path.join(dir, "Pulumi.bad.yaml");
+    fs.writeFileSync(
+        file,
+        ["config:", "  aws:region: us-east-1", "  iguana-ha:cloud: aws", "  iguana-ha:channels:", "    - { name: adt, protocol: llp, port: 99999 }", "  iguana-ha:network:", "    allowedCidrs: []"].join("\n"),
+    );
+    return file;
 }
 
 describe("offline plan (npm run plan)", function () {
     this.timeout(60000);
+    // Both processes run side by side (each spends most of its time loading modules).
+    let validPlan: Promise<PlanProcess>;
+    let invalidPlan: Promise<PlanProcess>;
+    before(() => {
+        validPlan = startPlanProcess("--stack", "aws-dev");
+        invalidPlan = startPlanProcess("--stack", "bad", "--stack-file", writeBadStackFile());
+    });
 
     it("ships the four contract stacks", () => {
         for (const stack of ["aws-dev", "aws-prod"]) assert.ok(listStacks().includes(stack), `stacks/Pulumi.${stack}.yaml`);
     });
 
-    it("prints the resource tree with key properties and the outputs, placeholders marked (as a process)", () => {
-        const { code, stdout, stderr } = runPlanProcess("--stack", "aws-dev");
+    it("prints the resource tree with key properties and the outputs, placeholders marked (as a process)", async () => {
+        const { code, stdout, stderr } = await validPlan;
         assert.strictEqual(code, 0, stderr);
         assert.match(stdout, /^iguana-ha:index:HaIguanaCluster {2}iguana$/m, "the component is the root");
         assert.match(stdout, /^ {2}aws:ec2\/instance:Instance {2}iguana-wk1\n.*metadataOptions\.httpTokens=required.*rootBlockDevice\.encrypted=true/m);
@@ -45,14 +71,8 @@ describe("offline plan (npm run plan)", function () {
         assert.ok(plan.placeholders.includes(plan.outputs.vip), "the VIP is listed as a placeholder");
     });
 
-    it("invalid config exits non-zero with the validation message and prints no plan (as a process)", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-plan-"));
-        const file = path.join(dir, "Pulumi.bad.yaml");
-        fs.writeFileSync(
-            file,
-            ["config:", "  aws:region: us-east-1", "  iguana-ha:cloud: aws", "  iguana-ha:channels:", "    - { name: adt, protocol: llp, port: 99999 }", "  iguana-ha:network:", "    allowedCidrs: []"].join("\n"),
-        );
-        const { code, stdout, stderr } = runPlanProcess("--stack", "bad", "--stack-file", file);
+    it("invalid config exits non-zero with the validation message and prints no plan (as a process)", async () => {
+        const { code, stdout, stderr } = await invalidPlan;
         assert.strictEqual(code, 1);
         assert.strictEqual(stdout, "", "no plan printed");
         assert.match(stderr, /iguana-ha:channels\[0\]\.port: 99999 is outside the allowed range 1-65535/);
