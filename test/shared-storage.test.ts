@@ -3,6 +3,7 @@
  * reach it, what disappears (the per-worker data disks), and what the workers are told to run.
  */
 import * as assert from "assert";
+import * as yaml from "js-yaml";
 import { validateClusterConfig } from "../components/config";
 import { bootstrapSettings, renderCheckIguanaScript, renderNotifyScript, renderWorkerFiles, renderCloudInit, renderIguanaServiceScript } from "../components/bootstrap";
 import { IGUANA_SHARED_UID, NFS_PORT } from "../components/constants";
@@ -86,6 +87,14 @@ describe("shared storage on AWS (EFS)", function () {
             assert.ok(!userData.includes("prepare-disk.sh"), "no data disk script");
             assert.match(userData, new RegExp(`uid: ${IGUANA_SHARED_UID}`));
             assert.match(userData, /iguana-service\.sh/);
+        }
+    });
+
+    it("installs what building amazon-efs-utils needs before the mount script runs", () => {
+        const cloudConfig = yaml.load(userDataOf(run, "wk1")) as { packages: string[] };
+        // efs-utils' README, Debian/Ubuntu build: git binutils rustc cargo pkg-config libssl-dev gettext (envsubst)
+        for (const needed of ["git", "binutils", "rustc", "cargo", "pkg-config", "libssl-dev", "gettext-base", "nfs-common"]) {
+            assert.ok(cloudConfig.packages.includes(needed), `${needed} in cloud-init packages`);
         }
     });
 

@@ -47,7 +47,8 @@ export const WORKER_PACKAGES = ["keepalived", "iptables", "curl", "python3", "gi
  * needs (its build-deb.sh; v2 builds its efs-proxy in Rust) and stunnel for older TLS mounts.
  */
 export const SHARED_STORAGE_PACKAGES: Record<"aws-efs" | "azure-nfs", string[]> = {
-    "aws-efs": ["nfs-common", "binutils", "rustc", "cargo", "pkg-config", "libssl-dev", "stunnel4"],
+    // build-deb.sh clones with git, builds with cargo and fills its control file with envsubst
+    "aws-efs": ["nfs-common", "git", "binutils", "rustc", "cargo", "pkg-config", "libssl-dev", "gettext-base", "stunnel4"],
     "azure-nfs": ["nfs-common"],
 };
 
