@@ -1,29 +1,16 @@
 import * as assert from "assert";
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { listStacks } from "../tools/stack-config";
 import { runPlan } from "./helpers";
+import { ProcessResult, runProcess } from "./tools";
 
 const ROOT = path.join(__dirname, "..");
 
-interface PlanProcess {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-}
-
 /** `npm run plan`'s command line as a child process; started at once, awaited by the test. */
-function startPlanProcess(...args: string[]): Promise<PlanProcess> {
-    return new Promise((resolve) => {
-        execFile(
-            process.execPath,
-            [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "tools", "plan.ts"), ...args],
-            { cwd: ROOT, encoding: "utf8", timeout: 60000, maxBuffer: 64 * 1024 * 1024 },
-            (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
-        );
-    });
+function startPlanProcess(...args: string[]): Promise<ProcessResult> {
+    return runProcess(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "tools", "plan.ts"), ...args], { cwd: ROOT });
 }
 
 function writeBadStackFile(): string {
@@ -39,8 +26,8 @@ function writeBadStackFile(): string {
 describe("offline plan (npm run plan)", function () {
     this.timeout(60000);
     // Both processes run side by side (each spends most of its time loading modules).
-    let validPlan: Promise<PlanProcess>;
-    let invalidPlan: Promise<PlanProcess>;
+    let validPlan: Promise<ProcessResult>;
+    let invalidPlan: Promise<ProcessResult>;
     before(() => {
         validPlan = startPlanProcess("--stack", "aws-dev");
         invalidPlan = startPlanProcess("--stack", "bad", "--stack-file", writeBadStackFile());
@@ -51,7 +38,7 @@ describe("offline plan (npm run plan)", function () {
     });
 
     it("prints the resource tree with key properties and the outputs, placeholders marked (as a process)", async () => {
-        const { code, stdout, stderr } = await validPlan;
+        const { status: code, stdout, stderr } = await validPlan;
         assert.strictEqual(code, 0, stderr);
         assert.match(stdout, /^iguana-ha:index:HaIguanaCluster {2}iguana$/m, "the component is the root");
         assert.match(stdout, /^ {2}aws:ec2\/instance:Instance {2}iguana-wk1\n.*metadataOptions\.httpTokens=required.*rootBlockDevice\.encrypted=true/m);
@@ -72,7 +59,7 @@ describe("offline plan (npm run plan)", function () {
     });
 
     it("invalid config exits non-zero with the validation message and prints no plan (as a process)", async () => {
-        const { code, stdout, stderr } = await invalidPlan;
+        const { status: code, stdout, stderr } = await invalidPlan;
         assert.strictEqual(code, 1);
         assert.strictEqual(stdout, "", "no plan printed");
         assert.match(stderr, /iguana-ha:channels\[0\]\.port: 99999 is outside the allowed range 1-65535/);

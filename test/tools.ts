@@ -1,5 +1,5 @@
 /** Real tools for what runs on a worker: skipped with a visible message on a laptop, required under CI. */
-import { spawnSync } from "child_process";
+import { execFile, spawnSync } from "child_process";
 
 export function hasTool(tool: string): boolean {
     return spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).status === 0;
@@ -22,4 +22,20 @@ export function requireTools(ctx: Mocha.Context, ...tools: string[]): void {
 
 export function isRoot(): boolean {
     return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+export interface ProcessResult {
+    /** The exit status; -1 when the process could not start or was killed. */
+    status: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs a command without blocking, so several can run at once. */
+export function runProcess(command: string, args: string[], options: { cwd?: string } = {}): Promise<ProcessResult> {
+    return new Promise((resolve) => {
+        execFile(command, args, { cwd: options.cwd, encoding: "utf8", timeout: 60000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+            resolve({ status: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+        );
+    });
 }

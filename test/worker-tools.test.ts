@@ -3,7 +3,7 @@
  * will run it: cloud-init, keepalived, bash (shellcheck) and python3.
  */
 import * as assert from "assert";
-import { execFile, execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -14,7 +14,7 @@ import { VRRP_TUNNEL, WORKER_PATHS, renderInterfaceInclude } from "../components
 import { evaluate } from "../tools/evaluate";
 import { listStacks, readStackConfig } from "../tools/stack-config";
 import { RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
-import { isRoot, requireTools } from "./tools";
+import { isRoot, requireTools, runProcess } from "./tools";
 
 const EDITIONS = ["iguanax", "iguana6"] as const;
 /** Each shipped stack as shipped, and again with storage.queueRecovery: shared (its channels made active-passive). */
@@ -81,20 +81,6 @@ function validateCloudConfigs(files: string[]): Map<string, string> {
     // the validator may print its own report first: the verdicts are the last line
     const last = result.stdout.trim().split("\n").pop() ?? "{}";
     return new Map(Object.entries(JSON.parse(last) as Record<string, string>));
-}
-
-interface ToolResult {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-}
-
-function runAsync(command: string, args: string[]): Promise<ToolResult> {
-    return new Promise((resolve) => {
-        execFile(command, args, { encoding: "utf8", timeout: 60000 }, (error, stdout, stderr) =>
-            resolve({ status: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
-        );
-    });
 }
 
 /** Runs every job, as many at once as there are cores: cloud-init and keepalived start slowly. */
@@ -211,7 +197,7 @@ ip link add ${iface} type veth peer name peer0
 ip addr add ${selfIp}/24 dev ${iface}
 ip link set ${iface} up
 exec keepalived -t -f ${conf}`;
-            return runAsync("unshare", ["--net", "bash", "-c", script]);
+            return runProcess("unshare", ["--net", "bash", "-c", script]);
         });
         assert.strictEqual(results.length, cases.length);
         cases.forEach((c, i) => assert.strictEqual(results[i].status, 0, `${c.label}: keepalived -t exited ${results[i].status}:\n${results[i].stdout}${results[i].stderr}`));
