@@ -82,10 +82,16 @@ export function internalVipOffset(shard: NlbShard, primaryOffset: number): numbe
 export const INTERNAL_SHARDED_MAX_PREFIX = 18;
 
 /** Problems that would only show at deploy time: [key, message]. */
-export function awsScaleProblems(channels: ChannelConfig[], network: Pick<NetworkConfig, "allowedCidrs" | "cidr" | "public">, webPort: number): [string, string][] {
+export function awsScaleProblems(
+    channels: ChannelConfig[],
+    network: Pick<NetworkConfig, "allowedCidrs" | "cidr" | "public">,
+    webPort: number,
+    { loadBalancer }: { loadBalancer: boolean } = { loadBalancer: true },
+): [string, string][] {
     const problems: [string, string][] = [];
     const allowedCidrs = network.allowedCidrs;
-    const shards = shardChannels(channels, webPort);
+    // Without a load balancer (failover.strategy: floating-ip) there are no NLB shards to count.
+    const shards = loadBalancer ? shardChannels(channels, webPort) : [];
     const prefix = Number(network.cidr.split("/")[1]);
     if (!network.public && shards.length > 1 && prefix > INTERNAL_SHARDED_MAX_PREFIX) {
         problems.push([

@@ -15,6 +15,9 @@ import {
     EDITIONS,
     EDITION_WEB_PORT,
     Edition,
+    AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
+    FAILOVER_STRATEGY_CHOICES,
+    FailoverStrategy,
     NAT_GATEWAY_CHOICES,
     NETWORK_PREFIX_RANGE,
     NatGateways,
@@ -63,6 +66,8 @@ export interface WorkersConfig {
 }
 
 export interface FailoverConfig {
+    /** `load-balancer` (default) or `floating-ip`: see FailoverStrategy in constants.ts. */
+    strategy: FailoverStrategy;
     healthCheckIntervalSeconds: number;
     /** Used for the healthy threshold too: Azure has one threshold, AWS gets the same. */
     unhealthyThreshold: number;
@@ -130,7 +135,7 @@ const ALLOWED_KEYS = {
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
-    failover: ["healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
+    failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
     storage: ["queueRecovery", "shareGb"],
 } as const;
 
@@ -276,6 +281,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const failover = readFailover(r, raw.failover, cloud);
     const channels = readChannels(r, raw.channels, iguana.webPort);
     const storage = readStorage(r, raw.storage, cloud, raw.workers, channels);
+    checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
 
     if (limits && channels.length > limits.maxChannels) {
         r.report(
@@ -283,7 +289,9 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
             `has ${channels.length} channels; one ${cloud === "aws" ? "AWS" : "Azure"} cluster carries at most ${limits.maxChannels} (${limits.maxChannelsReason}), so remove ${channels.length - limits.maxChannels}`,
         );
     } else if (cloud === "aws") {
-        for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort)) r.report(key, message);
+        for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort, { loadBalancer: failover.strategy === "load-balancer" })) {
+            r.report(key, message);
+        }
     }
 
     if (r.problems.length > 0) {
@@ -387,6 +395,8 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
 
 function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
     const obj = r.object("failover", value, ALLOWED_KEYS.failover) ?? {};
+    const strategy = r.oneOf("failover.strategy", obj.strategy, FAILOVER_STRATEGY_CHOICES) ?? DEFAULTS.failoverStrategy;
+    if (strategy === "floating-ip") return readFloatingIpFailover(r, obj, cloud);
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     const healthCheckIntervalSeconds =
         r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ??
@@ -399,7 +409,57 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
             `${idleTimeoutSeconds} s is not a whole number of minutes; ${cloud} sets idle timeouts in minutes, so use a multiple of ${limits.idleTimeoutStepSeconds}`,
         );
     }
-    return { healthCheckIntervalSeconds, unhealthyThreshold, idleTimeoutSeconds };
+    return { strategy, healthCheckIntervalSeconds, unhealthyThreshold, idleTimeoutSeconds };
+}
+
+/**
+ * `failover.strategy: floating-ip` has no load balancer, so no health checks to tune. The idle
+ * timeout still matters on Azure, where a Public IP on a NIC drops idle flows after 4-30 minutes
+ * (default: the longest); on AWS nothing between sender and worker times out, and the value
+ * only sets the workers' TCP keepalive.
+ */
+function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: Cloud | undefined): FailoverConfig {
+    for (const key of ["healthCheckIntervalSeconds", "unhealthyThreshold"] as const) {
+        if (obj[key] !== undefined) {
+            r.report(
+                `failover.${key}`,
+                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (keepalived alone decides): remove the key`,
+            );
+        }
+    }
+    const range = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS : cloud ? CLOUD_LIMITS[cloud].idleTimeoutSeconds : undefined;
+    const idleDefault = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max : DEFAULTS.idleTimeoutSeconds;
+    const idleTimeoutSeconds = r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, range, cloud === "azure" ? " s (an Azure Public IP's idle timeout)" : " s") ?? idleDefault;
+    if (cloud === "azure" && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % CLOUD_LIMITS.azure.idleTimeoutStepSeconds !== 0) {
+        r.report("failover.idleTimeoutSeconds", `${idleTimeoutSeconds} s is not a whole number of minutes; azure sets idle timeouts in minutes, so use a multiple of 60`);
+    }
+    return { strategy: "floating-ip", healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds, unhealthyThreshold: DEFAULTS.unhealthyThreshold, idleTimeoutSeconds };
+}
+
+/** What `failover.strategy: floating-ip` cannot be combined with. */
+function checkFloatingIp(r: Reader, strategy: FailoverStrategy, cloud: Cloud | undefined, raw: RawClusterConfig, network: NetworkConfig, channels: ChannelConfig[]): void {
+    if (strategy !== "floating-ip") return;
+    const rawNetwork = (raw.network ?? {}) as Record<string, unknown>;
+    if (!network.public) {
+        r.report(
+            "network.public",
+            `is false, but failover.strategy: "floating-ip" moves a public address (an Elastic IP, an Azure Public IP); a private address cannot move between the workers' zones: use failover.strategy: "load-balancer" for a private VIP`,
+        );
+    }
+    if (cloud === "aws" && typeof rawNetwork === "object" && rawNetwork.natGateways !== undefined) {
+        r.report(
+            "network.natGateways",
+            `is not used with failover.strategy: "floating-ip" on AWS: the workers sit in public subnets and reach the Internet through their own public addresses; remove the key`,
+        );
+    }
+    channels.forEach((c, i) => {
+        if (c.mode === "active-active") {
+            r.report(
+                `channels[${i}].mode`,
+                `"active-active" needs a load balancer to spread requests over both workers, and failover.strategy: "floating-ip" sends everything to the one address the MASTER holds; allowed with a floating IP: "active-passive"`,
+            );
+        }
+    });
 }
 
 function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig[] {

@@ -48,6 +48,38 @@ export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "sin
 export type QueueRecovery = "none" | "shared";
 export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared"];
 
+/**
+ * How the VIP follows the active worker:
+ * - `load-balancer`: a managed load balancer (AWS NLB, Azure Standard LB) holds the VIP and
+ *   sends traffic to whichever worker answers the role probe.
+ * - `floating-ip`: no load balancer; one public address (an Elastic IP, an Azure Public IP)
+ *   is moved to the new MASTER by its keepalived notify script through the cloud API.
+ */
+export type FailoverStrategy = "load-balancer" | "floating-ip";
+export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = ["load-balancer", "floating-ip"];
+
+/**
+ * Floating IP: how the notify script retries the cloud API (throttling, a worker role not yet
+ * attached at first boot) while this worker stays MASTER, and how often a timer re-checks
+ * that the VIP is on the MASTER (it heals a failed move or a `pulumi up` that rewrote a NIC).
+ */
+export const VIP_MOVE = {
+    retrySeconds: 5,
+    giveUpAfterSeconds: 600,
+    reconcileEverySeconds: 30,
+    /** Azure: how long one NIC update may run before the script stops waiting for it. */
+    azureOperationTimeoutSeconds: 300,
+    /** Azure: how often the script re-reads a NIC while its update runs. */
+    azurePollSeconds: 2,
+    /** The Azure Network API version the script speaks. */
+    azureNetworkApiVersion: "2024-05-01",
+    /** The EC2 Query API version. */
+    ec2ApiVersion: "2016-11-15",
+} as const;
+
+/** The VPC interface endpoint that keeps the EC2 API reachable from both workers (floating IP). */
+export const HTTPS_PORT = 443;
+
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -63,6 +95,7 @@ export const DEFAULTS = {
     /** One hour: quiet overnight MLLP links stay open; below both clouds' 6000 s ceiling. */
     idleTimeoutSeconds: 3600,
     queueRecovery: "none" as QueueRecovery,
+    failoverStrategy: "load-balancer" as FailoverStrategy,
     /** Azure Files premium NFS shares are provisioned: 100 GiB is the smallest share. */
     shareGb: 100,
 } as const;
@@ -101,6 +134,13 @@ export const EFS_UTILS_GIT = { url: "https://github.com/aws/efs-utils", ref: "v2
 
 /** Azure's private DNS zone for the `file` endpoint of storage accounts (Private Link). */
 export const AZURE_FILE_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net";
+
+/**
+ * Idle timeout of an Azure Public IP on a NIC (failover.strategy: floating-ip): 4-30 minutes,
+ * default 4 ("idleTimeoutInMinutes", Microsoft.Network publicIPAddresses). Unlike a load
+ * balancer rule it sends no TCP reset, so the workers' keepalive must stay below it.
+ */
+export const AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS: Range = { min: 240, max: 1800 };
 
 /** The smallest and largest VPC/VNet prefix we carve four subnets from. */
 export const NETWORK_PREFIX_RANGE = { min: 16, max: 24 } as const;

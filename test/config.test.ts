@@ -43,6 +43,7 @@ describe("config model", () => {
         assert.strictEqual(cfg.workers.dedicated, false);
         assert.strictEqual(cfg.workers.encryptionAtHost, false);
         assert.deepStrictEqual(cfg.failover, {
+            strategy: DEFAULTS.failoverStrategy,
             healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds,
             unhealthyThreshold: DEFAULTS.unhealthyThreshold,
             idleTimeoutSeconds: DEFAULTS.idleTimeoutSeconds,
