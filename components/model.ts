@@ -110,6 +110,15 @@ export function llpPorts(cfg: ClusterConfig): number[] {
     return cfg.channels.filter((c) => c.protocol === "llp").map((c) => c.port);
 }
 
+/**
+ * Ports the passive worker refuses: the LLP channels (an MLLP feed must never reach two
+ * workers). With a floating IP every channel is active-passive and each worker also has its
+ * own public address, so the passive worker refuses every channel port.
+ */
+export function gatedPorts(cfg: ClusterConfig): number[] {
+    return cfg.failover.strategy === "floating-ip" ? cfg.channels.map((c) => c.port) : llpPorts(cfg);
+}
+
 /** Tags every taggable resource carries; workers add their `role`. */
 export function baseTags(cfg: ClusterConfig, clusterName: string): Record<string, string> {
     return { project: PROJECT, environment: cfg.environment, cluster: clusterName };

@@ -38,7 +38,7 @@ export function standinArgs(s: BootstrapSettings, readyFile: string): string[] {
         "--worker",
         s.self.name,
         "--ports",
-        s.llpPorts.join(","),
+        s.gatedPorts.join(","),
         "--journal-dir",
         s.paths.workingDir,
         "--health",

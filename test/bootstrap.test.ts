@@ -81,7 +81,7 @@ describe("worker bootstrap: rendered text", () => {
     });
 
     it("splits many LLP ports into multiport rules of at most 15", () => {
-        const many = { ...s1, llpPorts: Array.from({ length: 40 }, (_, i) => 3000 + i) };
+        const many = { ...s1, gatedPorts: Array.from({ length: 40 }, (_, i) => 3000 + i) };
         const rules = [...renderLlpGateScript(many).matchAll(/--dports ([\d,]+)/g)].map((m) => m[1].split(",").length);
         assert.deepStrictEqual(rules, [15, 15, 10]);
     });

@@ -15,6 +15,7 @@ import {
     isShared,
 } from "./scripts";
 import { IGUANA_SHARED_UID } from "../constants";
+import { VIP_MOVER_SOURCE, VIP_RECONCILE_TIMER, VIP_RECONCILE_UNIT, renderVipConfig, renderVipReconcileTimer, renderVipReconcileUnit, vipConfigPath, vipMoverPath } from "./vip";
 import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 import {
     LLP_GATE_UNIT,
@@ -29,7 +30,7 @@ import {
     renderIguanaSharedDropIn,
 } from "./units";
 
-export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl";
+export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl" | "json";
 
 export interface WorkerFile {
     path: string;
@@ -78,6 +79,14 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
     if (s.edition === "iguana6") {
         files.push({ path: "/etc/systemd/system/iguana6.service", permissions: "0644", kind: "systemd", content: renderIguana6Unit(s) });
     }
+    if (s.vip) {
+        files.push(
+            { path: vipMoverPath(s.paths), permissions: "0755", kind: "python", content: VIP_MOVER_SOURCE },
+            { path: vipConfigPath(s.paths), permissions: "0644", kind: "json", content: renderVipConfig(s) },
+            { path: `/etc/systemd/system/${VIP_RECONCILE_UNIT}`, permissions: "0644", kind: "systemd", content: renderVipReconcileUnit(s) },
+            { path: `/etc/systemd/system/${VIP_RECONCILE_TIMER}`, permissions: "0644", kind: "systemd", content: renderVipReconcileTimer() },
+        );
+    }
     if (isShared(s)) {
         files.splice(1, 0, script("iguana-service.sh", renderIguanaServiceScript(s)));
         if (s.edition === "iguanax") {
@@ -123,6 +132,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "keepalived.service"],
             ["systemctl", "restart", "keepalived.service"],
+            ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),
         ],
     };
     return `#cloud-config\n# iguana-ha worker ${s.self.name} (${s.self.role}). Holds no secret: the admin password is read at boot from the cloud secret store.\n${yaml.dump(doc, { lineWidth: -1, noRefs: true })}`;

@@ -4,3 +4,4 @@ export * from "./scripts";
 export * from "./role-probe";
 export * from "./units";
 export * from "./cloud-init";
+export * from "./vip";

@@ -3,8 +3,7 @@
  * the keepalived MASTER, keepalived is alive and Iguana is healthy; 503 otherwise. Python 3
  * from the OS image, nothing else.
  */
-import { BootstrapSettings, WorkerPaths } from "./settings";
-import { stateFile } from "./scripts";
+import { BootstrapSettings, WorkerPaths, stateFile } from "./settings";
 
 export const ROLE_PROBE_SOURCE = `#!/usr/bin/env python3
 """iguana-ha role probe: 200 while this worker is the active one, 503 otherwise."""

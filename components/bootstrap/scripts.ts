@@ -3,8 +3,9 @@
  * secret (the admin password is fetched at boot through the machine's own identity).
  */
 import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
-import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, SharedStorageLocator, VRRP, VRRP_TUNNEL, isSharedLocator, overlayAddress } from "./settings";
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, stateFile, SharedStorageLocator, VRRP, VRRP_TUNNEL, isSharedLocator, overlayAddress } from "./settings";
 import { interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
+import { vipMoverCommand } from "./vip";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
 /** iptables multiport takes at most 15 ports per rule. */
@@ -15,18 +16,26 @@ export function shq(value: string): string {
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-export function stateFile(s: BootstrapSettings): string {
-    return `${s.paths.runDir}/state`;
-}
-
 const HEADER = (what: string) => `#!/bin/bash
 # ${what}
 # Rendered by iguana-ha. Do not edit by hand.
 set -euo pipefail
 `;
 
-/** keepalived notify: records the role and opens or closes the LLP ports to match it. */
+/**
+ * keepalived notify: records the role and opens or closes the gated ports to match it; with
+ * shared storage starts or stops Iguana; with a floating IP takes or lets go of the VIP.
+ */
 export function renderNotifyScript(s: BootstrapSettings): string {
+    const gate = shq(`${s.paths.libDir}/llp-gate.sh`);
+    const service = shq(`${s.paths.libDir}/iguana-service.sh`);
+    const floating = s.failoverStrategy === "floating-ip";
+    const onMaster = [`${gate} open`, ...(isShared(s) ? [`${service} start`] : []), ...(floating ? [vipMoverCommand(s, "claim")] : [])];
+    const onOther = [`${gate} close`, ...(isShared(s) ? [`${service} stop`] : []), ...(floating ? [vipMoverCommand(s, "release")] : [])];
+    const why = [
+        ...(isShared(s) ? ["# Shared working directory: Iguana runs only on the MASTER, so two never write one queue."] : []),
+        ...(floating ? ["# Floating IP: the MASTER takes the VIP through the cloud API, in the background (keepalived never waits on it)."] : []),
+    ];
     return `${HEADER("keepalived notify: $1 = INSTANCE|GROUP, $2 = name, $3 = new state, $4 = priority.")}
 state="\${3:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
@@ -34,24 +43,14 @@ mkdir -p "$run_dir"
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
 logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
-${
-        isShared(s)
-            ? `# Shared working directory: Iguana runs only on the MASTER, so two never write one queue.
-case "$state" in
+${why.map((l) => `${l}\n`).join("")}case "$state" in
     MASTER)
-        ${shq(`${s.paths.libDir}/llp-gate.sh`)} open
-        ${shq(`${s.paths.libDir}/iguana-service.sh`)} start
+${onMaster.map((c) => `        ${c}`).join("\n")}
         ;;
     *)
-        ${shq(`${s.paths.libDir}/llp-gate.sh`)} close
-        ${shq(`${s.paths.libDir}/iguana-service.sh`)} stop
+${onOther.map((c) => `        ${c}`).join("\n")}
         ;;
-esac`
-            : `case "$state" in
-    MASTER) ${shq(`${s.paths.libDir}/llp-gate.sh`)} open ;;
-    *) ${shq(`${s.paths.libDir}/llp-gate.sh`)} close ;;
-esac`
-    }
+esac
 `;
 }
 
@@ -109,10 +108,10 @@ function chunks<T>(items: T[], size: number): T[][] {
  * even when an NLB fails open or an Azure LB keeps an old flow.
  */
 export function renderLlpGateScript(s: BootstrapSettings): string {
-    const rejectRules = chunks(s.llpPorts, MULTIPORT_MAX)
+    const rejectRules = chunks(s.gatedPorts, MULTIPORT_MAX)
         .map((ports) => `        iptables -w -A "$chain" -p tcp -m multiport --dports ${ports.join(",")} -j REJECT --reject-with tcp-reset`)
         .join("\n");
-    const ports = s.llpPorts.join(" ");
+    const ports = s.gatedPorts.join(" ");
     return `${HEADER("Opens (MASTER) or closes (any other state) the LLP channel ports: llp-gate.sh open|close")}
 chain=${LLP_CHAIN}
 llp_ports=(${ports})

@@ -3,8 +3,8 @@
  * the cloud-agnostic model, the same ones the load balancer resources use.
  */
 import { ClusterConfig } from "../config";
-import { Cloud, Edition, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
-import { HealthCheck, WorkerPlan, iguanaHealth, llpPorts } from "../model";
+import { Cloud, Edition, FailoverStrategy, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
+import { HealthCheck, WorkerPlan, gatedPorts, iguanaHealth } from "../model";
 
 /** Where things live on a worker. The failover drill passes its own scratch paths. */
 export interface WorkerPaths {
@@ -56,6 +56,20 @@ export function isSharedLocator(locator: StorageLocator): locator is SharedStora
     return locator.kind === "aws-efs" || locator.kind === "azure-nfs";
 }
 
+/**
+ * The floating VIP (`failover.strategy: floating-ip`) and who may move it: an Elastic IP (the
+ * worker finds its own instance id in IMDS), or an Azure Public IP and the two workers' NICs.
+ */
+export type VipLocator =
+    | { kind: "aws-eip"; allocationId: string; region: string }
+    | { kind: "azure-public-ip"; publicIpId: string; selfNicId: string; peerNicId: string; ipConfigName: string };
+
+/** Where the VIP mover reaches the cloud: the real endpoints, or the failover drill's stand-in. */
+export interface CloudApiEndpoints {
+    imdsUrl: string;
+    apiUrl: string;
+}
+
 export type AdminPasswordSource =
     | { kind: "aws-secrets-manager"; secretArn: string; region: string }
     | { kind: "azure-key-vault"; vaultName: string; secretName: string };
@@ -103,8 +117,8 @@ export interface BootstrapSettings {
     webPort: number;
     self: WorkerPlan;
     peer: WorkerPlan;
-    /** Ports the passive worker refuses: exactly the LLP channels. */
-    llpPorts: number[];
+    /** Ports the passive worker refuses (see gatedPorts in model.ts). */
+    gatedPorts: number[];
     roleProbe: { port: number; path: string };
     iguanaHealth: HealthCheck;
     /** Seconds of idleness before the kernel probes a connection: below the LB idle timeout. */
@@ -115,12 +129,22 @@ export interface BootstrapSettings {
     queueRecovery: QueueRecovery;
     adminPassword?: AdminPasswordSource;
     vrrpTransport: VrrpTransport;
+    /** `floating-ip`: the notify script moves the VIP (`vip`) to the MASTER through the cloud API. */
+    failoverStrategy: FailoverStrategy;
+    vip?: VipLocator;
+    /** The failover drill points the VIP mover at its own stand-in API; unset on a worker. */
+    cloudApi?: CloudApiEndpoints;
     paths: WorkerPaths;
     /**
      * The command iguana-service.sh uses to start and stop Iguana's unit: `systemctl` on a
      * worker; the failover drill, which has no systemd in its namespaces, passes its own.
      */
     serviceCommand?: string;
+}
+
+/** Where the notify script records this worker's keepalived state (MASTER, BACKUP, FAULT...). */
+export function stateFile(s: Pick<BootstrapSettings, "paths">): string {
+    return `${s.paths.runDir}/state`;
 }
 
 /** The addresses keepalived speaks from and to: the workers' own, or the tunnel's overlay. */
@@ -139,12 +163,16 @@ export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
     peer: WorkerPlan,
-    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource },
+    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource; vip?: VipLocator },
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
     const queueRecovery = cfg.storage?.queueRecovery ?? "none";
     if ((queueRecovery === "shared") !== isSharedLocator(cloudSpecific.dataDisk)) {
         throw new Error(`storage.queueRecovery is "${queueRecovery}" but the worker's storage is a ${cloudSpecific.dataDisk.kind}`);
+    }
+    const failoverStrategy = cfg.failover.strategy ?? "load-balancer";
+    if ((failoverStrategy === "floating-ip") !== (cloudSpecific.vip !== undefined)) {
+        throw new Error(`failover.strategy is "${failoverStrategy}" but the worker was ${cloudSpecific.vip ? "given" : "not given"} a floating VIP to move`);
     }
     return {
         cloud: cfg.cloud,
@@ -153,7 +181,7 @@ export function bootstrapSettings(
         webPort: cfg.iguana.webPort,
         self,
         peer,
-        llpPorts: llpPorts(cfg),
+        gatedPorts: gatedPorts(cfg),
         roleProbe: { port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH },
         iguanaHealth: iguanaHealth(cfg.iguana),
         tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
@@ -161,6 +189,8 @@ export function bootstrapSettings(
         queueRecovery,
         adminPassword: cloudSpecific.adminPassword,
         vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
+        failoverStrategy,
+        vip: cloudSpecific.vip,
         paths,
     };
 }

@@ -1,0 +1,286 @@
+/**
+ * The floating-VIP mover (components/bootstrap/vip-mover.py) run by real python3 against the
+ * stand-in cloud API (drill/cloud-api.ts): the calls it makes on each cloud, that it signs
+ * them correctly, and what it does when it is not MASTER, when the move is slow and when the
+ * peer holds the VIP. Python takes a third of a second to start here, so the scenarios run side
+ * by side in `before` (each with its own stand-in and scratch directory) and each `it` checks one.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { validateClusterConfig } from "../components/config";
+import { planNetwork, planWorkers } from "../components/model";
+import { BootstrapSettings, WORKER_PATHS, WorkerPaths, bootstrapSettings, renderVipConfig } from "../components/bootstrap";
+import { ApiCall, AwsCredentials, FakeCloudApi, FakeCloudOptions } from "../drill/cloud-api";
+import { ProcessResult, hasTool, requireTools, runProcess } from "./tools";
+
+const MOVER = path.join(__dirname, "..", "components", "bootstrap", "vip-mover.py");
+const CREDENTIALS: AwsCredentials = { AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "example/secret+key", Token: "session-token-example" };
+const ALLOCATION = "eipalloc-0123456789abcdef0";
+const RG = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Network";
+const PUBLIC_IP_ID = `${RG}/publicIPAddresses/c-vip`;
+const NIC_ID = { wk1: `${RG}/networkInterfaces/c-wk1-nic`, wk2: `${RG}/networkInterfaces/c-wk2-nic` };
+type Cloud = "aws" | "azure";
+type Worker = "wk1" | "wk2";
+
+/** One stand-in cloud and scratch directory; `as` runs the mover as one worker with a given keepalived state. */
+class Scenario {
+    readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "vip-mover-"));
+    readonly api: FakeCloudApi;
+    private caller: Worker = "wk2";
+    private url = "";
+
+    constructor(private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}) {
+        this.api = new FakeCloudApi({
+            cloud,
+            workers: [
+                { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: NIC_ID.wk1 },
+                { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: NIC_ID.wk2 },
+            ],
+            // Every request comes from 127.0.0.1 here: the stand-in attributes it to the worker running.
+            identify: () => this.caller,
+            aws: { allocationId: ALLOCATION, publicIp: "203.0.113.7", region: "eu-west-1", credentials: CREDENTIALS, role: "c-worker-role" },
+            azure: { publicIpId: PUBLIC_IP_ID, ipConfigName: "primary", accessToken: "token-example", subnetId: `${RG}/virtualNetworks/v/subnets/s` },
+            ...extra,
+        });
+    }
+
+    async start(holder: Worker | undefined): Promise<this> {
+        this.url = await this.api.listen("127.0.0.1");
+        this.api.place(holder);
+        return this;
+    }
+
+    /** Writes `self`'s state file and mover config (rendered as on a worker, pointed at the stand-in). */
+    configFor(self: Worker, state: string): string {
+        const cfg = validateClusterConfig(
+            {
+                cloud: this.cloud,
+                region: this.cloud === "aws" ? "eu-west-1" : "westeurope",
+                channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+                network: { allowedCidrs: ["198.51.100.0/24"] },
+                failover: { strategy: "floating-ip" },
+            },
+            "test",
+        );
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const [me, peer] = self === "wk1" ? [wk1, wk2] : [wk2, wk1];
+        const paths: WorkerPaths = { ...WORKER_PATHS, runDir: path.join(this.dir, self, "run"), etcDir: path.join(this.dir, self, "etc") };
+        const settings: BootstrapSettings = {
+            ...bootstrapSettings(
+                cfg,
+                me,
+                peer,
+                {
+                    dataDisk: this.cloud === "aws" ? { kind: "aws-ebs", volumeId: "vol-1" } : { kind: "azure-lun", lun: 0 },
+                    vip:
+                        this.cloud === "aws"
+                            ? { kind: "aws-eip", allocationId: ALLOCATION, region: "eu-west-1" }
+                            : { kind: "azure-public-ip", publicIpId: PUBLIC_IP_ID, selfNicId: NIC_ID[self], peerNicId: NIC_ID[peer.name], ipConfigName: "primary" },
+                },
+                paths,
+            ),
+            cloudApi: { imdsUrl: this.url, apiUrl: this.cloud === "aws" ? `${this.url}/` : this.url },
+        };
+        // Short waits so the scenarios stay quick; everything else as rendered for a worker.
+        const config = { ...JSON.parse(renderVipConfig(settings)), retrySeconds: 0.2, giveUpAfterSeconds: 1 };
+        if (this.cloud === "azure") config.azure.pollSeconds = 0.1;
+        fs.mkdirSync(paths.runDir, { recursive: true });
+        fs.writeFileSync(path.join(paths.runDir, "state"), `${state}\n`);
+        const file = path.join(this.dir, `${self}.json`);
+        fs.writeFileSync(file, JSON.stringify(config));
+        return file;
+    }
+
+    as(self: Worker, state: string, action: string): Promise<ProcessResult> {
+        this.caller = self;
+        return runProcess("python3", [MOVER, this.configFor(self, state), action]);
+    }
+
+    marker(self: Worker): string {
+        return path.join(this.dir, self, "run", "vip-claimed");
+    }
+
+    /** Cloud API calls, without the metadata ones. */
+    calls(): ApiCall[] {
+        return this.api.calls.filter((c) => !/^(PUT|GET) \/(latest|metadata)\//.test(c.action));
+    }
+
+    async done(): Promise<void> {
+        await this.api.close();
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+describe("floating VIP mover (python3, against the stand-in cloud API)", function () {
+    this.timeout(30000);
+    const results: Record<string, any> = {};
+
+    before(async function () {
+        if (!hasTool("python3")) return;
+        const scenario = async (name: string, cloud: Cloud, extra: Partial<FakeCloudOptions>, holder: Worker | undefined, steps: (s: Scenario) => Promise<unknown>) => {
+            const s = await new Scenario(cloud, extra).start(holder);
+            try {
+                results[name] = await steps(s);
+            } finally {
+                await s.done();
+            }
+        };
+        await Promise.all([
+            runProcess("python3", [
+                "-c",
+                `
+import datetime, importlib.util, sys
+spec = importlib.util.spec_from_file_location("mover", sys.argv[1])
+mover = importlib.util.module_from_spec(spec); spec.loader.exec_module(mover)
+headers = mover.sigv4_headers("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08", "us-east-1", "iam",
+    {"AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}, b"",
+    "application/x-www-form-urlencoded; charset=utf-8", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc))
+print(headers["authorization"])
+`,
+                MOVER,
+            ]).then((r) => (results.example = r)),
+            scenario("awsClaim", "aws", {}, "wk1", async (s) => {
+                const run = await s.as("wk2", "MASTER", "claim");
+                return { run, holder: s.api.holder, calls: s.calls(), marker: fs.existsSync(s.marker("wk2")) };
+            }),
+            scenario("awsWrongSecret", "aws", { aws: { allocationId: ALLOCATION, publicIp: "203.0.113.7", region: "eu-west-1", credentials: CREDENTIALS, role: "r", handOut: { ...CREDENTIALS, SecretAccessKey: "not-the-key" } } }, undefined, async (s) => {
+                const run = await s.as("wk2", "MASTER", "claim");
+                return { run, holder: s.api.holder, calls: s.calls() };
+            }),
+            scenario("awsNotMaster", "aws", {}, "wk1", async (s) => {
+                const backupClaim = await s.as("wk2", "BACKUP", "claim");
+                const afterBackupClaim = { holder: s.api.holder, calls: s.calls().length };
+                const nonHolderRelease = await s.as("wk2", "BACKUP", "release");
+                const afterNonHolderRelease = { holder: s.api.holder, calls: s.calls().map((c) => c.action) };
+                const holderRelease = await s.as("wk1", "FAULT", "release");
+                return { backupClaim, afterBackupClaim, nonHolderRelease, afterNonHolderRelease, holderRelease, holder: s.api.holder, calls: s.calls() };
+            }),
+            scenario("awsSlowMove", "aws", { moveDelayMs: 600 }, "wk1", async (s) => {
+                const run = await s.as("wk2", "MASTER", "claim");
+                return { run, holder: s.api.holder, calls: s.calls() };
+            }),
+            scenario("azureClaim", "azure", { moveDelayMs: 300 }, "wk1", async (s) => {
+                const run = await s.as("wk2", "MASTER", "claim");
+                return { run, holder: s.api.holder, calls: s.calls() };
+            }),
+            scenario("azureRelease", "azure", {}, "wk2", async (s) => {
+                await s.as("wk1", "BACKUP", "release");
+                const afterNonHolder = s.api.holder;
+                const run = await s.as("wk2", "BACKUP", "release");
+                const holderNow = await s.as("wk1", "BACKUP", "holder");
+                return { afterNonHolder, run, holder: s.api.holder, holderNow: holderNow.stdout.trim() };
+            }),
+            scenario("reconcile", "aws", {}, undefined, async (s) => {
+                const vacant = await s.as("wk2", "MASTER", "reconcile");
+                const afterVacant = { holder: s.api.holder, marker: fs.existsSync(s.marker("wk2")) };
+                s.api.place("wk1"); // the peer, also MASTER (the link between them is cut), took it since
+                const splitBrain = await s.as("wk2", "MASTER", "reconcile");
+                const afterSplitBrain = s.api.holder;
+                fs.rmSync(s.marker("wk2")); // this worker's claim never succeeded
+                const failedClaim = await s.as("wk2", "MASTER", "reconcile");
+                return { vacant, afterVacant, splitBrain, afterSplitBrain, failedClaim, holder: s.api.holder };
+            }),
+        ]);
+    });
+    beforeEach(function () {
+        requireTools(this, "python3");
+    });
+
+    it("signs with Signature Version 4 exactly as AWS's published example (IAM ListUsers, 2015-08-30)", () => {
+        // AWS General Reference, "Examples of the complete Signature Version 4 signing process".
+        assert.strictEqual(results.example.status, 0, results.example.stderr);
+        assert.strictEqual(
+            results.example.stdout.trim(),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, " +
+                "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+        );
+    });
+
+    it("AWS: a new MASTER takes the Elastic IP from the old one with a signed AssociateAddress that allows reassociation", () => {
+        const r = results.awsClaim;
+        assert.strictEqual(r.run.status, 0, r.run.stderr);
+        assert.strictEqual(r.holder, "wk2");
+        assert.deepStrictEqual(
+            r.calls.map((c: ApiCall) => [c.action, c.status]),
+            [
+                ["DescribeAddresses", 200],
+                ["AssociateAddress", 200],
+                ["DescribeAddresses", 200],
+            ],
+        );
+        assert.match(r.run.stderr, /took the VIP/);
+        assert.ok(r.marker, "the claim is recorded for the reconcile timer");
+    });
+
+    it("AWS: calls signed with another key are refused (the stand-in's signature check can fail); the mover retries, then gives up", () => {
+        const r = results.awsWrongSecret;
+        assert.strictEqual(r.run.status, 1);
+        assert.strictEqual(r.holder, undefined);
+        assert.ok(r.calls.length >= 2 && r.calls.every((c: ApiCall) => c.status === 403), JSON.stringify(r.calls));
+        assert.match(r.run.stderr, /AuthFailure/);
+        assert.match(r.run.stderr, /gave up after 1 s/);
+    });
+
+    it("AWS: a worker that is not MASTER takes nothing; a demoted holder lets go by association id; a non-holder changes nothing", () => {
+        const r = results.awsNotMaster;
+        assert.strictEqual(r.backupClaim.status, 0);
+        assert.deepStrictEqual(r.afterBackupClaim, { holder: "wk1", calls: 0 });
+        assert.strictEqual(r.nonHolderRelease.status, 0, r.nonHolderRelease.stderr);
+        assert.deepStrictEqual(r.afterNonHolderRelease, { holder: "wk1", calls: ["DescribeAddresses"] });
+        assert.strictEqual(r.holderRelease.status, 0, r.holderRelease.stderr);
+        assert.strictEqual(r.holder, undefined);
+        assert.deepStrictEqual(
+            r.calls.slice(1).map((c: ApiCall) => [c.action, c.status]),
+            [
+                ["DescribeAddresses", 200],
+                ["DisassociateAddress", 200],
+            ],
+        );
+    });
+
+    it("AWS: while the move propagates, the mover re-checks and asks again until the address is on this worker", () => {
+        const r = results.awsSlowMove;
+        assert.strictEqual(r.run.status, 0, r.run.stderr);
+        assert.strictEqual(r.holder, "wk2");
+        assert.match(r.run.stderr, /attempt 1: the VIP is not on this worker yet/);
+        assert.ok(r.calls.filter((c: ApiCall) => c.action === "AssociateAddress").length >= 2);
+    });
+
+    it("Azure: a new MASTER detaches the Public IP from the peer's NIC, waits for that update, then attaches it to its own", () => {
+        const r = results.azureClaim;
+        assert.strictEqual(r.run.status, 0, r.run.stderr);
+        assert.strictEqual(r.holder, "wk2");
+        const actions: string[] = r.calls.map((c: ApiCall) => c.action);
+        assert.deepStrictEqual(
+            r.calls.filter((c: ApiCall) => c.action.startsWith("PUT")).map((c: ApiCall) => [c.action, c.status]),
+            [
+                ["PUT networkInterface (detach)", 200],
+                ["PUT networkInterface (attach)", 200],
+            ],
+        );
+        // The attach is sent only once the detach has finished (the NIC read back as Succeeded).
+        const between = actions.slice(actions.indexOf("PUT networkInterface (detach)") + 1, actions.indexOf("PUT networkInterface (attach)"));
+        assert.ok(between.filter((a) => a === "GET networkInterface").length >= 2, actions.join(", "));
+    });
+
+    it("Azure: release detaches the Public IP only from this worker's own NIC; `holder` tells an operator who has it", () => {
+        const r = results.azureRelease;
+        assert.strictEqual(r.afterNonHolder, "wk2");
+        assert.strictEqual(r.run.status, 0, r.run.stderr);
+        assert.strictEqual(r.holder, undefined);
+        assert.strictEqual(r.holderNow, "none");
+    });
+
+    it("reconcile: takes a VIP nobody holds, takes it back after a failed claim, but never fights a peer it already lost it to", () => {
+        const r = results.reconcile;
+        assert.strictEqual(r.vacant.status, 0, r.vacant.stderr);
+        assert.deepStrictEqual(r.afterVacant, { holder: "wk2", marker: true });
+        assert.strictEqual(r.splitBrain.status, 1);
+        assert.strictEqual(r.afterSplitBrain, "wk1");
+        assert.match(r.splitBrain.stderr, /split brain/);
+        assert.strictEqual(r.failedClaim.status, 0, r.failedClaim.stderr);
+        assert.strictEqual(r.holder, "wk2");
+    });
+});
