@@ -1,6 +1,7 @@
 /**
  * The AWS implementation of HaIguanaCluster: VPC over two zones, two encrypted EC2 workers,
- * and a Network Load Balancer whose Elastic IPs are the VIP.
+ * and a Network Load Balancer whose Elastic IPs are the VIP; or, with `failover.strategy:
+ * floating-ip`, one Elastic IP that the keepalived MASTER moves to itself.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as ebs from "@pulumi/aws/ebs";
@@ -21,6 +22,7 @@ import {
     AWS_DATA_DEVICE_NAME,
     CANONICAL_AWS_OWNER,
     INTERNAL_VIP_HOST_OFFSET,
+    HTTPS_PORT,
     NFS_PORT,
     Protocol,
     ROLE_PROBE_PORT,
@@ -35,6 +37,7 @@ import {
     ROLE_PROBE,
     WorkerPlan,
     baseTags,
+    endpointsFor,
     endpointsForHosts,
     healthCheckFor,
     healthCheckTimeoutSeconds,
@@ -110,7 +113,26 @@ export function sharedFileSystemPolicy(fileSystemArn: pulumi.Input<string>, work
     });
 }
 
+/**
+ * What a worker may do to the floating VIP, and nothing more: move that one Elastic IP onto
+ * either worker, take it off, and look it up (DescribeAddresses has no resource-level
+ * permissions, so it cannot be narrowed further).
+ */
+export function moveVipPolicy(eipArn: pulumi.Input<string>, instanceArns: pulumi.Input<string>[]): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "MoveTheVipOntoAWorker", Effect: "Allow", Action: "ec2:AssociateAddress", Resource: [eipArn, ...instanceArns] },
+            { Sid: "TakeTheVipOffAWorker", Effect: "Allow", Action: "ec2:DisassociateAddress", Resource: eipArn },
+            { Sid: "FindWhoHoldsTheVip", Effect: "Allow", Action: "ec2:DescribeAddresses", Resource: "*" },
+        ],
+    });
+}
+
 export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+    // No load balancer: the workers sit in public subnets, each with its own public address for
+    // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
+    const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
     const network = planNetwork(cfg.network.cidr);
@@ -139,7 +161,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags },
         opts,
     );
-    const publicSubnets = network.publicSubnets.map((cidr, i) => {
+    const publicSubnets = (floating ? [] : network.publicSubnets).map((cidr, i) => {
         const subnet = new ec2.Subnet(
             `${name}-public-${ZONE_SUFFIX[i]}`,
             {
@@ -156,24 +178,32 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     });
 
     // One NAT gateway per zone keeps each zone's egress alive when the other zone fails.
-    const natCount = cfg.network.natGateways === "one-per-zone" ? 2 : 1;
+    const natCount = floating ? 0 : cfg.network.natGateways === "one-per-zone" ? 2 : 1;
     const natGateways = publicSubnets.slice(0, natCount).map((subnet, i) => {
         const eip = new ec2.Eip(`${name}-nat-${ZONE_SUFFIX[i]}`, { domain: "vpc", tags }, opts);
         return new ec2.NatGateway(`${name}-nat-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, allocationId: eip.allocationId, tags }, { parent, dependsOn: [igw] });
     });
 
+    // The workers' subnets: private behind the NAT gateways, or (floating IP) public, because an
+    // Elastic IP only answers on an instance whose subnet routes to the Internet gateway.
+    const workerTier = floating ? "workers" : "private";
     const privateSubnets = network.privateSubnets.map((cidr, i) => {
+        const subnetName = `${name}-${workerTier}-${ZONE_SUFFIX[i]}`;
         const subnet = new ec2.Subnet(
-            `${name}-private-${ZONE_SUFFIX[i]}`,
+            subnetName,
             {
                 vpcId: vpcResource.id,
                 cidrBlock: cidr,
                 availabilityZone: zones[i],
                 mapPublicIpOnLaunch: false,
-                tags: { ...tags, Name: `${name}-private-${ZONE_SUFFIX[i]}`, tier: "private" },
+                tags: { ...tags, Name: subnetName, tier: floating ? "public" : "private" },
             },
             opts,
         );
+        if (floating) {
+            new ec2.RouteTableAssociation(subnetName, { subnetId: subnet.id, routeTableId: publicRoutes.id }, opts);
+            return subnet;
+        }
         const routes = new ec2.RouteTable(
             `${name}-private-${ZONE_SUFFIX[i]}-rt`,
             { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[Math.min(i, natCount - 1)].id }], tags },
@@ -223,14 +253,16 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             cidrIpv4: cidr,
         });
     }
-    ingress("in-role-probe", {
-        securityGroupId: workerSg.id,
-        description: "Role probe: load balancer health checks from inside the VPC",
-        ipProtocol: "tcp",
-        fromPort: ROLE_PROBE_PORT,
-        toPort: ROLE_PROBE_PORT,
-        cidrIpv4: network.vpcCidr,
-    });
+    if (!floating) {
+        ingress("in-role-probe", {
+            securityGroupId: workerSg.id,
+            description: "Role probe: load balancer health checks from inside the VPC",
+            ipProtocol: "tcp",
+            fromPort: ROLE_PROBE_PORT,
+            toPort: ROLE_PROBE_PORT,
+            cidrIpv4: network.vpcCidr,
+        });
+    }
     if (cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health")) {
         ingress("in-iguana-health", {
             securityGroupId: workerSg.id,
@@ -249,9 +281,49 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     });
     new vpc.SecurityGroupEgressRule(
         `${name}-out-all`,
-        { securityGroupId: workerSg.id, description: "Egress through the NAT gateways", ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", tags },
+        {
+            securityGroupId: workerSg.id,
+            description: floating ? "Egress through each worker's own public address" : "Egress through the NAT gateways",
+            ipProtocol: "-1",
+            cidrIpv4: "0.0.0.0/0",
+            tags,
+        },
         opts,
     );
+
+    // --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
+    // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
+    // later `pulumi up` never moves it back. The EC2 API is reached through an interface endpoint
+    // inside the VPC, so a worker can take the VIP whatever its own Internet path is doing.
+    const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
+    if (floating) {
+        const endpointSg = new ec2.SecurityGroup(
+            `${name}-ec2-api-sg`,
+            { vpcId: vpcResource.id, description: "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)", tags },
+            opts,
+        );
+        ingress("ec2-api-in-https", {
+            securityGroupId: endpointSg.id,
+            description: "HTTPS to the EC2 API endpoint from the Iguana workers only",
+            ipProtocol: "tcp",
+            fromPort: HTTPS_PORT,
+            toPort: HTTPS_PORT,
+            referencedSecurityGroupId: workerSg.id,
+        });
+        new ec2.VpcEndpoint(
+            `${name}-ec2-api`,
+            {
+                vpcId: vpcResource.id,
+                serviceName: `com.amazonaws.${cfg.region}.ec2`,
+                vpcEndpointType: "Interface",
+                privateDnsEnabled: true,
+                subnetIds: privateSubnets.map((s) => s.id),
+                securityGroupIds: [endpointSg.id],
+                tags: { ...tags, Name: `${name}-ec2-api` },
+            },
+            opts,
+        );
+    }
 
     // --- identity and encryption ---------------------------------------------------------
     const key = new kms.Key(
@@ -365,11 +437,12 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                   { parent, retainOnDelete: true },
               );
         const storageId = shared ? shared.fileSystem.id : volume!.id;
-        const userData = pulumi.all([storageId, secret.arn]).apply(([storage, secretArn]) =>
+        const userData = pulumi.all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined]).apply(([storage, secretArn, allocationId]) =>
             renderCloudInit(
                 bootstrapSettings(cfg, plan, peer, {
                     dataDisk: shared ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
                     adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
+                    vip: allocationId ? { kind: "aws-eip", allocationId, region: cfg.region } : undefined,
                 }),
             ),
         );
@@ -382,6 +455,8 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 privateIp: plan.privateIp,
                 vpcSecurityGroupIds: [workerSg.id, ...channelSgs.map((sg) => sg.id)],
                 iamInstanceProfile: profile.name,
+                // Floating IP: the worker's own public address, for egress; the MASTER's is replaced by the VIP.
+                associatePublicIpAddress: floating,
                 tenancy: cfg.workers.dedicated ? "dedicated" : "default",
                 metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                 rootBlockDevice: { encrypted: true, kmsKeyId: key.arn, volumeType: "gp3", volumeSize: ROOT_VOLUME_GB, deleteOnTermination: true },
@@ -402,6 +477,16 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         }
         return { plan, instance, volume, userData };
     });
+
+    if (floatingVip) {
+        new iam.RolePolicy(
+            `${name}-worker-move-vip`,
+            { role: role.id, policy: moveVipPolicy(floatingVip.arn, workers.map((w) => w.instance.arn)) },
+            opts,
+        );
+        const vip = floatingVip.publicIp;
+        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones) };
+    }
 
     // --- network load balancers (the VIP) ------------------------------------------------
     // One NLB per block of 50 ports (see aws-scale.ts); the primary one carries the dashboard
@@ -487,14 +572,18 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         vip,
         vipAddresses,
         ...endpointsForHosts(cfg, vip, channelHosts),
-        workers: pulumi.all([zones, ...workers.map((w) => pulumi.all([w.instance.id, w.instance.privateIp]))]).apply(([zoneNames, ...ids]) =>
-            workers.map(({ plan }, i) => ({
-                name: plan.name,
-                role: plan.role,
-                zone: zoneNames[plan.index],
-                privateIp: ids[i][1],
-                id: ids[i][0],
-            })),
-        ),
+        workers: workerOutputs(workers, zones),
     };
+}
+
+function workerOutputs(workers: { plan: WorkerPlan; instance: ec2.Instance }[], zones: pulumi.Output<[string, string]>) {
+    return pulumi.all([zones, ...workers.map((w) => pulumi.all([w.instance.id, w.instance.privateIp]))]).apply(([zoneNames, ...ids]) =>
+        workers.map(({ plan }, i) => ({
+            name: plan.name,
+            role: plan.role,
+            zone: (zoneNames as [string, string])[plan.index],
+            privateIp: (ids[i] as [string, string])[1],
+            id: (ids[i] as [string, string])[0],
+        })),
+    );
 }

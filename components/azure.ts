@@ -1,7 +1,8 @@
 /**
  * The Azure implementation of HaIguanaCluster: a VNet with one worker subnet per zone, two
  * Ubuntu VMs in zones 1 and 2 with encrypted Premium SSD data disks, and a Standard Load
- * Balancer whose zone-redundant Standard public IP is the VIP.
+ * Balancer whose zone-redundant Standard public IP is the VIP; or, with `failover.strategy:
+ * floating-ip`, no load balancer and a Public IP that the keepalived MASTER attaches to its NIC.
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -126,7 +127,25 @@ export function sharedAccountName(subscriptionId: string, resourceGroupName: str
     return `iguanaq${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
 }
 
+/** The worker NICs' one IP configuration; the floating VIP attaches to it. */
+export const AZURE_IP_CONFIG_NAME = "primary";
+
+/**
+ * What a worker's identity may do to move the floating VIP: read and update a NIC (attach or
+ * detach the Public IP), and the linked-access checks such an update runs: join that Public IP
+ * and the NIC's subnet. The role is assigned only on the two NICs, the Public IP and the two
+ * worker subnets, never on the resource group.
+ */
+export const VIP_MOVER_ACTIONS = [
+    "Microsoft.Network/networkInterfaces/read",
+    "Microsoft.Network/networkInterfaces/write",
+    "Microsoft.Network/publicIPAddresses/read",
+    "Microsoft.Network/publicIPAddresses/join/action",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+] as const;
+
 export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+    const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
     const location = cfg.region;
@@ -172,16 +191,21 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             destinationAddressPrefix: "*",
             destinationPortRanges: [String(SSH_PORT), String(RDP_PORT)],
         }),
-        rule({
-            name: "allow-role-probe",
-            description: "Role probe: load balancer health probes only (168.63.129.16)",
-            priority: AZURE_NSG_PRIORITY.roleProbe,
-            access: "Allow",
-            protocol: "Tcp",
-            sourceAddressPrefix: probeSources,
-            destinationAddressPrefixes: workerHosts,
-            destinationPortRange: String(ROLE_PROBE_PORT),
-        }),
+        // No load balancer, no probes: with a floating IP the role probe stays closed.
+        ...(floating
+            ? []
+            : [
+                  rule({
+                      name: "allow-role-probe",
+                      description: "Role probe: load balancer health probes only (168.63.129.16)",
+                      priority: AZURE_NSG_PRIORITY.roleProbe,
+                      access: "Allow",
+                      protocol: "Tcp",
+                      sourceAddressPrefix: probeSources,
+                      destinationAddressPrefixes: workerHosts,
+                      destinationPortRange: String(ROLE_PROBE_PORT),
+                  }),
+              ]),
         ...(activeActive
             ? [
                   rule({
@@ -312,6 +336,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                   publicIPAddressVersion: "IPv4",
                   // Zone-redundant: the VIP survives the loss of any one zone.
                   zones: [...AZURE_ZONE_REDUNDANT],
+                  // On a NIC (floating IP) the Public IP itself drops idle flows: 4-30 minutes.
+                  idleTimeoutInMinutes: floating ? cfg.failover.idleTimeoutSeconds / 60 : undefined,
                   tags,
               },
               opts,
@@ -321,9 +347,9 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     // Frontend, pool, probes and rules are declared inline; rules reference them by ARM id,
     // which must be built by hand from the fixed LB name and the subscription. Never mix with
     // the standalone pool/rule resources: they would overwrite each other.
-    const lbName = azureLoadBalancerName(name);
     const clientConfig = authorization.getClientConfigOutput({ parent });
     const subscriptionId = clientConfig.subscriptionId;
+    const lbName = azureLoadBalancerName(name);
     const lbId = pulumi.interpolate`/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/loadBalancers/${lbName}`;
     const frontendId = pulumi.interpolate`${lbId}/frontendIPConfigurations/${AZURE_LB_PARTS.frontend}`;
     const poolId = pulumi.interpolate`${lbId}/backendAddressPools/${AZURE_LB_PARTS.pool}`;
@@ -347,7 +373,9 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         enableFloatingIP: false,
         loadDistribution: "Default",
     });
-    const loadBalancer = new network.LoadBalancer(
+    const loadBalancer = floating
+        ? undefined
+        : new network.LoadBalancer(
         `${name}-lb`,
         {
             resourceGroupName,
@@ -560,30 +588,35 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
 
     // --- workers -------------------------------------------------------------------------
     const sshPublicKey = placeholderSshPublicKey();
-    const workers = workerPlans.map((plan: WorkerPlan) => {
-        const zone = AZURE_WORKER_ZONES[plan.index];
+    const nics = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, worker: plan.name };
-        const nic = new network.NetworkInterface(
+        return new network.NetworkInterface(
             `${name}-${plan.name}-nic`,
             {
                 resourceGroupName,
                 location,
                 ipConfigurations: [
                     {
-                        name: "primary",
+                        name: AZURE_IP_CONFIG_NAME,
                         primary: true,
                         subnet: { id: subnets[plan.index].id },
                         // Fixed addresses: keepalived on each worker names its peer before either exists.
                         privateIPAllocationMethod: "Static",
                         privateIPAddress: plan.privateIp,
-                        loadBalancerBackendAddressPools: [{ id: poolId }],
+                        // Floating IP: the MASTER's notify script attaches the VIP here, not Pulumi.
+                        loadBalancerBackendAddressPools: loadBalancer ? [{ id: poolId }] : undefined,
                     },
                 ],
                 tags: workerTags,
             },
             // The pool id is built by hand: the pool exists only once the LB does.
-            { parent, dependsOn: [loadBalancer] },
+            { parent, dependsOn: loadBalancer ? [loadBalancer] : [] },
         );
+    });
+    const workers = workerPlans.map((plan: WorkerPlan) => {
+        const zone = AZURE_WORKER_ZONES[plan.index];
+        const workerTags = { ...tags, role: plan.role, worker: plan.name };
+        const nic = nics[plan.index];
         const disk = shared
             ? undefined
             : new compute.Disk(
@@ -605,7 +638,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
               );
         const peer = workerPlans[1 - plan.index];
         const sharedAccount = shared ? shared.accountName : pulumi.output("");
-        const customData = pulumi.all([vault.name, sharedAccount]).apply(([vaultName, accountName]) =>
+        const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
+        const customData = pulumi.all([vault.name, sharedAccount, vipIds]).apply(([vaultName, accountName, ids]) =>
             Buffer.from(
                 renderCloudInit(
                     bootstrapSettings(cfg, plan, peer, {
@@ -613,6 +647,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                             ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
                             : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
                         adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
+                        vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
                     }),
                 ),
                 "utf8",
@@ -676,6 +711,41 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         );
         return { plan, nic, disk, vm };
     });
+
+    // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
+    if (floating && vipIp) {
+        const mover = new authorization.RoleDefinition(
+            `${name}-vip-mover`,
+            {
+                scope: group.id,
+                roleName: pulumi.interpolate`iguana-ha VIP mover (${resourceGroupName})`,
+                description: "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
+                roleType: "CustomRole",
+                permissions: [{ actions: [...VIP_MOVER_ACTIONS], notActions: [] }],
+                assignableScopes: [group.id],
+            },
+            opts,
+        );
+        const scopes: [string, pulumi.Output<string>][] = [
+            ["vip", vipIp.id],
+            ...nics.map((nic, i): [string, pulumi.Output<string>] => [`${workerPlans[i].name}-nic`, nic.id]),
+            ...subnets.map((subnet, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnet.id]),
+        ];
+        for (const { plan, vm } of workers) {
+            for (const [what, scope] of scopes) {
+                new authorization.RoleAssignment(
+                    `${name}-${plan.name}-moves-vip-on-${what}`,
+                    {
+                        principalId: vm.identity.apply((identity) => identity!.principalId),
+                        principalType: "ServicePrincipal",
+                        roleDefinitionId: mover.id,
+                        scope,
+                    },
+                    opts,
+                );
+            }
+        }
+    }
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
