@@ -83,6 +83,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["shared storage with a data disk size", azure({ storage: { queueRecovery: "shared" }, workers: { dataDiskGb: 200 } }), "iguana-ha:workers.dataDiskGb", "does not create"],
     ["share size on AWS", aws({ storage: { queueRecovery: "shared", shareGb: 200 } }), "iguana-ha:storage.shareGb", "EFS grows"],
     ["Azure share of 50 GiB", azure({ storage: { queueRecovery: "shared", shareGb: 50 } }), "iguana-ha:storage.shareGb", "100-102400"],
+    ["unknown failover strategy", aws({ failover: { strategy: "dns" } }), "iguana-ha:failover.strategy", '"load-balancer", "floating-ip"'],
+    ["floating IP with a private VIP", azure({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["10.0.0.0/8"], public: false } }), "iguana-ha:network.public", "cannot move between"],
+    ["floating IP with an active-active channel", aws({ failover: { strategy: "floating-ip" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "needs a load balancer"],
+    ["floating IP with health-check tuning", aws({ failover: { strategy: "floating-ip", healthCheckIntervalSeconds: 10 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "no load balancer"],
+    ["floating IP with NAT gateways on AWS", aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }), "iguana-ha:network.natGateways", "own public addresses"],
+    ["floating IP on Azure idle for an hour", azure({ failover: { strategy: "floating-ip", idleTimeoutSeconds: 3600 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-1800"],
     ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
 ];
 

@@ -47,6 +47,18 @@ async function renderAll(): Promise<Case[]> {
                 }
             }
         }
+        // And once with failover.strategy: floating-ip (the VIP mover, its config and timer, a
+        // notify that runs it): every channel active-passive, no load balancer settings.
+        const { config, secretKeys } = readStackConfig(stack);
+        const channels = JSON.parse(config[`${PROJECT}:channels`]) as Record<string, unknown>[];
+        config[`${PROJECT}:channels`] = JSON.stringify(channels.map((c) => ({ ...c, mode: undefined })));
+        const network = JSON.parse(config[`${PROJECT}:network`]);
+        config[`${PROJECT}:network`] = JSON.stringify({ ...network, public: undefined, natGateways: undefined });
+        config[`${PROJECT}:failover`] = JSON.stringify({ strategy: "floating-ip" });
+        const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
+        for (const bootstrap of workerBootstraps(mocks.resources)) {
+            cases.push({ label: `${stack}/floating-ip/${bootstrap.resource}`, cloud: JSON.parse(JSON.stringify(config[`${PROJECT}:cloud`])), bootstrap });
+        }
     }
     return cases;
 }
@@ -109,7 +121,8 @@ describe("worker files checked by the real tools", function () {
     after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
     it("renders a bootstrap for both workers of every shipped stack and edition", () => {
-        assert.strictEqual(cases.length, listStacks().length * EDITIONS.length * STORAGE.length * 2);
+        assert.strictEqual(cases.length, listStacks().length * (EDITIONS.length * STORAGE.length + 1) * 2);
+        assert.strictEqual(cases.filter((c) => cloudInitFiles(c.bootstrap.cloudInit).some((f) => f.path.endsWith("/vip-mover.py"))).length, listStacks().length * 2);
     });
 
     it("cloud-init accepts every user data (cloud-init schema)", async function () {
@@ -158,15 +171,20 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(result.status, 0, `${result.stdout}${result.stderr}`);
     });
 
-    it("python3 compiles the role probe", function () {
+    it("python3 compiles every Python file (the role probe, the VIP mover)", function () {
         requireTools(this, "python3");
-        const distinct = new Map(cases.map((c) => [cloudInitFiles(c.bootstrap.cloudInit).find((f) => f.path.endsWith(".py"))!.content, c.label]));
-        for (const [content, label] of distinct) {
-            const file = path.join(scratch, "role-probe.py");
-            fs.writeFileSync(file, content);
-            const result = run("python3", ["-m", "py_compile", file]);
-            assert.strictEqual(result.status, 0, `${label}: ${result.stderr}`);
+        const distinct = new Map<string, string>();
+        for (const c of cases) {
+            for (const f of cloudInitFiles(c.bootstrap.cloudInit).filter((f) => f.path.endsWith(".py"))) distinct.set(f.content, `${c.label} ${f.path}`);
         }
+        assert.strictEqual(distinct.size, 2, [...distinct.values()].join(", "));
+        const files = [...distinct].map(([content], i) => {
+            const file = path.join(scratch, `compile-${i}.py`);
+            fs.writeFileSync(file, content);
+            return file;
+        });
+        const result = run("python3", ["-c", "import py_compile, sys\nfor f in sys.argv[1:]: py_compile.compile(f, doraise=True)", ...files]);
+        assert.strictEqual(result.status, 0, `${[...distinct.values()].join(", ")}: ${result.stderr}`);
     });
 
     it("keepalived accepts every keepalived.conf (keepalived -t), on an interface like the cloud's", async function () {

@@ -73,7 +73,12 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
         switch (type) {
             case "aws:ec2/eip:Eip":
-                return { id: `eipalloc-${name}`, allocationId: this.placeholder(`eipalloc-${name}`), publicIp: this.publicAddress(0) };
+                return {
+                    id: `eipalloc-${name}`,
+                    allocationId: this.placeholder(`eipalloc-${name}`),
+                    arn: arn("ec2", `elastic-ip/eipalloc-${name}`),
+                    publicIp: this.publicAddress(0),
+                };
             case "aws:ec2/instance:Instance":
                 return {
                     id: `i-${name}`,
