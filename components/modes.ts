@@ -3,7 +3,8 @@
  * money: one description, printed by the offline plan and mirrored in the README. Pure.
  */
 import { ClusterConfig } from "./config";
-import { IGUANA_START_GRACE_SECONDS, QueueRecovery } from "./constants";
+import { FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE } from "./constants";
+import { PORT_BLOCK_SIZE, shardChannels } from "./aws-scale";
 import { VRRP } from "./bootstrap/settings";
 
 export interface ModeDescription {
@@ -21,10 +22,61 @@ export function keepalivedDetectionSeconds(): number {
     return Math.round((3 * advert + ((256 - 100) / 256) * advert) * 10) / 10;
 }
 
+/**
+ * How long the VIP takes to follow a new MASTER, by strategy and cloud. AWS publishes no figure
+ * for an Elastic IP reassociation (the ClusterLabs awseip agent waits 3 s after it; F5 measured
+ * about 5 s); Microsoft's NVA HA guide gives "1-2 minutes" for moving a Public IP between NICs.
+ */
+export function vipFollowsText(cfg: ClusterConfig): string {
+    if (cfg.failover.strategy === "floating-ip") {
+        return cfg.cloud === "aws"
+            ? "the Elastic IP moving to the new MASTER (seconds: AWS publishes no figure; plan for up to 30 s)"
+            : "the Public IP moving to the new MASTER's NIC (1-2 minutes, Microsoft's figure: two NIC updates)";
+    }
+    const lbSeconds = cfg.failover.healthCheckIntervalSeconds * cfg.failover.unhealthyThreshold;
+    return `load balancer health checks (up to ${lbSeconds} s: ${cfg.failover.healthCheckIntervalSeconds} s x ${cfg.failover.unhealthyThreshold})`;
+}
+
+export function describeFailoverStrategy(cfg: ClusterConfig): ModeDescription {
+    const strategy: FailoverStrategy = cfg.failover.strategy;
+    const detection = `keepalived detection (about ${keepalivedDetectionSeconds()} s) + ${vipFollowsText(cfg)}`;
+    if (strategy === "floating-ip") {
+        const aws = cfg.cloud === "aws";
+        return {
+            key: "failover.strategy",
+            value: "floating-ip",
+            summary: aws
+                ? "no load balancer: the keepalived MASTER moves one Elastic IP to itself through the EC2 API (a role that may move only that address)"
+                : "no load balancer: the keepalived MASTER moves one Public IP to its own NIC through Azure Resource Manager (a custom role on the two NICs, that Public IP and the subnets)",
+            guarantees:
+                "one public address for senders, held only by the MASTER; the passive worker refuses every channel port; established MLLP connections end with the move and senders reconnect; " +
+                `a failed move is retried every ${VIP_MOVE.retrySeconds} s and re-checked every ${VIP_MOVE.reconcileEverySeconds} s; no active-active channels and no private VIP` +
+                (aws ? "" : "; recommended on Azure: load-balancer (the move is slow)"),
+            downtime: detection,
+            cost: aws
+                ? "one Elastic IP and a public IPv4 address per worker, an EC2 API interface endpoint in each zone; no load balancer and no NAT gateway"
+                : "one Standard Public IP and the NAT gateways for egress; no load balancer",
+        };
+    }
+    return {
+        key: "failover.strategy",
+        value: "load-balancer",
+        summary:
+            cfg.cloud === "aws"
+                ? "a Network Load Balancer holds the VIP (an Elastic IP per zone) and sends each channel to the worker that answers the role probe"
+                : "a Standard Load Balancer holds the VIP (one zone-redundant Public IP) and sends each channel to the worker that answers the role probe",
+        guarantees: "the VIP never moves; active-active HTTP channels and a private VIP (network.public: false) are possible",
+        downtime: detection,
+        cost:
+            cfg.cloud === "aws"
+                ? `${plural(shardChannels(cfg.channels, cfg.iguana.webPort).length, "Network Load Balancer")} (one per block of ${PORT_BLOCK_SIZE} ports the channels use; hourly and per LCU) with an Elastic IP per zone each, and NAT gateways for the workers' egress`
+                : "a Standard Load Balancer (hourly and per rule), its Public IP, and NAT gateways for the workers' egress",
+    };
+}
+
 export function describeQueueRecovery(cfg: ClusterConfig): ModeDescription {
     const mode: QueueRecovery = cfg.storage.queueRecovery;
-    const lbSeconds = cfg.failover.healthCheckIntervalSeconds * cfg.failover.unhealthyThreshold;
-    const detection = `keepalived detection (about ${keepalivedDetectionSeconds()} s) + load balancer health checks (up to ${lbSeconds} s: ${cfg.failover.healthCheckIntervalSeconds} s x ${cfg.failover.unhealthyThreshold})`;
+    const detection = `keepalived detection (about ${keepalivedDetectionSeconds()} s) + ${vipFollowsText(cfg)}`;
     const storage = cfg.cloud === "aws" ? "one EFS file system (KMS-encrypted, mount target per zone, TLS)" : "one premium Azure Files NFS 4.1 share (zone-redundant, private endpoint)";
     if (mode === "shared") {
         return {
@@ -43,7 +95,7 @@ export function describeQueueRecovery(cfg: ClusterConfig): ModeDescription {
     return {
         key: "storage.queueRecovery",
         value: "none",
-        summary: "instant failover: each worker has its own encrypted data disk and both Iguanas run; the load balancer sends traffic to the active one",
+        summary: "instant failover: each worker has its own encrypted data disk and both Iguanas run; traffic goes to the active one",
         guarantees:
             "new messages flow to the backup as soon as it is active; messages still queued on the failed worker stay on its disk until it returns (no automatic queue recovery, so no order guarantee across the failover)",
         downtime: `${detection}; Iguana is already running on the backup`,
@@ -51,9 +103,17 @@ export function describeQueueRecovery(cfg: ClusterConfig): ModeDescription {
     };
 }
 
+export function describeModes(cfg: ClusterConfig): ModeDescription[] {
+    return [describeFailoverStrategy(cfg), describeQueueRecovery(cfg)];
+}
+
 /** The plan's "Mode" section. */
 export function renderModes(cfg: ClusterConfig): string {
-    return [describeQueueRecovery(cfg)]
+    return describeModes(cfg)
         .map((m) => `${m.key}: ${m.value}: ${m.summary}\n  guarantees: ${m.guarantees}\n  downtime on failover: ${m.downtime}\n  cost: ${m.cost}`)
         .join("\n");
+}
+
+function plural(n: number, what: string): string {
+    return `${n} ${what}${n === 1 ? "" : "s"}`;
 }

@@ -4,13 +4,17 @@
  * worker bootstrap that does the moving.
  */
 import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as yaml from "js-yaml";
 import { VIP_MOVER_ACTIONS } from "../components/azure";
 import { bootstrapSettings, renderWorkerFiles } from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
+import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
-import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
 
 const floating = { failover: { strategy: "floating-ip" } };
 const channels = [
@@ -233,5 +237,53 @@ describe("bootstrap with and without a floating VIP", () => {
             () => bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk, vip: { kind: "aws-eip", allocationId: "eipalloc-1", region: "eu-west-1" } }),
             /load-balancer.*given a floating VIP/,
         );
+    });
+});
+
+describe("the plan explains the strategies side by side", () => {
+    const cfgFor = (cloud: "aws" | "azure", strategy: string) =>
+        validateClusterConfig(
+            { cloud, region: cloud === "aws" ? "eu-west-1" : "westeurope", channels, network: { allowedCidrs: ["198.51.100.0/24"] }, failover: { strategy } },
+            "t",
+        );
+
+    it("gives each strategy its guarantee, its downtime and its cost, per cloud", () => {
+        const [awsLb] = describeModes(cfgFor("aws", "load-balancer"));
+        const [awsFloating] = describeModes(cfgFor("aws", "floating-ip"));
+        const [azureFloating] = describeModes(cfgFor("azure", "floating-ip"));
+        assert.match(awsLb.downtime, /keepalived detection \(about 3\.6 s\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
+        assert.match(awsLb.cost, /^1 Network Load Balancer \(one per block of 50 ports/);
+        assert.match(awsFloating.downtime, /keepalived detection .* \+ the Elastic IP moving .*seconds/);
+        assert.match(awsFloating.cost, /no load balancer and no NAT gateway/);
+        assert.match(azureFloating.downtime, /1-2 minutes/);
+        assert.match(azureFloating.guarantees, /recommended on Azure: load-balancer/);
+        // The queue-recovery line's downtime follows the strategy too.
+        assert.match(describeModes(cfgFor("azure", "floating-ip"))[1].downtime, /Public IP moving .* 1-2 minutes.*; Iguana is already running/);
+    });
+
+    it("`npm run plan` prints them for a draft stack file with floating-ip", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-floating-"));
+        const file = path.join(dir, "Pulumi.azure-floating.yaml");
+        fs.writeFileSync(
+            file,
+            yaml.dump({
+                config: {
+                    "azure-native:location": "westeurope",
+                    "iguana-ha:cloud": "azure",
+                    "iguana-ha:channels": channels,
+                    "iguana-ha:network": { allowedCidrs: ["198.51.100.0/24"] },
+                    "iguana-ha:failover": { strategy: "floating-ip" },
+                },
+            }),
+        );
+        try {
+            const result = await runPlan("--stack", "azure-floating", "--stack-file", file);
+            assert.strictEqual(result.code, 0, result.stderr);
+            assert.match(result.stdout, /failover\.strategy: floating-ip: no load balancer: the keepalived MASTER moves one Public IP/);
+            assert.match(result.stdout, /storage\.queueRecovery: none/);
+            assert.doesNotMatch(result.stdout, /azure-native:network:LoadBalancer/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

@@ -8,7 +8,7 @@ import { program } from "../components/program";
 import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import { listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
-import { describeQueueRecovery, renderModes } from "../components/modes";
+import { describeModes, renderModes } from "../components/modes";
 import { validateClusterConfig } from "../components/config";
 import { workerBootstraps } from "./worker-bootstrap";
 
@@ -53,7 +53,7 @@ export async function plan(args: PlanArgs) {
     const bootstrap = args.showBootstrap ? workerBootstraps(mocks.resources) : undefined;
     // The program validated the same config; read it again for the mode description.
     const cfg = validateClusterConfig(rawClusterConfig(stackConfig), args.stack);
-    const modes = [describeQueueRecovery(cfg)];
+    const modes = describeModes(cfg);
     return { project: PROJECT, stack: args.stack, modes, modesText: renderModes(cfg), resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
 }
 
