@@ -258,7 +258,7 @@ describe("the plan explains the strategies side by side", () => {
         assert.match(azureFloating.downtime, /1-2 minutes/);
         assert.match(azureFloating.guarantees, /recommended on Azure: load-balancer/);
         // The queue-recovery line's downtime follows the strategy too.
-        assert.match(describeModes(cfgFor("azure", "floating-ip"))[1].downtime, /Public IP moving .* 1-2 minutes.*; Iguana is already running/);
+        assert.match(describeModes(cfgFor("azure", "floating-ip"))[1].downtime, /Public IP moving .*1-2 minutes.*; Iguana is already running/);
     });
 
     it("`npm run plan` prints them for a draft stack file with floating-ip", async () => {
