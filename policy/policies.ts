@@ -301,6 +301,45 @@ export const requiredTags: ResourceValidationPolicy = {
     },
 };
 
+const AWS_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";
+const AZURE_ROLE_DEFINITION = "azure-native:authorization:RoleDefinition";
+const ADDRESS_ACTIONS = ["ec2:associateaddress", "ec2:disassociateaddress"];
+
+function actionCovers(pattern: string, action: string): boolean {
+    const regex = new RegExp(`^${pattern.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+    return regex.test(action);
+}
+
+export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
+    name: "vip-mover-least-privilege",
+    description: "Whoever may move an address may move named addresses only: no EC2 (dis)associate on every resource, no wildcard actions or subscription-wide scope in a custom Azure role.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: (args, report) => {
+        if (args.type === AWS_ROLE_POLICY && typeof args.props.policy === "string") {
+            const document = JSON.parse(args.props.policy);
+            for (const statement of [document.Statement ?? []].flat()) {
+                if (statement.Effect !== "Allow") continue;
+                const actions: string[] = [statement.Action ?? []].flat();
+                if (!actions.some((a) => ADDRESS_ACTIONS.some((target) => actionCovers(a, target)))) continue;
+                const resources: string[] = [statement.Resource ?? []].flat();
+                if (resources.some((r) => r.includes("*"))) {
+                    report(`role policy ${args.name} lets its role move any Elastic IP (${actions.join(", ")} on ${resources.join(", ")}): name the allocation's and the instances' ARNs.`);
+                }
+            }
+        }
+        if (args.type === AZURE_ROLE_DEFINITION) {
+            for (const permission of args.props.permissions ?? []) {
+                const wild = [...(permission.actions ?? []), ...(permission.dataActions ?? [])].filter((a: string) => a.includes("*"));
+                if (wild.length > 0) report(`custom role ${args.name} grants wildcard actions (${wild.join(", ")}): list the actions it needs.`);
+            }
+            for (const scope of args.props.assignableScopes ?? []) {
+                if (/^\/subscriptions\/[^/]+\/?$/i.test(scope) || scope === "/") report(`custom role ${args.name} is assignable across ${scope}: limit it to the cluster's resource group.`);
+            }
+        }
+    },
+};
+
 export const guardrails: Policies = [
     ebsEncryptedWithProjectKey,
     efsEncryptedWithProjectKey,
@@ -312,4 +351,5 @@ export const guardrails: Policies = [
     dedicatedWhenAsked,
     noSecretInBootstrap,
     requiredTags,
+    vipMoverLeastPrivilege,
 ];

@@ -13,6 +13,7 @@ import {
     noAdminPortsFromInternet,
     noSecretInBootstrap,
     requiredTags,
+    vipMoverLeastPrivilege,
 } from "../policy/policies";
 import { RecordedResource } from "../tools/mocks";
 import { listStacks, readStackConfig } from "../tools/stack-config";
@@ -176,6 +177,20 @@ describe("policy pack: each guardrail", () => {
         assert.match(bad[0], /public network access/);
     });
 
+    it("who may move the VIP may move named addresses only", async () => {
+        const policy = (statement: Record<string, unknown>) => ({ policy: JSON.stringify({ Version: "2012-10-17", Statement: [statement] }) });
+        const eip = "arn:aws:ec2:eu-west-1:123456789012:elastic-ip/eipalloc-1";
+        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: [eip] })), []);
+        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:DescribeAddresses", Resource: "*" })), []);
+        assert.strictEqual((await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: "*" }))).length, 1);
+        assert.strictEqual((await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: ["ec2:*"], Resource: ["arn:aws:ec2:*:*:elastic-ip/*"] }))).length, 1);
+        const role = (actions: string[], scope: string) => ({ permissions: [{ actions }], assignableScopes: [scope] });
+        const rg = "/subscriptions/0000/resourceGroups/rg";
+        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], rg)), []);
+        assert.match((await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/*"], rg)))[0], /wildcard/);
+        assert.match((await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], "/subscriptions/0000")))[0], /resource group/);
+    });
+
     it("taggable resources carry environment, worker resources their role", async () => {
         assert.deepStrictEqual(await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", { tags: { environment: "dev" } }), []);
         assert.match((await violationsOf(requiredTags, "aws:ec2/vpc:Vpc", {}))[0], /no environment tag/);
@@ -226,6 +241,8 @@ describe("policy pack: every shipped stack passes", function () {
     for (const [label, values] of [
         ["aws with shared storage", awsConfig({ storage: { queueRecovery: "shared" } })],
         ["azure with shared storage", azureConfig({ storage: { queueRecovery: "shared" } })],
+        ["aws with a floating IP", awsConfig({ failover: { strategy: "floating-ip" } })],
+        ["azure with a floating IP", azureConfig({ failover: { strategy: "floating-ip" } })],
     ] as const) {
         it(label, async () => {
             const run = await runConfig(values);
