@@ -456,7 +456,8 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 vpcSecurityGroupIds: [workerSg.id, ...channelSgs.map((sg) => sg.id)],
                 iamInstanceProfile: profile.name,
                 // Floating IP: the worker's own public address, for egress; the MASTER's is replaced by the VIP.
-                associatePublicIpAddress: floating,
+                // Unset otherwise: the attribute forces a replacement, and existing workers never set it.
+                associatePublicIpAddress: floating ? true : undefined,
                 tenancy: cfg.workers.dedicated ? "dedicated" : "default",
                 metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                 rootBlockDevice: { encrypted: true, kmsKeyId: key.arn, volumeType: "gp3", volumeSize: ROOT_VOLUME_GB, deleteOnTermination: true },

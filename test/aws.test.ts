@@ -38,7 +38,7 @@ function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port:
         assert.strictEqual(instance.inputs.metadataOptions.httpTokens, "required", `${instance.name}: IMDSv2 required`);
         assert.strictEqual(instance.inputs.rootBlockDevice.encrypted, true, `${instance.name}: root encrypted`);
         assert.strictEqual(instance.inputs.rootBlockDevice.kmsKeyId, keyArn, `${instance.name}: root with the project key`);
-        assert.strictEqual(instance.inputs.associatePublicIpAddress, false, "no public IP (workers are reached through the NLB)");
+        assert.strictEqual(instance.inputs.associatePublicIpAddress, undefined, "no public IP asked for");
         assert.strictEqual(instance.inputs.userData, undefined, "no clear-text user data");
     }
     const volumes = run.ofType(T.volume);
