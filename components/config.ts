@@ -46,6 +46,8 @@ export interface ChannelConfig {
 export interface IguanaConfig {
     edition: Edition;
     installerUrl?: string;
+    /** Hex SHA-256 of the installer: the worker refuses a download that does not match. */
+    installerSha256?: string;
     webPort: number;
 }
 
@@ -131,7 +133,7 @@ export class ConfigValidationError extends Error {
 }
 
 const ALLOWED_KEYS = {
-    iguana: ["edition", "installerUrl", "webPort"],
+    iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
@@ -311,7 +313,14 @@ function readIguana(r: Reader, value: unknown): IguanaConfig {
     if (webPort === SSH_PORT || webPort === ROLE_PROBE_PORT) {
         r.report("iguana.webPort", `${webPort} is reserved (${webPort === SSH_PORT ? "SSH" : "the role probe"}); pick another port`);
     }
-    return { edition, installerUrl, webPort };
+    let installerSha256 = r.string("iguana.installerSha256", obj.installerSha256);
+    if (installerSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(installerSha256)) {
+        r.report("iguana.installerSha256", `is not a SHA-256 digest; allowed: 64 hexadecimal characters, as \`sha256sum <installer>\` prints them`);
+        installerSha256 = undefined;
+    } else if (installerSha256 !== undefined && installerUrl === undefined) {
+        r.report("iguana.installerSha256", "checks the download of iguana.installerUrl, which is not set: set both, or remove the key");
+    }
+    return { edition, installerUrl, installerSha256: installerSha256?.toLowerCase(), webPort };
 }
 
 function readNetwork(r: Reader, value: unknown): NetworkConfig {

@@ -83,6 +83,8 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["shared storage with a data disk size", azure({ storage: { queueRecovery: "shared" }, workers: { dataDiskGb: 200 } }), "iguana-ha:workers.dataDiskGb", "does not create"],
     ["share size on AWS", aws({ storage: { queueRecovery: "shared", shareGb: 200 } }), "iguana-ha:storage.shareGb", "EFS grows"],
     ["Azure share of 50 GiB", azure({ storage: { queueRecovery: "shared", shareGb: 50 } }), "iguana-ha:storage.shareGb", "100-102400"],
+    ["installer checksum too short", aws({ iguana: { installerUrl: "https://downloads.example/i.tar.gz", installerSha256: "abc123" } }), "iguana-ha:iguana.installerSha256", "64 hexadecimal"],
+    ["installer checksum without an installer", azure({ iguana: { installerSha256: "a".repeat(64) } }), "iguana-ha:iguana.installerSha256", "not set"],
     ["unknown failover strategy", aws({ failover: { strategy: "dns" } }), "iguana-ha:failover.strategy", '"load-balancer", "floating-ip"'],
     ["floating IP with a private VIP", azure({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["10.0.0.0/8"], public: false } }), "iguana-ha:network.public", "cannot move between"],
     ["floating IP with an active-active channel", aws({ failover: { strategy: "floating-ip" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "needs a load balancer"],

@@ -403,12 +403,19 @@ systemctl daemon-reload
 ${enable}`;
     return `${HEADER(`Installs Iguana (${s.edition === "iguanax" ? "IguanaX" : "Iguana 6"}) from iguana.installerUrl.`)}
 installer_url=${shq(s.installerUrl ?? "")}
+installer_sha256=${shq(s.installerSha256 ?? "")}
 app_dir=${app}
 working_dir=${shq(s.paths.workingDir)}
 
+# To the boot log and the journal (stderr may be a socket, where /dev/stderr cannot be opened).
+warn() {
+    echo "iguana-ha: $*" >&2
+    logger -t iguana-ha -- "$*" || true
+}
+
 if [ -z "$installer_url" ]; then
-    echo "iguana-ha: iguana.installerUrl is not set, so Iguana is NOT installed on ${s.self.name}." \\
-        "This worker stays unhealthy in the load balancer until you set it and rebuild the worker." | tee /dev/stderr | logger -t iguana-ha || true
+    warn "iguana.installerUrl is not set, so Iguana is NOT installed on ${s.self.name}." \\
+        "This worker stays unhealthy in the load balancer until you set it and rebuild the worker."
     exit 0
 fi
 if [ -x "$app_dir/iguana" ]; then
@@ -419,6 +426,15 @@ fi
 download=$(mktemp -d)
 trap 'rm -rf "$download"' EXIT
 curl -fsSL --retry 5 --retry-delay 5 -o "$download/installer" "$installer_url"
+if [ -n "$installer_sha256" ]; then
+    if ! echo "$installer_sha256  $download/installer" | sha256sum --check --status; then
+        warn "the installer from $installer_url does not match iguana.installerSha256 ($installer_sha256): NOT installing it"
+        exit 1
+    fi
+    echo "iguana-ha: installer verified (SHA-256 $installer_sha256)"
+else
+    warn "iguana.installerSha256 is not set: the installer is NOT verified"
+fi
 mkdir -p "$app_dir"
 case "$installer_url" in
     *.zip) python3 -m zipfile -e "$download/installer" "$download/unpacked" && cp -a "$download"/unpacked/*/. "$app_dir"/ ;;

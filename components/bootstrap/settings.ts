@@ -114,6 +114,7 @@ export interface BootstrapSettings {
     cloud: Cloud;
     edition: Edition;
     installerUrl?: string;
+    installerSha256?: string;
     webPort: number;
     self: WorkerPlan;
     peer: WorkerPlan;
@@ -178,6 +179,7 @@ export function bootstrapSettings(
         cloud: cfg.cloud,
         edition: cfg.iguana.edition,
         installerUrl: cfg.iguana.installerUrl,
+        installerSha256: cfg.iguana.installerSha256,
         webPort: cfg.iguana.webPort,
         self,
         peer,
