@@ -28,8 +28,8 @@ export interface FakeWorker {
 export interface FakeCloudOptions {
     cloud: "aws" | "azure";
     workers: FakeWorker[];
-    /** Which worker a request comes from (by its source address). */
-    identify(remoteAddress: string): string | undefined;
+    /** Which worker a request comes from: by its source address, or by the port it was sent to. */
+    identify(remoteAddress: string, localPort: number): string | undefined;
     /** `credentials` sign and are checked; IMDS hands out `handOut` instead when given (a test of the check). */
     aws?: { allocationId: string; publicIp: string; region: string; credentials: AwsCredentials; role: string; handOut?: AwsCredentials };
     azure?: { publicIpId: string; ipConfigName: string; accessToken: string; subnetId: string };
@@ -53,16 +53,17 @@ export class FakeCloudApi {
     private associationId: string | undefined;
     /** Azure: NICs whose update is still running (provisioningState Updating). */
     private updating = new Set<string>();
-    private server: http.Server;
+    private servers: http.Server[] = [];
     private pending = new Set<NodeJS.Timeout>();
+    private readonly handler: http.RequestListener;
 
     constructor(private readonly options: FakeCloudOptions) {
-        this.server = http.createServer((req, res) => {
+        this.handler = (req, res) => {
             const chunks: Buffer[] = [];
             req.on("data", (c: Buffer) => chunks.push(c));
             req.on("end", () => {
                 const body = Buffer.concat(chunks);
-                const from = options.identify(req.socket.remoteAddress ?? "");
+                const from = options.identify(req.socket.remoteAddress ?? "", req.socket.localPort ?? 0);
                 let reply: { status: number; type?: string; body?: string };
                 let action = `${req.method} ${req.url?.split("?")[0]}`;
                 try {
@@ -76,19 +77,26 @@ export class FakeCloudApi {
                 res.writeHead(reply.status, { "content-type": reply.type ?? "text/plain" });
                 res.end(reply.body ?? "");
             });
-        });
+        };
     }
 
+    /** Starts answering on host:port (0: any free port); call again for another address or port. */
     async listen(host: string, port = 0): Promise<string> {
-        await new Promise<void>((resolve) => this.server.listen(port, host, resolve));
-        const address = this.server.address() as AddressInfo;
+        const server = http.createServer(this.handler);
+        this.servers.push(server);
+        await new Promise<void>((resolve) => server.listen(port, host, resolve));
+        const address = server.address() as AddressInfo;
         return `http://${host}:${address.port}`;
     }
 
     async close(): Promise<void> {
         for (const t of this.pending) clearTimeout(t);
-        this.server.closeAllConnections();
-        await new Promise<void>((resolve) => this.server.close(() => resolve()));
+        await Promise.all(
+            this.servers.map((server) => {
+                server.closeAllConnections();
+                return new Promise<void>((resolve) => server.close(() => resolve()));
+            }),
+        );
     }
 
     /** Puts the VIP on a worker (or nowhere) at once, as the initial state of a test. */

@@ -2,10 +2,13 @@
  * The floating-VIP mover (components/bootstrap/vip-mover.py) run by real python3 against the
  * stand-in cloud API (drill/cloud-api.ts): the calls it makes on each cloud, that it signs
  * them correctly, and what it does when it is not MASTER, when the move is slow and when the
- * peer holds the VIP. Python takes a third of a second to start here, so the scenarios run side
- * by side in `before` (each with its own stand-in and scratch directory) and each `it` checks one.
+ * peer holds the VIP. Python takes a third of a second to start here, so each scenario keeps one
+ * Python process that imports the mover once and runs its `main` for each step (what the command
+ * line runs, without a new interpreter each time); the scenarios run side by side in `before`,
+ * each with its own stand-in and scratch directory, and each `it` checks one.
  */
 import * as assert from "assert";
+import { ChildProcessWithoutNullStreams, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -24,22 +27,82 @@ const NIC_ID = { wk1: `${RG}/networkInterfaces/c-wk1-nic`, wk2: `${RG}/networkIn
 type Cloud = "aws" | "azure";
 type Worker = "wk1" | "wk2";
 
+/** Reads one JSON step per line (config, action), runs the mover's main as its command line would, answers one JSON line. */
+const STEP_RUNNER = `
+import contextlib, importlib.util, io, json, sys
+spec = importlib.util.spec_from_file_location("mover", sys.argv[1])
+mover = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mover)
+for line in sys.stdin:
+    step = json.loads(line)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = mover.main([sys.argv[1], step["config"], step["action"]])
+        except SystemExit as e:
+            status = e.code
+        except Exception as e:
+            print(f"crashed: {e!r}", file=sys.stderr)
+            status = -1
+    print(json.dumps({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()}), flush=True)
+`;
+
+/** One Python process running mover steps in order. */
+class MoverSession {
+    private child: ChildProcessWithoutNullStreams;
+    private buffered = "";
+    private waiting: ((line: string) => void)[] = [];
+    private crashed = "";
+
+    constructor() {
+        this.child = spawn("python3", ["-c", STEP_RUNNER, MOVER]);
+        this.child.stdout.setEncoding("utf8");
+        this.child.stdout.on("data", (chunk: string) => {
+            this.buffered += chunk;
+            let newline: number;
+            while ((newline = this.buffered.indexOf("\n")) >= 0) {
+                const line = this.buffered.slice(0, newline);
+                this.buffered = this.buffered.slice(newline + 1);
+                this.waiting.shift()?.(line);
+            }
+        });
+        this.child.stderr.on("data", (chunk: Buffer) => (this.crashed += chunk.toString()));
+    }
+
+    run(config: string, action: string): Promise<ProcessResult> {
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`mover step ${action} did not answer: ${this.crashed}`)), 50000);
+            this.waiting.push((line) => {
+                clearTimeout(timer);
+                resolve(JSON.parse(line));
+            });
+            this.child.stdin.write(`${JSON.stringify({ config, action })}\n`);
+        });
+    }
+
+    close(): void {
+        this.child.stdin.end();
+    }
+}
+
 /** One stand-in cloud and scratch directory; `as` runs the mover as one worker with a given keepalived state. */
 class Scenario {
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "vip-mover-"));
     readonly api: FakeCloudApi;
-    private caller: Worker = "wk2";
-    private url = "";
+    private readonly session = new MoverSession();
+    /** Each worker calls the stand-in on its own port: that is how the stand-in tells them apart here. */
+    private url: Record<Worker, string> = { wk1: "", wk2: "" };
+    private ports = new Map<number, Worker>();
 
-    constructor(private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}) {
+    /** `giveUpSeconds`: how long a claim keeps trying; short only where giving up is the point. */
+    constructor(private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}, private readonly giveUpSeconds = 30) {
         this.api = new FakeCloudApi({
             cloud,
             workers: [
                 { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: NIC_ID.wk1 },
                 { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: NIC_ID.wk2 },
             ],
-            // Every request comes from 127.0.0.1 here: the stand-in attributes it to the worker running.
-            identify: () => this.caller,
+            identify: (_address, localPort) => this.ports.get(localPort),
             aws: { allocationId: ALLOCATION, publicIp: "203.0.113.7", region: "eu-west-1", credentials: CREDENTIALS, role: "c-worker-role" },
             azure: { publicIpId: PUBLIC_IP_ID, ipConfigName: "primary", accessToken: "token-example", subnetId: `${RG}/virtualNetworks/v/subnets/s` },
             ...extra,
@@ -47,7 +110,10 @@ class Scenario {
     }
 
     async start(holder: Worker | undefined): Promise<this> {
-        this.url = await this.api.listen("127.0.0.1");
+        for (const worker of ["wk1", "wk2"] as const) {
+            this.url[worker] = await this.api.listen("127.0.0.1");
+            this.ports.set(Number(new URL(this.url[worker]).port), worker);
+        }
         this.api.place(holder);
         return this;
     }
@@ -81,10 +147,10 @@ class Scenario {
                 },
                 paths,
             ),
-            cloudApi: { imdsUrl: this.url, apiUrl: this.cloud === "aws" ? `${this.url}/` : this.url },
+            cloudApi: { imdsUrl: this.url[self], apiUrl: this.cloud === "aws" ? `${this.url[self]}/` : this.url[self] },
         };
         // Short waits so the scenarios stay quick; everything else as rendered for a worker.
-        const config = { ...JSON.parse(renderVipConfig(settings)), retrySeconds: 0.2, giveUpAfterSeconds: 1 };
+        const config = { ...JSON.parse(renderVipConfig(settings)), retrySeconds: 0.2, giveUpAfterSeconds: this.giveUpSeconds };
         if (this.cloud === "azure") config.azure.pollSeconds = 0.1;
         fs.mkdirSync(paths.runDir, { recursive: true });
         fs.writeFileSync(path.join(paths.runDir, "state"), `${state}\n`);
@@ -94,8 +160,7 @@ class Scenario {
     }
 
     as(self: Worker, state: string, action: string): Promise<ProcessResult> {
-        this.caller = self;
-        return runProcess("python3", [MOVER, this.configFor(self, state), action]);
+        return this.session.run(this.configFor(self, state), action);
     }
 
     marker(self: Worker): string {
@@ -108,19 +173,20 @@ class Scenario {
     }
 
     async done(): Promise<void> {
+        this.session.close();
         await this.api.close();
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
 
 describe("floating VIP mover (python3, against the stand-in cloud API)", function () {
-    this.timeout(30000);
+    this.timeout(60000);
     const results: Record<string, any> = {};
 
     before(async function () {
         if (!hasTool("python3")) return;
-        const scenario = async (name: string, cloud: Cloud, extra: Partial<FakeCloudOptions>, holder: Worker | undefined, steps: (s: Scenario) => Promise<unknown>) => {
-            const s = await new Scenario(cloud, extra).start(holder);
+        const scenario = async (name: string, cloud: Cloud, extra: Partial<FakeCloudOptions>, holder: Worker | undefined, steps: (s: Scenario) => Promise<unknown>, giveUpSeconds?: number) => {
+            const s = await new Scenario(cloud, extra, giveUpSeconds).start(holder);
             try {
                 results[name] = await steps(s);
             } finally {
@@ -148,7 +214,7 @@ print(headers["authorization"])
             scenario("awsWrongSecret", "aws", { aws: { allocationId: ALLOCATION, publicIp: "203.0.113.7", region: "eu-west-1", credentials: CREDENTIALS, role: "r", handOut: { ...CREDENTIALS, SecretAccessKey: "not-the-key" } } }, undefined, async (s) => {
                 const run = await s.as("wk2", "MASTER", "claim");
                 return { run, holder: s.api.holder, calls: s.calls() };
-            }),
+            }, 1),
             scenario("awsNotMaster", "aws", {}, "wk1", async (s) => {
                 const backupClaim = await s.as("wk2", "BACKUP", "claim");
                 const afterBackupClaim = { holder: s.api.holder, calls: s.calls().length };
