@@ -5,7 +5,9 @@
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
@@ -23,6 +25,7 @@ import { validateClusterConfig } from "../components/config";
 import { renderIguanaServiceScript } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
+import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
 import { parseDrillArgs, withQueueRecovery } from "../drill/index";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
@@ -365,5 +368,76 @@ describe("drill: shared storage (--queue-recovery shared)", () => {
             { id: "ADT-000003", worker: "" },
         ]);
         fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
+/** One EC2 Query API call to the stand-in, signed with Signature Version 4 (as the mover signs it). */
+async function ec2Call(url: string, credentials: AwsCredentials, region: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
+    const body = new URLSearchParams({ Version: "2016-11-15", ...params }).toString();
+    const host = new URL(url).host;
+    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
+    const date = amzDate.slice(0, 8);
+    const headers: Record<string, string> = {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        host,
+        "x-amz-date": amzDate,
+        "x-amz-security-token": credentials.Token,
+    };
+    const names = Object.keys(headers).sort();
+    const sha = (v: string) => crypto.createHash("sha256").update(v).digest("hex");
+    const canonical = ["POST", "/", "", names.map((n) => `${n}:${headers[n]}\n`).join(""), names.join(";"), sha(body)].join("\n");
+    const scope = `${date}/${region}/ec2/aws4_request`;
+    let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
+    for (const part of [date, region, "ec2", "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
+    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+    return new Promise((resolve, reject) => {
+        const req = http.request(`${url}/`, { method: "POST", headers }, (res) => {
+            let text = "";
+            res.on("data", (c) => (text += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+    });
+}
+
+describe("drill: the stand-in cloud API", () => {
+    const credentials: AwsCredentials = { AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "example/secret+key", Token: "session-token-example" };
+    const allocationId = "eipalloc-0123456789abcdef0";
+
+    it("EC2: a DisassociateAddress whose association a later AssociateAddress replaced does not undo that move", async () => {
+        let caller = "wk2";
+        const moves: (string | undefined)[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers: [
+                { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: "nic-1" },
+                { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: "nic-2" },
+            ],
+            identify: () => caller,
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            moveDelayMs: 150,
+            onMove: (holder) => void moves.push(holder),
+        });
+        const url = await api.listen("127.0.0.1");
+        try {
+            api.place("wk1");
+            // WK2, promoted, takes the address; while that propagates, WK1, demoted, still reads
+            // itself as the holder and lets go by the association id it read.
+            const associate = await ec2Call(url, credentials, "us-east-1", { Action: "AssociateAddress", AllocationId: allocationId, InstanceId: "i-0bbbbbbbbbbbbbbb2", AllowReassociation: "true" });
+            assert.strictEqual(associate.status, 200, associate.body);
+            caller = "wk1";
+            const described = await ec2Call(url, credentials, "us-east-1", { Action: "DescribeAddresses", "AllocationId.1": allocationId });
+            const association = /<associationId>([^<]+)</.exec(described.body)?.[1];
+            assert.match(described.body, /<instanceId>i-0aaaaaaaaaaaaaaa1</);
+            const disassociate = await ec2Call(url, credentials, "us-east-1", { Action: "DisassociateAddress", AssociationId: association! });
+            assert.strictEqual(disassociate.status, 200, disassociate.body);
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            assert.deepStrictEqual(moves, ["wk2"]);
+            assert.strictEqual(api.holder, "wk2");
+        } finally {
+            await api.close();
+        }
     });
 });
