@@ -109,6 +109,9 @@ export function workerFiles(s: BootstrapSettings): RenderedFile[] {
     ];
 }
 
+/** The PATH systemd gives a service (keepalived.service on a worker). */
+export const SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** keepalived's pid files for one worker: separate per worker, so two can run on one host. */
 export function keepalivedPidfiles(s: BootstrapSettings) {
     const run = s.paths.runDir;
@@ -254,7 +257,11 @@ export class DrillWorker {
     }
 
     startKeepalived(): Started {
-        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings));
+        // The environment its notify and track scripts inherit: systemd's PATH, as on a worker
+        // (not the drill's own, where `/usr/bin/env python3` could find another Python first).
+        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings), {
+            env: { ...process.env, PATH: SYSTEMD_DEFAULT_PATH },
+        });
         return this.keepalived;
     }
 
