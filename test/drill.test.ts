@@ -11,6 +11,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
+    VIP_MOVER_SOURCE,
     VRRP_TUNNEL,
     WORKER_PATHS,
     bootstrapSettings,
@@ -20,6 +21,8 @@ import {
     renderLlpGateScript,
     renderNotifyScript,
     renderVrrpLinkScript,
+    renderVipConfig,
+    vipMoverCommand,
 } from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
 import { renderIguanaServiceScript } from "../components/bootstrap";
@@ -27,14 +30,15 @@ import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
 import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
-import { parseDrillArgs, withQueueRecovery } from "../drill/index";
+import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
+import { parseDrillArgs, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
-import { DRILL_ADDRESSES, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
+import { DRILL_ADDRESSES, WORKER_INTERFACE, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
-import { ScenarioResult, acksOf, execStopPost, failedResult, SCENARIOS, workerOfAck } from "../drill/scenario";
+import { ScenarioResult, acksOf, execStopPost, failedResult, scenarioBudget, SCENARIOS, StackRun, workerOfAck } from "../drill/scenario";
 import { controlId } from "../drill/sender";
-import { failoverBudget, keepalivedDetectionMs, lbTiming } from "../drill/timing";
-import { renderDrillSystemctl, workerFiles } from "../drill/worker";
+import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetectionMs, lbTiming, vipMoveMs, vipMoveTiming } from "../drill/timing";
+import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
 
@@ -368,6 +372,188 @@ describe("drill: shared storage (--queue-recovery shared)", () => {
             { id: "ADT-000003", worker: "" },
         ]);
         fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
+describe("drill: floating IP (--failover-strategy floating-ip)", () => {
+    const floating = withFailoverStrategy(awsDev, "floating-ip");
+    const azureFloating = withFailoverStrategy(loadStackClusterConfig("azure-dev"), "floating-ip");
+    const stackRun = (cfg: typeof awsDev, delayMs?: number): StackRun => ({
+        stack: `${cfg.cloud}-dev`,
+        cfg,
+        profile: cfg.cloud,
+        timing: lbTiming(cfg),
+        fast: false,
+        vipMove: vipMoveTiming(cfg.cloud, delayMs),
+    });
+
+    it("--failover-strategy overrides the stack's strategy; --vip-move-delay-ms sets the stand-in's delay", () => {
+        assert.strictEqual(parseDrillArgs(["--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
+        assert.strictEqual(parseDrillArgs([], () => true).failoverStrategy, undefined);
+        assert.throws(() => parseDrillArgs(["--failover-strategy", "dns"], () => true), /load-balancer or floating-ip/);
+        assert.strictEqual(parseDrillArgs(["--vip-move-delay-ms", "60000"], () => true).vipMoveDelayMs, 60000);
+        assert.throws(() => parseDrillArgs(["--vip-move-delay-ms", "-1"], () => true), /whole number/);
+    });
+
+    it("floating-ip makes every channel active-passive and drops the LB's health-check settings, as validation does", () => {
+        assert.strictEqual(awsDev.failover.strategy, "load-balancer");
+        assert.strictEqual(floating.failover.strategy, "floating-ip");
+        assert.ok(floating.channels.every((c) => c.mode === "active-passive"));
+        assert.deepStrictEqual(
+            floating.channels.map((c) => c.port),
+            awsDev.channels.map((c) => c.port),
+        );
+        assert.deepStrictEqual([floating.failover.healthCheckIntervalSeconds, floating.failover.unhealthyThreshold], [5, 2]);
+        assert.strictEqual(floating.failover.idleTimeoutSeconds, awsDev.failover.idleTimeoutSeconds);
+        assert.strictEqual(withFailoverStrategy(awsDev, undefined), awsDev);
+        assert.strictEqual(withFailoverStrategy(awsDev, "load-balancer"), awsDev);
+        assert.strictEqual(withFailoverStrategy(floating, "load-balancer").failover.strategy, "load-balancer");
+        assert.throws(() => withFailoverStrategy({ ...awsDev, network: { ...awsDev.network, public: false } }, "floating-ip"), /network\.public false/);
+        // Combined with shared storage, both overrides hold.
+        const both = withFailoverStrategy(withQueueRecovery(awsDev, "shared"), "floating-ip");
+        assert.deepStrictEqual([both.storage.queueRecovery, both.failover.strategy], ["shared", "floating-ip"]);
+    });
+
+    it("gives what validation gives each dev stack switched to floating-ip (the LB-only keys removed)", () => {
+        for (const stack of ["aws-dev", "azure-dev"]) {
+            const raw = rawClusterConfig(readStackConfig(stack)) as Record<string, any>;
+            const { healthCheckIntervalSeconds, unhealthyThreshold, ...failover } = raw.failover;
+            const { natGateways, ...network } = raw.network;
+            const validated = validateClusterConfig(
+                {
+                    ...raw,
+                    network: raw.cloud === "aws" ? network : raw.network,
+                    failover: { ...failover, strategy: "floating-ip" },
+                    channels: raw.channels.map((c: object) => ({ ...c, mode: "active-passive" })),
+                },
+                stack,
+            );
+            const overridden = withFailoverStrategy(loadStackClusterConfig(stack), "floating-ip");
+            // AWS: floating-ip refuses network.natGateways (no NAT gateway is built); the drill has none either.
+            assert.deepStrictEqual({ ...overridden, network: { ...overridden.network, natGateways: validated.network.natGateways } }, validated, stack);
+            void [healthCheckIntervalSeconds, unhealthyThreshold, natGateways];
+        }
+    });
+
+    it("budget: keepalived detection + the VIP move (mover start, each cloud change, the polls between) + the sender's margin", () => {
+        assert.strictEqual(AWS_EIP_MOVE_DELAY_MS, 3000);
+        const aws = vipMoveTiming("aws");
+        assert.deepStrictEqual(aws, { cloud: "aws", delayMs: 3000, changes: 1, pollMs: 0, moverStartMs: 2000 });
+        assert.strictEqual(vipMoveMs(aws), 5000);
+        assert.deepStrictEqual(floatingBudget("vrrp", 100, aws), { keepalivedMs: 3609, lbMs: 0, vipMoveMs: 5000, marginMs: 5200, iguanaStartMs: 0, totalMs: 13809 });
+        // Azure: detach from the old NIC, wait for it (polled every 2 s), attach to the new one.
+        const azure = vipMoveTiming("azure");
+        assert.deepStrictEqual([azure.delayMs, azure.changes, azure.pollMs], [5000, 2, 2000]);
+        assert.strictEqual(floatingBudget("vrrp", 100, azure).totalMs, 3609 + 14000 + 5200);
+        assert.strictEqual(vipMoveMs(vipMoveTiming("azure", 45000)), 2000 + 90000 + 2000);
+        // No LB: a silent WK1 adds nothing; Iguana dies: the track script's detection.
+        const stack = stackRun(floating);
+        assert.strictEqual(scenarioBudget(SCENARIOS[1], stack).totalMs, 13809);
+        assert.strictEqual(scenarioBudget(SCENARIOS[3], stack).totalMs, Math.round(keepalivedDetectionMs("track-script", 100)) + 5000 + 5200);
+        assert.strictEqual(scenarioBudget(SCENARIOS[0], stackRun(withQueueRecovery(floating, "shared"))).iguanaStartMs, 6000);
+        // Without a floating IP: the LB budget, unchanged.
+        assert.deepStrictEqual(scenarioBudget(SCENARIOS[1], { ...stack, cfg: awsDev, timing: lbTiming(awsDev), vipMove: undefined }), failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true }));
+    });
+
+    it("says what the Azure delay is: emulated, against the 1-2 minutes Azure takes", () => {
+        assert.match(vipMoveText("azure", 5000), /EMULATED, Azure takes 1-2 minutes/);
+        assert.match(vipMoveText("aws", 3000), /3 s after the call \(budget for a move 5 s/);
+    });
+
+    it("both workers get the rendered mover and a vip.json pointed at the stand-in cloud API", () => {
+        for (const cfg of [floating, azureFloating]) {
+            const [s1, s2] = drillSettings(cfg, "/drill");
+            for (const s of [s1, s2]) {
+                assert.strictEqual(s.failoverStrategy, "floating-ip");
+                const files = workerFiles(s);
+                const file = (name: string) => files.find((f) => f.path.endsWith(`/${name}`));
+                assert.strictEqual(file("vip-mover.py")?.content, VIP_MOVER_SOURCE);
+                assert.strictEqual(file("vip-mover.py")?.mode, 0o755);
+                assert.strictEqual(file("vip.json")?.content, renderVipConfig(s));
+                const notify = file("notify.sh")!.content;
+                assert.strictEqual(notify, renderNotifyScript(s));
+                assert.ok(notify.includes(vipMoverCommand(s, "claim")) && notify.includes(vipMoverCommand(s, "release")));
+                const config = JSON.parse(file("vip.json")!.content);
+                assert.strictEqual(config.stateFile, `/drill/${s.self.name}/run/state`);
+                if (cfg.cloud === "aws") {
+                    assert.deepStrictEqual(
+                        [config.aws.imdsUrl, config.aws.ec2Url, config.aws.region, config.aws.allocationId],
+                        ["http://10.251.0.3:8169", "http://10.251.0.3:8169/", "us-east-1", DRILL_VIP.aws.allocationId],
+                    );
+                } else {
+                    assert.deepStrictEqual([config.azure.imdsUrl, config.azure.armUrl], ["http://10.251.0.3:8169", "http://10.251.0.3:8169"]);
+                    assert.strictEqual(config.azure.selfNicId, DRILL_VIP.azure.nicIds[s.self.name as "wk1" | "wk2"]);
+                    assert.strictEqual(config.azure.peerNicId, DRILL_VIP.azure.nicIds[s.peer.name as "wk1" | "wk2"]);
+                }
+            }
+            // Every channel port is gated on the passive worker (the sender reaches a worker directly).
+            assert.deepStrictEqual(s1.gatedPorts, cfg.channels.map((c) => c.port));
+        }
+        // The load-balancer drill renders none of it.
+        const [lb] = drillSettings(awsDev, "/drill");
+        assert.strictEqual(lb.vip, undefined);
+        assert.ok(!workerFiles(lb).some((f) => f.path.endsWith("/vip-mover.py")));
+    });
+
+    it("runs the rendered reconcile unit on the rendered timer's schedule", () => {
+        const [s1] = drillSettings(floating, "/drill");
+        assert.deepStrictEqual(workerReconcileTimer(s1), {
+            command: ["/usr/bin/python3", "/drill/wk1/lib/vip-mover.py", "/drill/wk1/etc/vip.json", "reconcile"],
+            bootMs: 60000,
+            everyMs: 30000,
+        });
+        assert.throws(() => parseReconcileTimer("[Service]\n", "OnBootSec=60\nOnUnitActiveSec=30\n"), /no ExecStart/);
+        assert.throws(() => parseReconcileTimer("ExecStart=/bin/true\n", "OnBootSec=60\n"), /no OnUnitActiveSec/);
+        // keepalived (and so notify.sh and the mover it starts) gets a worker's PATH, not the drill's.
+        assert.strictEqual(SYSTEMD_DEFAULT_PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    });
+
+    it("moves the VIP: on the holder's interface, routed to it from the sender; with no holder, nowhere", () => {
+        const ns = { sender: "x-snd", wk1: "x-wk1", wk2: "x-wk2" };
+        assert.strictEqual(WORKER_INTERFACE, "eth0");
+        assert.deepStrictEqual(
+            vipPlacementCommands(ns, DRILL_ADDRESSES, "eth0", "wk2").map((c) => [c.args.join(" "), c.allowFail]),
+            [
+                ["-n x-wk1 addr del 10.251.0.1/32 dev eth0", true],
+                ["-n x-wk2 addr replace 10.251.0.1/32 dev eth0", false],
+                ["-n x-snd route replace 10.251.0.1/32 via 10.251.0.12 dev eth0", false],
+                ["-n x-snd neigh flush to 10.251.0.1", true],
+            ],
+        );
+        assert.deepStrictEqual(
+            vipPlacementCommands(ns, DRILL_ADDRESSES, "eth0", undefined).map((c) => c.args.join(" ")),
+            ["-n x-wk1 addr del 10.251.0.1/32 dev eth0", "-n x-wk2 addr del 10.251.0.1/32 dev eth0", "-n x-snd route del 10.251.0.1/32", "-n x-snd neigh flush to 10.251.0.1"],
+        );
+    });
+
+    it("the stand-in runs on its own address in the lb namespace and tells the workers apart by source address", () => {
+        const config = cloudApiServerConfig("aws", "us-east-1", { sender: "s", wk1: "a", wk2: "b" }, DRILL_ADDRESSES, "eth0", 3000, "/r");
+        assert.deepStrictEqual([config.host, config.port, config.region, config.moveDelayMs], ["10.251.0.3", 8169, "us-east-1", 3000]);
+        assert.notStrictEqual(DRILL_ADDRESSES.cloudApi, DRILL_ADDRESSES.vip);
+        assert.strictEqual(workerAt(config.workers, "10.251.0.11"), "wk1");
+        assert.strictEqual(workerAt(config.workers, "::ffff:10.251.0.12"), "wk2");
+        assert.strictEqual(workerAt(config.workers, "10.251.0.2"), undefined);
+        assert.deepStrictEqual(
+            summariseCalls([
+                { from: "wk2", action: "PUT /latest/api/token", status: 200 },
+                { from: "wk2", action: "AssociateAddress", status: 200 },
+                { from: "wk2", action: "DescribeAddresses", status: 200 },
+                { from: "wk2", action: "DescribeAddresses", status: 200 },
+                { from: undefined, action: "DescribeAddresses", status: 403 },
+            ]),
+            { wk2: { "AssociateAddress 200": 1, "DescribeAddresses 200": 2 }, unknown: { "DescribeAddresses 403": 1 } },
+        );
+    });
+
+    it("reports the VIP's moves in the LB's columns, and names the floating IP", () => {
+        const failed = failedResult(SCENARIOS[5], stackRun(floating), new Error("x"), 1);
+        assert.strictEqual(failed.title, "WK1<->WK2 link cut, both reach the cloud API and the senders");
+        assert.strictEqual(failed.budget.vipMoveMs, 5000);
+        const row: ScenarioResult = { ...failed, verdict: "PASS", failoverStrategy: "floating-ip", vipOffWk1Ms: 6200, vipOnWk2Ms: 6300 };
+        const table = renderTable([row]);
+        assert.match(table, /\| stack +\| VIP +\| # \| scenario +\| promotion s \| VIP off WK1 s \| VIP on WK2 s \|/);
+        assert.match(table, /\| aws-dev \| EIP +\| 6 \| split-brain \| - +\| 6\.2 +\| 6\.3 +\|/);
+        assert.match(renderTable([{ ...failed, verdict: "PASS" }]), /\| LB +\| # \|/, "rows without a floating IP keep the LB columns");
     });
 });
 
