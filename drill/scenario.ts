@@ -587,8 +587,10 @@ class ScenarioRun {
             back,
             endAt,
         );
-        // Which mover run took it: the reconcile timer's runs log to their own file, the notify's to vip.log.
-        const byTimer = this.processLog("wk1-vip-reconcile").some((l) => l.includes("took the VIP"));
+        // Which mover run took it: the reconcile timer's runs log to their own file, the notify's to
+        // vip.log. A claim logs "took the VIP", or (AWS, where the move lands after the mover's first
+        // re-check) "not on this worker yet" and then "the VIP is on this worker".
+        const byTimer = this.processLog("wk1-vip-reconcile").some((l) => /took the VIP|the VIP is on this worker/.test(l));
         const text =
             `healed at +${Math.round(back - faultAt)} ms; after it: WK2 left MASTER ${at(wk2Demoted)}, the VIP held by nobody ${at(vipNone)}, ` +
             `on WK1 ${at(vipWk1)}${vipWk1 === null ? "" : byTimer ? " (taken by WK1's reconcile timer)" : " (not by WK1's reconcile timer)"}, ` +
