@@ -105,8 +105,9 @@ export class FakeCloudApi {
         this.associationId = holder ? `eipassoc-${++this.associationSerial}` : undefined;
     }
 
-    private apply(holder: string | undefined, nicToSettle?: string): void {
+    private apply(holder: string | undefined, nicToSettle?: string, stillValid: () => boolean = () => true): void {
         const done = () => {
+            if (!stillValid()) return;
             this.place(holder);
             if (nicToSettle) this.updating.delete(nicToSettle);
             void this.options.onMove?.(holder);
@@ -176,7 +177,10 @@ export class FakeCloudApi {
                 if (!this.associationId || params.get("AssociationId") !== this.associationId) {
                     return { action, reply: ec2Error(400, "InvalidAssociationID.NotFound", "no such association") };
                 }
-                this.apply(undefined);
+                // As in EC2, it ends that one association: if an AssociateAddress replaced it while
+                // this was propagating, the address stays where that put it.
+                const named = this.associationId;
+                this.apply(undefined, undefined, () => this.associationId === named);
                 return { action, reply: ec2Ok("DisassociateAddressResponse", "<return>true</return>") };
             }
             return { action, reply: ec2Error(400, "InvalidAction", action) };

@@ -1,32 +1,38 @@
 /**
  * The failover drill (issue 5): `npm run drill [-- --stack aws-dev] [--fast] [--scenario 1,4]`.
  * Linux, as root. Real keepalived between network namespaces with the files the bootstrap code
- * renders, an HAProxy emulating the cloud LB with the stack's health-check settings, Iguana
- * stand-ins that journal before they ACK, and an HL7 sender that counts every ACK.
+ * renders, an HAProxy emulating the cloud LB with the stack's health-check settings (or, with
+ * `--failover-strategy floating-ip`, a stand-in cloud API the rendered VIP mover moves the VIP
+ * through), Iguana stand-ins that journal before they ACK, and an HL7 sender that counts every ACK.
  * See docs/failover.md.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { loadStackClusterConfig, stackFile } from "../tools/stack-config";
 import { ClusterConfig } from "../components/config";
-import { QueueRecovery } from "../components/constants";
+import { DEFAULTS, FailoverStrategy, QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
 import { exitCode, renderFindings, renderTable } from "./report";
 import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun, runScenario } from "./scenario";
 import { monotonicMs } from "./sender";
 import { NETNS_PREFIX, killNetnsPids, listNetns, pidAlive, readPid, sh } from "./system";
-import { lbTiming } from "./timing";
+import { AZURE_PUBLIC_IP_MOVE_SECONDS, lbTiming, vipMoveMs, vipMoveTiming } from "./timing";
 
 /** Stacks drilled by default, each when its stack file exists. */
 export const DRILL_STACKS = ["aws-dev", "azure-dev"];
 
 const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile aws|azure] [--fast] [--queue-recovery none|shared]
+                        [--failover-strategy load-balancer|floating-ip] [--vip-move-delay-ms N]
                         [--scenario N[,N...]] [--parallel N] [--out DIR] [--work-dir DIR] [--keep]
   --stack      stack to drill (repeatable); default: ${DRILL_STACKS.join(" and ")}, those whose stack file exists
   --profile    LB emulation; default: the stack's cloud (aws: NLB, azure: Azure Standard LB)
   --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
   --queue-recovery  override storage.queueRecovery: "shared" runs Iguana only on the MASTER with one
                journal both workers' data mounts share (default: the stack's own)
+  --failover-strategy  override failover.strategy: "floating-ip" has no LB; keepalived's notify moves
+               the VIP through a stand-in cloud API (every channel active-passive; default: the stack's own)
+  --vip-move-delay-ms  floating-ip: how long the stand-in cloud takes to apply each change
+               (default: aws 3000 per Elastic IP association; azure 5000 per NIC update, emulated)
   --scenario   run only these scenarios (1-7)
   --parallel   scenarios run at once, each in its own namespaces (default 7)
   --out        where results go (default drill-results/)
@@ -38,6 +44,8 @@ export interface DrillArgs {
     profile?: LbProfile;
     fast: boolean;
     queueRecovery?: QueueRecovery;
+    failoverStrategy?: FailoverStrategy;
+    vipMoveDelayMs?: number;
     scenarios: number[];
     parallel: number;
     out: string;
@@ -66,6 +74,13 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
             const q = value();
             if (q !== "none" && q !== "shared") throw new UsageError(`--queue-recovery must be none or shared, not "${q}"`);
             args.queueRecovery = q;
+        } else if (arg === "--failover-strategy") {
+            const f = value();
+            if (f !== "load-balancer" && f !== "floating-ip") throw new UsageError(`--failover-strategy must be load-balancer or floating-ip, not "${f}"`);
+            args.failoverStrategy = f;
+        } else if (arg === "--vip-move-delay-ms") {
+            args.vipMoveDelayMs = Number(value());
+            if (!Number.isInteger(args.vipMoveDelayMs) || args.vipMoveDelayMs < 0) throw new UsageError("--vip-move-delay-ms must be a whole number >= 0");
         }
         else if (arg === "--scenario") {
             args.scenarios = value()
@@ -96,6 +111,37 @@ export function withQueueRecovery(cfg: ClusterConfig, queueRecovery: QueueRecove
         storage: { ...cfg.storage, queueRecovery },
         channels: queueRecovery === "shared" ? cfg.channels.map((c) => ({ ...c, mode: "active-passive" })) : cfg.channels,
     };
+}
+
+/**
+ * The stack's config with failover.strategy overridden. floating-ip: every channel active-passive
+ * (a floating IP has no LB to spread active-active requests) and no health-check settings (what
+ * validation gives a floating-ip stack); refused, as validation refuses it, with network.public false.
+ */
+export function withFailoverStrategy(cfg: ClusterConfig, strategy: FailoverStrategy | undefined): ClusterConfig {
+    if (!strategy || strategy === cfg.failover.strategy) return cfg;
+    if (strategy === "load-balancer") return { ...cfg, failover: { ...cfg.failover, strategy } };
+    if (!cfg.network.public) throw new UsageError(`--failover-strategy floating-ip: the stack has network.public false, and a floating IP is a public address`);
+    return {
+        ...cfg,
+        failover: { ...cfg.failover, strategy, healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds, unhealthyThreshold: DEFAULTS.unhealthyThreshold },
+        channels: cfg.channels.map((c) => ({ ...c, mode: "active-passive" })),
+    };
+}
+
+/** What the drill prints about a floating-IP stack's VIP moves: emulated how, against what the cloud takes. */
+export function vipMoveText(cloud: "aws" | "azure", delayMs: number): string {
+    const t = vipMoveTiming(cloud, delayMs);
+    if (cloud === "aws") {
+        return `the stand-in EC2 applies each Elastic IP change ${delayMs / 1000} s after the call (budget for a move ${vipMoveMs(t) / 1000} s, the mover's start included)`;
+    }
+    const azure = `Azure takes ${AZURE_PUBLIC_IP_MOVE_SECONDS.min / 60}-${AZURE_PUBLIC_IP_MOVE_SECONDS.max / 60} minutes (Microsoft, "Deploy highly available NVAs")`;
+    const shorter = t.changes * delayMs < AZURE_PUBLIC_IP_MOVE_SECONDS.min * 1000;
+    return (
+        `the stand-in ARM applies each NIC update ${delayMs / 1000} s after the call, a move being two (detach, attach): ` +
+        (shorter ? `EMULATED SHORTER, ${azure}: on Azure add the difference to every outage below` : `as long as Azure's: ${azure}`) +
+        ` (budget here ${vipMoveMs(t) / 1000} s per move)`
+    );
 }
 
 function preflight(): void {
@@ -182,16 +228,29 @@ async function main(): Promise<number> {
     const stacks: StackRun[] = [];
     try {
         for (const [stackIndex, stack] of args.stacks.entries()) {
-            const cfg = withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery);
+            const cfg = withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy);
             const profile = args.profile ?? cfg.cloud;
             const timing = lbTiming(cfg, args.fast);
-            const run: StackRun = { stack, cfg, profile, timing, fast: args.fast };
+            const floating = cfg.failover.strategy === "floating-ip";
+            const vipMove = floating ? vipMoveTiming(cfg.cloud, args.vipMoveDelayMs) : undefined;
+            const run: StackRun = { stack, cfg, profile, timing, fast: args.fast, ...(vipMove ? { vipMove } : {}) };
             stacks.push(run);
             const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
-            console.log(
-                `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}), storage.queueRecovery ${cfg.storage.queueRecovery}; health check every ${timing.intervalSeconds} s, ` +
-                    `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once`,
-            );
+            if (vipMove) {
+                const ignored = [...(args.fast ? ["--fast"] : []), ...(args.profile ? ["--profile"] : [])];
+                console.log(
+                    `drill: ${stack} with a floating IP (failover.strategy floating-ip: no load balancer; keepalived's notify runs the VIP mover against a stand-in ${cfg.cloud === "aws" ? "IMDS + EC2" : "IMDS + ARM"}), ` +
+                        `storage.queueRecovery ${cfg.storage.queueRecovery}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once` +
+                        (ignored.length > 0 ? `; ${ignored.join(" and ")} ignored (no load balancer)` : ""),
+                );
+                console.log(`drill:   ${vipMoveText(cfg.cloud, vipMove.delayMs)}`);
+            } else {
+                if (args.vipMoveDelayMs !== undefined) console.log(`drill: --vip-move-delay-ms ignored for ${stack}: no floating IP`);
+                console.log(
+                    `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}), storage.queueRecovery ${cfg.storage.queueRecovery}; health check every ${timing.intervalSeconds} s, ` +
+                        `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once`,
+                );
+            }
             const stackResults = await pool(defs, args.parallel, async (def) => {
                 const result = await runScenario(def, run, ctx, `${stackIndex}${profile[0]}${def.id}`);
                 console.log(`drill:   ${stack} scenario ${def.id} (${def.key}): ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
@@ -214,7 +273,15 @@ async function main(): Promise<number> {
         startedAt: new Date().toISOString(),
         elapsedMs,
         fast: args.fast,
-        stacks: stacks.map((s) => ({ stack: s.stack, profile: s.profile, timing: s.timing, failover: s.cfg.failover, edition: s.cfg.iguana.edition, queueRecovery: s.cfg.storage.queueRecovery })),
+        stacks: stacks.map((s) => ({
+            stack: s.stack,
+            profile: s.profile,
+            timing: s.timing,
+            failover: s.cfg.failover,
+            edition: s.cfg.iguana.edition,
+            queueRecovery: s.cfg.storage.queueRecovery,
+            ...(s.vipMove ? { vipMove: s.vipMove } : {}),
+        })),
         results,
         leftoverNamespaces: leftovers,
     };

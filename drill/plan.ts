@@ -5,20 +5,23 @@
  * bootstrap settings come from `bootstrapSettings` with the drill's scratch paths.
  */
 import * as path from "path";
-import { BootstrapSettings, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
+import { BootstrapSettings, CloudApiEndpoints, VipLocator, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
 import { Cloud } from "../components/constants";
 import { WorkerPlan, planNetwork, planWorkers } from "../components/model";
+import { CLOUD_API_PORT, DRILL_VIP } from "./floating";
 
 /** Every address the drill uses lives in this /24, inside namespaces the drill creates. */
 export const DRILL_SUBNET = { prefix: "10.251.0", length: 24 } as const;
 
 export interface DrillAddresses {
-    /** The load balancer's frontend: the VIP senders connect to. */
+    /** The load balancer's frontend, or (floating IP) the address the MASTER holds: the VIP senders connect to. */
     vip: string;
     sender: string;
     wk1: string;
     wk2: string;
+    /** Floating IP: the stand-in cloud API (IMDS, EC2 or ARM), on the bridge in the lb namespace. */
+    cloudApi: string;
 }
 
 export const DRILL_ADDRESSES: DrillAddresses = {
@@ -26,7 +29,23 @@ export const DRILL_ADDRESSES: DrillAddresses = {
     sender: `${DRILL_SUBNET.prefix}.2`,
     wk1: `${DRILL_SUBNET.prefix}.11`,
     wk2: `${DRILL_SUBNET.prefix}.12`,
+    cloudApi: `${DRILL_SUBNET.prefix}.3`,
 };
+
+export function cloudApiUrl(addresses: DrillAddresses = DRILL_ADDRESSES): string {
+    return `http://${addresses.cloudApi}:${CLOUD_API_PORT}`;
+}
+
+/** The floating VIP as the cloud implementation hands it to a worker, naming the drill's resources. */
+export function drillVip(cfg: ClusterConfig, self: WorkerPlan, peer: WorkerPlan): VipLocator {
+    if (cfg.cloud === "aws") return { kind: "aws-eip", allocationId: DRILL_VIP.aws.allocationId, region: cfg.region };
+    const nic = (w: WorkerPlan) => DRILL_VIP.azure.nicIds[w.name as "wk1" | "wk2"];
+    return { kind: "azure-public-ip", publicIpId: DRILL_VIP.azure.publicIpId, selfNicId: nic(self), peerNicId: nic(peer), ipConfigName: DRILL_VIP.azure.ipConfigName };
+}
+
+export function isFloating(cfg: ClusterConfig): boolean {
+    return cfg.failover.strategy === "floating-ip";
+}
 
 /** The interface name every worker namespace gives its link to the bridge. */
 export const WORKER_INTERFACE = "eth0";
@@ -76,11 +95,15 @@ export function drillSettings(cfg: ClusterConfig, root: string, addresses: Drill
     const shared = cfg.storage?.queueRecovery === "shared";
     // The storage locator only feeds the disk and mount scripts, which the drill does not run:
     // in shared mode each worker's data mount is a bind mount of one directory instead.
-    const cloudSpecific = { dataDisk: shared ? ({ kind: "aws-efs", fileSystemId: "fs-0drill" } as const) : ({ kind: "aws-ebs", volumeId: "vol-0drill" } as const) };
+    const dataDisk = shared ? ({ kind: "aws-efs", fileSystemId: "fs-0drill" } as const) : ({ kind: "aws-ebs", volumeId: "vol-0drill" } as const);
+    // Floating IP: the VIP mover's config (vip.json) is rendered from these, pointed at the
+    // stand-in cloud API instead of the real IMDS and EC2 / ARM endpoints.
+    const floating = isFloating(cfg);
+    const cloudApi: CloudApiEndpoints = { imdsUrl: cloudApiUrl(addresses), apiUrl: cfg.cloud === "aws" ? `${cloudApiUrl(addresses)}/` : cloudApiUrl(addresses) };
     const settings = (self: WorkerPlan, peer: WorkerPlan) => {
         const paths = drillWorkerPaths(root, self.name);
-        const s = bootstrapSettings(cfg, self, peer, cloudSpecific, paths);
-        return shared ? { ...s, serviceCommand: drillServiceCommand(paths) } : s;
+        const s = bootstrapSettings(cfg, self, peer, { dataDisk, ...(floating ? { vip: drillVip(cfg, self, peer) } : {}) }, paths);
+        return { ...s, ...(shared ? { serviceCommand: drillServiceCommand(paths) } : {}), ...(floating ? { cloudApi } : {}) };
     };
     return [settings(wk1, wk2), settings(wk2, wk1)];
 }

@@ -21,15 +21,24 @@ export const TABLE_COLUMNS = [
     "verdict",
 ] as const;
 
+/** Floating IP: no LB; its columns tell when the stand-in cloud moved the VIP off WK1 and onto WK2. */
+export const FLOATING_TABLE_COLUMNS = TABLE_COLUMNS.map((c) => ({ LB: "VIP", "LB: WK1 out s": "VIP off WK1 s", "LB: WK2 in s": "VIP on WK2 s" })[c as string] ?? c);
+
+const isFloatingResult = (r: ScenarioResult) => r.failoverStrategy === "floating-ip";
+
+export function tableColumns(results: ScenarioResult[]): string[] {
+    return results.length > 0 && results.every(isFloatingResult) ? FLOATING_TABLE_COLUMNS : TABLE_COLUMNS.slice();
+}
+
 export function tableRows(results: ScenarioResult[]): string[][] {
     return results.map((r) => [
         r.stack,
-        r.profile,
+        isFloatingResult(r) ? (r.profile === "aws" ? "EIP" : "Public IP") : r.profile,
         String(r.scenario),
         r.key,
         seconds(r.promotionMs),
-        seconds(r.lbMarksWk1DownMs),
-        seconds(r.lbMarksWk2UpMs),
+        seconds(isFloatingResult(r) ? r.vipOffWk1Ms ?? null : r.lbMarksWk1DownMs),
+        seconds(isFloatingResult(r) ? r.vipOnWk2Ms ?? null : r.lbMarksWk2UpMs),
         seconds(r.firstAckFromWk2Ms),
         seconds(r.outageMs),
         seconds(r.budget.totalMs),
@@ -43,8 +52,8 @@ export function tableRows(results: ScenarioResult[]): string[][] {
 
 /** A Markdown table (also readable in a terminal). */
 export function renderTable(results: ScenarioResult[]): string {
-    const rows = [TABLE_COLUMNS.slice() as string[], ...tableRows(results)];
-    const widths = TABLE_COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const rows = [tableColumns(results), ...tableRows(results)];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
     return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
 }
@@ -52,7 +61,7 @@ export function renderTable(results: ScenarioResult[]): string {
 export function renderFindings(results: ScenarioResult[]): string {
     const lines: string[] = [];
     for (const r of results) {
-        const head = `${r.stack} (${r.profile} LB) scenario ${r.scenario} ${r.title}: ${r.verdict}`;
+        const head = `${r.stack} (${isFloatingResult(r) ? `${r.profile} floating IP` : `${r.profile} LB`}) scenario ${r.scenario} ${r.title}: ${r.verdict}`;
         lines.push(head);
         for (const reason of r.reasons) lines.push(`  - ${reason}`);
         for (const note of r.notes) lines.push(`  . ${note}`);

@@ -9,15 +9,16 @@ import * as path from "path";
 import { VRRP, renderKeepalivedDropIn } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
 import { Ack, Analysis, analyse, longestGap, orderViolations } from "./analysis";
+import { CloudApiServerConfig, VipMove, cloudApiServerConfig, readHolder, readMoves, summariseCalls } from "./floating";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
 import { Monitor, routes } from "./monitor";
-import { DRILL_ADDRESSES, LbProfile, drillSettings, drillSharedDir, drillWorkers } from "./plan";
+import { DRILL_ADDRESSES, LbProfile, WORKER_INTERFACE, drillSettings, drillSharedDir, drillWorkers, isFloating } from "./plan";
 import { SenderEvent, monotonicMs } from "./sender";
 import { journalPath, readJournal, readJournalEntries } from "./standin";
-import { Processes, Started, pidAlive, sh, sleep, waitFor } from "./system";
-import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, failoverBudget } from "./timing";
+import { Processes, Started, netnsPidsNamed, pidAlive, sh, sleep, waitFor } from "./system";
+import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, VipMoveTiming, failoverBudget, floatingBudget, keepalivedDetectionMs } from "./timing";
 import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
-import { DrillWorker } from "./worker";
+import { DrillWorker, workerReconcileTimer } from "./worker";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
@@ -30,6 +31,8 @@ export interface ScenarioDef {
     limitation?: boolean;
     /** WK1 goes silent (no answer, no reset): the LB's checks of it fail only by timing out. */
     silentPrimary?: boolean;
+    /** The title with a floating IP, where it differs (no LB). */
+    floatingTitle?: string;
 }
 
 export const SCENARIOS: ScenarioDef[] = [
@@ -38,7 +41,7 @@ export const SCENARIOS: ScenarioDef[] = [
     { id: 3, key: "keepalived-stop", title: "keepalived on WK1 stopped cleanly", detection: "vrrp" },
     { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, keepalived runs on", detection: "track-script" },
     { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "vrrp" },
-    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB", detection: "vrrp", limitation: true },
+    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB", detection: "vrrp", limitation: true, floatingTitle: "WK1<->WK2 link cut, both reach the cloud API and the senders" },
     // Not in the issue's list: scenario 5 with a partition instead of a crash (WK1 was never down).
     { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "vrrp", limitation: true, silentPrimary: true },
 ];
@@ -49,6 +52,16 @@ export interface StackRun {
     profile: LbProfile;
     timing: LbTiming;
     fast: boolean;
+    /** Floating IP (`failover.strategy: floating-ip`): how the stand-in cloud moves the VIP. No LB then. */
+    vipMove?: VipMoveTiming;
+}
+
+/** The outage budget of one scenario of a stack: through the LB, or through a floating IP. */
+export function scenarioBudget(def: ScenarioDef, stack: StackRun): Budget {
+    const backupPriority = drillWorkers(stack.cfg)[1].vrrpPriority;
+    const iguanaStartMs = stack.cfg.storage?.queueRecovery === "shared" ? STANDIN_START_BUDGET_MS : 0;
+    if (stack.vipMove) return floatingBudget(def.detection, backupPriority, stack.vipMove, { iguanaStartMs });
+    return failoverBudget(def.detection, backupPriority, stack.timing, { silentPrimary: def.silentPrimary, iguanaStartMs });
 }
 
 export interface RunContext {
@@ -94,6 +107,13 @@ export interface ScenarioResult {
     queueRecovery?: string;
     /** Shared mode: time both Iguana stand-ins ran at once on the shared journal, after the fault. */
     bothIguanasMs?: number;
+    /** failover.strategy of the run. */
+    failoverStrategy?: string;
+    /** Floating IP: when the VIP left WK1 and when it reached WK2 (the stand-in cloud applied the move), ms after the fault. */
+    vipOffWk1Ms?: number | null;
+    vipOnWk2Ms?: number | null;
+    /** Floating IP: every change of the VIP's holder from 1 s before the fault on (ms after the fault). */
+    vipMoves?: { t: number; holder: string }[];
     notes: string[];
     durationMs: number;
     timeline: { t: number; subject: string; value: string }[];
@@ -132,6 +152,9 @@ class ScenarioRun {
     readonly root: string;
     readonly notes: string[] = [];
     haproxy?: Started;
+    /** Floating IP: the stand-in cloud API, in the lb namespace. */
+    cloudApi?: Started;
+    cloudApiConfig?: CloudApiServerConfig;
     sender?: Started;
     probeSender?: Started;
     readonly eventsFile: string;
@@ -150,10 +173,11 @@ class ScenarioRun {
         this.root = path.join(ctx.workRoot, tag);
         fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
         this.procs = new Processes(path.join(ctx.logRoot, tag));
-        this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES);
+        this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES, { floatingVip: isFloating(stack.cfg) });
         this.interrupt = () => {
             this.procs.killAll();
             for (const w of this.workers ?? []) {
+                w.stopReconcileTimer();
                 w.killStandin();
                 w.unmountShared();
             }
@@ -162,10 +186,14 @@ class ScenarioRun {
         ctx.onInterrupt.add(this.interrupt);
         const [s1, s2] = drillSettings(stack.cfg, this.root);
         this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
+        if (stack.vipMove) {
+            this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove.delayMs, this.root);
+        }
         this.monitor = new Monitor({
             wk1: () => this.workers[0].role(),
             wk2: () => this.workers[1].role(),
             ...(this.shared ? { "wk1-iguana": () => (this.workers[0].standinRunning() ? "RUN" : "STOP"), "wk2-iguana": () => (this.workers[1].standinRunning() ? "RUN" : "STOP") } : {}),
+            ...(this.cloudApiConfig ? { vip: () => readHolder(this.cloudApiConfig!.files.holder) } : {}),
         });
         this.eventsFile = path.join(this.root, "sender-events.jsonl");
         this.probeEventsFile = path.join(this.root, "probe-events.jsonl");
@@ -178,6 +206,45 @@ class ScenarioRun {
 
     get shared(): boolean {
         return this.stack.cfg.storage?.queueRecovery === "shared";
+    }
+
+    get floating(): boolean {
+        return this.stack.vipMove !== undefined;
+    }
+
+    /** Floating IP: who holds the VIP now (wk1, wk2 or none). */
+    vipHolder(): string | undefined {
+        return this.monitor.now("vip");
+    }
+
+    /** Floating IP: starts the stand-in cloud API in the lb namespace and waits until it listens. */
+    async startCloudApi(): Promise<void> {
+        const config = this.cloudApiConfig!;
+        const file = path.join(this.root, "cloud-api.json");
+        fs.writeFileSync(file, JSON.stringify(config, null, 2));
+        this.cloudApi = this.procs.spawnIn(
+            this.topo.ns.lb,
+            "cloud-api",
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-api-server.ts"), file],
+            { cwd: this.ctx.repoRoot },
+        );
+        if (!(await waitFor(() => fs.existsSync(config.files.ready), 30000))) throw new Error("the stand-in cloud API did not start");
+    }
+
+    /** Floating IP: the VIP's moves recorded by the stand-in. */
+    vipMoves(): VipMove[] {
+        return this.cloudApiConfig ? readMoves(this.cloudApiConfig.files.moves) : [];
+    }
+
+    /** Floating IP: when the stand-in first put the VIP on a holder matching `match`, at or after `since` (exact, not sampled). */
+    firstVipMove(since: number, match: (holder: string) => boolean): number | null {
+        return this.vipMoves().find((mv) => mv.t >= since && match(mv.holder))?.t ?? null;
+    }
+
+    /** Floating IP: the longest a move may take after a promotion (the budget's share). */
+    get vipMoveMs(): number {
+        return scenarioBudget(this.def, this.stack).vipMoveMs ?? 0;
     }
 
     get wk1(): DrillWorker {
@@ -212,6 +279,8 @@ class ScenarioRun {
             w.configTest();
         }
         await Promise.all(this.workers.map((w) => this.bootWorker(w)));
+        // Floating IP: the cloud API is there before keepalived, whose notify runs the mover.
+        if (this.floating) await this.startCloudApi();
         // WK1's keepalived starts first. Both start as BACKUP with nopreempt, so whichever times
         // out first becomes MASTER and keeps it: a WK2 booted more than the skew difference
         // (about 0.2 s) before WK1 would be the active one. The drill wants WK1 active.
@@ -224,6 +293,16 @@ class ScenarioRun {
         }
         if (this.shared && !(await waitFor(() => this.wk1.standinReady(), 30000))) {
             throw new Error("shared storage: keepalived's notify did not start WK1's Iguana stand-in");
+        }
+        if (this.floating) {
+            // No LB: WK1's notify ran the mover, which asked the stand-in cloud for the VIP.
+            if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 15000))) {
+                throw new Error(`the floating VIP did not reach WK1: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`);
+            }
+            // The machines of a running cluster booted long ago: their reconcile timers fire every
+            // OnUnitActiveSec from now (OnBootSec applies only to the WK1 that reboots in scenario 5).
+            for (const w of this.workers) w.startReconcileTimer(workerReconcileTimer(w.settings).everyMs);
+            return;
         }
         // The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers.
         const cfgFile = path.join(this.root, "haproxy.cfg");
@@ -290,11 +369,8 @@ class ScenarioRun {
 
     /** Waits until WK2 is MASTER, the LB routes to it and not to WK1, and WK2 acknowledged. */
     async awaitFailover(faultAt: number, budget: Budget): Promise<boolean> {
-        const done = () =>
-            this.wk2.role() === "MASTER" &&
-            this.lbStatus(this.wk2) === "UP" &&
-            !routes(this.lbStatus(this.wk1)) &&
-            this.acks().some((a) => a.worker === "wk2" && a.t >= faultAt);
+        const moved = () => (this.floating ? this.vipHolder() === "wk2" : this.lbStatus(this.wk2) === "UP" && !routes(this.lbStatus(this.wk1)));
+        const done = () => this.wk2.role() === "MASTER" && moved() && this.acks().some((a) => a.worker === "wk2" && a.t >= faultAt);
         const ok = await waitFor(done, budget.totalMs + 5000, 100);
         await sleep(1500);
         return ok;
@@ -338,7 +414,11 @@ class ScenarioRun {
             case "split-brain":
                 cutPeer(wk1.ns, wk2.settings.self.privateIp);
                 cutPeer(wk2.ns, wk1.settings.self.privateIp);
-                this.notes.push("all traffic between WK1 and WK2 dropped; both still reach the LB and the LB reaches both");
+                this.notes.push(
+                    this.floating
+                        ? "all traffic between WK1 and WK2 dropped; both still reach the cloud API, and the sender reaches whichever holds the VIP"
+                        : "all traffic between WK1 and WK2 dropped; both still reach the LB and the LB reaches both",
+                );
                 break;
         }
         void faultAt;
@@ -351,27 +431,66 @@ class ScenarioRun {
         if (w.roleProbe) await this.procs.stop(w.roleProbe, 1000);
         w.killKeepalived();
         w.killStandin();
+        if (this.floating) {
+            // Its timers and any VIP mover go down with the machine.
+            w.stopReconcileTimer();
+            for (const pid of netnsPidsNamed(w.ns, "python3")) {
+                try {
+                    process.kill(pid, "SIGKILL");
+                } catch {
+                    /* gone */
+                }
+            }
+        }
         fs.rmSync(w.settings.paths.runDir, { recursive: true, force: true });
         fs.mkdirSync(w.settings.paths.runDir, { recursive: true, mode: 0o755 });
         await this.bootWorker(w);
         w.startKeepalived();
+        // A booted machine: the reconcile timer first fires OnBootSec after the boot.
+        if (this.floating) w.startReconcileTimer(workerReconcileTimer(w.settings).bootMs);
+    }
+
+    /**
+     * Floating IP, after the link or the network heals: WK2 (lower priority) steps down and lets
+     * go of the VIP; nothing makes WK1, MASTER all along, claim it again but its reconcile timer.
+     * Waits until the VIP is on WK1 and WK1 acknowledged, or for two timer periods and a move.
+     */
+    async awaitVipBackOnWk1(since: number): Promise<void> {
+        const everyMs = workerReconcileTimer(this.wk1.settings).everyMs;
+        const back = () => this.vipHolder() === "wk1" && this.acks().some((a) => a.worker === "wk1" && a.t >= since);
+        await waitFor(back, 2 * everyMs + this.vipMoveMs + 5000, 100);
+        await sleep(2000);
     }
 
     async observe(faultAt: number, budget: Budget): Promise<void> {
         const timing = this.stack.timing;
         const lbCycleMs = timing.intervalSeconds * 1000 * timing.threshold;
         if (this.def.key === "split-brain") {
-            // Long enough for WK2 to promote and for the LB to mark it up.
-            await waitFor(() => this.wk2.role() === "MASTER" && this.lbStatus(this.wk2) === "UP", budget.totalMs + 5000, 100);
+            // Long enough for WK2 to promote and for the LB to mark it up (or to take the VIP).
+            const wk2Serving = () => (this.floating ? this.vipHolder() === "wk2" : this.lbStatus(this.wk2) === "UP");
+            await waitFor(() => this.wk2.role() === "MASTER" && wk2Serving(), budget.totalMs + 5000, 100);
+            const reconcileRunsBefore = this.wk1.reconcileRuns;
             await sleep(1000);
             this.probeSender = this.startSender(this.probeEventsFile, { prefix: "PROBE", count: 12, fresh: true, intervalMs: 100 });
             await Promise.race([this.probeSender.exited, sleep(20000)]);
             const probes = acksOf(readEvents(this.probeEventsFile));
             const byWorker = probes.reduce<Record<string, number>>((m, a) => ((m[a.worker] = (m[a.worker] ?? 0) + 1), m), {});
-            this.notes.push(`during the split, 12 new connections through the LB were acknowledged by: ${JSON.stringify(byWorker)}`);
+            this.notes.push(`during the split, 12 new connections ${this.floating ? "to the floating VIP" : "through the LB"} were acknowledged by: ${JSON.stringify(byWorker)}`);
+            if (this.floating) {
+                // The split lasts until WK1's reconcile timer has run since WK2 took the VIP: WK1 is
+                // MASTER without it, the case where the mover must not take it back from the peer.
+                const everyMs = workerReconcileTimer(this.wk1.settings).everyMs;
+                await waitFor(() => this.wk1.reconcileRuns > reconcileRunsBefore && !this.wk1.reconcileRunning(), everyMs + 15000, 200);
+            }
             const healAt = monotonicMs();
+            if (this.floating) this.returnedAt = healAt;
             healPeer(this.wk1.ns, this.wk2.settings.self.privateIp);
             healPeer(this.wk2.ns, this.wk1.settings.self.privateIp);
+            if (this.floating) {
+                await this.awaitVipBackOnWk1(healAt);
+                this.notes.push(`link healed at +${Math.round(healAt - faultAt)} ms: keepalived roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}, the VIP on ${this.vipHolder()}`);
+                return;
+            }
             await sleep(5000);
             const single = [this.wk1.role(), this.wk2.role()];
             this.notes.push(
@@ -386,23 +505,37 @@ class ScenarioRun {
             this.returnedAt = monotonicMs();
             healNetwork(this.wk1.ns);
             if (this.shared) this.wk1.mountShared(drillSharedDir(this.root));
+            if (this.floating) await this.awaitVipBackOnWk1(this.returnedAt);
             // Long enough for the LB to mark WK1 up again if it is active, and for traffic to follow.
-            await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
+            else await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
         }
         if (this.def.key === "wk1-returns") {
             const backAt = monotonicMs();
             await this.rebootWk1();
-            // Long enough for the LB to mark a wrongly active WK1 up (threshold checks) and more.
-            await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
+            // Long enough for the LB to mark a wrongly active WK1 up (threshold checks) and more;
+            // floating IP: for a wrongly active WK1 to become MASTER, take the VIP and get traffic.
+            const watchMs = this.floating
+                ? keepalivedDetectionMs("vrrp", this.wk1.settings.self.vrrpPriority) + this.vipMoveMs + 3000
+                : lbCycleMs + timing.intervalSeconds * 1000 + 3000;
+            await sleep(watchMs);
             this.returnedAt = backAt;
         }
     }
 
     returnedAt?: number;
 
+    cloudApiCalls(): { from: string | undefined; action: string; status: number }[] {
+        try {
+            return JSON.parse(fs.readFileSync(this.cloudApiConfig!.files.calls, "utf8"));
+        } catch {
+            return [];
+        }
+    }
+
     /** What a limitation scenario showed, when it showed the design's known gap. */
     limitationFinding(bothMasterMs: number, lbBothUpMs: number, faultAt: number, endAt: number): string | undefined {
         const m = this.monitor;
+        if (this.floating) return this.floatingLimitationFinding(bothMasterMs, faultAt, endAt);
         if (this.def.key === "split-brain") {
             return bothMasterMs > 0 ? `split brain: both MASTER for ${bothMasterMs} ms, LB routed to both for ${lbBothUpMs} ms` : undefined;
         }
@@ -424,6 +557,73 @@ class ScenarioRun {
             if (wk2Demoted !== null || wk1Acks.length > 0) {
                 return `failback: the isolated WK1 stayed MASTER and took the feed back when its network returned (${Math.round(gap.ms)} ms without ACKs)`;
             }
+        }
+        return undefined;
+    }
+
+    /** Lines of a process log of this scenario (the reconcile runs log there). */
+    processLog(name: string): string[] {
+        try {
+            return fs.readFileSync(path.join(this.procs.logDir, `${name}.log`), "utf8").split("\n");
+        } catch {
+            return [];
+        }
+    }
+
+    /**
+     * Floating IP, after the heal (of the link in 6, of WK1's network in 7): WK2, the lower
+     * priority, steps down and lets go of the VIP; WK1 was MASTER all along, so its notify does
+     * not run again and only its reconcile timer takes the VIP back.
+     */
+    healTimeline(back: number, faultAt: number, endAt: number): { text: string; gapMs: number; failback: boolean } {
+        const m = this.monitor;
+        const at = (t: number | null) => (t === null ? "-" : `+${Math.round(t - back)} ms`);
+        const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
+        const vipNone = this.firstVipMove(back, (v) => v === "none");
+        const vipWk1 = this.firstVipMove(back, (v) => v === "wk1");
+        const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back);
+        const gap = longestGap(
+            this.acks().map((a) => a.t).filter((t) => t >= back - 5000),
+            back,
+            endAt,
+        );
+        // Which mover run took it: the reconcile timer's runs log to their own file, the notify's to
+        // vip.log. A claim logs "took the VIP", or (AWS, where the move lands after the mover's first
+        // re-check) "not on this worker yet" and then "the VIP is on this worker".
+        const byTimer = this.processLog("wk1-vip-reconcile").some((l) => /took the VIP|the VIP is on this worker/.test(l));
+        const text =
+            `healed at +${Math.round(back - faultAt)} ms; after it: WK2 left MASTER ${at(wk2Demoted)}, the VIP held by nobody ${at(vipNone)}, ` +
+            `on WK1 ${at(vipWk1)}${vipWk1 === null ? "" : byTimer ? " (taken by WK1's reconcile timer)" : " (not by WK1's reconcile timer)"}, ` +
+            `${wk1Acks.length} ACK(s) from WK1, longest gap ${Math.round(gap.ms)} ms; ` +
+            `roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}, VIP on ${this.vipHolder()}`;
+        return { text, gapMs: Math.round(gap.ms), failback: wk2Demoted !== null || wk1Acks.length > 0 };
+    }
+
+    floatingLimitationFinding(bothMasterMs: number, faultAt: number, endAt: number): string | undefined {
+        const back = this.returnedAt;
+        if (back === undefined) return undefined;
+        const heal = this.healTimeline(back, faultAt, endAt);
+        this.notes.push(heal.text);
+        if (this.def.key === "split-brain") {
+            const vipToWk2 = this.firstVipMove(faultAt, (v) => v === "wk2");
+            const split = longestGap(
+                this.acks().map((a) => a.t).filter((t) => t < back),
+                faultAt,
+                back,
+            );
+            const leftAlone = this.processLog("wk1-vip-reconcile").filter((l) => l.includes("split brain?")).length;
+            this.notes.push(
+                `during the split WK2's claim took the VIP from the live WK1 ${vipToWk2 === null ? "never" : `at +${Math.round(vipToWk2 - faultAt)} ms`} ` +
+                    `and the feed followed it (${Math.round(split.ms)} ms without ACKs); WK1's reconcile found the peer holding it ${leftAlone} time(s) and left it there`,
+            );
+            if (bothMasterMs === 0) return undefined;
+            return (
+                `split brain: both MASTER for ${bothMasterMs} ms, but the VIP is on one worker at a time: the feed moved to WK2 (${Math.round(split.ms)} ms without ACKs) ` +
+                `and back to WK1 after the heal (${heal.gapMs} ms: WK1's reconcile timer)`
+            );
+        }
+        if (this.def.key === "network-heals" && heal.failback) {
+            return `failback: the isolated WK1 stayed MASTER; when its network returned WK2 stepped down and let go of the VIP, which nobody held until WK1's reconcile timer took it (${heal.gapMs} ms without ACKs)`;
         }
         return undefined;
     }
@@ -451,10 +651,7 @@ class ScenarioRun {
 
     async run(): Promise<ScenarioResult> {
         const started = monotonicMs();
-        const budget = failoverBudget(this.def.detection, this.wk2.settings.self.vrrpPriority, this.stack.timing, {
-            silentPrimary: this.def.silentPrimary,
-            iguanaStartMs: this.shared ? STANDIN_START_BUDGET_MS : 0,
-        });
+        const budget = scenarioBudget(this.def, this.stack);
         await this.setUp();
         this.sender = this.startSender(this.eventsFile, { prefix: "ADT", count: 1_000_000 });
         if (!(await waitFor(() => this.acks().length >= 20, 30000, 100))) throw new Error("the sender got no ACKs before the fault");
@@ -464,6 +661,11 @@ class ScenarioRun {
         await this.stopSender();
         const endAt = monotonicMs();
         await this.monitor.stop();
+        if (this.floating) {
+            for (const w of this.workers) w.stopReconcileTimer();
+            // Its SIGTERM handler writes the last of the calls it served.
+            if (this.cloudApi) await this.procs.stop(this.cloudApi, 2000);
+        }
         const events = readEvents(this.eventsFile);
         const probeAcks = acksOf(readEvents(this.probeEventsFile));
         const journals = this.journals();
@@ -507,14 +709,14 @@ class ScenarioRun {
             if (this.def.key === "wk1-returns" && this.returnedAt !== undefined) {
                 const back = this.returnedAt;
                 const wk1Master = m.firstAfter("wk1", back, (v) => v === "MASTER");
-                const wk1Routed = m.firstAfter(wk1Lb, back, (v) => v === "UP");
+                const wk1Routed = this.floating ? this.firstVipMove(back, (v) => v === "wk1") : m.firstAfter(wk1Lb, back, (v) => v === "UP");
                 const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back).length;
                 this.notes.push(
-                    `WK1 rebooted at +${Math.round(back - faultAt)} ms: keepalived role ${this.wk1.role()}, LB status ${this.lbStatus(this.wk1)}, ` +
-                        `ACKs from WK1 since: ${wk1Acks}`,
+                    `WK1 rebooted at +${Math.round(back - faultAt)} ms: keepalived role ${this.wk1.role()}, ` +
+                        `${this.floating ? `the VIP on ${this.vipHolder()}` : `LB status ${this.lbStatus(this.wk1)}`}, ACKs from WK1 since: ${wk1Acks}`,
                 );
                 if (wk1Master !== null) fail(`failback: WK1 became MASTER again at +${rel(wk1Master)} ms`);
-                if (wk1Routed !== null) fail(`the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
+                if (wk1Routed !== null) fail(this.floating ? `the VIP moved back to WK1 at +${rel(wk1Routed)} ms` : `the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
                 if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
             }
         }
@@ -559,14 +761,25 @@ class ScenarioRun {
             }
         }
         if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
-            this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but the LB reaches only WK2`);
+            this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but ${this.floating ? "the VIP is on WK2 only" : "the LB reaches only WK2"}`);
+        }
+        let vip: Pick<ScenarioResult, "vipOffWk1Ms" | "vipOnWk2Ms" | "vipMoves"> = {};
+        if (this.floating) {
+            const moves = this.vipMoves().filter((mv) => mv.t >= faultAt - 1000);
+            vip = {
+                vipOffWk1Ms: rel(this.firstVipMove(faultAt, (v) => v !== "wk1")),
+                vipOnWk2Ms: rel(this.firstVipMove(faultAt, (v) => v === "wk2")),
+                vipMoves: moves.map((mv) => ({ t: Math.round(mv.t - faultAt), holder: mv.holder })),
+            };
+            this.notes.push(`the VIP after the fault: ${moves.map((mv) => `${mv.holder} at +${Math.round(mv.t - faultAt)} ms`).join(", ") || "not moved"}`);
+            this.notes.push(`cloud API calls (metadata left out): ${JSON.stringify(summariseCalls(this.cloudApiCalls()))}`);
         }
         return {
             stack: this.stack.stack,
             profile: this.stack.profile,
             scenario: this.def.id,
             key: this.def.key,
-            title: this.def.title,
+            title: (this.floating && this.def.floatingTitle) || this.def.title,
             verdict,
             reasons,
             budget,
@@ -587,6 +800,8 @@ class ScenarioRun {
             lbBothUpMs,
             queueRecovery: this.stack.cfg.storage?.queueRecovery ?? "none",
             ...(bothIguanasMs !== undefined ? { bothIguanasMs } : {}),
+            failoverStrategy: this.stack.cfg.failover.strategy,
+            ...vip,
             notes: this.notes,
             durationMs: Math.round(monotonicMs() - started),
             timeline: m.changes
@@ -596,7 +811,12 @@ class ScenarioRun {
     }
 
     async tearDown(): Promise<void> {
+        for (const w of this.workers) w.stopReconcileTimer();
         await this.monitor.stop();
+        if (this.floating) {
+            // The movers' own logs live in the scratch run dirs: keep them with the process logs.
+            for (const w of this.workers) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip.log`), w.vipLog());
+        }
         await this.procs.stopAll();
         this.procs.killAll();
         if (this.shared) for (const w of this.workers) w.killStandin();
@@ -614,10 +834,10 @@ export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, 
         profile: stack.profile,
         scenario: def.id,
         key: def.key,
-        title: def.title,
+        title: (stack.vipMove && def.floatingTitle) || def.title,
         verdict: "FAIL",
         reasons: [`the scenario could not run: ${message}`],
-        budget: failoverBudget(def.detection, drillWorkers(stack.cfg)[1].vrrpPriority, stack.timing, { silentPrimary: def.silentPrimary }),
+        budget: scenarioBudget(def, stack),
         promotionMs: null,
         lbMarksWk1DownMs: null,
         lbMarksWk2UpMs: null,

@@ -100,10 +100,11 @@ export class Processes {
         fs.mkdirSync(logDir, { recursive: true });
     }
 
-    spawnIn(ns: string, name: string, cmd: string, args: string[], options: { cwd?: string } = {}): Started {
+    spawnIn(ns: string, name: string, cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Started {
         const log = fs.openSync(`${this.logDir}/${name}.log`, "a");
         const child = spawn("ip", ["netns", "exec", ns, cmd, ...args], {
             cwd: options.cwd,
+            env: options.env,
             detached: true,
             stdio: ["ignore", log, log],
         });

@@ -10,6 +10,7 @@
  * runs the rendered file).
  */
 import { VRRP } from "../components/bootstrap";
+import { Cloud, VIP_MOVE } from "../components/constants";
 import { ClusterConfig } from "../components/config";
 import { healthCheckTimeoutSeconds } from "../components/model";
 
@@ -77,6 +78,11 @@ export interface Budget {
      * of a silent target only fails when it times out.
      */
     lbMs: number;
+    /**
+     * Floating IP only (no LB, `lbMs` 0): the new MASTER's VIP mover starts and asks the cloud,
+     * and the cloud applies the change (see `vipMoveMs`).
+     */
+    vipMoveMs?: number;
     /** The sender's ACK timeout and reconnect delay, plus fixed slack. */
     marginMs: number;
     /**
@@ -112,4 +118,74 @@ export function failoverBudget(
     const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
     const iguanaStartMs = options.iguanaStartMs ?? 0;
     return { keepalivedMs, lbMs, marginMs, iguanaStartMs, totalMs: keepalivedMs + lbMs + marginMs + iguanaStartMs };
+}
+
+/**
+ * How long the stand-in cloud takes to apply an Elastic IP change (AssociateAddress,
+ * DisassociateAddress). AWS publishes no figure; a reassociation is reported to take effect within
+ * single-digit seconds, and ClusterLabs' awseip resource agent (resource-agents,
+ * heartbeat/awseip) waits `api_delay`, default 3 s, after `aws ec2 associate-address`.
+ */
+export const AWS_EIP_MOVE_DELAY_MS = 3000;
+
+/**
+ * How long the stand-in cloud takes to apply one NIC update (detach or attach the Public IP):
+ * EMULATED, shorter than Azure. Microsoft's "Deploy highly available NVAs" guide gives the
+ * whole move of a Public IP between NICs a "High convergence time of 1-2 minutes"
+ * (AZURE_PUBLIC_IP_MOVE_SECONDS); the drill uses 5 s per update (a move is two updates) so that
+ * it runs in CI time, and says so in its output. `--vip-move-delay-ms` sets another value.
+ */
+export const AZURE_NIC_UPDATE_EMULATED_DELAY_MS = 5000;
+
+/** Microsoft, "Deploy highly available NVAs": moving a Public IP takes 1-2 minutes. */
+export const AZURE_PUBLIC_IP_MOVE_SECONDS = { min: 60, max: 120 } as const;
+
+/**
+ * What the drill allows the new MASTER's mover before its first change request reaches the
+ * cloud: the notify script, `setsid`, python3 starting, IMDS (token, instance id or identity
+ * token, credentials) and a read of who holds the VIP, on a 2-core machine running seven
+ * scenarios at once.
+ */
+export const VIP_MOVER_START_BUDGET_MS = 2000;
+
+export interface VipMoveTiming {
+    cloud: Cloud;
+    /** Time the stand-in takes to apply each change. */
+    delayMs: number;
+    /** Changes per move: AWS one (AssociateAddress allowing reassociation); Azure two (detach from the old NIC, attach to the new). */
+    changes: number;
+    /** Azure: the mover re-reads a NIC this often while its update runs before it sends the next one. */
+    pollMs: number;
+    moverStartMs: number;
+}
+
+export function vipMoveTiming(cloud: Cloud, delayMs?: number): VipMoveTiming {
+    return cloud === "aws"
+        ? { cloud, delayMs: delayMs ?? AWS_EIP_MOVE_DELAY_MS, changes: 1, pollMs: 0, moverStartMs: VIP_MOVER_START_BUDGET_MS }
+        : { cloud, delayMs: delayMs ?? AZURE_NIC_UPDATE_EMULATED_DELAY_MS, changes: 2, pollMs: VIP_MOVE.azurePollSeconds * 1000, moverStartMs: VIP_MOVER_START_BUDGET_MS };
+}
+
+/** The longest a move should take from the promotion: the mover's start, each change, and the polls between them. */
+export function vipMoveMs(t: VipMoveTiming): number {
+    return t.moverStartMs + t.changes * t.delayMs + (t.changes - 1) * t.pollMs;
+}
+
+/**
+ * The longest outage a failover may cause with a floating IP (no load balancer): the backup is
+ * MASTER within the keepalived detection time, its notify starts the mover, which moves the VIP
+ * within `vipMoveMs`; a sender then loses at most one ACK (or connect) timeout on a flow stuck
+ * to the old worker and one reconnect delay.
+ */
+export function floatingBudget(
+    detection: Detection,
+    backupPriority: number,
+    move: VipMoveTiming,
+    options: { sender?: SenderTiming; iguanaStartMs?: number } = {},
+): Budget {
+    const sender = options.sender ?? SENDER_TIMING;
+    const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
+    const moveMs = vipMoveMs(move);
+    const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
+    const iguanaStartMs = options.iguanaStartMs ?? 0;
+    return { keepalivedMs, lbMs: 0, vipMoveMs: moveMs, marginMs, iguanaStartMs, totalMs: keepalivedMs + moveMs + marginMs + iguanaStartMs };
 }

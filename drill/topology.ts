@@ -1,7 +1,9 @@
 /**
  * One scenario's network: four namespaces (sender, lb, wk1, wk2) and a bridge inside the lb
- * namespace joining a veth from each. The lb namespace holds the VIP on the bridge. Nothing is
- * routed anywhere else: the namespaces have no default route and only 10.251.0.0/24.
+ * namespace joining a veth from each. The lb namespace holds the VIP on the bridge; with a
+ * floating IP it holds the stand-in cloud API's address instead, and the VIP moves between the
+ * workers (drill/floating.ts). Nothing is routed anywhere else: the namespaces have no default
+ * route and only 10.251.0.0/24.
  */
 import { DRILL_SUBNET, DrillAddresses, WORKER_INTERFACE } from "./plan";
 import { inNetns, killNetnsPids, listNetns, sh } from "./system";
@@ -20,7 +22,7 @@ export function topologyNames(prefix: string): Record<Node, string> {
     return { sender: `${prefix}-snd`, lb: `${prefix}-lb`, wk1: `${prefix}-wk1`, wk2: `${prefix}-wk2` };
 }
 
-export function createTopology(prefix: string, addresses: DrillAddresses): Topology {
+export function createTopology(prefix: string, addresses: DrillAddresses, options: { floatingVip?: boolean } = {}): Topology {
     const ns = topologyNames(prefix);
     const topo = { prefix, ns, addresses };
     try {
@@ -29,7 +31,8 @@ export function createTopology(prefix: string, addresses: DrillAddresses): Topol
             sh("ip", ["-n", name, "link", "set", "lo", "up"]);
         }
         sh("ip", ["-n", ns.lb, "link", "add", BRIDGE, "type", "bridge"]);
-        sh("ip", ["-n", ns.lb, "addr", "add", `${addresses.vip}/${DRILL_SUBNET.length}`, "dev", BRIDGE]);
+        const bridgeAddress = options.floatingVip ? addresses.cloudApi : addresses.vip;
+        sh("ip", ["-n", ns.lb, "addr", "add", `${bridgeAddress}/${DRILL_SUBNET.length}`, "dev", BRIDGE]);
         sh("ip", ["-n", ns.lb, "link", "set", BRIDGE, "up"]);
         const leaves: [Node, string][] = [
             ["sender", addresses.sender],

@@ -19,7 +19,14 @@ import {
     roleProbeArgs,
     roleProbePath,
     stateFile,
+    VIP_MOVER_SOURCE,
+    renderVipConfig,
+    renderVipReconcileTimer,
+    renderVipReconcileUnit,
+    vipConfigPath,
+    vipMoverPath,
 } from "../components/bootstrap";
+import { ReconcileTimer, reconcileTimer } from "./floating";
 import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid, sh } from "./system";
 import { drillServiceCommand } from "./plan";
 
@@ -96,8 +103,16 @@ exit 0
 export function workerFiles(s: BootstrapSettings): RenderedFile[] {
     const lib = s.paths.libDir;
     const shared: RenderedFile[] = isShared(s) ? [{ path: `${lib}/iguana-service.sh`, content: renderIguanaServiceScript(s), mode: 0o755 }] : [];
+    // Floating IP: the mover the notify script runs, and its config (pointed at the stand-in cloud API).
+    const vip: RenderedFile[] = s.vip
+        ? [
+              { path: vipMoverPath(s.paths), content: VIP_MOVER_SOURCE, mode: 0o755 },
+              { path: vipConfigPath(s.paths), content: renderVipConfig(s), mode: 0o644 },
+          ]
+        : [];
     return [
         ...shared,
+        ...vip,
         { path: s.paths.keepalivedConf, content: renderKeepalivedConf(s), mode: 0o644 },
         // Run before keepalived, as the worker's iguana-vrrp-link unit does: finds the interface,
         // builds the VXLAN tunnel on Azure, writes keepalived's interface include.
@@ -108,6 +123,9 @@ export function workerFiles(s: BootstrapSettings): RenderedFile[] {
         { path: roleProbePath(s.paths), content: ROLE_PROBE_SOURCE, mode: 0o755 },
     ];
 }
+
+/** The PATH systemd gives a service (keepalived.service on a worker). */
+export const SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** keepalived's pid files for one worker: separate per worker, so two can run on one host. */
 export function keepalivedPidfiles(s: BootstrapSettings) {
@@ -126,10 +144,19 @@ export function iguanaHealthArg(s: BootstrapSettings): string {
     return h.protocol === "http" ? `http:${h.port}:${h.path}` : `tcp:${h.port}`;
 }
 
+/** The rendered iguana-vip-reconcile unit and timer of a floating-IP worker, as the drill runs them. */
+export function workerReconcileTimer(s: BootstrapSettings): ReconcileTimer {
+    return reconcileTimer(renderVipReconcileUnit(s), renderVipReconcileTimer());
+}
+
 export class DrillWorker {
     keepalived?: Started;
     standin?: Started;
     roleProbe?: Started;
+    /** Floating IP: the emulated systemd timer of the VIP reconcile unit, and its last run. */
+    private reconcileTimer?: NodeJS.Timeout;
+    private reconcileRun?: Started;
+    reconcileRuns = 0;
 
     constructor(
         readonly settings: BootstrapSettings,
@@ -254,8 +281,50 @@ export class DrillWorker {
     }
 
     startKeepalived(): Started {
-        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings));
+        // The environment its notify and track scripts inherit: systemd's PATH, as on a worker
+        // (not the drill's own, where `/usr/bin/env python3` could find another Python first).
+        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings), {
+            env: { ...process.env, PATH: SYSTEMD_DEFAULT_PATH },
+        });
         return this.keepalived;
+    }
+
+    /**
+     * Floating IP: runs the rendered reconcile unit's ExecStart in the worker's namespace, first
+     * after `firstMs`, then every OnUnitActiveSec, never while the previous run is still going
+     * (a oneshot unit that is still active is not started again), as its systemd timer does.
+     */
+    startReconcileTimer(firstMs: number): void {
+        const timer = workerReconcileTimer(this.settings);
+        const [cmd, ...args] = timer.command;
+        const tick = () => {
+            if (!this.reconcileRun || !pidAlive(this.reconcileRun.pid)) {
+                this.reconcileRun = this.procs.spawnIn(this.ns, `${this.name}-vip-reconcile`, cmd, args);
+                this.reconcileRuns++;
+            }
+            this.reconcileTimer = setTimeout(tick, timer.everyMs);
+        };
+        this.stopReconcileTimer();
+        this.reconcileTimer = setTimeout(tick, firstMs);
+    }
+
+    /** A reconcile run is going on now. */
+    reconcileRunning(): boolean {
+        return this.reconcileRun !== undefined && pidAlive(this.reconcileRun.pid);
+    }
+
+    stopReconcileTimer(): void {
+        if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+        this.reconcileTimer = undefined;
+    }
+
+    /** The VIP mover's log of this worker (claims and releases run by the notify script). */
+    vipLog(): string {
+        try {
+            return fs.readFileSync(path.join(this.settings.paths.runDir, "vip.log"), "utf8");
+        } catch {
+            return "";
+        }
     }
 
     /** The role keepalived last reported through the rendered notify script. */

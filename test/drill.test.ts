@@ -5,10 +5,13 @@
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
+    VIP_MOVER_SOURCE,
     VRRP_TUNNEL,
     WORKER_PATHS,
     bootstrapSettings,
@@ -18,20 +21,24 @@ import {
     renderLlpGateScript,
     renderNotifyScript,
     renderVrrpLinkScript,
+    renderVipConfig,
+    vipMoverCommand,
 } from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
 import { renderIguanaServiceScript } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
+import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
-import { parseDrillArgs, withQueueRecovery } from "../drill/index";
+import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
+import { parseDrillArgs, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
-import { DRILL_ADDRESSES, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
+import { DRILL_ADDRESSES, WORKER_INTERFACE, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
-import { ScenarioResult, acksOf, execStopPost, failedResult, SCENARIOS, workerOfAck } from "../drill/scenario";
+import { ScenarioResult, acksOf, execStopPost, failedResult, scenarioBudget, SCENARIOS, StackRun, workerOfAck } from "../drill/scenario";
 import { controlId } from "../drill/sender";
-import { failoverBudget, keepalivedDetectionMs, lbTiming } from "../drill/timing";
-import { renderDrillSystemctl, workerFiles } from "../drill/worker";
+import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetectionMs, lbTiming, vipMoveMs, vipMoveTiming } from "../drill/timing";
+import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
 
@@ -365,5 +372,259 @@ describe("drill: shared storage (--queue-recovery shared)", () => {
             { id: "ADT-000003", worker: "" },
         ]);
         fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
+describe("drill: floating IP (--failover-strategy floating-ip)", () => {
+    const floating = withFailoverStrategy(awsDev, "floating-ip");
+    const azureFloating = withFailoverStrategy(loadStackClusterConfig("azure-dev"), "floating-ip");
+    const stackRun = (cfg: typeof awsDev, delayMs?: number): StackRun => ({
+        stack: `${cfg.cloud}-dev`,
+        cfg,
+        profile: cfg.cloud,
+        timing: lbTiming(cfg),
+        fast: false,
+        vipMove: vipMoveTiming(cfg.cloud, delayMs),
+    });
+
+    it("--failover-strategy overrides the stack's strategy; --vip-move-delay-ms sets the stand-in's delay", () => {
+        assert.strictEqual(parseDrillArgs(["--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
+        assert.strictEqual(parseDrillArgs([], () => true).failoverStrategy, undefined);
+        assert.throws(() => parseDrillArgs(["--failover-strategy", "dns"], () => true), /load-balancer or floating-ip/);
+        assert.strictEqual(parseDrillArgs(["--vip-move-delay-ms", "60000"], () => true).vipMoveDelayMs, 60000);
+        assert.throws(() => parseDrillArgs(["--vip-move-delay-ms", "-1"], () => true), /whole number/);
+    });
+
+    it("floating-ip makes every channel active-passive and drops the LB's health-check settings, as validation does", () => {
+        assert.strictEqual(awsDev.failover.strategy, "load-balancer");
+        assert.strictEqual(floating.failover.strategy, "floating-ip");
+        assert.ok(floating.channels.every((c) => c.mode === "active-passive"));
+        assert.deepStrictEqual(
+            floating.channels.map((c) => c.port),
+            awsDev.channels.map((c) => c.port),
+        );
+        assert.deepStrictEqual([floating.failover.healthCheckIntervalSeconds, floating.failover.unhealthyThreshold], [5, 2]);
+        assert.strictEqual(floating.failover.idleTimeoutSeconds, awsDev.failover.idleTimeoutSeconds);
+        assert.strictEqual(withFailoverStrategy(awsDev, undefined), awsDev);
+        assert.strictEqual(withFailoverStrategy(awsDev, "load-balancer"), awsDev);
+        assert.strictEqual(withFailoverStrategy(floating, "load-balancer").failover.strategy, "load-balancer");
+        assert.throws(() => withFailoverStrategy({ ...awsDev, network: { ...awsDev.network, public: false } }, "floating-ip"), /network\.public false/);
+        // Combined with shared storage, both overrides hold.
+        const both = withFailoverStrategy(withQueueRecovery(awsDev, "shared"), "floating-ip");
+        assert.deepStrictEqual([both.storage.queueRecovery, both.failover.strategy], ["shared", "floating-ip"]);
+    });
+
+    it("gives what validation gives each dev stack switched to floating-ip (the LB-only keys removed)", () => {
+        for (const stack of ["aws-dev", "azure-dev"]) {
+            const raw = rawClusterConfig(readStackConfig(stack)) as Record<string, any>;
+            const { healthCheckIntervalSeconds, unhealthyThreshold, ...failover } = raw.failover;
+            const { natGateways, ...network } = raw.network;
+            const validated = validateClusterConfig(
+                {
+                    ...raw,
+                    network: raw.cloud === "aws" ? network : raw.network,
+                    failover: { ...failover, strategy: "floating-ip" },
+                    channels: raw.channels.map((c: object) => ({ ...c, mode: "active-passive" })),
+                },
+                stack,
+            );
+            const overridden = withFailoverStrategy(loadStackClusterConfig(stack), "floating-ip");
+            // AWS: floating-ip refuses network.natGateways (no NAT gateway is built); the drill has none either.
+            assert.deepStrictEqual({ ...overridden, network: { ...overridden.network, natGateways: validated.network.natGateways } }, validated, stack);
+            void [healthCheckIntervalSeconds, unhealthyThreshold, natGateways];
+        }
+    });
+
+    it("budget: keepalived detection + the VIP move (mover start, each cloud change, the polls between) + the sender's margin", () => {
+        assert.strictEqual(AWS_EIP_MOVE_DELAY_MS, 3000);
+        const aws = vipMoveTiming("aws");
+        assert.deepStrictEqual(aws, { cloud: "aws", delayMs: 3000, changes: 1, pollMs: 0, moverStartMs: 2000 });
+        assert.strictEqual(vipMoveMs(aws), 5000);
+        assert.deepStrictEqual(floatingBudget("vrrp", 100, aws), { keepalivedMs: 3609, lbMs: 0, vipMoveMs: 5000, marginMs: 5200, iguanaStartMs: 0, totalMs: 13809 });
+        // Azure: detach from the old NIC, wait for it (polled every 2 s), attach to the new one.
+        const azure = vipMoveTiming("azure");
+        assert.deepStrictEqual([azure.delayMs, azure.changes, azure.pollMs], [5000, 2, 2000]);
+        assert.strictEqual(floatingBudget("vrrp", 100, azure).totalMs, 3609 + 14000 + 5200);
+        assert.strictEqual(vipMoveMs(vipMoveTiming("azure", 45000)), 2000 + 90000 + 2000);
+        // No LB: a silent WK1 adds nothing; Iguana dies: the track script's detection.
+        const stack = stackRun(floating);
+        assert.strictEqual(scenarioBudget(SCENARIOS[1], stack).totalMs, 13809);
+        assert.strictEqual(scenarioBudget(SCENARIOS[3], stack).totalMs, Math.round(keepalivedDetectionMs("track-script", 100)) + 5000 + 5200);
+        assert.strictEqual(scenarioBudget(SCENARIOS[0], stackRun(withQueueRecovery(floating, "shared"))).iguanaStartMs, 6000);
+        // Without a floating IP: the LB budget, unchanged.
+        assert.deepStrictEqual(scenarioBudget(SCENARIOS[1], { ...stack, cfg: awsDev, timing: lbTiming(awsDev), vipMove: undefined }), failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true }));
+    });
+
+    it("says what the Azure delay is: emulated, against the 1-2 minutes Azure takes", () => {
+        assert.match(vipMoveText("azure", 5000), /EMULATED SHORTER, Azure takes 1-2 minutes .*: on Azure add the difference/);
+        assert.match(vipMoveText("azure", 45000), /as long as Azure's: Azure takes 1-2 minutes .* \(budget here 94 s per move\)/);
+        assert.match(vipMoveText("aws", 3000), /3 s after the call \(budget for a move 5 s/);
+    });
+
+    it("both workers get the rendered mover and a vip.json pointed at the stand-in cloud API", () => {
+        for (const cfg of [floating, azureFloating]) {
+            const [s1, s2] = drillSettings(cfg, "/drill");
+            for (const s of [s1, s2]) {
+                assert.strictEqual(s.failoverStrategy, "floating-ip");
+                const files = workerFiles(s);
+                const file = (name: string) => files.find((f) => f.path.endsWith(`/${name}`));
+                assert.strictEqual(file("vip-mover.py")?.content, VIP_MOVER_SOURCE);
+                assert.strictEqual(file("vip-mover.py")?.mode, 0o755);
+                assert.strictEqual(file("vip.json")?.content, renderVipConfig(s));
+                const notify = file("notify.sh")!.content;
+                assert.strictEqual(notify, renderNotifyScript(s));
+                assert.ok(notify.includes(vipMoverCommand(s, "claim")) && notify.includes(vipMoverCommand(s, "release")));
+                const config = JSON.parse(file("vip.json")!.content);
+                assert.strictEqual(config.stateFile, `/drill/${s.self.name}/run/state`);
+                if (cfg.cloud === "aws") {
+                    assert.deepStrictEqual(
+                        [config.aws.imdsUrl, config.aws.ec2Url, config.aws.region, config.aws.allocationId],
+                        ["http://10.251.0.3:8169", "http://10.251.0.3:8169/", "us-east-1", DRILL_VIP.aws.allocationId],
+                    );
+                } else {
+                    assert.deepStrictEqual([config.azure.imdsUrl, config.azure.armUrl], ["http://10.251.0.3:8169", "http://10.251.0.3:8169"]);
+                    assert.strictEqual(config.azure.selfNicId, DRILL_VIP.azure.nicIds[s.self.name as "wk1" | "wk2"]);
+                    assert.strictEqual(config.azure.peerNicId, DRILL_VIP.azure.nicIds[s.peer.name as "wk1" | "wk2"]);
+                }
+            }
+            // Every channel port is gated on the passive worker (the sender reaches a worker directly).
+            assert.deepStrictEqual(s1.gatedPorts, cfg.channels.map((c) => c.port));
+        }
+        // The load-balancer drill renders none of it.
+        const [lb] = drillSettings(awsDev, "/drill");
+        assert.strictEqual(lb.vip, undefined);
+        assert.ok(!workerFiles(lb).some((f) => f.path.endsWith("/vip-mover.py")));
+    });
+
+    it("runs the rendered reconcile unit on the rendered timer's schedule", () => {
+        const [s1] = drillSettings(floating, "/drill");
+        assert.deepStrictEqual(workerReconcileTimer(s1), {
+            command: ["/usr/bin/python3", "/drill/wk1/lib/vip-mover.py", "/drill/wk1/etc/vip.json", "reconcile"],
+            bootMs: 60000,
+            everyMs: 30000,
+        });
+        assert.throws(() => parseReconcileTimer("[Service]\n", "OnBootSec=60\nOnUnitActiveSec=30\n"), /no ExecStart/);
+        assert.throws(() => parseReconcileTimer("ExecStart=/bin/true\n", "OnBootSec=60\n"), /no OnUnitActiveSec/);
+        // keepalived (and so notify.sh and the mover it starts) gets a worker's PATH, not the drill's.
+        assert.strictEqual(SYSTEMD_DEFAULT_PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    });
+
+    it("moves the VIP: on the holder's interface, routed to it from the sender; with no holder, nowhere", () => {
+        const ns = { sender: "x-snd", wk1: "x-wk1", wk2: "x-wk2" };
+        assert.strictEqual(WORKER_INTERFACE, "eth0");
+        assert.deepStrictEqual(
+            vipPlacementCommands(ns, DRILL_ADDRESSES, "eth0", "wk2").map((c) => [c.args.join(" "), c.allowFail]),
+            [
+                ["-n x-wk1 addr del 10.251.0.1/32 dev eth0", true],
+                ["-n x-wk2 addr replace 10.251.0.1/32 dev eth0", false],
+                ["-n x-snd route replace 10.251.0.1/32 via 10.251.0.12 dev eth0", false],
+                ["-n x-snd neigh flush to 10.251.0.1", true],
+            ],
+        );
+        assert.deepStrictEqual(
+            vipPlacementCommands(ns, DRILL_ADDRESSES, "eth0", undefined).map((c) => c.args.join(" ")),
+            ["-n x-wk1 addr del 10.251.0.1/32 dev eth0", "-n x-wk2 addr del 10.251.0.1/32 dev eth0", "-n x-snd route del 10.251.0.1/32", "-n x-snd neigh flush to 10.251.0.1"],
+        );
+    });
+
+    it("the stand-in runs on its own address in the lb namespace and tells the workers apart by source address", () => {
+        const config = cloudApiServerConfig("aws", "us-east-1", { sender: "s", wk1: "a", wk2: "b" }, DRILL_ADDRESSES, "eth0", 3000, "/r");
+        assert.deepStrictEqual([config.host, config.port, config.region, config.moveDelayMs], ["10.251.0.3", 8169, "us-east-1", 3000]);
+        assert.notStrictEqual(DRILL_ADDRESSES.cloudApi, DRILL_ADDRESSES.vip);
+        assert.strictEqual(workerAt(config.workers, "10.251.0.11"), "wk1");
+        assert.strictEqual(workerAt(config.workers, "::ffff:10.251.0.12"), "wk2");
+        assert.strictEqual(workerAt(config.workers, "10.251.0.2"), undefined);
+        assert.deepStrictEqual(
+            summariseCalls([
+                { from: "wk2", action: "PUT /latest/api/token", status: 200 },
+                { from: "wk2", action: "AssociateAddress", status: 200 },
+                { from: "wk2", action: "DescribeAddresses", status: 200 },
+                { from: "wk2", action: "DescribeAddresses", status: 200 },
+                { from: undefined, action: "DescribeAddresses", status: 403 },
+            ]),
+            { wk2: { "AssociateAddress 200": 1, "DescribeAddresses 200": 2 }, unknown: { "DescribeAddresses 403": 1 } },
+        );
+    });
+
+    it("reports the VIP's moves in the LB's columns, and names the floating IP", () => {
+        const failed = failedResult(SCENARIOS[5], stackRun(floating), new Error("x"), 1);
+        assert.strictEqual(failed.title, "WK1<->WK2 link cut, both reach the cloud API and the senders");
+        assert.strictEqual(failed.budget.vipMoveMs, 5000);
+        const row: ScenarioResult = { ...failed, verdict: "PASS", failoverStrategy: "floating-ip", vipOffWk1Ms: 6200, vipOnWk2Ms: 6300 };
+        const table = renderTable([row]);
+        assert.match(table, /\| stack +\| VIP +\| # \| scenario +\| promotion s \| VIP off WK1 s \| VIP on WK2 s \|/);
+        assert.match(table, /\| aws-dev \| EIP +\| 6 \| split-brain \| - +\| 6\.2 +\| 6\.3 +\|/);
+        assert.match(renderTable([{ ...failed, verdict: "PASS" }]), /\| LB +\| # \|/, "rows without a floating IP keep the LB columns");
+    });
+});
+
+/** One EC2 Query API call to the stand-in, signed with Signature Version 4 (as the mover signs it). */
+async function ec2Call(url: string, credentials: AwsCredentials, region: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
+    const body = new URLSearchParams({ Version: "2016-11-15", ...params }).toString();
+    const host = new URL(url).host;
+    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
+    const date = amzDate.slice(0, 8);
+    const headers: Record<string, string> = {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        host,
+        "x-amz-date": amzDate,
+        "x-amz-security-token": credentials.Token,
+    };
+    const names = Object.keys(headers).sort();
+    const sha = (v: string) => crypto.createHash("sha256").update(v).digest("hex");
+    const canonical = ["POST", "/", "", names.map((n) => `${n}:${headers[n]}\n`).join(""), names.join(";"), sha(body)].join("\n");
+    const scope = `${date}/${region}/ec2/aws4_request`;
+    let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
+    for (const part of [date, region, "ec2", "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
+    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+    return new Promise((resolve, reject) => {
+        const req = http.request(`${url}/`, { method: "POST", headers }, (res) => {
+            let text = "";
+            res.on("data", (c) => (text += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+    });
+}
+
+describe("drill: the stand-in cloud API", () => {
+    const credentials: AwsCredentials = { AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "example/secret+key", Token: "session-token-example" };
+    const allocationId = "eipalloc-0123456789abcdef0";
+
+    it("EC2: a DisassociateAddress whose association a later AssociateAddress replaced does not undo that move", async () => {
+        let caller = "wk2";
+        const moves: (string | undefined)[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers: [
+                { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: "nic-1" },
+                { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: "nic-2" },
+            ],
+            identify: () => caller,
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            moveDelayMs: 150,
+            onMove: (holder) => void moves.push(holder),
+        });
+        const url = await api.listen("127.0.0.1");
+        try {
+            api.place("wk1");
+            // WK2, promoted, takes the address; while that propagates, WK1, demoted, still reads
+            // itself as the holder and lets go by the association id it read.
+            const associate = await ec2Call(url, credentials, "us-east-1", { Action: "AssociateAddress", AllocationId: allocationId, InstanceId: "i-0bbbbbbbbbbbbbbb2", AllowReassociation: "true" });
+            assert.strictEqual(associate.status, 200, associate.body);
+            caller = "wk1";
+            const described = await ec2Call(url, credentials, "us-east-1", { Action: "DescribeAddresses", "AllocationId.1": allocationId });
+            const association = /<associationId>([^<]+)</.exec(described.body)?.[1];
+            assert.match(described.body, /<instanceId>i-0aaaaaaaaaaaaaaa1</);
+            const disassociate = await ec2Call(url, credentials, "us-east-1", { Action: "DisassociateAddress", AssociationId: association! });
+            assert.strictEqual(disassociate.status, 200, disassociate.body);
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            assert.deepStrictEqual(moves, ["wk2"]);
+            assert.strictEqual(api.holder, "wk2");
+        } finally {
+            await api.close();
+        }
     });
 });

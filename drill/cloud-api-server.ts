@@ -1,0 +1,69 @@
+/**
+ * The stand-in cloud API as a process of its own, started by the drill inside a scenario's lb
+ * namespace (`ip netns exec <lb> node ... cloud-api-server.ts CONFIG`): it listens on the
+ * bridge, so both worker namespaces reach it and it tells them apart by source address, and it
+ * ends with the namespace. When a change takes effect it moves the VIP between the namespaces
+ * (drill/floating.ts) and records who holds it.
+ *
+ * usage: cloud-api-server.ts CONFIG.json   (a CloudApiServerConfig)
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import { FakeCloudApi } from "./cloud-api";
+import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_TOKEN, DRILL_VIP, WorkerName, vipPlacementCommands, workerAt } from "./floating";
+
+/** The same clock as sender.ts's monotonicMs (CLOCK_MONOTONIC), without loading the HL7 library. */
+const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
+
+function writeAtomically(file: string, text: string): void {
+    fs.writeFileSync(`${file}.tmp`, text);
+    fs.renameSync(`${file}.tmp`, file);
+}
+
+async function main(): Promise<void> {
+    const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8")) as CloudApiServerConfig;
+    const ns = { sender: config.senderNs, wk1: config.workers[0].ns, wk2: config.workers[1].ns };
+    const api: FakeCloudApi = new FakeCloudApi({
+        cloud: config.cloud,
+        workers: config.workers.map(({ name, instanceId, nicId }) => ({ name, instanceId, nicId })),
+        identify: (remote) => workerAt(config.workers, remote),
+        aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
+        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId },
+        moveDelayMs: config.moveDelayMs,
+        onMove: (holder) => {
+            for (const c of vipPlacementCommands(ns, config.addresses, config.iface, holder as WorkerName | undefined)) {
+                try {
+                    execFileSync("ip", c.args, { stdio: ["ignore", "ignore", "pipe"] });
+                } catch (e) {
+                    if (!c.allowFail) console.error(`cloud-api: ip ${c.args.join(" ")} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim()}`);
+                }
+            }
+            const t = monotonicMs();
+            writeAtomically(config.files.holder, `${holder ?? "none"}\n`);
+            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t, holder: holder ?? "none" })}\n`);
+            console.log(`cloud-api: the VIP is now on ${holder ?? "no worker"}`);
+        },
+    });
+    await api.listen(config.host, config.port);
+    writeAtomically(config.files.holder, "none\n");
+    let dumped = -1;
+    const dump = () => {
+        if (api.calls.length === dumped) return;
+        dumped = api.calls.length;
+        writeAtomically(config.files.calls, JSON.stringify(api.calls));
+    };
+    setInterval(dump, 500).unref();
+    const stop = () => {
+        dump();
+        process.exit(0);
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    fs.writeFileSync(config.files.ready, `${process.pid}\n`);
+    console.log(`cloud-api: ${config.cloud} stand-in on http://${config.host}:${config.port}, each change takes ${config.moveDelayMs} ms`);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
