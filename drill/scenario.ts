@@ -451,8 +451,9 @@ class ScenarioRun {
     }
 
     /**
-     * Floating IP, after the link or the network heals: WK2 (lower priority) steps down and lets
-     * go of the VIP; nothing makes WK1, MASTER all along, claim it again but its reconcile timer.
+     * Floating IP, after the link or the network heals: WK2 (lower priority) steps down, sending
+     * a last advert as it yields; WK1, MASTER all along, hears it and its
+     * notify_master_rx_lower_pri claims the VIP (failing that, its reconcile timer does).
      * Waits until the VIP is on WK1 and WK1 acknowledged, or for two timer periods and a move.
      */
     async awaitVipBackOnWk1(since: number): Promise<void> {
@@ -572,10 +573,10 @@ class ScenarioRun {
 
     /**
      * Floating IP, after the heal (of the link in 6, of WK1's network in 7): WK2, the lower
-     * priority, steps down and lets go of the VIP; WK1 was MASTER all along, so its notify does
-     * not run again and only its reconcile timer takes the VIP back.
+     * priority, steps down and lets go of the VIP; WK1 was MASTER all along, so it takes the VIP
+     * back on hearing WK2's last advert (notify_master_rx_lower_pri), or at its reconcile timer.
      */
-    healTimeline(back: number, faultAt: number, endAt: number): { text: string; gapMs: number; failback: boolean } {
+    healTimeline(back: number, faultAt: number, endAt: number): { text: string; gapMs: number; failback: boolean; takenBy: string } {
         const m = this.monitor;
         const at = (t: number | null) => (t === null ? "-" : `+${Math.round(t - back)} ms`);
         const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
@@ -591,12 +592,13 @@ class ScenarioRun {
         // vip.log. A claim logs "took the VIP", or (AWS, where the move lands after the mover's first
         // re-check) "not on this worker yet" and then "the VIP is on this worker".
         const byTimer = this.processLog("wk1-vip-reconcile").some((l) => /took the VIP|the VIP is on this worker/.test(l));
+        const takenBy = vipWk1 === null ? "nobody yet" : byTimer ? "WK1's reconcile timer" : "WK1's notify, on hearing WK2 yield (notify_master_rx_lower_pri)";
         const text =
             `healed at +${Math.round(back - faultAt)} ms; after it: WK2 left MASTER ${at(wk2Demoted)}, the VIP held by nobody ${at(vipNone)}, ` +
-            `on WK1 ${at(vipWk1)}${vipWk1 === null ? "" : byTimer ? " (taken by WK1's reconcile timer)" : " (not by WK1's reconcile timer)"}, ` +
+            `on WK1 ${at(vipWk1)} (taken by ${takenBy}), ` +
             `${wk1Acks.length} ACK(s) from WK1, longest gap ${Math.round(gap.ms)} ms; ` +
             `roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}, VIP on ${this.vipHolder()}`;
-        return { text, gapMs: Math.round(gap.ms), failback: wk2Demoted !== null || wk1Acks.length > 0 };
+        return { text, gapMs: Math.round(gap.ms), failback: wk2Demoted !== null || wk1Acks.length > 0, takenBy };
     }
 
     floatingLimitationFinding(bothMasterMs: number, faultAt: number, endAt: number): string | undefined {
@@ -619,11 +621,11 @@ class ScenarioRun {
             if (bothMasterMs === 0) return undefined;
             return (
                 `split brain: both MASTER for ${bothMasterMs} ms, but the VIP is on one worker at a time: the feed moved to WK2 (${Math.round(split.ms)} ms without ACKs) ` +
-                `and back to WK1 after the heal (${heal.gapMs} ms: WK1's reconcile timer)`
+                `and back to WK1 after the heal (${heal.gapMs} ms without ACKs; taken by ${heal.takenBy})`
             );
         }
         if (this.def.key === "network-heals" && heal.failback) {
-            return `failback: the isolated WK1 stayed MASTER; when its network returned WK2 stepped down and let go of the VIP, which nobody held until WK1's reconcile timer took it (${heal.gapMs} ms without ACKs)`;
+            return `failback: the isolated WK1 stayed MASTER; when its network returned WK2 stepped down and WK1 took the VIP back (${heal.gapMs} ms without ACKs; taken by ${heal.takenBy})`;
         }
         return undefined;
     }

@@ -4,7 +4,7 @@
  */
 import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
 import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, stateFile, SharedStorageLocator, VRRP, VRRP_TUNNEL, isSharedLocator, overlayAddress } from "./settings";
-import { interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
+import { MASTER_RX_LOWER_PRI, interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
 import { vipMoverCommand } from "./vip";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
@@ -39,7 +39,17 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     return `${HEADER("keepalived notify: $1 = INSTANCE|GROUP, $2 = name, $3 = new state, $4 = priority.")}
 state="\${3:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
-mkdir -p "$run_dir"
+mkdir -p "$run_dir"${
+        floating
+            ? `
+if [ "$state" = ${MASTER_RX_LOWER_PRI} ]; then
+    # Still MASTER, and the peer was MASTER too until now: take the VIP back if it moved. Not a state change.
+    logger -t iguana-ha "${s.self.name} is MASTER and heard a lower-priority MASTER: checking it holds the VIP" || true
+    ${vipMoverCommand(s, "claim")}
+    exit 0
+fi`
+            : ""
+    }
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
 logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
