@@ -39,6 +39,10 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
     const notify = file(doc, "/notify.sh");
     assert.match(notify, /MASTER\)[\s\S]*llp-gate\.sh' open[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' claim/, "MASTER opens the ports and takes the VIP, detached");
     assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*vip-mover\.py' '.*vip\.json' release/, "any other state closes the ports and lets go");
+    assert.match(notify, /if \[ "\$state" = MASTER_RX_LOWER_PRI \]; then[\s\S]*vip-mover\.py' '.*vip\.json' claim[\s\S]*exit 0\nfi\nprintf/, "a MASTER hearing a lower-priority MASTER claims, without recording a state");
+    const keepalived = file(doc, "keepalived.conf");
+    assert.match(keepalived, /higher_prio_send_advert true/);
+    assert.match(keepalived, /notify_master_rx_lower_pri ".*\/notify\.sh INSTANCE IGUANA MASTER_RX_LOWER_PRI"/);
     const gate = file(doc, "/llp-gate.sh");
     assert.match(gate, /--dports 2575,8080 -j REJECT/, "the passive worker refuses every channel port, HTTP too");
     const config = JSON.parse(file(doc, "/vip.json"));
@@ -227,7 +231,8 @@ describe("bootstrap with and without a floating VIP", () => {
     it("the load-balancer strategy renders no mover, no timer, and gates only the LLP ports", () => {
         const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk }));
         assert.deepStrictEqual(files.filter((f) => /vip/.test(f.path)).map((f) => f.path), []);
-        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover/);
+        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover|MASTER_RX_LOWER_PRI/);
+        assert.doesNotMatch(files.find((f) => f.path.endsWith("keepalived.conf"))!.content, /rx_lower_pri|higher_prio_send_advert/);
         assert.match(files.find((f) => f.path.endsWith("/llp-gate.sh"))!.content, /--dports 2575 -j REJECT/);
     });
 
