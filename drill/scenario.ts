@@ -655,8 +655,11 @@ class ScenarioRun {
         const started = monotonicMs();
         const budget = scenarioBudget(this.def, this.stack);
         await this.setUp();
+        const settledAt = monotonicMs();
         this.sender = this.startSender(this.eventsFile, { prefix: "ADT", count: 1_000_000 });
         if (!(await waitFor(() => this.acks().length >= 20, 30000, 100))) throw new Error("the sender got no ACKs before the fault");
+        const unsettled = this.unsettled(settledAt);
+        if (unsettled.length > 0) throw new Error(`the cluster did not stay as set up until the fault (${unsettled.join("; ")}): nothing to fail over from`);
         const faultAt = monotonicMs();
         await this.inject(faultAt, budget);
         await this.observe(faultAt, budget);
@@ -675,6 +678,16 @@ class ScenarioRun {
         // The outage is what the feed saw: the probe connections are not part of it.
         const feed = analyse({ acks: acksOf(events), journals: this.mainJournals(journals), faultAt, endAt, activeWorker: "wk2" });
         return this.result(budget, faultAt, endAt, started, events, analysis, feed);
+    }
+
+    unsettled(since: number): string[] {
+        return unsettledProblems({
+            monitor: this.monitor,
+            since,
+            roles: { wk1: this.wk1.role(), wk2: this.wk2.role() },
+            acks: this.acks(),
+            ...(this.floating ? { vip: { holder: this.vipHolder(), moves: this.vipMoves() } } : { lb: { wk1: this.lbStatus(this.wk1), wk2: this.lbStatus(this.wk2) } }),
+        });
     }
 
     mainJournals(journals: Record<string, string[]>): Record<string, string[]> {
@@ -827,6 +840,36 @@ class ScenarioRun {
         this.ctx.onInterrupt.delete(this.interrupt);
         if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
     }
+}
+
+/**
+ * What is wrong, right before the fault, with the state a scenario starts from: WK1 MASTER and
+ * the only one serving since the set-up ended (`since`). On a starved machine a track script can
+ * time out and hand over before the fault: the scenario would then measure nothing (a "crash" of
+ * a WK1 that no longer served passes with no outage), so it does not run.
+ */
+export function unsettledProblems(input: {
+    monitor: Monitor;
+    since: number;
+    roles: { wk1: string; wk2: string };
+    acks: Ack[];
+    vip?: { holder: string | undefined; moves: VipMove[] };
+    lb?: { wk1: string | undefined; wk2: string | undefined };
+}): string[] {
+    const { monitor: m, since, roles, vip, lb } = input;
+    const problems: string[] = [];
+    const wk1Left = m.firstAfter("wk1", since, (v) => v !== "MASTER");
+    const wk2Rose = m.firstAfter("wk2", since, (v) => v === "MASTER");
+    if (wk1Left !== null || wk2Rose !== null || roles.wk1 !== "MASTER" || roles.wk2 !== "BACKUP") {
+        problems.push(`keepalived roles changed: now wk1=${roles.wk1} wk2=${roles.wk2}`);
+    }
+    if (vip && (vip.moves.some((mv) => mv.t >= since && mv.holder !== "wk1") || vip.holder !== "wk1")) {
+        problems.push(`the VIP left WK1 (now on ${vip.holder ?? "none"})`);
+    }
+    if (lb && (lb.wk1 !== "UP" || routes(lb.wk2))) problems.push(`LB status wk1=${lb.wk1} wk2=${lb.wk2}`);
+    const elsewhere = input.acks.filter((a) => a.worker !== "wk1").length;
+    if (elsewhere > 0) problems.push(`${elsewhere} ACK(s) from another worker than WK1`);
+    return problems;
 }
 
 export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, durationMs: number): ScenarioResult {

@@ -35,7 +35,7 @@ import { parseDrillArgs, vipMoveText, withFailoverStrategy, withQueueRecovery } 
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES, WORKER_INTERFACE, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
-import { ScenarioResult, acksOf, execStopPost, failedResult, scenarioBudget, SCENARIOS, StackRun, workerOfAck } from "../drill/scenario";
+import { ScenarioResult, acksOf, execStopPost, failedResult, scenarioBudget, SCENARIOS, StackRun, unsettledProblems, workerOfAck } from "../drill/scenario";
 import { controlId } from "../drill/sender";
 import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetectionMs, lbTiming, vipMoveMs, vipMoveTiming } from "../drill/timing";
 import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
@@ -323,6 +323,29 @@ describe("drill: LB status and the verdict", () => {
         m.changes.push({ t: 0, subject: "wk1", value: "MASTER" }, { t: 100, subject: "wk2", value: "MASTER" }, { t: 400, subject: "wk1", value: "BACKUP" });
         assert.strictEqual(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", 0, 1000), 300);
         assert.strictEqual(m.firstAfter("wk2", 50, (v) => v === "MASTER"), 100);
+    });
+
+    it("does not inject the fault unless WK1 stayed the only active worker since the set-up", () => {
+        const settled = () => {
+            const m = new Monitor({});
+            m.changes.push({ t: 0, subject: "wk1", value: "MASTER" }, { t: 0, subject: "wk2", value: "BACKUP" });
+            return m;
+        };
+        const acks = [{ id: "ADT-000001", worker: "wk1", t: 20 }];
+        const base = { since: 10, roles: { wk1: "MASTER", wk2: "BACKUP" }, acks };
+        assert.deepStrictEqual(unsettledProblems({ ...base, monitor: settled(), lb: { wk1: "UP", wk2: "DOWN" } }), []);
+        assert.deepStrictEqual(unsettledProblems({ ...base, monitor: settled(), vip: { holder: "wk1", moves: [{ t: 5, holder: "wk1" }] } }), []);
+        // WK1 went FAULT and came back (a track script timed out): roles changed since the set-up.
+        const flapped = settled();
+        flapped.changes.push({ t: 12, subject: "wk1", value: "FAULT" }, { t: 13, subject: "wk2", value: "MASTER" }, { t: 15, subject: "wk2", value: "BACKUP" }, { t: 16, subject: "wk1", value: "MASTER" });
+        assert.match(unsettledProblems({ ...base, monitor: flapped, lb: { wk1: "UP", wk2: "DOWN" } }).join(), /roles changed/);
+        // Floating IP: the VIP moved to WK2 and back; or WK2 acknowledged.
+        assert.match(unsettledProblems({ ...base, monitor: settled(), vip: { holder: "wk1", moves: [{ t: 12, holder: "wk2" }, { t: 14, holder: "wk1" }] } }).join(), /VIP left WK1/);
+        assert.match(
+            unsettledProblems({ ...base, acks: [...acks, { id: "ADT-000002", worker: "wk2", t: 30 }], monitor: settled(), vip: { holder: "wk2", moves: [] } }).join(),
+            /VIP left WK1 \(now on wk2\),1 ACK\(s\) from another worker than WK1/,
+        );
+        assert.match(unsettledProblems({ ...base, monitor: settled(), lb: { wk1: "UP", wk2: "UP" } }).join(), /LB status wk1=UP wk2=UP/);
     });
 
     it("fails the run on a FAIL, not on a reported limitation", () => {
