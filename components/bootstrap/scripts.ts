@@ -180,7 +180,8 @@ fi
 # Iguana answered since it was started, and no longer does: it failed. Hand over.
 [ -e ${shq(markers.healthy)} ] && exit 1
 # Still starting (it may rebuild its indexes): not a failure until the grace period is over.
-started=$(cat ${shq(markers.started)} 2> /dev/null || echo 0)
+# Just promoted, the notify not yet at "start": the grace counts from the promotion.
+started=$(cat ${shq(markers.started)} 2> /dev/null || stat -c %Y ${shq(stateFile(s))} 2> /dev/null || echo 0)
 [ $(($(date +%s) - started)) -lt ${IGUANA_START_GRACE_SECONDS} ] && exit 0
 exit 1
 `;
