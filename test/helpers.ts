@@ -1,9 +1,10 @@
 /** Shared test helpers: run the program under mocks for a stack file or a config object. */
+import * as pulumi from "@pulumi/pulumi";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../tools/evaluate";
 import { runPlanCommand } from "../tools/plan";
-import { RecordedResource, RecordingMocks } from "../tools/mocks";
+import { RecordedResource, RecordingMocks, installMocks } from "../tools/mocks";
 import { readStackConfig, toPulumiConfig } from "../tools/stack-config";
 
 export type StackOutputs = Awaited<ReturnType<typeof runStack>>["outputs"];
@@ -38,10 +39,44 @@ function wrap(result: { outputs: any; mocks: RecordingMocks }): StackRun {
     };
 }
 
-/** Runs the program with a shipped stack file's config. */
+/** Freezes a run's plain data (outputs, recorded resources and calls) all the way down. */
+function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
+    if (value === null || typeof value !== "object" || seen.has(value) || ArrayBuffer.isView(value)) return value;
+    seen.add(value);
+    for (const key of Reflect.ownKeys(value)) deepFreeze((value as any)[key], seen);
+    return Object.freeze(value);
+}
+
+/** Shipped-stack runs of this process, by stack name (each test file asks for the same few). */
+const stackRuns = new Map<string, Promise<StackRun>>();
+
+/**
+ * Runs the program with a shipped stack file's config. The program is deterministic for a given
+ * config, so a stack is evaluated once per process and every caller gets that one run, frozen:
+ * a test that tried to change it would throw instead of affecting another test (change a copy).
+ * Set IGUANA_TEST_FRESH_RUNS=1 to evaluate again at every call.
+ */
 export async function runStack(stack: string): Promise<StackRun> {
     const { config, secretKeys } = readStackConfig(stack);
-    return wrap(await evaluate({ stack, config, secretKeys, run: () => program() }));
+    let run = process.env.IGUANA_TEST_FRESH_RUNS ? undefined : stackRuns.get(stack);
+    if (!run) {
+        run = evaluate({ stack, config, secretKeys, run: () => program() }).then((result) => {
+            const { mocks } = result;
+            deepFreeze(result.outputs);
+            deepFreeze(mocks.resources);
+            deepFreeze(mocks.calls);
+            return Object.freeze(wrap(result));
+        });
+        stackRuns.set(stack, run);
+        run.catch(() => stackRuns.delete(stack));
+        return run;
+    }
+    const shared = await run;
+    // Leave the Pulumi runtime as an evaluation of this stack does (its stack name and config
+    // current), for tests that read the config back, e.g. loadClusterConfig().
+    await installMocks(new RecordingMocks(), PROJECT, stack);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    return shared;
 }
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */
