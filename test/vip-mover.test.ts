@@ -2,10 +2,10 @@
  * The floating-VIP mover (components/bootstrap/vip-mover.py) run by real python3 against the
  * stand-in cloud API (drill/cloud-api.ts): the calls it makes on each cloud, that it signs
  * them correctly, and what it does when it is not MASTER, when the move is slow and when the
- * peer holds the VIP. Python takes a third of a second to start here, so each scenario keeps one
- * Python process that imports the mover once and runs its `main` for each step (what the command
- * line runs, without a new interpreter each time); the scenarios run side by side in `before`,
- * each with its own stand-in and scratch directory, and each `it` checks one.
+ * peer holds the VIP. Python takes a third of a second to start here, so one Python process
+ * imports the mover once and forks a process per step that runs its `main` as the command line
+ * does; the scenarios run side by side in `before`, each with its own stand-in and scratch
+ * directory, and each `it` checks one.
  */
 import * as assert from "assert";
 import { ChildProcessWithoutNullStreams, spawn } from "child_process";
@@ -16,7 +16,7 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { BootstrapSettings, WORKER_PATHS, WorkerPaths, bootstrapSettings, renderVipConfig } from "../components/bootstrap";
 import { ApiCall, AwsCredentials, FakeCloudApi, FakeCloudOptions } from "../drill/cloud-api";
-import { ProcessResult, hasTool, requireTools, runProcess } from "./tools";
+import { ProcessResult, hasTool, requireTools } from "./tools";
 
 const MOVER = path.join(__dirname, "..", "components", "bootstrap", "vip-mover.py");
 const CREDENTIALS: AwsCredentials = { AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "example/secret+key", Token: "session-token-example" };
@@ -27,31 +27,76 @@ const NIC_ID = { wk1: `${RG}/networkInterfaces/c-wk1-nic`, wk2: `${RG}/networkIn
 type Cloud = "aws" | "azure";
 type Worker = "wk1" | "wk2";
 
-/** Reads one JSON step per line (config, action), runs the mover's main as its command line would, answers one JSON line. */
+/**
+ * Reads one JSON step per line ({id, config, action} or {id, code}) and forks a child for each:
+ * the child points its stdout and stderr at files and runs the mover's `main` as its command
+ * line would (or the code, with `mover` in scope), in its own process; the parent answers one
+ * JSON line per step as its child exits. Steps of different scenarios run side by side.
+ */
 const STEP_RUNNER = `
-import contextlib, importlib.util, io, json, sys
+import importlib.util, json, os, select, sys, tempfile, time, traceback
 spec = importlib.util.spec_from_file_location("mover", sys.argv[1])
 mover = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mover)
-for line in sys.stdin:
-    step = json.loads(line)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
+scratch = tempfile.mkdtemp(prefix="vip-mover-steps-")
+
+def run_in_child(step):
+    for fd, suffix in ((1, "out"), (2, "err")):
+        os.dup2(os.open(os.path.join(scratch, f"{step['id']}.{suffix}"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    status = 70
+    try:
+        if "code" in step:
+            exec(step["code"], {"mover": mover})
+            status = 0
+        else:
             status = mover.main([sys.argv[1], step["config"], step["action"]])
-        except SystemExit as e:
-            status = e.code
-        except Exception as e:
-            print(f"crashed: {e!r}", file=sys.stderr)
-            status = -1
-    print(json.dumps({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()}), flush=True)
+    except SystemExit as e:
+        status = e.code
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status if isinstance(status, int) else (0 if status is None else 1))
+
+def answer(step_id, status):
+    output = {}
+    for suffix in ("out", "err"):
+        name = os.path.join(scratch, f"{step_id}.{suffix}")
+        with open(name, encoding="utf-8") as handle:
+            output[suffix] = handle.read()
+        os.remove(name)
+    print(json.dumps({"id": step_id, "status": status, "stdout": output["out"], "stderr": output["err"]}), flush=True)
+
+running, pending, reading = {}, b"", True
+while reading or running:
+    if reading and select.select([0], [], [], 0.01)[0]:
+        chunk = os.read(0, 65536)
+        reading = bool(chunk)
+        pending += chunk
+        while b"\\n" in pending:
+            line, pending = pending.split(b"\\n", 1)
+            step = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                run_in_child(step)
+            running[pid] = step["id"]
+    elif not reading:
+        time.sleep(0.01)
+    while running:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        answer(running.pop(pid), os.waitstatus_to_exitcode(status))
+os.rmdir(scratch)
 `;
 
-/** One Python process running mover steps in order. */
-class MoverSession {
+/** One Python interpreter (it takes a third of a second to start here) that forks a process per mover step. */
+class MoverRunner {
     private child: ChildProcessWithoutNullStreams;
     private buffered = "";
-    private waiting: ((line: string) => void)[] = [];
+    private nextId = 0;
+    private waiting = new Map<number, (result: ProcessResult) => void>();
     private crashed = "";
 
     constructor() {
@@ -61,27 +106,43 @@ class MoverSession {
             this.buffered += chunk;
             let newline: number;
             while ((newline = this.buffered.indexOf("\n")) >= 0) {
-                const line = this.buffered.slice(0, newline);
+                const { id, ...result } = JSON.parse(this.buffered.slice(0, newline));
                 this.buffered = this.buffered.slice(newline + 1);
-                this.waiting.shift()?.(line);
+                this.waiting.get(id)?.(result);
+                this.waiting.delete(id);
             }
         });
         this.child.stderr.on("data", (chunk: Buffer) => (this.crashed += chunk.toString()));
     }
 
+    /** `mover.py CONFIG ACTION`, in its own process. */
     run(config: string, action: string): Promise<ProcessResult> {
+        return this.step({ config, action });
+    }
+
+    /** Python code with the mover module in scope as `mover`, in its own process. */
+    exec(code: string): Promise<ProcessResult> {
+        return this.step({ code });
+    }
+
+    private step(step: Record<string, string>): Promise<ProcessResult> {
+        const id = this.nextId++;
         return new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`mover step ${action} did not answer: ${this.crashed}`)), 50000);
-            this.waiting.push((line) => {
+            const timer = setTimeout(() => reject(new Error(`mover step ${JSON.stringify(step)} did not answer: ${this.crashed}`)), 50000);
+            this.waiting.set(id, (result) => {
                 clearTimeout(timer);
-                resolve(JSON.parse(line));
+                resolve(result);
             });
-            this.child.stdin.write(`${JSON.stringify({ config, action })}\n`);
+            this.child.stdin.write(`${JSON.stringify({ id, ...step })}\n`);
         });
     }
 
-    close(): void {
-        this.child.stdin.end();
+    close(): Promise<void> {
+        return new Promise((resolve) => {
+            if (this.child.exitCode !== null) return resolve();
+            this.child.once("exit", () => resolve());
+            this.child.stdin.end();
+        });
     }
 }
 
@@ -89,13 +150,12 @@ class MoverSession {
 class Scenario {
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "vip-mover-"));
     readonly api: FakeCloudApi;
-    private readonly session = new MoverSession();
     /** Each worker calls the stand-in on its own port: that is how the stand-in tells them apart here. */
     private url: Record<Worker, string> = { wk1: "", wk2: "" };
     private ports = new Map<number, Worker>();
 
     /** `giveUpSeconds`: how long a claim keeps trying; short only where giving up is the point. */
-    constructor(private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}, private readonly giveUpSeconds = 30) {
+    constructor(private readonly runner: MoverRunner, private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}, private readonly giveUpSeconds = 30) {
         this.api = new FakeCloudApi({
             cloud,
             workers: [
@@ -160,7 +220,7 @@ class Scenario {
     }
 
     as(self: Worker, state: string, action: string): Promise<ProcessResult> {
-        return this.session.run(this.configFor(self, state), action);
+        return this.runner.run(this.configFor(self, state), action);
     }
 
     marker(self: Worker): string {
@@ -173,7 +233,6 @@ class Scenario {
     }
 
     async done(): Promise<void> {
-        this.session.close();
         await this.api.close();
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
@@ -182,11 +241,13 @@ class Scenario {
 describe("floating VIP mover (python3, against the stand-in cloud API)", function () {
     this.timeout(60000);
     const results: Record<string, any> = {};
+    let runner: MoverRunner | undefined;
 
     before(async function () {
         if (!hasTool("python3")) return;
+        const steps = (runner = new MoverRunner());
         const scenario = async (name: string, cloud: Cloud, extra: Partial<FakeCloudOptions>, holder: Worker | undefined, steps: (s: Scenario) => Promise<unknown>, giveUpSeconds?: number) => {
-            const s = await new Scenario(cloud, extra, giveUpSeconds).start(holder);
+            const s = await new Scenario(runner!, cloud, extra, giveUpSeconds).start(holder);
             try {
                 results[name] = await steps(s);
             } finally {
@@ -194,19 +255,17 @@ describe("floating VIP mover (python3, against the stand-in cloud API)", functio
             }
         };
         await Promise.all([
-            runProcess("python3", [
-                "-c",
-                `
-import datetime, importlib.util, sys
-spec = importlib.util.spec_from_file_location("mover", sys.argv[1])
-mover = importlib.util.module_from_spec(spec); spec.loader.exec_module(mover)
+            steps
+                .exec(
+                    `
+import datetime
 headers = mover.sigv4_headers("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08", "us-east-1", "iam",
     {"AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}, b"",
     "application/x-www-form-urlencoded; charset=utf-8", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc))
 print(headers["authorization"])
 `,
-                MOVER,
-            ]).then((r) => (results.example = r)),
+                )
+                .then((r) => (results.example = r)),
             scenario("awsClaim", "aws", {}, "wk1", async (s) => {
                 const run = await s.as("wk2", "MASTER", "claim");
                 return { run, holder: s.api.holder, calls: s.calls(), marker: fs.existsSync(s.marker("wk2")) };
@@ -249,6 +308,9 @@ print(headers["authorization"])
                 return { vacant, afterVacant, splitBrain, afterSplitBrain, failedClaim, holder: s.api.holder };
             }),
         ]);
+    });
+    after(async () => {
+        await runner?.close();
     });
     beforeEach(function () {
         requireTools(this, "python3");
