@@ -1,8 +1,16 @@
 /** Real tools for what runs on a worker: skipped with a visible message on a laptop, required under CI. */
 import { execFile, spawnSync } from "child_process";
 
+const toolsFound = new Map<string, boolean>();
+
+/** Whether a command is on PATH (asked once per process: tools do not come and go during a run). */
 export function hasTool(tool: string): boolean {
-    return spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).status === 0;
+    let found = toolsFound.get(tool);
+    if (found === undefined) {
+        found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).status === 0;
+        toolsFound.set(tool, found);
+    }
+    return found;
 }
 
 /**
