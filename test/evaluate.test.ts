@@ -21,6 +21,10 @@ describe("evaluation under mocks", () => {
 
     it("drops the API-version aliases while evaluating, keeps the program's own, and restores the SDK afterwards", async () => {
         const mergeOptions = pulumi.mergeOptions;
+        const debuggable = require("@pulumi/pulumi/runtime/debuggable");
+        const debuggablePromise = debuggable.debuggablePromise;
+        const stackTrace = (pulumi.Resource as any).stackTrace;
+        const stackTraceLimit = Error.stackTraceLimit;
         const created: Record<string, pulumi.Resource> = {};
         await evaluate({
             stack: "test",
@@ -34,7 +38,24 @@ describe("evaluation under mocks", () => {
         assert.strictEqual(aliasesOf(created.plain).length, 0);
         assert.strictEqual(aliasesOf(created.renamed).length, 1, "an alias the program gives is kept");
         assert.strictEqual(pulumi.mergeOptions, mergeOptions, "the SDK's mergeOptions is back");
+        assert.strictEqual(debuggable.debuggablePromise, debuggablePromise, "the SDK's promise wrapper is back");
+        assert.strictEqual((pulumi.Resource as any).stackTrace, stackTrace, "the SDK's source positions are back");
+        assert.strictEqual(Error.stackTraceLimit, stackTraceLimit);
         const merged = pulumi.mergeOptions({}, { aliases: [{ type: "azure-native:network/v20150615:NetworkInterface" }] });
         assert.strictEqual(merged.aliases?.length, 1, "outside an evaluation nothing is dropped");
+    });
+
+    it("a failure inside the program's outputs still fails the evaluation, with its message", async () => {
+        await assert.rejects(
+            evaluate({
+                stack: "test",
+                config: toPulumiConfig(PROJECT, { "azure-native:location": "westeurope" }),
+                run: () => {
+                    const nic = new network.NetworkInterface("nic", { resourceGroupName: "rg" });
+                    return { broken: nic.id.apply((): string => { throw new Error("a failure after registration"); }) };
+                },
+            }),
+            /a failure after registration/,
+        );
     });
 });
