@@ -3,7 +3,6 @@
  * probe's answers, the LLP gate's resets, and the interface detection keepalived relies on.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,31 +19,52 @@ import {
     roleProbeArgs,
 } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
-import { isRoot, requireTools } from "./tools";
+import { ProcessResult, isRoot, requireTools, runProcess } from "./tools";
 
-function inNamespace(script: string) {
-    return spawnSync("unshare", ["--net", "bash", "-c", `set -euo pipefail\nip link set lo up\n${script}`], { encoding: "utf8", timeout: 60000 });
+/**
+ * A shell function standing in for Iguana (or any service) listening on a local TCP port for 30 s:
+ * `listen PORT &`. Perl starts in a twentieth of the time Python takes here.
+ */
+const LISTEN = `listen() { exec perl -MIO::Socket::INET -e 'my $socket = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die "listen $ARGV[0]: $!"; sleep 30' "$1"; }`;
+
+/** Runs a script in a private network namespace (and mount namespace, if asked), without blocking. */
+function inNamespace(script: string, { mount = false, exitOnError = true } = {}): Promise<ProcessResult> {
+    const options = exitOnError ? "-euo pipefail" : "-uo pipefail";
+    return runProcess("unshare", ["--net", ...(mount ? ["--mount"] : []), "bash", "-c", `set ${options}\nip link set lo up\n${LISTEN}\n${script}`]);
 }
 
 describe("worker scripts at work (private network namespace)", function () {
     this.timeout(60000);
     let dir: string;
-    let paths: WorkerPaths;
+    /** Each scenario's own scratch directories, so the scenarios can run side by side. */
+    const pathsFor = (scenario: string): WorkerPaths => {
+        const base = path.join(dir, scenario);
+        const paths = { libDir: `${base}/lib`, etcDir: `${base}/etc`, runDir: `${base}/run`, keepalivedConf: `${base}/keepalived.conf`, dataMount: `${base}/data`, workingDir: `${base}/data/working`, appDir: `${base}/app` };
+        for (const d of [paths.libDir, paths.etcDir, paths.runDir]) fs.mkdirSync(d, { recursive: true });
+        return paths;
+    };
+    // Every scenario starts in `before` (each mostly waits for a process to start or a port to
+    // open) and each `it` checks one.
+    const scenarios: Record<string, { paths: WorkerPaths; settings: ReturnType<typeof bootstrapSettings>; run: Promise<ProcessResult>; calls?: string }> = {};
 
     before(function () {
-        requireTools(this, "unshare", "ip", "iptables", "python3", "curl");
+        requireTools(this, "unshare", "ip", "iptables", "python3", "curl", "perl");
         if (!isRoot()) {
             if (process.env.CI === "true") throw new Error("these tests need root for a private network namespace");
             console.log("      SKIPPED (needs root for a private network namespace)");
             this.skip();
         }
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-run-"));
-        paths = { libDir: `${dir}/lib`, etcDir: `${dir}/etc`, runDir: `${dir}/run`, keepalivedConf: `${dir}/keepalived.conf`, dataMount: `${dir}/data`, workingDir: `${dir}/data/working`, appDir: `${dir}/app` };
-        for (const d of [paths.libDir, paths.etcDir, paths.runDir]) fs.mkdirSync(d, { recursive: true });
+        scenarios.roleProbe = startRoleProbe(pathsFor("role-probe"));
+        scenarios.llpGate = startLlpGate(pathsFor("llp-gate"));
+        scenarios.vrrpLinkAws = startVrrpLinkAws(pathsFor("vrrp-link-aws"));
+        scenarios.vrrpLinkAzure = startVrrpLinkAzure(pathsFor("vrrp-link-azure"));
+        scenarios.sharedStorage = startSharedStorage(pathsFor("shared-storage"));
+        return Promise.all(Object.values(scenarios).map((scenario) => scenario.run));
     });
     after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
-    const settings = (edition: "iguanax" | "iguana6") => {
+    const settings = (edition: "iguanax" | "iguana6", paths: WorkerPaths) => {
         const cfg = validateClusterConfig(
             {
                 cloud: "aws",
@@ -62,14 +82,14 @@ describe("worker scripts at work (private network namespace)", function () {
         return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }, paths);
     };
 
-    it("the role probe answers 200 only while MASTER, keepalived alive and Iguana healthy", () => {
-        const s = settings("iguana6");
+    function startRoleProbe(paths: WorkerPaths) {
+        const s = settings("iguana6", paths);
         const probe = path.join(paths.libDir, "role-probe.py");
         fs.writeFileSync(probe, ROLE_PROBE_SOURCE);
         const pidfile = path.join(paths.runDir, "keepalived.pid");
         const args = roleProbeArgs(s, pidfile).join(" ");
         const url = `http://127.0.0.1:${s.roleProbe.port}${s.roleProbe.path}`;
-        const result = inNamespace(`
+        const run = inNamespace(`
 code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 python3 ${probe} ${args} & probe=$!
 sleep 60 & keepalived=$!
@@ -78,13 +98,18 @@ for _ in $(seq 50); do curl -s -o /dev/null ${url} && break; sleep 0.1; done
 echo "no-state $(code ${url})"
 echo BACKUP > ${paths.runDir}/state; echo "backup $(code ${url})"
 echo MASTER > ${paths.runDir}/state; echo "master-iguana-down $(code ${url})"
-python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${s.webPort})); s.listen(); time.sleep(30)' & iguana=$!
+listen ${s.webPort} & iguana=$!
 for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy $(code ${url})"
 echo "other-path $(code http://127.0.0.1:${s.roleProbe.port}/other)"
 kill $keepalived; sleep 0.2
 echo "keepalived-dead $(code ${url})"
 kill $iguana $probe`);
+        return { paths, settings: s, run };
+    }
+
+    it("the role probe answers 200 only while MASTER, keepalived alive and Iguana healthy", async () => {
+        const result = await scenarios.roleProbe.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
             "no-state 503",
@@ -96,13 +121,13 @@ kill $iguana $probe`);
         ]);
     });
 
-    it("notify closes the LLP ports with a reset on demotion and opens them on promotion; HTTP stays open", () => {
-        const s = settings("iguanax");
+    function startLlpGate(paths: WorkerPaths) {
+        const s = settings("iguanax", paths);
         fs.writeFileSync(path.join(paths.libDir, "notify.sh"), renderNotifyScript(s), { mode: 0o755 });
         fs.writeFileSync(path.join(paths.libDir, "llp-gate.sh"), renderLlpGateScript(s), { mode: 0o755 });
-        const result = inNamespace(`
-listen() { python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$1" & }
-listen 2575; llp=$!; listen 8080; http=$!
+        const run = inNamespace(`
+listen 2575 & llp=$!
+listen 8080 & http=$!
 try() { if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then echo open; else echo refused; fi; }
 for _ in $(seq 100); do [ "$(try 2575)$(try 8080)" = openopen ] && break; sleep 0.1; done
 ${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
@@ -112,6 +137,11 @@ echo "master llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)
 ${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 150
 echo "fault llp=$(try 2575) http=$(try 8080)"
 kill $llp $http`);
+        return { paths, settings: s, run };
+    }
+
+    it("notify closes the LLP ports with a reset on demotion and opens them on promotion; HTTP stays open", async () => {
+        const result = await scenarios.llpGate.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
             "backup llp=refused http=open state=BACKUP",
@@ -120,25 +150,30 @@ kill $llp $http`);
         ]);
     });
 
-    it("vrrp-link names the interface holding the worker's planned address for keepalived (AWS)", () => {
-        const s = settings("iguanax");
+    function startVrrpLinkAws(paths: WorkerPaths) {
+        const s = settings("iguanax", paths);
         const script = path.join(paths.libDir, "vrrp-link.sh");
         fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
-        const result = inNamespace(`
+        const run = inNamespace(`
 ip link add ens5 type veth peer name peer0
 ip addr add ${s.self.privateIp}/18 dev ens5
 ip link set ens5 up
 ${script}
 cat ${paths.etcDir}/keepalived-interface.conf`);
+        return { paths, settings: s, run };
+    }
+
+    it("vrrp-link names the interface holding the worker's planned address for keepalived (AWS)", async () => {
+        const result = await scenarios.vrrpLinkAws.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.strictEqual(result.stdout, "$IGUANA_HA_IFACE=ens5\n");
     });
 
-    it("vrrp-link builds the VXLAN tunnel to the peer and hands it to keepalived (Azure), again at every boot", () => {
-        const s = { ...settings("iguanax"), vrrpTransport: "vxlan" as const };
+    function startVrrpLinkAzure(paths: WorkerPaths) {
+        const s = { ...settings("iguanax", paths), vrrpTransport: "vxlan" as const };
         const script = path.join(paths.libDir, "vrrp-link.sh");
         fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
-        const result = inNamespace(`
+        const run = inNamespace(`
 ip link add eth0 type veth peer name peer0
 ip addr add ${s.self.privateIp}/18 dev eth0
 ip link set eth0 up
@@ -147,6 +182,12 @@ ${script}
 cat ${paths.etcDir}/keepalived-interface.conf
 ip -d -o link show iguana-vrrp | grep -o 'vxlan id [0-9]* remote [0-9.]* local [0-9.]* dev [a-z0-9]*'
 ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
+        return { paths, settings: s, run };
+    }
+
+    it("vrrp-link builds the VXLAN tunnel to the peer and hands it to keepalived (Azure), again at every boot", async () => {
+        const { run, settings: s } = scenarios.vrrpLinkAzure;
+        const result = await run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
             "$IGUANA_HA_IFACE=iguana-vrrp",
@@ -155,7 +196,7 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
         ]);
     });
 
-    it("shared storage: notify starts Iguana on promotion and stops it on demotion; the track script holds the file system and, on the MASTER, Iguana", () => {
+    function startSharedStorage(paths: WorkerPaths) {
         const cfg = validateClusterConfig(
             {
                 cloud: "aws",
@@ -168,7 +209,7 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
             "t",
         );
         const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-        const calls = path.join(dir, "service-calls.log");
+        const calls = path.join(paths.runDir, "..", "service-calls.log");
         const fakeSystemctl = path.join(paths.libDir, "fake-systemctl.sh");
         fs.writeFileSync(fakeSystemctl, `#!/bin/bash\necho "$*" >> ${calls}\n`, { mode: 0o755 });
         const s = { ...bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths), serviceCommand: fakeSystemctl };
@@ -183,16 +224,8 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
         }
         const check = `${paths.libDir}/check-iguana.sh`;
         // A private mount namespace: the "shared file system" is the data dir bind-mounted on itself.
-        const result = spawnSync(
-            "unshare",
-            [
-                "--net",
-                "--mount",
-                "bash",
-                "-c",
-                `set -uo pipefail
-ip link set lo up
-rc() { "$@" > /dev/null 2>&1; echo $?; }
+        const run = inNamespace(
+            `rc() { "$@" > /dev/null 2>&1; echo $?; }
 echo "unmounted $(rc ${check})"
 mount --bind ${paths.dataMount} ${paths.dataMount}
 ${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
@@ -202,7 +235,7 @@ printf 'MASTER\n' > ${paths.runDir}/state
 echo "promoted-not-yet-started check=$(rc ${check})"
 ${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 100
 echo "master-starting check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes)"
-python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${s.webPort})); s.listen(); time.sleep(30)' & iguana=$!
+listen ${s.webPort} & iguana=$!
 for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy check=$(rc ${check}) healthy=$(test -e ${paths.runDir}/iguana-healthy && echo yes)"
 kill $iguana; wait $iguana 2>/dev/null
@@ -211,9 +244,14 @@ ${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 100
 echo "fault check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes || echo no)"
 umount ${paths.dataMount}
 echo "lost-mount check=$(rc ${check})"`,
-            ],
-            { encoding: "utf8", timeout: 60000 },
+            { mount: true, exitOnError: false },
         );
+        return { paths, settings: s, run, calls };
+    }
+
+    it("shared storage: notify starts Iguana on promotion and stops it on demotion; the track script holds the file system and, on the MASTER, Iguana", async () => {
+        const { run, calls } = scenarios.sharedStorage;
+        const result = await run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
             "unmounted 1",
@@ -225,7 +263,7 @@ echo "lost-mount check=$(rc ${check})"`,
             "fault check=0 started=no",
             "lost-mount check=1",
         ]);
-        assert.deepStrictEqual(fs.readFileSync(calls, "utf8").trim().split("\n"), [
+        assert.deepStrictEqual(fs.readFileSync(calls!, "utf8").trim().split("\n"), [
             "stop iguana6.service",
             "start --no-block iguana6.service",
             "stop iguana6.service",
