@@ -23,15 +23,22 @@ function writeBadStackFile(): string {
     return file;
 }
 
+// Each plan process spends about two seconds of one core loading modules, while the suite itself
+// mostly keeps one core busy. This hook sits outside any describe, so mocha runs it once before
+// the whole suite: both processes start at once and run beside the other files' tests; the tests
+// below await them.
+let validPlan: Promise<ProcessResult>;
+let invalidPlan: Promise<ProcessResult>;
+let badStackFile: string;
+before(() => {
+    badStackFile = writeBadStackFile();
+    validPlan = startPlanProcess("--stack", "aws-dev");
+    invalidPlan = startPlanProcess("--stack", "bad", "--stack-file", badStackFile);
+});
+after(() => badStackFile && fs.rmSync(path.dirname(badStackFile), { recursive: true, force: true }));
+
 describe("offline plan (npm run plan)", function () {
     this.timeout(60000);
-    // Both processes run side by side (each spends most of its time loading modules).
-    let validPlan: Promise<ProcessResult>;
-    let invalidPlan: Promise<ProcessResult>;
-    before(() => {
-        validPlan = startPlanProcess("--stack", "aws-dev");
-        invalidPlan = startPlanProcess("--stack", "bad", "--stack-file", writeBadStackFile());
-    });
 
     it("ships the four contract stacks", () => {
         for (const stack of ["aws-dev", "aws-prod"]) assert.ok(listStacks().includes(stack), `stacks/Pulumi.${stack}.yaml`);
