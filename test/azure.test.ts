@@ -13,6 +13,7 @@ import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../tools/mocks";
 import { StackRun, azureConfig, runConfig, runStack } from "./helpers";
+import { requireTools } from "./tools";
 
 const T = {
     rg: "azure-native:resources:ResourceGroup",
@@ -520,14 +521,17 @@ describe("the workers' SSH key", () => {
     });
 
     it("encodes exactly the RSA public key it was given (checked with ssh-keygen)", function () {
-        const sshKeygen = spawnSync("ssh-keygen", ["-?"], { encoding: "utf8" });
-        if (sshKeygen.error) this.skip();
+        requireTools(this, "ssh-keygen");
         const { publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-ssh-"));
-        const file = path.join(dir, "key.pub");
-        fs.writeFileSync(file, sshRsaPublicKey(publicKey.export({ format: "jwk" }), "test") + "\n");
-        const pem = spawnSync("ssh-keygen", ["-e", "-m", "PKCS8", "-f", file], { encoding: "utf8" });
-        assert.strictEqual(pem.status, 0, pem.stderr);
-        assert.deepStrictEqual(crypto.createPublicKey(pem.stdout).export({ format: "jwk" }), publicKey.export({ format: "jwk" }));
+        try {
+            const file = path.join(dir, "key.pub");
+            fs.writeFileSync(file, sshRsaPublicKey(publicKey.export({ format: "jwk" }), "test") + "\n");
+            const pem = spawnSync("ssh-keygen", ["-e", "-m", "PKCS8", "-f", file], { encoding: "utf8" });
+            assert.strictEqual(pem.status, 0, pem.stderr);
+            assert.deepStrictEqual(crypto.createPublicKey(pem.stdout).export({ format: "jwk" }), publicKey.export({ format: "jwk" }));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
