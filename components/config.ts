@@ -34,6 +34,7 @@ import {
 } from "./constants";
 import { cidrProblem } from "./cidr";
 import { awsScaleProblems } from "./aws-scale";
+import { azureScaleProblems } from "./azure-scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
 
 export interface ChannelConfig {
@@ -294,6 +295,8 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
         for (const [key, message] of awsScaleProblems(channels, network, iguana.webPort, { loadBalancer: failover.strategy === "load-balancer" })) {
             r.report(key, message);
         }
+    } else if (cloud === "azure") {
+        for (const [key, message] of azureScaleProblems(channels.length, network)) r.report(key, message);
     }
 
     if (r.problems.length > 0) {

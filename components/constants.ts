@@ -184,7 +184,8 @@ export interface CloudLimits {
  *   service limits (learn.microsoft.com/azure/azure-resource-manager/management/
  *   azure-subscription-service-limits#load-balancer; MicrosoftDocs/azure-docs
  *   includes/load-balancer-limits.md, ms.date 06/30/2026). No per-LB probe limit is
- *   published; we use at most two probes. The NSG (1,000 rules) is far from its limit.
+ *   published; we use at most two probes. The NSG (1,000 rules) is far from its limit; its
+ *   4,000 source addresses are not, with many allowed CIDRs: see azure-scale.ts.
  */
 export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
     aws: {
@@ -211,6 +212,9 @@ export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
         workerSizeExample: "Standard_D2s_v5",
     },
 };
+
+/** IP addresses and ranges one Azure NSG may name as sources (and, counted apart, as destinations). */
+export const AZURE_NSG_ADDRESSES_PER_DIRECTION = 4000;
 
 /** Listeners per NLB: 50, not adjustable (the dashboard listener counts). */
 export const NLB_LISTENER_QUOTA = 50;

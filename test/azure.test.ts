@@ -8,7 +8,8 @@ import * as path from "path";
 import { azureArchitecture, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "../components/azure-sizes";
 import { AZURE_LB_PARTS, azureRuleName, placeholderSshPublicKey, sshRsaPublicKey } from "../components/azure";
 import { ClusterConfig, ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
-import { AZURE_NSG_PRIORITY, CLOUD_LIMITS, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { AZURE_NSG_ADDRESSES_PER_DIRECTION, AZURE_NSG_PRIORITY, CLOUD_LIMITS, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { azureNsgSourceCount } from "../components/azure-scale";
 import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../tools/mocks";
@@ -419,6 +420,28 @@ describe("Azure implementation", function () {
             assertAzureCluster(run, cfg);
             assert.strictEqual(run.one(T.lb, "iguana-lb").state.loadBalancingRules.length, max + 1, "channels plus the dashboard: 300 rules per NIC");
             assert.ok(AZURE_NSG_PRIORITY.channelsFrom + max - 1 < AZURE_NSG_PRIORITY.denyOtherVnetInbound);
+        });
+
+        it("the most sender networks that many channels allow: the NSG names exactly the sources validation counts, within Azure's 4,000", async () => {
+            const max = CLOUD_LIMITS.azure.maxChannels;
+            // Every kind of inbound rule: both probe rules (an active-active channel), the dashboard, the channels.
+            const channels = [
+                { name: "api", protocol: "http", port: 8080, mode: "active-active" },
+                ...Array.from({ length: max - 1 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 10000 + i })),
+            ];
+            const network = { allowedCidrs: Array.from({ length: 13 }, (_, i) => `10.${i}.0.0/16`), adminCidrs: ["192.0.2.0/28", "192.0.2.32/28"] };
+            const { run, cfg } = await runAzure({ channels, network });
+            assertAzureCluster(run, cfg);
+            const [nsg] = run.ofType(T.nsg).filter((n) => n.name === "iguana-workers-nsg");
+            const sources = (nsg.state.securityRules as any[])
+                .filter((r) => r.direction === "Inbound")
+                .reduce((n, r) => n + (r.sourceAddressPrefixes?.length ?? (r.sourceAddressPrefix ? 1 : 0)), 0);
+            assert.strictEqual(sources, azureNsgSourceCount(channels.length, network));
+            assert.ok(sources <= AZURE_NSG_ADDRESSES_PER_DIRECTION, `${sources} sources`);
+            // One more CIDR is one too many for this many channels.
+            const tooMany = { ...network, allowedCidrs: [...network.allowedCidrs, "10.99.0.0/16"] };
+            assert.ok(azureNsgSourceCount(channels.length, tooMany) > AZURE_NSG_ADDRESSES_PER_DIRECTION);
+            assert.throws(() => validateClusterConfig({ cloud: "azure", region: "eastus2", channels, network: tooMany }, "t"), /network\.allowedCidrs: 14 CIDRs x 299 channels/);
         });
     });
 });

@@ -45,6 +45,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["too many channels for an AWS cluster", aws({ channels: channels(1001) }), "iguana-ha:channels", "at most 1000"],
     ["channel ports over too many NLBs", aws({ channels: Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + 100 * i })) }), "iguana-ha:channels", "at most 20"],
     ["too many channels for one Azure LB", azure({ channels: channels(600) }), "iguana-ha:channels", "at most"],
+    [
+        "too many channel sources for one Azure NSG",
+        azure({ channels: channels(299), network: { allowedCidrs: Array.from({ length: 14 }, (_, i) => `10.${i}.0.0/16`) } }),
+        "iguana-ha:network.allowedCidrs",
+        "list at most 13 CIDRs",
+    ],
     ["no network", aws({ network: undefined }), "iguana-ha:network", "allowedCidrs"],
     ["empty allowedCidrs", azure({ network: { allowedCidrs: [] } }), "iguana-ha:network.allowedCidrs", "is empty"],
     ["allowedCidrs as a string", aws({ network: { allowedCidrs: "10.0.0.0/8" } }), "iguana-ha:network.allowedCidrs", "must be a list"],
