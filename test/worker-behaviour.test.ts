@@ -10,8 +10,11 @@ import { validateClusterConfig } from "../components/config";
 import {
     WorkerPaths,
     bootstrapSettings,
+    VRRP,
+    iguanaMarkers,
     renderCheckIguanaScript,
     renderIguanaServiceScript,
+    renderKeepalivedConf,
     renderVrrpLinkScript,
     renderLlpGateScript,
     renderNotifyScript,
@@ -60,6 +63,8 @@ describe("worker scripts at work (private network namespace)", function () {
         scenarios.vrrpLinkAws = startVrrpLinkAws(pathsFor("vrrp-link-aws"));
         scenarios.vrrpLinkAzure = startVrrpLinkAzure(pathsFor("vrrp-link-azure"));
         scenarios.sharedStorage = startSharedStorage(pathsFor("shared-storage"));
+        scenarios.slowStart = startSlowStart(pathsFor("slow-start"), "starting");
+        scenarios.slowAfterGrace = startSlowStart(pathsFor("slow-after-grace"), "grace-over");
         return Promise.all(Object.values(scenarios).map((scenario) => scenario.run));
     });
     after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
@@ -268,5 +273,57 @@ echo "lost-mount check=$(rc ${check})"`,
             "start --no-block iguana6.service",
             "stop iguana6.service",
         ]);
+    });
+    /** The track script of a MASTER whose Iguana was started just now ("starting") or long ago ("grace-over"). */
+    function startSlowStart(paths: WorkerPaths, when: "starting" | "grace-over") {
+        const cfg = validateClusterConfig(
+            {
+                cloud: "aws",
+                region: "us-east-1",
+                iguana: { edition: "iguanax" },
+                channels: [{ name: "adt", protocol: "llp", port: 2575 }],
+                network: { allowedCidrs: ["10.0.0.0/8"] },
+                storage: { queueRecovery: "shared" },
+            },
+            "t",
+        );
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths);
+        fs.mkdirSync(paths.dataMount, { recursive: true });
+        const check = path.join(paths.libDir, "check-iguana.sh");
+        fs.writeFileSync(check, renderCheckIguanaScript(s), { mode: 0o755 });
+        const { started } = iguanaMarkers(s);
+        const port = s.iguanaHealth.port;
+        // The stand-in listens but never accepts: connections complete in the kernel's backlog and
+        // a health request waits for an answer that does not come, like an Iguana still starting.
+        const run = inNamespace(
+            `mount --bind ${paths.dataMount} ${paths.dataMount}
+listen ${port} & iguana=$!
+for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${port}" 2>/dev/null && break; sleep 0.1; done
+timed() { local t0; t0=$(date +%s%N); "$@" > /dev/null 2>&1; local rc=$?; echo "$rc $(( ($(date +%s%N) - t0) / 1000000 ))"; }
+echo MASTER > ${paths.runDir}/state
+echo $(( $(date +%s) - ${when === "starting" ? 0 : 1000} )) > ${started}
+echo "${when} $(timed ${check})"
+kill $iguana`,
+            { mount: true, exitOnError: false },
+        );
+        return { paths, settings: s, run };
+    }
+
+    it("shared storage: a just-promoted Iguana that has not answered yet is within the grace, and keepalived waits for the script's verdict", async () => {
+        const { settings: s } = scenarios.slowStart;
+        const results = [await scenarios.slowStart.run, await scenarios.slowAfterGrace.run];
+        for (const result of results) assert.strictEqual(result.status, 0, result.stderr);
+        const lines = results.map((result) => result.stdout.trim().split(" "));
+        assert.deepStrictEqual(lines.map(([label, status]) => [label, status]), [
+            ["starting", "0"],
+            ["grace-over", "1"],
+        ]);
+        const startingMs = Number(lines[0][2]);
+        // The script waited out the health check's timeout for the slow answer, then applied the
+        // grace; keepalived, which kills a script at its own timeout and counts a failure, waits longer.
+        assert.ok(startingMs >= VRRP.checkTimeoutSeconds * 1000 - 100, `the script waited ${startingMs} ms for the answer`);
+        assert.ok(startingMs < VRRP.scriptTimeoutSeconds * 1000, `the script took ${startingMs} ms; keepalived's timeout is ${VRRP.scriptTimeoutSeconds} s`);
+        assert.match(renderKeepalivedConf(s), new RegExp(`vrrp_script iguana_healthy \\{[^}]*\\n\\s*timeout ${VRRP.scriptTimeoutSeconds}\\n`));
     });
 });

@@ -32,7 +32,7 @@ global_defs {
 vrrp_script iguana_healthy {
     script "${s.paths.libDir}/check-iguana.sh"
     interval ${VRRP.checkIntervalSeconds}
-    timeout ${VRRP.checkTimeoutSeconds}
+    timeout ${VRRP.scriptTimeoutSeconds}
     fall ${VRRP.checkFall}
     rise ${VRRP.checkRise}
 }

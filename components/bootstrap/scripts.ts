@@ -89,7 +89,9 @@ unit=${shq(unit)}
 mkdir -p ${shq(s.paths.runDir)}
 case "$action" in
     start)
-        date +%s > ${shq(markers.started)}
+        # Written whole (a rename), so the track script never reads it half-written.
+        date +%s > ${shq(`${markers.started}.new`)}
+        mv -f ${shq(`${markers.started}.new`)} ${shq(markers.started)}
         rm -f ${shq(markers.healthy)}
         "$service_command" start --no-block "$unit"
         ;;
@@ -181,7 +183,10 @@ fi
 [ -e ${shq(markers.healthy)} ] && exit 1
 # Still starting (it may rebuild its indexes): not a failure until the grace period is over.
 # Just promoted, the notify not yet at "start": the grace counts from the promotion.
-started=$(cat ${shq(markers.started)} 2> /dev/null || stat -c %Y ${shq(stateFile(s))} 2> /dev/null || echo 0)
+started=$(cat ${shq(markers.started)} 2> /dev/null || true)
+case "$started" in
+    "" | *[!0-9]*) started=$(stat -c %Y ${shq(stateFile(s))} 2> /dev/null || echo 0) ;;
+esac
 [ $(($(date +%s) - started)) -lt ${IGUANA_START_GRACE_SECONDS} ] && exit 0
 exit 1
 `;

@@ -80,7 +80,17 @@ export const VRRP = {
     virtualRouterId: 51,
     /** The track script runs every 2 s and gives up MASTER after 2 failures. */
     checkIntervalSeconds: 2,
+    /** How long the script's health check waits for Iguana (curl -m, timeout). */
     checkTimeoutSeconds: 2,
+    /**
+     * How long keepalived lets the whole script run before it kills it and counts a failure.
+     * Above the script's own bounded steps (the shared file system's 1 s, the health check's
+     * 2 s, process start-up under load), so the script's verdict is what counts: in shared mode
+     * an Iguana that accepts connections but is still starting answers slowly, and that is
+     * within the start-up grace, not a failure. A hung Iguana still fails after the health
+     * check's 2 s.
+     */
+    scriptTimeoutSeconds: 5,
     checkFall: 2,
     checkRise: 2,
     /**
