@@ -201,12 +201,13 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
         ]);
     });
 
-    function startSharedStorage(paths: WorkerPaths) {
+    /** A worker of a shared-storage (EFS) cluster with one LLP channel. */
+    const sharedSettings = (edition: "iguanax" | "iguana6", paths: WorkerPaths) => {
         const cfg = validateClusterConfig(
             {
                 cloud: "aws",
                 region: "us-east-1",
-                iguana: { edition: "iguana6" },
+                iguana: { edition },
                 channels: [{ name: "adt", protocol: "llp", port: 2575 }],
                 network: { allowedCidrs: ["10.0.0.0/8"] },
                 storage: { queueRecovery: "shared" },
@@ -214,10 +215,14 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
             "t",
         );
         const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths);
+    };
+
+    function startSharedStorage(paths: WorkerPaths) {
         const calls = path.join(paths.runDir, "..", "service-calls.log");
         const fakeSystemctl = path.join(paths.libDir, "fake-systemctl.sh");
         fs.writeFileSync(fakeSystemctl, `#!/bin/bash\necho "$*" >> ${calls}\n`, { mode: 0o755 });
-        const s = { ...bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths), serviceCommand: fakeSystemctl };
+        const s = { ...sharedSettings("iguana6", paths), serviceCommand: fakeSystemctl };
         fs.mkdirSync(paths.dataMount, { recursive: true });
         for (const [name, content] of [
             ["notify.sh", renderNotifyScript(s)],
@@ -274,21 +279,10 @@ echo "lost-mount check=$(rc ${check})"`,
             "stop iguana6.service",
         ]);
     });
+
     /** The track script of a MASTER whose Iguana was started just now ("starting") or long ago ("grace-over"). */
     function startSlowStart(paths: WorkerPaths, when: "starting" | "grace-over") {
-        const cfg = validateClusterConfig(
-            {
-                cloud: "aws",
-                region: "us-east-1",
-                iguana: { edition: "iguanax" },
-                channels: [{ name: "adt", protocol: "llp", port: 2575 }],
-                network: { allowedCidrs: ["10.0.0.0/8"] },
-                storage: { queueRecovery: "shared" },
-            },
-            "t",
-        );
-        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-        const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths);
+        const s = sharedSettings("iguanax", paths);
         fs.mkdirSync(paths.dataMount, { recursive: true });
         const check = path.join(paths.libDir, "check-iguana.sh");
         fs.writeFileSync(check, renderCheckIguanaScript(s), { mode: 0o755 });
