@@ -12,7 +12,8 @@ import { planNetwork, planWorkers } from "../components/model";
 import { program } from "../components/program";
 import { Processes, Started, sh, sleep, waitFor } from "../drill/system";
 import { evaluate } from "../tools/evaluate";
-import { loadStackClusterConfig, readStackConfig } from "../tools/stack-config";
+import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { validateClusterConfig } from "../components/config";
 import { cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
 import { CloudStandinConfig } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
@@ -58,14 +59,24 @@ export function withOverrides(config: Record<string, string>, overrides: BootCas
     return out;
 }
 
+/** The Pulumi runtime is one per process: cases booted side by side evaluate one at a time. */
+let evaluating: Promise<unknown> = Promise.resolve();
+
 /** Evaluates the program for the case and returns each worker's rendered user data and plan. */
-export async function renderCase(c: BootCase, installer: { url: string; sha256: string }): Promise<{ cfg: ClusterConfig; workers: RenderedWorker[] }> {
+export function renderCase(c: BootCase, installer: { url: string; sha256: string }): Promise<{ cfg: ClusterConfig; workers: RenderedWorker[] }> {
+    const turn = evaluating.then(() => renderCaseNow(c, installer));
+    evaluating = turn.catch(() => undefined);
+    return turn;
+}
+
+async function renderCaseNow(c: BootCase, installer: { url: string; sha256: string }): Promise<{ cfg: ClusterConfig; workers: RenderedWorker[] }> {
     const overrides = { ...c.overrides, iguana: { ...(c.overrides?.iguana ?? {}), installerUrl: installer.url, installerSha256: installer.sha256 } };
     const stack = readStackConfig(c.stack);
     const config = withOverrides(stack.config, overrides);
     const { mocks } = await evaluate({ stack: c.stack, config, secretKeys: stack.secretKeys, run: () => program() });
     const boots = workerBootstraps(mocks.resources);
-    const cfg = loadStackClusterConfig(c.stack);
+    // The config the program saw, overrides included (the edition decides the Iguana unit).
+    const cfg = validateClusterConfig(rawClusterConfig({ ...stack, config }), c.stack);
     const network = planNetwork(cfg.network.cidr);
     const plans = planWorkers(network);
     const workers = plans.map((plan) => {
