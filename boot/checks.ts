@@ -46,7 +46,7 @@ function monotonic(machine: Machine, unit: string, property: string): number {
 
 /** Per machine: cloud-init done with no error or warning, no failed unit, the disk under Iguana. */
 function machineHealth(cluster: BootedCluster, machine: Machine, results: CheckResult[], when: string): void {
-    const status = machine.exec("cloud-init status --format json", { allowFail: true });
+    const status = machine.exec("cloud-init status --format json || true", { allowFail: true });
     let verdict = { status: "unreadable", errors: [] as string[], warnings: [] as string[] };
     try {
         verdict = cloudInitVerdict(status);
@@ -181,12 +181,12 @@ export async function checkFailedDiskStep(cluster: BootedCluster, log: (l: strin
     for (const m of cluster.machines) {
         let verdict = { status: "unreadable", errors: [] as string[], warnings: [] as string[] };
         try {
-            verdict = cloudInitVerdict(m.exec("cloud-init status --format json", { allowFail: true }));
+            verdict = cloudInitVerdict(m.exec("cloud-init status --format json || true", { allowFail: true }));
         } catch {
             /* reported below */
         }
         check(results, `${m.name}: cloud-init status is error`, verdict.status === "error", [verdict.status, ...verdict.errors].join("; "));
-        const output = m.exec("cat /var/log/cloud-init-output.log", { allowFail: true });
+        const output = m.exec("cat /var/log/cloud-init-output.log || true", { allowFail: true });
         const said = output.split("\n").filter((l) => l.includes("iguana-ha:") || /mkfs|read-only|Read-only/.test(l));
         check(results, `${m.name}: the boot log says why the disk step failed`, said.length > 0, said.slice(-2).join(" | ") || "nothing");
         const keepalived = m.exec("systemctl is-active keepalived.service", { allowFail: true }).trim();

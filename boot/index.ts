@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { sh, sleep } from "../drill/system";
 import { BootCase, BootedCluster } from "./cluster";
-import { BOOT_PREFIX, HOST_RULE_COMMENT, leftoverHostRules } from "./lab";
+import { BOOT_PREFIX, leftoverHostRules } from "./lab";
 import { removeCgroupTree } from "./machine";
 import { BOOT_CACHE_DIR, archiveHosts, ensureRootfs, readHostApt } from "./rootfs";
 import { CheckResult, checkBoot, checkColdStarts, checkFailedDiskStep, checkReboot } from "./checks";
@@ -78,10 +78,10 @@ function preflight(): void {
     }
 }
 
-const RUNS_DIR = path.join(BOOT_CACHE_DIR, "runs");
+export const RUNS_DIR = path.join(BOOT_CACHE_DIR, "runs");
 
 /** What earlier runs left: machines' mounts and loop devices, namespaces, host rules, cgroups. */
-function cleanLeftovers(): void {
+export function cleanLeftovers(): void {
     for (const line of sh("losetup", ["-l", "-n", "-O", "NAME,BACK-FILE"], { allowFail: true }).split("\n")) {
         const [dev, file] = line.trim().split(/\s+/);
         if (file?.startsWith(RUNS_DIR)) sh("losetup", ["-d", dev], { allowFail: true });
@@ -107,7 +107,7 @@ function cleanLeftovers(): void {
     fs.rmSync(RUNS_DIR, { recursive: true, force: true });
 }
 
-function resolveArchive(): { hosts: string[]; addresses: string[] } {
+export function resolveArchive(): { hosts: string[]; addresses: string[] } {
     const hosts = archiveHosts(readHostApt().sources);
     const addresses: string[] = [];
     for (const host of hosts) {
@@ -213,4 +213,3 @@ if (require.main === module) {
     );
 }
 
-export { HOST_RULE_COMMENT };

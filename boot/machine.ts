@@ -74,7 +74,7 @@ export class Machine {
     private nspawn?: ChildProcess;
     private exitPromise?: Promise<number | null>;
     loopDevice?: string;
-    private cgroups: string[] = [];
+    cgroups: string[] = [];
     boots = 0;
 
     constructor(readonly spec: MachineSpec) {}
@@ -275,22 +275,52 @@ export class Machine {
     }
 }
 
-/** Removes a cgroup directory and everything under it, once its processes are gone. */
+/** Pids in a cgroup directory and everything under it. */
+function cgroupPids(dir: string): number[] {
+    const pids: number[] = [];
+    const walk = (d: string) => {
+        try {
+            pids.push(...fs.readFileSync(path.join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number));
+            for (const entry of fs.readdirSync(d, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(d, entry.name));
+        } catch {
+            /* gone meanwhile */
+        }
+    };
+    walk(dir);
+    return pids;
+}
+
+/** Kills what still runs in a cgroup tree, waits for it to go, then removes the directories, deepest first. */
 export function removeCgroupTree(dir: string): void {
     if (!fs.existsSync(dir)) return;
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
-    }
-    try {
-        for (const pid of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+        const pids = cgroupPids(dir);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
             try {
-                process.kill(Number(pid), "SIGKILL");
+                process.kill(pid, "SIGKILL");
             } catch {
                 /* gone */
             }
         }
-        fs.rmdirSync(dir);
-    } catch {
-        /* busy for a moment: the caller's leftovers sweep takes it */
+        sh("sleep", ["0.1"]);
     }
+    const remove = (d: string) => {
+        try {
+            for (const entry of fs.readdirSync(d, { withFileTypes: true })) if (entry.isDirectory()) remove(path.join(d, entry.name));
+            fs.rmdirSync(d);
+        } catch {
+            /* still busy: the next run's leftovers sweep takes it */
+        }
+    };
+    remove(dir);
+}
+
+/** The pids of one systemd unit of a booted machine, from its cgroup (the machine's systemd makes one per unit). */
+export function unitPids(machineCgroups: string[], unit: string): number[] {
+    for (const root of machineCgroups) {
+        const dir = path.join(root, "payload", "system.slice", unit);
+        if (fs.existsSync(dir)) return cgroupPids(dir);
+    }
+    return [];
 }

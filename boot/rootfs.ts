@@ -117,9 +117,9 @@ export function readHostApt(root = "/etc/apt"): HostApt {
 }
 
 /** Changes to any of these make a new root file system. */
-export function rootfsKey(apt: HostApt): string {
+export function rootfsKey(apt: HostApt, packages: string[] = ROOTFS_PACKAGES): string {
     const hash = crypto.createHash("sha256");
-    hash.update(JSON.stringify({ suite: GUEST_SUITE, packages: ROOTFS_PACKAGES, apt, image: IMAGE_CLOUD_CFG, builder: 1 }));
+    hash.update(JSON.stringify({ suite: GUEST_SUITE, packages, apt, image: IMAGE_CLOUD_CFG, builder: 1 }));
     return hash.digest("hex").slice(0, 16);
 }
 
@@ -129,15 +129,21 @@ export interface Rootfs {
     seconds: number;
 }
 
-/** The cached root file system, built first if absent (about a minute). */
-export function ensureRootfs(log: (line: string) => void): Rootfs {
+/**
+ * The cached root file system, built first if absent (about a minute). `baked` adds packages
+ * to the image itself, as an image built for the purpose would have them (the failover drill's
+ * machines, which boot many times: cloud-init then finds them installed).
+ */
+export function ensureRootfs(log: (line: string) => void, baked: string[] = []): Rootfs {
     const apt = readHostApt();
-    const key = rootfsKey(apt);
-    const dir = path.join(BOOT_CACHE_DIR, `rootfs-${GUEST_SUITE}-${key}`);
+    const packages = [...ROOTFS_PACKAGES, ...baked.filter((p) => !ROOTFS_PACKAGES.includes(p))];
+    const key = rootfsKey(apt, packages);
+    const flavour = baked.length > 0 ? "baked" : "cloud";
+    const dir = path.join(BOOT_CACHE_DIR, `rootfs-${GUEST_SUITE}-${flavour}-${key}`);
     if (fs.existsSync(path.join(dir, ".iguana-ha-complete"))) return { dir, built: false, seconds: 0 };
     const started = Date.now();
     fs.mkdirSync(BOOT_CACHE_DIR, { recursive: true, mode: 0o755 });
-    for (const old of fs.readdirSync(BOOT_CACHE_DIR).filter((n) => n.startsWith("rootfs-") && n !== path.basename(dir))) {
+    for (const old of fs.readdirSync(BOOT_CACHE_DIR).filter((n) => n.startsWith("rootfs-") && n !== path.basename(dir) && (n.startsWith(`rootfs-${GUEST_SUITE}-${flavour}-`) || !/^rootfs-\w+-(cloud|baked)-/.test(n)))) {
         log(`boot-test: removing an outdated root file system ${old}`);
         fs.rmSync(path.join(BOOT_CACHE_DIR, old), { recursive: true, force: true });
     }
@@ -152,7 +158,7 @@ export function ensureRootfs(log: (line: string) => void): Rootfs {
             .filter((l) => l.startsWith("Acquire::"))
             .flatMap((l) => ["--aptopt", l]),
     );
-    run("mmdebstrap", ["--quiet", "--variant=apt", `--include=${ROOTFS_PACKAGES.join(",")}`, ...aptOptions, GUEST_SUITE, building, main.uri]);
+    run("mmdebstrap", ["--quiet", "--variant=apt", `--include=${packages.join(",")}`, ...aptOptions, GUEST_SUITE, building, main.uri]);
     const etc = path.join(building, "etc");
     fs.rmSync(path.join(etc, "apt", "sources.list"), { force: true });
     fs.mkdirSync(path.join(etc, "apt", "sources.list.d"), { recursive: true });

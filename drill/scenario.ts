@@ -19,6 +19,8 @@ import { Processes, Started, netnsPidsNamed, pidAlive, sh, sleep, waitFor } from
 import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, VipMoveTiming, failoverBudget, floatingBudget, keepalivedDetectionMs } from "./timing";
 import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
 import { DrillWorker, workerReconcileTimer } from "./worker";
+import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
+import { labNetnsName, machineNetnsName } from "../boot/lab";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
@@ -54,6 +56,8 @@ export interface StackRun {
     fast: boolean;
     /** Floating IP (`failover.strategy: floating-ip`): how the stand-in cloud moves the VIP. No LB then. */
     vipMove?: VipMoveTiming;
+    /** The workers are booted machines (drill/booted.ts) rather than scripts in bare namespaces. */
+    booted?: BootedContext;
 }
 
 /** The outage budget of one scenario of a stack: through the LB, or through a floating IP. */
@@ -70,8 +74,8 @@ export interface RunContext {
     logRoot: string;
     repoRoot: string;
     keep: boolean;
-    /** Cleanups to run synchronously on an interrupt. */
-    onInterrupt: Set<() => void>;
+    /** Cleanups to run on an interrupt (awaited before the drill exits). */
+    onInterrupt: Set<() => void | Promise<void>>;
 }
 
 export type Verdict = "PASS" | "FAIL" | "LIMITATION";
@@ -147,7 +151,10 @@ export function execStopPost(dropIn: string): string[] {
 class ScenarioRun {
     readonly procs: Processes;
     readonly topo: Topology;
-    readonly workers: [DrillWorker, DrillWorker];
+    /** Set in the constructor, or (booted machines) once they are up. */
+    workers!: [DrillWorker, DrillWorker];
+    /** The booted machines, when the drill runs on them. */
+    readonly pair?: BootedPair;
     readonly monitor: Monitor;
     readonly root: string;
     readonly notes: string[] = [];
@@ -162,7 +169,7 @@ class ScenarioRun {
     readonly stopFile: string;
     readonly backend: string;
     readonly port: number;
-    private readonly interrupt: () => void;
+    private readonly interrupt: () => void | Promise<void>;
 
     constructor(
         readonly def: ScenarioDef,
@@ -173,8 +180,19 @@ class ScenarioRun {
         this.root = path.join(ctx.workRoot, tag);
         fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
         this.procs = new Processes(path.join(ctx.logRoot, tag));
-        this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES, { floatingVip: isFloating(stack.cfg) });
-        this.interrupt = () => {
+        if (stack.booted) {
+            const index = Number(tag.replace(/\D/g, "")) % 200;
+            const pair = new BootedPair({ label: stack.stack, stack: stack.stack }, stack.cfg, stack.booted, ctx.runId.slice(-3), index, ctx.repoRoot);
+            this.pair = pair;
+            this.topo = { prefix: pair.cluster.id, ns: { sender: pair.senderNs, lb: labNetnsName(pair.cluster.id), wk1: machineNetnsName(pair.cluster.id, "wk1"), wk2: machineNetnsName(pair.cluster.id, "wk2") }, addresses: pair.addresses };
+            this.interrupt = async () => {
+                this.procs.killAll();
+                await pair.destroy();
+            };
+        } else {
+            this.topo = createTopology(`igd-${ctx.runId}-${tag.replace(/[^a-z0-9]/g, "")}`.slice(0, 40), DRILL_ADDRESSES, { floatingVip: isFloating(stack.cfg) });
+        }
+        this.interrupt ??= () => {
             this.procs.killAll();
             for (const w of this.workers ?? []) {
                 w.stopReconcileTimer();
@@ -184,8 +202,10 @@ class ScenarioRun {
             destroyTopology(this.topo);
         };
         ctx.onInterrupt.add(this.interrupt);
-        const [s1, s2] = drillSettings(stack.cfg, this.root);
-        this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
+        if (!stack.booted) {
+            const [s1, s2] = drillSettings(stack.cfg, this.root);
+            this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
+        }
         if (stack.vipMove) {
             this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove.delayMs, this.root);
         }
@@ -270,7 +290,16 @@ class ScenarioRun {
         if (!(await waitFor(() => w.standinReady(), 30000))) throw new Error(`${w.name}: the Iguana stand-in did not start`);
     }
 
+    /** Booted machines: the boot does what setUp does by hand (the units, in their order); then the LB. */
+    async setUpBooted(pair: BootedPair): Promise<void> {
+        await pair.start();
+        this.workers = pair.workers as unknown as [DrillWorker, DrillWorker];
+        this.monitor.start();
+        await this.startLoadBalancer();
+    }
+
     async setUp(): Promise<void> {
+        if (this.pair) return this.setUpBooted(this.pair);
         if (this.shared) fs.mkdirSync(path.join(drillSharedDir(this.root), "working"), { recursive: true, mode: 0o755 });
         for (const w of this.workers) {
             w.render(this.procs.logDir);
@@ -305,7 +334,11 @@ class ScenarioRun {
             for (const w of this.workers) w.startReconcileTimer(workerReconcileTimer(w.settings).everyMs);
             return;
         }
-        // The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers.
+        await this.startLoadBalancer();
+    }
+
+    /** The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers. */
+    async startLoadBalancer(): Promise<void> {
         const cfgFile = path.join(this.root, "haproxy.cfg");
         const socket = path.join(this.root, "haproxy.sock");
         fs.writeFileSync(
@@ -378,8 +411,30 @@ class ScenarioRun {
     }
 
 
+    /** Booted machines: the faults as they happen to a VM. */
+    async injectBooted(wk1: BootedDrillWorker): Promise<boolean> {
+        switch (this.def.key) {
+            case "crash":
+            case "wk1-returns":
+                await wk1.powerCut();
+                this.notes.push("power cut: kill -9 of the machine's PID 1 (every process at once: no unit stops, no ExecStopPost) and its link down (nothing answers)");
+                return true;
+            case "keepalived-stop":
+                wk1.machine.exec("systemctl stop keepalived.service");
+                this.notes.push("systemctl stop keepalived.service on WK1 (systemd runs the drop-in's ExecStopPost); Iguana keeps running");
+                return true;
+            case "iguana-dies":
+                wk1.killStandin();
+                this.notes.push(`kill -9 of ${wk1.iguanaUnit}'s process on WK1; systemd restarts it (Restart=always), keepalived's track script decides whether to hand over`);
+                return true;
+            default:
+                return false;
+        }
+    }
+
     async inject(faultAt: number, budget: Budget): Promise<void> {
         const { wk1, wk2 } = this;
+        if (this.pair && (await this.injectBooted(wk1 as unknown as BootedDrillWorker))) return;
         switch (this.def.key) {
             case "crash":
             case "wk1-returns":
@@ -428,6 +483,11 @@ class ScenarioRun {
 
     /** WK1 comes back like a rebooted machine: /run is empty, then the boot order of the units. */
     async rebootWk1(): Promise<void> {
+        if (this.pair) {
+            const booted = this.wk1 as unknown as BootedDrillWorker;
+            if (!(await booted.powerOn())) this.notes.push("WK1 did not finish booting again");
+            return;
+        }
         const w = this.wk1;
         if (w.roleProbe) await this.procs.stop(w.roleProbe, 1000);
         w.killKeepalived();
@@ -649,6 +709,7 @@ class ScenarioRun {
             const entries = this.sharedJournal();
             return Object.fromEntries(this.workers.map((w) => [w.name, entries.filter((e) => e.worker === w.name).map((e) => e.id)]));
         }
+        if (this.pair) return Object.fromEntries(this.workers.map((w) => [w.name, (w as unknown as BootedDrillWorker).journal(this.port)]));
         return Object.fromEntries(this.workers.map((w) => [w.name, readJournal(journalPath(w.settings.paths.workingDir, this.port))]));
     }
 
@@ -827,7 +888,7 @@ class ScenarioRun {
     }
 
     async tearDown(): Promise<void> {
-        for (const w of this.workers) w.stopReconcileTimer();
+        for (const w of this.workers ?? []) if (!this.pair) w.stopReconcileTimer();
         await this.monitor.stop();
         if (this.floating) {
             // The movers' own logs live in the scratch run dirs: keep them with the process logs.
@@ -835,6 +896,12 @@ class ScenarioRun {
         }
         await this.procs.stopAll();
         this.procs.killAll();
+        if (this.pair) {
+            await this.pair.destroy();
+            this.ctx.onInterrupt.delete(this.interrupt);
+            if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
+            return;
+        }
         if (this.shared) for (const w of this.workers) w.killStandin();
         destroyTopology(this.topo);
         if (this.shared) for (const w of this.workers) w.unmountShared();

@@ -127,7 +127,8 @@ describe("worker bootstrap: rendered text", () => {
         const doc = yaml.load(renderCloudInit(s1)) as { runcmd: (string | string[])[] };
         assert.strictEqual(doc.runcmd[0], "set -e");
         const steps = doc.runcmd.map((c) => (Array.isArray(c) ? c.join(" ") : c));
-        assert.ok(steps.indexOf("systemctl enable --now iguana-data.service") < steps.indexOf("/usr/local/lib/iguana-ha/install-iguana.sh"));
+        const disk = steps.findIndex((c) => c.startsWith("systemctl enable --now iguana-data.service || {"));
+        assert.ok(disk > 0 && disk < steps.indexOf("/usr/local/lib/iguana-ha/install-iguana.sh"), "the disk step runs before Iguana is installed");
         assert.ok(steps.includes("install -d -o iguana -g iguana -m 0750 /var/lib/iguana"), "the iguana user's home is made");
     });
 

@@ -137,7 +137,8 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["sysctl", "-p", KEEPALIVE_SYSCTL_FILE],
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", LLP_GATE_UNIT, VRRP_LINK_UNIT],
-            ["systemctl", "enable", "--now", DATA_UNIT],
+            // The disk step runs as a unit (again at every boot): its own words go to the boot log too.
+            `systemctl enable --now ${DATA_UNIT} || { journalctl -b -u ${DATA_UNIT} -o cat --no-pager | tail -n 20 >&2; exit 1; }`,
             [`${lib}/install-iguana.sh`],
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "keepalived.service"],

@@ -1,0 +1,219 @@
+/**
+ * The drill on booted machines (`npm run drill -- --booted`): each scenario boots WK1 and WK2
+ * with systemd-nspawn from the stack's rendered user data, as the boot test does (boot/), so
+ * systemd starts and restarts the units, the role probe runs as its dynamic user, and the
+ * faults are what happens to a VM: a power cut, `systemctl stop`, kill -9 of a unit's process
+ * with systemd's Restart= in play, the machine's link cut. HAProxy (in the lab namespace, the
+ * bridge the machines are plugged into) and the HL7 sender (a namespace of its own on the
+ * bridge) are the same as in the namespace drill; so is every scenario (drill/scenario.ts).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { BootstrapSettings, IGUANA_UNIT, WORKER_PATHS, bootstrapSettings } from "../components/bootstrap";
+import { hostAddress, parseCidr } from "../components/cidr";
+import { ClusterConfig } from "../components/config";
+import { planNetwork, planWorkers } from "../components/model";
+import { BootedCluster, BootCase } from "../boot/cluster";
+import { MACHINE_INTERFACE } from "../boot/lab";
+import { Machine, unitPids } from "../boot/machine";
+import { DrillAddresses } from "./plan";
+import { readJournal } from "./standin";
+import { sh, waitFor } from "./system";
+import { Node } from "./topology";
+
+/** What the booted drill shares across scenarios: the baked root file system and the archive. */
+export interface BootedContext {
+    rootfs: string;
+    archive: { hosts: string[]; addresses: string[] };
+    workDir: string;
+}
+
+/** A booted worker, seen from the host: its state through /proc/<PID 1>/root, its units through their cgroups. */
+export class BootedDrillWorker {
+    constructor(
+        readonly machine: Machine,
+        readonly settings: BootstrapSettings,
+        /** The machine's network namespace (the faults on its link are injected there). */
+        readonly ns: string,
+        private readonly edition: ClusterConfig["iguana"]["edition"],
+    ) {}
+
+    get name(): string {
+        return this.settings.self.name;
+    }
+
+    get shared(): boolean {
+        return false;
+    }
+
+    private root(): string | undefined {
+        const pid = this.machine.leader();
+        return pid === undefined ? undefined : `/proc/${pid}/root`;
+    }
+
+    private read(file: string): string | undefined {
+        const root = this.root();
+        if (!root) return undefined;
+        try {
+            return fs.readFileSync(path.join(root, file), "utf8");
+        } catch {
+            return undefined;
+        }
+    }
+
+    state(): string {
+        return this.read(`${WORKER_PATHS.runDir}/state`)?.trim() || "NONE";
+    }
+
+    role(): string {
+        return this.keepalivedRunning() ? this.state() : "STOPPED";
+    }
+
+    keepalivedRunning(): boolean {
+        return this.machine.running() && unitPids(this.machine.cgroups, "keepalived.service").length > 0;
+    }
+
+    get iguanaUnit(): string {
+        return `${IGUANA_UNIT[this.edition]}.service`;
+    }
+
+    standinRunning(): boolean {
+        return this.machine.running() && unitPids(this.machine.cgroups, this.iguanaUnit).length > 0;
+    }
+
+    standinReady(): boolean {
+        return this.standinRunning() && this.read(`${WORKER_PATHS.workingDir}/standin.ready`) !== undefined;
+    }
+
+    /** kill -9 of every process of Iguana's unit (systemd restarts it: Restart=always). */
+    killStandin(): void {
+        for (const pid of unitPids(this.machine.cgroups, this.iguanaUnit)) killQuietly(pid);
+    }
+
+    /** kill -9 of keepalived's main process only (its VRRP child follows it; systemd restarts it: Restart=on-failure). */
+    killKeepalivedMain(): void {
+        const main = Number(this.machine.exec("systemctl show -P MainPID keepalived.service", { allowFail: true }).trim());
+        for (const pid of unitPids(this.machine.cgroups, "keepalived.service")) {
+            if (namespacePid(pid) === main) killQuietly(pid);
+        }
+    }
+
+    /** The machine loses power: every process at once, and its link goes dark (nothing answers, not even the kernel). */
+    async powerCut(): Promise<void> {
+        sh("ip", ["-n", this.ns, "link", "set", MACHINE_INTERFACE, "down"]);
+        await this.machine.stop("power-cut");
+    }
+
+    /** Powered on again: a boot from the same disk; returns once cloud-init's final stage is done. */
+    async powerOn(timeoutMs = 180000): Promise<boolean> {
+        sh("ip", ["-n", this.ns, "link", "set", MACHINE_INTERFACE, "up"]);
+        this.machine.boot();
+        return this.machine.waitCloudInit(timeoutMs);
+    }
+
+    /** The journal lines of a port: through the running machine, or from its disk when it is off. */
+    journal(port: number): string[] {
+        const file = `${WORKER_PATHS.workingDir}/journal-${port}.log`;
+        const root = this.machine.running() ? this.root() : undefined;
+        if (root) return readJournal(path.join(root, file));
+        if (!this.machine.loopDevice) return [];
+        const mount = fs.mkdtempSync(path.join(this.machine.spec.dir, "disk-"));
+        try {
+            sh("mount", ["-o", "ro,noload", this.machine.loopDevice, mount]);
+            return readJournal(path.join(mount, path.relative(WORKER_PATHS.dataMount, file)));
+        } catch {
+            return [];
+        } finally {
+            sh("umount", [mount], { allowFail: true });
+            fs.rmSync(mount, { recursive: true, force: true });
+        }
+    }
+
+    vipLog(): string {
+        return this.read(`${WORKER_PATHS.runDir}/vip.log`) ?? "";
+    }
+}
+
+function killQuietly(pid: number): void {
+    try {
+        process.kill(pid, "SIGKILL");
+    } catch {
+        /* gone */
+    }
+}
+
+/** A host process's pid inside its innermost pid namespace (the machine's). */
+function namespacePid(hostPid: number): number | undefined {
+    try {
+        const line = fs.readFileSync(`/proc/${hostPid}/status`, "utf8").split("\n").find((l) => l.startsWith("NSpid:"));
+        const pids = line?.split(/\s+/).slice(1).filter(Boolean).map(Number) ?? [];
+        return pids[pids.length - 1];
+    } catch {
+        return undefined;
+    }
+}
+
+/** The booted pair of one scenario: the cluster, the sender's namespace, the addresses the drill uses. */
+export class BootedPair {
+    readonly cluster: BootedCluster;
+    workers?: [BootedDrillWorker, BootedDrillWorker];
+    senderNs: string;
+    addresses: DrillAddresses;
+
+    constructor(
+        readonly bootCase: BootCase,
+        readonly cfg: ClusterConfig,
+        readonly ctx: BootedContext,
+        readonly runId: string,
+        readonly index: number,
+        repoRoot: string,
+    ) {
+        this.cluster = new BootedCluster(bootCase, { runId, index, rootfs: ctx.rootfs, workDir: ctx.workDir, archive: ctx.archive, repoRoot, log: () => undefined });
+        this.senderNs = `igb-${this.cluster.id}-snd`;
+        const network = planNetwork(cfg.network.cidr);
+        const [wk1, wk2] = planWorkers(network);
+        const subnet = parseCidr(network.privateSubnets[0]);
+        // The VIP is the lab's gateway address of WK1's subnet (HAProxy binds the LLP ports there).
+        this.addresses = { vip: hostAddress(subnet, 1), sender: hostAddress(subnet, 5), wk1: wk1.privateIp, wk2: wk2.privateIp, cloudApi: hostAddress(subnet, 1) };
+    }
+
+    namespaces(): Record<Node, string> {
+        const lab = this.cluster.lab!;
+        return { sender: this.senderNs, lb: lab.ns, wk1: lab.machineNetns("wk1"), wk2: lab.machineNetns("wk2") };
+    }
+
+    /** Boots both machines together and waits until WK1 is MASTER and WK2 BACKUP. */
+    async start(): Promise<void> {
+        await this.cluster.start();
+        const lab = this.cluster.lab!;
+        const cfg = this.cluster.cfg!;
+        const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
+        const disk = { dataDisk: { kind: "aws-ebs", volumeId: "vol-booted" } as const };
+        const [m1, m2] = [this.cluster.machine("wk1"), this.cluster.machine("wk2")];
+        this.workers = [
+            new BootedDrillWorker(m1, bootstrapSettings(cfg, p1, p2, disk), lab.machineNetns("wk1"), cfg.iguana.edition),
+            new BootedDrillWorker(m2, bootstrapSettings(cfg, p2, p1, disk), lab.machineNetns("wk2"), cfg.iguana.edition),
+        ];
+        // The sender: a namespace of its own on the bridge, in WK1's subnet, reaching the VIP.
+        sh("ip", ["netns", "add", this.senderNs]);
+        sh("ip", ["-n", this.senderNs, "link", "set", "lo", "up"]);
+        sh("ip", ["link", "add", MACHINE_INTERFACE, "netns", this.senderNs, "type", "veth", "peer", "name", "v-snd", "netns", lab.ns]);
+        sh("ip", ["-n", lab.ns, "link", "set", "v-snd", "master", "br0"]);
+        sh("ip", ["-n", lab.ns, "link", "set", "v-snd", "up"]);
+        const bits = planNetwork(cfg.network.cidr).privateSubnets[0].split("/")[1];
+        sh("ip", ["-n", this.senderNs, "addr", "add", `${this.addresses.sender}/${bits}`, "dev", MACHINE_INTERFACE]);
+        sh("ip", ["-n", this.senderNs, "link", "set", MACHINE_INTERFACE, "up"]);
+        this.cluster.bootTogether();
+        const up = await Promise.all(this.cluster.machines.map((m) => m.waitCloudInit(8 * 60 * 1000)));
+        if (!up.every(Boolean)) throw new Error(`the machines did not finish booting: ${this.cluster.machines.map((m, i) => `${m.name} ${up[i] ? "up" : "not up"}`).join(", ")}`);
+        const [w1, w2] = this.workers;
+        if (!(await waitFor(() => w1.role() === "MASTER" && w2.role() === "BACKUP" && w1.standinReady(), 120000, 500))) {
+            throw new Error(`keepalived did not elect WK1 on the booted machines: wk1=${w1.role()} wk2=${w2.role()}`);
+        }
+    }
+
+    async destroy(): Promise<void> {
+        await this.cluster.destroy();
+        sh("ip", ["netns", "del", this.senderNs], { allowFail: true });
+    }
+}
