@@ -10,7 +10,7 @@ import { ClusterConfig } from "../components/config";
 import { PROJECT, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { planNetwork, planWorkers } from "../components/model";
 import { program } from "../components/program";
-import { Processes, Started, sh, sleep, waitFor } from "../drill/system";
+import { Processes, Started, sleep, waitFor } from "../drill/system";
 import { evaluate } from "../tools/evaluate";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
 import { validateClusterConfig } from "../components/config";
@@ -192,11 +192,10 @@ export class BootedCluster {
                     [this.options.repoRoot, STANDIN_RUNTIME.repo],
                     [process.execPath, STANDIN_RUNTIME.node],
                 ],
-                ...(w.dataDiskPath ? { dataDisk: { devicePath: w.dataDiskPath, sizeMb: 1024 } } : {}),
+                ...(w.dataDiskPath ? { dataDisk: { devicePath: w.dataDiskPath, sizeMb: 1024, readOnly: this.bootCase.failDiskStep === true } } : {}),
             });
             this.machines.push(machine);
             machine.prepare();
-            if (this.bootCase.failDiskStep && machine.loopDevice) sh("blockdev", ["--setro", machine.loopDevice]);
         }
     }
 

@@ -28,7 +28,7 @@ export interface MachineSpec {
     /** Lines for the guest's /etc/hosts (the archive, the stand-in cloud endpoints). */
     hosts: string[];
     /** The data disk: a loop device shown inside under this path (the cloud's stable name). */
-    dataDisk?: { devicePath: string; sizeMb: number };
+    dataDisk?: { devicePath: string; sizeMb: number; readOnly?: boolean };
     /** Extra CA certificates the image trusts (the stand-in cloud endpoints' test CA). */
     caCertificate?: string;
     /** Read-only binds host:guest (the Iguana stand-in's runtime). */
@@ -121,7 +121,10 @@ export class Machine {
             const image = path.join(dir, "data-disk.img");
             fs.closeSync(fs.openSync(image, "w"));
             fs.truncateSync(image, this.spec.dataDisk.sizeMb * 1024 * 1024);
-            this.loopDevice = sh("losetup", ["--find", "--show", image]).trim();
+            const readOnly = this.spec.dataDisk.readOnly === true;
+            this.loopDevice = sh("losetup", ["--find", "--show", ...(readOnly ? ["--read-only"] : []), image]).trim();
+            // A loop device keeps its read-only flag from an earlier attachment.
+            if (!readOnly) sh("blockdev", ["--setrw", this.loopDevice]);
         }
     }
 
@@ -318,9 +321,8 @@ export function removeCgroupTree(dir: string): void {
 
 /** The pids of one systemd unit of a booted machine, from its cgroup (the machine's systemd makes one per unit). */
 export function unitPids(machineCgroups: string[], unit: string): number[] {
-    for (const root of machineCgroups) {
-        const dir = path.join(root, "payload", "system.slice", unit);
-        if (fs.existsSync(dir)) return cgroupPids(dir);
-    }
-    return [];
+    // The machine's systemd keeps its units in one hierarchy (cgroup v2 here): ask each.
+    const pids = new Set<number>();
+    for (const root of machineCgroups) for (const pid of cgroupPids(path.join(root, "payload", "system.slice", unit))) pids.add(pid);
+    return [...pids];
 }
