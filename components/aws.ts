@@ -490,10 +490,10 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     }
 
     // --- network load balancers (the VIP) ------------------------------------------------
-    // One NLB per block of 50 ports (see aws-scale.ts); the primary one carries the dashboard
-    // and keeps the plain names, so a cluster that never needs a second NLB never sees one.
+    // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
+    // the web port's block keeps the plain names (see aws-scale.ts).
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
-        const suffix = shard.primary ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
+        const suffix = shard.plainNames ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
         const eips = cfg.network.public
             ? publicSubnets.map((_, i) => {
                   const eipName = `${name}-vip${suffix}-${ZONE_SUFFIX[i]}`;
@@ -560,11 +560,13 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             forward(nlb, channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
         }
         // The dashboard follows the active worker, like active-passive channels.
-        if (shard.primary) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
+        if (shard.dashboard) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
     }
 
     const vipAddresses = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => lists.flat());
+    // The first address of the NLB with the lowest channel ports: every channel of that block listens on it.
     const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
+    const dashboardHost = nlbs.find((n) => n.shard.dashboard)!.addresses.apply((addresses) => addresses[0]);
     const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) =>
         Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))),
     );
@@ -572,7 +574,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         cloud: "aws",
         vip,
         vipAddresses,
-        ...endpointsForHosts(cfg, vip, channelHosts),
+        ...endpointsForHosts(cfg, dashboardHost, channelHosts),
         workers: workerOutputs(workers, zones),
     };
 }

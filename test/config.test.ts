@@ -154,7 +154,7 @@ describe("config model", () => {
             expectProblem(
                 base({ channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + i * 100 })) }),
                 "channels",
-                "22 blocks of 50 ports",
+                "21 blocks of 50 ports",
                 "at most 20",
             ));
         it("more channel rules than four security groups hold", () =>
