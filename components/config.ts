@@ -32,7 +32,10 @@ import {
     Range,
     SSH_PORT,
 } from "./constants";
+import * as pulumi from "@pulumi/pulumi";
 import { cidrProblem } from "./cidr";
+import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
+import { closest } from "./suggest";
 import { awsScaleProblems } from "./aws-scale";
 import { azureScaleProblems } from "./azure-scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
@@ -110,6 +113,17 @@ export interface RawClusterConfig {
     storage?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
+    /**
+     * Every key of the stack's configuration, when it comes from a stack (program, offline plan):
+     * keys of this project that the program never reads are refused. `value` is the stored text,
+     * undefined for a secret (never repeated in a message).
+     */
+    stackKeys?: StackKey[];
+}
+
+export interface StackKey {
+    key: string;
+    value: string | undefined;
 }
 
 /** The project config keys of the contract, in the order the docs list them. */
@@ -123,7 +137,11 @@ export interface ConfigProblem {
     message: string;
 }
 
-export class ConfigValidationError extends Error {
+/**
+ * A RunError: the Pulumi CLI prints its message alone, without the program's stack trace
+ * (@pulumi/pulumi cmd/run: "Always hide the stack for RunErrors").
+ */
+export class ConfigValidationError extends pulumi.RunError {
     constructor(public readonly problems: ConfigProblem[]) {
         super(
             `Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
@@ -170,7 +188,8 @@ class Reader {
         }
         for (const k of Object.keys(value)) {
             if (!allowed.includes(k)) {
-                this.report(`${key}.${k}`, `is not a known key; allowed: ${allowed.join(", ")}`);
+                const guess = closest(k, allowed);
+                this.report(`${key}.${k}`, `is not a known key${guess ? ` (did you mean ${guess}?)` : ""}; allowed: ${allowed.join(", ")}`);
             }
         }
         return value as Record<string, unknown>;
@@ -257,6 +276,7 @@ function qualify(key: string): string {
  */
 export function validateClusterConfig(raw: RawClusterConfig, stackName: string): ClusterConfig {
     const r = new Reader();
+    checkStackKeys(r, raw.stackKeys ?? []);
 
     let cloud: Cloud | undefined;
     if (raw.cloud === undefined) {
@@ -275,6 +295,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
             r.report(key, `is required for cloud "${cloud}": set it in the stack file (e.g. ${cloud === "aws" ? "us-east-1" : "eastus2"})`);
         } else {
             region = r.string(key, raw.region) ?? "";
+            if (region && !regionIsKnown(r, cloud, region)) region = "";
         }
     }
 
@@ -303,6 +324,72 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
         throw new ConfigValidationError(r.problems);
     }
     return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
+}
+
+/** Shell-quotes a value for a command the message suggests. */
+function shellWord(text: string): string {
+    return /^[A-Za-z0-9._\/:@=,+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `pulumi config set` for `key`, with the stored value when it may be shown. */
+function configSetCommand(key: string, value: string | undefined): string {
+    const path = /[.[]/.test(key.slice(key.indexOf(":") + 1)) ? " --path" : "";
+    return value === undefined ? `pulumi config set${path} --secret ${shellWord(key)} <value>` : `pulumi config set${path} ${shellWord(key)} ${shellWord(value)}`;
+}
+
+/**
+ * Keys the program would never read: of this project but not of the contract (a typo, or a
+ * nested key set without `--path`), or in a namespace that is a near miss of the project's.
+ */
+function checkStackKeys(r: Reader, keys: StackKey[]): void {
+    const known: readonly string[] = CONFIG_KEYS;
+    for (const { key, value } of keys) {
+        const colon = key.indexOf(":");
+        if (colon < 0) continue;
+        const namespace = key.slice(0, colon);
+        const name = key.slice(colon + 1);
+        const head = name.split(/[.[]/)[0];
+        if (namespace === PROJECT) {
+            if (known.includes(name)) continue;
+            if (known.includes(head)) {
+                r.report(
+                    key,
+                    `is a nested key set without --path: Pulumi stored a top-level key literally named "${name}", which the program never reads, so ${head} keeps its default. ` +
+                        `Remove it and set the nested value: pulumi config rm ${shellWord(key)} && ${configSetCommand(key, value)}`,
+                );
+            } else {
+                const guess = closest(name, known);
+                r.report(key, `is not a key of this project${guess ? ` (did you mean ${guess}?)` : ""}; allowed: ${known.join(", ")}`);
+            }
+        } else if (namespace.toLowerCase().includes("iguana") || closest(namespace, [PROJECT])) {
+            const target = `${PROJECT}:${name}`;
+            r.report(
+                key,
+                `is in namespace "${namespace}", which the program never reads: this project's keys are "${PROJECT}:<key>". ` +
+                    `Move it: pulumi config rm ${shellWord(key)} && ${configSetCommand(target, value)}`,
+            );
+        }
+    }
+}
+
+/** Reports an unknown region (with the closest known one) or an Azure region without zones. */
+function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
+    const key = REGION_KEY[cloud];
+    if (cloud === "aws") {
+        if (AWS_REGIONS.includes(region)) return true;
+        const guess = closest(region, AWS_REGIONS);
+        r.report(key, `"${region}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-east-1, eu-west-1 (see components/regions.ts)`);
+        return false;
+    }
+    const name = normalizeAzureLocation(region);
+    if (AZURE_ZONAL_LOCATIONS.includes(name)) return true;
+    if (AZURE_NON_ZONAL_LOCATIONS.includes(name)) {
+        r.report(key, `"${region}" has no availability zones, and the workers need zones 1 and 2; allowed: a region with zones such as eastus2, westeurope (see components/regions.ts)`);
+        return false;
+    }
+    const guess = closest(name, AZURE_ZONAL_LOCATIONS);
+    r.report(key, `"${region}" is not an Azure region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region name such as eastus2, westeurope (see components/regions.ts)`);
+    return false;
 }
 
 function readIguana(r: Reader, value: unknown): IguanaConfig {

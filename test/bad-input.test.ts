@@ -98,6 +98,17 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["floating IP with NAT gateways on AWS", aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }), "iguana-ha:network.natGateways", "own public addresses"],
     ["floating IP on Azure idle for an hour", azure({ failover: { strategy: "floating-ip", idleTimeoutSeconds: 3600 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-1800"],
     ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
+    ["misspelt project key", aws({ enviroment: "dev" }), "iguana-ha:enviroment", "did you mean environment?"],
+    ["unknown project key", azure({ colour: "blue" }), "iguana-ha:colour", "allowed: cloud, environment"],
+    ["nested key set without --path", aws({ "workers.dataDiskGb": 500 }), "iguana-ha:workers.dataDiskGb", "pulumi config set --path iguana-ha:workers.dataDiskGb 500"],
+    ["list item set without --path", azure({ "channels[0].port": 2576 }), "iguana-ha:channels[0].port", "pulumi config set --path 'iguana-ha:channels[0].port' 2576"],
+    ["wrong namespace", aws({ "iguana:environment": "dev" }), "iguana:environment", "pulumi config set iguana-ha:environment dev"],
+    ["wrong namespace on a nested key", aws({ "iguanaha:workers.size": "m6i.large" }), "iguanaha:workers.size", "pulumi config set --path iguana-ha:workers.size m6i.large"],
+    ["misspelt nested key", aws({ workers: { dataDiskGB: 50 } }), "iguana-ha:workers.dataDiskGB", "did you mean dataDiskGb?"],
+    ["AWS region without its dash", aws({ "aws:region": "us-east1" }), "aws:region", "did you mean us-east-1?"],
+    ["AWS region that does not exist", aws({ "aws:region": "moon-base-1" }), "aws:region", "is not an AWS region"],
+    ["Azure location misspelt", azure({ "azure-native:location": "eastus-2" }), "azure-native:location", "did you mean eastus2?"],
+    ["Azure location without availability zones", azure({ "azure-native:location": "westus" }), "azure-native:location", "no availability zones"],
 ];
 
 class Capture {
@@ -138,6 +149,64 @@ describe("bad input catalogue", function () {
             assert.deepStrictEqual(io.out, [], "the plan prints nothing to stdout");
             assert.strictEqual(io.err.join("\n"), message, "the plan prints the same message");
         });
+    });
+});
+
+/** Stack files the offline plan must refuse or flag: [description, file text or undefined for no file, fragments of stderr]. */
+const STACK_FILES: [string, string | undefined, string[]][] = [
+    ["an unknown stack file", undefined, ['no stack file for "missing"', "known stacks: aws-dev"]],
+    ["a stack file that is not YAML", "config:\n  iguana-ha:cloud: [aws\n", ["is not valid YAML"]],
+    [
+        "an ESC environment that would have set the network",
+        yaml.dump({ environment: ["hospital/iguana-prod"], config: { "aws:region": "us-east-1", "iguana-ha:cloud": "aws", "iguana-ha:channels": [{ name: "adt-in", protocol: "llp", port: 2575 }] } }),
+        ["iguana-ha:network: is required", "note: environment: the stack file imports the Pulumi ESC environment hospital/iguana-prod, which the offline plan does not resolve"],
+    ],
+];
+
+describe("a secret set without --path", function () {
+    this.timeout(60000);
+    it("gets the command with --secret and never the value", async () => {
+        const presigned = "https://downloads.example/iguana.tar.gz?X-Amz-Signature=0123456789abcdef";
+        const config = toPulumiConfig(PROJECT, { ...aws(), "iguana.installerUrl": presigned });
+        let message = "";
+        await assert.rejects(
+            evaluate({ stack: "bad", config, secretKeys: ["iguana-ha:iguana.installerUrl"], run: () => program() }),
+            (e: Error) => ((message = e.message), true),
+        );
+        assert.ok(message.includes("pulumi config set --path --secret iguana-ha:iguana.installerUrl <value>"), message);
+        assert.ok(!message.includes("X-Amz-Signature"), "the secret is not repeated");
+    });
+});
+
+describe("bad stack files", function () {
+    this.timeout(60000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-bad-stack-file-"));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    STACK_FILES.forEach(([description, text, fragments], index) => {
+        it(`${description}: the plan exits 1 with a clear message and no stack trace`, async () => {
+            const file = path.join(dir, `Pulumi.bad-file-${index}.yaml`);
+            if (text !== undefined) fs.writeFileSync(file, text);
+            const io = new Capture();
+            const args = text === undefined ? ["--stack", "missing"] : ["--stack-file", file];
+            const status = await runPlanCommand(args, io);
+            assert.strictEqual(status, 1);
+            assert.deepStrictEqual(io.out, [], "nothing on stdout");
+            const stderr = io.err.join("\n");
+            for (const fragment of fragments) assert.ok(stderr.includes(fragment), `stderr lacks "${fragment}":\n${stderr}`);
+            assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+        });
+    });
+
+    it("an ESC environment on a stack file that validates is reported as a warning, not dropped", async () => {
+        const file = path.join(dir, "Pulumi.esc-ok.yaml");
+        const config = Object.fromEntries(Object.entries(toPulumiConfig(PROJECT, aws())).map(([k, v]) => [k, parse(v)]));
+        fs.writeFileSync(file, yaml.dump({ environment: ["hospital/iguana-dev"], config }));
+        const io = new Capture();
+        assert.strictEqual(await runPlanCommand(["--stack-file", file, "--json"], io), 0, io.err.join("\n"));
+        const plan = JSON.parse(io.out.join("\n"));
+        assert.strictEqual(plan.stack, "esc-ok", "the stack name comes from the file name");
+        assert.ok(plan.warnings.some((w: string) => w.includes("hospital/iguana-dev") && w.includes("does not resolve")), plan.warnings.join("\n"));
     });
 });
 
