@@ -107,20 +107,32 @@ export async function evaluate<T extends Record<string, pulumi.Input<any>>>(opti
     }
 }
 
+/**
+ * The SDK's log module: with no engine (under mocks) `warn` prints to the console. While
+ * evaluating, warnings are recorded on the mocks instead, for the plan and the tests to read.
+ */
+const sdkLog: { warn: (message: string, ...rest: unknown[]) => Promise<void> } = require("@pulumi/pulumi/log");
+
 async function evaluateWithMocks<T extends Record<string, pulumi.Input<any>>>(options: EvaluateOptions<T>): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
     const mocks = options.mocks ?? new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
     await installMocks(mocks, PROJECT, options.stack);
     pulumi.runtime.setAllConfig(options.config, options.secretKeys);
-    let outputs: T;
+    const sdkWarn = sdkLog.warn;
+    sdkLog.warn = async (message: string) => void mocks.warnings.push(message);
     try {
-        outputs = options.run();
-    } finally {
+        let outputs: T;
+        try {
+            outputs = options.run();
+        } finally {
+            await drainRegistrations();
+        }
+        const resolved: Record<string, unknown> = {};
+        for (const [key, value] of Object.entries(outputs)) {
+            resolved[key] = await promiseOf(value);
+        }
         await drainRegistrations();
+        return { outputs: resolved as any, mocks };
+    } finally {
+        sdkLog.warn = sdkWarn;
     }
-    const resolved: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(outputs)) {
-        resolved[key] = await promiseOf(value);
-    }
-    await drainRegistrations();
-    return { outputs: resolved as any, mocks };
 }

@@ -37,6 +37,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** Every value invented here (ids, addresses, ARNs): shown as placeholders by the plan. */
     readonly placeholders = new Set<string>();
     readonly parents = new Map<string, string>();
+    /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
+    readonly warnings: string[] = [];
     private nextAddress = 10;
 
     constructor(private readonly region: string = "us-east-1") {}

@@ -9,6 +9,7 @@ import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import * as path from "path";
 import { StackFileError, listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
+import { quotaLine, quotaUsage } from "../components/quotas";
 import { describeModes, renderModes } from "../components/modes";
 import { validateClusterConfig } from "../components/config";
 import { workerBootstraps } from "./worker-bootstrap";
@@ -79,13 +80,15 @@ export async function plan(args: PlanArgs) {
     // The program validated the same config; read it again for the mode description.
     const cfg = validateClusterConfig(rawClusterConfig(stackConfig), args.stack);
     const modes = describeModes(cfg);
-    const warnings = environmentNote ? [environmentNote] : [];
+    const warnings = [...(environmentNote ? [environmentNote] : []), ...mocks.warnings];
+    const quotas = quotaUsage(cfg);
     return {
         project: PROJECT,
         stack: args.stack,
         modes,
         modesText: renderModes(cfg),
         warnings,
+        quotas,
         resources,
         outputs,
         bootstrap,
@@ -121,8 +124,9 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
             const placeholders = new Set(result.placeholders);
             console.log(`Offline plan for stack "${args.stack}" (project ${PROJECT}): evaluated under Pulumi mocks; nothing was deployed.\n`);
             console.log(`Mode:\n${result.modesText}\n`);
+            console.log(`Quotas (needed of the default limit): ${quotaLine(result.quotas)}\n`);
             if (result.warnings.length > 0) {
-                console.log(`Warnings (${result.warnings.length}):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
+                console.log(`Warnings (${result.warnings.length}; pulumi preview prints the same):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
             }
             console.log(`Resources (${result.resources.length}):`);
             console.log(renderTree(result.resources, placeholders));
