@@ -326,10 +326,14 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     }
 
     // --- identity and encryption ---------------------------------------------------------
+    // What holds the queue is kept by `pulumi destroy` (retainOnDelete), and with storage.protect
+    // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
+    // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
+    const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
     const key = new kms.Key(
         `${name}-key`,
         { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
-        opts,
+        keep,
     );
     const role = new iam.Role(
         `${name}-worker-role`,
@@ -393,7 +397,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 tags: { ...tags, Name: `${name}-shared` },
             },
             // The queue lives here: deleting the cluster must not silently delete it.
-            { parent, retainOnDelete: true },
+            keep,
         );
         const mountTargets = privateSubnets.map(
             (subnet, i) =>
@@ -434,7 +438,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                       tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
                   },
                   // The queue lives here: deleting the cluster must not silently delete it.
-                  { parent, retainOnDelete: true },
+                  keep,
               );
         const storageId = shared ? shared.fileSystem.id : volume!.id;
         const userData = pulumi.all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined]).apply(([storage, secretArn, allocationId]) =>

@@ -85,6 +85,11 @@ export interface StorageConfig {
     queueRecovery: QueueRecovery;
     /** Azure only: provisioned size of the premium NFS share (EFS is elastic). */
     shareGb: number;
+    /**
+     * Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key,
+     * the Azure data resource group): destroy and replacement stop until `pulumi state unprotect`.
+     */
+    protect: boolean;
 }
 
 /** A validated configuration with every default filled in. */
@@ -151,13 +156,14 @@ export class ConfigValidationError extends pulumi.RunError {
     }
 }
 
-const ALLOWED_KEYS = {
+/** The keys each structured contract key takes (`channel`: each item of `channels`). */
+export const NESTED_KEYS = {
     iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
-    storage: ["queueRecovery", "shareGb"],
+    storage: ["queueRecovery", "shareGb", "protect"],
 } as const;
 
 function describe(value: unknown): string {
@@ -393,7 +399,7 @@ function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
 }
 
 function readIguana(r: Reader, value: unknown): IguanaConfig {
-    const obj = r.object("iguana", value, ALLOWED_KEYS.iguana) ?? {};
+    const obj = r.object("iguana", value, NESTED_KEYS.iguana) ?? {};
     const edition = r.oneOf("iguana.edition", obj.edition, EDITIONS) ?? DEFAULTS.edition;
     const installerUrl = r.string("iguana.installerUrl", obj.installerUrl);
     if (installerUrl !== undefined && !/^https?:\/\/[^\s/]+\/\S*$/.test(installerUrl)) {
@@ -417,7 +423,7 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
     if (value === undefined) {
         r.report("network", "is required: at least network.allowedCidrs, the CIDRs allowed to send to the channels");
     }
-    const obj = r.object("network", value, ALLOWED_KEYS.network) ?? {};
+    const obj = r.object("network", value, NESTED_KEYS.network) ?? {};
     let cidr = DEFAULTS.networkCidr as string;
     if (obj.cidr !== undefined) {
         const text = r.string("network.cidr", obj.cidr);
@@ -449,7 +455,7 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
 }
 
 function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): WorkersConfig {
-    const obj = r.object("workers", value, ALLOWED_KEYS.workers) ?? {};
+    const obj = r.object("workers", value, NESTED_KEYS.workers) ?? {};
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     let size = cloud ? DEFAULTS.workerSize[cloud] : "";
     let sizeOk = obj.size === undefined;
@@ -493,7 +499,7 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
 }
 
 function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
-    const obj = r.object("failover", value, ALLOWED_KEYS.failover) ?? {};
+    const obj = r.object("failover", value, NESTED_KEYS.failover) ?? {};
     const strategy = r.oneOf("failover.strategy", obj.strategy, FAILOVER_STRATEGY_CHOICES) ?? DEFAULTS.failoverStrategy;
     if (strategy === "floating-ip") return readFloatingIpFailover(r, obj, cloud);
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
@@ -580,7 +586,7 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
     const ports = new Map<number, number>();
     value.forEach((item, i) => {
         const key = `channels[${i}]`;
-        const obj = r.object(key, item, ALLOWED_KEYS.channel);
+        const obj = r.object(key, item, NESTED_KEYS.channel);
         if (!obj) return;
         let name: string | undefined;
         if (obj.name === undefined) {
@@ -637,9 +643,10 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
 }
 
 function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWorkers: unknown, channels: ChannelConfig[]): StorageConfig {
-    const obj = r.object("storage", value, ALLOWED_KEYS.storage) ?? {};
+    const obj = r.object("storage", value, NESTED_KEYS.storage) ?? {};
     const queueRecovery = r.oneOf("storage.queueRecovery", obj.queueRecovery, QUEUE_RECOVERY_CHOICES) ?? DEFAULTS.queueRecovery;
     const shareGb = r.integer("storage.shareGb", obj.shareGb, AZURE_SHARE_GB, " GiB") ?? DEFAULTS.shareGb;
+    const protect = r.boolean("storage.protect", obj.protect) ?? DEFAULTS.protect;
     if (obj.shareGb !== undefined && cloud === "aws") {
         r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
     } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {
@@ -663,5 +670,5 @@ function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWor
             );
         }
     }
-    return { queueRecovery, shareGb };
+    return { queueRecovery, shareGb, protect };
 }

@@ -98,6 +98,8 @@ export const DEFAULTS = {
     failoverStrategy: "load-balancer" as FailoverStrategy,
     /** Azure Files premium NFS shares are provisioned: 100 GiB is the smallest share. */
     shareGb: 100,
+    /** `storage.protect`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
+    protect: false,
 } as const;
 
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */

@@ -98,6 +98,7 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["floating IP with NAT gateways on AWS", aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }), "iguana-ha:network.natGateways", "own public addresses"],
     ["floating IP on Azure idle for an hour", azure({ failover: { strategy: "floating-ip", idleTimeoutSeconds: 3600 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-1800"],
     ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
+    ["protect as a string", aws({ storage: { protect: "yes" } }), "iguana-ha:storage.protect", "true or false"],
     ["misspelt project key", aws({ enviroment: "dev" }), "iguana-ha:enviroment", "did you mean environment?"],
     ["unknown project key", azure({ colour: "blue" }), "iguana-ha:colour", "allowed: cloud, environment"],
     ["nested key set without --path", aws({ "workers.dataDiskGb": 500 }), "iguana-ha:workers.dataDiskGb", "pulumi config set --path iguana-ha:workers.dataDiskGb 500"],
