@@ -37,7 +37,7 @@ export interface EvaluateOptions<T> {
 }
 
 /**
- * The SDK's `Resource.stackTrace` (private, @pulumi/pulumi 3.270.0): every resource constructor
+ * The SDK's `Resource.stackTrace` (private, @pulumi/pulumi 3.248.0): every resource constructor
  * calls it to send the engine the program's source position and stack with the registration.
  * It captures a stack with no depth limit and maps each frame through ts-node's source maps.
  */
@@ -72,7 +72,7 @@ const mergeOptionsWithoutApiVersionAliases: MergeOptions = (a, b) => {
 };
 
 /**
- * The SDK's `debuggablePromise` (internal, runtime/debuggable.js, @pulumi/pulumi 3.270.0) wraps
+ * The SDK's `debuggablePromise` (internal, runtime/debuggable.js, @pulumi/pulumi 3.248.0) wraps
  * every promise of a registration, an output or an RPC for the leak report a real program prints
  * when it exits with promises pending: it defines three properties on the promise (an id, a
  * context and a stack), adds it to a set and chains two more promises to take it out again.
