@@ -31,7 +31,8 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
         warn(
             "iguana.installerUrl",
             "is not set: the workers boot without Iguana, so no health check ever passes and the load balancer sends nothing to them; " +
-                "set it to the URL of your licensed Iguana installer (a secret if it is presigned: pulumi config set --secret --path 'iguana-ha:iguana.installerUrl' <url>)",
+                "set it to the URL of your licensed Iguana installer (pulumi config set --path iguana-ha:iguana.installerUrl <url>); " +
+                "it is written into the workers' boot configuration in clear text, so never a URL that embeds a credential",
         );
     } else if (cfg.iguana.installerSha256 === undefined) {
         warn("iguana.installerSha256", "is not set: the workers install whatever the installer URL serves, unchecked; set it to the output of `sha256sum <installer>`");
