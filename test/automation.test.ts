@@ -396,7 +396,7 @@ describe("automation: outputs", () => {
         delete factory.stack.outputMap.workers;
         const error = await rejection(stack.outputs());
         assert.ok(error instanceof UnexpectedOutputsError, error.message);
-        assert.deepStrictEqual(error.problems, ['vip: does not have the contract\'s shape (see "Stack outputs" in the README)', "workers: missing"]);
+        assert.deepStrictEqual(error.problems, ['vip: does not have the contract\'s shape (see docs/outputs.md)', "workers: missing"]);
     });
 });
 
