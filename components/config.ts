@@ -360,7 +360,7 @@ function checkStackKeys(r: Reader, keys: StackKey[]): void {
             if (known.includes(head)) {
                 r.report(
                     key,
-                    `is a nested key set without --path: Pulumi stored a top-level key literally named "${name}", which the program never reads, so ${head} keeps its default. ` +
+                    `is a nested key set without --path: Pulumi stored a top-level key literally named "${name}", which the program never reads, so ${name} keeps its default. ` +
                         `Remove it and set the nested value: pulumi config rm ${shellWord(key)} && ${configSetCommand(key, value)}`,
                 );
             } else {
