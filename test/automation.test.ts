@@ -652,6 +652,11 @@ describe("automation: a PATH directory the process cannot search (EACCES)", func
         const runuser = ["/usr/sbin/runuser", "/sbin/runuser"].find((p) => fs.existsSync(p));
         const asRoot = process.getuid?.() === 0;
         if (asRoot && !runuser) this.skip();
+        if (asRoot) {
+            // The unprivileged user must be able to read the project (a clone under /root is not).
+            const probe = await runProcess(runuser!, ["-u", "nobody", "--", "test", "-r", path.join(__dirname, "..", "automation", "errors.ts")]);
+            if (probe.status !== 0) this.skip();
+        }
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-eacces-"));
         const blocked = path.join(dir, "bin-nobody-may-search");
         fs.mkdirSync(blocked, { mode: 0o000 });
