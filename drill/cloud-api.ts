@@ -57,6 +57,11 @@ export class FakeCloudApi {
     private pending = new Set<NodeJS.Timeout>();
     private readonly handler: http.RequestListener;
 
+    /** The API as a request listener, for a server of the caller's (the boot test serves it over HTTPS). */
+    get requestListener(): http.RequestListener {
+        return this.handler;
+    }
+
     constructor(private readonly options: FakeCloudOptions) {
         this.handler = (req, res) => {
             const chunks: Buffer[] = [];

@@ -288,7 +288,8 @@ class ScenarioRun {
         await waitFor(() => this.wk1.role() === "BACKUP", 5000, 20);
         this.wk2.startKeepalived();
         this.monitor.start();
-        if (!(await waitFor(() => this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP", 15000))) {
+        // WK2 leaves FAULT only after its boot head start (VRRP.backupBootHeadStartSeconds).
+        if (!(await waitFor(() => this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP", 15000 + VRRP.backupBootHeadStartSeconds * 1000))) {
             throw new Error(`keepalived did not elect WK1: wk1=${this.wk1.role()} wk2=${this.wk2.role()}`);
         }
         if (this.shared && !(await waitFor(() => this.wk1.standinReady(), 30000))) {

@@ -1,8 +1,10 @@
 import * as assert from "assert";
+import * as yaml from "js-yaml";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import {
+    IGUANA_UNIT,
     LLP_CHAIN,
     WORKER_PATHS,
     bootstrapSettings,
@@ -12,6 +14,7 @@ import {
     renderKeepalivedConf,
     renderLlpGateScript,
     renderPrepareDiskScript,
+    renderWorkerFiles,
     roleProbeArgs,
     tcpKeepaliveSeconds,
 } from "../components/bootstrap";
@@ -101,9 +104,36 @@ describe("worker bootstrap: rendered text", () => {
         const disk = renderPrepareDiskScript(s1);
         assert.match(disk, /nvme-Amazon_Elastic_Block_Store_vol0abc/);
         assert.match(disk, /if blkid -p "\$device"[^\n]*\n\s+echo "iguana-ha: \$device already holds data; keeping it"\nelse\n[^\n]*\n\s+mkfs\.ext4/);
-        assert.match(disk, /nofail/);
-        assert.match(disk, /UUID=\$uuid/);
+        // Mounted by the script at every boot (the iguana-data unit), never left to fstab.
+        assert.match(disk, /mountpoint -q "\$mount_point" \|\| mount -o defaults "\$device" "\$mount_point"/);
+        assert.doesNotMatch(disk, /\/etc\/fstab/);
         assert.match(disk, new RegExp(`working_dir='${WORKER_PATHS.workingDir}'`));
+    });
+
+    it("Iguana of either edition requires the data unit and refuses to start without its mount", () => {
+        for (const edition of ["iguanax", "iguana6"] as const) {
+            const files = renderWorkerFiles({ ...s1, edition });
+            const data = files.find((f) => f.path === "/etc/systemd/system/iguana-data.service")!;
+            assert.match(data.content, /^ExecStart=\/usr\/local\/lib\/iguana-ha\/prepare-disk\.sh$/m);
+            assert.match(data.content, new RegExp(`^Before=${IGUANA_UNIT[edition]}\\.service`, "m"));
+            const iguana = files.find((f) => f.path === (edition === "iguanax" ? "/etc/systemd/system/IguanaX.service.d/iguana-ha.conf" : "/etc/systemd/system/iguana6.service"))!;
+            for (const line of ["Requires=iguana-data.service", "After=iguana-data.service", `RequiresMountsFor=${WORKER_PATHS.workingDir}`, `ExecStartPre=/usr/bin/mountpoint -q ${WORKER_PATHS.dataMount}`]) {
+                assert.ok(iguana.content.split("\n").includes(line), `${edition}: ${line} missing from ${iguana.path}`);
+            }
+        }
+    });
+
+    it("runs the first-boot steps in one shell that stops at the first failure", () => {
+        const doc = yaml.load(renderCloudInit(s1)) as { runcmd: (string | string[])[] };
+        assert.strictEqual(doc.runcmd[0], "set -e");
+        const steps = doc.runcmd.map((c) => (Array.isArray(c) ? c.join(" ") : c));
+        assert.ok(steps.indexOf("systemctl enable --now iguana-data.service") < steps.indexOf("/usr/local/lib/iguana-ha/install-iguana.sh"));
+        assert.ok(steps.includes("install -d -o iguana -g iguana -m 0750 /var/lib/iguana"), "the iguana user's home is made");
+    });
+
+    it("gives only the backup a head start after boot", () => {
+        assert.match(renderCheckIguanaScript(s2), /head-start-done/);
+        assert.doesNotMatch(renderCheckIguanaScript(s1), /head-start/);
     });
 
     it("finds the Azure data disk at LUN 0", () => {

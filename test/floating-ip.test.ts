@@ -51,7 +51,7 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
     expectConfig(config);
     assert.match(file(doc, "/vip-mover.py"), /^#!\/usr\/bin\/env python3/);
     assert.match(file(doc, "iguana-vip-reconcile.timer"), new RegExp(`OnUnitActiveSec=${VIP_MOVE.reconcileEverySeconds}`));
-    assert.ok(doc.runcmd.some((c: string[]) => c.join(" ") === "systemctl enable --now iguana-vip-reconcile.timer"));
+    assert.ok(doc.runcmd.some((c: string | string[]) => Array.isArray(c) && c.join(" ") === "systemctl enable --now iguana-vip-reconcile.timer"));
     // The config names resources only; the worker's own identity signs every call.
     const cloudKeys: Record<string, string[]> = {
         aws: ["allocationId", "apiVersion", "ec2Url", "imdsUrl", "region"],

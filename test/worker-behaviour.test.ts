@@ -51,13 +51,15 @@ describe("worker scripts at work (private network namespace)", function () {
     const scenarios: Record<string, { paths: WorkerPaths; settings: ReturnType<typeof bootstrapSettings>; run: Promise<ProcessResult>; calls?: string }> = {};
 
     before(function () {
-        requireTools(this, "unshare", "ip", "iptables", "python3", "curl", "perl");
+        requireTools(this, "unshare", "setpriv", "ip", "iptables", "python3", "curl", "perl");
         if (!isRoot()) {
             if (process.env.CI === "true") throw new Error("these tests need root for a private network namespace");
             console.log("      SKIPPED (needs root for a private network namespace)");
             this.skip();
         }
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-run-"));
+        // The role probe runs as nobody: it must reach its script through these directories.
+        fs.chmodSync(dir, 0o755);
         scenarios.roleProbe = startRoleProbe(pathsFor("role-probe"));
         scenarios.llpGate = startLlpGate(pathsFor("llp-gate"));
         scenarios.vrrpLinkAws = startVrrpLinkAws(pathsFor("vrrp-link-aws"));
@@ -87,29 +89,46 @@ describe("worker scripts at work (private network namespace)", function () {
         return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }, paths);
     };
 
+    /**
+     * As on a worker: the probe runs as an unprivileged user (its unit has DynamicUser=yes), the
+     * state comes from the rendered notify script run with keepalived's umask (0177), and
+     * keepalived is a root process named keepalived. The real boot found both failures that a
+     * probe run as root hides: an unreadable state file and EPERM on signal 0.
+     */
     function startRoleProbe(paths: WorkerPaths) {
         const s = settings("iguana6", paths);
         const probe = path.join(paths.libDir, "role-probe.py");
         fs.writeFileSync(probe, ROLE_PROBE_SOURCE);
-        const pidfile = path.join(paths.runDir, "keepalived.pid");
+        fs.writeFileSync(path.join(paths.libDir, "notify.sh"), renderNotifyScript(s), { mode: 0o755 });
+        fs.writeFileSync(path.join(paths.libDir, "llp-gate.sh"), renderLlpGateScript(s), { mode: 0o755 });
+        const keepalived = path.join(paths.libDir, "keepalived");
+        fs.copyFileSync(fs.realpathSync("/bin/sleep"), keepalived);
+        fs.chmodSync(keepalived, 0o755);
+        // The notify script makes the run dir itself, as after a boot.
+        fs.rmSync(paths.runDir, { recursive: true, force: true });
+        const pidfile = path.join(paths.etcDir, "keepalived.pid");
         const args = roleProbeArgs(s, pidfile).join(" ");
         const url = `http://127.0.0.1:${s.roleProbe.port}${s.roleProbe.path}`;
+        const notify = (state: string) => `(umask 0177; ${paths.libDir}/notify.sh INSTANCE IGUANA ${state} 100)`;
         const run = inNamespace(`
 code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
-python3 ${probe} ${args} & probe=$!
-sleep 60 & keepalived=$!
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 ${probe} ${args} & probe=$!
+${keepalived} 60 & keepalived=$!
 echo $keepalived > ${pidfile}
 for _ in $(seq 50); do curl -s -o /dev/null ${url} && break; sleep 0.1; done
 echo "no-state $(code ${url})"
-echo BACKUP > ${paths.runDir}/state; echo "backup $(code ${url})"
-echo MASTER > ${paths.runDir}/state; echo "master-iguana-down $(code ${url})"
+${notify("BACKUP")}; echo "backup $(code ${url})"
+${notify("MASTER")}; echo "master-iguana-down $(code ${url})"
 listen ${s.webPort} & iguana=$!
 for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy $(code ${url})"
 echo "other-path $(code http://127.0.0.1:${s.roleProbe.port}/other)"
 kill $keepalived; sleep 0.2
 echo "keepalived-dead $(code ${url})"
-kill $iguana $probe`);
+sleep 60 & other=$!
+echo $other > ${pidfile}
+echo "pid-of-another-process $(code ${url})"
+kill $iguana $probe $other`);
         return { paths, settings: s, run };
     }
 
@@ -123,6 +142,7 @@ kill $iguana $probe`);
             "master-healthy 200",
             "other-path 404",
             "keepalived-dead 503",
+            "pid-of-another-process 503",
         ]);
     });
 

@@ -27,7 +27,9 @@ import {
     renderKeepalivedDropIn,
     renderLlpGateUnit,
     renderRoleProbeUnit,
-    renderIguanaSharedDropIn,
+    renderIguanaXDropIn,
+    DATA_UNIT,
+    renderDataUnit,
 } from "./units";
 
 export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl" | "json";
@@ -40,6 +42,8 @@ export interface WorkerFile {
     /** Written after packages are installed (so keepalived does not start on a half-built worker). */
     defer?: boolean;
 }
+
+const KEEPALIVE_SYSCTL_FILE = "/etc/sysctl.d/60-iguana-ha-keepalive.conf";
 
 export const WORKER_PACKAGES = ["keepalived", "iptables", "curl", "python3", "git"];
 
@@ -73,11 +77,14 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         { path: `/etc/systemd/system/${ROLE_PROBE_UNIT}`, permissions: "0644", kind: "systemd", content: renderRoleProbeUnit(s) },
         { path: `/etc/systemd/system/${LLP_GATE_UNIT}`, permissions: "0644", kind: "systemd", content: renderLlpGateUnit(s) },
         { path: `/etc/systemd/system/${VRRP_LINK_UNIT}`, permissions: "0644", kind: "systemd", content: renderVrrpLinkUnit(s) },
+        { path: `/etc/systemd/system/${DATA_UNIT}`, permissions: "0644", kind: "systemd", content: renderDataUnit(s) },
         { path: "/etc/systemd/system/keepalived.service.d/iguana-ha.conf", permissions: "0644", kind: "systemd", content: renderKeepalivedDropIn(s) },
-        { path: "/etc/sysctl.d/60-iguana-ha-keepalive.conf", permissions: "0644", kind: "sysctl", content: renderKeepaliveSysctl(s) },
+        { path: KEEPALIVE_SYSCTL_FILE, permissions: "0644", kind: "sysctl", content: renderKeepaliveSysctl(s) },
     ];
     if (s.edition === "iguana6") {
         files.push({ path: "/etc/systemd/system/iguana6.service", permissions: "0644", kind: "systemd", content: renderIguana6Unit(s) });
+    } else {
+        files.push({ path: `/etc/systemd/system/${IGUANA_UNIT.iguanax}.service.d/iguana-ha.conf`, permissions: "0644", kind: "systemd", content: renderIguanaXDropIn(s) });
     }
     if (s.vip) {
         files.push(
@@ -89,9 +96,6 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
     }
     if (isShared(s)) {
         files.splice(1, 0, script("iguana-service.sh", renderIguanaServiceScript(s)));
-        if (s.edition === "iguanax") {
-            files.push({ path: `/etc/systemd/system/${IGUANA_UNIT.iguanax}.service.d/iguana-ha.conf`, permissions: "0644", kind: "systemd", content: renderIguanaSharedDropIn(s) });
-        }
     }
     return files;
 }
@@ -102,6 +106,7 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
  */
 export function renderCloudInit(s: BootstrapSettings): string {
     const lib = s.paths.libDir;
+    const iguanaHome = `/var/lib/${IGUANA_USER}`;
     const doc = {
         package_update: true,
         packages: workerPackages(s),
@@ -111,7 +116,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
                 name: IGUANA_USER,
                 system: true,
                 shell: "/usr/sbin/nologin",
-                homedir: `/var/lib/${IGUANA_USER}`,
+                homedir: iguanaHome,
                 // NFS compares numeric ids: both workers need the same uid on the shared file system.
                 ...(isShared(s) ? { uid: IGUANA_SHARED_UID } : {}),
             },
@@ -124,10 +129,15 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ...(f.defer ? { defer: true } : {}),
         })),
         runcmd: [
-            ["sysctl", "--system"],
+            // One shell runs these in order: a step that fails stops the rest, and cloud-init
+            // reports the error (the disk step failing must not leave Iguana on the root disk).
+            "set -e",
+            // A system user gets no home directory from cloud-init.
+            ["install", "-d", "-o", IGUANA_USER, "-g", IGUANA_USER, "-m", "0750", iguanaHome],
+            ["sysctl", "-p", KEEPALIVE_SYSCTL_FILE],
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", LLP_GATE_UNIT, VRRP_LINK_UNIT],
-            [isShared(s) ? `${lib}/mount-shared.sh` : `${lib}/prepare-disk.sh`],
+            ["systemctl", "enable", "--now", DATA_UNIT],
             [`${lib}/install-iguana.sh`],
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "keepalived.service"],

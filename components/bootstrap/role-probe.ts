@@ -10,7 +10,6 @@ export const ROLE_PROBE_SOURCE = `#!/usr/bin/env python3
 import argparse
 import http.client
 import http.server
-import os
 import socket
 
 
@@ -35,11 +34,16 @@ def read_state(path):
 
 
 def keepalived_alive(pidfile):
+    """keepalived (root's) runs: its pid from the pid file names a live keepalived process.
+
+    The probe runs as an unprivileged dynamic user: signal 0 to root's process fails with
+    EPERM, so the process is looked up in /proc instead, which also catches a reused pid.
+    """
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
-        os.kill(pid, 0)
-        return True
+        with open("/proc/%d/comm" % pid, encoding="ascii") as handle:
+            return handle.read().strip() == "keepalived"
     except (OSError, ValueError):
         return False
 

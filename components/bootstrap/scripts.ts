@@ -39,7 +39,10 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     return `${HEADER("keepalived notify: $1 = INSTANCE|GROUP, $2 = name, $3 = new state, $4 = priority.")}
 state="\${3:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
-mkdir -p "$run_dir"${
+# keepalived runs its scripts with umask 0177: the role probe (another user) must read the state.
+umask 022
+mkdir -p "$run_dir"
+chmod 0755 "$run_dir"${
         floating
             ? `
 if [ "$state" = ${MASTER_RX_LOWER_PRI} ]; then
@@ -51,6 +54,7 @@ fi`
             : ""
     }
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
+chmod 0644 "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
 logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
 ${why.map((l) => `${l}\n`).join("")}case "$state" in
@@ -153,6 +157,28 @@ logger -t iguana-ha "LLP ports ${ports || "(none)"}: $action" || true
 `;
 }
 
+/**
+ * The backup's head start after a boot: its track script fails for the first seconds after
+ * its first run since boot (/run is empty at every boot), so a WK1 booted at the same moment
+ * is elected first. Durations come from /proc/uptime (monotonic, and one clock for the run).
+ */
+function backupHeadStart(s: BootstrapSettings): string {
+    const since = `${s.paths.runDir}/head-start-since`;
+    const done = `${s.paths.runDir}/head-start-done`;
+    return `# ${s.self.name} is the backup: after each boot it gives ${s.peer.name} a ${VRRP.backupBootHeadStartSeconds} s head start, so
+# ${s.peer.name} is the active worker when both boot together.
+if [ ! -e ${shq(done)} ]; then
+    mkdir -p ${shq(s.paths.runDir)}
+    now=$(cut -d' ' -f1 /proc/uptime)
+    [ -s ${shq(since)} ] || echo "$now" > ${shq(since)}
+    if awk -v now="$now" -v since="$(cat ${shq(since)})" 'BEGIN { exit !(now - since < ${VRRP.backupBootHeadStartSeconds}) }'; then
+        exit 1
+    fi
+    touch ${shq(done)}
+fi
+`;
+}
+
 /** keepalived's track script: succeeds while this worker's Iguana is healthy. */
 export function renderCheckIguanaScript(s: BootstrapSettings): string {
     const check = s.iguanaHealth;
@@ -161,14 +187,15 @@ export function renderCheckIguanaScript(s: BootstrapSettings): string {
             ? `curl -fsS -o /dev/null -m ${VRRP.checkTimeoutSeconds} ${shq(`http://127.0.0.1:${check.port}${check.path}`)}`
             : `timeout ${VRRP.checkTimeoutSeconds} bash -c ${shq(`exec 3<>/dev/tcp/127.0.0.1/${check.port}`)}`;
     const title = `Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the keepalived track script.`;
+    const headStart = s.self.role === "backup" ? backupHeadStart(s) : "";
     if (!isShared(s)) {
         return `${HEADER(title)}
-exec ${command}
+${headStart}exec ${command}
 `;
     }
     const markers = iguanaMarkers(s);
     return `${HEADER(`${title} Shared working directory: the shared file system must answer on every worker; Iguana runs only on the MASTER.`)}
-mount_point=${shq(s.paths.dataMount)}
+${headStart}mount_point=${shq(s.paths.dataMount)}
 # The shared file system is mounted and answers. A hung NFS server blocks statfs: KILL after 1 s.
 mountpoint -q "$mount_point" || exit 1
 timeout -s KILL 1 stat -f "$mount_point" > /dev/null || exit 1
@@ -238,7 +265,7 @@ function diskCandidates(s: BootstrapSettings): string[] {
 
 /**
  * Finds the data disk, makes a filesystem only when it has none (a rebuilt worker keeps its
- * queue), mounts it by UUID with nofail and prepares Iguana's working directory on it.
+ * queue), mounts it and prepares Iguana's working directory on it. Runs at every boot.
  */
 export function renderPrepareDiskScript(s: BootstrapSettings): string {
     return `${HEADER("Finds, formats (only if blank) and mounts the data disk; prepares Iguana's working directory.")}
@@ -268,13 +295,9 @@ else
     echo "iguana-ha: $device is blank; creating an ext4 filesystem"
     mkfs.ext4 -q -L iguana-data "$device"
 fi
-uuid=$(blkid -s UUID -o value "$device")
-fstype=$(blkid -s TYPE -o value "$device")
 mkdir -p "$mount_point"
-if ! grep -q "UUID=$uuid" /etc/fstab; then
-    echo "UUID=$uuid $mount_point $fstype defaults,nofail,x-systemd.device-timeout=30s 0 2" >> /etc/fstab
-fi
-mountpoint -q "$mount_point" || mount "$mount_point"
+# Mounted by this script at every boot (the iguana-data unit), not by fstab: Iguana requires it.
+mountpoint -q "$mount_point" || mount -o defaults "$device" "$mount_point"
 mkdir -p "$working_dir"
 chown ${IGUANA_USER}:${IGUANA_USER} "$working_dir"
 chmod 750 "$working_dir"

@@ -94,6 +94,13 @@ export const VRRP = {
     checkFall: 2,
     checkRise: 2,
     /**
+     * After each boot, WK2 (the backup) lets its track script fail this long before it may leave
+     * FAULT: when both workers boot together WK1 is elected, every time (the real boot showed
+     * WK2 winning 3 of 4 cold starts without it). It costs nothing on a failover; a cold start
+     * with WK1 down takes this much longer.
+     */
+    backupBootHeadStartSeconds: 20,
+    /**
      * keepalived requires one virtual address per instance. The real VIP lives in the cloud
      * load balancer, so the MASTER only holds this link-local marker on the loopback device.
      */

@@ -5,6 +5,40 @@ import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 export const ROLE_PROBE_UNIT = "iguana-role-probe.service";
 export const LLP_GATE_UNIT = "iguana-llp-gate.service";
 export const VRRP_LINK_UNIT = "iguana-vrrp-link.service";
+export const DATA_UNIT = "iguana-data.service";
+
+/**
+ * At every boot, before Iguana: the data disk found (it may attach late), formatted only when
+ * blank, and mounted at the working directory; or the shared file system mounted there. A
+ * service rather than an fstab line, because it works the same on a VM and in a container
+ * (where systemd ignores fstab device entries) and Iguana can require it.
+ */
+export function renderDataUnit(s: BootstrapSettings): string {
+    const shared = s.queueRecovery === "shared";
+    return `[Unit]
+Description=iguana-ha: Iguana's working directory on ${shared ? "the shared file system" : "the data disk"}
+After=local-fs.target${shared ? " network-online.target\nWants=network-online.target" : ""}
+Before=${IGUANA_UNIT[s.edition]}.service keepalived.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${s.paths.libDir}/${shared ? "mount-shared.sh" : "prepare-disk.sh"}
+# The disk may attach minutes after the machine boots: the script waits up to 10 minutes.
+TimeoutStartSec=15min
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** What every Iguana unit needs: its working directory mounted first, and never the root disk. */
+function iguanaStorageLines(s: BootstrapSettings): { unit: string; service: string } {
+    return {
+        unit: `Requires=${DATA_UNIT}\nAfter=${DATA_UNIT}\nRequiresMountsFor=${s.paths.workingDir}`,
+        service: `ExecStartPre=/usr/bin/mountpoint -q ${s.paths.dataMount}`,
+    };
+}
 
 /** At every boot, before keepalived: the interface include and, on Azure, the VXLAN tunnel. */
 export function renderVrrpLinkUnit(s: BootstrapSettings): string {
@@ -80,10 +114,11 @@ export function renderIguana6Unit(s: BootstrapSettings): string {
 Description=iNTERFACEWARE Iguana 6 (iguana_service)
 After=network-online.target local-fs.target
 Wants=network-online.target
-RequiresMountsFor=${s.paths.workingDir}
+${iguanaStorageLines(s).unit}
 
 [Service]
 Type=simple
+${iguanaStorageLines(s).service}
 User=${IGUANA_USER}
 WorkingDirectory=${s.paths.appDir}
 ExecStart=${s.paths.appDir}/iguana_service
@@ -108,14 +143,16 @@ net.ipv4.tcp_keepalive_probes = 4
 }
 
 /**
- * Shared mode, IguanaX: its installer writes the unit; this drop-in makes it wait for the shared
- * file system (and stop when it goes away), and gives Iguana time to close its queue on stop.
+ * IguanaX: its installer writes the unit; this drop-in makes it wait for its working directory
+ * (and stop when it goes away), and gives Iguana time to close its queue on stop.
  */
-export function renderIguanaSharedDropIn(s: BootstrapSettings): string {
+export function renderIguanaXDropIn(s: BootstrapSettings): string {
+    const storage = iguanaStorageLines(s);
     return `[Unit]
-RequiresMountsFor=${s.paths.workingDir}
+${storage.unit}
 
 [Service]
+${storage.service}
 TimeoutStopSec=120
 `;
 }

@@ -1,0 +1,200 @@
+/**
+ * What the boot test asserts on booted machines: what cloud-init and systemd say, what the load
+ * balancer would see (the role probe and the LLP ports, asked from the bridge), who is active,
+ * and that an HL7 message sent to the active worker is journaled and acknowledged by it.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
+import { sleep, waitFor } from "../drill/system";
+import { BootedCluster, RenderedWorker } from "./cluster";
+import { Machine } from "./machine";
+
+export interface CheckResult {
+    case: string;
+    check: string;
+    ok: boolean;
+    detail?: string;
+}
+
+/** How long a first boot may take to finish cloud-init (packages come from the archive). */
+const FIRST_BOOT_TIMEOUT_MS = 8 * 60 * 1000;
+const REBOOT_TIMEOUT_MS = 3 * 60 * 1000;
+/** How long the pair has to agree on one MASTER after its machines are up. */
+const ELECTION_TIMEOUT_MS = 90 * 1000;
+
+/** cloud-init's verdict: status, errors and the recoverable errors (warnings) it collected. */
+export function cloudInitVerdict(json: string): { status: string; errors: string[]; warnings: string[] } {
+    const doc = JSON.parse(json) as { status?: string; errors?: string[]; recoverable_errors?: Record<string, string[]> };
+    const warnings = Object.entries(doc.recoverable_errors ?? {}).flatMap(([level, list]) => list.map((m) => `${level}: ${m}`));
+    return { status: doc.status ?? "unknown", errors: doc.errors ?? [], warnings };
+}
+
+function unitOf(cluster: BootedCluster): string {
+    return `${IGUANA_UNIT[cluster.cfg!.iguana.edition]}.service`;
+}
+
+function check(results: CheckResult[], name: string, ok: boolean, detail?: string): boolean {
+    results.push({ case: "", check: name, ok, ...(detail ? { detail } : {}) });
+    return ok;
+}
+
+function monotonic(machine: Machine, unit: string, property: string): number {
+    return Number(machine.exec(`systemctl show -P ${property} ${unit}`, { allowFail: true }).trim()) || 0;
+}
+
+/** Per machine: cloud-init done with no error or warning, no failed unit, the disk under Iguana. */
+function machineHealth(cluster: BootedCluster, machine: Machine, results: CheckResult[], when: string): void {
+    const status = machine.exec("cloud-init status --format json", { allowFail: true });
+    let verdict = { status: "unreadable", errors: [] as string[], warnings: [] as string[] };
+    try {
+        verdict = cloudInitVerdict(status);
+    } catch {
+        /* reported below */
+    }
+    check(results, `${machine.name} ${when}: cloud-init done, no error, no warning`, verdict.status === "done" && verdict.errors.length === 0 && verdict.warnings.length === 0, [verdict.status, ...verdict.errors, ...verdict.warnings].join("; "));
+    const failed = machine.exec("systemctl --failed --no-legend --plain", { allowFail: true }).trim();
+    check(results, `${machine.name} ${when}: systemctl --failed is empty`, failed === "", failed || undefined);
+    const source = machine.exec(`findmnt -n -o SOURCE --mountpoint ${WORKER_PATHS.dataMount}`, { allowFail: true }).trim();
+    check(results, `${machine.name} ${when}: the data disk is mounted at ${WORKER_PATHS.dataMount}`, source !== "", source || "not mounted");
+    const unit = unitOf(cluster);
+    const iguanaStart = monotonic(machine, unit, "ExecMainStartTimestampMonotonic");
+    const mountUnit = machine.exec(`systemd-escape -p --suffix=mount ${WORKER_PATHS.dataMount}`, { allowFail: true }).trim();
+    const mounted = monotonic(machine, mountUnit, "ActiveEnterTimestampMonotonic");
+    check(
+        results,
+        `${machine.name} ${when}: Iguana (${unit}) started after its data disk was mounted`,
+        iguanaStart > 0 && mounted > 0 && mounted <= iguanaStart,
+        `mounted at ${mounted} us, Iguana started at ${iguanaStart} us (monotonic)`,
+    );
+    const standinDir = machine.exec(`df --output=target ${WORKER_PATHS.workingDir}/standin.ready 2>/dev/null | tail -1`, { allowFail: true }).trim();
+    check(results, `${machine.name} ${when}: Iguana's working directory is on the data disk`, standinDir === WORKER_PATHS.dataMount, standinDir || "Iguana wrote no ready file");
+}
+
+/** The load balancer's view: probe 200 only on the MASTER, LLP ports open only there. */
+function lbView(cluster: BootedCluster, roles: Record<string, string>, results: CheckResult[], when: string): void {
+    const llp = cluster.cfg!.channels.filter((c) => c.protocol === "llp").map((c) => c.port);
+    for (const w of cluster.workers) {
+        const probe = cluster.probe(w);
+        const master = roles[w.name] === "MASTER";
+        check(results, `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`, probe.status === (master ? 200 : 503), `${probe.status} ${probe.body}`);
+        const open = llp.filter((p) => cluster.connects(w, p));
+        check(results, `${w.name} ${when}: LLP ports ${master ? "open" : "closed (the gate)"}`, master ? open.length === llp.length : open.length === 0, `open: ${open.join(",") || "none"} of ${llp.join(",")}`);
+    }
+}
+
+/** One HL7 message to the MASTER's first LLP port, acknowledged (AA) by that worker. */
+async function oneMessage(cluster: BootedCluster, worker: RenderedWorker, results: CheckResult[], when: string): Promise<void> {
+    const port = cluster.cfg!.channels.find((c) => c.protocol === "llp")!.port;
+    const events = path.join(cluster.dir, `sender-${worker.name}-${Date.now()}.jsonl`);
+    const sender = cluster.procs.spawnIn(
+        cluster.lab!.ns,
+        `sender-${worker.name}`,
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", path.join(__dirname, "..", "drill", "sender.ts"), "--host", worker.address, "--port", String(port), "--count", "1", "--prefix", "BOOT", "--events", events, "--stop-file", `${events}.stop`],
+        { cwd: path.resolve(__dirname, "..") },
+    );
+    await Promise.race([sender.exited, sleep(30000)]);
+    const lines = fs.existsSync(events) ? fs.readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const ack = lines.find((e) => e.type === "ack");
+    check(results, `${worker.name} ${when}: an HL7 message to ${worker.address}:${port} is acknowledged by ${worker.name}`, ack !== undefined && String(ack.worker).toLowerCase() === `iguana-${worker.name}`, ack ? `ACK from ${ack.worker}` : `no ACK (${lines.map((e) => e.reason ?? e.type).join(", ")})`);
+}
+
+async function waitAll(cluster: BootedCluster, timeoutMs: number, results: CheckResult[], when: string): Promise<boolean> {
+    const done = await Promise.all(cluster.machines.map((m) => m.waitCloudInit(timeoutMs)));
+    return check(results, `both machines ${when}: cloud-init finished`, done.every(Boolean), cluster.machines.map((m, i) => `${m.name} ${done[i] ? "finished" : "did not finish"}`).join(", "));
+}
+
+export async function checkBoot(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    const t0 = Date.now();
+    cluster.bootTogether();
+    if (!(await waitAll(cluster, FIRST_BOOT_TIMEOUT_MS, results, "first boot"))) return results;
+    log(`first boot: cloud-init finished on both in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const roles = await cluster.settle(ELECTION_TIMEOUT_MS);
+    log(`first boot: roles ${JSON.stringify(roles)} ${((Date.now() - t0) / 1000).toFixed(0)} s after power-on`);
+    for (const m of cluster.machines) machineHealth(cluster, m, results, "first boot");
+    check(results, "first boot: one MASTER and one BACKUP, WK1 the MASTER (workers[].role)", roles.wk1 === "MASTER" && roles.wk2 === "BACKUP", JSON.stringify(roles));
+    lbView(cluster, roles, results, "first boot");
+    const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
+    if (master) await oneMessage(cluster, master, results, "first boot");
+    if (cluster.cfg!.iguana.edition === "iguanax") {
+        const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
+        for (const m of cluster.machines) {
+            const got = m.exec(`cat ${WORKER_PATHS.appDir}/admin-password.sha256 2>/dev/null`, { allowFail: true }).trim();
+            check(results, `${m.name}: Iguana's admin password is the secret store's (read with the machine's identity)`, got === want, got ? (got === want ? "digest matches" : "digest differs") : "never set");
+        }
+    }
+    return results;
+}
+
+/** The MASTER reboots: the other takes over; the rebooted one comes back BACKUP with its disk. */
+export async function checkReboot(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    const wk1 = cluster.machine("wk1");
+    await wk1.stop("poweroff");
+    const t0 = Date.now();
+    const takeover = await waitFor(() => cluster.probe(cluster.workers[1]).status === 200, ELECTION_TIMEOUT_MS, 500);
+    check(results, "wk1 powered off: wk2's role probe answers 200", takeover, takeover ? `after ${((Date.now() - t0) / 1000).toFixed(1)} s` : "never");
+    wk1.boot();
+    if (!(await wk1.waitCloudInit(REBOOT_TIMEOUT_MS))) {
+        check(results, "wk1 rebooted: cloud-init finished", false);
+        return results;
+    }
+    const roles = await cluster.settle(ELECTION_TIMEOUT_MS);
+    await sleep(5000);
+    const after = await cluster.settle(5000);
+    log(`reboot of wk1: roles ${JSON.stringify(after)}`);
+    check(results, "wk1 rebooted: it comes back BACKUP and WK2 stays MASTER (no failback)", roles.wk1 === "BACKUP" && after.wk1 === "BACKUP" && after.wk2 === "MASTER", JSON.stringify(after));
+    machineHealth(cluster, wk1, results, "after reboot");
+    lbView(cluster, after, results, "after wk1's reboot");
+    return results;
+}
+
+/** Both powered off and booted at the same moment, `times` times: WK1 is the MASTER every time. */
+export async function checkColdStarts(cluster: BootedCluster, times: number, log: (l: string) => void): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    const winners: string[] = [];
+    for (let i = 0; i < times; i++) {
+        await Promise.all(cluster.machines.map((m) => m.stop("poweroff")));
+        cluster.bootTogether();
+        const up = await Promise.all(cluster.machines.map((m) => m.waitCloudInit(REBOOT_TIMEOUT_MS)));
+        if (!up.every(Boolean)) {
+            winners.push("boot failed");
+            continue;
+        }
+        const roles = await cluster.settle(ELECTION_TIMEOUT_MS);
+        winners.push(Object.keys(roles).find((k) => roles[k] === "MASTER") ?? `none (${JSON.stringify(roles)})`);
+        log(`cold start ${i + 1}/${times}: MASTER ${winners[winners.length - 1]}`);
+    }
+    const wk1Wins = winners.filter((w) => w === "wk1").length;
+    check(results, `${times} cold starts of both workers together: WK1 the MASTER every time`, wk1Wins === times, `WK1 ${wk1Wins} of ${times} (${winners.join(", ")})`);
+    return results;
+}
+
+/** The disk step fails: cloud-init reports an error, and nothing after it starts. */
+export async function checkFailedDiskStep(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    cluster.bootTogether();
+    await waitAll(cluster, FIRST_BOOT_TIMEOUT_MS, results, "with a read-only data disk");
+    for (const m of cluster.machines) {
+        let verdict = { status: "unreadable", errors: [] as string[], warnings: [] as string[] };
+        try {
+            verdict = cloudInitVerdict(m.exec("cloud-init status --format json", { allowFail: true }));
+        } catch {
+            /* reported below */
+        }
+        check(results, `${m.name}: cloud-init status is error`, verdict.status === "error", [verdict.status, ...verdict.errors].join("; "));
+        const output = m.exec("cat /var/log/cloud-init-output.log", { allowFail: true });
+        const said = output.split("\n").filter((l) => l.includes("iguana-ha:") || /mkfs|read-only|Read-only/.test(l));
+        check(results, `${m.name}: the boot log says why the disk step failed`, said.length > 0, said.slice(-2).join(" | ") || "nothing");
+        const keepalived = m.exec("systemctl is-active keepalived.service", { allowFail: true }).trim();
+        const iguana = m.exec(`systemctl is-active ${unitOf(cluster)}`, { allowFail: true }).trim();
+        check(results, `${m.name}: neither Iguana nor keepalived started after the failed disk step`, keepalived !== "active" && iguana !== "active", `keepalived ${keepalived || "none"}, Iguana ${iguana || "none"}`);
+        const probe = cluster.probe(cluster.workers.find((w) => w.name === m.name)!);
+        check(results, `${m.name}: the role probe does not answer 200`, probe.status !== 200, `${probe.status || "no answer"}`);
+    }
+    log("failed disk step checked");
+    return results;
+}

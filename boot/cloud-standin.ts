@@ -1,0 +1,132 @@
+/**
+ * The cloud as the booted workers see it, run inside the lab namespace: instance metadata on
+ * 169.254.169.254 (AWS IMDSv2 and its role credentials; Azure's managed-identity token), the
+ * secret store the admin password is read from (Secrets Manager `GetSecretValue`, SigV4 checked;
+ * Key Vault `GET /secrets/<name>`, bearer checked), EC2 / ARM for the floating VIP (the drill's
+ * stand-in, drill/cloud-api.ts), all over HTTPS with a certificate of the lab's test CA for the
+ * real host names, and the Iguana installer over plain HTTP, as `iguana.installerUrl` names it.
+ *
+ * usage: cloud-standin.ts CONFIG.json   (a CloudStandinConfig)
+ */
+import * as fs from "fs";
+import * as http from "http";
+import * as https from "https";
+import * as path from "path";
+import { FakeCloudApi, sigv4Valid } from "../drill/cloud-api";
+import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_TOKEN } from "../drill/floating";
+
+export interface CloudStandinConfig {
+    cloud: "aws" | "azure";
+    region: string;
+    /** Where the HTTPS endpoints and the installer listen (a gateway address on the bridge). */
+    servicesAddress: string;
+    imdsAddress: string;
+    installerPort: number;
+    installerDir: string;
+    tls: { cert: string; key: string };
+    workers: { name: string; address: string; instanceId: string; nicId: string }[];
+    /** The admin password the secret store holds (made per run). */
+    adminPassword: string;
+    /** Floating IP: the VIP's ids, as the rendered vip.json names them. */
+    vip?: { allocationId?: string; publicIpId?: string; ipConfigName?: string };
+    files: { ready: string; calls: string; holder: string };
+}
+
+/** The Azure token the stand-in hands out for Key Vault (resource https://vault.azure.net). */
+export const LAB_VAULT_TOKEN = "boot-test-vault-token";
+
+export interface StandinCall {
+    from: string | undefined;
+    host: string;
+    action: string;
+    status: number;
+}
+
+export function createCloudStandin(config: CloudStandinConfig, record: (call: StandinCall) => void) {
+    const identify = (remote: string) => config.workers.find((w) => remote.endsWith(w.address))?.name;
+    const api = new FakeCloudApi({
+        cloud: config.cloud,
+        workers: config.workers.map(({ name, instanceId, nicId }) => ({ name, instanceId, nicId })),
+        identify,
+        aws: { allocationId: config.vip?.allocationId ?? "eipalloc-none", publicIp: "203.0.113.10", region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
+        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers" },
+        moveDelayMs: 1000,
+        onMove: (holder) => fs.writeFileSync(config.files.holder, `${holder ?? "none"}\n`),
+    });
+    const delegate = api.requestListener;
+    const handler: http.RequestListener = (req, res) => {
+        const host = String(req.headers.host ?? "").split(":")[0];
+        const url = new URL(req.url ?? "/", "https://stand-in");
+        const from = identify(req.socket.remoteAddress ?? "");
+        const reply = (status: number, body: unknown, type = "application/json") => {
+            record({ from, host, action: `${req.method} ${url.pathname}`, status });
+            res.writeHead(status, { "content-type": type });
+            res.end(typeof body === "string" ? body : JSON.stringify(body));
+        };
+        if (config.cloud === "azure" && url.pathname === "/metadata/identity/oauth2/token" && url.searchParams.get("resource") === "https://vault.azure.net") {
+            if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
+            return reply(200, { access_token: LAB_VAULT_TOKEN, token_type: "Bearer" });
+        }
+        if (config.cloud === "aws" && host === `secretsmanager.${config.region}.amazonaws.com`) {
+            const chunks: Buffer[] = [];
+            req.on("data", (c: Buffer) => chunks.push(c));
+            req.on("end", () => {
+                const body = Buffer.concat(chunks);
+                if (req.headers["x-amz-target"] !== "secretsmanager.GetSecretValue") return reply(400, { __type: "InvalidAction" }, "application/x-amz-json-1.1");
+                if (!sigv4Valid(req, body, config.region, "secretsmanager", DRILL_AWS_CREDENTIALS)) return reply(403, { __type: "InvalidSignatureException" }, "application/x-amz-json-1.1");
+                const { SecretId } = JSON.parse(body.toString("utf8") || "{}");
+                return reply(200, { ARN: SecretId, Name: String(SecretId).split(":").pop(), SecretString: config.adminPassword, VersionId: "v1" }, "application/x-amz-json-1.1");
+            });
+            return;
+        }
+        if (config.cloud === "azure" && host.endsWith(".vault.azure.net")) {
+            if (req.headers["authorization"] !== `Bearer ${LAB_VAULT_TOKEN}`) return reply(401, { error: { code: "Unauthorized" } });
+            if (!/^\/secrets\/[^/]+$/.test(url.pathname) || !url.searchParams.get("api-version")) return reply(400, { error: { code: "BadParameter" } });
+            return reply(200, { value: config.adminPassword, id: `https://${host}${url.pathname}/v1` });
+        }
+        record({ from, host, action: `${req.method} ${url.pathname} (cloud API)`, status: 0 });
+        delegate(req, res);
+    };
+    const installer: http.RequestListener = (req, res) => {
+        const name = path.basename(new URL(req.url ?? "/", "http://x").pathname);
+        const file = path.join(config.installerDir, name);
+        const from = identify(req.socket.remoteAddress ?? "");
+        if (!name || !fs.existsSync(file)) {
+            record({ from, host: "installer", action: `GET ${name}`, status: 404 });
+            res.writeHead(404);
+            res.end();
+            return;
+        }
+        record({ from, host: "installer", action: `GET ${name}`, status: 200 });
+        res.writeHead(200, { "content-type": "application/gzip", "content-length": fs.statSync(file).size });
+        fs.createReadStream(file).pipe(res);
+    };
+    return { api, handler, installer };
+}
+
+async function main(): Promise<void> {
+    const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8")) as CloudStandinConfig;
+    const calls: StandinCall[] = [];
+    const { handler, installer } = createCloudStandin(config, (c) => calls.push(c));
+    const listen = (server: http.Server | https.Server, port: number, host: string) => new Promise<void>((resolve) => server.listen(port, host, resolve));
+    const tls = { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) };
+    await listen(http.createServer(handler), 80, config.imdsAddress);
+    await listen(https.createServer(tls, handler), 443, config.servicesAddress);
+    await listen(http.createServer(installer), config.installerPort, config.servicesAddress);
+    const dump = () => fs.writeFileSync(config.files.calls, JSON.stringify(calls, null, 1));
+    setInterval(dump, 500).unref();
+    const stop = () => {
+        dump();
+        process.exit(0);
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    fs.writeFileSync(config.files.ready, `${process.pid}\n`);
+}
+
+if (require.main === module) {
+    main().catch((e) => {
+        console.error(e);
+        process.exit(1);
+    });
+}

@@ -1,0 +1,268 @@
+/**
+ * A booted cluster: the stack's program evaluated under mocks (with the test's installer URL and
+ * checksum in its config, as a user would set them), both workers' rendered user data taken from
+ * the registered instances / VMs, and two machines booted from it in the lab.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { ClusterConfig } from "../components/config";
+import { PROJECT, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
+import { planNetwork, planWorkers } from "../components/model";
+import { program } from "../components/program";
+import { Processes, Started, sh, sleep, waitFor } from "../drill/system";
+import { evaluate } from "../tools/evaluate";
+import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { validateClusterConfig } from "../components/config";
+import { cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { CloudStandinConfig } from "./cloud-standin";
+import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
+import { IMDS_ADDRESS, Lab, labAddressing } from "./lab";
+import { Machine } from "./machine";
+import { makeTestCa } from "./tls";
+
+export interface BootCase {
+    /** Shown in the results: the stack and what the case changes. */
+    label: string;
+    stack: string;
+    /** Config of the `iguana-ha` namespace merged over the stack file's (as `pulumi config set --path` would). */
+    overrides?: Record<string, Record<string, unknown>>;
+    /** The data disk is attached read-only: the disk step must fail and stop the boot. */
+    failDiskStep?: boolean;
+}
+
+export interface RenderedWorker {
+    name: "wk1" | "wk2";
+    role: string;
+    address: string;
+    prefixBits: number;
+    userData: string;
+    /** The device path the rendered disk script looks for first (the cloud's stable name). */
+    dataDiskPath?: string;
+}
+
+/** The first device path of the rendered prepare-disk.sh (AWS: the EBS volume's NVMe id; Azure: the LUN). */
+export function dataDiskPath(userData: string): string | undefined {
+    const script = cloudInitFiles(userData).find((f) => f.path.endsWith("/prepare-disk.sh"));
+    const m = script && /^candidates=\('([^']+)'/m.exec(script.content);
+    return m ? m[1] : undefined;
+}
+
+/** Merges `overrides` into the stack's own `iguana-ha:<key>` objects. */
+export function withOverrides(config: Record<string, string>, overrides: BootCase["overrides"] = {}): Record<string, string> {
+    const out = { ...config };
+    for (const [key, value] of Object.entries(overrides)) {
+        const full = `${PROJECT}:${key}`;
+        const current = out[full] ? (JSON.parse(out[full]) as Record<string, unknown>) : {};
+        out[full] = JSON.stringify({ ...current, ...value });
+    }
+    return out;
+}
+
+/** The Pulumi runtime is one per process: cases booted side by side evaluate one at a time. */
+let evaluating: Promise<unknown> = Promise.resolve();
+
+/** Evaluates the program for the case and returns each worker's rendered user data and plan. */
+export function renderCase(c: BootCase, installer: { url: string; sha256: string }): Promise<{ cfg: ClusterConfig; workers: RenderedWorker[] }> {
+    const turn = evaluating.then(() => renderCaseNow(c, installer));
+    evaluating = turn.catch(() => undefined);
+    return turn;
+}
+
+async function renderCaseNow(c: BootCase, installer: { url: string; sha256: string }): Promise<{ cfg: ClusterConfig; workers: RenderedWorker[] }> {
+    const overrides = { ...c.overrides, iguana: { ...(c.overrides?.iguana ?? {}), installerUrl: installer.url, installerSha256: installer.sha256 } };
+    const stack = readStackConfig(c.stack);
+    const config = withOverrides(stack.config, overrides);
+    const { mocks } = await evaluate({ stack: c.stack, config, secretKeys: stack.secretKeys, run: () => program() });
+    const boots = workerBootstraps(mocks.resources);
+    // The config the program saw, overrides included (the edition decides the Iguana unit).
+    const cfg = validateClusterConfig(rawClusterConfig({ ...stack, config }), c.stack);
+    const network = planNetwork(cfg.network.cidr);
+    const plans = planWorkers(network);
+    const workers = plans.map((plan) => {
+        const boot = boots.find((b) => b.resource.endsWith(`-${plan.name}`));
+        if (!boot) throw new Error(`${c.stack}: no rendered user data for ${plan.name} (have ${boots.map((b) => b.resource).join(", ")})`);
+        const subnet = network.privateSubnets[plan.index];
+        return { name: plan.name, role: plan.role, address: plan.privateIp, prefixBits: Number(subnet.split("/")[1]), userData: boot.cloudInit, dataDiskPath: dataDiskPath(boot.cloudInit), subnet };
+    });
+    return { cfg, workers };
+}
+
+/** The rendered vip.json of a floating-IP worker (the ids the stand-in cloud must know). */
+function vipConfig(userData: string): Record<string, string> | undefined {
+    const file = cloudInitFiles(userData).find((f) => f.path.endsWith("/vip.json"));
+    return file ? (JSON.parse(file.content) as Record<string, string>) : undefined;
+}
+
+export interface ClusterOptions {
+    runId: string;
+    index: number;
+    rootfs: string;
+    workDir: string;
+    archive: { hosts: string[]; addresses: string[] };
+    repoRoot: string;
+    log: (line: string) => void;
+}
+
+export class BootedCluster {
+    lab?: Lab;
+    machines: Machine[] = [];
+    readonly procs: Processes;
+    standin?: Started;
+    standinConfig?: CloudStandinConfig;
+    cfg?: ClusterConfig;
+    workers: RenderedWorker[] = [];
+    adminPassword = crypto.randomBytes(18).toString("base64url");
+    readonly dir: string;
+
+    constructor(
+        readonly bootCase: BootCase,
+        readonly options: ClusterOptions,
+    ) {
+        this.dir = path.join(options.workDir, `${options.index}`);
+        fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+        this.procs = new Processes(path.join(this.dir, "logs"));
+    }
+
+    get id(): string {
+        return `${this.options.runId}${this.options.index}`;
+    }
+
+    async start(): Promise<void> {
+        const cfg = loadStackClusterConfig(this.bootCase.stack);
+        const network = planNetwork(cfg.network.cidr);
+        const addressing = labAddressing([...network.privateSubnets], this.options.index + 1);
+        const installerDir = path.join(this.dir, "installer");
+        fs.mkdirSync(installerDir, { recursive: true });
+        const edition = (this.bootCase.overrides?.iguana?.edition as ClusterConfig["iguana"]["edition"]) ?? cfg.iguana.edition;
+        const webPort = edition === cfg.iguana.edition ? cfg.iguana.webPort : edition === "iguanax" ? 7654 : 6543;
+        const llpPorts = cfg.channels.filter((ch) => ch.protocol === "llp").map((ch) => ch.port);
+        const tarball = buildStandinInstaller(installerDir, { edition, llpPorts, webPort });
+        const installerUrl = `http://${addressing.services}:8080/${path.basename(tarball.file)}`;
+        const rendered = await renderCase(this.bootCase, { url: installerUrl, sha256: tarball.sha256 });
+        this.cfg = rendered.cfg;
+        this.workers = rendered.workers;
+
+        this.lab = new Lab(this.id, addressing, this.options.archive.addresses);
+        this.lab.create();
+        const endpoints =
+            cfg.cloud === "aws"
+                ? [`secretsmanager.${cfg.region}.amazonaws.com`, `ec2.${cfg.region}.amazonaws.com`]
+                : ["management.azure.com", ...this.vaultHosts()];
+        const ca = makeTestCa(path.join(this.dir, "tls"), endpoints);
+        const vip = vipConfig(this.workers[0].userData);
+        this.standinConfig = {
+            cloud: cfg.cloud,
+            region: cfg.region,
+            servicesAddress: addressing.services,
+            imdsAddress: IMDS_ADDRESS,
+            installerPort: 8080,
+            installerDir,
+            tls: { cert: ca.leafCert, key: ca.leafKey },
+            workers: this.workers.map((w, i) => ({ name: w.name, address: w.address, instanceId: `i-0b00700000000000${i + 1}`, nicId: (vip?.[i === 0 ? "selfNicId" : "peerNicId"] as string) ?? `/nic/${w.name}` })),
+            adminPassword: this.adminPassword,
+            ...(vip ? { vip: { allocationId: vip.allocationId, publicIpId: vip.publicIpId, ipConfigName: vip.ipConfigName } } : {}),
+            files: { ready: path.join(this.dir, "standin.ready"), calls: path.join(this.dir, "standin-calls.json"), holder: path.join(this.dir, "vip-holder") },
+        };
+        const configFile = path.join(this.dir, "cloud-standin.json");
+        fs.writeFileSync(configFile, JSON.stringify(this.standinConfig, null, 2));
+        this.standin = this.procs.spawnIn(this.lab.ns, "cloud-standin", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-standin.ts"), configFile], { cwd: this.options.repoRoot });
+        if (!(await waitFor(() => fs.existsSync(this.standinConfig!.files.ready), 30000, 100))) throw new Error("the stand-in cloud did not start");
+
+        const hosts = [
+            ...this.options.archive.hosts.map((h, i) => `${this.options.archive.addresses[Math.min(i, this.options.archive.addresses.length - 1)]} ${h}`),
+            `${addressing.services} ${endpoints.join(" ")}`,
+        ];
+        for (const w of this.workers) {
+            const gateway = addressing.gateways.find((g) => sameSubnet(g.cidr, w.address))!.address;
+            const lab = this.lab;
+            const machine = new Machine({
+                name: w.name,
+                dir: path.join(this.dir, w.name),
+                rootfs: this.options.rootfs,
+                netns: lab.machineNetns(w.name),
+                userData: w.userData,
+                instanceId: `iguana-ha-boot-${this.id}-${w.name}`,
+                address: w.address,
+                prefixBits: w.prefixBits,
+                gateway,
+                hosts,
+                caCertificate: fs.readFileSync(ca.caCert, "utf8"),
+                binds: [
+                    [this.options.repoRoot, STANDIN_RUNTIME.repo],
+                    [process.execPath, STANDIN_RUNTIME.node],
+                ],
+                ...(w.dataDiskPath ? { dataDisk: { devicePath: w.dataDiskPath, sizeMb: 1024 } } : {}),
+            });
+            this.machines.push(machine);
+            machine.prepare();
+            if (this.bootCase.failDiskStep && machine.loopDevice) sh("blockdev", ["--setro", machine.loopDevice]);
+        }
+    }
+
+    private vaultHosts(): string[] {
+        const hosts: string[] = [];
+        for (const w of this.workers) {
+            const script = cloudInitFiles(w.userData).find((f) => f.path.endsWith("/fetch-admin-password.sh"));
+            const m = script && /^vault='([^']+)'/m.exec(script.content);
+            if (m && !hosts.includes(`${m[1]}.vault.azure.net`)) hosts.push(`${m[1]}.vault.azure.net`);
+        }
+        return hosts;
+    }
+
+    machine(name: string): Machine {
+        const m = this.machines.find((x) => x.name === name);
+        if (!m) throw new Error(`no machine ${name}`);
+        return m;
+    }
+
+    /** Boots the named machines at the same moment. */
+    bootTogether(names: string[] = this.machines.map((m) => m.name)): void {
+        for (const name of names) this.machine(name).boot();
+    }
+
+    /** The role probe as the load balancer asks it: from the bridge, over the network. */
+    probe(worker: RenderedWorker): { status: number; body: string } {
+        const out = this.lab!.exec("curl", ["-s", "-m", "3", "-w", "\\n%{http_code}", `http://${worker.address}:${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}`], true).trim().split("\n");
+        return { status: Number(out[out.length - 1]) || 0, body: out.slice(0, -1).join(" ") };
+    }
+
+    /** Whether a TCP connection to the worker's port opens from the bridge. */
+    connects(worker: RenderedWorker, port: number): boolean {
+        return this.lab!.exec("bash", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${worker.address}/${port}' && echo open`], true).includes("open");
+    }
+
+    standinCalls(): { from?: string; host: string; action: string; status: number }[] {
+        try {
+            return JSON.parse(fs.readFileSync(this.standinConfig!.files.calls, "utf8"));
+        } catch {
+            return [];
+        }
+    }
+
+    async destroy(): Promise<void> {
+        for (const m of this.machines) await m.destroy();
+        if (this.standin) await this.procs.stop(this.standin, 2000);
+        this.procs.killAll();
+        this.lab?.destroy();
+    }
+
+    /** Waits for the machines' state files to say one MASTER; returns the roles seen. */
+    async settle(timeoutMs: number): Promise<Record<string, string>> {
+        const roles = () => Object.fromEntries(this.machines.map((m) => [m.name, m.exec("cat /run/iguana-ha/state 2>/dev/null || echo NONE", { allowFail: true }).trim() || "NONE"]));
+        await waitFor(() => {
+            const r = roles();
+            return Object.values(r).filter((v) => v === "MASTER").length === 1 && Object.values(r).every((v) => v === "MASTER" || v === "BACKUP");
+        }, timeoutMs, 500);
+        await sleep(500);
+        return roles();
+    }
+}
+
+function sameSubnet(gatewayCidr: string, address: string): boolean {
+    const [gw, bits] = gatewayCidr.split("/");
+    const toInt = (a: string) => a.split(".").reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
+    const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+    return (toInt(gw) & mask) === (toInt(address) & mask);
+}
+
