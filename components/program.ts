@@ -30,10 +30,16 @@ export function readRawConfig(): RawClusterConfig {
     return raw;
 }
 
-/** Every key of the stack's config; secret values are left out (they never reach a message). */
+/**
+ * Every key of the stack's config. A value is kept (to appear in a hint) only when the engine
+ * said which keys are secret and this one is not: secrets never reach a message.
+ */
 function stackKeys(): StackKey[] {
-    const sdkConfig: { isConfigSecret?: (key: string) => boolean } = require("@pulumi/pulumi/runtime/config");
-    return Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({ key, value: sdkConfig.isConfigSecret?.(key) === false ? value : undefined }));
+    const sdkConfig: { isConfigSecret?: (key: string) => boolean; configSecretKeysEnvKey?: string } = require("@pulumi/pulumi/runtime/config");
+    const sdkState: { getStore?: () => { config?: Record<string, string> } } = require("@pulumi/pulumi/runtime/state");
+    const secretKeysKnown =
+        typeof sdkConfig.isConfigSecret === "function" && sdkConfig.configSecretKeysEnvKey !== undefined && Boolean(sdkState.getStore?.().config?.[sdkConfig.configSecretKeysEnvKey]);
+    return Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({ key, value: secretKeysKnown && !sdkConfig.isConfigSecret!(key) ? value : undefined }));
 }
 
 export function loadClusterConfig(): ClusterConfig {

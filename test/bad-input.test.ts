@@ -8,9 +8,10 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { PROJECT } from "../components/constants";
-import { program } from "../components/program";
+import * as pulumi from "@pulumi/pulumi";
+import { program, readRawConfig } from "../components/program";
 import { evaluate } from "../tools/evaluate";
-import { RecordingMocks } from "../tools/mocks";
+import { RecordingMocks, installMocks } from "../tools/mocks";
 import { runPlanCommand } from "../tools/plan";
 import { toPulumiConfig } from "../tools/stack-config";
 import { awsConfig, azureConfig } from "./helpers";
@@ -176,6 +177,19 @@ describe("a secret set without --path", function () {
         );
         assert.ok(message.includes("pulumi config set --path --secret iguana-ha:iguana.installerUrl <value>"), message);
         assert.ok(!message.includes("X-Amz-Signature"), "the secret is not repeated");
+    });
+});
+
+describe("config values in hints", () => {
+    it("are left out when the engine did not say which keys are secret", async () => {
+        await installMocks(new RecordingMocks(), PROJECT, "hints");
+        pulumi.runtime.setAllConfig(toPulumiConfig(PROJECT, { ...aws(), "workers.dataDiskGb": 500 }), []);
+        const known = readRawConfig().stackKeys!.find((k) => k.key === "iguana-ha:workers.dataDiskGb");
+        assert.strictEqual(known?.value, "500", "shown when the engine listed the secret keys (none here)");
+        const store = require("@pulumi/pulumi/runtime/state").getStore();
+        store.config.PULUMI_CONFIG_SECRET_KEYS = "";
+        const unknown = readRawConfig().stackKeys!.find((k) => k.key === "iguana-ha:workers.dataDiskGb");
+        assert.strictEqual(unknown?.value, undefined, "an older engine gives no list: no value is shown");
     });
 });
 
