@@ -126,7 +126,7 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
             console.log(`Mode:\n${result.modesText}\n`);
             console.log(`Quotas (needed of the default limit): ${quotaLine(result.quotas)}\n`);
             if (result.warnings.length > 0) {
-                console.log(`Warnings (${result.warnings.length}; pulumi preview prints the same):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
+                console.log(`Warnings (${result.warnings.length}; pulumi preview prints the program's own):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
             }
             console.log(`Resources (${result.resources.length}):`);
             console.log(renderTree(result.resources, placeholders));
