@@ -141,7 +141,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply(
         (result) => {
             if (result.names.length < 2) {
-                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two`, parent);
+                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
             }
             return [result.names[0], result.names[1]] as [string, string];
         },

@@ -155,7 +155,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     const size = parseAzureVmSize(cfg.workers.size);
     if (!size) {
         // validateClusterConfig rejects such names first; this guards direct callers.
-        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent);
+        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent, true);
     }
     const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
 
@@ -418,7 +418,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     const hosts = cfg.workers.dedicated
         ? AZURE_WORKER_ZONES.map((zone) => {
               const hostSku = dedicatedHostSku(size);
-              if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent);
+              if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent, true);
               const hostGroup = new compute.DedicatedHostGroup(
                   `${name}-hosts-${zone}`,
                   { resourceGroupName, location, zones: [zone], platformFaultDomainCount: 1, supportAutomaticPlacement: false, tags },
