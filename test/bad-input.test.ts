@@ -232,3 +232,22 @@ function parse(text: string): unknown {
         return text;
     }
 }
+
+describe("errors only the cloud's answers reveal", function () {
+    this.timeout(30000);
+    it("a region with fewer than two zones fails the evaluation with a ResourceError whose stack the CLI hides", async () => {
+        class OneZone extends RecordingMocks {
+            call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+                if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { id: "r", names: ["us-west-1a"], zoneIds: ["usw1-az1"] };
+                return super.call(args);
+            }
+        }
+        const config = toPulumiConfig(PROJECT, aws({ "aws:region": "us-west-1" }));
+        await assert.rejects(evaluate({ stack: "one-zone", config, mocks: new OneZone("us-west-1"), run: () => program() }), (error: Error) => {
+            assert.ok(pulumi.ResourceError.isInstance(error), String(error));
+            assert.match(error.message, /offers 1 availability zone\(s\); the cluster needs two/);
+            assert.strictEqual((error as pulumi.ResourceError).hideStack, true);
+            return true;
+        });
+    });
+});

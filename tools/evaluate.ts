@@ -119,20 +119,32 @@ async function evaluateWithMocks<T extends Record<string, pulumi.Input<any>>>(op
     pulumi.runtime.setAllConfig(options.config, options.secretKeys);
     const sdkWarn = sdkLog.warn;
     sdkLog.warn = async (message: string) => void mocks.warnings.push(message);
+    // An error thrown inside an apply (a check on what the cloud answers) fails the registrations
+    // that depend on it without rejecting anything awaited here: under `pulumi up` the CLI's
+    // unhandled-rejection handler reports it. Here it fails the evaluation instead of hanging it.
+    let failed!: (error: unknown) => void;
+    const failure = new Promise<never>((_, reject) => (failed = reject));
+    failure.catch(() => undefined);
+    const onUnhandled = (error: unknown) => failed(error);
+    process.on("unhandledRejection", onUnhandled);
     try {
-        let outputs: T;
-        try {
-            outputs = options.run();
-        } finally {
+        const evaluation = (async () => {
+            let outputs: T;
+            try {
+                outputs = options.run();
+            } finally {
+                await drainRegistrations();
+            }
+            const resolved: Record<string, unknown> = {};
+            for (const [key, value] of Object.entries(outputs)) {
+                resolved[key] = await promiseOf(value);
+            }
             await drainRegistrations();
-        }
-        const resolved: Record<string, unknown> = {};
-        for (const [key, value] of Object.entries(outputs)) {
-            resolved[key] = await promiseOf(value);
-        }
-        await drainRegistrations();
-        return { outputs: resolved as any, mocks };
+            return { outputs: resolved as any, mocks };
+        })();
+        return await Promise.race([evaluation, failure]);
     } finally {
+        process.off("unhandledRejection", onUnhandled);
         sdkLog.warn = sdkWarn;
     }
 }

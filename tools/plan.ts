@@ -8,6 +8,7 @@ import { program } from "../components/program";
 import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { StackFileError, listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
 import { quotaLine, quotaUsage } from "../components/quotas";
 import { describeModes, renderModes } from "../components/modes";
@@ -139,7 +140,7 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
         }
         return 0;
     } catch (e) {
-        if (e instanceof ConfigValidationError || e instanceof StackFileError) {
+        if (e instanceof ConfigValidationError || e instanceof StackFileError || (pulumi.ResourceError.isInstance(e) && e.hideStack)) {
             console.error(e.message);
             return 1;
         }
