@@ -4,6 +4,8 @@
  * (the SDK's own error classes, the spawn error, the CLI's output); the original is kept as
  * `cause`, with secret config values redacted.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { CommandError, ConcurrentUpdateError, StackAlreadyExistsError, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { ConfigProblem, ConfigValidationError } from "../components/config";
 import { PROJECT } from "../components/constants";
@@ -40,6 +42,8 @@ export class IguanaAutomationError extends Error {
 }
 
 export class PulumiCliNotFoundError extends IguanaAutomationError {}
+/** Starting `pulumi` failed with EACCES: a PATH directory this process cannot search, or a `pulumi` it cannot run. */
+export class PulumiCliPermissionError extends IguanaAutomationError {}
 export class BackendLoginError extends IguanaAutomationError {}
 export class SecretsPassphraseError extends IguanaAutomationError {}
 export class StackDoesNotExistError extends IguanaAutomationError {}
@@ -79,6 +83,32 @@ export function cliNotFoundMessage(): string {
         "`curl -fsSL https://get.pulumi.com | sh` on Linux or macOS (it installs to ~/.pulumi/bin; add that to PATH), " +
         "`brew install pulumi/tap/pulumi`, or `winget install pulumi` on Windows. Then check that `pulumi version` " +
         "works in the environment your tool runs in (services and CI runners often have a shorter PATH than your shell)."
+    );
+}
+
+/** The PATH directories this process may not search (EACCES when spawning a command). */
+export function unsearchablePathEntries(pathValue = process.env.PATH ?? ""): string[] {
+    return pathValue.split(path.delimiter).filter((dir) => {
+        if (dir === "") return false;
+        try {
+            fs.accessSync(dir, fs.constants.X_OK);
+            return false;
+        } catch (e) {
+            return (e as { code?: string }).code === "EACCES";
+        }
+    });
+}
+
+export function cliPermissionMessage(pathValue = process.env.PATH ?? ""): string {
+    const blocked = unsearchablePathEntries(pathValue);
+    const which = blocked.length
+        ? `This process may not search ${blocked.length === 1 ? "this PATH directory" : "these PATH directories"}: ${blocked.join(", ")}. `
+        : "Every PATH directory is searchable, so a `pulumi` found on PATH is not executable by this process. ";
+    return (
+        "The Pulumi CLI could not be started: running `pulumi` failed with EACCES (permission denied). " +
+        which +
+        "Fix the permissions (`chmod a+x <directory>`, or `chmod a+rx <directory>/pulumi`), remove the directory from PATH, " +
+        "or put the directory that holds `pulumi` first; then check that `pulumi version` works as the user your tool runs as."
     );
 }
 
@@ -177,6 +207,14 @@ function isCliNotFound(error: unknown, text: string): boolean {
         );
     });
     return spawnFailed || /spawn \S*pulumi(\.exe)? ENOENT/i.test(text);
+}
+
+function isCliPermissionDenied(error: unknown, text: string): boolean {
+    const spawnFailed = causeChain(error).some((e) => {
+        const spawn = e as { code?: unknown; syscall?: unknown };
+        return spawn.code === "EACCES" && typeof spawn.syscall === "string" && /^spawn \S*pulumi(\.exe)?$/i.test(spawn.syscall);
+    });
+    return spawnFailed || /spawn \S*pulumi(\.exe)? EACCES/i.test(text);
 }
 
 const BACKEND_LOGIN_PATTERNS = [/PULUMI_ACCESS_TOKEN must be set for login/, /invalid access token/i, /\[401\] Unauthorized/, /run `pulumi login`/];
@@ -279,6 +317,7 @@ export function toAutomationError(error: unknown, context: ErrorContext): Error 
     const text = fullText(error);
     if (INTERRUPTED_PATTERNS.some((p) => p.test(text))) return make(OperationCancelledError, cancelledMessage(context));
     if (isCliNotFound(error, text)) return make(PulumiCliNotFoundError, cliNotFoundMessage());
+    if (isCliPermissionDenied(error, text)) return make(PulumiCliPermissionError, cliPermissionMessage());
     if (BACKEND_LOGIN_PATTERNS.some((p) => p.test(text))) return make(BackendLoginError, backendLoginMessage(context.stackName));
     if (PASSPHRASE_PATTERNS.some((p) => p.test(text))) return make(SecretsPassphraseError, passphraseMessage(context.stackName));
     if (error instanceof ConcurrentUpdateError || CONCURRENT_UPDATE_PATTERNS.some((p) => p.test(text))) {

@@ -25,6 +25,7 @@ export {
     InvalidConfigError,
     OperationCancelledError,
     PulumiCliNotFoundError,
+    PulumiCliPermissionError,
     PulumiOperationError,
     SecretsPassphraseError,
     StackCreationConflictError,

@@ -77,7 +77,7 @@ export function toStackOutputs(map: OutputMap): { outputs: StackOutputs; problem
         } else if (output.secret) {
             outputs[key] = new Secret(output.value);
         } else if (!OUTPUT_SHAPES[key](output.value)) {
-            problems.push(`${key}: does not have the contract's shape (see "Stack outputs" in the README)`);
+            problems.push(`${key}: does not have the contract's shape (see docs/outputs.md)`);
         } else {
             outputs[key] = output.value;
         }

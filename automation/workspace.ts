@@ -41,24 +41,53 @@ function scratchDir(projectName: string, stackName: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `${projectName}-${stackName.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
 }
 
-/** The real factory: `LocalWorkspace` over the project folder, or over a scratch folder for an inline program. */
+/** How an inline workspace selects (or creates) its stack: `LocalWorkspace.createOrSelectStack`, or a test's stand-in. */
+export type CreateOrSelectInline = (
+    args: { stackName: string; projectName: string; program: PulumiFn },
+    options: LocalWorkspaceOptions,
+) => Promise<AutomationStack>;
+
+/**
+ * An inline stack whose workspace lives only for one call: each call makes a scratch folder
+ * (its own Pulumi.yaml and stack file, never the project folder), selects the stack there, sets
+ * the config given so far, runs, and removes the folder, whatever happens. State and secrets
+ * stay in the backend; nothing is left in the temp directory.
+ */
+export function inlineStackFactory(createOrSelect: CreateOrSelectInline = (args, options) => LocalWorkspace.createOrSelectStack(args, options)) {
+    return async ({ stackName, projectName, program, settings }: InlineStackRequest): Promise<AutomationStack> => {
+        let config: Parameters<Stack["setAllConfig"]>[0] | undefined;
+        const inWorkspace = async <T>(call: (stack: AutomationStack) => Promise<T>): Promise<T> => {
+            const workDir = scratchDir(projectName, stackName);
+            try {
+                const stack = await createOrSelect({ stackName, projectName, program }, { ...settings, workDir, projectSettings: { name: projectName, runtime: "nodejs" } });
+                if (config) await stack.setAllConfig(config);
+                return await call(stack);
+            } finally {
+                fs.rmSync(workDir, { recursive: true, force: true });
+            }
+        };
+        // Opening selects (or creates) the stack once, so a missing CLI or backend fails here.
+        await inWorkspace(async () => undefined);
+        return {
+            name: stackName,
+            setAllConfig: async (values) => {
+                await inWorkspace((stack) => stack.setAllConfig(values));
+                config = values;
+            },
+            preview: (options) => inWorkspace((stack) => stack.preview(options)),
+            up: (options) => inWorkspace((stack) => stack.up(options)),
+            refresh: (options) => inWorkspace((stack) => stack.refresh(options)),
+            destroy: (options) => inWorkspace((stack) => stack.destroy(options)),
+            outputs: () => inWorkspace((stack) => stack.outputs()),
+        };
+    };
+}
+
+/** The real factory: `LocalWorkspace` over the project folder, or a scratch folder per call for an inline program. */
 export const localWorkspaceFactory: WorkspaceFactory = {
     async projectStack({ stackName, workDir, create, settings }) {
         const args = { stackName, workDir };
         return create ? LocalWorkspace.createOrSelectStack(args, settings) : LocalWorkspace.selectStack(args, settings);
     },
-
-    async inlineStack({ stackName, projectName, program, settings }) {
-        // Never the project folder: the inline workspace writes its own Pulumi.yaml and stack file.
-        const workDir = scratchDir(projectName, stackName);
-        try {
-            return await LocalWorkspace.createOrSelectStack(
-                { stackName, projectName, program },
-                { ...settings, workDir, projectSettings: { name: projectName, runtime: "nodejs" } },
-            );
-        } catch (error) {
-            fs.rmSync(workDir, { recursive: true, force: true });
-            throw error;
-        }
-    },
+    inlineStack: inlineStackFactory(),
 };

@@ -6,8 +6,15 @@
  * Why port blocks: an NLB holds at most 50 listeners (not adjustable). A channel's NLB is a
  * function of its own port only (`floor(port / 50)`), so adding or removing a channel never
  * moves another channel to a different address, and no block can hold more than 50 ports.
- * The web port's block also carries the dashboard listener; the web port is never a channel
- * port, so that block still fits.
+ *
+ * The dashboard listener joins the lowest block that has room (fewer than 50 channels), so it
+ * costs no NLB (and no Elastic IPs) of its own; only when every channel block is full does it
+ * get an NLB of its own, on the web port's block. `vip` is the address of the lowest block
+ * holding a channel (components/aws.ts).
+ *
+ * Names: the web port's block has carried the plain names (`iguana-nlb`, `iguana-vip-a`) since
+ * the first release; every other block is named by its first port (`iguana-nlb-p2550`). A
+ * block's resources keep their names whatever else is added, so nothing is ever renamed.
  */
 import type { ChannelConfig, NetworkConfig } from "./config";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "./constants";
@@ -15,8 +22,10 @@ import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "./constant
 export interface NlbShard {
     /** `floor(port / 50)` of every port on this NLB. */
     block: number;
-    /** True for the NLB that carries the dashboard: its addresses are `vip`. */
-    primary: boolean;
+    /** The web port's block: its resources carry the plain names. */
+    plainNames: boolean;
+    /** True for the one NLB that carries the dashboard listener. */
+    dashboard: boolean;
     channels: ChannelConfig[];
 }
 
@@ -30,17 +39,21 @@ export function portBlock(port: number): number {
     return Math.floor(port / PORT_BLOCK_SIZE);
 }
 
-/** The NLBs of a cluster, primary (dashboard) first, then by port block. */
+/** The NLBs of a cluster by port block, lowest first: the first one's address is `vip`. */
 export function shardChannels(channels: ChannelConfig[], webPort: number): NlbShard[] {
-    const primaryBlock = portBlock(webPort);
-    const blocks = new Map<number, ChannelConfig[]>([[primaryBlock, []]]);
+    const webBlock = portBlock(webPort);
+    const blocks = new Map<number, ChannelConfig[]>();
     for (const channel of channels) {
         const block = portBlock(channel.port);
         blocks.set(block, [...(blocks.get(block) ?? []), channel]);
     }
-    return [...blocks.entries()]
-        .map(([block, members]) => ({ block, primary: block === primaryBlock, channels: members.sort((a, b) => a.port - b.port) }))
-        .sort((a, b) => (a.primary === b.primary ? a.block - b.block : a.primary ? -1 : 1));
+    const shards: NlbShard[] = [...blocks.entries()]
+        .map(([block, members]) => ({ block, plainNames: block === webBlock, dashboard: false, channels: members.sort((a, b) => a.port - b.port) }))
+        .sort((a, b) => a.block - b.block);
+    const withRoom = shards.find((s) => s.channels.length < NLB_LISTENER_QUOTA);
+    if (withRoom) withRoom.dashboard = true;
+    else shards.push({ block: webBlock, plainNames: true, dashboard: true, channels: [] });
+    return shards;
 }
 
 /** Contiguous runs of ports: [2575, 2576, 2577, 3000] → [[2575, 2577], [3000, 3000]]. */
@@ -73,11 +86,11 @@ export function channelRuleGroups(channels: ChannelConfig[], allowedCidrs: strin
 }
 
 /**
- * Fixed private address offset of an internal NLB per subnet: `.5` for the primary, `100 +
- * block` for the others (stable, like the public addresses). Needs subnets of at least /20.
+ * Fixed private address offset of an internal NLB per subnet: `.5` for the web port's block,
+ * `100 + block` for the others (stable, like the public addresses). Needs subnets of at least /20.
  */
-export function internalVipOffset(shard: NlbShard, primaryOffset: number): number {
-    return shard.primary ? primaryOffset : 100 + shard.block;
+export function internalVipOffset(shard: NlbShard, webBlockOffset: number): number {
+    return shard.plainNames ? webBlockOffset : 100 + shard.block;
 }
 export const INTERNAL_SHARDED_MAX_PREFIX = 18;
 
@@ -93,10 +106,12 @@ export function awsScaleProblems(
     // Without a load balancer (failover.strategy: floating-ip) there are no NLB shards to count.
     const shards = loadBalancer ? shardChannels(channels, webPort) : [];
     const prefix = Number(network.cidr.split("/")[1]);
-    if (!network.public && shards.length > 1 && prefix > INTERNAL_SHARDED_MAX_PREFIX) {
+    const numbered = shards.filter((s) => !s.plainNames);
+    if (!network.public && numbered.length > 0 && prefix > INTERNAL_SHARDED_MAX_PREFIX) {
         problems.push([
             "network.cidr",
-            `an internal cluster whose channels need ${shards.length} NLBs gives each a fixed private address; that needs network.cidr /${INTERNAL_SHARDED_MAX_PREFIX} or larger, not /${prefix}`,
+            `an internal cluster gives the NLB of each port block its own fixed private address (host 100 + floor(port / ${PORT_BLOCK_SIZE}), up to ${100 + Math.max(...numbered.map((s) => s.block))} here); ` +
+                `that needs network.cidr /${INTERNAL_SHARDED_MAX_PREFIX} or larger, not /${prefix}`,
         ]);
     }
     if (shards.length > MAX_NLB_SHARDS) {

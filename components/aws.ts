@@ -141,7 +141,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply(
         (result) => {
             if (result.names.length < 2) {
-                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two`, parent);
+                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
             }
             return [result.names[0], result.names[1]] as [string, string];
         },
@@ -326,10 +326,14 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     }
 
     // --- identity and encryption ---------------------------------------------------------
+    // What holds the queue is kept by `pulumi destroy` (retainOnDelete), and with storage.protect
+    // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
+    // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
+    const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
     const key = new kms.Key(
         `${name}-key`,
         { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
-        opts,
+        keep,
     );
     const role = new iam.Role(
         `${name}-worker-role`,
@@ -393,7 +397,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 tags: { ...tags, Name: `${name}-shared` },
             },
             // The queue lives here: deleting the cluster must not silently delete it.
-            { parent, retainOnDelete: true },
+            keep,
         );
         const mountTargets = privateSubnets.map(
             (subnet, i) =>
@@ -434,7 +438,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                       tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
                   },
                   // The queue lives here: deleting the cluster must not silently delete it.
-                  { parent, retainOnDelete: true },
+                  keep,
               );
         const storageId = shared ? shared.fileSystem.id : volume!.id;
         const userData = pulumi.all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined]).apply(([storage, secretArn, allocationId]) =>
@@ -490,10 +494,10 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     }
 
     // --- network load balancers (the VIP) ------------------------------------------------
-    // One NLB per block of 50 ports (see aws-scale.ts); the primary one carries the dashboard
-    // and keeps the plain names, so a cluster that never needs a second NLB never sees one.
+    // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
+    // the web port's block keeps the plain names (see aws-scale.ts).
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
-        const suffix = shard.primary ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
+        const suffix = shard.plainNames ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
         const eips = cfg.network.public
             ? publicSubnets.map((_, i) => {
                   const eipName = `${name}-vip${suffix}-${ZONE_SUFFIX[i]}`;
@@ -560,11 +564,13 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             forward(nlb, channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
         }
         // The dashboard follows the active worker, like active-passive channels.
-        if (shard.primary) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
+        if (shard.dashboard) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
     }
 
     const vipAddresses = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => lists.flat());
+    // The first address of the NLB with the lowest channel ports: every channel of that block listens on it.
     const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
+    const dashboardHost = nlbs.find((n) => n.shard.dashboard)!.addresses.apply((addresses) => addresses[0]);
     const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) =>
         Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))),
     );
@@ -572,7 +578,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         cloud: "aws",
         vip,
         vipAddresses,
-        ...endpointsForHosts(cfg, vip, channelHosts),
+        ...endpointsForHosts(cfg, dashboardHost, channelHosts),
         workers: workerOutputs(workers, zones),
     };
 }

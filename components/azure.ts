@@ -155,12 +155,18 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     const size = parseAzureVmSize(cfg.workers.size);
     if (!size) {
         // validateClusterConfig rejects such names first; this guards direct callers.
-        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent);
+        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent, true);
     }
     const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
 
     const group = new resources.ResourceGroup(`${name}-rg`, { location, tags }, opts);
     const resourceGroupName = group.name;
+    // What holds the queue (the data disks, or the shared storage account) sits in a resource
+    // group of its own: deleting a resource group deletes everything in it, so `pulumi destroy`
+    // keeps this group and its contents (retainOnDelete), and with storage.protect Pulumi refuses
+    // to delete or replace them at all.
+    const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
+    const dataGroup = new resources.ResourceGroup(`${name}-data-rg`, { location, tags: { ...tags, holds: "iguana-queue" } }, keep);
 
     // --- network -------------------------------------------------------------------------
     // The VNet takes all of network.cidr; the workers use the model's two private quarters,
@@ -412,7 +418,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     const hosts = cfg.workers.dedicated
         ? AZURE_WORKER_ZONES.map((zone) => {
               const hostSku = dedicatedHostSku(size);
-              if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent);
+              if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent, true);
               const hostGroup = new compute.DedicatedHostGroup(
                   `${name}-hosts-${zone}`,
                   { resourceGroupName, location, zones: [zone], platformFaultDomainCount: 1, supportAutomaticPlacement: false, tags },
@@ -515,7 +521,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         const account = new storage.StorageAccount(
             `${name}-shared`,
             {
-                resourceGroupName,
+                resourceGroupName: dataGroup.name,
                 location,
                 accountName,
                 // NFS 4.1 shares exist only on premium file shares (FileStorage). Zone-redundant: the
@@ -537,12 +543,12 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 encryption: { keySource: "Microsoft.Storage", services: { file: { enabled: true, keyType: "Account" } } },
                 tags,
             },
-            opts,
+            keep,
         );
         const share = new storage.FileShare(
             `${name}-queue`,
             {
-                resourceGroupName,
+                resourceGroupName: dataGroup.name,
                 accountName: account.name,
                 shareName: AZURE_SHARE_NAME,
                 enabledProtocols: "NFS",
@@ -550,7 +556,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 rootSquash: "NoRootSquash",
                 shareQuota: cfg.storage.shareGb,
             },
-            opts,
+            keep,
         );
         const zone = new privatedns.PrivateZone(
             `${name}-file-dns`,
@@ -622,7 +628,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             : new compute.Disk(
                   `${name}-${plan.name}-data`,
                   {
-                      resourceGroupName,
+                      resourceGroupName: dataGroup.name,
                       location,
                       zones: [zone],
                       sku: { name: AZURE_DISK_SKU },
@@ -634,7 +640,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                       publicNetworkAccess: "Disabled",
                       tags: workerTags,
                   },
-                  opts,
+                  keep,
               );
         const peer = workerPlans[1 - plan.index];
         const sharedAccount = shared ? shared.accountName : pulumi.output("");

@@ -4,6 +4,7 @@ import { COMPONENT_TYPE, Cloud } from "./constants";
 import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
 import { createAwsCluster } from "./aws";
 import { createAzureCluster } from "./azure";
+import { deploymentWarnings, warningText } from "./warnings";
 
 export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs;
 
@@ -37,6 +38,8 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
         }
         // No args to super: component inputs holding Outputs leak promises under a real `pulumi up`.
         super(COMPONENT_TYPE, name, {}, opts);
+        // Shown by `pulumi preview` and `pulumi up` (and printed by the offline plan).
+        for (const warning of deploymentWarnings(args.config)) pulumi.log.warn(warningText(warning), this);
         const outputs = implementation(name, args.config, this);
         this.cloud = pulumi.output(outputs.cloud);
         this.vip = outputs.vip;

@@ -32,7 +32,10 @@ import {
     Range,
     SSH_PORT,
 } from "./constants";
+import * as pulumi from "@pulumi/pulumi";
 import { cidrProblem } from "./cidr";
+import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
+import { closest } from "./suggest";
 import { awsScaleProblems } from "./aws-scale";
 import { azureScaleProblems } from "./azure-scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
@@ -82,6 +85,11 @@ export interface StorageConfig {
     queueRecovery: QueueRecovery;
     /** Azure only: provisioned size of the premium NFS share (EFS is elastic). */
     shareGb: number;
+    /**
+     * Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key,
+     * the Azure data resource group): destroy and replacement stop until `pulumi state unprotect`.
+     */
+    protect: boolean;
 }
 
 /** A validated configuration with every default filled in. */
@@ -110,6 +118,17 @@ export interface RawClusterConfig {
     storage?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
+    /**
+     * Every key of the stack's configuration, when it comes from a stack (program, offline plan):
+     * keys of this project that the program never reads are refused. `value` is the stored text,
+     * undefined for a secret (never repeated in a message).
+     */
+    stackKeys?: StackKey[];
+}
+
+export interface StackKey {
+    key: string;
+    value: string | undefined;
 }
 
 /** The project config keys of the contract, in the order the docs list them. */
@@ -123,7 +142,11 @@ export interface ConfigProblem {
     message: string;
 }
 
-export class ConfigValidationError extends Error {
+/**
+ * A RunError: the Pulumi CLI prints its message alone, without the program's stack trace
+ * (@pulumi/pulumi cmd/run: "Always hide the stack for RunErrors").
+ */
+export class ConfigValidationError extends pulumi.RunError {
     constructor(public readonly problems: ConfigProblem[]) {
         super(
             `Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
@@ -133,13 +156,14 @@ export class ConfigValidationError extends Error {
     }
 }
 
-const ALLOWED_KEYS = {
+/** The keys each structured contract key takes (`channel`: each item of `channels`). */
+export const NESTED_KEYS = {
     iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
-    storage: ["queueRecovery", "shareGb"],
+    storage: ["queueRecovery", "shareGb", "protect"],
 } as const;
 
 function describe(value: unknown): string {
@@ -170,7 +194,8 @@ class Reader {
         }
         for (const k of Object.keys(value)) {
             if (!allowed.includes(k)) {
-                this.report(`${key}.${k}`, `is not a known key; allowed: ${allowed.join(", ")}`);
+                const guess = closest(k, allowed);
+                this.report(`${key}.${k}`, `is not a known key${guess ? ` (did you mean ${guess}?)` : ""}; allowed: ${allowed.join(", ")}`);
             }
         }
         return value as Record<string, unknown>;
@@ -257,6 +282,7 @@ function qualify(key: string): string {
  */
 export function validateClusterConfig(raw: RawClusterConfig, stackName: string): ClusterConfig {
     const r = new Reader();
+    checkStackKeys(r, raw.stackKeys ?? []);
 
     let cloud: Cloud | undefined;
     if (raw.cloud === undefined) {
@@ -275,6 +301,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
             r.report(key, `is required for cloud "${cloud}": set it in the stack file (e.g. ${cloud === "aws" ? "us-east-1" : "eastus2"})`);
         } else {
             region = r.string(key, raw.region) ?? "";
+            if (region && !regionIsKnown(r, cloud, region)) region = "";
         }
     }
 
@@ -305,8 +332,74 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
 }
 
+/** Shell-quotes a value for a command the message suggests. */
+function shellWord(text: string): string {
+    return /^[A-Za-z0-9._\/:@=,+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `pulumi config set` for `key`, with the stored value when it may be shown. */
+function configSetCommand(key: string, value: string | undefined): string {
+    const path = /[.[]/.test(key.slice(key.indexOf(":") + 1)) ? " --path" : "";
+    return value === undefined ? `pulumi config set${path} --secret ${shellWord(key)} <value>` : `pulumi config set${path} ${shellWord(key)} ${shellWord(value)}`;
+}
+
+/**
+ * Keys the program would never read: of this project but not of the contract (a typo, or a
+ * nested key set without `--path`), or in a namespace that is a near miss of the project's.
+ */
+function checkStackKeys(r: Reader, keys: StackKey[]): void {
+    const known: readonly string[] = CONFIG_KEYS;
+    for (const { key, value } of keys) {
+        const colon = key.indexOf(":");
+        if (colon < 0) continue;
+        const namespace = key.slice(0, colon);
+        const name = key.slice(colon + 1);
+        const head = name.split(/[.[]/)[0];
+        if (namespace === PROJECT) {
+            if (known.includes(name)) continue;
+            if (known.includes(head)) {
+                r.report(
+                    key,
+                    `is a nested key set without --path: Pulumi stored a top-level key literally named "${name}", which the program never reads, so ${name} keeps its default. ` +
+                        `Remove it and set the nested value: pulumi config rm ${shellWord(key)} && ${configSetCommand(key, value)}`,
+                );
+            } else {
+                const guess = closest(name, known);
+                r.report(key, `is not a key of this project${guess ? ` (did you mean ${guess}?)` : ""}; allowed: ${known.join(", ")}`);
+            }
+        } else if (namespace.toLowerCase().includes("iguana") || closest(namespace, [PROJECT])) {
+            const target = `${PROJECT}:${name}`;
+            r.report(
+                key,
+                `is in namespace "${namespace}", which the program never reads: this project's keys are "${PROJECT}:<key>". ` +
+                    `Move it: pulumi config rm ${shellWord(key)} && ${configSetCommand(target, value)}`,
+            );
+        }
+    }
+}
+
+/** Reports an unknown region (with the closest known one) or an Azure region without zones. */
+function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
+    const key = REGION_KEY[cloud];
+    if (cloud === "aws") {
+        if (AWS_REGIONS.includes(region)) return true;
+        const guess = closest(region, AWS_REGIONS);
+        r.report(key, `"${region}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-east-1, eu-west-1 (see components/regions.ts)`);
+        return false;
+    }
+    const name = normalizeAzureLocation(region);
+    if (AZURE_ZONAL_LOCATIONS.includes(name)) return true;
+    if (AZURE_NON_ZONAL_LOCATIONS.includes(name)) {
+        r.report(key, `"${region}" has no availability zones, and the workers need zones 1 and 2; allowed: a region with zones such as eastus2, westeurope (see components/regions.ts)`);
+        return false;
+    }
+    const guess = closest(name, AZURE_ZONAL_LOCATIONS);
+    r.report(key, `"${region}" is not an Azure region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region name such as eastus2, westeurope (see components/regions.ts)`);
+    return false;
+}
+
 function readIguana(r: Reader, value: unknown): IguanaConfig {
-    const obj = r.object("iguana", value, ALLOWED_KEYS.iguana) ?? {};
+    const obj = r.object("iguana", value, NESTED_KEYS.iguana) ?? {};
     const edition = r.oneOf("iguana.edition", obj.edition, EDITIONS) ?? DEFAULTS.edition;
     const installerUrl = r.string("iguana.installerUrl", obj.installerUrl);
     if (installerUrl !== undefined && !/^https?:\/\/[^\s/]+\/\S*$/.test(installerUrl)) {
@@ -330,7 +423,7 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
     if (value === undefined) {
         r.report("network", "is required: at least network.allowedCidrs, the CIDRs allowed to send to the channels");
     }
-    const obj = r.object("network", value, ALLOWED_KEYS.network) ?? {};
+    const obj = r.object("network", value, NESTED_KEYS.network) ?? {};
     let cidr = DEFAULTS.networkCidr as string;
     if (obj.cidr !== undefined) {
         const text = r.string("network.cidr", obj.cidr);
@@ -362,7 +455,7 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
 }
 
 function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): WorkersConfig {
-    const obj = r.object("workers", value, ALLOWED_KEYS.workers) ?? {};
+    const obj = r.object("workers", value, NESTED_KEYS.workers) ?? {};
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     let size = cloud ? DEFAULTS.workerSize[cloud] : "";
     let sizeOk = obj.size === undefined;
@@ -406,7 +499,7 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
 }
 
 function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
-    const obj = r.object("failover", value, ALLOWED_KEYS.failover) ?? {};
+    const obj = r.object("failover", value, NESTED_KEYS.failover) ?? {};
     const strategy = r.oneOf("failover.strategy", obj.strategy, FAILOVER_STRATEGY_CHOICES) ?? DEFAULTS.failoverStrategy;
     if (strategy === "floating-ip") return readFloatingIpFailover(r, obj, cloud);
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
@@ -493,7 +586,7 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
     const ports = new Map<number, number>();
     value.forEach((item, i) => {
         const key = `channels[${i}]`;
-        const obj = r.object(key, item, ALLOWED_KEYS.channel);
+        const obj = r.object(key, item, NESTED_KEYS.channel);
         if (!obj) return;
         let name: string | undefined;
         if (obj.name === undefined) {
@@ -550,9 +643,10 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
 }
 
 function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWorkers: unknown, channels: ChannelConfig[]): StorageConfig {
-    const obj = r.object("storage", value, ALLOWED_KEYS.storage) ?? {};
+    const obj = r.object("storage", value, NESTED_KEYS.storage) ?? {};
     const queueRecovery = r.oneOf("storage.queueRecovery", obj.queueRecovery, QUEUE_RECOVERY_CHOICES) ?? DEFAULTS.queueRecovery;
     const shareGb = r.integer("storage.shareGb", obj.shareGb, AZURE_SHARE_GB, " GiB") ?? DEFAULTS.shareGb;
+    const protect = r.boolean("storage.protect", obj.protect) ?? DEFAULTS.protect;
     if (obj.shareGb !== undefined && cloud === "aws") {
         r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
     } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {
@@ -576,5 +670,5 @@ function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWor
             );
         }
     }
-    return { queueRecovery, shareGb };
+    return { queueRecovery, shareGb, protect };
 }

@@ -98,6 +98,8 @@ export const DEFAULTS = {
     failoverStrategy: "load-balancer" as FailoverStrategy,
     /** Azure Files premium NFS shares are provisioned: 100 GiB is the smallest share. */
     shareGb: 100,
+    /** `storage.protect`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
+    protect: false,
 } as const;
 
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
@@ -301,3 +303,29 @@ export const AZURE_NSG_PRIORITY = {
     channelsFrom: 200,
     denyOtherVnetInbound: 4000,
 } as const;
+
+/**
+ * Default quotas a first deployment runs into, per account (AWS) or subscription (Azure) and
+ * region. The plan prints what a stack needs of each; `pulumi preview` warns above a default.
+ * - AWS "Elastic IP addresses per Region": 5, adjustable (Amazon VPC quotas,
+ *   docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html; Service Quotas L-0263D0A3).
+ * - AWS "Network Load Balancers per Region": 50, adjustable ("Quotas for your Network Load
+ *   Balancers", docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-limits.html).
+ * - AWS security groups per network interface: 5 (Amazon VPC quotas).
+ * - Azure "Standard Public IP addresses": 10 by default, varying by offer (Enterprise Agreement:
+ *   1,000); "NSG rules per NSG": 1,000 ("Networking limits", Azure subscription and service
+ *   limits; MicrosoftDocs/azure-docs includes/azure-virtual-network-limits.md).
+ * The NLB listener (50) and security group rule (60) limits are NLB_LISTENER_QUOTA and
+ * AWS_SECURITY_GROUP_INBOUND_RULES above; Azure's 300 rules per NIC is CLOUD_LIMITS.azure.
+ */
+export const DEFAULT_QUOTAS = {
+    awsElasticIpsPerRegion: 5,
+    awsNlbsPerRegion: 50,
+    awsSecurityGroupsPerInterface: 5,
+    azureStandardPublicIpsPerRegion: 10,
+    azureNsgRulesPerNsg: 1000,
+    azureLoadBalancerRulesPerNic: 300,
+} as const;
+
+/** RFC 5737 documentation ranges: no real sender or admin network has these addresses. */
+export const DOCUMENTATION_CIDRS = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"] as const;

@@ -69,7 +69,7 @@ export function describeFailoverStrategy(cfg: ClusterConfig): ModeDescription {
         downtime: detection,
         cost:
             cfg.cloud === "aws"
-                ? `${plural(shardChannels(cfg.channels, cfg.iguana.webPort).length, "Network Load Balancer")} (one per block of ${PORT_BLOCK_SIZE} ports the channels and the dashboard use; hourly and per LCU) with an Elastic IP per zone each, and NAT gateways for the workers' egress`
+                ? `${plural(shardChannels(cfg.channels, cfg.iguana.webPort).length, "Network Load Balancer")} (one per block of ${PORT_BLOCK_SIZE} channel ports, the dashboard on the first with room; hourly and per LCU) with an Elastic IP per zone each, and NAT gateways for the workers' egress`
                 : "a Standard Load Balancer (hourly and per rule), its Public IP, and NAT gateways for the workers' egress",
     };
 }

@@ -1,6 +1,6 @@
 /** The program: read the stack's config, validate it, build the cluster, return the outputs. */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, ClusterConfig, ConfigValidationError, RawClusterConfig, validateClusterConfig } from "./config";
+import { CONFIG_KEYS, ClusterConfig, ConfigValidationError, RawClusterConfig, StackKey, validateClusterConfig } from "./config";
 import { PROJECT } from "./constants";
 import { HaIguanaCluster } from "./cluster";
 
@@ -26,7 +26,20 @@ export function readRawConfig(): RawClusterConfig {
     }
     if (raw.cloud === "aws") raw.region = new pulumi.Config("aws").get("region");
     if (raw.cloud === "azure") raw.region = new pulumi.Config("azure-native").get("location");
+    raw.stackKeys = stackKeys();
     return raw;
+}
+
+/**
+ * Every key of the stack's config. A value is kept (to appear in a hint) only when the engine
+ * said which keys are secret and this one is not: secrets never reach a message.
+ */
+function stackKeys(): StackKey[] {
+    const sdkConfig: { isConfigSecret?: (key: string) => boolean; configSecretKeysEnvKey?: string } = require("@pulumi/pulumi/runtime/config");
+    const sdkState: { getStore?: () => { config?: Record<string, string> } } = require("@pulumi/pulumi/runtime/state");
+    const secretKeysKnown =
+        typeof sdkConfig.isConfigSecret === "function" && sdkConfig.configSecretKeysEnvKey !== undefined && Boolean(sdkState.getStore?.().config?.[sdkConfig.configSecretKeysEnvKey]);
+    return Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({ key, value: secretKeysKnown && !sdkConfig.isConfigSecret!(key) ? value : undefined }));
 }
 
 export function loadClusterConfig(): ClusterConfig {

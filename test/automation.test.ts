@@ -51,6 +51,8 @@ import { PROJECT } from "../components/constants";
 import { promiseOf } from "../tools/evaluate";
 import { RecordingMocks, installMocks } from "../tools/mocks";
 import { rawClusterConfig } from "../tools/stack-config";
+import { runProcess } from "./tools";
+import { CreateOrSelectInline, inlineStackFactory } from "../automation/workspace";
 
 // The SDK's internal result class and classifier: exactly what LocalWorkspace throws.
 const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as {
@@ -394,7 +396,7 @@ describe("automation: outputs", () => {
         delete factory.stack.outputMap.workers;
         const error = await rejection(stack.outputs());
         assert.ok(error instanceof UnexpectedOutputsError, error.message);
-        assert.deepStrictEqual(error.problems, ['vip: does not have the contract\'s shape (see "Stack outputs" in the README)', "workers: missing"]);
+        assert.deepStrictEqual(error.problems, ['vip: does not have the contract\'s shape (see docs/outputs.md)', "workers: missing"]);
     });
 });
 
@@ -639,5 +641,82 @@ describe("automation: the real LocalWorkspace with no Pulumi CLI on PATH", () =>
         const error = await rejection(openInlineStack("portal-cli", { config: AZURE_MINIMAL }));
         assert.ok(error instanceof PulumiCliNotFoundError, `${error.name}: ${error.message}`);
         assert.deepStrictEqual(scratch(), before);
+    });
+});
+
+describe("automation: a PATH directory the process cannot search (EACCES)", function () {
+    this.timeout(60000);
+
+    it("PulumiCliPermissionError names the directory and what to fix", async function () {
+        // Root searches any directory, so the real spawn runs as an unprivileged user.
+        const runuser = ["/usr/sbin/runuser", "/sbin/runuser"].find((p) => fs.existsSync(p));
+        const asRoot = process.getuid?.() === 0;
+        if (asRoot && !runuser) this.skip();
+        if (asRoot) {
+            // The unprivileged user must be able to read the project (a clone under /root is not).
+            const probe = await runProcess(runuser!, ["-u", "nobody", "--", "test", "-r", path.join(__dirname, "..", "automation", "errors.ts")]);
+            if (probe.status !== 0) this.skip();
+        }
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-eacces-"));
+        const blocked = path.join(dir, "bin-nobody-may-search");
+        fs.mkdirSync(blocked, { mode: 0o000 });
+        fs.chmodSync(dir, 0o755);
+        const script = path.join(dir, "open.ts");
+        fs.writeFileSync(
+            script,
+            `import { openProjectStack } from ${JSON.stringify(path.join(__dirname, "..", "automation"))};\n` +
+                `openProjectStack("aws-dev").then(() => console.log("{}"), (e: Error) => console.log(JSON.stringify({ name: e.name, message: e.message })));\n`,
+            { mode: 0o644 },
+        );
+        try {
+            const pathValue = [blocked, "/usr/bin", "/bin"].join(path.delimiter);
+            if (pathValue.split(path.delimiter).some((d) => fs.existsSync(path.join(d, "pulumi")))) this.skip();
+            const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only"), script];
+            const env = [`PATH=${pathValue}`, `HOME=${dir}`, `TS_NODE_PROJECT=${path.join(__dirname, "..", "tsconfig.json")}`];
+            const command = asRoot ? [runuser!, "-u", "nobody", "--", "env", ...env, ...node] : ["env", ...env, ...node];
+            const { status, stdout, stderr } = await runProcess(command[0], command.slice(1), { cwd: dir });
+            assert.strictEqual(status, 0, stderr);
+            const error = JSON.parse(stdout.trim().split("\n").pop()!);
+            assert.strictEqual(error.name, "PulumiCliPermissionError", error.message);
+            assertMentions(error.message, "EACCES", blocked, "chmod a+x", "remove the directory from PATH");
+        } finally {
+            fs.chmodSync(blocked, 0o700);
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("automation: an inline stack's workspace lasts one call", () => {
+    it("each call gets a scratch folder with the config set so far, removed afterwards, even when the call fails", async () => {
+        const calls: { workDir: string; existedDuring: boolean; config?: unknown; op: string }[] = [];
+        const fake: CreateOrSelectInline = async (_args, options) => {
+            const workDir = options.workDir!;
+            const entry: (typeof calls)[number] = { workDir, existedDuring: fs.existsSync(workDir), op: "open" };
+            calls.push(entry);
+            const op = <T>(name: string, result: T) => async () => ((entry.op = name), name === "refresh" ? Promise.reject(new Error("cloud said no")) : result);
+            return {
+                name: "portal-7",
+                setAllConfig: async (config: unknown) => void (entry.config = config),
+                preview: op("preview", { changeSummary: {} }),
+                up: op("up", { outputs: {}, summary: {} }),
+                refresh: op("refresh", { summary: {} }),
+                destroy: op("destroy", { summary: {} }),
+                outputs: op("outputs", {}),
+            } as unknown as AutomationStack;
+        };
+        const stack = await inlineStackFactory(fake)({ stackName: "portal-7", projectName: PROJECT, program: async () => ({}), settings: {} });
+        await stack.setAllConfig({ "iguana-ha:cloud": { value: "aws" } });
+        await stack.preview();
+        await stack.outputs();
+        await assert.rejects(stack.refresh(), /cloud said no/);
+        // Opening, then setting the config (checked by the CLI in a workspace of its own), then each operation.
+        assert.deepStrictEqual(calls.map((c) => c.op), ["open", "open", "preview", "outputs", "refresh"]);
+        for (const call of calls) {
+            assert.ok(call.existedDuring, "the folder exists while the call runs");
+            assert.ok(!fs.existsSync(call.workDir), `${call.workDir} is removed after the call`);
+            assert.ok(call.workDir.startsWith(os.tmpdir()) && !call.workDir.startsWith(path.join(__dirname, "..")), "never the project folder");
+        }
+        assert.strictEqual(new Set(calls.map((c) => c.workDir)).size, calls.length, "a fresh folder per call");
+        for (const call of calls.slice(2)) assert.deepStrictEqual(call.config, { "iguana-ha:cloud": { value: "aws" } }, `${call.op} runs with the config`);
     });
 });

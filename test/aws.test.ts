@@ -52,7 +52,21 @@ function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port:
     }
 
     const nlbs = run.ofType(T.nlb);
-    assert.ok(nlbs.some((n) => n.name === "iguana-nlb"), "the primary NLB keeps the plain name");
+    const webPort = 7654;
+    const blockOf = (port: number) => Math.floor(port / 50);
+    for (const nlb of nlbs) {
+        const ports = run.ofType(T.listener).filter((l) => l.inputs.loadBalancerArn === nlb.state.arn).map((l) => l.inputs.port as number);
+        const channelBlocks = new Set(ports.filter((p) => p !== webPort).map(blockOf));
+        assert.ok(channelBlocks.size <= 1, `${nlb.name}: the channels of one port block only`);
+        const block = channelBlocks.size ? [...channelBlocks][0] : blockOf(webPort);
+        assert.strictEqual(nlb.name, block === blockOf(webPort) ? "iguana-nlb" : `iguana-nlb-p${block * 50}`, "an NLB is named by its port block, never renamed");
+    }
+    // `vip` is where every LLP channel of the first (lowest) port block listens.
+    const firstBlock = Math.min(...stackChannels.map((c) => blockOf(c.port)));
+    for (const channel of stackChannels.filter((c) => c.protocol === "llp" && blockOf(c.port) === firstBlock)) {
+        const endpoint = run.outputs.channelEndpoints.find((c) => c.name === channel.name)!.endpoint;
+        assert.strictEqual(endpoint, `${run.outputs.vip}:${channel.port}`, `${channel.name} listens on the vip`);
+    }
     for (const nlb of nlbs) {
         assert.strictEqual(nlb.inputs.loadBalancerType, "network");
         assert.strictEqual(nlb.inputs.enableCrossZoneLoadBalancing, true, `${nlb.name}: cross-zone on`);
@@ -149,11 +163,9 @@ describe("AWS implementation", () => {
             ));
         it("exports the outputs contract", () => assertOutputsContract(run, [{ name: "adt-in", port: 2575, protocol: "llp" }, { name: "fhir-api", port: 2590, protocol: "http" }]));
         it("one Elastic IP per NLB subnet mapping, and they are the VIP addresses", () => {
-            // Ports 2575 and 2590 share the block 2550-2599; the dashboard (7654) is on the primary NLB.
-            const names = [
-                ["iguana-nlb", "iguana-vip-a", "iguana-vip-b"],
-                ["iguana-nlb-p2550", "iguana-vip-p2550-a", "iguana-vip-p2550-b"],
-            ];
+            // Ports 2575 and 2590 share the block 2550-2599; the dashboard (7654) joins their NLB,
+            // which has room, instead of costing an NLB and two Elastic IPs of its own.
+            const names = [["iguana-nlb-p2550", "iguana-vip-p2550-a", "iguana-vip-p2550-b"]];
             assert.deepStrictEqual(run.ofType(T.nlb).map((n) => n.name).sort(), names.map((n) => n[0]).sort());
             const expected: string[] = [];
             for (const [nlbName, ...eipNames] of names) {

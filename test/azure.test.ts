@@ -67,7 +67,7 @@ function only(resources: RecordedResource[], what: string): RecordedResource {
 
 /** The ARM id prefix Azure gives this load balancer's sub-resources. */
 function lbBase(run: StackRun): string {
-    const rg = only(run.ofType(T.rg), "resource group");
+    const rg = run.one(T.rg, "iguana-rg");
     const lb = only(run.ofType(T.lb), "load balancer");
     return `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${rg.state.name}/providers/Microsoft.Network/loadBalancers/${lb.state.loadBalancerName}`;
 }

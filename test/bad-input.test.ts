@@ -8,9 +8,10 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { PROJECT } from "../components/constants";
-import { program } from "../components/program";
+import * as pulumi from "@pulumi/pulumi";
+import { program, readRawConfig } from "../components/program";
 import { evaluate } from "../tools/evaluate";
-import { RecordingMocks } from "../tools/mocks";
+import { RecordingMocks, installMocks } from "../tools/mocks";
 import { runPlanCommand } from "../tools/plan";
 import { toPulumiConfig } from "../tools/stack-config";
 import { awsConfig, azureConfig } from "./helpers";
@@ -98,6 +99,18 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["floating IP with NAT gateways on AWS", aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }), "iguana-ha:network.natGateways", "own public addresses"],
     ["floating IP on Azure idle for an hour", azure({ failover: { strategy: "floating-ip", idleTimeoutSeconds: 3600 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-1800"],
     ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
+    ["protect as a string", aws({ storage: { protect: "yes" } }), "iguana-ha:storage.protect", "true or false"],
+    ["misspelt project key", aws({ enviroment: "dev" }), "iguana-ha:enviroment", "did you mean environment?"],
+    ["unknown project key", azure({ colour: "blue" }), "iguana-ha:colour", "allowed: cloud, environment"],
+    ["nested key set without --path", aws({ "workers.dataDiskGb": 500 }), "iguana-ha:workers.dataDiskGb", "pulumi config set --path iguana-ha:workers.dataDiskGb 500"],
+    ["list item set without --path", azure({ "channels[0].port": 2576 }), "iguana-ha:channels[0].port", "pulumi config set --path 'iguana-ha:channels[0].port' 2576"],
+    ["wrong namespace", aws({ "iguana:environment": "dev" }), "iguana:environment", "pulumi config set iguana-ha:environment dev"],
+    ["wrong namespace on a nested key", aws({ "iguanaha:workers.size": "m6i.large" }), "iguanaha:workers.size", "pulumi config set --path iguana-ha:workers.size m6i.large"],
+    ["misspelt nested key", aws({ workers: { dataDiskGB: 50 } }), "iguana-ha:workers.dataDiskGB", "did you mean dataDiskGb?"],
+    ["AWS region without its dash", aws({ "aws:region": "us-east1" }), "aws:region", "did you mean us-east-1?"],
+    ["AWS region that does not exist", aws({ "aws:region": "moon-base-1" }), "aws:region", "is not an AWS region"],
+    ["Azure location misspelt", azure({ "azure-native:location": "eastus-2" }), "azure-native:location", "did you mean eastus2?"],
+    ["Azure location without availability zones", azure({ "azure-native:location": "westus" }), "azure-native:location", "no availability zones"],
 ];
 
 class Capture {
@@ -141,6 +154,77 @@ describe("bad input catalogue", function () {
     });
 });
 
+/** Stack files the offline plan must refuse or flag: [description, file text or undefined for no file, fragments of stderr]. */
+const STACK_FILES: [string, string | undefined, string[]][] = [
+    ["an unknown stack file", undefined, ['no stack file for "missing"', "known stacks: aws-dev"]],
+    ["a stack file that is not YAML", "config:\n  iguana-ha:cloud: [aws\n", ["is not valid YAML"]],
+    [
+        "an ESC environment that would have set the network",
+        yaml.dump({ environment: ["hospital/iguana-prod"], config: { "aws:region": "us-east-1", "iguana-ha:cloud": "aws", "iguana-ha:channels": [{ name: "adt-in", protocol: "llp", port: 2575 }] } }),
+        ["iguana-ha:network: is required", "note: environment: the stack file imports the Pulumi ESC environment hospital/iguana-prod, which the offline plan does not resolve"],
+    ],
+];
+
+describe("a secret set without --path", function () {
+    this.timeout(60000);
+    it("gets the command with --secret and never the value", async () => {
+        const presigned = "https://downloads.example/iguana.tar.gz?X-Amz-Signature=0123456789abcdef";
+        const config = toPulumiConfig(PROJECT, { ...aws(), "iguana.installerUrl": presigned });
+        let message = "";
+        await assert.rejects(
+            evaluate({ stack: "bad", config, secretKeys: ["iguana-ha:iguana.installerUrl"], run: () => program() }),
+            (e: Error) => ((message = e.message), true),
+        );
+        assert.ok(message.includes("pulumi config set --path --secret iguana-ha:iguana.installerUrl <value>"), message);
+        assert.ok(!message.includes("X-Amz-Signature"), "the secret is not repeated");
+    });
+});
+
+describe("config values in hints", () => {
+    it("are left out when the engine did not say which keys are secret", async () => {
+        await installMocks(new RecordingMocks(), PROJECT, "hints");
+        pulumi.runtime.setAllConfig(toPulumiConfig(PROJECT, { ...aws(), "workers.dataDiskGb": 500 }), []);
+        const known = readRawConfig().stackKeys!.find((k) => k.key === "iguana-ha:workers.dataDiskGb");
+        assert.strictEqual(known?.value, "500", "shown when the engine listed the secret keys (none here)");
+        const store = require("@pulumi/pulumi/runtime/state").getStore();
+        store.config.PULUMI_CONFIG_SECRET_KEYS = "";
+        const unknown = readRawConfig().stackKeys!.find((k) => k.key === "iguana-ha:workers.dataDiskGb");
+        assert.strictEqual(unknown?.value, undefined, "an older engine gives no list: no value is shown");
+    });
+});
+
+describe("bad stack files", function () {
+    this.timeout(60000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-bad-stack-file-"));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    STACK_FILES.forEach(([description, text, fragments], index) => {
+        it(`${description}: the plan exits 1 with a clear message and no stack trace`, async () => {
+            const file = path.join(dir, `Pulumi.bad-file-${index}.yaml`);
+            if (text !== undefined) fs.writeFileSync(file, text);
+            const io = new Capture();
+            const args = text === undefined ? ["--stack", "missing"] : ["--stack-file", file];
+            const status = await runPlanCommand(args, io);
+            assert.strictEqual(status, 1);
+            assert.deepStrictEqual(io.out, [], "nothing on stdout");
+            const stderr = io.err.join("\n");
+            for (const fragment of fragments) assert.ok(stderr.includes(fragment), `stderr lacks "${fragment}":\n${stderr}`);
+            assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+        });
+    });
+
+    it("an ESC environment on a stack file that validates is reported as a warning, not dropped", async () => {
+        const file = path.join(dir, "Pulumi.esc-ok.yaml");
+        const config = Object.fromEntries(Object.entries(toPulumiConfig(PROJECT, aws())).map(([k, v]) => [k, parse(v)]));
+        fs.writeFileSync(file, yaml.dump({ environment: ["hospital/iguana-dev"], config }));
+        const io = new Capture();
+        assert.strictEqual(await runPlanCommand(["--stack-file", file, "--json"], io), 0, io.err.join("\n"));
+        const plan = JSON.parse(io.out.join("\n"));
+        assert.strictEqual(plan.stack, "esc-ok", "the stack name comes from the file name");
+        assert.ok(plan.warnings.some((w: string) => w.includes("hospital/iguana-dev") && w.includes("does not resolve")), plan.warnings.join("\n"));
+    });
+});
+
 function parse(text: string): unknown {
     try {
         return JSON.parse(text);
@@ -148,3 +232,22 @@ function parse(text: string): unknown {
         return text;
     }
 }
+
+describe("errors only the cloud's answers reveal", function () {
+    this.timeout(30000);
+    it("a region with fewer than two zones fails the evaluation with a ResourceError whose stack the CLI hides", async () => {
+        class OneZone extends RecordingMocks {
+            call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+                if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { id: "r", names: ["us-west-1a"], zoneIds: ["usw1-az1"] };
+                return super.call(args);
+            }
+        }
+        const config = toPulumiConfig(PROJECT, aws({ "aws:region": "us-west-1" }));
+        await assert.rejects(evaluate({ stack: "one-zone", config, mocks: new OneZone("us-west-1"), run: () => program() }), (error: Error) => {
+            assert.ok(pulumi.ResourceError.isInstance(error), String(error));
+            assert.match(error.message, /offers 1 availability zone\(s\); the cluster needs two/);
+            assert.strictEqual((error as pulumi.ResourceError).hideStack, true);
+            return true;
+        });
+    });
+});

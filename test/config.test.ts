@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
 import { DEFAULTS, EDITION_WEB_PORT, ROLE_PROBE_PORT } from "../components/constants";
 
@@ -154,7 +155,7 @@ describe("config model", () => {
             expectProblem(
                 base({ channels: Array.from({ length: 21 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + i * 100 })) }),
                 "channels",
-                "22 blocks of 50 ports",
+                "21 blocks of 50 ports",
                 "at most 20",
             ));
         it("more channel rules than four security groups hold", () =>
@@ -170,6 +171,11 @@ describe("config model", () => {
         it("an internal cluster needing several NLBs in a small network", () =>
             expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.1.0.0/20" } }), "network.cidr", "/18 or larger"));
         it("a wrong type for a whole section", () => expectProblem(base({ failover: [5] }), "failover", "must be an object"));
+    });
+
+    it("throws a Pulumi RunError, whose message the CLI prints without a stack trace", () => {
+        const error = expectProblem(base({ cloud: "gcp" }), "cloud");
+        assert.ok(pulumi.RunError.isInstance(error));
     });
 
     it("reports every problem at once", () => {

@@ -257,7 +257,7 @@ describe("the plan explains the strategies side by side", () => {
         const [awsFloating] = describeModes(cfgFor("aws", "floating-ip"));
         const [azureFloating] = describeModes(cfgFor("azure", "floating-ip"));
         assert.match(awsLb.downtime, /keepalived detection \(about 3\.6 s\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
-        assert.match(awsLb.cost, /^3 Network Load Balancers \(one per block of 50 ports/, "ports 2575, 8080 and the dashboard's 7654 fall in three blocks");
+        assert.match(awsLb.cost, /^2 Network Load Balancers \(one per block of 50 channel ports/, "ports 2575 and 8080 fall in two blocks; the dashboard joins the first");
         assert.match(awsFloating.downtime, /keepalived detection .* \+ the Elastic IP moving .*seconds/);
         assert.match(awsFloating.cost, /no load balancer and no NAT gateway/);
         assert.match(azureFloating.downtime, /1-2 minutes/);

@@ -27,6 +27,15 @@ function writeBadStackFile(): string {
 // mostly keeps one core busy. This hook sits outside any describe, so mocha runs it once before
 // the whole suite: both processes start at once and run beside the other files' tests; the tests
 // below await them.
+/** The README's block of plan commands (the one with the draft stack file), to run as written. */
+function readmePlanBlock(): string {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes("--stack-file Pulumi.draft.yaml"));
+    if (!block) throw new Error("README has no block with --stack-file Pulumi.draft.yaml");
+    return block;
+}
+
+let readmeBlock: Promise<ProcessResult>;
 let validPlan: Promise<ProcessResult>;
 let invalidPlan: Promise<ProcessResult>;
 let badStackFile: string;
@@ -34,8 +43,14 @@ before(() => {
     badStackFile = writeBadStackFile();
     validPlan = startPlanProcess("--stack", "aws-dev");
     invalidPlan = startPlanProcess("--stack", "bad", "--stack-file", badStackFile);
+    // As an operator types it, from the project folder: npm's own banner included.
+    readmeBlock = runProcess("sh", ["-e", "-c", readmePlanBlock()], { cwd: ROOT });
 });
-after(() => badStackFile && fs.rmSync(path.dirname(badStackFile), { recursive: true, force: true }));
+after(async () => {
+    if (badStackFile) fs.rmSync(path.dirname(badStackFile), { recursive: true, force: true });
+    await readmeBlock?.catch(() => undefined);
+    for (const file of ["Pulumi.draft.yaml", "aws-prod.plan.json"]) fs.rmSync(path.join(ROOT, file), { force: true });
+});
 
 describe("offline plan (npm run plan)", function () {
     this.timeout(60000);
@@ -71,6 +86,14 @@ describe("offline plan (npm run plan)", function () {
         assert.strictEqual(stdout, "", "no plan printed");
         assert.match(stderr, /iguana-ha:channels\[0\]\.port: 99999 is outside the allowed range 1-65535/);
         assert.match(stderr, /iguana-ha:network\.allowedCidrs: is empty/);
+    });
+
+    it("the README's plan commands run as written: npm run -s … --json is clean JSON, the draft stack file plans", async () => {
+        const { status, stdout, stderr } = await readmeBlock;
+        assert.strictEqual(status, 0, stderr);
+        const plan = JSON.parse(fs.readFileSync(path.join(ROOT, "aws-prod.plan.json"), "utf8"));
+        assert.strictEqual(plan.stack, "aws-prod");
+        assert.match(stdout, /^Offline plan for stack "draft"/m, "the draft's stack name comes from its file name");
     });
 
     it("an unknown stack is a clear error", async () => {

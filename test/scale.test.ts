@@ -48,12 +48,13 @@ function assertAwsQuotas(run: StackRun) {
 describe("scale: AWS channels sharded over NLBs", function () {
     this.timeout(120000);
 
-    // contiguous ports from 3000: blocks of 50 from 3000; the dashboard (7654) on its own NLB
+    // contiguous ports from 10000: blocks of 50 from 10000; the dashboard (7654) joins the first
+    // block with room, and has an NLB of its own only when every block is full (50, 200, 500)
     for (const [count, nlbs] of [
-        [1, 2],
-        [49, 2],
+        [1, 1],
+        [49, 1],
         [50, 2],
-        [51, 3],
+        [51, 2],
         [200, 5],
         [500, 11],
     ] as const) {
@@ -92,7 +93,12 @@ describe("scale: AWS channels sharded over NLBs", function () {
         const b = shardChannels([...feeds(120).reverse(), { name: "x", protocol: "llp", port: 6021 }] as any, 7654);
         const blockOf = (shards: typeof a, port: number) => shards.find((s) => s.channels.some((c) => c.port === port))!.block;
         for (const port of [10000, 10049, 10050, 10119]) assert.strictEqual(blockOf(a, port), blockOf(b, port));
-        assert.strictEqual(a[0].primary, true, "the dashboard's NLB comes first");
+        assert.deepStrictEqual(
+            a.map((s) => s.block),
+            [...new Set(feeds(120).map((c) => Math.floor(c.port / 50)))].sort((x, y) => x - y),
+            "the NLBs of the channels' blocks, lowest first",
+        );
+        assert.strictEqual(a.find((s) => s.dashboard), a.find((s) => s.channels.length < 50), "the dashboard joins the first block with room");
     });
 
     it("groups contiguous ports into ranges", () => {

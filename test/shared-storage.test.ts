@@ -230,7 +230,7 @@ describe("shared storage: what the workers run", () => {
         const shared = describeQueueRecovery(cfg);
         assert.match(shared.downtime, /keepalived detection .* \+ Iguana start-up/);
         assert.match(shared.guarantees, /resumes the primary's queue .* in order/);
-        const none = describeQueueRecovery({ ...cfg, storage: { queueRecovery: "none", shareGb: 100 } });
+        const none = describeQueueRecovery({ ...cfg, storage: { ...cfg.storage, queueRecovery: "none" } });
         assert.match(none.guarantees, /stay on its disk/);
     });
 });

@@ -37,7 +37,7 @@ export interface EvaluateOptions<T> {
 }
 
 /**
- * The SDK's `Resource.stackTrace` (private, @pulumi/pulumi 3.270.0): every resource constructor
+ * The SDK's `Resource.stackTrace` (private, @pulumi/pulumi 3.248.0): every resource constructor
  * calls it to send the engine the program's source position and stack with the registration.
  * It captures a stack with no depth limit and maps each frame through ts-node's source maps.
  */
@@ -72,7 +72,7 @@ const mergeOptionsWithoutApiVersionAliases: MergeOptions = (a, b) => {
 };
 
 /**
- * The SDK's `debuggablePromise` (internal, runtime/debuggable.js, @pulumi/pulumi 3.270.0) wraps
+ * The SDK's `debuggablePromise` (internal, runtime/debuggable.js, @pulumi/pulumi 3.248.0) wraps
  * every promise of a registration, an output or an RPC for the leak report a real program prints
  * when it exits with promises pending: it defines three properties on the promise (an id, a
  * context and a stack), adds it to a set and chains two more promises to take it out again.
@@ -107,20 +107,44 @@ export async function evaluate<T extends Record<string, pulumi.Input<any>>>(opti
     }
 }
 
+/**
+ * The SDK's log module: with no engine (under mocks) `warn` prints to the console. While
+ * evaluating, warnings are recorded on the mocks instead, for the plan and the tests to read.
+ */
+const sdkLog: { warn: (message: string, ...rest: unknown[]) => Promise<void> } = require("@pulumi/pulumi/log");
+
 async function evaluateWithMocks<T extends Record<string, pulumi.Input<any>>>(options: EvaluateOptions<T>): Promise<Evaluation<{ [K in keyof T]: pulumi.Unwrap<T[K]> }>> {
     const mocks = options.mocks ?? new RecordingMocks(options.region ?? options.config["aws:region"] ?? options.config["azure-native:location"]);
     await installMocks(mocks, PROJECT, options.stack);
     pulumi.runtime.setAllConfig(options.config, options.secretKeys);
-    let outputs: T;
+    const sdkWarn = sdkLog.warn;
+    sdkLog.warn = async (message: string) => void mocks.warnings.push(message);
+    // An error thrown inside an apply (a check on what the cloud answers) fails the registrations
+    // that depend on it without rejecting anything awaited here: under `pulumi up` the CLI's
+    // unhandled-rejection handler reports it. Here it fails the evaluation instead of hanging it.
+    let failed!: (error: unknown) => void;
+    const failure = new Promise<never>((_, reject) => (failed = reject));
+    failure.catch(() => undefined);
+    const onUnhandled = (error: unknown) => failed(error);
+    process.on("unhandledRejection", onUnhandled);
     try {
-        outputs = options.run();
+        const evaluation = (async () => {
+            let outputs: T;
+            try {
+                outputs = options.run();
+            } finally {
+                await drainRegistrations();
+            }
+            const resolved: Record<string, unknown> = {};
+            for (const [key, value] of Object.entries(outputs)) {
+                resolved[key] = await promiseOf(value);
+            }
+            await drainRegistrations();
+            return { outputs: resolved as any, mocks };
+        })();
+        return await Promise.race([evaluation, failure]);
     } finally {
-        await drainRegistrations();
+        process.off("unhandledRejection", onUnhandled);
+        sdkLog.warn = sdkWarn;
     }
-    const resolved: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(outputs)) {
-        resolved[key] = await promiseOf(value);
-    }
-    await drainRegistrations();
-    return { outputs: resolved as any, mocks };
 }

@@ -14,6 +14,9 @@ export interface RecordedResource {
     inputs: Record<string, any>;
     state: Record<string, any>;
     id?: string;
+    /** Resource options the mock callback is not given, read off the registration request. */
+    protect: boolean;
+    retainOnDelete: boolean;
 }
 
 export interface RecordedCall {
@@ -37,6 +40,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** Every value invented here (ids, addresses, ARNs): shown as placeholders by the plan. */
     readonly placeholders = new Set<string>();
     readonly parents = new Map<string, string>();
+    /** `protect` and `retainOnDelete` of each registration, by `type::name`. */
+    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean }>();
+    /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
+    readonly warnings: string[] = [];
     private nextAddress = 10;
 
     constructor(private readonly region: string = "us-east-1") {}
@@ -63,6 +70,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             inputs: args.inputs,
             state,
             id,
+            protect: this.options.get(`${args.type}::${args.name}`)?.protect ?? false,
+            retainOnDelete: this.options.get(`${args.type}::${args.name}`)?.retainOnDelete ?? false,
         });
         return { id, state };
     }
@@ -165,8 +174,9 @@ function azureId(inputs: Record<string, any>, providerType: string, name: string
 }
 
 /**
- * Installs `mocks` and records each resource's parent: the mock callback does not receive
- * it (pulumi/pulumi#14421), so the monitor's registration request is read on the way in.
+ * Installs `mocks` and records each resource's parent, `protect` and `retainOnDelete`: the mock
+ * callback does not receive them (pulumi/pulumi#14421), so the monitor's registration request
+ * is read on the way in.
  */
 export async function installMocks(mocks: RecordingMocks, project: string, stack: string): Promise<void> {
     await pulumi.runtime.setMocks(mocks, project, stack, false);
@@ -175,6 +185,7 @@ export async function installMocks(mocks: RecordingMocks, project: string, stack
     monitor.registerResource = (req: any, callback: any) => {
         const parentUrn: string = req.getParent();
         if (parentUrn) mocks.parents.set(`${req.getType()}::${req.getName()}`, parentUrn.split("::").pop()!);
+        mocks.options.set(`${req.getType()}::${req.getName()}`, { protect: req.getProtect(), retainOnDelete: req.getRetainondelete() });
         return register(req, callback);
     };
 }

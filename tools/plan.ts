@@ -7,14 +7,18 @@ import { ConfigValidationError } from "../components/config";
 import { program } from "../components/program";
 import { evaluate } from "./evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
-import { listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { StackFileError, listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
+import { quotaLine, quotaUsage } from "../components/quotas";
 import { describeModes, renderModes } from "../components/modes";
 import { validateClusterConfig } from "../components/config";
 import { workerBootstraps } from "./worker-bootstrap";
 
 const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
   --stack <name>        a stack file in stacks/ (${listStacks().join(", ")})
-  --stack-file <path>   read the config from this stack file instead (e.g. a draft)
+  --stack-file <path>   read the config from this stack file instead (e.g. a draft); the
+                        stack name defaults to <name> of Pulumi.<name>.yaml
   --json                print the plan as JSON
   --show-bootstrap      also print each worker's rendered cloud-init (it holds no secret)`;
 
@@ -40,21 +44,58 @@ export function parseArgs(argv: string[]): PlanArgs {
         else if (arg === "--help" || arg === "-h") throw new UsageError("");
         else throw new UsageError(`unknown argument "${arg}"`);
     }
+    if (stackFile) {
+        // npm runs scripts from the package root; a relative path means the caller's directory.
+        stackFile = path.resolve(process.env.INIT_CWD ?? process.cwd(), stackFile);
+        stack ??= /^Pulumi\.(.+)\.yaml$/.exec(path.basename(stackFile))?.[1] ?? "draft";
+    }
     if (!stack) throw new UsageError("--stack is required");
     return { stack, stackFile, json, showBootstrap };
 }
 
 class UsageError extends Error {}
 
+/** What the offline plan cannot see: the ESC environments a stack file imports. */
+export function unresolvedEnvironmentsText(environments: string[]): string | undefined {
+    if (environments.length === 0) return undefined;
+    return (
+        `environment: the stack file imports the Pulumi ESC environment${environments.length === 1 ? "" : "s"} ${environments.join(", ")}, which the offline plan does not resolve ` +
+        `(it has no Pulumi Cloud access): config they set is missing here, and pulumi preview will see it`
+    );
+}
+
+/** Runs the plan; a ConfigValidationError carries the unresolved-environment note too. */
 export async function plan(args: PlanArgs) {
     const stackConfig = readStackConfig(args.stack, args.stackFile);
-    const { outputs, mocks } = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
+    const environmentNote = unresolvedEnvironmentsText(stackConfig.unresolvedEnvironments);
+    let evaluation: Awaited<ReturnType<typeof evaluate>>;
+    try {
+        evaluation = await evaluate({ stack: args.stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, run: () => program() });
+    } catch (e) {
+        if (e instanceof ConfigValidationError && environmentNote) e.message += `\nnote: ${environmentNote}`;
+        throw e;
+    }
+    const { outputs, mocks } = evaluation;
     const resources = plannedResources(mocks.resources);
     const bootstrap = args.showBootstrap ? workerBootstraps(mocks.resources) : undefined;
     // The program validated the same config; read it again for the mode description.
     const cfg = validateClusterConfig(rawClusterConfig(stackConfig), args.stack);
     const modes = describeModes(cfg);
-    return { project: PROJECT, stack: args.stack, modes, modesText: renderModes(cfg), resources, outputs, bootstrap, placeholders: [...mocks.placeholders].sort(), mocks };
+    const warnings = [...(environmentNote ? [environmentNote] : []), ...mocks.warnings];
+    const quotas = quotaUsage(cfg);
+    return {
+        project: PROJECT,
+        stack: args.stack,
+        modes,
+        modesText: renderModes(cfg),
+        warnings,
+        quotas,
+        resources,
+        outputs,
+        bootstrap,
+        placeholders: [...mocks.placeholders].sort(),
+        mocks,
+    };
 }
 
 export interface Console {
@@ -84,6 +125,10 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
             const placeholders = new Set(result.placeholders);
             console.log(`Offline plan for stack "${args.stack}" (project ${PROJECT}): evaluated under Pulumi mocks; nothing was deployed.\n`);
             console.log(`Mode:\n${result.modesText}\n`);
+            console.log(`Quotas (needed of the default limit): ${quotaLine(result.quotas)}\n`);
+            if (result.warnings.length > 0) {
+                console.log(`Warnings (${result.warnings.length}; pulumi preview prints the program's own):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
+            }
             console.log(`Resources (${result.resources.length}):`);
             console.log(renderTree(result.resources, placeholders));
             console.log(`\nOutputs:`);
@@ -95,7 +140,7 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
         }
         return 0;
     } catch (e) {
-        if (e instanceof ConfigValidationError) {
+        if (e instanceof ConfigValidationError || e instanceof StackFileError || (pulumi.ResourceError.isInstance(e) && e.hideStack)) {
             console.error(e.message);
             return 1;
         }

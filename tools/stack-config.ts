@@ -13,6 +13,30 @@ export interface StackConfig {
     config: Record<string, string>;
     /** Keys whose stack-file value is `secure:` (their value is not readable here). */
     secretKeys: string[];
+    /**
+     * The Pulumi ESC environments the stack file imports (`environment:`). The offline plan has
+     * no Pulumi Cloud to open them, so the config they add is missing here; `pulumi preview` has it.
+     */
+    unresolvedEnvironments: string[];
+}
+
+/** A stack file that is missing or unreadable: the plan prints the message alone. */
+export class StackFileError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "StackFileError";
+    }
+}
+
+/** The environment names of a stack file's `environment:` (a list, one name, or `imports:`). */
+function environmentNames(value: unknown): string[] {
+    if (value === undefined || value === null) return [];
+    if (typeof value === "string") return [value];
+    if (Array.isArray(value)) return value.map(String);
+    if (typeof value === "object" && Array.isArray((value as { imports?: unknown }).imports)) {
+        return (value as { imports: unknown[] }).imports.map((i) => (typeof i === "string" ? i : JSON.stringify(i)));
+    }
+    return [JSON.stringify(value)];
 }
 
 export function stackFile(stack: string): string {
@@ -32,9 +56,14 @@ export const SECRET_PLACEHOLDER = "[secret: encrypted in the stack file]";
 /** Reads `stacks/Pulumi.<stack>.yaml`, or `file` when given (any stack file, same format). */
 export function readStackConfig(stack: string, file = stackFile(stack)): StackConfig {
     if (!fs.existsSync(file)) {
-        throw new Error(`no stack file for "${stack}" (${path.relative(process.cwd(), file)}); known stacks: ${listStacks().join(", ")}`);
+        throw new StackFileError(`no stack file for "${stack}" (${path.relative(process.cwd(), file) || file}); known stacks: ${listStacks().join(", ")}`);
     }
-    const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    let doc: { config?: Record<string, unknown>; environment?: unknown };
+    try {
+        doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as typeof doc;
+    } catch (e) {
+        throw new StackFileError(`stack file ${path.relative(process.cwd(), file) || file} is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
+    }
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
     for (const [key, value] of Object.entries(doc.config ?? {})) {
@@ -45,7 +74,7 @@ export function readStackConfig(stack: string, file = stackFile(stack)): StackCo
             config[key] = typeof value === "string" ? value : JSON.stringify(value);
         }
     }
-    return { stack, config, secretKeys };
+    return { stack, config, secretKeys, unresolvedEnvironments: environmentNames(doc.environment) };
 }
 
 /** Flat Pulumi config from a plain object of project keys plus provider keys given whole. */
@@ -64,7 +93,7 @@ export function toPulumiConfig(project: string, values: Record<string, unknown>)
  * reads it from Pulumi: every contract key of the project (JSON values parsed, plain text kept),
  * plus `aws:region` or `azure-native:location` for the cloud the stack names.
  */
-export function rawClusterConfig(stack: StackConfig, project = PROJECT): RawClusterConfig {
+export function rawClusterConfig(stack: Omit<StackConfig, "unresolvedEnvironments">, project = PROJECT): RawClusterConfig {
     const parse = (text: string | undefined): unknown => {
         if (text === undefined) return undefined;
         try {
@@ -81,6 +110,7 @@ export function rawClusterConfig(stack: StackConfig, project = PROJECT): RawClus
         // Read as text, like `pulumi.Config.get` does for the provider's key.
         raw.region = stack.config[REGION_KEY[raw.cloud]];
     }
+    raw.stackKeys = Object.entries(stack.config).map(([key, value]) => ({ key, value: stack.secretKeys.includes(key) ? undefined : value }));
     return raw;
 }
 

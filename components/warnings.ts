@@ -1,0 +1,74 @@
+/**
+ * What a valid configuration still gets wrong on day one: a cluster that deploys but never
+ * turns healthy, sample values that reach production, a quota the first `pulumi up` runs into.
+ * HaIguanaCluster emits each with `pulumi.log.warn` (so `pulumi preview` shows them) and the
+ * offline plan prints them. Pure.
+ */
+import { cidrContains, parseCidr } from "./cidr";
+import { ClusterConfig, REGION_KEY } from "./config";
+import { DOCUMENTATION_CIDRS, PROJECT } from "./constants";
+import { quotaUsage } from "./quotas";
+
+export interface DeploymentWarning {
+    /** The key to change, qualified like validation problems (`iguana-ha:iguana.installerUrl`). */
+    key: string;
+    message: string;
+}
+
+function overlapsDocumentationRange(cidr: string): string | undefined {
+    const given = parseCidr(cidr);
+    return DOCUMENTATION_CIDRS.find((range) => {
+        const doc = parseCidr(range);
+        return cidrContains(doc, given) || cidrContains(given, doc);
+    });
+}
+
+export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
+    const warnings: DeploymentWarning[] = [];
+    const warn = (key: string, message: string) => warnings.push({ key: key.includes(":") ? key : `${PROJECT}:${key}`, message });
+
+    if (cfg.iguana.installerUrl === undefined) {
+        warn(
+            "iguana.installerUrl",
+            "is not set: the workers boot without Iguana, so no health check ever passes and the load balancer sends nothing to them; " +
+                "set it to the URL of your licensed Iguana installer (pulumi config set --path iguana-ha:iguana.installerUrl <url>); " +
+                "it is written into the workers' boot configuration in clear text, so never a URL that embeds a credential",
+        );
+    } else if (cfg.iguana.installerSha256 === undefined) {
+        warn("iguana.installerSha256", "is not set: the workers install whatever the installer URL serves, unchecked; set it to the output of `sha256sum <installer>`");
+    }
+    if (cfg.iguana.installerUrl?.startsWith("http://")) {
+        warn("iguana.installerUrl", "is plain http: the installer crosses the network unencrypted; use an https URL");
+    }
+
+    for (const list of ["allowedCidrs", "adminCidrs"] as const) {
+        cfg.network[list].forEach((cidr, i) => {
+            const range = overlapsDocumentationRange(cidr);
+            if (range) {
+                warn(
+                    `network.${list}[${i}]`,
+                    `"${cidr}" is in the documentation range ${range} (RFC 5737), a sample value no real ${list === "allowedCidrs" ? "sender" : "admin network"} has: ` +
+                        `list your own networks before this stack carries real traffic`,
+                );
+            }
+        });
+    }
+    if (cfg.network.adminCidrs.length === 0) {
+        warn("network.adminCidrs", "is empty: nobody can open the Iguana dashboard through the VIP (only through SSM or az vm run-command)");
+    }
+
+    for (const use of quotaUsage(cfg)) {
+        if (use.needed > use.limit) {
+            warn(
+                REGION_KEY[cfg.cloud],
+                `${cfg.region}: this stack needs ${use.needed} ${use.quota} ${use.scope}, above the default quota of ${use.limit}; ` +
+                    (use.adjustable ? "request an increase (and count what the account already uses there) before pulumi up" : "this limit is not adjustable"),
+            );
+        }
+    }
+    return warnings;
+}
+
+export function warningText(warning: DeploymentWarning): string {
+    return `${warning.key}: ${warning.message}`;
+}
