@@ -31,6 +31,10 @@ export function cloudInitVerdict(json: string): { status: string; errors: string
     return { status: doc.status ?? "unknown", errors: doc.errors ?? [], warnings };
 }
 
+function floating(cluster: BootedCluster): boolean {
+    return cluster.cfg!.failover.strategy === "floating-ip";
+}
+
 function unitOf(cluster: BootedCluster): string {
     return `${IGUANA_UNIT[cluster.cfg!.iguana.edition]}.service`;
 }
@@ -117,6 +121,10 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     for (const m of cluster.machines) machineHealth(cluster, m, results, "first boot");
     check(results, "first boot: one MASTER and one BACKUP, WK1 the MASTER (workers[].role)", roles.wk1 === "MASTER" && roles.wk2 === "BACKUP", JSON.stringify(roles));
     lbView(cluster, roles, results, "first boot");
+    if (floating(cluster)) {
+        const held = await waitFor(() => cluster.vipHolder() === "wk1", 30000, 500);
+        check(results, "first boot: the floating VIP is on WK1 (its notify claimed it through the stand-in EC2 / ARM)", held, `holder ${cluster.vipHolder()}`);
+    }
     const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
     if (master) await oneMessage(cluster, master, results, "first boot");
     if (cluster.cfg!.iguana.edition === "iguanax") {
@@ -137,6 +145,10 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     const t0 = Date.now();
     const takeover = await waitFor(() => cluster.probe(cluster.workers[1]).status === 200, ELECTION_TIMEOUT_MS, 500);
     check(results, "wk1 powered off: wk2's role probe answers 200", takeover, takeover ? `after ${((Date.now() - t0) / 1000).toFixed(1)} s` : "never");
+    if (floating(cluster)) {
+        const moved = await waitFor(() => cluster.vipHolder() === "wk2", 60000, 500);
+        check(results, "wk1 powered off: the floating VIP moves to WK2", moved, `holder ${cluster.vipHolder()} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
     wk1.boot();
     if (!(await wk1.waitCloudInit(REBOOT_TIMEOUT_MS))) {
         check(results, "wk1 rebooted: cloud-init finished", false);
@@ -149,6 +161,7 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     check(results, "wk1 rebooted: it comes back BACKUP and WK2 stays MASTER (no failback)", roles.wk1 === "BACKUP" && after.wk1 === "BACKUP" && after.wk2 === "MASTER", JSON.stringify(after));
     machineHealth(cluster, wk1, results, "after reboot");
     lbView(cluster, after, results, "after wk1's reboot");
+    if (floating(cluster)) check(results, "wk1 rebooted: the floating VIP stays on WK2", cluster.vipHolder() === "wk2", `holder ${cluster.vipHolder()}`);
     return results;
 }
 

@@ -8,6 +8,7 @@
  *
  * usage: cloud-standin.ts CONFIG.json   (a CloudStandinConfig)
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
@@ -29,7 +30,30 @@ export interface CloudStandinConfig {
     adminPassword: string;
     /** Floating IP: the VIP's ids, as the rendered vip.json names them. */
     vip?: { allocationId?: string; publicIpId?: string; ipConfigName?: string };
-    files: { ready: string; calls: string; holder: string };
+    files: { ready: string; calls: string; holder: string; moves: string };
+    /**
+     * Floating IP in the failover drill: where the cloud delivers the VIP once a move is applied
+     * (the holder machine gets VIP/32, the lab routes VIP to it), as the Internet gateway or the
+     * Azure SDN would. Without it the move is only recorded.
+     */
+    placement?: { vip: string; lab: string; workers: { name: string; ns: string; address: string }[]; iface: string };
+    /** How long the stand-in cloud takes to apply a VIP change (drill/timing.ts). */
+    moveDelayMs?: number;
+}
+
+/** The `ip` commands that put the VIP on `holder` (or nowhere): its address on the holder, the lab's route to it. */
+export function placementCommands(p: NonNullable<CloudStandinConfig["placement"]>, holder: string | undefined): { args: string[]; allowFail: boolean }[] {
+    const commands = p.workers
+        .filter((w) => w.name !== holder)
+        .map((w) => ({ args: ["-n", w.ns, "addr", "del", `${p.vip}/32`, "dev", p.iface], allowFail: true }));
+    const to = p.workers.find((w) => w.name === holder);
+    if (to) {
+        commands.push({ args: ["-n", to.ns, "addr", "replace", `${p.vip}/32`, "dev", p.iface], allowFail: false });
+        commands.push({ args: ["-n", p.lab, "route", "replace", `${p.vip}/32`, "via", to.address], allowFail: false });
+    } else {
+        commands.push({ args: ["-n", p.lab, "route", "del", `${p.vip}/32`], allowFail: true });
+    }
+    return commands;
 }
 
 /** The Azure token the stand-in hands out for Key Vault (resource https://vault.azure.net). */
@@ -50,8 +74,21 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         identify,
         aws: { allocationId: config.vip?.allocationId ?? "eipalloc-none", publicIp: "203.0.113.10", region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
         azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers" },
-        moveDelayMs: 1000,
-        onMove: (holder) => fs.writeFileSync(config.files.holder, `${holder ?? "none"}\n`),
+        moveDelayMs: config.moveDelayMs ?? 1000,
+        onMove: (holder) => {
+            if (config.placement) {
+                for (const c of placementCommands(config.placement, holder)) {
+                    try {
+                        execFileSync("ip", c.args, { stdio: ["ignore", "ignore", "pipe"] });
+                    } catch (e) {
+                        if (!c.allowFail) console.error(`cloud-standin: ip ${c.args.join(" ")} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim()}`);
+                    }
+                }
+            }
+            fs.writeFileSync(`${config.files.holder}.tmp`, `${holder ?? "none"}\n`);
+            fs.renameSync(`${config.files.holder}.tmp`, config.files.holder);
+            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n) / 1000, holder: holder ?? "none" })}\n`);
+        },
     });
     const delegate = api.requestListener;
     const handler: http.RequestListener = (req, res) => {

@@ -17,7 +17,7 @@ import { validateClusterConfig } from "../components/config";
 import { cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
 import { CloudStandinConfig } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
-import { IMDS_ADDRESS, Lab, labAddressing } from "./lab";
+import { IMDS_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";
 import { Machine } from "./machine";
 import { makeTestCa } from "./tls";
 
@@ -54,7 +54,10 @@ export function withOverrides(config: Record<string, string>, overrides: BootCas
     for (const [key, value] of Object.entries(overrides)) {
         const full = `${PROJECT}:${key}`;
         const current = out[full] ? (JSON.parse(out[full]) as Record<string, unknown>) : {};
-        out[full] = JSON.stringify({ ...current, ...value });
+        // null removes a key (as `pulumi config rm --path` would).
+        const merged: Record<string, unknown> = { ...current, ...value };
+        for (const [k, v] of Object.entries(value)) if (v === null) delete merged[k];
+        out[full] = JSON.stringify(merged);
     }
     return out;
 }
@@ -102,6 +105,8 @@ export interface ClusterOptions {
     archive: { hosts: string[]; addresses: string[] };
     repoRoot: string;
     log: (line: string) => void;
+    /** Floating IP in the failover drill: the VIP the stand-in cloud places on the holder, and how long a change takes. */
+    vipPlacement?: { vip: string; moveDelayMs: number };
 }
 
 export class BootedCluster {
@@ -162,7 +167,18 @@ export class BootedCluster {
             workers: this.workers.map((w, i) => ({ name: w.name, address: w.address, instanceId: `i-0b00700000000000${i + 1}`, nicId: (vip?.[i === 0 ? "selfNicId" : "peerNicId"] as string) ?? `/nic/${w.name}` })),
             adminPassword: this.adminPassword,
             ...(vip ? { vip: { allocationId: vip.allocationId, publicIpId: vip.publicIpId, ipConfigName: vip.ipConfigName } } : {}),
-            files: { ready: path.join(this.dir, "standin.ready"), calls: path.join(this.dir, "standin-calls.json"), holder: path.join(this.dir, "vip-holder") },
+            files: { ready: path.join(this.dir, "standin.ready"), ...this.vipFiles() },
+            ...(this.options.vipPlacement && vip
+                ? {
+                      placement: {
+                          vip: this.options.vipPlacement.vip,
+                          lab: this.lab.ns,
+                          iface: MACHINE_INTERFACE,
+                          workers: this.workers.map((w) => ({ name: w.name, ns: this.lab!.machineNetns(w.name), address: w.address })),
+                      },
+                      moveDelayMs: this.options.vipPlacement.moveDelayMs,
+                  }
+                : {}),
         };
         const configFile = path.join(this.dir, "cloud-standin.json");
         fs.writeFileSync(configFile, JSON.stringify(this.standinConfig, null, 2));
@@ -229,6 +245,20 @@ export class BootedCluster {
     /** Whether a TCP connection to the worker's port opens from the bridge. */
     connects(worker: RenderedWorker, port: number): boolean {
         return this.lab!.exec("bash", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${worker.address}/${port}' && echo open`], true).includes("open");
+    }
+
+    /** Floating IP: the stand-in cloud's record of the VIP (holder, moves) and of the calls it served. */
+    vipFiles(): { holder: string; moves: string; calls: string } {
+        return { holder: path.join(this.dir, "vip-holder"), moves: path.join(this.dir, "vip-moves.jsonl"), calls: path.join(this.dir, "standin-calls.json") };
+    }
+
+    /** Floating IP: who holds the VIP, as the stand-in cloud last applied it. */
+    vipHolder(): string {
+        try {
+            return fs.readFileSync(this.standinConfig!.files.holder, "utf8").trim() || "none";
+        } catch {
+            return "none";
+        }
     }
 
     standinCalls(): { from?: string; host: string; action: string; status: number }[] {

@@ -9,21 +9,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { sh, sleep } from "../drill/system";
 import { BootCase, BootedCluster } from "./cluster";
+import { BOOT_CASES } from "./cases";
+
+export { BOOT_CASES, FLOATING_IP_OVERRIDES } from "./cases";
 import { BOOT_PREFIX, leftoverHostRules } from "./lab";
 import { removeCgroupTree } from "./machine";
 import { BOOT_CACHE_DIR, archiveHosts, ensureRootfs, readHostApt } from "./rootfs";
 import { CheckResult, checkBoot, checkColdStarts, checkFailedDiskStep, checkReboot } from "./checks";
-
-/** Every case the test knows; CI runs them all. */
-export const BOOT_CASES: BootCase[] = [
-    { label: "aws-dev", stack: "aws-dev" },
-    { label: "azure-dev", stack: "azure-dev" },
-    { label: "aws-prod", stack: "aws-prod" },
-    { label: "azure-prod", stack: "azure-prod" },
-    { label: "aws-dev iguana6", stack: "aws-dev", overrides: { iguana: { edition: "iguana6" } } },
-    { label: "azure-dev iguana6", stack: "azure-dev", overrides: { iguana: { edition: "iguana6" } } },
-    { label: "aws-dev failed disk step", stack: "aws-dev", failDiskStep: true },
-];
 
 export interface BootArgs {
     cases: BootCase[];

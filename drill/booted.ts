@@ -9,7 +9,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { BootstrapSettings, IGUANA_UNIT, WORKER_PATHS, bootstrapSettings } from "../components/bootstrap";
+import { BootstrapSettings, IGUANA_UNIT, VIP_RECONCILE_UNIT, WORKER_PATHS, bootstrapSettings } from "../components/bootstrap";
+import { DRILL_VIP } from "./floating";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { ClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
@@ -132,6 +133,32 @@ export class BootedDrillWorker {
     vipLog(): string {
         return this.read(`${WORKER_PATHS.runDir}/vip.log`) ?? "";
     }
+
+    /** Floating IP: the machine's own systemd timer runs the reconcile unit; nothing to emulate. */
+    startReconcileTimer(): void {}
+    stopReconcileTimer(): void {}
+
+    private lastReconcile?: string;
+    private reconciles = 0;
+
+    /** Runs of the reconcile unit seen so far (its InvocationID changes at each run). */
+    get reconcileRuns(): number {
+        const id = this.machine.exec(`systemctl show -P InvocationID ${VIP_RECONCILE_UNIT}`, { allowFail: true }).trim();
+        if (id && id !== this.lastReconcile) {
+            if (this.lastReconcile !== undefined) this.reconciles++;
+            this.lastReconcile = id;
+        }
+        return this.reconciles;
+    }
+
+    reconcileRunning(): boolean {
+        return this.machine.exec(`systemctl is-active ${VIP_RECONCILE_UNIT}`, { allowFail: true }).trim() === "activating";
+    }
+
+    /** What the reconcile unit printed (the scenario reads who took the VIP from it). */
+    reconcileLog(): string {
+        return this.machine.exec(`journalctl -b -u ${VIP_RECONCILE_UNIT} -o cat --no-pager || true`, { allowFail: true });
+    }
 }
 
 function killQuietly(pid: number): void {
@@ -167,14 +194,28 @@ export class BootedPair {
         readonly runId: string,
         readonly index: number,
         repoRoot: string,
+        /** Floating IP: how long the stand-in cloud takes to apply a VIP change. */
+        vipMoveDelayMs?: number,
     ) {
-        this.cluster = new BootedCluster(bootCase, { runId, index, rootfs: ctx.rootfs, workDir: ctx.workDir, archive: ctx.archive, repoRoot, log: () => undefined });
-        this.senderNs = `igb-${this.cluster.id}-snd`;
+        const floating = vipMoveDelayMs !== undefined;
         const network = planNetwork(cfg.network.cidr);
         const [wk1, wk2] = planWorkers(network);
         const subnet = parseCidr(network.privateSubnets[0]);
-        // The VIP is the lab's gateway address of WK1's subnet (HAProxy binds the LLP ports there).
-        this.addresses = { vip: hostAddress(subnet, 1), sender: hostAddress(subnet, 5), wk1: wk1.privateIp, wk2: wk2.privateIp, cloudApi: hostAddress(subnet, 1) };
+        // With a load balancer the VIP is the lab's gateway address of WK1's subnet (HAProxy binds
+        // there). A floating VIP is a public address the lab routes to its holder, as the cloud does.
+        const vip = floating ? DRILL_VIP.aws.publicIp : hostAddress(subnet, 1);
+        this.addresses = { vip, sender: hostAddress(subnet, 5), wk1: wk1.privateIp, wk2: wk2.privateIp, cloudApi: hostAddress(subnet, 1) };
+        this.cluster = new BootedCluster(bootCase, {
+            runId,
+            index,
+            rootfs: ctx.rootfs,
+            workDir: ctx.workDir,
+            archive: ctx.archive,
+            repoRoot,
+            log: () => undefined,
+            ...(floating ? { vipPlacement: { vip, moveDelayMs: vipMoveDelayMs } } : {}),
+        });
+        this.senderNs = `igb-${this.cluster.id}-snd`;
     }
 
     namespaces(): Record<Node, string> {
@@ -203,6 +244,7 @@ export class BootedPair {
         const bits = planNetwork(cfg.network.cidr).privateSubnets[0].split("/")[1];
         sh("ip", ["-n", this.senderNs, "addr", "add", `${this.addresses.sender}/${bits}`, "dev", MACHINE_INTERFACE]);
         sh("ip", ["-n", this.senderNs, "link", "set", MACHINE_INTERFACE, "up"]);
+        sh("ip", ["-n", this.senderNs, "route", "add", "default", "via", this.addresses.cloudApi]);
         this.cluster.bootTogether();
         const up = await Promise.all(this.cluster.machines.map((m) => m.waitCloudInit(8 * 60 * 1000)));
         if (!up.every(Boolean)) throw new Error(`the machines did not finish booting: ${this.cluster.machines.map((m, i) => `${m.name} ${up[i] ? "up" : "not up"}`).join(", ")}`);

@@ -21,6 +21,7 @@ import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNet
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
+import { FLOATING_IP_OVERRIDES } from "../boot/cases";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
@@ -182,7 +183,15 @@ class ScenarioRun {
         this.procs = new Processes(path.join(ctx.logRoot, tag));
         if (stack.booted) {
             const index = Number(tag.replace(/\D/g, "")) % 200;
-            const pair = new BootedPair({ label: stack.stack, stack: stack.stack }, stack.cfg, stack.booted, ctx.runId.slice(-3), index, ctx.repoRoot);
+            const pair = new BootedPair(
+                { label: stack.stack, stack: stack.stack, ...(stack.vipMove ? { overrides: FLOATING_IP_OVERRIDES[stack.cfg.cloud] } : {}) },
+                stack.cfg,
+                stack.booted,
+                ctx.runId.slice(-3),
+                index,
+                ctx.repoRoot,
+                stack.vipMove?.delayMs,
+            );
             this.pair = pair;
             this.topo = { prefix: pair.cluster.id, ns: { sender: pair.senderNs, lb: labNetnsName(pair.cluster.id), wk1: machineNetnsName(pair.cluster.id, "wk1"), wk2: machineNetnsName(pair.cluster.id, "wk2") }, addresses: pair.addresses };
             this.interrupt = async () => {
@@ -206,14 +215,14 @@ class ScenarioRun {
             const [s1, s2] = drillSettings(stack.cfg, this.root);
             this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
         }
-        if (stack.vipMove) {
+        if (stack.vipMove && !stack.booted) {
             this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove.delayMs, this.root);
         }
         this.monitor = new Monitor({
             wk1: () => this.workers[0].role(),
             wk2: () => this.workers[1].role(),
             ...(this.shared ? { "wk1-iguana": () => (this.workers[0].standinRunning() ? "RUN" : "STOP"), "wk2-iguana": () => (this.workers[1].standinRunning() ? "RUN" : "STOP") } : {}),
-            ...(this.cloudApiConfig ? { vip: () => readHolder(this.cloudApiConfig!.files.holder) } : {}),
+            ...(stack.vipMove ? { vip: () => readHolder(this.vipFiles().holder) } : {}),
         });
         this.eventsFile = path.join(this.root, "sender-events.jsonl");
         this.probeEventsFile = path.join(this.root, "probe-events.jsonl");
@@ -230,6 +239,12 @@ class ScenarioRun {
 
     get floating(): boolean {
         return this.stack.vipMove !== undefined;
+    }
+
+    /** Floating IP: the files the stand-in cloud keeps (who holds the VIP, its moves, the calls it served). */
+    vipFiles(): { holder: string; moves: string; calls: string } {
+        if (this.pair) return this.pair.cluster.vipFiles();
+        return this.cloudApiConfig!.files;
     }
 
     /** Floating IP: who holds the VIP now (wk1, wk2 or none). */
@@ -254,7 +269,7 @@ class ScenarioRun {
 
     /** Floating IP: the VIP's moves recorded by the stand-in. */
     vipMoves(): VipMove[] {
-        return this.cloudApiConfig ? readMoves(this.cloudApiConfig.files.moves) : [];
+        return this.floating ? readMoves(this.vipFiles().moves) : [];
     }
 
     /** Floating IP: when the stand-in first put the VIP on a holder matching `match`, at or after `since` (exact, not sampled). */
@@ -295,7 +310,11 @@ class ScenarioRun {
         await pair.start();
         this.workers = pair.workers as unknown as [DrillWorker, DrillWorker];
         this.monitor.start();
-        await this.startLoadBalancer();
+        if (!this.floating) return this.startLoadBalancer();
+        // No LB: WK1's notify ran the mover against the stand-in cloud, which places the VIP.
+        if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 30000))) {
+            throw new Error(`the floating VIP did not reach WK1 on the booted machines: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`);
+        }
     }
 
     async setUp(): Promise<void> {
@@ -588,7 +607,7 @@ class ScenarioRun {
 
     cloudApiCalls(): { from: string | undefined; action: string; status: number }[] {
         try {
-            return JSON.parse(fs.readFileSync(this.cloudApiConfig!.files.calls, "utf8"));
+            return JSON.parse(fs.readFileSync(this.vipFiles().calls, "utf8"));
         } catch {
             return [];
         }
@@ -732,6 +751,10 @@ class ScenarioRun {
             for (const w of this.workers) w.stopReconcileTimer();
             // Its SIGTERM handler writes the last of the calls it served.
             if (this.cloudApi) await this.procs.stop(this.cloudApi, 2000);
+        }
+        if (this.pair && this.floating) {
+            // The reconcile runs log to the machine's journal: where the analysis reads them.
+            for (const w of this.workers) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip-reconcile.log`), (w as unknown as BootedDrillWorker).reconcileLog());
         }
         const events = readEvents(this.eventsFile);
         const probeAcks = acksOf(readEvents(this.probeEventsFile));

@@ -96,8 +96,8 @@ describe("drill: the stack config it runs with", () => {
             booted: false,
         });
         assert.strictEqual(parseDrillArgs(["--booted"], () => true).booted, true);
-        assert.throws(() => parseDrillArgs(["--booted", "--queue-recovery", "shared"], () => true), /--booted: booted machines run the load-balancer strategy with storage.queueRecovery none/);
-        assert.throws(() => parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true), /not built yet/);
+        assert.throws(() => parseDrillArgs(["--booted", "--queue-recovery", "shared"], () => true), /--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client/);
+        assert.strictEqual(parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
         assert.throws(() => parseDrillArgs(["--scenario", "8"], () => true), /no scenario 8/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
         assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
