@@ -91,10 +91,12 @@ async function renderCaseNow(c: BootCase, installer: { url: string; sha256: stri
     return { cfg, workers };
 }
 
-/** The rendered vip.json of a floating-IP worker (the ids the stand-in cloud must know). */
-function vipConfig(userData: string): Record<string, string> | undefined {
+/** The rendered vip.json of a floating-IP worker: the ids the stand-in cloud must know (its `aws` or `azure` part). */
+export function vipConfig(userData: string): Record<string, string> | undefined {
     const file = cloudInitFiles(userData).find((f) => f.path.endsWith("/vip.json"));
-    return file ? (JSON.parse(file.content) as Record<string, string>) : undefined;
+    if (!file) return undefined;
+    const doc = JSON.parse(file.content) as { aws?: Record<string, string>; azure?: Record<string, string> };
+    return doc.aws ?? doc.azure;
 }
 
 export interface ClusterOptions {

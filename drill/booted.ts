@@ -13,11 +13,11 @@ import { BootstrapSettings, IGUANA_UNIT, VIP_RECONCILE_UNIT, WORKER_PATHS, boots
 import { DRILL_VIP } from "./floating";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { ClusterConfig } from "../components/config";
-import { planNetwork, planWorkers } from "../components/model";
+import { WorkerPlan, planNetwork, planWorkers } from "../components/model";
 import { BootedCluster, BootCase } from "../boot/cluster";
 import { MACHINE_INTERFACE } from "../boot/lab";
 import { Machine, unitPids } from "../boot/machine";
-import { DrillAddresses } from "./plan";
+import { DrillAddresses, drillVip, isFloating } from "./plan";
 import { readJournal } from "./standin";
 import { sh, waitFor } from "./system";
 import { Node } from "./topology";
@@ -229,11 +229,14 @@ export class BootedPair {
         const lab = this.cluster.lab!;
         const cfg = this.cluster.cfg!;
         const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
-        const disk = { dataDisk: { kind: "aws-ebs", volumeId: "vol-booted" } as const };
+        // Settings for the scenario's view of each worker (name, address, priority); the machines
+        // run what their user data says.
+        const view = (self: WorkerPlan, peer: WorkerPlan) =>
+            bootstrapSettings(cfg, self, peer, { dataDisk: { kind: "aws-ebs", volumeId: "vol-booted" }, ...(isFloating(cfg) ? { vip: drillVip(cfg, self, peer) } : {}) });
         const [m1, m2] = [this.cluster.machine("wk1"), this.cluster.machine("wk2")];
         this.workers = [
-            new BootedDrillWorker(m1, bootstrapSettings(cfg, p1, p2, disk), lab.machineNetns("wk1"), cfg.iguana.edition),
-            new BootedDrillWorker(m2, bootstrapSettings(cfg, p2, p1, disk), lab.machineNetns("wk2"), cfg.iguana.edition),
+            new BootedDrillWorker(m1, view(p1, p2), lab.machineNetns("wk1"), cfg.iguana.edition),
+            new BootedDrillWorker(m2, view(p2, p1), lab.machineNetns("wk2"), cfg.iguana.edition),
         ];
         // The sender: a namespace of its own on the bridge, in WK1's subnet, reaching the VIP.
         sh("ip", ["netns", "add", this.senderNs]);

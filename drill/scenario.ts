@@ -915,7 +915,7 @@ class ScenarioRun {
         await this.monitor.stop();
         if (this.floating) {
             // The movers' own logs live in the scratch run dirs: keep them with the process logs.
-            for (const w of this.workers) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip.log`), w.vipLog());
+            for (const w of this.workers ?? []) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip.log`), w.vipLog());
         }
         await this.procs.stopAll();
         this.procs.killAll();
