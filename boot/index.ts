@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { sh, sleep } from "../drill/system";
+import { pool, sh, sleep } from "../drill/system";
 import { BootCase, BootedCluster } from "./cluster";
 import { BOOT_CASES } from "./cases";
 
@@ -174,15 +174,9 @@ async function main(): Promise<number> {
     process.on("SIGINT", () => void interrupted("SIGINT"));
     process.on("SIGTERM", () => void interrupted("SIGTERM"));
     const results: CheckResult[] = [];
-    let next = 0;
-    const worker = async () => {
-        while (next < args.cases.length) {
-            const i = next++;
-            results.push(...(await runCase(args.cases[i], i, { runId, rootfs: rootfs.dir, archive, coldStarts: args.coldStarts, clusters, keep: args.keep })));
-        }
-    };
     try {
-        await Promise.all(Array.from({ length: Math.min(args.parallel, args.cases.length) }, worker));
+        const perCase = await pool(args.cases, args.parallel, (c, i) => runCase(c, i, { runId, rootfs: rootfs.dir, archive, coldStarts: args.coldStarts, clusters, keep: args.keep }));
+        results.push(...perCase.flat());
     } finally {
         if (!args.keep) cleanLeftovers();
     }

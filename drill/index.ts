@@ -15,7 +15,7 @@ import { LB_PROFILE_TEXT, LbProfile } from "./plan";
 import { exitCode, renderFindings, renderTable } from "./report";
 import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun, runScenario } from "./scenario";
 import { monotonicMs } from "./sender";
-import { NETNS_PREFIX, killNetnsPids, listNetns, pidAlive, readPid, sh } from "./system";
+import { NETNS_PREFIX, killNetnsPids, listNetns, pidAlive, pool, readPid, sh } from "./system";
 import { AZURE_PUBLIC_IP_MOVE_SECONDS, lbTiming, vipMoveMs, vipMoveTiming } from "./timing";
 import { BootedContext } from "./booted";
 import { RUNS_DIR as BOOT_RUNS_DIR, cleanLeftovers as cleanBootLeftovers, resolveArchive } from "../boot/index";
@@ -181,19 +181,6 @@ function cleanLeftovers(workDir: string, self: string): void {
         if (owner !== undefined && pidAlive(owner)) continue;
         fs.rmSync(path.join(workDir, runId), { recursive: true, force: true });
     }
-}
-
-async function pool<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-    const results: R[] = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length) {
-            const i = next++;
-            results[i] = await work(items[i], i);
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-    return results;
 }
 
 async function main(): Promise<number> {

@@ -160,3 +160,17 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     }
     return await check();
 }
+
+/** Runs `work` on every item, at most `limit` at once; the results in the items' order. */
+export async function pool<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await work(items[i], i);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return results;
+}
