@@ -13,7 +13,7 @@ import { BOOT_CASES } from "./cases";
 
 export { BOOT_CASES, FLOATING_IP_OVERRIDES } from "./cases";
 import { BOOT_PREFIX, leftoverHostRules } from "./lab";
-import { removeCgroupTree } from "./machine";
+import { NSPAWN_RUNTIME, removeCgroupTree } from "./machine";
 import { BOOT_CACHE_DIR, archiveHosts, ensureRootfs, readHostApt } from "./rootfs";
 import { CheckResult, checkBoot, checkColdStarts, checkFailedDiskStep, checkReboot } from "./checks";
 
@@ -97,6 +97,8 @@ export function cleanLeftovers(): void {
         for (const dir of fs.readdirSync(root).filter((d) => d.startsWith(BOOT_PREFIX))) removeCgroupTree(path.join(root, dir));
     }
     fs.rmSync(RUNS_DIR, { recursive: true, force: true });
+    // The tmpfs a machine's boot put on nspawn's runtime directory (machine.ts).
+    sh("umount", [NSPAWN_RUNTIME], { allowFail: true });
 }
 
 export function resolveArchive(): { hosts: string[]; addresses: string[] } {

@@ -53,7 +53,7 @@ export function metaData(spec: Pick<MachineSpec, "instanceId" | "name">): string
 }
 
 const CGROUP_HIERARCHIES = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"];
-const NSPAWN_RUNTIME = "/run/systemd/nspawn";
+export const NSPAWN_RUNTIME = "/run/systemd/nspawn";
 
 /** nspawn keeps its per-machine runtime state here; on this host nothing mounts it. */
 function ensureNspawnRuntime(): void {
