@@ -19,8 +19,7 @@ import { MACHINE_INTERFACE } from "../boot/lab";
 import { Machine, unitPids } from "../boot/machine";
 import { DrillAddresses, drillVip, isFloating } from "./plan";
 import { readJournal } from "./standin";
-import { sh, waitFor } from "./system";
-import { Node } from "./topology";
+import { killQuietly, sh, waitFor } from "./system";
 
 /** What the booted drill shares across scenarios: the baked root file system and the archive. */
 export interface BootedContext {
@@ -88,15 +87,7 @@ export class BootedDrillWorker {
 
     /** kill -9 of every process of Iguana's unit (systemd restarts it: Restart=always). */
     killStandin(): void {
-        for (const pid of unitPids(this.machine.cgroups, this.iguanaUnit)) killQuietly(pid);
-    }
-
-    /** kill -9 of keepalived's main process only (its VRRP child follows it; systemd restarts it: Restart=on-failure). */
-    killKeepalivedMain(): void {
-        const main = Number(this.machine.exec("systemctl show -P MainPID keepalived.service", { allowFail: true }).trim());
-        for (const pid of unitPids(this.machine.cgroups, "keepalived.service")) {
-            if (namespacePid(pid) === main) killQuietly(pid);
-        }
+        for (const pid of unitPids(this.machine.cgroups, this.iguanaUnit)) killQuietly(pid, "SIGKILL");
     }
 
     /** The machine loses power: every process at once, and its link goes dark (nothing answers, not even the kernel). */
@@ -161,25 +152,6 @@ export class BootedDrillWorker {
     }
 }
 
-function killQuietly(pid: number): void {
-    try {
-        process.kill(pid, "SIGKILL");
-    } catch {
-        /* gone */
-    }
-}
-
-/** A host process's pid inside its innermost pid namespace (the machine's). */
-function namespacePid(hostPid: number): number | undefined {
-    try {
-        const line = fs.readFileSync(`/proc/${hostPid}/status`, "utf8").split("\n").find((l) => l.startsWith("NSpid:"));
-        const pids = line?.split(/\s+/).slice(1).filter(Boolean).map(Number) ?? [];
-        return pids[pids.length - 1];
-    } catch {
-        return undefined;
-    }
-}
-
 /** The booted pair of one scenario: the cluster, the sender's namespace, the addresses the drill uses. */
 export class BootedPair {
     readonly cluster: BootedCluster;
@@ -216,11 +188,6 @@ export class BootedPair {
             ...(floating ? { vipPlacement: { vip, moveDelayMs: vipMoveDelayMs } } : {}),
         });
         this.senderNs = `igb-${this.cluster.id}-snd`;
-    }
-
-    namespaces(): Record<Node, string> {
-        const lab = this.cluster.lab!;
-        return { sender: this.senderNs, lb: lab.ns, wk1: lab.machineNetns("wk1"), wk2: lab.machineNetns("wk2") };
     }
 
     /** Boots both machines together and waits until WK1 is MASTER and WK2 BACKUP. */

@@ -65,7 +65,7 @@ export function readPid(file: string): number | undefined {
     }
 }
 
-function killQuietly(pid: number, signal: NodeJS.Signals): void {
+export function killQuietly(pid: number, signal: NodeJS.Signals): void {
     try {
         process.kill(pid, signal);
     } catch {
