@@ -263,14 +263,6 @@ export class BootedCluster {
         }
     }
 
-    standinCalls(): { from?: string; host: string; action: string; status: number }[] {
-        try {
-            return JSON.parse(fs.readFileSync(this.standinConfig!.files.calls, "utf8"));
-        } catch {
-            return [];
-        }
-    }
-
     async destroy(): Promise<void> {
         for (const m of this.machines) await m.destroy();
         if (this.standin) await this.procs.stop(this.standin, 2000);
