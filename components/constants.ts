@@ -100,7 +100,16 @@ export const DEFAULTS = {
     shareGb: 100,
     /** `storage.protect`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
     protect: false,
+    /** `failover.leaseSeconds`: the lease's duration (docs/lease.md). */
+    leaseSeconds: 3,
 } as const;
+
+/**
+ * `failover.leaseSeconds`. 3 s is the floor: the rule leaves the holder L/3 (1 s) of margin
+ * between its own fence and the earliest takeover. 60 s is the ceiling: a crash failover
+ * waits a whole lease.
+ */
+export const LEASE_SECONDS: Range = { min: 3, max: 60 };
 
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
 export const NFS_PORT = 2049;

@@ -70,6 +70,23 @@ export interface CloudApiEndpoints {
     apiUrl: string;
 }
 
+/**
+ * The lease that alone makes a worker active (docs/lease.md): one DynamoDB item, written with
+ * conditional updates through the VPC's gateway endpoint; or one blob in a storage account,
+ * written with ETag conditions through the subnet's service endpoint.
+ */
+export type LeaseLocator =
+    | { kind: "aws-dynamodb"; tableName: string; region: string; itemKey: string }
+    | { kind: "azure-blob"; accountName: string; container: string; blobName: string };
+
+/**
+ * `storage.queueRecovery: shared` only: how a new lease holder stops the previous holder's
+ * machine before it starts Iguana on the shared queue. AWS: StopInstances (force, skip OS
+ * shutdown) on the instance id the previous holder wrote into the lease. Azure: powerOff
+ * (skipShutdown) of the peer VM.
+ */
+export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "azure-vm"; peerVmId: string };
+
 export type AdminPasswordSource =
     | { kind: "aws-secrets-manager"; secretArn: string; region: string }
     | { kind: "azure-key-vault"; vaultName: string; secretName: string };
@@ -150,6 +167,10 @@ export interface BootstrapSettings {
     /** `floating-ip`: the notify script moves the VIP (`vip`) to the MASTER through the cloud API. */
     failoverStrategy: FailoverStrategy;
     vip?: VipLocator;
+    /** The lease store this worker's lease guard writes (docs/lease.md). */
+    lease?: LeaseLocator;
+    /** Shared mode: how a new holder stops the previous holder's machine. */
+    peerFence?: PeerFenceLocator;
     /** The failover drill points the VIP mover at its own stand-in API; unset on a worker. */
     cloudApi?: CloudApiEndpoints;
     paths: WorkerPaths;
@@ -181,7 +202,7 @@ export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
     peer: WorkerPlan,
-    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource; vip?: VipLocator },
+    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource; vip?: VipLocator; lease?: LeaseLocator; peerFence?: PeerFenceLocator },
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
     const queueRecovery = cfg.storage?.queueRecovery ?? "none";
@@ -210,6 +231,8 @@ export function bootstrapSettings(
         vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
         failoverStrategy,
         vip: cloudSpecific.vip,
+        lease: cloudSpecific.lease,
+        peerFence: cloudSpecific.peerFence,
         paths,
     };
 }
