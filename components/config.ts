@@ -78,6 +78,8 @@ export interface FailoverConfig {
     /** Used for the healthy threshold too: Azure has one threshold, AWS gets the same. */
     unhealthyThreshold: number;
     idleTimeoutSeconds: number;
+    /** The lease's duration (docs/lease.md); set by the lease-infra work. */
+    leaseSeconds?: number;
 }
 
 export interface StorageConfig {
