@@ -83,8 +83,9 @@ export class BootedDrillWorker {
         return this.machine.running() && unitPids(this.machine.cgroups, LEASE_GUARD_UNIT).length > 0;
     }
 
+    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
     gateOpen(): boolean {
-        return this.read(gateFile(this.settings))?.trim() === "open";
+        return this.read(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.read(leaseFile(this.settings)), monotonicMs());
     }
 
     /** kill -9 of the guard's main process (systemd runs ExecStopPost and restarts it). */

@@ -429,8 +429,9 @@ export class DrillWorker {
         return state === "MASTER" ? "EXPIRED" : state;
     }
 
+    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
     gateOpen(): boolean {
-        return this.readRun(gateFile(this.settings))?.trim() === "open";
+        return this.readRun(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.readRun(leaseFile(this.settings)), monotonicMs());
     }
 
     /** kill -9 of every process of this worker (guard, notify, VIP mover, probe, Iguana): nothing cleans up. */

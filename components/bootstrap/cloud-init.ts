@@ -54,7 +54,7 @@ export interface WorkerFile {
 
 const KEEPALIVE_SYSCTL_FILE = "/etc/sysctl.d/60-iguana-ha-keepalive.conf";
 
-export const WORKER_PACKAGES = ["iptables", "curl", "python3", "git"];
+export const WORKER_PACKAGES = ["iptables", "nftables", "curl", "python3", "git"];
 
 /**
  * Extra packages of the shared mode: the NFS client; on AWS also what building amazon-efs-utils

@@ -198,6 +198,52 @@ def make_store(config, timeout):
 # --- the guard --------------------------------------------------------------------------------
 
 
+class KernelGate:
+    """The LLP ports, open in the kernel only until the deadline: an nftables set whose elements expire.
+
+    The notify script's gate follows the role; this one follows the clock. Each renewal re-arms it
+    with the time left; if nothing re-arms it (the guard hung, starved of CPU, or the machine was
+    paused), the kernel closes the ports at the deadline by itself: no process has to run.
+    """
+
+    def __init__(self, config):
+        self.table = config["table"]
+        self.ports = config["ports"]
+
+    def nft(self, script):
+        result = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True, timeout=5, check=False)
+        if result.returncode != 0:
+            raise ApiError(f"nft: {result.stderr.strip()}")
+
+    def install(self):
+        ports = ", ".join(str(p) for p in self.ports)
+        self.nft(
+            f"""table inet {self.table} {{
+}}
+delete table inet {self.table}
+table inet {self.table} {{
+    set open {{ type inet_service; flags timeout; }}
+    chain input {{
+        type filter hook input priority -5; policy accept;
+        tcp dport {{ {ports} }} tcp dport != @open reject with tcp reset
+    }}
+}}
+"""
+        )
+
+    def open_until(self, deadline):
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            self.close()
+            return
+        elements = ", ".join(f"{p} timeout {left_ms}ms" for p in self.ports)
+        self.nft(f"flush set inet {self.table} open\nadd element inet {self.table} open {{ {elements} }}\n")
+
+    def close(self):
+        self.nft(f"flush set inet {self.table} open\n")
+
+
+
 def write_atomically(path, text):
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="ascii") as handle:
@@ -253,16 +299,23 @@ class Guard:
         self.health = Health(config["health"])
         self.started = time.monotonic()
         self.owner_id = ""
+        self.role_state = ""
+        self.kernel_gate = KernelGate(config["kernelGate"]) if config.get("kernelGate") else None
 
     # what the probe and the drill read
     def publish(self):
         write_atomically(os.path.join(self.run_dir, "lease"), json.dumps({"deadline": self.deadline if self.active else 0, "epoch": self.held[2] if self.held else 0}) + "\n")
 
     def notify(self, state):
+        self.role_state = state
+        started = time.monotonic()
         try:
             subprocess.run([self.config["notify"], state], timeout=self.lease_seconds, check=False)
         except subprocess.TimeoutExpired:
             log(f"notify {state} did not finish within {self.lease_seconds} s")
+        took = time.monotonic() - started
+        if took > self.active_for / 3:
+            log(f"notify {state} took {took:.2f} s")
 
     def fence(self, why, state="BACKUP"):
         """Stop being active now: the probe first (it reads the deadline), then the gate, Iguana, the VIP."""
@@ -270,14 +323,30 @@ class Guard:
             was_active = self.active
             self.active = False
             self.publish()
+            self.arm_kernel_gate(None)
             if was_active or state != "BACKUP":
                 log(f"not active: {why}")
             self.notify(state)
+
+    def arm_kernel_gate(self, deadline):
+        """Opens the kernel's gate until `deadline`, or closes it (None). False when it could not."""
+        if self.kernel_gate is None:
+            return True
+        try:
+            if deadline is None:
+                self.kernel_gate.close()
+            else:
+                self.kernel_gate.open_until(deadline)
+            return True
+        except (ApiError, OSError, subprocess.TimeoutExpired) as error:
+            log(f"kernel gate: {error}")
+            return False
 
     def extend(self, sent):
         with self.lock:
             self.deadline = sent + self.active_for
             if self.active:
+                self.arm_kernel_gate(self.deadline)
                 self.publish()
 
     def watch_deadline(self):
@@ -318,6 +387,9 @@ class Guard:
                 return
             with self.lock:
                 if self.held and time.monotonic() < self.deadline and not self.stopping:
+                    if not self.arm_kernel_gate(self.deadline):
+                        log("holding the lease but staying passive: the kernel gate could not be opened")
+                        return
                     self.previous = None
                     self.active = True
                     self.publish()
@@ -445,7 +517,17 @@ class Guard:
     def run(self):
         os.makedirs(self.run_dir, exist_ok=True)
         write_atomically(os.path.join(self.run_dir, "lease-guard.pid"), f"{os.getpid()}\n")
-        self.fence("starting", "BACKUP")
+        if self.kernel_gate is not None:
+            # Closed from the start; without it this worker never becomes active.
+            while not self.stopping:
+                try:
+                    self.kernel_gate.install()
+                    break
+                except (ApiError, OSError, subprocess.TimeoutExpired) as error:
+                    log(f"kernel gate: {error}; retrying")
+                    time.sleep(1)
+        # STARTING until this worker may take over (healthy, and WK2's head start over): then BACKUP.
+        self.fence("starting", "STARTING")
         signal.signal(signal.SIGTERM, self.handle_stop)
         signal.signal(signal.SIGINT, self.handle_stop)
         signal.signal(signal.SIGUSR1, self.handle_handover)
@@ -477,6 +559,8 @@ class Guard:
                             threading.Thread(target=self.activate, daemon=True).start()
             else:
                 self.handover_requested = False
+                if self.role_state == "STARTING" and self.eligible():
+                    self.notify("BACKUP")
                 seen = self.challenge(seen)
             time.sleep(max(0, tick_started + self.tick - time.monotonic()))
         self.release("the guard is stopping", hold_off=0)

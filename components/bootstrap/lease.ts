@@ -35,6 +35,8 @@ export const GUARD = {
      * with WK1 down takes this much longer.
      */
     backupBootHeadStartSeconds: 20,
+    /** The nftables table of the kernel gate: the LLP ports open only until the lease deadline (lease-guard.py). */
+    kernelGateTable: "iguana_ha_lease",
     /** systemd kills a guard that has not reported for this long (its stop closes the gate). */
     watchdogSeconds: 5,
     /** Shared mode: how long a new holder keeps trying to stop the previous holder's machine. */
@@ -134,6 +136,7 @@ export function renderLeaseConfig(s: BootstrapSettings): string {
             timeoutSeconds: GUARD.scriptTimeoutSeconds,
         },
         store: storeConfig(s, s.lease),
+        ...(s.gatedPorts.length > 0 ? { kernelGate: { table: GUARD.kernelGateTable, ports: s.gatedPorts } } : {}),
         ...(s.vip ? { vip: { command: [python, vipMoverPath(s.paths), vipConfigPath(s.paths), "take"], timeoutSeconds: 600 } } : {}),
         ...(s.peerFence
             ? { peerFence: { command: [python, peerFencePath(s.paths), peerFenceConfigPath(s.paths), "stop"], timeoutSeconds: GUARD.peerFenceTimeoutSeconds } }
