@@ -277,7 +277,8 @@ export function sigv4Valid(req: http.IncomingMessage, body: Buffer, region: stri
         req.method,
         url.pathname,
         [...url.searchParams].sort().map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&"),
-        names.map((n) => `${n}:${String(req.headers[n] ?? "").trim()}\n`).join(""),
+        // Header values are trimmed and their runs of spaces collapsed (the AWS SDKs sign them so).
+        names.map((n) => `${n}:${String(req.headers[n] ?? "").trim().replace(/[ \t]+/g, " ")}\n`).join(""),
         signedHeaders,
         sha256(body),
     ].join("\n");

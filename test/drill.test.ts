@@ -5,9 +5,7 @@
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
@@ -41,6 +39,7 @@ import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetect
 import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { signedAwsPost } from "./aws-signing";
 
 const awsDev = loadStackClusterConfig("aws-dev");
 
@@ -588,32 +587,7 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
 /** One EC2 Query API call to the stand-in, signed with Signature Version 4 (as the mover signs it). */
 async function ec2Call(url: string, credentials: AwsCredentials, region: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
     const body = new URLSearchParams({ Version: "2016-11-15", ...params }).toString();
-    const host = new URL(url).host;
-    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
-    const date = amzDate.slice(0, 8);
-    const headers: Record<string, string> = {
-        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
-        host,
-        "x-amz-date": amzDate,
-        "x-amz-security-token": credentials.Token,
-    };
-    const names = Object.keys(headers).sort();
-    const sha = (v: string) => crypto.createHash("sha256").update(v).digest("hex");
-    const canonical = ["POST", "/", "", names.map((n) => `${n}:${headers[n]}\n`).join(""), names.join(";"), sha(body)].join("\n");
-    const scope = `${date}/${region}/ec2/aws4_request`;
-    let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
-    for (const part of [date, region, "ec2", "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
-    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
-    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
-    return new Promise((resolve, reject) => {
-        const req = http.request(`${url}/`, { method: "POST", headers }, (res) => {
-            let text = "";
-            res.on("data", (c) => (text += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        });
-        req.on("error", reject);
-        req.end(body);
-    });
+    return signedAwsPost(url, { service: "ec2", region, credentials, headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body });
 }
 
 describe("drill: the stand-in cloud API", () => {
