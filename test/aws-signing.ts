@@ -15,11 +15,19 @@ export interface AwsReply {
 
 export function signedAwsPost(
     url: string,
-    options: { service: string; region: string; credentials: AwsCredentials; headers: Record<string, string>; body: string; signingDate?: Date },
+    options: {
+        service: string;
+        region: string;
+        credentials: AwsCredentials;
+        headers: Record<string, string>;
+        body: string;
+        /** Gives up on the request this long after sending it (a client's timeout). */
+        abortAfterMs?: number;
+    },
 ): Promise<AwsReply> {
     const { service, region, credentials, body } = options;
     const host = new URL(url).host;
-    const amzDate = (options.signingDate ?? new Date()).toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
+    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
     const date = amzDate.slice(0, 8);
     const headers: Record<string, string> = { ...options.headers, host, "x-amz-date": amzDate };
     if (credentials.Token) headers["x-amz-security-token"] = credentials.Token;
@@ -41,6 +49,7 @@ export function signedAwsPost(
             res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
         });
         req.on("error", reject);
+        if (options.abortAfterMs !== undefined) setTimeout(() => req.destroy(new Error("the client gave up")), options.abortAfterMs);
         req.end(body);
     });
 }
