@@ -406,10 +406,10 @@ export class FakeLeaseStore {
         };
     }
 
-    /** Azure's ETags are a FILETIME in hex ("0x8DC..."); here they also grow on every write, even within one tick. */
+    /** ETags shaped like Azure's ("0x8DD" and 12 more hex digits), from the clock, and growing on every write even within one tick. */
     private nextEtag(now: Date): string {
-        const filetime = BigInt(now.getTime()) * 10000n + 116444736000000000n;
-        this.lastEtag = filetime > this.lastEtag ? filetime : this.lastEtag + 1n;
+        const fromClock = 0x8dd000000000000n + ((BigInt(now.getTime()) * 10000n) & 0xffffffffffffn);
+        this.lastEtag = fromClock > this.lastEtag ? fromClock : this.lastEtag + 1n;
         return `"0x${this.lastEtag.toString(16).toUpperCase()}"`;
     }
 }
