@@ -5,7 +5,6 @@
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
@@ -41,6 +40,7 @@ import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetect
 import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { signedAwsPost } from "./aws-signing";
 
 const awsDev = loadStackClusterConfig("aws-dev");
 
@@ -588,32 +588,7 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
 /** One EC2 Query API call to the stand-in, signed with Signature Version 4 (as the mover signs it). */
 async function ec2Call(url: string, credentials: AwsCredentials, region: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
     const body = new URLSearchParams({ Version: "2016-11-15", ...params }).toString();
-    const host = new URL(url).host;
-    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
-    const date = amzDate.slice(0, 8);
-    const headers: Record<string, string> = {
-        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
-        host,
-        "x-amz-date": amzDate,
-        "x-amz-security-token": credentials.Token,
-    };
-    const names = Object.keys(headers).sort();
-    const sha = (v: string) => crypto.createHash("sha256").update(v).digest("hex");
-    const canonical = ["POST", "/", "", names.map((n) => `${n}:${headers[n]}\n`).join(""), names.join(";"), sha(body)].join("\n");
-    const scope = `${date}/${region}/ec2/aws4_request`;
-    let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
-    for (const part of [date, region, "ec2", "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
-    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
-    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
-    return new Promise((resolve, reject) => {
-        const req = http.request(`${url}/`, { method: "POST", headers }, (res) => {
-            let text = "";
-            res.on("data", (c) => (text += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        });
-        req.on("error", reject);
-        req.end(body);
-    });
+    return signedAwsPost(url, { service: "ec2", region, credentials, headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body });
 }
 
 describe("drill: the stand-in cloud API", () => {
@@ -650,6 +625,181 @@ describe("drill: the stand-in cloud API", () => {
             await new Promise((resolve) => setTimeout(resolve, 400));
             assert.deepStrictEqual(moves, ["wk2"]);
             assert.strictEqual(api.holder, "wk2");
+        } finally {
+            await api.close();
+        }
+    });
+
+    const workers = [
+        { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: "nic-1", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1" },
+        { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: "nic-2", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk2" },
+    ];
+    const instanceState = (body: string, id: string) => new RegExp(`<item><instanceId>${id}</instanceId>.*?<instanceState><code>(\\d+)</code><name>([a-z]+)</name></instanceState>`).exec(body)?.slice(1);
+
+    it("EC2: StopInstances (Force, SkipOsShutdown) calls onStop once; DescribeInstances reads the instance as stopping, then stopped after stopDelayMs", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers,
+            identify: () => "wk1",
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            stopDelayMs: 250,
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const call = (params: Record<string, string>, as = credentials) => ec2Call(url, as, "us-east-1", params);
+        try {
+            const before = await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" });
+            assert.strictEqual(before.status, 200, before.body);
+            assert.match(before.body, /^<\?xml version="1.0" encoding="UTF-8"\?><DescribeInstancesResponse xmlns="http:\/\/ec2.amazonaws.com\/doc\/2016-11-15\/"><requestId>[^<]+<\/requestId><reservationSet><item><reservationId>r-/);
+            assert.deepStrictEqual(instanceState(before.body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
+            assert.doesNotMatch(before.body, /i-0aaaaaaaaaaaaaaa1/);
+            const stop = await call({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "true", SkipOsShutdown: "true" });
+            assert.strictEqual(stop.status, 200, stop.body);
+            assert.match(
+                stop.body,
+                /<StopInstancesResponse [^>]+><requestId>[^<]+<\/requestId><instancesSet><item><instanceId>i-0bbbbbbbbbbbbbbb2<\/instanceId><currentState><code>64<\/code><name>stopping<\/name><\/currentState><previousState><code>16<\/code><name>running<\/name><\/previousState><\/item><\/instancesSet><\/StopInstancesResponse>$/,
+            );
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            const stopping = await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" });
+            assert.deepStrictEqual(instanceState(stopping.body, "i-0bbbbbbbbbbbbbbb2"), ["64", "stopping"]);
+            assert.match(stopping.body, /<stateReason><code>Client.UserInitiatedShutdown<\/code>/);
+            const again = await call({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "true" });
+            assert.match(again.body, /<previousState><code>64<\/code><name>stopping<\/name>/);
+            assert.deepStrictEqual(stopped, ["wk2"], "a machine already stopping is not stopped again");
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            const all = await call({ Action: "DescribeInstances" });
+            assert.deepStrictEqual(instanceState(all.body, "i-0bbbbbbbbbbbbbbb2"), ["80", "stopped"]);
+            assert.deepStrictEqual(instanceState(all.body, "i-0aaaaaaaaaaaaaaa1"), ["16", "running"]);
+            assert.strictEqual(api.powerState("wk2"), "stopped");
+            assert.deepStrictEqual(
+                api.stops.map(({ from, worker, api, force, skipShutdown, previous }) => ({ from, worker, api, force, skipShutdown, previous })),
+                [
+                    { from: "wk1", worker: "wk2", api: "StopInstances", force: true, skipShutdown: true, previous: "running" },
+                    { from: "wk1", worker: "wk2", api: "StopInstances", force: true, skipShutdown: false, previous: "stopping" },
+                ],
+            );
+            api.setPowerState("wk2", "running");
+            assert.deepStrictEqual(instanceState((await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" })).body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
+        } finally {
+            await api.close();
+        }
+    });
+
+    it("EC2: StopInstances and DescribeInstances refuse what EC2 refuses (unknown instance, parameter or flag value, DryRun, a bad signature) and stop nothing", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers,
+            identify: () => "wk1",
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const refused = async (params: Record<string, string>, status: number, code: string, as = credentials) => {
+            const reply = await ec2Call(url, as, "us-east-1", params);
+            assert.strictEqual(reply.status, status, reply.body);
+            assert.match(reply.body, new RegExp(`<Code>${code.replace(".", "\\.")}</Code>`));
+        };
+        try {
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0ccccccccccccccc3", Force: "true" }, 400, "InvalidInstanceID.NotFound");
+            await refused({ Action: "StopInstances" }, 400, "MissingParameter");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "yes" }, 400, "InvalidParameterValue");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", DryRun: "true" }, 412, "DryRunOperation");
+            await refused({ Action: "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": "running" }, 400, "UnknownParameter");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" }, 403, "AuthFailure", { ...credentials, SecretAccessKey: "another" });
+            assert.deepStrictEqual(stopped, []);
+            assert.strictEqual(api.powerState("wk2"), "running");
+        } finally {
+            await api.close();
+        }
+    });
+
+    it("ARM: powerOff (skipShutdown) answers 202 with Azure-AsyncOperation and Location on the host called; they and instanceView report the stop until it is done", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "azure",
+            workers,
+            identify: () => "wk1",
+            azure: { publicIpId: "/pip", ipConfigName: "primary", accessToken: "arm-token", subnetId: "/subnet", storageAccessToken: "storage-token" },
+            stopDelayMs: 250,
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const arm = (method: string, target: string, token = "arm-token") =>
+            new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+                const req = http.request(target.startsWith("http") ? target : `${url}${target}`, { method, headers: { authorization: `Bearer ${token}`, "content-length": "0" } }, (res) => {
+                    let text = "";
+                    res.on("data", (c) => (text += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+                });
+                req.on("error", reject);
+                req.end();
+            });
+        const vm = workers[1].vmId;
+        const powerOf = async () => {
+            const view = JSON.parse((await arm("GET", `${vm}/instanceView?api-version=2024-07-01`)).body);
+            return view.statuses.map((s: { code: string }) => s.code);
+        };
+        try {
+            const token = await arm("GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F");
+            assert.strictEqual(token.status, 400, "IMDS wants the Metadata header");
+            const imds = await new Promise<string>((resolve, reject) =>
+                http
+                    .get(`${url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F`, { headers: { metadata: "true" } }, (res) => {
+                        let text = "";
+                        res.on("data", (c) => (text += c));
+                        res.on("end", () => resolve(text));
+                    })
+                    .on("error", reject),
+            );
+            assert.deepStrictEqual([JSON.parse(imds).access_token, JSON.parse(imds).resource, JSON.parse(imds).token_type], ["storage-token", "https://storage.azure.com/", "Bearer"]);
+            const view = JSON.parse((await arm("GET", `${vm}/instanceView?api-version=2024-07-01`)).body);
+            assert.deepStrictEqual(view.statuses[1], { code: "PowerState/running", level: "Info", displayStatus: "VM running" });
+            assert.strictEqual(view.computerName, "c-wk2");
+            const off = await arm("POST", `${vm}/powerOff?api-version=2024-07-01&skipShutdown=true`);
+            assert.strictEqual(off.status, 202, off.body);
+            assert.strictEqual(off.body, "");
+            const asyncOperation = String(off.headers["azure-asyncoperation"]);
+            const location = String(off.headers.location);
+            assert.match(asyncOperation, new RegExp(`^${url}/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?p=[0-9a-f-]{36}&api-version=2024-07-01$`));
+            assert.strictEqual(location, `${asyncOperation}&monitor=true`);
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            assert.strictEqual(JSON.parse((await arm("GET", asyncOperation)).body).status, "InProgress");
+            assert.strictEqual((await arm("GET", location)).status, 202);
+            assert.deepStrictEqual(await powerOf(), ["ProvisioningState/updating", "PowerState/stopping"]);
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            const finished = JSON.parse((await arm("GET", asyncOperation)).body);
+            assert.strictEqual(finished.status, "Succeeded");
+            assert.ok(Date.parse(finished.endTime) >= Date.parse(finished.startTime));
+            assert.strictEqual((await arm("GET", location)).status, 200);
+            assert.deepStrictEqual(await powerOf(), ["ProvisioningState/succeeded", "PowerState/stopped"]);
+            api.setPowerState("wk2", "deallocated");
+            assert.deepStrictEqual((await powerOf())[1], "PowerState/deallocated");
+            assert.deepStrictEqual(
+                api.stops.map(({ worker, api, skipShutdown, previous }) => ({ worker, api, skipShutdown, previous })),
+                [{ worker: "wk2", api: "powerOff", skipShutdown: true, previous: "running" }],
+            );
+            const wrongVersion = await arm("POST", `${vm}/powerOff?api-version=2024-05-01`);
+            assert.deepStrictEqual([wrongVersion.status, JSON.parse(wrongVersion.body).error.code], [400, "InvalidApiVersionParameter"]);
+            assert.strictEqual((await arm("POST", `${workers[0].vmId}/powerOff?api-version=2024-07-01`, "another")).status, 401);
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            assert.deepStrictEqual(
+                api.calls.filter((c) => !c.action.includes("metadata")).map((c) => c.action),
+                [
+                    "GET instanceView",
+                    "POST powerOff",
+                    "GET computeOperation",
+                    "GET computeOperation",
+                    "GET instanceView",
+                    "GET computeOperation",
+                    "GET computeOperation",
+                    "GET instanceView",
+                    "GET instanceView",
+                    "POST powerOff",
+                    "POST /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1/powerOff",
+                ],
+            );
         } finally {
             await api.close();
         }
