@@ -78,7 +78,7 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify,
         aws: { allocationId: config.vip?.allocationId ?? "eipalloc-none", publicIp: "203.0.113.10", region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers" },
+        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers", storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {
             if (config.placement) {
@@ -111,15 +111,6 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
             res.writeHead(status, { "content-type": type });
             res.end(typeof body === "string" ? body : JSON.stringify(body));
         };
-        if (config.cloud === "azure" && url.pathname === "/metadata/identity/oauth2/token" && url.searchParams.get("resource") === "https://storage.azure.com/") {
-            if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
-            return reply(200, { access_token: DRILL_AZURE_STORAGE_TOKEN, token_type: "Bearer", expires_in: "86399" });
-        }
-        if (config.cloud === "azure" && url.pathname === "/metadata/instance/compute/resourceId") {
-            if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
-            const vm = config.workers.find((w) => w.name === from)?.vmId;
-            return vm ? reply(200, vm, "text/plain") : reply(404, { error: "unknown VM" });
-        }
         if (config.cloud === "azure" && url.pathname === "/metadata/identity/oauth2/token" && url.searchParams.get("resource") === "https://vault.azure.net") {
             if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
             return reply(200, { access_token: LAB_VAULT_TOKEN, token_type: "Bearer" });

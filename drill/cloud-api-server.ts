@@ -14,6 +14,9 @@ import { FakeCloudApi } from "./cloud-api";
 import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP, LeaseFaults, WorkerName, vipPlacementCommands, workerAt } from "./floating";
 import { FakeLeaseStore } from "./lease-store";
 
+/** How long a stopped machine reads as "stopping" before "stopped" (EC2 and Azure take seconds to tens of seconds; emulated). */
+const PEER_STOP_DELAY_MS = 2000;
+
 /** The same clock as sender.ts's monotonicMs (CLOCK_MONOTONIC), without loading the HL7 library. */
 const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 
@@ -30,8 +33,9 @@ async function main(): Promise<void> {
         workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify: (remote) => workerAt(config.workers, remote),
         aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId },
+        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         moveDelayMs: config.moveDelayMs,
+        stopDelayMs: PEER_STOP_DELAY_MS,
         // Shared mode's peer fence: the machine stops at once, as after StopInstances with
         // SkipOsShutdown or powerOff with skipShutdown: every process in its namespace dies.
         onStop: (worker) => {

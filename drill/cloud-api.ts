@@ -347,6 +347,12 @@ export class FakeCloudApi {
             if (req.headers["metadata"] !== "true" || !token) return { reply: { status: 400 } };
             return { reply: json(200, imdsToken(token, resource)) };
         }
+        if (url.pathname === "/metadata/instance/compute/resourceId") {
+            // The lease guard's own identity (the ownerId it writes into the record): its VM's id, as text.
+            const vm = this.options.workers.find((w) => w.name === from)?.vmId;
+            if (req.headers["metadata"] !== "true" || url.searchParams.get("format") !== "text" || !vm) return { reply: { status: 400 } };
+            return { reply: { status: 200, type: "text/plain", body: vm } };
+        }
         if (req.headers["authorization"] !== `Bearer ${azure.accessToken}`) return { reply: { status: 401 } };
         const compute = this.handleCompute(req, url, from);
         if (compute) return compute;

@@ -144,7 +144,7 @@ class Pair {
             workers: (["wk1", "wk2"] as Name[]).map((name) => ({ name, instanceId: DRILL_VIP.aws.instanceIds[name], nicId: DRILL_VIP.azure.nicIds[name], vmId: DRILL_VIP.azure.vmIds[name] })),
             identify,
             aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: "us-east-1", credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-            azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId },
+            azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         });
     }
 
