@@ -8,6 +8,7 @@
  * /run/systemd/nspawn. Commands run inside with nsenter into the machine's PID 1.
  */
 import { ChildProcess, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { sh, sleep } from "../drill/system";
@@ -210,6 +211,17 @@ export class Machine {
             throw new Error(`${this.name} is not running`);
         }
         return sh("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], options);
+    }
+
+    /** `exec` without blocking the caller's event loop (the drill watches the cluster while it runs). */
+    execAsync(command: string): Promise<string> {
+        const pid = this.leader();
+        if (pid === undefined) return Promise.resolve("");
+        return new Promise((resolve) =>
+            execFile("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], (_error, stdout) =>
+                resolve(String(stdout)),
+            ),
+        );
     }
 
     /** Exit status of a command inside the machine. */

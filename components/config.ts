@@ -530,7 +530,7 @@ function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: 
         if (obj[key] !== undefined) {
             r.report(
                 `failover.${key}`,
-                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (keepalived alone decides): remove the key`,
+                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (the lease alone decides): remove the key`,
             );
         }
     }

@@ -16,7 +16,7 @@ export const EDITIONS: readonly Edition[] = ["iguanax", "iguana6"];
 export const EDITION_WEB_PORT: Record<Edition, number> = { iguanax: 7654, iguana6: 6543 };
 
 /**
- * The role probe: answered 200 only by the worker that keepalived made MASTER, 503 otherwise.
+ * The role probe: answered 200 only by the worker that holds the lease (docs/lease.md), 503 otherwise.
  * Active-passive load-balancer health checks point here.
  */
 export const ROLE_PROBE_PORT = 7700;
@@ -43,7 +43,7 @@ export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "sin
  * - `none`: on each worker's own encrypted data disk; both Iguanas run (instant failover), and
  *   the queue of a failed worker stays on its disk until it comes back.
  * - `shared`: on one shared file system (AWS EFS, Azure Files NFS 4.1) that both workers mount;
- *   Iguana runs only on the keepalived MASTER, so the backup resumes the primary's queue in order.
+ *   Iguana runs only on the lease holder, so the backup resumes the primary's queue in order.
  */
 export type QueueRecovery = "none" | "shared";
 export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared"];
@@ -53,7 +53,7 @@ export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared
  * - `load-balancer`: a managed load balancer (AWS NLB, Azure Standard LB) holds the VIP and
  *   sends traffic to whichever worker answers the role probe.
  * - `floating-ip`: no load balancer; one public address (an Elastic IP, an Azure Public IP)
- *   is moved to the new MASTER by its keepalived notify script through the cloud API.
+ *   is moved to the new lease holder by its guard through the cloud API.
  */
 export type FailoverStrategy = "load-balancer" | "floating-ip";
 export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = ["load-balancer", "floating-ip"];
@@ -131,8 +131,8 @@ export const IGUANA_SHARED_UID = 970;
 
 /**
  * With shared storage, Iguana starts on promotion. Until it first answers its health check (at
- * most this long: a large queue makes Iguana rebuild its indexes at start-up), keepalived's
- * track script does not count it as failed, so a slow start does not bounce MASTER back and forth.
+ * most this long: a large queue makes Iguana rebuild its indexes at start-up), the lease guard's
+ * health check does not count it as failed, so a slow start does not hand the lease back and forth.
  */
 export const IGUANA_START_GRACE_SECONDS = 300;
 

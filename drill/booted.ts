@@ -110,8 +110,8 @@ export class BootedDrillWorker {
     }
 
     /** The planned switchover, as an operator runs it on the active worker. */
-    handover(): string {
-        return this.machine.exec(`/usr/bin/python3 ${leaseGuardPath(WORKER_PATHS)} ${leaseConfigPath(WORKER_PATHS)} handover 2>&1`, { allowFail: true });
+    handover(): Promise<string> {
+        return this.machine.execAsync(`/usr/bin/python3 ${leaseGuardPath(WORKER_PATHS)} ${leaseConfigPath(WORKER_PATHS)} handover 2>&1`);
     }
 
     get iguanaUnit(): string {

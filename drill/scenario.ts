@@ -469,7 +469,7 @@ class ScenarioRun {
 
     /** Shared mode: the guard's own mount namespace gets the shared directory too (ip netns exec made it private). */
     remountForGuard(w: DrillWorker): void {
-        if (waitForSync(() => w.guardPid() !== undefined, 5000)) w.mountShared(drillSharedDir(this.root));
+        if (waitForSync(() => w.guardPid() !== undefined, 5000)) w.mountSharedInGuard(drillSharedDir(this.root));
     }
 
     /** The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers. */
@@ -636,7 +636,7 @@ class ScenarioRun {
                 break;
             case "switchover": {
                 const started = monotonicMs();
-                const answer = wk1.handover();
+                const answer = await wk1.handover();
                 this.notes.push(`handover command on WK1 answered after ${Math.round(monotonicMs() - started)} ms: ${answer.trim().split("\n").slice(-1)[0]}`);
                 break;
             }

@@ -5,6 +5,7 @@
  * the Iguana stand-in in place of Iguana. The drill stands in for systemd where a scenario needs
  * it: the guard unit's ExecStopPost and Restart=.
  */
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -104,7 +105,8 @@ case "$command" in
         if [ -f "$pidfile" ]; then
             pid=$(cat "$pidfile")
             kill -TERM "$pid" 2> /dev/null
-            for _ in $(seq 1 50); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+            # Gone, or a zombie nobody has reaped yet (it runs no more): as systemd sees the unit stop.
+            for _ in $(seq 1 50); do { [ -e "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2> /dev/null; } || break; sleep 0.1; done
             kill -KILL "$pid" 2> /dev/null
             rm -f "$pidfile"
         fi
@@ -275,6 +277,12 @@ export class DrillWorker {
         if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "mount", "--bind", sharedDir, this.settings.paths.dataMount], { allowFail: true });
     }
 
+    /** Shared mode: the guard's own mount namespace (ip netns exec made it private) gets the shared directory too. */
+    mountSharedInGuard(sharedDir: string): void {
+        const pid = this.guardPid();
+        if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "mount", "--bind", sharedDir, this.settings.paths.dataMount], { allowFail: true });
+    }
+
     /** The shared file system goes away (lazily, like a dead NFS server for new operations), for the guard too. */
     unmountShared(): void {
         if (!this.shared) return;
@@ -354,8 +362,10 @@ export class DrillWorker {
     }
 
     /** The planned switchover, as an operator runs it on the active worker. */
-    handover(): string {
-        return inNetns(this.ns, "/usr/bin/python3", [leaseGuardPath(this.settings.paths), leaseConfigPath(this.settings.paths), "handover"], { allowFail: true });
+    handover(): Promise<string> {
+        return new Promise((resolve) =>
+            execFile("ip", ["netns", "exec", this.ns, "/usr/bin/python3", leaseGuardPath(this.settings.paths), leaseConfigPath(this.settings.paths), "handover"], (_error, stdout, stderr) => resolve(`${stdout}${stderr}`)),
+        );
     }
 
     private signalAll(signal: NodeJS.Signals): number {

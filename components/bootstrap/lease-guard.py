@@ -6,7 +6,9 @@
     lease-guard.py CONFIG show       print the lease record as the store has it
 
 Active means: the state file says MASTER, the LLP gate is open, the floating VIP is held and,
-with a shared working directory, Iguana runs. The guard's notify script does each of these.
+with a shared working directory, Iguana runs. The guard takes the VIP (vip-mover.py take) and
+stops the previous holder's machine (peer-fence.py, shared mode) itself, then calls the notify
+script, which opens the gate and starts Iguana; on any other role it closes, kills and lets go.
 
 The timing rule (the numbers come in the config, from leaseTiming in lease.ts), with L the lease
 duration and s the send time of the holder's last successful write, all on this machine's
@@ -369,8 +371,11 @@ class Guard:
             return True
         return False
 
-    def eligible(self):
-        return self.health.healthy and time.monotonic() >= self.hold_off_until and self.head_start_over()
+    def eligible(self, mine=False):
+        # Its own lease after a restart: one good check will do (waiting for `rise` could let the
+        # lease run out meanwhile, and the peer would take over a worker that is fine).
+        healthy = self.health.healthy or (mine and self.health.successes >= 1)
+        return healthy and time.monotonic() >= self.hold_off_until and (mine or self.head_start_over())
 
     def activate(self):
         """Runs after an acquisition, on its own thread: peer fence (shared), the VIP (floating), then active."""
@@ -378,7 +383,7 @@ class Guard:
             previous = self.previous
             fence = self.config.get("peerFence")
             if fence and previous is not None and previous.owner not in (NONE, self.config["self"]) and previous.owner_id:
-                write_atomically(self.config["stateFile"], "FENCING\n")
+                self.notify("FENCING")
                 if not self.run_helper(fence["command"] + [previous.owner_id], f"stopping {previous.owner} ({previous.owner_id})", fence["timeoutSeconds"]):
                     log(f"holding the lease but staying passive: {previous.owner} could not be stopped, and Iguana must not run on the shared queue twice")
                     return
@@ -479,7 +484,7 @@ class Guard:
         free = record is None or record.owner == NONE
         expired = answered - seen[1] >= self.lease_seconds
         mine = record is not None and record.owner == self.config["self"] and record.owner_id == self.owner_id
-        if not self.eligible() or not (free or expired or mine):
+        if not self.eligible(mine) or not (free or expired or mine):
             return seen
         token = str(uuid.uuid4())
         sent = time.monotonic()

@@ -32,13 +32,15 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     const service = shq(`${s.paths.libDir}/iguana-service.sh`);
     const floating = s.failoverStrategy === "floating-ip";
     const onMaster = [`${gate} open`, ...(isShared(s) ? [`${service} start`] : [])];
-    // Shared mode: SIGKILL, not a stop that may take minutes: the fence must be done by 2L/3.
-    const onOther = [`${gate} close`, ...(isShared(s) ? [`${service} kill`] : []), ...(floating ? [vipMoverCommand(s, "release")] : [])];
+    // Shared mode: Iguana first, and SIGKILL, not a stop that may take minutes: the fence must be
+    // done by 2L/3, and a killed Iguana writes nothing more to the queue (the kernel gate has
+    // already closed the LLP ports at the deadline).
+    const onOther = [...(isShared(s) ? [`${service} kill`] : []), `${gate} close`, ...(floating ? [vipMoverCommand(s, "release")] : [])];
     const why = [
         ...(isShared(s) ? ["# Shared working directory: Iguana runs only on the lease holder, so two never write one queue."] : []),
         ...(floating ? ["# Floating IP: the VIP is let go in the background (the fence never waits on a cloud API)."] : []),
     ];
-    return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; BACKUP, FENCING, STOP).")}
+    return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; STARTING, BACKUP, FENCING, STOP).")}
 state="\${1:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
 umask 022
