@@ -167,6 +167,8 @@ export interface BootstrapSettings {
     /** `floating-ip`: the notify script moves the VIP (`vip`) to the MASTER through the cloud API. */
     failoverStrategy: FailoverStrategy;
     vip?: VipLocator;
+    /** `failover.leaseSeconds`: how long the lease lasts (docs/lease.md). */
+    leaseSeconds: number;
     /** The lease store this worker's lease guard writes (docs/lease.md). */
     lease?: LeaseLocator;
     /** Shared mode: how a new holder stops the previous holder's machine. */
@@ -231,6 +233,7 @@ export function bootstrapSettings(
         vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
         failoverStrategy,
         vip: cloudSpecific.vip,
+        leaseSeconds: cfg.failover.leaseSeconds,
         lease: cloudSpecific.lease,
         peerFence: cloudSpecific.peerFence,
         paths,
