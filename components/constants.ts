@@ -27,8 +27,6 @@ export const IGUANAX_HEALTH_PATH = "/health";
 
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
-/** VRRP is IP protocol 112 (not TCP/UDP). keepalived uses it between the two workers. */
-export const VRRP_IP_PROTOCOL = 112;
 
 export type Protocol = "llp" | "http";
 export const PROTOCOLS: readonly Protocol[] = ["llp", "http"];
@@ -110,6 +108,9 @@ export const DEFAULTS = {
  * waits a whole lease.
  */
 export const LEASE_SECONDS: Range = { min: 3, max: 60 };
+
+/** The partition (hash) key attribute of the AWS lease table: the item is `pk = <itemKey>` (docs/lease.md). */
+export const AWS_LEASE_HASH_KEY = "pk";
 
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
 export const NFS_PORT = 2049;

@@ -119,6 +119,15 @@ export function gatedPorts(cfg: ClusterConfig): number[] {
     return cfg.failover.strategy === "floating-ip" ? cfg.channels.map((c) => c.port) : llpPorts(cfg);
 }
 
+/**
+ * The one lease record of a cluster (docs/lease.md): the DynamoDB item key on AWS, the blob
+ * name on Azure. The cluster's name: stable for the cluster's life, and the store is the
+ * cluster's own, so nothing else writes a record beside it.
+ */
+export function leaseRecordKey(clusterName: string): string {
+    return clusterName;
+}
+
 /** Tags every taggable resource carries; workers add their `role`. */
 export function baseTags(cfg: ClusterConfig, clusterName: string): Record<string, string> {
     return { project: PROJECT, environment: cfg.environment, cluster: clusterName };

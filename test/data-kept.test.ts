@@ -7,6 +7,7 @@ import { RecordedResource } from "../tools/mocks";
 const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem"];
 const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare"];
 const RG = "azure-native:resources:ResourceGroup";
+const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 
 /** The data resources of a run, and everything a kept data resource needs: its KMS key, its resource group. */
 function stateful(run: StackRun): { data: RecordedResource[]; needed: RecordedResource[] } {
@@ -55,11 +56,19 @@ describe("data kept on destroy and replacement", function () {
         }
     });
 
-    it("only what holds data is kept: a destroy removes the rest", async () => {
+    it("only what holds data is kept (and the AWS lease table, see below): a destroy removes the rest", async () => {
         for (const run of [await runConfig(awsConfig()), await runConfig(azureConfig())]) {
             const { data, needed } = stateful(run);
             const kept = run.mocks.resources.filter((r) => r.retainOnDelete).map((r) => r.name).sort();
-            assert.deepStrictEqual(kept, [...data, ...needed].map((r) => r.name).sort());
+            assert.deepStrictEqual(kept, [...data, ...needed, ...run.ofType(AWS_LEASE_TABLE)].map((r) => r.name).sort());
+        }
+    });
+
+    it("the AWS lease table holds no data: kept by destroy only because its deletion protection would fail the destroy, never protected", async () => {
+        for (const protect of [false, true]) {
+            const run = await runConfig(awsConfig({ storage: { protect } }));
+            const table = run.one(AWS_LEASE_TABLE, "iguana-lease");
+            assert.deepStrictEqual([table.inputs.deletionProtectionEnabled, table.retainOnDelete, table.protect], [true, true, false], `storage.protect: ${protect}`);
         }
     });
 

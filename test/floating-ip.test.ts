@@ -14,7 +14,9 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
-import { StackRun, awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan, withRenderedSettings } from "./helpers";
+import { assertAwsLease, workerStatements } from "./lease-assertions";
 
 const floating = { failover: { strategy: "floating-ip" } };
 const channels = [
@@ -65,8 +67,18 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
 describe("failover.strategy: floating-ip", () => {
     describe("AWS", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } }));
+            ({ run, settings } = await withRenderedSettings(() =>
+                runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } })),
+            ));
+        });
+
+        it("decides who holds the VIP with the DynamoDB lease, reached through a gateway endpoint on the workers' (public) route table", () => {
+            assertAwsLease(run, settings, "eu-west-1");
+            const publicTable = run.one("aws:ec2/routeTable:RouteTable", "iguana-public-rt");
+            assert.deepStrictEqual(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-lease").inputs.routeTableIds, [publicTable.id]);
+            assert.deepStrictEqual(workerStatements(run).filter((s) => s.Action === "ec2:StopInstances"), [], "no fence without shared storage");
         });
 
         it("has no load balancer and no NAT gateway; the one Elastic IP is the VIP and no resource associates it", () => {

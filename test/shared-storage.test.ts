@@ -10,7 +10,9 @@ import { IGUANA_SHARED_UID, NFS_PORT } from "../components/constants";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeQueueRecovery } from "../components/modes";
 import { sharedAccountName } from "../components/azure";
-import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { assertAwsLease, workerStatements } from "./lease-assertions";
 
 const SHARED = { storage: { queueRecovery: "shared" } };
 
@@ -27,8 +29,48 @@ function customDataOf(run: StackRun, worker: string): string {
 describe("shared storage on AWS (EFS)", function () {
     this.timeout(60000);
     let run: StackRun;
+    let settings: Record<string, BootstrapSettings>;
     before(async () => {
-        run = await runConfig(awsConfig(SHARED));
+        ({ run, settings } = await withRenderedSettings(() => runConfig(awsConfig(SHARED))));
+    });
+
+    it("the same lease decides who runs Iguana on the shared queue", () => assertAwsLease(run, settings, "eu-west-1"));
+
+    it("a new lease holder may stop the cluster's two workers (tagged with the cluster), and see whether one stopped; nothing else of EC2", () => {
+        const instances = run.ofType("aws:ec2/instance:Instance");
+        const ec2 = workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:")));
+        assert.deepStrictEqual(
+            ec2.map(({ policy, Effect, Action, Resource, Condition }) => ({ policy, Effect, Action, Resource, Condition })),
+            [
+                {
+                    policy: "iguana-worker-fence-peer",
+                    Effect: "Allow",
+                    Action: "ec2:StopInstances",
+                    Resource: instances.map((i) => i.state.arn),
+                    Condition: { StringEquals: { "aws:ResourceTag/cluster": "iguana" } },
+                },
+                { policy: "iguana-worker-fence-peer", Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*", Condition: undefined },
+            ],
+        );
+        assert.deepStrictEqual(instances.map((i) => i.inputs.tags.cluster), ["iguana", "iguana"], "the tag the condition names is on both workers");
+        for (const worker of ["wk1", "wk2"]) assert.deepStrictEqual(settings[worker].peerFence, { kind: "aws-ec2", region: "eu-west-1" });
+    });
+
+    it("the EC2 API (to stop the peer) goes through the NAT gateway of each zone; no interface endpoint is needed", () => {
+        assert.strictEqual(run.ofType("aws:ec2/natGateway:NatGateway").length, 2);
+        assert.deepStrictEqual(run.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"]);
+    });
+
+    it("with a single NAT gateway, the EC2 API goes through an interface endpoint in both zones, so losing the NAT's zone does not stop the fence", async () => {
+        const single = await runConfig(awsConfig({ ...SHARED, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
+        const endpoint = single.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-ec2-api");
+        assert.deepStrictEqual([endpoint.inputs.serviceName, endpoint.inputs.vpcEndpointType, endpoint.inputs.privateDnsEnabled], ["com.amazonaws.eu-west-1.ec2", "Interface", true]);
+        assert.deepStrictEqual([...endpoint.inputs.subnetIds].sort(), single.ofType("aws:ec2/instance:Instance").map((i) => i.inputs.subnetId).sort());
+        const workerSg = single.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
+        const rules = single.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => endpoint.inputs.securityGroupIds.includes(r.inputs.securityGroupId));
+        assert.deepStrictEqual(rules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId, r.inputs.cidrIpv4]), [[443, 443, workerSg.id, undefined]]);
+        const plain = await runConfig(awsConfig({ network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
+        assert.deepStrictEqual(plain.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"], "without shared storage nothing needs the EC2 API");
     });
 
     it("one EFS file system, encrypted with the project's customer-managed key, kept on delete", () => {

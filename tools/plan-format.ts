@@ -12,6 +12,8 @@ const KEY_PROPERTIES: Record<string, string[]> = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId"],
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "cidrIpv4"],
     "aws:kms/key:Key": ["enableKeyRotation", "deletionWindowInDays"],
+    "aws:dynamodb/table:Table": ["billingMode", "hashKey", "serverSideEncryption", "deletionProtectionEnabled"],
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType", "routeTableIds", "subnetIds"],
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["policyArn"],
     "aws:ec2/instance:Instance": ["instanceType", "tenancy", "privateIp", "metadataOptions.httpTokens", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "ami"],
     "aws:ebs/volume:Volume": ["availabilityZone", "size", "type", "encrypted", "kmsKeyId"],
