@@ -54,8 +54,9 @@ export function planNetwork(vpcCidr: string): NetworkPlan {
 }
 
 /**
- * The small subnet of the shared storage's private endpoint (Azure, `queueRecovery: shared`):
- * the first /27 of the free public quarter A (Azure load balancer frontends need no subnet).
+ * The small subnet of the Azure storage private endpoints (the lease's blob endpoint, and with
+ * `queueRecovery: shared` the share's file endpoint): the first /27 of the free public quarter
+ * A (Azure load balancer frontends need no subnet).
  */
 export function storageSubnet(network: NetworkPlan): string {
     const quarter = parseCidr(network.publicSubnets[0]);

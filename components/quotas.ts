@@ -54,7 +54,7 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
             { quota: "security groups per network interface", scope: "per worker", needed: 1 + channelGroups.length, limit: DEFAULT_QUOTAS.awsSecurityGroupsPerInterface, adjustable: true },
         ];
     }
-    const nsgRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + 1 + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
+    const nsgRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
     return [
         {
             quota: "Standard Public IP addresses",

@@ -17,7 +17,8 @@ function stateful(run: StackRun): { data: RecordedResource[]; needed: RecordedRe
         assert.ok(data.length > 0 && data.every((d) => keys.some((k) => k.state.arn === d.inputs.kmsKeyId)), "every data resource is encrypted with a key of the stack");
         return { data, needed: keys };
     }
-    const data = run.mocks.resources.filter((r) => AZURE_DATA.includes(r.type));
+    // The lease's account holds no data (see below).
+    const data = run.mocks.resources.filter((r) => AZURE_DATA.includes(r.type) && r.name !== "iguana-lease");
     const groups = run.ofType(RG).filter((g) => data.some((d) => d.inputs.resourceGroupName === g.state.name));
     return { data, needed: groups };
 }
@@ -61,6 +62,15 @@ describe("data kept on destroy and replacement", function () {
             const { data, needed } = stateful(run);
             const kept = run.mocks.resources.filter((r) => r.retainOnDelete).map((r) => r.name).sort();
             assert.deepStrictEqual(kept, [...data, ...needed, ...run.ofType(AWS_LEASE_TABLE)].map((r) => r.name).sort());
+        }
+    });
+
+    it("the Azure lease account holds no data: in the resource group a destroy deletes, never kept or protected", async () => {
+        for (const protect of [false, true]) {
+            const run = await runConfig(azureConfig({ storage: { protect } }));
+            const account = run.one("azure-native:storage:StorageAccount", "iguana-lease");
+            assert.strictEqual(account.inputs.resourceGroupName, run.one(RG, "iguana-rg").state.name);
+            assert.deepStrictEqual([account.retainOnDelete, account.protect], [false, false], `storage.protect: ${protect}`);
         }
     });
 

@@ -16,7 +16,7 @@ import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
 import type { BootstrapSettings } from "../components/bootstrap";
 import { StackRun, awsConfig, azureConfig, runConfig, runPlan, withRenderedSettings } from "./helpers";
-import { assertAwsLease, workerStatements } from "./lease-assertions";
+import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const floating = { failover: { strategy: "floating-ip" } };
 const channels = [
@@ -166,8 +166,14 @@ describe("failover.strategy: floating-ip", () => {
 
     describe("Azure", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(azureConfig({ ...floating, channels }));
+            ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ ...floating, channels }))));
+        });
+
+        it("decides who holds the VIP with the lease blob, reached through its private endpoint", () => {
+            assertAzureLease(run, settings, planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`));
+            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
         });
 
         it("has no load balancer; the VIP is a zone-redundant Standard Public IP no NIC names, idle timeout 30 minutes", () => {
@@ -195,7 +201,7 @@ describe("failover.strategy: floating-ip", () => {
             const expectedScopes = [
                 run.one("azure-native:network:PublicIPAddress", "iguana-vip").id,
                 ...run.ofType("azure-native:network:NetworkInterface").map((n) => n.id),
-                ...run.ofType("azure-native:network:Subnet").map((s) => s.id),
+                ...["iguana-workers-1", "iguana-workers-2"].map((n) => run.one("azure-native:network:Subnet", n).id),
             ].sort();
             const vms = run.ofType("azure-native:compute:VirtualMachine");
             const assignments = run.ofType("azure-native:authorization:RoleAssignment").filter((a) => a.inputs.roleDefinitionId === role.id);

@@ -1,6 +1,8 @@
 /** What every cluster's lease must look like, per cloud: shared by the test files of each mode. */
 import * as assert from "assert";
 import type { BootstrapSettings } from "../components/bootstrap";
+import { leaseAccountName, sharedAccountName } from "../components/azure";
+import { MOCK_AZURE_SUBSCRIPTION_ID } from "../tools/mocks";
 import { StackRun } from "./helpers";
 
 const T = {
@@ -84,5 +86,88 @@ export function assertAwsLease(run: StackRun, settings: Record<string, Bootstrap
     for (const worker of ["wk1", "wk2"]) {
         assert.deepStrictEqual(settings[worker].lease, { kind: "aws-dynamodb", tableName: table.state.name, region, itemKey: "iguana" }, `${worker} is told where the lease is`);
         assert.strictEqual(settings[worker].leaseSeconds, 3, `${worker}: the default lease`);
+    }
+}
+
+const A = {
+    rg: "azure-native:resources:ResourceGroup",
+    account: "azure-native:storage:StorageAccount",
+    container: "azure-native:storage:BlobContainer",
+    endpoint: "azure-native:network:PrivateEndpoint",
+    subnet: "azure-native:network:Subnet",
+    nsg: "azure-native:network:NetworkSecurityGroup",
+    vm: "azure-native:compute:VirtualMachine",
+    assignment: "azure-native:authorization:RoleAssignment",
+};
+
+/**
+ * The lease as every Azure cluster has it: a ZRS StorageV2 account of its own with no public
+ * network access, no shared key and TLS 1.2; a private container; a private endpoint in the
+ * storage subnet whose NSG admits HTTPS from the two workers only, and the blob private DNS zone;
+ * each worker's identity may write blobs in that container only; each worker is told where it is.
+ */
+export function assertAzureLease(run: StackRun, settings: Record<string, BootstrapSettings>, workerHosts: string[]) {
+    const accounts = run.ofType(A.account).filter((a) => a.inputs.tags?.holds === "iguana-lease");
+    assert.deepStrictEqual(accounts.map((a) => a.name), ["iguana-lease"], "one lease account");
+    const [account] = accounts;
+    const group = run.one(A.rg, "iguana-rg");
+    const p = account.inputs;
+    assert.deepStrictEqual(
+        [p.kind, p.sku, p.accessTier, p.enableHttpsTrafficOnly, p.minimumTlsVersion],
+        ["StorageV2", { name: "Standard_ZRS" }, "Hot", true, "TLS1_2"],
+        "zone-redundant StorageV2, HTTPS only, TLS 1.2",
+    );
+    assert.deepStrictEqual(
+        [p.publicNetworkAccess, p.networkRuleSet, p.allowBlobPublicAccess, p.allowSharedKeyAccess, p.defaultToOAuthAuthentication],
+        ["Disabled", { defaultAction: "Deny", bypass: "None" }, false, false, true],
+        "no public network access, deny-all firewall, no public blobs, Entra ID only",
+    );
+    assert.strictEqual(p.resourceGroupName, group.state.name, "in the cluster's resource group, not the kept data group");
+    assert.deepStrictEqual([account.retainOnDelete, account.protect], [false, false], "it holds no data: it goes with the cluster");
+    assert.strictEqual(p.accountName, leaseAccountName(MOCK_AZURE_SUBSCRIPTION_ID, group.state.name));
+    assert.match(p.accountName, /^[a-z0-9]{3,24}$/, "a valid global storage account name");
+    assert.notStrictEqual(p.accountName, sharedAccountName(MOCK_AZURE_SUBSCRIPTION_ID, group.state.name), "never the shared queue's account name");
+
+    const containers = run.ofType(A.container);
+    assert.deepStrictEqual(
+        containers.map((c) => [c.name, c.inputs.accountName, c.inputs.containerName, c.inputs.publicAccess]),
+        [["iguana-lease", account.state.name, "lease", "None"]],
+    );
+    const [container] = containers;
+    assert.strictEqual(container.id, `${account.id}/blobServices/default/containers/lease`);
+
+    const endpoint = run.one(A.endpoint, "iguana-lease-pe");
+    const subnet = run.one(A.subnet, "iguana-storage");
+    assert.strictEqual(endpoint.inputs.subnet.id, subnet.id);
+    assert.deepStrictEqual(endpoint.inputs.privateLinkServiceConnections, [{ name: "blob", privateLinkServiceId: account.id, groupIds: ["blob"] }]);
+    assert.strictEqual(subnet.inputs.privateEndpointNetworkPolicies, "Enabled", "so the storage NSG applies to the endpoint");
+    const zone = run.one("azure-native:privatedns:PrivateZone", "iguana-blob-dns");
+    assert.strictEqual(zone.inputs.privateZoneName, "privatelink.blob.core.windows.net");
+    assert.strictEqual(run.one("azure-native:privatedns:VirtualNetworkLink", "iguana-blob-dns").inputs.virtualNetwork.id, run.one("azure-native:network:VirtualNetwork", "iguana-vnet").id);
+    assert.deepStrictEqual(run.one("azure-native:network:PrivateDnsZoneGroup", "iguana-lease-pe").inputs.privateDnsZoneConfigs, [{ name: "blob", privateDnsZoneId: zone.id }]);
+    const nsg = run.one(A.nsg, "iguana-storage-nsg");
+    assert.strictEqual(subnet.inputs.networkSecurityGroup.id, nsg.id);
+    const rules: any[] = nsg.inputs.securityRules;
+    const https = rules.find((r) => r.name === "allow-https-from-workers");
+    assert.deepStrictEqual(
+        [https.direction, https.access, https.protocol, https.destinationPortRange, https.sourceAddressPrefixes, https.sourceAddressPrefix],
+        ["Inbound", "Allow", "Tcp", "443", workerHosts, undefined],
+        "HTTPS to the endpoint from the two workers only",
+    );
+    const deny = rules.find((r) => r.name === "deny-other-vnet-inbound");
+    assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.destinationPortRange], ["Deny", "VirtualNetwork", "*"]);
+    assert.ok(rules.filter((r) => r.access === "Allow").every((r) => r.priority < deny.priority), "every allow before the deny");
+
+    const contributor = run.ofType(A.assignment).filter((a) => String(a.inputs.roleDefinitionId).endsWith("/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe"));
+    const vms = run.ofType(A.vm);
+    assert.deepStrictEqual(
+        contributor.map((a) => [a.inputs.principalId, a.inputs.principalType, a.inputs.scope]).sort(),
+        vms.map((vm) => [vm.state.identity.principalId, "ServicePrincipal", container.id]).sort(),
+        "Storage Blob Data Contributor for each worker's identity, on the lease container only",
+    );
+    assert.strictEqual(contributor[0].inputs.roleDefinitionId, `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`);
+
+    for (const worker of ["wk1", "wk2"]) {
+        assert.deepStrictEqual(settings[worker].lease, { kind: "azure-blob", accountName: account.state.name, container: "lease", blobName: "iguana" }, `${worker} is told where the lease is`);
     }
 }

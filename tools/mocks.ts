@@ -124,6 +124,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 const subnetName = inputs.subnetName ?? name;
                 return { id: `${azureId(inputs, "Microsoft.Network/virtualNetworks", inputs.virtualNetworkName)}/subnets/${subnetName}`, name: subnetName };
             }
+            case "azure-native:storage:BlobContainer": {
+                const containerName = inputs.containerName ?? name;
+                return { id: `${azureId(inputs, "Microsoft.Storage/storageAccounts", inputs.accountName)}/blobServices/default/containers/${containerName}`, name: containerName };
+            }
             case "azure-native:compute:DedicatedHost": {
                 const hostName = inputs.hostName ?? name;
                 return { id: `${azureId(inputs, "Microsoft.Compute/hostGroups", inputs.hostGroupName)}/hosts/${hostName}`, name: hostName };
