@@ -25,6 +25,7 @@ import {
     AWS_LEASE_HASH_KEY,
     CANONICAL_AWS_OWNER,
     INTERNAL_VIP_HOST_OFFSET,
+    HOLDS_LEASE,
     HTTPS_PORT,
     NFS_PORT,
     Protocol,
@@ -486,7 +487,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             attributes: [{ name: AWS_LEASE_HASH_KEY, type: "S" }],
             serverSideEncryption: { enabled: true, kmsKeyArn: key.arn },
             deletionProtectionEnabled: true,
-            tags,
+            tags: { ...tags, holds: HOLDS_LEASE },
         },
         { parent, retainOnDelete: true },
     );

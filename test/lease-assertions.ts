@@ -49,6 +49,7 @@ export function assertAwsLease(run: StackRun, settings: Record<string, Bootstrap
     assert.strictEqual(table.inputs.pointInTimeRecovery, undefined, "no backups of a record that is rewritten every half second");
     assert.deepStrictEqual([table.retainOnDelete, table.protect], [true, false], "kept by destroy (deletion protection would fail it), never `protect`ed: it holds no data");
     assert.strictEqual(table.parent, "iguana");
+    assert.deepStrictEqual([table.inputs.tags.holds, table.inputs.tags.cluster], ["iguana-lease", "iguana"], "the policy pack finds the cluster's lease store by these tags");
 
     const endpoints = run.ofType(T.endpoint).filter((e) => e.inputs.serviceName === `com.amazonaws.${region}.dynamodb`);
     assert.deepStrictEqual(endpoints.map((e) => e.name), ["iguana-lease"], "one DynamoDB endpoint");
@@ -123,6 +124,7 @@ export function assertAzureLease(run: StackRun, settings: Record<string, Bootstr
         "no public network access, deny-all firewall, no public blobs, Entra ID only",
     );
     assert.strictEqual(p.resourceGroupName, group.state.name, "in the cluster's resource group, not the kept data group");
+    assert.strictEqual(p.tags.cluster, "iguana");
     assert.deepStrictEqual([account.retainOnDelete, account.protect], [false, false], "it holds no data: it goes with the cluster");
     assert.strictEqual(p.accountName, leaseAccountName(MOCK_AZURE_SUBSCRIPTION_ID, group.state.name));
     assert.match(p.accountName, /^[a-z0-9]{3,24}$/, "a valid global storage account name");
