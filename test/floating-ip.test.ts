@@ -14,7 +14,9 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
-import { StackRun, awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan, withRenderedSettings } from "./helpers";
+import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const floating = { failover: { strategy: "floating-ip" } };
 const channels = [
@@ -65,8 +67,18 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
 describe("failover.strategy: floating-ip", () => {
     describe("AWS", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } }));
+            ({ run, settings } = await withRenderedSettings(() =>
+                runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } })),
+            ));
+        });
+
+        it("decides who holds the VIP with the DynamoDB lease, reached through a gateway endpoint on the workers' (public) route table", () => {
+            assertAwsLease(run, settings, "eu-west-1");
+            const publicTable = run.one("aws:ec2/routeTable:RouteTable", "iguana-public-rt");
+            assert.deepStrictEqual(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-lease").inputs.routeTableIds, [publicTable.id]);
+            assert.deepStrictEqual(workerStatements(run).filter((s) => s.Action === "ec2:StopInstances"), [], "no fence without shared storage");
         });
 
         it("has no load balancer and no NAT gateway; the one Elastic IP is the VIP and no resource associates it", () => {
@@ -154,8 +166,14 @@ describe("failover.strategy: floating-ip", () => {
 
     describe("Azure", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(azureConfig({ ...floating, channels }));
+            ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ ...floating, channels }))));
+        });
+
+        it("decides who holds the VIP with the lease blob, reached through its private endpoint", () => {
+            assertAzureLease(run, settings, planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`));
+            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
         });
 
         it("has no load balancer; the VIP is a zone-redundant Standard Public IP no NIC names, idle timeout 30 minutes", () => {
@@ -183,7 +201,7 @@ describe("failover.strategy: floating-ip", () => {
             const expectedScopes = [
                 run.one("azure-native:network:PublicIPAddress", "iguana-vip").id,
                 ...run.ofType("azure-native:network:NetworkInterface").map((n) => n.id),
-                ...run.ofType("azure-native:network:Subnet").map((s) => s.id),
+                ...["iguana-workers-1", "iguana-workers-2"].map((n) => run.one("azure-native:network:Subnet", n).id),
             ].sort();
             const vms = run.ofType("azure-native:compute:VirtualMachine");
             const assignments = run.ofType("azure-native:authorization:RoleAssignment").filter((a) => a.inputs.roleDefinitionId === role.id);
