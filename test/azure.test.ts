@@ -201,11 +201,13 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(linux.disablePasswordAuthentication, true, "password login disabled");
         assert.strictEqual(vm.state.osProfile.adminPassword, undefined);
         assert.match(linux.ssh.publicKeys[0].keyData, /^ssh-rsa AAAA[A-Za-z0-9+/=]+ /);
-        // The bootstrap: VRRP in VXLAN to the other worker, the password read from this cluster's vault.
+        // The bootstrap: the lease in this cluster's account, the password read from this cluster's vault.
         const cloudInit = Buffer.from(vm.inputs.osProfile.customData, "base64").toString("utf8");
-        const peerPlan = plans[1 - plan.index];
         assert.ok(cloudInit.startsWith("#cloud-config\n"), `${vm.name} custom data is cloud-init`);
-        assert.ok(cloudInit.includes(`type vxlan id 112 local "$self_ip" remote '${peerPlan.privateIp}' dstport 4789`), `${vm.name} tunnels VRRP to its peer`);
+        assert.ok(!cloudInit.includes("vxlan") && !cloudInit.includes("keepalived"), `${vm.name} runs no VRRP`);
+        const leaseAccount = run.ofType("azure-native:storage:StorageAccount").find((a) => a.state.tags?.holds === "iguana-lease");
+        assert.ok(leaseAccount, "a lease storage account");
+        assert.ok(cloudInit.includes(`https://${leaseAccount!.state.name}.blob.core.windows.net/lease/`), `${vm.name}'s guard writes the blob in the cluster's lease account`);
         const vault = run.ofType("azure-native:keyvault:Vault")[0];
         assert.ok(cloudInit.includes(`vault='${vault.state.name}'`) && cloudInit.includes("secret_name='iguana-admin-password'"));
         assert.ok(cloudInit.includes("candidates=('/dev/disk/azure/scsi1/lun0')"), "the data disk is found at LUN 0");

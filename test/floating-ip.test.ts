@@ -39,12 +39,11 @@ function file(doc: any, suffix: string): string {
 function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => void) {
     const { text, doc } = cloudInitOf(base64);
     const notify = file(doc, "/notify.sh");
-    assert.match(notify, /MASTER\)[\s\S]*llp-gate\.sh' open[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' claim/, "MASTER opens the ports and takes the VIP, detached");
-    assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*vip-mover\.py' '.*vip\.json' release/, "any other state closes the ports and lets go");
-    assert.match(notify, /if \[ "\$state" = MASTER_RX_LOWER_PRI \]; then[\s\S]*vip-mover\.py' '.*vip\.json' claim[\s\S]*exit 0\nfi\nprintf/, "a MASTER hearing a lower-priority MASTER claims, without recording a state");
-    const keepalived = file(doc, "keepalived.conf");
-    assert.match(keepalived, /higher_prio_send_advert true/);
-    assert.match(keepalived, /notify_master_rx_lower_pri ".*\/notify\.sh INSTANCE IGUANA MASTER_RX_LOWER_PRI"/);
+    assert.match(notify, /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+;;/, "MASTER only opens the ports: the guard took the VIP before it called MASTER");
+    assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' release/, "any other role closes the ports and lets go, detached");
+    // The guard takes the VIP itself (one attempt at a time, while it holds the lease), then opens the ports.
+    const lease = JSON.parse(file(doc, "/lease.json"));
+    assert.deepStrictEqual(lease.vip.command.slice(-3), ["/usr/local/lib/iguana-ha/vip-mover.py", "/etc/iguana-ha/vip.json", "take"]);
     const gate = file(doc, "/llp-gate.sh");
     assert.match(gate, /--dports 2575,8080 -j REJECT/, "the passive worker refuses every channel port, HTTP too");
     const config = JSON.parse(file(doc, "/vip.json"));
@@ -247,10 +246,11 @@ describe("bootstrap with and without a floating VIP", () => {
     const disk = { kind: "aws-ebs", volumeId: "vol-1" } as const;
 
     it("the load-balancer strategy renders no mover, no timer, and gates only the LLP ports", () => {
-        const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk }));
+        const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "eu-west-1", itemKey: "iguana" } as const;
+        const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk, lease }));
         assert.deepStrictEqual(files.filter((f) => /vip/.test(f.path)).map((f) => f.path), []);
-        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover|MASTER_RX_LOWER_PRI/);
-        assert.doesNotMatch(files.find((f) => f.path.endsWith("keepalived.conf"))!.content, /rx_lower_pri|higher_prio_send_advert/);
+        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover/);
+        assert.strictEqual(JSON.parse(files.find((f) => f.path.endsWith("/lease.json"))!.content).vip, undefined);
         assert.match(files.find((f) => f.path.endsWith("/llp-gate.sh"))!.content, /--dports 2575 -j REJECT/);
     });
 
@@ -274,9 +274,9 @@ describe("the plan explains the strategies side by side", () => {
         const [awsLb] = describeModes(cfgFor("aws", "load-balancer"));
         const [awsFloating] = describeModes(cfgFor("aws", "floating-ip"));
         const [azureFloating] = describeModes(cfgFor("azure", "floating-ip"));
-        assert.match(awsLb.downtime, /keepalived detection \(about 3\.6 s\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
+        assert.match(awsLb.downtime, /the lease expiring \(3-3\.5 s after a crash; under 1 s after a clean stop or a planned switchover\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
         assert.match(awsLb.cost, /^2 Network Load Balancers \(one per block of 50 channel ports/, "ports 2575 and 8080 fall in two blocks; the dashboard joins the first");
-        assert.match(awsFloating.downtime, /keepalived detection .* \+ the Elastic IP moving .*seconds/);
+        assert.match(awsFloating.downtime, /the lease expiring .* \+ the Elastic IP moving .*seconds/);
         assert.match(awsFloating.cost, /no load balancer and no NAT gateway/);
         assert.match(azureFloating.downtime, /1-2 minutes/);
         assert.match(azureFloating.guarantees, /recommended on Azure: load-balancer/);
@@ -302,7 +302,7 @@ describe("the plan explains the strategies side by side", () => {
         try {
             const result = await runPlan("--stack", "azure-floating", "--stack-file", file);
             assert.strictEqual(result.code, 0, result.stderr);
-            assert.match(result.stdout, /failover\.strategy: floating-ip: no load balancer: the keepalived MASTER moves one Public IP/);
+            assert.match(result.stdout, /failover\.strategy: floating-ip: no load balancer: the lease holder moves one Public IP/);
             assert.match(result.stdout, /storage\.queueRecovery: none/);
             assert.doesNotMatch(result.stdout, /azure-native:network:LoadBalancer/);
         } finally {

@@ -272,15 +272,23 @@ describe("shared storage: what the workers run", () => {
         "t",
     );
     const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-    const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } });
+    const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "us-east-1", itemKey: "iguana" } as const;
+    const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" }, lease, peerFence: { kind: "aws-ec2", region: "us-east-1" } });
 
-    it("notify starts Iguana on promotion and stops it on any other state", () => {
+    it("notify starts Iguana on promotion and, on any other role, kills it before it closes the ports", () => {
         const notify = renderNotifyScript(s);
         assert.match(notify, /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+'[^']*iguana-service\.sh' start\n/);
-        assert.match(notify, /\*\)\n\s+'[^']*llp-gate\.sh' close\n\s+'[^']*iguana-service\.sh' stop\n/);
+        assert.match(notify, /\*\)\n\s+'[^']*iguana-service\.sh' kill\n\s+'[^']*llp-gate\.sh' close\n/);
     });
 
-    it("Iguana is installed but not enabled at boot: keepalived decides where it runs", () => {
+    it("the new holder stops the previous holder's machine before Iguana starts: the guard's config names the peer fence", () => {
+        const config = JSON.parse(renderWorkerFiles(s).find((f) => f.path.endsWith("/lease.json"))!.content);
+        assert.deepStrictEqual(config.peerFence.command.slice(-2), ["/etc/iguana-ha/peer-fence.json", "stop"]);
+        const fence = JSON.parse(renderWorkerFiles(s).find((f) => f.path.endsWith("/peer-fence.json"))!.content);
+        assert.deepStrictEqual([fence.cloud, fence.aws.region, fence.aws.ec2Url], ["aws", "us-east-1", "https://ec2.us-east-1.amazonaws.com/"]);
+    });
+
+    it("Iguana is installed but not enabled at boot: the lease decides where it runs", () => {
         const cloudInit = renderCloudInit(s);
         assert.match(cloudInit, /systemctl disable IguanaX/);
         assert.ok(!/systemctl enable --now IguanaX/.test(cloudInit));
@@ -288,14 +296,14 @@ describe("shared storage: what the workers run", () => {
         assert.ok(dropIn && dropIn.content.includes("RequiresMountsFor=/srv/iguana/working"));
     });
 
-    it("iguana-service.sh starts without blocking keepalived and stops waiting for Iguana to exit", () => {
+    it("iguana-service.sh starts without blocking the guard, and kills (SIGKILL, then stop) for the fence", () => {
         const script = renderIguanaServiceScript(s);
         assert.match(script, /"\$service_command" start --no-block "\$unit"/);
-        assert.match(script, /"\$service_command" stop "\$unit"/);
+        assert.match(script, /kill\)\n[\s\S]*"\$service_command" kill --signal=SIGKILL "\$unit" \|\| true\n\s+"\$service_command" stop "\$unit"/);
         assert.match(script, /unit='IguanaX\.service'/);
     });
 
-    it("the track script checks the shared file system everywhere and Iguana only on the MASTER", () => {
+    it("the health check checks the shared file system everywhere and Iguana only on the MASTER", () => {
         const check = renderCheckIguanaScript(s);
         assert.match(check, /mountpoint -q "\$mount_point" \|\| exit 1/);
         assert.match(check, /\[ "\$state" = MASTER \] \|\| exit 0/);
@@ -307,7 +315,7 @@ describe("shared storage: what the workers run", () => {
 
     it("the mode description states guarantee, downtime (detection + Iguana start-up) and cost", () => {
         const shared = describeQueueRecovery(cfg);
-        assert.match(shared.downtime, /keepalived detection .* \+ Iguana start-up/);
+        assert.match(shared.downtime, /the lease expiring .* \+ Iguana start-up/);
         assert.match(shared.guarantees, /resumes the primary's queue .* in order/);
         const none = describeQueueRecovery({ ...cfg, storage: { ...cfg.storage, queueRecovery: "none" } });
         assert.match(none.guarantees, /stay on its disk/);
