@@ -27,8 +27,6 @@ export const IGUANAX_HEALTH_PATH = "/health";
 
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
-/** VRRP is IP protocol 112 (not TCP/UDP). keepalived uses it between the two workers. */
-export const VRRP_IP_PROTOCOL = 112;
 
 export type Protocol = "llp" | "http";
 export const PROTOCOLS: readonly Protocol[] = ["llp", "http"];
@@ -111,6 +109,12 @@ export const DEFAULTS = {
  */
 export const LEASE_SECONDS: Range = { min: 3, max: 60 };
 
+/** The partition (hash) key attribute of the AWS lease table: the item is `pk = <itemKey>` (docs/lease.md). */
+export const AWS_LEASE_HASH_KEY = "pk";
+
+/** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
+export const HOLDS_LEASE = "iguana-lease";
+
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
 export const NFS_PORT = 2049;
 
@@ -145,6 +149,10 @@ export const EFS_UTILS_GIT = { url: "https://github.com/aws/efs-utils", ref: "v2
 
 /** Azure's private DNS zone for the `file` endpoint of storage accounts (Private Link). */
 export const AZURE_FILE_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net";
+/** Azure's private DNS zone for the `blob` endpoint of storage accounts (Private Link): the lease. */
+export const AZURE_BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net";
+/** The blob container holding an Azure cluster's lease record. */
+export const AZURE_LEASE_CONTAINER = "lease";
 
 /**
  * Idle timeout of an Azure Public IP on a NIC (failover.strategy: floating-ip): 4-30 minutes,
@@ -306,7 +314,6 @@ export const AZURE_NSG_PRIORITY = {
     denySshRdpFromInternet: 100,
     roleProbe: 110,
     iguanaHealth: 120,
-    vrrp: 130,
     dashboard: 140,
     /** Channel i gets channelsFrom + i (at most 299 channels, so up to 498). */
     channelsFrom: 200,

@@ -3,7 +3,7 @@
  * money: one description, printed by the offline plan and mirrored in the README. Pure.
  */
 import { ClusterConfig } from "./config";
-import { DEFAULTS, FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE } from "./constants";
+import { FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE } from "./constants";
 import { PORT_BLOCK_SIZE, shardChannels } from "./aws-scale";
 import { leaseTiming } from "./bootstrap/lease";
 
@@ -22,7 +22,7 @@ export interface ModeDescription {
  * same version for a whole lease, read every L/6 (docs/lease.md): L to L + L/6 after the crash.
  */
 export function leaseTakeoverText(cfg: ClusterConfig): string {
-    const timing = leaseTiming(cfg.failover.leaseSeconds ?? DEFAULTS.leaseSeconds);
+    const timing = leaseTiming(cfg.failover.leaseSeconds);
     return `the lease expiring (${timing.leaseSeconds}-${round(timing.leaseSeconds + timing.renewEverySeconds)} s after a crash; under 1 s after a clean stop or a planned switchover)`;
 }
 

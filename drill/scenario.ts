@@ -8,7 +8,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { leaseTiming } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
-import { DEFAULTS } from "../components/constants";
 import { Ack, Analysis, analyse, orderViolations } from "./analysis";
 import { CloudApiServerConfig, LeaseFaults, VipMove, cloudApiServerConfig, readHolder, readMoves, summariseCalls } from "./floating";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
@@ -92,7 +91,7 @@ export function ridesOutSlowStore(leaseSeconds: number, delayMs: number): boolea
 }
 
 export function leaseSecondsOf(cfg: ClusterConfig): number {
-    return cfg.failover.leaseSeconds ?? DEFAULTS.leaseSeconds;
+    return cfg.failover.leaseSeconds;
 }
 
 /** What scenario 10 must show with the stack's lease: the holder rides the slow store out, or nobody is active while it lasts. */

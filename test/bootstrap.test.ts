@@ -569,15 +569,21 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
     let run: StackRun;
     before(async () => (run = await runStack("azure-prod")));
 
-    it("each VM identity may only read secrets, and only in this cluster's vault", () => {
+    it("each VM identity may only read secrets, and only in this cluster's vault (and write the lease, in its container)", () => {
         const vault = run.ofType("azure-native:keyvault:Vault")[0];
+        const leaseContainer = run.one("azure-native:storage:BlobContainer", "iguana-lease");
         assert.strictEqual(vault.inputs.properties.enableRbacAuthorization, true, "RBAC, not access policies");
         const assignments = run.ofType("azure-native:authorization:RoleAssignment");
         const vms = run.ofType("azure-native:compute:VirtualMachine");
         assert.deepStrictEqual(
             assignments.map((a) => [a.inputs.principalId, a.inputs.scope, a.inputs.roleDefinitionId.split("/").pop(), a.inputs.principalType]).sort(),
-            vms.map((vm) => [vm.state.identity.principalId, vault.id, "4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal"]).sort(),
-            "one Key Vault Secrets User assignment per VM, scoped to the vault",
+            vms
+                .flatMap((vm) => [
+                    [vm.state.identity.principalId, vault.id, "4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal"],
+                    [vm.state.identity.principalId, leaseContainer.id, "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "ServicePrincipal"],
+                ])
+                .sort(),
+            "one Key Vault Secrets User assignment per VM, scoped to the vault; one Storage Blob Data Contributor, scoped to the lease container",
         );
     });
 

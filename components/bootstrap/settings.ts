@@ -3,7 +3,7 @@
  * the cloud-agnostic model, the same ones the load balancer resources use.
  */
 import { ClusterConfig } from "../config";
-import { Cloud, DEFAULTS, Edition, FailoverStrategy, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
+import { Cloud, Edition, FailoverStrategy, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
 import { HealthCheck, WorkerPlan, gatedPorts, iguanaHealth } from "../model";
 
 /** Where things live on a worker. The failover drill passes its own scratch paths. */
@@ -187,7 +187,7 @@ export function bootstrapSettings(
         adminPassword: cloudSpecific.adminPassword,
         failoverStrategy,
         vip: cloudSpecific.vip,
-        leaseSeconds: cfg.failover.leaseSeconds ?? DEFAULTS.leaseSeconds,
+        leaseSeconds: cfg.failover.leaseSeconds,
         lease: cloudSpecific.lease,
         peerFence: cloudSpecific.peerFence,
         paths,
