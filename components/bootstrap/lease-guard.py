@@ -554,7 +554,7 @@ class Guard:
                 if self.handover_requested:
                     self.handover_requested = False
                     self.release("planned switchover", hold_off=self.lease_seconds * 2)
-                elif not self.health.healthy:
+                elif self.health.failures >= self.health.config["fall"]:
                     self.release("Iguana is unhealthy", hold_off=0)
                 else:
                     self.renew()
