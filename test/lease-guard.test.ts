@@ -257,7 +257,7 @@ async function onBothClouds(body: (pair: Pair) => Promise<void>, leaseSeconds = 
 }
 
 async function wk1Active(pair: Pair): Promise<void> {
-    assert.ok(await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 8000), `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
+    assert.ok(await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 15000), `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
 }
 
 describe("the lease guard against the stand-in lease store (real python3, both clouds)", function () {
@@ -405,6 +405,7 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
             assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
             assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
-        }, 12);
+            // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
+        }, 12, { headStartSeconds: 8 });
     });
 });

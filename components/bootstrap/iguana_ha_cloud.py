@@ -9,7 +9,9 @@ Rendered by iguana-ha. Do not edit by hand.
 import datetime
 import hashlib
 import hmac
+import http.client as http_client
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -34,6 +36,60 @@ def http(method, url, headers=None, body=None, timeout=DEFAULT_TIMEOUT_SECONDS):
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise ApiError(f"{method} {url}: {getattr(error, 'reason', error)}") from None
+
+
+class Connection:
+    """One HTTP(S) connection to one endpoint, kept open between calls.
+
+    The lease guard calls its store twice a second: a new TLS handshake each time would add round
+    trips to every renewal, and DynamoDB asks KMS for the table key once per new connection.
+    A connection that fails in any way is closed; the next call opens a new one.
+    """
+
+    def __init__(self, url):
+        parsed = urllib.parse.urlsplit(url)
+        self.https = parsed.scheme == "https"
+        self.host = parsed.hostname
+        self.port = parsed.port or (443 if self.https else 80)
+        self.connection = None
+
+    def close(self):
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def request(self, method, url, headers, body, timeout):
+        parsed = urllib.parse.urlsplit(url)
+        target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+        for attempt in (1, 2):
+            reused = self.connection is not None
+            if self.connection is None:
+                if self.https:
+                    self.connection = http_client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+                else:
+                    self.connection = http_client.HTTPConnection(self.host, self.port, timeout=timeout)
+            try:
+                self.connection.timeout = timeout
+                if self.connection.sock is not None:
+                    self.connection.sock.settimeout(timeout)
+                self.connection.request(method, target, body=body, headers=headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                answer = {k.lower(): v for k, v in response.getheaders()}
+                if answer.get("connection", "").lower() == "close":
+                    self.close()
+                return response.status, answer, data
+            except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                self.close()
+                # The server closed an idle kept-alive connection: once more on a new one. A
+                # conditional write that did land the first time fails its condition the second.
+                if attempt == 1 and reused:
+                    continue
+                raise ApiError(f"{method} {url}: {error}") from None
+            except (OSError, http_client.HTTPException, ValueError) as error:
+                self.close()
+                raise ApiError(f"{method} {url}: {error}") from None
+        raise ApiError(f"{method} {url}: no answer")
 
 
 def sigv4_headers(method, url, region, service, credentials, body, content_type, now=None, extra=None):

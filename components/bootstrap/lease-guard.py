@@ -35,7 +35,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, http, sigv4_headers  # noqa: E402
+from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, Connection, sigv4_headers  # noqa: E402
 
 NONE = "none"
 DYNAMODB_TARGET = "DynamoDB_20120810"
@@ -73,6 +73,7 @@ class DynamoDbLease:
         self.config = config
         self.timeout = timeout
         self.instance = AwsInstance(config["imdsUrl"], timeout)
+        self.connection = Connection(config["url"])
 
     def identity(self):
         return self.instance.instance_id()
@@ -82,7 +83,7 @@ class DynamoDbLease:
         content_type = "application/x-amz-json-1.0"
         target = f"{DYNAMODB_TARGET}.{operation}"
         headers = sigv4_headers("POST", self.config["url"], self.config["region"], "dynamodb", self.instance.credentials(), body, content_type, extra={"x-amz-target": target})
-        status, _, response = http("POST", self.config["url"], headers, body, timeout=self.timeout)
+        status, _, response = self.connection.request("POST", self.config["url"], headers, body, self.timeout)
         document = json.loads(response or b"{}") if response else {}
         if status == 200:
             return document
@@ -149,6 +150,7 @@ class BlobLease:
         self.config = config
         self.timeout = timeout
         self.identity_source = AzureIdentity(config["imdsUrl"], timeout)
+        self.connection = Connection(config["url"])
 
     def identity(self):
         return self.identity_source.resource_id()
@@ -162,7 +164,7 @@ class BlobLease:
         }
 
     def read(self):
-        status, headers, body = http("GET", self.config["url"], self.headers(), timeout=self.timeout)
+        status, headers, body = self.connection.request("GET", self.config["url"], self.headers(), None, self.timeout)
         if status == 404:
             return None
         if status != 200:
@@ -173,7 +175,7 @@ class BlobLease:
     def put(self, document, condition):
         body = json.dumps(document).encode()
         headers = self.headers({"x-ms-blob-type": "BlockBlob", "Content-Type": "application/json", **condition})
-        status, answer, _ = http("PUT", self.config["url"], headers, body, timeout=self.timeout)
+        status, answer, _ = self.connection.request("PUT", self.config["url"], headers, body, self.timeout)
         if status in (409, 412):
             raise Conflict(answer.get("x-ms-error-code", str(status)))
         if status != 201:
@@ -550,27 +552,35 @@ class Guard:
         while not self.stopping:
             tick_started = time.monotonic()
             sd_notify("WATCHDOG=1")
-            if self.held:
-                if self.handover_requested:
-                    self.handover_requested = False
-                    self.release("planned switchover", hold_off=self.lease_seconds * 2)
-                elif self.health.failures >= self.health.config["fall"]:
-                    self.release("Iguana is unhealthy", hold_off=0)
-                else:
-                    self.renew()
-                    with self.lock:
-                        if self.held and not self.active and not self.activating and time.monotonic() < self.deadline:
-                            self.activating = True
-                            threading.Thread(target=self.activate, daemon=True).start()
-            else:
-                self.handover_requested = False
-                if self.role_state == "STARTING" and self.eligible():
-                    self.notify("BACKUP")
-                seen = self.challenge(seen)
+            try:
+                seen = self.step(seen)
+            except Exception as error:  # noqa: BLE001 - a bug must not take the guard down while it holds the lease: log it, the deadline still rules
+                log(f"unexpected error (reported, guard carries on): {error!r}")
             time.sleep(max(0, tick_started + self.tick - time.monotonic()))
         self.release("the guard is stopping", hold_off=0)
         self.fence("stopped", "STOP")
         return 0
+
+    def step(self, seen):
+        """One tick: renew (or hand over) while holding; otherwise read and maybe acquire."""
+        if self.held:
+            if self.handover_requested:
+                self.handover_requested = False
+                self.release("planned switchover", hold_off=self.lease_seconds * 2)
+            elif self.health.failures >= self.health.config["fall"]:
+                self.release("Iguana is unhealthy", hold_off=0)
+            else:
+                self.renew()
+                with self.lock:
+                    if self.held and not self.active and not self.activating and time.monotonic() < self.deadline:
+                        self.activating = True
+                        threading.Thread(target=self.activate, daemon=True).start()
+        else:
+            self.handover_requested = False
+            if self.role_state == "STARTING" and self.eligible():
+                self.notify("BACKUP")
+            seen = self.challenge(seen)
+        return seen
 
 
 def sd_notify(message):
