@@ -89,9 +89,13 @@ export class BootedDrillWorker {
     }
 
     /** kill -9 of the guard's main process (systemd runs ExecStopPost and restarts it). */
-    killGuard(): void {
-        const pid = Number(this.machine.exec(`systemctl show -P MainPID ${LEASE_GUARD_UNIT}`, { allowFail: true }).trim());
-        if (pid > 0) this.machine.exec(`kill -9 ${pid}`, { allowFail: true });
+    async killGuard(): Promise<void> {
+        await this.machine.execAsync(`kill -9 "$(systemctl show -P MainPID ${LEASE_GUARD_UNIT})"`);
+    }
+
+    /** `systemctl stop` of the guard unit, without blocking the drill's sampling. */
+    async stopGuard(): Promise<void> {
+        await this.machine.execAsync(`systemctl stop ${LEASE_GUARD_UNIT}`);
     }
 
     /** Set while the drill keeps the machine frozen. */

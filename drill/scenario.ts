@@ -553,7 +553,7 @@ class ScenarioRun {
                 this.notes.push("power cut: kill -9 of the machine's PID 1 (every process at once: no unit stops, no ExecStopPost) and its link down (nothing answers)");
                 return true;
             case "guard-stop":
-                wk1.machine.exec(`systemctl stop ${wk1.guardUnit}`);
+                await wk1.stopGuard();
                 this.notes.push(`systemctl stop ${wk1.guardUnit} on WK1 (the guard fences, releases the lease; systemd runs ExecStopPost); Iguana keeps running`);
                 return true;
             case "iguana-dies":
@@ -561,7 +561,7 @@ class ScenarioRun {
                 this.notes.push(`kill -9 of ${wk1.iguanaUnit}'s process on WK1; systemd restarts it (Restart=always), the guard's health check decides whether to hand over`);
                 return true;
             case "guard-killed":
-                wk1.killGuard();
+                await wk1.killGuard();
                 this.notes.push(`kill -9 of ${wk1.guardUnit}'s process on WK1; systemd runs ExecStopPost (the gate closes) and restarts it (Restart=always, 1 s)`);
                 return true;
             case "wk1-frozen":
