@@ -73,7 +73,7 @@ export interface CloudApiEndpoints {
 /**
  * The lease that alone makes a worker active (docs/lease.md): one DynamoDB item, written with
  * conditional updates through the VPC's gateway endpoint; or one blob in a storage account,
- * written with ETag conditions through the subnet's service endpoint.
+ * written with ETag conditions through the storage subnet's private endpoint.
  */
 export type LeaseLocator =
     | { kind: "aws-dynamodb"; tableName: string; region: string; itemKey: string }
