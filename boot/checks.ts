@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { LEASE_GUARD_UNIT } from "../components/bootstrap/lease";
 import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
@@ -202,9 +203,9 @@ export async function checkFailedDiskStep(cluster: BootedCluster, log: (l: strin
         const output = m.exec("cat /var/log/cloud-init-output.log || true", { allowFail: true });
         const said = output.split("\n").filter((l) => l.includes("iguana-ha:") || /mkfs|read-only|Read-only/.test(l));
         check(results, `${m.name}: the boot log says why the disk step failed`, said.length > 0, said.slice(-2).join(" | ") || "nothing");
-        const keepalived = m.exec("systemctl is-active keepalived.service", { allowFail: true }).trim();
+        const guard = m.exec(`systemctl is-active ${LEASE_GUARD_UNIT}`, { allowFail: true }).trim();
         const iguana = m.exec(`systemctl is-active ${unitOf(cluster)}`, { allowFail: true }).trim();
-        check(results, `${m.name}: neither Iguana nor keepalived started after the failed disk step`, keepalived !== "active" && iguana !== "active", `keepalived ${keepalived || "none"}, Iguana ${iguana || "none"}`);
+        check(results, `${m.name}: neither Iguana nor the lease guard started after the failed disk step`, guard !== "active" && iguana !== "active", `lease guard ${guard || "none"}, Iguana ${iguana || "none"}`);
         const probe = cluster.probe(cluster.workers.find((w) => w.name === m.name)!);
         check(results, `${m.name}: the role probe does not answer 200`, probe.status !== 200, `${probe.status || "no answer"}`);
     }

@@ -2,9 +2,11 @@
  * The cloud as the booted workers see it, run inside the lab namespace: instance metadata on
  * 169.254.169.254 (AWS IMDSv2 and its role credentials; Azure's managed-identity token), the
  * secret store the admin password is read from (Secrets Manager `GetSecretValue`, SigV4 checked;
- * Key Vault `GET /secrets/<name>`, bearer checked), EC2 / ARM for the floating VIP (the drill's
- * stand-in, drill/cloud-api.ts), all over HTTPS with a certificate of the lab's test CA for the
- * real host names, and the Iguana installer over plain HTTP, as `iguana.installerUrl` names it.
+ * Key Vault `GET /secrets/<name>`, bearer checked), EC2 / ARM for the floating VIP and the peer
+ * fence (the drill's stand-in, drill/cloud-api.ts), the lease store (DynamoDB, Blob:
+ * drill/lease-store.ts) at an address of its own, all over HTTPS with a certificate of the lab's
+ * test CA for the real host names, and the Iguana installer over plain HTTP, as
+ * `iguana.installerUrl` names it.
  *
  * usage: cloud-standin.ts CONFIG.json   (a CloudStandinConfig)
  */
@@ -14,7 +16,8 @@ import * as http from "http";
 import * as https from "https";
 import * as path from "path";
 import { FakeCloudApi, sigv4Valid } from "../drill/cloud-api";
-import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_TOKEN } from "../drill/floating";
+import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, LeaseFaults } from "../drill/floating";
+import { FakeLeaseStore } from "../drill/lease-store";
 
 export interface CloudStandinConfig {
     cloud: "aws" | "azure";
@@ -22,15 +25,17 @@ export interface CloudStandinConfig {
     /** Where the HTTPS endpoints and the installer listen (a gateway address on the bridge). */
     servicesAddress: string;
     imdsAddress: string;
+    /** The lease store's own address, and the table or blob the rendered lease.json names. */
+    lease: { address: string; tableName?: string; accountName?: string; container?: string };
     installerPort: number;
     installerDir: string;
     tls: { cert: string; key: string };
-    workers: { name: string; address: string; instanceId: string; nicId: string }[];
+    workers: { name: string; address: string; instanceId: string; nicId: string; vmId: string }[];
     /** The admin password the secret store holds (made per run). */
     adminPassword: string;
     /** Floating IP: the VIP's ids, as the rendered vip.json names them. */
     vip?: { allocationId?: string; publicIpId?: string; ipConfigName?: string };
-    files: { ready: string; calls: string; holder: string; moves: string };
+    files: { ready: string; calls: string; holder: string; moves: string; leaseFaults: string; leaseWrites: string; leaseCalls: string };
     /**
      * Floating IP in the failover drill: where the cloud delivers the VIP once a move is applied
      * (the holder machine gets VIP/32, the lab routes VIP to it), as the Internet gateway or the
@@ -70,10 +75,10 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
     const identify = (remote: string) => config.workers.find((w) => remote.endsWith(w.address))?.name;
     const api = new FakeCloudApi({
         cloud: config.cloud,
-        workers: config.workers.map(({ name, instanceId, nicId }) => ({ name, instanceId, nicId })),
+        workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify,
         aws: { allocationId: config.vip?.allocationId ?? "eipalloc-none", publicIp: "203.0.113.10", region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers" },
+        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers", storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {
             if (config.placement) {
@@ -89,6 +94,12 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
             fs.renameSync(`${config.files.holder}.tmp`, config.files.holder);
             fs.appendFileSync(config.files.moves, `${JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n) / 1000, holder: holder ?? "none" })}\n`);
         },
+    });
+    const lease = new FakeLeaseStore({
+        cloud: config.cloud,
+        aws: { region: config.region, tableName: config.lease.tableName ?? "none", credentials: DRILL_AWS_CREDENTIALS },
+        azure: { accountName: config.lease.accountName ?? "none", container: config.lease.container ?? "none", accessToken: DRILL_AZURE_STORAGE_TOKEN },
+        identify,
     });
     const delegate = api.requestListener;
     const handler: http.RequestListener = (req, res) => {
@@ -138,20 +149,41 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         res.writeHead(200, { "content-type": "application/gzip", "content-length": fs.statSync(file).size });
         fs.createReadStream(file).pipe(res);
     };
-    return { api, handler, installer };
+    return { api, lease, handler, installer };
 }
 
 async function main(): Promise<void> {
     const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8")) as CloudStandinConfig;
     const calls: StandinCall[] = [];
-    const { handler, installer } = createCloudStandin(config, (c) => calls.push(c));
+    const { handler, installer, lease } = createCloudStandin(config, (c) => calls.push(c));
     const listen = (server: http.Server | https.Server, port: number, host: string) => new Promise<void>((resolve) => server.listen(port, host, resolve));
     const tls = { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) };
     await listen(http.createServer(handler), 80, config.imdsAddress);
     await listen(https.createServer(tls, handler), 443, config.servicesAddress);
     await listen(http.createServer(installer), config.installerPort, config.servicesAddress);
-    const dump = () => fs.writeFileSync(config.files.calls, JSON.stringify(calls, null, 1));
+    await listen(https.createServer(tls, lease.requestListener), 443, config.lease.address);
+    let written = 0;
+    const dump = () => {
+        fs.writeFileSync(config.files.calls, JSON.stringify(calls, null, 1));
+        const writes = lease.writes.slice(written);
+        written = lease.writes.length;
+        if (writes.length > 0) fs.appendFileSync(config.files.leaseWrites, writes.map((w) => JSON.stringify(w)).join("\n") + "\n");
+        fs.writeFileSync(config.files.leaseCalls, JSON.stringify(lease.calls));
+    };
     setInterval(dump, 500).unref();
+    // The failover drill changes the store's faults at run time through a file.
+    let faultsText = "";
+    setInterval(() => {
+        let text = "";
+        try {
+            text = fs.readFileSync(config.files.leaseFaults, "utf8");
+        } catch {
+            /* none */
+        }
+        if (text === faultsText) return;
+        faultsText = text;
+        lease.delayMs = ((text ? JSON.parse(text) : {}) as LeaseFaults).delayMs ?? 0;
+    }, 100).unref();
     const stop = () => {
         dump();
         process.exit(0);

@@ -17,7 +17,7 @@ import { validateClusterConfig } from "../components/config";
 import { cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
 import { CloudStandinConfig } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
-import { IMDS_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";
+import { IMDS_ADDRESS, LEASE_STORE_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";
 import { Machine } from "./machine";
 import { makeTestCa } from "./tls";
 
@@ -99,6 +99,13 @@ export function vipConfig(userData: string): Record<string, string> | undefined 
     return doc.aws ?? doc.azure;
 }
 
+/** The lease store the rendered lease.json names: where the guard reaches it, and its table or blob. */
+export function leaseStoreConfig(userData: string): { url: string; table?: string; region?: string } | undefined {
+    const file = cloudInitFiles(userData).find((f) => f.path.endsWith("/lease.json"));
+    if (!file) return undefined;
+    return (JSON.parse(file.content) as { store: { url: string; table?: string; region?: string } }).store;
+}
+
 export interface ClusterOptions {
     runId: string;
     index: number;
@@ -156,20 +163,31 @@ export class BootedCluster {
             cfg.cloud === "aws"
                 ? [`secretsmanager.${cfg.region}.amazonaws.com`, `ec2.${cfg.region}.amazonaws.com`]
                 : ["management.azure.com", ...this.vaultHosts()];
-        const ca = makeTestCa(path.join(this.dir, "tls"), endpoints);
+        const lease = leaseStoreConfig(this.workers[0].userData);
+        if (!lease) throw new Error(`${this.bootCase.label}: the rendered user data has no lease.json`);
+        const leaseUrl = new URL(lease.url);
+        const [, container] = leaseUrl.pathname.split("/");
+        const ca = makeTestCa(path.join(this.dir, "tls"), [...endpoints, leaseUrl.hostname]);
         const vip = vipConfig(this.workers[0].userData);
         this.standinConfig = {
             cloud: cfg.cloud,
             region: cfg.region,
             servicesAddress: addressing.services,
             imdsAddress: IMDS_ADDRESS,
+            lease: { address: LEASE_STORE_ADDRESS, tableName: lease.table, accountName: leaseUrl.hostname.split(".")[0], container },
             installerPort: 8080,
             installerDir,
             tls: { cert: ca.leafCert, key: ca.leafKey },
-            workers: this.workers.map((w, i) => ({ name: w.name, address: w.address, instanceId: `i-0b00700000000000${i + 1}`, nicId: (vip?.[i === 0 ? "selfNicId" : "peerNicId"] as string) ?? `/nic/${w.name}` })),
+            workers: this.workers.map((w, i) => ({
+                name: w.name,
+                address: w.address,
+                instanceId: `i-0b00700000000000${i + 1}`,
+                nicId: (vip?.[i === 0 ? "selfNicId" : "peerNicId"] as string) ?? `/nic/${w.name}`,
+                vmId: `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-boot/providers/Microsoft.Compute/virtualMachines/${w.name}`,
+            })),
             adminPassword: this.adminPassword,
             ...(vip ? { vip: { allocationId: vip.allocationId, publicIpId: vip.publicIpId, ipConfigName: vip.ipConfigName } } : {}),
-            files: { ready: path.join(this.dir, "standin.ready"), ...this.vipFiles() },
+            files: { ready: path.join(this.dir, "standin.ready"), ...this.vipFiles(), leaseFaults: this.leaseFiles().faults, leaseWrites: this.leaseFiles().writes, leaseCalls: this.leaseFiles().calls },
             ...(this.options.vipPlacement && vip
                 ? {
                       placement: {
@@ -190,6 +208,7 @@ export class BootedCluster {
         const hosts = [
             ...this.options.archive.hosts.map((h, i) => `${this.options.archive.addresses[Math.min(i, this.options.archive.addresses.length - 1)]} ${h}`),
             `${addressing.services} ${endpoints.join(" ")}`,
+            `${LEASE_STORE_ADDRESS} ${leaseUrl.hostname}`,
         ];
         for (const w of this.workers) {
             const gateway = addressing.gateways.find((g) => sameSubnet(g.cidr, w.address))!.address;
@@ -252,6 +271,16 @@ export class BootedCluster {
     /** Floating IP: the stand-in cloud's record of the VIP (holder, moves) and of the calls it served. */
     vipFiles(): { holder: string; moves: string; calls: string } {
         return { holder: path.join(this.dir, "vip-holder"), moves: path.join(this.dir, "vip-moves.jsonl"), calls: path.join(this.dir, "standin-calls.json") };
+    }
+
+    /** The stand-in lease store's files: the faults the drill sets, every write it applied, the calls it served. */
+    leaseFiles(): { faults: string; writes: string; calls: string } {
+        return { faults: path.join(this.dir, "lease-faults.json"), writes: path.join(this.dir, "lease-writes.jsonl"), calls: path.join(this.dir, "lease-calls.json") };
+    }
+
+    /** Where the machines reach the lease store: cut this address to cut them off it alone. */
+    leaseAddress(): string {
+        return LEASE_STORE_ADDRESS;
     }
 
     /** Floating IP: who holds the VIP, as the stand-in cloud last applied it. */

@@ -6,7 +6,7 @@
  *
  *   machine wk1 (netns igb-<run>-wk1, eth0 = the stack's WK1 address) --+
  *   machine wk2 (netns igb-<run>-wk2, eth0 = the stack's WK2 address) --+-- br0 in igb-<run>-lab
- *                       gateways of both worker subnets, 169.254.169.254 (IMDS) on br0 too --+
+ *         gateways of both worker subnets, 169.254.169.254 (IMDS), the lease store on br0 too --+
  *                       veth igb<run>h (host) <-> uplink (lab): NAT to the archive's addresses only
  */
 import { hostAddress, parseCidr } from "../components/cidr";
@@ -15,6 +15,12 @@ import { sh } from "../drill/system";
 /** Every name of the boot test (namespaces, host links, iptables comments) starts with this. */
 export const BOOT_PREFIX = "igb";
 export const IMDS_ADDRESS = "169.254.169.254";
+/**
+ * The stand-in lease store (DynamoDB, Blob) answers here, an address of its own on the bridge
+ * (from the benchmarking range, which nothing routes), so that a drill can cut a machine off the
+ * lease store alone.
+ */
+export const LEASE_STORE_ADDRESS = "198.18.0.10";
 /** The machines' interface (Azure names it eth0; AWS Nitro ens5: the worker finds it by its address). */
 export const MACHINE_INTERFACE = "eth0";
 /** The comment on every host iptables rule the lab adds, so leftovers can be found. */
@@ -79,6 +85,7 @@ export class Lab {
         sh("ip", ["-n", ns, "link", "add", "br0", "type", "bridge"]);
         for (const g of a.gateways) sh("ip", ["-n", ns, "addr", "add", g.cidr, "dev", "br0"]);
         sh("ip", ["-n", ns, "addr", "add", `${IMDS_ADDRESS}/32`, "dev", "br0"]);
+        sh("ip", ["-n", ns, "addr", "add", `${LEASE_STORE_ADDRESS}/32`, "dev", "br0"]);
         sh("ip", ["-n", ns, "link", "set", "br0", "up"]);
         inLab(ns, "sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
         // The uplink: the only way out, and only to the archive.

@@ -8,6 +8,7 @@
  * /run/systemd/nspawn. Commands run inside with nsenter into the machine's PID 1.
  */
 import { ChildProcess, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { sh, sleep } from "../drill/system";
@@ -212,6 +213,21 @@ export class Machine {
         return sh("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], options);
     }
 
+    /** `exec` without blocking the caller's event loop (the drill watches the cluster while it runs). */
+    async execAsync(command: string): Promise<string> {
+        return (await this.run(command)).stdout;
+    }
+
+    private run(command: string): Promise<{ code: number; stdout: string }> {
+        const pid = this.leader();
+        if (pid === undefined) return Promise.resolve({ code: 1, stdout: "" });
+        return new Promise((resolve) =>
+            execFile("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], (error, stdout) =>
+                resolve({ code: error ? 1 : 0, stdout: String(stdout) }),
+            ),
+        );
+    }
+
     /** Exit status of a command inside the machine. */
     status(command: string): number {
         try {
@@ -227,7 +243,7 @@ export class Machine {
         const end = Date.now() + timeoutMs;
         while (Date.now() < end) {
             if (!this.running()) return false;
-            if (this.leader() !== undefined && this.status("test -e /run/cloud-init/result.json && cloud-init status | grep -Eq 'status: (done|error|degraded)'") === 0) return true;
+            if (this.leader() !== undefined && (await this.run("test -e /run/cloud-init/result.json && cloud-init status | grep -Eq 'status: (done|error|degraded)'")).code === 0) return true;
             await sleep(1000);
         }
         return false;
@@ -247,6 +263,11 @@ export class Machine {
                 /* gone */
             }
             await this.exitPromise;
+        }
+        // Without blocking: the failover drill samples the cluster while a machine goes down.
+        for (let attempt = 0; attempt < 20 && this.cgroups.some((dir) => cgroupPids(dir).length > 0); attempt++) {
+            for (const dir of this.cgroups) for (const pid of cgroupPids(dir)) killQuietlyPid(pid);
+            await sleep(100);
         }
         this.releaseCgroups();
     }
@@ -294,6 +315,14 @@ function cgroupPids(dir: string): number[] {
 }
 
 /** Kills what still runs in a cgroup tree, waits for it to go, then removes the directories, deepest first. */
+function killQuietlyPid(pid: number): void {
+    try {
+        process.kill(pid, "SIGKILL");
+    } catch {
+        /* gone */
+    }
+}
+
 export function removeCgroupTree(dir: string): void {
     if (!fs.existsSync(dir)) return;
     for (let attempt = 0; attempt < 20; attempt++) {

@@ -1,9 +1,11 @@
 /**
  * The AWS implementation of HaIguanaCluster: VPC over two zones, two encrypted EC2 workers,
- * and a Network Load Balancer whose Elastic IPs are the VIP; or, with `failover.strategy:
- * floating-ip`, one Elastic IP that the keepalived MASTER moves to itself.
+ * a DynamoDB lease that decides which one is active, and a Network Load Balancer whose Elastic
+ * IPs are the VIP; or, with `failover.strategy: floating-ip`, one Elastic IP that the active
+ * worker moves to itself.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as efs from "@pulumi/aws/efs";
@@ -14,21 +16,22 @@ import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import * as vpc from "@pulumi/aws/vpc";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
-import { bootstrapSettings, renderCloudInit } from "./bootstrap";
+import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "./bootstrap";
 import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./aws-scale";
 import { hostAddress, parseCidr } from "./cidr";
 import { ClusterConfig } from "./config";
 import {
     AWS_DATA_DEVICE_NAME,
+    AWS_LEASE_HASH_KEY,
     CANONICAL_AWS_OWNER,
     INTERNAL_VIP_HOST_OFFSET,
+    HOLDS_LEASE,
     HTTPS_PORT,
     NFS_PORT,
     Protocol,
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
     UBUNTU_AMI_NAME,
-    VRRP_IP_PROTOCOL,
 } from "./constants";
 import { createAdminPassword } from "./secrets";
 import {
@@ -41,6 +44,7 @@ import {
     endpointsForHosts,
     healthCheckFor,
     healthCheckTimeoutSeconds,
+    leaseRecordKey,
     planNetwork,
     planWorkers,
 } from "./model";
@@ -129,6 +133,94 @@ export function moveVipPolicy(eipArn: pulumi.Input<string>, instanceArns: pulumi
     });
 }
 
+/** Where a worker's lease guard finds the lease: the cluster's one item in its table. */
+export function awsLeaseLocator(tableName: string, region: string, clusterName: string): Extract<LeaseLocator, { kind: "aws-dynamodb" }> {
+    return { kind: "aws-dynamodb", tableName, region, itemKey: leaseRecordKey(clusterName) };
+}
+
+/** Shared mode: the new holder stops the previous one by the instance id written in the lease. */
+export function awsPeerFence(region: string): Extract<PeerFenceLocator, { kind: "aws-ec2" }> {
+    return { kind: "aws-ec2", region };
+}
+
+/**
+ * What a worker may do to the lease, and nothing more: read and conditionally update the
+ * cluster's one item (the guard never creates it with PutItem, never deletes it), and let
+ * DynamoDB decrypt the table key with the project key on its behalf, for this table only.
+ */
+export function leaseTablePolicy(
+    table: { arn: pulumi.Input<string>; name: pulumi.Input<string> },
+    itemKey: string,
+    keyArn: pulumi.Input<string>,
+    region: string,
+): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "ReadAndRenewTheClusterLeaseItemOnly",
+                Effect: "Allow",
+                Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                Resource: table.arn,
+                Condition: { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [itemKey] } },
+            },
+            {
+                // DynamoDB decrypts the table key as the caller: a customer-managed key needs the
+                // caller's kms:Decrypt ("How Amazon DynamoDB uses AWS KMS", AWS KMS guide).
+                Sid: "DecryptTheLeaseTableKeyThroughDynamoDB",
+                Effect: "Allow",
+                Action: "kms:Decrypt",
+                Resource: keyArn,
+                Condition: {
+                    StringEquals: { "kms:ViaService": `dynamodb.${region}.amazonaws.com`, "kms:EncryptionContext:aws:dynamodb:tableName": table.name },
+                },
+            },
+        ],
+    });
+}
+
+/**
+ * The workers' gateway endpoint carries every DynamoDB request of their route tables; its
+ * policy admits the worker role's two lease calls on the lease table, and nothing else.
+ */
+export function leaseEndpointPolicy(tableArn: pulumi.Input<string>, workerRoleArn: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "WorkersReachTheLeaseTableOnly",
+                Effect: "Allow",
+                Principal: { AWS: workerRoleArn },
+                Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                Resource: tableArn,
+            },
+        ],
+    });
+}
+
+/**
+ * Shared mode: a new lease holder stops the previous one before it starts Iguana on the shared
+ * queue. StopInstances on the cluster's two workers only: named by ARN, because the `cluster`
+ * tag (the component name) is the same in every stack of this program in an account, and
+ * conditioned on that tag too. DescribeInstances (to see the peer stopped) has no
+ * resource-level permissions.
+ */
+export function peerFencePolicy(instanceArns: pulumi.Input<string>[], clusterName: string): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "StopAWorkerOfThisCluster",
+                Effect: "Allow",
+                Action: "ec2:StopInstances",
+                Resource: instanceArns,
+                Condition: { StringEquals: { "aws:ResourceTag/cluster": clusterName } },
+            },
+            { Sid: "SeeWhetherThePeerStopped", Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*" },
+        ],
+    });
+}
+
 export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
     // No load balancer: the workers sit in public subnets, each with its own public address for
     // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
@@ -184,6 +276,18 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         return new ec2.NatGateway(`${name}-nat-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, allocationId: eip.allocationId, tags }, { parent, dependsOn: [igw] });
     });
 
+    const privateRoutes = floating
+        ? []
+        : network.privateSubnets.map(
+              (_, i) =>
+                  new ec2.RouteTable(
+                      `${name}-private-${ZONE_SUFFIX[i]}-rt`,
+                      { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[Math.min(i, natCount - 1)].id }], tags },
+                      opts,
+                  ),
+          );
+    const workerRouteTables = floating ? [publicRoutes] : privateRoutes;
+
     // The workers' subnets: private behind the NAT gateways, or (floating IP) public, because an
     // Elastic IP only answers on an instance whose subnet routes to the Internet gateway.
     const workerTier = floating ? "workers" : "private";
@@ -204,12 +308,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             new ec2.RouteTableAssociation(subnetName, { subnetId: subnet.id, routeTableId: publicRoutes.id }, opts);
             return subnet;
         }
-        const routes = new ec2.RouteTable(
-            `${name}-private-${ZONE_SUFFIX[i]}-rt`,
-            { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[Math.min(i, natCount - 1)].id }], tags },
-            opts,
-        );
-        new ec2.RouteTableAssociation(`${name}-private-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: routes.id }, opts);
+        new ec2.RouteTableAssociation(`${name}-private-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: privateRoutes[i].id }, opts);
         return subnet;
     });
 
@@ -218,6 +317,8 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) =>
         new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
     const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
+    // The description still names VRRP, whose rule is gone (the lease decides who is active):
+    // a security group's description cannot change without replacing the group.
     const workerSg = new ec2.SecurityGroup(
         `${name}-workers-sg`,
         { vpcId: vpcResource.id, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
@@ -273,12 +374,6 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             cidrIpv4: network.vpcCidr,
         });
     }
-    ingress("in-vrrp", {
-        securityGroupId: workerSg.id,
-        description: "VRRP (IP protocol 112) between the two workers only",
-        ipProtocol: String(VRRP_IP_PROTOCOL),
-        referencedSecurityGroupId: workerSg.id,
-    });
     new vpc.SecurityGroupEgressRule(
         `${name}-out-all`,
         {
@@ -295,11 +390,21 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
     // later `pulumi up` never moves it back. The EC2 API is reached through an interface endpoint
     // inside the VPC, so a worker can take the VIP whatever its own Internet path is doing.
+    // Shared storage needs the EC2 API too (a new lease holder stops the old one): through the
+    // same endpoint when one NAT gateway is the workers' only other way out, because losing its
+    // zone would leave the surviving worker unable to fence, and so passive.
     const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
-    if (floating) {
+    const shared = cfg.storage.queueRecovery === "shared";
+    if (floating || (shared && natCount < 2)) {
         const endpointSg = new ec2.SecurityGroup(
             `${name}-ec2-api-sg`,
-            { vpcId: vpcResource.id, description: "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)", tags },
+            {
+                vpcId: vpcResource.id,
+                description: floating
+                    ? "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)"
+                    : "EC2 API endpoint: HTTPS from the Iguana workers only (a new lease holder stops the old one)",
+                tags,
+            },
             opts,
         );
         ingress("ec2-api-in-https", {
@@ -369,10 +474,43 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         opts,
     );
 
+    // --- the lease (docs/lease.md) ----------------------------------------------------------
+    // One item decides which worker is active. The table holds nothing else: no backups (no
+    // point-in-time recovery) and no storage.protect; DynamoDB's own deletion protection guards
+    // it against a console or CLI delete while the workers run, and so `pulumi destroy` leaves
+    // the (empty, free at rest) table behind instead of failing on it (docs/data.md).
+    const leaseTable = new dynamodb.Table(
+        `${name}-lease`,
+        {
+            billingMode: "PAY_PER_REQUEST",
+            hashKey: AWS_LEASE_HASH_KEY,
+            attributes: [{ name: AWS_LEASE_HASH_KEY, type: "S" }],
+            serverSideEncryption: { enabled: true, kmsKeyArn: key.arn },
+            deletionProtectionEnabled: true,
+            tags: { ...tags, holds: HOLDS_LEASE },
+        },
+        { parent, retainOnDelete: true },
+    );
+    // A gateway endpoint on the workers' own route tables: the lease is reached without the NAT
+    // gateways, the Internet or the other worker, and costs nothing.
+    new ec2.VpcEndpoint(
+        `${name}-lease`,
+        {
+            vpcId: vpcResource.id,
+            serviceName: `com.amazonaws.${cfg.region}.dynamodb`,
+            vpcEndpointType: "Gateway",
+            routeTableIds: workerRouteTables.map((table) => table.id),
+            policy: leaseEndpointPolicy(leaseTable.arn, role.arn),
+            tags: { ...tags, Name: `${name}-lease` },
+        },
+        opts,
+    );
+    new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, leaseRecordKey(name), key.arn, cfg.region) }, opts);
+
     // --- shared storage (storage.queueRecovery: shared) ------------------------------------
     // One EFS file system for Iguana's working directory, encrypted with the project key, a
     // mount target in each worker's zone behind a group that admits NFS from the workers only.
-    const shared = cfg.storage.queueRecovery === "shared" ? createSharedFileSystem() : undefined;
+    const sharedFs = shared ? createSharedFileSystem() : undefined;
     function createSharedFileSystem() {
         const efsSg = new ec2.SecurityGroup(
             `${name}-efs-sg`,
@@ -425,7 +563,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
         const peer = workerPlans[1 - plan.index];
-        const volume = shared
+        const volume = sharedFs
             ? undefined
             : new ebs.Volume(
                   `${name}-${plan.name}-data`,
@@ -440,16 +578,20 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                   // The queue lives here: deleting the cluster must not silently delete it.
                   keep,
               );
-        const storageId = shared ? shared.fileSystem.id : volume!.id;
-        const userData = pulumi.all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined]).apply(([storage, secretArn, allocationId]) =>
-            renderCloudInit(
-                bootstrapSettings(cfg, plan, peer, {
-                    dataDisk: shared ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
-                    adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
-                    vip: allocationId ? { kind: "aws-eip", allocationId, region: cfg.region } : undefined,
-                }),
-            ),
-        );
+        const storageId = sharedFs ? sharedFs.fileSystem.id : volume!.id;
+        const userData = pulumi
+            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name])
+            .apply(([storage, secretArn, allocationId, tableName]) =>
+                renderCloudInit(
+                    bootstrapSettings(cfg, plan, peer, {
+                        dataDisk: sharedFs ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
+                        adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
+                        vip: allocationId ? { kind: "aws-eip", allocationId, region: cfg.region } : undefined,
+                        lease: awsLeaseLocator(tableName, cfg.region, name),
+                        peerFence: shared ? awsPeerFence(cfg.region) : undefined,
+                    }),
+                ),
+            );
         const instance = new ec2.Instance(
             `${name}-${plan.name}`,
             {
@@ -471,7 +613,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                 volumeTags: workerTags,
             },
             // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on purpose.
-            { parent, ignoreChanges: ["ami"], ...(shared ? { dependsOn: [...shared.mountTargets] } : {}) },
+            { parent, ignoreChanges: ["ami"], ...(sharedFs ? { dependsOn: [...sharedFs.mountTargets] } : {}) },
         );
         if (volume) {
             new ec2.VolumeAttachment(
@@ -482,6 +624,14 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         }
         return { plan, instance, volume, userData };
     });
+
+    if (shared) {
+        new iam.RolePolicy(
+            `${name}-worker-fence-peer`,
+            { role: role.id, policy: peerFencePolicy(workers.map((w) => w.instance.arn), name) },
+            opts,
+        );
+    }
 
     if (floatingVip) {
         new iam.RolePolicy(

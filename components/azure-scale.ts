@@ -11,11 +11,11 @@ import type { NetworkConfig } from "./config";
 import { AZURE_NSG_ADDRESSES_PER_DIRECTION } from "./constants";
 
 /**
- * The rules besides the channels' name at most these sources: the two workers (VRRP between
- * them), and the service tags Internet (SSH/RDP deny), AzureLoadBalancer (at most two probe
- * rules) and VirtualNetwork (the VNet deny), each tag counted as one to be safe.
+ * The rules besides the channels' name at most these sources: the service tags Internet
+ * (SSH/RDP deny), AzureLoadBalancer (at most two probe rules) and VirtualNetwork (the VNet
+ * deny), each tag counted as one to be safe.
  */
-export const AZURE_NSG_FIXED_SOURCES = 2 + 4;
+export const AZURE_NSG_FIXED_SOURCES = 4;
 
 /** The most source addresses and ranges the workers' NSG lists: channels x allowed CIDRs, the admin CIDRs, the fixed rules. */
 export function azureNsgSourceCount(channelCount: number, network: Pick<NetworkConfig, "allowedCidrs" | "adminCidrs">): number {

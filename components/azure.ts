@@ -1,8 +1,9 @@
 /**
  * The Azure implementation of HaIguanaCluster: a VNet with one worker subnet per zone, two
- * Ubuntu VMs in zones 1 and 2 with encrypted Premium SSD data disks, and a Standard Load
- * Balancer whose zone-redundant Standard public IP is the VIP; or, with `failover.strategy:
- * floating-ip`, no load balancer and a Public IP that the keepalived MASTER attaches to its NIC.
+ * Ubuntu VMs in zones 1 and 2 with encrypted Premium SSD data disks, a lease blob that decides
+ * which one is active, and a Standard Load Balancer whose zone-redundant Standard public IP is
+ * the VIP; or, with `failover.strategy: floating-ip`, no load balancer and a Public IP that the
+ * active worker attaches to its NIC.
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -24,13 +25,17 @@ import {
     AZURE_WORKER_ZONES,
     AZURE_ZONE_REDUNDANT,
     AZURE_FILE_PRIVATE_DNS_ZONE,
+    AZURE_BLOB_PRIVATE_DNS_ZONE,
+    AZURE_LEASE_CONTAINER,
+    HOLDS_LEASE,
+    HTTPS_PORT,
     NFS_PORT,
     RDP_PORT,
     ROLE_PROBE_PORT,
     SSH_PORT,
     UBUNTU_AZURE_IMAGE,
 } from "./constants";
-import { VRRP_TUNNEL, bootstrapSettings, renderCloudInit } from "./bootstrap";
+import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "./bootstrap";
 import { createAdminPassword } from "./secrets";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import {
@@ -42,6 +47,7 @@ import {
     endpointsFor,
     healthCheckFor,
     iguanaHealth,
+    leaseRecordKey,
     planNetwork,
     planWorkers,
     storageSubnet,
@@ -49,6 +55,8 @@ import {
 
 /** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
+/** Built-in role "Storage Blob Data Contributor": read, write and delete blobs (the lease guard reads and writes). */
+export const STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 export const AZURE_ADMIN_SECRET_NAME = "iguana-admin-password";
 
 /** Names of the load balancer's inline sub-resources; their ARM ids are built from them. */
@@ -121,11 +129,50 @@ export const AZURE_SHARE_NAME = "iguana";
 
 /**
  * Storage account names are global, 3-24 lowercase letters and digits. Derived from the
- * subscription and the (auto-named, so unique) resource group: stable across updates.
+ * subscription and the (auto-named, so unique) resource group: stable across updates. The
+ * prefix says what the account holds (7 + 16 characters).
  */
-export function sharedAccountName(subscriptionId: string, resourceGroupName: string): string {
-    return `iguanaq${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
+function storageAccountName(prefix: "iguanaq" | "iguanal", subscriptionId: string, resourceGroupName: string): string {
+    return `${prefix}${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
 }
+
+/** The shared queue's account (`storage.queueRecovery: shared`). */
+export function sharedAccountName(subscriptionId: string, resourceGroupName: string): string {
+    return storageAccountName("iguanaq", subscriptionId, resourceGroupName);
+}
+
+/** The lease's account: every cluster has one. */
+export function leaseAccountName(subscriptionId: string, resourceGroupName: string): string {
+    return storageAccountName("iguanal", subscriptionId, resourceGroupName);
+}
+
+/** Where a worker's lease guard finds the lease: the cluster's one blob in the lease container. */
+export function azureLeaseLocator(accountName: string, clusterName: string): Extract<LeaseLocator, { kind: "azure-blob" }> {
+    return { kind: "azure-blob", accountName, container: AZURE_LEASE_CONTAINER, blobName: leaseRecordKey(clusterName) };
+}
+
+/** Shared mode: the new holder powers off its peer's VM. */
+export function azurePeerFence(peerVmId: string): Extract<PeerFenceLocator, { kind: "azure-vm" }> {
+    return { kind: "azure-vm", peerVmId };
+}
+
+/**
+ * With shared storage each worker's custom data names its peer's VM, which does not exist yet:
+ * the VMs get fixed names, so their ARM ids are known before either is created.
+ */
+export function azureWorkerVmName(clusterName: string, worker: WorkerPlan): string {
+    return `${clusterName}-${worker.name}`;
+}
+
+export function azureVmId(subscriptionId: string, resourceGroupName: string, vmName: string): string {
+    return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${vmName}`;
+}
+
+/**
+ * What a worker's identity may do to its peer (shared mode: stop it before starting Iguana on
+ * the shared queue): read the VM (its power state) and power it off. Assigned on the peer VM only.
+ */
+export const PEER_FENCE_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/powerOff/action"] as const;
 
 /** The worker NICs' one IP configuration; the floating VIP attaches to it. */
 export const AZURE_IP_CONFIG_NAME = "primary";
@@ -226,20 +273,6 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                   }),
               ]
             : []),
-        // An Azure VNet carries TCP, UDP, ICMP, ESP and AH only: VRRP (IP protocol 112) would be
-        // dropped. So keepalived speaks VRRP inside a VXLAN tunnel (UDP 4789) between the two
-        // workers (see bootstrap/settings.ts), and this rule admits exactly that: UDP 4789 from
-        // one worker's address to the other's.
-        rule({
-            name: "allow-vrrp-tunnel-between-workers",
-            description: "VRRP inside VXLAN (UDP 4789) between the two workers only",
-            priority: AZURE_NSG_PRIORITY.vrrp,
-            access: "Allow",
-            protocol: "Udp",
-            sourceAddressPrefixes: workerHosts,
-            destinationAddressPrefixes: workerHosts,
-            destinationPortRange: String(VRRP_TUNNEL.udpPort),
-        }),
         ...(cfg.network.adminCidrs.length > 0
             ? [
                   rule({
@@ -268,7 +301,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             }),
         ),
         // Azure's default AllowVnetInBound (65000) would let any VNet, peered or on-premises
-        // (VPN/ExpressRoute) address reach every worker port, VRRP included. Everything that
+        // (VPN/ExpressRoute) address reach every worker port. Everything that
         // must reach the workers is allowed above; the rest of the VNet is refused here.
         rule({
             name: "deny-other-vnet-inbound",
@@ -465,58 +498,140 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         opts,
     );
 
+    // --- storage endpoints ------------------------------------------------------------------
+    // The storage accounts have no public endpoint: the workers reach them through private
+    // endpoints in a small subnet of their own, whose NSG (applied to the endpoints:
+    // privateEndpointNetworkPolicies Enabled) admits the two workers only: HTTPS to the lease
+    // blob, and with shared storage NFS to the share.
+    const sharedStorage = cfg.storage.queueRecovery === "shared";
+    const storageNsg = new network.NetworkSecurityGroup(
+        `${name}-storage-nsg`,
+        {
+            resourceGroupName,
+            location,
+            securityRules: [
+                ...(sharedStorage
+                    ? [
+                          rule({
+                              name: "allow-nfs-from-workers",
+                              description: "NFS 4.1 to the share's private endpoint from the two workers only",
+                              priority: 100,
+                              access: "Allow",
+                              protocol: "Tcp",
+                              sourceAddressPrefixes: workerHosts,
+                              destinationAddressPrefix: "*",
+                              destinationPortRange: String(NFS_PORT),
+                          }),
+                      ]
+                    : []),
+                rule({
+                    name: "allow-https-from-workers",
+                    description: "HTTPS to the lease blob's private endpoint from the two workers only",
+                    priority: 110,
+                    access: "Allow",
+                    protocol: "Tcp",
+                    sourceAddressPrefixes: workerHosts,
+                    destinationAddressPrefix: "*",
+                    destinationPortRange: String(HTTPS_PORT),
+                }),
+                rule({
+                    name: "deny-other-vnet-inbound",
+                    description: "Nothing else from the VNet, peered networks or on-premises",
+                    priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
+                    access: "Deny",
+                    protocol: "*",
+                    sourceAddressPrefix: "VirtualNetwork",
+                    destinationAddressPrefix: "*",
+                    destinationPortRange: "*",
+                }),
+            ],
+            tags,
+        },
+        opts,
+    );
+    const storageEndpoints = new network.Subnet(
+        `${name}-storage`,
+        {
+            resourceGroupName,
+            virtualNetworkName: vnet.name,
+            subnetName: "storage",
+            addressPrefix: storageSubnet(networkPlan),
+            networkSecurityGroup: { id: storageNsg.id },
+            // NSG rules apply to private endpoints only with this on (off by default).
+            privateEndpointNetworkPolicies: "Enabled",
+            defaultOutboundAccess: false,
+        },
+        { parent, dependsOn: subnets },
+    );
+
+    // --- the lease (docs/lease.md) ----------------------------------------------------------
+    // One blob decides which worker is active. A zone-redundant StorageV2 account of its own:
+    // Entra ID only (no account keys, no SAS), TLS 1.2 and HTTPS only, no public network
+    // access: a private endpoint (and the blob private DNS zone) is the only way in. It holds no
+    // data, so it lives and dies with the cluster's resource group.
+    const leaseAccount = new storage.StorageAccount(
+        `${name}-lease`,
+        {
+            resourceGroupName,
+            location,
+            accountName: pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => leaseAccountName(sub, rg)),
+            kind: "StorageV2",
+            sku: { name: "Standard_ZRS" },
+            accessTier: "Hot",
+            enableHttpsTrafficOnly: true,
+            minimumTlsVersion: "TLS1_2",
+            publicNetworkAccess: "Disabled",
+            networkRuleSet: { defaultAction: "Deny", bypass: "None" },
+            allowBlobPublicAccess: false,
+            allowSharedKeyAccess: false,
+            defaultToOAuthAuthentication: true,
+            encryption: { keySource: "Microsoft.Storage", services: { blob: { enabled: true, keyType: "Account" } } },
+            tags: { ...tags, holds: HOLDS_LEASE },
+        },
+        opts,
+    );
+    const leaseContainer = new storage.BlobContainer(
+        `${name}-lease`,
+        { resourceGroupName, accountName: leaseAccount.name, containerName: AZURE_LEASE_CONTAINER, publicAccess: "None" },
+        opts,
+    );
+    const blobZone = new privatedns.PrivateZone(
+        `${name}-blob-dns`,
+        { resourceGroupName, location: "global", privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE, tags },
+        opts,
+    );
+    new privatedns.VirtualNetworkLink(
+        `${name}-blob-dns`,
+        { resourceGroupName, location: "global", privateZoneName: blobZone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
+        opts,
+    );
+    const leaseEndpoint = new network.PrivateEndpoint(
+        `${name}-lease-pe`,
+        {
+            resourceGroupName,
+            location,
+            subnet: { id: storageEndpoints.id },
+            privateLinkServiceConnections: [{ name: "blob", privateLinkServiceId: leaseAccount.id, groupIds: ["blob"] }],
+            tags,
+        },
+        opts,
+    );
+    const leaseDns = new network.PrivateDnsZoneGroup(
+        `${name}-lease-pe`,
+        {
+            resourceGroupName,
+            privateEndpointName: leaseEndpoint.name,
+            privateDnsZoneGroupName: "blob",
+            privateDnsZoneConfigs: [{ name: "blob", privateDnsZoneId: blobZone.id }],
+        },
+        opts,
+    );
+
     // --- shared storage (storage.queueRecovery: shared) ------------------------------------
-    // A premium FileStorage account with one NFS 4.1 share for Iguana's working directory. No
-    // public endpoint at all: the share is reached through a private endpoint in its own small
-    // subnet, whose NSG (applied to the endpoint: privateEndpointNetworkPolicies Enabled)
-    // admits NFS from the two workers only.
-    const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare() : undefined;
+    // A premium FileStorage account with one NFS 4.1 share for Iguana's working directory,
+    // reached through its private endpoint beside the lease's.
+    const shared = sharedStorage ? createSharedShare() : undefined;
     function createSharedShare() {
-        const storageNsg = new network.NetworkSecurityGroup(
-            `${name}-storage-nsg`,
-            {
-                resourceGroupName,
-                location,
-                securityRules: [
-                    rule({
-                        name: "allow-nfs-from-workers",
-                        description: "NFS 4.1 to the share's private endpoint from the two workers only",
-                        priority: 100,
-                        access: "Allow",
-                        protocol: "Tcp",
-                        sourceAddressPrefixes: workerHosts,
-                        destinationAddressPrefix: "*",
-                        destinationPortRange: String(NFS_PORT),
-                    }),
-                    rule({
-                        name: "deny-other-vnet-inbound",
-                        description: "Nothing else from the VNet, peered networks or on-premises",
-                        priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
-                        access: "Deny",
-                        protocol: "*",
-                        sourceAddressPrefix: "VirtualNetwork",
-                        destinationAddressPrefix: "*",
-                        destinationPortRange: "*",
-                    }),
-                ],
-                tags,
-            },
-            opts,
-        );
-        const subnet = new network.Subnet(
-            `${name}-storage`,
-            {
-                resourceGroupName,
-                virtualNetworkName: vnet.name,
-                subnetName: "storage",
-                addressPrefix: storageSubnet(networkPlan),
-                networkSecurityGroup: { id: storageNsg.id },
-                // NSG rules apply to private endpoints only with this on (off by default).
-                privateEndpointNetworkPolicies: "Enabled",
-                defaultOutboundAccess: false,
-            },
-            { parent, dependsOn: subnets },
-        );
         const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
         const account = new storage.StorageAccount(
             `${name}-shared`,
@@ -573,7 +688,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             {
                 resourceGroupName,
                 location,
-                subnet: { id: subnet.id },
+                subnet: { id: storageEndpoints.id },
                 privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
                 tags,
             },
@@ -589,7 +704,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             },
             opts,
         );
-        return { storageNsg, subnet, account, share, zone, endpoint, accountName };
+        return { account, share, zone, endpoint, accountName };
     }
 
     // --- workers -------------------------------------------------------------------------
@@ -645,25 +760,31 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         const peer = workerPlans[1 - plan.index];
         const sharedAccount = shared ? shared.accountName : pulumi.output("");
         const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
-        const customData = pulumi.all([vault.name, sharedAccount, vipIds]).apply(([vaultName, accountName, ids]) =>
-            Buffer.from(
-                renderCloudInit(
-                    bootstrapSettings(cfg, plan, peer, {
-                        dataDisk: shared
-                            ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
-                            : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
-                        adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
-                        vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
-                    }),
-                ),
-                "utf8",
-            ).toString("base64"),
-        );
+        const customData = pulumi
+            .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName])
+            .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName]) =>
+                Buffer.from(
+                    renderCloudInit(
+                        bootstrapSettings(cfg, plan, peer, {
+                            dataDisk: shared
+                                ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
+                                : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
+                            adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
+                            vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
+                            lease: azureLeaseLocator(leaseAccountName, name),
+                            peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
+                        }),
+                    ),
+                    "utf8",
+                ).toString("base64"),
+            );
         const vm = new compute.VirtualMachine(
             `${name}-${plan.name}`,
             {
                 resourceGroupName,
                 location,
+                // Without shared storage the VMs keep their generated names: a fixed one would replace them.
+                vmName: shared ? azureWorkerVmName(name, plan) : undefined,
                 zones: [zone],
                 hardwareProfile: { vmSize: cfg.workers.size },
                 identity: { type: "SystemAssigned" },
@@ -701,8 +822,8 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 // A newer image must not replace both workers at once: rebuild one at a time, on
                 // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
                 ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
-                // The share must be reachable (endpoint and DNS) when the worker first mounts it.
-                ...(shared ? { dependsOn: [shared.share, shared.endpoint] } : {}),
+                // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
+                dependsOn: [leaseDns, ...(shared ? [shared.share, shared.endpoint] : [])],
             },
         );
         new authorization.RoleAssignment(
@@ -715,8 +836,49 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             },
             opts,
         );
+        // The lease container only: not the account, whose other containers (none) stay closed.
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-writes-lease`,
+            {
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE}`,
+                scope: leaseContainer.id,
+            },
+            opts,
+        );
         return { plan, nic, disk, vm };
     });
+
+    // --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
+    // A new lease holder powers off the previous one before it starts Iguana on the shared
+    // queue: each worker may read and power off its peer's VM, and no other.
+    if (shared) {
+        const fencer = new authorization.RoleDefinition(
+            `${name}-peer-fencer`,
+            {
+                scope: group.id,
+                roleName: pulumi.interpolate`iguana-ha peer fencer (${resourceGroupName})`,
+                description: "Reads and powers off the other worker VM of one cluster, nothing else",
+                roleType: "CustomRole",
+                permissions: [{ actions: [...PEER_FENCE_ACTIONS], notActions: [] }],
+                assignableScopes: [group.id],
+            },
+            opts,
+        );
+        for (const { plan, vm } of workers) {
+            new authorization.RoleAssignment(
+                `${name}-${plan.name}-fences-peer`,
+                {
+                    principalId: vm.identity.apply((identity) => identity!.principalId),
+                    principalType: "ServicePrincipal",
+                    roleDefinitionId: fencer.id,
+                    scope: workers[1 - plan.index].vm.id,
+                },
+                opts,
+            );
+        }
+    }
 
     // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
     if (floating && vipIp) {

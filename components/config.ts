@@ -27,6 +27,7 @@ import {
     QUEUE_RECOVERY_CHOICES,
     QueueRecovery,
     AZURE_SHARE_GB,
+    LEASE_SECONDS,
     RDP_PORT,
     ROLE_PROBE_PORT,
     Range,
@@ -78,6 +79,8 @@ export interface FailoverConfig {
     /** Used for the healthy threshold too: Azure has one threshold, AWS gets the same. */
     unhealthyThreshold: number;
     idleTimeoutSeconds: number;
+    /** How long the lease that makes a worker active lasts (docs/lease.md), with either strategy. */
+    leaseSeconds: number;
 }
 
 export interface StorageConfig {
@@ -162,7 +165,7 @@ export const NESTED_KEYS = {
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
-    failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds"],
+    failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds", "leaseSeconds"],
     storage: ["queueRecovery", "shareGb", "protect"],
 } as const;
 
@@ -501,7 +504,8 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
 function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
     const obj = r.object("failover", value, NESTED_KEYS.failover) ?? {};
     const strategy = r.oneOf("failover.strategy", obj.strategy, FAILOVER_STRATEGY_CHOICES) ?? DEFAULTS.failoverStrategy;
-    if (strategy === "floating-ip") return readFloatingIpFailover(r, obj, cloud);
+    const leaseSeconds = r.integer("failover.leaseSeconds", obj.leaseSeconds, LEASE_SECONDS, " s") ?? DEFAULTS.leaseSeconds;
+    if (strategy === "floating-ip") return { ...readFloatingIpFailover(r, obj, cloud), leaseSeconds };
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     const healthCheckIntervalSeconds =
         r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ??
@@ -514,7 +518,7 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
             `${idleTimeoutSeconds} s is not a whole number of minutes; ${cloud} sets idle timeouts in minutes, so use a multiple of ${limits.idleTimeoutStepSeconds}`,
         );
     }
-    return { strategy, healthCheckIntervalSeconds, unhealthyThreshold, idleTimeoutSeconds };
+    return { strategy, healthCheckIntervalSeconds, unhealthyThreshold, idleTimeoutSeconds, leaseSeconds };
 }
 
 /**
@@ -523,12 +527,12 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
  * (default: the longest); on AWS nothing between sender and worker times out, and the value
  * only sets the workers' TCP keepalive.
  */
-function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: Cloud | undefined): FailoverConfig {
+function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: Cloud | undefined): Omit<FailoverConfig, "leaseSeconds"> {
     for (const key of ["healthCheckIntervalSeconds", "unhealthyThreshold"] as const) {
         if (obj[key] !== undefined) {
             r.report(
                 `failover.${key}`,
-                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (keepalived alone decides): remove the key`,
+                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (the lease alone decides): remove the key`,
             );
         }
     }

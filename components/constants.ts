@@ -16,7 +16,7 @@ export const EDITIONS: readonly Edition[] = ["iguanax", "iguana6"];
 export const EDITION_WEB_PORT: Record<Edition, number> = { iguanax: 7654, iguana6: 6543 };
 
 /**
- * The role probe: answered 200 only by the worker that keepalived made MASTER, 503 otherwise.
+ * The role probe: answered 200 only by the worker that holds the lease (docs/lease.md), 503 otherwise.
  * Active-passive load-balancer health checks point here.
  */
 export const ROLE_PROBE_PORT = 7700;
@@ -27,8 +27,6 @@ export const IGUANAX_HEALTH_PATH = "/health";
 
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
-/** VRRP is IP protocol 112 (not TCP/UDP). keepalived uses it between the two workers. */
-export const VRRP_IP_PROTOCOL = 112;
 
 export type Protocol = "llp" | "http";
 export const PROTOCOLS: readonly Protocol[] = ["llp", "http"];
@@ -43,7 +41,7 @@ export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "sin
  * - `none`: on each worker's own encrypted data disk; both Iguanas run (instant failover), and
  *   the queue of a failed worker stays on its disk until it comes back.
  * - `shared`: on one shared file system (AWS EFS, Azure Files NFS 4.1) that both workers mount;
- *   Iguana runs only on the keepalived MASTER, so the backup resumes the primary's queue in order.
+ *   Iguana runs only on the lease holder, so the backup resumes the primary's queue in order.
  */
 export type QueueRecovery = "none" | "shared";
 export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared"];
@@ -53,7 +51,7 @@ export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared
  * - `load-balancer`: a managed load balancer (AWS NLB, Azure Standard LB) holds the VIP and
  *   sends traffic to whichever worker answers the role probe.
  * - `floating-ip`: no load balancer; one public address (an Elastic IP, an Azure Public IP)
- *   is moved to the new MASTER by its keepalived notify script through the cloud API.
+ *   is moved to the new lease holder by its guard through the cloud API.
  */
 export type FailoverStrategy = "load-balancer" | "floating-ip";
 export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = ["load-balancer", "floating-ip"];
@@ -111,6 +109,12 @@ export const DEFAULTS = {
  */
 export const LEASE_SECONDS: Range = { min: 3, max: 60 };
 
+/** The partition (hash) key attribute of the AWS lease table: the item is `pk = <itemKey>` (docs/lease.md). */
+export const AWS_LEASE_HASH_KEY = "pk";
+
+/** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
+export const HOLDS_LEASE = "iguana-lease";
+
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
 export const NFS_PORT = 2049;
 
@@ -131,8 +135,8 @@ export const IGUANA_SHARED_UID = 970;
 
 /**
  * With shared storage, Iguana starts on promotion. Until it first answers its health check (at
- * most this long: a large queue makes Iguana rebuild its indexes at start-up), keepalived's
- * track script does not count it as failed, so a slow start does not bounce MASTER back and forth.
+ * most this long: a large queue makes Iguana rebuild its indexes at start-up), the lease guard's
+ * health check does not count it as failed, so a slow start does not hand the lease back and forth.
  */
 export const IGUANA_START_GRACE_SECONDS = 300;
 
@@ -145,6 +149,10 @@ export const EFS_UTILS_GIT = { url: "https://github.com/aws/efs-utils", ref: "v2
 
 /** Azure's private DNS zone for the `file` endpoint of storage accounts (Private Link). */
 export const AZURE_FILE_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net";
+/** Azure's private DNS zone for the `blob` endpoint of storage accounts (Private Link): the lease. */
+export const AZURE_BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net";
+/** The blob container holding an Azure cluster's lease record. */
+export const AZURE_LEASE_CONTAINER = "lease";
 
 /**
  * Idle timeout of an Azure Public IP on a NIC (failover.strategy: floating-ip): 4-30 minutes,
@@ -306,7 +314,6 @@ export const AZURE_NSG_PRIORITY = {
     denySshRdpFromInternet: 100,
     roleProbe: 110,
     iguanaHealth: 120,
-    vrrp: 130,
     dashboard: 140,
     /** Channel i gets channelsFrom + i (at most 299 channels, so up to 498). */
     channelsFrom: 200,

@@ -54,8 +54,9 @@ export function planNetwork(vpcCidr: string): NetworkPlan {
 }
 
 /**
- * The small subnet of the shared storage's private endpoint (Azure, `queueRecovery: shared`):
- * the first /27 of the free public quarter A (Azure load balancer frontends need no subnet).
+ * The small subnet of the Azure storage private endpoints (the lease's blob endpoint, and with
+ * `queueRecovery: shared` the share's file endpoint): the first /27 of the free public quarter
+ * A (Azure load balancer frontends need no subnet).
  */
 export function storageSubnet(network: NetworkPlan): string {
     const quarter = parseCidr(network.publicSubnets[0]);
@@ -117,6 +118,15 @@ export function llpPorts(cfg: ClusterConfig): number[] {
  */
 export function gatedPorts(cfg: ClusterConfig): number[] {
     return cfg.failover.strategy === "floating-ip" ? cfg.channels.map((c) => c.port) : llpPorts(cfg);
+}
+
+/**
+ * The one lease record of a cluster (docs/lease.md): the DynamoDB item key on AWS, the blob
+ * name on Azure. The cluster's name: stable for the cluster's life, and the store is the
+ * cluster's own, so nothing else writes a record beside it.
+ */
+export function leaseRecordKey(clusterName: string): string {
+    return clusterName;
 }
 
 /** Tags every taggable resource carries; workers add their `role`. */

@@ -5,7 +5,8 @@
 import { ClusterConfig } from "./config";
 import { FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE } from "./constants";
 import { PORT_BLOCK_SIZE, shardChannels } from "./aws-scale";
-import { VRRP } from "./bootstrap/settings";
+import { leaseTiming } from "./bootstrap/lease";
+
 
 export interface ModeDescription {
     key: string;
@@ -16,10 +17,17 @@ export interface ModeDescription {
     cost: string;
 }
 
-/** keepalived's master-down interval for WK2 (priority 100): 3 x advert + skew, about 3.6 s. */
-export function keepalivedDetectionSeconds(): number {
-    const advert = VRRP.advertIntervalSeconds;
-    return Math.round((3 * advert + ((256 - 100) / 256) * advert) * 10) / 10;
+/**
+ * How long a crashed holder keeps the lease from its peer: the peer acquires once it has seen the
+ * same version for a whole lease, read every L/6 (docs/lease.md): L to L + L/6 after the crash.
+ */
+export function leaseTakeoverText(cfg: ClusterConfig): string {
+    const timing = leaseTiming(cfg.failover.leaseSeconds);
+    return `the lease expiring (${timing.leaseSeconds}-${round(timing.leaseSeconds + timing.renewEverySeconds)} s after a crash; under 1 s after a clean stop or a planned switchover)`;
+}
+
+function round(n: number): number {
+    return Math.round(n * 10) / 10;
 }
 
 /**
@@ -39,17 +47,17 @@ export function vipFollowsText(cfg: ClusterConfig): string {
 
 export function describeFailoverStrategy(cfg: ClusterConfig): ModeDescription {
     const strategy: FailoverStrategy = cfg.failover.strategy;
-    const detection = `keepalived detection (about ${keepalivedDetectionSeconds()} s) + ${vipFollowsText(cfg)}`;
+    const detection = `${leaseTakeoverText(cfg)} + ${vipFollowsText(cfg)}`;
     if (strategy === "floating-ip") {
         const aws = cfg.cloud === "aws";
         return {
             key: "failover.strategy",
             value: "floating-ip",
             summary: aws
-                ? "no load balancer: the keepalived MASTER moves one Elastic IP to itself through the EC2 API (a role that may move only that address)"
-                : "no load balancer: the keepalived MASTER moves one Public IP to its own NIC through Azure Resource Manager (a custom role on the two NICs, that Public IP and the subnets)",
+                ? "no load balancer: the lease holder moves one Elastic IP to itself through the EC2 API (a role that may move only that address) before it opens its ports"
+                : "no load balancer: the lease holder moves one Public IP to its own NIC through Azure Resource Manager (a custom role on the two NICs, that Public IP and the subnets) before it opens its ports",
             guarantees:
-                "one public address for senders, held only by the MASTER; the passive worker refuses every channel port; established MLLP connections end with the move and senders reconnect; " +
+                "one public address for senders, held only by the lease holder; the passive worker refuses every channel port; established MLLP connections end with the move and senders reconnect; " +
                 `a failed move is retried every ${VIP_MOVE.retrySeconds} s and re-checked every ${VIP_MOVE.reconcileEverySeconds} s; no active-active channels and no private VIP` +
                 (aws ? "" : "; recommended on Azure: load-balancer (the move is slow)"),
             downtime: detection,
@@ -76,16 +84,16 @@ export function describeFailoverStrategy(cfg: ClusterConfig): ModeDescription {
 
 export function describeQueueRecovery(cfg: ClusterConfig): ModeDescription {
     const mode: QueueRecovery = cfg.storage.queueRecovery;
-    const detection = `keepalived detection (about ${keepalivedDetectionSeconds()} s) + ${vipFollowsText(cfg)}`;
+    const detection = `${leaseTakeoverText(cfg)} + ${vipFollowsText(cfg)}`;
     const storage = cfg.cloud === "aws" ? "one EFS file system (KMS-encrypted, mount target per zone, TLS)" : "one premium Azure Files NFS 4.1 share (zone-redundant, private endpoint)";
     if (mode === "shared") {
         return {
             key: "storage.queueRecovery",
             value: "shared",
-            summary: `queue recovery and message order: the working directory is on ${storage}; Iguana runs only on the keepalived MASTER`,
+            summary: `queue recovery and message order: the working directory is on ${storage}; Iguana runs only on the lease holder`,
             guarantees:
-                "the backup resumes the primary's queue where it stopped, in order; nothing acknowledged is lost with the worker; two Iguanas never run on the queue while the workers see each other",
-            downtime: `${detection} + Iguana start-up on the backup (seconds; minutes if it rebuilds its indexes: the track script allows ${IGUANA_START_GRACE_SECONDS} s)`,
+                "the backup resumes the primary's queue where it stopped, in order; nothing acknowledged is lost with the worker; two Iguanas never run on the queue: a holder that loses the lease kills its Iguana before the lease can expire, and the new holder stops the old holder's machine through the cloud API before it starts Iguana",
+            downtime: `${detection} + Iguana start-up on the backup (seconds; minutes if it rebuilds its indexes: the health check allows ${IGUANA_START_GRACE_SECONDS} s)`,
             cost:
                 cfg.cloud === "aws"
                     ? "EFS storage and elastic throughput instead of two EBS data volumes; amazon-efs-utils is built on each worker at first boot"

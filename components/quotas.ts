@@ -33,7 +33,7 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
         const shards = floating ? [] : shardChannels(cfg.channels, cfg.iguana.webPort);
         const vipEips = floating ? 1 : cfg.network.public ? 2 * shards.length : 0;
         const channelGroups = channelRuleGroups(cfg.channels, cfg.network.allowedCidrs);
-        const workerGroupRules = cfg.network.adminCidrs.length + (floating ? 0 : 1) + (activeActive ? 1 : 0) + 1;
+        const workerGroupRules = cfg.network.adminCidrs.length + (floating ? 0 : 1) + (activeActive ? 1 : 0);
         return [
             { quota: "Elastic IP addresses", scope: "per region", needed: natGatewayCount(cfg) + vipEips, limit: DEFAULT_QUOTAS.awsElasticIpsPerRegion, adjustable: true },
             { quota: "Network Load Balancers", scope: "per region", needed: shards.length, limit: DEFAULT_QUOTAS.awsNlbsPerRegion, adjustable: true },
@@ -54,7 +54,7 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
             { quota: "security groups per network interface", scope: "per worker", needed: 1 + channelGroups.length, limit: DEFAULT_QUOTAS.awsSecurityGroupsPerInterface, adjustable: true },
         ];
     }
-    const nsgRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + 1 + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
+    const nsgRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
     return [
         {
             quota: "Standard Public IP addresses",

@@ -9,7 +9,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { BootstrapSettings, IGUANA_UNIT, VIP_RECONCILE_UNIT, WORKER_PATHS, bootstrapSettings } from "../components/bootstrap";
+import { BootstrapSettings, IGUANA_UNIT, LEASE_GUARD_UNIT, VIP_RECONCILE_UNIT, WORKER_PATHS, bootstrapSettings, gateFile, leaseConfigPath, leaseFile, leaseGuardPath, stateFile } from "../components/bootstrap";
 import { DRILL_VIP } from "./floating";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { ClusterConfig } from "../components/config";
@@ -18,8 +18,10 @@ import { BootedCluster, BootCase } from "../boot/cluster";
 import { MACHINE_INTERFACE } from "../boot/lab";
 import { Machine, unitPids } from "../boot/machine";
 import { DrillAddresses, drillVip, isFloating } from "./plan";
+import { monotonicMs } from "./sender";
 import { readJournal } from "./standin";
 import { killQuietly, sh, waitFor } from "./system";
+import { activeByLease } from "./worker";
 
 /** What the booted drill shares across scenarios: the baked root file system and the archive. */
 export interface BootedContext {
@@ -62,15 +64,58 @@ export class BootedDrillWorker {
     }
 
     state(): string {
-        return this.read(`${WORKER_PATHS.runDir}/state`)?.trim() || "NONE";
+        return this.read(stateFile(this.settings))?.trim() || "NONE";
     }
 
+    /** MASTER while the machine holds the lease and its guard's deadline is ahead (the host and the machines share CLOCK_MONOTONIC). */
     role(): string {
-        return this.keepalivedRunning() ? this.state() : "STOPPED";
+        if (activeByLease(this.state(), this.read(leaseFile(this.settings)), monotonicMs())) return "MASTER";
+        if (!this.guardRunning()) return "STOPPED";
+        const state = this.state();
+        return state === "MASTER" ? "EXPIRED" : state;
     }
 
-    keepalivedRunning(): boolean {
-        return this.machine.running() && unitPids(this.machine.cgroups, "keepalived.service").length > 0;
+    get guardUnit(): string {
+        return LEASE_GUARD_UNIT;
+    }
+
+    guardRunning(): boolean {
+        return this.machine.running() && unitPids(this.machine.cgroups, LEASE_GUARD_UNIT).length > 0;
+    }
+
+    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
+    gateOpen(): boolean {
+        return this.read(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.read(leaseFile(this.settings)), monotonicMs());
+    }
+
+    /** kill -9 of the guard's main process (systemd runs ExecStopPost and restarts it). */
+    async killGuard(): Promise<void> {
+        await this.machine.execAsync(`kill -9 "$(systemctl show -P MainPID ${LEASE_GUARD_UNIT})"`);
+    }
+
+    /** `systemctl stop` of the guard unit, without blocking the drill's sampling. */
+    async stopGuard(): Promise<void> {
+        await this.machine.execAsync(`systemctl stop ${LEASE_GUARD_UNIT}`);
+    }
+
+    /** Set while the drill keeps the machine frozen. */
+    frozen = false;
+
+    /** The whole machine paused, as a hypervisor pauses a VM: cgroup v2 freezes every process of its cgroup; its kernel (the host's) runs on. */
+    freeze(): void {
+        this.frozen = true;
+        for (const dir of this.machine.cgroups) if (fs.existsSync(path.join(dir, "cgroup.freeze"))) fs.writeFileSync(path.join(dir, "cgroup.freeze"), "1");
+    }
+
+    thaw(): void {
+        if (!this.frozen) return;
+        this.frozen = false;
+        for (const dir of this.machine.cgroups) if (fs.existsSync(path.join(dir, "cgroup.freeze"))) fs.writeFileSync(path.join(dir, "cgroup.freeze"), "0");
+    }
+
+    /** The planned switchover, as an operator runs it on the active worker. */
+    handover(): Promise<string> {
+        return this.machine.execAsync(`/usr/bin/python3 ${leaseGuardPath(WORKER_PATHS)} ${leaseConfigPath(WORKER_PATHS)} handover 2>&1`);
     }
 
     get iguanaUnit(): string {
@@ -176,7 +221,7 @@ export class BootedPair {
         // With a load balancer the VIP is the lab's gateway address of WK1's subnet (HAProxy binds
         // there). A floating VIP is a public address the lab routes to its holder, as the cloud does.
         const vip = floating ? DRILL_VIP.aws.publicIp : hostAddress(subnet, 1);
-        this.addresses = { vip, sender: hostAddress(subnet, 5), wk1: wk1.privateIp, wk2: wk2.privateIp, cloudApi: hostAddress(subnet, 1) };
+        this.addresses = { vip, sender: hostAddress(subnet, 5), wk1: wk1.privateIp, wk2: wk2.privateIp, cloudApi: hostAddress(subnet, 1), leaseStore: "" };
         this.cluster = new BootedCluster(bootCase, {
             runId,
             index,
@@ -190,8 +235,8 @@ export class BootedPair {
         this.senderNs = `igb-${this.cluster.id}-snd`;
     }
 
-    /** Boots both machines together and waits until WK1 is MASTER and WK2 BACKUP. */
-    async start(): Promise<void> {
+    /** Boots both machines together and waits until WK1 is MASTER and WK2 BACKUP; `booting` runs right before the boot. */
+    async start(booting: () => void = () => undefined): Promise<void> {
         await this.cluster.start();
         const lab = this.cluster.lab!;
         const cfg = this.cluster.cfg!;
@@ -215,12 +260,13 @@ export class BootedPair {
         sh("ip", ["-n", this.senderNs, "addr", "add", `${this.addresses.sender}/${bits}`, "dev", MACHINE_INTERFACE]);
         sh("ip", ["-n", this.senderNs, "link", "set", MACHINE_INTERFACE, "up"]);
         sh("ip", ["-n", this.senderNs, "route", "add", "default", "via", this.addresses.cloudApi]);
+        booting();
         this.cluster.bootTogether();
         const up = await Promise.all(this.cluster.machines.map((m) => m.waitCloudInit(8 * 60 * 1000)));
         if (!up.every(Boolean)) throw new Error(`the machines did not finish booting: ${this.cluster.machines.map((m, i) => `${m.name} ${up[i] ? "up" : "not up"}`).join(", ")}`);
         const [w1, w2] = this.workers;
         if (!(await waitFor(() => w1.role() === "MASTER" && w2.role() === "BACKUP" && w1.standinReady(), 120000, 500))) {
-            throw new Error(`keepalived did not elect WK1 on the booted machines: wk1=${w1.role()} wk2=${w2.role()}`);
+            throw new Error(`the lease did not make WK1 active on the booted machines: wk1=${w1.role()} wk2=${w2.role()}`);
         }
     }
 

@@ -9,8 +9,13 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import { FakeCloudApi } from "./cloud-api";
-import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_TOKEN, DRILL_VIP, WorkerName, vipPlacementCommands, workerAt } from "./floating";
+import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP, LeaseFaults, WorkerName, vipPlacementCommands, workerAt } from "./floating";
+import { FakeLeaseStore } from "./lease-store";
+
+/** How long a stopped machine reads as "stopping" before "stopped" (EC2 and Azure take seconds to tens of seconds; emulated). */
+const PEER_STOP_DELAY_MS = 2000;
 
 /** The same clock as sender.ts's monotonicMs (CLOCK_MONOTONIC), without loading the HL7 library. */
 const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
@@ -25,11 +30,28 @@ async function main(): Promise<void> {
     const ns = { sender: config.senderNs, wk1: config.workers[0].ns, wk2: config.workers[1].ns };
     const api: FakeCloudApi = new FakeCloudApi({
         cloud: config.cloud,
-        workers: config.workers.map(({ name, instanceId, nicId }) => ({ name, instanceId, nicId })),
+        workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify: (remote) => workerAt(config.workers, remote),
         aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId },
+        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         moveDelayMs: config.moveDelayMs,
+        stopDelayMs: PEER_STOP_DELAY_MS,
+        // Shared mode's peer fence: the machine stops at once, as after StopInstances with
+        // SkipOsShutdown or powerOff with skipShutdown: every process in its namespace dies.
+        onStop: (worker) => {
+            const target = config.workers.find((w) => w.name === worker);
+            if (!target) return;
+            const pids = execFileSync("ip", ["netns", "pids", target.ns], { encoding: "utf8" }).split(/\s+/).filter(Boolean).map(Number);
+            for (const pid of pids) {
+                try {
+                    process.kill(pid, "SIGKILL");
+                } catch {
+                    /* gone */
+                }
+            }
+            fs.appendFileSync(config.files.fences, `${JSON.stringify({ t: monotonicMs(), worker, killed: pids.length })}\n`);
+            console.log(`cloud-api: stopped ${worker} (${pids.length} processes killed)`);
+        },
         onMove: (holder) => {
             for (const c of vipPlacementCommands(ns, config.addresses, config.iface, holder as WorkerName | undefined)) {
                 try {
@@ -45,6 +67,37 @@ async function main(): Promise<void> {
         },
     });
     await api.listen(config.host, config.port);
+    const lease = new FakeLeaseStore({
+        cloud: config.cloud,
+        aws: { region: config.region, tableName: DRILL_LEASE.aws.tableName, credentials: DRILL_AWS_CREDENTIALS },
+        azure: { accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, accessToken: DRILL_AZURE_STORAGE_TOKEN },
+        identify: (remote) => workerAt(config.workers, remote),
+    });
+    const leaseServer = http.createServer(lease.requestListener);
+    await new Promise<void>((resolve) => leaseServer.listen(config.lease.port, config.lease.host, resolve));
+    // The drill changes the store's faults at run time through a file.
+    let faultsText = "";
+    setInterval(() => {
+        let text = "";
+        try {
+            text = fs.readFileSync(config.files.leaseFaults, "utf8");
+        } catch {
+            /* none */
+        }
+        if (text === faultsText) return;
+        faultsText = text;
+        const faults = (text ? JSON.parse(text) : {}) as LeaseFaults;
+        lease.delayMs = faults.delayMs ?? 0;
+        console.log(`cloud-api: lease store faults now ${text.trim() || "none"}`);
+    }, 100).unref();
+    let written = 0;
+    const dumpLease = () => {
+        const writes = lease.writes.slice(written);
+        written = lease.writes.length;
+        if (writes.length > 0) fs.appendFileSync(config.files.leaseWrites, writes.map((w) => JSON.stringify(w)).join("\n") + "\n");
+        writeAtomically(config.files.leaseCalls, JSON.stringify(lease.calls));
+    };
+    setInterval(dumpLease, 200).unref();
     writeAtomically(config.files.holder, "none\n");
     let dumped = -1;
     const dump = () => {
@@ -55,6 +108,7 @@ async function main(): Promise<void> {
     setInterval(dump, 500).unref();
     const stop = () => {
         dump();
+        dumpLease();
         process.exit(0);
     };
     process.on("SIGTERM", stop);

@@ -6,10 +6,16 @@
  * the VIP and calls `onMove` after each change, after a configurable delay (the cloud's own
  * propagation time), so the failover drill can move the address between namespaces and the
  * unit tests can watch the calls.
+ *
+ * It also serves the peer fence of the lease guard (docs/lease.md): EC2 StopInstances and
+ * DescribeInstances, ARM's VM powerOff (an asynchronous operation, with its status URLs) and
+ * instanceView. A stop of a running machine calls `onStop` at once (the drill kills the machine
+ * there); the machine reads back as stopping, then as stopped after `stopDelayMs`.
  */
 import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
+import { TLSSocket } from "tls";
 
 export interface AwsCredentials {
     AccessKeyId: string;
@@ -23,6 +29,26 @@ export interface FakeWorker {
     instanceId: string;
     /** Azure: the worker's NIC id. */
     nicId: string;
+    /** Azure: the worker's VM resource id (the target of a peer fence). */
+    vmId?: string;
+}
+
+/** A machine's power state, in EC2's words; `deallocated` is Azure's alone (EC2 reads it as stopped). */
+export type PowerState = "pending" | "running" | "stopping" | "stopped" | "deallocated";
+
+/** A stop the stand-in was asked for. */
+export interface StopRequest {
+    /** Milliseconds on CLOCK_MONOTONIC, the clock of drill/sender.ts. */
+    t: number;
+    from: string | undefined;
+    worker: string;
+    api: "StopInstances" | "powerOff";
+    /** EC2's Force; undefined on Azure. */
+    force?: boolean;
+    /** EC2's SkipOsShutdown, ARM's skipShutdown. */
+    skipShutdown: boolean;
+    /** The state the machine was in when asked. */
+    previous: PowerState;
 }
 
 export interface FakeCloudOptions {
@@ -32,12 +58,30 @@ export interface FakeCloudOptions {
     identify(remoteAddress: string, localPort: number): string | undefined;
     /** `credentials` sign and are checked; IMDS hands out `handOut` instead when given (a test of the check). */
     aws?: { allocationId: string; publicIp: string; region: string; credentials: AwsCredentials; role: string; handOut?: AwsCredentials };
-    azure?: { publicIpId: string; ipConfigName: string; accessToken: string; subnetId: string };
+    azure?: {
+        publicIpId: string;
+        ipConfigName: string;
+        accessToken: string;
+        subnetId: string;
+        /** The token IMDS hands out for https://storage.azure.com/ (the lease blob); without it IMDS refuses that resource. */
+        storageAccessToken?: string;
+        /** The Microsoft.Compute API version the fence must speak (default COMPUTE_API_VERSION). */
+        computeApiVersion?: string;
+        /** The region named in ARM's operation URLs (default westeurope). */
+        location?: string;
+    };
     /** Milliseconds a change takes before the cloud applies it (AWS: seconds; Azure: 1-2 minutes). */
     moveDelayMs?: number;
     /** Called with the new holder (a worker name, or undefined) once a change is applied. */
     onMove?(holder: string | undefined): void | Promise<void>;
+    /** Called with a worker's name when a stop of its running machine is requested (StopInstances, powerOff). */
+    onStop?(worker: string): void | Promise<void>;
+    /** Milliseconds from a stop request until the machine reads back as stopped; it reads back as stopping meanwhile. */
+    stopDelayMs?: number;
 }
+
+/** The Microsoft.Compute API version the stand-in serves unless told otherwise. */
+export const COMPUTE_API_VERSION = "2024-07-01";
 
 export interface ApiCall {
     from: string | undefined;
@@ -45,8 +89,15 @@ export interface ApiCall {
     status: number;
 }
 
+type Reply = { status: number; type?: string; body?: string; headers?: Record<string, string> };
+
+/** The same clock as drill/sender.ts's monotonicMs (CLOCK_MONOTONIC). */
+const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
+
 export class FakeCloudApi {
     readonly calls: ApiCall[] = [];
+    /** Every stop requested, in order. */
+    readonly stops: StopRequest[] = [];
     /** Worker name holding the VIP, or undefined. */
     holder: string | undefined;
     private associationSerial = 0;
@@ -55,6 +106,9 @@ export class FakeCloudApi {
     private updating = new Set<string>();
     private servers: http.Server[] = [];
     private pending = new Set<NodeJS.Timeout>();
+    private power = new Map<string, { state: PowerState; since: Date }>();
+    /** ARM: powerOff operations by id, with the machine they stop. */
+    private operations = new Map<string, { worker: string; started: Date }>();
     private readonly handler: http.RequestListener;
 
     /** The API as a request listener, for a server of the caller's (the boot test serves it over HTTPS). */
@@ -69,7 +123,7 @@ export class FakeCloudApi {
             req.on("end", () => {
                 const body = Buffer.concat(chunks);
                 const from = options.identify(req.socket.remoteAddress ?? "", req.socket.localPort ?? 0);
-                let reply: { status: number; type?: string; body?: string };
+                let reply: Reply;
                 let action = `${req.method} ${req.url?.split("?")[0]}`;
                 try {
                     const handled = this.handle(req, body, from);
@@ -79,7 +133,7 @@ export class FakeCloudApi {
                     reply = { status: 500, body: String(e) };
                 }
                 this.calls.push({ from, action, status: reply.status });
-                res.writeHead(reply.status, { "content-type": reply.type ?? "text/plain" });
+                res.writeHead(reply.status, { ...reply.headers, "content-type": reply.type ?? "text/plain" });
                 res.end(reply.body ?? "");
             });
         };
@@ -110,6 +164,38 @@ export class FakeCloudApi {
         this.associationId = holder ? `eipassoc-${++this.associationSerial}` : undefined;
     }
 
+    /** The power state of a worker's machine (running until a stop, or setPowerState, changes it). */
+    powerState(worker: string): PowerState {
+        return this.power.get(worker)?.state ?? "running";
+    }
+
+    /** Sets a machine's power state, as when the drill starts a stopped machine again. */
+    setPowerState(worker: string, state: PowerState): void {
+        this.power.set(worker, { state, since: new Date() });
+    }
+
+    private requestStop(worker: FakeWorker, request: Omit<StopRequest, "t" | "worker" | "previous">): void {
+        const previous = this.powerState(worker.name);
+        this.stops.push({ t: monotonicMs(), worker: worker.name, previous, ...request });
+        if (previous !== "running" && previous !== "pending") return;
+        this.setPowerState(worker.name, "stopping");
+        const thisStop = this.power.get(worker.name);
+        Promise.resolve()
+            .then(() => this.options.onStop?.(worker.name))
+            .catch((e) => console.error(`cloud-api: onStop(${worker.name}) failed: ${e}`));
+        // Only this stop settles: not one the drill overrode with setPowerState meanwhile.
+        const settle = () => {
+            if (this.power.get(worker.name) === thisStop) this.setPowerState(worker.name, "stopped");
+        };
+        const delay = this.options.stopDelayMs ?? 0;
+        if (delay <= 0) return settle();
+        const t = setTimeout(() => {
+            this.pending.delete(t);
+            settle();
+        }, delay);
+        this.pending.add(t);
+    }
+
     private apply(holder: string | undefined, nicToSettle?: string, stillValid: () => boolean = () => true): void {
         const done = () => {
             if (!stillValid()) return;
@@ -127,7 +213,7 @@ export class FakeCloudApi {
         this.pending.add(t);
     }
 
-    private handle(req: http.IncomingMessage, body: Buffer, from: string | undefined): { reply: { status: number; type?: string; body?: string }; action?: string } {
+    private handle(req: http.IncomingMessage, body: Buffer, from: string | undefined): { reply: Reply; action?: string } {
         const url = new URL(req.url ?? "/", "http://stand-in");
         return this.options.cloud === "aws" ? this.handleAws(req, url, body, from) : this.handleAzure(req, url, body, from);
     }
@@ -188,9 +274,66 @@ export class FakeCloudApi {
                 this.apply(undefined, undefined, () => this.associationId === named);
                 return { action, reply: ec2Ok("DisassociateAddressResponse", "<return>true</return>") };
             }
+            if (action === "StopInstances" || action === "DescribeInstances") return { action, reply: this.instanceAction(action, params, from) };
             return { action, reply: ec2Error(400, "InvalidAction", action) };
         }
         return { reply: { status: 404 } };
+    }
+
+    /** EC2 StopInstances / DescribeInstances, by InstanceId.N (the peer fence's subset). */
+    private instanceAction(action: "StopInstances" | "DescribeInstances", params: URLSearchParams, from: string | undefined): Reply {
+        const flags = action === "StopInstances" ? ["Force", "SkipOsShutdown", "Hibernate", "DryRun"] : ["DryRun"];
+        for (const name of params.keys()) {
+            if (name === "Action" || name === "Version" || /^InstanceId\.[1-9]\d*$/.test(name) || flags.includes(name)) continue;
+            return ec2Error(400, "UnknownParameter", `The parameter ${name} is not recognized (the stand-in serves ${action} by InstanceId.N only)`);
+        }
+        const flag = (name: string) => {
+            const value = params.get(name);
+            if (value !== null && value !== "true" && value !== "false") throw new Ec2Refusal("InvalidParameterValue", `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`);
+            return value === "true";
+        };
+        let force: boolean, skipShutdown: boolean, dryRun: boolean;
+        try {
+            [force, skipShutdown, dryRun] = [flag("Force"), flag("SkipOsShutdown"), flag("DryRun")];
+            if (flag("Hibernate")) return ec2Error(400, "UnsupportedOperation", "The stand-in does not hibernate instances.");
+        } catch (e) {
+            if (e instanceof Ec2Refusal) return ec2Error(400, e.code, e.message);
+            throw e;
+        }
+        const ids = [...params.keys()].filter((k) => k.startsWith("InstanceId.")).map((k) => params.get(k)!);
+        if (action === "StopInstances" && ids.length === 0) return ec2Error(400, "MissingParameter", "The request must contain the parameter InstanceId");
+        const targets: FakeWorker[] = [];
+        for (const id of ids) {
+            const worker = this.options.workers.find((w) => w.instanceId === id);
+            if (!worker) return ec2Error(400, "InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
+            targets.push(worker);
+        }
+        if (dryRun) return ec2Error(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+        if (action === "DescribeInstances") {
+            const described = ids.length ? targets : this.options.workers;
+            const reservations = described
+                .map((w) => `<item><reservationId>r-${w.instanceId.slice(2)}</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${this.instanceXml(w)}</instancesSet></item>`)
+                .join("");
+            return ec2Ok("DescribeInstancesResponse", `<reservationSet>${reservations}</reservationSet>`);
+        }
+        const items = targets.map((w) => {
+            const previous = this.powerState(w.name);
+            this.requestStop(w, { from, api: "StopInstances", force, skipShutdown });
+            const item = `<instanceId>${w.instanceId}</instanceId><currentState>${ec2StateXml(this.powerState(w.name))}</currentState><previousState>${ec2StateXml(previous)}</previousState>`;
+            return `<item>${item}</item>`;
+        });
+        return ec2Ok("StopInstancesResponse", `<instancesSet>${items.join("")}</instancesSet>`);
+    }
+
+    private instanceXml(worker: FakeWorker): string {
+        const state = this.powerState(worker.name);
+        const stopped = state === "stopping" || state === "stopped" || state === "deallocated";
+        const since = this.power.get(worker.name)?.since ?? new Date();
+        const reason = stopped
+            ? `<reason>User initiated (${since.toISOString().replace(/\.\d+Z$/, " GMT").replace("T", " ")})</reason>` +
+              `<stateReason><code>Client.UserInitiatedShutdown</code><message>Client.UserInitiatedShutdown: User initiated shutdown</message></stateReason>`
+            : "<reason/>";
+        return `<item><instanceId>${worker.instanceId}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState>${ec2StateXml(state)}</instanceState>${reason}<instanceType>m6i.large</instanceType></item>`;
     }
 
     // --- Azure --------------------------------------------------------------------------------
@@ -198,10 +341,21 @@ export class FakeCloudApi {
     private handleAzure(req: http.IncomingMessage, url: URL, body: Buffer, from: string | undefined) {
         const azure = this.options.azure!;
         if (url.pathname === "/metadata/identity/oauth2/token") {
-            if (req.headers["metadata"] !== "true" || url.searchParams.get("resource") !== "https://management.azure.com/") return { reply: { status: 400 } };
-            return { reply: { status: 200, type: "application/json", body: JSON.stringify({ access_token: azure.accessToken, token_type: "Bearer" }) } };
+            const resource = url.searchParams.get("resource") ?? "";
+            const storage = resource.replace(/\/$/, "") === "https://storage.azure.com" ? azure.storageAccessToken : undefined;
+            const token = resource === "https://management.azure.com/" ? azure.accessToken : storage;
+            if (req.headers["metadata"] !== "true" || !token) return { reply: { status: 400 } };
+            return { reply: json(200, imdsToken(token, resource)) };
+        }
+        if (url.pathname === "/metadata/instance/compute/resourceId") {
+            // The lease guard's own identity (the ownerId it writes into the record): its VM's id, as text.
+            const vm = this.options.workers.find((w) => w.name === from)?.vmId;
+            if (req.headers["metadata"] !== "true" || url.searchParams.get("format") !== "text" || !vm) return { reply: { status: 400 } };
+            return { reply: { status: 200, type: "text/plain", body: vm } };
         }
         if (req.headers["authorization"] !== `Bearer ${azure.accessToken}`) return { reply: { status: 401 } };
+        const compute = this.handleCompute(req, url, from);
+        if (compute) return compute;
         if (url.searchParams.get("api-version") !== "2024-05-01") return { reply: { status: 400, body: "api-version" } };
         const id = url.pathname.toLowerCase();
         const nicOf = (worker: string | undefined) => this.options.workers.find((w) => w.name === worker);
@@ -242,6 +396,94 @@ export class FakeCloudApi {
         }
         return { reply: { status: 405 } };
     }
+
+    /** ARM's Microsoft.Compute calls of the peer fence: VM powerOff, its operation, instanceView; undefined for other paths. */
+    private handleCompute(req: http.IncomingMessage, url: URL, from: string | undefined): { reply: Reply; action: string } | undefined {
+        const azure = this.options.azure!;
+        const path = url.pathname.toLowerCase();
+        const operation = /^\/subscriptions\/[^/]+\/providers\/microsoft\.compute\/locations\/[^/]+\/operations\/([^/]+)$/.exec(path);
+        const worker = this.options.workers.find((w) => w.vmId && (path === w.vmId.toLowerCase() || path.startsWith(`${w.vmId.toLowerCase()}/`)));
+        if (!operation && !worker) return undefined;
+        const version = azure.computeApiVersion ?? COMPUTE_API_VERSION;
+        const given = url.searchParams.get("api-version");
+        const sub = worker ? path.slice(worker.vmId!.length) : "";
+        const action = operation ? "GET computeOperation" : sub === "/poweroff" ? "POST powerOff" : sub === "/instanceview" ? "GET instanceView" : `${req.method} ${sub || "virtualMachine"}`;
+        if (given !== version) {
+            return { action, reply: armError(400, "InvalidApiVersionParameter", `The api-version '${given ?? ""}' is invalid. The stand-in serves Microsoft.Compute at '${version}'.`) };
+        }
+        if (operation) {
+            const started = this.operations.get(operation[1]);
+            if (!started) return { action, reply: armError(404, "NotFound", `The operation ${operation[1]} was not found.`) };
+            const done = !["running", "pending", "stopping"].includes(this.powerState(started.worker));
+            if (url.searchParams.get("monitor") === "true") {
+                // The Location URL: 202 while the operation runs, 200 once it is done (powerOff has no result).
+                return { action, reply: done ? { status: 200 } : { status: 202, headers: { location: `${this.armBase(req)}${url.pathname}${url.search}` } } };
+            }
+            const status = { name: operation[1], startTime: started.started.toISOString(), status: done ? "Succeeded" : "InProgress" };
+            return { action, reply: json(200, done ? { ...status, endTime: this.power.get(started.worker)!.since.toISOString() } : status) };
+        }
+        const vm = worker!;
+        if (sub === "/poweroff" && req.method === "POST") {
+            const skip = url.searchParams.get("skipShutdown");
+            if (skip !== null && skip !== "true" && skip !== "false") return { action, reply: armError(400, "InvalidParameter", `skipShutdown must be true or false, not '${skip}'.`) };
+            this.requestStop(vm, { from, api: "powerOff", skipShutdown: skip === "true" });
+            const id = crypto.randomUUID();
+            this.operations.set(id, { worker: vm.name, started: new Date() });
+            const subscription = vm.vmId!.split("/")[2];
+            const status = `${this.armBase(req)}/subscriptions/${subscription}/providers/Microsoft.Compute/locations/${azure.location ?? "westeurope"}/operations/${id}?p=${crypto.randomUUID()}&api-version=${version}`;
+            return { action, reply: { status: 202, headers: { "azure-asyncoperation": status, location: `${status}&monitor=true` } } };
+        }
+        if (sub === "/instanceview" && req.method === "GET") return { action, reply: json(200, this.instanceView(vm)) };
+        return { action, reply: armError(404, "ResourceNotFound", `The stand-in serves only powerOff and instanceView of ${vm.vmId}.`) };
+    }
+
+    /** Where ARM's status URLs point: the host the request named, so the caller reaches this stand-in again. */
+    private armBase(req: http.IncomingMessage): string {
+        return `${(req.socket as TLSSocket).encrypted ? "https" : "http"}://${req.headers.host}`;
+    }
+
+    private instanceView(worker: FakeWorker) {
+        const state = this.powerState(worker.name);
+        const since = (this.power.get(worker.name)?.since ?? new Date()).toISOString();
+        const power: Record<PowerState, [string, string]> = {
+            pending: ["starting", "VM starting"],
+            running: ["running", "VM running"],
+            stopping: ["stopping", "VM stopping"],
+            stopped: ["stopped", "VM stopped"],
+            deallocated: ["deallocated", "VM deallocated"],
+        };
+        const updating = state === "stopping" || state === "pending";
+        return {
+            computerName: worker.vmId!.split("/").pop(),
+            osName: "debian",
+            osVersion: "12",
+            hyperVGeneration: "V2",
+            statuses: [
+                updating
+                    ? { code: "ProvisioningState/updating", level: "Info", displayStatus: "Updating" }
+                    : { code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Provisioning succeeded", time: since },
+                { code: `PowerState/${power[state][0]}`, level: "Info", displayStatus: power[state][1] },
+            ],
+        };
+    }
+}
+
+function imdsToken(token: string, resource: string) {
+    const now = Math.floor(Date.now() / 1000);
+    return {
+        access_token: token,
+        client_id: "00000000-0000-4000-8000-0000000000c1",
+        expires_in: "86399",
+        expires_on: String(now + 86399),
+        ext_expires_in: "86399",
+        not_before: String(now),
+        resource,
+        token_type: "Bearer",
+    };
+}
+
+function armError(status: number, code: string, message: string): Reply {
+    return json(status, { error: { code, message } });
 }
 
 function json(status: number, value: unknown) {
@@ -250,6 +492,22 @@ function json(status: number, value: unknown) {
 
 function ec2Ok(root: string, inner: string) {
     return { status: 200, type: "text/xml", body: `<?xml version="1.0" encoding="UTF-8"?><${root} xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId>${inner}</${root}>` };
+}
+
+/** EC2's state codes (the low byte of instanceState/code). */
+const EC2_STATE_CODE: Record<PowerState, number> = { pending: 0, running: 16, stopping: 64, stopped: 80, deallocated: 80 };
+
+function ec2StateXml(state: PowerState): string {
+    return `<code>${EC2_STATE_CODE[state]}</code><name>${state === "deallocated" ? "stopped" : state}</name>`;
+}
+
+class Ec2Refusal extends Error {
+    constructor(
+        readonly code: string,
+        message: string,
+    ) {
+        super(message);
+    }
 }
 
 function ec2Error(status: number, code: string, message: string) {
@@ -277,7 +535,8 @@ export function sigv4Valid(req: http.IncomingMessage, body: Buffer, region: stri
         req.method,
         url.pathname,
         [...url.searchParams].sort().map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&"),
-        names.map((n) => `${n}:${String(req.headers[n] ?? "").trim()}\n`).join(""),
+        // Header values are trimmed and their runs of spaces collapsed (the AWS SDKs sign them so).
+        names.map((n) => `${n}:${String(req.headers[n] ?? "").trim().replace(/[ \t]+/g, " ")}\n`).join(""),
         signedHeaders,
         sha256(body),
     ].join("\n");

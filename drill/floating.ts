@@ -26,6 +26,17 @@ export type WorkerName = "wk1" | "wk2";
 
 /** The port the stand-in cloud API listens on (inside the lb namespace only). */
 export const CLOUD_API_PORT = 8169;
+/** The port the stand-in lease store listens on, at its own address (plan.ts). */
+export const LEASE_STORE_PORT = 8170;
+
+/** The table / blob the drill's lease lives in (the stand-in lease store knows them). */
+export const DRILL_LEASE = {
+    aws: { tableName: "iguana-drill-lease", itemKey: "iguana-drill" },
+    azure: { accountName: "iguanadrilllease", container: "lease", blobName: "iguana-drill.json" },
+} as const;
+
+/** The token the stand-in's IMDS hands out for storage (resource https://storage.azure.com/) and its blob service checks. */
+export const DRILL_AZURE_STORAGE_TOKEN = "drill-storage-token";
 
 /** The resources the drill's floating VIP pretends to be (the stand-in cloud API knows them). */
 export const DRILL_VIP = {
@@ -35,6 +46,10 @@ export const DRILL_VIP = {
         nicIds: {
             wk1: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Network/networkInterfaces/drill-wk1-nic",
             wk2: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Network/networkInterfaces/drill-wk2-nic",
+        },
+        vmIds: {
+            wk1: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Compute/virtualMachines/drill-wk1",
+            wk2: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Compute/virtualMachines/drill-wk2",
         },
         subnetId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Network/virtualNetworks/drill/subnets/workers",
         /** AZURE_IP_CONFIG_NAME in components/azure.ts (not imported: it would load the Azure provider). */
@@ -79,6 +94,7 @@ export interface CloudApiWorker {
     ns: string;
     instanceId: string;
     nicId: string;
+    vmId: string;
 }
 
 /** What drill/cloud-api-server.ts is started with (a JSON file). */
@@ -94,7 +110,15 @@ export interface CloudApiServerConfig {
     /** The interface every namespace has on the bridge (WORKER_INTERFACE). */
     iface: string;
     moveDelayMs: number;
-    files: { ready: string; holder: string; moves: string; calls: string };
+    /** The lease store: its own address, the faults the drill sets (a JSON file it re-reads), its history of writes. */
+    lease: { host: string; port: number };
+    files: { ready: string; holder: string; moves: string; calls: string; leaseFaults: string; leaseWrites: string; leaseCalls: string; fences: string };
+}
+
+/** The faults of the stand-in lease store, as the drill sets them at run time. */
+export interface LeaseFaults {
+    /** Every call is answered this much later. */
+    delayMs?: number;
 }
 
 export function cloudApiServerConfig(
@@ -112,6 +136,7 @@ export function cloudApiServerConfig(
         ns: ns[name],
         instanceId: DRILL_VIP.aws.instanceIds[name],
         nicId: DRILL_VIP.azure.nicIds[name],
+        vmId: DRILL_VIP.azure.vmIds[name],
     });
     return {
         cloud,
@@ -123,7 +148,17 @@ export function cloudApiServerConfig(
         addresses,
         iface,
         moveDelayMs,
-        files: { ready: `${dir}/cloud-api.ready`, holder: `${dir}/vip-holder`, moves: `${dir}/vip-moves.jsonl`, calls: `${dir}/cloud-api-calls.json` },
+        lease: { host: addresses.leaseStore, port: LEASE_STORE_PORT },
+        files: {
+            ready: `${dir}/cloud-api.ready`,
+            holder: `${dir}/vip-holder`,
+            moves: `${dir}/vip-moves.jsonl`,
+            calls: `${dir}/cloud-api-calls.json`,
+            leaseFaults: `${dir}/lease-faults.json`,
+            leaseWrites: `${dir}/lease-writes.jsonl`,
+            leaseCalls: `${dir}/lease-calls.json`,
+            fences: `${dir}/fences.jsonl`,
+        },
     };
 }
 

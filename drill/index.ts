@@ -1,6 +1,6 @@
 /**
  * The failover drill (issue 5): `npm run drill [-- --stack aws-dev] [--fast] [--scenario 1,4]`.
- * Linux, as root. Real keepalived between network namespaces with the files the bootstrap code
+ * Linux, as root. The real lease guard between network namespaces with the files the bootstrap code
  * renders, an HAProxy emulating the cloud LB with the stack's health-check settings (or, with
  * `--failover-strategy floating-ip`, a stand-in cloud API the rendered VIP mover moves the VIP
  * through), Iguana stand-ins that journal before they ACK, and an HL7 sender that counts every ACK.
@@ -33,7 +33,7 @@ const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile
   --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
   --queue-recovery  override storage.queueRecovery: "shared" runs Iguana only on the MASTER with one
                journal both workers' data mounts share (default: the stack's own)
-  --failover-strategy  override failover.strategy: "floating-ip" has no LB; keepalived's notify moves
+  --failover-strategy  override failover.strategy: "floating-ip" has no LB; the lease holder moves
                the VIP through a stand-in cloud API (every channel active-passive; default: the stack's own)
   --vip-move-delay-ms  floating-ip: how long the stand-in cloud takes to apply each change
                (default: aws 3000 per Elastic IP association; azure 5000 per NIC update, emulated)
@@ -158,8 +158,8 @@ export function vipMoveText(cloud: "aws" | "azure", delayMs: number): string {
 
 function preflight(): void {
     if (process.platform !== "linux") throw new Error("the drill needs Linux (network namespaces)");
-    if (process.getuid?.() !== 0) throw new Error("the drill needs root (ip netns, iptables, keepalived)");
-    for (const tool of ["ip", "iptables", "ss", "keepalived", "haproxy", "python3", "curl", "logger"]) {
+    if (process.getuid?.() !== 0) throw new Error("the drill needs root (ip netns, iptables, nft)");
+    for (const tool of ["ip", "iptables", "nft", "ss", "haproxy", "python3", "curl", "logger"]) {
         if (!sh("sh", ["-c", `command -v ${tool} || true`]).trim()) throw new Error(`${tool} is not installed (see docs/failover.md for the Debian packages)`);
     }
 }
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
             if (vipMove) {
                 const ignored = [...(args.fast ? ["--fast"] : []), ...(args.profile ? ["--profile"] : [])];
                 console.log(
-                    `drill: ${stack} with a floating IP (failover.strategy floating-ip: no load balancer; keepalived's notify runs the VIP mover against a stand-in ${cfg.cloud === "aws" ? "IMDS + EC2" : "IMDS + ARM"}), ` +
+                    `drill: ${stack} with a floating IP (failover.strategy floating-ip: no load balancer; the lease holder's guard runs the VIP mover against a stand-in ${cfg.cloud === "aws" ? "IMDS + EC2" : "IMDS + ARM"}), ` +
                         `storage.queueRecovery ${cfg.storage.queueRecovery}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once` +
                         (ignored.length > 0 ? `; ${ignored.join(" and ")} ignored (no load balancer)` : ""),
                 );

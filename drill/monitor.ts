@@ -1,7 +1,7 @@
 /**
- * Watches a running scenario: each worker's keepalived role (the state file the rendered
- * notify script writes) and each HAProxy server's check status (its stats socket), recording
- * every change with a monotonic timestamp.
+ * Watches a running scenario: each worker's role (the state file the rendered notify script
+ * writes and the lease guard's deadline), its gate and Iguana, and each HAProxy server's check
+ * status (its stats socket), recording every change with a monotonic timestamp.
  */
 import * as net from "net";
 import { monotonicMs } from "./sender";
@@ -9,7 +9,7 @@ import { sleep } from "./system";
 
 export interface Change {
     t: number;
-    /** `wk1`, `wk2` for keepalived roles; `<backend>/<server>` for the LB. */
+    /** `wk1`, `wk2` for roles, `wk1-gate`, `wk1-iguana`, `wk1-probe`...; `<backend>/<server>` for the LB. */
     subject: string;
     value: string;
 }
@@ -70,6 +70,12 @@ export class Monitor {
         if (this.current.get(subject) === value) return;
         this.current.set(subject, value);
         this.changes.push({ t, subject, value });
+    }
+
+    /** Changes recorded elsewhere (the probe watcher's exact log), merged in time order. */
+    addChanges(changes: Change[]): void {
+        this.changes.push(...changes);
+        this.changes.sort((a, b) => a.t - b.t);
     }
 
     now(subject: string): string | undefined {

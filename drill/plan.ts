@@ -5,11 +5,11 @@
  * bootstrap settings come from `bootstrapSettings` with the drill's scratch paths.
  */
 import * as path from "path";
-import { BootstrapSettings, CloudApiEndpoints, VipLocator, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
+import { BootstrapSettings, CloudApiEndpoints, LeaseLocator, PeerFenceLocator, VipLocator, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
 import { Cloud } from "../components/constants";
 import { WorkerPlan, planNetwork, planWorkers } from "../components/model";
-import { CLOUD_API_PORT, DRILL_VIP } from "./floating";
+import { CLOUD_API_PORT, DRILL_LEASE, DRILL_VIP, LEASE_STORE_PORT } from "./floating";
 
 /** Every address the drill uses lives in this /24, inside namespaces the drill creates. */
 export const DRILL_SUBNET = { prefix: "10.251.0", length: 24 } as const;
@@ -20,8 +20,10 @@ export interface DrillAddresses {
     sender: string;
     wk1: string;
     wk2: string;
-    /** Floating IP: the stand-in cloud API (IMDS, EC2 or ARM), on the bridge in the lb namespace. */
+    /** The stand-in cloud API (IMDS, EC2 or ARM), on the bridge in the lb namespace. */
     cloudApi: string;
+    /** The stand-in lease store, an address of its own so that it can be cut alone. */
+    leaseStore: string;
 }
 
 export const DRILL_ADDRESSES: DrillAddresses = {
@@ -30,10 +32,27 @@ export const DRILL_ADDRESSES: DrillAddresses = {
     wk1: `${DRILL_SUBNET.prefix}.11`,
     wk2: `${DRILL_SUBNET.prefix}.12`,
     cloudApi: `${DRILL_SUBNET.prefix}.3`,
+    leaseStore: `${DRILL_SUBNET.prefix}.4`,
 };
 
 export function cloudApiUrl(addresses: DrillAddresses = DRILL_ADDRESSES): string {
     return `http://${addresses.cloudApi}:${CLOUD_API_PORT}`;
+}
+
+export function leaseStoreUrl(addresses: DrillAddresses = DRILL_ADDRESSES): string {
+    return `http://${addresses.leaseStore}:${LEASE_STORE_PORT}`;
+}
+
+/** The lease store as the cloud implementation hands it to a worker, naming the drill's table or blob. */
+export function drillLease(cfg: ClusterConfig): LeaseLocator {
+    if (cfg.cloud === "aws") return { kind: "aws-dynamodb", tableName: DRILL_LEASE.aws.tableName, region: cfg.region, itemKey: DRILL_LEASE.aws.itemKey };
+    return { kind: "azure-blob", accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, blobName: DRILL_LEASE.azure.blobName };
+}
+
+/** Shared mode: how a new holder stops the previous one, naming the drill's machines. */
+export function drillPeerFence(cfg: ClusterConfig, peer: WorkerPlan): PeerFenceLocator {
+    if (cfg.cloud === "aws") return { kind: "aws-ec2", region: cfg.region };
+    return { kind: "azure-vm", peerVmId: DRILL_VIP.azure.vmIds[peer.name as "wk1" | "wk2"] };
 }
 
 /** The floating VIP as the cloud implementation hands it to a worker, naming the drill's resources. */
@@ -69,7 +88,6 @@ export function drillWorkerPaths(root: string, worker: string): WorkerPaths {
         libDir: path.join(base, "lib"),
         etcDir: path.join(base, "etc"),
         runDir: path.join(base, "run"),
-        keepalivedConf: path.join(base, "etc", "keepalived.conf"),
         dataMount: path.join(base, "data"),
         workingDir: path.join(base, "data", "working"),
         appDir: path.join(base, "app"),
@@ -96,14 +114,24 @@ export function drillSettings(cfg: ClusterConfig, root: string, addresses: Drill
     // The storage locator only feeds the disk and mount scripts, which the drill does not run:
     // in shared mode each worker's data mount is a bind mount of one directory instead.
     const dataDisk = shared ? ({ kind: "aws-efs", fileSystemId: "fs-0drill" } as const) : ({ kind: "aws-ebs", volumeId: "vol-0drill" } as const);
-    // Floating IP: the VIP mover's config (vip.json) is rendered from these, pointed at the
-    // stand-in cloud API instead of the real IMDS and EC2 / ARM endpoints.
+    // The guard's, the VIP mover's and the peer fence's configs are rendered from these, pointed
+    // at the stand-in cloud API and lease store instead of the real IMDS and endpoints.
     const floating = isFloating(cfg);
-    const cloudApi: CloudApiEndpoints = { imdsUrl: cloudApiUrl(addresses), apiUrl: cfg.cloud === "aws" ? `${cloudApiUrl(addresses)}/` : cloudApiUrl(addresses) };
+    const cloudApi: CloudApiEndpoints = {
+        imdsUrl: cloudApiUrl(addresses),
+        apiUrl: cfg.cloud === "aws" ? `${cloudApiUrl(addresses)}/` : cloudApiUrl(addresses),
+        leaseUrl: cfg.cloud === "aws" ? `${leaseStoreUrl(addresses)}/` : leaseStoreUrl(addresses),
+    };
     const settings = (self: WorkerPlan, peer: WorkerPlan) => {
         const paths = drillWorkerPaths(root, self.name);
-        const s = bootstrapSettings(cfg, self, peer, { dataDisk, ...(floating ? { vip: drillVip(cfg, self, peer) } : {}) }, paths);
-        return { ...s, ...(shared ? { serviceCommand: drillServiceCommand(paths) } : {}), ...(floating ? { cloudApi } : {}) };
+        const s = bootstrapSettings(
+            cfg,
+            self,
+            peer,
+            { dataDisk, lease: drillLease(cfg), ...(floating ? { vip: drillVip(cfg, self, peer) } : {}), ...(shared ? { peerFence: drillPeerFence(cfg, peer) } : {}) },
+            paths,
+        );
+        return { ...s, ...(shared ? { serviceCommand: drillServiceCommand(paths) } : {}), cloudApi };
     };
     return [settings(wk1, wk2), settings(wk2, wk1)];
 }

@@ -1,37 +1,51 @@
 /**
- * One scenario, from a fresh start: topology, rendered worker files, keepalived, role probes,
- * Iguana stand-ins, the emulated LB and the sender; then the fault, the observation, the
- * evidence and the verdict. Everything started is ended and every namespace deleted, also
- * when something fails.
+ * One scenario, from a fresh start: topology, rendered worker files, the lease guards, role
+ * probes, Iguana stand-ins, the stand-in lease store, the emulated LB and the sender; then the
+ * fault, the observation, the evidence and the verdict. Everything started is ended and every
+ * namespace deleted, also when something fails.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { VRRP, renderKeepalivedDropIn } from "../components/bootstrap";
+import { leaseTiming } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
-import { Ack, Analysis, analyse, longestGap, orderViolations } from "./analysis";
-import { CloudApiServerConfig, VipMove, cloudApiServerConfig, readHolder, readMoves, summariseCalls } from "./floating";
+import { Ack, Analysis, analyse, orderViolations } from "./analysis";
+import { CloudApiServerConfig, LeaseFaults, VipMove, cloudApiServerConfig, readHolder, readMoves, summariseCalls } from "./floating";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
 import { Monitor, routes } from "./monitor";
-import { DRILL_ADDRESSES, LbProfile, WORKER_INTERFACE, drillSettings, drillSharedDir, drillWorkers, isFloating } from "./plan";
+import { DRILL_ADDRESSES, LbProfile, WORKER_INTERFACE, drillSettings, drillSharedDir, isFloating } from "./plan";
+import { readProbeChanges } from "./probe-watch";
 import { SenderEvent, monotonicMs } from "./sender";
 import { journalPath, readJournal, readJournalEntries } from "./standin";
-import { Processes, Started, netnsPidsNamed, pidAlive, sh, sleep, waitFor } from "./system";
-import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, VipMoveTiming, failoverBudget, floatingBudget, keepalivedDetectionMs } from "./timing";
-import { Topology, createTopology, cutNetwork, cutPeer, destroyTopology, healNetwork, healPeer } from "./topology";
+import { Processes, Started, pidAlive, sh, sleep, waitFor } from "./system";
+import { Budget, Detection, LbTiming, SENDER_TIMING, STANDIN_START_BUDGET_MS, VipMoveTiming, failoverBudget, floatingBudget, takeoverMs } from "./timing";
+import { Topology, createTopology, cutLeaseStore, cutNetwork, cutPeer, destroyTopology, healLeaseStore, healNetwork, healPeer } from "./topology";
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
 import { FLOATING_IP_OVERRIDES } from "../boot/cases";
 
-export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
+export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
+
+/**
+ * What a scenario must show:
+ * - failover: WK2 takes over within the budget;
+ * - stay: WK1 stays the active worker (WK2 never active);
+ * - either: WK1 stays, or WK2 takes over within the budget (a guard restarted in place);
+ * - none: no worker active while the fault lasts (the lease store out of reach), one again after it;
+ * - cold-start: both start together and WK1 becomes the active worker.
+ */
+export type Expectation = "failover" | "stay" | "either" | "none" | "cold-start";
+
+/** What follows the fault, after the failover: WK1 returns and must stay passive while WK2 stays active. */
+export type Return = "reboot" | "heal" | "thaw";
 
 export interface ScenarioDef {
     id: ScenarioId;
     key: string;
     title: string;
     detection: Detection;
-    /** A documented limitation of the design: reported, fails the run only on a lost message. */
-    limitation?: boolean;
+    expect: Expectation;
+    returns?: Return;
     /** WK1 goes silent (no answer, no reset): the LB's checks of it fail only by timing out. */
     silentPrimary?: boolean;
     /** The title with a floating IP, where it differs (no LB). */
@@ -39,15 +53,52 @@ export interface ScenarioDef {
 }
 
 export const SCENARIOS: ScenarioDef[] = [
-    { id: 1, key: "crash", title: "WK1 crashes (kill -9 keepalived and Iguana)", detection: "vrrp" },
-    { id: 2, key: "network-cut", title: "WK1's network is cut", detection: "vrrp", silentPrimary: true },
-    { id: 3, key: "keepalived-stop", title: "keepalived on WK1 stopped cleanly", detection: "vrrp" },
-    { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, keepalived runs on", detection: "track-script" },
-    { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "vrrp" },
-    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB", detection: "vrrp", limitation: true, floatingTitle: "WK1<->WK2 link cut, both reach the cloud API and the senders" },
-    // Not in the issue's list: scenario 5 with a partition instead of a crash (WK1 was never down).
-    { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "vrrp", limitation: true, silentPrimary: true },
+    { id: 1, key: "crash", title: "WK1 crashes (every process killed at once)", detection: "expiry", expect: "failover" },
+    { id: 2, key: "network-cut", title: "WK1's network is cut", detection: "expiry", expect: "failover", silentPrimary: true },
+    { id: 3, key: "guard-stop", title: "the lease guard on WK1 stopped cleanly", detection: "release", expect: "failover" },
+    { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, its guard runs on", detection: "health", expect: "failover" },
+    { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "expiry", expect: "failover", returns: "reboot" },
+    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB and the lease store", detection: "expiry", expect: "stay", floatingTitle: "WK1<->WK2 link cut, both reach the cloud API, the lease store and the senders" },
+    { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "expiry", expect: "failover", silentPrimary: true, returns: "heal" },
+    { id: 8, key: "lease-cut-wk1", title: "the lease store unreachable from WK1 only", detection: "expiry", expect: "failover", returns: "heal" },
+    { id: 9, key: "lease-cut-both", title: "the lease store unreachable from both workers", detection: "expiry", expect: "none" },
+    { id: 10, key: "lease-slow", title: "every lease store call 2.5 s late", detection: "expiry", expect: "none" },
+    { id: 11, key: "wk1-frozen", title: "WK1 frozen for 20 s (every process stopped), then thawed", detection: "expiry", expect: "failover", silentPrimary: true, returns: "thaw" },
+    { id: 12, key: "guard-killed", title: "the lease guard on WK1 killed -9", detection: "expiry", expect: "either" },
+    { id: 13, key: "cold-start", title: "both workers cold-started together", detection: "expiry", expect: "cold-start" },
+    { id: 14, key: "switchover", title: "planned switchover (handover command on WK1)", detection: "release", expect: "failover" },
 ];
+
+/** How late the stand-in lease store answers in scenario 10. */
+export const SLOW_STORE_DELAY_MS = 2500;
+/** How long WK1 stays frozen in scenario 11. */
+export const FREEZE_MS = 20000;
+/** After WK1 returns (reboot, heal, thaw), the active WK2 must stay active at least this long. */
+export const STAYS_ACTIVE_AFTER_RETURN_MS = 45000;
+/** How long scenarios 9 and 10 keep the store out of reach, and 6 the link cut. */
+export const FAULT_HOLD_MS = 15000;
+/** A planned switchover hands the lease over within this (the issue's bound), measured command to WK2 active. */
+export const SWITCHOVER_BOUND_MS = 2000;
+
+/**
+ * Whether the holder rides out a store that answers `delayMs` late: its calls must not time out
+ * (L/3), and with one call at a time, the next success (two delays after a send) must come
+ * before that send's deadline (L/2).
+ */
+export function ridesOutSlowStore(leaseSeconds: number, delayMs: number): boolean {
+    const t = leaseTiming(leaseSeconds);
+    return delayMs < t.callTimeoutSeconds * 1000 && Math.max(2 * delayMs, delayMs + t.renewEverySeconds * 1000) < t.activeForSeconds * 1000;
+}
+
+export function leaseSecondsOf(cfg: ClusterConfig): number {
+    return cfg.failover.leaseSeconds;
+}
+
+/** What scenario 10 must show with the stack's lease: the holder rides the slow store out, or nobody is active while it lasts. */
+export function effectiveExpectation(def: ScenarioDef, cfg: ClusterConfig): Expectation {
+    if (def.key === "lease-slow") return ridesOutSlowStore(leaseSecondsOf(cfg), SLOW_STORE_DELAY_MS) ? "stay" : "none";
+    return def.expect;
+}
 
 export interface StackRun {
     stack: string;
@@ -63,10 +114,10 @@ export interface StackRun {
 
 /** The outage budget of one scenario of a stack: through the LB, or through a floating IP. */
 export function scenarioBudget(def: ScenarioDef, stack: StackRun): Budget {
-    const backupPriority = drillWorkers(stack.cfg)[1].vrrpPriority;
+    const lease = leaseTiming(leaseSecondsOf(stack.cfg));
     const iguanaStartMs = stack.cfg.storage?.queueRecovery === "shared" ? STANDIN_START_BUDGET_MS : 0;
-    if (stack.vipMove) return floatingBudget(def.detection, backupPriority, stack.vipMove, { iguanaStartMs });
-    return failoverBudget(def.detection, backupPriority, stack.timing, { silentPrimary: def.silentPrimary, iguanaStartMs });
+    if (stack.vipMove) return floatingBudget(def.detection, lease, stack.vipMove, { iguanaStartMs });
+    return failoverBudget(def.detection, lease, stack.timing, { silentPrimary: def.silentPrimary, iguanaStartMs });
 }
 
 export interface RunContext {
@@ -104,8 +155,10 @@ export interface ScenarioResult {
     orderViolations: number;
     retries: number;
     journalEntries: Record<string, number>;
-    /** Time both workers were keepalived MASTER at once, after the fault. */
-    bothMasterMs: number;
+    /** Time both workers were active at once (probe 200, gate open with Iguana running, Iguana running in shared mode, VIP held: any counts), from the set-up on. */
+    bothActiveMs: number;
+    /** ACKs from WK1 later than WK2's first after the fault: the two acknowledging in the same window. */
+    interleavedAcks: number;
     /** Time the LB had both workers up (routable) at once, after the fault. */
     lbBothUpMs: number;
     /** storage.queueRecovery of the run. */
@@ -142,34 +195,49 @@ export function acksOf(events: SenderEvent[]): Ack[] {
     return events.filter((e) => e.type === "ack" && e.id).map((e) => ({ id: e.id!, worker: workerOfAck(e.worker), t: e.t }));
 }
 
-/** The command the rendered systemd drop-in runs after keepalived stops, for any reason. */
-export function execStopPost(dropIn: string): string[] {
-    const line = dropIn.split("\n").find((l) => l.startsWith("ExecStopPost="));
-    if (!line) throw new Error("the keepalived drop-in has no ExecStopPost");
-    return line.slice("ExecStopPost=".length).trim().split(/\s+/);
+/** ACKs from WK1 after WK2's first ACK at or after `since` (and before `until`): both acknowledging in one window. */
+export function interleavedAcks(acks: Ack[], since: number, until = Infinity): number {
+    const firstWk2 = acks.find((a) => a.worker === "wk2" && a.t >= since)?.t;
+    if (firstWk2 === undefined) return 0;
+    return acks.filter((a) => a.worker === "wk1" && a.t > firstWk2 && a.t < until).length;
 }
+
+/** What counts as active for "never two at once": any one of these. */
+export function isActive(values: { probe?: string; gate?: string; iguana?: string; vip?: string }, worker: string, shared: boolean): boolean {
+    return values.probe === "200" || (values.gate === "open" && values.iguana === "RUN") || (shared && values.iguana === "RUN") || values.vip === worker;
+}
+
+/** A worker as a scenario sees it, booted or in bare namespaces (drill/worker.ts, drill/booted.ts). */
+type ScenarioWorker = DrillWorker | BootedDrillWorker;
 
 class ScenarioRun {
     readonly procs: Processes;
     readonly topo: Topology;
     /** Set in the constructor, or (booted machines) once they are up. */
-    workers!: [DrillWorker, DrillWorker];
+    workers!: [ScenarioWorker, ScenarioWorker];
     /** The booted machines, when the drill runs on them. */
     readonly pair?: BootedPair;
     readonly monitor: Monitor;
     readonly root: string;
     readonly notes: string[] = [];
+    readonly expect: Expectation;
     haproxy?: Started;
-    /** Floating IP: the stand-in cloud API, in the lb namespace. */
+    /** The stand-in cloud API and lease store (bare namespaces), in the lb namespace. */
     cloudApi?: Started;
     cloudApiConfig?: CloudApiServerConfig;
+    probeWatch?: Started;
     sender?: Started;
     probeSender?: Started;
     readonly eventsFile: string;
     readonly probeEventsFile: string;
+    readonly probeChangesFile: string;
     readonly stopFile: string;
     readonly backend: string;
     readonly port: number;
+    /** When WK1 came back (reboot, heal, thaw), or the fault ended (9, 10, 6). */
+    returnedAt?: number;
+    /** When the monitor started: "never two active" holds from here on. */
+    watchedFrom = 0;
     private readonly interrupt: () => void | Promise<void>;
 
     constructor(
@@ -181,6 +249,7 @@ class ScenarioRun {
         this.root = path.join(ctx.workRoot, tag);
         fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
         this.procs = new Processes(path.join(ctx.logRoot, tag));
+        this.expect = effectiveExpectation(def, stack.cfg);
         if (stack.booted) {
             const index = Number(tag.replace(/\D/g, "")) % 200;
             const pair = new BootedPair(
@@ -203,8 +272,10 @@ class ScenarioRun {
         }
         this.interrupt ??= () => {
             this.procs.killAll();
-            for (const w of this.workers ?? []) {
+            for (const w of this.nsWorkers()) {
+                w.superviseGuard = false;
                 w.stopReconcileTimer();
+                w.thaw();
                 w.killStandin();
                 w.unmountShared();
             }
@@ -214,14 +285,16 @@ class ScenarioRun {
         if (!stack.booted) {
             const [s1, s2] = drillSettings(stack.cfg, this.root);
             this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
+            this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove?.delayMs ?? 0, this.root);
         }
-        if (stack.vipMove && !stack.booted) {
-            this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove.delayMs, this.root);
-        }
+        this.probeChangesFile = path.join(this.root, "probe-changes.jsonl");
         this.monitor = new Monitor({
             wk1: () => this.workers[0].role(),
             wk2: () => this.workers[1].role(),
-            ...(this.shared ? { "wk1-iguana": () => (this.workers[0].standinRunning() ? "RUN" : "STOP"), "wk2-iguana": () => (this.workers[1].standinRunning() ? "RUN" : "STOP") } : {}),
+            "wk1-gate": () => (this.workers[0].gateOpen() ? "open" : "closed"),
+            "wk2-gate": () => (this.workers[1].gateOpen() ? "open" : "closed"),
+            "wk1-iguana": () => this.iguanaState(this.workers[0]),
+            "wk2-iguana": () => this.iguanaState(this.workers[1]),
             ...(stack.vipMove ? { vip: () => readHolder(this.vipFiles().holder) } : {}),
         });
         this.eventsFile = path.join(this.root, "sender-events.jsonl");
@@ -233,6 +306,17 @@ class ScenarioRun {
         this.port = channel.port;
     }
 
+    /** The workers in bare namespaces (none when booted). */
+    nsWorkers(): DrillWorker[] {
+        return this.pair ? [] : ((this.workers ?? []) as DrillWorker[]);
+    }
+
+    /** RUN, STOP, or FROZEN (a frozen Iguana acknowledges nothing: it does not count as running). */
+    iguanaState(w: ScenarioWorker): string {
+        if (w.frozen) return "FROZEN";
+        return w.standinRunning() ? "RUN" : "STOP";
+    }
+
     get shared(): boolean {
         return this.stack.cfg.storage?.queueRecovery === "shared";
     }
@@ -241,10 +325,26 @@ class ScenarioRun {
         return this.stack.vipMove !== undefined;
     }
 
-    /** Floating IP: the files the stand-in cloud keeps (who holds the VIP, its moves, the calls it served). */
+    get lease() {
+        return leaseTiming(leaseSecondsOf(this.stack.cfg));
+    }
+
+    /** The stand-in cloud's files: the VIP (holder, moves, calls) and the lease store (faults, writes). */
     vipFiles(): { holder: string; moves: string; calls: string } {
         if (this.pair) return this.pair.cluster.vipFiles();
         return this.cloudApiConfig!.files;
+    }
+
+    leaseFaultsFile(): string {
+        return this.pair ? this.pair.cluster.leaseFiles().faults : this.cloudApiConfig!.files.leaseFaults;
+    }
+
+    leaseStoreAddress(): string {
+        return this.pair ? this.pair.cluster.leaseAddress() : this.topo.addresses.leaseStore;
+    }
+
+    setLeaseFaults(faults: LeaseFaults): void {
+        fs.writeFileSync(this.leaseFaultsFile(), JSON.stringify(faults));
     }
 
     /** Floating IP: who holds the VIP now (wk1, wk2 or none). */
@@ -252,19 +352,25 @@ class ScenarioRun {
         return this.monitor.now("vip");
     }
 
-    /** Floating IP: starts the stand-in cloud API in the lb namespace and waits until it listens. */
+    /** Starts the stand-in cloud API and lease store in the lb namespace and waits until they listen. */
     async startCloudApi(): Promise<void> {
         const config = this.cloudApiConfig!;
         const file = path.join(this.root, "cloud-api.json");
         fs.writeFileSync(file, JSON.stringify(config, null, 2));
-        this.cloudApi = this.procs.spawnIn(
+        this.cloudApi = this.procs.spawnIn(this.topo.ns.lb, "cloud-api", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-api-server.ts"), file], { cwd: this.ctx.repoRoot });
+        if (!(await waitFor(() => fs.existsSync(config.files.ready), 30000))) throw new Error("the stand-in cloud API did not start");
+    }
+
+    /** Asks both role probes every 50 ms from where the LB stands, recording every change. */
+    startProbeWatch(): void {
+        const target = (w: ScenarioWorker) => `${w.name}=http://${w.settings.self.privateIp}:${w.settings.roleProbe.port}${w.settings.roleProbe.path}`;
+        this.probeWatch = this.procs.spawnIn(
             this.topo.ns.lb,
-            "cloud-api",
+            "probe-watch",
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-api-server.ts"), file],
+            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "probe-watch.ts"), "--target", target(this.wk1), "--target", target(this.wk2), "--every-ms", "50", "--timeout-ms", "300", "--out", this.probeChangesFile, "--now", `${this.probeChangesFile}.now`],
             { cwd: this.ctx.repoRoot },
         );
-        if (!(await waitFor(() => fs.existsSync(config.files.ready), 30000))) throw new Error("the stand-in cloud API did not start");
     }
 
     /** Floating IP: the VIP's moves recorded by the stand-in. */
@@ -277,25 +383,25 @@ class ScenarioRun {
         return this.vipMoves().find((mv) => mv.t >= since && match(mv.holder))?.t ?? null;
     }
 
-    /** Floating IP: the longest a move may take after a promotion (the budget's share). */
+    /** Floating IP: the longest a move may take after a takeover (the budget's share). */
     get vipMoveMs(): number {
         return scenarioBudget(this.def, this.stack).vipMoveMs ?? 0;
     }
 
-    get wk1(): DrillWorker {
+    get wk1(): ScenarioWorker {
         return this.workers[0];
     }
-    get wk2(): DrillWorker {
+    get wk2(): ScenarioWorker {
         return this.workers[1];
     }
 
-    lbStatus(worker: DrillWorker): string | undefined {
+    lbStatus(worker: ScenarioWorker): string | undefined {
         return this.monitor.now(`${this.backend}/${worker.name}`);
     }
 
     /**
-     * The worker's boot order: LLP gate closed, role probe, Iguana; keepalived comes after.
-     * Shared mode: Iguana is not started at boot; keepalived's notify starts it on the MASTER.
+     * A worker's boot order: LLP gate closed, role probe, Iguana; the lease guard comes after.
+     * Shared mode: Iguana is not started at boot; the notify script starts it on the holder.
      */
     async bootWorker(w: DrillWorker): Promise<void> {
         w.closeGate();
@@ -305,13 +411,21 @@ class ScenarioRun {
         if (!(await waitFor(() => w.standinReady(), 30000))) throw new Error(`${w.name}: the Iguana stand-in did not start`);
     }
 
+    /** Both workers hold their roles: WK1 active (and its Iguana up), WK2 passive (BACKUP). */
+    settled(): boolean {
+        return this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP" && (!this.shared || this.wk1.standinReady());
+    }
+
     /** Booted machines: the boot does what setUp does by hand (the units, in their order); then the LB. */
     async setUpBooted(pair: BootedPair): Promise<void> {
-        await pair.start();
-        this.workers = pair.workers as unknown as [DrillWorker, DrillWorker];
-        this.monitor.start();
+        await pair.start(() => {
+            this.workers = pair.workers as [ScenarioWorker, ScenarioWorker];
+            this.startProbeWatch();
+            this.monitor.start();
+            this.watchedFrom = monotonicMs();
+        });
         if (!this.floating) return this.startLoadBalancer();
-        // No LB: WK1's notify ran the mover against the stand-in cloud, which places the VIP.
+        // No LB: WK1's guard ran the mover against the stand-in cloud, which placed the VIP.
         if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 30000))) {
             throw new Error(`the floating VIP did not reach WK1 on the booted machines: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`);
         }
@@ -320,40 +434,41 @@ class ScenarioRun {
     async setUp(): Promise<void> {
         if (this.pair) return this.setUpBooted(this.pair);
         if (this.shared) fs.mkdirSync(path.join(drillSharedDir(this.root), "working"), { recursive: true, mode: 0o755 });
-        for (const w of this.workers) {
+        const workers = this.nsWorkers();
+        for (const w of workers) {
             w.render(this.procs.logDir);
             if (this.shared) w.mountShared(drillSharedDir(this.root));
-            w.prepareVrrpLink();
-            w.configTest();
         }
-        await Promise.all(this.workers.map((w) => this.bootWorker(w)));
-        // Floating IP: the cloud API is there before keepalived, whose notify runs the mover.
-        if (this.floating) await this.startCloudApi();
-        // WK1's keepalived starts first. Both start as BACKUP with nopreempt, so whichever times
-        // out first becomes MASTER and keeps it: a WK2 booted more than the skew difference
-        // (about 0.2 s) before WK1 would be the active one. The drill wants WK1 active.
-        this.wk1.startKeepalived();
-        await waitFor(() => this.wk1.role() === "BACKUP", 5000, 20);
-        this.wk2.startKeepalived();
+        await this.startCloudApi();
+        await Promise.all(workers.map((w) => this.bootWorker(w)));
+        this.startProbeWatch();
         this.monitor.start();
-        // WK2 leaves FAULT only after its boot head start (VRRP.backupBootHeadStartSeconds).
-        if (!(await waitFor(() => this.wk1.role() === "MASTER" && this.wk2.role() === "BACKUP", 15000 + VRRP.backupBootHeadStartSeconds * 1000))) {
-            throw new Error(`keepalived did not elect WK1: wk1=${this.wk1.role()} wk2=${this.wk2.role()}`);
+        this.watchedFrom = monotonicMs();
+        // Both guards start together, as after a cold start of the cluster: WK2's head start
+        // (GUARD.backupBootHeadStartSeconds) lets WK1 take the free lease first.
+        for (const w of workers) {
+            w.superviseGuard = true;
+            w.startGuard();
         }
-        if (this.shared && !(await waitFor(() => this.wk1.standinReady(), 30000))) {
-            throw new Error("shared storage: keepalived's notify did not start WK1's Iguana stand-in");
+        if (this.shared) for (const w of workers) this.remountForGuard(w);
+        if (!(await waitFor(() => this.settled(), 30000))) {
+            throw new Error(`the lease did not make WK1 active: wk1=${this.wk1.role()} wk2=${this.wk2.role()}`);
         }
         if (this.floating) {
-            // No LB: WK1's notify ran the mover, which asked the stand-in cloud for the VIP.
             if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 15000))) {
                 throw new Error(`the floating VIP did not reach WK1: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`);
             }
             // The machines of a running cluster booted long ago: their reconcile timers fire every
-            // OnUnitActiveSec from now (OnBootSec applies only to the WK1 that reboots in scenario 5).
-            for (const w of this.workers) w.startReconcileTimer(workerReconcileTimer(w.settings).everyMs);
+            // OnUnitActiveSec from now (OnBootSec applies only to a WK1 that reboots).
+            for (const w of workers) w.startReconcileTimer(workerReconcileTimer(w.settings).everyMs);
             return;
         }
         await this.startLoadBalancer();
+    }
+
+    /** Shared mode: the guard's own mount namespace gets the shared directory too (ip netns exec made it private). */
+    remountForGuard(w: DrillWorker): void {
+        if (waitForSync(() => w.guardPid() !== undefined, 5000)) w.mountSharedInGuard(drillSharedDir(this.root));
     }
 
     /** The LB starts once WK1 is active, as in a deployed cluster whose LB has seen both workers. */
@@ -376,10 +491,7 @@ class ScenarioRun {
         this.haproxy = this.procs.spawnIn(this.topo.ns.lb, "haproxy", "haproxy", ["-db", "-f", cfgFile]);
         this.monitor.setHaproxySocket(socket);
         const intervalMs = this.stack.timing.intervalSeconds * 1000;
-        const settled = await waitFor(
-            () => this.lbStatus(this.wk1) === "UP" && this.lbStatus(this.wk2) === "DOWN",
-            intervalMs * (this.stack.timing.threshold + 1) + 5000,
-        );
+        const settled = await waitFor(() => this.lbStatus(this.wk1) === "UP" && this.lbStatus(this.wk2) === "DOWN", intervalMs * (this.stack.timing.threshold + 1) + 5000);
         if (!settled) throw new Error(`the LB did not settle on WK1: wk1=${this.lbStatus(this.wk1)} wk2=${this.lbStatus(this.wk2)}`);
     }
 
@@ -420,15 +532,17 @@ class ScenarioRun {
         return acksOf(readEvents(this.eventsFile));
     }
 
-    /** Waits until WK2 is MASTER, the LB routes to it and not to WK1, and WK2 acknowledged. */
+    /** WK2 is active, the LB routes to it and not to WK1 (or it holds the VIP), and it acknowledged. */
+    served(since: number): boolean {
+        const moved = this.floating ? this.vipHolder() === "wk2" : this.lbStatus(this.wk2) === "UP" && !routes(this.lbStatus(this.wk1));
+        return this.wk2.role() === "MASTER" && moved && this.acks().some((a) => a.worker === "wk2" && a.t >= since);
+    }
+
     async awaitFailover(faultAt: number, budget: Budget): Promise<boolean> {
-        const moved = () => (this.floating ? this.vipHolder() === "wk2" : this.lbStatus(this.wk2) === "UP" && !routes(this.lbStatus(this.wk1)));
-        const done = () => this.wk2.role() === "MASTER" && moved() && this.acks().some((a) => a.worker === "wk2" && a.t >= faultAt);
-        const ok = await waitFor(done, budget.totalMs + 5000, 100);
+        const ok = await waitFor(() => this.served(faultAt), budget.totalMs + 5000, 100);
         await sleep(1500);
         return ok;
     }
-
 
     /** Booted machines: the faults as they happen to a VM. */
     async injectBooted(wk1: BootedDrillWorker): Promise<boolean> {
@@ -438,29 +552,37 @@ class ScenarioRun {
                 await wk1.powerCut();
                 this.notes.push("power cut: kill -9 of the machine's PID 1 (every process at once: no unit stops, no ExecStopPost) and its link down (nothing answers)");
                 return true;
-            case "keepalived-stop":
-                wk1.machine.exec("systemctl stop keepalived.service");
-                this.notes.push("systemctl stop keepalived.service on WK1 (systemd runs the drop-in's ExecStopPost); Iguana keeps running");
+            case "guard-stop":
+                await wk1.stopGuard();
+                this.notes.push(`systemctl stop ${wk1.guardUnit} on WK1 (the guard fences, releases the lease; systemd runs ExecStopPost); Iguana keeps running`);
                 return true;
             case "iguana-dies":
                 wk1.killStandin();
-                this.notes.push(`kill -9 of ${wk1.iguanaUnit}'s process on WK1; systemd restarts it (Restart=always), keepalived's track script decides whether to hand over`);
+                this.notes.push(`kill -9 of ${wk1.iguanaUnit}'s process on WK1; systemd restarts it (Restart=always), the guard's health check decides whether to hand over`);
+                return true;
+            case "guard-killed":
+                await wk1.killGuard();
+                this.notes.push(`kill -9 of ${wk1.guardUnit}'s process on WK1; systemd runs ExecStopPost (the gate closes) and restarts it (Restart=always, 1 s)`);
+                return true;
+            case "wk1-frozen":
+                wk1.freeze();
+                this.notes.push(`the whole machine frozen (cgroup.freeze of its cgroup: every process stopped, the kernel runs on) for ${FREEZE_MS / 1000} s`);
                 return true;
             default:
                 return false;
         }
     }
 
-    async inject(faultAt: number, budget: Budget): Promise<void> {
+    async inject(): Promise<void> {
         const { wk1, wk2 } = this;
-        if (this.pair && (await this.injectBooted(wk1 as unknown as BootedDrillWorker))) return;
+        if (this.pair && (await this.injectBooted(wk1 as BootedDrillWorker))) return;
+        const ns1 = wk1 as DrillWorker;
         switch (this.def.key) {
             case "crash":
             case "wk1-returns":
-                // Both at once, no supervisor: nothing on WK1 gets to clean up.
-                wk1.killKeepalived();
-                wk1.killStandin();
-                this.notes.push("kill -9 of keepalived (parent and VRRP child) and the Iguana stand-in; no systemd: no ExecStopPost, no restart");
+                // Everything at once, no supervisor: nothing on WK1 gets to clean up.
+                ns1.crash();
+                this.notes.push("kill -9 of every process of WK1 (guard, probe, Iguana); no systemd: no ExecStopPost, no restart");
                 break;
             case "network-cut":
             case "network-heals":
@@ -468,142 +590,192 @@ class ScenarioRun {
                 this.notes.push("every packet in or out of WK1's interface dropped; the interface stays up (a cloud network partition)");
                 if (this.shared) {
                     // On a cloud the cut takes the NFS server away too; here the shared directory is local.
-                    wk1.unmountShared();
+                    ns1.unmountShared();
                     this.notes.push("WK1's shared file system went with its network (its bind mount lazily unmounted)");
                 }
                 break;
-            case "keepalived-stop": {
-                // `systemctl stop keepalived`: SIGTERM, then the rendered drop-in's ExecStopPost.
-                const main = wk1.keepalived!;
-                this.procs.signal(main, "SIGTERM");
-                await Promise.race([main.exited, sleep(5000)]);
-                const [cmd, ...args] = execStopPost(renderKeepalivedDropIn(wk1.settings));
-                sh("ip", ["netns", "exec", wk1.ns, cmd, ...args]);
-                this.notes.push(`SIGTERM to keepalived, then the drop-in's ExecStopPost (${path.basename(cmd)} ... STOP) as systemd runs it`);
+            case "guard-stop":
+                await ns1.stopGuard();
+                this.notes.push("`systemctl stop` of the guard as systemd does it: SIGTERM (the guard fences and releases the lease), then ExecStopPost (notify.sh STOP)");
                 break;
-            }
             case "iguana-dies":
-                wk1.killStandin();
-                this.notes.push("kill -9 of the Iguana stand-in only; keepalived's track script must hand over");
+                ns1.killStandin();
+                this.notes.push("kill -9 of the Iguana stand-in only; the guard's health check must hand over");
                 break;
+            case "guard-killed":
+                ns1.killGuard();
+                this.notes.push("kill -9 of the guard only; the drill does what its unit does: ExecStopPost (notify.sh STOP), then Restart= after 1 s");
+                break;
+            case "wk1-frozen":
+                ns1.superviseGuard = false;
+                ns1.freeze();
+                this.notes.push(`every process of WK1 stopped (SIGSTOP) for ${FREEZE_MS / 1000} s; its kernel and gate rules stay`);
+                break;
+            default:
+                break;
+        }
+        switch (this.def.key) {
             case "split-brain":
                 cutPeer(wk1.ns, wk2.settings.self.privateIp);
                 cutPeer(wk2.ns, wk1.settings.self.privateIp);
-                this.notes.push(
-                    this.floating
-                        ? "all traffic between WK1 and WK2 dropped; both still reach the cloud API, and the sender reaches whichever holds the VIP"
-                        : "all traffic between WK1 and WK2 dropped; both still reach the LB and the LB reaches both",
-                );
+                this.notes.push("all traffic between WK1 and WK2 dropped; both still reach the lease store and the LB (or the cloud API and the senders)");
+                break;
+            case "lease-cut-wk1":
+                cutLeaseStore(wk1.ns, this.leaseStoreAddress());
+                this.notes.push("every packet between WK1 and the lease store dropped; WK1 reaches everything else");
+                break;
+            case "lease-cut-both":
+                cutLeaseStore(wk1.ns, this.leaseStoreAddress());
+                cutLeaseStore(wk2.ns, this.leaseStoreAddress());
+                this.notes.push("every packet between the workers and the lease store dropped");
+                break;
+            case "lease-slow":
+                this.setLeaseFaults({ delayMs: SLOW_STORE_DELAY_MS });
+                this.notes.push(`every lease store call answered ${SLOW_STORE_DELAY_MS} ms late (leaseSeconds ${this.lease.leaseSeconds}: calls time out after ${this.lease.callTimeoutSeconds.toFixed(1)} s)`);
+                break;
+            case "switchover": {
+                const started = monotonicMs();
+                const answer = await wk1.handover();
+                this.notes.push(`handover command on WK1 answered after ${Math.round(monotonicMs() - started)} ms: ${answer.trim().split("\n").slice(-1)[0]}`);
+                break;
+            }
+            default:
                 break;
         }
-        void faultAt;
-        void budget;
     }
 
     /** WK1 comes back like a rebooted machine: /run is empty, then the boot order of the units. */
     async rebootWk1(): Promise<void> {
         if (this.pair) {
-            const booted = this.wk1 as unknown as BootedDrillWorker;
+            const booted = this.wk1 as BootedDrillWorker;
             if (!(await booted.powerOn())) this.notes.push("WK1 did not finish booting again");
             return;
         }
-        const w = this.wk1;
-        if (w.roleProbe) await this.procs.stop(w.roleProbe, 1000);
-        w.killKeepalived();
-        w.killStandin();
-        if (this.floating) {
-            // Its timers and any VIP mover go down with the machine.
-            w.stopReconcileTimer();
-            for (const pid of netnsPidsNamed(w.ns, "python3")) {
-                try {
-                    process.kill(pid, "SIGKILL");
-                } catch {
-                    /* gone */
-                }
-            }
-        }
+        const w = this.wk1 as DrillWorker;
+        w.crash();
+        if (this.floating) w.stopReconcileTimer();
         fs.rmSync(w.settings.paths.runDir, { recursive: true, force: true });
         fs.mkdirSync(w.settings.paths.runDir, { recursive: true, mode: 0o755 });
         await this.bootWorker(w);
-        w.startKeepalived();
+        w.superviseGuard = true;
+        w.startGuard();
+        if (this.shared) this.remountForGuard(w);
         // A booted machine: the reconcile timer first fires OnBootSec after the boot.
         if (this.floating) w.startReconcileTimer(workerReconcileTimer(w.settings).bootMs);
     }
 
-    /**
-     * Floating IP, after the link or the network heals: WK2 (lower priority) steps down, sending
-     * a last advert as it yields; WK1, MASTER all along, hears it and its
-     * notify_master_rx_lower_pri claims the VIP (failing that, its reconcile timer does).
-     * Waits until the VIP is on WK1 and WK1 acknowledged, or for two timer periods and a move.
-     */
-    async awaitVipBackOnWk1(since: number): Promise<void> {
-        const everyMs = workerReconcileTimer(this.wk1.settings).everyMs;
-        const back = () => this.vipHolder() === "wk1" && this.acks().some((a) => a.worker === "wk1" && a.t >= since);
-        await waitFor(back, 2 * everyMs + this.vipMoveMs + 5000, 100);
-        await sleep(2000);
+    /** The fault ends: WK1 back (rebooted, healed, thawed), the store reachable and prompt again. */
+    async endFault(): Promise<void> {
+        const { wk1, wk2 } = this;
+        switch (this.def.key) {
+            case "wk1-returns":
+                await this.rebootWk1();
+                break;
+            case "network-heals":
+                healNetwork(wk1.ns);
+                if (this.shared) (wk1 as DrillWorker).mountShared(drillSharedDir(this.root));
+                break;
+            case "lease-cut-wk1":
+                healLeaseStore(wk1.ns, this.leaseStoreAddress());
+                break;
+            case "lease-cut-both":
+                healLeaseStore(wk1.ns, this.leaseStoreAddress());
+                healLeaseStore(wk2.ns, this.leaseStoreAddress());
+                break;
+            case "lease-slow":
+                this.setLeaseFaults({});
+                break;
+            case "wk1-frozen":
+                wk1.thaw();
+                if (!this.pair) (wk1 as DrillWorker).superviseGuard = true;
+                break;
+            case "split-brain":
+                healPeer(wk1.ns, wk2.settings.self.privateIp);
+                healPeer(wk2.ns, wk1.settings.self.privateIp);
+                break;
+        }
+    }
+
+    /** Both workers stop at once and start again together: a cold start of the whole cluster. */
+    async coldStart(): Promise<void> {
+        if (this.pair) {
+            const [w1, w2] = this.workers as [BootedDrillWorker, BootedDrillWorker];
+            await Promise.all([w1.powerCut(), w2.powerCut()]);
+            this.notes.push("both machines powered off, then on at the same moment");
+            const up = await Promise.all([w1.powerOn(), w2.powerOn()]);
+            if (!up.every(Boolean)) this.notes.push("a machine did not finish booting again");
+            return;
+        }
+        const workers = this.nsWorkers();
+        for (const w of workers) w.crash();
+        for (const w of workers) {
+            if (this.floating) w.stopReconcileTimer();
+            fs.rmSync(w.settings.paths.runDir, { recursive: true, force: true });
+            fs.mkdirSync(w.settings.paths.runDir, { recursive: true, mode: 0o755 });
+        }
+        await Promise.all(workers.map((w) => this.bootWorker(w)));
+        for (const w of workers) {
+            w.superviseGuard = true;
+            w.startGuard();
+        }
+        if (this.shared) for (const w of workers) this.remountForGuard(w);
+        this.notes.push("every process of both workers killed, then both started again at the same moment (empty /run, the lease record left by the first life)");
     }
 
     async observe(faultAt: number, budget: Budget): Promise<void> {
-        const timing = this.stack.timing;
-        const lbCycleMs = timing.intervalSeconds * 1000 * timing.threshold;
-        if (this.def.key === "split-brain") {
-            // Long enough for WK2 to promote and for the LB to mark it up (or to take the VIP).
-            const wk2Serving = () => (this.floating ? this.vipHolder() === "wk2" : this.lbStatus(this.wk2) === "UP");
-            await waitFor(() => this.wk2.role() === "MASTER" && wk2Serving(), budget.totalMs + 5000, 100);
-            const reconcileRunsBefore = this.wk1.reconcileRuns;
-            await sleep(1000);
-            this.probeSender = this.startSender(this.probeEventsFile, { prefix: "PROBE", count: 12, fresh: true, intervalMs: 100 });
-            await Promise.race([this.probeSender.exited, sleep(20000)]);
-            const probes = acksOf(readEvents(this.probeEventsFile));
-            const byWorker = probes.reduce<Record<string, number>>((m, a) => ((m[a.worker] = (m[a.worker] ?? 0) + 1), m), {});
-            this.notes.push(`during the split, 12 new connections ${this.floating ? "to the floating VIP" : "through the LB"} were acknowledged by: ${JSON.stringify(byWorker)}`);
-            if (this.floating) {
-                // The split lasts until WK1's reconcile timer has run since WK2 took the VIP: WK1 is
-                // MASTER without it, the case where the mover must not take it back from the peer.
-                const everyMs = workerReconcileTimer(this.wk1.settings).everyMs;
-                await waitFor(() => this.wk1.reconcileRuns > reconcileRunsBefore && !this.wk1.reconcileRunning(), everyMs + 15000, 200);
-            }
-            const healAt = monotonicMs();
-            if (this.floating) this.returnedAt = healAt;
-            healPeer(this.wk1.ns, this.wk2.settings.self.privateIp);
-            healPeer(this.wk2.ns, this.wk1.settings.self.privateIp);
-            if (this.floating) {
-                await this.awaitVipBackOnWk1(healAt);
-                this.notes.push(`link healed at +${Math.round(healAt - faultAt)} ms: keepalived roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}, the VIP on ${this.vipHolder()}`);
+        const lease = this.lease;
+        switch (this.expect) {
+            case "cold-start": {
+                const bound = lease.leaseSeconds * 1000 + budget.totalMs + (this.pair ? 120000 : 0);
+                const ok = await waitFor(() => this.served(faultAt) || (this.wk1.role() === "MASTER" && this.acks().some((a) => a.worker === "wk1" && a.t > faultAt)), bound, 100);
+                if (!ok) this.notes.push(`no worker served within ${Math.round(bound / 1000)} s of the cold start`);
+                await sleep(5000);
                 return;
             }
-            await sleep(5000);
-            const single = [this.wk1.role(), this.wk2.role()];
-            this.notes.push(
-                `link healed at +${Math.round(healAt - faultAt)} ms: keepalived roles after 5 s wk1=${single[0]} wk2=${single[1]} ` +
-                    `(the higher priority keeps MASTER: traffic that had gone to WK2 is moved back to WK1)`,
-            );
-            return;
-        }
-        const failedOver = await this.awaitFailover(faultAt, budget);
-        if (!failedOver) this.notes.push("failover did not complete within budget + 5 s");
-        if (this.def.key === "network-heals") {
-            this.returnedAt = monotonicMs();
-            healNetwork(this.wk1.ns);
-            if (this.shared) this.wk1.mountShared(drillSharedDir(this.root));
-            if (this.floating) await this.awaitVipBackOnWk1(this.returnedAt);
-            // Long enough for the LB to mark WK1 up again if it is active, and for traffic to follow.
-            else await sleep(lbCycleMs + timing.intervalSeconds * 1000 + 3000);
-        }
-        if (this.def.key === "wk1-returns") {
-            const backAt = monotonicMs();
-            await this.rebootWk1();
-            // Long enough for the LB to mark a wrongly active WK1 up (threshold checks) and more;
-            // floating IP: for a wrongly active WK1 to become MASTER, take the VIP and get traffic.
-            const watchMs = this.floating
-                ? keepalivedDetectionMs("vrrp", this.wk1.settings.self.vrrpPriority) + this.vipMoveMs + 3000
-                : lbCycleMs + timing.intervalSeconds * 1000 + 3000;
-            await sleep(watchMs);
-            this.returnedAt = backAt;
+            case "stay": {
+                // Long enough for a wrong takeover to happen and show: a whole lease and the LB's checks.
+                await sleep(Math.max(FAULT_HOLD_MS, budget.totalMs + 2000));
+                if (this.def.key === "split-brain") {
+                    this.probeSender = this.startSender(this.probeEventsFile, { prefix: "PROBE", count: 12, fresh: true, intervalMs: 100 });
+                    await Promise.race([this.probeSender.exited, sleep(20000)]);
+                    const byWorker = acksOf(readEvents(this.probeEventsFile)).reduce<Record<string, number>>((m, a) => ((m[a.worker] = (m[a.worker] ?? 0) + 1), m), {});
+                    this.notes.push(`during the split, 12 new connections ${this.floating ? "to the floating VIP" : "through the LB"} were acknowledged by: ${JSON.stringify(byWorker)}`);
+                }
+                this.returnedAt = monotonicMs();
+                await this.endFault();
+                await sleep(5000);
+                return;
+            }
+            case "none": {
+                await sleep(FAULT_HOLD_MS);
+                this.returnedAt = monotonicMs();
+                await this.endFault();
+                const bound = takeoverMs("expiry", lease) + budget.totalMs;
+                const back = await waitFor(() => this.wk1.role() === "MASTER" || this.wk2.role() === "MASTER", bound, 100);
+                if (!back) this.notes.push(`no worker active within ${Math.round(bound / 1000)} s after the fault ended`);
+                await sleep(this.stack.timing.intervalSeconds * 1000 * (this.stack.timing.threshold + 1) + 3000);
+                return;
+            }
+            case "either":
+            case "failover": {
+                if (this.def.key === "wk1-frozen") {
+                    await sleep(FAULT_HOLD_MS > FREEZE_MS ? FAULT_HOLD_MS : FREEZE_MS);
+                } else {
+                    const failedOver = await (this.expect === "either"
+                        ? waitFor(() => this.wk1.role() === "MASTER" || this.served(faultAt), budget.totalMs + 5000, 100).then(async (ok) => (await sleep(3000), ok))
+                        : this.awaitFailover(faultAt, budget));
+                    if (!failedOver) this.notes.push("failover did not complete within budget + 5 s");
+                }
+                if (this.def.returns) {
+                    this.returnedAt = monotonicMs();
+                    await this.endFault();
+                    // The isolated, rebooted or thawed WK1 must stay passive, the active WK2 active.
+                    await sleep(STAYS_ACTIVE_AFTER_RETURN_MS);
+                }
+                return;
+            }
         }
     }
-
-    returnedAt?: number;
 
     cloudApiCalls(): { from: string | undefined; action: string; status: number }[] {
         try {
@@ -611,103 +783,6 @@ class ScenarioRun {
         } catch {
             return [];
         }
-    }
-
-    /** What a limitation scenario showed, when it showed the design's known gap. */
-    limitationFinding(bothMasterMs: number, lbBothUpMs: number, faultAt: number, endAt: number): string | undefined {
-        const m = this.monitor;
-        if (this.floating) return this.floatingLimitationFinding(bothMasterMs, faultAt, endAt);
-        if (this.def.key === "split-brain") {
-            return bothMasterMs > 0 ? `split brain: both MASTER for ${bothMasterMs} ms, LB routed to both for ${lbBothUpMs} ms` : undefined;
-        }
-        if (this.def.key === "network-heals" && this.returnedAt !== undefined) {
-            const back = this.returnedAt;
-            const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
-            const wk1Routed = m.firstAfter(`${this.backend}/wk1`, back, (v) => v === "UP");
-            const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back);
-            const gap = longestGap(
-                this.acks().map((a) => a.t).filter((t) => t >= back - 5000),
-                back,
-                endAt,
-            );
-            this.notes.push(
-                `network healed at +${Math.round(back - faultAt)} ms: WK2 left MASTER after ${wk2Demoted === null ? "-" : Math.round(wk2Demoted - back)} ms, ` +
-                    `LB marked WK1 up after ${wk1Routed === null ? "-" : Math.round(wk1Routed - back)} ms, ${wk1Acks.length} ACK(s) from WK1 since, ` +
-                    `longest gap after the heal ${Math.round(gap.ms)} ms; roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}`,
-            );
-            if (wk2Demoted !== null || wk1Acks.length > 0) {
-                return `failback: the isolated WK1 stayed MASTER and took the feed back when its network returned (${Math.round(gap.ms)} ms without ACKs)`;
-            }
-        }
-        return undefined;
-    }
-
-    /** Lines of a process log of this scenario (the reconcile runs log there). */
-    processLog(name: string): string[] {
-        try {
-            return fs.readFileSync(path.join(this.procs.logDir, `${name}.log`), "utf8").split("\n");
-        } catch {
-            return [];
-        }
-    }
-
-    /**
-     * Floating IP, after the heal (of the link in 6, of WK1's network in 7): WK2, the lower
-     * priority, steps down and lets go of the VIP; WK1 was MASTER all along, so it takes the VIP
-     * back on hearing WK2's last advert (notify_master_rx_lower_pri), or at its reconcile timer.
-     */
-    healTimeline(back: number, faultAt: number, endAt: number): { text: string; gapMs: number; failback: boolean; takenBy: string } {
-        const m = this.monitor;
-        const at = (t: number | null) => (t === null ? "-" : `+${Math.round(t - back)} ms`);
-        const wk2Demoted = m.firstAfter("wk2", back, (v) => v !== "MASTER");
-        const vipNone = this.firstVipMove(back, (v) => v === "none");
-        const vipWk1 = this.firstVipMove(back, (v) => v === "wk1");
-        const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back);
-        const gap = longestGap(
-            this.acks().map((a) => a.t).filter((t) => t >= back - 5000),
-            back,
-            endAt,
-        );
-        // Which mover run took it: the reconcile timer's runs log to their own file, the notify's to
-        // vip.log. A claim logs "took the VIP", or (AWS, where the move lands after the mover's first
-        // re-check) "not on this worker yet" and then "the VIP is on this worker".
-        const byTimer = this.processLog("wk1-vip-reconcile").some((l) => /took the VIP|the VIP is on this worker/.test(l));
-        const takenBy = vipWk1 === null ? "nobody yet" : byTimer ? "WK1's reconcile timer" : "WK1's notify, on hearing WK2 yield (notify_master_rx_lower_pri)";
-        const text =
-            `healed at +${Math.round(back - faultAt)} ms; after it: WK2 left MASTER ${at(wk2Demoted)}, the VIP held by nobody ${at(vipNone)}, ` +
-            `on WK1 ${at(vipWk1)} (taken by ${takenBy}), ` +
-            `${wk1Acks.length} ACK(s) from WK1, longest gap ${Math.round(gap.ms)} ms; ` +
-            `roles now wk1=${this.wk1.role()} wk2=${this.wk2.role()}, VIP on ${this.vipHolder()}`;
-        return { text, gapMs: Math.round(gap.ms), failback: wk2Demoted !== null || wk1Acks.length > 0, takenBy };
-    }
-
-    floatingLimitationFinding(bothMasterMs: number, faultAt: number, endAt: number): string | undefined {
-        const back = this.returnedAt;
-        if (back === undefined) return undefined;
-        const heal = this.healTimeline(back, faultAt, endAt);
-        this.notes.push(heal.text);
-        if (this.def.key === "split-brain") {
-            const vipToWk2 = this.firstVipMove(faultAt, (v) => v === "wk2");
-            const split = longestGap(
-                this.acks().map((a) => a.t).filter((t) => t < back),
-                faultAt,
-                back,
-            );
-            const leftAlone = this.processLog("wk1-vip-reconcile").filter((l) => l.includes("split brain?")).length;
-            this.notes.push(
-                `during the split WK2's claim took the VIP from the live WK1 ${vipToWk2 === null ? "never" : `at +${Math.round(vipToWk2 - faultAt)} ms`} ` +
-                    `and the feed followed it (${Math.round(split.ms)} ms without ACKs); WK1's reconcile found the peer holding it ${leftAlone} time(s) and left it there`,
-            );
-            if (bothMasterMs === 0) return undefined;
-            return (
-                `split brain: both MASTER for ${bothMasterMs} ms, but the VIP is on one worker at a time: the feed moved to WK2 (${Math.round(split.ms)} ms without ACKs) ` +
-                `and back to WK1 after the heal (${heal.gapMs} ms without ACKs; taken by ${heal.takenBy})`
-            );
-        }
-        if (this.def.key === "network-heals" && heal.failback) {
-            return `failback: the isolated WK1 stayed MASTER; when its network returned WK2 stepped down and WK1 took the VIP back (${heal.gapMs} ms without ACKs; taken by ${heal.takenBy})`;
-        }
-        return undefined;
     }
 
     async stopSender(): Promise<void> {
@@ -728,7 +803,7 @@ class ScenarioRun {
             const entries = this.sharedJournal();
             return Object.fromEntries(this.workers.map((w) => [w.name, entries.filter((e) => e.worker === w.name).map((e) => e.id)]));
         }
-        if (this.pair) return Object.fromEntries(this.workers.map((w) => [w.name, (w as unknown as BootedDrillWorker).journal(this.port)]));
+        if (this.pair) return Object.fromEntries(this.workers.map((w) => [w.name, (w as BootedDrillWorker).journal(this.port)]));
         return Object.fromEntries(this.workers.map((w) => [w.name, readJournal(journalPath(w.settings.paths.workingDir, this.port))]));
     }
 
@@ -742,26 +817,28 @@ class ScenarioRun {
         const unsettled = this.unsettled(settledAt);
         if (unsettled.length > 0) throw new Error(`the cluster did not stay as set up until the fault (${unsettled.join("; ")}): nothing to fail over from`);
         const faultAt = monotonicMs();
-        await this.inject(faultAt, budget);
+        if (this.expect === "cold-start") await this.coldStart();
+        else await this.inject();
         await this.observe(faultAt, budget);
         await this.stopSender();
         const endAt = monotonicMs();
         await this.monitor.stop();
-        if (this.floating) {
-            for (const w of this.workers) w.stopReconcileTimer();
-            // Its SIGTERM handler writes the last of the calls it served.
-            if (this.cloudApi) await this.procs.stop(this.cloudApi, 2000);
-        }
+        if (this.probeWatch) await this.procs.stop(this.probeWatch, 1000);
+        this.monitor.addChanges(readProbeChanges(this.probeChangesFile).map((c) => ({ t: c.t, subject: `${c.worker}-probe`, value: c.answer })));
+        for (const w of this.nsWorkers()) w.stopReconcileTimer();
+        // Its SIGTERM handler writes the last of the calls and lease writes it served.
+        if (this.cloudApi) await this.procs.stop(this.cloudApi, 2000);
         if (this.pair && this.floating) {
             // The reconcile runs log to the machine's journal: where the analysis reads them.
-            for (const w of this.workers) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip-reconcile.log`), (w as unknown as BootedDrillWorker).reconcileLog());
+            for (const w of this.workers) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-vip-reconcile.log`), (w as BootedDrillWorker).reconcileLog());
         }
         const events = readEvents(this.eventsFile);
         const probeAcks = acksOf(readEvents(this.probeEventsFile));
         const journals = this.journals();
-        const analysis = analyse({ acks: [...acksOf(events), ...probeAcks], journals, faultAt, endAt, activeWorker: "wk2" });
+        const activeWorker = this.expect === "failover" ? "wk2" : "wk1";
+        const analysis = analyse({ acks: [...acksOf(events), ...probeAcks], journals, faultAt, endAt, activeWorker });
         // The outage is what the feed saw: the probe connections are not part of it.
-        const feed = analyse({ acks: acksOf(events), journals: this.mainJournals(journals), faultAt, endAt, activeWorker: "wk2" });
+        const feed = analyse({ acks: acksOf(events), journals: this.mainJournals(journals), faultAt, endAt, activeWorker });
         return this.result(budget, faultAt, endAt, started, events, analysis, feed);
     }
 
@@ -779,13 +856,39 @@ class ScenarioRun {
         return Object.fromEntries(Object.entries(journals).map(([w, ids]) => [w, ids.filter((id) => id.startsWith("ADT-"))]));
     }
 
+    /** Total time from `since` to `until` during which both workers were active (isActive) at once. */
+    bothActiveMs(since: number, until: number): number {
+        const m = this.monitor;
+        const subjects = ["wk1-probe", "wk2-probe", "wk1-gate", "wk2-gate", "wk1-iguana", "wk2-iguana", "vip"];
+        const times = [...new Set([since, ...m.changes.filter((c) => c.t >= since && c.t <= until && subjects.includes(c.subject)).map((c) => c.t), until])].sort((a, b) => a - b);
+        const active = (w: string, t: number) =>
+            isActive({ probe: m.valueAt(`${w}-probe`, t), gate: m.valueAt(`${w}-gate`, t), iguana: m.valueAt(`${w}-iguana`, t), vip: m.valueAt("vip", t) }, w, this.shared);
+        let total = 0;
+        for (let i = 0; i + 1 < times.length; i++) if (active("wk1", times[i]) && active("wk2", times[i])) total += times[i + 1] - times[i];
+        return total;
+    }
+
+    /** Time at or after `since` when no worker was active for a while (`none`): from the first instant neither was active. */
+    firstTimeNoneActive(since: number): number | null {
+        const m = this.monitor;
+        const changes = m.changes.filter((c) => c.t >= since).map((c) => c.t);
+        for (const t of [since, ...changes]) {
+            const any = ["wk1", "wk2"].some((w) => isActive({ probe: m.valueAt(`${w}-probe`, t), gate: m.valueAt(`${w}-gate`, t), iguana: m.valueAt(`${w}-iguana`, t), vip: m.valueAt("vip", t) }, w, this.shared));
+            if (!any) return t;
+        }
+        return null;
+    }
+
     result(budget: Budget, faultAt: number, endAt: number, started: number, events: SenderEvent[], all: Analysis, feed: Analysis): ScenarioResult {
         const m = this.monitor;
         const rel = (t: number | null) => (t === null ? null : Math.round(t - faultAt));
         const wk1Lb = `${this.backend}/wk1`;
         const wk2Lb = `${this.backend}/wk2`;
+        const lease = this.lease;
         const promotion = m.firstAfter("wk2", faultAt, (v) => v === "MASTER");
-        const bothMasterMs = Math.round(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", faultAt, endAt));
+        const bothActiveMs = Math.round(this.bothActiveMs(this.watchedFrom, endAt));
+        const acks = [...this.acks(), ...acksOf(readEvents(this.probeEventsFile))].sort((a, b) => a.t - b.t);
+        const interleaved = interleavedAcks(acks, this.watchedFrom);
         const lbBothUpMs = Math.round(m.overlapMs([wk1Lb, wk2Lb], routes, faultAt, endAt));
         const reasons: string[] = [];
         let verdict: Verdict = "PASS";
@@ -795,79 +898,102 @@ class ScenarioRun {
         };
         if (all.lost.length > 0) fail(`${all.lost.length} acknowledged message(s) in no journal`);
         if (all.misattributed > 0) fail(`${all.misattributed} ACK(s) from a worker whose journal lacks the message`);
-        if (this.def.limitation) {
-            const finding = this.limitationFinding(bothMasterMs, lbBothUpMs, faultAt, endAt);
-            if (verdict === "PASS" && finding) {
-                verdict = "LIMITATION";
-                reasons.push(finding);
+        if (bothActiveMs > 0) fail(`both workers active at once for ${bothActiveMs} ms (probe 200, gate open with Iguana running, Iguana running in shared mode, or the VIP)`);
+        if (interleaved > 0) fail(`${interleaved} ACK(s) from WK1 after WK2 had acknowledged: both acknowledging in one window`);
+        const wk2Acked = feed.firstAckAfterFaultMs.wk2 !== null;
+        const wk2Active = promotion !== null;
+        switch (this.expect) {
+            case "failover": {
+                if (this.def.key === "wk1-frozen") {
+                    if (!wk2Acked) fail("WK2 never acknowledged a message while WK1 was frozen");
+                    else if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
+                    break;
+                }
+                if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
+                if (feed.orderViolations > 0) fail(`${feed.orderViolations} order violation(s) in WK2's journal`);
+                // On a booted machine systemd restarts a dead Iguana (Restart=always): when it is back
+                // before the health check's second failure, WK1 serves on and nothing fails over.
+                const restartedInPlace = this.pair !== undefined && this.def.key === "iguana-dies" && !wk2Acked && this.acks().some((a) => a.worker === "wk1" && a.t > faultAt);
+                if (restartedInPlace) {
+                    this.notes.push(`systemd restarted Iguana on WK1 before the guard's health check failed twice: no failover, WK1 served on after ${Math.round(feed.outage.ms)} ms`);
+                } else if (!wk2Acked) fail("WK2 never acknowledged a message after the fault");
+                if (this.def.key === "switchover" && promotion !== null) {
+                    const handover = promotion - faultAt;
+                    this.notes.push(`the lease was handed over in ${Math.round(handover)} ms (WK2 active after the command); bound ${SWITCHOVER_BOUND_MS} ms`);
+                    if (handover > SWITCHOVER_BOUND_MS) fail(`the switchover took ${Math.round(handover)} ms > ${SWITCHOVER_BOUND_MS} ms to make WK2 active`);
+                }
+                break;
             }
-        } else {
-            if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
-            if (feed.orderViolations > 0) fail(`${feed.orderViolations} order violation(s) in WK2's journal`);
-            // On a booted machine systemd restarts a dead Iguana (Restart=always): when it is back
-            // before the track script's second failure, WK1 serves on and nothing fails over.
-            const restartedInPlace =
-                this.pair !== undefined && this.def.key === "iguana-dies" && feed.firstAckAfterFaultMs.wk2 === null && this.acks().some((a) => a.worker === "wk1" && a.t > faultAt);
-            if (restartedInPlace) {
-                this.notes.push(`systemd restarted Iguana on WK1 before keepalived's track script failed twice: no failover, WK1 served on after ${Math.round(feed.outage.ms)} ms`);
-            } else if (feed.firstAckAfterFaultMs.wk2 === null) fail("WK2 never acknowledged a message after the fault");
-            if (bothMasterMs > 0 && this.def.key !== "network-cut") fail(`both workers MASTER for ${bothMasterMs} ms`);
-            if (this.def.key === "wk1-returns" && this.returnedAt !== undefined) {
-                const back = this.returnedAt;
-                const wk1Master = m.firstAfter("wk1", back, (v) => v === "MASTER");
-                const wk1Routed = this.floating ? this.firstVipMove(back, (v) => v === "wk1") : m.firstAfter(wk1Lb, back, (v) => v === "UP");
-                const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back).length;
-                this.notes.push(
-                    `WK1 rebooted at +${Math.round(back - faultAt)} ms: keepalived role ${this.wk1.role()}, ` +
-                        `${this.floating ? `the VIP on ${this.vipHolder()}` : `LB status ${this.lbStatus(this.wk1)}`}, ACKs from WK1 since: ${wk1Acks}`,
-                );
-                if (wk1Master !== null) fail(`failback: WK1 became MASTER again at +${rel(wk1Master)} ms`);
-                if (wk1Routed !== null) fail(this.floating ? `the VIP moved back to WK1 at +${rel(wk1Routed)} ms` : `the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
-                if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
+            case "stay": {
+                if (wk2Active) fail(`WK2 became active at +${rel(promotion)} ms although WK1 held the lease`);
+                if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
+                if (!this.acks().some((a) => a.worker === "wk1" && a.t > faultAt + FAULT_HOLD_MS / 2)) fail("WK1 stopped acknowledging during the fault");
+                break;
+            }
+            case "either": {
+                if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
+                this.notes.push(wk2Active ? `WK2 took over at +${rel(promotion)} ms` : `WK1 kept the lease: its restarted guard took its own lease back (outage ${Math.round(feed.outage.ms)} ms)`);
+                break;
+            }
+            case "none": {
+                // The holder's fence is due by 2L/3 after its last renewal, which was sent before the fault.
+                const dueBy = faultAt + lease.fencedBySeconds * 1000;
+                const noneAt = this.firstTimeNoneActive(faultAt);
+                const activeDuring = ["wk1", "wk2"].filter((w) => m.changes.some((c) => c.subject === w && c.value === "MASTER" && c.t > dueBy && c.t < (this.returnedAt ?? endAt)));
+                this.notes.push(`no worker active from +${rel(noneAt)} ms (due by +${Math.round(lease.fencedBySeconds * 1000)} ms) until the fault ended at +${rel(this.returnedAt ?? null)} ms`);
+                if (noneAt === null || noneAt > dueBy + 500) fail(`a worker was still active at +${Math.round(lease.fencedBySeconds * 1000) + 500} ms although no worker could renew`);
+                if (activeDuring.length > 0) fail(`${activeDuring.join(", ")} became active while the store was out of reach`);
+                const back = this.returnedAt === undefined ? null : m.firstAfter("wk1", this.returnedAt, (v) => v === "MASTER") ?? m.firstAfter("wk2", this.returnedAt, (v) => v === "MASTER");
+                this.notes.push(`after the fault ended, a worker active after ${back === null || this.returnedAt === undefined ? "-" : `${Math.round(back - this.returnedAt)} ms`}`);
+                if (back === null) fail("no worker became active after the fault ended");
+                if (this.def.key === "lease-slow") {
+                    verdict = verdict === "PASS" ? "LIMITATION" : verdict;
+                    reasons.push(
+                        `no worker is active while every lease call takes ${SLOW_STORE_DELAY_MS} ms: above the call timeout L/3 = ${(lease.callTimeoutSeconds * 1000).toFixed(0)} ms, ` +
+                            `the store counts as unreachable (safe: nobody active, nothing acknowledged); a longer failover.leaseSeconds rides it out (ridesOutSlowStore)`,
+                    );
+                }
+                break;
+            }
+            case "cold-start": {
+                const wk1First = m.firstAfter("wk1", faultAt, (v) => v === "MASTER");
+                if (wk2Active) fail(`WK2 became active at +${rel(promotion)} ms after the cold start`);
+                if (wk1First === null) fail("WK1 did not become active after the cold start");
+                else this.notes.push(`WK1 active ${Math.round(wk1First - faultAt)} ms after the cold start began`);
+                break;
             }
         }
-        if (this.def.key !== "split-brain") {
-            const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt && (this.returnedAt === undefined || a.t < this.returnedAt));
-            const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
-            this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
+        if (this.def.returns && this.returnedAt !== undefined) {
+            const back = this.returnedAt;
+            const wk1Active = m.firstAfter("wk1", back, (v) => v === "MASTER");
+            const wk2Left = m.firstAfter("wk2", back, (v) => v !== "MASTER");
+            const wk1Routed = this.floating ? this.firstVipMove(back, (v) => v === "wk1") : m.firstAfter(wk1Lb, back, (v) => v === "UP");
+            const wk1Acks = this.acks().filter((a) => a.worker === "wk1" && a.t >= back).length;
+            this.notes.push(
+                `WK1 back (${this.def.returns}) at +${Math.round(back - faultAt)} ms and watched ${STAYS_ACTIVE_AFTER_RETURN_MS / 1000} s: role ${this.wk1.role()}, ` +
+                    `${this.floating ? `the VIP on ${this.vipHolder()}` : `LB status ${this.lbStatus(this.wk1)}`}, ACKs from WK1 since: ${wk1Acks}`,
+            );
+            if (wk1Active !== null) fail(`failback: WK1 became active again at +${rel(wk1Active)} ms`);
+            if (wk2Left !== null) fail(`WK2 left active at +${rel(wk2Left)} ms, within ${STAYS_ACTIVE_AFTER_RETURN_MS / 1000} s of WK1's return`);
+            if (wk1Routed !== null) fail(this.floating ? `the VIP moved back to WK1 at +${rel(wk1Routed)} ms` : `the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
+            if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
         }
+        const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt);
+        const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
+        this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
         let bothIguanasMs: number | undefined;
         if (this.shared) {
-            bothIguanasMs = Math.round(m.overlapMs(["wk1-iguana", "wk2-iguana"], (v) => v === "RUN", faultAt, endAt));
+            bothIguanasMs = Math.round(m.overlapMs(["wk1-iguana", "wk2-iguana"], (v) => v === "RUN", this.watchedFrom, endAt));
             const entries = this.sharedJournal().filter((e) => e.id.startsWith("ADT-"));
             const ids = entries.map((e) => e.id);
             const firstWk2 = entries.findIndex((e) => e.worker === "wk2");
-            const lastWk1 = (firstWk2 >= 0 ? entries.slice(0, firstWk2) : entries).map((e) => e.worker).lastIndexOf("wk1");
-            const interleaved = firstWk2 >= 0 && entries.slice(firstWk2).some((e) => e.worker === "wk1");
-            this.notes.push(
-                `shared journal: ${entries.length} entries; ` +
-                    (firstWk2 >= 0
-                        ? `WK2 resumed at entry ${firstWk2 + 1} (${entries[firstWk2].id}), right after WK1's last (${lastWk1 >= 0 ? entries[lastWk1].id : "-"}); `
-                        : "WK2 wrote none; ") +
-                    `order violations across the failover ${orderViolations(ids)}; both Iguanas running for ${bothIguanasMs} ms after the fault`,
-            );
-            const wk1Stopped = m.firstAfter("wk1-iguana", faultAt, (v) => v === "STOP");
-            if (this.def.silentPrimary) {
-                this.notes.push(
-                    `WK1, cut off from the shared file system too, stopped its Iguana ${wk1Stopped === null ? "never" : `${Math.round(wk1Stopped - faultAt)} ms after the fault`} ` +
-                        `(its track script fails once the file system does not answer: ${VRRP.checkFall} x ${VRRP.checkIntervalSeconds} s)`,
-                );
-            }
-            if (!this.def.limitation) {
-                if (orderViolations(ids) > 0) fail(`${orderViolations(ids)} order violation(s) in the shared journal across the failover`);
-                if (interleaved) fail("WK1 wrote to the shared journal after WK2 had resumed it");
-                if (this.def.silentPrimary) {
-                    // WK1 cannot write (it lost the file system with its network); it must stop within its track-script time.
-                    if (wk1Stopped === null) fail("the cut-off WK1 kept its Iguana running");
-                } else if (bothIguanasMs > 0) {
-                    fail(`both Iguanas ran on the shared queue for ${bothIguanasMs} ms`);
-                }
-            } else if (bothIguanasMs > 0) {
-                this.notes.push(`LIMITATION in shared mode: both Iguanas ran on the shared queue for ${bothIguanasMs} ms`);
-            }
-        }
-        if ((this.def.key === "network-cut" || this.def.key === "network-heals") && bothMasterMs > 0) {
-            this.notes.push(`WK1, cut off, stays MASTER (nothing tells it otherwise): both MASTER for ${bothMasterMs} ms, but ${this.floating ? "the VIP is on WK2 only" : "the LB reaches only WK2"}`);
+            const interleavedJournal = firstWk2 >= 0 && entries.slice(firstWk2).some((e) => e.worker === "wk1");
+            this.notes.push(`shared journal: ${entries.length} entries; WK2 ${firstWk2 >= 0 ? `resumed at entry ${firstWk2 + 1}` : "wrote none"}; order violations ${orderViolations(ids)}; both Iguanas running for ${bothIguanasMs} ms`);
+            const fences = this.fences();
+            if (fences.length > 0) this.notes.push(`peer fence: ${fences.map((f) => `${f.worker} stopped at +${Math.round(f.t - faultAt)} ms`).join(", ")}`);
+            if (orderViolations(ids) > 0) fail(`${orderViolations(ids)} order violation(s) in the shared journal`);
+            if (interleavedJournal && this.expect === "failover") fail("WK1 wrote to the shared journal after WK2 had resumed it");
+            if (bothIguanasMs > 0) fail(`both Iguanas ran on the shared queue for ${bothIguanasMs} ms`);
         }
         let vip: Pick<ScenarioResult, "vipOffWk1Ms" | "vipOnWk2Ms" | "vipMoves"> = {};
         if (this.floating) {
@@ -902,7 +1028,8 @@ class ScenarioRun {
             orderViolations: feed.orderViolations,
             retries: events.filter((e) => e.type === "retry").length,
             journalEntries: all.journalEntries,
-            bothMasterMs,
+            bothActiveMs,
+            interleavedAcks: interleaved,
             lbBothUpMs,
             queueRecovery: this.stack.cfg.storage?.queueRecovery ?? "none",
             ...(bothIguanasMs !== undefined ? { bothIguanasMs } : {}),
@@ -916,8 +1043,23 @@ class ScenarioRun {
         };
     }
 
+    /** Shared mode: the machines the stand-in cloud stopped on a new holder's request. */
+    fences(): { t: number; worker: string }[] {
+        const file = this.pair ? undefined : this.cloudApiConfig?.files.fences;
+        if (!file || !fs.existsSync(file)) return [];
+        return fs
+            .readFileSync(file, "utf8")
+            .split("\n")
+            .filter((l) => l.trim())
+            .map((l) => JSON.parse(l));
+    }
+
     async tearDown(): Promise<void> {
-        for (const w of this.workers ?? []) if (!this.pair) w.stopReconcileTimer();
+        for (const w of this.nsWorkers()) {
+            w.superviseGuard = false;
+            w.stopReconcileTimer();
+            w.thaw();
+        }
         await this.monitor.stop();
         if (this.floating) {
             // The movers' own logs live in the scratch run dirs: keep them with the process logs.
@@ -931,17 +1073,27 @@ class ScenarioRun {
             if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
             return;
         }
-        if (this.shared) for (const w of this.workers) w.killStandin();
+        if (this.shared) for (const w of this.nsWorkers()) w.killStandin();
         destroyTopology(this.topo);
-        if (this.shared) for (const w of this.workers) w.unmountShared();
+        if (this.shared) for (const w of this.nsWorkers()) w.unmountShared();
         this.ctx.onInterrupt.delete(this.interrupt);
         if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
     }
 }
 
+/** Waits for `check`, blocking: for set-up steps that must happen before the next line. */
+function waitForSync(check: () => boolean, timeoutMs: number): boolean {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+        if (check()) return true;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+    return check();
+}
+
 /**
  * What is wrong, right before the fault, with the state a scenario starts from: WK1 MASTER and
- * the only one serving since the set-up ended (`since`). On a starved machine a track script can
+ * the only one serving since the set-up ended (`since`). On a starved machine a health check can
  * time out and hand over before the fault: the scenario would then measure nothing (a "crash" of
  * a WK1 that no longer served passes with no outage), so it does not run.
  */
@@ -958,7 +1110,7 @@ export function unsettledProblems(input: {
     const wk1Left = m.firstAfter("wk1", since, (v) => v !== "MASTER");
     const wk2Rose = m.firstAfter("wk2", since, (v) => v === "MASTER");
     if (wk1Left !== null || wk2Rose !== null || roles.wk1 !== "MASTER" || roles.wk2 !== "BACKUP") {
-        problems.push(`keepalived roles changed: now wk1=${roles.wk1} wk2=${roles.wk2}`);
+        problems.push(`roles changed: now wk1=${roles.wk1} wk2=${roles.wk2}`);
     }
     if (vip && (vip.moves.some((mv) => mv.t >= since && mv.holder !== "wk1") || vip.holder !== "wk1")) {
         problems.push(`the VIP left WK1 (now on ${vip.holder ?? "none"})`);
@@ -993,7 +1145,8 @@ export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, 
         orderViolations: 0,
         retries: 0,
         journalEntries: {},
-        bothMasterMs: 0,
+        bothActiveMs: 0,
+        interleavedAcks: 0,
         lbBothUpMs: 0,
         notes: [],
         durationMs,

@@ -6,10 +6,11 @@
  * the same values the AWS target groups and Azure probes are built from. `--fast` shortens
  * only the interval, for quick local runs; CI uses the real values.
  *
- * keepalived: the `VRRP` constants the rendered keepalived.conf uses (never scaled: the drill
- * runs the rendered file).
+ * Lease: the timing rule of the stack's `failover.leaseSeconds` (leaseTiming, the numbers the
+ * rendered lease.json holds) and the guard's health check (GUARD). Never scaled: the drill runs
+ * the rendered files.
  */
-import { VRRP } from "../components/bootstrap";
+import { GUARD, LeaseTiming } from "../components/bootstrap";
 import { Cloud, VIP_MOVE } from "../components/constants";
 import { ClusterConfig } from "../components/config";
 import { healthCheckTimeoutSeconds } from "../components/model";
@@ -53,25 +54,35 @@ export const SENDER_TIMING: SenderTiming = { intervalMs: 50, ackTimeoutMs: 3000,
 /** Fixed slack for process scheduling on a 2-core machine running several scenarios at once. */
 export const SLACK_MS = 2000;
 
-export type Detection = "vrrp" | "track-script";
+/**
+ * How the peer learns it may take over:
+ * - expiry: the holder is gone (crash, cut, frozen); the lease must run out.
+ * - release: the holder lets go (clean stop, planned switchover).
+ * - health: the holder's Iguana fails its health check and the holder releases.
+ */
+export type Detection = "expiry" | "release" | "health";
 
 /**
- * How long the backup's keepalived needs to notice the primary is gone.
- * - vrrp: the master-down interval, 3 x advert_int + skew, skew = (256 - priority) / 256 x advert_int
- *   (RFC 3768, what keepalived implements), for the backup's own priority.
- * - track-script: the primary's track script fails `fall` times, `interval` apart, each run
- *   taking up to its timeout; the primary then leaves MASTER with a priority-0 advert and the
- *   backup takes over after its skew time.
+ * How long until the peer holds the lease and is active, at worst, from the fault:
+ * - expiry: the holder's last renewal can have been sent just before the fault, and the peer
+ *   counts a whole lease from the first read that showed that version (one read interval late at
+ *   worst); then one acquire call;
+ * - release: one read interval and one call;
+ * - health: `fall` failed checks one interval apart, the last of them taking its request's
+ *   timeout, then the release.
  */
-export function keepalivedDetectionMs(detection: Detection, backupPriority: number): number {
-    const advertMs = VRRP.advertIntervalSeconds * 1000;
-    const skewMs = ((256 - backupPriority) / 256) * advertMs;
-    if (detection === "vrrp") return 3 * advertMs + skewMs;
-    return VRRP.checkIntervalSeconds * 1000 * VRRP.checkFall + VRRP.checkTimeoutSeconds * 1000 + skewMs;
+export function takeoverMs(detection: Detection, lease: LeaseTiming): number {
+    const call = lease.callTimeoutSeconds * 1000;
+    const read = lease.renewEverySeconds * 1000;
+    if (detection === "expiry") return lease.leaseSeconds * 1000 + read + call;
+    const release = read + call;
+    if (detection === "release") return release;
+    return GUARD.healthEverySeconds * 1000 * GUARD.healthFall + GUARD.checkTimeoutSeconds * 1000 + release;
 }
 
 export interface Budget {
-    keepalivedMs: number;
+    /** The peer holds the lease and is active (takeoverMs). */
+    takeoverMs: number;
     /**
      * Interval x threshold: the longest the LB takes to mark the new active worker up (and the
      * old one down); plus one check timeout when the old worker goes silent, because a check
@@ -100,24 +111,24 @@ export interface Budget {
 export const STANDIN_START_BUDGET_MS = 6000;
 
 /**
- * The longest outage a failover may cause: the backup is MASTER within the keepalived
- * detection time; the LB needs at most `threshold` checks, `interval` apart, after that to
- * route to it, and at most the same after the fault to stop routing to the old one (plus one
- * check timeout when the old one went silent: its checks fail only by timing out); a sender then
- * loses at most one ACK timeout (a request stuck on the old worker) and one reconnect delay.
+ * The longest outage a failover may cause: the backup is active within the takeover time; the
+ * LB needs at most `threshold` checks, `interval` apart, after that to route to it, and at most
+ * the same after the fault to stop routing to the old one (plus one check timeout when the old
+ * one went silent: its checks fail only by timing out); a sender then loses at most one ACK
+ * timeout (a request stuck on the old worker) and one reconnect delay.
  */
 export function failoverBudget(
     detection: Detection,
-    backupPriority: number,
+    lease: LeaseTiming,
     lb: LbTiming,
     options: { silentPrimary?: boolean; sender?: SenderTiming; iguanaStartMs?: number } = {},
 ): Budget {
     const sender = options.sender ?? SENDER_TIMING;
-    const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
+    const takeover = Math.round(takeoverMs(detection, lease));
     const lbMs = lb.intervalSeconds * 1000 * lb.threshold + (options.silentPrimary ? lb.timeoutSeconds * 1000 : 0);
     const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
     const iguanaStartMs = options.iguanaStartMs ?? 0;
-    return { keepalivedMs, lbMs, marginMs, iguanaStartMs, totalMs: keepalivedMs + lbMs + marginMs + iguanaStartMs };
+    return { takeoverMs: takeover, lbMs, marginMs, iguanaStartMs, totalMs: takeover + lbMs + marginMs + iguanaStartMs };
 }
 
 /**
@@ -141,8 +152,8 @@ export const AZURE_NIC_UPDATE_EMULATED_DELAY_MS = 5000;
 export const AZURE_PUBLIC_IP_MOVE_SECONDS = { min: 60, max: 120 } as const;
 
 /**
- * What the drill allows the new MASTER's mover before its first change request reaches the
- * cloud: the notify script, `setsid`, python3 starting, IMDS (token, instance id or identity
+ * What the drill allows the new holder's mover before its first change request reaches the
+ * cloud: python3 starting, IMDS (token, instance id or identity
  * token, credentials) and a read of who holds the VIP, on a 2-core machine running seven
  * scenarios at once.
  */
@@ -171,21 +182,21 @@ export function vipMoveMs(t: VipMoveTiming): number {
 }
 
 /**
- * The longest outage a failover may cause with a floating IP (no load balancer): the backup is
- * MASTER within the keepalived detection time, its notify starts the mover, which moves the VIP
- * within `vipMoveMs`; a sender then loses at most one ACK (or connect) timeout on a flow stuck
- * to the old worker and one reconnect delay.
+ * The longest outage a failover may cause with a floating IP (no load balancer): the backup
+ * holds the lease within the takeover time, its guard runs the mover, which moves the VIP within
+ * `vipMoveMs`, and only then opens its ports; a sender then loses at most one ACK (or connect)
+ * timeout on a flow stuck to the old worker and one reconnect delay.
  */
 export function floatingBudget(
     detection: Detection,
-    backupPriority: number,
+    lease: LeaseTiming,
     move: VipMoveTiming,
     options: { sender?: SenderTiming; iguanaStartMs?: number } = {},
 ): Budget {
     const sender = options.sender ?? SENDER_TIMING;
-    const keepalivedMs = Math.round(keepalivedDetectionMs(detection, backupPriority));
+    const takeover = Math.round(takeoverMs(detection, lease));
     const moveMs = vipMoveMs(move);
     const marginMs = sender.ackTimeoutMs + sender.reconnectDelayMs + SLACK_MS;
     const iguanaStartMs = options.iguanaStartMs ?? 0;
-    return { keepalivedMs, lbMs: 0, vipMoveMs: moveMs, marginMs, iguanaStartMs, totalMs: keepalivedMs + moveMs + marginMs + iguanaStartMs };
+    return { takeoverMs: takeover, lbMs: 0, vipMoveMs: moveMs, marginMs, iguanaStartMs, totalMs: takeover + moveMs + marginMs + iguanaStartMs };
 }

@@ -31,8 +31,9 @@ export function createTopology(prefix: string, addresses: DrillAddresses, option
             sh("ip", ["-n", name, "link", "set", "lo", "up"]);
         }
         sh("ip", ["-n", ns.lb, "link", "add", BRIDGE, "type", "bridge"]);
-        const bridgeAddress = options.floatingVip ? addresses.cloudApi : addresses.vip;
-        sh("ip", ["-n", ns.lb, "addr", "add", `${bridgeAddress}/${DRILL_SUBNET.length}`, "dev", BRIDGE]);
+        // The stand-in cloud API and lease store live on the bridge; so does the LB's VIP (a floating VIP moves between the workers).
+        const bridgeAddresses = [addresses.cloudApi, addresses.leaseStore, ...(options.floatingVip ? [] : [addresses.vip])];
+        for (const address of bridgeAddresses) sh("ip", ["-n", ns.lb, "addr", "add", `${address}/${DRILL_SUBNET.length}`, "dev", BRIDGE]);
         sh("ip", ["-n", ns.lb, "link", "set", BRIDGE, "up"]);
         const leaves: [Node, string][] = [
             ["sender", addresses.sender],
@@ -88,4 +89,13 @@ export function cutPeer(ns: string, peer: string): void {
 export function healPeer(ns: string, peer: string): void {
     inNetns(ns, "iptables", ["-w", "-t", "raw", "-D", "PREROUTING", "-s", peer, "-j", "DROP"], { allowFail: true });
     inNetns(ns, "iptables", ["-w", "-t", "raw", "-D", "OUTPUT", "-d", peer, "-j", "DROP"], { allowFail: true });
+}
+
+/** Cuts a worker off the lease store only (both ways); everything else still flows. */
+export function cutLeaseStore(ns: string, store: string): void {
+    cutPeer(ns, store);
+}
+
+export function healLeaseStore(ns: string, store: string): void {
+    healPeer(ns, store);
 }

@@ -1,21 +1,33 @@
 /**
  * A drill worker: the files the bootstrap code renders for a real worker, written to the
- * worker's scratch paths and run inside its namespace: keepalived with the rendered
- * keepalived.conf (its track script and notify script, which drives the LLP gate), the rendered
- * role probe, and the Iguana stand-in in place of Iguana.
+ * worker's scratch paths and run inside its namespace: the lease guard with its rendered config
+ * (its health check and notify script, which drives the LLP gate), the rendered role probe, and
+ * the Iguana stand-in in place of Iguana. The drill stands in for systemd where a scenario needs
+ * it: the guard unit's ExecStopPost and Restart=.
  */
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
     BootstrapSettings,
     ROLE_PROBE_SOURCE,
+    CLOUD_LIBRARY_SOURCE,
+    LEASE_GUARD_SOURCE,
+    PEER_FENCE_SOURCE,
+    cloudLibraryPath,
+    gateFile,
+    leaseConfigPath,
+    leaseFile,
+    leaseGuardPath,
+    peerFenceConfigPath,
+    peerFencePath,
     renderCheckIguanaScript,
     renderIguanaServiceScript,
-    renderKeepalivedConf,
+    renderLeaseConfig,
+    renderPeerFenceConfig,
     isShared,
     renderLlpGateScript,
     renderNotifyScript,
-    renderVrrpLinkScript,
     roleProbeArgs,
     roleProbePath,
     stateFile,
@@ -27,7 +39,8 @@ import {
     vipMoverPath,
 } from "../components/bootstrap";
 import { ReconcileTimer, reconcileTimer } from "./floating";
-import { Processes, Started, inNetns, netnsPidsNamed, pidAlive, readPid, sh } from "./system";
+import { Processes, Started, inNetns, pidAlive, readPid, sh } from "./system";
+import { monotonicMs } from "./sender";
 import { drillServiceCommand } from "./plan";
 
 export interface RenderedFile {
@@ -73,11 +86,14 @@ export function renderDrillSystemctl(s: BootstrapSettings, repoRoot: string, log
     const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
     const pidfile = q(standinPidFile(s));
     return `#!/bin/bash
-# Drill emulation of systemctl for the Iguana unit: start|stop [--no-block] <unit>.
+# Drill emulation of systemctl for the Iguana unit: start|stop|kill [--no-block|--signal=...] <unit>.
 set -uo pipefail
 command="\${1:?}"
 pidfile=${pidfile}
 case "$command" in
+    kill)
+        if [ -f "$pidfile" ]; then kill -KILL "$(cat "$pidfile")" 2> /dev/null; fi
+        ;;
     start)
         if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2> /dev/null; then exit 0; fi
         rm -f ${q(standinReadyFile(s))}
@@ -89,7 +105,8 @@ case "$command" in
         if [ -f "$pidfile" ]; then
             pid=$(cat "$pidfile")
             kill -TERM "$pid" 2> /dev/null
-            for _ in $(seq 1 50); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+            # Gone, or a zombie nobody has reaped yet (it runs no more): as systemd sees the unit stop.
+            for _ in $(seq 1 50); do { [ -e "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2> /dev/null; } || break; sleep 0.1; done
             kill -KILL "$pid" 2> /dev/null
             rm -f "$pidfile"
         fi
@@ -110,13 +127,19 @@ export function workerFiles(s: BootstrapSettings): RenderedFile[] {
               { path: vipConfigPath(s.paths), content: renderVipConfig(s), mode: 0o644 },
           ]
         : [];
+    const fence: RenderedFile[] = s.peerFence
+        ? [
+              { path: peerFencePath(s.paths), content: PEER_FENCE_SOURCE, mode: 0o755 },
+              { path: peerFenceConfigPath(s.paths), content: renderPeerFenceConfig(s), mode: 0o644 },
+          ]
+        : [];
     return [
         ...shared,
         ...vip,
-        { path: s.paths.keepalivedConf, content: renderKeepalivedConf(s), mode: 0o644 },
-        // Run before keepalived, as the worker's iguana-vrrp-link unit does: finds the interface,
-        // builds the VXLAN tunnel on Azure, writes keepalived's interface include.
-        { path: `${lib}/vrrp-link.sh`, content: renderVrrpLinkScript(s), mode: 0o755 },
+        ...fence,
+        { path: cloudLibraryPath(s.paths), content: CLOUD_LIBRARY_SOURCE, mode: 0o644 },
+        { path: leaseGuardPath(s.paths), content: LEASE_GUARD_SOURCE, mode: 0o755 },
+        { path: leaseConfigPath(s.paths), content: renderLeaseConfig(s), mode: 0o644 },
         { path: `${lib}/notify.sh`, content: renderNotifyScript(s), mode: 0o755 },
         { path: `${lib}/llp-gate.sh`, content: renderLlpGateScript(s), mode: 0o755 },
         { path: `${lib}/check-iguana.sh`, content: renderCheckIguanaScript(s), mode: 0o755 },
@@ -124,19 +147,22 @@ export function workerFiles(s: BootstrapSettings): RenderedFile[] {
     ];
 }
 
-/** The PATH systemd gives a service (keepalived.service on a worker). */
+/** The PATH systemd gives a service (the lease guard's unit on a worker). */
 export const SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** keepalived's pid files for one worker: separate per worker, so two can run on one host. */
-export function keepalivedPidfiles(s: BootstrapSettings) {
-    const run = s.paths.runDir;
-    return { main: `${run}/keepalived.pid`, vrrp: `${run}/keepalived-vrrp.pid`, checkers: `${run}/keepalived-checkers.pid`, bfd: `${run}/keepalived-bfd.pid` };
+/** The lease guard's command line, as its unit's ExecStart has it. */
+export function leaseGuardArgs(s: BootstrapSettings): string[] {
+    return [leaseGuardPath(s.paths), leaseConfigPath(s.paths), "run"];
 }
 
-export function keepalivedArgs(s: BootstrapSettings): string[] {
-    const pids = keepalivedPidfiles(s);
-    // VRRP only, in the foreground, logging to the console (captured in the worker's log).
-    return ["-f", s.paths.keepalivedConf, "-p", pids.main, "-r", pids.vrrp, "-c", pids.checkers, "-b", pids.bfd, "-P", "-n", "-l", "-D", "-G"];
+/** Whether a worker is active by its own account: role MASTER and the guard's deadline ahead (what the probe checks, Iguana's health aside). */
+export function activeByLease(state: string, leaseText: string | undefined, nowMs: number): boolean {
+    if (state !== "MASTER" || !leaseText) return false;
+    try {
+        return Number(JSON.parse(leaseText).deadline) * 1000 > nowMs;
+    } catch {
+        return false;
+    }
 }
 
 export function iguanaHealthArg(s: BootstrapSettings): string {
@@ -150,7 +176,9 @@ export function workerReconcileTimer(s: BootstrapSettings): ReconcileTimer {
 }
 
 export class DrillWorker {
-    keepalived?: Started;
+    guard?: Started;
+    /** Stand in for systemd's Restart=always and ExecStopPost of the guard unit (off: a power cut, a freeze). */
+    superviseGuard = false;
     standin?: Started;
     roleProbe?: Started;
     /** Floating IP: the emulated systemd timer of the VIP reconcile unit, and its last run. */
@@ -188,17 +216,7 @@ export class DrillWorker {
         }
     }
 
-    /** What the worker's iguana-vrrp-link unit does at boot: the link VRRP runs on. */
-    prepareVrrpLink(): void {
-        inNetns(this.ns, `${this.settings.paths.libDir}/vrrp-link.sh`, []);
-    }
-
-    /** `keepalived -t` on the rendered file: the drill stops early on a config keepalived rejects. */
-    configTest(): void {
-        inNetns(this.ns, "keepalived", ["-t", "-f", this.settings.paths.keepalivedConf]);
-    }
-
-    /** What the worker's llp-gate unit does at boot, before keepalived starts. */
+    /** What the worker's llp-gate unit does at boot, before the lease guard starts. */
     closeGate(): void {
         inNetns(this.ns, `${this.settings.paths.libDir}/llp-gate.sh`, ["close"]);
     }
@@ -222,7 +240,7 @@ export class DrillWorker {
         return fs.existsSync(this.readyFile());
     }
 
-    /** Shared mode: the stand-in keepalived's notify started, while it runs. */
+    /** Shared mode: the stand-in the notify script started, while it runs. */
     sharedStandinPid(): number | undefined {
         const pid = readPid(standinPidFile(this.settings));
         return pid !== undefined && pidAlive(pid) ? pid : undefined;
@@ -249,44 +267,117 @@ export class DrillWorker {
 
     /**
      * Shared mode: this worker's data mount becomes a bind mount of the shared directory. In the
-     * host's mount namespace and, once keepalived runs, in its own: `ip netns exec` gives every
+     * host's mount namespace and, once the guard runs, in its own: `ip netns exec` gives every
      * process it starts a private mount namespace, which later host mounts do not reach.
      */
     mountShared(sharedDir: string): void {
         fs.mkdirSync(this.settings.paths.dataMount, { recursive: true, mode: 0o755 });
         sh("mount", ["--bind", sharedDir, this.settings.paths.dataMount]);
-        const pid = this.keepalivedMainPid();
+        const pid = this.guardPid();
         if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "mount", "--bind", sharedDir, this.settings.paths.dataMount], { allowFail: true });
     }
 
-    /** The shared file system goes away (lazily, like a dead NFS server for new operations), for keepalived too. */
+    /** Shared mode: the guard's own mount namespace (ip netns exec made it private) gets the shared directory too. */
+    mountSharedInGuard(sharedDir: string): void {
+        const pid = this.guardPid();
+        if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "mount", "--bind", sharedDir, this.settings.paths.dataMount], { allowFail: true });
+    }
+
+    /** The shared file system goes away (lazily, like a dead NFS server for new operations), for the guard too. */
     unmountShared(): void {
         if (!this.shared) return;
-        const pid = this.keepalivedMainPid();
+        const pid = this.guardPid();
         if (pid !== undefined) sh("nsenter", ["-t", String(pid), "-m", "umount", "-l", this.settings.paths.dataMount], { allowFail: true });
         sh("umount", ["-l", this.settings.paths.dataMount], { allowFail: true });
     }
 
-    private keepalivedMainPid(): number | undefined {
-        const pid = readPid(keepalivedPidfiles(this.settings).main);
+    guardPid(): number | undefined {
+        const pid = readPid(`${this.settings.paths.runDir}/lease-guard.pid`);
         return pid !== undefined && pidAlive(pid) ? pid : undefined;
     }
 
     startRoleProbe(): Started {
-        this.roleProbe = this.procs.spawnIn(this.ns, `${this.name}-role-probe`, "/usr/bin/python3", [
-            roleProbePath(this.settings.paths),
-            ...roleProbeArgs(this.settings, keepalivedPidfiles(this.settings).main),
-        ]);
+        this.roleProbe = this.procs.spawnIn(this.ns, `${this.name}-role-probe`, "/usr/bin/python3", [roleProbePath(this.settings.paths), ...roleProbeArgs(this.settings)]);
         return this.roleProbe;
     }
 
-    startKeepalived(): Started {
-        // The environment its notify and track scripts inherit: systemd's PATH, as on a worker
+    startGuard(): Started {
+        // The environment its notify and health scripts inherit: systemd's PATH, as on a worker
         // (not the drill's own, where `/usr/bin/env python3` could find another Python first).
-        this.keepalived = this.procs.spawnIn(this.ns, `${this.name}-keepalived`, "keepalived", keepalivedArgs(this.settings), {
+        const guard = this.procs.spawnIn(this.ns, `${this.name}-lease-guard`, "/usr/bin/python3", leaseGuardArgs(this.settings), {
             env: { ...process.env, PATH: SYSTEMD_DEFAULT_PATH },
         });
-        return this.keepalived;
+        this.guard = guard;
+        void guard.exited.then(() => {
+            if (!this.superviseGuard || this.guard !== guard) return;
+            // What the unit does when its process ends: ExecStopPost, then Restart=always after RestartSec=1.
+            this.runNotify("STOP");
+            setTimeout(() => {
+                if (this.superviseGuard && this.guard === guard) this.startGuard();
+            }, 1000);
+        });
+        return guard;
+    }
+
+    runNotify(state: string): void {
+        inNetns(this.ns, `${this.settings.paths.libDir}/notify.sh`, [state], { allowFail: true });
+    }
+
+    /** `systemctl stop` of the guard unit: SIGTERM (the guard fences and releases the lease), then ExecStopPost. */
+    async stopGuard(): Promise<void> {
+        const guard = this.guard;
+        this.superviseGuard = false;
+        if (!guard) return;
+        this.procs.signal(guard, "SIGTERM");
+        await Promise.race([guard.exited, new Promise((r) => setTimeout(r, 10000))]);
+        this.runNotify("STOP");
+    }
+
+    guardRunning(): boolean {
+        return this.guardPid() !== undefined;
+    }
+
+    /** kill -9 of the guard process only (its unit's Restart= and ExecStopPost apply when supervised). */
+    killGuard(): void {
+        const pid = this.guardPid();
+        if (pid !== undefined) process.kill(pid, "SIGKILL");
+    }
+
+    /** Set while the drill keeps the worker frozen. */
+    frozen = false;
+
+    /** Every process of the worker's namespace stopped (SIGSTOP) or resumed (SIGCONT): a paused VM. */
+    freeze(): number {
+        this.frozen = true;
+        // Twice: a process forked while the first pass ran is stopped by the second.
+        const stopped = this.signalAll("SIGSTOP");
+        this.signalAll("SIGSTOP");
+        return stopped;
+    }
+
+    thaw(): number {
+        if (!this.frozen) return 0;
+        this.frozen = false;
+        return this.signalAll("SIGCONT");
+    }
+
+    /** The planned switchover, as an operator runs it on the active worker. */
+    handover(): Promise<string> {
+        return new Promise((resolve) =>
+            execFile("ip", ["netns", "exec", this.ns, "/usr/bin/python3", leaseGuardPath(this.settings.paths), leaseConfigPath(this.settings.paths), "handover"], (_error, stdout, stderr) => resolve(`${stdout}${stderr}`)),
+        );
+    }
+
+    private signalAll(signal: NodeJS.Signals): number {
+        const pids = sh("ip", ["netns", "pids", this.ns], { allowFail: true }).split(/\s+/).filter(Boolean).map(Number);
+        for (const pid of pids) {
+            try {
+                process.kill(pid, signal);
+            } catch {
+                /* gone */
+            }
+        }
+        return pids.length;
     }
 
     /**
@@ -327,40 +418,35 @@ export class DrillWorker {
         }
     }
 
-    /** The role keepalived last reported through the rendered notify script. */
-    state(): string {
+    private readRun(file: string): string | undefined {
         try {
-            return fs.readFileSync(stateFile(this.settings), "utf8").trim();
+            return fs.readFileSync(file, "utf8");
         } catch {
-            return "NONE";
+            return undefined;
         }
     }
 
-    /** keepalived's role as the LB would see it: the state file only counts while keepalived runs. */
+    /** The role the guard last set through the rendered notify script. */
+    state(): string {
+        return this.readRun(stateFile(this.settings))?.trim() || "NONE";
+    }
+
+    /** MASTER while the worker holds the lease and its deadline is ahead; else its role (STOPPED when no guard runs). */
     role(): string {
-        return this.keepalivedRunning() ? this.state() : "STOPPED";
+        if (activeByLease(this.state(), this.readRun(leaseFile(this.settings)), monotonicMs())) return "MASTER";
+        if (!this.guardRunning()) return "STOPPED";
+        const state = this.state();
+        return state === "MASTER" ? "EXPIRED" : state;
     }
 
-    keepalivedRunning(): boolean {
-        const main = readPid(keepalivedPidfiles(this.settings).main);
-        return main !== undefined && pidAlive(main);
+    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
+    gateOpen(): boolean {
+        return this.readRun(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.readRun(leaseFile(this.settings)), monotonicMs());
     }
 
-    /** kill -9 of every keepalived process of this worker at once (its process group), then by pid file. */
-    killKeepalived(): void {
-        if (this.keepalived) this.procs.signal(this.keepalived, "SIGKILL");
-        for (const pid of [...this.keepalivedPids(), ...netnsPidsNamed(this.ns, "keepalived")]) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                /* gone */
-            }
-        }
-    }
-
-    /** keepalived's own processes, parent and VRRP child, from its pid files. */
-    keepalivedPids(): number[] {
-        const pids = keepalivedPidfiles(this.settings);
-        return [readPid(pids.vrrp), readPid(pids.main)].filter((p): p is number => p !== undefined);
+    /** kill -9 of every process of this worker (guard, notify, VIP mover, probe, Iguana): nothing cleans up. */
+    crash(): void {
+        this.superviseGuard = false;
+        this.signalAll("SIGKILL");
     }
 }

@@ -3,7 +3,7 @@
  * itself is built in `index.ts`. Each message says what is wrong and what to do.
  */
 import { Policies, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
-import { EDITION_WEB_PORT, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { EDITION_WEB_PORT, HOLDS_LEASE, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 
 /** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
 export interface GuardrailConfig {
@@ -40,6 +40,7 @@ const AZURE_LB = "azure-native:network:LoadBalancer";
 const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
 const AWS_EFS = "aws:efs/fileSystem:FileSystem";
 const AZURE_STORAGE_ACCOUNT = "azure-native:storage:StorageAccount";
+const AWS_DYNAMODB_TABLE = "aws:dynamodb/table:Table";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
@@ -118,6 +119,71 @@ export const azureStorageNotPublic: ResourceValidationPolicy = {
         }
         if (args.props.allowBlobPublicAccess !== false) {
             report(`storage account ${args.name} may expose blobs publicly: set allowBlobPublicAccess: false.`);
+        }
+    },
+};
+
+/** TLS versions a storage account may accept at the least (Azure's default for older accounts is TLS1_0). */
+const MODERN_TLS = new Set(["TLS1_2", "TLS1_3"]);
+
+/**
+ * The lease decides which worker is active (docs/lease.md): a cluster without one has nothing
+ * to keep two workers from being active at once, and a lease anyone can reach or delete is a
+ * way to make both (or neither) active. Lease stores carry the tags `holds: iguana-lease` and
+ * `cluster`; workers (EC2 instances, Azure VMs) carry `cluster`.
+ */
+export const leaseStoreRequiredAndPrivate: StackValidationPolicy = {
+    name: "lease-store-required-and-private",
+    description:
+        "Every cluster with workers has a lease store; a DynamoDB lease table is encrypted with the project's KMS key and protected against deletion; a storage account holding a lease is not reachable from the Internet, takes no shared key, and requires HTTPS and TLS 1.2 or later.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        const leaseStores = args.resources.filter((r) => [AWS_DYNAMODB_TABLE, AZURE_STORAGE_ACCOUNT].includes(r.type) && r.props.tags?.holds === HOLDS_LEASE);
+        const reported = new Set<string>();
+        for (const worker of args.resources.filter((r) => r.type === AWS_INSTANCE || r.type === AZURE_VM)) {
+            const cluster = worker.props.tags?.cluster;
+            const storeType = worker.type === AWS_INSTANCE ? AWS_DYNAMODB_TABLE : AZURE_STORAGE_ACCOUNT;
+            if (reported.has(`${storeType}/${cluster}`) || leaseStores.some((s) => s.type === storeType && s.props.tags?.cluster === cluster)) continue;
+            reported.add(`${storeType}/${cluster}`);
+            const store = storeType === AWS_DYNAMODB_TABLE ? "a DynamoDB table" : "a storage account";
+            report(
+                `cluster ${cluster ?? "(untagged)"} has workers (${worker.name}) but no lease store: nothing keeps both workers from being active at once; ` +
+                    `add ${store} tagged holds: ${HOLDS_LEASE} and cluster: ${cluster ?? "<cluster>"} (docs/lease.md).`,
+                worker.urn,
+            );
+        }
+        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        for (const store of leaseStores) {
+            const p = store.props;
+            if (store.type === AWS_DYNAMODB_TABLE) {
+                const sse = p.serverSideEncryption ?? {};
+                if (sse.enabled !== true || typeof sse.kmsKeyArn !== "string" || !keyArns.has(sse.kmsKeyArn)) {
+                    report(
+                        `lease table ${store.name} is encrypted with ${sse.enabled !== true ? "the AWS-owned key" : sse.kmsKeyArn ? `key ${sse.kmsKeyArn}` : "the AWS-managed key"}, not the project's customer-managed KMS key: set serverSideEncryption { enabled: true, kmsKeyArn: <the project key> }.`,
+                        store.urn,
+                    );
+                }
+                if (p.deletionProtectionEnabled !== true) {
+                    report(`lease table ${store.name} can be deleted while the workers run: set deletionProtectionEnabled: true.`, store.urn);
+                }
+                continue;
+            }
+            if (p.publicNetworkAccess !== "Disabled" && p.networkRuleSet?.defaultAction !== "Deny") {
+                report(
+                    `lease account ${store.name} is reachable from the Internet (publicNetworkAccess ${p.publicNetworkAccess ?? "Enabled by default"}, network rules ${p.networkRuleSet?.defaultAction ?? "Allow by default"}): set publicNetworkAccess: Disabled and reach it through a private endpoint.`,
+                    store.urn,
+                );
+            }
+            if (p.allowSharedKeyAccess !== false) {
+                report(`lease account ${store.name} accepts its account keys (and SAS made from them): set allowSharedKeyAccess: false; the workers use their managed identities.`, store.urn);
+            }
+            if (!MODERN_TLS.has(p.minimumTlsVersion)) {
+                report(`lease account ${store.name} accepts TLS below 1.2 (minimumTlsVersion ${p.minimumTlsVersion ?? "unset"}): set minimumTlsVersion: TLS1_2.`, store.urn);
+            }
+            if (p.enableHttpsTrafficOnly === false) {
+                report(`lease account ${store.name} accepts plain HTTP: set enableHttpsTrafficOnly: true.`, store.urn);
+            }
         }
     },
 };
@@ -343,6 +409,7 @@ export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
 export const guardrails: Policies = [
     ebsEncryptedWithProjectKey,
     efsEncryptedWithProjectKey,
+    leaseStoreRequiredAndPrivate,
     azureStorageNotPublic,
     azureDisksEncrypted,
     imdsV2Required,

@@ -1,7 +1,9 @@
 import * as assert from "assert";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
-import { awsArchitecture } from "../components/aws";
-import { StackRun, awsConfig, runConfig, runStack } from "./helpers";
+import { awsArchitecture, awsLeaseLocator, leaseTablePolicy } from "../components/aws";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { assertAwsLease, workerStatements } from "./lease-assertions";
 
 const T = {
     instance: "aws:ec2/instance:Instance",
@@ -18,6 +20,8 @@ const T = {
     nat: "aws:ec2/natGateway:NatGateway",
     routeTable: "aws:ec2/routeTable:RouteTable",
     component: "iguana-ha:index:HaIguanaCluster",
+    table: "aws:dynamodb/table:Table",
+    endpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
 };
 
 /** Properties every AWS cluster must have, whatever the stack. */
@@ -109,10 +113,9 @@ function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port:
         const covers22 = rule.inputs.ipProtocol === "-1" || (rule.inputs.fromPort <= SSH_PORT && rule.inputs.toPort >= SSH_PORT);
         assert.ok(!covers22 || rule.inputs.referencedSecurityGroupId, `${rule.name} must not open port 22`);
     }
-    const vrrp = run.one(T.ingress, "iguana-in-vrrp");
-    assert.strictEqual(vrrp.inputs.ipProtocol, "112");
-    assert.strictEqual(vrrp.inputs.cidrIpv4, undefined, "VRRP only from the workers' own group");
-    assert.strictEqual(vrrp.inputs.referencedSecurityGroupId, vrrp.inputs.securityGroupId);
+    // keepalived is gone: nothing admits VRRP (IP protocol 112), nor anything else from worker to worker.
+    const workerToWorker = run.ofType(T.ingress).filter((r) => r.inputs.ipProtocol === "112" || r.inputs.referencedSecurityGroupId === r.inputs.securityGroupId);
+    assert.deepStrictEqual(workerToWorker.map((r) => r.name), []);
 
     // every resource is a child of the component, named after it
     for (const r of run.mocks.resources.filter((r) => r.type !== T.component)) {
@@ -150,7 +153,19 @@ function assertOutputsContract(run: StackRun, channels: { name: string; port: nu
 describe("AWS implementation", () => {
     describe("stack aws-dev", () => {
         let run: StackRun;
-        before(async () => (run = await runStack("aws-dev")));
+        let settings: Record<string, BootstrapSettings>;
+        before(async () => ({ run, settings } = await withRenderedSettings(() => runStack("aws-dev", { fresh: true }))));
+
+        it("decides the active worker with a DynamoDB lease reached only through the workers' gateway endpoint", () => {
+            assertAwsLease(run, settings, "us-east-1");
+            const privateTables = ["iguana-private-a-rt", "iguana-private-b-rt"].map((n) => run.one(T.routeTable, n).id);
+            assert.deepStrictEqual([...run.one(T.endpoint, "iguana-lease").inputs.routeTableIds].sort(), privateTables.sort(), "both private route tables, not the public one");
+        });
+        it("gives the workers no way to stop an instance without shared storage, and no EC2 API endpoint", () => {
+            assert.deepStrictEqual(workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:"))), []);
+            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
+            assert.deepStrictEqual(run.ofType(T.endpoint).map((e) => e.name), ["iguana-lease"]);
+        });
 
         it("builds two encrypted, IMDSv2-only workers in two AZs behind a cross-zone NLB", () =>
             assertAwsInvariants(
@@ -266,6 +281,23 @@ describe("AWS implementation", () => {
             const hc = run.one(T.targetGroup, "iguana-api").inputs.healthCheck;
             assert.deepStrictEqual([hc.protocol, hc.port, hc.path], ["TCP", "6543", undefined]);
             assert.strictEqual(run.outputs.dashboardUrl, `http://${run.outputs.vip}:6543/`);
+        });
+
+        it("a longer lease reaches the workers' settings; the lease item is the cluster's name", async () => {
+            const { run, settings } = await withRenderedSettings(() => runConfig(awsConfig({ failover: { leaseSeconds: 20 } })));
+            const table = run.one(T.table, "iguana-lease");
+            for (const worker of ["wk1", "wk2"]) {
+                assert.strictEqual(settings[worker].leaseSeconds, 20);
+                assert.deepStrictEqual(settings[worker].lease, awsLeaseLocator(table.state.name, "eu-west-1", "iguana"));
+            }
+            assert.deepStrictEqual(awsLeaseLocator("t", "eu-west-1", "east"), { kind: "aws-dynamodb", tableName: "t", region: "eu-west-1", itemKey: "east" });
+        });
+
+        it("the lease policy's item condition is the locator's item key", async () => {
+            const policy = JSON.parse(
+                await new Promise<string>((resolve) => leaseTablePolicy({ arn: "arn:aws:dynamodb:r:1:table/t", name: "t" }, "west", "arn:aws:kms:r:1:key/k", "r").apply(resolve)),
+            );
+            assert.deepStrictEqual(policy.Statement[0].Condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"], [awsLeaseLocator("t", "r", "west").itemKey]);
         });
 
         it("Graviton instance types get the arm64 Ubuntu image", async () => {

@@ -13,7 +13,9 @@ import { azureNsgSourceCount } from "../components/azure-scale";
 import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../tools/mocks";
-import { StackRun, azureConfig, runConfig, runStack } from "./helpers";
+import { StackRun, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { assertAzureLease } from "./lease-assertions";
+import { azureLeaseLocator } from "../components/azure";
 import { requireTools } from "./tools";
 
 const T = {
@@ -41,16 +43,23 @@ function portSpecCovers(spec: string, port: number): boolean {
     return from <= port && port <= (to ?? from);
 }
 
-/** Every inbound NSG rule, inline or standalone. */
-function inboundRules(run: StackRun): any[] {
+/** Every inbound NSG rule of every NSG (the workers', the storage endpoints'), inline or standalone. */
+function allInboundRules(run: StackRun): any[] {
     return [...run.ofType(T.nsg).flatMap((n) => n.state.securityRules ?? []), ...run.ofType(T.nsgRule).map((r) => r.state)].filter(
         (r) => r.direction === "Inbound",
     );
 }
 
-/** Allow rules that let an Internet source reach `port` over TCP. */
+/** The inbound rules of the workers' NSG, inline or standalone. */
+function inboundRules(run: StackRun): any[] {
+    const nsg = run.one(T.nsg, "iguana-workers-nsg");
+    const standalone = run.ofType(T.nsgRule).filter((r) => r.inputs.networkSecurityGroupName === nsg.state.name);
+    return [...(nsg.state.securityRules ?? []), ...standalone.map((r) => r.state)].filter((r) => r.direction === "Inbound");
+}
+
+/** Allow rules that let an Internet source reach `port` over TCP, in any NSG. */
 function internetAllowsTo(run: StackRun, port: number): any[] {
-    return inboundRules(run).filter((r) => {
+    return allInboundRules(run).filter((r) => {
         if (r.access !== "Allow") return false;
         if (!["Tcp", "*"].includes(r.protocol)) return false;
         const sources = [r.sourceAddressPrefix, ...(r.sourceAddressPrefixes ?? [])].filter((s) => s !== undefined);
@@ -192,11 +201,13 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(linux.disablePasswordAuthentication, true, "password login disabled");
         assert.strictEqual(vm.state.osProfile.adminPassword, undefined);
         assert.match(linux.ssh.publicKeys[0].keyData, /^ssh-rsa AAAA[A-Za-z0-9+/=]+ /);
-        // The bootstrap: VRRP in VXLAN to the other worker, the password read from this cluster's vault.
+        // The bootstrap: the lease in this cluster's account, the password read from this cluster's vault.
         const cloudInit = Buffer.from(vm.inputs.osProfile.customData, "base64").toString("utf8");
-        const peerPlan = plans[1 - plan.index];
         assert.ok(cloudInit.startsWith("#cloud-config\n"), `${vm.name} custom data is cloud-init`);
-        assert.ok(cloudInit.includes(`type vxlan id 112 local "$self_ip" remote '${peerPlan.privateIp}' dstport 4789`), `${vm.name} tunnels VRRP to its peer`);
+        assert.ok(!cloudInit.includes("vxlan") && !cloudInit.includes("keepalived"), `${vm.name} runs no VRRP`);
+        const leaseAccount = run.ofType("azure-native:storage:StorageAccount").find((a) => a.state.tags?.holds === "iguana-lease");
+        assert.ok(leaseAccount, "a lease storage account");
+        assert.ok(cloudInit.includes(`https://${leaseAccount!.state.name}.blob.core.windows.net/lease/`), `${vm.name}'s guard writes the blob in the cluster's lease account`);
         const vault = run.ofType("azure-native:keyvault:Vault")[0];
         assert.ok(cloudInit.includes(`vault='${vault.state.name}'`) && cloudInit.includes("secret_name='iguana-admin-password'"));
         assert.ok(cloudInit.includes("candidates=('/dev/disk/azure/scsi1/lun0')"), "the data disk is found at LUN 0");
@@ -229,11 +240,11 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     });
     subnets.forEach((subnet, i) => {
         assert.strictEqual(subnet.state.natGateway.id, nats[Math.min(i, nats.length - 1)].id);
-        assert.strictEqual(subnet.state.networkSecurityGroup.id, only(run.ofType(T.nsg), "NSG").id);
+        assert.strictEqual(subnet.state.networkSecurityGroup.id, run.one(T.nsg, "iguana-workers-nsg").id);
         assert.strictEqual(subnet.state.defaultOutboundAccess, false);
     });
 
-    // NSG: nothing from the Internet on 22/3389, probes from the load balancer only, VRRP between the workers only.
+    // NSG: nothing from the Internet on 22/3389, probes from the load balancer only, nothing from worker to worker.
     for (const port of [SSH_PORT, RDP_PORT]) {
         assert.deepStrictEqual(internetAllowsTo(run, port), [], `no rule lets the Internet reach ${port}`);
     }
@@ -242,12 +253,11 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.destinationPortRanges], ["Deny", "Internet", ["22", "3389"]]);
     assert.ok(inboundRules(run).every((r) => r === deny || r.priority > deny.priority), "the SSH/RDP deny is evaluated first");
     const workerHosts = plans.map((p) => `${p.privateIp}/32`);
-    const vrrp = rulesByName.get("allow-vrrp-tunnel-between-workers");
-    assert.deepStrictEqual(
-        [vrrp.protocol, vrrp.sourceAddressPrefixes, vrrp.destinationAddressPrefixes, vrrp.destinationPortRange],
-        ["Udp", workerHosts, workerHosts, "4789"],
-        "VRRP travels in VXLAN (UDP 4789) between the two workers only",
+    // keepalived is gone: no VRRP-in-VXLAN (UDP 4789) rule, no allow from the workers' own addresses, no UDP at all.
+    const workerToWorker = inboundRules(run).filter(
+        (r) => r.access === "Allow" && (r.protocol === "Udp" || [r.sourceAddressPrefix, ...(r.sourceAddressPrefixes ?? [])].some((src: string) => workerHosts.includes(src))),
     );
+    assert.deepStrictEqual(workerToWorker.map((r) => r.name), []);
     const probeRule = rulesByName.get("allow-role-probe");
     assert.deepStrictEqual([probeRule.sourceAddressPrefix, probeRule.sourceAddressPrefixes, probeRule.destinationPortRange], ["AzureLoadBalancer", undefined, String(ROLE_PROBE_PORT)]);
     const healthRule = rulesByName.get("allow-iguana-health");
@@ -273,7 +283,7 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
 
     // Every tracked resource is tagged with its environment; no secret anywhere.
     for (const r of run.mocks.resources.filter((r) => r.type.startsWith("azure-native:") && r.state.location !== undefined)) {
-        assert.strictEqual(r.state.location, cfg.region, `${r.name} location`);
+        assert.strictEqual(r.state.location, r.type.startsWith("azure-native:privatedns:") ? "global" : cfg.region, `${r.name} location`);
         assert.strictEqual(r.state.tags?.environment, cfg.environment, `${r.name} environment tag`);
     }
     assert.doesNotMatch(JSON.stringify(run.mocks.resources.map((r) => r.state)), /PRIVATE KEY|adminPassword/);
@@ -315,6 +325,25 @@ describe("Azure implementation", function () {
             assertAzureCluster(run, cfg);
         });
     }
+
+    it("azure-dev decides the active worker with a lease blob reached only through its private endpoint; no worker may stop the other", async () => {
+        const { run, settings } = await withRenderedSettings(() => runStack("azure-dev", { fresh: true }));
+        const cfg = loadClusterConfig();
+        assertAzureLease(run, settings, planWorkers(planNetwork(cfg.network.cidr)).map((p) => `${p.privateIp}/32`));
+        for (const worker of ["wk1", "wk2"]) {
+            assert.strictEqual(settings[worker].peerFence, undefined, "no fence without shared storage");
+            assert.strictEqual(settings[worker].leaseSeconds, 3);
+        }
+        assert.deepStrictEqual(run.ofType("azure-native:authorization:RoleDefinition"), [], "no custom role (no VIP to move, no peer to stop)");
+        const storageRules = run.one(T.nsg, "iguana-storage-nsg").inputs.securityRules.map((r: any) => r.name);
+        assert.deepStrictEqual(storageRules, ["allow-https-from-workers", "deny-other-vnet-inbound"], "no NFS without shared storage");
+        // Without shared storage the VMs keep their generated names (a fixed one would replace existing workers).
+        assert.ok(run.ofType(T.vm).every((vm) => vm.inputs.vmName === undefined));
+    });
+
+    it("the lease locator names the cluster's blob in the lease container", () => {
+        assert.deepStrictEqual(azureLeaseLocator("iguanal0123456789abcdef", "east"), { kind: "azure-blob", accountName: "iguanal0123456789abcdef", container: "lease", blobName: "east" });
+    });
 
     it("azure-prod asks for dedicated hosts and encryption at host and gets them", async () => {
         const run = await runStack("azure-prod");
@@ -367,7 +396,7 @@ describe("Azure implementation", function () {
 
         it("the check on 22/3389 would catch an opening rule", async () => {
             const { run } = await runAzure();
-            const nsg = run.ofType(T.nsg)[0];
+            const nsg = run.one(T.nsg, "iguana-workers-nsg");
             nsg.state.securityRules.push({ name: "oops", direction: "Inbound", access: "Allow", protocol: "Tcp", sourceAddressPrefix: "*", destinationPortRange: "20-23" });
             assert.strictEqual(internetAllowsTo(run, SSH_PORT).length, 1);
             assert.strictEqual(internetAllowsTo(run, RDP_PORT).length, 0);

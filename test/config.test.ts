@@ -1,7 +1,9 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
-import { DEFAULTS, EDITION_WEB_PORT, ROLE_PROBE_PORT } from "../components/constants";
+import { DEFAULTS, EDITION_WEB_PORT, LEASE_SECONDS, ROLE_PROBE_PORT } from "../components/constants";
+import { bootstrapSettings } from "../components/bootstrap";
+import { planNetwork, planWorkers } from "../components/model";
 
 const base = (overrides: Partial<RawClusterConfig> = {}): RawClusterConfig => ({
     cloud: "aws",
@@ -48,8 +50,26 @@ describe("config model", () => {
             healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds,
             unhealthyThreshold: DEFAULTS.unhealthyThreshold,
             idleTimeoutSeconds: DEFAULTS.idleTimeoutSeconds,
+            leaseSeconds: DEFAULTS.leaseSeconds,
         });
         assert.deepStrictEqual(cfg.channels, [{ name: "adt-in", protocol: "llp", port: 2575, mode: "active-passive" }]);
+    });
+
+    it("takes failover.leaseSeconds at both ends of its range, with either strategy", () => {
+        for (const strategy of ["load-balancer", "floating-ip"]) {
+            for (const leaseSeconds of [LEASE_SECONDS.min, 15, LEASE_SECONDS.max]) {
+                assert.strictEqual(validateClusterConfig(base({ failover: { strategy, leaseSeconds } }), "t").failover.leaseSeconds, leaseSeconds, `${strategy} ${leaseSeconds}`);
+            }
+            assert.strictEqual(validateClusterConfig(base({ failover: { strategy } }), "t").failover.leaseSeconds, DEFAULTS.leaseSeconds, `${strategy}: the default`);
+        }
+    });
+
+    it("hands failover.leaseSeconds to each worker's bootstrap settings", () => {
+        const cfg = validateClusterConfig(base({ failover: { leaseSeconds: 12 } }), "t");
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        assert.strictEqual(bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds, 12);
+        const defaulted = validateClusterConfig(base(), "t");
+        assert.strictEqual(bootstrapSettings(defaulted, wk2, wk1, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds, DEFAULTS.leaseSeconds);
     });
 
     it("uses the Iguana 6 web port for that edition and keeps an explicit one", () => {
@@ -171,6 +191,10 @@ describe("config model", () => {
         it("an internal cluster needing several NLBs in a small network", () =>
             expectProblem(base({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.1.0.0/20" } }), "network.cidr", "/18 or larger"));
         it("a wrong type for a whole section", () => expectProblem(base({ failover: [5] }), "failover", "must be an object"));
+        it("a lease shorter than 3 s", () => expectProblem(base({ failover: { leaseSeconds: 2 } }), "failover.leaseSeconds", "2 s is outside the allowed range 3-60 s"));
+        it("a lease longer than 60 s", () =>
+            expectProblem(base({ failover: { strategy: "floating-ip", leaseSeconds: 61 } }), "failover.leaseSeconds", "61 s is outside the allowed range 3-60 s"));
+        it("a fractional lease", () => expectProblem(base({ failover: { leaseSeconds: 2.5 } }), "failover.leaseSeconds", "a whole number in 3-60 s"));
     });
 
     it("throws a Pulumi RunError, whose message the CLI prints without a stack trace", () => {

@@ -7,6 +7,7 @@ import { RecordedResource } from "../tools/mocks";
 const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem"];
 const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare"];
 const RG = "azure-native:resources:ResourceGroup";
+const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 
 /** The data resources of a run, and everything a kept data resource needs: its KMS key, its resource group. */
 function stateful(run: StackRun): { data: RecordedResource[]; needed: RecordedResource[] } {
@@ -16,7 +17,8 @@ function stateful(run: StackRun): { data: RecordedResource[]; needed: RecordedRe
         assert.ok(data.length > 0 && data.every((d) => keys.some((k) => k.state.arn === d.inputs.kmsKeyId)), "every data resource is encrypted with a key of the stack");
         return { data, needed: keys };
     }
-    const data = run.mocks.resources.filter((r) => AZURE_DATA.includes(r.type));
+    // The lease's account holds no data (see below).
+    const data = run.mocks.resources.filter((r) => AZURE_DATA.includes(r.type) && r.name !== "iguana-lease");
     const groups = run.ofType(RG).filter((g) => data.some((d) => d.inputs.resourceGroupName === g.state.name));
     return { data, needed: groups };
 }
@@ -55,11 +57,28 @@ describe("data kept on destroy and replacement", function () {
         }
     });
 
-    it("only what holds data is kept: a destroy removes the rest", async () => {
+    it("only what holds data is kept (and the AWS lease table, see below): a destroy removes the rest", async () => {
         for (const run of [await runConfig(awsConfig()), await runConfig(azureConfig())]) {
             const { data, needed } = stateful(run);
             const kept = run.mocks.resources.filter((r) => r.retainOnDelete).map((r) => r.name).sort();
-            assert.deepStrictEqual(kept, [...data, ...needed].map((r) => r.name).sort());
+            assert.deepStrictEqual(kept, [...data, ...needed, ...run.ofType(AWS_LEASE_TABLE)].map((r) => r.name).sort());
+        }
+    });
+
+    it("the Azure lease account holds no data: in the resource group a destroy deletes, never kept or protected", async () => {
+        for (const protect of [false, true]) {
+            const run = await runConfig(azureConfig({ storage: { protect } }));
+            const account = run.one("azure-native:storage:StorageAccount", "iguana-lease");
+            assert.strictEqual(account.inputs.resourceGroupName, run.one(RG, "iguana-rg").state.name);
+            assert.deepStrictEqual([account.retainOnDelete, account.protect], [false, false], `storage.protect: ${protect}`);
+        }
+    });
+
+    it("the AWS lease table holds no data: kept by destroy only because its deletion protection would fail the destroy, never protected", async () => {
+        for (const protect of [false, true]) {
+            const run = await runConfig(awsConfig({ storage: { protect } }));
+            const table = run.one(AWS_LEASE_TABLE, "iguana-lease");
+            assert.deepStrictEqual([table.inputs.deletionProtectionEnabled, table.retainOnDelete, table.protect], [true, true, false], `storage.protect: ${protect}`);
         }
     });
 

@@ -1,26 +1,30 @@
 /**
- * The failover drill's pure parts: the stack config it reads, the budget, the emulated LB's
- * configuration, the worker files it renders, and the analysis of ACKs against journals. The
- * drill itself (`npm run drill`, root) is a separate command.
+ * The failover drill's pure parts: the stack config it reads, the scenarios and the budget each
+ * is held to, the emulated LB's configuration, the worker files it renders (the lease guard's
+ * among them), and the analysis of ACKs against journals. The drill itself (`npm run drill`,
+ * root) is a separate command.
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
+    CLOUD_LIBRARY_SOURCE,
+    LEASE_GUARD_SOURCE,
+    PEER_FENCE_SOURCE,
+    ROLE_PROBE_SOURCE,
     VIP_MOVER_SOURCE,
-    VRRP_TUNNEL,
     WORKER_PATHS,
     bootstrapSettings,
-    overlayAddress,
-    renderKeepalivedConf,
-    renderKeepalivedDropIn,
+    leaseTiming,
+    renderCheckIguanaScript,
+    renderLeaseConfig,
+    renderLeaseGuardUnit,
     renderLlpGateScript,
     renderNotifyScript,
-    renderVrrpLinkScript,
+    renderPeerFenceConfig,
     renderVipConfig,
     vipMoverCommand,
 } from "../components/bootstrap";
@@ -33,14 +37,29 @@ import { renderHaproxyConfig } from "../drill/haproxy";
 import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
 import { parseDrillArgs, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
-import { DRILL_ADDRESSES, WORKER_INTERFACE, drillSettings, drillWorkerPaths, drillWorkers } from "../drill/plan";
+import { DRILL_ADDRESSES, WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
-import { ScenarioResult, acksOf, execStopPost, failedResult, scenarioBudget, SCENARIOS, StackRun, unsettledProblems, workerOfAck } from "../drill/scenario";
+import {
+    ScenarioResult,
+    SLOW_STORE_DELAY_MS,
+    acksOf,
+    effectiveExpectation,
+    failedResult,
+    interleavedAcks,
+    isActive,
+    ridesOutSlowStore,
+    scenarioBudget,
+    SCENARIOS,
+    StackRun,
+    unsettledProblems,
+    workerOfAck,
+} from "../drill/scenario";
 import { controlId } from "../drill/sender";
-import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, keepalivedDetectionMs, lbTiming, vipMoveMs, vipMoveTiming } from "../drill/timing";
-import { SYSTEMD_DEFAULT_PATH, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
+import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, lbTiming, takeoverMs, vipMoveMs, vipMoveTiming } from "../drill/timing";
+import { SYSTEMD_DEFAULT_PATH, activeByLease, leaseGuardArgs, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { signedAwsPost } from "./aws-signing";
 
 const awsDev = loadStackClusterConfig("aws-dev");
 
@@ -98,39 +117,157 @@ describe("drill: the stack config it runs with", () => {
         assert.strictEqual(parseDrillArgs(["--booted"], () => true).booted, true);
         assert.throws(() => parseDrillArgs(["--booted", "--queue-recovery", "shared"], () => true), /--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client/);
         assert.strictEqual(parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
-        assert.throws(() => parseDrillArgs(["--scenario", "8"], () => true), /no scenario 8/);
+        assert.deepStrictEqual(parseDrillArgs([], () => true).scenarios, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "every scenario by default");
+        assert.deepStrictEqual(parseDrillArgs(["--scenario", "8,14"], () => true).scenarios, [8, 14]);
+        assert.throws(() => parseDrillArgs(["--scenario", "15"], () => true), /no scenario 15 \(1-14\)/);
+        assert.throws(() => parseDrillArgs(["--scenario", "0"], () => true), /no scenario 0/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
         assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
     });
 });
 
-describe("drill: failover budget", () => {
-    it("keepalived detection is 3 x advert_int + skew for the backup's priority", () => {
-        // advert_int 1 s, WK2 priority 100: skew (256 - 100) / 256 s.
-        assert.strictEqual(keepalivedDetectionMs("vrrp", 100), 3000 + (156 / 256) * 1000);
-        // Track script: 2 failures 2 s apart, each up to its 2 s timeout, then the backup's skew.
-        assert.strictEqual(keepalivedDetectionMs("track-script", 100), 4000 + 2000 + (156 / 256) * 1000);
+describe("drill: the scenarios", () => {
+    it("are numbered 1-14, each with its own key, a detection and what it must show", () => {
+        assert.deepStrictEqual(
+            SCENARIOS.map((s) => s.id),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+        );
+        assert.strictEqual(new Set(SCENARIOS.map((s) => s.key)).size, SCENARIOS.length, "keys are unique");
+        for (const s of SCENARIOS) assert.match(s.key, /^[a-z0-9]+(-[a-z0-9]+)*$/, `scenario ${s.id}: a key for file names and the report`);
+        assert.deepStrictEqual(
+            SCENARIOS.map((s) => [s.key, s.detection, s.expect]),
+            [
+                ["crash", "expiry", "failover"],
+                ["network-cut", "expiry", "failover"],
+                ["guard-stop", "release", "failover"],
+                ["iguana-dies", "health", "failover"],
+                ["wk1-returns", "expiry", "failover"],
+                ["split-brain", "expiry", "stay"],
+                ["network-heals", "expiry", "failover"],
+                ["lease-cut-wk1", "expiry", "failover"],
+                ["lease-cut-both", "expiry", "none"],
+                ["lease-slow", "expiry", "none"],
+                ["wk1-frozen", "expiry", "failover"],
+                ["guard-killed", "expiry", "either"],
+                ["cold-start", "expiry", "cold-start"],
+                ["switchover", "release", "failover"],
+            ],
+        );
+        // WK1 returns (and must not take the lease back) only after a failover.
+        for (const s of SCENARIOS.filter((s) => s.returns)) assert.strictEqual(s.expect, "failover", s.key);
+        assert.deepStrictEqual(
+            SCENARIOS.filter((s) => s.returns).map((s) => [s.key, s.returns]),
+            [
+                ["wk1-returns", "reboot"],
+                ["network-heals", "heal"],
+                ["lease-cut-wk1", "heal"],
+                ["wk1-frozen", "thaw"],
+            ],
+        );
     });
 
-    it("adds interval x threshold and the sender's margin: aws-dev allows 28.8 s", () => {
-        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev));
-        assert.deepStrictEqual(budget, { keepalivedMs: 3609, lbMs: 20000, marginMs: 5200, iguanaStartMs: 0, totalMs: 28809 });
+    it("which lease rides out a slow store: its calls within L/3, and two delays within L/2", () => {
+        assert.strictEqual(SLOW_STORE_DELAY_MS, 2500);
+        // L = 3: a call gives up after 1 s, so 2.5 s-late answers are no answers.
+        assert.strictEqual(ridesOutSlowStore(3, 2500), false);
+        // L = 12: calls give up after 4 s; one at a time, the next success comes 5 s after a send, inside its 6 s.
+        assert.strictEqual(ridesOutSlowStore(12, 2500), true);
+        // L = 12, 3 s late: within the call timeout, but two delays (6 s) reach the deadline L/2 = 6 s.
+        assert.strictEqual(ridesOutSlowStore(12, 3000), false);
+        // L = 6: 1.6 s is within its 2 s call timeout, yet 3.2 s between successes passes its 3 s.
+        assert.strictEqual(ridesOutSlowStore(6, 1600), false);
+        assert.strictEqual(ridesOutSlowStore(6, 1000), true);
+        assert.strictEqual(ridesOutSlowStore(3, 0), true, "a store on time");
+    });
+
+    it("lease-slow must show nobody active with the 3 s lease, WK1 staying with a 12 s one; the others as defined", () => {
+        const slow = SCENARIOS.find((s) => s.key === "lease-slow")!;
+        const twelve = { ...awsDev, failover: { ...awsDev.failover, leaseSeconds: 12 } };
+        assert.strictEqual(effectiveExpectation(slow, awsDev), "none");
+        assert.strictEqual(effectiveExpectation(slow, twelve), "stay");
+        for (const s of SCENARIOS.filter((s) => s.key !== "lease-slow")) {
+            assert.strictEqual(effectiveExpectation(s, awsDev), s.expect, s.key);
+            assert.strictEqual(effectiveExpectation(s, twelve), s.expect, s.key);
+        }
+    });
+
+    it("counts WK1's ACKs after WK2's first since the fault (and before the end): two acknowledging at once", () => {
+        const acks = [
+            { id: "ADT-000001", worker: "wk1", t: 0 },
+            { id: "ADT-000002", worker: "wk1", t: 10 },
+            { id: "ADT-000003", worker: "wk2", t: 20 },
+            { id: "ADT-000004", worker: "wk1", t: 25 },
+            { id: "ADT-000005", worker: "wk2", t: 30 },
+            { id: "ADT-000006", worker: "wk1", t: 40 },
+        ];
+        assert.strictEqual(interleavedAcks(acks, 0), 2, "25 and 40 came after WK2's first at 20");
+        assert.strictEqual(interleavedAcks(acks, 0, 30), 1, "only 25 before the end at 30");
+        assert.strictEqual(interleavedAcks(acks, 21), 1, "WK2's first since 21 is at 30: only 40 follows");
+        assert.strictEqual(interleavedAcks(acks, 31), 0, "no ACK from WK2 since 31");
+        assert.strictEqual(interleavedAcks(acks.filter((a) => a.worker === "wk1"), 0), 0, "WK2 never acknowledged");
+        assert.strictEqual(interleavedAcks([{ id: "ADT-000001", worker: "wk2", t: 5 }, { id: "ADT-000002", worker: "wk1", t: 5 }], 0), 0, "at the same instant is not after");
+    });
+
+    it("counts a worker active on any one sign: probe 200, the gate open with Iguana running, Iguana running on the shared queue, the VIP", () => {
+        const cases: [Parameters<typeof isActive>[0], string, boolean, boolean][] = [
+            [{}, "wk1", false, false],
+            [{ probe: "200" }, "wk1", false, true],
+            [{ probe: "503" }, "wk1", false, false],
+            [{ probe: "503", gate: "open", iguana: "RUN" }, "wk1", false, true],
+            [{ gate: "open" }, "wk1", false, false],
+            [{ gate: "open", iguana: "STOPPED" }, "wk1", false, false],
+            [{ gate: "closed", iguana: "RUN" }, "wk1", false, false],
+            [{ gate: "closed", iguana: "RUN" }, "wk1", true, true],
+            [{ vip: "wk1" }, "wk1", false, true],
+            [{ vip: "wk2" }, "wk1", false, false],
+            [{ vip: "none", probe: "503", gate: "closed", iguana: "STOPPED" }, "wk2", true, false],
+        ];
+        for (const [values, worker, shared, active] of cases) assert.strictEqual(isActive(values, worker, shared), active, `${worker} ${JSON.stringify(values)}${shared ? " shared" : ""}`);
+    });
+});
+
+describe("drill: failover budget", () => {
+    const L3 = leaseTiming(3);
+
+    it("the takeover after each kind of fault, at the default 3 s lease", () => {
+        // expiry: a whole lease from the last renewal, one read interval late at worst, one acquire call: 3000 + 500 + 1000.
+        assert.strictEqual(takeoverMs("expiry", L3), 4500);
+        // release: the peer's next read and one call: 500 + 1000.
+        assert.strictEqual(takeoverMs("release", L3), 1500);
+        // health: 2 failed checks 1 s apart, the last taking its 2 s timeout, then the release: 2 x 1000 + 2000 + 1500.
+        assert.strictEqual(takeoverMs("health", L3), 5500);
+        // A 12 s lease: 12000 + 2000 + 4000; a release 2000 + 4000.
+        assert.strictEqual(takeoverMs("expiry", leaseTiming(12)), 18000);
+        assert.strictEqual(takeoverMs("release", leaseTiming(12)), 6000);
+    });
+
+    it("adds interval x threshold and the sender's margin: aws-dev allows 29.7 s after a crash", () => {
+        assert.strictEqual(awsDev.failover.leaseSeconds ?? 3, 3, "aws-dev runs the default lease");
+        const budget = failoverBudget("expiry", L3, lbTiming(awsDev));
+        // 4500 + 10 s x 2 + (3000 ACK timeout + 200 reconnect + 2000 slack)
+        assert.deepStrictEqual(budget, { takeoverMs: 4500, lbMs: 20000, marginMs: 5200, iguanaStartMs: 0, totalMs: 29700 });
+        assert.strictEqual(failoverBudget("release", L3, lbTiming(awsDev)).totalMs, 1500 + 20000 + 5200);
+        assert.strictEqual(failoverBudget("health", L3, lbTiming(awsDev)).totalMs, 5500 + 20000 + 5200);
     });
 
     it("with shared storage, adds Iguana's start-up on the promoted worker", () => {
-        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev), { iguanaStartMs: 6000 });
-        assert.deepStrictEqual([budget.iguanaStartMs, budget.totalMs], [6000, 34809]);
+        const budget = failoverBudget("expiry", L3, lbTiming(awsDev), { iguanaStartMs: 6000 });
+        assert.deepStrictEqual([budget.iguanaStartMs, budget.totalMs], [6000, 35700]);
     });
 
     it("adds one check timeout when WK1 goes silent (its checks fail only by timing out)", () => {
-        const budget = failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true });
+        const budget = failoverBudget("expiry", L3, lbTiming(awsDev), { silentPrimary: true });
         assert.strictEqual(budget.lbMs, 20000 + 9000);
-        assert.strictEqual(budget.totalMs, 37809);
+        assert.strictEqual(budget.totalMs, 38700);
     });
 
-    it("follows the stack's settings", () => {
-        assert.strictEqual(failoverBudget("vrrp", 100, lbTiming(withFailover(5, 3))).lbMs, 15000);
-        assert.ok(failoverBudget("track-script", 100, lbTiming(awsDev)).totalMs > failoverBudget("vrrp", 100, lbTiming(awsDev)).totalMs);
+    it("follows the stack's settings and its lease", () => {
+        assert.strictEqual(failoverBudget("expiry", L3, lbTiming(withFailover(5, 3))).lbMs, 15000);
+        assert.strictEqual(failoverBudget("expiry", leaseTiming(12), lbTiming(awsDev)).totalMs, 18000 + 20000 + 5200);
+        const stack: StackRun = { stack: "aws-dev", cfg: { ...awsDev, failover: { ...awsDev.failover, leaseSeconds: 6 } }, profile: "aws", timing: lbTiming(awsDev), fast: false };
+        // L = 6: 6000 + 1000 + 2000 after a crash.
+        assert.strictEqual(scenarioBudget(SCENARIOS[0], stack).takeoverMs, 9000);
+        assert.strictEqual(scenarioBudget(SCENARIOS[0], { ...stack, cfg: awsDev }).takeoverMs, 4500);
     });
 });
 
@@ -190,7 +327,7 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
     const root = "/var/lib/iguana-drill/test";
     const [wk1, wk2] = drillSettings(awsDev, root);
 
-    it("keeps the program's worker names, roles and priorities at the drill's addresses", () => {
+    it("keeps the program's worker names and roles at the drill's addresses", () => {
         const planned = planWorkers(planNetwork(awsDev.network.cidr));
         const drilled = drillWorkers(awsDev);
         assert.deepStrictEqual(
@@ -203,48 +340,108 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
         );
     });
 
-    it("renders keepalived.conf identical to production but for paths and addresses", () => {
-        const [p1, p2] = planWorkers(planNetwork(awsDev.network.cidr));
-        const production = renderKeepalivedConf(bootstrapSettings(awsDev, p1, p2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }));
-        const drill = renderKeepalivedConf(wk1);
-        const paths = drillWorkerPaths(root, "wk1");
-        const mapped = drill
-            .split(paths.libDir)
-            .join(WORKER_PATHS.libDir)
-            .split(paths.etcDir)
-            .join(WORKER_PATHS.etcDir)
-            .split(DRILL_ADDRESSES.wk1)
-            .join(p1.privateIp)
-            .split(DRILL_ADDRESSES.wk2)
-            .join(p2.privateIp);
-        assert.strictEqual(mapped, production);
+    /** The modes the drill runs: each dev stack as shipped, with shared storage, with a floating IP. */
+    const modes = () =>
+        ["aws-dev", "azure-dev"].flatMap((stack) => {
+            const cfg = loadStackClusterConfig(stack);
+            return [
+                { label: stack, cfg },
+                { label: `${stack}/shared`, cfg: withQueueRecovery(cfg, "shared") },
+                { label: `${stack}/floating-ip`, cfg: withFailoverStrategy(cfg, "floating-ip") },
+            ];
+        });
+
+    it("every mode's workers are given the drill's lease and the stand-in store's address", () => {
+        for (const { label, cfg } of modes()) {
+            for (const s of drillSettings(cfg, root)) {
+                assert.deepStrictEqual(s.lease, drillLease(cfg), `${label} ${s.self.name}`);
+                assert.deepStrictEqual(
+                    s.cloudApi,
+                    cfg.cloud === "aws"
+                        ? { imdsUrl: "http://10.251.0.3:8169", apiUrl: "http://10.251.0.3:8169/", leaseUrl: "http://10.251.0.4:8170/" }
+                        : { imdsUrl: "http://10.251.0.3:8169", apiUrl: "http://10.251.0.3:8169", leaseUrl: "http://10.251.0.4:8170" },
+                    `${label} ${s.self.name}`,
+                );
+                const store = JSON.parse(renderLeaseConfig(s)).store;
+                assert.strictEqual(store.url, cfg.cloud === "aws" ? "http://10.251.0.4:8170/" : "http://10.251.0.4:8170/lease/iguana-drill.json", `${label} ${s.self.name}`);
+                assert.strictEqual(store.imdsUrl, "http://10.251.0.3:8169");
+            }
+        }
     });
 
-    it("writes every file from its renderer, under the worker's scratch root", () => {
+    it("renders lease.json identical to production but for paths and the stand-in endpoints, in every mode", () => {
+        for (const { label, cfg } of modes()) {
+            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
+            const shared = cfg.storage?.queueRecovery === "shared";
+            for (const [drill, self, peer] of [
+                [drillSettings(cfg, root)[0], p1, p2],
+                [drillSettings(cfg, root)[1], p2, p1],
+            ] as const) {
+                const production = bootstrapSettings(cfg, self, peer, {
+                    dataDisk: shared ? { kind: "aws-efs", fileSystemId: "fs-1" } : { kind: "aws-ebs", volumeId: "vol-1" },
+                    lease: drillLease(cfg),
+                    ...(cfg.failover.strategy === "floating-ip" ? { vip: drillVip(cfg, self, peer) } : {}),
+                    ...(shared ? { peerFence: drillPeerFence(cfg, peer) } : {}),
+                });
+                const paths = drillWorkerPaths(root, self.name);
+                const mapped = JSON.parse(
+                    renderLeaseConfig(drill).split(paths.libDir).join(WORKER_PATHS.libDir).split(paths.etcDir).join(WORKER_PATHS.etcDir).split(paths.runDir).join(WORKER_PATHS.runDir),
+                );
+                const expected = JSON.parse(renderLeaseConfig(production));
+                assert.notDeepStrictEqual(mapped.store, expected.store, `${label}: the drill's guard writes the stand-in, not the cloud`);
+                assert.deepStrictEqual({ ...mapped, store: { ...mapped.store, url: expected.store.url, imdsUrl: expected.store.imdsUrl } }, expected, `${label} ${self.name}`);
+                // The rule is never scaled for the drill: the stack's own lease.
+                assert.deepStrictEqual([mapped.leaseSeconds, mapped.renewEverySeconds, mapped.activeForSeconds], [3, 0.5, 1.5], label);
+                assert.strictEqual(mapped.primary, self.name === "wk1");
+                assert.strictEqual(mapped.vip !== undefined, cfg.failover.strategy === "floating-ip", `${label}: the VIP command`);
+                assert.strictEqual(mapped.peerFence !== undefined, shared, `${label}: the peer fence`);
+            }
+        }
+    });
+
+    it("writes every file from its renderer, under the worker's scratch root, and no keepalived file", () => {
         const files = workerFiles(wk2);
         const byName = Object.fromEntries(files.map((f) => [path.basename(f.path), f]));
+        assert.deepStrictEqual(Object.keys(byName).sort(), ["check-iguana.sh", "iguana_ha_cloud.py", "lease-guard.py", "lease.json", "llp-gate.sh", "notify.sh", "role-probe.py"]);
         assert.strictEqual(byName["notify.sh"].content, renderNotifyScript(wk2));
         assert.strictEqual(byName["llp-gate.sh"].content, renderLlpGateScript(wk2));
-        assert.match(byName["keepalived.conf"].content, /unicast_src_ip 10\.251\.0\.12\n/);
-        assert.match(byName["keepalived.conf"].content, /priority 100\n/);
-        assert.strictEqual(byName["vrrp-link.sh"].content, renderVrrpLinkScript(wk2));
-        assert.doesNotMatch(byName["vrrp-link.sh"].content, /vxlan/, "aws-dev carries VRRP directly");
+        assert.strictEqual(byName["check-iguana.sh"].content, renderCheckIguanaScript(wk2));
+        assert.strictEqual(byName["lease.json"].content, renderLeaseConfig(wk2));
+        assert.strictEqual(byName["lease-guard.py"].content, LEASE_GUARD_SOURCE);
+        assert.strictEqual(byName["role-probe.py"].content, ROLE_PROBE_SOURCE);
+        assert.strictEqual(byName["iguana_ha_cloud.py"].content, CLOUD_LIBRARY_SOURCE);
+        // The guard imports the library from its own directory.
+        assert.strictEqual(path.dirname(byName["iguana_ha_cloud.py"].path), path.dirname(byName["lease-guard.py"].path));
+        assert.match(byName["lease.json"].content, /"self": "wk2"/);
         for (const f of files) assert.ok(f.path.startsWith(`${root}/wk2/`), f.path);
-        assert.ok(files.filter((f) => f.path.endsWith(".sh") || f.path.endsWith(".py")).every((f) => f.mode === 0o755));
+        for (const f of files) assert.strictEqual(f.mode, f.path.endsWith(".sh") || ["lease-guard.py", "role-probe.py"].includes(path.basename(f.path)) ? 0o755 : 0o644, f.path);
+        // Shared storage adds the peer fence and its config; neither mode ships anything of keepalived.
+        const [, shared2] = drillSettings(withQueueRecovery(awsDev, "shared"), root);
+        const sharedFiles = workerFiles(shared2);
+        assert.strictEqual(sharedFiles.find((f) => f.path.endsWith("/peer-fence.py"))?.content, PEER_FENCE_SOURCE);
+        assert.strictEqual(sharedFiles.find((f) => f.path.endsWith("/peer-fence.json"))?.content, renderPeerFenceConfig(shared2));
+        for (const f of [...files, ...sharedFiles]) assert.doesNotMatch(f.path, /keepalived|vrrp/i);
     });
 
-    it("on an Azure stack, speaks VRRP over the same VXLAN tunnel the Azure workers build", () => {
-        const [az1, az2] = drillSettings(loadStackClusterConfig("azure-dev"), root);
-        const link = workerFiles(az1).find((f) => f.path.endsWith("/vrrp-link.sh"));
-        assert.ok(link);
-        assert.match(link.content, new RegExp(`type vxlan id ${VRRP_TUNNEL.vni} local "\\$self_ip" remote '${DRILL_ADDRESSES.wk2.replace(/\./g, "\\.")}'`));
-        assert.match(renderKeepalivedConf(az1), new RegExp(`unicast_src_ip ${overlayAddress(az1.self).replace(/\./g, "\\.")}\n`));
-        assert.match(renderKeepalivedConf(az2), new RegExp(`unicast_src_ip ${overlayAddress(az2.self).replace(/\./g, "\\.")}\n`));
+    it("starts the guard as its unit does, and stands in for the unit's ExecStopPost (notify.sh STOP) and RestartSec=1", () => {
+        const unit = renderLeaseGuardUnit(wk1, []);
+        const line = (key: string) => unit.split("\n").find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+        assert.strictEqual(line("ExecStart"), ["/usr/bin/python3", ...leaseGuardArgs(wk1)].join(" "));
+        assert.deepStrictEqual(leaseGuardArgs(wk1), [`${root}/wk1/lib/lease-guard.py`, `${root}/wk1/etc/lease.json`, "run"]);
+        // DrillWorker.startGuard runs notify.sh STOP when the guard ends, and starts it again 1 s later.
+        assert.strictEqual(line("ExecStopPost"), `${root}/wk1/lib/notify.sh STOP`);
+        assert.deepStrictEqual([line("Restart"), line("RestartSec")], ["always", "1"]);
     });
 
-    it("runs the drop-in's own ExecStopPost after a clean keepalived stop", () => {
-        assert.deepStrictEqual(execStopPost(renderKeepalivedDropIn(wk1)), [`${root}/wk1/lib/notify.sh`, "INSTANCE", "IGUANA", "STOP", "0"]);
-        assert.throws(() => execStopPost("[Service]\n"), /no ExecStopPost/);
+    it("reads a worker active only while its role is MASTER and the guard's deadline is ahead", () => {
+        const lease = (deadlineSeconds: number) => JSON.stringify({ deadline: deadlineSeconds, epoch: 3 });
+        assert.strictEqual(activeByLease("MASTER", lease(10.5), 10000), true);
+        assert.strictEqual(activeByLease("MASTER", lease(10.5), 10500), false, "at the deadline: no longer");
+        assert.strictEqual(activeByLease("MASTER", lease(9), 10000), false, "past the deadline: the guard has not fenced yet, but it is not active");
+        assert.strictEqual(activeByLease("BACKUP", lease(10.5), 10000), false);
+        assert.strictEqual(activeByLease("MASTER", lease(0), 10000), false, "the guard writes 0 when not active");
+        assert.strictEqual(activeByLease("MASTER", undefined, 10000), false, "no lease file");
+        assert.strictEqual(activeByLease("MASTER", "{half", 10000), false, "a lease file being written");
     });
 });
 
@@ -339,10 +536,17 @@ describe("drill: LB status and the verdict", () => {
         const base = { since: 10, roles: { wk1: "MASTER", wk2: "BACKUP" }, acks };
         assert.deepStrictEqual(unsettledProblems({ ...base, monitor: settled(), lb: { wk1: "UP", wk2: "DOWN" } }), []);
         assert.deepStrictEqual(unsettledProblems({ ...base, monitor: settled(), vip: { holder: "wk1", moves: [{ t: 5, holder: "wk1" }] } }), []);
-        // WK1 went FAULT and came back (a track script timed out): roles changed since the set-up.
+        // WK1 let go of the lease (a health check timed out on a starved machine), WK2 took it and
+        // handed it back: the roles are as at the set-up again, but they changed since.
         const flapped = settled();
-        flapped.changes.push({ t: 12, subject: "wk1", value: "FAULT" }, { t: 13, subject: "wk2", value: "MASTER" }, { t: 15, subject: "wk2", value: "BACKUP" }, { t: 16, subject: "wk1", value: "MASTER" });
-        assert.match(unsettledProblems({ ...base, monitor: flapped, lb: { wk1: "UP", wk2: "DOWN" } }).join(), /roles changed/);
+        flapped.changes.push({ t: 12, subject: "wk1", value: "BACKUP" }, { t: 13, subject: "wk2", value: "MASTER" }, { t: 15, subject: "wk2", value: "BACKUP" }, { t: 16, subject: "wk1", value: "MASTER" });
+        assert.deepStrictEqual(unsettledProblems({ ...base, monitor: flapped, lb: { wk1: "UP", wk2: "DOWN" } }), ["roles changed: now wk1=MASTER wk2=BACKUP"]);
+        // Its deadline passed before the fault (EXPIRED), or WK2 is not yet eligible (STARTING): not settled.
+        assert.deepStrictEqual(unsettledProblems({ ...base, roles: { wk1: "EXPIRED", wk2: "BACKUP" }, monitor: settled() }), ["roles changed: now wk1=EXPIRED wk2=BACKUP"]);
+        assert.deepStrictEqual(unsettledProblems({ ...base, roles: { wk1: "MASTER", wk2: "STARTING" }, monitor: settled() }), ["roles changed: now wk1=MASTER wk2=STARTING"]);
+        const wk2Rose = settled();
+        wk2Rose.changes.push({ t: 11, subject: "wk2", value: "MASTER" }, { t: 12, subject: "wk2", value: "BACKUP" });
+        assert.match(unsettledProblems({ ...base, monitor: wk2Rose }).join(), /^roles changed/);
         // Floating IP: the VIP moved to WK2 and back; or WK2 acknowledged.
         assert.match(unsettledProblems({ ...base, monitor: settled(), vip: { holder: "wk1", moves: [{ t: 12, holder: "wk2" }, { t: 14, holder: "wk1" }] } }).join(), /VIP left WK1/);
         assert.match(
@@ -462,24 +666,35 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
         }
     });
 
-    it("budget: keepalived detection + the VIP move (mover start, each cloud change, the polls between) + the sender's margin", () => {
+    it("budget: the takeover + the VIP move (mover start, each cloud change, the polls between) + the sender's margin", () => {
         assert.strictEqual(AWS_EIP_MOVE_DELAY_MS, 3000);
+        const L3 = leaseTiming(3);
         const aws = vipMoveTiming("aws");
         assert.deepStrictEqual(aws, { cloud: "aws", delayMs: 3000, changes: 1, pollMs: 0, moverStartMs: 2000 });
         assert.strictEqual(vipMoveMs(aws), 5000);
-        assert.deepStrictEqual(floatingBudget("vrrp", 100, aws), { keepalivedMs: 3609, lbMs: 0, vipMoveMs: 5000, marginMs: 5200, iguanaStartMs: 0, totalMs: 13809 });
-        // Azure: detach from the old NIC, wait for it (polled every 2 s), attach to the new one.
+        // 4500 (expiry) + 5000 (the move) + 5200 (the sender's margin), no LB.
+        assert.deepStrictEqual(floatingBudget("expiry", L3, aws), { takeoverMs: 4500, lbMs: 0, vipMoveMs: 5000, marginMs: 5200, iguanaStartMs: 0, totalMs: 14700 });
+        assert.strictEqual(floatingBudget("release", L3, aws).totalMs, 1500 + 5000 + 5200);
+        // Azure: detach from the old NIC, wait for it (polled every 2 s), attach to the new one: 2000 + 2 x 5000 + 2000.
         const azure = vipMoveTiming("azure");
         assert.deepStrictEqual([azure.delayMs, azure.changes, azure.pollMs], [5000, 2, 2000]);
-        assert.strictEqual(floatingBudget("vrrp", 100, azure).totalMs, 3609 + 14000 + 5200);
+        assert.strictEqual(vipMoveMs(azure), 14000);
+        assert.strictEqual(floatingBudget("expiry", L3, azure).totalMs, 4500 + 14000 + 5200);
         assert.strictEqual(vipMoveMs(vipMoveTiming("azure", 45000)), 2000 + 90000 + 2000);
-        // No LB: a silent WK1 adds nothing; Iguana dies: the track script's detection.
+        // No LB: a silent WK1 adds nothing; Iguana dies: the health check's detection, then the release.
         const stack = stackRun(floating);
-        assert.strictEqual(scenarioBudget(SCENARIOS[1], stack).totalMs, 13809);
-        assert.strictEqual(scenarioBudget(SCENARIOS[3], stack).totalMs, Math.round(keepalivedDetectionMs("track-script", 100)) + 5000 + 5200);
+        assert.strictEqual(scenarioBudget(SCENARIOS[1], stack).totalMs, 14700);
+        assert.strictEqual(scenarioBudget(SCENARIOS[3], stack).totalMs, 5500 + 5000 + 5200);
+        assert.strictEqual(scenarioBudget(SCENARIOS[13], stack).totalMs, 1500 + 5000 + 5200, "a switchover releases");
         assert.strictEqual(scenarioBudget(SCENARIOS[0], stackRun(withQueueRecovery(floating, "shared"))).iguanaStartMs, 6000);
-        // Without a floating IP: the LB budget, unchanged.
-        assert.deepStrictEqual(scenarioBudget(SCENARIOS[1], { ...stack, cfg: awsDev, timing: lbTiming(awsDev), vipMove: undefined }), failoverBudget("vrrp", 100, lbTiming(awsDev), { silentPrimary: true }));
+        // Without a floating IP: the LB budget, a silent WK1's check timeout included.
+        assert.deepStrictEqual(scenarioBudget(SCENARIOS[1], { ...stack, cfg: awsDev, timing: lbTiming(awsDev), vipMove: undefined }), {
+            takeoverMs: 4500,
+            lbMs: 29000,
+            marginMs: 5200,
+            iguanaStartMs: 0,
+            totalMs: 38700,
+        });
     });
 
     it("says what the Azure delay is: emulated, against the 1-2 minutes Azure takes", () => {
@@ -500,7 +715,9 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
                 assert.strictEqual(file("vip.json")?.content, renderVipConfig(s));
                 const notify = file("notify.sh")!.content;
                 assert.strictEqual(notify, renderNotifyScript(s));
-                assert.ok(notify.includes(vipMoverCommand(s, "claim")) && notify.includes(vipMoverCommand(s, "release")));
+                // The guard takes the VIP itself before it is active; the notify script only lets go of it.
+                assert.ok(notify.includes(vipMoverCommand(s, "release")) && !notify.includes(vipMoverCommand(s, "claim")));
+                assert.deepStrictEqual(JSON.parse(file("lease.json")!.content).vip.command, ["/usr/bin/python3", `/drill/${s.self.name}/lib/vip-mover.py`, `/drill/${s.self.name}/etc/vip.json`, "take"]);
                 const config = JSON.parse(file("vip.json")!.content);
                 assert.strictEqual(config.stateFile, `/drill/${s.self.name}/run/state`);
                 if (cfg.cloud === "aws") {
@@ -532,7 +749,7 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
         });
         assert.throws(() => parseReconcileTimer("[Service]\n", "OnBootSec=60\nOnUnitActiveSec=30\n"), /no ExecStart/);
         assert.throws(() => parseReconcileTimer("ExecStart=/bin/true\n", "OnBootSec=60\n"), /no OnUnitActiveSec/);
-        // keepalived (and so notify.sh and the mover it starts) gets a worker's PATH, not the drill's.
+        // The lease guard (and so notify.sh and the mover they start) gets a worker's PATH, not the drill's.
         assert.strictEqual(SYSTEMD_DEFAULT_PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     });
 
@@ -575,7 +792,8 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
 
     it("reports the VIP's moves in the LB's columns, and names the floating IP", () => {
         const failed = failedResult(SCENARIOS[5], stackRun(floating), new Error("x"), 1);
-        assert.strictEqual(failed.title, "WK1<->WK2 link cut, both reach the cloud API and the senders");
+        assert.strictEqual(failed.title, "WK1<->WK2 link cut, both reach the cloud API, the lease store and the senders");
+        assert.strictEqual(failedResult(SCENARIOS[5], { ...stackRun(awsDev), vipMove: undefined }, new Error("x"), 1).title, "WK1<->WK2 link cut, both reach the LB and the lease store");
         assert.strictEqual(failed.budget.vipMoveMs, 5000);
         const row: ScenarioResult = { ...failed, verdict: "PASS", failoverStrategy: "floating-ip", vipOffWk1Ms: 6200, vipOnWk2Ms: 6300 };
         const table = renderTable([row]);
@@ -588,32 +806,7 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
 /** One EC2 Query API call to the stand-in, signed with Signature Version 4 (as the mover signs it). */
 async function ec2Call(url: string, credentials: AwsCredentials, region: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
     const body = new URLSearchParams({ Version: "2016-11-15", ...params }).toString();
-    const host = new URL(url).host;
-    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
-    const date = amzDate.slice(0, 8);
-    const headers: Record<string, string> = {
-        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
-        host,
-        "x-amz-date": amzDate,
-        "x-amz-security-token": credentials.Token,
-    };
-    const names = Object.keys(headers).sort();
-    const sha = (v: string) => crypto.createHash("sha256").update(v).digest("hex");
-    const canonical = ["POST", "/", "", names.map((n) => `${n}:${headers[n]}\n`).join(""), names.join(";"), sha(body)].join("\n");
-    const scope = `${date}/${region}/ec2/aws4_request`;
-    let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
-    for (const part of [date, region, "ec2", "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
-    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
-    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
-    return new Promise((resolve, reject) => {
-        const req = http.request(`${url}/`, { method: "POST", headers }, (res) => {
-            let text = "";
-            res.on("data", (c) => (text += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        });
-        req.on("error", reject);
-        req.end(body);
-    });
+    return signedAwsPost(url, { service: "ec2", region, credentials, headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body });
 }
 
 describe("drill: the stand-in cloud API", () => {
@@ -650,6 +843,181 @@ describe("drill: the stand-in cloud API", () => {
             await new Promise((resolve) => setTimeout(resolve, 400));
             assert.deepStrictEqual(moves, ["wk2"]);
             assert.strictEqual(api.holder, "wk2");
+        } finally {
+            await api.close();
+        }
+    });
+
+    const workers = [
+        { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: "nic-1", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1" },
+        { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: "nic-2", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk2" },
+    ];
+    const instanceState = (body: string, id: string) => new RegExp(`<item><instanceId>${id}</instanceId>.*?<instanceState><code>(\\d+)</code><name>([a-z]+)</name></instanceState>`).exec(body)?.slice(1);
+
+    it("EC2: StopInstances (Force, SkipOsShutdown) calls onStop once; DescribeInstances reads the instance as stopping, then stopped after stopDelayMs", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers,
+            identify: () => "wk1",
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            stopDelayMs: 250,
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const call = (params: Record<string, string>, as = credentials) => ec2Call(url, as, "us-east-1", params);
+        try {
+            const before = await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" });
+            assert.strictEqual(before.status, 200, before.body);
+            assert.match(before.body, /^<\?xml version="1.0" encoding="UTF-8"\?><DescribeInstancesResponse xmlns="http:\/\/ec2.amazonaws.com\/doc\/2016-11-15\/"><requestId>[^<]+<\/requestId><reservationSet><item><reservationId>r-/);
+            assert.deepStrictEqual(instanceState(before.body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
+            assert.doesNotMatch(before.body, /i-0aaaaaaaaaaaaaaa1/);
+            const stop = await call({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "true", SkipOsShutdown: "true" });
+            assert.strictEqual(stop.status, 200, stop.body);
+            assert.match(
+                stop.body,
+                /<StopInstancesResponse [^>]+><requestId>[^<]+<\/requestId><instancesSet><item><instanceId>i-0bbbbbbbbbbbbbbb2<\/instanceId><currentState><code>64<\/code><name>stopping<\/name><\/currentState><previousState><code>16<\/code><name>running<\/name><\/previousState><\/item><\/instancesSet><\/StopInstancesResponse>$/,
+            );
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            const stopping = await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" });
+            assert.deepStrictEqual(instanceState(stopping.body, "i-0bbbbbbbbbbbbbbb2"), ["64", "stopping"]);
+            assert.match(stopping.body, /<stateReason><code>Client.UserInitiatedShutdown<\/code>/);
+            const again = await call({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "true" });
+            assert.match(again.body, /<previousState><code>64<\/code><name>stopping<\/name>/);
+            assert.deepStrictEqual(stopped, ["wk2"], "a machine already stopping is not stopped again");
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            const all = await call({ Action: "DescribeInstances" });
+            assert.deepStrictEqual(instanceState(all.body, "i-0bbbbbbbbbbbbbbb2"), ["80", "stopped"]);
+            assert.deepStrictEqual(instanceState(all.body, "i-0aaaaaaaaaaaaaaa1"), ["16", "running"]);
+            assert.strictEqual(api.powerState("wk2"), "stopped");
+            assert.deepStrictEqual(
+                api.stops.map(({ from, worker, api, force, skipShutdown, previous }) => ({ from, worker, api, force, skipShutdown, previous })),
+                [
+                    { from: "wk1", worker: "wk2", api: "StopInstances", force: true, skipShutdown: true, previous: "running" },
+                    { from: "wk1", worker: "wk2", api: "StopInstances", force: true, skipShutdown: false, previous: "stopping" },
+                ],
+            );
+            api.setPowerState("wk2", "running");
+            assert.deepStrictEqual(instanceState((await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" })).body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
+        } finally {
+            await api.close();
+        }
+    });
+
+    it("EC2: StopInstances and DescribeInstances refuse what EC2 refuses (unknown instance, parameter or flag value, DryRun, a bad signature) and stop nothing", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "aws",
+            workers,
+            identify: () => "wk1",
+            aws: { allocationId, publicIp: "203.0.113.7", region: "us-east-1", credentials, role: "r" },
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const refused = async (params: Record<string, string>, status: number, code: string, as = credentials) => {
+            const reply = await ec2Call(url, as, "us-east-1", params);
+            assert.strictEqual(reply.status, status, reply.body);
+            assert.match(reply.body, new RegExp(`<Code>${code.replace(".", "\\.")}</Code>`));
+        };
+        try {
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0ccccccccccccccc3", Force: "true" }, 400, "InvalidInstanceID.NotFound");
+            await refused({ Action: "StopInstances" }, 400, "MissingParameter");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "yes" }, 400, "InvalidParameterValue");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", DryRun: "true" }, 412, "DryRunOperation");
+            await refused({ Action: "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": "running" }, 400, "UnknownParameter");
+            await refused({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" }, 403, "AuthFailure", { ...credentials, SecretAccessKey: "another" });
+            assert.deepStrictEqual(stopped, []);
+            assert.strictEqual(api.powerState("wk2"), "running");
+        } finally {
+            await api.close();
+        }
+    });
+
+    it("ARM: powerOff (skipShutdown) answers 202 with Azure-AsyncOperation and Location on the host called; they and instanceView report the stop until it is done", async () => {
+        const stopped: string[] = [];
+        const api = new FakeCloudApi({
+            cloud: "azure",
+            workers,
+            identify: () => "wk1",
+            azure: { publicIpId: "/pip", ipConfigName: "primary", accessToken: "arm-token", subnetId: "/subnet", storageAccessToken: "storage-token" },
+            stopDelayMs: 250,
+            onStop: (worker) => void stopped.push(worker),
+        });
+        const url = await api.listen("127.0.0.1");
+        const arm = (method: string, target: string, token = "arm-token") =>
+            new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+                const req = http.request(target.startsWith("http") ? target : `${url}${target}`, { method, headers: { authorization: `Bearer ${token}`, "content-length": "0" } }, (res) => {
+                    let text = "";
+                    res.on("data", (c) => (text += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+                });
+                req.on("error", reject);
+                req.end();
+            });
+        const vm = workers[1].vmId;
+        const powerOf = async () => {
+            const view = JSON.parse((await arm("GET", `${vm}/instanceView?api-version=2024-07-01`)).body);
+            return view.statuses.map((s: { code: string }) => s.code);
+        };
+        try {
+            const token = await arm("GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F");
+            assert.strictEqual(token.status, 400, "IMDS wants the Metadata header");
+            const imds = await new Promise<string>((resolve, reject) =>
+                http
+                    .get(`${url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F`, { headers: { metadata: "true" } }, (res) => {
+                        let text = "";
+                        res.on("data", (c) => (text += c));
+                        res.on("end", () => resolve(text));
+                    })
+                    .on("error", reject),
+            );
+            assert.deepStrictEqual([JSON.parse(imds).access_token, JSON.parse(imds).resource, JSON.parse(imds).token_type], ["storage-token", "https://storage.azure.com/", "Bearer"]);
+            const view = JSON.parse((await arm("GET", `${vm}/instanceView?api-version=2024-07-01`)).body);
+            assert.deepStrictEqual(view.statuses[1], { code: "PowerState/running", level: "Info", displayStatus: "VM running" });
+            assert.strictEqual(view.computerName, "c-wk2");
+            const off = await arm("POST", `${vm}/powerOff?api-version=2024-07-01&skipShutdown=true`);
+            assert.strictEqual(off.status, 202, off.body);
+            assert.strictEqual(off.body, "");
+            const asyncOperation = String(off.headers["azure-asyncoperation"]);
+            const location = String(off.headers.location);
+            assert.match(asyncOperation, new RegExp(`^${url}/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?p=[0-9a-f-]{36}&api-version=2024-07-01$`));
+            assert.strictEqual(location, `${asyncOperation}&monitor=true`);
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            assert.strictEqual(JSON.parse((await arm("GET", asyncOperation)).body).status, "InProgress");
+            assert.strictEqual((await arm("GET", location)).status, 202);
+            assert.deepStrictEqual(await powerOf(), ["ProvisioningState/updating", "PowerState/stopping"]);
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            const finished = JSON.parse((await arm("GET", asyncOperation)).body);
+            assert.strictEqual(finished.status, "Succeeded");
+            assert.ok(Date.parse(finished.endTime) >= Date.parse(finished.startTime));
+            assert.strictEqual((await arm("GET", location)).status, 200);
+            assert.deepStrictEqual(await powerOf(), ["ProvisioningState/succeeded", "PowerState/stopped"]);
+            api.setPowerState("wk2", "deallocated");
+            assert.deepStrictEqual((await powerOf())[1], "PowerState/deallocated");
+            assert.deepStrictEqual(
+                api.stops.map(({ worker, api, skipShutdown, previous }) => ({ worker, api, skipShutdown, previous })),
+                [{ worker: "wk2", api: "powerOff", skipShutdown: true, previous: "running" }],
+            );
+            const wrongVersion = await arm("POST", `${vm}/powerOff?api-version=2024-05-01`);
+            assert.deepStrictEqual([wrongVersion.status, JSON.parse(wrongVersion.body).error.code], [400, "InvalidApiVersionParameter"]);
+            assert.strictEqual((await arm("POST", `${workers[0].vmId}/powerOff?api-version=2024-07-01`, "another")).status, 401);
+            assert.deepStrictEqual(stopped, ["wk2"]);
+            assert.deepStrictEqual(
+                api.calls.filter((c) => !c.action.includes("metadata")).map((c) => c.action),
+                [
+                    "GET instanceView",
+                    "POST powerOff",
+                    "GET computeOperation",
+                    "GET computeOperation",
+                    "GET instanceView",
+                    "GET computeOperation",
+                    "GET computeOperation",
+                    "GET instanceView",
+                    "GET instanceView",
+                    "POST powerOff",
+                    "POST /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1/powerOff",
+                ],
+            );
         } finally {
             await api.close();
         }

@@ -14,7 +14,9 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
-import { StackRun, awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan, withRenderedSettings } from "./helpers";
+import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const floating = { failover: { strategy: "floating-ip" } };
 const channels = [
@@ -37,12 +39,11 @@ function file(doc: any, suffix: string): string {
 function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => void) {
     const { text, doc } = cloudInitOf(base64);
     const notify = file(doc, "/notify.sh");
-    assert.match(notify, /MASTER\)[\s\S]*llp-gate\.sh' open[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' claim/, "MASTER opens the ports and takes the VIP, detached");
-    assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*vip-mover\.py' '.*vip\.json' release/, "any other state closes the ports and lets go");
-    assert.match(notify, /if \[ "\$state" = MASTER_RX_LOWER_PRI \]; then[\s\S]*vip-mover\.py' '.*vip\.json' claim[\s\S]*exit 0\nfi\nprintf/, "a MASTER hearing a lower-priority MASTER claims, without recording a state");
-    const keepalived = file(doc, "keepalived.conf");
-    assert.match(keepalived, /higher_prio_send_advert true/);
-    assert.match(keepalived, /notify_master_rx_lower_pri ".*\/notify\.sh INSTANCE IGUANA MASTER_RX_LOWER_PRI"/);
+    assert.match(notify, /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+;;/, "MASTER only opens the ports: the guard took the VIP before it called MASTER");
+    assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' release/, "any other role closes the ports and lets go, detached");
+    // The guard takes the VIP itself (one attempt at a time, while it holds the lease), then opens the ports.
+    const lease = JSON.parse(file(doc, "/lease.json"));
+    assert.deepStrictEqual(lease.vip.command.slice(-3), ["/usr/local/lib/iguana-ha/vip-mover.py", "/etc/iguana-ha/vip.json", "take"]);
     const gate = file(doc, "/llp-gate.sh");
     assert.match(gate, /--dports 2575,8080 -j REJECT/, "the passive worker refuses every channel port, HTTP too");
     const config = JSON.parse(file(doc, "/vip.json"));
@@ -65,8 +66,18 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
 describe("failover.strategy: floating-ip", () => {
     describe("AWS", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } }));
+            ({ run, settings } = await withRenderedSettings(() =>
+                runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } })),
+            ));
+        });
+
+        it("decides who holds the VIP with the DynamoDB lease, reached through a gateway endpoint on the workers' (public) route table", () => {
+            assertAwsLease(run, settings, "eu-west-1");
+            const publicTable = run.one("aws:ec2/routeTable:RouteTable", "iguana-public-rt");
+            assert.deepStrictEqual(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-lease").inputs.routeTableIds, [publicTable.id]);
+            assert.deepStrictEqual(workerStatements(run).filter((s) => s.Action === "ec2:StopInstances"), [], "no fence without shared storage");
         });
 
         it("has no load balancer and no NAT gateway; the one Elastic IP is the VIP and no resource associates it", () => {
@@ -154,8 +165,14 @@ describe("failover.strategy: floating-ip", () => {
 
     describe("Azure", () => {
         let run: StackRun;
+        let settings: Record<string, BootstrapSettings>;
         before(async () => {
-            run = await runConfig(azureConfig({ ...floating, channels }));
+            ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ ...floating, channels }))));
+        });
+
+        it("decides who holds the VIP with the lease blob, reached through its private endpoint", () => {
+            assertAzureLease(run, settings, planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`));
+            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
         });
 
         it("has no load balancer; the VIP is a zone-redundant Standard Public IP no NIC names, idle timeout 30 minutes", () => {
@@ -183,7 +200,7 @@ describe("failover.strategy: floating-ip", () => {
             const expectedScopes = [
                 run.one("azure-native:network:PublicIPAddress", "iguana-vip").id,
                 ...run.ofType("azure-native:network:NetworkInterface").map((n) => n.id),
-                ...run.ofType("azure-native:network:Subnet").map((s) => s.id),
+                ...["iguana-workers-1", "iguana-workers-2"].map((n) => run.one("azure-native:network:Subnet", n).id),
             ].sort();
             const vms = run.ofType("azure-native:compute:VirtualMachine");
             const assignments = run.ofType("azure-native:authorization:RoleAssignment").filter((a) => a.inputs.roleDefinitionId === role.id);
@@ -229,10 +246,11 @@ describe("bootstrap with and without a floating VIP", () => {
     const disk = { kind: "aws-ebs", volumeId: "vol-1" } as const;
 
     it("the load-balancer strategy renders no mover, no timer, and gates only the LLP ports", () => {
-        const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk }));
+        const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "eu-west-1", itemKey: "iguana" } as const;
+        const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk, lease }));
         assert.deepStrictEqual(files.filter((f) => /vip/.test(f.path)).map((f) => f.path), []);
-        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover|MASTER_RX_LOWER_PRI/);
-        assert.doesNotMatch(files.find((f) => f.path.endsWith("keepalived.conf"))!.content, /rx_lower_pri|higher_prio_send_advert/);
+        assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover/);
+        assert.strictEqual(JSON.parse(files.find((f) => f.path.endsWith("/lease.json"))!.content).vip, undefined);
         assert.match(files.find((f) => f.path.endsWith("/llp-gate.sh"))!.content, /--dports 2575 -j REJECT/);
     });
 
@@ -256,9 +274,9 @@ describe("the plan explains the strategies side by side", () => {
         const [awsLb] = describeModes(cfgFor("aws", "load-balancer"));
         const [awsFloating] = describeModes(cfgFor("aws", "floating-ip"));
         const [azureFloating] = describeModes(cfgFor("azure", "floating-ip"));
-        assert.match(awsLb.downtime, /keepalived detection \(about 3\.6 s\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
+        assert.match(awsLb.downtime, /the lease expiring \(3-3\.5 s after a crash; under 1 s after a clean stop or a planned switchover\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
         assert.match(awsLb.cost, /^2 Network Load Balancers \(one per block of 50 channel ports/, "ports 2575 and 8080 fall in two blocks; the dashboard joins the first");
-        assert.match(awsFloating.downtime, /keepalived detection .* \+ the Elastic IP moving .*seconds/);
+        assert.match(awsFloating.downtime, /the lease expiring .* \+ the Elastic IP moving .*seconds/);
         assert.match(awsFloating.cost, /no load balancer and no NAT gateway/);
         assert.match(azureFloating.downtime, /1-2 minutes/);
         assert.match(azureFloating.guarantees, /recommended on Azure: load-balancer/);
@@ -284,7 +302,7 @@ describe("the plan explains the strategies side by side", () => {
         try {
             const result = await runPlan("--stack", "azure-floating", "--stack-file", file);
             assert.strictEqual(result.code, 0, result.stderr);
-            assert.match(result.stdout, /failover\.strategy: floating-ip: no load balancer: the keepalived MASTER moves one Public IP/);
+            assert.match(result.stdout, /failover\.strategy: floating-ip: no load balancer: the lease holder moves one Public IP/);
             assert.match(result.stdout, /storage\.queueRecovery: none/);
             assert.doesNotMatch(result.stdout, /azure-native:network:LoadBalancer/);
         } finally {

@@ -1,5 +1,6 @@
 /** Shared test helpers: run the program under mocks for a stack file or a config object. */
 import * as pulumi from "@pulumi/pulumi";
+import type { BootstrapSettings } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../tools/evaluate";
@@ -56,9 +57,9 @@ const stackRuns = new Map<string, Promise<StackRun>>();
  * a test that tried to change it would throw instead of affecting another test (change a copy).
  * Set IGUANA_TEST_FRESH_RUNS=1 to evaluate again at every call.
  */
-export async function runStack(stack: string): Promise<StackRun> {
+export async function runStack(stack: string, options: { fresh?: boolean } = {}): Promise<StackRun> {
     const { config, secretKeys } = readStackConfig(stack);
-    let run = process.env.IGUANA_TEST_FRESH_RUNS ? undefined : stackRuns.get(stack);
+    let run = process.env.IGUANA_TEST_FRESH_RUNS || options.fresh ? undefined : stackRuns.get(stack);
     if (!run) {
         run = evaluate({ stack, config, secretKeys, run: () => program() }).then((result) => {
             const { mocks } = result;
@@ -77,6 +78,30 @@ export async function runStack(stack: string): Promise<StackRun> {
     await installMocks(new RecordingMocks(), PROJECT, stack);
     pulumi.runtime.setAllConfig(config, secretKeys);
     return shared;
+}
+
+/**
+ * Runs `evaluation` (a fresh one: a cached run renders nothing) and records the settings each
+ * worker's bootstrap is rendered from, as the cloud builders hand them to renderCloudInit: what
+ * a worker is told, including what its rendered files do not show yet. By worker name.
+ */
+export async function withRenderedSettings(evaluation: () => Promise<StackRun>): Promise<{ run: StackRun; settings: Record<string, BootstrapSettings> }> {
+    // The builders call the bootstrap module's export at call time (CommonJS), so a stand-in
+    // for it sees every call of this evaluation.
+    const cloudInit: { renderCloudInit: (s: BootstrapSettings) => string } = require("../components/bootstrap/cloud-init");
+    const render = cloudInit.renderCloudInit;
+    const settings: Record<string, BootstrapSettings> = {};
+    cloudInit.renderCloudInit = (s) => {
+        settings[s.self.name] = s;
+        return render(s);
+    };
+    try {
+        const run = await evaluation();
+        if (Object.keys(settings).length !== 2) throw new Error(`expected the settings of two workers, saw ${Object.keys(settings).join(", ") || "none"}`);
+        return { run, settings };
+    } finally {
+        cloudInit.renderCloudInit = render;
+    }
 }
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */

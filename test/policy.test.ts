@@ -9,6 +9,7 @@ import {
     ebsEncryptedWithProjectKey,
     guardrails,
     imdsV2Required,
+    leaseStoreRequiredAndPrivate,
     llpHealthCheckIsRoleProbe,
     noAdminPortsFromInternet,
     noSecretInBootstrap,
@@ -177,6 +178,66 @@ describe("policy pack: each guardrail", () => {
         assert.match(bad[0], /public network access/);
     });
 
+    describe("every cluster has a lease store nobody outside can reach or delete", () => {
+        const instance = (cluster = "east") => ({ type: "aws:ec2/instance:Instance", name: `${cluster}-wk1`, props: { tags: { cluster, role: "primary" } } });
+        const table = (props: Record<string, any> = {}, cluster = "east") => ({
+            type: "aws:dynamodb/table:Table",
+            name: `${cluster}-lease`,
+            props: { tags: { holds: "iguana-lease", cluster }, serverSideEncryption: { enabled: true, kmsKeyArn: KEY.props.arn }, deletionProtectionEnabled: true, ...props },
+        });
+        const vm = (cluster = "east") => ({ type: "azure-native:compute:VirtualMachine", name: `${cluster}-wk1`, props: { tags: { cluster, role: "primary" } } });
+        const account = (props: Record<string, any> = {}, cluster = "east") => ({
+            type: "azure-native:storage:StorageAccount",
+            name: `${cluster}-lease`,
+            props: {
+                tags: { holds: "iguana-lease", cluster },
+                publicNetworkAccess: "Disabled",
+                networkRuleSet: { defaultAction: "Deny" },
+                allowSharedKeyAccess: false,
+                minimumTlsVersion: "TLS1_2",
+                enableHttpsTrafficOnly: true,
+                ...props,
+            },
+        });
+        const check = (resources: { type: string; name: string; props: Record<string, any> }[]) => stackViolations(leaseStoreRequiredAndPrivate, resources);
+
+        it("accepts a cluster with its own private, encrypted, deletion-protected store, on either cloud", async () => {
+            assert.deepStrictEqual(await check([KEY, instance(), { ...instance(), name: "east-wk2" }, table()]), []);
+            assert.deepStrictEqual(await check([vm(), { ...vm(), name: "east-wk2" }, account()]), []);
+        });
+
+        it("refuses a cluster without a lease store, and one whose store is another cluster's", async () => {
+            const [missing] = await check([KEY, instance(), { ...instance(), name: "east-wk2" }]);
+            assert.match(missing, /^cluster east has workers \(east-wk1\) but no lease store: nothing keeps both workers from being active at once; add a DynamoDB table tagged holds: iguana-lease and cluster: east/);
+            assert.strictEqual((await check([KEY, instance(), { ...instance(), name: "east-wk2" }])).length, 1, "one violation per cluster, not per worker");
+            assert.match((await check([KEY, instance("west"), table({}, "east")]))[0], /^cluster west has workers/);
+            assert.match((await check([vm(), table()]))[0], /add a storage account tagged holds: iguana-lease/, "an AWS table is no lease for Azure workers");
+            const untagged = { ...table(), props: { ...table().props, tags: { cluster: "east" } } };
+            assert.match((await check([KEY, instance(), untagged]))[0], /no lease store/, "a table not tagged as the lease does not count");
+        });
+
+        it("refuses a lease table without the project's KMS key or without deletion protection", async () => {
+            assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: false } })]))[0], /encrypted with the AWS-owned key, not the project's customer-managed KMS key/);
+            assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: true } })]))[0], /encrypted with the AWS-managed key/);
+            assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:r:1:key/other" } })]))[0], /key arn:aws:kms:r:1:key\/other, not the project's/);
+            assert.deepStrictEqual(await check([KEY, instance(), table({ deletionProtectionEnabled: false })]), ["lease table east-lease can be deleted while the workers run: set deletionProtectionEnabled: true."]);
+            assert.strictEqual((await check([KEY, instance(), table({ deletionProtectionEnabled: undefined })])).length, 1, "unset is off");
+        });
+
+        it("refuses a lease account reachable from the Internet, with shared keys, plain HTTP or TLS below 1.2", async () => {
+            const violations = (props: Record<string, any>) => check([vm(), account(props)]);
+            assert.match((await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } }))[0], /is reachable from the Internet \(publicNetworkAccess Enabled, network rules Allow\)/);
+            assert.match((await violations({ publicNetworkAccess: undefined, networkRuleSet: undefined }))[0], /publicNetworkAccess Enabled by default, network rules Allow by default/);
+            assert.deepStrictEqual(await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Deny" } }), [], "a deny-all firewall is not the Internet (azure-storage-not-public still asks for Disabled)");
+            assert.match((await violations({ allowSharedKeyAccess: true }))[0], /accepts its account keys/);
+            assert.match((await violations({ allowSharedKeyAccess: undefined }))[0], /accepts its account keys/, "Azure's default is on");
+            assert.match((await violations({ minimumTlsVersion: "TLS1_1" }))[0], /accepts TLS below 1.2 \(minimumTlsVersion TLS1_1\)/);
+            assert.match((await violations({ minimumTlsVersion: undefined }))[0], /minimumTlsVersion unset/);
+            assert.deepStrictEqual(await violations({ minimumTlsVersion: "TLS1_3" }), []);
+            assert.match((await violations({ enableHttpsTrafficOnly: false }))[0], /accepts plain HTTP/);
+        });
+    });
+
     it("who may move the VIP may move named addresses only", async () => {
         const policy = (statement: Record<string, unknown>) => ({ policy: JSON.stringify({ Version: "2012-10-17", Statement: [statement] }) });
         const eip = "arn:aws:ec2:eu-west-1:123456789012:elastic-ip/eipalloc-1";
@@ -249,6 +310,19 @@ describe("policy pack: every shipped stack passes", function () {
             assert.deepStrictEqual(await packViolations(run.mocks.resources, {}), []);
         });
     }
+
+    it("the pack catches a missing or public lease store in a real stack", async () => {
+        const aws = await runStack("aws-dev");
+        const withoutTable = aws.mocks.resources.filter((r) => r.type !== "aws:dynamodb/table:Table");
+        assert.ok((await packViolations(withoutTable, {})).some((v) => v.startsWith("lease-store-required-and-private: cluster iguana has workers")));
+        const azure = await runStack("azure-dev");
+        const opened = azure.mocks.resources.map((r) =>
+            r.name === "iguana-lease" && r.type === "azure-native:storage:StorageAccount" ? { ...r, state: { ...r.state, publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } } } : r,
+        );
+        const violations = await packViolations(opened, {});
+        assert.ok(violations.some((v) => v.startsWith("lease-store-required-and-private: lease account iguana-lease is reachable from the Internet")), violations.join("\n"));
+        assert.ok(violations.some((v) => v.startsWith("azure-storage-not-public: storage account iguana-lease allows public network access")));
+    });
 
     it("the pack catches a non-compliant worker in a real stack", async () => {
         const run = await runStack("aws-dev");

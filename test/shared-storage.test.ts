@@ -9,8 +9,10 @@ import { bootstrapSettings, renderCheckIguanaScript, renderNotifyScript, renderW
 import { IGUANA_SHARED_UID, NFS_PORT } from "../components/constants";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeQueueRecovery } from "../components/modes";
-import { sharedAccountName } from "../components/azure";
-import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { PEER_FENCE_ACTIONS, sharedAccountName } from "../components/azure";
+import type { BootstrapSettings } from "../components/bootstrap";
+import { StackRun, awsConfig, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const SHARED = { storage: { queueRecovery: "shared" } };
 
@@ -27,8 +29,48 @@ function customDataOf(run: StackRun, worker: string): string {
 describe("shared storage on AWS (EFS)", function () {
     this.timeout(60000);
     let run: StackRun;
+    let settings: Record<string, BootstrapSettings>;
     before(async () => {
-        run = await runConfig(awsConfig(SHARED));
+        ({ run, settings } = await withRenderedSettings(() => runConfig(awsConfig(SHARED))));
+    });
+
+    it("the same lease decides who runs Iguana on the shared queue", () => assertAwsLease(run, settings, "eu-west-1"));
+
+    it("a new lease holder may stop the cluster's two workers (tagged with the cluster), and see whether one stopped; nothing else of EC2", () => {
+        const instances = run.ofType("aws:ec2/instance:Instance");
+        const ec2 = workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:")));
+        assert.deepStrictEqual(
+            ec2.map(({ policy, Effect, Action, Resource, Condition }) => ({ policy, Effect, Action, Resource, Condition })),
+            [
+                {
+                    policy: "iguana-worker-fence-peer",
+                    Effect: "Allow",
+                    Action: "ec2:StopInstances",
+                    Resource: instances.map((i) => i.state.arn),
+                    Condition: { StringEquals: { "aws:ResourceTag/cluster": "iguana" } },
+                },
+                { policy: "iguana-worker-fence-peer", Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*", Condition: undefined },
+            ],
+        );
+        assert.deepStrictEqual(instances.map((i) => i.inputs.tags.cluster), ["iguana", "iguana"], "the tag the condition names is on both workers");
+        for (const worker of ["wk1", "wk2"]) assert.deepStrictEqual(settings[worker].peerFence, { kind: "aws-ec2", region: "eu-west-1" });
+    });
+
+    it("the EC2 API (to stop the peer) goes through the NAT gateway of each zone; no interface endpoint is needed", () => {
+        assert.strictEqual(run.ofType("aws:ec2/natGateway:NatGateway").length, 2);
+        assert.deepStrictEqual(run.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"]);
+    });
+
+    it("with a single NAT gateway, the EC2 API goes through an interface endpoint in both zones, so losing the NAT's zone does not stop the fence", async () => {
+        const single = await runConfig(awsConfig({ ...SHARED, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
+        const endpoint = single.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-ec2-api");
+        assert.deepStrictEqual([endpoint.inputs.serviceName, endpoint.inputs.vpcEndpointType, endpoint.inputs.privateDnsEnabled], ["com.amazonaws.eu-west-1.ec2", "Interface", true]);
+        assert.deepStrictEqual([...endpoint.inputs.subnetIds].sort(), single.ofType("aws:ec2/instance:Instance").map((i) => i.inputs.subnetId).sort());
+        const workerSg = single.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
+        const rules = single.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => endpoint.inputs.securityGroupIds.includes(r.inputs.securityGroupId));
+        assert.deepStrictEqual(rules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId, r.inputs.cidrIpv4]), [[443, 443, workerSg.id, undefined]]);
+        const plain = await runConfig(awsConfig({ network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
+        assert.deepStrictEqual(plain.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"], "without shared storage nothing needs the EC2 API");
     });
 
     it("one EFS file system, encrypted with the project's customer-managed key, kept on delete", () => {
@@ -109,13 +151,46 @@ describe("shared storage on AWS (EFS)", function () {
 describe("shared storage on Azure (Files NFS 4.1)", function () {
     this.timeout(60000);
     let run: StackRun;
+    let settings: Record<string, BootstrapSettings>;
+    const workerHosts = planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`);
     before(async () => {
-        run = await runConfig(azureConfig({ storage: { queueRecovery: "shared", shareGb: 256 } }));
+        ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ storage: { queueRecovery: "shared", shareGb: 256 } }))));
+    });
+
+    it("the same lease decides who runs Iguana on the shared queue; both endpoints share the storage subnet", () => {
+        assertAzureLease(run, settings, workerHosts);
+        const subnet = run.one("azure-native:network:Subnet", "iguana-storage");
+        assert.deepStrictEqual(run.ofType("azure-native:network:PrivateEndpoint").map((e) => [e.name, e.inputs.subnet.id]), [["iguana-lease-pe", subnet.id], ["iguana-shared-pe", subnet.id]]);
+    });
+
+    it("a new lease holder may read and power off its peer's VM and nothing else; each worker is told its peer's VM id", () => {
+        const role = run.one("azure-native:authorization:RoleDefinition", "iguana-peer-fencer");
+        const rg = run.one("azure-native:resources:ResourceGroup", "iguana-rg");
+        assert.deepStrictEqual(role.inputs.permissions, [{ actions: ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/powerOff/action"], notActions: [] }]);
+        assert.deepStrictEqual([...PEER_FENCE_ACTIONS], role.inputs.permissions[0].actions);
+        assert.deepStrictEqual(role.inputs.assignableScopes, [rg.id]);
+        const vms = Object.fromEntries(["wk1", "wk2"].map((w) => [w, run.one("azure-native:compute:VirtualMachine", `iguana-${w}`)]));
+        const assignments = run.ofType("azure-native:authorization:RoleAssignment").filter((a) => a.inputs.roleDefinitionId === role.id);
+        assert.deepStrictEqual(
+            assignments.map((a) => [a.name, a.inputs.principalId, a.inputs.scope]),
+            [
+                ["iguana-wk1-fences-peer", vms.wk1.state.identity.principalId, vms.wk2.id],
+                ["iguana-wk2-fences-peer", vms.wk2.state.identity.principalId, vms.wk1.id],
+            ],
+            "each worker on its peer's VM only",
+        );
+        // Fixed VM names make the peer's id known before the peer exists; it is the id Azure gives it.
+        for (const [self, peer] of [["wk1", "wk2"], ["wk2", "wk1"]]) {
+            assert.strictEqual(vms[self].inputs.vmName, `iguana-${self}`);
+            assert.deepStrictEqual(settings[self].peerFence, { kind: "azure-vm", peerVmId: vms[peer].id });
+            assert.strictEqual(vms[peer].id, `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/${rg.state.name}/providers/Microsoft.Compute/virtualMachines/iguana-${peer}`);
+        }
     });
 
     it("a premium, zone-redundant FileStorage account with no public network access and a deny-all firewall", () => {
-        const [account] = run.ofType("azure-native:storage:StorageAccount");
-        assert.strictEqual(run.ofType("azure-native:storage:StorageAccount").length, 1);
+        const accounts = run.ofType("azure-native:storage:StorageAccount").filter((a) => a.name === "iguana-shared");
+        const [account] = accounts;
+        assert.strictEqual(accounts.length, 1);
         assert.deepStrictEqual([account.state.kind, account.state.sku.name], ["FileStorage", "Premium_ZRS"]);
         assert.strictEqual(account.state.publicNetworkAccess, "Disabled");
         assert.deepStrictEqual(account.state.networkRuleSet, { defaultAction: "Deny", bypass: "None" });
@@ -140,10 +215,12 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
         assert.strictEqual(subnet.state.privateEndpointNetworkPolicies, "Enabled", "so the NSG applies to the endpoint");
         const nsg = run.one("azure-native:network:NetworkSecurityGroup", "iguana-storage-nsg");
         assert.strictEqual(subnet.state.networkSecurityGroup.id, nsg.id);
-        const [allow, deny] = nsg.state.securityRules;
+        const rules: any[] = nsg.state.securityRules;
+        assert.deepStrictEqual(rules.map((r) => r.name), ["allow-nfs-from-workers", "allow-https-from-workers", "deny-other-vnet-inbound"]);
+        const [allow, , deny] = rules;
         assert.deepStrictEqual(
             [allow.access, allow.protocol, allow.destinationPortRange, allow.sourceAddressPrefixes],
-            ["Allow", "Tcp", String(NFS_PORT), planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`)],
+            ["Allow", "Tcp", String(NFS_PORT), workerHosts],
         );
         assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.priority > allow.priority], ["Deny", "VirtualNetwork", true]);
         const workerSubnets = ["iguana-workers-1", "iguana-workers-2"].map((n) => run.one("azure-native:network:Subnet", n).state.addressPrefix);
@@ -180,10 +257,12 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
         assert.notStrictEqual(name, sharedAccountName("00000000-0000-4000-8000-000000000000", "iguana-rg9999"));
     });
 
-    it("the default (none) keeps the data disks and creates no storage account", async () => {
+    it("the default (none) keeps the data disks and creates no shared account, share or fence", async () => {
         const plain = await runStack("azure-dev");
-        assert.strictEqual(plain.ofType("azure-native:storage:StorageAccount").length, 0);
+        assert.deepStrictEqual(plain.ofType("azure-native:storage:StorageAccount").map((a) => a.name), ["iguana-lease"], "the lease's account only");
+        assert.deepStrictEqual(plain.ofType("azure-native:storage:FileShare"), []);
         assert.strictEqual(plain.ofType("azure-native:compute:Disk").length, 2);
+        assert.ok(!plain.ofType("azure-native:authorization:RoleDefinition").some((r) => r.name === "iguana-peer-fencer"));
     });
 });
 
@@ -193,15 +272,23 @@ describe("shared storage: what the workers run", () => {
         "t",
     );
     const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-    const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } });
+    const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "us-east-1", itemKey: "iguana" } as const;
+    const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" }, lease, peerFence: { kind: "aws-ec2", region: "us-east-1" } });
 
-    it("notify starts Iguana on promotion and stops it on any other state", () => {
+    it("notify starts Iguana on promotion and, on any other role, kills it before it closes the ports", () => {
         const notify = renderNotifyScript(s);
         assert.match(notify, /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+'[^']*iguana-service\.sh' start\n/);
-        assert.match(notify, /\*\)\n\s+'[^']*llp-gate\.sh' close\n\s+'[^']*iguana-service\.sh' stop\n/);
+        assert.match(notify, /\*\)\n\s+'[^']*iguana-service\.sh' kill\n\s+'[^']*llp-gate\.sh' close\n/);
     });
 
-    it("Iguana is installed but not enabled at boot: keepalived decides where it runs", () => {
+    it("the new holder stops the previous holder's machine before Iguana starts: the guard's config names the peer fence", () => {
+        const config = JSON.parse(renderWorkerFiles(s).find((f) => f.path.endsWith("/lease.json"))!.content);
+        assert.deepStrictEqual(config.peerFence.command.slice(-2), ["/etc/iguana-ha/peer-fence.json", "stop"]);
+        const fence = JSON.parse(renderWorkerFiles(s).find((f) => f.path.endsWith("/peer-fence.json"))!.content);
+        assert.deepStrictEqual([fence.cloud, fence.aws.region, fence.aws.ec2Url], ["aws", "us-east-1", "https://ec2.us-east-1.amazonaws.com/"]);
+    });
+
+    it("Iguana is installed but not enabled at boot: the lease decides where it runs", () => {
         const cloudInit = renderCloudInit(s);
         assert.match(cloudInit, /systemctl disable IguanaX/);
         assert.ok(!/systemctl enable --now IguanaX/.test(cloudInit));
@@ -209,14 +296,14 @@ describe("shared storage: what the workers run", () => {
         assert.ok(dropIn && dropIn.content.includes("RequiresMountsFor=/srv/iguana/working"));
     });
 
-    it("iguana-service.sh starts without blocking keepalived and stops waiting for Iguana to exit", () => {
+    it("iguana-service.sh starts without blocking the guard, and kills (SIGKILL, then stop) for the fence", () => {
         const script = renderIguanaServiceScript(s);
         assert.match(script, /"\$service_command" start --no-block "\$unit"/);
-        assert.match(script, /"\$service_command" stop "\$unit"/);
+        assert.match(script, /kill\)\n[\s\S]*"\$service_command" kill --signal=SIGKILL "\$unit" \|\| true\n\s+"\$service_command" stop "\$unit"/);
         assert.match(script, /unit='IguanaX\.service'/);
     });
 
-    it("the track script checks the shared file system everywhere and Iguana only on the MASTER", () => {
+    it("the health check checks the shared file system everywhere and Iguana only on the MASTER", () => {
         const check = renderCheckIguanaScript(s);
         assert.match(check, /mountpoint -q "\$mount_point" \|\| exit 1/);
         assert.match(check, /\[ "\$state" = MASTER \] \|\| exit 0/);
@@ -228,7 +315,7 @@ describe("shared storage: what the workers run", () => {
 
     it("the mode description states guarantee, downtime (detection + Iguana start-up) and cost", () => {
         const shared = describeQueueRecovery(cfg);
-        assert.match(shared.downtime, /keepalived detection .* \+ Iguana start-up/);
+        assert.match(shared.downtime, /the lease expiring .* \+ Iguana start-up/);
         assert.match(shared.guarantees, /resumes the primary's queue .* in order/);
         const none = describeQueueRecovery({ ...cfg, storage: { ...cfg.storage, queueRecovery: "none" } });
         assert.match(none.guarantees, /stay on its disk/);

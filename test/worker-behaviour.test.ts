@@ -1,6 +1,7 @@
 /**
  * The worker scripts doing their job, run for real in a private network namespace: the role
- * probe's answers, the LLP gate's resets, and the interface detection keepalived relies on.
+ * probe's answers (and its own deadline check), the LLP gate's resets, the kernel gate that
+ * closes at the lease deadline with no process running, and the shared mode's Iguana control.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -10,12 +11,11 @@ import { validateClusterConfig } from "../components/config";
 import {
     WorkerPaths,
     bootstrapSettings,
-    VRRP,
+    GUARD,
     iguanaMarkers,
     renderCheckIguanaScript,
     renderIguanaServiceScript,
-    renderKeepalivedConf,
-    renderVrrpLinkScript,
+    renderLeaseConfig,
     renderLlpGateScript,
     renderNotifyScript,
     ROLE_PROBE_SOURCE,
@@ -36,13 +36,16 @@ function inNamespace(script: string, { mount = false, exitOnError = true } = {})
     return runProcess("unshare", ["--net", ...(mount ? ["--mount"] : []), "bash", "-c", `set ${options}\nip link set lo up\n${LISTEN}\n${script}`]);
 }
 
+/** A lease store for the rendered guard config (these tests run no guard). */
+const TEST_LEASE = { kind: "aws-dynamodb", tableName: "iguana-test-lease", region: "us-east-1", itemKey: "iguana-test" } as const;
+
 describe("worker scripts at work (private network namespace)", function () {
     this.timeout(60000);
     let dir: string;
     /** Each scenario's own scratch directories, so the scenarios can run side by side. */
     const pathsFor = (scenario: string): WorkerPaths => {
         const base = path.join(dir, scenario);
-        const paths = { libDir: `${base}/lib`, etcDir: `${base}/etc`, runDir: `${base}/run`, keepalivedConf: `${base}/keepalived.conf`, dataMount: `${base}/data`, workingDir: `${base}/data/working`, appDir: `${base}/app` };
+        const paths = { libDir: `${base}/lib`, etcDir: `${base}/etc`, runDir: `${base}/run`, dataMount: `${base}/data`, workingDir: `${base}/data/working`, appDir: `${base}/app` };
         for (const d of [paths.libDir, paths.etcDir, paths.runDir]) fs.mkdirSync(d, { recursive: true });
         return paths;
     };
@@ -51,7 +54,7 @@ describe("worker scripts at work (private network namespace)", function () {
     const scenarios: Record<string, { paths: WorkerPaths; settings: ReturnType<typeof bootstrapSettings>; run: Promise<ProcessResult>; calls?: string }> = {};
 
     before(function () {
-        requireTools(this, "unshare", "setpriv", "ip", "iptables", "python3", "curl", "perl");
+        requireTools(this, "unshare", "setpriv", "ip", "iptables", "nft", "python3", "curl", "perl");
         if (!isRoot()) {
             if (process.env.CI === "true") throw new Error("these tests need root for a private network namespace");
             console.log("      SKIPPED (needs root for a private network namespace)");
@@ -62,8 +65,7 @@ describe("worker scripts at work (private network namespace)", function () {
         fs.chmodSync(dir, 0o755);
         scenarios.roleProbe = startRoleProbe(pathsFor("role-probe"));
         scenarios.llpGate = startLlpGate(pathsFor("llp-gate"));
-        scenarios.vrrpLinkAws = startVrrpLinkAws(pathsFor("vrrp-link-aws"));
-        scenarios.vrrpLinkAzure = startVrrpLinkAzure(pathsFor("vrrp-link-azure"));
+        scenarios.kernelGate = startKernelGate(pathsFor("kernel-gate"));
         scenarios.sharedStorage = startSharedStorage(pathsFor("shared-storage"));
         scenarios.slowStart = startSlowStart(pathsFor("slow-start"), "starting");
         scenarios.slowAfterGrace = startSlowStart(pathsFor("slow-after-grace"), "grace-over");
@@ -86,14 +88,14 @@ describe("worker scripts at work (private network namespace)", function () {
             "t",
         );
         const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }, paths);
+        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" }, lease: TEST_LEASE }, paths);
     };
 
     /**
      * As on a worker: the probe runs as an unprivileged user (its unit has DynamicUser=yes), the
-     * state comes from the rendered notify script run with keepalived's umask (0177), and
-     * keepalived is a root process named keepalived. The real boot found both failures that a
-     * probe run as root hides: an unreadable state file and EPERM on signal 0.
+     * role comes from the rendered notify script run under a restrictive umask (0177; the real
+     * boot found that a probe run as root hides an unreadable state file), and the deadline from
+     * the lease file the guard writes, in CLOCK_MONOTONIC seconds.
      */
     function startRoleProbe(paths: WorkerPaths) {
         const s = settings("iguana6", paths);
@@ -101,48 +103,47 @@ describe("worker scripts at work (private network namespace)", function () {
         fs.writeFileSync(probe, ROLE_PROBE_SOURCE);
         fs.writeFileSync(path.join(paths.libDir, "notify.sh"), renderNotifyScript(s), { mode: 0o755 });
         fs.writeFileSync(path.join(paths.libDir, "llp-gate.sh"), renderLlpGateScript(s), { mode: 0o755 });
-        const keepalived = path.join(paths.libDir, "keepalived");
-        fs.copyFileSync(fs.realpathSync("/bin/sleep"), keepalived);
-        fs.chmodSync(keepalived, 0o755);
         // The notify script makes the run dir itself, as after a boot.
         fs.rmSync(paths.runDir, { recursive: true, force: true });
-        const pidfile = path.join(paths.etcDir, "keepalived.pid");
-        const args = roleProbeArgs(s, pidfile).join(" ");
+        const args = roleProbeArgs(s).join(" ");
         const url = `http://127.0.0.1:${s.roleProbe.port}${s.roleProbe.path}`;
-        const notify = (state: string) => `(umask 0177; ${paths.libDir}/notify.sh INSTANCE IGUANA ${state} 100)`;
+        const notify = (state: string) => `(umask 0177; ${paths.libDir}/notify.sh ${state})`;
+        // What the guard writes after a renewal: the monotonic instant its active time ends.
+        const deadlineIn = (seconds: number) =>
+            `(umask 0177; python3 -c 'import json, time; print(json.dumps({"deadline": time.monotonic() + ${seconds}}))' > ${paths.runDir}/lease.tmp && chmod 0644 ${paths.runDir}/lease.tmp && mv ${paths.runDir}/lease.tmp ${paths.runDir}/lease)`;
         const run = inNamespace(`
 code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 ${probe} ${args} & probe=$!
-${keepalived} 60 & keepalived=$!
-echo $keepalived > ${pidfile}
 for _ in $(seq 50); do curl -s -o /dev/null ${url} && break; sleep 0.1; done
 echo "no-state $(code ${url})"
 ${notify("BACKUP")}; echo "backup $(code ${url})"
-${notify("MASTER")}; echo "master-iguana-down $(code ${url})"
+${notify("MASTER")}; echo "master-no-lease $(code ${url})"
+${deadlineIn(30)}; echo "master-iguana-down $(code ${url})"
 listen ${s.webPort} & iguana=$!
 for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy $(code ${url})"
 echo "other-path $(code http://127.0.0.1:${s.roleProbe.port}/other)"
-kill $keepalived; sleep 0.2
-echo "keepalived-dead $(code ${url})"
-sleep 60 & other=$!
-echo $other > ${pidfile}
-echo "pid-of-another-process $(code ${url})"
-kill $iguana $probe $other`);
+# Nobody renews: the probe turns 503 at the deadline by itself.
+${deadlineIn(1)}; echo "before-deadline $(code ${url})"
+sleep 1.2; echo "after-deadline $(code ${url})"
+${deadlineIn(30)}; ${notify("STOP")}; echo "stopped $(code ${url})"
+kill $iguana $probe`);
         return { paths, settings: s, run };
     }
 
-    it("the role probe answers 200 only while MASTER, keepalived alive and Iguana healthy", async () => {
+    it("the role probe answers 200 only while MASTER, before the lease deadline and with Iguana healthy; at the deadline it turns 503 by itself", async () => {
         const result = await scenarios.roleProbe.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
             "no-state 503",
             "backup 503",
+            "master-no-lease 503",
             "master-iguana-down 503",
             "master-healthy 200",
             "other-path 404",
-            "keepalived-dead 503",
-            "pid-of-another-process 503",
+            "before-deadline 200",
+            "after-deadline 503",
+            "stopped 503",
         ]);
     });
 
@@ -155,12 +156,12 @@ listen 2575 & llp=$!
 listen 8080 & http=$!
 try() { if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then echo open; else echo refused; fi; }
 for _ in $(seq 100); do [ "$(try 2575)$(try 8080)" = openopen ] && break; sleep 0.1; done
-${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
-echo "backup llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)"
-${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 150
-echo "master llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state)"
-${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 150
-echo "fault llp=$(try 2575) http=$(try 8080)"
+${paths.libDir}/notify.sh BACKUP
+echo "backup llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state) gate=$(cat ${paths.runDir}/gate)"
+${paths.libDir}/notify.sh MASTER
+echo "master llp=$(try 2575) http=$(try 8080) state=$(cat ${paths.runDir}/state) gate=$(cat ${paths.runDir}/gate)"
+${paths.libDir}/notify.sh STOP
+echo "stop llp=$(try 2575) http=$(try 8080) gate=$(cat ${paths.runDir}/gate)"
 kill $llp $http`);
         return { paths, settings: s, run };
     }
@@ -169,55 +170,51 @@ kill $llp $http`);
         const result = await scenarios.llpGate.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
-            "backup llp=refused http=open state=BACKUP",
-            "master llp=open http=open state=MASTER",
-            "fault llp=refused http=open",
+            "backup llp=refused http=open state=BACKUP gate=closed",
+            "master llp=open http=open state=MASTER gate=open",
+            "stop llp=refused http=open gate=closed",
         ]);
     });
 
-    function startVrrpLinkAws(paths: WorkerPaths) {
+    /**
+     * The guard's kernel gate (lease-guard.py KernelGate), armed as after a renewal, with 1 s
+     * left: the LLP port answers until the deadline and is refused after it, while no process
+     * of the guard runs at all; HTTP is never touched. The notify script's gate is open all along.
+     */
+    function startKernelGate(paths: WorkerPaths) {
         const s = settings("iguanax", paths);
-        const script = path.join(paths.libDir, "vrrp-link.sh");
-        fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
+        const config = JSON.parse(renderLeaseConfig(s)) as { kernelGate: { table: string; ports: number[] } };
+        const guard = path.join(__dirname, "..", "components", "bootstrap");
+        const arm = (what: string) =>
+            `python3 -c 'import importlib.util, sys, time; sys.path.insert(0, "${guard}"); spec = importlib.util.spec_from_file_location("guard", "${guard}/lease-guard.py"); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); g = m.KernelGate(${JSON.stringify(config.kernelGate)}); ${what}'`;
         const run = inNamespace(`
-ip link add ens5 type veth peer name peer0
-ip addr add ${s.self.privateIp}/18 dev ens5
-ip link set ens5 up
-${script}
-cat ${paths.etcDir}/keepalived-interface.conf`);
+listen 2575 & llp=$!
+listen 8080 & http=$!
+try() { if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then echo open; else echo refused; fi; }
+for _ in $(seq 100); do [ "$(try 2575)$(try 8080)" = openopen ] && break; sleep 0.1; done
+${arm("g.install()")}
+echo "installed llp=$(try 2575) http=$(try 8080)"
+${arm("g.open_until(time.monotonic() + 1.0)")}
+echo "armed llp=$(try 2575) http=$(try 8080)"
+sleep 1.2
+echo "deadline-passed llp=$(try 2575) http=$(try 8080)"
+${arm("g.open_until(time.monotonic() + 30)")}
+echo "re-armed llp=$(try 2575)"
+${arm("g.close()")}
+echo "closed llp=$(try 2575)"
+kill $llp $http`);
         return { paths, settings: s, run };
     }
 
-    it("vrrp-link names the interface holding the worker's planned address for keepalived (AWS)", async () => {
-        const result = await scenarios.vrrpLinkAws.run;
-        assert.strictEqual(result.status, 0, result.stderr);
-        assert.strictEqual(result.stdout, "$IGUANA_HA_IFACE=ens5\n");
-    });
-
-    function startVrrpLinkAzure(paths: WorkerPaths) {
-        const s = { ...settings("iguanax", paths), vrrpTransport: "vxlan" as const };
-        const script = path.join(paths.libDir, "vrrp-link.sh");
-        fs.writeFileSync(script, renderVrrpLinkScript(s), { mode: 0o755 });
-        const run = inNamespace(`
-ip link add eth0 type veth peer name peer0
-ip addr add ${s.self.privateIp}/18 dev eth0
-ip link set eth0 up
-${script}
-${script}
-cat ${paths.etcDir}/keepalived-interface.conf
-ip -d -o link show iguana-vrrp | grep -o 'vxlan id [0-9]* remote [0-9.]* local [0-9.]* dev [a-z0-9]*'
-ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
-        return { paths, settings: s, run };
-    }
-
-    it("vrrp-link builds the VXLAN tunnel to the peer and hands it to keepalived (Azure), again at every boot", async () => {
-        const { run, settings: s } = scenarios.vrrpLinkAzure;
-        const result = await run;
+    it("the kernel gate closes the LLP ports at the lease deadline with no process running, and never touches HTTP", async () => {
+        const result = await scenarios.kernelGate.run;
         assert.strictEqual(result.status, 0, result.stderr);
         assert.deepStrictEqual(result.stdout.trim().split("\n"), [
-            "$IGUANA_HA_IFACE=iguana-vrrp",
-            `vxlan id 112 remote ${s.peer.privateIp} local ${s.self.privateIp} dev eth0`,
-            "169.254.112.1/30",
+            "installed llp=refused http=open",
+            "armed llp=open http=open",
+            "deadline-passed llp=refused http=open",
+            "re-armed llp=open",
+            "closed llp=refused",
         ]);
     });
 
@@ -235,7 +232,7 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
             "t",
         );
         const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
-        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" } }, paths);
+        return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" }, lease: TEST_LEASE }, paths);
     };
 
     function startSharedStorage(paths: WorkerPaths) {
@@ -258,20 +255,20 @@ ip -o -4 addr show dev iguana-vrrp | awk '{print $4}'`);
             `rc() { "$@" > /dev/null 2>&1; echo $?; }
 echo "unmounted $(rc ${check})"
 mount --bind ${paths.dataMount} ${paths.dataMount}
-${paths.libDir}/notify.sh INSTANCE IGUANA BACKUP 100
+${paths.libDir}/notify.sh BACKUP
 echo "backup check=$(rc ${check})"
 # The notify records MASTER before it starts Iguana: a check in between is within the grace.
 printf 'MASTER\n' > ${paths.runDir}/state
 echo "promoted-not-yet-started check=$(rc ${check})"
-${paths.libDir}/notify.sh INSTANCE IGUANA MASTER 100
+${paths.libDir}/notify.sh MASTER
 echo "master-starting check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes)"
 listen ${s.webPort} & iguana=$!
 for _ in $(seq 100); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/${s.webPort}" 2>/dev/null && break; sleep 0.1; done
 echo "master-healthy check=$(rc ${check}) healthy=$(test -e ${paths.runDir}/iguana-healthy && echo yes)"
 kill $iguana; wait $iguana 2>/dev/null
 echo "master-iguana-died check=$(rc ${check})"
-${paths.libDir}/notify.sh INSTANCE IGUANA FAULT 100
-echo "fault check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes || echo no)"
+${paths.libDir}/notify.sh BACKUP
+echo "fenced check=$(rc ${check}) started=$(test -e ${paths.runDir}/iguana-started && echo yes || echo no)"
 umount ${paths.dataMount}
 echo "lost-mount check=$(rc ${check})"`,
             { mount: true, exitOnError: false },
@@ -279,7 +276,7 @@ echo "lost-mount check=$(rc ${check})"`,
         return { paths, settings: s, run, calls };
     }
 
-    it("shared storage: notify starts Iguana on promotion and stops it on demotion; the track script holds the file system and, on the MASTER, Iguana", async () => {
+    it("shared storage: notify starts Iguana on promotion and kills it on demotion; the health check holds the file system and, on the MASTER, Iguana", async () => {
         const { run, calls } = scenarios.sharedStorage;
         const result = await run;
         assert.strictEqual(result.status, 0, result.stderr);
@@ -290,17 +287,20 @@ echo "lost-mount check=$(rc ${check})"`,
             "master-starting check=0 started=yes",
             "master-healthy check=0 healthy=yes",
             "master-iguana-died check=1",
-            "fault check=0 started=no",
+            "fenced check=0 started=no",
             "lost-mount check=1",
         ]);
+        // The fence kills Iguana at once (SIGKILL), then stops the unit: no write to the queue after it.
         assert.deepStrictEqual(fs.readFileSync(calls!, "utf8").trim().split("\n"), [
+            "kill --signal=SIGKILL iguana6.service",
             "stop iguana6.service",
             "start --no-block iguana6.service",
+            "kill --signal=SIGKILL iguana6.service",
             "stop iguana6.service",
         ]);
     });
 
-    /** The track script of a MASTER whose Iguana was started just now ("starting") or long ago ("grace-over"). */
+    /** The health check of a MASTER whose Iguana was started just now ("starting") or long ago ("grace-over"). */
     function startSlowStart(paths: WorkerPaths, when: "starting" | "grace-over") {
         const s = sharedSettings("iguanax", paths);
         fs.mkdirSync(paths.dataMount, { recursive: true });
@@ -324,8 +324,7 @@ kill $iguana`,
         return { paths, settings: s, run };
     }
 
-    it("shared storage: a just-promoted Iguana that has not answered yet is within the grace, and keepalived waits for the script's verdict", async () => {
-        const { settings: s } = scenarios.slowStart;
+    it("shared storage: a just-promoted Iguana that has not answered yet is within the grace, and the guard waits for the script's verdict", async () => {
         const results = [await scenarios.slowStart.run, await scenarios.slowAfterGrace.run];
         for (const result of results) assert.strictEqual(result.status, 0, result.stderr);
         const lines = results.map((result) => result.stdout.trim().split(" "));
@@ -334,10 +333,11 @@ kill $iguana`,
             ["grace-over", "1"],
         ]);
         const startingMs = Number(lines[0][2]);
-        // The script waited out the health check's timeout for the slow answer, then applied the
-        // grace; keepalived, which kills a script at its own timeout and counts a failure, waits longer.
-        assert.ok(startingMs >= VRRP.checkTimeoutSeconds * 1000 - 100, `the script waited ${startingMs} ms for the answer`);
-        assert.ok(startingMs < VRRP.scriptTimeoutSeconds * 1000, `the script took ${startingMs} ms; keepalived's timeout is ${VRRP.scriptTimeoutSeconds} s`);
-        assert.match(renderKeepalivedConf(s), new RegExp(`vrrp_script iguana_healthy \\{[^}]*\\n\\s*timeout ${VRRP.scriptTimeoutSeconds}\\n`));
+        // The script waited out the request's timeout for the slow answer, then applied the grace;
+        // the guard, which kills a check at its own timeout and counts a failure, waits longer.
+        assert.ok(startingMs >= GUARD.checkTimeoutSeconds * 1000 - 100, `the script waited ${startingMs} ms for the answer`);
+        assert.ok(startingMs < GUARD.scriptTimeoutSeconds * 1000, `the script took ${startingMs} ms; the guard's timeout is ${GUARD.scriptTimeoutSeconds} s`);
+        const rendered = JSON.parse(renderLeaseConfig(scenarios.slowStart.settings)) as { health: { timeoutSeconds: number } };
+        assert.strictEqual(rendered.health.timeoutSeconds, GUARD.scriptTimeoutSeconds);
     });
 });

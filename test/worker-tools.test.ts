@@ -1,6 +1,8 @@
 /**
  * Every file a worker runs, for every shipped stack and both editions, checked by the tool that
- * will run it: cloud-init, keepalived, bash (shellcheck) and python3.
+ * will run it: cloud-init, bash (shellcheck), python3 (each Python tool compiled, then loaded as
+ * laid out on a worker, its imports resolved), and nftables (the kernel gate the lease guard
+ * installs from each lease.json).
  */
 import * as assert from "assert";
 import { execFileSync } from "child_process";
@@ -10,10 +12,10 @@ import * as os from "os";
 import * as path from "path";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
-import { VRRP_TUNNEL, WORKER_PATHS, renderInterfaceInclude } from "../components/bootstrap";
+import { WORKER_PATHS } from "../components/bootstrap";
 import { evaluate } from "../tools/evaluate";
 import { listStacks, readStackConfig } from "../tools/stack-config";
-import { RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { CloudInitFile, RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
 import { ProcessResult, hasTool, isRoot, requireTools, runProcess } from "./tools";
 
 const EDITIONS = ["iguanax", "iguana6"] as const;
@@ -141,74 +143,105 @@ function writeToolInputs(cases: Case[], scratch: string) {
     return { userData, refused, shellScripts: [...shellScripts.values()], python };
 }
 
-interface KeepalivedCheck {
+/** One worker's files exactly as shipped, written under a scratch root with their absolute paths moved there too. */
+function writeRebased(files: CloudInitFile[], root: string): void {
+    const rebase = (text: string) =>
+        [WORKER_PATHS.libDir, WORKER_PATHS.etcDir, WORKER_PATHS.runDir].reduce((out, dir) => out.split(dir).join(`${root}${dir}`), text);
+    for (const f of files) {
+        const target = path.join(root, f.path);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.writeFileSync(target, rebase(f.content), { mode: parseInt(f.permissions, 8) });
+    }
+}
+
+interface PythonLayout {
     labels: string[];
-    root: string;
-    conf: string;
-    iface: string;
-    selfIp: string;
+    /** The shipped Python files, at their rebased paths. */
+    files: string[];
 }
 
 /**
- * keepalived -t parses the configuration (and what it includes) and checks that each script it
- * names exists with safe ownership and modes; it does not read the scripts. So cases whose
- * configuration, interface and file paths and modes agree are one check. Each check's files are
- * written exactly as shipped, with their absolute paths moved under a scratch root.
+ * The Python tools as a worker lays them out, one scratch root per distinct layout (which files,
+ * with which content): python3 loads each as a module, so an import its directory cannot
+ * satisfy (the cloud library beside the guard, the VIP mover and the peer fence) fails here.
  */
-function keepalivedChecks(cases: Case[], scratch: string): KeepalivedCheck[] {
-    const checks = new Map<string, KeepalivedCheck>();
+function pythonLayouts(cases: Case[], scratch: string): PythonLayout[] {
+    const layouts = new Map<string, PythonLayout>();
     for (const c of cases) {
         const files = cloudInitFiles(c.bootstrap.cloudInit);
-        const confText = files.find((f) => f.path === WORKER_PATHS.keepalivedConf)!.content;
-        const iface = /unicast_src_ip 169\.254\.112\./.test(confText) ? VRRP_TUNNEL.interface : c.label.startsWith("azure") ? "eth0" : "ens5";
+        const python = files.filter((f) => f.path.endsWith(".py"));
         const key = crypto
             .createHash("sha256")
-            .update(JSON.stringify([confText, iface, files.map((f) => [f.path, f.permissions])]))
+            .update(JSON.stringify(python.map((f) => [f.path, f.content])))
             .digest("hex");
-        const known = checks.get(key);
+        const known = layouts.get(key);
         if (known) {
             known.labels.push(c.label);
             continue;
         }
-        const root = fs.mkdtempSync(path.join(scratch, "root-"));
-        const rebase = (text: string) => text.split(WORKER_PATHS.libDir).join(`${root}${WORKER_PATHS.libDir}`).split(WORKER_PATHS.etcDir).join(`${root}${WORKER_PATHS.etcDir}`);
-        for (const f of files) {
-            const target = path.join(root, f.path);
-            fs.mkdirSync(path.dirname(target), { recursive: true });
-            fs.writeFileSync(target, rebase(f.content), { mode: parseInt(f.permissions, 8) });
-        }
-        fs.mkdirSync(path.join(root, WORKER_PATHS.etcDir), { recursive: true });
-        fs.writeFileSync(path.join(root, WORKER_PATHS.etcDir, "keepalived-interface.conf"), renderInterfaceInclude(iface));
-        const conf = path.join(root, WORKER_PATHS.keepalivedConf);
-        const selfIp = /unicast_src_ip (\S+)/.exec(fs.readFileSync(conf, "utf8"))![1];
-        checks.set(key, { labels: [c.label], root, conf, iface, selfIp });
+        const root = fs.mkdtempSync(path.join(scratch, "python-"));
+        writeRebased(python, root);
+        layouts.set(key, { labels: [c.label], files: python.map((f) => path.join(root, f.path)) });
+    }
+    return [...layouts.values()];
+}
+
+/** Loads each file as a module (its top level runs, its main does not) and says what happened, per file. */
+const PYTHON_LOADER = `
+import importlib.util, json, sys, traceback
+verdicts = {}
+for i, path in enumerate(sys.argv[1:]):
+    try:
+        spec = importlib.util.spec_from_file_location(f"shipped_{i}", path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        verdicts[path] = "loaded"
+    except BaseException:
+        verdicts[path] = traceback.format_exc()
+print(json.dumps(verdicts))
+`;
+
+interface KernelGateCheck {
+    labels: string[];
+    gate: { table: string; ports: number[] };
+}
+
+/** Each distinct kernel gate the program's lease.json files ask the guard for. */
+function kernelGateChecks(cases: Case[]): KernelGateCheck[] {
+    const checks = new Map<string, KernelGateCheck>();
+    for (const c of cases) {
+        const lease = JSON.parse(cloudInitFiles(c.bootstrap.cloudInit).find((f) => f.path === `${WORKER_PATHS.etcDir}/lease.json`)!.content);
+        if (!lease.kernelGate) throw new Error(`${c.label}: lease.json has no kernel gate although every shipped stack has channels`);
+        const key = JSON.stringify(lease.kernelGate);
+        const known = checks.get(key);
+        if (known) known.labels.push(c.label);
+        else checks.set(key, { labels: [c.label], gate: lease.kernelGate });
     }
     return [...checks.values()];
 }
 
 /**
- * One private network namespace per core, each holding the interfaces and addresses its share of
- * the checks names (as on the cloud), and one `keepalived -t` per check: its status and output.
+ * In a private network namespace, the shipped guard's own KernelGate (lease-guard.py) against
+ * the real nftables, for each gate: installed, armed as after a renewal, read back, closed, read
+ * back. Prints, per gate, the ports open after arming and after closing.
  */
-async function runKeepalivedChecks(checks: KeepalivedCheck[]): Promise<{ check: KeepalivedCheck; status: string; output: string }[]> {
-    const cores = Math.max(1, os.cpus().length);
-    const shares = Array.from({ length: Math.min(checks.length, cores) }, (_, core) => checks.filter((_, i) => i % cores === core));
-    const runs = await onEveryCore(shares, (share) => {
-        const lines = ["set -eu"];
-        [...new Set(share.map((check) => check.iface))].forEach((iface, i) => lines.push(`ip link add ${iface} type veth peer name peer${i}`, `ip link set ${iface} up`));
-        for (const address of new Set(share.map((check) => `${check.selfIp}/24 dev ${check.iface}`))) lines.push(`ip addr add ${address}`);
-        for (const check of share) {
-            lines.push(`keepalived -t -f ${check.conf} > ${check.root}/keepalived-t.out 2>&1 && echo 0 > ${check.root}/keepalived-t.status || echo $? > ${check.root}/keepalived-t.status`);
-        }
-        return runProcess("unshare", ["--net", "bash", "-c", lines.join("\n")]);
-    });
-    for (const r of runs) if (r.status !== 0) throw new Error(`setting up the network namespace failed: ${r.stdout}${r.stderr}`);
-    return checks.map((check) => ({
-        check,
-        status: fs.readFileSync(path.join(check.root, "keepalived-t.status"), "utf8").trim(),
-        output: fs.readFileSync(path.join(check.root, "keepalived-t.out"), "utf8"),
-    }));
-}
+const KERNEL_GATE_RUNNER = `
+import importlib.util, json, subprocess, sys, time
+spec = importlib.util.spec_from_file_location("guard", sys.argv[1])
+guard = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(guard)
+def open_ports(table):
+    listed = json.loads(subprocess.run(["nft", "-j", "list", "set", "inet", table, "open"], check=True, capture_output=True, text=True).stdout)
+    return sorted(e["elem"]["val"] for item in listed["nftables"] if "set" in item for e in item["set"].get("elem", []))
+results = []
+for gate in json.loads(sys.argv[2]):
+    g = guard.KernelGate(gate)
+    g.install()
+    g.open_until(time.monotonic() + 30)
+    armed = open_ports(gate["table"])
+    g.close()
+    results.append({"armed": armed, "closed": open_ports(gate["table"])})
+print(json.dumps(results))
+`;
 
 /** Settles to the job's result or its error, so a job nobody awaits yet never rejects unhandled. */
 function started<T>(job: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
@@ -230,21 +263,24 @@ describe("worker files checked by the real tools", function () {
     let cases: Case[];
     let scratch: string;
     let inputs: ReturnType<typeof writeToolInputs>;
-    let keepalived: KeepalivedCheck[];
+    let layouts: PythonLayout[];
+    let gates: KernelGateCheck[];
     // Every tool runs at once in `before` (they take seconds each, mostly starting up); each `it` checks one's result.
     const jobs: {
         cloudInitCommand?: Promise<{ value?: ProcessResult[]; error?: unknown }>;
         cloudInitBatch?: Promise<{ value?: Map<string, string>; error?: unknown }>;
         shellcheck?: Promise<{ value?: ProcessResult; error?: unknown }>;
         pyCompile?: Promise<{ value?: ProcessResult; error?: unknown }>;
-        keepalived?: Promise<{ value?: Awaited<ReturnType<typeof runKeepalivedChecks>>; error?: unknown }>;
+        pyLoad?: Promise<{ value?: ProcessResult[]; error?: unknown }>;
+        kernelGate?: Promise<{ value?: ProcessResult; error?: unknown }>;
     } = {};
 
     before(async () => {
         cases = await renderAll();
         scratch = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-files-"));
         inputs = writeToolInputs(cases, scratch);
-        keepalived = keepalivedChecks(cases, scratch);
+        layouts = pythonLayouts(cases, scratch);
+        gates = kernelGateChecks(cases);
         if (hasTool("cloud-init")) {
             // One accepted and one refused file through the command itself; every file through
             // the same validator in one process (the command spends half a second importing
@@ -258,15 +294,24 @@ describe("worker files checked by the real tools", function () {
         }
         if (hasTool("python3")) {
             jobs.pyCompile = started(() => runProcess("python3", ["-c", "import py_compile, sys\nfor f in sys.argv[1:]: py_compile.compile(f, doraise=True)", ...inputs.python.map((p) => p.file)]));
+            // The interpreter a worker runs them with: /usr/bin/python3 (the units' and lease.json's commands).
+            const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+            jobs.pyLoad = started(() => onEveryCore(layouts, (layout) => runProcess(python, ["-c", PYTHON_LOADER, ...layout.files])));
+            if (["nft", "unshare"].every(hasTool) && isRoot()) {
+                const guard = layouts[0].files.find((f) => f.endsWith("/lease-guard.py"))!;
+                jobs.kernelGate = started(() => runProcess("unshare", ["--net", python, "-c", KERNEL_GATE_RUNNER, guard, JSON.stringify(gates.map((g) => g.gate))]));
+            }
         }
-        if (["keepalived", "unshare", "ip"].every(hasTool) && isRoot()) jobs.keepalived = started(() => runKeepalivedChecks(keepalived));
         await Promise.all(Object.values(jobs));
     });
-    after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+    after(() => scratch && fs.rmSync(scratch, { recursive: true, force: true }));
 
     it("renders a bootstrap for both workers of every shipped stack and edition", () => {
         assert.strictEqual(cases.length, listStacks().length * (EDITIONS.length * STORAGE.length + 1) * 2);
-        assert.strictEqual(cases.filter((c) => cloudInitFiles(c.bootstrap.cloudInit).some((f) => f.path.endsWith("/vip-mover.py"))).length, listStacks().length * 2);
+        const shipping = (name: string) => cases.filter((c) => cloudInitFiles(c.bootstrap.cloudInit).some((f) => f.path.endsWith(`/${name}`))).length;
+        assert.strictEqual(shipping("vip-mover.py"), listStacks().length * 2, "the VIP mover on floating-ip workers only");
+        assert.strictEqual(shipping("peer-fence.py"), listStacks().length * EDITIONS.length * 2, "the peer fence on shared-storage workers only");
+        for (const name of ["lease-guard.py", "iguana_ha_cloud.py", "lease.json", "role-probe.py"]) assert.strictEqual(shipping(name), cases.length, `every worker ships ${name}`);
     });
 
     it("cloud-init accepts every user data (cloud-init schema)", async function () {
@@ -295,24 +340,46 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
     });
 
-    it("python3 compiles every Python file (the role probe, the VIP mover)", async function () {
+    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence)", async function () {
         requireTools(this, "python3");
-        assert.strictEqual(inputs.python.length, 2, inputs.python.map((p) => p.label).join(", "));
+        assert.deepStrictEqual(
+            inputs.python.map((p) => path.basename(p.label.split(" ").pop()!)).sort(),
+            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "role-probe.py", "vip-mover.py"],
+            inputs.python.map((p) => p.label).join(", "),
+        );
         const r = await result(jobs.pyCompile);
         assert.strictEqual(r.status, 0, `${inputs.python.map((p) => p.label).join(", ")}: ${r.stderr}`);
     });
 
-    it("keepalived accepts every keepalived.conf (keepalived -t), on an interface like the cloud's", async function () {
-        requireTools(this, "keepalived", "unshare", "ip");
+    it("python3 loads every Python tool as a worker lays it out: each import resolves (the cloud library beside its users)", async function () {
+        requireTools(this, "python3");
+        assert.strictEqual(layouts.reduce((n, layout) => n + layout.labels.length, 0), cases.length, "every case is checked");
+        const runs = await result(jobs.pyLoad);
+        layouts.forEach((layout, i) => {
+            const run = runs[i];
+            assert.strictEqual(run.status, 0, `${layout.labels[0]}: ${run.stderr}`);
+            const verdicts = JSON.parse(run.stdout.trim().split("\n").pop()!) as Record<string, string>;
+            assert.deepStrictEqual(Object.keys(verdicts).sort(), [...layout.files].sort());
+            for (const [file, verdict] of Object.entries(verdicts)) assert.strictEqual(verdict, "loaded", `${layout.labels.join(", ")}: ${file}`);
+        });
+    });
+
+    it("nftables accepts the kernel gate of every lease.json, as the guard installs, arms and closes it", async function () {
+        requireTools(this, "nft", "unshare", "python3");
         if (!isRoot()) {
-            if (process.env.CI === "true") throw new Error("keepalived -t needs root for a private network namespace");
+            if (process.env.CI === "true") throw new Error("the kernel gate needs root for a private network namespace");
             console.log("      SKIPPED (needs root for a private network namespace)");
             this.skip();
         }
-        assert.strictEqual(keepalived.reduce((n, check) => n + check.labels.length, 0), cases.length, "every case is checked");
-        assert.ok(keepalived.length >= listStacks().length * 2, `${keepalived.length} distinct keepalived.conf checks`);
-        for (const { check, status, output } of await result(jobs.keepalived)) {
-            assert.strictEqual(status, "0", `${check.labels.join(", ")}: keepalived -t exited ${status}:\n${output}`);
-        }
+        assert.strictEqual(gates.reduce((n, check) => n + check.labels.length, 0), cases.length, "every case is checked");
+        assert.ok(gates.length >= listStacks().length, `${gates.length} distinct kernel gates`);
+        const r = await result(jobs.kernelGate);
+        assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
+        const results = JSON.parse(r.stdout.trim().split("\n").pop()!) as { armed: number[]; closed: number[] }[];
+        assert.strictEqual(results.length, gates.length);
+        gates.forEach((check, i) => {
+            assert.deepStrictEqual(results[i].armed, [...check.gate.ports].sort((a, b) => a - b), `${check.labels.join(", ")}: armed, every LLP port is open`);
+            assert.deepStrictEqual(results[i].closed, [], `${check.labels.join(", ")}: closed, none is`);
+        });
     });
 });

@@ -99,6 +99,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 return { arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`), dnsName: this.placeholder(`${name}.elb.${this.region}.amazonaws.com`) };
             case "aws:lb/targetGroup:TargetGroup":
                 return { arn: arn("elasticloadbalancing", `targetgroup/${name}/0`) };
+            case "aws:dynamodb/table:Table": {
+                // Pulumi auto-names the table: the logical name and a random suffix.
+                const tableName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);
+                return { arn: arn("dynamodb", `table/${tableName}`), name: tableName };
+            }
             case "aws:kms/key:Key":
                 return { arn: arn("kms", `key/${name}`), keyId: this.placeholder(`key-${name}`) };
             case "aws:iam/role:Role":
@@ -118,6 +123,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             case "azure-native:network:Subnet": {
                 const subnetName = inputs.subnetName ?? name;
                 return { id: `${azureId(inputs, "Microsoft.Network/virtualNetworks", inputs.virtualNetworkName)}/subnets/${subnetName}`, name: subnetName };
+            }
+            case "azure-native:storage:BlobContainer": {
+                const containerName = inputs.containerName ?? name;
+                return { id: `${azureId(inputs, "Microsoft.Storage/storageAccounts", inputs.accountName)}/blobServices/default/containers/${containerName}`, name: containerName };
             }
             case "azure-native:compute:DedicatedHost": {
                 const hostName = inputs.hostName ?? name;

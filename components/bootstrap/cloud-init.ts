@@ -1,10 +1,8 @@
 /** Assembles a worker's files into the cloud-init user data (AWS) / custom data (Azure). */
 import * as yaml from "js-yaml";
-import { renderKeepalivedConf } from "./keepalived";
 import { ROLE_PROBE_SOURCE, roleProbePath } from "./role-probe";
 import {
     renderCheckIguanaScript,
-    renderVrrpLinkScript,
     renderFetchAdminPasswordScript,
     renderInstallIguanaScript,
     renderLlpGateScript,
@@ -18,13 +16,24 @@ import { IGUANA_SHARED_UID } from "../constants";
 import { VIP_MOVER_SOURCE, VIP_RECONCILE_TIMER, VIP_RECONCILE_UNIT, renderVipConfig, renderVipReconcileTimer, renderVipReconcileUnit, vipConfigPath, vipMoverPath } from "./vip";
 import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 import {
+    CLOUD_LIBRARY_SOURCE,
+    LEASE_GUARD_SOURCE,
+    LEASE_GUARD_UNIT,
+    PEER_FENCE_SOURCE,
+    cloudLibraryPath,
+    leaseConfigPath,
+    leaseGuardPath,
+    peerFenceConfigPath,
+    peerFencePath,
+    renderLeaseConfig,
+    renderLeaseGuardUnit,
+    renderPeerFenceConfig,
+} from "./lease";
+import {
     LLP_GATE_UNIT,
     ROLE_PROBE_UNIT,
-    VRRP_LINK_UNIT,
-    renderVrrpLinkUnit,
     renderIguana6Unit,
     renderKeepaliveSysctl,
-    renderKeepalivedDropIn,
     renderLlpGateUnit,
     renderRoleProbeUnit,
     renderIguanaXDropIn,
@@ -32,20 +41,20 @@ import {
     renderDataUnit,
 } from "./units";
 
-export type FileKind = "shell" | "python" | "keepalived" | "systemd" | "sysctl" | "json";
+export type FileKind = "shell" | "python" | "systemd" | "sysctl" | "json";
 
 export interface WorkerFile {
     path: string;
     permissions: "0644" | "0755";
     kind: FileKind;
     content: string;
-    /** Written after packages are installed (so keepalived does not start on a half-built worker). */
+    /** Written after packages are installed. */
     defer?: boolean;
 }
 
 const KEEPALIVE_SYSCTL_FILE = "/etc/sysctl.d/60-iguana-ha-keepalive.conf";
 
-export const WORKER_PACKAGES = ["keepalived", "iptables", "curl", "python3", "git"];
+export const WORKER_PACKAGES = ["iptables", "nftables", "curl", "python3", "git"];
 
 /**
  * Extra packages of the shared mode: the NFS client; on AWS also what building amazon-efs-utils
@@ -68,17 +77,17 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         script("notify.sh", renderNotifyScript(s)),
         script("llp-gate.sh", renderLlpGateScript(s)),
         script("check-iguana.sh", renderCheckIguanaScript(s)),
-        script("vrrp-link.sh", renderVrrpLinkScript(s)),
         isShared(s) ? script("mount-shared.sh", renderMountSharedScript(s)) : script("prepare-disk.sh", renderPrepareDiskScript(s)),
         script("fetch-admin-password.sh", renderFetchAdminPasswordScript(s)),
         script("install-iguana.sh", renderInstallIguanaScript(s)),
         { path: roleProbePath(s.paths), permissions: "0755", kind: "python", content: ROLE_PROBE_SOURCE },
-        { path: s.paths.keepalivedConf, permissions: "0644", kind: "keepalived", content: renderKeepalivedConf(s), defer: true },
+        { path: cloudLibraryPath(s.paths), permissions: "0644", kind: "python", content: CLOUD_LIBRARY_SOURCE },
+        { path: leaseGuardPath(s.paths), permissions: "0755", kind: "python", content: LEASE_GUARD_SOURCE },
+        { path: leaseConfigPath(s.paths), permissions: "0644", kind: "json", content: renderLeaseConfig(s) },
+        { path: `/etc/systemd/system/${LEASE_GUARD_UNIT}`, permissions: "0644", kind: "systemd", content: renderLeaseGuardUnit(s, [LLP_GATE_UNIT, DATA_UNIT]) },
         { path: `/etc/systemd/system/${ROLE_PROBE_UNIT}`, permissions: "0644", kind: "systemd", content: renderRoleProbeUnit(s) },
         { path: `/etc/systemd/system/${LLP_GATE_UNIT}`, permissions: "0644", kind: "systemd", content: renderLlpGateUnit(s) },
-        { path: `/etc/systemd/system/${VRRP_LINK_UNIT}`, permissions: "0644", kind: "systemd", content: renderVrrpLinkUnit(s) },
         { path: `/etc/systemd/system/${DATA_UNIT}`, permissions: "0644", kind: "systemd", content: renderDataUnit(s) },
-        { path: "/etc/systemd/system/keepalived.service.d/iguana-ha.conf", permissions: "0644", kind: "systemd", content: renderKeepalivedDropIn(s) },
         { path: KEEPALIVE_SYSCTL_FILE, permissions: "0644", kind: "sysctl", content: renderKeepaliveSysctl(s) },
     ];
     if (s.edition === "iguana6") {
@@ -94,6 +103,12 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
             { path: `/etc/systemd/system/${VIP_RECONCILE_TIMER}`, permissions: "0644", kind: "systemd", content: renderVipReconcileTimer() },
         );
     }
+    if (s.peerFence) {
+        files.push(
+            { path: peerFencePath(s.paths), permissions: "0755", kind: "python", content: PEER_FENCE_SOURCE },
+            { path: peerFenceConfigPath(s.paths), permissions: "0644", kind: "json", content: renderPeerFenceConfig(s) },
+        );
+    }
     if (isShared(s)) {
         files.splice(1, 0, script("iguana-service.sh", renderIguanaServiceScript(s)));
     }
@@ -101,8 +116,8 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
 }
 
 /**
- * First boot, in order: kernel settings; LLP ports closed; the link keepalived uses; the
- * data disk; Iguana (with its admin password from the secret store); the role probe; keepalived.
+ * First boot, in order: kernel settings; LLP ports closed; the data disk; Iguana (with its admin
+ * password from the secret store); the role probe; the lease guard.
  */
 export function renderCloudInit(s: BootstrapSettings): string {
     const lib = s.paths.libDir;
@@ -136,13 +151,12 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["install", "-d", "-o", IGUANA_USER, "-g", IGUANA_USER, "-m", "0750", iguanaHome],
             ["sysctl", "-p", KEEPALIVE_SYSCTL_FILE],
             ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", LLP_GATE_UNIT, VRRP_LINK_UNIT],
+            ["systemctl", "enable", "--now", LLP_GATE_UNIT],
             // The disk step runs as a unit (again at every boot): its own words go to the boot log too.
             `systemctl enable --now ${DATA_UNIT} || { journalctl -b -u ${DATA_UNIT} -o cat --no-pager | tail -n 20 >&2; exit 1; }`,
             [`${lib}/install-iguana.sh`],
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
-            ["systemctl", "enable", "keepalived.service"],
-            ["systemctl", "restart", "keepalived.service"],
+            ["systemctl", "enable", "--now", LEASE_GUARD_UNIT],
             ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),
         ],
     };

@@ -1,8 +1,9 @@
 /**
- * The role probe: a tiny HTTP responder that answers 200 on one path only while this worker is
- * the keepalived MASTER, keepalived is alive and Iguana is healthy; 503 otherwise. Python 3
- * from the OS image, nothing else.
+ * The role probe: a tiny HTTP responder that answers 200 on one path only while this worker
+ * holds the lease (its role is MASTER and the lease guard's deadline has not passed) and Iguana
+ * is healthy; 503 otherwise. Python 3 from the OS image, nothing else.
  */
+import { leaseFile } from "./lease";
 import { BootstrapSettings, WorkerPaths, stateFile } from "./settings";
 
 export const ROLE_PROBE_SOURCE = `#!/usr/bin/env python3
@@ -10,7 +11,9 @@ export const ROLE_PROBE_SOURCE = `#!/usr/bin/env python3
 import argparse
 import http.client
 import http.server
+import json
 import socket
+import time
 
 
 def parse_args():
@@ -18,7 +21,7 @@ def parse_args():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--state-file", required=True)
-    parser.add_argument("--keepalived-pidfile", required=True)
+    parser.add_argument("--lease-file", required=True, help="where the lease guard writes the monotonic instant this worker stops being active")
     parser.add_argument("--health-http", help="host:port/path of Iguana's HTTP health endpoint")
     parser.add_argument("--health-tcp", help="host:port Iguana listens on")
     parser.add_argument("--bind", default="0.0.0.0")
@@ -33,19 +36,17 @@ def read_state(path):
         return "UNKNOWN"
 
 
-def keepalived_alive(pidfile):
-    """keepalived (root's) runs: its pid from the pid file names a live keepalived process.
+def lease_seconds_left(path):
+    """Seconds until the guard's deadline, on the monotonic clock the guard uses; <= 0 when passed.
 
-    The probe runs as an unprivileged dynamic user: signal 0 to root's process fails with
-    EPERM, so the process is looked up in /proc instead, which also catches a reused pid.
+    The probe reads the deadline itself, so a guard that hangs, dies or thaws from a freeze
+    past it cannot leave a 200 behind: the answer turns 503 at the deadline, to the millisecond.
     """
     try:
-        with open(pidfile, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-        with open("/proc/%d/comm" % pid, encoding="ascii") as handle:
-            return handle.read().strip() == "keepalived"
-    except (OSError, ValueError):
-        return False
+        with open(path, encoding="ascii") as handle:
+            return float(json.load(handle)["deadline"]) - time.monotonic()
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def iguana_healthy(args):
@@ -70,9 +71,9 @@ def iguana_healthy(args):
 def verdict(args):
     state = read_state(args.state_file)
     if state != "MASTER":
-        return 503, "not active: keepalived state " + state
-    if not keepalived_alive(args.keepalived_pidfile):
-        return 503, "not active: keepalived is not running"
+        return 503, "not active: role " + state
+    if lease_seconds_left(args.lease_file) <= 0:
+        return 503, "not active: the lease deadline has passed"
     if not iguana_healthy(args):
         return 503, "not active: Iguana is not healthy"
     return 200, "active"
@@ -117,10 +118,7 @@ if __name__ == "__main__":
     main()
 `;
 
-/** The keepalived pid file on Ubuntu; the drill passes its own. */
-export const KEEPALIVED_PIDFILE = "/run/keepalived.pid";
-
-export function roleProbeArgs(s: BootstrapSettings, keepalivedPidfile = KEEPALIVED_PIDFILE): string[] {
+export function roleProbeArgs(s: BootstrapSettings): string[] {
     const health = s.iguanaHealth;
     return [
         "--port",
@@ -129,8 +127,8 @@ export function roleProbeArgs(s: BootstrapSettings, keepalivedPidfile = KEEPALIV
         s.roleProbe.path,
         "--state-file",
         stateFile(s),
-        "--keepalived-pidfile",
-        keepalivedPidfile,
+        "--lease-file",
+        leaseFile(s),
         health.protocol === "http" ? "--health-http" : "--health-tcp",
         health.protocol === "http" ? `127.0.0.1:${health.port}${health.path}` : `127.0.0.1:${health.port}`,
     ];

@@ -3,8 +3,8 @@
  * secret (the admin password is fetched at boot through the machine's own identity).
  */
 import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
-import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, stateFile, SharedStorageLocator, VRRP, VRRP_TUNNEL, isSharedLocator, overlayAddress } from "./settings";
-import { MASTER_RX_LOWER_PRI, interfaceIncludePath, renderInterfaceInclude, KEEPALIVED_INTERFACE_VARIABLE } from "./keepalived";
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, stateFile, SharedStorageLocator, isSharedLocator } from "./settings";
+import { GUARD } from "./lease";
 import { vipMoverCommand } from "./vip";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
@@ -23,40 +23,33 @@ set -euo pipefail
 `;
 
 /**
- * keepalived notify: records the role and opens or closes the gated ports to match it; with
- * shared storage starts or stops Iguana; with a floating IP takes or lets go of the VIP.
+ * The lease guard's notify: records the role and opens or closes the gated ports to match it;
+ * with shared storage starts or stops Iguana; with a floating IP lets go of the VIP (the guard
+ * takes it itself, before it calls MASTER).
  */
 export function renderNotifyScript(s: BootstrapSettings): string {
     const gate = shq(`${s.paths.libDir}/llp-gate.sh`);
     const service = shq(`${s.paths.libDir}/iguana-service.sh`);
     const floating = s.failoverStrategy === "floating-ip";
-    const onMaster = [`${gate} open`, ...(isShared(s) ? [`${service} start`] : []), ...(floating ? [vipMoverCommand(s, "claim")] : [])];
-    const onOther = [`${gate} close`, ...(isShared(s) ? [`${service} stop`] : []), ...(floating ? [vipMoverCommand(s, "release")] : [])];
+    const onMaster = [`${gate} open`, ...(isShared(s) ? [`${service} start`] : [])];
+    // Shared mode: Iguana first, and SIGKILL, not a stop that may take minutes: the fence must be
+    // done by 2L/3, and a killed Iguana writes nothing more to the queue (the kernel gate has
+    // already closed the LLP ports at the deadline).
+    const onOther = [...(isShared(s) ? [`${service} kill`] : []), `${gate} close`, ...(floating ? [vipMoverCommand(s, "release")] : [])];
     const why = [
-        ...(isShared(s) ? ["# Shared working directory: Iguana runs only on the MASTER, so two never write one queue."] : []),
-        ...(floating ? ["# Floating IP: the MASTER takes the VIP through the cloud API, in the background (keepalived never waits on it)."] : []),
+        ...(isShared(s) ? ["# Shared working directory: Iguana runs only on the lease holder, so two never write one queue."] : []),
+        ...(floating ? ["# Floating IP: the VIP is let go in the background (the fence never waits on a cloud API)."] : []),
     ];
-    return `${HEADER("keepalived notify: $1 = INSTANCE|GROUP, $2 = name, $3 = new state, $4 = priority.")}
-state="\${3:-UNKNOWN}"
+    return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; STARTING, BACKUP, FENCING, STOP).")}
+state="\${1:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
-# keepalived runs its scripts with umask 0177: the role probe (another user) must read the state.
 umask 022
 mkdir -p "$run_dir"
-chmod 0755 "$run_dir"${
-        floating
-            ? `
-if [ "$state" = ${MASTER_RX_LOWER_PRI} ]; then
-    # Still MASTER, and the peer was MASTER too until now: take the VIP back if it moved. Not a state change.
-    logger -t iguana-ha "${s.self.name} is MASTER and heard a lower-priority MASTER: checking it holds the VIP" || true
-    ${vipMoverCommand(s, "claim")}
-    exit 0
-fi`
-            : ""
-    }
+chmod 0755 "$run_dir"
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
 chmod 0644 "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
-logger -t iguana-ha "keepalived state of ${s.self.name}: $state" || true
+logger -t iguana-ha "role of ${s.self.name}: $state" || true
 ${why.map((l) => `${l}\n`).join("")}case "$state" in
     MASTER)
 ${onMaster.map((c) => `        ${c}`).join("\n")}
@@ -66,6 +59,11 @@ ${onOther.map((c) => `        ${c}`).join("\n")}
         ;;
 esac
 `;
+}
+
+/** Whether the LLP gate is open: written by llp-gate.sh (docs/lease.md). */
+export function gateFile(s: Pick<BootstrapSettings, "paths">): string {
+    return `${s.paths.runDir}/gate`;
 }
 
 export function isShared(s: BootstrapSettings): boolean {
@@ -78,16 +76,16 @@ export function iguanaMarkers(s: BootstrapSettings): { started: string; healthy:
 }
 
 /**
- * Shared mode only: starts (on promotion) or stops (on any other state) this worker's Iguana.
- * Start does not wait for Iguana (keepalived must not block on it); stop waits until Iguana has
- * exited (systemd: SIGTERM, then SIGKILL after the unit's stop timeout), so a demoted worker has
- * stopped writing the queue when this returns.
+ * Shared mode only: starts (on promotion) or kills (on any other state) this worker's Iguana.
+ * Start does not wait for Iguana (the guard must not block on it); kill ends it at once and
+ * waits until it has exited, so a fenced worker has stopped writing the queue when this returns.
+ * Stop (SIGTERM, then SIGKILL after the unit's stop timeout) is for an operator.
  */
 export function renderIguanaServiceScript(s: BootstrapSettings): string {
     const markers = iguanaMarkers(s);
     const unit = `${IGUANA_UNIT[s.edition]}.service`;
-    return `${HEADER("Starts (start) or stops (stop) Iguana on this worker: keepalived's notify runs it. iguana-service.sh start|stop")}
-action="\${1:?usage: iguana-service.sh start|stop}"
+    return `${HEADER("Starts (start), stops (stop) or kills (kill) Iguana on this worker: the notify script runs it. iguana-service.sh start|stop|kill")}
+action="\${1:?usage: iguana-service.sh start|stop|kill}"
 service_command=${shq(s.serviceCommand ?? "systemctl")}
 unit=${shq(unit)}
 mkdir -p ${shq(s.paths.runDir)}
@@ -103,8 +101,15 @@ case "$action" in
         rm -f ${shq(markers.started)} ${shq(markers.healthy)}
         "$service_command" stop "$unit" || true
         ;;
+    kill)
+        # The fence: no more writes to the shared queue from this moment (Iguana journals every
+        # message before it acknowledges it, so a killed Iguana loses nothing acknowledged).
+        rm -f ${shq(markers.started)} ${shq(markers.healthy)}
+        "$service_command" kill --signal=SIGKILL "$unit" || true
+        "$service_command" stop "$unit" || true
+        ;;
     *)
-        echo "usage: iguana-service.sh start|stop" >&2
+        echo "usage: iguana-service.sh start|stop|kill" >&2
         exit 2
         ;;
 esac
@@ -128,7 +133,7 @@ export function renderLlpGateScript(s: BootstrapSettings): string {
         .map((ports) => `        iptables -w -A "$chain" -p tcp -m multiport --dports ${ports.join(",")} -j REJECT --reject-with tcp-reset`)
         .join("\n");
     const ports = s.gatedPorts.join(" ");
-    return `${HEADER("Opens (MASTER) or closes (any other state) the LLP channel ports: llp-gate.sh open|close")}
+    return `${HEADER("Opens (MASTER: holds the lease) or closes (any other role) the LLP channel ports: llp-gate.sh open|close")}
 chain=${LLP_CHAIN}
 llp_ports=(${ports})
 action="\${1:?usage: llp-gate.sh open|close}"
@@ -136,8 +141,12 @@ action="\${1:?usage: llp-gate.sh open|close}"
 iptables -w -N "$chain" 2>/dev/null || true
 iptables -w -C INPUT -j "$chain" 2>/dev/null || iptables -w -I INPUT 1 -j "$chain"
 
+# What the gate is, for the operator and the drill: "open" is written before the ports open,
+# "closed" once they are closed and every connection is gone, so it never says closed too early.
+mkdir -p ${shq(s.paths.runDir)}
 case "$action" in
     open)
+        echo open > ${shq(gateFile(s))}
         iptables -w -F "$chain"
         ;;
     close)
@@ -147,6 +156,7 @@ ${rejectRules || "        : # no LLP channels"}
             # End established connections now, not at their next packet.
             ss -K "( sport = :$port )" > /dev/null 2>&1 || true
         done
+        echo closed > ${shq(gateFile(s))}
         ;;
     *)
         echo "usage: llp-gate.sh open|close" >&2
@@ -157,50 +167,27 @@ logger -t iguana-ha "LLP ports ${ports || "(none)"}: $action" || true
 `;
 }
 
-/**
- * The backup's head start after a boot: its track script fails for the first seconds after
- * its first run since boot (/run is empty at every boot), so a WK1 booted at the same moment
- * is elected first. Durations come from /proc/uptime (monotonic, and one clock for the run).
- */
-function backupHeadStart(s: BootstrapSettings): string {
-    const since = `${s.paths.runDir}/head-start-since`;
-    const done = `${s.paths.runDir}/head-start-done`;
-    return `# ${s.self.name} is the backup: after each boot it gives ${s.peer.name} a ${VRRP.backupBootHeadStartSeconds} s head start, so
-# ${s.peer.name} is the active worker when both boot together.
-if [ ! -e ${shq(done)} ]; then
-    mkdir -p ${shq(s.paths.runDir)}
-    now=$(cut -d' ' -f1 /proc/uptime)
-    [ -s ${shq(since)} ] || echo "$now" > ${shq(since)}
-    if awk -v now="$now" -v since="$(cat ${shq(since)})" 'BEGIN { exit !(now - since < ${VRRP.backupBootHeadStartSeconds}) }'; then
-        exit 1
-    fi
-    touch ${shq(done)}
-fi
-`;
-}
-
-/** keepalived's track script: succeeds while this worker's Iguana is healthy. */
+/** The lease guard's health check: succeeds while this worker's Iguana is healthy. */
 export function renderCheckIguanaScript(s: BootstrapSettings): string {
     const check = s.iguanaHealth;
     const command =
         check.protocol === "http"
-            ? `curl -fsS -o /dev/null -m ${VRRP.checkTimeoutSeconds} ${shq(`http://127.0.0.1:${check.port}${check.path}`)}`
-            : `timeout ${VRRP.checkTimeoutSeconds} bash -c ${shq(`exec 3<>/dev/tcp/127.0.0.1/${check.port}`)}`;
-    const title = `Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the keepalived track script.`;
-    const headStart = s.self.role === "backup" ? backupHeadStart(s) : "";
+            ? `curl -fsS -o /dev/null -m ${GUARD.checkTimeoutSeconds} ${shq(`http://127.0.0.1:${check.port}${check.path}`)}`
+            : `timeout ${GUARD.checkTimeoutSeconds} bash -c ${shq(`exec 3<>/dev/tcp/127.0.0.1/${check.port}`)}`;
+    const title = `Iguana health (${check.protocol === "http" ? `GET ${check.path}` : "TCP"} on port ${check.port}): the lease guard's health check.`;
     if (!isShared(s)) {
         return `${HEADER(title)}
-${headStart}exec ${command}
+exec ${command}
 `;
     }
     const markers = iguanaMarkers(s);
     return `${HEADER(`${title} Shared working directory: the shared file system must answer on every worker; Iguana runs only on the MASTER.`)}
-${headStart}mount_point=${shq(s.paths.dataMount)}
+mount_point=${shq(s.paths.dataMount)}
 # The shared file system is mounted and answers. A hung NFS server blocks statfs: KILL after 1 s.
 mountpoint -q "$mount_point" || exit 1
 timeout -s KILL 1 stat -f "$mount_point" > /dev/null || exit 1
 state=$(cat ${shq(`${s.paths.runDir}/state`)} 2> /dev/null || echo UNKNOWN)
-# A backup runs no Iguana: it is ready to take over while the shared file system answers.
+# A passive worker runs no Iguana: it is ready to take over while the shared file system answers.
 [ "$state" = MASTER ] || exit 0
 if ${command}; then
     touch ${shq(markers.healthy)}
@@ -209,47 +196,13 @@ fi
 # Iguana answered since it was started, and no longer does: it failed. Hand over.
 [ -e ${shq(markers.healthy)} ] && exit 1
 # Still starting (it may rebuild its indexes): not a failure until the grace period is over.
-# Just promoted, the notify not yet at "start": the grace counts from the promotion.
+# Just active, the notify not yet at "start": the grace counts from the promotion.
 started=$(cat ${shq(markers.started)} 2> /dev/null || true)
 case "$started" in
     "" | *[!0-9]*) started=$(stat -c %Y ${shq(stateFile(s))} 2> /dev/null || echo 0) ;;
 esac
 [ $(($(date +%s) - started)) -lt ${IGUANA_START_GRACE_SECONDS} ] && exit 0
 exit 1
-`;
-}
-
-/**
- * Prepares the link keepalived uses, at every boot: finds the interface holding this worker's
- * planned address; with the VXLAN transport, (re)creates the tunnel to the peer on it; then
- * writes the keepalived include naming the interface VRRP runs on.
- */
-export function renderVrrpLinkScript(s: BootstrapSettings): string {
-    const tunnel =
-        s.vrrpTransport === "vxlan"
-            ? `
-tunnel=${VRRP_TUNNEL.interface}
-ip link del "$tunnel" 2> /dev/null || true
-ip link add "$tunnel" type vxlan id ${VRRP_TUNNEL.vni} local "$self_ip" remote ${shq(s.peer.privateIp)} dstport ${VRRP_TUNNEL.udpPort} dev "$iface"
-ip addr add ${overlayAddress(s.self)}/${VRRP_TUNNEL.overlayBits} dev "$tunnel"
-ip link set "$tunnel" up
-iface="$tunnel"
-`
-            : "";
-    return `${HEADER("Finds the interface with this worker's address and writes keepalived's interface include.")}
-self_ip=${shq(s.self.privateIp)}
-iface=""
-for _ in $(seq 1 60); do
-    iface=$(ip -o -4 addr show | awk -v ip="$self_ip" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }')
-    [ -n "$iface" ] && break
-    sleep 2
-done
-if [ -z "$iface" ]; then
-    echo "iguana-ha: no interface holds $self_ip; the worker must have its planned private address" >&2
-    exit 1
-fi
-${tunnel}mkdir -p ${shq(s.paths.etcDir)}
-echo "\\$${KEEPALIVED_INTERFACE_VARIABLE}=$iface" > ${shq(interfaceIncludePath(s))}
 `;
 }
 
@@ -395,10 +348,10 @@ export function renderInstallIguanaScript(s: BootstrapSettings): string {
     const app = shq(s.paths.appDir);
     const lib = s.paths.libDir;
     const unit = IGUANA_UNIT[s.edition];
-    // Shared mode: installed and left stopped; keepalived's notify starts it on the MASTER only.
+    // Shared mode: installed and left stopped; the notify script starts it on the lease holder only.
     const enable = isShared(s)
         ? `systemctl disable ${unit} 2> /dev/null || true
-echo "iguana-ha: Iguana is installed but not enabled: keepalived starts it on the active worker only (shared working directory)"`
+echo "iguana-ha: Iguana is installed but not enabled: the lease guard starts it on the active worker only (shared working directory)"`
         : `systemctl enable --now ${unit}`;
     // With a shared working directory the other worker's Iguana may be running on it: only a
     // worker that finds it empty (the first boot of the cluster) sets the admin password.
@@ -483,4 +436,3 @@ ${edition}
 `;
 }
 
-export { renderInterfaceInclude };

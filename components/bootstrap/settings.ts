@@ -10,11 +10,10 @@ import { HealthCheck, WorkerPlan, gatedPorts, iguanaHealth } from "../model";
 export interface WorkerPaths {
     /** Our scripts. */
     libDir: string;
-    /** Our settings and the keepalived interface include. */
+    /** Our settings: the lease guard's, the VIP mover's. */
     etcDir: string;
-    /** Runtime state: the keepalived role file. */
+    /** Runtime state: the role file, the lease deadline. */
     runDir: string;
-    keepalivedConf: string;
     /** Mount point of the data disk. */
     dataMount: string;
     /**
@@ -30,7 +29,6 @@ export const WORKER_PATHS: WorkerPaths = {
     libDir: "/usr/local/lib/iguana-ha",
     etcDir: "/etc/iguana-ha",
     runDir: "/run/iguana-ha",
-    keepalivedConf: "/etc/keepalived/keepalived.conf",
     dataMount: "/srv/iguana",
     workingDir: "/srv/iguana/working",
     appDir: "/opt/iguana",
@@ -68,12 +66,14 @@ export type VipLocator =
 export interface CloudApiEndpoints {
     imdsUrl: string;
     apiUrl: string;
+    /** The lease store's endpoint (DynamoDB's URL; the blob service's, without the container). */
+    leaseUrl?: string;
 }
 
 /**
  * The lease that alone makes a worker active (docs/lease.md): one DynamoDB item, written with
  * conditional updates through the VPC's gateway endpoint; or one blob in a storage account,
- * written with ETag conditions through the subnet's service endpoint.
+ * written with ETag conditions through the storage subnet's private endpoint.
  */
 export type LeaseLocator =
     | { kind: "aws-dynamodb"; tableName: string; region: string; itemKey: string }
@@ -91,46 +91,10 @@ export type AdminPasswordSource =
     | { kind: "aws-secrets-manager"; secretArn: string; region: string }
     | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 
-/** keepalived timing, in one place: the drill and the failover budget read it too. */
-export const VRRP = {
-    advertIntervalSeconds: 1,
-    virtualRouterId: 51,
-    /** The track script runs every 2 s and gives up MASTER after 2 failures. */
-    checkIntervalSeconds: 2,
-    /** How long the script's health check waits for Iguana (curl -m, timeout). */
-    checkTimeoutSeconds: 2,
-    /**
-     * How long keepalived lets the whole script run before it kills it and counts a failure.
-     * Above the script's own bounded steps (the shared file system's 1 s, the health check's
-     * 2 s, process start-up under load), so the script's verdict is what counts: in shared mode
-     * an Iguana that accepts connections but is still starting answers slowly, and that is
-     * within the start-up grace, not a failure. A hung Iguana still fails after the health
-     * check's 2 s.
-     */
-    scriptTimeoutSeconds: 5,
-    checkFall: 2,
-    checkRise: 2,
-    /**
-     * After each boot, WK2 (the backup) lets its track script fail this long before it may leave
-     * FAULT: when both workers boot together WK1 is elected, every time (the real boot showed
-     * WK2 winning 3 of 4 cold starts without it). It costs nothing on a failover; a cold start
-     * with WK1 down takes this much longer.
-     */
-    backupBootHeadStartSeconds: 20,
-    /**
-     * keepalived requires one virtual address per instance. The real VIP lives in the cloud
-     * load balancer, so the MASTER only holds this link-local marker on the loopback device.
-     */
-    markerAddress: "169.254.77.77/32",
-} as const;
-
 /**
- * How VRRP adverts travel between the workers. AWS carries IP protocol 112 between instances
- * (a security group rule allows it). An Azure VNet carries only TCP, UDP, ICMP, ESP and AH, so
- * there keepalived speaks over a point-to-point VXLAN tunnel (UDP) between the two workers.
+ * Left for the Azure NSG rule of the VXLAN tunnel keepalived used, until that rule goes with the
+ * lease store's resources.
  */
-export type VrrpTransport = "direct" | "vxlan";
-export const VRRP_TRANSPORT: Record<Cloud, VrrpTransport> = { aws: "direct", azure: "vxlan" };
 export const VRRP_TUNNEL = {
     interface: "iguana-vrrp",
     vni: 112,
@@ -139,10 +103,6 @@ export const VRRP_TUNNEL = {
     overlayPrefix: "169.254.112.",
     overlayBits: 30,
 } as const;
-
-export function overlayAddress(worker: WorkerPlan): string {
-    return `${VRRP_TUNNEL.overlayPrefix}${worker.index + 1}`;
-}
 
 export interface BootstrapSettings {
     cloud: Cloud;
@@ -160,13 +120,14 @@ export interface BootstrapSettings {
     tcpKeepaliveSeconds: number;
     /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
     dataDisk: StorageLocator;
-    /** `shared`: Iguana runs only on the MASTER, started and stopped by keepalived's notify. */
+    /** `shared`: Iguana runs only on the lease holder, started and stopped by the notify script. */
     queueRecovery: QueueRecovery;
     adminPassword?: AdminPasswordSource;
-    vrrpTransport: VrrpTransport;
-    /** `floating-ip`: the notify script moves the VIP (`vip`) to the MASTER through the cloud API. */
+    /** `floating-ip`: the lease guard takes the VIP (`vip`) through the cloud API before it becomes active. */
     failoverStrategy: FailoverStrategy;
     vip?: VipLocator;
+    /** `failover.leaseSeconds`: the lease's duration L (leaseTiming in lease.ts). */
+    leaseSeconds: number;
     /** The lease store this worker's lease guard writes (docs/lease.md). */
     lease?: LeaseLocator;
     /** Shared mode: how a new holder stops the previous holder's machine. */
@@ -181,16 +142,12 @@ export interface BootstrapSettings {
     serviceCommand?: string;
 }
 
-/** Where the notify script records this worker's keepalived state (MASTER, BACKUP, FAULT...). */
+/**
+ * Where the notify script records this worker's role, as the lease guard sets it: MASTER (holds
+ * the lease and is active), BACKUP, FENCING (shared mode: stopping the previous holder), STOP.
+ */
 export function stateFile(s: Pick<BootstrapSettings, "paths">): string {
     return `${s.paths.runDir}/state`;
-}
-
-/** The addresses keepalived speaks from and to: the workers' own, or the tunnel's overlay. */
-export function vrrpAddresses(s: BootstrapSettings): { self: string; peer: string } {
-    return s.vrrpTransport === "vxlan"
-        ? { self: overlayAddress(s.self), peer: overlayAddress(s.peer) }
-        : { self: s.self.privateIp, peer: s.peer.privateIp };
 }
 
 /** Keepalive below the load balancer's idle timeout, so quiet MLLP links are not dropped. */
@@ -228,9 +185,9 @@ export function bootstrapSettings(
         dataDisk: cloudSpecific.dataDisk,
         queueRecovery,
         adminPassword: cloudSpecific.adminPassword,
-        vrrpTransport: VRRP_TRANSPORT[cfg.cloud],
         failoverStrategy,
         vip: cloudSpecific.vip,
+        leaseSeconds: cfg.failover.leaseSeconds,
         lease: cloudSpecific.lease,
         peerFence: cloudSpecific.peerFence,
         paths,

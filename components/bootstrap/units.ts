@@ -1,10 +1,10 @@
 /** systemd units and kernel settings a worker installs. */
+import { LEASE_GUARD_UNIT } from "./lease";
 import { roleProbeArgs, roleProbePath } from "./role-probe";
 import { BootstrapSettings, IGUANA_UNIT, IGUANA_USER } from "./settings";
 
 export const ROLE_PROBE_UNIT = "iguana-role-probe.service";
 export const LLP_GATE_UNIT = "iguana-llp-gate.service";
-export const VRRP_LINK_UNIT = "iguana-vrrp-link.service";
 export const DATA_UNIT = "iguana-data.service";
 
 /**
@@ -18,7 +18,7 @@ export function renderDataUnit(s: BootstrapSettings): string {
     return `[Unit]
 Description=iguana-ha: Iguana's working directory on ${shared ? "the shared file system" : "the data disk"}
 After=local-fs.target${shared ? " network-online.target\nWants=network-online.target" : ""}
-Before=${IGUANA_UNIT[s.edition]}.service keepalived.service
+Before=${IGUANA_UNIT[s.edition]}.service ${LEASE_GUARD_UNIT}
 
 [Service]
 Type=oneshot
@@ -38,24 +38,6 @@ function iguanaStorageLines(s: BootstrapSettings): { unit: string; service: stri
         unit: `Requires=${DATA_UNIT}\nAfter=${DATA_UNIT}\nRequiresMountsFor=${s.paths.workingDir}`,
         service: `ExecStartPre=/usr/bin/mountpoint -q ${s.paths.dataMount}`,
     };
-}
-
-/** At every boot, before keepalived: the interface include and, on Azure, the VXLAN tunnel. */
-export function renderVrrpLinkUnit(s: BootstrapSettings): string {
-    return `[Unit]
-Description=iguana-ha: prepare the link keepalived speaks VRRP on
-After=network-online.target
-Wants=network-online.target
-Before=keepalived.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=${s.paths.libDir}/vrrp-link.sh
-
-[Install]
-WantedBy=multi-user.target
-`;
 }
 
 export function renderRoleProbeUnit(s: BootstrapSettings): string {
@@ -78,11 +60,11 @@ WantedBy=multi-user.target
 `;
 }
 
-/** Closes the LLP ports at boot, before keepalived decides who is active. */
+/** Closes the LLP ports at boot, before the lease guard decides whether this worker is active. */
 export function renderLlpGateUnit(s: BootstrapSettings): string {
     return `[Unit]
-Description=iguana-ha: refuse LLP connections until keepalived makes this worker MASTER
-Before=keepalived.service ${IGUANA_UNIT[s.edition]}.service
+Description=iguana-ha: refuse LLP connections until this worker holds the lease
+Before=${LEASE_GUARD_UNIT} ${IGUANA_UNIT[s.edition]}.service
 After=network-pre.target
 
 [Service]
@@ -92,19 +74,6 @@ ExecStart=${s.paths.libDir}/llp-gate.sh close
 
 [Install]
 WantedBy=multi-user.target
-`;
-}
-
-/** When keepalived stops for any reason (even kill -9), record it and close the LLP ports. */
-export function renderKeepalivedDropIn(s: BootstrapSettings): string {
-    return `[Unit]
-After=${LLP_GATE_UNIT} ${VRRP_LINK_UNIT}
-Requires=${VRRP_LINK_UNIT}
-
-[Service]
-Restart=on-failure
-RestartSec=2
-ExecStopPost=${s.paths.libDir}/notify.sh INSTANCE IGUANA STOP 0
 `;
 }
 

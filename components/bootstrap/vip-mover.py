@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """iguana-ha floating VIP: moves the cluster's public address to this worker or off it.
 
-    vip-mover.py CONFIG claim      keepalived made this worker MASTER: take the VIP, retrying
-                                   while this worker stays MASTER
-    vip-mover.py CONFIG release    this worker is no longer MASTER: let go of the VIP if it holds it
+    vip-mover.py CONFIG take       the lease guard just acquired the lease: one attempt to take the VIP
+                                   (exit 0 once it is on this worker; the guard retries while it holds the lease)
+    vip-mover.py CONFIG claim      take the VIP, retrying while this worker's role stays MASTER
+    vip-mover.py CONFIG release    this worker is no longer active: let go of the VIP if it holds it
     vip-mover.py CONFIG reconcile  (timer) MASTER without the VIP after a failed move, or a VIP
                                    held by nobody: take it; never takes it from a peer that holds it
     vip-mover.py CONFIG holder     print who holds the VIP: self, peer, none or other
@@ -18,27 +19,20 @@ Rendered by iguana-ha. Do not edit by hand.
 """
 import datetime
 import fcntl
-import hashlib
-import hmac
 import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ElementTree
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, http, sigv4_headers  # noqa: E402
 
 try:
     import syslog
 except ImportError:  # pragma: no cover
     syslog = None
-
-HTTP_TIMEOUT_SECONDS = 10
-
-
-class ApiError(Exception):
-    """A cloud API call failed; the message says which and why."""
 
 
 def log(message):
@@ -46,17 +40,6 @@ def log(message):
     print(line, file=sys.stderr, flush=True)
     if syslog is not None:
         syslog.syslog(syslog.LOG_INFO, line)
-
-
-def http(method, url, headers=None, body=None):
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-    except (urllib.error.URLError, OSError) as error:
-        raise ApiError(f"{method} {url}: {error}") from None
 
 
 def read_state(path):
@@ -70,66 +53,13 @@ def read_state(path):
 # --- AWS --------------------------------------------------------------------------------------
 
 
-def sigv4_headers(method, url, region, service, credentials, body, content_type, now):
-    """Signature Version 4 headers for one request (AWS General Reference, "Signing AWS API requests")."""
-    parsed = urllib.parse.urlsplit(url)
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    date = amz_date[:8]
-    headers = {"content-type": content_type, "host": parsed.netloc, "x-amz-date": amz_date}
-    if credentials.get("Token"):
-        headers["x-amz-security-token"] = credentials["Token"]
-    signed = sorted(headers)
-    query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
-        for k, v in sorted(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-    )
-    canonical = "\n".join(
-        [
-            method,
-            parsed.path or "/",
-            query,
-            "".join(f"{name}:{headers[name].strip()}\n" for name in signed),
-            ";".join(signed),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    scope = f"{date}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = ("AWS4" + credentials["SecretAccessKey"]).encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={credentials['AccessKeyId']}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
-    )
-    return headers
-
-
 class Aws:
     def __init__(self, config):
         self.config = config["aws"]
-        self.imds = self.config["imdsUrl"].rstrip("/")
-        self.token = None
-
-    def metadata(self, path):
-        if self.token is None:
-            status, _, body = http("PUT", f"{self.imds}/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "300"})
-            if status != 200:
-                raise ApiError(f"IMDSv2 token: HTTP {status}")
-            self.token = body.decode()
-        status, _, body = http("GET", f"{self.imds}/latest/meta-data/{path}", {"X-aws-ec2-metadata-token": self.token})
-        if status != 200:
-            raise ApiError(f"IMDS {path}: HTTP {status}")
-        return body.decode()
+        self.instance = AwsInstance(self.config["imdsUrl"])
 
     def instance_id(self):
-        return self.metadata("instance-id").strip()
-
-    def credentials(self):
-        role = self.metadata("iam/security-credentials/").split("\n")[0].strip()
-        if not role:
-            raise ApiError("IMDS: this instance has no IAM role")
-        return json.loads(self.metadata(f"iam/security-credentials/{role}"))
+        return self.instance.instance_id()
 
     def call(self, action, params):
         body = urllib.parse.urlencode({"Action": action, "Version": self.config["apiVersion"], **params}).encode()
@@ -138,7 +68,7 @@ class Aws:
             self.config["ec2Url"],
             self.config["region"],
             "ec2",
-            self.credentials(),
+            self.instance.credentials(),
             body,
             "application/x-www-form-urlencoded; charset=utf-8",
             datetime.datetime.now(datetime.timezone.utc),
@@ -200,16 +130,10 @@ class Azure:
     def __init__(self, config):
         self.config = config["azure"]
         self.arm = self.config["armUrl"].rstrip("/")
-        self.token = None
+        self.identity = AzureIdentity(self.config["imdsUrl"])
 
     def bearer(self):
-        if self.token is None:
-            query = urllib.parse.urlencode({"api-version": "2018-02-01", "resource": self.config["armResource"]})
-            status, _, body = http("GET", f"{self.config['imdsUrl'].rstrip('/')}/metadata/identity/oauth2/token?{query}", {"Metadata": "true"})
-            if status != 200:
-                raise ApiError(f"managed identity token: HTTP {status}")
-            self.token = json.loads(body)["access_token"]
-        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        return {"Authorization": f"Bearer {self.identity.token(self.config['armResource'])}", "Content-Type": "application/json"}
 
     def url(self, resource_id):
         return f"{self.arm}{resource_id}?api-version={self.config['apiVersion']}"
@@ -329,7 +253,7 @@ def remove(path):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[2] not in ("claim", "release", "reconcile", "holder"):
+    if len(argv) != 3 or argv[2] not in ("take", "claim", "release", "reconcile", "holder"):
         print(__doc__, file=sys.stderr)
         return 2
     with open(argv[1], encoding="utf-8") as handle:
@@ -345,6 +269,19 @@ def main(argv):
     # One move at a time: a release waits for a claim to notice the new state and stop.
     with open(os.path.join(run_dir, "vip.lock"), "w", encoding="ascii") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if command == "take":
+            remove(marker)
+            try:
+                if cloud.holder() != "self":
+                    cloud.claim()
+                if cloud.holder() == "self":
+                    log("the VIP is on this worker")
+                    touch(marker)
+                    return 0
+                log("asked for the VIP; it is not on this worker yet")
+            except (ApiError, KeyError, ValueError) as error:
+                log(f"take failed: {error}")
+            return 1
         if command == "claim":
             remove(marker)
             return claim_while_master(cloud, config, marker)

@@ -1,5 +1,5 @@
 /**
- * The floating VIP (`failover.strategy: floating-ip`): keepalived's notify runs the VIP mover
+ * The floating VIP (`failover.strategy: floating-ip`): the lease guard runs the VIP mover
  * (vip-mover.py, Python 3 standard library only) to take the address on promotion and let go
  * of it on demotion; a timer re-checks every few seconds that the MASTER holds it. The mover's
  * config is rendered here; it names resources, never a credential (the worker's own identity
@@ -71,15 +71,15 @@ export function renderVipConfig(s: BootstrapSettings): string {
     return `${JSON.stringify(config, null, 2)}\n`;
 }
 
-/** The notify script's command line for one mover action, run detached so keepalived never waits on a cloud API. */
+/** The notify script's command line for one mover action, run detached so the fence never waits on a cloud API. */
 export function vipMoverCommand(s: BootstrapSettings, action: "claim" | "release"): string {
     return `setsid -f /usr/bin/env python3 '${vipMoverPath(s.paths)}' '${vipConfigPath(s.paths)}' ${action} >> '${s.paths.runDir}/vip.log' 2>&1 < /dev/null`;
 }
 
 export function renderVipReconcileUnit(s: BootstrapSettings): string {
     return `[Unit]
-Description=iguana-ha: the keepalived MASTER holds the floating VIP (heals a failed move)
-After=network-online.target keepalived.service
+Description=iguana-ha: the lease holder holds the floating VIP (heals a failed move)
+After=network-online.target iguana-lease-guard.service
 Wants=network-online.target
 
 [Service]
@@ -90,7 +90,7 @@ ExecStart=/usr/bin/python3 ${vipMoverPath(s.paths)} ${vipConfigPath(s.paths)} re
 
 export function renderVipReconcileTimer(): string {
     return `[Unit]
-Description=iguana-ha: check every ${VIP_MOVE.reconcileEverySeconds} s that the keepalived MASTER holds the floating VIP
+Description=iguana-ha: check every ${VIP_MOVE.reconcileEverySeconds} s that the lease holder holds the floating VIP
 
 [Timer]
 OnBootSec=60

@@ -1,0 +1,411 @@
+/**
+ * The lease guard (components/bootstrap/lease-guard.py), run by real python3 as two workers
+ * against the stand-in lease store (DynamoDB, Blob; drill/lease-store.ts) and the stand-in
+ * instance metadata, with the config the program renders (renderLeaseConfig). Each worker
+ * reaches the store through its own port, so one can be cut off alone. The guard's notify is
+ * replaced by a script that records the role as notify.sh does (the gate and Iguana need root:
+ * the drill runs the real one); its health check reads a file the test flips.
+ *
+ * What is asserted is the timing rule of docs/lease.md, measured: never two workers active
+ * (role MASTER and the guard's deadline ahead, what the role probe answers 200 on), sampled
+ * every 10 ms; a takeover only after a whole lease of silence; the holder's active time ending
+ * before that, by L/3; no failback; release, switchover and an unhealthy Iguana hand over fast;
+ * a frozen holder never active again; a slow store rides out or nobody is active, as predicted.
+ * Both clouds run side by side in each test.
+ */
+import * as assert from "assert";
+import { ChildProcess, execFile, spawn } from "child_process";
+import { promisify } from "util";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { bootstrapSettings, leaseTiming, renderLeaseConfig } from "../components/bootstrap";
+import { planNetwork, planWorkers } from "../components/model";
+import { FakeCloudApi } from "../drill/cloud-api";
+import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP } from "../drill/floating";
+import { FakeLeaseStore } from "../drill/lease-store";
+import { ridesOutSlowStore } from "../drill/scenario";
+import { activeByLease } from "../drill/worker";
+import { loadStackClusterConfig } from "../tools/stack-config";
+
+const GUARD = path.join(__dirname, "..", "components", "bootstrap", "lease-guard.py");
+const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Cloud = "aws" | "azure";
+type Name = "wk1" | "wk2";
+
+interface Interval {
+    from: number;
+    to: number;
+}
+
+/** One worker: its files, its guard process, and its own door to the store (which the test can shut). */
+class Worker {
+    proc?: ChildProcess;
+    cut = false;
+    readonly dir: string;
+    readonly config: string;
+    log = "";
+
+    constructor(
+        readonly name: Name,
+        root: string,
+        config: Record<string, unknown>,
+    ) {
+        this.dir = path.join(root, name);
+        fs.mkdirSync(path.join(this.dir, "run"), { recursive: true });
+        const notify = path.join(this.dir, "notify.sh");
+        fs.writeFileSync(notify, `#!/bin/sh\nprintf '%s\\n' "$1" > '${this.dir}/run/state.tmp' && mv '${this.dir}/run/state.tmp' '${this.dir}/run/state'\n`, { mode: 0o755 });
+        const check = path.join(this.dir, "check.sh");
+        fs.writeFileSync(check, `#!/bin/sh\n[ ! -e '${this.dir}/unhealthy' ]\n`, { mode: 0o755 });
+        this.config = path.join(this.dir, "lease.json");
+        const health = config.health as Record<string, unknown>;
+        // No kernel gate: nftables needs root and a namespace of its own (worker-behaviour.test.ts and the drill run it).
+        delete config.kernelGate;
+        fs.writeFileSync(this.config, JSON.stringify({ ...config, runDir: path.join(this.dir, "run"), stateFile: path.join(this.dir, "run", "state"), notify, health: { ...health, script: check } }));
+    }
+
+    start(): void {
+        this.proc = spawn("python3", [GUARD, this.config, "run"], { stdio: ["ignore", "ignore", "pipe"] });
+        this.proc.stderr!.on("data", (d) => (this.log += d.toString()));
+    }
+
+    signal(signal: NodeJS.Signals): void {
+        this.proc?.kill(signal);
+    }
+
+    async stop(): Promise<void> {
+        if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+        const exited = new Promise((r) => this.proc!.once("exit", r));
+        this.proc.kill("SIGCONT");
+        this.proc.kill("SIGKILL");
+        await exited;
+    }
+
+    read(file: string): string | undefined {
+        try {
+            return fs.readFileSync(path.join(this.dir, "run", file), "utf8");
+        } catch {
+            return undefined;
+        }
+    }
+
+    state(): string {
+        return this.read("state")?.trim() ?? "NONE";
+    }
+
+    active(now = monotonicMs()): boolean {
+        return activeByLease(this.state(), this.read("lease"), now);
+    }
+
+    /** The monotonic instant (ms) the guard's current deadline falls on. */
+    deadlineMs(): number {
+        try {
+            return Number(JSON.parse(this.read("lease") ?? "{}").deadline) * 1000;
+        } catch {
+            return 0;
+        }
+    }
+
+    setHealthy(healthy: boolean): void {
+        const marker = path.join(this.dir, "unhealthy");
+        if (healthy) fs.rmSync(marker, { force: true });
+        else fs.writeFileSync(marker, "");
+    }
+}
+
+/** Two guards, the store and IMDS, and a sampler of who is active. */
+class Pair {
+    readonly root = fs.mkdtempSync(path.join(os.tmpdir(), "lease-guard-"));
+    readonly store: FakeLeaseStore;
+    readonly imds: FakeCloudApi;
+    readonly workers: Record<Name, Worker> = {} as Record<Name, Worker>;
+    private servers: http.Server[] = [];
+    private ports = new Map<number, Name>();
+    private sampler?: NodeJS.Timeout;
+    readonly intervals: Record<Name, Interval[]> = { wk1: [], wk2: [] };
+
+    constructor(
+        readonly cloud: Cloud,
+        readonly leaseSeconds: number,
+    ) {
+        const identify = (_remote: string, localPort: number) => this.ports.get(localPort);
+        this.store = new FakeLeaseStore({
+            cloud,
+            aws: { region: "us-east-1", tableName: DRILL_LEASE.aws.tableName, credentials: DRILL_AWS_CREDENTIALS },
+            azure: { accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, accessToken: DRILL_AZURE_STORAGE_TOKEN },
+            identify,
+        });
+        this.imds = new FakeCloudApi({
+            cloud,
+            workers: (["wk1", "wk2"] as Name[]).map((name) => ({ name, instanceId: DRILL_VIP.aws.instanceIds[name], nicId: DRILL_VIP.azure.nicIds[name], vmId: DRILL_VIP.azure.vmIds[name] })),
+            identify,
+            aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: "us-east-1", credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
+            azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
+        });
+    }
+
+    private async listen(handler: http.RequestListener, worker: Name): Promise<number> {
+        const server = http.createServer(handler);
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        this.servers.push(server);
+        const port = (server.address() as AddressInfo).port;
+        this.ports.set(port, worker);
+        return port;
+    }
+
+    async start(options: { headStartSeconds?: number; wk2First?: boolean } = {}): Promise<void> {
+        for (const name of ["wk1", "wk2"] as Name[]) {
+            // A cut worker's requests reach nothing: no answer, ever, as through a dropped link.
+            const storePort = await this.listen((req, res) => {
+                if (this.workers[name].cut) return void req.socket.pause();
+                this.store.requestListener(req, res);
+            }, name);
+            const imdsPort = await this.listen(this.imds.requestListener, name);
+            const stackCfg = loadStackClusterConfig(`${this.cloud}-dev`);
+            const cfg = { ...stackCfg, failover: { ...stackCfg.failover, leaseSeconds: this.leaseSeconds } };
+            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
+            const [self, peer] = name === "wk1" ? [p1, p2] : [p2, p1];
+            const lease =
+                this.cloud === "aws"
+                    ? ({ kind: "aws-dynamodb", tableName: DRILL_LEASE.aws.tableName, region: "us-east-1", itemKey: DRILL_LEASE.aws.itemKey } as const)
+                    : ({ kind: "azure-blob", accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, blobName: DRILL_LEASE.azure.blobName } as const);
+            const settings = {
+                ...bootstrapSettings(cfg, self, peer, { dataDisk: { kind: "aws-ebs", volumeId: "vol-0test" }, lease }),
+                cloudApi: { imdsUrl: `http://127.0.0.1:${imdsPort}`, apiUrl: `http://127.0.0.1:${imdsPort}/`, leaseUrl: `http://127.0.0.1:${storePort}${this.cloud === "aws" ? "/" : ""}` },
+            };
+            const config = JSON.parse(renderLeaseConfig(settings));
+            this.workers[name] = new Worker(name, this.root, { ...config, headStartSeconds: options.headStartSeconds ?? 2 });
+        }
+        let last: Record<Name, boolean> = { wk1: false, wk2: false };
+        this.sampler = setInterval(() => {
+            const now = monotonicMs();
+            for (const name of ["wk1", "wk2"] as Name[]) {
+                const active = this.workers[name].active(now);
+                if (active && !last[name]) this.intervals[name].push({ from: now, to: Infinity });
+                if (!active && last[name]) this.intervals[name][this.intervals[name].length - 1].to = now;
+                last = { ...last, [name]: active };
+            }
+        }, 10);
+        const order: Name[] = options.wk2First ? ["wk2", "wk1"] : ["wk1", "wk2"];
+        this.workers[order[0]].start();
+        if (options.wk2First) await sleep(1000);
+        this.workers[order[1]].start();
+    }
+
+    w(name: Name): Worker {
+        return this.workers[name];
+    }
+
+    async until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+        const end = monotonicMs() + timeoutMs;
+        while (monotonicMs() < end) {
+            if (check()) return true;
+            await sleep(20);
+        }
+        return check();
+    }
+
+    /** Time both were active at once, from the sampler. */
+    overlapMs(): number {
+        let total = 0;
+        for (const a of this.intervals.wk1) for (const b of this.intervals.wk2) total += Math.max(0, Math.min(a.to, b.to, monotonicMs()) - Math.max(a.from, b.from));
+        return total;
+    }
+
+    writesBy(name: Name): { t: number; operation: string; record: { owner?: string; epoch?: number } }[] {
+        return this.store.writes.filter((w) => w.from === name);
+    }
+
+    async close(): Promise<void> {
+        if (this.sampler) clearInterval(this.sampler);
+        await Promise.all(Object.values(this.workers).map((w) => w.stop()));
+        for (const s of this.servers) s.closeAllConnections?.();
+        await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+        fs.rmSync(this.root, { recursive: true, force: true });
+    }
+
+    logs(): string {
+        return Object.values(this.workers)
+            .map((w) => `--- ${w.name}\n${w.log}`)
+            .join("\n");
+    }
+}
+
+const CLOUDS: Cloud[] = ["aws", "azure"];
+
+/** Runs the same check for both clouds at once, each with its own pair; the pair's logs on failure. */
+async function onBothClouds(body: (pair: Pair) => Promise<void>, leaseSeconds = 3, start: Parameters<Pair["start"]>[0] = {}): Promise<void> {
+    await Promise.all(
+        CLOUDS.map(async (cloud) => {
+            const pair = new Pair(cloud, leaseSeconds);
+            try {
+                await pair.start(start);
+                await body(pair);
+                assert.strictEqual(Math.round(pair.overlapMs()), 0, `${cloud}: both workers active at once`);
+            } catch (e) {
+                (e as Error).message = `${cloud}: ${(e as Error).message}\n${pair.logs()}`;
+                throw e;
+            } finally {
+                await pair.close();
+            }
+        }),
+    );
+}
+
+async function wk1Active(pair: Pair): Promise<void> {
+    assert.ok(await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 15000), `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
+}
+
+describe("the lease guard against the stand-in lease store (real python3, both clouds)", function () {
+    this.timeout(60000);
+    const L = 3;
+    const timing = leaseTiming(L);
+
+    it("cold start: WK1 is active even when WK2 starts first (WK2's head start); WK2 never is", async () => {
+        await onBothClouds(
+            async (pair) => {
+                await wk1Active(pair);
+                await sleep(2000);
+                assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 was never active");
+                assert.strictEqual(pair.w("wk1").state(), "MASTER");
+            },
+            L,
+            { wk2First: true, headStartSeconds: 3 },
+        );
+    });
+
+    it("a crashed holder: the peer takes over only after a whole lease of silence, and the holder's active time ended L/3 before that", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(1000);
+            pair.w("wk1").signal("SIGKILL");
+            const deadline = pair.w("wk1").deadlineMs();
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active after the crash");
+            const lastWk1 = pair.writesBy("wk1").slice(-1)[0];
+            const acquired = pair.writesBy("wk2").find((w) => w.record.owner === "wk2")!;
+            assert.ok(acquired.t - lastWk1.t >= L * 1000, `WK2 acquired ${Math.round(acquired.t - lastWk1.t)} ms after WK1's last write (>= ${L * 1000})`);
+            assert.ok(acquired.t - deadline >= timing.marginSeconds * 1000 - 20, `WK1's deadline ${Math.round(acquired.t - deadline)} ms before the takeover (>= L/3 = ${timing.marginSeconds * 1000})`);
+            assert.ok(acquired.t - lastWk1.t <= (L + timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500, `the takeover came ${Math.round(acquired.t - lastWk1.t)} ms after the last write`);
+        });
+    });
+
+    it("a holder cut off from the store stops being active by its own deadline; the peer takes over; healed, it stays passive (no failback)", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(1000);
+            pair.w("wk1").cut = true;
+            const cutAt = monotonicMs();
+            assert.ok(await pair.until(() => !pair.w("wk1").active(), 3000), "WK1 stops being active");
+            const inactiveAt = monotonicMs();
+            assert.ok(inactiveAt - cutAt <= timing.activeForSeconds * 1000 + 200, `WK1 was active ${Math.round(inactiveAt - cutAt)} ms after the cut (<= L/2 + sampling)`);
+            assert.ok(await pair.until(() => pair.w("wk1").state() === "BACKUP", 1000), `WK1's own fence ran: state ${pair.w("wk1").state()}`);
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active");
+            pair.w("wk1").cut = false;
+            await sleep(3 * L * 1000);
+            assert.ok(pair.w("wk2").active(), "WK2 still active after the heal");
+            assert.strictEqual(pair.w("wk1").state(), "BACKUP", "WK1 stays passive after the heal");
+            assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 was active only before the cut");
+        });
+    });
+
+    it("a clean stop releases the lease: the peer is active within one read and one call", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(500);
+            const stoppedAt = monotonicMs();
+            pair.w("wk1").signal("SIGTERM");
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 5000), "WK2 active");
+            const took = monotonicMs() - stoppedAt;
+            assert.ok(took <= (timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500, `WK2 active ${Math.round(took)} ms after the stop`);
+            assert.ok(await pair.until(() => pair.w("wk1").state() === "STOP", 2000), `WK1 says STOP: ${pair.w("wk1").state()}`);
+        });
+    });
+
+    it("a planned switchover (the handover command) makes the peer active within 2 s, and the old holder does not take it back", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(500);
+            const started = monotonicMs();
+            // Not execFileSync: the store answers from this very process.
+            const answer = (await promisify(execFile)("python3", [GUARD, pair.w("wk1").config, "handover"], { encoding: "utf8" })).stdout;
+            assert.match(answer, /wk2 holds the lease/);
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 2000), "WK2 active");
+            assert.ok(monotonicMs() - started <= 2000, `switchover in ${Math.round(monotonicMs() - started)} ms`);
+            await sleep(3 * L * 1000);
+            assert.ok(pair.w("wk2").active() && !pair.w("wk1").active(), "WK2 keeps the lease");
+        });
+    });
+
+    it("an unhealthy Iguana on the holder hands the lease over; a passive worker with an unhealthy Iguana never takes it", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            pair.w("wk2").setHealthy(false);
+            await sleep(3000);
+            pair.w("wk1").setHealthy(false);
+            assert.ok(await pair.until(() => !pair.w("wk1").active(), 6000), "WK1 lets go");
+            await sleep(L * 1000 * 2);
+            assert.ok(!pair.w("wk2").active(), "the unhealthy WK2 did not take it");
+            pair.w("wk2").setHealthy(true);
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active once healthy");
+        });
+    });
+
+    it("a frozen holder (SIGSTOP past its deadline) is replaced, and once thawed is never active again", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(500);
+            pair.w("wk1").signal("SIGSTOP");
+            assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active while WK1 is frozen");
+            await sleep(1000);
+            const intervalsBefore = pair.intervals.wk1.length;
+            pair.w("wk1").signal("SIGCONT");
+            assert.ok(await pair.until(() => pair.w("wk1").state() === "BACKUP", 3000), `the thawed WK1 fenced itself: ${pair.w("wk1").state()}`);
+            await sleep(2000);
+            assert.strictEqual(pair.intervals.wk1.length, intervalsBefore, "WK1 never active after the thaw");
+            assert.ok(pair.w("wk2").active(), "WK2 stays active");
+        });
+    });
+
+    it("a guard killed -9 and restarted takes its own lease back before the peer may (no failover)", async () => {
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            await sleep(500);
+            pair.w("wk1").signal("SIGKILL");
+            await sleep(1000);
+            pair.w("wk1").start();
+            assert.ok(await pair.until(() => pair.w("wk1").active(), 5000), "WK1 active again");
+            await sleep(L * 1000);
+            assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
+        });
+    });
+
+    it(`a store answering 2.5 s late: with a ${L} s lease nobody is active while it lasts (ridesOutSlowStore says no), then one again`, async () => {
+        assert.strictEqual(ridesOutSlowStore(L, 2500), false);
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            pair.store.delayMs = 2500;
+            await sleep(timing.fencedBySeconds * 1000 + 3000);
+            assert.ok(!pair.w("wk1").active() && !pair.w("wk2").active(), `nobody active (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
+            pair.store.delayMs = 0;
+            assert.ok(await pair.until(() => pair.w("wk1").active() || pair.w("wk2").active(), 10000), "one active again");
+        });
+    });
+
+    it("a store answering 2.5 s late: with a 12 s lease the holder rides it out (ridesOutSlowStore says yes)", async () => {
+        assert.strictEqual(ridesOutSlowStore(12, 2500), true);
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            pair.store.delayMs = 2500;
+            const slowFrom = monotonicMs();
+            await sleep(15000);
+            assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
+            assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
+            assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
+            // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
+        }, 12, { headStartSeconds: 8 });
+    });
+});
