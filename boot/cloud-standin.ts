@@ -81,6 +81,10 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers", storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {
+            // Recorded when the cloud applies the change, before the addresses are moved here.
+            fs.writeFileSync(`${config.files.holder}.tmp`, `${holder ?? "none"}\n`);
+            fs.renameSync(`${config.files.holder}.tmp`, config.files.holder);
+            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n) / 1000, holder: holder ?? "none" })}\n`);
             if (config.placement) {
                 for (const c of placementCommands(config.placement, holder)) {
                     try {
@@ -90,9 +94,6 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
                     }
                 }
             }
-            fs.writeFileSync(`${config.files.holder}.tmp`, `${holder ?? "none"}\n`);
-            fs.renameSync(`${config.files.holder}.tmp`, config.files.holder);
-            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n) / 1000, holder: holder ?? "none" })}\n`);
         },
     });
     const lease = new FakeLeaseStore({

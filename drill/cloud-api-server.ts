@@ -53,6 +53,11 @@ async function main(): Promise<void> {
             console.log(`cloud-api: stopped ${worker} (${pids.length} processes killed)`);
         },
         onMove: (holder) => {
+            // Recorded when the cloud applies the change (what DescribeAddresses / the Public IP now
+            // say), before the addresses are moved here, which takes this process a while under load.
+            const t = monotonicMs();
+            writeAtomically(config.files.holder, `${holder ?? "none"}\n`);
+            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t, holder: holder ?? "none" })}\n`);
             for (const c of vipPlacementCommands(ns, config.addresses, config.iface, holder as WorkerName | undefined)) {
                 try {
                     execFileSync("ip", c.args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -60,9 +65,6 @@ async function main(): Promise<void> {
                     if (!c.allowFail) console.error(`cloud-api: ip ${c.args.join(" ")} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim()}`);
                 }
             }
-            const t = monotonicMs();
-            writeAtomically(config.files.holder, `${holder ?? "none"}\n`);
-            fs.appendFileSync(config.files.moves, `${JSON.stringify({ t, holder: holder ?? "none" })}\n`);
             console.log(`cloud-api: the VIP is now on ${holder ?? "no worker"}`);
         },
     });

@@ -78,6 +78,13 @@ export class Monitor {
         this.changes.sort((a, b) => a.t - b.t);
     }
 
+    /** Drops the sampled changes of `subject` for an exact record of them. */
+    replaceChanges(subject: string, changes: Change[]): void {
+        const kept = this.changes.filter((c) => c.subject !== subject);
+        this.changes.length = 0;
+        this.addChanges([...kept, ...changes]);
+    }
+
     now(subject: string): string | undefined {
         return this.current.get(subject);
     }
