@@ -7,7 +7,7 @@ import * as yaml from "js-yaml";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
-import {
+import { guardWatchdogSeconds,
     BootstrapSettings,
     CLOUD_LIBRARY_SOURCE,
     DATA_UNIT,
@@ -219,8 +219,10 @@ describe("worker bootstrap: rendered text", () => {
         assert.deepStrictEqual(keys.ExecStopPost, [`${WORKER_PATHS.libDir}/notify.sh STOP`]);
         assert.deepStrictEqual([keys.Restart, keys.RestartSec], [["always"], ["1"]]);
         // The watchdog needs the guard to report: Type=notify, from its main process.
-        assert.deepStrictEqual([keys.Type, keys.NotifyAccess, keys.WatchdogSec], [["notify"], ["main"], [String(GUARD.watchdogSeconds)]]);
-        assert.strictEqual(GUARD.watchdogSeconds, 5);
+        // Longer than one pass of the guard's loop (a read interval, two calls, a notify bounded by L): 2L, at least 5 s.
+        assert.deepStrictEqual([keys.Type, keys.NotifyAccess, keys.WatchdogSec], [["notify"], ["main"], ["6"]]);
+        assert.deepStrictEqual([3, 12, 60].map(guardWatchdogSeconds), [6, 24, 120]);
+        assert.strictEqual(guardWatchdogSeconds(1), GUARD.watchdogSeconds);
         const after = keys.After.join(" ").split(/\s+/);
         for (const dependency of [LLP_GATE_UNIT, DATA_UNIT]) {
             assert.ok(after.includes(dependency), `After= names ${dependency}`);

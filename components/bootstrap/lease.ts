@@ -37,7 +37,7 @@ export const GUARD = {
     backupBootHeadStartSeconds: 20,
     /** The nftables table of the kernel gate: the LLP ports open only until the lease deadline (lease-guard.py). */
     kernelGateTable: "iguana_ha_lease",
-    /** systemd kills a guard that has not reported for this long (its stop closes the gate). */
+    /** systemd kills a guard that has not reported for this long (its stop closes the gate): at least this, and 2L (guardWatchdogSeconds). */
     watchdogSeconds: 5,
     /** Shared mode: how long a new holder keeps trying to stop the previous holder's machine. */
     peerFenceTimeoutSeconds: 300,
@@ -72,6 +72,14 @@ export function leaseTiming(leaseSeconds: number): LeaseTiming {
         fencedBySeconds: (2 * leaseSeconds) / 3,
         marginSeconds: leaseSeconds / 3,
     };
+}
+
+/**
+ * The guard's watchdog: longer than one pass of its loop can take, which is a read interval, two
+ * calls and a notify (bounded by L): 2L, and never under GUARD.watchdogSeconds.
+ */
+export function guardWatchdogSeconds(leaseSeconds: number): number {
+    return Math.max(GUARD.watchdogSeconds, Math.ceil(2 * leaseSeconds));
 }
 
 export function leaseGuardPath(paths: WorkerPaths): string {
@@ -173,7 +181,7 @@ NotifyAccess=main
 ExecStart=/usr/bin/python3 ${leaseGuardPath(s.paths)} ${leaseConfigPath(s.paths)} run
 # However the guard ends (a clean stop has already released the lease), the gate closes.
 ExecStopPost=${s.paths.libDir}/notify.sh STOP
-WatchdogSec=${GUARD.watchdogSeconds}
+WatchdogSec=${guardWatchdogSeconds(s.leaseSeconds)}
 Restart=always
 RestartSec=1
 TimeoutStartSec=infinity
