@@ -238,6 +238,8 @@ class ScenarioRun {
     returnedAt?: number;
     /** When the monitor started: "never two active" holds from here on. */
     watchedFrom = 0;
+    /** When the fault was fully in place (its commands returned). */
+    injectedAt = 0;
     private readonly interrupt: () => void | Promise<void>;
 
     constructor(
@@ -819,6 +821,8 @@ class ScenarioRun {
         const faultAt = monotonicMs();
         if (this.expect === "cold-start") await this.coldStart();
         else await this.inject();
+        // A fault made of several commands (iptables in both workers) is complete only now.
+        this.injectedAt = monotonicMs();
         await this.observe(faultAt, budget);
         await this.stopSender();
         const endAt = monotonicMs();
@@ -944,7 +948,7 @@ class ScenarioRun {
             case "none": {
                 // The holder's fence is due by 2L/3 after its last renewal, which was sent before the
                 // fault; with a floating IP it lets go of the VIP in the background, which takes the move's time.
-                const dueBy = faultAt + lease.fencedBySeconds * 1000 + (this.floating ? this.vipMoveMs : 0);
+                const dueBy = Math.max(faultAt, this.injectedAt) + lease.fencedBySeconds * 1000 + (this.floating ? this.vipMoveMs : 0);
                 const noneAt = this.firstTimeNoneActive(faultAt);
                 const activeDuring = ["wk1", "wk2"].filter((w) => m.changes.some((c) => c.subject === w && c.value === "MASTER" && c.t > dueBy && c.t < (this.returnedAt ?? endAt)));
                 this.notes.push(`no worker active from +${rel(noneAt)} ms (due by +${Math.round(dueBy - faultAt)} ms) until the fault ended at +${rel(this.returnedAt ?? null)} ms`);
