@@ -64,6 +64,8 @@ export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = ["load-bal
 export const VIP_MOVE = {
     retrySeconds: 5,
     giveUpAfterSeconds: 600,
+    /** `vip-mover.py take`: how long one attempt watches for its claim to take effect. */
+    takeSettleSeconds: 10,
     reconcileEverySeconds: 30,
     /** Azure: how long one NIC update may run before the script stops waiting for it. */
     azureOperationTimeoutSeconds: 300,

@@ -58,7 +58,7 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
         aws: ["allocationId", "apiVersion", "ec2Url", "imdsUrl", "region"],
         azure: ["apiVersion", "armResource", "armUrl", "imdsUrl", "ipConfigName", "operationTimeoutSeconds", "peerNicId", "pollSeconds", "publicIpId", "selfNicId"],
     };
-    assert.deepStrictEqual(Object.keys(config).sort(), ["cloud", "giveUpAfterSeconds", "retrySeconds", "stateFile", config.cloud].sort());
+    assert.deepStrictEqual(Object.keys(config).sort(), ["cloud", "giveUpAfterSeconds", "retrySeconds", "stateFile", "takeSettleSeconds", config.cloud].sort());
     assert.deepStrictEqual(Object.keys(config[config.cloud]).sort(), cloudKeys[config.cloud]);
     assert.doesNotMatch(text, /"(SecretAccessKey|Token|access_token)"\s*:\s*"/, "no credential value in the user data");
 }

@@ -274,10 +274,17 @@ def main(argv):
             try:
                 if cloud.holder() != "self":
                     cloud.claim()
-                if cloud.holder() == "self":
-                    log("the VIP is on this worker")
-                    touch(marker)
-                    return 0
+                # The change takes the cloud a few seconds: watch for it here, a quarter second
+                # apart, rather than wait for the guard's next attempt.
+                settle_by = time.monotonic() + config["takeSettleSeconds"]
+                while True:
+                    if cloud.holder() == "self":
+                        log("the VIP is on this worker")
+                        touch(marker)
+                        return 0
+                    if time.monotonic() >= settle_by:
+                        break
+                    time.sleep(0.25)
                 log("asked for the VIP; it is not on this worker yet")
             except (ApiError, KeyError, ValueError) as error:
                 log(f"take failed: {error}")

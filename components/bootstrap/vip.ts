@@ -40,6 +40,7 @@ export function renderVipConfig(s: BootstrapSettings): string {
         stateFile: stateFile(s),
         retrySeconds: VIP_MOVE.retrySeconds,
         giveUpAfterSeconds: VIP_MOVE.giveUpAfterSeconds,
+        takeSettleSeconds: VIP_MOVE.takeSettleSeconds,
     };
     const config =
         s.vip.kind === "aws-eip"
