@@ -16,8 +16,8 @@ import * as http from "http";
 import * as https from "https";
 import * as path from "path";
 import { FakeCloudApi, sigv4Valid } from "../drill/cloud-api";
-import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, LeaseFaults } from "../drill/floating";
-import { FakeLeaseStore } from "../drill/lease-store";
+import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN } from "../drill/floating";
+import { FakeLeaseStore, steerFromFiles } from "../drill/lease-store";
 
 export interface CloudStandinConfig {
     cloud: "aws" | "azure";
@@ -163,28 +163,13 @@ async function main(): Promise<void> {
     await listen(https.createServer(tls, handler), 443, config.servicesAddress);
     await listen(http.createServer(installer), config.installerPort, config.servicesAddress);
     await listen(https.createServer(tls, lease.requestListener), 443, config.lease.address);
-    let written = 0;
+    // The failover drill changes the store's faults at run time through a file; its writes go to another.
+    const dumpLease = steerFromFiles(lease, { faults: config.files.leaseFaults, writes: config.files.leaseWrites, calls: config.files.leaseCalls });
     const dump = () => {
         fs.writeFileSync(config.files.calls, JSON.stringify(calls, null, 1));
-        const writes = lease.writes.slice(written);
-        written = lease.writes.length;
-        if (writes.length > 0) fs.appendFileSync(config.files.leaseWrites, writes.map((w) => JSON.stringify(w)).join("\n") + "\n");
-        fs.writeFileSync(config.files.leaseCalls, JSON.stringify(lease.calls));
+        dumpLease();
     };
     setInterval(dump, 500).unref();
-    // The failover drill changes the store's faults at run time through a file.
-    let faultsText = "";
-    setInterval(() => {
-        let text = "";
-        try {
-            text = fs.readFileSync(config.files.leaseFaults, "utf8");
-        } catch {
-            /* none */
-        }
-        if (text === faultsText) return;
-        faultsText = text;
-        lease.delayMs = ((text ? JSON.parse(text) : {}) as LeaseFaults).delayMs ?? 0;
-    }, 100).unref();
     const stop = () => {
         dump();
         process.exit(0);

@@ -21,7 +21,7 @@ import { DrillAddresses, drillVip, isFloating } from "./plan";
 import { monotonicMs } from "./sender";
 import { readJournal } from "./standin";
 import { killQuietly, sh, waitFor } from "./system";
-import { activeByLease } from "./worker";
+import { gateOpenOf, roleOf } from "./worker";
 
 /** What the booted drill shares across scenarios: the baked root file system and the archive. */
 export interface BootedContext {
@@ -69,10 +69,7 @@ export class BootedDrillWorker {
 
     /** MASTER while the machine holds the lease and its guard's deadline is ahead (the host and the machines share CLOCK_MONOTONIC). */
     role(): string {
-        if (activeByLease(this.state(), this.read(leaseFile(this.settings)), monotonicMs())) return "MASTER";
-        if (!this.guardRunning()) return "STOPPED";
-        const state = this.state();
-        return state === "MASTER" ? "EXPIRED" : state;
+        return roleOf(this.state(), this.read(leaseFile(this.settings)), this.guardRunning(), monotonicMs());
     }
 
     get guardUnit(): string {
@@ -83,9 +80,8 @@ export class BootedDrillWorker {
         return this.machine.running() && unitPids(this.machine.cgroups, LEASE_GUARD_UNIT).length > 0;
     }
 
-    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
     gateOpen(): boolean {
-        return this.read(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.read(leaseFile(this.settings)), monotonicMs());
+        return gateOpenOf(this.read(gateFile(this.settings)), this.read(leaseFile(this.settings)), monotonicMs());
     }
 
     /** kill -9 of the guard's main process (systemd runs ExecStopPost and restarts it). */

@@ -11,8 +11,8 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import { FakeCloudApi } from "./cloud-api";
-import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP, LeaseFaults, WorkerName, vipPlacementCommands, workerAt } from "./floating";
-import { FakeLeaseStore } from "./lease-store";
+import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP, WorkerName, vipPlacementCommands, workerAt } from "./floating";
+import { FakeLeaseStore, steerFromFiles } from "./lease-store";
 
 /** How long a stopped machine reads as "stopping" before "stopped" (EC2 and Azure take seconds to tens of seconds; emulated). */
 const PEER_STOP_DELAY_MS = 2000;
@@ -77,28 +77,8 @@ async function main(): Promise<void> {
     });
     const leaseServer = http.createServer(lease.requestListener);
     await new Promise<void>((resolve) => leaseServer.listen(config.lease.port, config.lease.host, resolve));
-    // The drill changes the store's faults at run time through a file.
-    let faultsText = "";
-    setInterval(() => {
-        let text = "";
-        try {
-            text = fs.readFileSync(config.files.leaseFaults, "utf8");
-        } catch {
-            /* none */
-        }
-        if (text === faultsText) return;
-        faultsText = text;
-        const faults = (text ? JSON.parse(text) : {}) as LeaseFaults;
-        lease.delayMs = faults.delayMs ?? 0;
-        console.log(`cloud-api: lease store faults now ${text.trim() || "none"}`);
-    }, 100).unref();
-    let written = 0;
-    const dumpLease = () => {
-        const writes = lease.writes.slice(written);
-        written = lease.writes.length;
-        if (writes.length > 0) fs.appendFileSync(config.files.leaseWrites, writes.map((w) => JSON.stringify(w)).join("\n") + "\n");
-        writeAtomically(config.files.leaseCalls, JSON.stringify(lease.calls));
-    };
+    // The drill changes the store's faults at run time through a file; its writes go to another.
+    const dumpLease = steerFromFiles(lease, { faults: config.files.leaseFaults, writes: config.files.leaseWrites, calls: config.files.leaseCalls }, (line) => console.log(`cloud-api: ${line}`));
     setInterval(dumpLease, 200).unref();
     writeAtomically(config.files.holder, "none\n");
     let dumped = -1;

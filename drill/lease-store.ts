@@ -18,10 +18,12 @@
  * write: when, from whom, the record after it) and `current()`.
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as zlib from "zlib";
 import { AwsCredentials, sigv4Valid } from "./cloud-api";
+import type { LeaseFaults } from "./floating";
 import {
     AttributeValue,
     ExpressionError,
@@ -574,4 +576,33 @@ function blobError(
         `\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code>` +
         `<Message>${xmlEscape(message)}\nRequestId:${headers["x-ms-request-id"]}\nTime:${time}</Message>${details}</Error>`;
     return { status, headers, body, operation, error: code };
+}
+
+/**
+ * For a server process that hosts the store (the drill's cloud API, the boot lab's stand-in):
+ * re-reads the faults the drill sets in `files.faults` every 100 ms, and returns what appends the
+ * new writes to `files.writes` and rewrites `files.calls` (call it on a timer and at exit).
+ */
+export function steerFromFiles(store: FakeLeaseStore, files: { faults: string; writes: string; calls: string }, log: (line: string) => void = () => undefined): () => void {
+    let faultsText = "";
+    setInterval(() => {
+        let text = "";
+        try {
+            text = fs.readFileSync(files.faults, "utf8");
+        } catch {
+            /* no faults set */
+        }
+        if (text === faultsText) return;
+        faultsText = text;
+        store.delayMs = ((text ? JSON.parse(text) : {}) as LeaseFaults).delayMs ?? 0;
+        log(`lease store faults now ${text.trim() || "none"}`);
+    }, 100).unref();
+    let written = 0;
+    return () => {
+        const writes = store.writes.slice(written);
+        written = store.writes.length;
+        if (writes.length > 0) fs.appendFileSync(files.writes, writes.map((w) => JSON.stringify(w)).join("\n") + "\n");
+        fs.writeFileSync(`${files.calls}.tmp`, JSON.stringify(store.calls));
+        fs.renameSync(`${files.calls}.tmp`, files.calls);
+    };
 }

@@ -155,6 +155,21 @@ export function leaseGuardArgs(s: BootstrapSettings): string[] {
     return [leaseGuardPath(s.paths), leaseConfigPath(s.paths), "run"];
 }
 
+/**
+ * A worker's role as the drill shows it, from its files: MASTER while the role is MASTER and the
+ * guard's deadline is ahead; EXPIRED past the deadline; STOPPED when no guard runs.
+ */
+export function roleOf(state: string, leaseText: string | undefined, guardRunning: boolean, nowMs: number): string {
+    if (activeByLease(state, leaseText, nowMs)) return "MASTER";
+    if (!guardRunning) return "STOPPED";
+    return state === "MASTER" ? "EXPIRED" : state;
+}
+
+/** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
+export function gateOpenOf(gateText: string | undefined, leaseText: string | undefined, nowMs: number): boolean {
+    return gateText?.trim() === "open" && activeByLease("MASTER", leaseText, nowMs);
+}
+
 /** Whether a worker is active by its own account: role MASTER and the guard's deadline ahead (what the probe checks, Iguana's health aside). */
 export function activeByLease(state: string, leaseText: string | undefined, nowMs: number): boolean {
     if (state !== "MASTER" || !leaseText) return false;
@@ -433,15 +448,11 @@ export class DrillWorker {
 
     /** MASTER while the worker holds the lease and its deadline is ahead; else its role (STOPPED when no guard runs). */
     role(): string {
-        if (activeByLease(this.state(), this.readRun(leaseFile(this.settings)), monotonicMs())) return "MASTER";
-        if (!this.guardRunning()) return "STOPPED";
-        const state = this.state();
-        return state === "MASTER" ? "EXPIRED" : state;
+        return roleOf(this.state(), this.readRun(leaseFile(this.settings)), this.guardRunning(), monotonicMs());
     }
 
-    /** Open as the notify script left it, and the kernel gate still armed (it expires at the guard's deadline by itself). */
     gateOpen(): boolean {
-        return this.readRun(gateFile(this.settings))?.trim() === "open" && activeByLease("MASTER", this.readRun(leaseFile(this.settings)), monotonicMs());
+        return gateOpenOf(this.readRun(gateFile(this.settings)), this.readRun(leaseFile(this.settings)), monotonicMs());
     }
 
     /** kill -9 of every process of this worker (guard, notify, VIP mover, probe, Iguana): nothing cleans up. */

@@ -259,7 +259,8 @@ describe("floating VIP mover (python3, against the stand-in cloud API)", functio
                 .exec(
                     `
 import datetime
-headers = mover.sigv4_headers("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08", "us-east-1", "iam",
+from iguana_ha_cloud import sigv4_headers  # the tools' shared library, beside the mover
+headers = sigv4_headers("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08", "us-east-1", "iam",
     {"AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}, b"",
     "application/x-www-form-urlencoded; charset=utf-8", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc))
 print(headers["authorization"])

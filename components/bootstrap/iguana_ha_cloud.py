@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ElementTree
 
 DEFAULT_TIMEOUT_SECONDS = 10
 # Credentials and tokens are fetched again this long before they expire.
@@ -198,3 +199,29 @@ class AzureIdentity:
         if status != 200:
             raise ApiError(f"IMDS compute/resourceId: HTTP {status}")
         return body.decode().strip()
+
+
+def local_name(tag):
+    """An XML tag without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def ec2_error(body):
+    """`Code: Message` of an EC2 error answer."""
+    try:
+        root = ElementTree.fromstring(body)
+        codes = [e.text for e in root.iter() if local_name(e.tag) == "Code"]
+        messages = [e.text for e in root.iter() if local_name(e.tag) == "Message"]
+        return f"{codes[0] if codes else '?'}: {messages[0] if messages else ''}"
+    except ElementTree.ParseError:
+        return body[:200].decode(errors="replace")
+
+
+def ec2_call(instance, config, action, params):
+    """One EC2 Query API call signed with the instance role; the answer's XML root. config: ec2Url, region, apiVersion."""
+    body = urllib.parse.urlencode({"Action": action, "Version": config["apiVersion"], **params}).encode()
+    headers = sigv4_headers("POST", config["ec2Url"], config["region"], "ec2", instance.credentials(), body, "application/x-www-form-urlencoded; charset=utf-8")
+    status, _, response = http("POST", config["ec2Url"], headers, body)
+    if status != 200:
+        raise ApiError(f"EC2 {action}: HTTP {status}: {ec2_error(response)}")
+    return ElementTree.fromstring(response)

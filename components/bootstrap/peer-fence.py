@@ -21,15 +21,11 @@ import urllib.parse
 import xml.etree.ElementTree as ElementTree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, http, sigv4_headers  # noqa: E402
+from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, ec2_call, http, local_name  # noqa: E402
 
 
 def log(message):
     print(f"iguana-ha fence: {message}", file=sys.stderr, flush=True)
-
-
-def local_name(tag):
-    return tag.rsplit("}", 1)[-1]
 
 
 class Ec2:
@@ -38,12 +34,7 @@ class Ec2:
         self.instance = AwsInstance(self.config["imdsUrl"])
 
     def call(self, action, params):
-        body = urllib.parse.urlencode({"Action": action, "Version": self.config["apiVersion"], **params}).encode()
-        headers = sigv4_headers("POST", self.config["ec2Url"], self.config["region"], "ec2", self.instance.credentials(), body, "application/x-www-form-urlencoded; charset=utf-8")
-        status, _, response = http("POST", self.config["ec2Url"], headers, body)
-        if status != 200:
-            raise ApiError(f"EC2 {action}: HTTP {status}: {response[:300].decode(errors='replace')}")
-        return ElementTree.fromstring(response)
+        return ec2_call(self.instance, self.config, action, params)
 
     def stop(self, instance_id):
         self.call("StopInstances", {"InstanceId.1": instance_id, "Force": "true", "SkipOsShutdown": "true"})

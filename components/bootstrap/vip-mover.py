@@ -17,17 +17,14 @@ worker's NIC (two NIC updates), with a managed-identity token from the Azure IMD
 Python 3 standard library only. The config (JSON, written by iguana-ha) holds no secret.
 Rendered by iguana-ha. Do not edit by hand.
 """
-import datetime
 import fcntl
 import json
 import os
 import sys
 import time
-import urllib.parse
-import xml.etree.ElementTree as ElementTree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, http, sigv4_headers  # noqa: E402
+from iguana_ha_cloud import ApiError, AwsInstance, AzureIdentity, ec2_call, http, local_name  # noqa: E402
 
 try:
     import syslog
@@ -62,21 +59,7 @@ class Aws:
         return self.instance.instance_id()
 
     def call(self, action, params):
-        body = urllib.parse.urlencode({"Action": action, "Version": self.config["apiVersion"], **params}).encode()
-        headers = sigv4_headers(
-            "POST",
-            self.config["ec2Url"],
-            self.config["region"],
-            "ec2",
-            self.instance.credentials(),
-            body,
-            "application/x-www-form-urlencoded; charset=utf-8",
-            datetime.datetime.now(datetime.timezone.utc),
-        )
-        status, _, response = http("POST", self.config["ec2Url"], headers, body)
-        if status != 200:
-            raise ApiError(f"EC2 {action}: HTTP {status}: {ec2_error(response)}")
-        return ElementTree.fromstring(response)
+        return ec2_call(self.instance, self.config, action, params)
 
     def association(self):
         """(instance id or None, association id or None) of the Elastic IP."""
@@ -102,25 +85,11 @@ class Aws:
             self.call("DisassociateAddress", {"AssociationId": association})
 
 
-def local_name(tag):
-    return tag.rsplit("}", 1)[-1]
-
-
 def child_text(element, name):
     for child in element:
         if local_name(child.tag) == name:
             return (child.text or "").strip() or None
     return None
-
-
-def ec2_error(body):
-    try:
-        root = ElementTree.fromstring(body)
-        codes = [e.text for e in root.iter() if local_name(e.tag) == "Code"]
-        messages = [e.text for e in root.iter() if local_name(e.tag) == "Message"]
-        return f"{codes[0] if codes else '?'}: {messages[0] if messages else ''}"
-    except ElementTree.ParseError:
-        return body[:200].decode(errors="replace")
 
 
 # --- Azure ------------------------------------------------------------------------------------
