@@ -93,6 +93,10 @@ export class Machine {
     /** The overlay, the seed, the data disk: what the cloud prepares before the first boot. */
     prepare(): void {
         const { dir } = this.spec;
+        // A new machine's disk is the image and nothing else: an earlier machine's layer left in
+        // the same place (its cloud-init state, units, /etc) once made a second machine hang in cloud-init.
+        if (isMountpoint(this.merged)) throw new Error(`${this.merged} is still mounted: the machine that was there before was not torn down`);
+        for (const sub of ["upper", "work"]) fs.rmSync(path.join(dir, sub), { recursive: true, force: true });
         for (const sub of ["upper", "work", "merged"]) fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
         sh("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${this.spec.rootfs},upperdir=${dir}/upper,workdir=${dir}/work`, this.merged]);
         const seed = path.join(this.merged, "var/lib/cloud/seed/nocloud");

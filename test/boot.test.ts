@@ -8,7 +8,12 @@ import { dataDiskPath, withOverrides } from "../boot/cluster";
 import { cloudInitVerdict } from "../boot/checks";
 import { BOOT_CASES, UsageError, parseBootArgs } from "../boot/index";
 import { HOST_RULE_COMMENT, labAddressing, leftoverHostRules } from "../boot/lab";
-import { metaData, networkConfig } from "../boot/machine";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync } from "child_process";
+import { Machine, metaData, networkConfig } from "../boot/machine";
+import { isRoot, requireTools } from "./tools";
 import { archiveHosts, guestSources, hostAptSettings, parseAptSources } from "../boot/rootfs";
 import { runStack } from "./helpers";
 import { workerBootstraps } from "../tools/worker-bootstrap";
@@ -114,6 +119,36 @@ describe("boot test: the lab and the seed", () => {
         ].join("\n");
         const rules = leftoverHostRules(save, "filter", (id) => id === "zz9");
         assert.deepStrictEqual(rules, [["-t", "filter", "-D", "FORWARD", "-i", "igbab1h", "-d", "203.0.113.80/32", "-m", "comment", "--comment", `${HOST_RULE_COMMENT} ab1`, "-j", "ACCEPT"]]);
+    });
+});
+
+describe("boot test: a new machine", () => {
+    it("starts from the image alone, whatever an earlier machine left in its directory", function () {
+        requireTools(this, "mount", "umount", "mountpoint");
+        if (!isRoot()) {
+            if (process.env.CI === "true") throw new Error("CI runs the tests as root: the overlay mount needs it");
+            console.log("      SKIPPED (needs root: an overlay mount)");
+            this.skip();
+        }
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "boot-machine-"));
+        const image = path.join(root, "image");
+        fs.mkdirSync(path.join(image, "etc/cloud/cloud.cfg.d"), { recursive: true });
+        fs.writeFileSync(path.join(image, "etc/hosts"), "127.0.0.1 localhost\n");
+        const dir = path.join(root, "wk1");
+        // What the machine before left: its own cloud-init instance and a unit it enabled.
+        fs.mkdirSync(path.join(dir, "upper/var/lib/cloud/instances/i-earlier"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "upper/etc-leftover"), "from the machine before\n");
+        const machine = new Machine({ name: "wk1", dir, rootfs: image, netns: "none", userData: "#cloud-config\n", instanceId: "i-new", address: "10.0.0.10", prefixBits: 24, gateway: "10.0.0.1", hosts: [], binds: [] });
+        try {
+            machine.prepare();
+            assert.ok(!fs.existsSync(path.join(dir, "merged", "var/lib/cloud/instances/i-earlier")), "cloud-init starts with no instance of the earlier machine");
+            assert.ok(fs.existsSync(path.join(dir, "merged", "var/lib/cloud/seed/nocloud/user-data")), "the new machine's seed is there");
+            assert.ok(!fs.existsSync(path.join(dir, "merged", "etc-leftover")), "nothing of the earlier machine is on the new one's disk");
+            assert.throws(() => machine.prepare(), /still mounted: the machine that was there before was not torn down/);
+        } finally {
+            execFileSync("umount", [path.join(dir, "merged")]);
+            fs.rmSync(root, { recursive: true, force: true });
+        }
     });
 });
 
