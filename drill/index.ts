@@ -13,7 +13,8 @@ import { ClusterConfig } from "../components/config";
 import { DEFAULTS, FailoverStrategy, QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
 import { exitCode, renderFindings, renderTable } from "./report";
-import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun, runScenario } from "./scenario";
+import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun } from "./scenario";
+import { runScenarioIsolated } from "./scenario-process";
 import { monotonicMs } from "./sender";
 import { NETNS_PREFIX, killNetnsPids, listNetns, pidAlive, pool, readPid, sh } from "./system";
 import { AZURE_PUBLIC_IP_MOVE_SECONDS, lbTiming, vipMoveMs, vipMoveTiming } from "./timing";
@@ -21,6 +22,19 @@ import { BootedContext } from "./booted";
 import { RUNS_DIR as BOOT_RUNS_DIR, cleanLeftovers as cleanBootLeftovers, resolveArchive } from "../boot/index";
 import { ensureRootfs } from "../boot/rootfs";
 import { SHARED_STORAGE_PACKAGES, WORKER_PACKAGES } from "../components/bootstrap";
+
+/** Scenario indexes wrap here: a booted lab's uplink is 10.253.<index + 1>.0/30. */
+const MAX_SCENARIO_INDEX = 250;
+
+/**
+ * A scenario's tag (its namespaces, logs, scratch dir) and its index, from its place in the run
+ * (`ordinal`: 0, 1, ... over every stack). The index names the booted machines, their lab's
+ * addresses and work dir: read off the tag's digits, azure-dev's scenario 1 ("1a1") and aws-dev's
+ * 11 ("0a11") shared one, and the second met the first's leftovers and did not boot.
+ */
+export function scenarioSlot(stackIndex: number, profile: string, def: ScenarioDef, ordinal: number): { tag: string; index: number } {
+    return { tag: `${stackIndex}${profile[0]}${def.id}`, index: (ordinal % MAX_SCENARIO_INDEX) + 1 };
+}
 
 /** Stacks drilled by default, each when its stack file exists. */
 export const DRILL_STACKS = ["aws-dev", "azure-dev"];
@@ -233,6 +247,7 @@ async function main(): Promise<number> {
     const started = monotonicMs();
     const results: ScenarioResult[] = [];
     const stacks: StackRun[] = [];
+    let ordinal = 0;
     try {
         for (const [stackIndex, stack] of args.stacks.entries()) {
             const cfg = withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy);
@@ -259,7 +274,8 @@ async function main(): Promise<number> {
                 );
             }
             const stackResults = await pool(defs, args.parallel, async (def) => {
-                const result = await runScenario(def, run, ctx, `${stackIndex}${profile[0]}${def.id}`);
+                const slot = scenarioSlot(stackIndex, profile, def, ordinal++);
+                const result = await runScenarioIsolated(def, run, ctx, slot.tag, slot.index);
                 console.log(`drill:   ${stack} scenario ${def.id} (${def.key}): ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
                 return result;
             });

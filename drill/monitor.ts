@@ -53,6 +53,8 @@ export function routes(status: string | undefined): boolean {
 
 export class Monitor {
     readonly changes: Change[] = [];
+    /** When each sample began: the gaps between them bound how late a change can be recorded. */
+    readonly sampledAt: number[] = [];
     private readonly current = new Map<string, string>();
     private running = false;
     private loop?: Promise<void>;
@@ -91,6 +93,7 @@ export class Monitor {
 
     async sample(): Promise<void> {
         const t = monotonicMs();
+        this.sampledAt.push(t);
         for (const [name, read] of Object.entries(this.roles)) this.note(name, read(), t);
         if (this.haproxySocket) {
             try {
@@ -132,6 +135,16 @@ export class Monitor {
             value = c.value;
         }
         return value;
+    }
+
+    /** The longest time between two samples that began in [since, until]. */
+    longestGapMs(since: number, until: number): number {
+        let longest = 0;
+        for (let i = 1; i < this.sampledAt.length; i++) {
+            if (this.sampledAt[i - 1] < since || this.sampledAt[i] > until) continue;
+            longest = Math.max(longest, this.sampledAt[i] - this.sampledAt[i - 1]);
+        }
+        return longest;
     }
 
     /** Total time after `since` during which every subject in `subjects` matched at once. */

@@ -202,6 +202,9 @@ export function interleavedAcks(acks: Ack[], since: number, until = Infinity): n
     return acks.filter((a) => a.worker === "wk1" && a.t > firstWk2 && a.t < until).length;
 }
 
+/** Samples further apart than this are noted in a scenario's result (they bound how late a change is seen). */
+const SAMPLING_GAP_NOTE_MS = 250;
+
 /** What counts as active for "never two at once": any one of these. */
 export function isActive(values: { probe?: string; gate?: string; iguana?: string; vip?: string }, worker: string, shared: boolean): boolean {
     return values.probe === "200" || (values.gate === "open" && values.iguana === "RUN") || (shared && values.iguana === "RUN") || values.vip === worker;
@@ -247,13 +250,13 @@ class ScenarioRun {
         readonly stack: StackRun,
         readonly ctx: RunContext,
         tag: string,
+        index: number,
     ) {
         this.root = path.join(ctx.workRoot, tag);
         fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
         this.procs = new Processes(path.join(ctx.logRoot, tag));
         this.expect = effectiveExpectation(def, stack.cfg);
         if (stack.booted) {
-            const index = Number(tag.replace(/\D/g, "")) % 200;
             const pair = new BootedPair(
                 { label: stack.stack, stack: stack.stack, ...(stack.vipMove ? { overrides: FLOATING_IP_OVERRIDES[stack.cfg.cloud] } : {}) },
                 stack.cfg,
@@ -989,6 +992,8 @@ class ScenarioRun {
             if (wk1Routed !== null) fail(this.floating ? `the VIP moved back to WK1 at +${rel(wk1Routed)} ms` : `the LB marked WK1 up again at +${rel(wk1Routed)} ms`);
             if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
         }
+        const gapMs = Math.round(m.longestGapMs(this.watchedFrom, endAt));
+        if (gapMs > SAMPLING_GAP_NOTE_MS) this.notes.push(`the drill's samples of the workers were up to ${gapMs} ms apart (every 50 ms asked): a gate or Iguana change may be recorded that late`);
         const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt);
         const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
         this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
@@ -1165,11 +1170,12 @@ export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, 
     };
 }
 
-export async function runScenario(def: ScenarioDef, stack: StackRun, ctx: RunContext, tag: string): Promise<ScenarioResult> {
+/** `index`: unique within the run (booted machines: their lab's addresses, work dir and names derive from it). */
+export async function runScenario(def: ScenarioDef, stack: StackRun, ctx: RunContext, tag: string, index: number): Promise<ScenarioResult> {
     const started = monotonicMs();
     let run: ScenarioRun | undefined;
     try {
-        run = new ScenarioRun(def, stack, ctx, tag);
+        run = new ScenarioRun(def, stack, ctx, tag, index);
         return await run.run();
     } catch (e) {
         return failedResult(def, stack, e, Math.round(monotonicMs() - started));

@@ -35,7 +35,8 @@ import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViola
 import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
 import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
-import { parseDrillArgs, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
+import { parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
+import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES, WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
@@ -524,6 +525,37 @@ describe("drill: LB status and the verdict", () => {
         m.changes.push({ t: 0, subject: "wk1", value: "MASTER" }, { t: 100, subject: "wk2", value: "MASTER" }, { t: 400, subject: "wk1", value: "BACKUP" });
         assert.strictEqual(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", 0, 1000), 300);
         assert.strictEqual(m.firstAfter("wk2", 50, (v) => v === "MASTER"), 100);
+    });
+
+    it("knows how far apart its samples were: the bound on how late it saw a change", () => {
+        const m = new Monitor({});
+        m.sampledAt.push(0, 50, 100, 2640, 2690);
+        assert.strictEqual(m.longestGapMs(0, 3000), 2540);
+        assert.strictEqual(m.longestGapMs(2000, 3000), 50);
+    });
+
+    it("gives every scenario of a run, over every stack, an index of its own (the booted machines' names, lab and work dir)", () => {
+        const slots = ["aws", "azure"].flatMap((profile, stackIndex) => SCENARIOS.map((def) => ({ stackIndex, profile, def })));
+        const indexes = slots.map((s, ordinal) => scenarioSlot(s.stackIndex, s.profile, s.def, ordinal).index);
+        assert.strictEqual(new Set(indexes).size, slots.length, `indexes shared: ${indexes.join(",")}`);
+        const tags = slots.map((s, ordinal) => scenarioSlot(s.stackIndex, s.profile, s.def, ordinal).tag);
+        assert.strictEqual(new Set(tags).size, slots.length);
+    });
+
+    it("runs a scenario in a process of its own; one that ends without a result is a FAIL naming its log", async function () {
+        this.timeout(60000);
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "drill-isolated-"));
+        const ctx = { runId: "t", workRoot: root, logRoot: path.join(root, "logs"), repoRoot: path.resolve(__dirname, ".."), keep: false, onInterrupt: new Set<() => void>() };
+        const stack: StackRun = { stack: "aws-dev", cfg: awsDev, profile: "aws", timing: lbTiming(awsDev, false), fast: false };
+        // A scenario the child does not know: it throws before it could write a result.
+        const unknown = { ...SCENARIOS[0], id: 99 as (typeof SCENARIOS)[number]["id"] };
+        const result = await runScenarioIsolated(unknown, stack, ctx, "0a99", 1);
+        assert.strictEqual(result.verdict, "FAIL");
+        const log = path.join(root, "logs", "0a99.scenario.log");
+        assert.match(result.reasons.join(" "), new RegExp(`without a result; its log: ${log}`));
+        assert.match(fs.readFileSync(log, "utf8"), /no scenario 99/);
+        assert.strictEqual(ctx.onInterrupt.size, 0, "its interrupt hook is removed once it ended");
+        fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("does not inject the fault unless WK1 stayed the only active worker since the set-up", () => {
