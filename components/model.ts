@@ -24,11 +24,9 @@ export type WorkerRole = "primary" | "backup";
 export interface WorkerPlan {
     name: WorkerName;
     role: WorkerRole;
-    /** 0 for WK1, 1 for WK2: the zone, the subnet and the keepalived priority follow it. */
+    /** 0 for WK1, 1 for WK2: the zone and the subnet follow it. */
     index: 0 | 1;
     privateIp: string;
-    /** keepalived priority: WK1 higher, so it is MASTER when both start. */
-    vrrpPriority: number;
 }
 
 export interface NetworkPlan {
@@ -70,8 +68,8 @@ export function storageSubnet(network: NetworkPlan): string {
 export function planWorkers(network: NetworkPlan): [WorkerPlan, WorkerPlan] {
     const at = (i: 0 | 1) => hostAddress(parseCidr(network.privateSubnets[i]), WORKER_HOST_OFFSET);
     return [
-        { name: "wk1", role: "primary", index: 0, privateIp: at(0), vrrpPriority: 150 },
-        { name: "wk2", role: "backup", index: 1, privateIp: at(1), vrrpPriority: 100 },
+        { name: "wk1", role: "primary", index: 0, privateIp: at(0) },
+        { name: "wk2", role: "backup", index: 1, privateIp: at(1) },
     ];
 }
 

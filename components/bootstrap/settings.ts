@@ -91,19 +91,6 @@ export type AdminPasswordSource =
     | { kind: "aws-secrets-manager"; secretArn: string; region: string }
     | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 
-/**
- * Left for the Azure NSG rule of the VXLAN tunnel keepalived used, until that rule goes with the
- * lease store's resources.
- */
-export const VRRP_TUNNEL = {
-    interface: "iguana-vrrp",
-    vni: 112,
-    udpPort: 4789,
-    /** Link-local overlay addresses: WK1 .1, WK2 .2 of a /30 no network can route. */
-    overlayPrefix: "169.254.112.",
-    overlayBits: 30,
-} as const;
-
 export interface BootstrapSettings {
     cloud: Cloud;
     edition: Edition;
