@@ -40,6 +40,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** Every value invented here (ids, addresses, ARNs): shown as placeholders by the plan. */
     readonly placeholders = new Set<string>();
     readonly parents = new Map<string, string>();
+    /** The URN of every resource registered, the stack's own first: what `pulumi up` tracks a resource by. */
+    readonly urns: string[] = [];
     /** `protect` and `retainOnDelete` of each registration, by `type::name`. */
     readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean }>();
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
@@ -192,9 +194,13 @@ export async function installMocks(mocks: RecordingMocks, project: string, stack
     const monitor = pulumi.runtime.getMonitor() as any;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: any) => {
+        const key = `${req.getType()}::${req.getName()}`;
         const parentUrn: string = req.getParent();
-        if (parentUrn) mocks.parents.set(`${req.getType()}::${req.getName()}`, parentUrn.split("::").pop()!);
-        mocks.options.set(`${req.getType()}::${req.getName()}`, { protect: req.getProtect(), retainOnDelete: req.getRetainondelete() });
-        return register(req, callback);
+        if (parentUrn) mocks.parents.set(key, parentUrn.split("::").pop()!);
+        mocks.options.set(key, { protect: req.getProtect(), retainOnDelete: req.getRetainondelete() });
+        return register(req, (error: unknown, response: any) => {
+            if (!error && response) mocks.urns.push(response.getUrn());
+            callback(error, response);
+        });
     };
 }
