@@ -61,6 +61,7 @@ import { SYSTEMD_DEFAULT_PATH, activeByLease, leaseGuardArgs, renderDrillSystemc
 import { readJournalEntries } from "../drill/standin";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
 import { signedAwsPost } from "./aws-signing";
+import { requireTools } from "./tools";
 
 const awsDev = loadStackClusterConfig("aws-dev");
 
@@ -305,12 +306,8 @@ describe("drill: the emulated load balancer", () => {
         assert.doesNotMatch(azure, /backup/);
     });
 
-    it("is accepted by haproxy -c (when HAProxy is installed)", function () {
-        try {
-            execFileSync("haproxy", ["-v"], { stdio: "ignore" });
-        } catch {
-            this.skip();
-        }
+    it("is accepted by haproxy -c", function () {
+        requireTools(this, "haproxy");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-haproxy-"));
         try {
             for (const profile of ["aws", "azure"] as const) {

@@ -55,8 +55,8 @@ after(async () => {
 describe("offline plan (npm run plan)", function () {
     this.timeout(60000);
 
-    it("ships the four contract stacks", () => {
-        for (const stack of ["aws-dev", "aws-prod"]) assert.ok(listStacks().includes(stack), `stacks/Pulumi.${stack}.yaml`);
+    it("ships the four contract stacks, and only them", () => {
+        assert.deepStrictEqual(listStacks(), ["aws-dev", "aws-prod", "azure-dev", "azure-prod"]);
     });
 
     it("prints the resource tree with key properties and the outputs, placeholders marked (as a process)", async () => {
@@ -78,6 +78,20 @@ describe("offline plan (npm run plan)", function () {
         const wk2 = plan.resources.find((r: any) => r.name === "iguana-wk2");
         assert.deepStrictEqual([wk2.parent, wk2.properties.tenancy], ["iguana", "dedicated"]);
         assert.ok(plan.placeholders.includes(plan.outputs.vip), "the VIP is listed as a placeholder");
+    });
+
+    it("plans every shipped stack on its own cloud, the component at the root of every resource", async () => {
+        for (const stack of listStacks()) {
+            const { code, stdout, stderr } = await runPlan("--stack", stack, "--json");
+            assert.strictEqual(code, 0, `${stack}: ${stderr}`);
+            const plan = JSON.parse(stdout);
+            assert.strictEqual(plan.stack, stack);
+            assert.strictEqual(plan.outputs.cloud, stack.split("-")[0]);
+            const cloudTypes = plan.resources.filter((r: any) => r.type !== "iguana-ha:index:HaIguanaCluster").map((r: any) => r.type.split(":")[0]);
+            const other = stack.startsWith("aws") ? "azure-native" : "aws";
+            assert.ok(cloudTypes.includes(stack.startsWith("aws") ? "aws" : "azure-native") && !cloudTypes.includes(other), `${stack}: resources of its own cloud only: ${[...new Set(cloudTypes)]}`);
+            assert.ok(plan.resources.every((r: any) => r.name === "iguana" || r.parent === "iguana"), `${stack}: every resource a child of the component`);
+        }
     });
 
     it("invalid config exits non-zero with the validation message and prints no plan (as a process)", async () => {
