@@ -16,7 +16,7 @@
  * the first release; every other block is named by its first port (`iguana-nlb-p2550`). A
  * block's resources keep their names whatever else is added, so nothing is ever renamed.
  */
-import type { ChannelConfig, NetworkConfig } from "./config";
+import type { ChannelConfig, NetworkConfig } from "./config-types";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "./constants";
 
 export interface NlbShard {

@@ -7,7 +7,7 @@
  * limits). Every channel has its own rule listing every `network.allowedCidrs` entry, so the
  * channels times the allowed CIDRs is what grows.
  */
-import type { NetworkConfig } from "./config";
+import type { NetworkConfig } from "./config-types";
 import { AZURE_NSG_ADDRESSES_PER_DIRECTION } from "./constants";
 
 /**

@@ -9,23 +9,19 @@ import {
     CHANNEL_NAME_PATTERN,
     CLOUDS,
     CLOUD_LIMITS,
-    ChannelMode,
     Cloud,
     DEFAULTS,
     EDITIONS,
     EDITION_WEB_PORT,
-    Edition,
     AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
     FAILOVER_STRATEGY_CHOICES,
     FailoverStrategy,
     NAT_GATEWAY_CHOICES,
     NETWORK_PREFIX_RANGE,
-    NatGateways,
     PROJECT,
     PROTOCOLS,
     Protocol,
     QUEUE_RECOVERY_CHOICES,
-    QueueRecovery,
     AZURE_SHARE_GB,
     LEASE_SECONDS,
     RDP_PORT,
@@ -41,73 +37,8 @@ import { awsScaleProblems } from "./aws-scale";
 import { azureScaleProblems } from "./azure-scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
 
-export interface ChannelConfig {
-    name: string;
-    protocol: Protocol;
-    port: number;
-    mode: ChannelMode;
-}
-
-export interface IguanaConfig {
-    edition: Edition;
-    installerUrl?: string;
-    /** Hex SHA-256 of the installer: the worker refuses a download that does not match. */
-    installerSha256?: string;
-    webPort: number;
-}
-
-export interface NetworkConfig {
-    cidr: string;
-    allowedCidrs: string[];
-    adminCidrs: string[];
-    public: boolean;
-    natGateways: NatGateways;
-}
-
-export interface WorkersConfig {
-    size: string;
-    dataDiskGb: number;
-    dedicated: boolean;
-    /** Azure only: encrypt the VMs' temp disk and disk caches on the host too. */
-    encryptionAtHost: boolean;
-}
-
-export interface FailoverConfig {
-    /** `load-balancer` (default) or `floating-ip`: see FailoverStrategy in constants.ts. */
-    strategy: FailoverStrategy;
-    healthCheckIntervalSeconds: number;
-    /** Used for the healthy threshold too: Azure has one threshold, AWS gets the same. */
-    unhealthyThreshold: number;
-    idleTimeoutSeconds: number;
-    /** How long the lease that makes a worker active lasts (docs/lease.md), with either strategy. */
-    leaseSeconds: number;
-}
-
-export interface StorageConfig {
-    /** `none`: a data disk per worker; `shared`: one shared file system, Iguana only on the MASTER. */
-    queueRecovery: QueueRecovery;
-    /** Azure only: provisioned size of the premium NFS share (EFS is elastic). */
-    shareGb: number;
-    /**
-     * Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key,
-     * the Azure data resource group): destroy and replacement stop until `pulumi state unprotect`.
-     */
-    protect: boolean;
-}
-
-/** A validated configuration with every default filled in. */
-export interface ClusterConfig {
-    cloud: Cloud;
-    environment: string;
-    /** `aws:region` or `azure-native:location`. */
-    region: string;
-    iguana: IguanaConfig;
-    channels: ChannelConfig[];
-    network: NetworkConfig;
-    workers: WorkersConfig;
-    failover: FailoverConfig;
-    storage: StorageConfig;
-}
+export type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";
+import type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";
 
 /** Configuration as read from a stack or given in code: nothing is trusted yet. */
 export interface RawClusterConfig {

@@ -20,7 +20,7 @@
 import * as fs from "fs";
 import type { Cloud } from "../components/constants";
 import type { AwsCredentials } from "./cloud-api";
-import type { DrillAddresses } from "./plan";
+import type { DrillAddresses } from "./addresses";
 
 export type WorkerName = "wk1" | "wk2";
 

@@ -5,7 +5,8 @@
  * workers (drill/floating.ts). Nothing is routed anywhere else: the namespaces have no default
  * route and only 10.251.0.0/24.
  */
-import { DRILL_SUBNET, DrillAddresses, WORKER_INTERFACE } from "./plan";
+import { DRILL_SUBNET, DrillAddresses } from "./addresses";
+import { WORKER_INTERFACE } from "./plan";
 import { inNetns, killNetnsPids, listNetns, sh } from "./system";
 
 export type Node = "sender" | "lb" | "wk1" | "wk2";

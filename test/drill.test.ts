@@ -38,7 +38,8 @@ import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer,
 import { parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
 import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
-import { DRILL_ADDRESSES, WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
+import { DRILL_ADDRESSES } from "../drill/addresses";
+import { WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
 import { exitCode, renderTable } from "../drill/report";
 import {
     ScenarioResult,
