@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig } from "./config";
+import { ClusterConfig, RawClusterConfig, ensureValidClusterConfig } from "./config";
 import { COMPONENT_TYPE, Cloud } from "./constants";
 import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
 import { createAwsCluster } from "./aws";
@@ -15,8 +15,12 @@ export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
 };
 
 export interface HaIguanaClusterArgs {
-    /** A configuration already checked by `validateClusterConfig`. */
-    config: ClusterConfig;
+    /**
+     * The cluster's configuration: as a stack file writes it (the contract of DESIGN.md; optional
+     * keys take their documented defaults, `region` is the cloud's region or location), validated
+     * here before any child is registered; or the object `validateClusterConfig` returned, used as is.
+     */
+    config: RawClusterConfig;
 }
 
 /**
@@ -32,15 +36,17 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
     public readonly workers: pulumi.Output<WorkerOutput[]>;
 
     constructor(name: string, args: HaIguanaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        const implementation = IMPLEMENTATIONS[args.config.cloud];
+        // Throws ConfigValidationError naming every bad key, before any child is registered.
+        const config = ensureValidClusterConfig(args.config, pulumi.getStack());
+        const implementation = IMPLEMENTATIONS[config.cloud];
         if (!implementation) {
-            throw new Error(`cloud "${args.config.cloud}" has no implementation yet`);
+            throw new Error(`cloud "${config.cloud}" has no implementation yet`);
         }
         // No args to super: component inputs holding Outputs leak promises under a real `pulumi up`.
         super(COMPONENT_TYPE, name, {}, opts);
         // Shown by `pulumi preview` and `pulumi up` (and printed by the offline plan).
-        for (const warning of deploymentWarnings(args.config)) pulumi.log.warn(warningText(warning), this);
-        const outputs = implementation(name, args.config, this);
+        for (const warning of deploymentWarnings(config)) pulumi.log.warn(warningText(warning), this);
+        const outputs = implementation(name, config, this);
         this.cloud = pulumi.output(outputs.cloud);
         this.vip = outputs.vip;
         this.vipAddresses = outputs.vipAddresses;

@@ -263,7 +263,21 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    return { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
+    const config: ClusterConfig = { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
+    VALIDATED.add(config);
+    return config;
+}
+
+/** The configs validateClusterConfig returned (the objects themselves: a copy is not among them). */
+const VALIDATED = new WeakSet<object>();
+
+/**
+ * `config` itself when validateClusterConfig returned it, else its validation. Validating twice
+ * is not a no-op: a validated config holds every cloud's defaults, which the validator refuses
+ * from a user on the other cloud (`workers.encryptionAtHost` on AWS).
+ */
+export function ensureValidClusterConfig(config: RawClusterConfig | ClusterConfig, stackName: string): ClusterConfig {
+    return VALIDATED.has(config) ? (config as ClusterConfig) : validateClusterConfig(config as RawClusterConfig, stackName);
 }
 
 /** Shell-quotes a value for a command the message suggests. */

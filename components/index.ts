@@ -1,0 +1,9 @@
+/**
+ * The library: `HaIguanaCluster` and what a program needs around it. Importing this module
+ * registers nothing (the shipped program is `index.ts`, which Pulumi.yaml names as `main`).
+ */
+export { HaIguanaCluster } from "./cluster";
+export type { HaIguanaClusterArgs } from "./cluster";
+export { ConfigValidationError, validateClusterConfig } from "./config";
+export type { ChannelConfig, ClusterConfig, ConfigProblem, FailoverConfig, IguanaConfig, NetworkConfig, RawClusterConfig, StorageConfig, WorkersConfig } from "./config";
+export type { ChannelEndpoint, WorkerOutput } from "./model";
