@@ -221,7 +221,29 @@ export function peerFencePolicy(instanceArns: pulumi.Input<string>[], clusterNam
     });
 }
 
-export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+/** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
+export interface AwsClusterResources {
+    vpc: ec2.Vpc;
+    /** The two private subnets, WK1's zone first. */
+    privateSubnets: ec2.Subnet[];
+    workerSecurityGroup: ec2.SecurityGroup;
+    /** WK1, WK2. */
+    instances: ec2.Instance[];
+    /** Each worker's queue volume, WK1's first; none with `storage.queueRecovery: shared`. */
+    dataVolumes: ebs.Volume[];
+    /** The shared queue (`storage.queueRecovery: shared`). */
+    sharedFileSystem?: efs.FileSystem;
+    /** The project key: volumes, the shared file system, the secret, the lease table. */
+    key: kms.Key;
+    adminPassword: secretsmanager.Secret;
+    leaseTable: dynamodb.Table;
+    /** One NLB per block of 50 channel ports; none with `failover.strategy: floating-ip`. */
+    loadBalancers: lb.LoadBalancer[];
+    /** The Elastic IP the MASTER holds (`failover.strategy: floating-ip`). */
+    floatingVip?: ec2.Eip;
+}
+
+export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
     // No load balancer: the workers sit in public subnets, each with its own public address for
     // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
     const floating = cfg.failover.strategy === "floating-ip";
@@ -560,6 +582,19 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     );
 
     // --- workers -------------------------------------------------------------------------
+    const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
+        vpc: vpcResource,
+        privateSubnets,
+        workerSecurityGroup: workerSg,
+        instances: workers.map((w) => w.instance),
+        dataVolumes: workers.flatMap((w) => (w.volume ? [w.volume] : [])),
+        sharedFileSystem: sharedFs?.fileSystem,
+        key,
+        adminPassword: secret,
+        leaseTable,
+        loadBalancers,
+        floatingVip,
+    });
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
         const peer = workerPlans[1 - plan.index];
@@ -640,7 +675,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             opts,
         );
         const vip = floatingVip.publicIp;
-        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones) };
+        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones), aws: resourcesOf([]) };
     }
 
     // --- network load balancers (the VIP) ------------------------------------------------
@@ -730,6 +765,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         vipAddresses,
         ...endpointsForHosts(cfg, dashboardHost, channelHosts),
         workers: workerOutputs(workers, zones),
+        aws: resourcesOf(nlbs.map((n) => n.nlb)),
     };
 }
 

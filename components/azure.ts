@@ -191,7 +191,31 @@ export const VIP_MOVER_ACTIONS = [
     "Microsoft.Network/virtualNetworks/subnets/join/action",
 ] as const;
 
-export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs {
+/** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
+export interface AzureClusterResources {
+    resourceGroup: resources.ResourceGroup;
+    /** Holds the queue disks (or the shared share's account), kept on destroy. */
+    dataResourceGroup: resources.ResourceGroup;
+    virtualNetwork: network.VirtualNetwork;
+    /** The two worker subnets, WK1's zone first. */
+    subnets: network.Subnet[];
+    workerSecurityGroup: network.NetworkSecurityGroup;
+    /** WK1, WK2. */
+    virtualMachines: compute.VirtualMachine[];
+    /** Each worker's queue disk, WK1's first; none with `storage.queueRecovery: shared`. */
+    dataDisks: compute.Disk[];
+    /** The shared queue (`storage.queueRecovery: shared`). */
+    sharedFileShare?: storage.FileShare;
+    /** Holds the admin password. */
+    vault: keyvault.Vault;
+    leaseAccount: storage.StorageAccount;
+    /** None with `failover.strategy: floating-ip`. */
+    loadBalancer?: network.LoadBalancer;
+    /** The public address senders reach (`network.public`): the LB's frontend, or the floating VIP. */
+    publicVip?: network.PublicIPAddress;
+}
+
+export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
     const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
@@ -922,6 +946,20 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         vip,
         vipAddresses,
         ...endpointsFor(cfg, vip),
+        azure: {
+            resourceGroup: group,
+            dataResourceGroup: dataGroup,
+            virtualNetwork: vnet,
+            subnets,
+            workerSecurityGroup: nsg,
+            virtualMachines: workers.map((w) => w.vm),
+            dataDisks: workers.flatMap((w) => (w.disk ? [w.disk] : [])),
+            sharedFileShare: shared?.share,
+            vault,
+            leaseAccount,
+            loadBalancer,
+            publicVip: vipIp,
+        },
         workers: pulumi
             .all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations])))
             .apply((values) =>

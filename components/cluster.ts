@@ -2,11 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, RawClusterConfig, ensureValidClusterConfig } from "./config";
 import { COMPONENT_TYPE, Cloud } from "./constants";
 import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
-import { createAwsCluster } from "./aws";
-import { createAzureCluster } from "./azure";
+import { AwsClusterResources, createAwsCluster } from "./aws";
+import { AzureClusterResources, createAzureCluster } from "./azure";
 import { deploymentWarnings, warningText } from "./warnings";
 
-export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs;
+export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs & { aws?: AwsClusterResources; azure?: AzureClusterResources };
 
 /** Each cloud's builder, chosen by `cloud`. */
 export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
@@ -34,6 +34,10 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
     public readonly dashboardUrl: pulumi.Output<string>;
     public readonly channelEndpoints: pulumi.Output<ChannelEndpoint[]>;
     public readonly workers: pulumi.Output<WorkerOutput[]>;
+    /** The main AWS resources (VPC, security group, instances, volumes, key, lease table, NLBs or the Elastic IP); on AWS only. */
+    public readonly aws?: AwsClusterResources;
+    /** The main Azure resources (resource groups, VNet, NSG, VMs, disks, vault, lease account, LB or public IP); on Azure only. */
+    public readonly azure?: AzureClusterResources;
 
     constructor(name: string, args: HaIguanaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         // Throws ConfigValidationError naming every bad key, before any child is registered.
@@ -53,6 +57,8 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
         this.dashboardUrl = outputs.dashboardUrl;
         this.channelEndpoints = outputs.channelEndpoints;
         this.workers = outputs.workers;
+        this.aws = outputs.aws;
+        this.azure = outputs.azure;
         this.registerOutputs({
             cloud: this.cloud,
             vip: this.vip,

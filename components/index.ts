@@ -7,3 +7,5 @@ export type { HaIguanaClusterArgs } from "./cluster";
 export { ConfigValidationError, validateClusterConfig } from "./config";
 export type { ChannelConfig, ClusterConfig, ConfigProblem, FailoverConfig, IguanaConfig, NetworkConfig, RawClusterConfig, StorageConfig, WorkersConfig } from "./config";
 export type { ChannelEndpoint, WorkerOutput } from "./model";
+export type { AwsClusterResources } from "./aws";
+export type { AzureClusterResources } from "./azure";

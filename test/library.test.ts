@@ -5,6 +5,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { ConfigValidationError, HaIguanaCluster, validateClusterConfig } from "../components";
 import { evaluate } from "../tools/evaluate";
@@ -45,6 +46,39 @@ describe("the library (package.json main)", function () {
             const fromRaw = await evaluate({ stack, config, secretKeys, run: () => new HaIguanaCluster("iguana", { config: readRawConfig() }) });
             const shipped = await runStack(stack);
             assert.deepStrictEqual([...fromRaw.mocks.urns].sort(), [...shipped.mocks.urns].sort(), stack);
+        }
+    });
+
+    it("exposes its main resources, each the one registered under its name, on its own cloud only", async () => {
+        const urnsOf = (resources: Record<string, pulumi.Resource | pulumi.Resource[] | undefined>) =>
+            pulumi.all(Object.entries(resources).map(([key, value]) => pulumi.all((value === undefined ? [] : Array.isArray(value) ? value : [value]).map((r) => r.urn)).apply((urns) => [key, urns] as const)));
+        const names = (urns: string[]) => urns.map((u) => u.split("::").pop());
+        for (const stack of ["aws-dev", "azure-dev"]) {
+            const { config, secretKeys } = readStackConfig(stack);
+            const { outputs, mocks } = await evaluate({
+                stack,
+                config,
+                secretKeys,
+                run: () => {
+                    const cluster = new HaIguanaCluster("iguana", { config: readRawConfig() });
+                    return { aws: cluster.aws ? urnsOf({ ...cluster.aws }) : pulumi.output([]), azure: cluster.azure ? urnsOf({ ...cluster.azure }) : pulumi.output([]) };
+                },
+            });
+            const exposed = Object.fromEntries((stack.startsWith("aws") ? outputs.aws : outputs.azure) as [string, string[]][]);
+            assert.deepStrictEqual(stack.startsWith("aws") ? outputs.azure : outputs.aws, [], `${stack}: nothing of the other cloud`);
+            for (const urns of Object.values(exposed)) for (const urn of urns) assert.ok(mocks.urns.includes(urn), `${urn} was registered`);
+            if (stack === "aws-dev") {
+                assert.deepStrictEqual(names(exposed.instances), ["iguana-wk1", "iguana-wk2"]);
+                assert.deepStrictEqual(names(exposed.dataVolumes), ["iguana-wk1-data", "iguana-wk2-data"]);
+                assert.deepStrictEqual(names(exposed.leaseTable), ["iguana-lease"]);
+                assert.strictEqual(exposed.loadBalancers.length, mocks.resources.filter((r) => r.type === "aws:lb/loadBalancer:LoadBalancer").length);
+                assert.deepStrictEqual(exposed.vpc.length, 1);
+            } else {
+                assert.deepStrictEqual(names(exposed.virtualMachines), ["iguana-wk1", "iguana-wk2"]);
+                assert.deepStrictEqual(names(exposed.dataDisks), ["iguana-wk1-data", "iguana-wk2-data"]);
+                assert.deepStrictEqual(names(exposed.leaseAccount), ["iguana-lease"]);
+                assert.deepStrictEqual(names(exposed.loadBalancer), ["iguana-lb"]);
+            }
         }
     });
 
