@@ -57,7 +57,7 @@ export class Monitor {
     readonly sampledAt: number[] = [];
     private readonly current = new Map<string, string>();
     private running = false;
-    private loop?: Promise<void>;
+    private loops: Promise<void>[] = [];
 
     constructor(
         private readonly roles: Record<string, () => string>,
@@ -91,10 +91,14 @@ export class Monitor {
         return this.current.get(subject);
     }
 
-    async sample(): Promise<void> {
+    /** One sample of every worker subject: files and cgroups, read synchronously. */
+    sampleWorkers(): void {
         const t = monotonicMs();
         this.sampledAt.push(t);
         for (const [name, read] of Object.entries(this.roles)) this.note(name, read(), t);
+    }
+
+    async sampleLb(): Promise<void> {
         if (this.haproxySocket) {
             try {
                 const status = await haproxyStatus(this.haproxySocket);
@@ -105,19 +109,26 @@ export class Monitor {
         }
     }
 
+    /**
+     * Samples the workers and the LB every `everyMs`, in two loops: a stats socket slow to answer
+     * (HAProxy on a loaded host, up to its 1 s timeout) never holds back the workers' samples.
+     */
     start(everyMs = 50): void {
         this.running = true;
-        this.loop = (async () => {
-            while (this.running) {
-                await this.sample();
-                await sleep(everyMs);
-            }
-        })();
+        const every = (sample: () => void | Promise<void>) =>
+            (async () => {
+                while (this.running) {
+                    const started = monotonicMs();
+                    await sample();
+                    await sleep(Math.max(0, started + everyMs - monotonicMs()));
+                }
+            })();
+        this.loops = [every(() => this.sampleWorkers()), every(() => this.sampleLb())];
     }
 
     async stop(): Promise<void> {
         this.running = false;
-        await this.loop;
+        await Promise.all(this.loops);
     }
 
     /** First time at or after `since` that `subject` took a value matching `match`. */

@@ -8,6 +8,7 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import {
@@ -56,7 +57,7 @@ import {
     unsettledProblems,
     workerOfAck,
 } from "../drill/scenario";
-import { controlId } from "../drill/sender";
+import { controlId, monotonicMs } from "../drill/sender";
 import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, lbTiming, takeoverMs, vipMoveMs, vipMoveTiming } from "../drill/timing";
 import { SYSTEMD_DEFAULT_PATH, activeByLease, leaseGuardArgs, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
@@ -530,6 +531,26 @@ describe("drill: LB status and the verdict", () => {
         m.sampledAt.push(0, 50, 100, 2640, 2690);
         assert.strictEqual(m.longestGapMs(0, 3000), 2540);
         assert.strictEqual(m.longestGapMs(2000, 3000), 50);
+    });
+
+    it("samples the workers on their own loop: a stats socket slow to answer does not hold them back", async function () {
+        this.timeout(10000);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-monitor-"));
+        const socketPath = path.join(dir, "stats.sock");
+        const header = "# pxname,svname,status\nadt,wk1,UP\n";
+        // HAProxy on a loaded host: every answer 700 ms late (its timeout is 1 s).
+        const server = net.createServer((c) => c.on("data", () => setTimeout(() => c.end(header), 700)));
+        await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+        const m = new Monitor({ wk1: () => "MASTER" }, socketPath);
+        const from = monotonicMs();
+        m.start(50);
+        await new Promise((r) => setTimeout(r, 2000));
+        await m.stop();
+        server.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.strictEqual(m.now("adt/wk1"), "UP", "the LB was sampled too");
+        assert.ok(m.sampledAt.length >= 15, `${m.sampledAt.length} worker samples in 2 s`);
+        assert.ok(m.longestGapMs(from, monotonicMs()) < 500, `worker samples up to ${m.longestGapMs(from, monotonicMs())} ms apart`);
     });
 
     it("gives every scenario of a run, over every stack, an index of its own (the booted machines' names, lab and work dir)", () => {
