@@ -77,13 +77,31 @@ function machineHealth(cluster: BootedCluster, machine: Machine, results: CheckR
     check(results, `${machine.name} ${when}: Iguana's working directory is on the data disk`, standinDir === WORKER_PATHS.dataMount, standinDir || "Iguana wrote no ready file");
 }
 
+/**
+ * How long the role probe may take to give its answer after the roles settled: a load balancer
+ * probes again (every 5 s at the least, and acts only after its threshold), so one unanswered
+ * probe right after a reboot changes nothing it does. Every answer before the expected one is
+ * reported.
+ */
+const PROBE_SETTLE_MS = 10000;
+
 /** The load balancer's view: probe 200 only on the MASTER, LLP ports open only there. */
-function lbView(cluster: BootedCluster, roles: Record<string, string>, results: CheckResult[], when: string): void {
+async function lbView(cluster: BootedCluster, roles: Record<string, string>, results: CheckResult[], when: string): Promise<void> {
     const llp = cluster.cfg!.channels.filter((c) => c.protocol === "llp").map((c) => c.port);
     for (const w of cluster.workers) {
-        const probe = cluster.probe(w);
         const master = roles[w.name] === "MASTER";
-        check(results, `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`, probe.status === (master ? 200 : 503), `${probe.status} ${probe.body}`);
+        const expected = master ? 200 : 503;
+        const started = Date.now();
+        const before: string[] = [];
+        let probe = cluster.probe(w);
+        await waitFor(() => {
+            if (probe.status === expected) return true;
+            before.push(String(probe.status));
+            probe = cluster.probe(w);
+            return probe.status === expected;
+        }, PROBE_SETTLE_MS, 500);
+        const late = before.length > 0 ? ` (after ${((Date.now() - started) / 1000).toFixed(1)} s; first ${[...new Set(before)].join(", ")})` : "";
+        check(results, `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`, probe.status === expected, `${probe.status} ${probe.body}${late}`);
         const open = llp.filter((p) => cluster.connects(w, p));
         check(results, `${w.name} ${when}: LLP ports ${master ? "open" : "closed (the gate)"}`, master ? open.length === llp.length : open.length === 0, `open: ${open.join(",") || "none"} of ${llp.join(",")}`);
     }
@@ -121,7 +139,7 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     log(`first boot: roles ${JSON.stringify(roles)} ${((Date.now() - t0) / 1000).toFixed(0)} s after power-on`);
     for (const m of cluster.machines) machineHealth(cluster, m, results, "first boot");
     check(results, "first boot: one MASTER and one BACKUP, WK1 the MASTER (workers[].role)", roles.wk1 === "MASTER" && roles.wk2 === "BACKUP", JSON.stringify(roles));
-    lbView(cluster, roles, results, "first boot");
+    await lbView(cluster, roles, results, "first boot");
     if (floating(cluster)) {
         const held = await waitFor(() => cluster.vipHolder() === "wk1", 30000, 500);
         check(results, "first boot: the floating VIP is on WK1 (its notify claimed it through the stand-in EC2 / ARM)", held, `holder ${cluster.vipHolder()}`);
@@ -161,7 +179,7 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     log(`reboot of wk1: roles ${JSON.stringify(after)}`);
     check(results, "wk1 rebooted: it comes back BACKUP and WK2 stays MASTER (no failback)", roles.wk1 === "BACKUP" && after.wk1 === "BACKUP" && after.wk2 === "MASTER", JSON.stringify(after));
     machineHealth(cluster, wk1, results, "after reboot");
-    lbView(cluster, after, results, "after wk1's reboot");
+    await lbView(cluster, after, results, "after wk1's reboot");
     if (floating(cluster)) check(results, "wk1 rebooted: the floating VIP stays on WK2", cluster.vipHolder() === "wk2", `holder ${cluster.vipHolder()}`);
     return results;
 }
