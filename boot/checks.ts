@@ -92,15 +92,14 @@ async function lbView(cluster: BootedCluster, roles: Record<string, string>, res
         const master = roles[w.name] === "MASTER";
         const expected = master ? 200 : 503;
         const started = Date.now();
-        const before: string[] = [];
+        const earlier = new Set<number>();
         let probe = cluster.probe(w);
-        await waitFor(() => {
-            if (probe.status === expected) return true;
-            before.push(String(probe.status));
+        while (probe.status !== expected && Date.now() - started < PROBE_SETTLE_MS) {
+            earlier.add(probe.status);
+            await sleep(500);
             probe = cluster.probe(w);
-            return probe.status === expected;
-        }, PROBE_SETTLE_MS, 500);
-        const late = before.length > 0 ? ` (after ${((Date.now() - started) / 1000).toFixed(1)} s; first ${[...new Set(before)].join(", ")})` : "";
+        }
+        const late = earlier.size > 0 ? ` (after ${((Date.now() - started) / 1000).toFixed(1)} s; first ${[...earlier].join(", ")})` : "";
         check(results, `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`, probe.status === expected, `${probe.status} ${probe.body}${late}`);
         const open = llp.filter((p) => cluster.connects(w, p));
         check(results, `${w.name} ${when}: LLP ports ${master ? "open" : "closed (the gate)"}`, master ? open.length === llp.length : open.length === 0, `open: ${open.join(",") || "none"} of ${llp.join(",")}`);
