@@ -260,11 +260,57 @@ async function wk1Active(pair: Pair): Promise<void> {
     assert.ok(await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 15000), `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
 }
 
-describe("the lease guard against the stand-in lease store (real python3, both clouds)", function () {
+/**
+ * Registers tests whose bodies all start together before the first one is reported: each waits
+ * on the guards' clocks (leases, deadlines), not the CPU, so run one after another they took
+ * 113 s of the suite. Each still passes or fails on its own; they start START_APART_MS apart.
+ */
+const AT_ONCE = 6;
+const START_APART_MS = 400;
+
+/**
+ * Registers tests whose bodies run AT_ONCE at a time, started before the first one is reported:
+ * each waits on the guards' clocks (leases, deadlines), not the CPU, so run one after another
+ * they took 113 s of the suite. Each still passes or fails on its own. All at once, this process
+ * (the stand-in store and IMDS of every pair, and their 10 ms samplers) answered the guards too
+ * late; spawned together, WK1's guard started later than WK2's head start.
+ */
+function concurrentTests(): (title: string, body: () => Promise<void>) => void {
+    const bodies: [string, () => Promise<void>][] = [];
+    const runs = new Map<string, Promise<void>>();
+    before(() => {
+        let free = AT_ONCE;
+        let nextStartAt = 0;
+        const waiting: (() => void)[] = [];
+        const acquire = async (): Promise<void> => {
+            if (free > 0) free--;
+            else await new Promise<void>((resolve) => waiting.push(resolve));
+            const wait = Math.max(0, nextStartAt - Date.now());
+            nextStartAt = Date.now() + wait + START_APART_MS;
+            await sleep(wait);
+        };
+        const release = (): void => {
+            const waiter = waiting.shift();
+            if (waiter) waiter();
+            else free++;
+        };
+        for (const [title, body] of bodies) {
+            const run = acquire().then(() => body().finally(release));
+            run.catch(() => undefined);
+            runs.set(title, run);
+        }
+    });
+    return (title, body) => {
+        bodies.push([title, body]);
+        it(title, () => runs.get(title)!);
+    };
+}
+
+describe("the lease guard at a cold start (real python3, both clouds)", function () {
     this.timeout(60000);
     const L = 3;
-    const timing = leaseTiming(L);
 
+    // Alone: with nine other pairs starting at once, WK1's guard was late by more than WK2's head start.
     it("cold start: WK1 is active even when WK2 starts first (WK2's head start); WK2 never is", async () => {
         await onBothClouds(
             async (pair) => {
@@ -277,6 +323,40 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             { wk2First: true, headStartSeconds: 3 },
         );
     });
+});
+
+describe("the lease guard against the stand-in lease store (real python3, both clouds)", function () {
+    this.timeout(60000);
+    const L = 3;
+    const timing = leaseTiming(L);
+    const it = concurrentTests();
+    // The slowest first: the queue takes them in this order.
+    it(`a store answering 2.5 s late: with a ${L} s lease nobody is active while it lasts (ridesOutSlowStore says no), then one again`, async () => {
+        assert.strictEqual(ridesOutSlowStore(L, 2500), false);
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            pair.store.delayMs = 2500;
+            await sleep(timing.fencedBySeconds * 1000 + 3000);
+            assert.ok(!pair.w("wk1").active() && !pair.w("wk2").active(), `nobody active (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
+            pair.store.delayMs = 0;
+            assert.ok(await pair.until(() => pair.w("wk1").active() || pair.w("wk2").active(), 10000), "one active again");
+        });
+    });
+
+    it("a store answering 2.5 s late: with a 12 s lease the holder rides it out (ridesOutSlowStore says yes)", async () => {
+        assert.strictEqual(ridesOutSlowStore(12, 2500), true);
+        await onBothClouds(async (pair) => {
+            await wk1Active(pair);
+            pair.store.delayMs = 2500;
+            const slowFrom = monotonicMs();
+            await sleep(15000);
+            assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
+            assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
+            assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
+            // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
+        }, 12, { headStartSeconds: 8 });
+    });
+
 
     it("a crashed holder: the peer takes over only after a whole lease of silence, and the holder's active time ended L/3 before that", async () => {
         await onBothClouds(async (pair) => {
@@ -381,31 +461,5 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             await sleep(L * 1000);
             assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
         });
-    });
-
-    it(`a store answering 2.5 s late: with a ${L} s lease nobody is active while it lasts (ridesOutSlowStore says no), then one again`, async () => {
-        assert.strictEqual(ridesOutSlowStore(L, 2500), false);
-        await onBothClouds(async (pair) => {
-            await wk1Active(pair);
-            pair.store.delayMs = 2500;
-            await sleep(timing.fencedBySeconds * 1000 + 3000);
-            assert.ok(!pair.w("wk1").active() && !pair.w("wk2").active(), `nobody active (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
-            pair.store.delayMs = 0;
-            assert.ok(await pair.until(() => pair.w("wk1").active() || pair.w("wk2").active(), 10000), "one active again");
-        });
-    });
-
-    it("a store answering 2.5 s late: with a 12 s lease the holder rides it out (ridesOutSlowStore says yes)", async () => {
-        assert.strictEqual(ridesOutSlowStore(12, 2500), true);
-        await onBothClouds(async (pair) => {
-            await wk1Active(pair);
-            pair.store.delayMs = 2500;
-            const slowFrom = monotonicMs();
-            await sleep(15000);
-            assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
-            assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
-            assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
-            // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
-        }, 12, { headStartSeconds: 8 });
     });
 });
