@@ -20,7 +20,7 @@ import {
     validateClusterConfig,
 } from "../components/config";
 import { CLOUDS, Cloud, PROJECT } from "../components/constants";
-import { toPulumiConfig } from "../tools/stack-config";
+import { toPulumiConfig } from "../offline/stack-config";
 
 /**
  * A stack's configuration as an object: the keys of a stack file (DESIGN.md), with the

@@ -5,7 +5,7 @@
 import type { EngineEvent, OpMap, PulumiFn, UpdateSummary } from "@pulumi/pulumi/automation";
 import type { ClusterConfig } from "../components/config";
 import { PROJECT } from "../components/constants";
-import { listStacks } from "../tools/stack-config";
+import { listStacks } from "../offline/stack-config";
 import { ClusterConfigInput, SecretConfig, prepareConfig } from "./config";
 import { ErrorContext, Operation, OperationCancelledError, UnexpectedOutputsError, toAutomationError } from "./errors";
 import { StackOutputs, toStackOutputs } from "./outputs";

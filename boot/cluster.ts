@@ -11,10 +11,10 @@ import { PROJECT, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constan
 import { planNetwork, planWorkers } from "../components/model";
 import { program } from "../components/program";
 import { Processes, Started, sleep, waitFor } from "../drill/system";
-import { evaluate } from "../tools/evaluate";
-import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { evaluate } from "../offline/evaluate";
+import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../offline/stack-config";
 import { validateClusterConfig } from "../components/config";
-import { cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { CloudStandinConfig } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
 import { IMDS_ADDRESS, LEASE_STORE_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";

@@ -8,7 +8,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadStackClusterConfig, stackFile } from "../tools/stack-config";
+import { loadStackClusterConfig, stackFile } from "../offline/stack-config";
 import { ClusterConfig } from "../components/config";
 import { DEFAULTS, FailoverStrategy, QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";

@@ -48,9 +48,9 @@ import {
 } from "../automation";
 import { CONFIG_KEYS, validateClusterConfig } from "../components/config";
 import { PROJECT } from "../components/constants";
-import { promiseOf } from "../tools/evaluate";
-import { RecordingMocks, installMocks } from "../tools/mocks";
-import { rawClusterConfig } from "../tools/stack-config";
+import { promiseOf } from "../offline/evaluate";
+import { RecordingMocks, installMocks } from "../offline/mocks";
+import { rawClusterConfig } from "../offline/stack-config";
 import { runProcess } from "./tools";
 import { CreateOrSelectInline, inlineStackFactory } from "../automation/workspace";
 

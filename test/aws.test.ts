@@ -314,10 +314,10 @@ describe("AWS implementation", () => {
         });
 
         it("invalid configuration fails before any resource is registered", async () => {
-            const { evaluate } = await import("../tools/evaluate");
-            const { RecordingMocks } = await import("../tools/mocks");
+            const { evaluate } = await import("../offline/evaluate");
+            const { RecordingMocks } = await import("../offline/mocks");
             const { program } = await import("../components/program");
-            const { toPulumiConfig } = await import("../tools/stack-config");
+            const { toPulumiConfig } = await import("../offline/stack-config");
             const mocks = new RecordingMocks();
             const config = toPulumiConfig("iguana-ha", awsConfig({ channels: [{ name: "adt", protocol: "llp", port: 2575, mode: "active-active" }] }));
             await assert.rejects(evaluate({ stack: "test", config, mocks, run: () => program() }), /iguana-ha:channels\[0\]\.mode: an LLP channel cannot be active-active/);
@@ -325,7 +325,7 @@ describe("AWS implementation", () => {
         });
 
         it("two clusters in one program do not collide", async () => {
-            const { evaluate } = await import("../tools/evaluate");
+            const { evaluate } = await import("../offline/evaluate");
             const { HaIguanaCluster } = await import("../components/cluster");
             const { validateClusterConfig } = await import("../components/config");
             const cfg = validateClusterConfig(

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { MOCK_ADMIN_PASSWORD } from "../tools/mocks";
+import { MOCK_ADMIN_PASSWORD } from "../offline/mocks";
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -12,7 +12,7 @@ import { AZURE_NSG_ADDRESSES_PER_DIRECTION, AZURE_NSG_PRIORITY, CLOUD_LIMITS, RD
 import { azureNsgSourceCount } from "../components/azure-scale";
 import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
-import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../tools/mocks";
+import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../offline/mocks";
 import { StackRun, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
 import { assertAzureLease } from "./lease-assertions";
 import { azureLeaseLocator } from "../components/azure";

@@ -10,10 +10,10 @@ import * as yaml from "js-yaml";
 import { PROJECT } from "../components/constants";
 import * as pulumi from "@pulumi/pulumi";
 import { program, readRawConfig } from "../components/program";
-import { evaluate } from "../tools/evaluate";
-import { RecordingMocks, installMocks } from "../tools/mocks";
+import { evaluate } from "../offline/evaluate";
+import { RecordingMocks, installMocks } from "../offline/mocks";
 import { runPlanCommand } from "../tools/plan";
-import { toPulumiConfig } from "../tools/stack-config";
+import { toPulumiConfig } from "../offline/stack-config";
 import { awsConfig, azureConfig } from "./helpers";
 
 const aws = awsConfig;

@@ -16,8 +16,8 @@ import { Machine, metaData, networkConfig } from "../boot/machine";
 import { isRoot, requireTools } from "./tools";
 import { archiveHosts, guestSources, hostAptSettings, parseAptSources } from "../boot/rootfs";
 import { runStack } from "./helpers";
-import { workerBootstraps } from "../tools/worker-bootstrap";
-import { listStacks } from "../tools/stack-config";
+import { workerBootstraps } from "../offline/worker-bootstrap";
+import { listStacks } from "../offline/stack-config";
 
 const DEB822 = `Types: deb
 URIs: http://mirror.example/debian

@@ -32,8 +32,8 @@ import { guardWatchdogSeconds,
     tcpKeepaliveSeconds,
     workerPackages,
 } from "../components/bootstrap";
-import { MOCK_ADMIN_PASSWORD } from "../tools/mocks";
-import { CloudInitFile, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { MOCK_ADMIN_PASSWORD } from "../offline/mocks";
+import { CloudInitFile, cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { StackRun, awsConfig, azureConfig, runConfig, runPlan, runStack } from "./helpers";
 
 const SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -666,7 +666,7 @@ describe("the generated admin password", () => {
     it("is a secret Output, so Pulumi encrypts it in state and masks it in logs", async () => {
         const pulumi = await import("@pulumi/pulumi");
         const { createAdminPassword } = await import("../components/secrets");
-        const { evaluate } = await import("../tools/evaluate");
+        const { evaluate } = await import("../offline/evaluate");
         let secret = false;
         await evaluate({
             stack: "test",

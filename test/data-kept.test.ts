@@ -1,8 +1,8 @@
 /** What holds the queue survives `pulumi destroy` and a replacement, and so does what it needs to be read. */
 import * as assert from "assert";
-import { listStacks, loadStackClusterConfig } from "../tools/stack-config";
+import { listStacks, loadStackClusterConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
-import { RecordedResource } from "../tools/mocks";
+import { RecordedResource } from "../offline/mocks";
 
 const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem"];
 const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare"];

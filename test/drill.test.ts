@@ -61,7 +61,7 @@ import { controlId, monotonicMs } from "../drill/sender";
 import { AWS_EIP_MOVE_DELAY_MS, failoverBudget, floatingBudget, lbTiming, takeoverMs, vipMoveMs, vipMoveTiming } from "../drill/timing";
 import { SYSTEMD_DEFAULT_PATH, activeByLease, leaseGuardArgs, renderDrillSystemctl, workerFiles, workerReconcileTimer } from "../drill/worker";
 import { readJournalEntries } from "../drill/standin";
-import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../tools/stack-config";
+import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../offline/stack-config";
 import { signedAwsPost } from "./aws-signing";
 import { requireTools } from "./tools";
 

@@ -1,9 +1,9 @@
-/** The shortcuts tools/evaluate.ts takes under mocks: what they drop, what they keep, and that they are undone. */
+/** The shortcuts offline/evaluate.ts takes under mocks: what they drop, what they keep, and that they are undone. */
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as network from "@pulumi/azure-native/network";
-import { evaluate, isApiVersionAlias } from "../tools/evaluate";
-import { toPulumiConfig } from "../tools/stack-config";
+import { evaluate, isApiVersionAlias } from "../offline/evaluate";
+import { toPulumiConfig } from "../offline/stack-config";
 import { PROJECT } from "../components/constants";
 
 const aliasesOf = (resource: pulumi.Resource) => (resource as unknown as { __aliases: unknown[] }).__aliases;

@@ -3,10 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BootstrapSettings } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
-import { evaluate } from "../tools/evaluate";
+import { evaluate } from "../offline/evaluate";
 import { runPlanCommand } from "../tools/plan";
-import { RecordedResource, RecordingMocks, installMocks } from "../tools/mocks";
-import { readStackConfig, toPulumiConfig } from "../tools/stack-config";
+import { RecordedResource, RecordingMocks, installMocks } from "../offline/mocks";
+import { readStackConfig, toPulumiConfig } from "../offline/stack-config";
 
 export type StackOutputs = Awaited<ReturnType<typeof runStack>>["outputs"];
 

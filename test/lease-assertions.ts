@@ -2,7 +2,7 @@
 import * as assert from "assert";
 import type { BootstrapSettings } from "../components/bootstrap";
 import { leaseAccountName, sharedAccountName } from "../components/azure";
-import { MOCK_AZURE_SUBSCRIPTION_ID } from "../tools/mocks";
+import { MOCK_AZURE_SUBSCRIPTION_ID } from "../offline/mocks";
 import { StackRun } from "./helpers";
 
 const T = {

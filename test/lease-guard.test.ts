@@ -28,7 +28,7 @@ import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL
 import { FakeLeaseStore } from "../drill/lease-store";
 import { ridesOutSlowStore } from "../drill/scenario";
 import { activeByLease } from "../drill/worker";
-import { loadStackClusterConfig } from "../tools/stack-config";
+import { loadStackClusterConfig } from "../offline/stack-config";
 
 const GUARD = path.join(__dirname, "..", "components", "bootstrap", "lease-guard.py");
 const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;

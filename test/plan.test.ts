@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { listStacks } from "../tools/stack-config";
+import { listStacks } from "../offline/stack-config";
 import { runPlan } from "./helpers";
 import { ProcessResult, runProcess } from "./tools";
 

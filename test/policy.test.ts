@@ -16,8 +16,8 @@ import {
     requiredTags,
     vipMoverLeastPrivilege,
 } from "../policy/policies";
-import { RecordedResource } from "../tools/mocks";
-import { listStacks, readStackConfig } from "../tools/stack-config";
+import { RecordedResource } from "../offline/mocks";
+import { listStacks, readStackConfig } from "../offline/stack-config";
 import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 
 class NotApplicable extends Error {}

@@ -3,7 +3,7 @@ import * as assert from "assert";
 import { ClusterConfig, validateClusterConfig } from "../components/config";
 import { PROJECT } from "../components/constants";
 import { quotaUsage } from "../components/quotas";
-import { listStacks, loadStackClusterConfig, rawClusterConfig, toPulumiConfig } from "../tools/stack-config";
+import { listStacks, loadStackClusterConfig, rawClusterConfig, toPulumiConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig, runPlan, runStack } from "./helpers";
 
 const max = (values: number[]) => Math.max(0, ...values);

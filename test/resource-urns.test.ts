@@ -8,7 +8,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { listStacks } from "../tools/stack-config";
+import { listStacks } from "../offline/stack-config";
 import { runStack } from "./helpers";
 
 const SNAPSHOT = path.join(__dirname, "resource-urns.snapshot.json");

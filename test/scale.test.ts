@@ -3,9 +3,9 @@ import * as assert from "assert";
 import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../components/aws-scale";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_NSG_PRIORITY, CLOUD_LIMITS, NLB_LISTENER_QUOTA, PROJECT } from "../components/constants";
 import { program } from "../components/program";
-import { evaluate } from "../tools/evaluate";
-import { RecordingMocks } from "../tools/mocks";
-import { toPulumiConfig } from "../tools/stack-config";
+import { evaluate } from "../offline/evaluate";
+import { RecordingMocks } from "../offline/mocks";
+import { toPulumiConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
 
 const feeds = (n: number, start = 10000) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: start + i }));

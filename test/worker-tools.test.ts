@@ -13,9 +13,9 @@ import * as path from "path";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { WORKER_PATHS } from "../components/bootstrap";
-import { evaluate } from "../tools/evaluate";
-import { listStacks, readStackConfig } from "../tools/stack-config";
-import { CloudInitFile, RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../tools/worker-bootstrap";
+import { evaluate } from "../offline/evaluate";
+import { listStacks, readStackConfig } from "../offline/stack-config";
+import { CloudInitFile, RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { ProcessResult, hasTool, isRoot, requireTools, runProcess } from "./tools";
 
 const EDITIONS = ["iguanax", "iguana6"] as const;

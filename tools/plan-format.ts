@@ -1,5 +1,5 @@
 /** Turns a mocked evaluation into the plan a reviewer reads: a resource tree and the outputs. */
-import { RecordedResource } from "./mocks";
+import { RecordedResource } from "../offline/mocks";
 
 /** The properties a reviewer checks, per resource type. */
 const KEY_PROPERTIES: Record<string, string[]> = {

@@ -5,15 +5,15 @@
 import { PROJECT } from "../components/constants";
 import { ConfigValidationError } from "../components/config";
 import { program } from "../components/program";
-import { evaluate } from "./evaluate";
+import { evaluate } from "../offline/evaluate";
 import { markPlaceholders, plannedResources, renderTree } from "./plan-format";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { StackFileError, listStacks, rawClusterConfig, readStackConfig } from "./stack-config";
+import { StackFileError, listStacks, rawClusterConfig, readStackConfig } from "../offline/stack-config";
 import { quotaLine, quotaUsage } from "../components/quotas";
 import { describeModes, renderModes } from "../components/modes";
 import { validateClusterConfig } from "../components/config";
-import { workerBootstraps } from "./worker-bootstrap";
+import { workerBootstraps } from "../offline/worker-bootstrap";
 
 const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
   --stack <name>        a stack file in stacks/ (${listStacks().join(", ")})
