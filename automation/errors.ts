@@ -69,10 +69,7 @@ export class UnexpectedOutputsError extends IguanaAutomationError {
         readonly problems: string[],
         context: Pick<ErrorContext, "stackName" | "operation">,
     ) {
-        super(
-            `Stack "${context.stackName}" does not have the ${PROJECT} stack outputs:\n` + problems.map((p) => `  - ${p}`).join("\n"),
-            context,
-        );
+        super(`Stack "${context.stackName}" does not have the ${PROJECT} stack outputs:\n` + problems.map((p) => `  - ${p}`).join("\n"), context);
     }
 }
 

@@ -42,10 +42,7 @@ function scratchDir(projectName: string, stackName: string): string {
 }
 
 /** How an inline workspace selects (or creates) its stack: `LocalWorkspace.createOrSelectStack`, or a test's stand-in. */
-export type CreateOrSelectInline = (
-    args: { stackName: string; projectName: string; program: PulumiFn },
-    options: LocalWorkspaceOptions,
-) => Promise<AutomationStack>;
+export type CreateOrSelectInline = (args: { stackName: string; projectName: string; program: PulumiFn }, options: LocalWorkspaceOptions) => Promise<AutomationStack>;
 
 /**
  * An inline stack whose workspace lives only for one call: each call makes a scratch folder

@@ -58,7 +58,12 @@ function machineHealth(cluster: BootedCluster, machine: Machine, results: CheckR
     } catch {
         /* reported below */
     }
-    check(results, `${machine.name} ${when}: cloud-init done, no error, no warning`, verdict.status === "done" && verdict.errors.length === 0 && verdict.warnings.length === 0, [verdict.status, ...verdict.errors, ...verdict.warnings].join("; "));
+    check(
+        results,
+        `${machine.name} ${when}: cloud-init done, no error, no warning`,
+        verdict.status === "done" && verdict.errors.length === 0 && verdict.warnings.length === 0,
+        [verdict.status, ...verdict.errors, ...verdict.warnings].join("; "),
+    );
     const failed = machine.exec("systemctl --failed --no-legend --plain", { allowFail: true }).trim();
     check(results, `${machine.name} ${when}: systemctl --failed is empty`, failed === "", failed || undefined);
     const source = machine.exec(`findmnt -n -o SOURCE --mountpoint ${WORKER_PATHS.dataMount}`, { allowFail: true }).trim();
@@ -100,9 +105,19 @@ async function lbView(cluster: BootedCluster, roles: Record<string, string>, res
             probe = cluster.probe(w);
         }
         const late = earlier.size > 0 ? ` (after ${((Date.now() - started) / 1000).toFixed(1)} s; first ${[...earlier].join(", ")})` : "";
-        check(results, `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`, probe.status === expected, `${probe.status} ${probe.body}${late}`);
+        check(
+            results,
+            `${w.name} ${when}: role probe ${master ? "200 (MASTER)" : "503 (BACKUP)"} from the bridge`,
+            probe.status === expected,
+            `${probe.status} ${probe.body}${late}`,
+        );
         const open = llp.filter((p) => cluster.connects(w, p));
-        check(results, `${w.name} ${when}: LLP ports ${master ? "open" : "closed (the gate)"}`, master ? open.length === llp.length : open.length === 0, `open: ${open.join(",") || "none"} of ${llp.join(",")}`);
+        check(
+            results,
+            `${w.name} ${when}: LLP ports ${master ? "open" : "closed (the gate)"}`,
+            master ? open.length === llp.length : open.length === 0,
+            `open: ${open.join(",") || "none"} of ${llp.join(",")}`,
+        );
     }
 }
 
@@ -114,18 +129,50 @@ async function oneMessage(cluster: BootedCluster, worker: RenderedWorker, result
         cluster.lab!.ns,
         `sender-${worker.name}`,
         process.execPath,
-        ["-r", "ts-node/register/transpile-only", path.join(__dirname, "..", "drill", "sender.ts"), "--host", worker.address, "--port", String(port), "--count", "1", "--prefix", "BOOT", "--events", events, "--stop-file", `${events}.stop`],
+        [
+            "-r",
+            "ts-node/register/transpile-only",
+            path.join(__dirname, "..", "drill", "sender.ts"),
+            "--host",
+            worker.address,
+            "--port",
+            String(port),
+            "--count",
+            "1",
+            "--prefix",
+            "BOOT",
+            "--events",
+            events,
+            "--stop-file",
+            `${events}.stop`,
+        ],
         { cwd: path.resolve(__dirname, "..") },
     );
     await Promise.race([sender.exited, sleep(30000)]);
-    const lines = fs.existsSync(events) ? fs.readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const lines = fs.existsSync(events)
+        ? fs
+              .readFileSync(events, "utf8")
+              .split("\n")
+              .filter(Boolean)
+              .map((l) => JSON.parse(l))
+        : [];
     const ack = lines.find((e) => e.type === "ack");
-    check(results, `${worker.name} ${when}: an HL7 message to ${worker.address}:${port} is acknowledged by ${worker.name}`, ack !== undefined && String(ack.worker).toLowerCase() === `iguana-${worker.name}`, ack ? `ACK from ${ack.worker}` : `no ACK (${lines.map((e) => e.reason ?? e.type).join(", ")})`);
+    check(
+        results,
+        `${worker.name} ${when}: an HL7 message to ${worker.address}:${port} is acknowledged by ${worker.name}`,
+        ack !== undefined && String(ack.worker).toLowerCase() === `iguana-${worker.name}`,
+        ack ? `ACK from ${ack.worker}` : `no ACK (${lines.map((e) => e.reason ?? e.type).join(", ")})`,
+    );
 }
 
 async function waitAll(cluster: BootedCluster, timeoutMs: number, results: CheckResult[], when: string): Promise<boolean> {
     const done = await Promise.all(cluster.machines.map((m) => m.waitCloudInit(timeoutMs)));
-    return check(results, `both machines ${when}: cloud-init finished`, done.every(Boolean), cluster.machines.map((m, i) => `${m.name} ${done[i] ? "finished" : "did not finish"}`).join(", "));
+    return check(
+        results,
+        `both machines ${when}: cloud-init finished`,
+        done.every(Boolean),
+        cluster.machines.map((m, i) => `${m.name} ${done[i] ? "finished" : "did not finish"}`).join(", "),
+    );
 }
 
 export async function checkBoot(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
@@ -149,7 +196,12 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
         const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
         for (const m of cluster.machines) {
             const got = m.exec(`cat ${WORKER_PATHS.appDir}/admin-password.sha256 2>/dev/null`, { allowFail: true }).trim();
-            check(results, `${m.name}: Iguana's admin password is the secret store's (read with the machine's identity)`, got === want, got ? (got === want ? "digest matches" : "digest differs") : "never set");
+            check(
+                results,
+                `${m.name}: Iguana's admin password is the secret store's (read with the machine's identity)`,
+                got === want,
+                got ? (got === want ? "digest matches" : "digest differs") : "never set",
+            );
         }
     }
     return results;
@@ -176,7 +228,12 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     await sleep(5000);
     const after = await cluster.settle(5000);
     log(`reboot of wk1: roles ${JSON.stringify(after)}`);
-    check(results, "wk1 rebooted: it comes back BACKUP and WK2 stays MASTER (no failback)", roles.wk1 === "BACKUP" && after.wk1 === "BACKUP" && after.wk2 === "MASTER", JSON.stringify(after));
+    check(
+        results,
+        "wk1 rebooted: it comes back BACKUP and WK2 stays MASTER (no failback)",
+        roles.wk1 === "BACKUP" && after.wk1 === "BACKUP" && after.wk2 === "MASTER",
+        JSON.stringify(after),
+    );
     machineHealth(cluster, wk1, results, "after reboot");
     await lbView(cluster, after, results, "after wk1's reboot");
     if (floating(cluster)) check(results, "wk1 rebooted: the floating VIP stays on WK2", cluster.vipHolder() === "wk2", `holder ${cluster.vipHolder()}`);
@@ -222,7 +279,12 @@ export async function checkFailedDiskStep(cluster: BootedCluster, log: (l: strin
         check(results, `${m.name}: the boot log says why the disk step failed`, said.length > 0, said.slice(-2).join(" | ") || "nothing");
         const guard = m.exec(`systemctl is-active ${LEASE_GUARD_UNIT}`, { allowFail: true }).trim();
         const iguana = m.exec(`systemctl is-active ${unitOf(cluster)}`, { allowFail: true }).trim();
-        check(results, `${m.name}: neither Iguana nor the lease guard started after the failed disk step`, guard !== "active" && iguana !== "active", `lease guard ${guard || "none"}, Iguana ${iguana || "none"}`);
+        check(
+            results,
+            `${m.name}: neither Iguana nor the lease guard started after the failed disk step`,
+            guard !== "active" && iguana !== "active",
+            `lease guard ${guard || "none"}, Iguana ${iguana || "none"}`,
+        );
         const probe = cluster.probe(cluster.workers.find((w) => w.name === m.name)!);
         check(results, `${m.name}: the role probe does not answer 200`, probe.status !== 200, `${probe.status || "no answer"}`);
     }

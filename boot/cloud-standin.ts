@@ -48,9 +48,7 @@ export interface CloudStandinConfig {
 
 /** The `ip` commands that put the VIP on `holder` (or nowhere): its address on the holder, the lab's route to it. */
 export function placementCommands(p: NonNullable<CloudStandinConfig["placement"]>, holder: string | undefined): { args: string[]; allowFail: boolean }[] {
-    const commands = p.workers
-        .filter((w) => w.name !== holder)
-        .map((w) => ({ args: ["-n", w.ns, "addr", "del", `${p.vip}/32`, "dev", p.iface], allowFail: true }));
+    const commands = p.workers.filter((w) => w.name !== holder).map((w) => ({ args: ["-n", w.ns, "addr", "del", `${p.vip}/32`, "dev", p.iface], allowFail: true }));
     const to = p.workers.find((w) => w.name === holder);
     if (to) {
         commands.push({ args: ["-n", to.ns, "addr", "replace", `${p.vip}/32`, "dev", p.iface], allowFail: false });
@@ -77,8 +75,20 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         cloud: config.cloud,
         workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify,
-        aws: { allocationId: config.vip?.allocationId ?? "eipalloc-none", publicIp: "203.0.113.10", region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: config.vip?.publicIpId ?? "/none", ipConfigName: config.vip?.ipConfigName ?? "primary", accessToken: DRILL_AZURE_TOKEN, subnetId: "/subnets/workers", storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
+        aws: {
+            allocationId: config.vip?.allocationId ?? "eipalloc-none",
+            publicIp: "203.0.113.10",
+            region: config.region,
+            credentials: DRILL_AWS_CREDENTIALS,
+            role: DRILL_AWS_ROLE,
+        },
+        azure: {
+            publicIpId: config.vip?.publicIpId ?? "/none",
+            ipConfigName: config.vip?.ipConfigName ?? "primary",
+            accessToken: DRILL_AZURE_TOKEN,
+            subnetId: "/subnets/workers",
+            storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
+        },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {
             // Recorded when the cloud applies the change, before the addresses are moved here.
@@ -122,7 +132,8 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
             req.on("end", () => {
                 const body = Buffer.concat(chunks);
                 if (req.headers["x-amz-target"] !== "secretsmanager.GetSecretValue") return reply(400, { __type: "InvalidAction" }, "application/x-amz-json-1.1");
-                if (!sigv4Valid(req, body, config.region, "secretsmanager", DRILL_AWS_CREDENTIALS)) return reply(403, { __type: "InvalidSignatureException" }, "application/x-amz-json-1.1");
+                if (!sigv4Valid(req, body, config.region, "secretsmanager", DRILL_AWS_CREDENTIALS))
+                    return reply(403, { __type: "InvalidSignatureException" }, "application/x-amz-json-1.1");
                 const { SecretId } = JSON.parse(body.toString("utf8") || "{}");
                 return reply(200, { ARN: SecretId, Name: String(SecretId).split(":").pop(), SecretString: config.adminPassword, VersionId: "v1" }, "application/x-amz-json-1.1");
             });

@@ -86,7 +86,15 @@ async function renderCaseNow(c: BootCase, installer: { url: string; sha256: stri
         const boot = boots.find((b) => b.resource.endsWith(`-${plan.name}`));
         if (!boot) throw new Error(`${c.stack}: no rendered user data for ${plan.name} (have ${boots.map((b) => b.resource).join(", ")})`);
         const subnet = network.privateSubnets[plan.index];
-        return { name: plan.name, role: plan.role, address: plan.privateIp, prefixBits: Number(subnet.split("/")[1]), userData: boot.cloudInit, dataDiskPath: dataDiskPath(boot.cloudInit), subnet };
+        return {
+            name: plan.name,
+            role: plan.role,
+            address: plan.privateIp,
+            prefixBits: Number(subnet.split("/")[1]),
+            userData: boot.cloudInit,
+            dataDiskPath: dataDiskPath(boot.cloudInit),
+            subnet,
+        };
     });
     return { cfg, workers };
 }
@@ -159,10 +167,7 @@ export class BootedCluster {
 
         this.lab = new Lab(this.id, addressing, this.options.archive.addresses);
         this.lab.create();
-        const endpoints =
-            cfg.cloud === "aws"
-                ? [`secretsmanager.${cfg.region}.amazonaws.com`, `ec2.${cfg.region}.amazonaws.com`]
-                : ["management.azure.com", ...this.vaultHosts()];
+        const endpoints = cfg.cloud === "aws" ? [`secretsmanager.${cfg.region}.amazonaws.com`, `ec2.${cfg.region}.amazonaws.com`] : ["management.azure.com", ...this.vaultHosts()];
         const lease = leaseStoreConfig(this.workers[0].userData);
         if (!lease) throw new Error(`${this.bootCase.label}: the rendered user data has no lease.json`);
         const leaseUrl = new URL(lease.url);
@@ -187,7 +192,13 @@ export class BootedCluster {
             })),
             adminPassword: this.adminPassword,
             ...(vip ? { vip: { allocationId: vip.allocationId, publicIpId: vip.publicIpId, ipConfigName: vip.ipConfigName } } : {}),
-            files: { ready: path.join(this.dir, "standin.ready"), ...this.vipFiles(), leaseFaults: this.leaseFiles().faults, leaseWrites: this.leaseFiles().writes, leaseCalls: this.leaseFiles().calls },
+            files: {
+                ready: path.join(this.dir, "standin.ready"),
+                ...this.vipFiles(),
+                leaseFaults: this.leaseFiles().faults,
+                leaseWrites: this.leaseFiles().writes,
+                leaseCalls: this.leaseFiles().calls,
+            },
             ...(this.options.vipPlacement && vip
                 ? {
                       placement: {
@@ -202,7 +213,13 @@ export class BootedCluster {
         };
         const configFile = path.join(this.dir, "cloud-standin.json");
         fs.writeFileSync(configFile, JSON.stringify(this.standinConfig, null, 2));
-        this.standin = this.procs.spawnIn(this.lab.ns, "cloud-standin", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-standin.ts"), configFile], { cwd: this.options.repoRoot });
+        this.standin = this.procs.spawnIn(
+            this.lab.ns,
+            "cloud-standin",
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-standin.ts"), configFile],
+            { cwd: this.options.repoRoot },
+        );
         if (!(await waitFor(() => fs.existsSync(this.standinConfig!.files.ready), 30000, 100))) throw new Error("the stand-in cloud did not start");
 
         const hosts = [
@@ -259,7 +276,9 @@ export class BootedCluster {
 
     /** The role probe as the load balancer asks it: from the bridge, over the network. */
     probe(worker: RenderedWorker): { status: number; body: string } {
-        const out = this.lab!.exec("curl", ["-s", "-m", "3", "-w", "\\n%{http_code}", `http://${worker.address}:${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}`], true).trim().split("\n");
+        const out = this.lab!.exec("curl", ["-s", "-m", "3", "-w", "\\n%{http_code}", `http://${worker.address}:${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}`], true)
+            .trim()
+            .split("\n");
         return { status: Number(out[out.length - 1]) || 0, body: out.slice(0, -1).join(" ") };
     }
 
@@ -301,11 +320,16 @@ export class BootedCluster {
 
     /** Waits for the machines' state files to say one MASTER; returns the roles seen. */
     async settle(timeoutMs: number): Promise<Record<string, string>> {
-        const roles = () => Object.fromEntries(this.machines.map((m) => [m.name, m.exec("cat /run/iguana-ha/state 2>/dev/null || echo NONE", { allowFail: true }).trim() || "NONE"]));
-        await waitFor(() => {
-            const r = roles();
-            return Object.values(r).filter((v) => v === "MASTER").length === 1 && Object.values(r).every((v) => v === "MASTER" || v === "BACKUP");
-        }, timeoutMs, 500);
+        const roles = () =>
+            Object.fromEntries(this.machines.map((m) => [m.name, m.exec("cat /run/iguana-ha/state 2>/dev/null || echo NONE", { allowFail: true }).trim() || "NONE"]));
+        await waitFor(
+            () => {
+                const r = roles();
+                return Object.values(r).filter((v) => v === "MASTER").length === 1 && Object.values(r).every((v) => v === "MASTER" || v === "BACKUP");
+            },
+            timeoutMs,
+            500,
+        );
         await sleep(500);
         return roles();
     }
@@ -317,4 +341,3 @@ function sameSubnet(gatewayCidr: string, address: string): boolean {
     const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
     return (toInt(gw) & mask) === (toInt(address) & mask);
 }
-

@@ -66,7 +66,8 @@ function preflight(): void {
     if (process.platform !== "linux") throw new Error("the boot test needs Linux");
     if (process.getuid?.() !== 0) throw new Error("the boot test needs root (systemd-nspawn, mounts, loop devices, namespaces)");
     for (const tool of ["systemd-nspawn", "mmdebstrap", "nsenter", "losetup", "iptables", "ip", "openssl", "curl", "tar"]) {
-        if (!sh("sh", ["-c", `command -v ${tool} || true`]).trim()) throw new Error(`${tool} is not installed (Debian packages: systemd-container mmdebstrap util-linux iptables iproute2 openssl curl tar)`);
+        if (!sh("sh", ["-c", `command -v ${tool} || true`]).trim())
+            throw new Error(`${tool} is not installed (Debian packages: systemd-container mmdebstrap util-linux iptables iproute2 openssl curl tar)`);
     }
 }
 
@@ -82,7 +83,9 @@ export function cleanLeftovers(): void {
         const mountPoint = line.split(" ")[4];
         if (mountPoint?.startsWith(RUNS_DIR)) sh("umount", ["-l", mountPoint], { allowFail: true });
     }
-    for (const ns of sh("ip", ["netns", "list"], { allowFail: true }).split("\n").map((l) => l.split(" ")[0])) {
+    for (const ns of sh("ip", ["netns", "list"], { allowFail: true })
+        .split("\n")
+        .map((l) => l.split(" ")[0])) {
         if (ns.startsWith(`${BOOT_PREFIX}-`)) sh("ip", ["netns", "del", ns], { allowFail: true });
     }
     for (const link of sh("ip", ["-o", "link", "show"], { allowFail: true }).split("\n")) {
@@ -115,10 +118,22 @@ export function resolveArchive(): { hosts: string[]; addresses: string[] } {
     return { hosts, addresses };
 }
 
-async function runCase(c: BootCase, index: number, ctx: { runId: string; rootfs: string; archive: { hosts: string[]; addresses: string[] }; coldStarts: number; clusters: Set<BootedCluster>; keep: boolean }): Promise<CheckResult[]> {
+async function runCase(
+    c: BootCase,
+    index: number,
+    ctx: { runId: string; rootfs: string; archive: { hosts: string[]; addresses: string[] }; coldStarts: number; clusters: Set<BootedCluster>; keep: boolean },
+): Promise<CheckResult[]> {
     const started = Date.now();
     const log = (line: string) => console.log(`boot-test: [${c.label}] ${line}`);
-    const cluster = new BootedCluster(c, { runId: ctx.runId, index, rootfs: ctx.rootfs, workDir: path.join(RUNS_DIR, ctx.runId), archive: ctx.archive, repoRoot: path.resolve(__dirname, ".."), log });
+    const cluster = new BootedCluster(c, {
+        runId: ctx.runId,
+        index,
+        rootfs: ctx.rootfs,
+        workDir: path.join(RUNS_DIR, ctx.runId),
+        archive: ctx.archive,
+        repoRoot: path.resolve(__dirname, ".."),
+        log,
+    });
     ctx.clusters.add(cluster);
     const results: CheckResult[] = [];
     try {
@@ -177,7 +192,9 @@ async function main(): Promise<number> {
     process.on("SIGTERM", () => void interrupted("SIGTERM"));
     const results: CheckResult[] = [];
     try {
-        const perCase = await pool(args.cases, args.parallel, (c, i) => runCase(c, i, { runId, rootfs: rootfs.dir, archive, coldStarts: args.coldStarts, clusters, keep: args.keep }));
+        const perCase = await pool(args.cases, args.parallel, (c, i) =>
+            runCase(c, i, { runId, rootfs: rootfs.dir, archive, coldStarts: args.coldStarts, clusters, keep: args.keep }),
+        );
         results.push(...perCase.flat());
     } finally {
         if (!args.keep) cleanLeftovers();
@@ -186,7 +203,9 @@ async function main(): Promise<number> {
     const failed = results.filter((r) => !r.ok);
     console.log("");
     for (const r of results) console.log(`${r.ok ? "PASS" : "FAIL"}  ${r.case.padEnd(26)} ${r.check}${r.detail ? `: ${r.detail}` : ""}`);
-    console.log(`\nboot-test: ${results.length - failed.length} passed, ${failed.length} failed (${((Date.now() - t0) / 1000).toFixed(0)} s on ${require("os").cpus().length} cores)`);
+    console.log(
+        `\nboot-test: ${results.length - failed.length} passed, ${failed.length} failed (${((Date.now() - t0) / 1000).toFixed(0)} s on ${require("os").cpus().length} cores)`,
+    );
     return failed.length === 0 ? 0 : 1;
 }
 
@@ -194,10 +213,9 @@ if (require.main === module) {
     main().then(
         (code) => process.exit(code),
         (e) => {
-            console.error(`boot-test failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+            console.error(`boot-test failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
             cleanLeftovers();
             process.exit(1);
         },
     );
 }
-

@@ -175,4 +175,3 @@ export function splitRule(rule: string): string[] {
     while ((m = re.exec(rule)) !== null) out.push(m[1] ?? m[2]);
     return out;
 }
-

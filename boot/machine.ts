@@ -214,7 +214,27 @@ export class Machine {
             if (options.allowFail) return "";
             throw new Error(`${this.name} is not running`);
         }
-        return sh("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], options);
+        return sh(
+            "nsenter",
+            [
+                "-t",
+                String(pid),
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "--",
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "LANG=C.UTF-8",
+                "/bin/sh",
+                "-c",
+                command,
+            ],
+            options,
+        );
     }
 
     /** `exec` without blocking the caller's event loop (the drill watches the cluster while it runs). */
@@ -226,8 +246,26 @@ export class Machine {
         const pid = this.leader();
         if (pid === undefined) return Promise.resolve({ code: 1, stdout: "" });
         return new Promise((resolve) =>
-            execFile("nsenter", ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "/bin/sh", "-c", command], (error, stdout) =>
-                resolve({ code: error ? 1 : 0, stdout: String(stdout) }),
+            execFile(
+                "nsenter",
+                [
+                    "-t",
+                    String(pid),
+                    "-m",
+                    "-u",
+                    "-i",
+                    "-n",
+                    "-p",
+                    "--",
+                    "/usr/bin/env",
+                    "-i",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "LANG=C.UTF-8",
+                    "/bin/sh",
+                    "-c",
+                    command,
+                ],
+                (error, stdout) => resolve({ code: error ? 1 : 0, stdout: String(stdout) }),
             ),
         );
     }
@@ -247,7 +285,8 @@ export class Machine {
         const end = Date.now() + timeoutMs;
         while (Date.now() < end) {
             if (!this.running()) return false;
-            if (this.leader() !== undefined && (await this.run("test -e /run/cloud-init/result.json && cloud-init status | grep -Eq 'status: (done|error|degraded)'")).code === 0) return true;
+            if (this.leader() !== undefined && (await this.run("test -e /run/cloud-init/result.json && cloud-init status | grep -Eq 'status: (done|error|degraded)'")).code === 0)
+                return true;
             await sleep(1000);
         }
         return false;

@@ -13,19 +13,7 @@ import { sh as run } from "../drill/system";
 export const GUEST_SUITE = "trixie";
 
 /** What a cloud image has before its user data runs. */
-export const ROOTFS_PACKAGES = [
-    "systemd-sysv",
-    "udev",
-    "dbus",
-    "cloud-init",
-    "netplan.io",
-    "iproute2",
-    "e2fsprogs",
-    "ca-certificates",
-    "openssh-server",
-    "sudo",
-    "procps",
-];
+export const ROOTFS_PACKAGES = ["systemd-sysv", "udev", "dbus", "cloud-init", "netplan.io", "iproute2", "e2fsprogs", "ca-certificates", "openssh-server", "sudo", "procps"];
 
 /** Where the cached root file systems live (outside the repo, kept between runs). */
 export const BOOT_CACHE_DIR = process.env.IGUANA_BOOT_CACHE ?? "/var/tmp/iguana-ha-boot";
@@ -80,10 +68,9 @@ export function parseAptSources(files: { name: string; text: string }[]): AptSou
 
 /** The guest's deb822 sources: this host's archive URIs, for the guest's suite. */
 export function guestSources(sources: AptSource[], suite = GUEST_SUITE): string {
-    const stanza = (uri: string, suites: string[]) => `Types: deb\nURIs: ${uri}\nSuites: ${suites.join(" ")}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
-    return sources
-        .map((s) => (s.kind === "security" ? stanza(s.uri, [`${suite}-security`]) : stanza(s.uri, [suite, `${suite}-updates`])))
-        .join("\n");
+    const stanza = (uri: string, suites: string[]) =>
+        `Types: deb\nURIs: ${uri}\nSuites: ${suites.join(" ")}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
+    return sources.map((s) => (s.kind === "security" ? stanza(s.uri, [`${suite}-security`]) : stanza(s.uri, [suite, `${suite}-updates`]))).join("\n");
 }
 
 /** apt settings of this host that say how to reach the archive (Acquire::*: proxies, date checks). */
@@ -143,7 +130,9 @@ export function ensureRootfs(log: (line: string) => void, baked: string[] = []):
     if (fs.existsSync(path.join(dir, ".iguana-ha-complete"))) return { dir, built: false, seconds: 0 };
     const started = Date.now();
     fs.mkdirSync(BOOT_CACHE_DIR, { recursive: true, mode: 0o755 });
-    for (const old of fs.readdirSync(BOOT_CACHE_DIR).filter((n) => n.startsWith("rootfs-") && n !== path.basename(dir) && (n.startsWith(`rootfs-${GUEST_SUITE}-${flavour}-`) || !/^rootfs-\w+-(cloud|baked)-/.test(n)))) {
+    for (const old of fs
+        .readdirSync(BOOT_CACHE_DIR)
+        .filter((n) => n.startsWith("rootfs-") && n !== path.basename(dir) && (n.startsWith(`rootfs-${GUEST_SUITE}-${flavour}-`) || !/^rootfs-\w+-(cloud|baked)-/.test(n)))) {
         log(`boot-test: removing an outdated root file system ${old}`);
         fs.rmSync(path.join(BOOT_CACHE_DIR, old), { recursive: true, force: true });
     }

@@ -252,29 +252,19 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const network = planNetwork(cfg.network.cidr);
     const workerPlans = planWorkers(network);
 
-    const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply(
-        (result) => {
-            if (result.names.length < 2) {
-                throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
-            }
-            return [result.names[0], result.names[1]] as [string, string];
-        },
-    );
+    const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply((result) => {
+        if (result.names.length < 2) {
+            throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
+        }
+        return [result.names[0], result.names[1]] as [string, string];
+    });
     const partition = getPartitionOutput({}, opts).partition;
 
     // --- network -------------------------------------------------------------------------
-    const vpcResource = new ec2.Vpc(
-        `${name}-vpc`,
-        { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } },
-        opts,
-    );
+    const vpcResource = new ec2.Vpc(`${name}-vpc`, { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } }, opts);
     const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpcResource.id, tags }, opts);
 
-    const publicRoutes = new ec2.RouteTable(
-        `${name}-public-rt`,
-        { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags },
-        opts,
-    );
+    const publicRoutes = new ec2.RouteTable(`${name}-public-rt`, { vpcId: vpcResource.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags }, opts);
     const publicSubnets = (floating ? [] : network.publicSubnets).map((cidr, i) => {
         const subnet = new ec2.Subnet(
             `${name}-public-${ZONE_SUFFIX[i]}`,
@@ -336,8 +326,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
 
     // --- security groups -----------------------------------------------------------------
     // The NLB preserves client addresses, so workers see the senders' own IPs.
-    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) =>
-        new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
     const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
     // The description still names VRRP, whose rule is gone (the lease decides who is active):
     // a security group's description cannot change without replacing the group.
@@ -457,11 +446,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
     // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
     const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
-    const key = new kms.Key(
-        `${name}-key`,
-        { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
-        keep,
-    );
+    const key = new kms.Key(`${name}-key`, { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, keep);
     const role = new iam.Role(
         `${name}-worker-role`,
         {
@@ -474,27 +459,15 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         },
         opts,
     );
-    new iam.RolePolicyAttachment(
-        `${name}-worker-ssm`,
-        { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` },
-        opts,
-    );
+    new iam.RolePolicyAttachment(`${name}-worker-ssm`, { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, opts);
     const profile = new iam.InstanceProfile(`${name}-worker-profile`, { role: role.name, tags }, opts);
 
     // The admin password lives in Secrets Manager, encrypted with the project key; only the
     // worker role may read it, and the workers fetch it at boot. It never enters user data.
     const adminPassword = createAdminPassword(name, parent);
-    const secret = new secretsmanager.Secret(
-        `${name}-admin-password`,
-        { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags },
-        opts,
-    );
+    const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
     new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
-    new iam.RolePolicy(
-        `${name}-worker-read-secret`,
-        { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) },
-        opts,
-    );
+    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) }, opts);
 
     // --- the lease (docs/lease.md) ----------------------------------------------------------
     // One item decides which worker is active. The table holds nothing else: no backups (no
@@ -560,8 +533,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             keep,
         );
         const mountTargets = privateSubnets.map(
-            (subnet, i) =>
-                new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
+            (subnet, i) => new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
         );
         new efs.FileSystemPolicy(`${name}-shared`, { fileSystemId: fileSystem.id, policy: sharedFileSystemPolicy(fileSystem.arn, role.arn) }, opts);
         return { efsSg, fileSystem, mountTargets };
@@ -663,7 +635,13 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     if (shared) {
         new iam.RolePolicy(
             `${name}-worker-fence-peer`,
-            { role: role.id, policy: peerFencePolicy(workers.map((w) => w.instance.arn), name) },
+            {
+                role: role.id,
+                policy: peerFencePolicy(
+                    workers.map((w) => w.instance.arn),
+                    name,
+                ),
+            },
             opts,
         );
     }
@@ -671,7 +649,13 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     if (floatingVip) {
         new iam.RolePolicy(
             `${name}-worker-move-vip`,
-            { role: role.id, policy: moveVipPolicy(floatingVip.arn, workers.map((w) => w.instance.arn)) },
+            {
+                role: role.id,
+                policy: moveVipPolicy(
+                    floatingVip.arn,
+                    workers.map((w) => w.instance.arn),
+                ),
+            },
             opts,
         );
         const vip = floatingVip.publicIp;
@@ -689,9 +673,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
                   return new ec2.Eip(eipName, { domain: "vpc", tags: { ...tags, Name: eipName } }, opts);
               })
             : [];
-        const privateIps = privateSubnets.map((_, i) =>
-            hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)),
-        );
+        const privateIps = privateSubnets.map((_, i) => hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)));
         const nlb = new lb.LoadBalancer(
             `${name}-nlb${suffix}`,
             {
@@ -756,9 +738,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     // The first address of the NLB with the lowest channel ports: every channel of that block listens on it.
     const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
     const dashboardHost = nlbs.find((n) => n.shard.dashboard)!.addresses.apply((addresses) => addresses[0]);
-    const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) =>
-        Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))),
-    );
+    const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))));
     return {
         cloud: "aws",
         vip,

@@ -244,11 +244,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     // one subnet per zone (a VNet subnet spans zones, but NAT gateways are zonal: one subnet
     // per zone gives each zone its own egress). The public quarters stay free: an Azure load
     // balancer frontend lives in no subnet.
-    const vnet = new network.VirtualNetwork(
-        `${name}-vnet`,
-        { resourceGroupName, location, addressSpace: { addressPrefixes: [networkPlan.vpcCidr] }, tags },
-        opts,
-    );
+    const vnet = new network.VirtualNetwork(`${name}-vnet`, { resourceGroupName, location, addressSpace: { addressPrefixes: [networkPlan.vpcCidr] }, tags }, opts);
 
     const probeSources = "AzureLoadBalancer";
     // Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
@@ -439,36 +435,34 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     const loadBalancer = floating
         ? undefined
         : new network.LoadBalancer(
-        `${name}-lb`,
-        {
-            resourceGroupName,
-            location,
-            loadBalancerName: lbName,
-            sku: { name: "Standard", tier: "Regional" },
-            frontendIPConfigurations: [
-                vipIp
-                    ? { name: AZURE_LB_PARTS.frontend, publicIPAddress: { id: vipIp.id } }
-                    : {
-                          name: AZURE_LB_PARTS.frontend,
-                          subnet: { id: subnets[0].id },
-                          privateIPAllocationMethod: "Static",
-                          privateIPAddress: networkPlan.internalVipIps[0],
-                          zones: [...AZURE_ZONE_REDUNDANT],
-                      },
-            ],
-            backendAddressPools: [{ name: AZURE_LB_PARTS.pool }],
-            probes: checks.map((check) => azureProbe(check, cfg)),
-            loadBalancingRules: [
-                ...cfg.channels.map((channel) =>
-                    lbRule(azureRuleName(channel), channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds / 60),
-                ),
-                // The dashboard follows the active worker, like active-passive channels.
-                lbRule(AZURE_LB_PARTS.dashboardRule, cfg.iguana.webPort, ROLE_PROBE),
-            ],
-            tags,
-        },
-        opts,
-    );
+              `${name}-lb`,
+              {
+                  resourceGroupName,
+                  location,
+                  loadBalancerName: lbName,
+                  sku: { name: "Standard", tier: "Regional" },
+                  frontendIPConfigurations: [
+                      vipIp
+                          ? { name: AZURE_LB_PARTS.frontend, publicIPAddress: { id: vipIp.id } }
+                          : {
+                                name: AZURE_LB_PARTS.frontend,
+                                subnet: { id: subnets[0].id },
+                                privateIPAllocationMethod: "Static",
+                                privateIPAddress: networkPlan.internalVipIps[0],
+                                zones: [...AZURE_ZONE_REDUNDANT],
+                            },
+                  ],
+                  backendAddressPools: [{ name: AZURE_LB_PARTS.pool }],
+                  probes: checks.map((check) => azureProbe(check, cfg)),
+                  loadBalancingRules: [
+                      ...cfg.channels.map((channel) => lbRule(azureRuleName(channel), channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds / 60)),
+                      // The dashboard follows the active worker, like active-passive channels.
+                      lbRule(AZURE_LB_PARTS.dashboardRule, cfg.iguana.webPort, ROLE_PROBE),
+                  ],
+                  tags,
+              },
+              opts,
+          );
 
     // --- dedicated hosts -----------------------------------------------------------------
     // A host group lives in one zone, so one group (one fault domain) and one host per zone.
@@ -619,11 +613,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         { resourceGroupName, accountName: leaseAccount.name, containerName: AZURE_LEASE_CONTAINER, publicAccess: "None" },
         opts,
     );
-    const blobZone = new privatedns.PrivateZone(
-        `${name}-blob-dns`,
-        { resourceGroupName, location: "global", privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE, tags },
-        opts,
-    );
+    const blobZone = new privatedns.PrivateZone(`${name}-blob-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE, tags }, opts);
     new privatedns.VirtualNetworkLink(
         `${name}-blob-dns`,
         { resourceGroupName, location: "global", privateZoneName: blobZone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
@@ -697,11 +687,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             },
             keep,
         );
-        const zone = new privatedns.PrivateZone(
-            `${name}-file-dns`,
-            { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags },
-            opts,
-        );
+        const zone = new privatedns.PrivateZone(`${name}-file-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags }, opts);
         new privatedns.VirtualNetworkLink(
             `${name}-file-dns`,
             { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
@@ -834,9 +820,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                     },
                     osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
                     // No attachment resource on Azure: the VM itself attaches the disk.
-                    dataDisks: disk
-                        ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }]
-                        : [],
+                    dataDisks: disk ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }] : [],
                 },
                 diagnosticsProfile: { bootDiagnostics: { enabled: true } },
                 tags: workerTags,
@@ -960,13 +944,11 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             loadBalancer,
             publicVip: vipIp,
         },
-        workers: pulumi
-            .all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations])))
-            .apply((values) =>
-                workers.map(({ plan }, i) => {
-                    const [id, zones, ipConfigurations] = values[i];
-                    return { name: plan.name, role: plan.role, zone: zones![0], privateIp: ipConfigurations![0].privateIPAddress!, id };
-                }),
-            ),
+        workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
+            workers.map(({ plan }, i) => {
+                const [id, zones, ipConfigurations] = values[i];
+                return { name: plan.name, role: plan.role, zone: zones![0], privateIp: ipConfigurations![0].privateIPAddress!, id };
+            }),
+        ),
     };
 }

@@ -82,10 +82,7 @@ export interface ConfigProblem {
  */
 export class ConfigValidationError extends pulumi.RunError {
     constructor(public readonly problems: ConfigProblem[]) {
-        super(
-            `Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-                problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
-        );
+        super(`Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"));
         this.name = "ConfigValidationError";
     }
 }
@@ -178,7 +175,7 @@ class Reader {
 
     cidrList(key: string, value: unknown, { required }: { required: boolean }): string[] | undefined {
         if (value === undefined) {
-            if (required) this.report(key, "is required: a non-empty list of IPv4 CIDRs such as [\"203.0.113.0/24\"]");
+            if (required) this.report(key, 'is required: a non-empty list of IPv4 CIDRs such as ["203.0.113.0/24"]');
             return undefined;
         }
         if (!Array.isArray(value)) {
@@ -186,7 +183,7 @@ class Reader {
             return undefined;
         }
         if (required && value.length === 0) {
-            this.report(key, "is empty: list at least one IPv4 CIDR allowed to send, such as \"203.0.113.0/24\"");
+            this.report(key, 'is empty: list at least one IPv4 CIDR allowed to send, such as "203.0.113.0/24"');
             return undefined;
         }
         let ok = true;
@@ -332,13 +329,19 @@ function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
     if (cloud === "aws") {
         if (AWS_REGIONS.includes(region)) return true;
         const guess = closest(region, AWS_REGIONS);
-        r.report(key, `"${region}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-east-1, eu-west-1 (see components/regions.ts)`);
+        r.report(
+            key,
+            `"${region}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-east-1, eu-west-1 (see components/regions.ts)`,
+        );
         return false;
     }
     const name = normalizeAzureLocation(region);
     if (AZURE_ZONAL_LOCATIONS.includes(name)) return true;
     if (AZURE_NON_ZONAL_LOCATIONS.includes(name)) {
-        r.report(key, `"${region}" has no availability zones, and the workers need zones 1 and 2; allowed: a region with zones such as eastus2, westeurope (see components/regions.ts)`);
+        r.report(
+            key,
+            `"${region}" has no availability zones, and the workers need zones 1 and 2; allowed: a region with zones such as eastus2, westeurope (see components/regions.ts)`,
+        );
         return false;
     }
     const guess = closest(name, AZURE_ZONAL_LOCATIONS);
@@ -390,7 +393,7 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
             }
         }
     }
-    const allowedCidrs = value === undefined ? [] : r.cidrList("network.allowedCidrs", obj.allowedCidrs, { required: true }) ?? [];
+    const allowedCidrs = value === undefined ? [] : (r.cidrList("network.allowedCidrs", obj.allowedCidrs, { required: true }) ?? []);
     const adminCidrs = r.cidrList("network.adminCidrs", obj.adminCidrs, { required: false }) ?? [];
     adminCidrs.forEach((c, i) => {
         if (c.endsWith("/0")) {
@@ -420,10 +423,7 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
     const dedicated = r.boolean("workers.dedicated", obj.dedicated) ?? DEFAULTS.dedicated;
     const encryptionAtHost = r.boolean("workers.encryptionAtHost", obj.encryptionAtHost) ?? DEFAULTS.encryptionAtHost;
     if (cloud === "aws" && obj.encryptionAtHost !== undefined) {
-        r.report(
-            "workers.encryptionAtHost",
-            "is an Azure setting; on AWS the EBS root and data volumes are already KMS-encrypted with the project key: remove the key",
-        );
+        r.report("workers.encryptionAtHost", "is an Azure setting; on AWS the EBS root and data volumes are already KMS-encrypted with the project key: remove the key");
     }
     if (cloud === "azure" && sizeOk) {
         const parsed = parseAzureVmSize(size);
@@ -438,8 +438,7 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
         } else if (dedicated && !dedicatedHostSku(parsed)) {
             r.report(
                 "workers.size",
-                `"${size}" has no dedicated host SKU we know (workers.dedicated is true); a dedicated host runs one VM series: ` +
-                    `use a size of ${dedicatedHostSeriesText()}`,
+                `"${size}" has no dedicated host SKU we know (workers.dedicated is true); a dedicated host runs one VM series: ` + `use a size of ${dedicatedHostSeriesText()}`,
             );
         }
     }
@@ -453,8 +452,7 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
     if (strategy === "floating-ip") return { ...readFloatingIpFailover(r, obj, cloud), leaseSeconds };
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     const healthCheckIntervalSeconds =
-        r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ??
-        DEFAULTS.healthCheckIntervalSeconds;
+        r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ?? DEFAULTS.healthCheckIntervalSeconds;
     const unhealthyThreshold = r.integer("failover.unhealthyThreshold", obj.unhealthyThreshold, limits?.unhealthyThreshold) ?? DEFAULTS.unhealthyThreshold;
     const idleTimeoutSeconds = r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, limits?.idleTimeoutSeconds, " s") ?? DEFAULTS.idleTimeoutSeconds;
     if (limits && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % limits.idleTimeoutStepSeconds !== 0) {
@@ -475,15 +473,13 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
 function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: Cloud | undefined): Omit<FailoverConfig, "leaseSeconds"> {
     for (const key of ["healthCheckIntervalSeconds", "unhealthyThreshold"] as const) {
         if (obj[key] !== undefined) {
-            r.report(
-                `failover.${key}`,
-                `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (the lease alone decides): remove the key`,
-            );
+            r.report(`failover.${key}`, `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (the lease alone decides): remove the key`);
         }
     }
     const range = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS : cloud ? CLOUD_LIMITS[cloud].idleTimeoutSeconds : undefined;
     const idleDefault = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max : DEFAULTS.idleTimeoutSeconds;
-    const idleTimeoutSeconds = r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, range, cloud === "azure" ? " s (an Azure Public IP's idle timeout)" : " s") ?? idleDefault;
+    const idleTimeoutSeconds =
+        r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, range, cloud === "azure" ? " s (an Azure Public IP's idle timeout)" : " s") ?? idleDefault;
     if (cloud === "azure" && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % CLOUD_LIMITS.azure.idleTimeoutStepSeconds !== 0) {
         r.report("failover.idleTimeoutSeconds", `${idleTimeoutSeconds} s is not a whole number of minutes; azure sets idle timeouts in minutes, so use a multiple of 60`);
     }
@@ -539,7 +535,7 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
         if (!obj) return;
         let name: string | undefined;
         if (obj.name === undefined) {
-            r.report(`${key}.name`, "is required: a DNS-safe name such as \"adt-in\"");
+            r.report(`${key}.name`, 'is required: a DNS-safe name such as "adt-in"');
         } else {
             name = r.string(`${key}.name`, obj.name);
             if (name !== undefined && !CHANNEL_NAME_PATTERN.test(name)) {
@@ -568,7 +564,15 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
         }
         if (port !== undefined) {
             const reserved =
-                port === SSH_PORT ? "SSH" : port === RDP_PORT ? "RDP (closed to the Internet on every worker)" : port === ROLE_PROBE_PORT ? "the role probe" : port === webPort ? "the Iguana web port (iguana.webPort)" : undefined;
+                port === SSH_PORT
+                    ? "SSH"
+                    : port === RDP_PORT
+                      ? "RDP (closed to the Internet on every worker)"
+                      : port === ROLE_PROBE_PORT
+                        ? "the role probe"
+                        : port === webPort
+                          ? "the Iguana web port (iguana.webPort)"
+                          : undefined;
             if (reserved) {
                 r.report(`${key}.port`, `${port} collides with ${reserved}; pick another port`);
                 port = undefined;

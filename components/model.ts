@@ -6,17 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ChannelConfig, ClusterConfig, IguanaConfig } from "./config";
 import { formatCidr, hostAddress, parseCidr, subnet } from "./cidr";
-import {
-    ChannelMode,
-    Cloud,
-    IGUANAX_HEALTH_PATH,
-    INTERNAL_VIP_HOST_OFFSET,
-    PROJECT,
-    Protocol,
-    ROLE_PROBE_PATH,
-    ROLE_PROBE_PORT,
-    WORKER_HOST_OFFSET,
-} from "./constants";
+import { ChannelMode, Cloud, IGUANAX_HEALTH_PATH, INTERNAL_VIP_HOST_OFFSET, PROJECT, Protocol, ROLE_PROBE_PATH, ROLE_PROBE_PORT, WORKER_HOST_OFFSET } from "./constants";
 
 export type WorkerName = "wk1" | "wk2";
 export type WorkerRole = "primary" | "backup";
@@ -160,7 +150,11 @@ export interface ClusterOutputs {
 
 /** Endpoint list and dashboard URL when every channel is reached on one address. */
 export function endpointsFor(cfg: ClusterConfig, vip: pulumi.Output<string>) {
-    return endpointsForHosts(cfg, vip, vip.apply((host) => Object.fromEntries(cfg.channels.map((c) => [c.name, host]))));
+    return endpointsForHosts(
+        cfg,
+        vip,
+        vip.apply((host) => Object.fromEntries(cfg.channels.map((c) => [c.name, host]))),
+    );
 }
 
 /** Endpoint list and dashboard URL when channels are spread over several load balancers. */

@@ -7,7 +7,6 @@ import { FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE }
 import { PORT_BLOCK_SIZE, shardChannels } from "./aws-scale";
 import { leaseTiming } from "./bootstrap/lease";
 
-
 export interface ModeDescription {
     key: string;
     value: string;
@@ -85,7 +84,8 @@ export function describeFailoverStrategy(cfg: ClusterConfig): ModeDescription {
 export function describeQueueRecovery(cfg: ClusterConfig): ModeDescription {
     const mode: QueueRecovery = cfg.storage.queueRecovery;
     const detection = `${leaseTakeoverText(cfg)} + ${vipFollowsText(cfg)}`;
-    const storage = cfg.cloud === "aws" ? "one EFS file system (KMS-encrypted, mount target per zone, TLS)" : "one premium Azure Files NFS 4.1 share (zone-redundant, private endpoint)";
+    const storage =
+        cfg.cloud === "aws" ? "one EFS file system (KMS-encrypted, mount target per zone, TLS)" : "one premium Azure Files NFS 4.1 share (zone-redundant, private endpoint)";
     if (mode === "shared") {
         return {
             key: "storage.queueRecovery",

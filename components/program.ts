@@ -38,7 +38,9 @@ function stackKeys(): StackKey[] {
     const sdkConfig: { isConfigSecret?: (key: string) => boolean; configSecretKeysEnvKey?: string } = require("@pulumi/pulumi/runtime/config");
     const sdkState: { getStore?: () => { config?: Record<string, string> } } = require("@pulumi/pulumi/runtime/state");
     const secretKeysKnown =
-        typeof sdkConfig.isConfigSecret === "function" && sdkConfig.configSecretKeysEnvKey !== undefined && Boolean(sdkState.getStore?.().config?.[sdkConfig.configSecretKeysEnvKey]);
+        typeof sdkConfig.isConfigSecret === "function" &&
+        sdkConfig.configSecretKeysEnvKey !== undefined &&
+        Boolean(sdkState.getStore?.().config?.[sdkConfig.configSecretKeysEnvKey]);
     return Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => ({ key, value: secretKeysKnown && !sdkConfig.isConfigSecret!(key) ? value : undefined }));
 }
 

@@ -51,7 +51,13 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
                 limit: AWS_SECURITY_GROUP_INBOUND_RULES,
                 adjustable: true,
             },
-            { quota: "security groups per network interface", scope: "per worker", needed: 1 + channelGroups.length, limit: DEFAULT_QUOTAS.awsSecurityGroupsPerInterface, adjustable: true },
+            {
+                quota: "security groups per network interface",
+                scope: "per worker",
+                needed: 1 + channelGroups.length,
+                limit: DEFAULT_QUOTAS.awsSecurityGroupsPerInterface,
+                adjustable: true,
+            },
         ];
     }
     const nsgRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
@@ -63,7 +69,13 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
             limit: DEFAULT_QUOTAS.azureStandardPublicIpsPerRegion,
             adjustable: true,
         },
-        { quota: "load balancing rules per NIC", scope: "per worker NIC", needed: floating ? 0 : cfg.channels.length + 1, limit: DEFAULT_QUOTAS.azureLoadBalancerRulesPerNic, adjustable: false },
+        {
+            quota: "load balancing rules per NIC",
+            scope: "per worker NIC",
+            needed: floating ? 0 : cfg.channels.length + 1,
+            limit: DEFAULT_QUOTAS.azureLoadBalancerRulesPerNic,
+            adjustable: false,
+        },
         { quota: "NSG rules per NSG", scope: "in the workers' NSG", needed: nsgRules, limit: DEFAULT_QUOTAS.azureNsgRulesPerNsg, adjustable: false },
     ];
 }

@@ -9,7 +9,19 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { BootstrapSettings, IGUANA_UNIT, LEASE_GUARD_UNIT, VIP_RECONCILE_UNIT, WORKER_PATHS, bootstrapSettings, gateFile, leaseConfigPath, leaseFile, leaseGuardPath, stateFile } from "../components/bootstrap";
+import {
+    BootstrapSettings,
+    IGUANA_UNIT,
+    LEASE_GUARD_UNIT,
+    VIP_RECONCILE_UNIT,
+    WORKER_PATHS,
+    bootstrapSettings,
+    gateFile,
+    leaseConfigPath,
+    leaseFile,
+    leaseGuardPath,
+    stateFile,
+} from "../components/bootstrap";
 import { DRILL_VIP } from "./floating";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { ClusterConfig } from "../components/config";

@@ -11,7 +11,18 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import { FakeCloudApi } from "./cloud-api";
-import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP, WorkerName, vipPlacementCommands, workerAt } from "./floating";
+import {
+    CloudApiServerConfig,
+    DRILL_AWS_CREDENTIALS,
+    DRILL_AWS_ROLE,
+    DRILL_AZURE_STORAGE_TOKEN,
+    DRILL_AZURE_TOKEN,
+    DRILL_LEASE,
+    DRILL_VIP,
+    WorkerName,
+    vipPlacementCommands,
+    workerAt,
+} from "./floating";
 import { FakeLeaseStore, steerFromFiles } from "./lease-store";
 
 /** How long a stopped machine reads as "stopping" before "stopped" (EC2 and Azure take seconds to tens of seconds; emulated). */
@@ -33,7 +44,13 @@ async function main(): Promise<void> {
         workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify: (remote) => workerAt(config.workers, remote),
         aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
+        azure: {
+            publicIpId: DRILL_VIP.azure.publicIpId,
+            ipConfigName: DRILL_VIP.azure.ipConfigName,
+            accessToken: DRILL_AZURE_TOKEN,
+            subnetId: DRILL_VIP.azure.subnetId,
+            storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
+        },
         moveDelayMs: config.moveDelayMs,
         stopDelayMs: PEER_STOP_DELAY_MS,
         // Shared mode's peer fence: the machine stops at once, as after StopInstances with
@@ -78,7 +95,9 @@ async function main(): Promise<void> {
     const leaseServer = http.createServer(lease.requestListener);
     await new Promise<void>((resolve) => leaseServer.listen(config.lease.port, config.lease.host, resolve));
     // The drill changes the store's faults at run time through a file; its writes go to another.
-    const dumpLease = steerFromFiles(lease, { faults: config.files.leaseFaults, writes: config.files.leaseWrites, calls: config.files.leaseCalls }, (line) => console.log(`cloud-api: ${line}`));
+    const dumpLease = steerFromFiles(lease, { faults: config.files.leaseFaults, writes: config.files.leaseWrites, calls: config.files.leaseCalls }, (line) =>
+        console.log(`cloud-api: ${line}`),
+    );
     setInterval(dumpLease, 200).unref();
     writeAtomically(config.files.holder, "none\n");
     let dumped = -1;

@@ -289,7 +289,8 @@ export class FakeCloudApi {
         }
         const flag = (name: string) => {
             const value = params.get(name);
-            if (value !== null && value !== "true" && value !== "false") throw new Ec2Refusal("InvalidParameterValue", `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`);
+            if (value !== null && value !== "true" && value !== "false")
+                throw new Ec2Refusal("InvalidParameterValue", `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`);
             return value === "true";
         };
         let force: boolean, skipShutdown: boolean, dryRun: boolean;
@@ -312,7 +313,10 @@ export class FakeCloudApi {
         if (action === "DescribeInstances") {
             const described = ids.length ? targets : this.options.workers;
             const reservations = described
-                .map((w) => `<item><reservationId>r-${w.instanceId.slice(2)}</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${this.instanceXml(w)}</instancesSet></item>`)
+                .map(
+                    (w) =>
+                        `<item><reservationId>r-${w.instanceId.slice(2)}</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${this.instanceXml(w)}</instancesSet></item>`,
+                )
                 .join("");
             return ec2Ok("DescribeInstancesResponse", `<reservationSet>${reservations}</reservationSet>`);
         }
@@ -330,7 +334,10 @@ export class FakeCloudApi {
         const stopped = state === "stopping" || state === "stopped" || state === "deallocated";
         const since = this.power.get(worker.name)?.since ?? new Date();
         const reason = stopped
-            ? `<reason>User initiated (${since.toISOString().replace(/\.\d+Z$/, " GMT").replace("T", " ")})</reason>` +
+            ? `<reason>User initiated (${since
+                  .toISOString()
+                  .replace(/\.\d+Z$/, " GMT")
+                  .replace("T", " ")})</reason>` +
               `<stateReason><code>Client.UserInitiatedShutdown</code><message>Client.UserInitiatedShutdown: User initiated shutdown</message></stateReason>`
             : "<reason/>";
         return `<item><instanceId>${worker.instanceId}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState>${ec2StateXml(state)}</instanceState>${reason}<instanceType>m6i.large</instanceType></item>`;
@@ -407,9 +414,18 @@ export class FakeCloudApi {
         const version = azure.computeApiVersion ?? COMPUTE_API_VERSION;
         const given = url.searchParams.get("api-version");
         const sub = worker ? path.slice(worker.vmId!.length) : "";
-        const action = operation ? "GET computeOperation" : sub === "/poweroff" ? "POST powerOff" : sub === "/instanceview" ? "GET instanceView" : `${req.method} ${sub || "virtualMachine"}`;
+        const action = operation
+            ? "GET computeOperation"
+            : sub === "/poweroff"
+              ? "POST powerOff"
+              : sub === "/instanceview"
+                ? "GET instanceView"
+                : `${req.method} ${sub || "virtualMachine"}`;
         if (given !== version) {
-            return { action, reply: armError(400, "InvalidApiVersionParameter", `The api-version '${given ?? ""}' is invalid. The stand-in serves Microsoft.Compute at '${version}'.`) };
+            return {
+                action,
+                reply: armError(400, "InvalidApiVersionParameter", `The api-version '${given ?? ""}' is invalid. The stand-in serves Microsoft.Compute at '${version}'.`),
+            };
         }
         if (operation) {
             const started = this.operations.get(operation[1]);
@@ -425,7 +441,8 @@ export class FakeCloudApi {
         const vm = worker!;
         if (sub === "/poweroff" && req.method === "POST") {
             const skip = url.searchParams.get("skipShutdown");
-            if (skip !== null && skip !== "true" && skip !== "false") return { action, reply: armError(400, "InvalidParameter", `skipShutdown must be true or false, not '${skip}'.`) };
+            if (skip !== null && skip !== "true" && skip !== "false")
+                return { action, reply: armError(400, "InvalidParameter", `skipShutdown must be true or false, not '${skip}'.`) };
             this.requestStop(vm, { from, api: "powerOff", skipShutdown: skip === "true" });
             const id = crypto.randomUUID();
             this.operations.set(id, { worker: vm.name, started: new Date() });
@@ -491,7 +508,11 @@ function json(status: number, value: unknown) {
 }
 
 function ec2Ok(root: string, inner: string) {
-    return { status: 200, type: "text/xml", body: `<?xml version="1.0" encoding="UTF-8"?><${root} xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId>${inner}</${root}>` };
+    return {
+        status: 200,
+        type: "text/xml",
+        body: `<?xml version="1.0" encoding="UTF-8"?><${root} xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId>${inner}</${root}>`,
+    };
 }
 
 /** EC2's state codes (the low byte of instanceState/code). */
@@ -520,7 +541,8 @@ const sha256 = (data: Buffer | string) => crypto.createHash("sha256").update(dat
 /** Checks a request's Signature Version 4 (an implementation separate from the mover's). */
 export function sigv4Valid(req: http.IncomingMessage, body: Buffer, region: string, service: string, credentials: AwsCredentials): boolean {
     const auth = req.headers["authorization"];
-    const match = typeof auth === "string" && /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+    const match =
+        typeof auth === "string" && /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
     if (!match) return false;
     const [, keyId, date, signedRegion, signedService, signedHeaders, signature] = match;
     if (keyId !== credentials.AccessKeyId || signedRegion !== region || signedService !== service) return false;
@@ -534,9 +556,19 @@ export function sigv4Valid(req: http.IncomingMessage, body: Buffer, region: stri
     const canonical = [
         req.method,
         url.pathname,
-        [...url.searchParams].sort().map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&"),
+        [...url.searchParams]
+            .sort()
+            .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+            .join("&"),
         // Header values are trimmed and their runs of spaces collapsed (the AWS SDKs sign them so).
-        names.map((n) => `${n}:${String(req.headers[n] ?? "").trim().replace(/[ \t]+/g, " ")}\n`).join(""),
+        names
+            .map(
+                (n) =>
+                    `${n}:${String(req.headers[n] ?? "")
+                        .trim()
+                        .replace(/[ \t]+/g, " ")}\n`,
+            )
+            .join(""),
         signedHeaders,
         sha256(body),
     ].join("\n");

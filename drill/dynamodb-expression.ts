@@ -22,9 +22,7 @@ export interface SetAction {
     value: UpdateValue;
 }
 export type Condition =
-    | { kind: "or" | "and"; left: Condition; right: Condition }
-    | { kind: "exists" | "notExists"; path: string }
-    | { kind: "equals"; left: Operand; right: Operand };
+    { kind: "or" | "and"; left: Condition; right: Condition } | { kind: "exists" | "notExists"; path: string } | { kind: "equals"; left: Operand; right: Operand };
 
 interface Token {
     kind: "name" | "value" | "word" | "symbol" | "end";
@@ -66,9 +64,7 @@ class Parser {
     /** A token DynamoDB would take but the stand-in does not serve, or one DynamoDB would not take either. */
     refuse(token: Token): never {
         if (token.kind === "end") throw new ExpressionError(`Invalid ${this.clause}: Syntax error; token: "<EOF>", near: "${this.tokens[this.at - 2]?.text ?? ""}"`);
-        throw new ExpressionError(
-            `Invalid ${this.clause}: token "${token.text}" is outside the subset the lease stand-in serves (docs/lease.md)`,
-        );
+        throw new ExpressionError(`Invalid ${this.clause}: token "${token.text}" is outside the subset the lease stand-in serves (docs/lease.md)`);
     }
 
     expectSymbol(symbol: string): void {
@@ -300,7 +296,9 @@ export function applySetActions(actions: SetAction[], item: Item, keyAttribute: 
         const name = placeholders.attribute(action.path, clause);
         if (name === keyAttribute) throw new ExpressionError(`Cannot update attribute ${name}. This attribute is part of the key`);
         if (assigned.has(name)) {
-            throw new ExpressionError(`Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [${name}], path two: [${name}]`);
+            throw new ExpressionError(
+                `Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [${name}], path two: [${name}]`,
+            );
         }
         assigned.set(name, updateValue(action.value, item, placeholders));
     }

@@ -71,9 +71,7 @@ export interface IpCommand {
 /** `ip` commands that put the VIP where the cloud now delivers it: on `holder`'s `iface` (each namespace's link to the bridge), or nowhere. */
 export function vipPlacementCommands(ns: { sender: string; wk1: string; wk2: string }, addresses: DrillAddresses, iface: string, holder: WorkerName | undefined): IpCommand[] {
     const vip = `${addresses.vip}/32`;
-    const commands: IpCommand[] = (["wk1", "wk2"] as const)
-        .filter((w) => w !== holder)
-        .map((w) => ({ args: ["-n", ns[w], "addr", "del", vip, "dev", iface], allowFail: true }));
+    const commands: IpCommand[] = (["wk1", "wk2"] as const).filter((w) => w !== holder).map((w) => ({ args: ["-n", ns[w], "addr", "del", vip, "dev", iface], allowFail: true }));
     if (holder) {
         commands.push(
             { args: ["-n", ns[holder], "addr", "replace", vip, "dev", iface], allowFail: false },

@@ -78,7 +78,16 @@ export interface DrillArgs {
 export class UsageError extends Error {}
 
 export function parseDrillArgs(argv: string[], exists: (stack: string) => boolean = (s) => fs.existsSync(stackFile(s))): DrillArgs {
-    const args: DrillArgs = { stacks: [], fast: false, scenarios: SCENARIOS.map((s) => s.id), parallel: 7, out: "drill-results", workDir: "/var/lib/iguana-drill", keep: false, booted: false };
+    const args: DrillArgs = {
+        stacks: [],
+        fast: false,
+        scenarios: SCENARIOS.map((s) => s.id),
+        parallel: 7,
+        out: "drill-results",
+        workDir: "/var/lib/iguana-drill",
+        keep: false,
+        booted: false,
+    };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {
@@ -103,8 +112,7 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
         } else if (arg === "--vip-move-delay-ms") {
             args.vipMoveDelayMs = Number(value());
             if (!Number.isInteger(args.vipMoveDelayMs) || args.vipMoveDelayMs < 0) throw new UsageError("--vip-move-delay-ms must be a whole number >= 0");
-        }
-        else if (arg === "--scenario") {
+        } else if (arg === "--scenario") {
             args.scenarios = value()
                 .split(",")
                 .map((s) => Number(s.trim()));
@@ -124,7 +132,9 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
     if (args.stacks.length === 0) args.stacks = DRILL_STACKS.filter(exists);
     if (args.stacks.length === 0) throw new UsageError(`no stack file for ${DRILL_STACKS.join(" or ")}`);
     if (args.booted && args.queueRecovery === "shared") {
-        throw new UsageError("--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client, so the shared file system cannot be mounted in them (docs/failover.md)");
+        throw new UsageError(
+            "--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client, so the shared file system cannot be mounted in them (docs/failover.md)",
+        );
     }
     return args;
 }
@@ -328,7 +338,7 @@ if (require.main === module) {
     main().then(
         (code) => process.exit(code),
         (e) => {
-            console.error(`drill failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+            console.error(`drill failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
             process.exit(1);
         },
     );

@@ -151,7 +151,13 @@ export class FakeLeaseStore {
                     try {
                         reply = options.cloud === "aws" ? this.answerDynamo(req, body, from) : this.answerBlob(req, body, from);
                     } catch (e) {
-                        reply = { status: 500, headers: { "content-type": "text/plain" }, body: `stand-in failure: ${e}`, operation: `${req.method} ${req.url}`, error: "stand-in failure" };
+                        reply = {
+                            status: 500,
+                            headers: { "content-type": "text/plain" },
+                            body: `stand-in failure: ${e}`,
+                            operation: `${req.method} ${req.url}`,
+                            error: "stand-in failure",
+                        };
                     }
                     const call: LeaseStoreCall = { t: monotonicMs(), from, operation: reply.operation, status: reply.status };
                     if (reply.error) call.error = reply.error;
@@ -248,7 +254,9 @@ export class FakeLeaseStore {
             );
         }
         if (operation !== "GetItem" && operation !== "UpdateItem") return fail(400, "com.amazon.coral.service#UnknownOperationException");
-        const contentType = String(req.headers["content-type"] ?? "").split(";")[0].trim();
+        const contentType = String(req.headers["content-type"] ?? "")
+            .split(";")[0]
+            .trim();
         if (contentType !== "application/x-amz-json-1.0") {
             return fail(400, "com.amazon.coral.service#SerializationException", `the lease stand-in takes Content-Type application/x-amz-json-1.0, not ${contentType || "none"}`);
         }
@@ -318,12 +326,18 @@ export class FakeLeaseStore {
                 : fail(this.failWith, "InternalError", "The server encountered an internal error. Please retry the request.");
         }
         const authorization = headerValue(req, "authorization");
-        const challenge = { "www-authenticate": `Bearer authorization_uri=https://login.microsoftonline.com/${STAND_IN_TENANT}/oauth2/authorize resource_id=https://storage.azure.com` };
+        const challenge = {
+            "www-authenticate": `Bearer authorization_uri=https://login.microsoftonline.com/${STAND_IN_TENANT}/oauth2/authorize resource_id=https://storage.azure.com`,
+        };
         if (authorization === undefined) {
-            return fail(401, "NoAuthenticationInformation", "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.", { headers: challenge });
+            return fail(401, "NoAuthenticationInformation", "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.", {
+                headers: challenge,
+            });
         }
         if (authorization !== `Bearer ${azure.accessToken}`) {
-            return fail(401, "InvalidAuthenticationInfo", "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.", { headers: challenge });
+            return fail(401, "InvalidAuthenticationInfo", "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.", {
+                headers: challenge,
+            });
         }
         if (version === undefined) {
             return fail(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.", { details: { HeaderName: "x-ms-version" } });
@@ -331,7 +345,9 @@ export class FakeLeaseStore {
         const url = new URL(req.url ?? "/", "http://stand-in");
         const unservedQuery = [...url.searchParams.keys()].filter((k) => k !== "timeout");
         if (unservedQuery.length) {
-            return fail(400, "UnsupportedQueryParameter", "One of the query parameters specified in the request URI is not supported.", { details: { QueryParameterName: unservedQuery[0] } });
+            return fail(400, "UnsupportedQueryParameter", "One of the query parameters specified in the request URI is not supported.", {
+                details: { QueryParameterName: unservedQuery[0] },
+            });
         }
         const segments = url.pathname.split("/").slice(1).map(decodeURIComponent);
         // Host style (<account>.blob.core.windows.net/<container>/<blob>), or path style
@@ -380,7 +396,9 @@ export class FakeLeaseStore {
             return fail(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.", { details: { HeaderName: "x-ms-blob-type" } });
         }
         if (blobType !== "BlockBlob") {
-            return fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.", { details: { HeaderName: "x-ms-blob-type", HeaderValue: blobType } });
+            return fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.", {
+                details: { HeaderName: "x-ms-blob-type", HeaderValue: blobType },
+            });
         }
         if (req.headers["content-length"] === undefined) return fail(411, "MissingContentLengthHeader", "Content-Length HTTP header is missing");
         if (ifMatch !== undefined && (!existing || (ifMatch !== "*" && !etagMatches(ifMatch, existing.etag)))) return conditionNotMet();

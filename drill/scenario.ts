@@ -59,7 +59,14 @@ export const SCENARIOS: ScenarioDef[] = [
     { id: 3, key: "guard-stop", title: "the lease guard on WK1 stopped cleanly", detection: "release", expect: "failover" },
     { id: 4, key: "iguana-dies", title: "Iguana on WK1 dies, its guard runs on", detection: "health", expect: "failover" },
     { id: 5, key: "wk1-returns", title: "WK1 comes back after a failover", detection: "expiry", expect: "failover", returns: "reboot" },
-    { id: 6, key: "split-brain", title: "WK1<->WK2 link cut, both reach the LB and the lease store", detection: "expiry", expect: "stay", floatingTitle: "WK1<->WK2 link cut, both reach the cloud API, the lease store and the senders" },
+    {
+        id: 6,
+        key: "split-brain",
+        title: "WK1<->WK2 link cut, both reach the LB and the lease store",
+        detection: "expiry",
+        expect: "stay",
+        floatingTitle: "WK1<->WK2 link cut, both reach the cloud API, the lease store and the senders",
+    },
     { id: 7, key: "network-heals", title: "WK1's network comes back after a failover", detection: "expiry", expect: "failover", silentPrimary: true, returns: "heal" },
     { id: 8, key: "lease-cut-wk1", title: "the lease store unreachable from WK1 only", detection: "expiry", expect: "failover", returns: "heal" },
     { id: 9, key: "lease-cut-both", title: "the lease store unreachable from both workers", detection: "expiry", expect: "none" },
@@ -268,7 +275,11 @@ class ScenarioRun {
                 stack.vipMove?.delayMs,
             );
             this.pair = pair;
-            this.topo = { prefix: pair.cluster.id, ns: { sender: pair.senderNs, lb: labNetnsName(pair.cluster.id), wk1: machineNetnsName(pair.cluster.id, "wk1"), wk2: machineNetnsName(pair.cluster.id, "wk2") }, addresses: pair.addresses };
+            this.topo = {
+                prefix: pair.cluster.id,
+                ns: { sender: pair.senderNs, lb: labNetnsName(pair.cluster.id), wk1: machineNetnsName(pair.cluster.id, "wk1"), wk2: machineNetnsName(pair.cluster.id, "wk2") },
+                addresses: pair.addresses,
+            };
             this.interrupt = async () => {
                 this.procs.killAll();
                 await pair.destroy();
@@ -291,7 +302,15 @@ class ScenarioRun {
         if (!stack.booted) {
             const [s1, s2] = drillSettings(stack.cfg, this.root);
             this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
-            this.cloudApiConfig = cloudApiServerConfig(stack.cfg.cloud, stack.cfg.region, this.topo.ns, this.topo.addresses, WORKER_INTERFACE, stack.vipMove?.delayMs ?? 0, this.root);
+            this.cloudApiConfig = cloudApiServerConfig(
+                stack.cfg.cloud,
+                stack.cfg.region,
+                this.topo.ns,
+                this.topo.addresses,
+                WORKER_INTERFACE,
+                stack.vipMove?.delayMs ?? 0,
+                this.root,
+            );
         }
         this.probeChangesFile = path.join(this.root, "probe-changes.jsonl");
         this.monitor = new Monitor({
@@ -363,7 +382,13 @@ class ScenarioRun {
         const config = this.cloudApiConfig!;
         const file = path.join(this.root, "cloud-api.json");
         fs.writeFileSync(file, JSON.stringify(config, null, 2));
-        this.cloudApi = this.procs.spawnIn(this.topo.ns.lb, "cloud-api", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-api-server.ts"), file], { cwd: this.ctx.repoRoot });
+        this.cloudApi = this.procs.spawnIn(
+            this.topo.ns.lb,
+            "cloud-api",
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cloud-api-server.ts"), file],
+            { cwd: this.ctx.repoRoot },
+        );
         if (!(await waitFor(() => fs.existsSync(config.files.ready), 30000))) throw new Error("the stand-in cloud API did not start");
     }
 
@@ -374,7 +399,23 @@ class ScenarioRun {
             this.topo.ns.lb,
             "probe-watch",
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", path.join(__dirname, "probe-watch.ts"), "--target", target(this.wk1), "--target", target(this.wk2), "--every-ms", "50", "--timeout-ms", "300", "--out", this.probeChangesFile, "--now", `${this.probeChangesFile}.now`],
+            [
+                "-r",
+                "ts-node/register/transpile-only",
+                path.join(__dirname, "probe-watch.ts"),
+                "--target",
+                target(this.wk1),
+                "--target",
+                target(this.wk2),
+                "--every-ms",
+                "50",
+                "--timeout-ms",
+                "300",
+                "--out",
+                this.probeChangesFile,
+                "--now",
+                `${this.probeChangesFile}.now`,
+            ],
             { cwd: this.ctx.repoRoot },
         );
     }
@@ -433,7 +474,9 @@ class ScenarioRun {
         if (!this.floating) return this.startLoadBalancer();
         // No LB: WK1's guard ran the mover against the stand-in cloud, which placed the VIP.
         if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 30000))) {
-            throw new Error(`the floating VIP did not reach WK1 on the booted machines: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`);
+            throw new Error(
+                `the floating VIP did not reach WK1 on the booted machines: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`,
+            );
         }
     }
 
@@ -637,7 +680,9 @@ class ScenarioRun {
                 break;
             case "lease-slow":
                 this.setLeaseFaults({ delayMs: SLOW_STORE_DELAY_MS });
-                this.notes.push(`every lease store call answered ${SLOW_STORE_DELAY_MS} ms late (leaseSeconds ${this.lease.leaseSeconds}: calls time out after ${this.lease.callTimeoutSeconds.toFixed(1)} s)`);
+                this.notes.push(
+                    `every lease store call answered ${SLOW_STORE_DELAY_MS} ms late (leaseSeconds ${this.lease.leaseSeconds}: calls time out after ${this.lease.callTimeoutSeconds.toFixed(1)} s)`,
+                );
                 break;
             case "switchover": {
                 const started = monotonicMs();
@@ -745,7 +790,9 @@ class ScenarioRun {
                     this.probeSender = this.startSender(this.probeEventsFile, { prefix: "PROBE", count: 12, fresh: true, intervalMs: 100 });
                     await Promise.race([this.probeSender.exited, sleep(20000)]);
                     const byWorker = acksOf(readEvents(this.probeEventsFile)).reduce<Record<string, number>>((m, a) => ((m[a.worker] = (m[a.worker] ?? 0) + 1), m), {});
-                    this.notes.push(`during the split, 12 new connections ${this.floating ? "to the floating VIP" : "through the LB"} were acknowledged by: ${JSON.stringify(byWorker)}`);
+                    this.notes.push(
+                        `during the split, 12 new connections ${this.floating ? "to the floating VIP" : "through the LB"} were acknowledged by: ${JSON.stringify(byWorker)}`,
+                    );
                 }
                 this.returnedAt = monotonicMs();
                 await this.endFault();
@@ -835,7 +882,10 @@ class ScenarioRun {
         this.monitor.addChanges(readProbeChanges(this.probeChangesFile).map((c) => ({ t: c.t, subject: `${c.worker}-probe`, value: c.answer })));
         if (this.floating) {
             // The stand-in's own record of each move, to the millisecond, in place of the 50 ms samples.
-            this.monitor.replaceChanges("vip", this.vipMoves().map((mv) => ({ t: mv.t, subject: "vip", value: mv.holder })));
+            this.monitor.replaceChanges(
+                "vip",
+                this.vipMoves().map((mv) => ({ t: mv.t, subject: "vip", value: mv.holder })),
+            );
         }
         for (const w of this.nsWorkers()) w.stopReconcileTimer();
         // Its SIGTERM handler writes the last of the calls and lease writes it served.
@@ -885,7 +935,9 @@ class ScenarioRun {
         const m = this.monitor;
         const changes = m.changes.filter((c) => c.t >= since).map((c) => c.t);
         for (const t of [since, ...changes]) {
-            const any = ["wk1", "wk2"].some((w) => isActive({ probe: m.valueAt(`${w}-probe`, t), gate: m.valueAt(`${w}-gate`, t), iguana: m.valueAt(`${w}-iguana`, t), vip: m.valueAt("vip", t) }, w, this.shared));
+            const any = ["wk1", "wk2"].some((w) =>
+                isActive({ probe: m.valueAt(`${w}-probe`, t), gate: m.valueAt(`${w}-gate`, t), iguana: m.valueAt(`${w}-iguana`, t), vip: m.valueAt("vip", t) }, w, this.shared),
+            );
             if (!any) return t;
         }
         return null;
@@ -927,7 +979,9 @@ class ScenarioRun {
                 // before the health check's second failure, WK1 serves on and nothing fails over.
                 const restartedInPlace = this.pair !== undefined && this.def.key === "iguana-dies" && !wk2Acked && this.acks().some((a) => a.worker === "wk1" && a.t > faultAt);
                 if (restartedInPlace) {
-                    this.notes.push(`systemd restarted Iguana on WK1 before the guard's health check failed twice: no failover, WK1 served on after ${Math.round(feed.outage.ms)} ms`);
+                    this.notes.push(
+                        `systemd restarted Iguana on WK1 before the guard's health check failed twice: no failover, WK1 served on after ${Math.round(feed.outage.ms)} ms`,
+                    );
                 } else if (!wk2Acked) fail("WK2 never acknowledged a message after the fault");
                 if (this.def.key === "switchover" && promotion !== null) {
                     // With a floating IP, WK2 is active once the VIP is on it: the move comes on top.
@@ -946,7 +1000,11 @@ class ScenarioRun {
             }
             case "either": {
                 if (feed.outage.ms > budget.totalMs) fail(`outage ${Math.round(feed.outage.ms)} ms > budget ${budget.totalMs} ms`);
-                this.notes.push(wk2Active ? `WK2 took over at +${rel(promotion)} ms` : `WK1 kept the lease: its restarted guard took its own lease back (outage ${Math.round(feed.outage.ms)} ms)`);
+                this.notes.push(
+                    wk2Active
+                        ? `WK2 took over at +${rel(promotion)} ms`
+                        : `WK1 kept the lease: its restarted guard took its own lease back (outage ${Math.round(feed.outage.ms)} ms)`,
+                );
                 break;
             }
             case "none": {
@@ -954,12 +1012,21 @@ class ScenarioRun {
                 // fault; with a floating IP it lets go of the VIP in the background, which takes the move's time.
                 const dueBy = Math.max(faultAt, this.injectedAt) + lease.fencedBySeconds * 1000 + (this.floating ? this.vipMoveMs : 0);
                 const noneAt = this.firstTimeNoneActive(faultAt);
-                const activeDuring = ["wk1", "wk2"].filter((w) => m.changes.some((c) => c.subject === w && c.value === "MASTER" && c.t > dueBy && c.t < (this.returnedAt ?? endAt)));
-                this.notes.push(`no worker active from +${rel(noneAt)} ms (due by +${Math.round(dueBy - faultAt)} ms) until the fault ended at +${rel(this.returnedAt ?? null)} ms`);
+                const activeDuring = ["wk1", "wk2"].filter((w) =>
+                    m.changes.some((c) => c.subject === w && c.value === "MASTER" && c.t > dueBy && c.t < (this.returnedAt ?? endAt)),
+                );
+                this.notes.push(
+                    `no worker active from +${rel(noneAt)} ms (due by +${Math.round(dueBy - faultAt)} ms) until the fault ended at +${rel(this.returnedAt ?? null)} ms`,
+                );
                 if (noneAt === null || noneAt > dueBy + 500) fail(`a worker was still active at +${Math.round(dueBy - faultAt) + 500} ms although no worker could renew`);
                 if (activeDuring.length > 0) fail(`${activeDuring.join(", ")} became active while the store was out of reach`);
-                const back = this.returnedAt === undefined ? null : m.firstAfter("wk1", this.returnedAt, (v) => v === "MASTER") ?? m.firstAfter("wk2", this.returnedAt, (v) => v === "MASTER");
-                this.notes.push(`after the fault ended, a worker active after ${back === null || this.returnedAt === undefined ? "-" : `${Math.round(back - this.returnedAt)} ms`}`);
+                const back =
+                    this.returnedAt === undefined
+                        ? null
+                        : (m.firstAfter("wk1", this.returnedAt, (v) => v === "MASTER") ?? m.firstAfter("wk2", this.returnedAt, (v) => v === "MASTER"));
+                this.notes.push(
+                    `after the fault ended, a worker active after ${back === null || this.returnedAt === undefined ? "-" : `${Math.round(back - this.returnedAt)} ms`}`,
+                );
                 if (back === null) fail("no worker became active after the fault ended");
                 if (this.def.key === "lease-slow") {
                     verdict = verdict === "PASS" ? "LIMITATION" : verdict;
@@ -994,7 +1061,8 @@ class ScenarioRun {
             if (wk1Acks > 0) fail(`${wk1Acks} message(s) went to WK1 after it came back`);
         }
         const gapMs = Math.round(m.longestGapMs(this.watchedFrom, endAt));
-        if (gapMs > SAMPLING_GAP_NOTE_MS) this.notes.push(`the drill's samples of the workers were up to ${gapMs} ms apart (every 50 ms asked): a gate or Iguana change may be recorded that late`);
+        if (gapMs > SAMPLING_GAP_NOTE_MS)
+            this.notes.push(`the drill's samples of the workers were up to ${gapMs} ms apart (every 50 ms asked): a gate or Iguana change may be recorded that late`);
         const wk1After = this.acks().filter((a) => a.worker === "wk1" && a.t >= faultAt);
         const last = wk1After.length > 0 ? ` (last at +${Math.round(wk1After[wk1After.length - 1].t - faultAt)} ms)` : "";
         this.notes.push(`messages WK1 acknowledged after the fault: ${wk1After.length}${last}`);
@@ -1005,7 +1073,9 @@ class ScenarioRun {
             const ids = entries.map((e) => e.id);
             const firstWk2 = entries.findIndex((e) => e.worker === "wk2");
             const interleavedJournal = firstWk2 >= 0 && entries.slice(firstWk2).some((e) => e.worker === "wk1");
-            this.notes.push(`shared journal: ${entries.length} entries; WK2 ${firstWk2 >= 0 ? `resumed at entry ${firstWk2 + 1}` : "wrote none"}; order violations ${orderViolations(ids)}; both Iguanas running for ${bothIguanasMs} ms`);
+            this.notes.push(
+                `shared journal: ${entries.length} entries; WK2 ${firstWk2 >= 0 ? `resumed at entry ${firstWk2 + 1}` : "wrote none"}; order violations ${orderViolations(ids)}; both Iguanas running for ${bothIguanasMs} ms`,
+            );
             const fences = this.fences();
             if (fences.length > 0) this.notes.push(`peer fence: ${fences.map((f) => `${f.worker} stopped at +${Math.round(f.t - faultAt)} ms`).join(", ")}`);
             if (orderViolations(ids) > 0) fail(`${orderViolations(ids)} order violation(s) in the shared journal`);
@@ -1184,4 +1254,3 @@ export async function runScenario(def: ScenarioDef, stack: StackRun, ctx: RunCon
         await run?.tearDown();
     }
 }
-

@@ -187,12 +187,7 @@ export function vipMoveMs(t: VipMoveTiming): number {
  * `vipMoveMs`, and only then opens its ports; a sender then loses at most one ACK (or connect)
  * timeout on a flow stuck to the old worker and one reconnect delay.
  */
-export function floatingBudget(
-    detection: Detection,
-    lease: LeaseTiming,
-    move: VipMoveTiming,
-    options: { sender?: SenderTiming; iguanaStartMs?: number } = {},
-): Budget {
+export function floatingBudget(detection: Detection, lease: LeaseTiming, move: VipMoveTiming, options: { sender?: SenderTiming; iguanaStartMs?: number } = {}): Budget {
     const sender = options.sender ?? SENDER_TIMING;
     const takeover = Math.round(takeoverMs(detection, lease));
     const moveMs = vipMoveMs(move);

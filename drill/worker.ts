@@ -379,7 +379,11 @@ export class DrillWorker {
     /** The planned switchover, as an operator runs it on the active worker. */
     handover(): Promise<string> {
         return new Promise((resolve) =>
-            execFile("ip", ["netns", "exec", this.ns, "/usr/bin/python3", leaseGuardPath(this.settings.paths), leaseConfigPath(this.settings.paths), "handover"], (_error, stdout, stderr) => resolve(`${stdout}${stderr}`)),
+            execFile(
+                "ip",
+                ["netns", "exec", this.ns, "/usr/bin/python3", leaseGuardPath(this.settings.paths), leaseConfigPath(this.settings.paths), "handover"],
+                (_error, stdout, stderr) => resolve(`${stdout}${stderr}`),
+            ),
         );
     }
 

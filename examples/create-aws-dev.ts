@@ -11,16 +11,7 @@
  * Cancelling: SIGTERM, or Ctrl-C, stops the operation cleanly (Pulumi finishes the resource
  * operations in flight, then stops); a second Ctrl-C in a terminal makes Pulumi stop at once.
  */
-import {
-    ClusterConfigInput,
-    IguanaAutomationError,
-    IguanaStack,
-    OperationCancelledError,
-    OperationOptions,
-    StackOutputs,
-    openInlineStack,
-    reveal,
-} from "../automation";
+import { ClusterConfigInput, IguanaAutomationError, IguanaStack, OperationCancelledError, OperationOptions, StackOutputs, openInlineStack, reveal } from "../automation";
 
 /** The values of `stacks/Pulumi.aws-dev.yaml`, as an object. */
 const AWS_DEV_LIKE: ClusterConfigInput = {

@@ -24,7 +24,11 @@ async function main(): Promise<void> {
     });
     const { outputs } = await stack.up({ onOutput: (text) => process.stdout.write(text), signal: controller.signal });
     // Senders use their channel's endpoint; `vip` is where the channels with the lowest ports listen.
-    console.log(reveal(outputs.channelEndpoints).map((c) => `${c.name}: ${c.endpoint}`).join("\n"));
+    console.log(
+        reveal(outputs.channelEndpoints)
+            .map((c) => `${c.name}: ${c.endpoint}`)
+            .join("\n"),
+    );
 }
 
 main().catch((error: Error) => {

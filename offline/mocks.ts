@@ -80,8 +80,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
 
     private computedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
         const { type, name, inputs } = args;
-        const arn = (service: string, resource: string) =>
-            this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
+        const arn = (service: string, resource: string) => this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
         switch (type) {
             case "aws:ec2/eip:Eip":
                 return {
@@ -136,7 +135,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             }
             default:
                 if (type.startsWith("aws:")) return { arn: arn(type.split(":")[1].split("/")[0], `${name}`) };
-                if (type.startsWith("azure-native:")) return { id: azureId(inputs, azureProviderType(type), azureResourceName(inputs, name)), name: azureResourceName(inputs, name) };
+                if (type.startsWith("azure-native:"))
+                    return { id: azureId(inputs, azureProviderType(type), azureResourceName(inputs, name)), name: azureResourceName(inputs, name) };
                 return {};
         }
     }

@@ -97,7 +97,10 @@ export const efsEncryptedWithProjectKey: StackValidationPolicy = {
             if (r.props.encrypted !== true) {
                 report(`EFS file system ${r.name} is not encrypted: set encrypted: true with the project's KMS key.`, r.urn);
             } else if (typeof r.props.kmsKeyId !== "string" || !keyArns.has(r.props.kmsKeyId)) {
-                report(`EFS file system ${r.name} is encrypted with ${r.props.kmsKeyId ? `key ${r.props.kmsKeyId}` : "the AWS-managed key"}, not the project's customer-managed KMS key.`, r.urn);
+                report(
+                    `EFS file system ${r.name} is encrypted with ${r.props.kmsKeyId ? `key ${r.props.kmsKeyId}` : "the AWS-managed key"}, not the project's customer-managed KMS key.`,
+                    r.urn,
+                );
             }
         }
     },
@@ -112,7 +115,9 @@ export const azureStorageNotPublic: ResourceValidationPolicy = {
     validateResource: (args, report) => {
         if (args.type !== AZURE_STORAGE_ACCOUNT) return;
         if (args.props.publicNetworkAccess !== "Disabled") {
-            report(`storage account ${args.name} allows public network access (${args.props.publicNetworkAccess ?? "Enabled by default"}): set publicNetworkAccess: Disabled and use a private endpoint.`);
+            report(
+                `storage account ${args.name} allows public network access (${args.props.publicNetworkAccess ?? "Enabled by default"}): set publicNetworkAccess: Disabled and use a private endpoint.`,
+            );
         }
         if (args.props.networkRuleSet?.defaultAction !== "Deny") {
             report(`storage account ${args.name} accepts traffic by default: set networkRuleSet.defaultAction: Deny.`);
@@ -176,7 +181,10 @@ export const leaseStoreRequiredAndPrivate: StackValidationPolicy = {
                 );
             }
             if (p.allowSharedKeyAccess !== false) {
-                report(`lease account ${store.name} accepts its account keys (and SAS made from them): set allowSharedKeyAccess: false; the workers use their managed identities.`, store.urn);
+                report(
+                    `lease account ${store.name} accepts its account keys (and SAS made from them): set allowSharedKeyAccess: false; the workers use their managed identities.`,
+                    store.urn,
+                );
             }
             if (!MODERN_TLS.has(p.minimumTlsVersion)) {
                 report(`lease account ${store.name} accepts TLS below 1.2 (minimumTlsVersion ${p.minimumTlsVersion ?? "unset"}): set minimumTlsVersion: TLS1_2.`, store.urn);
@@ -269,14 +277,18 @@ export const llpHealthCheckIsRoleProbe: ResourceValidationPolicy = {
         if (args.type === AWS_TARGET_GROUP && args.props.tags?.protocol === "llp") {
             const hc = args.props.healthCheck ?? {};
             if (hc.protocol !== "HTTP" || String(hc.port) !== String(ROLE_PROBE_PORT) || hc.path !== ROLE_PROBE_PATH) {
-                report(`LLP target group ${args.name} checks ${hc.protocol ?? "TCP"} ${hc.port ?? "traffic-port"}${hc.path ?? ""}, not the role probe HTTP ${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}: both workers could receive the feed.`);
+                report(
+                    `LLP target group ${args.name} checks ${hc.protocol ?? "TCP"} ${hc.port ?? "traffic-port"}${hc.path ?? ""}, not the role probe HTTP ${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}: both workers could receive the feed.`,
+                );
             }
         }
         if (args.type === AZURE_LB) {
             const probes: { name?: string; port?: number; requestPath?: string; protocol?: string }[] = args.props.probes ?? [];
             for (const rule of args.props.loadBalancingRules ?? []) {
                 if (!String(rule.name ?? "").startsWith("llp-")) continue;
-                const probeName = String(rule.probe?.id ?? "").split("/").pop();
+                const probeName = String(rule.probe?.id ?? "")
+                    .split("/")
+                    .pop();
                 const probe = probes.find((p) => p.name === probeName);
                 if (!probe || probe.protocol !== "Http" || probe.port !== ROLE_PROBE_PORT || probe.requestPath !== ROLE_PROBE_PATH) {
                     report(`LLP rule ${rule.name} uses probe ${probeName ?? "(none)"}, not the role probe HTTP ${ROLE_PROBE_PORT}${ROLE_PROBE_PATH}.`);
@@ -313,7 +325,8 @@ const SECRET_PATTERNS: [RegExp, string][] = [
 function bootstrapTexts(type: string, props: Record<string, any>): string[] {
     const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
     if (type === AWS_INSTANCE) return [props.userData, props.userDataBase64 && decode(props.userDataBase64)].filter((t): t is string => typeof t === "string");
-    if (type === AZURE_VM) return [props.osProfile?.customData && decode(props.osProfile.customData), props.userData && decode(props.userData)].filter((t): t is string => typeof t === "string");
+    if (type === AZURE_VM)
+        return [props.osProfile?.customData && decode(props.osProfile.customData), props.userData && decode(props.userData)].filter((t): t is string => typeof t === "string");
     return [];
 }
 
@@ -323,10 +336,14 @@ export const noSecretInBootstrap: StackValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "critical",
     validateStack: (args, report) => {
-        const generated = args.resources.filter((r) => r.type === RANDOM_PASSWORD).map((r) => r.props.result).filter((v): v is string => typeof v === "string" && v.length >= 8);
+        const generated = args.resources
+            .filter((r) => r.type === RANDOM_PASSWORD)
+            .map((r) => r.props.result)
+            .filter((v): v is string => typeof v === "string" && v.length >= 8);
         for (const r of args.resources) {
             for (const text of bootstrapTexts(r.type, r.props)) {
-                if (generated.some((secret) => text.includes(secret))) report(`the bootstrap of ${r.name} contains a generated password: fetch it at boot from the secret store instead.`, r.urn);
+                if (generated.some((secret) => text.includes(secret)))
+                    report(`the bootstrap of ${r.name} contains a generated password: fetch it at boot from the secret store instead.`, r.urn);
                 for (const [pattern, what] of SECRET_PATTERNS) {
                     if (pattern.test(text)) report(`the bootstrap of ${r.name} contains ${what}.`, r.urn);
                 }
@@ -372,13 +389,19 @@ const AZURE_ROLE_DEFINITION = "azure-native:authorization:RoleDefinition";
 const ADDRESS_ACTIONS = ["ec2:associateaddress", "ec2:disassociateaddress"];
 
 function actionCovers(pattern: string, action: string): boolean {
-    const regex = new RegExp(`^${pattern.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+    const regex = new RegExp(
+        `^${pattern
+            .toLowerCase()
+            .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+            .replace(/\*/g, ".*")}$`,
+    );
     return regex.test(action);
 }
 
 export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
     name: "vip-mover-least-privilege",
-    description: "Whoever may move an address may move named addresses only: no EC2 (dis)associate on every resource, no wildcard actions or subscription-wide scope in a custom Azure role.",
+    description:
+        "Whoever may move an address may move named addresses only: no EC2 (dis)associate on every resource, no wildcard actions or subscription-wide scope in a custom Azure role.",
     enforcementLevel: "mandatory",
     severity: "high",
     validateResource: (args, report) => {
@@ -390,7 +413,9 @@ export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
                 if (!actions.some((a) => ADDRESS_ACTIONS.some((target) => actionCovers(a, target)))) continue;
                 const resources: string[] = [statement.Resource ?? []].flat();
                 if (resources.some((r) => r.includes("*"))) {
-                    report(`role policy ${args.name} lets its role move any Elastic IP (${actions.join(", ")} on ${resources.join(", ")}): name the allocation's and the instances' ARNs.`);
+                    report(
+                        `role policy ${args.name} lets its role move any Elastic IP (${actions.join(", ")} on ${resources.join(", ")}): name the allocation's and the instances' ARNs.`,
+                    );
                 }
             }
         }
@@ -400,7 +425,8 @@ export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
                 if (wild.length > 0) report(`custom role ${args.name} grants wildcard actions (${wild.join(", ")}): list the actions it needs.`);
             }
             for (const scope of args.props.assignableScopes ?? []) {
-                if (/^\/subscriptions\/[^/]+\/?$/i.test(scope) || scope === "/") report(`custom role ${args.name} is assignable across ${scope}: limit it to the cluster's resource group.`);
+                if (/^\/subscriptions\/[^/]+\/?$/i.test(scope) || scope === "/")
+                    report(`custom role ${args.name} is assignable across ${scope}: limit it to the cluster's resource group.`);
             }
         }
     },

@@ -306,11 +306,7 @@ describe("automation: config given in code", () => {
 
         assert.strictEqual(factory.requestCount, 0, "the factory was never called");
         assert.ok(error instanceof InvalidConfigError && error instanceof IguanaAutomationError, error.message);
-        assert.deepStrictEqual(error.problems.map((p) => p.key).sort(), [
-            "iguana-ha:channel",
-            "iguana-ha:channels[0].port",
-            "iguana-ha:failover.unhealthyThreshold",
-        ]);
+        assert.deepStrictEqual(error.problems.map((p) => p.key).sort(), ["iguana-ha:channel", "iguana-ha:channels[0].port", "iguana-ha:failover.unhealthyThreshold"]);
         assertMentions(error.message, "Invalid iguana-ha configuration (3 problems)", "iguana-ha:channels[0].port: 70000 is outside the allowed range 1-65535");
         assert.strictEqual(error.stackName, "portal-45");
     });
@@ -318,12 +314,13 @@ describe("automation: config given in code", () => {
     it("refuses a contract key in secretConfig, naming the key and never the value", async () => {
         const factory = new FakeFactory();
         const presigned = "https://bucket.s3.amazonaws.com/iguanax.tar.gz?X-Amz-Signature=abc123";
-        const error = await rejection(
-            openInlineStack("portal-46", { config: AWS_DEV_LIKE, secretConfig: { "iguana.installerUrl": presigned, "aws:region": "x" }, factory }),
-        );
+        const error = await rejection(openInlineStack("portal-46", { config: AWS_DEV_LIKE, secretConfig: { "iguana.installerUrl": presigned, "aws:region": "x" }, factory }));
         assert.strictEqual(factory.requestCount, 0);
         assert.ok(error instanceof InvalidConfigError);
-        assert.deepStrictEqual(error.problems.map((p) => p.key), ["iguana-ha:iguana.installerUrl", "aws:region"]);
+        assert.deepStrictEqual(
+            error.problems.map((p) => p.key),
+            ["iguana-ha:iguana.installerUrl", "aws:region"],
+        );
         assertMentions(error.message, "part of the configuration contract", "clear text");
         assert.ok(!util.inspect(error).includes(presigned), "the secret value is not in the error");
     });
@@ -346,10 +343,20 @@ describe("automation: config given in code", () => {
             ],
         );
         const workers = (await promiseOf(outputs.workers)) as { name: string; zone: string }[];
-        assert.deepStrictEqual(workers.map((w) => w.name), ["wk1", "wk2"]);
+        assert.deepStrictEqual(
+            workers.map((w) => w.name),
+            ["wk1", "wk2"],
+        );
         const instances = mocks.resources.filter((r) => r.type === "aws:ec2/instance:Instance");
-        assert.deepStrictEqual(instances.map((r) => r.inputs.instanceType), ["t3.large", "t3.large"], "workers.size from the object");
-        assert.ok(instances.every((r) => r.inputs.tags?.environment === "dev"), "environment from the object");
+        assert.deepStrictEqual(
+            instances.map((r) => r.inputs.instanceType),
+            ["t3.large", "t3.large"],
+            "workers.size from the object",
+        );
+        assert.ok(
+            instances.every((r) => r.inputs.tags?.environment === "dev"),
+            "environment from the object",
+        );
     });
 });
 
@@ -396,7 +403,7 @@ describe("automation: outputs", () => {
         delete factory.stack.outputMap.workers;
         const error = await rejection(stack.outputs());
         assert.ok(error instanceof UnexpectedOutputsError, error.message);
-        assert.deepStrictEqual(error.problems, ['vip: does not have the contract\'s shape (see docs/outputs.md)', "workers: missing"]);
+        assert.deepStrictEqual(error.problems, ["vip: does not have the contract's shape (see docs/outputs.md)", "workers: missing"]);
     });
 });
 
@@ -417,7 +424,9 @@ describe("automation: errors say what to do", () => {
         {
             name: "no secrets passphrase",
             failure: () =>
-                cliFailure('error: constructing secrets manager of type "passphrase": passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables\n'),
+                cliFailure(
+                    'error: constructing secrets manager of type "passphrase": passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables\n',
+                ),
             kind: SecretsPassphraseError,
             fragments: ["PULUMI_CONFIG_PASSPHRASE", "workspace.envVars"],
         },
@@ -436,9 +445,7 @@ describe("automation: errors say what to do", () => {
         {
             name: "a concurrent update (file backend lock)",
             failure: () =>
-                cliFailure(
-                    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n",
-                ),
+                cliFailure("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n"),
             kind: UpdateInProgressError,
             fragments: ["concurrent update"],
         },
@@ -474,7 +481,7 @@ describe("automation: errors say what to do", () => {
             "  pulumi:pulumi:Stack (iguana-ha-aws-dev):",
             "    error: Running program '/srv/iguana-ha' failed with an unhandled exception:",
             "    ConfigValidationError: Invalid iguana-ha configuration (2 problems):",
-            "      - iguana-ha:channels[0].mode: an LLP channel cannot be active-active (...); allowed: \"active-passive\"",
+            '      - iguana-ha:channels[0].mode: an LLP channel cannot be active-active (...); allowed: "active-passive"',
             "      - iguana-ha:failover.unhealthyThreshold: 1 is outside the allowed range 2-10",
             "        at validateClusterConfig (/srv/iguana-ha/components/config.ts:282:15)",
         ].join("\n");
@@ -693,7 +700,9 @@ describe("automation: an inline stack's workspace lasts one call", () => {
             const workDir = options.workDir!;
             const entry: (typeof calls)[number] = { workDir, existedDuring: fs.existsSync(workDir), op: "open" };
             calls.push(entry);
-            const op = <T>(name: string, result: T) => async () => ((entry.op = name), name === "refresh" ? Promise.reject(new Error("cloud said no")) : result);
+            const op =
+                <T>(name: string, result: T) =>
+                async () => ((entry.op = name), name === "refresh" ? Promise.reject(new Error("cloud said no")) : result);
             return {
                 name: "portal-7",
                 setAllConfig: async (config: unknown) => void (entry.config = config),
@@ -710,7 +719,10 @@ describe("automation: an inline stack's workspace lasts one call", () => {
         await stack.outputs();
         await assert.rejects(stack.refresh(), /cloud said no/);
         // Opening, then setting the config (checked by the CLI in a workspace of its own), then each operation.
-        assert.deepStrictEqual(calls.map((c) => c.op), ["open", "open", "preview", "outputs", "refresh"]);
+        assert.deepStrictEqual(
+            calls.map((c) => c.op),
+            ["open", "open", "preview", "outputs", "refresh"],
+        );
         for (const call of calls) {
             assert.ok(call.existedDuring, "the folder exists while the call runs");
             assert.ok(!fs.existsSync(call.workDir), `${call.workDir} is removed after the call`);

@@ -40,7 +40,10 @@ export function signedAwsPost(
     const scope = `${date}/${region}/${service}/aws4_request`;
     let key: Buffer | string = `AWS4${credentials.SecretAccessKey}`;
     for (const part of [date, region, service, "aws4_request"]) key = crypto.createHmac("sha256", key).update(part).digest();
-    const signature = crypto.createHmac("sha256", key).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
+    const signature = crypto
+        .createHmac("sha256", key)
+        .update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n"))
+        .digest("hex");
     headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.AccessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
     return new Promise((resolve, reject) => {
         const req = http.request(new URL("/", url), { method: "POST", headers }, (res) => {

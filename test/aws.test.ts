@@ -25,14 +25,21 @@ const T = {
 };
 
 /** Properties every AWS cluster must have, whatever the stack. */
-function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port: number; protocol: string; mode?: string }[], failover: { interval: number; threshold: number; idle: number }) {
+function assertAwsInvariants(
+    run: StackRun,
+    stackChannels: { name: string; port: number; protocol: string; mode?: string }[],
+    failover: { interval: number; threshold: number; idle: number },
+) {
     const instances = run.ofType(T.instance);
     assert.strictEqual(instances.length, 2, "two workers");
     const [wk1, wk2] = ["iguana-wk1", "iguana-wk2"].map((n) => run.one(T.instance, n));
     assert.notStrictEqual(wk1.inputs.subnetId, wk2.inputs.subnetId, "workers in different subnets");
     const zoneOfSubnet = (id: string) => run.ofType(T.subnet).find((s) => s.id === id)!.inputs.availabilityZone;
     assert.notStrictEqual(zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId), "workers in different AZs");
-    assert.deepStrictEqual(run.outputs.workers.map((w) => w.zone), [zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId)]);
+    assert.deepStrictEqual(
+        run.outputs.workers.map((w) => w.zone),
+        [zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId)],
+    );
 
     const key = run.ofType(T.key);
     assert.strictEqual(key.length, 1);
@@ -59,7 +66,10 @@ function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port:
     const webPort = 7654;
     const blockOf = (port: number) => Math.floor(port / 50);
     for (const nlb of nlbs) {
-        const ports = run.ofType(T.listener).filter((l) => l.inputs.loadBalancerArn === nlb.state.arn).map((l) => l.inputs.port as number);
+        const ports = run
+            .ofType(T.listener)
+            .filter((l) => l.inputs.loadBalancerArn === nlb.state.arn)
+            .map((l) => l.inputs.port as number);
         const channelBlocks = new Set(ports.filter((p) => p !== webPort).map(blockOf));
         assert.ok(channelBlocks.size <= 1, `${nlb.name}: the channels of one port block only`);
         const block = channelBlocks.size ? [...channelBlocks][0] : blockOf(webPort);
@@ -115,7 +125,10 @@ function assertAwsInvariants(run: StackRun, stackChannels: { name: string; port:
     }
     // keepalived is gone: nothing admits VRRP (IP protocol 112), nor anything else from worker to worker.
     const workerToWorker = run.ofType(T.ingress).filter((r) => r.inputs.ipProtocol === "112" || r.inputs.referencedSecurityGroupId === r.inputs.securityGroupId);
-    assert.deepStrictEqual(workerToWorker.map((r) => r.name), []);
+    assert.deepStrictEqual(
+        workerToWorker.map((r) => r.name),
+        [],
+    );
 
     // every resource is a child of the component, named after it
     for (const r of run.mocks.resources.filter((r) => r.type !== T.component)) {
@@ -129,7 +142,10 @@ function assertOutputsContract(run: StackRun, channels: { name: string; port: nu
     assert.deepStrictEqual(Object.keys(o).sort(), ["channelEndpoints", "cloud", "dashboardUrl", "vip", "vipAddresses", "workers"]);
     assert.strictEqual(o.vip, o.vipAddresses[0]);
     assert.strictEqual(new Set(o.vipAddresses).size, o.vipAddresses.length, "every VIP address listed once");
-    assert.ok(o.vipAddresses.every((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)), "VIP addresses are IPv4 addresses");
+    assert.ok(
+        o.vipAddresses.every((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)),
+        "VIP addresses are IPv4 addresses",
+    );
     assert.strictEqual(o.dashboardUrl, `http://${o.vip}:7654/`);
     assert.deepStrictEqual(
         o.channelEndpoints.map((c) => c.name),
@@ -162,9 +178,15 @@ describe("AWS implementation", () => {
             assert.deepStrictEqual([...run.one(T.endpoint, "iguana-lease").inputs.routeTableIds].sort(), privateTables.sort(), "both private route tables, not the public one");
         });
         it("gives the workers no way to stop an instance without shared storage, and no EC2 API endpoint", () => {
-            assert.deepStrictEqual(workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:"))), []);
+            assert.deepStrictEqual(
+                workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:"))),
+                [],
+            );
             for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
-            assert.deepStrictEqual(run.ofType(T.endpoint).map((e) => e.name), ["iguana-lease"]);
+            assert.deepStrictEqual(
+                run.ofType(T.endpoint).map((e) => e.name),
+                ["iguana-lease"],
+            );
         });
 
         it("builds two encrypted, IMDSv2-only workers in two AZs behind a cross-zone NLB", () =>
@@ -176,19 +198,35 @@ describe("AWS implementation", () => {
                 ],
                 { interval: 10, threshold: 2, idle: 1800 },
             ));
-        it("exports the outputs contract", () => assertOutputsContract(run, [{ name: "adt-in", port: 2575, protocol: "llp" }, { name: "fhir-api", port: 2590, protocol: "http" }]));
+        it("exports the outputs contract", () =>
+            assertOutputsContract(run, [
+                { name: "adt-in", port: 2575, protocol: "llp" },
+                { name: "fhir-api", port: 2590, protocol: "http" },
+            ]));
         it("one Elastic IP per NLB subnet mapping, and they are the VIP addresses", () => {
             // Ports 2575 and 2590 share the block 2550-2599; the dashboard (7654) joins their NLB,
             // which has room, instead of costing an NLB and two Elastic IPs of its own.
             const names = [["iguana-nlb-p2550", "iguana-vip-p2550-a", "iguana-vip-p2550-b"]];
-            assert.deepStrictEqual(run.ofType(T.nlb).map((n) => n.name).sort(), names.map((n) => n[0]).sort());
+            assert.deepStrictEqual(
+                run
+                    .ofType(T.nlb)
+                    .map((n) => n.name)
+                    .sort(),
+                names.map((n) => n[0]).sort(),
+            );
             const expected: string[] = [];
             for (const [nlbName, ...eipNames] of names) {
                 const nlb = run.one(T.nlb, nlbName);
                 const eips = eipNames.map((n) => run.one(T.eip, n));
-                assert.deepStrictEqual(nlb.inputs.subnetMappings.map((m: any) => m.allocationId), eips.map((e) => e.state.allocationId));
+                assert.deepStrictEqual(
+                    nlb.inputs.subnetMappings.map((m: any) => m.allocationId),
+                    eips.map((e) => e.state.allocationId),
+                );
                 const subnets = nlb.inputs.subnetMappings.map((m: any) => run.ofType(T.subnet).find((s) => s.id === m.subnetId)!);
-                assert.deepStrictEqual(subnets.map((s: any) => s.name), ["iguana-public-a", "iguana-public-b"]);
+                assert.deepStrictEqual(
+                    subnets.map((s: any) => s.name),
+                    ["iguana-public-a", "iguana-public-b"],
+                );
                 assert.strictEqual(nlb.inputs.internal, false);
                 expected.push(...eips.map((e) => e.state.publicIp));
             }
@@ -205,15 +243,16 @@ describe("AWS implementation", () => {
             const rules = run.ofType(T.ingress);
             const channelSg = run.one("aws:ec2/securityGroup:SecurityGroup", "iguana-channels-sg");
             const channelRules = rules.filter((r) => r.inputs.securityGroupId === channelSg.id);
-            assert.deepStrictEqual(
-                channelRules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.cidrIpv4]).sort(),
-                [
-                    [2575, 2575, "198.51.100.0/24"],
-                    [2590, 2590, "198.51.100.0/24"],
-                ],
-            );
+            assert.deepStrictEqual(channelRules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.cidrIpv4]).sort(), [
+                [2575, 2575, "198.51.100.0/24"],
+                [2590, 2590, "198.51.100.0/24"],
+            ]);
             const dashboard = rules.filter((r) => r.inputs.fromPort === 7654);
-            assert.deepStrictEqual(dashboard.map((r) => r.inputs.cidrIpv4), ["192.0.2.0/28"], "web port only from adminCidrs (no active-active channel here)");
+            assert.deepStrictEqual(
+                dashboard.map((r) => r.inputs.cidrIpv4),
+                ["192.0.2.0/28"],
+                "web port only from adminCidrs (no active-active channel here)",
+            );
             const probe = run.one(T.ingress, "iguana-in-role-probe");
             assert.deepStrictEqual([probe.inputs.fromPort, probe.inputs.cidrIpv4], [ROLE_PROBE_PORT, "10.40.0.0/16"], "role probe from the VPC only");
         });
@@ -231,15 +270,17 @@ describe("AWS implementation", () => {
             { name: "results-api", port: 2590, protocol: "http", mode: "active-active" },
         ];
 
-        it("keeps every invariant, with the active-active channel on Iguana health", () =>
-            assertAwsInvariants(run, channels, { interval: 5, threshold: 2, idle: 3600 }));
+        it("keeps every invariant, with the active-active channel on Iguana health", () => assertAwsInvariants(run, channels, { interval: 5, threshold: 2, idle: 3600 }));
         it("exports the outputs contract", () => assertOutputsContract(run, channels));
         it("places workers on dedicated tenancy with the larger size and data disks", () => {
             for (const i of run.ofType(T.instance)) {
                 assert.strictEqual(i.inputs.tenancy, "dedicated");
                 assert.strictEqual(i.inputs.instanceType, "m6i.xlarge");
             }
-            assert.deepStrictEqual(run.ofType(T.volume).map((v) => v.inputs.size), [500, 500]);
+            assert.deepStrictEqual(
+                run.ofType(T.volume).map((v) => v.inputs.size),
+                [500, 500],
+            );
         });
         it("runs a NAT gateway per AZ, each private subnet routed through its own", () => {
             const nats = run.ofType(T.nat);
@@ -260,24 +301,31 @@ describe("AWS implementation", () => {
             );
             const nlb = run.one(T.nlb, "iguana-nlb");
             assert.strictEqual(nlb.inputs.internal, true);
-            assert.deepStrictEqual(nlb.inputs.subnetMappings.map((m: any) => m.privateIpv4Address), ["10.50.8.5", "10.50.12.5"]);
+            assert.deepStrictEqual(
+                nlb.inputs.subnetMappings.map((m: any) => m.privateIpv4Address),
+                ["10.50.8.5", "10.50.12.5"],
+            );
             assert.deepStrictEqual(run.outputs.vipAddresses, ["10.50.8.5", "10.50.12.5"]);
             assert.ok(!run.ofType(T.eip).some((e) => e.name.includes("vip")), "no VIP Elastic IPs");
-            assert.deepStrictEqual(run.outputs.workers.map((w) => w.privateIp), ["10.50.8.10", "10.50.12.10"]);
+            assert.deepStrictEqual(
+                run.outputs.workers.map((w) => w.privateIp),
+                ["10.50.8.10", "10.50.12.10"],
+            );
         });
 
         it("an internal cluster with several NLBs gives each fixed private addresses by port block", async () => {
             const run = await runConfig(awsConfig({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.50.0.0/18" } }));
             const shard = run.one(T.nlb, "iguana-nlb-p2550");
             // block 51 (2550-2599): host offset 100 + 51 in each private /20
-            assert.deepStrictEqual(shard.inputs.subnetMappings.map((m: any) => m.privateIpv4Address), ["10.50.32.151", "10.50.48.151"]);
+            assert.deepStrictEqual(
+                shard.inputs.subnetMappings.map((m: any) => m.privateIpv4Address),
+                ["10.50.32.151", "10.50.48.151"],
+            );
             assert.strictEqual(run.outputs.channelEndpoints[0].endpoint, "10.50.32.151:2575");
         });
 
         it("an Iguana 6 active-active channel health-checks TCP on the web port", async () => {
-            const run = await runConfig(
-                awsConfig({ iguana: { edition: "iguana6" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }),
-            );
+            const run = await runConfig(awsConfig({ iguana: { edition: "iguana6" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }));
             const hc = run.one(T.targetGroup, "iguana-api").inputs.healthCheck;
             assert.deepStrictEqual([hc.protocol, hc.port, hc.path], ["TCP", "6543", undefined]);
             assert.strictEqual(run.outputs.dashboardUrl, `http://${run.outputs.vip}:6543/`);

@@ -45,9 +45,7 @@ function portSpecCovers(spec: string, port: number): boolean {
 
 /** Every inbound NSG rule of every NSG (the workers', the storage endpoints'), inline or standalone. */
 function allInboundRules(run: StackRun): any[] {
-    return [...run.ofType(T.nsg).flatMap((n) => n.state.securityRules ?? []), ...run.ofType(T.nsgRule).map((r) => r.state)].filter(
-        (r) => r.direction === "Inbound",
-    );
+    return [...run.ofType(T.nsg).flatMap((n) => n.state.securityRules ?? []), ...run.ofType(T.nsgRule).map((r) => r.state)].filter((r) => r.direction === "Inbound");
 }
 
 /** The inbound rules of the workers' NSG, inline or standalone. */
@@ -107,7 +105,10 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(pip.state.publicIPAllocationMethod, "Static", `${pip.name} is static`);
     }
     const frontends = lb.state.frontendIPConfigurations;
-    assert.deepStrictEqual(frontends.map((f: any) => f.name), [AZURE_LB_PARTS.frontend]);
+    assert.deepStrictEqual(
+        frontends.map((f: any) => f.name),
+        [AZURE_LB_PARTS.frontend],
+    );
     if (cfg.network.public) {
         const vip = run.one(T.pip, "iguana-vip");
         assert.deepStrictEqual(vip.state.zones, ["1", "2", "3"], "the VIP is zone-redundant");
@@ -127,7 +128,10 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
 
     // Probes.
     const probes: any[] = lb.state.probes;
-    assert.deepStrictEqual(probes.map((p) => p.name), activeActive ? ["role-probe", "iguana-health"] : ["role-probe"]);
+    assert.deepStrictEqual(
+        probes.map((p) => p.name),
+        activeActive ? ["role-probe", "iguana-health"] : ["role-probe"],
+    );
     for (const probe of probes) {
         assert.strictEqual(probe.intervalInSeconds, cfg.failover.healthCheckIntervalSeconds, `${probe.name} interval`);
         assert.ok(probe.intervalInSeconds >= 5, `${probe.name} interval is at least 5 s`);
@@ -144,12 +148,18 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
 
     // Rules: one per channel plus the dashboard, ids exactly as Azure builds them.
     const rules: any[] = lb.state.loadBalancingRules;
-    assert.deepStrictEqual(rules.map((r) => r.name), [...cfg.channels.map(azureRuleName), "dashboard"]);
+    assert.deepStrictEqual(
+        rules.map((r) => r.name),
+        [...cfg.channels.map(azureRuleName), "dashboard"],
+    );
     for (const r of rules) {
         assert.strictEqual(r.frontendIPConfiguration.id, `${base}/frontendIPConfigurations/vip`, `${r.name} frontend id`);
         assert.strictEqual(r.backendAddressPool.id, `${base}/backendAddressPools/workers`, `${r.name} pool id`);
         assert.strictEqual(r.backendAddressPools, undefined, `${r.name} sets backendAddressPool only`);
-        assert.ok(probes.some((p) => r.probe.id === `${base}/probes/${p.name}`), `${r.name} probe id ${r.probe.id} names a declared probe`);
+        assert.ok(
+            probes.some((p) => r.probe.id === `${base}/probes/${p.name}`),
+            `${r.name} probe id ${r.probe.id} names a declared probe`,
+        );
         assert.strictEqual(r.protocol, "Tcp");
         assert.strictEqual(r.enableTcpReset, true, `${r.name} resets idle flows`);
         assert.strictEqual(r.disableOutboundSnat, true, `${r.name} has no outbound SNAT`);
@@ -169,7 +179,10 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
 
     // Workers: NICs, VMs, disks.
     const subnets = [run.one(T.subnet, "iguana-workers-1"), run.one(T.subnet, "iguana-workers-2")];
-    assert.deepStrictEqual(subnets.map((s) => s.state.addressPrefix), planNetwork(cfg.network.cidr).privateSubnets);
+    assert.deepStrictEqual(
+        subnets.map((s) => s.state.addressPrefix),
+        planNetwork(cfg.network.cidr).privateSubnets,
+    );
     assert.strictEqual(run.ofType(T.vm).length, 2);
     const hosts = run.ofType(T.host);
     plans.forEach((plan, i) => {
@@ -187,10 +200,11 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.deepStrictEqual(vm.state.zones, [zone], `${plan.name} in zone ${zone}`);
         assert.deepStrictEqual(disk.state.zones, vm.state.zones, `${plan.name} data disk in its VM's zone`);
         assert.strictEqual(vm.state.hardwareProfile.vmSize, cfg.workers.size);
-        assert.deepStrictEqual(vm.state.networkProfile.networkInterfaces.map((n: any) => n.id), [nic.id]);
-        assert.deepStrictEqual(vm.state.storageProfile.dataDisks, [
-            { lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" },
-        ]);
+        assert.deepStrictEqual(
+            vm.state.networkProfile.networkInterfaces.map((n: any) => n.id),
+            [nic.id],
+        );
+        assert.deepStrictEqual(vm.state.storageProfile.dataDisks, [{ lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }]);
         assert.strictEqual(disk.state.diskSizeGB, cfg.workers.dataDiskGb);
         assert.strictEqual(disk.state.encryption.type, "EncryptionAtRestWithPlatformKey");
         assert.strictEqual(disk.state.creationData.createOption, "Empty");
@@ -223,9 +237,21 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(vm.state.securityProfile?.encryptionAtHost === true, cfg.workers.encryptionAtHost, `${plan.name} encryption at host`);
     });
     if (cfg.workers.dedicated) {
-        assert.deepStrictEqual(run.ofType(T.hostGroup).map((g) => [g.state.zones, g.state.platformFaultDomainCount]), [[["1"], 1], [["2"], 1]]);
+        assert.deepStrictEqual(
+            run.ofType(T.hostGroup).map((g) => [g.state.zones, g.state.platformFaultDomainCount]),
+            [
+                [["1"], 1],
+                [["2"], 1],
+            ],
+        );
         const sku = dedicatedHostSku(parseAzureVmSize(cfg.workers.size)!);
-        assert.deepStrictEqual(hosts.map((h) => [h.state.sku.name, h.state.hostGroupName]), [[sku, "iguana-hosts-1"], [sku, "iguana-hosts-2"]]);
+        assert.deepStrictEqual(
+            hosts.map((h) => [h.state.sku.name, h.state.hostGroupName]),
+            [
+                [sku, "iguana-hosts-1"],
+                [sku, "iguana-hosts-2"],
+            ],
+        );
     } else {
         assert.deepStrictEqual([run.ofType(T.hostGroup), hosts], [[], []]);
     }
@@ -251,15 +277,24 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     const rulesByName = new Map(inboundRules(run).map((r) => [r.name, r]));
     const deny = rulesByName.get("deny-ssh-rdp-from-internet");
     assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.destinationPortRanges], ["Deny", "Internet", ["22", "3389"]]);
-    assert.ok(inboundRules(run).every((r) => r === deny || r.priority > deny.priority), "the SSH/RDP deny is evaluated first");
+    assert.ok(
+        inboundRules(run).every((r) => r === deny || r.priority > deny.priority),
+        "the SSH/RDP deny is evaluated first",
+    );
     const workerHosts = plans.map((p) => `${p.privateIp}/32`);
     // keepalived is gone: no VRRP-in-VXLAN (UDP 4789) rule, no allow from the workers' own addresses, no UDP at all.
     const workerToWorker = inboundRules(run).filter(
         (r) => r.access === "Allow" && (r.protocol === "Udp" || [r.sourceAddressPrefix, ...(r.sourceAddressPrefixes ?? [])].some((src: string) => workerHosts.includes(src))),
     );
-    assert.deepStrictEqual(workerToWorker.map((r) => r.name), []);
+    assert.deepStrictEqual(
+        workerToWorker.map((r) => r.name),
+        [],
+    );
     const probeRule = rulesByName.get("allow-role-probe");
-    assert.deepStrictEqual([probeRule.sourceAddressPrefix, probeRule.sourceAddressPrefixes, probeRule.destinationPortRange], ["AzureLoadBalancer", undefined, String(ROLE_PROBE_PORT)]);
+    assert.deepStrictEqual(
+        [probeRule.sourceAddressPrefix, probeRule.sourceAddressPrefixes, probeRule.destinationPortRange],
+        ["AzureLoadBalancer", undefined, String(ROLE_PROBE_PORT)],
+    );
     const healthRule = rulesByName.get("allow-iguana-health");
     assert.strictEqual(healthRule !== undefined, activeActive, "the Iguana health port is open to the probes only when an active-active channel exists");
     if (healthRule) assert.deepStrictEqual([healthRule.sourceAddressPrefix, healthRule.destinationPortRange], ["AzureLoadBalancer", String(cfg.iguana.webPort)]);
@@ -279,7 +314,10 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     assert.deepStrictEqual([vnetDeny.access, vnetDeny.sourceAddressPrefix], ["Deny", "VirtualNetwork"]);
     const priorities = inboundRules(run).map((r) => r.priority);
     assert.strictEqual(new Set(priorities).size, priorities.length, "NSG priorities are unique");
-    assert.ok(priorities.every((p) => p >= 100 && p <= vnetDeny.priority), "every allow comes before the VNet deny");
+    assert.ok(
+        priorities.every((p) => p >= 100 && p <= vnetDeny.priority),
+        "every allow comes before the VNet deny",
+    );
 
     // Every tracked resource is tagged with its environment; no secret anywhere.
     for (const r of run.mocks.resources.filter((r) => r.type.startsWith("azure-native:") && r.state.location !== undefined)) {
@@ -329,7 +367,11 @@ describe("Azure implementation", function () {
     it("azure-dev decides the active worker with a lease blob reached only through its private endpoint; no worker may stop the other", async () => {
         const { run, settings } = await withRenderedSettings(() => runStack("azure-dev", { fresh: true }));
         const cfg = loadClusterConfig();
-        assertAzureLease(run, settings, planWorkers(planNetwork(cfg.network.cidr)).map((p) => `${p.privateIp}/32`));
+        assertAzureLease(
+            run,
+            settings,
+            planWorkers(planNetwork(cfg.network.cidr)).map((p) => `${p.privateIp}/32`),
+        );
         for (const worker of ["wk1", "wk2"]) {
             assert.strictEqual(settings[worker].peerFence, undefined, "no fence without shared storage");
             assert.strictEqual(settings[worker].leaseSeconds, 3);
@@ -342,7 +384,12 @@ describe("Azure implementation", function () {
     });
 
     it("the lease locator names the cluster's blob in the lease container", () => {
-        assert.deepStrictEqual(azureLeaseLocator("iguanal0123456789abcdef", "east"), { kind: "azure-blob", accountName: "iguanal0123456789abcdef", container: "lease", blobName: "east" });
+        assert.deepStrictEqual(azureLeaseLocator("iguanal0123456789abcdef", "east"), {
+            kind: "azure-blob",
+            accountName: "iguanal0123456789abcdef",
+            container: "lease",
+            blobName: "east",
+        });
     });
 
     it("azure-prod asks for dedicated hosts and encryption at host and gets them", async () => {
@@ -357,7 +404,10 @@ describe("Azure implementation", function () {
         const run = await runStack("azure-dev");
         const cfg = loadClusterConfig();
         assert.deepStrictEqual([cfg.workers.dedicated, cfg.workers.encryptionAtHost, cfg.network.natGateways], [false, false, "single"]);
-        assert.deepStrictEqual(run.ofType(T.nat).map((n) => n.name), ["iguana-nat-1"]);
+        assert.deepStrictEqual(
+            run.ofType(T.nat).map((n) => n.name),
+            ["iguana-nat-1"],
+        );
     });
 
     describe("edge configs", () => {
@@ -421,7 +471,10 @@ describe("Azure implementation", function () {
         it("dedicated hosts for a memory-optimized size use that series' host SKU", async () => {
             const { run, cfg } = await runAzure({ workers: { size: "Standard_E4s_v5", dedicated: true } });
             assertAzureCluster(run, cfg);
-            assert.deepStrictEqual(run.ofType(T.host).map((h) => h.state.sku.name), ["ESv5-Type1", "ESv5-Type1"]);
+            assert.deepStrictEqual(
+                run.ofType(T.host).map((h) => h.state.sku.name),
+                ["ESv5-Type1", "ESv5-Type1"],
+            );
         });
 
         it("encryption at host alone, without dedicated hosts", async () => {
@@ -433,7 +486,10 @@ describe("Azure implementation", function () {
         it("an Arm size boots the Arm64 Ubuntu image", async () => {
             const { run, cfg } = await runAzure({ workers: { size: "Standard_D4ps_v5" } });
             assertAzureCluster(run, cfg);
-            assert.deepStrictEqual(run.ofType(T.vm).map((vm) => vm.state.storageProfile.imageReference.sku), ["server-arm64", "server-arm64"]);
+            assert.deepStrictEqual(
+                run.ofType(T.vm).map((vm) => vm.state.storageProfile.imageReference.sku),
+                ["server-arm64", "server-arm64"],
+            );
         });
 
         it("no admin networks: no dashboard rule in the NSG, the LB rule still follows the role probe", async () => {
@@ -521,15 +577,10 @@ describe("Azure validation (rules that differ by cloud)", () => {
     it("a VM size without premium storage", () => problem(base({ workers: { size: "Standard_D2_v5" } }), "workers.size", "Premium SSD", "Standard_D2s_v5"));
     it("a dedicated host for a series that has none", () =>
         problem(base({ workers: { size: "Standard_B2ms", dedicated: true } }), "workers.size", "no dedicated host SKU", "Dsv5 (DSv5-Type1)"));
-    it("a dedicated host for a series we do not map", () =>
-        problem(base({ workers: { size: "Standard_D2s_v6", dedicated: true } }), "workers.size", "no dedicated host SKU"));
+    it("a dedicated host for a series we do not map", () => problem(base({ workers: { size: "Standard_D2s_v6", dedicated: true } }), "workers.size", "no dedicated host SKU"));
     it("encryptionAtHost that is not a boolean", () => problem(base({ workers: { encryptionAtHost: "yes" } }), "workers.encryptionAtHost", "true or false"));
     it("more channels than the per-NIC rule limit allows", () =>
-        problem(
-            base({ channels: Array.from({ length: 300 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 10000 + i })) }),
-            "channels",
-            "at most 299",
-        ));
+        problem(base({ channels: Array.from({ length: 300 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 10000 + i })) }), "channels", "at most 299"));
     it("the same Azure size checks apply to the default when dedicated is asked", () => {
         const cfg = validateClusterConfig(base({ workers: { dedicated: true } }), "t");
         assert.strictEqual(dedicatedHostSku(parseAzureVmSize(cfg.workers.size)!), "DSv5-Type1");

@@ -32,19 +32,44 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["channels as an object", aws({ channels: { name: "adt" } }), "iguana-ha:channels", "must be a list"],
     ["channel without a name", aws({ channels: [{ protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "is required"],
     ["channel name with capitals", azure({ channels: [{ name: "ADT", protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "not DNS-safe"],
-    ["duplicate channel names", aws({ channels: [{ name: "a", protocol: "llp", port: 1 }, { name: "a", protocol: "llp", port: 2 }] }), "iguana-ha:channels[1].name", "must be unique"],
+    [
+        "duplicate channel names",
+        aws({
+            channels: [
+                { name: "a", protocol: "llp", port: 1 },
+                { name: "a", protocol: "llp", port: 2 },
+            ],
+        }),
+        "iguana-ha:channels[1].name",
+        "must be unique",
+    ],
     ["port as a string", aws({ channels: [{ name: "a", protocol: "llp", port: "2575" }] }), "iguana-ha:channels[0].port", "whole number"],
     ["fractional port", azure({ channels: [{ name: "a", protocol: "llp", port: 2575.5 }] }), "iguana-ha:channels[0].port", "whole number"],
     ["port 65536", aws({ channels: [{ name: "a", protocol: "llp", port: 65536 }] }), "iguana-ha:channels[0].port", "1-65535"],
     ["port on SSH", azure({ channels: [{ name: "a", protocol: "llp", port: 22 }] }), "iguana-ha:channels[0].port", "SSH"],
     ["port on the role probe", aws({ channels: [{ name: "a", protocol: "http", port: 7700 }] }), "iguana-ha:channels[0].port", "role probe"],
     ["port on the web port", azure({ channels: [{ name: "a", protocol: "http", port: 7654 }] }), "iguana-ha:channels[0].port", "web port"],
-    ["colliding ports", azure({ channels: [{ name: "a", protocol: "llp", port: 9 }, { name: "b", protocol: "http", port: 9 }] }), "iguana-ha:channels[1].port", "must be unique"],
+    [
+        "colliding ports",
+        azure({
+            channels: [
+                { name: "a", protocol: "llp", port: 9 },
+                { name: "b", protocol: "http", port: 9 },
+            ],
+        }),
+        "iguana-ha:channels[1].port",
+        "must be unique",
+    ],
     ["active-active LLP", azure({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "cannot be active-active"],
     ["unknown mode", aws({ channels: [{ name: "a", protocol: "http", port: 80, mode: "primary" }] }), "iguana-ha:channels[0].mode", '"active-passive", "active-active"'],
     ["unknown protocol", aws({ channels: [{ name: "a", protocol: "mllp", port: 2575 }] }), "iguana-ha:channels[0].protocol", '"llp", "http"'],
     ["too many channels for an AWS cluster", aws({ channels: channels(1001) }), "iguana-ha:channels", "at most 1000"],
-    ["channel ports over too many NLBs", aws({ channels: Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + 100 * i })) }), "iguana-ha:channels", "at most 20"],
+    [
+        "channel ports over too many NLBs",
+        aws({ channels: Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 1000 + 100 * i })) }),
+        "iguana-ha:channels",
+        "at most 20",
+    ],
     ["too many channels for one Azure LB", azure({ channels: channels(600) }), "iguana-ha:channels", "at most"],
     [
         "too many channel sources for one Azure NSG",
@@ -79,7 +104,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["interval as a string", azure({ failover: { healthCheckIntervalSeconds: "5" } }), "iguana-ha:failover.healthCheckIntervalSeconds", "whole number"],
     ["failover as a list", aws({ failover: [] }), "iguana-ha:failover", "must be an object"],
     ["lease of 2 s", aws({ failover: { leaseSeconds: 2 } }), "iguana-ha:failover.leaseSeconds", "2 s is outside the allowed range 3-60 s"],
-    ["lease of 61 s with a floating IP", azure({ failover: { strategy: "floating-ip", leaseSeconds: 61 } }), "iguana-ha:failover.leaseSeconds", "61 s is outside the allowed range 3-60 s"],
+    [
+        "lease of 61 s with a floating IP",
+        azure({ failover: { strategy: "floating-ip", leaseSeconds: 61 } }),
+        "iguana-ha:failover.leaseSeconds",
+        "61 s is outside the allowed range 3-60 s",
+    ],
     ["lease as a string", azure({ failover: { leaseSeconds: "10" } }), "iguana-ha:failover.leaseSeconds", 'must be a whole number in 3-60 s; got the string "10"'],
     ["fractional lease", aws({ failover: { leaseSeconds: 4.5 } }), "iguana-ha:failover.leaseSeconds", "must be a whole number in 3-60 s; got number 4.5"],
     ["unknown queue recovery", aws({ storage: { queueRecovery: "replicated" } }), "iguana-ha:storage.queueRecovery", '"none", "shared"'],
@@ -94,13 +124,38 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["shared storage with a data disk size", azure({ storage: { queueRecovery: "shared" }, workers: { dataDiskGb: 200 } }), "iguana-ha:workers.dataDiskGb", "does not create"],
     ["share size on AWS", aws({ storage: { queueRecovery: "shared", shareGb: 200 } }), "iguana-ha:storage.shareGb", "EFS grows"],
     ["Azure share of 50 GiB", azure({ storage: { queueRecovery: "shared", shareGb: 50 } }), "iguana-ha:storage.shareGb", "100-102400"],
-    ["installer checksum too short", aws({ iguana: { installerUrl: "https://downloads.example/i.tar.gz", installerSha256: "abc123" } }), "iguana-ha:iguana.installerSha256", "64 hexadecimal"],
+    [
+        "installer checksum too short",
+        aws({ iguana: { installerUrl: "https://downloads.example/i.tar.gz", installerSha256: "abc123" } }),
+        "iguana-ha:iguana.installerSha256",
+        "64 hexadecimal",
+    ],
     ["installer checksum without an installer", azure({ iguana: { installerSha256: "a".repeat(64) } }), "iguana-ha:iguana.installerSha256", "not set"],
     ["unknown failover strategy", aws({ failover: { strategy: "dns" } }), "iguana-ha:failover.strategy", '"load-balancer", "floating-ip"'],
-    ["floating IP with a private VIP", azure({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["10.0.0.0/8"], public: false } }), "iguana-ha:network.public", "cannot move between"],
-    ["floating IP with an active-active channel", aws({ failover: { strategy: "floating-ip" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "needs a load balancer"],
-    ["floating IP with health-check tuning", aws({ failover: { strategy: "floating-ip", healthCheckIntervalSeconds: 10 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "no load balancer"],
-    ["floating IP with NAT gateways on AWS", aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }), "iguana-ha:network.natGateways", "own public addresses"],
+    [
+        "floating IP with a private VIP",
+        azure({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["10.0.0.0/8"], public: false } }),
+        "iguana-ha:network.public",
+        "cannot move between",
+    ],
+    [
+        "floating IP with an active-active channel",
+        aws({ failover: { strategy: "floating-ip" }, channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }),
+        "iguana-ha:channels[0].mode",
+        "needs a load balancer",
+    ],
+    [
+        "floating IP with health-check tuning",
+        aws({ failover: { strategy: "floating-ip", healthCheckIntervalSeconds: 10 } }),
+        "iguana-ha:failover.healthCheckIntervalSeconds",
+        "no load balancer",
+    ],
+    [
+        "floating IP with NAT gateways on AWS",
+        aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }),
+        "iguana-ha:network.natGateways",
+        "own public addresses",
+    ],
     ["floating IP on Azure idle for an hour", azure({ failover: { strategy: "floating-ip", idleTimeoutSeconds: 3600 } }), "iguana-ha:failover.idleTimeoutSeconds", "240-1800"],
     ["share size without shared storage", azure({ storage: { shareGb: 200 } }), "iguana-ha:storage.shareGb", 'queueRecovery: "shared"'],
     ["protect as a string", aws({ storage: { protect: "yes" } }), "iguana-ha:storage.protect", "true or false"],
@@ -138,14 +193,15 @@ describe("bad input catalogue", function () {
         it(`${description}: names ${key}, registers nothing, and fails the plan the same way`, async () => {
             const mocks = new RecordingMocks();
             let message = "";
-            await assert.rejects(
-                evaluate({ stack: "bad", config: toPulumiConfig(PROJECT, values), mocks, run: () => program() }),
-                (e: Error) => ((message = e.message), true),
-            );
+            await assert.rejects(evaluate({ stack: "bad", config: toPulumiConfig(PROJECT, values), mocks, run: () => program() }), (e: Error) => ((message = e.message), true));
             const line = message.split("\n").find((l) => l.startsWith(`  - ${key}: `));
             assert.ok(line, `no line for ${key} in:\n${message}`);
             assert.ok(line.includes(fragment), `"${line}" lacks "${fragment}"`);
-            assert.deepStrictEqual(mocks.resources.map((r) => r.name), [], "no resource registered");
+            assert.deepStrictEqual(
+                mocks.resources.map((r) => r.name),
+                [],
+                "no resource registered",
+            );
 
             const file = path.join(dir, `Pulumi.bad-${index}.yaml`);
             fs.writeFileSync(file, yaml.dump({ config: Object.fromEntries(Object.entries(toPulumiConfig(PROJECT, values)).map(([k, v]) => [k, parse(v)])) }));
@@ -164,7 +220,10 @@ const STACK_FILES: [string, string | undefined, string[]][] = [
     ["a stack file that is not YAML", "config:\n  iguana-ha:cloud: [aws\n", ["is not valid YAML"]],
     [
         "an ESC environment that would have set the network",
-        yaml.dump({ environment: ["hospital/iguana-prod"], config: { "aws:region": "us-east-1", "iguana-ha:cloud": "aws", "iguana-ha:channels": [{ name: "adt-in", protocol: "llp", port: 2575 }] } }),
+        yaml.dump({
+            environment: ["hospital/iguana-prod"],
+            config: { "aws:region": "us-east-1", "iguana-ha:cloud": "aws", "iguana-ha:channels": [{ name: "adt-in", protocol: "llp", port: 2575 }] },
+        }),
         ["iguana-ha:network: is required", "note: environment: the stack file imports the Pulumi ESC environment hospital/iguana-prod, which the offline plan does not resolve"],
     ],
 ];
@@ -175,10 +234,7 @@ describe("a secret set without --path", function () {
         const presigned = "https://downloads.example/iguana.tar.gz?X-Amz-Signature=0123456789abcdef";
         const config = toPulumiConfig(PROJECT, { ...aws(), "iguana.installerUrl": presigned });
         let message = "";
-        await assert.rejects(
-            evaluate({ stack: "bad", config, secretKeys: ["iguana-ha:iguana.installerUrl"], run: () => program() }),
-            (e: Error) => ((message = e.message), true),
-        );
+        await assert.rejects(evaluate({ stack: "bad", config, secretKeys: ["iguana-ha:iguana.installerUrl"], run: () => program() }), (e: Error) => ((message = e.message), true));
         assert.ok(message.includes("pulumi config set --path --secret iguana-ha:iguana.installerUrl <value>"), message);
         assert.ok(!message.includes("X-Amz-Signature"), "the secret is not repeated");
     });
@@ -225,7 +281,10 @@ describe("bad stack files", function () {
         assert.strictEqual(await runPlanCommand(["--stack-file", file, "--json"], io), 0, io.err.join("\n"));
         const plan = JSON.parse(io.out.join("\n"));
         assert.strictEqual(plan.stack, "esc-ok", "the stack name comes from the file name");
-        assert.ok(plan.warnings.some((w: string) => w.includes("hospital/iguana-dev") && w.includes("does not resolve")), plan.warnings.join("\n"));
+        assert.ok(
+            plan.warnings.some((w: string) => w.includes("hospital/iguana-dev") && w.includes("does not resolve")),
+            plan.warnings.join("\n"),
+        );
     });
 });
 

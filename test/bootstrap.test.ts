@@ -7,7 +7,8 @@ import * as yaml from "js-yaml";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
-import { guardWatchdogSeconds,
+import {
+    guardWatchdogSeconds,
     BootstrapSettings,
     CLOUD_LIBRARY_SOURCE,
     DATA_UNIT,
@@ -129,7 +130,13 @@ describe("worker bootstrap: rendered text", () => {
             assert.strictEqual(config.headStartSeconds, GUARD.backupBootHeadStartSeconds);
             assert.strictEqual(config.headStartSeconds, 20);
             assert.deepStrictEqual([config.runDir, config.stateFile, config.notify], [WORKER_PATHS.runDir, stateFile(s), `${WORKER_PATHS.libDir}/notify.sh`]);
-            assert.deepStrictEqual(config.health, { script: `${WORKER_PATHS.libDir}/check-iguana.sh`, everySeconds: 1, fall: 2, rise: 2, timeoutSeconds: GUARD.scriptTimeoutSeconds });
+            assert.deepStrictEqual(config.health, {
+                script: `${WORKER_PATHS.libDir}/check-iguana.sh`,
+                everySeconds: 1,
+                fall: 2,
+                rise: 2,
+                timeoutSeconds: GUARD.scriptTimeoutSeconds,
+            });
             // Names and numbers only: no credential (the guard signs with the machine's identity).
             assert.deepStrictEqual(Object.keys(config).sort(), [
                 "activeForSeconds",
@@ -174,7 +181,11 @@ describe("worker bootstrap: rendered text", () => {
         const china = bootstrapSettings({ ...cfg, region: "cn-north-1" }, wk1, wk2, { ...awsSources(), lease: { ...AWS_LEASE, region: "cn-north-1" } });
         assert.strictEqual(leaseJson(china).store.url, "https://dynamodb.cn-north-1.amazonaws.com.cn/");
         const azure = bootstrapSettings({ ...cfg, cloud: "azure" }, wk1, wk2, { dataDisk: { kind: "azure-lun", lun: 0 }, lease: AZURE_LEASE });
-        assert.deepStrictEqual(leaseJson(azure).store, { kind: "azure-blob", url: "https://iguanalease0a1b2c3d.blob.core.windows.net/lease/iguana", imdsUrl: "http://169.254.169.254" });
+        assert.deepStrictEqual(leaseJson(azure).store, {
+            kind: "azure-blob",
+            url: "https://iguanalease0a1b2c3d.blob.core.windows.net/lease/iguana",
+            imdsUrl: "http://169.254.169.254",
+        });
     });
 
     it("renders no lease.json for a worker given no lease store", () => {
@@ -192,7 +203,12 @@ describe("worker bootstrap: rendered text", () => {
         assert.deepStrictEqual([...leaseJson(floating).kernelGate.ports].sort(), [2575, 2576, 8080]);
         assert.deepStrictEqual([...leaseJson(floating).kernelGate.ports].sort(), gated(floating));
         // No LLP channel: nothing to gate, no nftables table.
-        const httpOnly = bootstrapSettings(validateClusterConfig({ ...cfgRaw(), channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }, "t"), wk1, wk2, awsSources());
+        const httpOnly = bootstrapSettings(
+            validateClusterConfig({ ...cfgRaw(), channels: [{ name: "api", protocol: "http", port: 8080, mode: "active-active" }] }, "t"),
+            wk1,
+            wk2,
+            awsSources(),
+        );
         assert.strictEqual(leaseJson(httpOnly).kernelGate, undefined);
     });
 
@@ -200,7 +216,10 @@ describe("worker bootstrap: rendered text", () => {
         const lb = leaseJson(s1);
         assert.deepStrictEqual([lb.vip, lb.peerFence], [undefined, undefined]);
         const floating = leaseJson(bootstrapSettings(floatingCfg, wk2, wk1, floatingSources()));
-        assert.deepStrictEqual(floating.vip, { command: ["/usr/bin/python3", `${WORKER_PATHS.libDir}/vip-mover.py`, `${WORKER_PATHS.etcDir}/vip.json`, "take"], timeoutSeconds: 600 });
+        assert.deepStrictEqual(floating.vip, {
+            command: ["/usr/bin/python3", `${WORKER_PATHS.libDir}/vip-mover.py`, `${WORKER_PATHS.etcDir}/vip.json`, "take"],
+            timeoutSeconds: 600,
+        });
         assert.strictEqual(floating.peerFence, undefined);
         const shared = leaseJson(bootstrapSettings(sharedCfg, wk2, wk1, sharedSources()));
         assert.deepStrictEqual(shared.peerFence, {
@@ -250,7 +269,12 @@ describe("worker bootstrap: rendered text", () => {
             assert.match(data.content, /^ExecStart=\/usr\/local\/lib\/iguana-ha\/prepare-disk\.sh$/m);
             assert.match(data.content, new RegExp(`^Before=${IGUANA_UNIT[edition]}\\.service`, "m"));
             const iguana = files.find((f) => f.path === (edition === "iguanax" ? "/etc/systemd/system/IguanaX.service.d/iguana-ha.conf" : "/etc/systemd/system/iguana6.service"))!;
-            for (const line of ["Requires=iguana-data.service", "After=iguana-data.service", `RequiresMountsFor=${WORKER_PATHS.workingDir}`, `ExecStartPre=/usr/bin/mountpoint -q ${WORKER_PATHS.dataMount}`]) {
+            for (const line of [
+                "Requires=iguana-data.service",
+                "After=iguana-data.service",
+                `RequiresMountsFor=${WORKER_PATHS.workingDir}`,
+                `ExecStartPre=/usr/bin/mountpoint -q ${WORKER_PATHS.dataMount}`,
+            ]) {
                 assert.ok(iguana.content.split("\n").includes(line), `${edition}: ${line} missing from ${iguana.path}`);
             }
         }
@@ -287,7 +311,10 @@ describe("worker bootstrap: rendered text", () => {
                 assert.ok(at >= 0 && at < guard, `${label}: "${step}" runs before the guard starts`);
             }
             assert.deepStrictEqual(steps.slice(guard + 1), afterGuard, `${label}: what follows the guard`);
-            assert.ok(steps.every((c) => !/keepalived/i.test(c)), `${label}: no step names keepalived`);
+            assert.ok(
+                steps.every((c) => !/keepalived/i.test(c)),
+                `${label}: no step names keepalived`,
+            );
             assert.deepStrictEqual(doc.packages, workerPackages(s));
             assert.ok(!doc.packages.some((p) => /keepalived/.test(p)), `${label}: keepalived is not installed`);
             for (const tool of ["nftables", "python3", "iptables", "curl"]) assert.ok(doc.packages.includes(tool), `${label}: ${tool} is installed`);
@@ -464,7 +491,10 @@ describe("worker bootstrap: one source of truth with the load balancer", () => {
     it("each worker's lease.json names itself and the one lease table the program built, at the region's DynamoDB endpoint", () => {
         const tables = run.ofType("aws:dynamodb/table:Table");
         assert.strictEqual(tables.length, 1, "one lease table");
-        const configs = workerBootstraps(run.mocks.resources).map((b) => ({ resource: b.resource, config: JSON.parse(cloudInitFiles(b.cloudInit).find((f) => f.path === `${WORKER_PATHS.etcDir}/lease.json`)!.content) }));
+        const configs = workerBootstraps(run.mocks.resources).map((b) => ({
+            resource: b.resource,
+            config: JSON.parse(cloudInitFiles(b.cloudInit).find((f) => f.path === `${WORKER_PATHS.etcDir}/lease.json`)!.content),
+        }));
         assert.deepStrictEqual(
             configs.map(({ resource, config }) => [resource, config.self, config.primary]),
             [
@@ -474,14 +504,21 @@ describe("worker bootstrap: one source of truth with the load balancer", () => {
         );
         for (const { resource, config } of configs) {
             const { itemKey, ...store } = config.store;
-            assert.deepStrictEqual(store, { kind: "aws-dynamodb", url: "https://dynamodb.us-east-2.amazonaws.com/", region: "us-east-2", table: tables[0].state.name, imdsUrl: "http://169.254.169.254" }, resource);
+            assert.deepStrictEqual(
+                store,
+                { kind: "aws-dynamodb", url: "https://dynamodb.us-east-2.amazonaws.com/", region: "us-east-2", table: tables[0].state.name, imdsUrl: "http://169.254.169.254" },
+                resource,
+            );
             assert.ok(typeof itemKey === "string" && itemKey.length > 0, `${resource}: an item key`);
         }
         assert.strictEqual(configs[0].config.store.itemKey, configs[1].config.store.itemKey, "both workers contend for the same item");
     });
 
     it("the role probe listens where the target groups check", () => {
-        const checks = run.ofType("aws:lb/targetGroup:TargetGroup").map((t) => t.inputs.healthCheck).filter((h) => h.path === ROLE_PROBE_PATH);
+        const checks = run
+            .ofType("aws:lb/targetGroup:TargetGroup")
+            .map((t) => t.inputs.healthCheck)
+            .filter((h) => h.path === ROLE_PROBE_PATH);
         assert.ok(checks.length >= 2);
         for (const b of workerBootstraps(run.mocks.resources)) {
             const unit = cloudInitFiles(b.cloudInit).find((f) => f.path.endsWith("iguana-role-probe.service"))!;
@@ -604,7 +641,9 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
 
     it("each worker's lease.json names the one lease blob: the program's account and container, on the blob endpoint", () => {
         const containers = run.ofType("azure-native:storage:BlobContainer");
-        const configs = workerBootstraps(run.mocks.resources).map((b) => JSON.parse(cloudInitFiles(b.cloudInit).find((f) => f.path === `${WORKER_PATHS.etcDir}/lease.json`)!.content));
+        const configs = workerBootstraps(run.mocks.resources).map((b) =>
+            JSON.parse(cloudInitFiles(b.cloudInit).find((f) => f.path === `${WORKER_PATHS.etcDir}/lease.json`)!.content),
+        );
         assert.deepStrictEqual(
             configs.map((c) => [c.self, c.primary]),
             [
@@ -621,7 +660,10 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
             containers.some((c) => c.inputs.accountName === account && c.state.name === container),
             `the container ${account}/${container} is one the program built (${containers.map((c) => `${c.inputs.accountName}/${c.state.name}`).join(", ")})`,
         );
-        assert.ok(run.ofType("azure-native:storage:StorageAccount").some((a) => a.state.name === account), `the account ${account} is the program's`);
+        assert.ok(
+            run.ofType("azure-native:storage:StorageAccount").some((a) => a.state.name === account),
+            `the account ${account} is the program's`,
+        );
         for (const c of configs) assert.deepStrictEqual(c.store, { kind: "azure-blob", url, imdsUrl: "http://169.254.169.254" });
     });
 });
@@ -649,7 +691,11 @@ describe("worker bootstrap: the peer fence only in shared mode", function () {
             for (const b of bootstraps) {
                 const files = cloudInitFiles(b.cloudInit);
                 const lease = leaseOf(files);
-                assert.deepStrictEqual(lease.peerFence.command, ["/usr/bin/python3", `${WORKER_PATHS.libDir}/peer-fence.py`, `${WORKER_PATHS.etcDir}/peer-fence.json`, "stop"], b.resource);
+                assert.deepStrictEqual(
+                    lease.peerFence.command,
+                    ["/usr/bin/python3", `${WORKER_PATHS.libDir}/peer-fence.py`, `${WORKER_PATHS.etcDir}/peer-fence.json`, "stop"],
+                    b.resource,
+                );
                 const fence = JSON.parse(files.find((f) => f.path === `${WORKER_PATHS.etcDir}/peer-fence.json`)!.content);
                 if (lease.store.kind === "aws-dynamodb") {
                     assert.deepStrictEqual([fence.cloud, fence.aws.region], ["aws", "eu-west-1"], b.resource);

@@ -60,7 +60,10 @@ describe("data kept on destroy and replacement", function () {
     it("only what holds data is kept (and the AWS lease table, see below): a destroy removes the rest", async () => {
         for (const run of [await runConfig(awsConfig()), await runConfig(azureConfig())]) {
             const { data, needed } = stateful(run);
-            const kept = run.mocks.resources.filter((r) => r.retainOnDelete).map((r) => r.name).sort();
+            const kept = run.mocks.resources
+                .filter((r) => r.retainOnDelete)
+                .map((r) => r.name)
+                .sort();
             assert.deepStrictEqual(kept, [...data, ...needed, ...run.ofType(AWS_LEASE_TABLE)].map((r) => r.name).sort());
         }
     });

@@ -108,18 +108,24 @@ describe("drill: the stack config it runs with", () => {
     it("drills every default stack whose file exists, azure-dev as soon as it is there", () => {
         assert.deepStrictEqual(parseDrillArgs([], (s) => s === "aws-dev").stacks, ["aws-dev"]);
         assert.deepStrictEqual(parseDrillArgs([], () => true).stacks, ["aws-dev", "azure-dev"]);
-        assert.deepStrictEqual(parseDrillArgs(["--stack", "aws-prod", "--scenario", "1,4", "--fast"], () => false), {
-            stacks: ["aws-prod"],
-            fast: true,
-            scenarios: [1, 4],
-            parallel: 7,
-            out: "drill-results",
-            workDir: "/var/lib/iguana-drill",
-            keep: false,
-            booted: false,
-        });
+        assert.deepStrictEqual(
+            parseDrillArgs(["--stack", "aws-prod", "--scenario", "1,4", "--fast"], () => false),
+            {
+                stacks: ["aws-prod"],
+                fast: true,
+                scenarios: [1, 4],
+                parallel: 7,
+                out: "drill-results",
+                workDir: "/var/lib/iguana-drill",
+                keep: false,
+                booted: false,
+            },
+        );
         assert.strictEqual(parseDrillArgs(["--booted"], () => true).booted, true);
-        assert.throws(() => parseDrillArgs(["--booted", "--queue-recovery", "shared"], () => true), /--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client/);
+        assert.throws(
+            () => parseDrillArgs(["--booted", "--queue-recovery", "shared"], () => true),
+            /--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client/,
+        );
         assert.strictEqual(parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
         assert.deepStrictEqual(parseDrillArgs([], () => true).scenarios, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "every scenario by default");
         assert.deepStrictEqual(parseDrillArgs(["--scenario", "8,14"], () => true).scenarios, [8, 14]);
@@ -208,8 +214,25 @@ describe("drill: the scenarios", () => {
         assert.strictEqual(interleavedAcks(acks, 0, 30), 1, "only 25 before the end at 30");
         assert.strictEqual(interleavedAcks(acks, 21), 1, "WK2's first since 21 is at 30: only 40 follows");
         assert.strictEqual(interleavedAcks(acks, 31), 0, "no ACK from WK2 since 31");
-        assert.strictEqual(interleavedAcks(acks.filter((a) => a.worker === "wk1"), 0), 0, "WK2 never acknowledged");
-        assert.strictEqual(interleavedAcks([{ id: "ADT-000001", worker: "wk2", t: 5 }, { id: "ADT-000002", worker: "wk1", t: 5 }], 0), 0, "at the same instant is not after");
+        assert.strictEqual(
+            interleavedAcks(
+                acks.filter((a) => a.worker === "wk1"),
+                0,
+            ),
+            0,
+            "WK2 never acknowledged",
+        );
+        assert.strictEqual(
+            interleavedAcks(
+                [
+                    { id: "ADT-000001", worker: "wk2", t: 5 },
+                    { id: "ADT-000002", worker: "wk1", t: 5 },
+                ],
+                0,
+            ),
+            0,
+            "at the same instant is not after",
+        );
     });
 
     it("counts a worker active on any one sign: probe 200, the gate open with Iguana running, Iguana running on the shared queue, the VIP", () => {
@@ -226,7 +249,8 @@ describe("drill: the scenarios", () => {
             [{ vip: "wk2" }, "wk1", false, false],
             [{ vip: "none", probe: "503", gate: "closed", iguana: "STOPPED" }, "wk2", true, false],
         ];
-        for (const [values, worker, shared, active] of cases) assert.strictEqual(isActive(values, worker, shared), active, `${worker} ${JSON.stringify(values)}${shared ? " shared" : ""}`);
+        for (const [values, worker, shared, active] of cases)
+            assert.strictEqual(isActive(values, worker, shared), active, `${worker} ${JSON.stringify(values)}${shared ? " shared" : ""}`);
     });
 });
 
@@ -385,7 +409,13 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
                 });
                 const paths = drillWorkerPaths(root, self.name);
                 const mapped = JSON.parse(
-                    renderLeaseConfig(drill).split(paths.libDir).join(WORKER_PATHS.libDir).split(paths.etcDir).join(WORKER_PATHS.etcDir).split(paths.runDir).join(WORKER_PATHS.runDir),
+                    renderLeaseConfig(drill)
+                        .split(paths.libDir)
+                        .join(WORKER_PATHS.libDir)
+                        .split(paths.etcDir)
+                        .join(WORKER_PATHS.etcDir)
+                        .split(paths.runDir)
+                        .join(WORKER_PATHS.runDir),
                 );
                 const expected = JSON.parse(renderLeaseConfig(production));
                 assert.notDeepStrictEqual(mapped.store, expected.store, `${label}: the drill's guard writes the stand-in, not the cloud`);
@@ -425,7 +455,11 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
 
     it("starts the guard as its unit does, and stands in for the unit's ExecStopPost (notify.sh STOP) and RestartSec=1", () => {
         const unit = renderLeaseGuardUnit(wk1, []);
-        const line = (key: string) => unit.split("\n").find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+        const line = (key: string) =>
+            unit
+                .split("\n")
+                .find((l) => l.startsWith(`${key}=`))
+                ?.slice(key.length + 1);
         assert.strictEqual(line("ExecStart"), ["/usr/bin/python3", ...leaseGuardArgs(wk1)].join(" "));
         assert.deepStrictEqual(leaseGuardArgs(wk1), [`${root}/wk1/lib/lease-guard.py`, `${root}/wk1/etc/lease.json`, "run"]);
         // DrillWorker.startGuard runs notify.sh STOP when the guard ends, and starts it again 1 s later.
@@ -504,9 +538,13 @@ describe("drill: analysis of ACKs against journals", () => {
 
     it("reads the worker from the stand-in's ACK", () => {
         assert.strictEqual(workerOfAck("IGUANA-WK2"), "wk2");
-        assert.deepStrictEqual(acksOf([{ type: "retry", t: 1, id: "ADT-000001" }, { type: "ack", t: 2, id: "ADT-000001", worker: "IGUANA-WK1" }]), [
-            { id: "ADT-000001", worker: "wk1", t: 2 },
-        ]);
+        assert.deepStrictEqual(
+            acksOf([
+                { type: "retry", t: 1, id: "ADT-000001" },
+                { type: "ack", t: 2, id: "ADT-000001", worker: "IGUANA-WK1" },
+            ]),
+            [{ id: "ADT-000001", worker: "wk1", t: 2 }],
+        );
     });
 });
 
@@ -522,8 +560,14 @@ describe("drill: LB status and the verdict", () => {
     it("measures how long two subjects were both in a state", () => {
         const m = new Monitor({});
         m.changes.push({ t: 0, subject: "wk1", value: "MASTER" }, { t: 100, subject: "wk2", value: "MASTER" }, { t: 400, subject: "wk1", value: "BACKUP" });
-        assert.strictEqual(m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", 0, 1000), 300);
-        assert.strictEqual(m.firstAfter("wk2", 50, (v) => v === "MASTER"), 100);
+        assert.strictEqual(
+            m.overlapMs(["wk1", "wk2"], (v) => v === "MASTER", 0, 1000),
+            300,
+        );
+        assert.strictEqual(
+            m.firstAfter("wk2", 50, (v) => v === "MASTER"),
+            100,
+        );
     });
 
     it("knows how far apart its samples were: the bound on how late it saw a change", () => {
@@ -590,7 +634,12 @@ describe("drill: LB status and the verdict", () => {
         // WK1 let go of the lease (a health check timed out on a starved machine), WK2 took it and
         // handed it back: the roles are as at the set-up again, but they changed since.
         const flapped = settled();
-        flapped.changes.push({ t: 12, subject: "wk1", value: "BACKUP" }, { t: 13, subject: "wk2", value: "MASTER" }, { t: 15, subject: "wk2", value: "BACKUP" }, { t: 16, subject: "wk1", value: "MASTER" });
+        flapped.changes.push(
+            { t: 12, subject: "wk1", value: "BACKUP" },
+            { t: 13, subject: "wk2", value: "MASTER" },
+            { t: 15, subject: "wk2", value: "BACKUP" },
+            { t: 16, subject: "wk1", value: "MASTER" },
+        );
         assert.deepStrictEqual(unsettledProblems({ ...base, monitor: flapped, lb: { wk1: "UP", wk2: "DOWN" } }), ["roles changed: now wk1=MASTER wk2=BACKUP"]);
         // Its deadline passed before the fault (EXPIRED), or WK2 is not yet eligible (STARTING): not settled.
         assert.deepStrictEqual(unsettledProblems({ ...base, roles: { wk1: "EXPIRED", wk2: "BACKUP" }, monitor: settled() }), ["roles changed: now wk1=EXPIRED wk2=BACKUP"]);
@@ -599,7 +648,20 @@ describe("drill: LB status and the verdict", () => {
         wk2Rose.changes.push({ t: 11, subject: "wk2", value: "MASTER" }, { t: 12, subject: "wk2", value: "BACKUP" });
         assert.match(unsettledProblems({ ...base, monitor: wk2Rose }).join(), /^roles changed/);
         // Floating IP: the VIP moved to WK2 and back; or WK2 acknowledged.
-        assert.match(unsettledProblems({ ...base, monitor: settled(), vip: { holder: "wk1", moves: [{ t: 12, holder: "wk2" }, { t: 14, holder: "wk1" }] } }).join(), /VIP left WK1/);
+        assert.match(
+            unsettledProblems({
+                ...base,
+                monitor: settled(),
+                vip: {
+                    holder: "wk1",
+                    moves: [
+                        { t: 12, holder: "wk2" },
+                        { t: 14, holder: "wk1" },
+                    ],
+                },
+            }).join(),
+            /VIP left WK1/,
+        );
         assert.match(
             unsettledProblems({ ...base, acks: [...acks, { id: "ADT-000002", worker: "wk2", t: 30 }], monitor: settled(), vip: { holder: "wk2", moves: [] } }).join(),
             /VIP left WK1 \(now on wk2\),1 ACK\(s\) from another worker than WK1/,
@@ -768,7 +830,12 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
                 assert.strictEqual(notify, renderNotifyScript(s));
                 // The guard takes the VIP itself before it is active; the notify script only lets go of it.
                 assert.ok(notify.includes(vipMoverCommand(s, "release")) && !notify.includes(vipMoverCommand(s, "claim")));
-                assert.deepStrictEqual(JSON.parse(file("lease.json")!.content).vip.command, ["/usr/bin/python3", `/drill/${s.self.name}/lib/vip-mover.py`, `/drill/${s.self.name}/etc/vip.json`, "take"]);
+                assert.deepStrictEqual(JSON.parse(file("lease.json")!.content).vip.command, [
+                    "/usr/bin/python3",
+                    `/drill/${s.self.name}/lib/vip-mover.py`,
+                    `/drill/${s.self.name}/etc/vip.json`,
+                    "take",
+                ]);
                 const config = JSON.parse(file("vip.json")!.content);
                 assert.strictEqual(config.stateFile, `/drill/${s.self.name}/run/state`);
                 if (cfg.cloud === "aws") {
@@ -783,7 +850,10 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
                 }
             }
             // Every channel port is gated on the passive worker (the sender reaches a worker directly).
-            assert.deepStrictEqual(s1.gatedPorts, cfg.channels.map((c) => c.port));
+            assert.deepStrictEqual(
+                s1.gatedPorts,
+                cfg.channels.map((c) => c.port),
+            );
         }
         // The load-balancer drill renders none of it.
         const [lb] = drillSettings(awsDev, "/drill");
@@ -844,7 +914,10 @@ describe("drill: floating IP (--failover-strategy floating-ip)", () => {
     it("reports the VIP's moves in the LB's columns, and names the floating IP", () => {
         const failed = failedResult(SCENARIOS[5], stackRun(floating), new Error("x"), 1);
         assert.strictEqual(failed.title, "WK1<->WK2 link cut, both reach the cloud API, the lease store and the senders");
-        assert.strictEqual(failedResult(SCENARIOS[5], { ...stackRun(awsDev), vipMove: undefined }, new Error("x"), 1).title, "WK1<->WK2 link cut, both reach the LB and the lease store");
+        assert.strictEqual(
+            failedResult(SCENARIOS[5], { ...stackRun(awsDev), vipMove: undefined }, new Error("x"), 1).title,
+            "WK1<->WK2 link cut, both reach the LB and the lease store",
+        );
         assert.strictEqual(failed.budget.vipMoveMs, 5000);
         const row: ScenarioResult = { ...failed, verdict: "PASS", failoverStrategy: "floating-ip", vipOffWk1Ms: 6200, vipOnWk2Ms: 6300 };
         const table = renderTable([row]);
@@ -883,7 +956,12 @@ describe("drill: the stand-in cloud API", () => {
             api.place("wk1");
             // WK2, promoted, takes the address; while that propagates, WK1, demoted, still reads
             // itself as the holder and lets go by the association id it read.
-            const associate = await ec2Call(url, credentials, "us-east-1", { Action: "AssociateAddress", AllocationId: allocationId, InstanceId: "i-0bbbbbbbbbbbbbbb2", AllowReassociation: "true" });
+            const associate = await ec2Call(url, credentials, "us-east-1", {
+                Action: "AssociateAddress",
+                AllocationId: allocationId,
+                InstanceId: "i-0bbbbbbbbbbbbbbb2",
+                AllowReassociation: "true",
+            });
             assert.strictEqual(associate.status, 200, associate.body);
             caller = "wk1";
             const described = await ec2Call(url, credentials, "us-east-1", { Action: "DescribeAddresses", "AllocationId.1": allocationId });
@@ -900,10 +978,21 @@ describe("drill: the stand-in cloud API", () => {
     });
 
     const workers = [
-        { name: "wk1", instanceId: "i-0aaaaaaaaaaaaaaa1", nicId: "nic-1", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1" },
-        { name: "wk2", instanceId: "i-0bbbbbbbbbbbbbbb2", nicId: "nic-2", vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk2" },
+        {
+            name: "wk1",
+            instanceId: "i-0aaaaaaaaaaaaaaa1",
+            nicId: "nic-1",
+            vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk1",
+        },
+        {
+            name: "wk2",
+            instanceId: "i-0bbbbbbbbbbbbbbb2",
+            nicId: "nic-2",
+            vmId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/c-wk2",
+        },
     ];
-    const instanceState = (body: string, id: string) => new RegExp(`<item><instanceId>${id}</instanceId>.*?<instanceState><code>(\\d+)</code><name>([a-z]+)</name></instanceState>`).exec(body)?.slice(1);
+    const instanceState = (body: string, id: string) =>
+        new RegExp(`<item><instanceId>${id}</instanceId>.*?<instanceState><code>(\\d+)</code><name>([a-z]+)</name></instanceState>`).exec(body)?.slice(1);
 
     it("EC2: StopInstances (Force, SkipOsShutdown) calls onStop once; DescribeInstances reads the instance as stopping, then stopped after stopDelayMs", async () => {
         const stopped: string[] = [];
@@ -920,7 +1009,10 @@ describe("drill: the stand-in cloud API", () => {
         try {
             const before = await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" });
             assert.strictEqual(before.status, 200, before.body);
-            assert.match(before.body, /^<\?xml version="1.0" encoding="UTF-8"\?><DescribeInstancesResponse xmlns="http:\/\/ec2.amazonaws.com\/doc\/2016-11-15\/"><requestId>[^<]+<\/requestId><reservationSet><item><reservationId>r-/);
+            assert.match(
+                before.body,
+                /^<\?xml version="1.0" encoding="UTF-8"\?><DescribeInstancesResponse xmlns="http:\/\/ec2.amazonaws.com\/doc\/2016-11-15\/"><requestId>[^<]+<\/requestId><reservationSet><item><reservationId>r-/,
+            );
             assert.deepStrictEqual(instanceState(before.body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
             assert.doesNotMatch(before.body, /i-0aaaaaaaaaaaaaaa1/);
             const stop = await call({ Action: "StopInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2", Force: "true", SkipOsShutdown: "true" });
@@ -949,7 +1041,10 @@ describe("drill: the stand-in cloud API", () => {
                 ],
             );
             api.setPowerState("wk2", "running");
-            assert.deepStrictEqual(instanceState((await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" })).body, "i-0bbbbbbbbbbbbbbb2"), ["16", "running"]);
+            assert.deepStrictEqual(instanceState((await call({ Action: "DescribeInstances", "InstanceId.1": "i-0bbbbbbbbbbbbbbb2" })).body, "i-0bbbbbbbbbbbbbbb2"), [
+                "16",
+                "running",
+            ]);
         } finally {
             await api.close();
         }
@@ -997,11 +1092,15 @@ describe("drill: the stand-in cloud API", () => {
         const url = await api.listen("127.0.0.1");
         const arm = (method: string, target: string, token = "arm-token") =>
             new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
-                const req = http.request(target.startsWith("http") ? target : `${url}${target}`, { method, headers: { authorization: `Bearer ${token}`, "content-length": "0" } }, (res) => {
-                    let text = "";
-                    res.on("data", (c) => (text += c));
-                    res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-                });
+                const req = http.request(
+                    target.startsWith("http") ? target : `${url}${target}`,
+                    { method, headers: { authorization: `Bearer ${token}`, "content-length": "0" } },
+                    (res) => {
+                        let text = "";
+                        res.on("data", (c) => (text += c));
+                        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+                    },
+                );
                 req.on("error", reject);
                 req.end();
             });
@@ -1022,7 +1121,10 @@ describe("drill: the stand-in cloud API", () => {
                     })
                     .on("error", reject),
             );
-            assert.deepStrictEqual([JSON.parse(imds).access_token, JSON.parse(imds).resource, JSON.parse(imds).token_type], ["storage-token", "https://storage.azure.com/", "Bearer"]);
+            assert.deepStrictEqual(
+                [JSON.parse(imds).access_token, JSON.parse(imds).resource, JSON.parse(imds).token_type],
+                ["storage-token", "https://storage.azure.com/", "Bearer"],
+            );
             const view = JSON.parse((await arm("GET", `${vm}/instanceView?api-version=2024-07-01`)).body);
             assert.deepStrictEqual(view.statuses[1], { code: "PowerState/running", level: "Info", displayStatus: "VM running" });
             assert.strictEqual(view.computerName, "c-wk2");
@@ -1031,7 +1133,12 @@ describe("drill: the stand-in cloud API", () => {
             assert.strictEqual(off.body, "");
             const asyncOperation = String(off.headers["azure-asyncoperation"]);
             const location = String(off.headers.location);
-            assert.match(asyncOperation, new RegExp(`^${url}/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?p=[0-9a-f-]{36}&api-version=2024-07-01$`));
+            assert.match(
+                asyncOperation,
+                new RegExp(
+                    `^${url}/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?p=[0-9a-f-]{36}&api-version=2024-07-01$`,
+                ),
+            );
             assert.strictEqual(location, `${asyncOperation}&monitor=true`);
             assert.deepStrictEqual(stopped, ["wk2"]);
             assert.strictEqual(JSON.parse((await arm("GET", asyncOperation)).body).status, "InProgress");

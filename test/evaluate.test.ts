@@ -52,7 +52,11 @@ describe("evaluation under mocks", () => {
                 config: toPulumiConfig(PROJECT, { "azure-native:location": "westeurope" }),
                 run: () => {
                     const nic = new network.NetworkInterface("nic", { resourceGroupName: "rg" });
-                    return { broken: nic.id.apply((): string => { throw new Error("a failure after registration"); }) };
+                    return {
+                        broken: nic.id.apply((): string => {
+                            throw new Error("a failure after registration");
+                        }),
+                    };
                 },
             }),
             /a failure after registration/,

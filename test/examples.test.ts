@@ -10,7 +10,10 @@ describe("examples/", function () {
     this.timeout(120000);
 
     it("every example type-checks with the project's compiler options", () => {
-        const files = fs.readdirSync(path.join(ROOT, "examples")).filter((f) => f.endsWith(".ts")).map((f) => path.join(ROOT, "examples", f));
+        const files = fs
+            .readdirSync(path.join(ROOT, "examples"))
+            .filter((f) => f.endsWith(".ts"))
+            .map((f) => path.join(ROOT, "examples", f));
         assert.ok(files.length >= 2);
         const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;
         const program = ts.createProgram(files, { ...config.options, noEmit: true });

@@ -77,22 +77,36 @@ describe("failover.strategy: floating-ip", () => {
             assertAwsLease(run, settings, "eu-west-1");
             const publicTable = run.one("aws:ec2/routeTable:RouteTable", "iguana-public-rt");
             assert.deepStrictEqual(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-lease").inputs.routeTableIds, [publicTable.id]);
-            assert.deepStrictEqual(workerStatements(run).filter((s) => s.Action === "ec2:StopInstances"), [], "no fence without shared storage");
+            assert.deepStrictEqual(
+                workerStatements(run).filter((s) => s.Action === "ec2:StopInstances"),
+                [],
+                "no fence without shared storage",
+            );
         });
 
         it("has no load balancer and no NAT gateway; the one Elastic IP is the VIP and no resource associates it", () => {
             for (const type of ["aws:lb/loadBalancer:LoadBalancer", "aws:lb/listener:Listener", "aws:lb/targetGroup:TargetGroup", "aws:ec2/natGateway:NatGateway"]) {
-                assert.deepStrictEqual(run.ofType(type).map((r) => r.name), [], type);
+                assert.deepStrictEqual(
+                    run.ofType(type).map((r) => r.name),
+                    [],
+                    type,
+                );
             }
             const eips = run.ofType("aws:ec2/eip:Eip");
-            assert.deepStrictEqual(eips.map((e) => e.name), ["iguana-vip"]);
+            assert.deepStrictEqual(
+                eips.map((e) => e.name),
+                ["iguana-vip"],
+            );
             assert.strictEqual(eips[0].inputs.domain, "vpc");
             assert.strictEqual(eips[0].inputs.instance, undefined, "the notify script associates it, so `pulumi up` never moves it back");
             assert.strictEqual(eips[0].inputs.networkInterface, undefined);
             assert.deepStrictEqual(run.ofType("aws:ec2/eipAssociation:EipAssociation"), []);
             assert.strictEqual(run.outputs.vip, eips[0].state.publicIp);
             assert.deepStrictEqual(run.outputs.vipAddresses, [run.outputs.vip]);
-            assert.deepStrictEqual(run.outputs.channelEndpoints.map((c) => c.endpoint), [`${run.outputs.vip}:2575`, `http://${run.outputs.vip}:8080/`]);
+            assert.deepStrictEqual(
+                run.outputs.channelEndpoints.map((c) => c.endpoint),
+                [`${run.outputs.vip}:2575`, `http://${run.outputs.vip}:8080/`],
+            );
             assert.strictEqual(run.outputs.dashboardUrl, `http://${run.outputs.vip}:7654/`);
         });
 
@@ -130,9 +144,14 @@ describe("failover.strategy: floating-ip", () => {
             assert.strictEqual(endpoint.inputs.serviceName, "com.amazonaws.eu-west-1.ec2");
             assert.strictEqual(endpoint.inputs.vpcEndpointType, "Interface");
             assert.strictEqual(endpoint.inputs.privateDnsEnabled, true);
-            const workerSubnets = run.ofType("aws:ec2/instance:Instance").map((i) => i.inputs.subnetId).sort();
+            const workerSubnets = run
+                .ofType("aws:ec2/instance:Instance")
+                .map((i) => i.inputs.subnetId)
+                .sort();
             assert.deepStrictEqual([...endpoint.inputs.subnetIds].sort(), workerSubnets);
-            const rules = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => endpoint.inputs.securityGroupIds.includes(r.inputs.securityGroupId));
+            const rules = run
+                .ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                .filter((r) => endpoint.inputs.securityGroupIds.includes(r.inputs.securityGroupId));
             const workerSg = run.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
             assert.deepStrictEqual(
                 rules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId, r.inputs.cidrIpv4]),
@@ -171,7 +190,11 @@ describe("failover.strategy: floating-ip", () => {
         });
 
         it("decides who holds the VIP with the lease blob, reached through its private endpoint", () => {
-            assertAzureLease(run, settings, planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`));
+            assertAzureLease(
+                run,
+                settings,
+                planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`),
+            );
             for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
         });
 
@@ -248,7 +271,10 @@ describe("bootstrap with and without a floating VIP", () => {
     it("the load-balancer strategy renders no mover, no timer, and gates only the LLP ports", () => {
         const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "eu-west-1", itemKey: "iguana" } as const;
         const files = renderWorkerFiles(bootstrapSettings(cfg("load-balancer"), wk1, wk2, { dataDisk: disk, lease }));
-        assert.deepStrictEqual(files.filter((f) => /vip/.test(f.path)).map((f) => f.path), []);
+        assert.deepStrictEqual(
+            files.filter((f) => /vip/.test(f.path)).map((f) => f.path),
+            [],
+        );
         assert.doesNotMatch(files.find((f) => f.path.endsWith("/notify.sh"))!.content, /vip-mover/);
         assert.strictEqual(JSON.parse(files.find((f) => f.path.endsWith("/lease.json"))!.content).vip, undefined);
         assert.match(files.find((f) => f.path.endsWith("/llp-gate.sh"))!.content, /--dports 2575 -j REJECT/);
@@ -274,7 +300,10 @@ describe("the plan explains the strategies side by side", () => {
         const [awsLb] = describeModes(cfgFor("aws", "load-balancer"));
         const [awsFloating] = describeModes(cfgFor("aws", "floating-ip"));
         const [azureFloating] = describeModes(cfgFor("azure", "floating-ip"));
-        assert.match(awsLb.downtime, /the lease expiring \(3-3\.5 s after a crash; under 1 s after a clean stop or a planned switchover\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/);
+        assert.match(
+            awsLb.downtime,
+            /the lease expiring \(3-3\.5 s after a crash; under 1 s after a clean stop or a planned switchover\) \+ load balancer health checks \(up to 10 s: 5 s x 2\)/,
+        );
         assert.match(awsLb.cost, /^2 Network Load Balancers \(one per block of 50 channel ports/, "ports 2575 and 8080 fall in two blocks; the dashboard joins the first");
         assert.match(awsFloating.downtime, /the lease expiring .* \+ the Elastic IP moving .*seconds/);
         assert.match(awsFloating.cost, /no load balancer and no NAT gateway/);

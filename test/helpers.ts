@@ -34,7 +34,13 @@ function wrap(result: { outputs: any; mocks: RecordingMocks }): StackRun {
         ofType: (type) => mocks.resources.filter((r) => r.type === type),
         one: (type, name) => {
             const found = mocks.resources.find((r) => r.type === type && r.name === name);
-            if (!found) throw new Error(`no ${type} named ${name}; have: ${mocks.resources.filter((r) => r.type === type).map((r) => r.name).join(", ")}`);
+            if (!found)
+                throw new Error(
+                    `no ${type} named ${name}; have: ${mocks.resources
+                        .filter((r) => r.type === type)
+                        .map((r) => r.name)
+                        .join(", ")}`,
+                );
             return found;
         },
     };

@@ -27,7 +27,11 @@ describe("installer checksum (install-iguana.sh under bash)", function () {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-installer-"));
         fs.mkdirSync(path.join(dir, "bin"));
         // The stand-in curl: writes the known bytes wherever -o points.
-        fs.writeFileSync(path.join(dir, "bin", "curl"), `#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then printf '%s' ${JSON.stringify(INSTALLER_BYTES)} > "$2"; shift; fi; shift; done\n`, { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(dir, "bin", "curl"),
+            `#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then printf '%s' ${JSON.stringify(INSTALLER_BYTES)} > "$2"; shift; fi; shift; done\n`,
+            { mode: 0o755 },
+        );
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 

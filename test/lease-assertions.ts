@@ -36,7 +36,11 @@ export function workerStatements(run: StackRun): { policy: string; Effect: strin
  */
 export function assertAwsLease(run: StackRun, settings: Record<string, BootstrapSettings>, region: string) {
     const tables = run.ofType(T.table);
-    assert.deepStrictEqual(tables.map((t) => t.name), ["iguana-lease"], "one lease table");
+    assert.deepStrictEqual(
+        tables.map((t) => t.name),
+        ["iguana-lease"],
+        "one lease table",
+    );
     const [table] = tables;
     const key = run.one(T.key, "iguana-key");
     assert.deepStrictEqual(
@@ -52,14 +56,24 @@ export function assertAwsLease(run: StackRun, settings: Record<string, Bootstrap
     assert.deepStrictEqual([table.inputs.tags.holds, table.inputs.tags.cluster], ["iguana-lease", "iguana"], "the policy pack finds the cluster's lease store by these tags");
 
     const endpoints = run.ofType(T.endpoint).filter((e) => e.inputs.serviceName === `com.amazonaws.${region}.dynamodb`);
-    assert.deepStrictEqual(endpoints.map((e) => e.name), ["iguana-lease"], "one DynamoDB endpoint");
+    assert.deepStrictEqual(
+        endpoints.map((e) => e.name),
+        ["iguana-lease"],
+        "one DynamoDB endpoint",
+    );
     const [endpoint] = endpoints;
     assert.strictEqual(endpoint.inputs.vpcEndpointType, "Gateway");
     assert.strictEqual(endpoint.inputs.vpcId, run.one("aws:ec2/vpc:Vpc", "iguana-vpc").id);
     assert.deepStrictEqual([...endpoint.inputs.routeTableIds].sort(), [...new Set(workerRouteTableIds(run))].sort(), "on the workers' route tables, and only theirs");
     const role = run.one("aws:iam/role:Role", "iguana-worker-role");
     assert.deepStrictEqual(JSON.parse(endpoint.inputs.policy).Statement, [
-        { Sid: "WorkersReachTheLeaseTableOnly", Effect: "Allow", Principal: { AWS: role.state.arn }, Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: table.state.arn },
+        {
+            Sid: "WorkersReachTheLeaseTableOnly",
+            Effect: "Allow",
+            Principal: { AWS: role.state.arn },
+            Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            Resource: table.state.arn,
+        },
     ]);
 
     const statements = workerStatements(run);
@@ -109,7 +123,11 @@ const A = {
  */
 export function assertAzureLease(run: StackRun, settings: Record<string, BootstrapSettings>, workerHosts: string[]) {
     const accounts = run.ofType(A.account).filter((a) => a.inputs.tags?.holds === "iguana-lease");
-    assert.deepStrictEqual(accounts.map((a) => a.name), ["iguana-lease"], "one lease account");
+    assert.deepStrictEqual(
+        accounts.map((a) => a.name),
+        ["iguana-lease"],
+        "one lease account",
+    );
     const [account] = accounts;
     const group = run.one(A.rg, "iguana-rg");
     const p = account.inputs;
@@ -145,7 +163,10 @@ export function assertAzureLease(run: StackRun, settings: Record<string, Bootstr
     assert.strictEqual(subnet.inputs.privateEndpointNetworkPolicies, "Enabled", "so the storage NSG applies to the endpoint");
     const zone = run.one("azure-native:privatedns:PrivateZone", "iguana-blob-dns");
     assert.strictEqual(zone.inputs.privateZoneName, "privatelink.blob.core.windows.net");
-    assert.strictEqual(run.one("azure-native:privatedns:VirtualNetworkLink", "iguana-blob-dns").inputs.virtualNetwork.id, run.one("azure-native:network:VirtualNetwork", "iguana-vnet").id);
+    assert.strictEqual(
+        run.one("azure-native:privatedns:VirtualNetworkLink", "iguana-blob-dns").inputs.virtualNetwork.id,
+        run.one("azure-native:network:VirtualNetwork", "iguana-vnet").id,
+    );
     assert.deepStrictEqual(run.one("azure-native:network:PrivateDnsZoneGroup", "iguana-lease-pe").inputs.privateDnsZoneConfigs, [{ name: "blob", privateDnsZoneId: zone.id }]);
     const nsg = run.one(A.nsg, "iguana-storage-nsg");
     assert.strictEqual(subnet.inputs.networkSecurityGroup.id, nsg.id);
@@ -158,7 +179,10 @@ export function assertAzureLease(run: StackRun, settings: Record<string, Bootstr
     );
     const deny = rules.find((r) => r.name === "deny-other-vnet-inbound");
     assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.destinationPortRange], ["Deny", "VirtualNetwork", "*"]);
-    assert.ok(rules.filter((r) => r.access === "Allow").every((r) => r.priority < deny.priority), "every allow before the deny");
+    assert.ok(
+        rules.filter((r) => r.access === "Allow").every((r) => r.priority < deny.priority),
+        "every allow before the deny",
+    );
 
     const contributor = run.ofType(A.assignment).filter((a) => String(a.inputs.roleDefinitionId).endsWith("/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe"));
     const vms = run.ofType(A.vm);
@@ -167,9 +191,16 @@ export function assertAzureLease(run: StackRun, settings: Record<string, Bootstr
         vms.map((vm) => [vm.state.identity.principalId, "ServicePrincipal", container.id]).sort(),
         "Storage Blob Data Contributor for each worker's identity, on the lease container only",
     );
-    assert.strictEqual(contributor[0].inputs.roleDefinitionId, `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`);
+    assert.strictEqual(
+        contributor[0].inputs.roleDefinitionId,
+        `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`,
+    );
 
     for (const worker of ["wk1", "wk2"]) {
-        assert.deepStrictEqual(settings[worker].lease, { kind: "azure-blob", accountName: account.state.name, container: "lease", blobName: "iguana" }, `${worker} is told where the lease is`);
+        assert.deepStrictEqual(
+            settings[worker].lease,
+            { kind: "azure-blob", accountName: account.state.name, container: "lease", blobName: "iguana" },
+            `${worker} is told where the lease is`,
+        );
     }
 }

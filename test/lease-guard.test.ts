@@ -65,7 +65,10 @@ class Worker {
         const health = config.health as Record<string, unknown>;
         // No kernel gate: nftables needs root and a namespace of its own (worker-behaviour.test.ts and the drill run it).
         delete config.kernelGate;
-        fs.writeFileSync(this.config, JSON.stringify({ ...config, runDir: path.join(this.dir, "run"), stateFile: path.join(this.dir, "run", "state"), notify, health: { ...health, script: check } }));
+        fs.writeFileSync(
+            this.config,
+            JSON.stringify({ ...config, runDir: path.join(this.dir, "run"), stateFile: path.join(this.dir, "run", "state"), notify, health: { ...health, script: check } }),
+        );
     }
 
     start(): void {
@@ -141,10 +144,21 @@ class Pair {
         });
         this.imds = new FakeCloudApi({
             cloud,
-            workers: (["wk1", "wk2"] as Name[]).map((name) => ({ name, instanceId: DRILL_VIP.aws.instanceIds[name], nicId: DRILL_VIP.azure.nicIds[name], vmId: DRILL_VIP.azure.vmIds[name] })),
+            workers: (["wk1", "wk2"] as Name[]).map((name) => ({
+                name,
+                instanceId: DRILL_VIP.aws.instanceIds[name],
+                nicId: DRILL_VIP.azure.nicIds[name],
+                vmId: DRILL_VIP.azure.vmIds[name],
+            })),
             identify,
             aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: "us-east-1", credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-            azure: { publicIpId: DRILL_VIP.azure.publicIpId, ipConfigName: DRILL_VIP.azure.ipConfigName, accessToken: DRILL_AZURE_TOKEN, subnetId: DRILL_VIP.azure.subnetId, storageAccessToken: DRILL_AZURE_STORAGE_TOKEN },
+            azure: {
+                publicIpId: DRILL_VIP.azure.publicIpId,
+                ipConfigName: DRILL_VIP.azure.ipConfigName,
+                accessToken: DRILL_AZURE_TOKEN,
+                subnetId: DRILL_VIP.azure.subnetId,
+                storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
+            },
         });
     }
 
@@ -175,7 +189,11 @@ class Pair {
                     : ({ kind: "azure-blob", accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, blobName: DRILL_LEASE.azure.blobName } as const);
             const settings = {
                 ...bootstrapSettings(cfg, self, peer, { dataDisk: { kind: "aws-ebs", volumeId: "vol-0test" }, lease }),
-                cloudApi: { imdsUrl: `http://127.0.0.1:${imdsPort}`, apiUrl: `http://127.0.0.1:${imdsPort}/`, leaseUrl: `http://127.0.0.1:${storePort}${this.cloud === "aws" ? "/" : ""}` },
+                cloudApi: {
+                    imdsUrl: `http://127.0.0.1:${imdsPort}`,
+                    apiUrl: `http://127.0.0.1:${imdsPort}/`,
+                    leaseUrl: `http://127.0.0.1:${storePort}${this.cloud === "aws" ? "/" : ""}`,
+                },
             };
             const config = JSON.parse(renderLeaseConfig(settings));
             this.workers[name] = new Worker(name, this.root, { ...config, headStartSeconds: options.headStartSeconds ?? 2 });
@@ -257,7 +275,10 @@ async function onBothClouds(body: (pair: Pair) => Promise<void>, leaseSeconds = 
 }
 
 async function wk1Active(pair: Pair): Promise<void> {
-    assert.ok(await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 15000), `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`);
+    assert.ok(
+        await pair.until(() => pair.w("wk1").active() && pair.w("wk2").state() === "BACKUP", 15000),
+        `WK1 active and WK2 BACKUP (wk1 ${pair.w("wk1").state()}, wk2 ${pair.w("wk2").state()})`,
+    );
 }
 
 /**
@@ -345,18 +366,21 @@ describe("the lease guard against the stand-in lease store (real python3, both c
 
     it("a store answering 2.5 s late: with a 12 s lease the holder rides it out (ridesOutSlowStore says yes)", async () => {
         assert.strictEqual(ridesOutSlowStore(12, 2500), true);
-        await onBothClouds(async (pair) => {
-            await wk1Active(pair);
-            pair.store.delayMs = 2500;
-            const slowFrom = monotonicMs();
-            await sleep(15000);
-            assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
-            assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
-            assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
-            // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
-        }, 12, { headStartSeconds: 8 });
+        await onBothClouds(
+            async (pair) => {
+                await wk1Active(pair);
+                pair.store.delayMs = 2500;
+                const slowFrom = monotonicMs();
+                await sleep(15000);
+                assert.strictEqual(pair.intervals.wk1.length, 1, "WK1 active throughout");
+                assert.ok(pair.intervals.wk1[0].from < slowFrom && pair.w("wk1").active(), "WK1 still active");
+                assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
+                // A 12 s lease reads every 2 s: WK2's head start must outlast WK1's first health checks and one read.
+            },
+            12,
+            { headStartSeconds: 8 },
+        );
     });
-
 
     it("a crashed holder: the peer takes over only after a whole lease of silence, and the holder's active time ended L/3 before that", async () => {
         await onBothClouds(async (pair) => {
@@ -368,8 +392,14 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             const lastWk1 = pair.writesBy("wk1").slice(-1)[0];
             const acquired = pair.writesBy("wk2").find((w) => w.record.owner === "wk2")!;
             assert.ok(acquired.t - lastWk1.t >= L * 1000, `WK2 acquired ${Math.round(acquired.t - lastWk1.t)} ms after WK1's last write (>= ${L * 1000})`);
-            assert.ok(acquired.t - deadline >= timing.marginSeconds * 1000 - 20, `WK1's deadline ${Math.round(acquired.t - deadline)} ms before the takeover (>= L/3 = ${timing.marginSeconds * 1000})`);
-            assert.ok(acquired.t - lastWk1.t <= (L + timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500, `the takeover came ${Math.round(acquired.t - lastWk1.t)} ms after the last write`);
+            assert.ok(
+                acquired.t - deadline >= timing.marginSeconds * 1000 - 20,
+                `WK1's deadline ${Math.round(acquired.t - deadline)} ms before the takeover (>= L/3 = ${timing.marginSeconds * 1000})`,
+            );
+            assert.ok(
+                acquired.t - lastWk1.t <= (L + timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500,
+                `the takeover came ${Math.round(acquired.t - lastWk1.t)} ms after the last write`,
+            );
         });
     });
 

@@ -205,7 +205,10 @@ describe("lease store stand-in: DynamoDB", () => {
                 ],
             );
             const times = store.writes.map((w) => w.t);
-            assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]), `monotonic: ${times}`);
+            assert.ok(
+                times.every((t, i) => i === 0 || t >= times[i - 1]),
+                `monotonic: ${times}`,
+            );
         }));
 
     it("evaluates AND, OR and parentheses with DynamoDB's precedence (AND binds tighter)", () =>
@@ -242,11 +245,15 @@ describe("lease store stand-in: DynamoDB", () => {
     it("refuses unsigned and wrongly signed requests, other operations and other tables, as DynamoDB words them", () =>
         withStore("aws", {}, async ({ url, store }) => {
             const unsigned = await new Promise<DynamoReply>((resolve, reject) => {
-                const req = http.request(`${url.wk1}/`, { method: "POST", headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.GetItem" } }, (res) => {
-                    let text = "";
-                    res.on("data", (c) => (text += c));
-                    res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(text), text }));
-                });
+                const req = http.request(
+                    `${url.wk1}/`,
+                    { method: "POST", headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.GetItem" } },
+                    (res) => {
+                        let text = "";
+                        res.on("data", (c) => (text += c));
+                        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(text), text }));
+                    },
+                );
                 req.on("error", reject);
                 req.end(JSON.stringify({ TableName: TABLE, Key: KEY }));
             });
@@ -261,7 +268,10 @@ describe("lease store stand-in: DynamoDB", () => {
             const putItem = await dynamo(url.wk1, "PutItem", { TableName: TABLE, Item: KEY });
             assert.deepStrictEqual([putItem.status, putItem.json], [400, { __type: "com.amazon.coral.service#UnknownOperationException" }]);
             const otherTable = await dynamo(url.wk1, "GetItem", { TableName: "other", Key: KEY });
-            assert.deepStrictEqual([otherTable.status, otherTable.json], [400, { __type: "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", message: "Requested resource not found" }]);
+            assert.deepStrictEqual(
+                [otherTable.status, otherTable.json],
+                [400, { __type: "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", message: "Requested resource not found" }],
+            );
             assertValidationError(await dynamo(url.wk1, "GetItem", { TableName: TABLE, Key: { id: S("x") } }), /key element does not match the schema/);
             assert.strictEqual(store.writes.length, 0);
         }));
@@ -291,7 +301,10 @@ describe("lease store stand-in: DynamoDB", () => {
                 [update("SET #nope = :one", undefined, { "#epoch": "epoch" }), /attribute name used in the document path is not defined; attribute name: #nope/],
                 [update("SET #epoch = :two", undefined, { "#epoch": "epoch" }), /attribute value used in expression is not defined; attribute value: :two/],
                 [update("SET #epoch = :one", undefined, { "#epoch": "epoch", "#owner": "owner" }), /ExpressionAttributeNames unused in expressions: keys: \{#owner\}/],
-                [update("SET #epoch = :one", undefined, { "#epoch": "epoch" }, { ":one": N("1"), ":spare": S("x") }), /ExpressionAttributeValues unused in expressions: keys: \{:spare\}/],
+                [
+                    update("SET #epoch = :one", undefined, { "#epoch": "epoch" }, { ":one": N("1"), ":spare": S("x") }),
+                    /ExpressionAttributeValues unused in expressions: keys: \{:spare\}/,
+                ],
                 [update("SET #pk = :one", undefined, { "#pk": "pk" }), /Cannot update attribute pk. This attribute is part of the key/],
                 [update("SET #epoch = :one, #epoch = :one", undefined, { "#epoch": "epoch" }), /Two document paths overlap/],
                 [update("SET #epoch = #owner + :one", undefined, { "#epoch": "epoch", "#owner": "owner" }), /incorrect data type/],
@@ -319,7 +332,10 @@ describe("lease store stand-in: DynamoDB", () => {
                     ExpressionAttributeValues: values,
                     ReturnValues: "ALL_NEW",
                 });
-            assert.deepStrictEqual((await set("SET #epoch = if_not_exists(#epoch, :zero) + :one", { ":zero": N("0"), ":one": N("99999999999999999999") })).json.Attributes.epoch, N("99999999999999999999"));
+            assert.deepStrictEqual(
+                (await set("SET #epoch = if_not_exists(#epoch, :zero) + :one", { ":zero": N("0"), ":one": N("99999999999999999999") })).json.Attributes.epoch,
+                N("99999999999999999999"),
+            );
             assert.deepStrictEqual((await set("SET #epoch = #epoch + :x", { ":x": N("0.50") })).json.Attributes.epoch, N("99999999999999999999.5"));
             assert.strictEqual((await set("SET #epoch = :v", { ":v": N("7"), ":same": N("99999999999999999999.50") }, "#epoch = :same")).status, 200);
             assert.deepStrictEqual((await set("SET #epoch = #epoch + :x", { ":x": N("-10") })).json.Attributes.epoch, N("-3"));
@@ -430,7 +446,10 @@ function assertBlobError(reply: BlobReply, status: number, code: string): void {
     assert.strictEqual(reply.status, status, reply.body);
     assert.strictEqual(reply.headers["x-ms-error-code"], code);
     assert.strictEqual(reply.headers["content-type"], "application/xml");
-    assert.match(reply.body, new RegExp(`^\uFEFF<\\?xml version="1.0" encoding="utf-8"\\?><Error><Code>${code}</Code><Message>[^<]+\nRequestId:[0-9a-f-]{36}\nTime:[^<]+</Message>`));
+    assert.match(
+        reply.body,
+        new RegExp(`^\uFEFF<\\?xml version="1.0" encoding="utf-8"\\?><Error><Code>${code}</Code><Message>[^<]+\nRequestId:[0-9a-f-]{36}\nTime:[^<]+</Message>`),
+    );
     assert.match(String(reply.headers["x-ms-request-id"]), /^[0-9a-f-]{36}$/);
 }
 
@@ -499,7 +518,10 @@ describe("lease store stand-in: Azure Blob", () => {
         withStore("azure", {}, async ({ url, store }) => {
             const none = await blobCall(url.wk1, "GET", BLOB_PATH, { authorization: undefined });
             assertBlobError(none, 401, "NoAuthenticationInformation");
-            assert.match(String(none.headers["www-authenticate"]), /^Bearer authorization_uri=https:\/\/login\.microsoftonline\.com\/[0-9a-f-]+\/oauth2\/authorize resource_id=https:\/\/storage\.azure\.com$/);
+            assert.match(
+                String(none.headers["www-authenticate"]),
+                /^Bearer authorization_uri=https:\/\/login\.microsoftonline\.com\/[0-9a-f-]+\/oauth2\/authorize resource_id=https:\/\/storage\.azure\.com$/,
+            );
             assertBlobError(await put(url.wk1, { authorization: "Bearer another", "if-none-match": "*" }, "{}"), 401, "InvalidAuthenticationInfo");
             const noVersion = await blobCall(url.wk1, "GET", BLOB_PATH, { "x-ms-version": undefined });
             assertBlobError(noVersion, 400, "MissingRequiredHeader");

@@ -35,7 +35,10 @@ describe("the library (package.json main)", function () {
         const raw = { cloud: "aws", region: "eu-west-1", channels: [{ name: "adt-in", protocol: "llp", port: 99999 }], network: { allowedCidrs: [] } };
         await assert.rejects(
             evaluate({ stack: "lib", config: {}, mocks, run: () => new HaIguanaCluster("lib", { config: raw }) }),
-            (e: unknown) => e instanceof ConfigValidationError && /channels\[0\]\.port: 99999 is outside the allowed range 1-65535/.test(e.message) && /network\.allowedCidrs: is empty/.test(e.message),
+            (e: unknown) =>
+                e instanceof ConfigValidationError &&
+                /channels\[0\]\.port: 99999 is outside the allowed range 1-65535/.test(e.message) &&
+                /network\.allowedCidrs: is empty/.test(e.message),
         );
         assert.deepStrictEqual(mocks.resources, [], "no child registered");
     });
@@ -51,7 +54,11 @@ describe("the library (package.json main)", function () {
 
     it("exposes its main resources, each the one registered under its name, on its own cloud only", async () => {
         const urnsOf = (resources: Record<string, pulumi.Resource | pulumi.Resource[] | undefined>) =>
-            pulumi.all(Object.entries(resources).map(([key, value]) => pulumi.all((value === undefined ? [] : Array.isArray(value) ? value : [value]).map((r) => r.urn)).apply((urns) => [key, urns] as const)));
+            pulumi.all(
+                Object.entries(resources).map(([key, value]) =>
+                    pulumi.all((value === undefined ? [] : Array.isArray(value) ? value : [value]).map((r) => r.urn)).apply((urns) => [key, urns] as const),
+                ),
+            );
         const names = (urns: string[]) => urns.map((u) => u.split("::").pop());
         for (const stack of ["aws-dev", "azure-dev"]) {
             const { config, secretKeys } = readStackConfig(stack);

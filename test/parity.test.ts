@@ -50,7 +50,10 @@ describe("AWS and Azure parity", function () {
     it("the channel list is identical: name, protocol, port, mode; only the address differs", () => {
         const strip = (run: StackRun) => run.outputs.channelEndpoints.map(({ name, protocol, port, mode }) => ({ name, protocol, port, mode }));
         assert.deepStrictEqual(strip(azure), strip(aws));
-        assert.deepStrictEqual(strip(aws).map((c) => c.mode), ["active-passive", "active-passive", "active-passive", "active-active"]);
+        assert.deepStrictEqual(
+            strip(aws).map((c) => c.mode),
+            ["active-passive", "active-passive", "active-passive", "active-active"],
+        );
         assert.deepStrictEqual(withoutAddress(azure), withoutAddress(aws), "the endpoint format is the same, around each cloud's VIP");
         assert.notStrictEqual(azure.outputs.vip, aws.outputs.vip);
     });
@@ -71,7 +74,13 @@ describe("AWS and Azure parity", function () {
             pair(aws).map((w) => `${w.name}/${w.role}`),
             ["wk1/primary", "wk2/backup"],
         );
-        assert.deepStrictEqual(aws.outputs.workers.map((w) => w.zone), ["eu-west-1a", "eu-west-1b"]);
-        assert.deepStrictEqual(azure.outputs.workers.map((w) => w.zone), ["1", "2"]);
+        assert.deepStrictEqual(
+            aws.outputs.workers.map((w) => w.zone),
+            ["eu-west-1a", "eu-west-1b"],
+        );
+        assert.deepStrictEqual(
+            azure.outputs.workers.map((w) => w.zone),
+            ["1", "2"],
+        );
     });
 });

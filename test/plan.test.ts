@@ -18,7 +18,15 @@ function writeBadStackFile(): string {
     const file = path.join(dir, "Pulumi.bad.yaml");
     fs.writeFileSync(
         file,
-        ["config:", "  aws:region: us-east-1", "  iguana-ha:cloud: aws", "  iguana-ha:channels:", "    - { name: adt, protocol: llp, port: 99999 }", "  iguana-ha:network:", "    allowedCidrs: []"].join("\n"),
+        [
+            "config:",
+            "  aws:region: us-east-1",
+            "  iguana-ha:cloud: aws",
+            "  iguana-ha:channels:",
+            "    - { name: adt, protocol: llp, port: 99999 }",
+            "  iguana-ha:network:",
+            "    allowedCidrs: []",
+        ].join("\n"),
     );
     return file;
 }
@@ -89,8 +97,14 @@ describe("offline plan (npm run plan)", function () {
             assert.strictEqual(plan.outputs.cloud, stack.split("-")[0]);
             const cloudTypes = plan.resources.filter((r: any) => r.type !== "iguana-ha:index:HaIguanaCluster").map((r: any) => r.type.split(":")[0]);
             const other = stack.startsWith("aws") ? "azure-native" : "aws";
-            assert.ok(cloudTypes.includes(stack.startsWith("aws") ? "aws" : "azure-native") && !cloudTypes.includes(other), `${stack}: resources of its own cloud only: ${[...new Set(cloudTypes)]}`);
-            assert.ok(plan.resources.every((r: any) => r.name === "iguana" || r.parent === "iguana"), `${stack}: every resource a child of the component`);
+            assert.ok(
+                cloudTypes.includes(stack.startsWith("aws") ? "aws" : "azure-native") && !cloudTypes.includes(other),
+                `${stack}: resources of its own cloud only: ${[...new Set(cloudTypes)]}`,
+            );
+            assert.ok(
+                plan.resources.every((r: any) => r.name === "iguana" || r.parent === "iguana"),
+                `${stack}: every resource a child of the component`,
+            );
         }
     });
 

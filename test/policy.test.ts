@@ -54,7 +54,15 @@ async function violationsOf(policy: ResourceValidationPolicy, type: string, prop
 
 function stackArgs(resources: { type: string; name: string; props: Record<string, any> }[], config: GuardrailConfig = {}): StackValidationArgs {
     return {
-        resources: resources.map((r) => ({ ...r, urn: `urn:${r.type}::${r.name}`, opts: {} as any, isType: () => false, asType: () => undefined, dependencies: [], propertyDependencies: {} })),
+        resources: resources.map((r) => ({
+            ...r,
+            urn: `urn:${r.type}::${r.name}`,
+            opts: {} as any,
+            isType: () => false,
+            asType: () => undefined,
+            dependencies: [],
+            propertyDependencies: {},
+        })),
         getConfig: <T extends object>() => config as T,
         notApplicable: (reason?: string): never => {
             throw new NotApplicable(reason);
@@ -114,9 +122,14 @@ describe("policy pack: each guardrail", () => {
         assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 22, toPort: 22 }))[0], /port 22/);
         assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "-1" })).join(), /port 3389/);
         assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 7000, toPort: 8000 })).join(), /port 7654/);
-        assert.match((await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 9000, toPort: 9000 }, { webPort: 9000 })).join(), /port 9000/);
+        assert.match(
+            (await violationsOf(noAdminPortsFromInternet, ingress, { cidrIpv4: "0.0.0.0/0", ipProtocol: "tcp", fromPort: 9000, toPort: 9000 }, { webPort: 9000 })).join(),
+            /port 9000/,
+        );
         const nsg = "azure-native:network:NetworkSecurityGroup";
-        const rule = (source: string, port: string, access = "Allow") => ({ securityRules: [{ name: "r", access, direction: "Inbound", protocol: "Tcp", sourceAddressPrefix: source, destinationPortRange: port }] });
+        const rule = (source: string, port: string, access = "Allow") => ({
+            securityRules: [{ name: "r", access, direction: "Inbound", protocol: "Tcp", sourceAddressPrefix: source, destinationPortRange: port }],
+        });
         assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "2575")), []);
         assert.deepStrictEqual(await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "22", "Deny")), [], "an explicit deny is fine");
         assert.match((await violationsOf(noAdminPortsFromInternet, nsg, rule("Internet", "3389")))[0], /3389/);
@@ -128,7 +141,10 @@ describe("policy pack: each guardrail", () => {
         const probe = { protocol: "HTTP", port: "7700", path: "/active" };
         assert.deepStrictEqual(await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "llp" }, healthCheck: probe }), []);
         assert.deepStrictEqual(await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "http" }, healthCheck: { protocol: "TCP" } }), []);
-        assert.match((await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "llp" }, healthCheck: { protocol: "TCP", port: "traffic-port" } }))[0], /not the role probe/);
+        assert.match(
+            (await violationsOf(llpHealthCheckIsRoleProbe, tg, { tags: { protocol: "llp" }, healthCheck: { protocol: "TCP", port: "traffic-port" } }))[0],
+            /not the role probe/,
+        );
         const lb = "azure-native:network:LoadBalancer";
         const props = (probeName: string) => ({
             probes: [
@@ -208,7 +224,10 @@ describe("policy pack: each guardrail", () => {
 
         it("refuses a cluster without a lease store, and one whose store is another cluster's", async () => {
             const [missing] = await check([KEY, instance(), { ...instance(), name: "east-wk2" }]);
-            assert.match(missing, /^cluster east has workers \(east-wk1\) but no lease store: nothing keeps both workers from being active at once; add a DynamoDB table tagged holds: iguana-lease and cluster: east/);
+            assert.match(
+                missing,
+                /^cluster east has workers \(east-wk1\) but no lease store: nothing keeps both workers from being active at once; add a DynamoDB table tagged holds: iguana-lease and cluster: east/,
+            );
             assert.strictEqual((await check([KEY, instance(), { ...instance(), name: "east-wk2" }])).length, 1, "one violation per cluster, not per worker");
             assert.match((await check([KEY, instance("west"), table({}, "east")]))[0], /^cluster west has workers/);
             assert.match((await check([vm(), table()]))[0], /add a storage account tagged holds: iguana-lease/, "an AWS table is no lease for Azure workers");
@@ -217,18 +236,36 @@ describe("policy pack: each guardrail", () => {
         });
 
         it("refuses a lease table without the project's KMS key or without deletion protection", async () => {
-            assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: false } })]))[0], /encrypted with the AWS-owned key, not the project's customer-managed KMS key/);
+            assert.match(
+                (await check([KEY, instance(), table({ serverSideEncryption: { enabled: false } })]))[0],
+                /encrypted with the AWS-owned key, not the project's customer-managed KMS key/,
+            );
             assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: true } })]))[0], /encrypted with the AWS-managed key/);
-            assert.match((await check([KEY, instance(), table({ serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:r:1:key/other" } })]))[0], /key arn:aws:kms:r:1:key\/other, not the project's/);
-            assert.deepStrictEqual(await check([KEY, instance(), table({ deletionProtectionEnabled: false })]), ["lease table east-lease can be deleted while the workers run: set deletionProtectionEnabled: true."]);
+            assert.match(
+                (await check([KEY, instance(), table({ serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:r:1:key/other" } })]))[0],
+                /key arn:aws:kms:r:1:key\/other, not the project's/,
+            );
+            assert.deepStrictEqual(await check([KEY, instance(), table({ deletionProtectionEnabled: false })]), [
+                "lease table east-lease can be deleted while the workers run: set deletionProtectionEnabled: true.",
+            ]);
             assert.strictEqual((await check([KEY, instance(), table({ deletionProtectionEnabled: undefined })])).length, 1, "unset is off");
         });
 
         it("refuses a lease account reachable from the Internet, with shared keys, plain HTTP or TLS below 1.2", async () => {
             const violations = (props: Record<string, any>) => check([vm(), account(props)]);
-            assert.match((await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } }))[0], /is reachable from the Internet \(publicNetworkAccess Enabled, network rules Allow\)/);
-            assert.match((await violations({ publicNetworkAccess: undefined, networkRuleSet: undefined }))[0], /publicNetworkAccess Enabled by default, network rules Allow by default/);
-            assert.deepStrictEqual(await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Deny" } }), [], "a deny-all firewall is not the Internet (azure-storage-not-public still asks for Disabled)");
+            assert.match(
+                (await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } }))[0],
+                /is reachable from the Internet \(publicNetworkAccess Enabled, network rules Allow\)/,
+            );
+            assert.match(
+                (await violations({ publicNetworkAccess: undefined, networkRuleSet: undefined }))[0],
+                /publicNetworkAccess Enabled by default, network rules Allow by default/,
+            );
+            assert.deepStrictEqual(
+                await violations({ publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Deny" } }),
+                [],
+                "a deny-all firewall is not the Internet (azure-storage-not-public still asks for Disabled)",
+            );
             assert.match((await violations({ allowSharedKeyAccess: true }))[0], /accepts its account keys/);
             assert.match((await violations({ allowSharedKeyAccess: undefined }))[0], /accepts its account keys/, "Azure's default is on");
             assert.match((await violations({ minimumTlsVersion: "TLS1_1" }))[0], /accepts TLS below 1.2 \(minimumTlsVersion TLS1_1\)/);
@@ -241,15 +278,41 @@ describe("policy pack: each guardrail", () => {
     it("who may move the VIP may move named addresses only", async () => {
         const policy = (statement: Record<string, unknown>) => ({ policy: JSON.stringify({ Version: "2012-10-17", Statement: [statement] }) });
         const eip = "arn:aws:ec2:eu-west-1:123456789012:elastic-ip/eipalloc-1";
-        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: [eip] })), []);
-        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:DescribeAddresses", Resource: "*" })), []);
-        assert.strictEqual((await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: "*" }))).length, 1);
-        assert.strictEqual((await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: ["ec2:*"], Resource: ["arn:aws:ec2:*:*:elastic-ip/*"] }))).length, 1);
+        assert.deepStrictEqual(
+            await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: [eip] })),
+            [],
+        );
+        assert.deepStrictEqual(
+            await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:DescribeAddresses", Resource: "*" })),
+            [],
+        );
+        assert.strictEqual(
+            (await violationsOf(vipMoverLeastPrivilege, "aws:iam/rolePolicy:RolePolicy", policy({ Effect: "Allow", Action: "ec2:AssociateAddress", Resource: "*" }))).length,
+            1,
+        );
+        assert.strictEqual(
+            (
+                await violationsOf(
+                    vipMoverLeastPrivilege,
+                    "aws:iam/rolePolicy:RolePolicy",
+                    policy({ Effect: "Allow", Action: ["ec2:*"], Resource: ["arn:aws:ec2:*:*:elastic-ip/*"] }),
+                )
+            ).length,
+            1,
+        );
         const role = (actions: string[], scope: string) => ({ permissions: [{ actions }], assignableScopes: [scope] });
         const rg = "/subscriptions/0000/resourceGroups/rg";
-        assert.deepStrictEqual(await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], rg)), []);
+        assert.deepStrictEqual(
+            await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], rg)),
+            [],
+        );
         assert.match((await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/*"], rg)))[0], /wildcard/);
-        assert.match((await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], "/subscriptions/0000")))[0], /resource group/);
+        assert.match(
+            (
+                await violationsOf(vipMoverLeastPrivilege, "azure-native:authorization:RoleDefinition", role(["Microsoft.Network/networkInterfaces/write"], "/subscriptions/0000"))
+            )[0],
+            /resource group/,
+        );
     });
 
     it("taggable resources carry environment, worker resources their role", async () => {
@@ -293,7 +356,11 @@ describe("policy pack: every shipped stack passes", function () {
             const workers = JSON.parse(raw["iguana-ha:workers"] ?? "{}");
             const iguana = JSON.parse(raw["iguana-ha:iguana"] ?? "{}");
             const run = await runStack(stack);
-            const violations = await packViolations(run.mocks.resources, { dedicated: workers.dedicated ?? false, encryptionAtHost: workers.encryptionAtHost ?? false, webPort: iguana.webPort });
+            const violations = await packViolations(run.mocks.resources, {
+                dedicated: workers.dedicated ?? false,
+                encryptionAtHost: workers.encryptionAtHost ?? false,
+                webPort: iguana.webPort,
+            });
             assert.deepStrictEqual(violations, []);
             assert.ok(run.mocks.resources.length > 15);
         });
@@ -317,20 +384,30 @@ describe("policy pack: every shipped stack passes", function () {
         assert.ok((await packViolations(withoutTable, {})).some((v) => v.startsWith("lease-store-required-and-private: cluster iguana has workers")));
         const azure = await runStack("azure-dev");
         const opened = azure.mocks.resources.map((r) =>
-            r.name === "iguana-lease" && r.type === "azure-native:storage:StorageAccount" ? { ...r, state: { ...r.state, publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } } } : r,
+            r.name === "iguana-lease" && r.type === "azure-native:storage:StorageAccount"
+                ? { ...r, state: { ...r.state, publicNetworkAccess: "Enabled", networkRuleSet: { defaultAction: "Allow" } } }
+                : r,
         );
         const violations = await packViolations(opened, {});
-        assert.ok(violations.some((v) => v.startsWith("lease-store-required-and-private: lease account iguana-lease is reachable from the Internet")), violations.join("\n"));
+        assert.ok(
+            violations.some((v) => v.startsWith("lease-store-required-and-private: lease account iguana-lease is reachable from the Internet")),
+            violations.join("\n"),
+        );
         assert.ok(violations.some((v) => v.startsWith("azure-storage-not-public: storage account iguana-lease allows public network access")));
     });
 
     it("the pack catches a non-compliant worker in a real stack", async () => {
         const run = await runStack("aws-dev");
         const tampered = run.mocks.resources.map((r) =>
-            r.name === "iguana-wk1" && r.type === "aws:ec2/instance:Instance" ? { ...r, state: { ...r.state, metadataOptions: { httpTokens: "optional" }, tenancy: "default" } } : r,
+            r.name === "iguana-wk1" && r.type === "aws:ec2/instance:Instance"
+                ? { ...r, state: { ...r.state, metadataOptions: { httpTokens: "optional" }, tenancy: "default" } }
+                : r,
         );
         const violations = await packViolations(tampered, { dedicated: true });
-        assert.ok(violations.some((v) => v.startsWith("imdsv2-required: instance iguana-wk1")), violations.join("\n"));
+        assert.ok(
+            violations.some((v) => v.startsWith("imdsv2-required: instance iguana-wk1")),
+            violations.join("\n"),
+        );
         assert.ok(violations.some((v) => v.startsWith("dedicated-hardware-when-asked: instance iguana-wk1")));
     });
 });

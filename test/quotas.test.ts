@@ -35,7 +35,15 @@ function configOf(values: Record<string, unknown>): ClusterConfig {
 }
 
 const VARIANTS: [string, Record<string, unknown>][] = [
-    ["AWS, channels in two port blocks", awsConfig({ channels: [{ name: "a", protocol: "llp", port: 2575 }, { name: "b", protocol: "http", port: 8080, mode: "active-active" }] })],
+    [
+        "AWS, channels in two port blocks",
+        awsConfig({
+            channels: [
+                { name: "a", protocol: "llp", port: 2575 },
+                { name: "b", protocol: "http", port: 8080, mode: "active-active" },
+            ],
+        }),
+    ],
     ["AWS, internal", awsConfig({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, adminCidrs: ["10.1.0.0/16"] } })],
     ["AWS, floating IP", awsConfig({ failover: { strategy: "floating-ip" } })],
     ["AWS, a full port block", awsConfig({ channels: Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, protocol: "llp", port: 3000 + i })) })],
@@ -64,13 +72,25 @@ describe("quotas", function () {
 
     it("a stack over a default quota is warned about at preview, naming the quota and the number", async () => {
         // Two port blocks: two NLBs of two Elastic IPs each, plus a NAT gateway per zone: 6 > 5.
-        const values = awsConfig({ channels: [{ name: "a", protocol: "llp", port: 2575 }, { name: "b", protocol: "llp", port: 8080 }] });
+        const values = awsConfig({
+            channels: [
+                { name: "a", protocol: "llp", port: 2575 },
+                { name: "b", protocol: "llp", port: 8080 },
+            ],
+        });
         const run = await runConfig(values);
         assert.strictEqual(run.ofType("aws:ec2/eip:Eip").length, 6);
         const warning = run.mocks.warnings.find((w) => w.includes("Elastic IP addresses"));
         assert.ok(warning, run.mocks.warnings.join("\n"));
         assert.match(warning, /needs 6 Elastic IP addresses per region, above the default quota of 5/);
-        const fits = await runConfig(awsConfig({ channels: [{ name: "a", protocol: "llp", port: 2575 }, { name: "b", protocol: "llp", port: 2590 }] }));
+        const fits = await runConfig(
+            awsConfig({
+                channels: [
+                    { name: "a", protocol: "llp", port: 2575 },
+                    { name: "b", protocol: "llp", port: 2590 },
+                ],
+            }),
+        );
         assert.ok(!fits.mocks.warnings.some((w) => w.includes("quota")), "no quota warning when the stack fits");
     });
 
@@ -83,7 +103,10 @@ describe("quotas", function () {
             assert.ok(line, text.stdout);
             const publicIps = json.resources.filter((r: any) => r.type === "aws:ec2/eip:Eip" || r.type === "azure-native:network:PublicIPAddress").length;
             assert.match(line, new RegExp(`(Elastic IP addresses|Standard Public IP addresses) ${publicIps} of `));
-            assert.deepStrictEqual(json.quotas.map((q: any) => q.quota), quotaUsage(loadStackClusterConfig(stack)).map((q) => q.quota));
+            assert.deepStrictEqual(
+                json.quotas.map((q: any) => q.quota),
+                quotaUsage(loadStackClusterConfig(stack)).map((q) => q.quota),
+            );
         }
     });
 });

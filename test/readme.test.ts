@@ -87,7 +87,10 @@ class PulumiStandIn {
                 assert.strictEqual(rest[0], "set", `pulumi config ${rest[0]} is not stood in for`);
                 const flags = rest.filter((w) => w.startsWith("--"));
                 const [key, value] = rest.slice(1).filter((w) => !w.startsWith("--"));
-                assert.ok(flags.every((f) => ["--path", "--secret", "--plaintext"].includes(f)), `flags ${flags}`);
+                assert.ok(
+                    flags.every((f) => ["--path", "--secret", "--plaintext"].includes(f)),
+                    `flags ${flags}`,
+                );
                 const doc = this.load();
                 if (flags.includes("--path")) {
                     const [namespace, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];

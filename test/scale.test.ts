@@ -42,7 +42,15 @@ function assertAwsQuotas(run: StackRun) {
         const listener = listeners.find((l) => l.inputs.port === c.port)!;
         assert.strictEqual(c.endpoint, `${nlbAddress.get(listener.inputs.loadBalancerArn)}:${c.port}`);
     }
-    assert.deepStrictEqual(new Set(run.outputs.vipAddresses), new Set(run.ofType("aws:ec2/eip:Eip").filter((e) => e.name.includes("-vip")).map((e) => e.state.publicIp)));
+    assert.deepStrictEqual(
+        new Set(run.outputs.vipAddresses),
+        new Set(
+            run
+                .ofType("aws:ec2/eip:Eip")
+                .filter((e) => e.name.includes("-vip"))
+                .map((e) => e.state.publicIp),
+        ),
+    );
 }
 
 describe("scale: AWS channels sharded over NLBs", function () {
@@ -79,8 +87,7 @@ describe("scale: AWS channels sharded over NLBs", function () {
             } else {
                 // At 500 a second full evaluation costs ~5 s: check the assignment that decides the
                 // endpoint (the NLB, whose addresses are named by its port block) instead.
-                const nlbOf = (list: typeof channels) =>
-                    new Map(shardChannels(list as any, 7654).flatMap((s) => s.channels.map((c) => [c.name, s.block] as const)));
+                const nlbOf = (list: typeof channels) => new Map(shardChannels(list as any, 7654).flatMap((s) => s.channels.map((c) => [c.name, s.block] as const)));
                 const was = nlbOf(channels);
                 const now = nlbOf(grown);
                 for (const [name, block] of was) assert.strictEqual(now.get(name), block, `${name} stays on its NLB`);
@@ -98,7 +105,11 @@ describe("scale: AWS channels sharded over NLBs", function () {
             [...new Set(feeds(120).map((c) => Math.floor(c.port / 50)))].sort((x, y) => x - y),
             "the NLBs of the channels' blocks, lowest first",
         );
-        assert.strictEqual(a.find((s) => s.dashboard), a.find((s) => s.channels.length < 50), "the dashboard joins the first block with room");
+        assert.strictEqual(
+            a.find((s) => s.dashboard),
+            a.find((s) => s.channels.length < 50),
+            "the dashboard joins the first block with room",
+        );
     });
 
     it("groups contiguous ports into ranges", () => {
@@ -114,7 +125,10 @@ describe("scale: AWS channels sharded over NLBs", function () {
         const cidrs = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"];
         const run = await runConfig(awsConfig({ channels, network: { allowedCidrs: cidrs } }));
         const sgs = run.ofType("aws:ec2/securityGroup:SecurityGroup").filter((s) => s.name.startsWith("iguana-channels-sg"));
-        assert.deepStrictEqual(sgs.map((s) => s.name), ["iguana-channels-sg", "iguana-channels-sg-2"]);
+        assert.deepStrictEqual(
+            sgs.map((s) => s.name),
+            ["iguana-channels-sg", "iguana-channels-sg-2"],
+        );
         assertAwsQuotas(run);
         const rules = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => sgs.some((s) => s.id === r.inputs.securityGroupId));
         assert.strictEqual(rules.length, 120);
@@ -170,13 +184,10 @@ describe("scale: Azure channels on one Standard Load Balancer", function () {
 
     it(`500 channels: refused before any resource, naming the key and the ${CLOUD_LIMITS.azure.maxChannels}-channel limit`, async () => {
         const mocks = new RecordingMocks();
-        await assert.rejects(
-            evaluate({ stack: "big", config: toPulumiConfig(PROJECT, azureConfig({ channels: feeds(500) })), mocks, run: () => program() }),
-            (e: Error) => {
-                assert.match(e.message, new RegExp(`iguana-ha:channels: .*500.*at most ${CLOUD_LIMITS.azure.maxChannels}`));
-                return true;
-            },
-        );
+        await assert.rejects(evaluate({ stack: "big", config: toPulumiConfig(PROJECT, azureConfig({ channels: feeds(500) })), mocks, run: () => program() }), (e: Error) => {
+            assert.match(e.message, new RegExp(`iguana-ha:channels: .*500.*at most ${CLOUD_LIMITS.azure.maxChannels}`));
+            return true;
+        });
         assert.deepStrictEqual(mocks.resources, [], "no resource registered");
     });
 });

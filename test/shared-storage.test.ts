@@ -52,25 +52,48 @@ describe("shared storage on AWS (EFS)", function () {
                 { policy: "iguana-worker-fence-peer", Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*", Condition: undefined },
             ],
         );
-        assert.deepStrictEqual(instances.map((i) => i.inputs.tags.cluster), ["iguana", "iguana"], "the tag the condition names is on both workers");
+        assert.deepStrictEqual(
+            instances.map((i) => i.inputs.tags.cluster),
+            ["iguana", "iguana"],
+            "the tag the condition names is on both workers",
+        );
         for (const worker of ["wk1", "wk2"]) assert.deepStrictEqual(settings[worker].peerFence, { kind: "aws-ec2", region: "eu-west-1" });
     });
 
     it("the EC2 API (to stop the peer) goes through the NAT gateway of each zone; no interface endpoint is needed", () => {
         assert.strictEqual(run.ofType("aws:ec2/natGateway:NatGateway").length, 2);
-        assert.deepStrictEqual(run.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"]);
+        assert.deepStrictEqual(
+            run.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name),
+            ["iguana-lease"],
+        );
     });
 
     it("with a single NAT gateway, the EC2 API goes through an interface endpoint in both zones, so losing the NAT's zone does not stop the fence", async () => {
         const single = await runConfig(awsConfig({ ...SHARED, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
         const endpoint = single.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-ec2-api");
-        assert.deepStrictEqual([endpoint.inputs.serviceName, endpoint.inputs.vpcEndpointType, endpoint.inputs.privateDnsEnabled], ["com.amazonaws.eu-west-1.ec2", "Interface", true]);
-        assert.deepStrictEqual([...endpoint.inputs.subnetIds].sort(), single.ofType("aws:ec2/instance:Instance").map((i) => i.inputs.subnetId).sort());
+        assert.deepStrictEqual(
+            [endpoint.inputs.serviceName, endpoint.inputs.vpcEndpointType, endpoint.inputs.privateDnsEnabled],
+            ["com.amazonaws.eu-west-1.ec2", "Interface", true],
+        );
+        assert.deepStrictEqual(
+            [...endpoint.inputs.subnetIds].sort(),
+            single
+                .ofType("aws:ec2/instance:Instance")
+                .map((i) => i.inputs.subnetId)
+                .sort(),
+        );
         const workerSg = single.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
         const rules = single.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => endpoint.inputs.securityGroupIds.includes(r.inputs.securityGroupId));
-        assert.deepStrictEqual(rules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId, r.inputs.cidrIpv4]), [[443, 443, workerSg.id, undefined]]);
+        assert.deepStrictEqual(
+            rules.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId, r.inputs.cidrIpv4]),
+            [[443, 443, workerSg.id, undefined]],
+        );
         const plain = await runConfig(awsConfig({ network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }));
-        assert.deepStrictEqual(plain.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name), ["iguana-lease"], "without shared storage nothing needs the EC2 API");
+        assert.deepStrictEqual(
+            plain.ofType("aws:ec2/vpcEndpoint:VpcEndpoint").map((e) => e.name),
+            ["iguana-lease"],
+            "without shared storage nothing needs the EC2 API",
+        );
     });
 
     it("one EFS file system, encrypted with the project's customer-managed key, kept on delete", () => {
@@ -160,13 +183,21 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
     it("the same lease decides who runs Iguana on the shared queue; both endpoints share the storage subnet", () => {
         assertAzureLease(run, settings, workerHosts);
         const subnet = run.one("azure-native:network:Subnet", "iguana-storage");
-        assert.deepStrictEqual(run.ofType("azure-native:network:PrivateEndpoint").map((e) => [e.name, e.inputs.subnet.id]), [["iguana-lease-pe", subnet.id], ["iguana-shared-pe", subnet.id]]);
+        assert.deepStrictEqual(
+            run.ofType("azure-native:network:PrivateEndpoint").map((e) => [e.name, e.inputs.subnet.id]),
+            [
+                ["iguana-lease-pe", subnet.id],
+                ["iguana-shared-pe", subnet.id],
+            ],
+        );
     });
 
     it("a new lease holder may read and power off its peer's VM and nothing else; each worker is told its peer's VM id", () => {
         const role = run.one("azure-native:authorization:RoleDefinition", "iguana-peer-fencer");
         const rg = run.one("azure-native:resources:ResourceGroup", "iguana-rg");
-        assert.deepStrictEqual(role.inputs.permissions, [{ actions: ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/powerOff/action"], notActions: [] }]);
+        assert.deepStrictEqual(role.inputs.permissions, [
+            { actions: ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/powerOff/action"], notActions: [] },
+        ]);
         assert.deepStrictEqual([...PEER_FENCE_ACTIONS], role.inputs.permissions[0].actions);
         assert.deepStrictEqual(role.inputs.assignableScopes, [rg.id]);
         const vms = Object.fromEntries(["wk1", "wk2"].map((w) => [w, run.one("azure-native:compute:VirtualMachine", `iguana-${w}`)]));
@@ -180,10 +211,16 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
             "each worker on its peer's VM only",
         );
         // Fixed VM names make the peer's id known before the peer exists; it is the id Azure gives it.
-        for (const [self, peer] of [["wk1", "wk2"], ["wk2", "wk1"]]) {
+        for (const [self, peer] of [
+            ["wk1", "wk2"],
+            ["wk2", "wk1"],
+        ]) {
             assert.strictEqual(vms[self].inputs.vmName, `iguana-${self}`);
             assert.deepStrictEqual(settings[self].peerFence, { kind: "azure-vm", peerVmId: vms[peer].id });
-            assert.strictEqual(vms[peer].id, `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/${rg.state.name}/providers/Microsoft.Compute/virtualMachines/iguana-${peer}`);
+            assert.strictEqual(
+                vms[peer].id,
+                `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/${rg.state.name}/providers/Microsoft.Compute/virtualMachines/iguana-${peer}`,
+            );
         }
     });
 
@@ -216,12 +253,12 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
         const nsg = run.one("azure-native:network:NetworkSecurityGroup", "iguana-storage-nsg");
         assert.strictEqual(subnet.state.networkSecurityGroup.id, nsg.id);
         const rules: any[] = nsg.state.securityRules;
-        assert.deepStrictEqual(rules.map((r) => r.name), ["allow-nfs-from-workers", "allow-https-from-workers", "deny-other-vnet-inbound"]);
-        const [allow, , deny] = rules;
         assert.deepStrictEqual(
-            [allow.access, allow.protocol, allow.destinationPortRange, allow.sourceAddressPrefixes],
-            ["Allow", "Tcp", String(NFS_PORT), workerHosts],
+            rules.map((r) => r.name),
+            ["allow-nfs-from-workers", "allow-https-from-workers", "deny-other-vnet-inbound"],
         );
+        const [allow, , deny] = rules;
+        assert.deepStrictEqual([allow.access, allow.protocol, allow.destinationPortRange, allow.sourceAddressPrefixes], ["Allow", "Tcp", String(NFS_PORT), workerHosts]);
         assert.deepStrictEqual([deny.access, deny.sourceAddressPrefix, deny.priority > allow.priority], ["Deny", "VirtualNetwork", true]);
         const workerSubnets = ["iguana-workers-1", "iguana-workers-2"].map((n) => run.one("azure-native:network:Subnet", n).state.addressPrefix);
         assert.ok(!workerSubnets.includes(subnet.state.addressPrefix));
@@ -259,7 +296,11 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
 
     it("the default (none) keeps the data disks and creates no shared account, share or fence", async () => {
         const plain = await runStack("azure-dev");
-        assert.deepStrictEqual(plain.ofType("azure-native:storage:StorageAccount").map((a) => a.name), ["iguana-lease"], "the lease's account only");
+        assert.deepStrictEqual(
+            plain.ofType("azure-native:storage:StorageAccount").map((a) => a.name),
+            ["iguana-lease"],
+            "the lease's account only",
+        );
         assert.deepStrictEqual(plain.ofType("azure-native:storage:FileShare"), []);
         assert.strictEqual(plain.ofType("azure-native:compute:Disk").length, 2);
         assert.ok(!plain.ofType("azure-native:authorization:RoleDefinition").some((r) => r.name === "iguana-peer-fencer"));
@@ -268,7 +309,13 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
 
 describe("shared storage: what the workers run", () => {
     const cfg = validateClusterConfig(
-        { cloud: "aws", region: "us-east-1", channels: [{ name: "adt", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["10.0.0.0/8"] }, storage: { queueRecovery: "shared" } },
+        {
+            cloud: "aws",
+            region: "us-east-1",
+            channels: [{ name: "adt", protocol: "llp", port: 2575 }],
+            network: { allowedCidrs: ["10.0.0.0/8"] },
+            storage: { queueRecovery: "shared" },
+        },
         "t",
     );
     const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));

@@ -155,7 +155,12 @@ class Scenario {
     private ports = new Map<number, Worker>();
 
     /** `giveUpSeconds`: how long a claim keeps trying; short only where giving up is the point. */
-    constructor(private readonly runner: MoverRunner, private readonly cloud: Cloud, extra: Partial<FakeCloudOptions> = {}, private readonly giveUpSeconds = 30) {
+    constructor(
+        private readonly runner: MoverRunner,
+        private readonly cloud: Cloud,
+        extra: Partial<FakeCloudOptions> = {},
+        private readonly giveUpSeconds = 30,
+    ) {
         this.api = new FakeCloudApi({
             cloud,
             workers: [
@@ -246,7 +251,14 @@ describe("floating VIP mover (python3, against the stand-in cloud API)", functio
     before(async function () {
         if (!hasTool("python3")) return;
         const steps = (runner = new MoverRunner());
-        const scenario = async (name: string, cloud: Cloud, extra: Partial<FakeCloudOptions>, holder: Worker | undefined, steps: (s: Scenario) => Promise<unknown>, giveUpSeconds?: number) => {
+        const scenario = async (
+            name: string,
+            cloud: Cloud,
+            extra: Partial<FakeCloudOptions>,
+            holder: Worker | undefined,
+            steps: (s: Scenario) => Promise<unknown>,
+            giveUpSeconds?: number,
+        ) => {
             const s = await new Scenario(runner!, cloud, extra, giveUpSeconds).start(holder);
             try {
                 results[name] = await steps(s);
@@ -271,10 +283,26 @@ print(headers["authorization"])
                 const run = await s.as("wk2", "MASTER", "claim");
                 return { run, holder: s.api.holder, calls: s.calls(), marker: fs.existsSync(s.marker("wk2")) };
             }),
-            scenario("awsWrongSecret", "aws", { aws: { allocationId: ALLOCATION, publicIp: "203.0.113.7", region: "eu-west-1", credentials: CREDENTIALS, role: "r", handOut: { ...CREDENTIALS, SecretAccessKey: "not-the-key" } } }, undefined, async (s) => {
-                const run = await s.as("wk2", "MASTER", "claim");
-                return { run, holder: s.api.holder, calls: s.calls() };
-            }, 1),
+            scenario(
+                "awsWrongSecret",
+                "aws",
+                {
+                    aws: {
+                        allocationId: ALLOCATION,
+                        publicIp: "203.0.113.7",
+                        region: "eu-west-1",
+                        credentials: CREDENTIALS,
+                        role: "r",
+                        handOut: { ...CREDENTIALS, SecretAccessKey: "not-the-key" },
+                    },
+                },
+                undefined,
+                async (s) => {
+                    const run = await s.as("wk2", "MASTER", "claim");
+                    return { run, holder: s.api.holder, calls: s.calls() };
+                },
+                1,
+            ),
             scenario("awsNotMaster", "aws", {}, "wk1", async (s) => {
                 const backupClaim = await s.as("wk2", "BACKUP", "claim");
                 const afterBackupClaim = { holder: s.api.holder, calls: s.calls().length };

@@ -16,11 +16,17 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
     ] as const) {
         it(`${cloud}: no installer URL warns that the workers never become healthy; an installer and its checksum silence it`, async () => {
             const bare = await runConfig(config({ network: real }));
-            assert.ok(bare.mocks.warnings.some((w) => w.startsWith("iguana-ha:iguana.installerUrl: is not set") && /no health check ever passes/.test(w)), bare.mocks.warnings.join("\n"));
+            assert.ok(
+                bare.mocks.warnings.some((w) => w.startsWith("iguana-ha:iguana.installerUrl: is not set") && /no health check ever passes/.test(w)),
+                bare.mocks.warnings.join("\n"),
+            );
 
             const unchecked = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER } }));
             assert.ok(!unchecked.mocks.warnings.some((w) => w.includes("installerUrl: is not set")));
-            assert.ok(unchecked.mocks.warnings.some((w) => w.startsWith("iguana-ha:iguana.installerSha256: is not set")), unchecked.mocks.warnings.join("\n"));
+            assert.ok(
+                unchecked.mocks.warnings.some((w) => w.startsWith("iguana-ha:iguana.installerSha256: is not set")),
+                unchecked.mocks.warnings.join("\n"),
+            );
 
             const complete = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA } }));
             assert.deepStrictEqual(complete.mocks.warnings, [], "a complete configuration warns about nothing");
@@ -39,7 +45,9 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
     });
 
     it("a plain-http installer and an empty adminCidrs are warned about", async () => {
-        const run = await runConfig(awsConfig({ iguana: { installerUrl: INSTALLER.replace("https", "http"), installerSha256: SHA }, network: { allowedCidrs: real.allowedCidrs } }));
+        const run = await runConfig(
+            awsConfig({ iguana: { installerUrl: INSTALLER.replace("https", "http"), installerSha256: SHA }, network: { allowedCidrs: real.allowedCidrs } }),
+        );
         assert.ok(run.mocks.warnings.some((w) => w.startsWith("iguana-ha:iguana.installerUrl: is plain http")));
         assert.ok(run.mocks.warnings.some((w) => w.startsWith("iguana-ha:network.adminCidrs: is empty")));
     });

@@ -328,10 +328,13 @@ kill $iguana`,
         const results = [await scenarios.slowStart.run, await scenarios.slowAfterGrace.run];
         for (const result of results) assert.strictEqual(result.status, 0, result.stderr);
         const lines = results.map((result) => result.stdout.trim().split(" "));
-        assert.deepStrictEqual(lines.map(([label, status]) => [label, status]), [
-            ["starting", "0"],
-            ["grace-over", "1"],
-        ]);
+        assert.deepStrictEqual(
+            lines.map(([label, status]) => [label, status]),
+            [
+                ["starting", "0"],
+                ["grace-over", "1"],
+            ],
+        );
         const startingMs = Number(lines[0][2]);
         // The script waited out the request's timeout for the slow answer, then applied the grace;
         // the guard, which kills a check at its own timeout and counts a failure, waits longer.

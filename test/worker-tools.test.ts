@@ -85,7 +85,11 @@ print(json.dumps(verdicts))
 `;
 
 async function validateCloudConfigs(files: string[]): Promise<Map<string, string>> {
-    const python = fs.readFileSync(execFileSync("sh", ["-c", "command -v cloud-init"], { encoding: "utf8" }).trim(), "utf8").split("\n")[0].replace(/^#!\s*/, "").split(" ")[0];
+    const python = fs
+        .readFileSync(execFileSync("sh", ["-c", "command -v cloud-init"], { encoding: "utf8" }).trim(), "utf8")
+        .split("\n")[0]
+        .replace(/^#!\s*/, "")
+        .split(" ")[0];
     const result = await runProcess(python, ["-c", CLOUD_INIT_BATCH_VALIDATOR, ...files]);
     if (result.status !== 0) throw new Error(`the cloud-init validator failed: ${result.stderr}`);
     // the validator may print its own report first: the verdicts are the last line
@@ -145,8 +149,7 @@ function writeToolInputs(cases: Case[], scratch: string) {
 
 /** One worker's files exactly as shipped, written under a scratch root with their absolute paths moved there too. */
 function writeRebased(files: CloudInitFile[], root: string): void {
-    const rebase = (text: string) =>
-        [WORKER_PATHS.libDir, WORKER_PATHS.etcDir, WORKER_PATHS.runDir].reduce((out, dir) => out.split(dir).join(`${root}${dir}`), text);
+    const rebase = (text: string) => [WORKER_PATHS.libDir, WORKER_PATHS.etcDir, WORKER_PATHS.runDir].reduce((out, dir) => out.split(dir).join(`${root}${dir}`), text);
     for (const f of files) {
         const target = path.join(root, f.path);
         fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -293,7 +296,9 @@ describe("worker files checked by the real tools", function () {
             jobs.shellcheck = started(() => runProcess("shellcheck", ["--shell=bash", "--severity=style", ...inputs.shellScripts.map((s) => s.file)]));
         }
         if (hasTool("python3")) {
-            jobs.pyCompile = started(() => runProcess("python3", ["-c", "import py_compile, sys\nfor f in sys.argv[1:]: py_compile.compile(f, doraise=True)", ...inputs.python.map((p) => p.file)]));
+            jobs.pyCompile = started(() =>
+                runProcess("python3", ["-c", "import py_compile, sys\nfor f in sys.argv[1:]: py_compile.compile(f, doraise=True)", ...inputs.python.map((p) => p.file)]),
+            );
             // The interpreter a worker runs them with: /usr/bin/python3 (the units' and lease.json's commands).
             const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
             jobs.pyLoad = started(() => onEveryCore(layouts, (layout) => runProcess(python, ["-c", PYTHON_LOADER, ...layout.files])));
@@ -353,7 +358,11 @@ describe("worker files checked by the real tools", function () {
 
     it("python3 loads every Python tool as a worker lays it out: each import resolves (the cloud library beside its users)", async function () {
         requireTools(this, "python3");
-        assert.strictEqual(layouts.reduce((n, layout) => n + layout.labels.length, 0), cases.length, "every case is checked");
+        assert.strictEqual(
+            layouts.reduce((n, layout) => n + layout.labels.length, 0),
+            cases.length,
+            "every case is checked",
+        );
         const runs = await result(jobs.pyLoad);
         layouts.forEach((layout, i) => {
             const run = runs[i];
@@ -371,14 +380,22 @@ describe("worker files checked by the real tools", function () {
             console.log("      SKIPPED (needs root for a private network namespace)");
             this.skip();
         }
-        assert.strictEqual(gates.reduce((n, check) => n + check.labels.length, 0), cases.length, "every case is checked");
+        assert.strictEqual(
+            gates.reduce((n, check) => n + check.labels.length, 0),
+            cases.length,
+            "every case is checked",
+        );
         assert.ok(gates.length >= listStacks().length, `${gates.length} distinct kernel gates`);
         const r = await result(jobs.kernelGate);
         assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
         const results = JSON.parse(r.stdout.trim().split("\n").pop()!) as { armed: number[]; closed: number[] }[];
         assert.strictEqual(results.length, gates.length);
         gates.forEach((check, i) => {
-            assert.deepStrictEqual(results[i].armed, [...check.gate.ports].sort((a, b) => a - b), `${check.labels.join(", ")}: armed, every LLP port is open`);
+            assert.deepStrictEqual(
+                results[i].armed,
+                [...check.gate.ports].sort((a, b) => a - b),
+                `${check.labels.join(", ")}: armed, every LLP port is open`,
+            );
             assert.deepStrictEqual(results[i].closed, [], `${check.labels.join(", ")}: closed, none is`);
         });
     });

@@ -46,7 +46,8 @@ runConfig(values).then((run) => {
     const start = process.hrtime.bigint();
     const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" });
     const wall = Number(process.hrtime.bigint() - start) / 1e9;
-    if (result.status !== 0) return { what: `evaluate ${cloud} ${channels} channels`, seconds: wall, peakMb: NaN, note: `failed: ${result.stderr.split("\n").slice(0, 3).join(" ")}` };
+    if (result.status !== 0)
+        return { what: `evaluate ${cloud} ${channels} channels`, seconds: wall, peakMb: NaN, note: `failed: ${result.stderr.split("\n").slice(0, 3).join(" ")}` };
     const figures = JSON.parse(result.stdout.trim().split("\n").pop()!);
     return {
         what: `evaluate ${cloud}, ${channels} channels`,
@@ -70,7 +71,9 @@ function clouds(): string[] {
 
 function main() {
     const cpus = os.cpus();
-    console.log(`machine: ${cpus.length} x ${cpus[0]?.model ?? "unknown CPU"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`);
+    console.log(
+        `machine: ${cpus.length} x ${cpus[0]?.model ?? "unknown CPU"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`,
+    );
     console.log(`date: ${new Date().toISOString()}\n`);
     const rows: Measurement[] = [];
     const record = (m: Measurement) => {

@@ -144,7 +144,7 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
             console.error(e.message);
             return 1;
         }
-        console.error(`plan failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        console.error(`plan failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         return 1;
     }
 }

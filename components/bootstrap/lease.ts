@@ -146,9 +146,7 @@ export function renderLeaseConfig(s: BootstrapSettings): string {
         store: storeConfig(s, s.lease),
         ...(s.gatedPorts.length > 0 ? { kernelGate: { table: GUARD.kernelGateTable, ports: s.gatedPorts } } : {}),
         ...(s.vip ? { vip: { command: [python, vipMoverPath(s.paths), vipConfigPath(s.paths), "take"], timeoutSeconds: 600 } } : {}),
-        ...(s.peerFence
-            ? { peerFence: { command: [python, peerFencePath(s.paths), peerFenceConfigPath(s.paths), "stop"], timeoutSeconds: GUARD.peerFenceTimeoutSeconds } }
-            : {}),
+        ...(s.peerFence ? { peerFence: { command: [python, peerFencePath(s.paths), peerFenceConfigPath(s.paths), "stop"], timeoutSeconds: GUARD.peerFenceTimeoutSeconds } } : {}),
     };
     return `${JSON.stringify(config, null, 2)}\n`;
 }
@@ -164,7 +162,13 @@ export function renderPeerFenceConfig(s: BootstrapSettings): string {
             ? { ...common, aws: { region: fence.region, imdsUrl, ec2Url: s.cloudApi?.apiUrl ?? ec2Endpoint(fence.region), apiVersion: VIP_MOVE.ec2ApiVersion } }
             : {
                   ...common,
-                  azure: { imdsUrl, armUrl: s.cloudApi?.apiUrl ?? AZURE_ARM_URL, armResource: `${AZURE_ARM_URL}/`, apiVersion: GUARD.azureComputeApiVersion, peerVmId: fence.peerVmId },
+                  azure: {
+                      imdsUrl,
+                      armUrl: s.cloudApi?.apiUrl ?? AZURE_ARM_URL,
+                      armResource: `${AZURE_ARM_URL}/`,
+                      apiVersion: GUARD.azureComputeApiVersion,
+                      peerVmId: fence.peerVmId,
+                  },
               };
     return `${JSON.stringify(config, null, 2)}\n`;
 }

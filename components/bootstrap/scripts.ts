@@ -355,10 +355,12 @@ echo "iguana-ha: Iguana is installed but not enabled: the lease guard starts it 
         : `systemctl enable --now ${unit}`;
     // With a shared working directory the other worker's Iguana may be running on it: only a
     // worker that finds it empty (the first boot of the cluster) sets the admin password.
-    const passwordGuard = isShared(s) ? `if [ -n "$(ls -A "$working_dir" 2> /dev/null)" ]; then
+    const passwordGuard = isShared(s)
+        ? `if [ -n "$(ls -A "$working_dir" 2> /dev/null)" ]; then
     echo "iguana-ha: the shared working directory is already initialised; the admin password is set there"
 else
-` : "";
+`
+        : "";
     const passwordGuardEnd = isShared(s) ? "\nfi" : "";
     const edition =
         s.edition === "iguanax"
@@ -435,4 +437,3 @@ esac
 ${edition}
 `;
 }
-

@@ -59,8 +59,7 @@ export function isSharedLocator(locator: StorageLocator): locator is SharedStora
  * worker finds its own instance id in IMDS), or an Azure Public IP and the two workers' NICs.
  */
 export type VipLocator =
-    | { kind: "aws-eip"; allocationId: string; region: string }
-    | { kind: "azure-public-ip"; publicIpId: string; selfNicId: string; peerNicId: string; ipConfigName: string };
+    { kind: "aws-eip"; allocationId: string; region: string } | { kind: "azure-public-ip"; publicIpId: string; selfNicId: string; peerNicId: string; ipConfigName: string };
 
 /** Where the VIP mover reaches the cloud: the real endpoints, or the failover drill's stand-in. */
 export interface CloudApiEndpoints {
@@ -76,8 +75,7 @@ export interface CloudApiEndpoints {
  * written with ETag conditions through the storage subnet's private endpoint.
  */
 export type LeaseLocator =
-    | { kind: "aws-dynamodb"; tableName: string; region: string; itemKey: string }
-    | { kind: "azure-blob"; accountName: string; container: string; blobName: string };
+    { kind: "aws-dynamodb"; tableName: string; region: string; itemKey: string } | { kind: "azure-blob"; accountName: string; container: string; blobName: string };
 
 /**
  * `storage.queueRecovery: shared` only: how a new lease holder stops the previous holder's
@@ -87,9 +85,7 @@ export type LeaseLocator =
  */
 export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "azure-vm"; peerVmId: string };
 
-export type AdminPasswordSource =
-    | { kind: "aws-secrets-manager"; secretArn: string; region: string }
-    | { kind: "azure-key-vault"; vaultName: string; secretName: string };
+export type AdminPasswordSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 
 export interface BootstrapSettings {
     cloud: Cloud;
