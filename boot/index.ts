@@ -5,6 +5,7 @@
  * cloud-init and systemd, and checks what a load balancer and an operator would see. See
  * docs/boot-test.md.
  */
+import * as os from "os";
 import * as fs from "fs";
 import * as path from "path";
 import { pool, sh, sleep } from "../drill/system";
@@ -203,9 +204,7 @@ async function main(): Promise<number> {
     const failed = results.filter((r) => !r.ok);
     console.log("");
     for (const r of results) console.log(`${r.ok ? "PASS" : "FAIL"}  ${r.case.padEnd(26)} ${r.check}${r.detail ? `: ${r.detail}` : ""}`);
-    console.log(
-        `\nboot-test: ${results.length - failed.length} passed, ${failed.length} failed (${((Date.now() - t0) / 1000).toFixed(0)} s on ${require("os").cpus().length} cores)`,
-    );
+    console.log(`\nboot-test: ${results.length - failed.length} passed, ${failed.length} failed (${((Date.now() - t0) / 1000).toFixed(0)} s on ${os.cpus().length} cores)`);
     return failed.length === 0 ? 0 : 1;
 }
 

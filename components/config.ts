@@ -279,7 +279,7 @@ export function ensureValidClusterConfig(config: RawClusterConfig | ClusterConfi
 
 /** Shell-quotes a value for a command the message suggests. */
 function shellWord(text: string): string {
-    return /^[A-Za-z0-9._\/:@=,+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+    return /^[A-Za-z0-9._/:@=,+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `pulumi config set` for `key`, with the stored value when it may be shown. */

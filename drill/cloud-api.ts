@@ -196,7 +196,7 @@ export class FakeCloudApi {
         this.pending.add(t);
     }
 
-    private apply(holder: string | undefined, nicToSettle?: string, stillValid: () => boolean = () => true): void {
+    private setHolder(holder: string | undefined, nicToSettle?: string, stillValid: () => boolean = () => true): void {
         const done = () => {
             if (!stillValid()) return;
             this.place(holder);
@@ -261,7 +261,7 @@ export class FakeCloudApi {
                 if (this.holder && this.holder !== target.name && params.get("AllowReassociation") !== "true") {
                     return { action, reply: ec2Error(400, "Resource.AlreadyAssociated", "already associated") };
                 }
-                this.apply(target.name);
+                this.setHolder(target.name);
                 return { action, reply: ec2Ok("AssociateAddressResponse", `<return>true</return><associationId>eipassoc-next</associationId>`) };
             }
             if (action === "DisassociateAddress") {
@@ -271,7 +271,7 @@ export class FakeCloudApi {
                 // As in EC2, it ends that one association: if an AssociateAddress replaced it while
                 // this was propagating, the address stays where that put it.
                 const named = this.associationId;
-                this.apply(undefined, undefined, () => this.associationId === named);
+                this.setHolder(undefined, undefined, () => this.associationId === named);
                 return { action, reply: ec2Ok("DisassociateAddressResponse", "<return>true</return>") };
             }
             if (action === "StopInstances" || action === "DescribeInstances") return { action, reply: this.instanceAction(action, params, from) };
@@ -393,12 +393,14 @@ export class FakeCloudApi {
         if (req.method === "PUT") {
             if (this.updating.has(worker.name)) return { action: "PUT networkInterface", reply: json(409, { error: { code: "AnotherOperationInProgress" } }) };
             const document = JSON.parse(body.toString("utf8"));
-            const wants = document.properties.ipConfigurations.some((c: any) => c.properties?.publicIPAddress?.id?.toLowerCase() === azure.publicIpId.toLowerCase());
+            const wants = document.properties.ipConfigurations.some(
+                (c: { properties?: { publicIPAddress?: { id?: string } } }) => c.properties?.publicIPAddress?.id?.toLowerCase() === azure.publicIpId.toLowerCase(),
+            );
             if (wants && this.holder && this.holder !== worker.name) {
                 return { action: "PUT networkInterface", reply: json(400, { error: { code: "PublicIPAddressInUse", message: "in use by another NIC" } }) };
             }
-            if (wants && this.holder !== worker.name) this.apply(worker.name, worker.name);
-            else if (!wants && this.holder === worker.name) this.apply(undefined, worker.name);
+            if (wants && this.holder !== worker.name) this.setHolder(worker.name, worker.name);
+            else if (!wants && this.holder === worker.name) this.setHolder(undefined, worker.name);
             return { action: `PUT networkInterface (${wants ? "attach" : "detach"})`, reply: json(200, nicDocument()) };
         }
         return { reply: { status: 405 } };

@@ -15,7 +15,7 @@ export function sh(cmd: string, args: string[], options: { allowFail?: boolean }
     } catch (e) {
         if (options.allowFail) return "";
         const err = e as { stderr?: string; message: string };
-        throw new Error(`${cmd} ${args.join(" ")} failed: ${err.stderr?.trim() || err.message}`);
+        throw new Error(`${cmd} ${args.join(" ")} failed: ${err.stderr?.trim() || err.message}`, { cause: e });
     }
 }
 

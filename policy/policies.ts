@@ -322,11 +322,11 @@ const SECRET_PATTERNS: [RegExp, string][] = [
     [/--set_admin_password\s+['"]?[A-Za-z0-9]{8,}/, "a literal admin password"],
 ];
 
-function bootstrapTexts(type: string, props: Record<string, any>): string[] {
-    const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
-    if (type === AWS_INSTANCE) return [props.userData, props.userDataBase64 && decode(props.userDataBase64)].filter((t): t is string => typeof t === "string");
+function bootstrapTexts(type: string, props: Record<string, unknown>): string[] {
+    const decoded = (b64: unknown) => (typeof b64 === "string" && b64 ? Buffer.from(b64, "base64").toString("utf8") : undefined);
+    if (type === AWS_INSTANCE) return [props.userData, decoded(props.userDataBase64)].filter((t): t is string => typeof t === "string");
     if (type === AZURE_VM)
-        return [props.osProfile?.customData && decode(props.osProfile.customData), props.userData && decode(props.userData)].filter((t): t is string => typeof t === "string");
+        return [decoded((props.osProfile as { customData?: unknown } | undefined)?.customData), decoded(props.userData)].filter((t): t is string => typeof t === "string");
     return [];
 }
 

@@ -408,7 +408,7 @@ describe("automation: outputs", () => {
 });
 
 describe("automation: errors say what to do", () => {
-    const cases: { name: string; failure: () => Error; kind: Function; fragments: string[] }[] = [
+    const cases: { name: string; failure: () => Error; kind: new (...args: never[]) => Error; fragments: string[] }[] = [
         {
             name: "no Pulumi CLI",
             failure: spawnFailure,

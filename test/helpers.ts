@@ -93,7 +93,8 @@ export async function runStack(stack: string, options: { fresh?: boolean } = {})
  */
 export async function withRenderedSettings(evaluation: () => Promise<StackRun>): Promise<{ run: StackRun; settings: Record<string, BootstrapSettings> }> {
     // The builders call the bootstrap module's export at call time (CommonJS), so a stand-in
-    // for it sees every call of this evaluation.
+    // for it sees every call of this evaluation (an ES import binding could not be replaced).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const cloudInit: { renderCloudInit: (s: BootstrapSettings) => string } = require("../components/bootstrap/cloud-init");
     const render = cloudInit.renderCloudInit;
     const settings: Record<string, BootstrapSettings> = {};

@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { IMPLEMENTATIONS } from "../components/cluster";
 
 const ROOT = path.join(__dirname, "..");
 const CHANNEL_COUNTS = [2, 50, 200];
@@ -65,7 +66,6 @@ function evaluationConfig(cloud: string, channels: number): Record<string, unkno
 }
 
 function clouds(): string[] {
-    const { IMPLEMENTATIONS } = require("../components/cluster");
     return Object.keys(IMPLEMENTATIONS);
 }
 

@@ -64,8 +64,8 @@ const KEY_PROPERTIES: Record<string, string[]> = {
 /** Properties never printed, whatever the resource: they may hold secret values. */
 export const REDACTED_PROPERTIES = new Set(["value", "secretString", "password", "adminPassword", "customData", "userData", "userDataBase64"]);
 
-function pick(obj: Record<string, any>, path: string): unknown {
-    return path.split(".").reduce<any>((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
+function pick(obj: Record<string, unknown>, path: string): unknown {
+    return path.split(".").reduce<unknown>((o, k) => (o === undefined || o === null ? undefined : (o as Record<string, unknown>)[k]), obj);
 }
 
 function compact(value: unknown): string {
