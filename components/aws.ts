@@ -16,6 +16,7 @@ import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import * as vpc from "@pulumi/aws/vpc";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "./bootstrap";
 import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./aws-scale";
 import { hostAddress, parseCidr } from "./cidr";
@@ -243,6 +244,11 @@ export interface AwsClusterResources {
     floatingVip?: ec2.Eip;
 }
 
+/** Internal. Exported for testing. */
+export function providerRegionMismatch(configured: string, actual: string): string {
+    return `region: the cluster is configured for ${configured} (aws:region, or region in HaIguanaCluster's config) but its AWS provider deploys to ${actual}: set the one region in both`;
+}
+
 export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
     // No load balancer: the workers sit in public subnets, each with its own public address for
     // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
@@ -252,7 +258,12 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const network = planNetwork(cfg.network.cidr);
     const workerPlans = planWorkers(network);
 
-    const zones = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts).apply((result) => {
+    // The region the checks ran for (zones, quotas) and that the policies and endpoints name must
+    // be the one the resources land in: the provider's, which a library user may set apart.
+    const providerRegion = getRegionOutput({}, opts).region;
+    const available = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts);
+    const zones = pulumi.all([providerRegion, available]).apply(([actual, result]) => {
+        if (actual !== cfg.region) throw new pulumi.ResourceError(providerRegionMismatch(cfg.region, actual), parent, true);
         if (result.names.length < 2) {
             throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
         }

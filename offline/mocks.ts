@@ -141,12 +141,28 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         }
     }
 
+    /**
+     * The region an AWS invoke answers for: its explicit provider's `region` (a reference is
+     * `<urn>::<id>`, the URN ending in the provider's name), else the stack's `aws:region`.
+     */
+    private awsRegion(providerRef: string | undefined): string {
+        if (!providerRef) return this.region;
+        const name = providerRef.split("::").slice(-2)[0];
+        const provider = this.resources.find((r) => r.type === "pulumi:providers:aws" && r.name === name);
+        return typeof provider?.inputs.region === "string" ? provider.inputs.region : this.region;
+    }
+
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
         this.calls.push({ token: args.token, inputs: args.inputs });
         switch (args.token) {
             case "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                const names = ["a", "b", "c"].map((z) => `${this.region}${z}`);
-                return { id: this.region, names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), groupNames: names, region: this.region };
+                const region = this.awsRegion(args.provider);
+                const names = ["a", "b", "c"].map((z) => `${region}${z}`);
+                return { id: region, names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), groupNames: names, region };
+            }
+            case "aws:index/getRegion:getRegion": {
+                const region = this.awsRegion(args.provider);
+                return { id: region, region, name: region, endpoint: `ec2.${region}.amazonaws.com`, description: region };
             }
             case "aws:index/getPartition:getPartition":
                 return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };

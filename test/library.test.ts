@@ -7,12 +7,14 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
+import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import { ConfigValidationError, HaIguanaCluster, validateClusterConfig } from "../components";
 import { evaluate } from "../offline/evaluate";
 import { RecordingMocks } from "../offline/mocks";
 import { listStacks, readStackConfig } from "../offline/stack-config";
 import { readRawConfig } from "../components/program";
 import { runStack } from "./helpers";
+import { providerRegionMismatch } from "../components/aws";
 import { runProcess } from "./tools";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -92,12 +94,32 @@ describe("the library (package.json main)", function () {
     it("uses the config validateClusterConfig returned as is, and validates a copy of it like any input", async () => {
         const raw = { cloud: "aws", region: "eu-west-1", channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } };
         const validated = validateClusterConfig(raw, "lib");
-        const ok = await evaluate({ stack: "lib", config: {}, run: () => new HaIguanaCluster("lib", { config: validated }).vip });
+        const ok = await evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", { config: validated }).vip });
         assert.ok(ok.mocks.resources.length > 20);
         // A copy carries every cloud's defaults, which a user on AWS may not set: refused, by name.
         await assert.rejects(
-            evaluate({ stack: "lib", config: {}, run: () => new HaIguanaCluster("lib", { config: { ...validated } }) }),
+            evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", { config: { ...validated } }) }),
             /workers\.encryptionAtHost: is an Azure setting/,
         );
+    });
+
+    it("on AWS, is refused when its provider deploys to another region than its config names; built in the provider's region when they agree", async () => {
+        const raw = (region: string) => ({ cloud: "aws", region, channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } });
+        // The stack's own aws:region is us-east-1 in both: only the explicit provider says eu-west-1.
+        const build = (region: string) => () => {
+            const euWest1 = new AwsProvider("eu-west-1", { region: "eu-west-1" });
+            return new HaIguanaCluster("lib", { config: raw(region) }, { providers: { aws: euWest1 } }).vip;
+        };
+        await assert.rejects(evaluate({ stack: "lib", config: { "aws:region": "us-east-1" }, run: build("us-east-1") }), (e: unknown) => {
+            assert.ok(String((e as Error).message).includes(providerRegionMismatch("us-east-1", "eu-west-1")), String(e));
+            return true;
+        });
+        const { mocks } = await evaluate({ stack: "lib", config: { "aws:region": "us-east-1" }, run: build("eu-west-1") });
+        const zones = mocks.resources.filter((r) => r.type === "aws:ec2/subnet:Subnet").map((r) => r.inputs.availabilityZone);
+        assert.ok(zones.length >= 2 && zones.every((z) => /^eu-west-1[ab]$/.test(z)), `subnets in the provider's zones: ${zones}`);
+        const secretPolicy = mocks.resources.find((r) => r.name === "lib-worker-read-secret")!.inputs.policy;
+        assert.match(secretPolicy, /secretsmanager\.eu-west-1\.amazonaws\.com/);
+        const endpoints = mocks.resources.filter((r) => r.type === "aws:ec2/vpcEndpoint:VpcEndpoint").map((r) => r.inputs.serviceName);
+        assert.ok(endpoints.length > 0 && endpoints.every((n) => n.startsWith("com.amazonaws.eu-west-1.")), `endpoints: ${endpoints}`);
     });
 });
