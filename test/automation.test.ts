@@ -51,7 +51,7 @@ import { PROJECT } from "../components/constants";
 import { promiseOf } from "../offline/evaluate";
 import { RecordingMocks, installMocks } from "../offline/mocks";
 import { rawClusterConfig } from "../offline/stack-config";
-import { runProcess } from "./tools";
+import { runProcess, skipBecause } from "./tools";
 import { CreateOrSelectInline, inlineStackFactory } from "../automation/workspace";
 
 // The SDK's internal result class and classifier: exactly what LocalWorkspace throws.
@@ -658,11 +658,11 @@ describe("automation: a PATH directory the process cannot search (EACCES)", func
         // Root searches any directory, so the real spawn runs as an unprivileged user.
         const runuser = ["/usr/sbin/runuser", "/sbin/runuser"].find((p) => fs.existsSync(p));
         const asRoot = process.getuid?.() === 0;
-        if (asRoot && !runuser) this.skip();
+        if (asRoot && !runuser) skipBecause(this, "as root the test runs the spawn as nobody, through runuser (Debian: util-linux), which is missing", { ciProvides: true });
         if (asRoot) {
             // The unprivileged user must be able to read the project (a clone under /root is not).
             const probe = await runProcess(runuser!, ["-u", "nobody", "--", "test", "-r", path.join(__dirname, "..", "automation", "errors.ts")]);
-            if (probe.status !== 0) this.skip();
+            if (probe.status !== 0) skipBecause(this, "user nobody cannot read this clone (one under /root, for example): clone it where nobody may read it");
         }
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-eacces-"));
         const blocked = path.join(dir, "bin-nobody-may-search");
@@ -677,7 +677,8 @@ describe("automation: a PATH directory the process cannot search (EACCES)", func
         );
         try {
             const pathValue = [blocked, "/usr/bin", "/bin"].join(path.delimiter);
-            if (pathValue.split(path.delimiter).some((d) => fs.existsSync(path.join(d, "pulumi")))) this.skip();
+            if (pathValue.split(path.delimiter).some((d) => fs.existsSync(path.join(d, "pulumi"))))
+                skipBecause(this, "a pulumi CLI in /usr/bin or /bin: the error needs a PATH without one");
             const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only"), script];
             const env = [`PATH=${pathValue}`, `HOME=${dir}`, `TS_NODE_PROJECT=${path.join(__dirname, "..", "tsconfig.json")}`];
             const command = asRoot ? [runuser!, "-u", "nobody", "--", "env", ...env, ...node] : ["env", ...env, ...node];

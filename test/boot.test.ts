@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { Machine, metaData, networkConfig } from "../boot/machine";
-import { isRoot, requireTools } from "./tools";
+import { isRoot, requireTools, skipBecause } from "./tools";
 import { archiveHosts, guestSources, hostAptSettings, parseAptSources } from "../boot/rootfs";
 import { runStack } from "./helpers";
 import { workerBootstraps } from "../offline/worker-bootstrap";
@@ -130,11 +130,7 @@ describe("boot test: the lab and the seed", () => {
 describe("boot test: a new machine", () => {
     it("starts from the image alone, whatever an earlier machine left in its directory", function () {
         requireTools(this, "mount", "umount", "mountpoint");
-        if (!isRoot()) {
-            if (process.env.CI === "true") throw new Error("CI runs the tests as root: the overlay mount needs it");
-            console.log("      SKIPPED (needs root: an overlay mount)");
-            this.skip();
-        }
+        if (!isRoot()) skipBecause(this, "needs root: an overlay mount", { ciProvides: true });
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "boot-machine-"));
         const image = path.join(root, "image");
         fs.mkdirSync(path.join(image, "etc/cloud/cloud.cfg.d"), { recursive: true });

@@ -28,6 +28,16 @@ export function requireTools(ctx: Mocha.Context, ...tools: string[]): void {
     ctx.skip();
 }
 
+/**
+ * Skips the test and prints why. `ciProvides`: what is missing is something .ci/run installs,
+ * so under CI=true this is a failure, not a skip.
+ */
+export function skipBecause(ctx: Mocha.Context, reason: string, options: { ciProvides?: boolean } = {}): never {
+    if (options.ciProvides && process.env.CI === "true") throw new Error(`${reason}: CI must provide it in .ci/run`);
+    console.log(`      SKIPPED (${reason})`);
+    return ctx.skip();
+}
+
 export function isRoot(): boolean {
     return typeof process.getuid === "function" && process.getuid() === 0;
 }

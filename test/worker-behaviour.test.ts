@@ -22,7 +22,7 @@ import {
     roleProbeArgs,
 } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
-import { ProcessResult, isRoot, requireTools, runProcess } from "./tools";
+import { ProcessResult, isRoot, requireTools, runProcess, skipBecause } from "./tools";
 
 /**
  * A shell function standing in for Iguana (or any service) listening on a local TCP port for 30 s:
@@ -55,11 +55,7 @@ describe("worker scripts at work (private network namespace)", function () {
 
     before(function () {
         requireTools(this, "unshare", "setpriv", "ip", "iptables", "nft", "python3", "curl", "perl");
-        if (!isRoot()) {
-            if (process.env.CI === "true") throw new Error("these tests need root for a private network namespace");
-            console.log("      SKIPPED (needs root for a private network namespace)");
-            this.skip();
-        }
+        if (!isRoot()) skipBecause(this, "needs root for a private network namespace", { ciProvides: true });
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-worker-run-"));
         // The role probe runs as nobody: it must reach its script through these directories.
         fs.chmodSync(dir, 0o755);

@@ -16,7 +16,7 @@ import { WORKER_PATHS } from "../components/bootstrap";
 import { evaluate } from "../offline/evaluate";
 import { listStacks, readStackConfig } from "../offline/stack-config";
 import { CloudInitFile, RenderedBootstrap, cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
-import { ProcessResult, hasTool, isRoot, requireTools, runProcess } from "./tools";
+import { ProcessResult, hasTool, isRoot, requireTools, runProcess, skipBecause } from "./tools";
 
 const EDITIONS = ["iguanax", "iguana6"] as const;
 /** Each shipped stack as shipped, and again with storage.queueRecovery: shared (its channels made active-passive). */
@@ -375,11 +375,7 @@ describe("worker files checked by the real tools", function () {
 
     it("nftables accepts the kernel gate of every lease.json, as the guard installs, arms and closes it", async function () {
         requireTools(this, "nft", "unshare", "python3");
-        if (!isRoot()) {
-            if (process.env.CI === "true") throw new Error("the kernel gate needs root for a private network namespace");
-            console.log("      SKIPPED (needs root for a private network namespace)");
-            this.skip();
-        }
+        if (!isRoot()) skipBecause(this, "needs root for a private network namespace", { ciProvides: true });
         assert.strictEqual(
             gates.reduce((n, check) => n + check.labels.length, 0),
             cases.length,
