@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { PROJECT } from "../components/constants";
+import { PROJECT, ROLE_PROBE_PORT } from "../components/constants";
 import * as pulumi from "@pulumi/pulumi";
 import { program, readRawConfig } from "../components/program";
 import { evaluate } from "../offline/evaluate";
@@ -20,18 +20,23 @@ const aws = awsConfig;
 const azure = azureConfig;
 const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
 
-/** [description, config, key the message must name, fragment of the message]. */
-const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
-    ["no cloud", aws({ cloud: undefined }), "iguana-ha:cloud", "is required"],
+/** [description, config, key the message must name, fragment(s) of its line]. The one table of bad config. */
+const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] = [
+    ["no cloud", aws({ cloud: undefined }), "iguana-ha:cloud", ["is required", '"aws"', '"azure"']],
     ["unknown cloud", aws({ cloud: "gcp" }), "iguana-ha:cloud", '"aws", "azure"'],
     ["cloud given as a number", aws({ cloud: 1 }), "iguana-ha:cloud", "number 1"],
     ["no AWS region", aws({ "aws:region": undefined }), "aws:region", "is required"],
     ["no Azure location", azure({ "azure-native:location": undefined }), "azure-native:location", "is required"],
     ["no channels", aws({ channels: undefined }), "iguana-ha:channels", "is required"],
-    ["empty channel list", azure({ channels: [] }), "iguana-ha:channels", "is empty"],
+    ["empty channel list", azure({ channels: [] }), "iguana-ha:channels", ["is empty", "at least one"]],
     ["channels as an object", aws({ channels: { name: "adt" } }), "iguana-ha:channels", "must be a list"],
     ["channel without a name", aws({ channels: [{ protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "is required"],
-    ["channel name with capitals", azure({ channels: [{ name: "ADT", protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "not DNS-safe"],
+    ["channel name with capitals", azure({ channels: [{ name: "ADT", protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", ["not DNS-safe", "lowercase"]],
+    ["channel name of 25 characters", aws({ channels: [{ name: "a".repeat(25), protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "at most 24"],
+    ["port 0", azure({ channels: [{ name: "a", protocol: "llp", port: 0 }] }), "iguana-ha:channels[0].port", "1-65535"],
+    ["port on RDP", aws({ channels: [{ name: "a", protocol: "llp", port: 3389 }] }), "iguana-ha:channels[0].port", "RDP"],
+    ["unknown channel key", aws({ channels: [{ name: "a", protocol: "llp", port: 2575, ports: 1 }] }), "iguana-ha:channels[0].ports", "not a known key"],
+    ["encryption at host on AWS", aws({ workers: { encryptionAtHost: true } }), "iguana-ha:workers.encryptionAtHost", ["Azure setting", "KMS-encrypted"]],
     [
         "duplicate channel names",
         aws({
@@ -41,9 +46,9 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
             ],
         }),
         "iguana-ha:channels[1].name",
-        "must be unique",
+        ["must be unique", "already used by channels[0]"],
     ],
-    ["port as a string", aws({ channels: [{ name: "a", protocol: "llp", port: "2575" }] }), "iguana-ha:channels[0].port", "whole number"],
+    ["port as a string", aws({ channels: [{ name: "a", protocol: "llp", port: "2575" }] }), "iguana-ha:channels[0].port", ["whole number", '"2575"']],
     ["fractional port", azure({ channels: [{ name: "a", protocol: "llp", port: 2575.5 }] }), "iguana-ha:channels[0].port", "whole number"],
     ["port 65536", aws({ channels: [{ name: "a", protocol: "llp", port: 65536 }] }), "iguana-ha:channels[0].port", "1-65535"],
     ["port on SSH", azure({ channels: [{ name: "a", protocol: "llp", port: 22 }] }), "iguana-ha:channels[0].port", "SSH"],
@@ -60,7 +65,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
         "iguana-ha:channels[1].port",
         "must be unique",
     ],
-    ["active-active LLP", azure({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }), "iguana-ha:channels[0].mode", "cannot be active-active"],
+    [
+        "active-active LLP",
+        azure({ channels: [{ name: "a", protocol: "llp", port: 2575, mode: "active-active" }] }),
+        "iguana-ha:channels[0].mode",
+        ["cannot be active-active", '"active-passive"'],
+    ],
     ["unknown mode", aws({ channels: [{ name: "a", protocol: "http", port: 80, mode: "primary" }] }), "iguana-ha:channels[0].mode", '"active-passive", "active-active"'],
     ["unknown protocol", aws({ channels: [{ name: "a", protocol: "mllp", port: 2575 }] }), "iguana-ha:channels[0].protocol", '"llp", "http"'],
     ["too many channels for an AWS cluster", aws({ channels: channels(1001) }), "iguana-ha:channels", "at most 1000"],
@@ -78,6 +88,26 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
         "list at most 13 CIDRs",
     ],
     ["no network", aws({ network: undefined }), "iguana-ha:network", "allowedCidrs"],
+    ["no allowedCidrs", aws({ network: {} }), "iguana-ha:network.allowedCidrs", "required"],
+    ["CIDR with an octet of 300", aws({ network: { allowedCidrs: ["10.0.0.300/24"] } }), "iguana-ha:network.allowedCidrs[0]", ["invalid IPv4", "203.0.113.0/24"]],
+    ["CIDR with host bits", azure({ network: { allowedCidrs: ["10.0.0.5/24"] } }), "iguana-ha:network.allowedCidrs[0]", ["host bits", "10.0.0.0/24"]],
+    ["admin CIDR that is a word", aws({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["office"] } }), "iguana-ha:network.adminCidrs[0]", "a.b.c.d/n"],
+    ["unknown NAT gateway choice", aws({ network: { allowedCidrs: ["10.0.0.0/8"], natGateways: "none" } }), "iguana-ha:network.natGateways", '"one-per-zone", "single"'],
+    [
+        "more channel rules than four security groups hold",
+        aws({
+            channels: Array.from({ length: 25 }, (_, i) => ({ name: `c${i}`, protocol: "llp", port: 3000 + 2 * i })),
+            network: { allowedCidrs: Array.from({ length: 10 }, (_, i) => `10.0.${i}.0/24`) },
+        }),
+        "iguana-ha:network.allowedCidrs",
+        ["10 CIDRs x 25 port ranges need 250 inbound rules", "240"],
+    ],
+    [
+        "internal cluster needing several NLBs in a small network",
+        aws({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, cidr: "10.1.0.0/20" } }),
+        "iguana-ha:network.cidr",
+        "/18 or larger",
+    ],
     ["empty allowedCidrs", azure({ network: { allowedCidrs: [] } }), "iguana-ha:network.allowedCidrs", "is empty"],
     ["allowedCidrs as a string", aws({ network: { allowedCidrs: "10.0.0.0/8" } }), "iguana-ha:network.allowedCidrs", "must be a list"],
     ["CIDR without prefix", aws({ network: { allowedCidrs: ["10.0.0.0"] } }), "iguana-ha:network.allowedCidrs[0]", "a.b.c.d/n"],
@@ -89,12 +119,19 @@ const CATALOGUE: [string, Record<string, unknown>, string, string][] = [
     ["unknown edition", aws({ iguana: { edition: "iguana7" } }), "iguana-ha:iguana.edition", '"iguanax", "iguana6"'],
     ["installer URL without scheme", azure({ iguana: { installerUrl: "downloads/iguana.tar.gz" } }), "iguana-ha:iguana.installerUrl", "http(s) URL"],
     ["web port as a string", aws({ iguana: { webPort: "7654" } }), "iguana-ha:iguana.webPort", "whole number"],
+    ["web port on the role probe", azure({ iguana: { webPort: ROLE_PROBE_PORT } }), "iguana-ha:iguana.webPort", "role probe"],
+    ["installer URL over FTP", aws({ iguana: { installerUrl: "ftp://x/iguana.tar.gz" } }), "iguana-ha:iguana.installerUrl", "http(s) URL"],
     ["AWS data disk of 5 GiB", aws({ workers: { dataDiskGb: 5 } }), "iguana-ha:workers.dataDiskGb", "10-16384"],
+    ["AWS data disk above the gp3 maximum", aws({ workers: { dataDiskGb: 20000 } }), "iguana-ha:workers.dataDiskGb", "10-16384"],
+    ["worker size that is no instance type", aws({ workers: { size: "large" } }), "iguana-ha:workers.size", "m6i.large"],
     ["Azure data disk of 40000 GiB", azure({ workers: { dataDiskGb: 40000 } }), "iguana-ha:workers.dataDiskGb", "10-32767"],
     ["Azure VM size on AWS", aws({ workers: { size: "Standard_D2s_v5" } }), "iguana-ha:workers.size", "EC2 instance type"],
     ["EC2 type on Azure", azure({ workers: { size: "m6i.large" } }), "iguana-ha:workers.size", "VM size"],
     ["dedicated as a string", aws({ workers: { dedicated: "yes" } }), "iguana-ha:workers.dedicated", "true or false"],
     ["NLB interval 4 s", aws({ failover: { healthCheckIntervalSeconds: 4 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "5-300"],
+    ["NLB interval 301 s", aws({ failover: { healthCheckIntervalSeconds: 301 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "5-300"],
+    ["NLB threshold 11", aws({ failover: { unhealthyThreshold: 11 } }), "iguana-ha:failover.unhealthyThreshold", "2-10"],
+    ["NLB idle timeout 6001 s", aws({ failover: { idleTimeoutSeconds: 6001 } }), "iguana-ha:failover.idleTimeoutSeconds", "60-6000"],
     ["Azure interval 3 s", azure({ failover: { healthCheckIntervalSeconds: 3 } }), "iguana-ha:failover.healthCheckIntervalSeconds", "5-300"],
     ["NLB threshold 1", aws({ failover: { unhealthyThreshold: 1 } }), "iguana-ha:failover.unhealthyThreshold", "2-10"],
     ["Azure threshold 0", azure({ failover: { unhealthyThreshold: 0 } }), "iguana-ha:failover.unhealthyThreshold", "1-10"],
@@ -196,7 +233,7 @@ describe("bad input catalogue", function () {
             await assert.rejects(evaluate({ stack: "bad", config: toPulumiConfig(PROJECT, values), mocks, run: () => program() }), (e: Error) => ((message = e.message), true));
             const line = message.split("\n").find((l) => l.startsWith(`  - ${key}: `));
             assert.ok(line, `no line for ${key} in:\n${message}`);
-            assert.ok(line.includes(fragment), `"${line}" lacks "${fragment}"`);
+            for (const part of [fragment].flat()) assert.ok(line.includes(part), `"${line}" lacks "${part}"`);
             assert.deepStrictEqual(
                 mocks.resources.map((r) => r.name),
                 [],
