@@ -11,6 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { runPlan } from "./helpers";
+import { runProcess } from "./tools";
 
 const ROOT = path.join(__dirname, "..");
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
@@ -127,6 +128,28 @@ describe("README", function () {
     it(`is at most ${MAX_LINES} lines`, () => {
         const lines = README.split("\n").length;
         assert.ok(lines <= MAX_LINES, `${lines} lines`);
+    });
+
+    it("its layout names every top-level file and folder git tracks, and nothing else", async () => {
+        const section = README.split("\n## Layout\n")[1]?.split("\n## ")[0] ?? "";
+        const listed = new Set([...section.matchAll(/^\| (.+?) \|/gm)].flatMap(([, cell]) => [...cell.matchAll(/`([^`]+)`/g)].map(([, p]) => p.replace(/\/$/, "").split("/")[0])));
+        const { stdout } = await runProcess("git", ["ls-files"], { cwd: ROOT });
+        const tracked = new Set(
+            stdout
+                .split("\n")
+                .filter(Boolean)
+                .map((f) => f.split("/")[0]),
+        );
+        assert.deepStrictEqual(
+            [...tracked].filter((p) => !listed.has(p)),
+            [],
+            "tracked but not in the README's layout",
+        );
+        assert.deepStrictEqual(
+            [...listed].filter((p) => !tracked.has(p)),
+            [],
+            "in the README's layout but not tracked",
+        );
     });
 
     it("links only to files that exist", () => {
