@@ -38,6 +38,7 @@ import { createAdminPassword } from "./secrets";
 import {
     ClusterOutputs,
     HealthCheck,
+    NetworkPlan,
     ROLE_PROBE,
     WorkerPlan,
     baseTags,
@@ -249,14 +250,116 @@ export function providerRegionMismatch(configured: string, actual: string): stri
     return `region: the cluster is configured for ${configured} (aws:region, or region in HaIguanaCluster's config) but its AWS provider deploys to ${actual}: set the one region in both`;
 }
 
+/** What every step of `createAwsCluster` shares: the cluster's name, config and placement. */
+interface AwsContext {
+    name: string;
+    cfg: ClusterConfig;
+    parent: pulumi.Resource;
+    opts: { parent: pulumi.Resource };
+    tags: Record<string, string>;
+    network: NetworkPlan;
+    /** `failover.strategy: floating-ip`. */
+    floating: boolean;
+    /** `storage.queueRecovery: shared`. */
+    shared: boolean;
+    zones: pulumi.Output<[string, string]>;
+    partition: pulumi.Output<string>;
+}
+
+interface AwsNetwork {
+    vpc: ec2.Vpc;
+    igw: ec2.InternetGateway;
+    /** None with `failover.strategy: floating-ip`. */
+    publicSubnets: ec2.Subnet[];
+    /** The workers' subnets, WK1's zone first (public with `failover.strategy: floating-ip`). */
+    privateSubnets: ec2.Subnet[];
+    natCount: number;
+    workerRouteTables: ec2.RouteTable[];
+}
+
+interface AwsSecurityGroups {
+    workerSg: ec2.SecurityGroup;
+    channelSgs: ec2.SecurityGroup[];
+}
+
+interface AwsIdentity {
+    /** The options of what holds the queue (and of the key that encrypts it). */
+    keep: pulumi.CustomResourceOptions;
+    key: kms.Key;
+    role: iam.Role;
+    profile: iam.InstanceProfile;
+    secret: secretsmanager.Secret;
+}
+
+interface AwsSharedStorage {
+    efsSg: ec2.SecurityGroup;
+    fileSystem: efs.FileSystem;
+    mountTargets: efs.MountTarget[];
+}
+
+interface AwsWorker {
+    plan: WorkerPlan;
+    instance: ec2.Instance;
+    volume: ebs.Volume | undefined;
+    userData: pulumi.Output<string>;
+}
+
+interface AwsLoadBalancing {
+    loadBalancers: lb.LoadBalancer[];
+    vip: pulumi.Output<string>;
+    vipAddresses: pulumi.Output<string[]>;
+    dashboardHost: pulumi.Output<string>;
+    channelHosts: pulumi.Output<Record<string, string>>;
+}
+
 export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
+    const ctx = awsContext(name, cfg, parent);
+    const net = createNetwork(ctx);
+    const sgs = createSecurityGroups(ctx, net);
+    const floatingVip = createFloatingVip(ctx, net, sgs);
+    const identity = createIdentity(ctx);
+    const leaseTable = createLease(ctx, net, identity);
+    const sharedFs = createSharedStorage(ctx, net, sgs, identity);
+    const workers = createWorkers(ctx, net, sgs, identity, leaseTable, sharedFs, floatingVip);
+    const { zones } = ctx;
+
+    const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
+        vpc: net.vpc,
+        privateSubnets: net.privateSubnets,
+        workerSecurityGroup: sgs.workerSg,
+        instances: workers.map((w) => w.instance),
+        dataVolumes: workers.flatMap((w) => (w.volume ? [w.volume] : [])),
+        sharedFileSystem: sharedFs?.fileSystem,
+        key: identity.key,
+        adminPassword: identity.secret,
+        leaseTable,
+        loadBalancers,
+        floatingVip,
+    });
+
+    if (floatingVip) {
+        const vip = floatingVip.publicIp;
+        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones), aws: resourcesOf([]) };
+    }
+
+    const balancing = createLoadBalancers(ctx, net, workers);
+    return {
+        cloud: "aws",
+        vip: balancing.vip,
+        vipAddresses: balancing.vipAddresses,
+        ...endpointsForHosts(cfg, balancing.dashboardHost, balancing.channelHosts),
+        workers: workerOutputs(workers, zones),
+        aws: resourcesOf(balancing.loadBalancers),
+    };
+}
+
+function awsContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): AwsContext {
     // No load balancer: the workers sit in public subnets, each with its own public address for
     // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
     const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
     const network = planNetwork(cfg.network.cidr);
-    const workerPlans = planWorkers(network);
 
     // The region the checks ran for (zones, quotas) and that the policies and endpoints name must
     // be the one the resources land in: the provider's, which a library user may set apart.
@@ -270,8 +373,17 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         return [result.names[0], result.names[1]] as [string, string];
     });
     const partition = getPartitionOutput({}, opts).partition;
+    const shared = cfg.storage.queueRecovery === "shared";
+    return { name, cfg, parent, opts, tags, network, floating, shared, zones, partition };
+}
 
-    // --- network -------------------------------------------------------------------------
+function ingressRule(ctx: AwsContext, ruleName: string, args: vpc.SecurityGroupIngressRuleArgs): vpc.SecurityGroupIngressRule {
+    return new vpc.SecurityGroupIngressRule(`${ctx.name}-${ruleName}`, { ...args, tags: ctx.tags }, ctx.opts);
+}
+
+// --- network -------------------------------------------------------------------------
+function createNetwork(ctx: AwsContext): AwsNetwork {
+    const { name, cfg, parent, opts, tags, network, floating, zones } = ctx;
     const vpcResource = new ec2.Vpc(`${name}-vpc`, { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } }, opts);
     const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpcResource.id, tags }, opts);
 
@@ -334,10 +446,15 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         new ec2.RouteTableAssociation(`${name}-private-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: privateRoutes[i].id }, opts);
         return subnet;
     });
+    return { vpc: vpcResource, igw, publicSubnets, privateSubnets, natCount, workerRouteTables };
+}
 
-    // --- security groups -----------------------------------------------------------------
+// --- security groups -----------------------------------------------------------------
+function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecurityGroups {
+    const { name, cfg, opts, tags, network, floating } = ctx;
+    const vpcResource = net.vpc;
     // The NLB preserves client addresses, so workers see the senders' own IPs.
-    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => new vpc.SecurityGroupIngressRule(`${name}-${ruleName}`, { ...args, tags }, opts);
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
     // The description still names VRRP, whose rule is gone (the lease decides who is active):
     // a security group's description cannot change without replacing the group.
@@ -407,8 +524,15 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         },
         opts,
     );
+    return { workerSg, channelSgs };
+}
 
-    // --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
+// --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
+function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups): ec2.Eip | undefined {
+    const { name, cfg, opts, tags, floating, shared } = ctx;
+    const { vpc: vpcResource, privateSubnets, natCount } = net;
+    const { workerSg } = sgs;
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
     // later `pulumi up` never moves it back. The EC2 API is reached through an interface endpoint
     // inside the VPC, so a worker can take the VIP whatever its own Internet path is doing.
@@ -416,7 +540,6 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     // same endpoint when one NAT gateway is the workers' only other way out, because losing its
     // zone would leave the surviving worker unable to fence, and so passive.
     const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
-    const shared = cfg.storage.queueRecovery === "shared";
     if (floating || (shared && natCount < 2)) {
         const endpointSg = new ec2.SecurityGroup(
             `${name}-ec2-api-sg`,
@@ -451,8 +574,12 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             opts,
         );
     }
+    return floatingVip;
+}
 
-    // --- identity and encryption ---------------------------------------------------------
+// --- identity and encryption ---------------------------------------------------------
+function createIdentity(ctx: AwsContext): AwsIdentity {
+    const { name, cfg, parent, opts, tags, partition } = ctx;
     // What holds the queue is kept by `pulumi destroy` (retainOnDelete), and with storage.protect
     // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
     // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
@@ -479,8 +606,14 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
     new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
     new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) }, opts);
+    return { keep, key, role, profile, secret };
+}
 
-    // --- the lease (docs/lease.md) ----------------------------------------------------------
+// --- the lease (docs/lease.md) ----------------------------------------------------------
+function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): dynamodb.Table {
+    const { name, cfg, parent, opts, tags } = ctx;
+    const { vpc: vpcResource, workerRouteTables } = net;
+    const { key, role } = identity;
     // One item decides which worker is active. The table holds nothing else: no backups (no
     // point-in-time recovery) and no storage.protect; DynamoDB's own deletion protection guards
     // it against a console or CLI delete while the workers run, and so `pulumi destroy` leaves
@@ -512,44 +645,66 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         opts,
     );
     new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, leaseRecordKey(name), key.arn, cfg.region) }, opts);
+    return leaseTable;
+}
 
-    // --- shared storage (storage.queueRecovery: shared) ------------------------------------
+// --- shared storage (storage.queueRecovery: shared) ------------------------------------
+function createSharedStorage(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups, identity: AwsIdentity): AwsSharedStorage | undefined {
+    const { name, opts, tags, shared } = ctx;
+    const { vpc: vpcResource, privateSubnets } = net;
+    const { workerSg } = sgs;
+    const { key, role, keep } = identity;
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     // One EFS file system for Iguana's working directory, encrypted with the project key, a
     // mount target in each worker's zone behind a group that admits NFS from the workers only.
-    const sharedFs = shared ? createSharedFileSystem() : undefined;
-    function createSharedFileSystem() {
-        const efsSg = new ec2.SecurityGroup(
-            `${name}-efs-sg`,
-            { vpcId: vpcResource.id, description: "Shared Iguana working directory (EFS): NFS from the Iguana workers only", tags },
-            opts,
-        );
-        ingress("efs-in-nfs", {
-            securityGroupId: efsSg.id,
-            description: "NFS (TCP 2049, TLS inside) from the Iguana workers only",
-            ipProtocol: "tcp",
-            fromPort: NFS_PORT,
-            toPort: NFS_PORT,
-            referencedSecurityGroupId: workerSg.id,
-        });
-        const fileSystem = new efs.FileSystem(
-            `${name}-shared`,
-            {
-                encrypted: true,
-                kmsKeyId: key.arn,
-                performanceMode: "generalPurpose",
-                throughputMode: "elastic",
-                tags: { ...tags, Name: `${name}-shared` },
-            },
-            // The queue lives here: deleting the cluster must not silently delete it.
-            keep,
-        );
-        const mountTargets = privateSubnets.map(
-            (subnet, i) => new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
-        );
-        new efs.FileSystemPolicy(`${name}-shared`, { fileSystemId: fileSystem.id, policy: sharedFileSystemPolicy(fileSystem.arn, role.arn) }, opts);
-        return { efsSg, fileSystem, mountTargets };
-    }
+    if (!shared) return undefined;
+    const efsSg = new ec2.SecurityGroup(
+        `${name}-efs-sg`,
+        { vpcId: vpcResource.id, description: "Shared Iguana working directory (EFS): NFS from the Iguana workers only", tags },
+        opts,
+    );
+    ingress("efs-in-nfs", {
+        securityGroupId: efsSg.id,
+        description: "NFS (TCP 2049, TLS inside) from the Iguana workers only",
+        ipProtocol: "tcp",
+        fromPort: NFS_PORT,
+        toPort: NFS_PORT,
+        referencedSecurityGroupId: workerSg.id,
+    });
+    const fileSystem = new efs.FileSystem(
+        `${name}-shared`,
+        {
+            encrypted: true,
+            kmsKeyId: key.arn,
+            performanceMode: "generalPurpose",
+            throughputMode: "elastic",
+            tags: { ...tags, Name: `${name}-shared` },
+        },
+        // The queue lives here: deleting the cluster must not silently delete it.
+        keep,
+    );
+    const mountTargets = privateSubnets.map(
+        (subnet, i) => new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
+    );
+    new efs.FileSystemPolicy(`${name}-shared`, { fileSystemId: fileSystem.id, policy: sharedFileSystemPolicy(fileSystem.arn, role.arn) }, opts);
+    return { efsSg, fileSystem, mountTargets };
+}
 
+// --- workers -------------------------------------------------------------------------
+function createWorkers(
+    ctx: AwsContext,
+    net: AwsNetwork,
+    sgs: AwsSecurityGroups,
+    identity: AwsIdentity,
+    leaseTable: dynamodb.Table,
+    sharedFs: AwsSharedStorage | undefined,
+    floatingVip: ec2.Eip | undefined,
+): AwsWorker[] {
+    const { name, cfg, parent, opts, tags, network, floating, shared, zones } = ctx;
+    const { privateSubnets } = net;
+    const { workerSg, channelSgs } = sgs;
+    const { key, role, profile, secret, keep } = identity;
+    const workerPlans = planWorkers(network);
     const architecture = awsArchitecture(cfg.workers.size);
     const ami = ec2.getAmiOutput(
         {
@@ -563,21 +718,6 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
         },
         opts,
     );
-
-    // --- workers -------------------------------------------------------------------------
-    const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
-        vpc: vpcResource,
-        privateSubnets,
-        workerSecurityGroup: workerSg,
-        instances: workers.map((w) => w.instance),
-        dataVolumes: workers.flatMap((w) => (w.volume ? [w.volume] : [])),
-        sharedFileSystem: sharedFs?.fileSystem,
-        key,
-        adminPassword: secret,
-        leaseTable,
-        loadBalancers,
-        floatingVip,
-    });
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
         const peer = workerPlans[1 - plan.index];
@@ -669,11 +809,14 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
             },
             opts,
         );
-        const vip = floatingVip.publicIp;
-        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones), aws: resourcesOf([]) };
     }
+    return workers;
+}
 
-    // --- network load balancers (the VIP) ------------------------------------------------
+// --- network load balancers (the VIP) ------------------------------------------------
+function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: AwsWorker[]): AwsLoadBalancing {
+    const { name, cfg, parent, opts, tags, network } = ctx;
+    const { vpc: vpcResource, igw, publicSubnets, privateSubnets } = net;
     // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
     // the web port's block keeps the plain names (see aws-scale.ts).
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
@@ -750,14 +893,7 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
     const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
     const dashboardHost = nlbs.find((n) => n.shard.dashboard)!.addresses.apply((addresses) => addresses[0]);
     const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))));
-    return {
-        cloud: "aws",
-        vip,
-        vipAddresses,
-        ...endpointsForHosts(cfg, dashboardHost, channelHosts),
-        workers: workerOutputs(workers, zones),
-        aws: resourcesOf(nlbs.map((n) => n.nlb)),
-    };
+    return { loadBalancers: nlbs.map((n) => n.nlb), vip, vipAddresses, dashboardHost, channelHosts };
 }
 
 function workerOutputs(workers: { plan: WorkerPlan; instance: ec2.Instance }[], zones: pulumi.Output<[string, string]>) {
