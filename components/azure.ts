@@ -14,7 +14,7 @@ import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
-import { azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./azure-sizes";
+import { AzureVmSize, azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./azure-sizes";
 import { ClusterConfig } from "./config";
 import {
     AZURE_ADMIN_USERNAME,
@@ -215,7 +215,133 @@ export interface AzureClusterResources {
     publicVip?: network.PublicIPAddress;
 }
 
+/** What every step needs: the cluster's name, config, parent and the plans derived from them. */
+interface AzureClusterContext {
+    name: string;
+    cfg: ClusterConfig;
+    parent: pulumi.Resource;
+    opts: { parent: pulumi.Resource };
+    tags: Record<string, string>;
+    location: string;
+    floating: boolean;
+    networkPlan: ReturnType<typeof planNetwork>;
+    workerPlans: WorkerPlan[];
+    workerHosts: string[];
+    size: AzureVmSize;
+    activeActive: boolean;
+}
+
+/** The context once the resource groups exist. */
+interface AzureGroupContext extends AzureClusterContext {
+    group: resources.ResourceGroup;
+    resourceGroupName: pulumi.Output<string>;
+    dataGroup: resources.ResourceGroup;
+    /** Options of what holds the queue: kept on destroy, protected with storage.protect. */
+    keep: { parent: pulumi.Resource; retainOnDelete: boolean; protect: boolean };
+}
+
+interface AzureWorkerSubnets {
+    natGateways: network.NatGateway[];
+    subnets: network.Subnet[];
+}
+
+interface AzureLoadBalancerResult {
+    loadBalancer?: network.LoadBalancer;
+    poolId: pulumi.Output<string>;
+}
+
+interface AzureSecrets {
+    vault: keyvault.Vault;
+}
+
+interface AzureLease {
+    leaseAccount: storage.StorageAccount;
+    leaseContainer: storage.BlobContainer;
+    leaseDns: network.PrivateDnsZoneGroup;
+}
+
+interface AzureSharedShare {
+    account: storage.StorageAccount;
+    share: storage.FileShare;
+    zone: privatedns.PrivateZone;
+    endpoint: network.PrivateEndpoint;
+    accountName: pulumi.Output<string>;
+}
+
+interface AzureWorker {
+    plan: WorkerPlan;
+    nic: network.NetworkInterface;
+    disk?: compute.Disk;
+    vm: compute.VirtualMachine;
+}
+
+// Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
+function inboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange">): networkInputs.SecurityRuleArgs {
+    return {
+        ...args,
+        direction: "Inbound",
+        sourcePortRange: "*",
+    };
+}
+
 export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
+    // The steps keep the order the resources have always been registered in. The VIP and the
+    // load balancer come before the workers: the NICs join the pool and the custom data names the VIP.
+    const ctx = createResourceGroups(clusterContext(name, cfg, parent));
+    const vnet = createVirtualNetwork(ctx);
+    const nsg = createWorkerSecurityGroup(ctx);
+    const { subnets } = createWorkerSubnets(ctx, vnet, nsg);
+    const vipIp = createPublicVip(ctx);
+    const clientConfig = authorization.getClientConfigOutput({ parent });
+    const subscriptionId = clientConfig.subscriptionId;
+    const { loadBalancer, poolId } = createLoadBalancer(ctx, subscriptionId, subnets, vipIp);
+    const hosts = createDedicatedHosts(ctx);
+    const { vault } = createSecrets(ctx, clientConfig);
+    const storageEndpoints = createStorageEndpoints(ctx, vnet, subnets);
+    const { leaseAccount, leaseContainer, leaseDns } = createLease(ctx, clientConfig, vnet, storageEndpoints);
+    const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, vnet, storageEndpoints) : undefined;
+    const nics = createWorkerNics(ctx, subnets, loadBalancer, poolId);
+    const workers = ctx.workerPlans.map((plan: WorkerPlan) => {
+        const nic = nics[plan.index];
+        const disk = shared ? undefined : createDataDisk(ctx, plan);
+        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, leaseDns, subscriptionId });
+        grantWorkerAccess(ctx, plan, vm, clientConfig, vault, leaseContainer);
+        return { plan, nic, disk, vm };
+    });
+    if (shared) grantPeerFencing(ctx, workers);
+    if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, subnets);
+
+    const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
+    const vip = vipAddresses.apply((addresses) => addresses[0]);
+    return {
+        cloud: "azure",
+        vip,
+        vipAddresses,
+        ...endpointsFor(cfg, vip),
+        azure: {
+            resourceGroup: ctx.group,
+            dataResourceGroup: ctx.dataGroup,
+            virtualNetwork: vnet,
+            subnets,
+            workerSecurityGroup: nsg,
+            virtualMachines: workers.map((w) => w.vm),
+            dataDisks: workers.flatMap((w) => (w.disk ? [w.disk] : [])),
+            sharedFileShare: shared?.share,
+            vault,
+            leaseAccount,
+            loadBalancer,
+            publicVip: vipIp,
+        },
+        workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
+            workers.map(({ plan }, i) => {
+                const [id, zones, ipConfigurations] = values[i];
+                return { name: plan.name, role: plan.role, zone: zones![0], privateIp: ipConfigurations![0].privateIPAddress!, id };
+            }),
+        ),
+    };
+}
+
+function clusterContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {
     const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
@@ -229,7 +355,11 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent, true);
     }
     const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+    return { name, cfg, parent, opts, tags, location, floating, networkPlan, workerPlans, workerHosts, size, activeActive };
+}
 
+function createResourceGroups(base: AzureClusterContext): AzureGroupContext {
+    const { name, cfg, parent, opts, tags, location } = base;
     const group = new resources.ResourceGroup(`${name}-rg`, { location, tags }, opts);
     const resourceGroupName = group.name;
     // What holds the queue (the data disks, or the shared storage account) sits in a resource
@@ -238,23 +368,24 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     // to delete or replace them at all.
     const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
     const dataGroup = new resources.ResourceGroup(`${name}-data-rg`, { location, tags: { ...tags, holds: "iguana-queue" } }, keep);
+    return { ...base, group, resourceGroupName, dataGroup, keep };
+}
 
-    // --- network -------------------------------------------------------------------------
-    // The VNet takes all of network.cidr; the workers use the model's two private quarters,
-    // one subnet per zone (a VNet subnet spans zones, but NAT gateways are zonal: one subnet
-    // per zone gives each zone its own egress). The public quarters stay free: an Azure load
-    // balancer frontend lives in no subnet.
-    const vnet = new network.VirtualNetwork(`${name}-vnet`, { resourceGroupName, location, addressSpace: { addressPrefixes: [networkPlan.vpcCidr] }, tags }, opts);
+// --- network -------------------------------------------------------------------------
+// The VNet takes all of network.cidr; the workers use the model's two private quarters,
+// one subnet per zone (a VNet subnet spans zones, but NAT gateways are zonal: one subnet
+// per zone gives each zone its own egress). The public quarters stay free: an Azure load
+// balancer frontend lives in no subnet.
+function createVirtualNetwork(ctx: AzureGroupContext): network.VirtualNetwork {
+    const { name, opts, tags, location, resourceGroupName, networkPlan } = ctx;
+    return new network.VirtualNetwork(`${name}-vnet`, { resourceGroupName, location, addressSpace: { addressPrefixes: [networkPlan.vpcCidr] }, tags }, opts);
+}
 
+function createWorkerSecurityGroup(ctx: AzureGroupContext): network.NetworkSecurityGroup {
+    const { name, cfg, opts, tags, location, resourceGroupName, floating, activeActive, workerHosts } = ctx;
     const probeSources = "AzureLoadBalancer";
-    // Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
-    const rule = (args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange">): networkInputs.SecurityRuleArgs => ({
-        ...args,
-        direction: "Inbound",
-        sourcePortRange: "*",
-    });
     const securityRules: networkInputs.SecurityRuleArgs[] = [
-        rule({
+        inboundRule({
             name: "deny-ssh-rdp-from-internet",
             description: "No SSH or RDP from the Internet, whatever is added later: reach workers with az vm run-command",
             priority: AZURE_NSG_PRIORITY.denySshRdpFromInternet,
@@ -268,7 +399,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         ...(floating
             ? []
             : [
-                  rule({
+                  inboundRule({
                       name: "allow-role-probe",
                       description: "Role probe: load balancer health probes only (168.63.129.16)",
                       priority: AZURE_NSG_PRIORITY.roleProbe,
@@ -281,7 +412,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
               ]),
         ...(activeActive
             ? [
-                  rule({
+                  inboundRule({
                       name: "allow-iguana-health",
                       description: "Iguana health of active-active channels: load balancer health probes only",
                       priority: AZURE_NSG_PRIORITY.iguanaHealth,
@@ -295,7 +426,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             : []),
         ...(cfg.network.adminCidrs.length > 0
             ? [
-                  rule({
+                  inboundRule({
                       name: "allow-dashboard",
                       description: "Iguana dashboard from the admin networks",
                       priority: AZURE_NSG_PRIORITY.dashboard,
@@ -309,7 +440,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             : []),
         // The load balancer keeps the senders' addresses, so the workers filter on them.
         ...cfg.channels.map((channel, i) =>
-            rule({
+            inboundRule({
                 name: `allow-${azureRuleName(channel)}`,
                 description: `${channel.protocol.toUpperCase()} channel ${channel.name} from the allowed sender networks`,
                 priority: AZURE_NSG_PRIORITY.channelsFrom + i,
@@ -323,7 +454,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         // Azure's default AllowVnetInBound (65000) would let any VNet, peered or on-premises
         // (VPN/ExpressRoute) address reach every worker port. Everything that
         // must reach the workers is allowed above; the rest of the VNet is refused here.
-        rule({
+        inboundRule({
             name: "deny-other-vnet-inbound",
             description: "Nothing else from the VNet, peered networks or on-premises: only the rules above",
             priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
@@ -334,8 +465,11 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             destinationPortRange: "*",
         }),
     ];
-    const nsg = new network.NetworkSecurityGroup(`${name}-workers-nsg`, { resourceGroupName, location, securityRules, tags }, opts);
+    return new network.NetworkSecurityGroup(`${name}-workers-nsg`, { resourceGroupName, location, securityRules, tags }, opts);
+}
 
+function createWorkerSubnets(ctx: AzureGroupContext, vnet: network.VirtualNetwork, nsg: network.NetworkSecurityGroup): AzureWorkerSubnets {
+    const { name, cfg, opts, tags, location, resourceGroupName, networkPlan } = ctx;
     // Egress: a NAT gateway, not a load balancer outbound rule. An internal load balancer
     // (network.public: false) cannot give outbound access at all, so a NAT gateway is the one
     // design that works for both; it also has far more SNAT ports and leaves the VIP inbound
@@ -382,9 +516,13 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                 opts,
             ),
     );
+    return { natGateways, subnets };
+}
 
-    // --- load balancer (the VIP) ---------------------------------------------------------
-    const vipIp = cfg.network.public
+// --- load balancer (the VIP) ---------------------------------------------------------
+function createPublicVip(ctx: AzureGroupContext): network.PublicIPAddress | undefined {
+    const { name, cfg, opts, tags, location, resourceGroupName, floating } = ctx;
+    return cfg.network.public
         ? new network.PublicIPAddress(
               `${name}-vip`,
               {
@@ -402,12 +540,18 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
               opts,
           )
         : undefined;
+}
 
+function createLoadBalancer(
+    ctx: AzureGroupContext,
+    subscriptionId: pulumi.Output<string>,
+    subnets: network.Subnet[],
+    vipIp: network.PublicIPAddress | undefined,
+): AzureLoadBalancerResult {
+    const { name, cfg, opts, tags, location, resourceGroupName, floating, activeActive, networkPlan } = ctx;
     // Frontend, pool, probes and rules are declared inline; rules reference them by ARM id,
     // which must be built by hand from the fixed LB name and the subscription. Never mix with
     // the standalone pool/rule resources: they would overwrite each other.
-    const clientConfig = authorization.getClientConfigOutput({ parent });
-    const subscriptionId = clientConfig.subscriptionId;
     const lbName = azureLoadBalancerName(name);
     const lbId = pulumi.interpolate`/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/loadBalancers/${lbName}`;
     const frontendId = pulumi.interpolate`${lbId}/frontendIPConfigurations/${AZURE_LB_PARTS.frontend}`;
@@ -463,10 +607,14 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
               },
               opts,
           );
+    return { loadBalancer, poolId };
+}
 
-    // --- dedicated hosts -----------------------------------------------------------------
-    // A host group lives in one zone, so one group (one fault domain) and one host per zone.
-    const hosts = cfg.workers.dedicated
+// --- dedicated hosts -----------------------------------------------------------------
+// A host group lives in one zone, so one group (one fault domain) and one host per zone.
+function createDedicatedHosts(ctx: AzureGroupContext): compute.DedicatedHost[] | undefined {
+    const { name, cfg, parent, opts, tags, location, resourceGroupName, size } = ctx;
+    return cfg.workers.dedicated
         ? AZURE_WORKER_ZONES.map((zone) => {
               const hostSku = dedicatedHostSku(size);
               if (!hostSku) throw new pulumi.ResourceError(`no dedicated host SKU for ${cfg.workers.size}`, parent, true);
@@ -490,10 +638,13 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
               );
           })
         : undefined;
+}
 
-    // --- the admin password ----------------------------------------------------------------
-    // In a Key Vault with RBAC: each VM's identity gets "Key Vault Secrets User" on this vault
-    // only, and the workers read the password at boot. It never enters custom data.
+// --- the admin password ----------------------------------------------------------------
+// In a Key Vault with RBAC: each VM's identity gets "Key Vault Secrets User" on this vault
+// only, and the workers read the password at boot. It never enters custom data.
+function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Output<authorization.GetClientConfigResult>): AzureSecrets {
+    const { name, parent, opts, tags, location, resourceGroupName } = ctx;
     const vault = new keyvault.Vault(
         `${name}-kv`,
         {
@@ -515,12 +666,16 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         { resourceGroupName, vaultName: vault.name, secretName: AZURE_ADMIN_SECRET_NAME, properties: { value: createAdminPassword(name, parent) }, tags },
         opts,
     );
+    return { vault };
+}
 
-    // --- storage endpoints ------------------------------------------------------------------
-    // The storage accounts have no public endpoint: the workers reach them through private
-    // endpoints in a small subnet of their own, whose NSG (applied to the endpoints:
-    // privateEndpointNetworkPolicies Enabled) admits the two workers only: HTTPS to the lease
-    // blob, and with shared storage NFS to the share.
+// --- storage endpoints ------------------------------------------------------------------
+// The storage accounts have no public endpoint: the workers reach them through private
+// endpoints in a small subnet of their own, whose NSG (applied to the endpoints:
+// privateEndpointNetworkPolicies Enabled) admits the two workers only: HTTPS to the lease
+// blob, and with shared storage NFS to the share.
+function createStorageEndpoints(ctx: AzureGroupContext, vnet: network.VirtualNetwork, subnets: network.Subnet[]): network.Subnet {
+    const { name, cfg, parent, opts, tags, location, resourceGroupName, networkPlan, workerHosts } = ctx;
     const sharedStorage = cfg.storage.queueRecovery === "shared";
     const storageNsg = new network.NetworkSecurityGroup(
         `${name}-storage-nsg`,
@@ -530,7 +685,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             securityRules: [
                 ...(sharedStorage
                     ? [
-                          rule({
+                          inboundRule({
                               name: "allow-nfs-from-workers",
                               description: "NFS 4.1 to the share's private endpoint from the two workers only",
                               priority: 100,
@@ -542,7 +697,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                           }),
                       ]
                     : []),
-                rule({
+                inboundRule({
                     name: "allow-https-from-workers",
                     description: "HTTPS to the lease blob's private endpoint from the two workers only",
                     priority: 110,
@@ -552,7 +707,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
                     destinationAddressPrefix: "*",
                     destinationPortRange: String(HTTPS_PORT),
                 }),
-                rule({
+                inboundRule({
                     name: "deny-other-vnet-inbound",
                     description: "Nothing else from the VNet, peered networks or on-premises",
                     priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
@@ -567,7 +722,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         },
         opts,
     );
-    const storageEndpoints = new network.Subnet(
+    return new network.Subnet(
         `${name}-storage`,
         {
             resourceGroupName,
@@ -581,12 +736,20 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         },
         { parent, dependsOn: subnets },
     );
+}
 
-    // --- the lease (docs/lease.md) ----------------------------------------------------------
-    // One blob decides which worker is active. A zone-redundant StorageV2 account of its own:
-    // Entra ID only (no account keys, no SAS), TLS 1.2 and HTTPS only, no public network
-    // access: a private endpoint (and the blob private DNS zone) is the only way in. It holds no
-    // data, so it lives and dies with the cluster's resource group.
+// --- the lease (docs/lease.md) ----------------------------------------------------------
+// One blob decides which worker is active. A zone-redundant StorageV2 account of its own:
+// Entra ID only (no account keys, no SAS), TLS 1.2 and HTTPS only, no public network
+// access: a private endpoint (and the blob private DNS zone) is the only way in. It holds no
+// data, so it lives and dies with the cluster's resource group.
+function createLease(
+    ctx: AzureGroupContext,
+    clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
+    vnet: network.VirtualNetwork,
+    storageEndpoints: network.Subnet,
+): AzureLease {
+    const { name, opts, tags, location, resourceGroupName } = ctx;
     const leaseAccount = new storage.StorageAccount(
         `${name}-lease`,
         {
@@ -640,86 +803,123 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         },
         opts,
     );
+    return { leaseAccount, leaseContainer, leaseDns };
+}
 
-    // --- shared storage (storage.queueRecovery: shared) ------------------------------------
-    // A premium FileStorage account with one NFS 4.1 share for Iguana's working directory,
-    // reached through its private endpoint beside the lease's.
-    const shared = sharedStorage ? createSharedShare() : undefined;
-    function createSharedShare() {
-        const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
-        const account = new storage.StorageAccount(
-            `${name}-shared`,
-            {
-                resourceGroupName: dataGroup.name,
-                location,
-                accountName,
-                // NFS 4.1 shares exist only on premium file shares (FileStorage). Zone-redundant: the
-                // queue survives the loss of either worker's zone.
-                kind: "FileStorage",
-                sku: { name: "Premium_ZRS" },
-                // Required off for NFS: "Azure Files doesn't currently support encryption-in-transit
-                // with the NFS protocol and relies instead on network-level security. Therefore,
-                // you'll need to disable secure transfer." (MicrosoftDocs/azure-docs,
-                // articles/storage/files/storage-files-quick-create-use-linux.md). The network-level
-                // security is the private endpoint and its NSG below; no public endpoint exists.
-                enableHttpsTrafficOnly: false,
-                minimumTlsVersion: "TLS1_2",
-                publicNetworkAccess: "Disabled",
-                networkRuleSet: { defaultAction: "Deny", bypass: "None" },
-                allowBlobPublicAccess: false,
-                // NFS does not use the account keys; nothing else may either.
-                allowSharedKeyAccess: false,
-                encryption: { keySource: "Microsoft.Storage", services: { file: { enabled: true, keyType: "Account" } } },
-                tags,
-            },
-            keep,
-        );
-        const share = new storage.FileShare(
-            `${name}-queue`,
-            {
-                resourceGroupName: dataGroup.name,
-                accountName: account.name,
-                shareName: AZURE_SHARE_NAME,
-                enabledProtocols: "NFS",
-                // The mount script (root) gives the working directory to the iguana user.
-                rootSquash: "NoRootSquash",
-                shareQuota: cfg.storage.shareGb,
-            },
-            keep,
-        );
-        const zone = new privatedns.PrivateZone(`${name}-file-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags }, opts);
-        new privatedns.VirtualNetworkLink(
-            `${name}-file-dns`,
-            { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
-            opts,
-        );
-        const endpoint = new network.PrivateEndpoint(
-            `${name}-shared-pe`,
-            {
-                resourceGroupName,
-                location,
-                subnet: { id: storageEndpoints.id },
-                privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
-                tags,
-            },
-            opts,
-        );
-        new network.PrivateDnsZoneGroup(
-            `${name}-shared-pe`,
-            {
-                resourceGroupName,
-                privateEndpointName: endpoint.name,
-                privateDnsZoneGroupName: "file",
-                privateDnsZoneConfigs: [{ name: "file", privateDnsZoneId: zone.id }],
-            },
-            opts,
-        );
-        return { account, share, zone, endpoint, accountName };
-    }
+// --- shared storage (storage.queueRecovery: shared) ------------------------------------
+// A premium FileStorage account with one NFS 4.1 share for Iguana's working directory,
+// reached through its private endpoint beside the lease's.
+function createSharedShare(
+    ctx: AzureGroupContext,
+    clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
+    vnet: network.VirtualNetwork,
+    storageEndpoints: network.Subnet,
+): AzureSharedShare {
+    const { name, cfg, opts, tags, location, resourceGroupName, dataGroup, keep } = ctx;
+    const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
+    const account = new storage.StorageAccount(
+        `${name}-shared`,
+        {
+            resourceGroupName: dataGroup.name,
+            location,
+            accountName,
+            // NFS 4.1 shares exist only on premium file shares (FileStorage). Zone-redundant: the
+            // queue survives the loss of either worker's zone.
+            kind: "FileStorage",
+            sku: { name: "Premium_ZRS" },
+            // Required off for NFS: "Azure Files doesn't currently support encryption-in-transit
+            // with the NFS protocol and relies instead on network-level security. Therefore,
+            // you'll need to disable secure transfer." (MicrosoftDocs/azure-docs,
+            // articles/storage/files/storage-files-quick-create-use-linux.md). The network-level
+            // security is the private endpoint and its NSG below; no public endpoint exists.
+            enableHttpsTrafficOnly: false,
+            minimumTlsVersion: "TLS1_2",
+            publicNetworkAccess: "Disabled",
+            networkRuleSet: { defaultAction: "Deny", bypass: "None" },
+            allowBlobPublicAccess: false,
+            // NFS does not use the account keys; nothing else may either.
+            allowSharedKeyAccess: false,
+            encryption: { keySource: "Microsoft.Storage", services: { file: { enabled: true, keyType: "Account" } } },
+            tags,
+        },
+        keep,
+    );
+    const share = new storage.FileShare(
+        `${name}-queue`,
+        {
+            resourceGroupName: dataGroup.name,
+            accountName: account.name,
+            shareName: AZURE_SHARE_NAME,
+            enabledProtocols: "NFS",
+            // The mount script (root) gives the working directory to the iguana user.
+            rootSquash: "NoRootSquash",
+            shareQuota: cfg.storage.shareGb,
+        },
+        keep,
+    );
+    const zone = new privatedns.PrivateZone(`${name}-file-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags }, opts);
+    new privatedns.VirtualNetworkLink(
+        `${name}-file-dns`,
+        { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
+        opts,
+    );
+    const endpoint = new network.PrivateEndpoint(
+        `${name}-shared-pe`,
+        {
+            resourceGroupName,
+            location,
+            subnet: { id: storageEndpoints.id },
+            privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
+            tags,
+        },
+        opts,
+    );
+    new network.PrivateDnsZoneGroup(
+        `${name}-shared-pe`,
+        {
+            resourceGroupName,
+            privateEndpointName: endpoint.name,
+            privateDnsZoneGroupName: "file",
+            privateDnsZoneConfigs: [{ name: "file", privateDnsZoneId: zone.id }],
+        },
+        opts,
+    );
+    return { account, share, zone, endpoint, accountName };
+}
 
-    // --- workers -------------------------------------------------------------------------
-    const sshPublicKey = placeholderSshPublicKey();
-    const nics = workerPlans.map((plan: WorkerPlan) => {
+/** A worker's queue disk (none with `storage.queueRecovery: shared`). */
+function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): compute.Disk {
+    const { name, cfg, tags, location, dataGroup, keep } = ctx;
+    const zone = AZURE_WORKER_ZONES[plan.index];
+    const workerTags = { ...tags, role: plan.role, worker: plan.name };
+    return new compute.Disk(
+        `${name}-${plan.name}-data`,
+        {
+            resourceGroupName: dataGroup.name,
+            location,
+            zones: [zone],
+            sku: { name: AZURE_DISK_SKU },
+            diskSizeGB: cfg.workers.dataDiskGb,
+            creationData: { createOption: "Empty" },
+            encryption: { type: "EncryptionAtRestWithPlatformKey" },
+            // No SAS export or import of the queue disk, from anywhere.
+            networkAccessPolicy: "DenyAll",
+            publicNetworkAccess: "Disabled",
+            tags: workerTags,
+        },
+        keep,
+    );
+}
+
+// --- workers -------------------------------------------------------------------------
+function createWorkerNics(
+    ctx: AzureGroupContext,
+    subnets: network.Subnet[],
+    loadBalancer: network.LoadBalancer | undefined,
+    poolId: pulumi.Output<string>,
+): network.NetworkInterface[] {
+    const { name, parent, tags, location, resourceGroupName, workerPlans } = ctx;
+    return workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, worker: plan.name };
         return new network.NetworkInterface(
             `${name}-${plan.name}-nic`,
@@ -744,211 +944,195 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             { parent, dependsOn: loadBalancer ? [loadBalancer] : [] },
         );
     });
-    const workers = workerPlans.map((plan: WorkerPlan) => {
-        const zone = AZURE_WORKER_ZONES[plan.index];
-        const workerTags = { ...tags, role: plan.role, worker: plan.name };
-        const nic = nics[plan.index];
-        const disk = shared
-            ? undefined
-            : new compute.Disk(
-                  `${name}-${plan.name}-data`,
-                  {
-                      resourceGroupName: dataGroup.name,
-                      location,
-                      zones: [zone],
-                      sku: { name: AZURE_DISK_SKU },
-                      diskSizeGB: cfg.workers.dataDiskGb,
-                      creationData: { createOption: "Empty" },
-                      encryption: { type: "EncryptionAtRestWithPlatformKey" },
-                      // No SAS export or import of the queue disk, from anywhere.
-                      networkAccessPolicy: "DenyAll",
-                      publicNetworkAccess: "Disabled",
-                      tags: workerTags,
-                  },
-                  keep,
-              );
-        const peer = workerPlans[1 - plan.index];
-        const sharedAccount = shared ? shared.accountName : pulumi.output("");
-        const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
-        const customData = pulumi
-            .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName])
-            .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName]) =>
-                Buffer.from(
-                    renderCloudInit(
-                        bootstrapSettings(cfg, plan, peer, {
-                            dataDisk: shared
-                                ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
-                                : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
-                            adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
-                            vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
-                            lease: azureLeaseLocator(leaseAccountName, name),
-                            peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
-                        }),
-                    ),
-                    "utf8",
-                ).toString("base64"),
-            );
-        const vm = new compute.VirtualMachine(
-            `${name}-${plan.name}`,
-            {
-                resourceGroupName,
-                location,
-                // Without shared storage the VMs keep their generated names: a fixed one would replace them.
-                vmName: shared ? azureWorkerVmName(name, plan) : undefined,
-                zones: [zone],
-                hardwareProfile: { vmSize: cfg.workers.size },
-                identity: { type: "SystemAssigned" },
-                host: hosts ? { id: hosts[plan.index].id } : undefined,
-                securityProfile: cfg.workers.encryptionAtHost ? { encryptionAtHost: true } : undefined,
-                networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: "Detach" }] },
-                osProfile: {
-                    computerName: `${name}-${plan.name}`,
-                    adminUsername: AZURE_ADMIN_USERNAME,
-                    customData,
-                    linuxConfiguration: {
-                        disablePasswordAuthentication: true,
-                        provisionVMAgent: true,
-                        ssh: { publicKeys: [{ path: `/home/${AZURE_ADMIN_USERNAME}/.ssh/authorized_keys`, keyData: sshPublicKey }] },
-                    },
-                },
-                storageProfile: {
-                    imageReference: {
-                        publisher: UBUNTU_AZURE_IMAGE.publisher,
-                        offer: UBUNTU_AZURE_IMAGE.offer,
-                        sku: UBUNTU_AZURE_IMAGE.sku[azureArchitecture(size)],
-                        version: UBUNTU_AZURE_IMAGE.version,
-                    },
-                    osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
-                    // No attachment resource on Azure: the VM itself attaches the disk.
-                    dataDisks: disk ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }] : [],
-                },
-                diagnosticsProfile: { bootDiagnostics: { enabled: true } },
-                tags: workerTags,
-            },
-            {
-                parent,
-                // A newer image must not replace both workers at once: rebuild one at a time, on
-                // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
-                ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
-                // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
-                dependsOn: [leaseDns, ...(shared ? [shared.share, shared.endpoint] : [])],
-            },
-        );
-        new authorization.RoleAssignment(
-            `${name}-${plan.name}-reads-secrets`,
-            {
-                principalId: vm.identity.apply((identity) => identity!.principalId),
-                principalType: "ServicePrincipal",
-                roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${KEY_VAULT_SECRETS_USER_ROLE}`,
-                scope: vault.id,
-            },
-            opts,
-        );
-        // The lease container only: not the account, whose other containers (none) stay closed.
-        new authorization.RoleAssignment(
-            `${name}-${plan.name}-writes-lease`,
-            {
-                principalId: vm.identity.apply((identity) => identity!.principalId),
-                principalType: "ServicePrincipal",
-                roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE}`,
-                scope: leaseContainer.id,
-            },
-            opts,
-        );
-        return { plan, nic, disk, vm };
-    });
+}
 
-    // --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
-    // A new lease holder powers off the previous one before it starts Iguana on the shared
-    // queue: each worker may read and power off its peer's VM, and no other.
-    if (shared) {
-        const fencer = new authorization.RoleDefinition(
-            `${name}-peer-fencer`,
+/** What a worker's VM is built from: its NIC and disk, and what its custom data names. */
+interface AzureWorkerVmInputs {
+    plan: WorkerPlan;
+    nic: network.NetworkInterface;
+    disk?: compute.Disk;
+    /** Both workers' NICs: the floating VIP's custom data names the peer's. */
+    nics: network.NetworkInterface[];
+    hosts?: compute.DedicatedHost[];
+    shared?: AzureSharedShare;
+    vipIp?: network.PublicIPAddress;
+    vault: keyvault.Vault;
+    leaseAccount: storage.StorageAccount;
+    leaseDns: network.PrivateDnsZoneGroup;
+    subscriptionId: pulumi.Output<string>;
+}
+
+function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInputs): compute.VirtualMachine {
+    const { name, cfg, parent, tags, location, resourceGroupName, floating, workerPlans, size } = ctx;
+    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, leaseDns, subscriptionId } = inputs;
+    const sshPublicKey = placeholderSshPublicKey();
+    const zone = AZURE_WORKER_ZONES[plan.index];
+    const workerTags = { ...tags, role: plan.role, worker: plan.name };
+    const peer = workerPlans[1 - plan.index];
+    const sharedAccount = shared ? shared.accountName : pulumi.output("");
+    const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
+    const customData = pulumi
+        .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName])
+        .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName]) =>
+            Buffer.from(
+                renderCloudInit(
+                    bootstrapSettings(cfg, plan, peer, {
+                        dataDisk: shared
+                            ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
+                            : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
+                        adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
+                        vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
+                        lease: azureLeaseLocator(leaseAccountName, name),
+                        peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
+                    }),
+                ),
+                "utf8",
+            ).toString("base64"),
+        );
+    return new compute.VirtualMachine(
+        `${name}-${plan.name}`,
+        {
+            resourceGroupName,
+            location,
+            // Without shared storage the VMs keep their generated names: a fixed one would replace them.
+            vmName: shared ? azureWorkerVmName(name, plan) : undefined,
+            zones: [zone],
+            hardwareProfile: { vmSize: cfg.workers.size },
+            identity: { type: "SystemAssigned" },
+            host: hosts ? { id: hosts[plan.index].id } : undefined,
+            securityProfile: cfg.workers.encryptionAtHost ? { encryptionAtHost: true } : undefined,
+            networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: "Detach" }] },
+            osProfile: {
+                computerName: `${name}-${plan.name}`,
+                adminUsername: AZURE_ADMIN_USERNAME,
+                customData,
+                linuxConfiguration: {
+                    disablePasswordAuthentication: true,
+                    provisionVMAgent: true,
+                    ssh: { publicKeys: [{ path: `/home/${AZURE_ADMIN_USERNAME}/.ssh/authorized_keys`, keyData: sshPublicKey }] },
+                },
+            },
+            storageProfile: {
+                imageReference: {
+                    publisher: UBUNTU_AZURE_IMAGE.publisher,
+                    offer: UBUNTU_AZURE_IMAGE.offer,
+                    sku: UBUNTU_AZURE_IMAGE.sku[azureArchitecture(size)],
+                    version: UBUNTU_AZURE_IMAGE.version,
+                },
+                osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
+                // No attachment resource on Azure: the VM itself attaches the disk.
+                dataDisks: disk ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }] : [],
+            },
+            diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+            tags: workerTags,
+        },
+        {
+            parent,
+            // A newer image must not replace both workers at once: rebuild one at a time, on
+            // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
+            ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
+            // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
+            dependsOn: [leaseDns, ...(shared ? [shared.share, shared.endpoint] : [])],
+        },
+    );
+}
+
+/** A worker's own access: read the admin password, write the lease. */
+function grantWorkerAccess(
+    ctx: AzureGroupContext,
+    plan: WorkerPlan,
+    vm: compute.VirtualMachine,
+    clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
+    vault: keyvault.Vault,
+    leaseContainer: storage.BlobContainer,
+): void {
+    const { name, opts } = ctx;
+    new authorization.RoleAssignment(
+        `${name}-${plan.name}-reads-secrets`,
+        {
+            principalId: vm.identity.apply((identity) => identity!.principalId),
+            principalType: "ServicePrincipal",
+            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${KEY_VAULT_SECRETS_USER_ROLE}`,
+            scope: vault.id,
+        },
+        opts,
+    );
+    // The lease container only: not the account, whose other containers (none) stay closed.
+    new authorization.RoleAssignment(
+        `${name}-${plan.name}-writes-lease`,
+        {
+            principalId: vm.identity.apply((identity) => identity!.principalId),
+            principalType: "ServicePrincipal",
+            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE}`,
+            scope: leaseContainer.id,
+        },
+        opts,
+    );
+}
+
+// --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
+// A new lease holder powers off the previous one before it starts Iguana on the shared
+// queue: each worker may read and power off its peer's VM, and no other.
+function grantPeerFencing(ctx: AzureGroupContext, workers: AzureWorker[]): void {
+    const { name, opts, group, resourceGroupName } = ctx;
+    const fencer = new authorization.RoleDefinition(
+        `${name}-peer-fencer`,
+        {
+            scope: group.id,
+            roleName: pulumi.interpolate`iguana-ha peer fencer (${resourceGroupName})`,
+            description: "Reads and powers off the other worker VM of one cluster, nothing else",
+            roleType: "CustomRole",
+            permissions: [{ actions: [...PEER_FENCE_ACTIONS], notActions: [] }],
+            assignableScopes: [group.id],
+        },
+        opts,
+    );
+    for (const { plan, vm } of workers) {
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-fences-peer`,
             {
-                scope: group.id,
-                roleName: pulumi.interpolate`iguana-ha peer fencer (${resourceGroupName})`,
-                description: "Reads and powers off the other worker VM of one cluster, nothing else",
-                roleType: "CustomRole",
-                permissions: [{ actions: [...PEER_FENCE_ACTIONS], notActions: [] }],
-                assignableScopes: [group.id],
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: fencer.id,
+                scope: workers[1 - plan.index].vm.id,
             },
             opts,
         );
-        for (const { plan, vm } of workers) {
+    }
+}
+
+// --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
+function grantVipMoving(ctx: AzureGroupContext, workers: AzureWorker[], vipIp: network.PublicIPAddress, nics: network.NetworkInterface[], subnets: network.Subnet[]): void {
+    const { name, opts, group, resourceGroupName, workerPlans } = ctx;
+    const mover = new authorization.RoleDefinition(
+        `${name}-vip-mover`,
+        {
+            scope: group.id,
+            roleName: pulumi.interpolate`iguana-ha VIP mover (${resourceGroupName})`,
+            description: "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
+            roleType: "CustomRole",
+            permissions: [{ actions: [...VIP_MOVER_ACTIONS], notActions: [] }],
+            assignableScopes: [group.id],
+        },
+        opts,
+    );
+    const scopes: [string, pulumi.Output<string>][] = [
+        ["vip", vipIp.id],
+        ...nics.map((nic, i): [string, pulumi.Output<string>] => [`${workerPlans[i].name}-nic`, nic.id]),
+        ...subnets.map((subnet, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnet.id]),
+    ];
+    for (const { plan, vm } of workers) {
+        for (const [what, scope] of scopes) {
             new authorization.RoleAssignment(
-                `${name}-${plan.name}-fences-peer`,
+                `${name}-${plan.name}-moves-vip-on-${what}`,
                 {
                     principalId: vm.identity.apply((identity) => identity!.principalId),
                     principalType: "ServicePrincipal",
-                    roleDefinitionId: fencer.id,
-                    scope: workers[1 - plan.index].vm.id,
+                    roleDefinitionId: mover.id,
+                    scope,
                 },
                 opts,
             );
         }
     }
-
-    // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
-    if (floating && vipIp) {
-        const mover = new authorization.RoleDefinition(
-            `${name}-vip-mover`,
-            {
-                scope: group.id,
-                roleName: pulumi.interpolate`iguana-ha VIP mover (${resourceGroupName})`,
-                description: "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
-                roleType: "CustomRole",
-                permissions: [{ actions: [...VIP_MOVER_ACTIONS], notActions: [] }],
-                assignableScopes: [group.id],
-            },
-            opts,
-        );
-        const scopes: [string, pulumi.Output<string>][] = [
-            ["vip", vipIp.id],
-            ...nics.map((nic, i): [string, pulumi.Output<string>] => [`${workerPlans[i].name}-nic`, nic.id]),
-            ...subnets.map((subnet, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnet.id]),
-        ];
-        for (const { plan, vm } of workers) {
-            for (const [what, scope] of scopes) {
-                new authorization.RoleAssignment(
-                    `${name}-${plan.name}-moves-vip-on-${what}`,
-                    {
-                        principalId: vm.identity.apply((identity) => identity!.principalId),
-                        principalType: "ServicePrincipal",
-                        roleDefinitionId: mover.id,
-                        scope,
-                    },
-                    opts,
-                );
-            }
-        }
-    }
-
-    const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([networkPlan.internalVipIps[0]]);
-    const vip = vipAddresses.apply((addresses) => addresses[0]);
-    return {
-        cloud: "azure",
-        vip,
-        vipAddresses,
-        ...endpointsFor(cfg, vip),
-        azure: {
-            resourceGroup: group,
-            dataResourceGroup: dataGroup,
-            virtualNetwork: vnet,
-            subnets,
-            workerSecurityGroup: nsg,
-            virtualMachines: workers.map((w) => w.vm),
-            dataDisks: workers.flatMap((w) => (w.disk ? [w.disk] : [])),
-            sharedFileShare: shared?.share,
-            vault,
-            leaseAccount,
-            loadBalancer,
-            publicVip: vipIp,
-        },
-        workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
-            workers.map(({ plan }, i) => {
-                const [id, zones, ipConfigurations] = values[i];
-                return { name: plan.name, role: plan.role, zone: zones![0], privateIp: ipConfigurations![0].privateIPAddress!, id };
-            }),
-        ),
-    };
 }
