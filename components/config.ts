@@ -33,9 +33,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { cidrProblem } from "./cidr";
 import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
 import { closest } from "./suggest";
-import { awsScaleProblems } from "./aws-scale";
-import { azureScaleProblems } from "./azure-scale";
-import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure-sizes";
+import { awsScaleProblems } from "./aws/scale";
+import { azureScaleProblems } from "./azure/scale";
+import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
 
 export type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";
 import type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";

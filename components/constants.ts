@@ -193,7 +193,7 @@ export interface CloudLimits {
 /**
  * What each cloud accepts (see research/cloud-ha.md):
  * - NLB target group health check: interval 5-300 s, thresholds 2-10; TCP listener idle
- *   timeout 60-6000 s; 50 listeners per NLB (not adjustable): see aws-scale.ts for sharding.
+ *   timeout 60-6000 s; 50 listeners per NLB (not adjustable): see aws/scale.ts for sharding.
  * - Azure LB probe: interval at least 5 s (no documented ceiling: we cap at 300 s like AWS),
  *   probeThreshold at least 1 (we cap at 10 like AWS); rule idle timeout 4-100 minutes.
  * - Disks: gp3 1-16384 GiB, Azure managed disk 4-32767 GiB; below 10 GiB an Iguana queue
@@ -206,7 +206,7 @@ export interface CloudLimits {
  *   azure-subscription-service-limits#load-balancer; MicrosoftDocs/azure-docs
  *   includes/load-balancer-limits.md, ms.date 06/30/2026). No per-LB probe limit is
  *   published; we use at most two probes. The NSG (1,000 rules) is far from its limit; its
- *   4,000 source addresses are not, with many allowed CIDRs: see azure-scale.ts.
+ *   4,000 source addresses are not, with many allowed CIDRs: see azure/scale.ts.
  */
 export const CLOUD_LIMITS: Record<Cloud, CloudLimits> = {
     aws: {

@@ -4,7 +4,7 @@
  */
 import { ClusterConfig } from "./config";
 import { FailoverStrategy, IGUANA_START_GRACE_SECONDS, QueueRecovery, VIP_MOVE } from "./constants";
-import { PORT_BLOCK_SIZE, shardChannels } from "./aws-scale";
+import { PORT_BLOCK_SIZE, shardChannels } from "./aws/scale";
 import { leaseTiming } from "./bootstrap/lease";
 
 export interface ModeDescription {

@@ -3,7 +3,7 @@
  * validated config alone (the same rules the implementations follow; test/quotas.test.ts
  * checks each count against the resources they register). Pure.
  */
-import { channelRuleGroups, shardChannels } from "./aws-scale";
+import { channelRuleGroups, shardChannels } from "./aws/scale";
 import { ClusterConfig } from "./config";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, DEFAULT_QUOTAS, NLB_LISTENER_QUOTA } from "./constants";
 import { healthCheckFor } from "./model";

@@ -52,7 +52,7 @@ export const DRILL_VIP = {
             wk2: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Compute/virtualMachines/drill-wk2",
         },
         subnetId: "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-drill/providers/Microsoft.Network/virtualNetworks/drill/subnets/workers",
-        /** AZURE_IP_CONFIG_NAME in components/azure.ts (not imported: it would load the Azure provider). */
+        /** AZURE_IP_CONFIG_NAME in components/azure/index.ts (not imported: it would load the Azure provider). */
         ipConfigName: "primary",
     },
 } as const;

@@ -6,7 +6,7 @@
  *
  * Profiles (research/cloud-ha.md §1, §3, §4):
  * - aws: the NLB resets flows to a target that turns unhealthy (`on-marked-down
- *   shutdown-sessions`, as `enableUnhealthyConnectionTermination: true` in components/aws.ts)
+ *   shutdown-sessions`, as `enableUnhealthyConnectionTermination: true` in components/aws/index.ts)
  *   and fails open when every target is unhealthy: emulated with an unchecked `backup` copy of
  *   each worker and `option allbackups`, used only while no checked server is up.
  * - azure: the Standard LB keeps established flows to an unhealthy target (no

@@ -1,6 +1,6 @@
 /** Hundreds of LLP channels: sharding over NLBs, stable endpoints, quotas respected. */
 import * as assert from "assert";
-import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../components/aws-scale";
+import { MAX_CHANNEL_SECURITY_GROUPS, portRanges, shardChannels } from "../components/aws/scale";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_NSG_PRIORITY, CLOUD_LIMITS, NLB_LISTENER_QUOTA, PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../offline/evaluate";

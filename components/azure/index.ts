@@ -14,8 +14,8 @@ import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
-import { AzureVmSize, azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./azure-sizes";
-import { ClusterConfig } from "./config";
+import { AzureVmSize, azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./sizes";
+import { ClusterConfig } from "../config";
 import {
     AZURE_ADMIN_USERNAME,
     AZURE_DATA_DISK_LUN,
@@ -34,9 +34,9 @@ import {
     ROLE_PROBE_PORT,
     SSH_PORT,
     UBUNTU_AZURE_IMAGE,
-} from "./constants";
-import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "./bootstrap";
-import { createAdminPassword } from "./secrets";
+} from "../constants";
+import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
+import { createAdminPassword } from "../secrets";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import {
     ClusterOutputs,
@@ -51,7 +51,7 @@ import {
     planNetwork,
     planWorkers,
     storageSubnet,
-} from "./model";
+} from "../model";
 
 /** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";

@@ -7,8 +7,8 @@
  * limits). Every channel has its own rule listing every `network.allowedCidrs` entry, so the
  * channels times the allowed CIDRs is what grows.
  */
-import type { NetworkConfig } from "./config-types";
-import { AZURE_NSG_ADDRESSES_PER_DIRECTION } from "./constants";
+import type { NetworkConfig } from "../config-types";
+import { AZURE_NSG_ADDRESSES_PER_DIRECTION } from "../constants";
 
 /**
  * The rules besides the channels' name at most these sources: the service tags Internet

@@ -5,7 +5,7 @@
  * l low memory, m more memory, ...). Pure functions; nothing here asks Azure. Whether a size is
  * offered in a region and zone is only known to Azure (`az vm list-skus`).
  */
-import { AZURE_DEDICATED_HOST_SKUS } from "./constants";
+import { AZURE_DEDICATED_HOST_SKUS } from "../constants";
 
 export interface AzureVmSize {
     name: string;

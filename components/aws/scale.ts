@@ -10,14 +10,14 @@
  * The dashboard listener joins the lowest block that has room (fewer than 50 channels), so it
  * costs no NLB (and no Elastic IPs) of its own; only when every channel block is full does it
  * get an NLB of its own, on the web port's block. `vip` is the address of the lowest block
- * holding a channel (components/aws.ts).
+ * holding a channel (components/aws/index.ts).
  *
  * Names: the web port's block has carried the plain names (`iguana-nlb`, `iguana-vip-a`) since
  * the first release; every other block is named by its first port (`iguana-nlb-p2550`). A
  * block's resources keep their names whatever else is added, so nothing is ever renamed.
  */
-import type { ChannelConfig, NetworkConfig } from "./config-types";
-import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "./constants";
+import type { ChannelConfig, NetworkConfig } from "../config-types";
+import { AWS_SECURITY_GROUP_INBOUND_RULES, NLB_LISTENER_QUOTA } from "../constants";
 
 export interface NlbShard {
     /** `floor(port / 50)` of every port on this NLB. */

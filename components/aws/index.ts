@@ -17,10 +17,10 @@ import * as vpc from "@pulumi/aws/vpc";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { getRegionOutput } from "@pulumi/aws/getRegion";
-import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "./bootstrap";
-import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./aws-scale";
-import { hostAddress, parseCidr } from "./cidr";
-import { ClusterConfig } from "./config";
+import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
+import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./scale";
+import { hostAddress, parseCidr } from "../cidr";
+import { ClusterConfig } from "../config";
 import {
     AWS_DATA_DEVICE_NAME,
     AWS_LEASE_HASH_KEY,
@@ -33,8 +33,8 @@ import {
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
     UBUNTU_AMI_NAME,
-} from "./constants";
-import { createAdminPassword } from "./secrets";
+} from "../constants";
+import { createAdminPassword } from "../secrets";
 import {
     ClusterOutputs,
     HealthCheck,
@@ -49,7 +49,7 @@ import {
     leaseRecordKey,
     planNetwork,
     planWorkers,
-} from "./model";
+} from "../model";
 
 const ZONE_SUFFIX = ["a", "b"] as const;
 
@@ -818,7 +818,7 @@ function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: AwsWorke
     const { name, cfg, parent, opts, tags, network } = ctx;
     const { vpc: vpcResource, igw, publicSubnets, privateSubnets } = net;
     // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
-    // the web port's block keeps the plain names (see aws-scale.ts).
+    // the web port's block keeps the plain names (see scale.ts).
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
         const suffix = shard.plainNames ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
         const eips = cfg.network.public
