@@ -80,7 +80,7 @@ async function renderCaseNow(c: BootCase, installer: { url: string; sha256: stri
     const boots = workerBootstraps(mocks.resources);
     // The config the program saw, overrides included (the edition decides the Iguana unit).
     const cfg = validateClusterConfig(rawClusterConfig({ ...stack, config }), c.stack);
-    const network = planNetwork(cfg.network.cidr);
+    const network = planNetwork(cfg.network.cidr, cfg.network.existing);
     const plans = planWorkers(network);
     const workers = plans.map((plan) => {
         const boot = boots.find((b) => b.resource.endsWith(`-${plan.name}`));
@@ -152,7 +152,7 @@ export class BootedCluster {
 
     async start(): Promise<void> {
         const cfg = loadStackClusterConfig(this.bootCase.stack);
-        const network = planNetwork(cfg.network.cidr);
+        const network = planNetwork(cfg.network.cidr, cfg.network.existing);
         const addressing = labAddressing([...network.privateSubnets], this.options.index + 1);
         const installerDir = path.join(this.dir, "installer");
         fs.mkdirSync(installerDir, { recursive: true });

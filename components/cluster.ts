@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, RawClusterConfig, ensureValidClusterConfig } from "./config";
+import { HaIguanaClusterArgs } from "./args";
 import { COMPONENT_TYPE, Cloud } from "./constants";
 import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
 import { AwsClusterResources, createAwsCluster } from "./aws";
@@ -13,15 +14,6 @@ export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
     aws: createAwsCluster,
     azure: createAzureCluster,
 };
-
-export interface HaIguanaClusterArgs {
-    /**
-     * The cluster's configuration: as a stack file writes it (the contract of DESIGN.md; optional
-     * keys take their documented defaults, `region` is the cloud's region or location), validated
-     * here before any child is registered; or the object `validateClusterConfig` returned, used as is.
-     */
-    config: RawClusterConfig;
-}
 
 /**
  * A highly available pair of Iguana workers behind a load balancer VIP, on AWS or Azure.
@@ -41,7 +33,7 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: HaIguanaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         // Throws ConfigValidationError naming every bad key, before any child is registered.
-        const config = ensureValidClusterConfig(args.config, pulumi.getStack());
+        const config = ensureValidClusterConfig(args as RawClusterConfig, pulumi.getStack());
         const implementation = IMPLEMENTATIONS[config.cloud];
         if (!implementation) {
             throw new Error(`cloud "${config.cloud}" has no implementation yet`);

@@ -1,4 +1,5 @@
 /** The shape of a validated configuration, every default filled in (validation: config.ts). */
+import type { Input } from "@pulumi/pulumi";
 import type { ChannelMode, Cloud, Edition, FailoverStrategy, NatGateways, Protocol, QueueRecovery } from "./constants";
 
 export interface ChannelConfig {
@@ -10,10 +11,24 @@ export interface ChannelConfig {
 
 export interface IguanaConfig {
     edition: Edition;
-    installerUrl?: string;
+    installerUrl?: Input<string>;
     /** Hex SHA-256 of the installer: the worker refuses a download that does not match. */
-    installerSha256?: string;
+    installerSha256?: Input<string>;
     webPort: number;
+}
+
+export interface ExistingSubnetConfig {
+    id: Input<string>;
+    cidr: string;
+}
+
+/** An existing network the cluster joins (AWS): it creates no VPC, subnets, routes or NAT gateways. */
+export interface ExistingNetworkConfig {
+    vpcId: Input<string>;
+    /** WK1's subnet first. */
+    workerSubnets: [ExistingSubnetConfig, ExistingSubnetConfig];
+    /** The internet-facing load balancer's subnets (`public: true` with a load balancer only). */
+    loadBalancerSubnets?: [ExistingSubnetConfig, ExistingSubnetConfig];
 }
 
 export interface NetworkConfig {
@@ -22,6 +37,7 @@ export interface NetworkConfig {
     adminCidrs: string[];
     public: boolean;
     natGateways: NatGateways;
+    existing?: ExistingNetworkConfig;
 }
 
 export interface WorkersConfig {

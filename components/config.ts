@@ -28,17 +28,40 @@ import {
     ROLE_PROBE_PORT,
     Range,
     SSH_PORT,
+    EXISTING_SUBNET_PREFIX_RANGE,
+    INTERNAL_VIP_HOST_OFFSET,
+    WORKER_HOST_OFFSET,
 } from "./constants";
 import * as pulumi from "@pulumi/pulumi";
-import { cidrProblem } from "./cidr";
+import { cidrContains, cidrProblem, parseCidr } from "./cidr";
 import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
 import { closest } from "./suggest";
-import { awsScaleProblems } from "./aws/scale";
+import { awsScaleProblems, internalVipOffset, shardChannels } from "./aws/scale";
 import { azureScaleProblems } from "./azure/scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
 
-export type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";
-import type { ChannelConfig, IguanaConfig, NetworkConfig, WorkersConfig, FailoverConfig, StorageConfig, ClusterConfig } from "./config-types";
+export type {
+    ChannelConfig,
+    IguanaConfig,
+    NetworkConfig,
+    WorkersConfig,
+    FailoverConfig,
+    StorageConfig,
+    ClusterConfig,
+    ExistingNetworkConfig,
+    ExistingSubnetConfig,
+} from "./config-types";
+import type {
+    ChannelConfig,
+    IguanaConfig,
+    NetworkConfig,
+    WorkersConfig,
+    FailoverConfig,
+    StorageConfig,
+    ClusterConfig,
+    ExistingNetworkConfig,
+    ExistingSubnetConfig,
+} from "./config-types";
 
 /** Configuration as read from a stack or given in code: nothing is trusted yet. */
 export interface RawClusterConfig {
@@ -91,7 +114,9 @@ export class ConfigValidationError extends pulumi.RunError {
 export const NESTED_KEYS = {
     iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
-    network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways"],
+    network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways", "existing"],
+    existing: ["vpcId", "workerSubnets", "loadBalancerSubnets"],
+    subnet: ["id", "cidr"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds", "leaseSeconds"],
     storage: ["queueRecovery", "shareGb", "protect"],
@@ -243,6 +268,8 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const channels = readChannels(r, raw.channels, iguana.webPort);
     const storage = readStorage(r, raw.storage, cloud, raw.workers, channels);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
+    checkExistingNetwork(r, cloud, raw, network, failover.strategy);
+    if (cloud === "aws" && network.existing) checkExistingSubnetRoom(r, network, failover.strategy, channels, iguana.webPort);
 
     if (limits && channels.length > limits.maxChannels) {
         r.report(
@@ -349,25 +376,60 @@ function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
     return false;
 }
 
+/** A value given as a pulumi.Input that is not known yet: checked when it resolves (resolveInstaller). */
+function isDeferred(value: unknown): boolean {
+    return pulumi.Output.isInstance(value) || value instanceof Promise;
+}
+
+const INSTALLER_URL_PATTERN = /^https?:\/\/[^\s/]+\/\S*$/;
+const SHA256_PATTERN = /^[0-9a-fA-F]{64}$/;
+
+function installerUrlProblem(url: string): string | undefined {
+    return INSTALLER_URL_PATTERN.test(url) ? undefined : `"${url}" is not an http(s) URL; allowed: https://host/path/to/installer`;
+}
+
+const INSTALLER_SHA256_PROBLEM = "is not a SHA-256 digest; allowed: 64 hexadecimal characters, as `sha256sum <installer>` prints them";
+
 function readIguana(r: Reader, value: unknown): IguanaConfig {
     const obj = r.object("iguana", value, NESTED_KEYS.iguana) ?? {};
     const edition = r.oneOf("iguana.edition", obj.edition, EDITIONS) ?? DEFAULTS.edition;
-    const installerUrl = r.string("iguana.installerUrl", obj.installerUrl);
-    if (installerUrl !== undefined && !/^https?:\/\/[^\s/]+\/\S*$/.test(installerUrl)) {
-        r.report("iguana.installerUrl", `"${installerUrl}" is not an http(s) URL; allowed: https://host/path/to/installer`);
-    }
+    const urlDeferred = isDeferred(obj.installerUrl);
+    const installerUrl = urlDeferred ? (obj.installerUrl as pulumi.Input<string>) : r.string("iguana.installerUrl", obj.installerUrl);
+    const urlProblem = typeof installerUrl === "string" ? installerUrlProblem(installerUrl) : undefined;
+    if (urlProblem) r.report("iguana.installerUrl", urlProblem);
     const webPort = r.integer("iguana.webPort", obj.webPort, { min: 1, max: 65535 }) ?? EDITION_WEB_PORT[edition];
     if (webPort === SSH_PORT || webPort === ROLE_PROBE_PORT) {
         r.report("iguana.webPort", `${webPort} is reserved (${webPort === SSH_PORT ? "SSH" : "the role probe"}); pick another port`);
     }
+    if (isDeferred(obj.installerSha256)) {
+        if (installerUrl === undefined) r.report("iguana.installerSha256", "checks the download of iguana.installerUrl, which is not set: set both, or remove the key");
+        return { edition, installerUrl, installerSha256: obj.installerSha256 as pulumi.Input<string>, webPort };
+    }
     let installerSha256 = r.string("iguana.installerSha256", obj.installerSha256);
-    if (installerSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(installerSha256)) {
-        r.report("iguana.installerSha256", `is not a SHA-256 digest; allowed: 64 hexadecimal characters, as \`sha256sum <installer>\` prints them`);
+    if (installerSha256 !== undefined && !SHA256_PATTERN.test(installerSha256)) {
+        r.report("iguana.installerSha256", INSTALLER_SHA256_PROBLEM);
         installerSha256 = undefined;
     } else if (installerSha256 !== undefined && installerUrl === undefined) {
         r.report("iguana.installerSha256", "checks the download of iguana.installerUrl, which is not set: set both, or remove the key");
     }
     return { edition, installerUrl, installerSha256: installerSha256?.toLowerCase(), webPort };
+}
+
+/**
+ * The installer URL and checksum once known, checked like plain values: an Output given for
+ * either (a bucket's URL, another stack's digest) fails the preview or update with the same
+ * ConfigValidationError a plain value gets at construction.
+ */
+export function resolveInstaller(iguana: IguanaConfig): pulumi.Output<{ installerUrl?: string; installerSha256?: string }> {
+    return pulumi.all([iguana.installerUrl, iguana.installerSha256]).apply(([url, sha]) => {
+        const problems: ConfigProblem[] = [];
+        const urlProblem = url === undefined ? undefined : typeof url !== "string" || url.trim() === "" ? "must resolve to a non-empty string" : installerUrlProblem(url);
+        if (urlProblem) problems.push({ key: qualify("iguana.installerUrl"), message: urlProblem });
+        if (sha !== undefined && (typeof sha !== "string" || !SHA256_PATTERN.test(sha)))
+            problems.push({ key: qualify("iguana.installerSha256"), message: INSTALLER_SHA256_PROBLEM });
+        if (problems.length > 0) throw new ConfigValidationError(problems);
+        return { installerUrl: url, installerSha256: sha?.toLowerCase() };
+    });
 }
 
 function readNetwork(r: Reader, value: unknown): NetworkConfig {
@@ -402,7 +464,151 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
     });
     const isPublic = r.boolean("network.public", obj.public) ?? DEFAULTS.public;
     const natGateways = r.oneOf("network.natGateways", obj.natGateways, NAT_GATEWAY_CHOICES) ?? DEFAULTS.natGateways;
-    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways };
+    const existing = readExistingNetwork(r, obj.existing, cidr);
+    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, ...(existing ? { existing } : {}) };
+}
+
+/** AWS resource ids: 8 or 17 hexadecimal digits after the prefix. */
+const AWS_ID_PATTERN = (prefix: string) => new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`);
+
+function readExistingNetwork(r: Reader, value: unknown, networkCidr: string): ExistingNetworkConfig | undefined {
+    const obj = r.object("network.existing", value, NESTED_KEYS.existing);
+    if (!obj) return undefined;
+    const vpcId = readAwsId(r, "network.existing.vpcId", obj.vpcId, "vpc");
+    const workerSubnets = readExistingSubnets(r, "network.existing.workerSubnets", obj.workerSubnets, networkCidr, true);
+    const loadBalancerSubnets = readExistingSubnets(r, "network.existing.loadBalancerSubnets", obj.loadBalancerSubnets, networkCidr, false);
+    const all = [
+        ...(workerSubnets ?? []).map((s, i) => [`workerSubnets[${i}]`, s] as const),
+        ...(loadBalancerSubnets ?? []).map((s, i) => [`loadBalancerSubnets[${i}]`, s] as const),
+    ];
+    all.forEach(([key, subnetConfig], i) => {
+        for (const [otherKey, other] of all.slice(0, i)) {
+            const [a, b] = [parseCidr(subnetConfig.cidr), parseCidr(other.cidr)];
+            if (cidrContains(a, b) || cidrContains(b, a)) {
+                r.report(
+                    `network.existing.${key}.cidr`,
+                    `"${subnetConfig.cidr}" overlaps network.existing.${otherKey} ("${other.cidr}"); each subnet is listed once, and the pairs are in different subnets`,
+                );
+            }
+        }
+    });
+    if (vpcId === undefined || !workerSubnets) return undefined;
+    return { vpcId, workerSubnets, ...(loadBalancerSubnets ? { loadBalancerSubnets } : {}) };
+}
+
+function readAwsId(r: Reader, key: string, value: unknown, prefix: string): pulumi.Input<string> | undefined {
+    if (isDeferred(value)) return value as pulumi.Input<string>;
+    if (value === undefined) {
+        r.report(key, `is required: the ${prefix === "vpc" ? "VPC" : "subnet"}'s id, such as ${prefix}-0123456789abcdef0`);
+        return undefined;
+    }
+    const text = r.string(key, value);
+    if (text !== undefined && !AWS_ID_PATTERN(prefix).test(text)) {
+        r.report(key, `"${text}" is not ${prefix === "vpc" ? "a VPC" : "a subnet"} id; allowed: ${prefix}- and 8 or 17 hexadecimal digits, such as ${prefix}-0123456789abcdef0`);
+        return undefined;
+    }
+    return text;
+}
+
+function readExistingSubnets(r: Reader, key: string, value: unknown, networkCidr: string, required: boolean): [ExistingSubnetConfig, ExistingSubnetConfig] | undefined {
+    const example = `[{ id: subnet-0123456789abcdef0, cidr: 10.40.2.0/24 }, { id: subnet-0fedcba9876543210, cidr: 10.40.3.0/24 }]`;
+    if (value === undefined) {
+        if (required) r.report(key, `is required: two subnets in two availability zones, WK1's first, such as ${example}`);
+        return undefined;
+    }
+    if (!Array.isArray(value) || value.length !== 2) {
+        r.report(
+            key,
+            `must be a list of exactly two subnets, one per availability zone, such as ${example}; got ${Array.isArray(value) ? `${value.length} item(s)` : describe(value)}`,
+        );
+        return undefined;
+    }
+    const subnets = value.map((item, i) => {
+        const obj = r.object(`${key}[${i}]`, item, NESTED_KEYS.subnet);
+        if (!obj) return undefined;
+        const id = readAwsId(r, `${key}[${i}].id`, obj.id, "subnet");
+        const cidr = readSubnetCidr(r, `${key}[${i}].cidr`, obj.cidr, networkCidr);
+        return id !== undefined && cidr !== undefined ? { id, cidr } : undefined;
+    });
+    return subnets[0] && subnets[1] ? [subnets[0], subnets[1]] : undefined;
+}
+
+function readSubnetCidr(r: Reader, key: string, value: unknown, networkCidr: string): string | undefined {
+    if (value === undefined) {
+        r.report(key, "is required: the subnet's IPv4 CIDR as AWS holds it, such as 10.40.2.0/24 (the workers' fixed addresses are computed from it)");
+        return undefined;
+    }
+    const text = r.string(key, value);
+    if (text === undefined) return undefined;
+    const problem = cidrProblem(text);
+    if (problem) {
+        r.report(key, `"${text}" ${problem}; allowed: an IPv4 CIDR such as 10.40.2.0/24`);
+        return undefined;
+    }
+    const prefix = parseCidr(text).prefix;
+    if (prefix < EXISTING_SUBNET_PREFIX_RANGE.min || prefix > EXISTING_SUBNET_PREFIX_RANGE.max) {
+        r.report(key, `"${text}" has prefix /${prefix}; allowed: /${EXISTING_SUBNET_PREFIX_RANGE.min} to /${EXISTING_SUBNET_PREFIX_RANGE.max} (an AWS subnet)`);
+        return undefined;
+    }
+    if (!cidrContains(parseCidr(networkCidr), parseCidr(text))) {
+        r.report(key, `"${text}" is not inside network.cidr ("${networkCidr}"), which must be the existing VPC's CIDR`);
+        return undefined;
+    }
+    return text;
+}
+
+/**
+ * The fixed addresses the cluster takes in each existing worker subnet must fit in it: the
+ * worker's, and with an internal load balancer one per NLB (`.5`, or `100 + block`, scale.ts).
+ */
+function checkExistingSubnetRoom(r: Reader, network: NetworkConfig, strategy: FailoverStrategy, channels: ChannelConfig[], webPort: number): void {
+    const internal = strategy === "load-balancer" && !network.public;
+    const offsets = [WORKER_HOST_OFFSET, ...(internal ? shardChannels(channels, webPort).map((shard) => internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)) : [])];
+    const highest = Math.max(...offsets);
+    network.existing!.workerSubnets.forEach((subnetConfig, i) => {
+        const size = 2 ** (32 - parseCidr(subnetConfig.cidr).prefix);
+        if (highest >= size - 1) {
+            r.report(
+                `network.existing.workerSubnets[${i}].cidr`,
+                `"${subnetConfig.cidr}" has ${size} addresses, but the cluster takes host .${highest} in it (${offsets.map((o) => `.${o}`).join(", ")}: the worker${internal ? " and the internal NLB addresses" : ""}): use a larger subnet`,
+            );
+        }
+    });
+}
+
+/** What `network.existing` cannot be combined with: the keys that shape a network the cluster would create. */
+function checkExistingNetwork(r: Reader, cloud: Cloud | undefined, raw: RawClusterConfig, network: NetworkConfig, strategy: FailoverStrategy): void {
+    const rawNetwork = raw.network as Record<string, unknown> | undefined;
+    if (!rawNetwork || typeof rawNetwork !== "object" || rawNetwork.existing === undefined) return;
+    if (cloud === "azure") {
+        r.report("network.existing", "joins an existing AWS VPC; on Azure the cluster creates its own VNet in this version: remove the key");
+        return;
+    }
+    if (rawNetwork.cidr === undefined) {
+        r.report("network.cidr", `is required with network.existing: the existing VPC's CIDR (the default ${DEFAULTS.networkCidr} belongs to a network the cluster would create)`);
+    }
+    if (rawNetwork.natGateways !== undefined) {
+        r.report(
+            "network.natGateways",
+            "is not used with network.existing: the cluster creates no NAT gateway there, and the worker subnets' own routes carry their egress; remove the key",
+        );
+    }
+    const existing = rawNetwork.existing as Record<string, unknown> | undefined;
+    const lbSubnetsGiven = existing && typeof existing === "object" && existing.loadBalancerSubnets !== undefined;
+    const needsLbSubnets = strategy === "load-balancer" && network.public;
+    if (needsLbSubnets && !lbSubnetsGiven) {
+        r.report(
+            "network.existing.loadBalancerSubnets",
+            "is required with network.public: true and a load balancer: two public subnets (routing to an Internet gateway) for the internet-facing NLB, zone by zone as workerSubnets",
+        );
+    } else if (!needsLbSubnets && lbSubnetsGiven) {
+        r.report(
+            "network.existing.loadBalancerSubnets",
+            strategy === "floating-ip"
+                ? `is not used with failover.strategy: "floating-ip" (no load balancer; the workers' own subnets must be public): remove the key`
+                : "is not used with network.public: false: the internal NLB takes addresses in the worker subnets; remove the key",
+        );
+    }
 }
 
 function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): WorkersConfig {

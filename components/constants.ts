@@ -6,11 +6,13 @@
 export const PROJECT = "iguana-ha";
 export const COMPONENT_TYPE = "iguana-ha:index:HaIguanaCluster";
 
-export type Cloud = "aws" | "azure";
-export const CLOUDS: readonly Cloud[] = ["aws", "azure"];
+export const Cloud = { Aws: "aws", Azure: "azure" } as const;
+export type Cloud = (typeof Cloud)[keyof typeof Cloud];
+export const CLOUDS: readonly Cloud[] = Object.values(Cloud);
 
-export type Edition = "iguanax" | "iguana6";
-export const EDITIONS: readonly Edition[] = ["iguanax", "iguana6"];
+export const Edition = { IguanaX: "iguanax", Iguana6: "iguana6" } as const;
+export type Edition = (typeof Edition)[keyof typeof Edition];
+export const EDITIONS: readonly Edition[] = Object.values(Edition);
 
 /** Iguana's own dashboard/web port per edition (IguanaX 7654, Iguana 6 6543). */
 export const EDITION_WEB_PORT: Record<Edition, number> = { iguanax: 7654, iguana6: 6543 };
@@ -28,13 +30,16 @@ export const IGUANAX_HEALTH_PATH = "/health";
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
 
-export type Protocol = "llp" | "http";
-export const PROTOCOLS: readonly Protocol[] = ["llp", "http"];
-export type ChannelMode = "active-passive" | "active-active";
-export const CHANNEL_MODES: readonly ChannelMode[] = ["active-passive", "active-active"];
+export const Protocol = { Llp: "llp", Http: "http" } as const;
+export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+export const PROTOCOLS: readonly Protocol[] = Object.values(Protocol);
+export const ChannelMode = { ActivePassive: "active-passive", ActiveActive: "active-active" } as const;
+export type ChannelMode = (typeof ChannelMode)[keyof typeof ChannelMode];
+export const CHANNEL_MODES: readonly ChannelMode[] = Object.values(ChannelMode);
 
-export type NatGateways = "one-per-zone" | "single";
-export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "single"];
+export const NatGateways = { OnePerZone: "one-per-zone", Single: "single" } as const;
+export type NatGateways = (typeof NatGateways)[keyof typeof NatGateways];
+export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = Object.values(NatGateways);
 
 /**
  * Where the Iguana working directory (queue, logs, config) lives:
@@ -43,8 +48,9 @@ export const NAT_GATEWAY_CHOICES: readonly NatGateways[] = ["one-per-zone", "sin
  * - `shared`: on one shared file system (AWS EFS, Azure Files NFS 4.1) that both workers mount;
  *   Iguana runs only on the lease holder, so the backup resumes the primary's queue in order.
  */
-export type QueueRecovery = "none" | "shared";
-export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared"];
+export const QueueRecovery = { None: "none", Shared: "shared" } as const;
+export type QueueRecovery = (typeof QueueRecovery)[keyof typeof QueueRecovery];
+export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = Object.values(QueueRecovery);
 
 /**
  * How the VIP follows the active worker:
@@ -53,8 +59,9 @@ export const QUEUE_RECOVERY_CHOICES: readonly QueueRecovery[] = ["none", "shared
  * - `floating-ip`: no load balancer; one public address (an Elastic IP, an Azure Public IP)
  *   is moved to the new lease holder by its guard through the cloud API.
  */
-export type FailoverStrategy = "load-balancer" | "floating-ip";
-export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = ["load-balancer", "floating-ip"];
+export const FailoverStrategy = { LoadBalancer: "load-balancer", FloatingIp: "floating-ip" } as const;
+export type FailoverStrategy = (typeof FailoverStrategy)[keyof typeof FailoverStrategy];
+export const FAILOVER_STRATEGY_CHOICES: readonly FailoverStrategy[] = Object.values(FailoverStrategy);
 
 /**
  * Floating IP: how the notify script retries the cloud API (throttling, a worker role not yet
@@ -242,6 +249,9 @@ export const NLB_LISTENER_QUOTA = 50;
 
 /** AWS security groups hold 60 inbound rules by default; one rule per port range and source CIDR. */
 export const AWS_SECURITY_GROUP_INBOUND_RULES = 60;
+
+/** An AWS subnet's size limits (/16 to /28): an existing network's subnets must be one. */
+export const EXISTING_SUBNET_PREFIX_RANGE: Range = { min: 16, max: 28 };
 
 /** Fixed host offset of each worker's private address inside its subnet (clouds reserve .0-.3). */
 export const WORKER_HOST_OFFSET = 10;

@@ -4,12 +4,15 @@
  * values: one source of truth for addresses, ports and health checks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ChannelConfig, ClusterConfig, IguanaConfig } from "./config";
+import { ChannelConfig, ClusterConfig, ExistingNetworkConfig, IguanaConfig } from "./config";
 import { formatCidr, hostAddress, parseCidr, subnet } from "./cidr";
 import { ChannelMode, Cloud, IGUANAX_HEALTH_PATH, INTERNAL_VIP_HOST_OFFSET, PROJECT, Protocol, ROLE_PROBE_PATH, ROLE_PROBE_PORT, WORKER_HOST_OFFSET } from "./constants";
 
-export type WorkerName = "wk1" | "wk2";
-export type WorkerRole = "primary" | "backup";
+export const WorkerName = { Wk1: "wk1", Wk2: "wk2" } as const;
+export type WorkerName = (typeof WorkerName)[keyof typeof WorkerName];
+/** WK1 is the primary (active after a cold start), WK2 the backup. */
+export const WorkerRole = { Primary: "primary", Backup: "backup" } as const;
+export type WorkerRole = (typeof WorkerRole)[keyof typeof WorkerRole];
 
 export interface WorkerPlan {
     name: WorkerName;
@@ -29,8 +32,22 @@ export interface NetworkPlan {
     internalVipIps: [string, string];
 }
 
-/** Four equal subnets: public A, public B, private A, private B. */
-export function planNetwork(vpcCidr: string): NetworkPlan {
+/**
+ * Four equal subnets: public A, public B, private A, private B. In an existing network (AWS), the
+ * worker subnets are the given ones and the load balancer's the given ones (or, for an internal
+ * load balancer or none, the worker subnets again: nothing is carved).
+ */
+export function planNetwork(vpcCidr: string, existing?: ExistingNetworkConfig): NetworkPlan {
+    if (existing) {
+        const workers: [string, string] = [existing.workerSubnets[0].cidr, existing.workerSubnets[1].cidr];
+        const balancer = existing.loadBalancerSubnets;
+        return {
+            vpcCidr,
+            publicSubnets: balancer ? [balancer[0].cidr, balancer[1].cidr] : workers,
+            privateSubnets: workers,
+            internalVipIps: [hostAddress(parseCidr(workers[0]), INTERNAL_VIP_HOST_OFFSET), hostAddress(parseCidr(workers[1]), INTERNAL_VIP_HOST_OFFSET)],
+        };
+    }
     const vpc = parseCidr(vpcCidr);
     const quarter = (i: number) => subnet(vpc, 2, i);
     return {

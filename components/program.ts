@@ -50,7 +50,7 @@ export function loadClusterConfig(): ClusterConfig {
 
 /** The stack outputs of the contract. */
 export function program(config: ClusterConfig = loadClusterConfig()) {
-    const cluster = new HaIguanaCluster(CLUSTER_NAME, { config });
+    const cluster = new HaIguanaCluster(CLUSTER_NAME, config);
     return {
         cloud: cluster.cloud,
         vip: cluster.vip,

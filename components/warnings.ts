@@ -37,7 +37,8 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
     } else if (cfg.iguana.installerSha256 === undefined) {
         warn("iguana.installerSha256", "is not set: the workers install whatever the installer URL serves, unchecked; set it to the output of `sha256sum <installer>`");
     }
-    if (cfg.iguana.installerUrl?.startsWith("http://")) {
+    const url = cfg.iguana.installerUrl;
+    if (typeof url === "string" && url.startsWith("http://")) {
         warn("iguana.installerUrl", "is plain http: the installer crosses the network unencrypted; use an https URL");
     }
 

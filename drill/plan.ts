@@ -51,7 +51,7 @@ export const WORKER_INTERFACE = "eth0";
  * gives for the stack's network), at the drill's addresses.
  */
 export function drillWorkers(cfg: ClusterConfig, addresses: DrillAddresses = DRILL_ADDRESSES): [WorkerPlan, WorkerPlan] {
-    const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+    const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
     return [
         { ...wk1, privateIp: addresses.wk1 },
         { ...wk2, privateIp: addresses.wk2 },

@@ -131,7 +131,9 @@ async function evaluateWithMocks<T extends object>(options: EvaluateOptions<T>):
         const evaluation = (async () => {
             let outputs: T;
             try {
-                outputs = options.run();
+                // A program may be an async function (`export = async () => ...`), as Pulumi allows.
+                const produced: T | Promise<T> = options.run();
+                outputs = produced instanceof Promise ? await produced : produced;
             } finally {
                 await drainRegistrations();
             }

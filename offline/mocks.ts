@@ -31,6 +31,13 @@ export const MOCK_AWS_ACCOUNT_ID = "123456789012";
 /** What the mocked RandomPassword generates: tests assert it never leaks. */
 export const MOCK_ADMIN_PASSWORD = "MockAdminPassw0rdNeverInUserData";
 
+/** A VPC that exists before the program runs, as the EC2 API describes it (`network.existing`). */
+export interface MockAwsVpc {
+    id: string;
+    cidrBlock: string;
+    subnets: { id: string; cidrBlock: string; availabilityZone: string; routeTableId: string }[];
+}
+
 /** Documentation address ranges (RFC 5737): never a real host. */
 const PUBLIC_PLACEHOLDER_RANGES = ["203.0.113.", "198.51.100."];
 
@@ -47,6 +54,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
     readonly warnings: string[] = [];
     private nextAddress = 10;
+    /** VPCs that already exist in the account: what getVpc, getSubnet and getRouteTable find. */
+    readonly existingVpcs: MockAwsVpc[] = [];
+    /** The outputs of other stacks, by stack name: what a StackReference reads. */
+    readonly stackOutputs: Record<string, Record<string, unknown>> = {};
 
     constructor(private readonly region: string = "us-east-1") {}
 
@@ -82,6 +93,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         const { type, name, inputs } = args;
         const arn = (service: string, resource: string) => this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
         switch (type) {
+            case "pulumi:pulumi:StackReference": {
+                const outputs = this.stackOutputs[inputs.name];
+                if (!outputs) throw new Error(`no mock for stack ${inputs.name}: the stack does not exist`);
+                return { id: inputs.name, outputs, secretOutputNames: [] };
+            }
             case "aws:ec2/eip:Eip":
                 return {
                     id: `eipalloc-${name}`,
@@ -169,6 +185,26 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             case "aws:ec2/getAmi:getAmi": {
                 const architecture = args.inputs.filters?.find((f: any) => f.name === "architecture")?.values?.[0] ?? "x86_64";
                 return { id: this.placeholder(`ami-ubuntu-2404-${architecture}`), architecture, imageId: `ami-ubuntu-2404-${architecture}`, ownerId: args.inputs.owners?.[0] };
+            }
+            case "aws:ec2/getVpc:getVpc": {
+                const found = this.existingVpcs.find((v) => v.id === args.inputs.id);
+                if (!found) throw new Error(`no matching EC2 VPC found (InvalidVpcID.NotFound: ${args.inputs.id})`);
+                return {
+                    id: found.id,
+                    cidrBlock: found.cidrBlock,
+                    cidrBlockAssociations: [{ associationId: `${found.id}-cidr`, cidrBlock: found.cidrBlock, state: "associated" }],
+                };
+            }
+            case "aws:ec2/getSubnet:getSubnet": {
+                const vpc = this.existingVpcs.find((v) => v.subnets.some((sub) => sub.id === args.inputs.id));
+                const found = vpc?.subnets.find((sub) => sub.id === args.inputs.id);
+                if (!vpc || !found) throw new Error(`no matching EC2 Subnet found (InvalidSubnetID.NotFound: ${args.inputs.id})`);
+                return { id: found.id, vpcId: vpc.id, cidrBlock: found.cidrBlock, availabilityZone: found.availabilityZone };
+            }
+            case "aws:ec2/getRouteTable:getRouteTable": {
+                const found = this.existingVpcs.flatMap((v) => v.subnets).find((sub) => sub.id === args.inputs.subnetId);
+                if (!found) throw new Error(`query returned no results for subnet ${args.inputs.subnetId}`);
+                return { id: found.routeTableId, routeTableId: found.routeTableId };
             }
             case "azure-native:authorization:getClientConfig":
                 return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };

@@ -384,8 +384,8 @@ describe("AWS implementation", () => {
                 stack: "test",
                 config: {},
                 run: () => {
-                    const a = new HaIguanaCluster("east", { config: cfg });
-                    const b = new HaIguanaCluster("west", { config: cfg });
+                    const a = new HaIguanaCluster("east", cfg);
+                    const b = new HaIguanaCluster("west", cfg);
                     return { a: a.vip, b: b.vip };
                 },
             });

@@ -86,7 +86,7 @@ function lbBase(run: StackRun): string {
 function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     const base = lbBase(run);
     const lb = only(run.ofType(T.lb), "load balancer");
-    const plans = planWorkers(planNetwork(cfg.network.cidr));
+    const plans = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
     const activeActive = cfg.channels.some((c) => c.mode === "active-active");
 
     // No standalone pool or rule resources next to the inline ones.
@@ -119,10 +119,10 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.ok(!run.ofType(T.pip).some((p) => p.name === "iguana-vip"), "no public VIP when network.public is false");
         assert.strictEqual(frontends[0].publicIPAddress, undefined);
         assert.strictEqual(frontends[0].privateIPAllocationMethod, "Static");
-        assert.strictEqual(frontends[0].privateIPAddress, planNetwork(cfg.network.cidr).internalVipIps[0]);
+        assert.strictEqual(frontends[0].privateIPAddress, planNetwork(cfg.network.cidr, cfg.network.existing).internalVipIps[0]);
         assert.deepStrictEqual(frontends[0].zones, ["1", "2", "3"], "the internal frontend is zone-redundant");
         assert.strictEqual(frontends[0].subnet.id, run.one(T.subnet, "iguana-workers-1").id);
-        assert.strictEqual(run.outputs.vip, planNetwork(cfg.network.cidr).internalVipIps[0]);
+        assert.strictEqual(run.outputs.vip, planNetwork(cfg.network.cidr, cfg.network.existing).internalVipIps[0]);
     }
     assert.deepStrictEqual(run.outputs.vipAddresses, [run.outputs.vip]);
 
@@ -181,7 +181,7 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     const subnets = [run.one(T.subnet, "iguana-workers-1"), run.one(T.subnet, "iguana-workers-2")];
     assert.deepStrictEqual(
         subnets.map((s) => s.state.addressPrefix),
-        planNetwork(cfg.network.cidr).privateSubnets,
+        planNetwork(cfg.network.cidr, cfg.network.existing).privateSubnets,
     );
     assert.strictEqual(run.ofType(T.vm).length, 2);
     const hosts = run.ofType(T.host);
@@ -370,7 +370,7 @@ describe("Azure implementation", function () {
         assertAzureLease(
             run,
             settings,
-            planWorkers(planNetwork(cfg.network.cidr)).map((p) => `${p.privateIp}/32`),
+            planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing)).map((p) => `${p.privateIp}/32`),
         );
         for (const worker of ["wk1", "wk2"]) {
             assert.strictEqual(settings[worker].peerFence, undefined, "no fence without shared storage");

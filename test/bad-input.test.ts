@@ -21,6 +21,14 @@ const azure = azureConfig;
 const channels = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
 
 /** [description, config, key the message must name, fragment(s) of its line]. The one table of bad config. */
+const EXISTING = {
+    vpcId: "vpc-0123456789abcdef0",
+    workerSubnets: [
+        { id: "subnet-0123456789abcdef0", cidr: "10.8.1.0/24" },
+        { id: "subnet-0fedcba9876543210", cidr: "10.8.2.0/24" },
+    ],
+};
+
 const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] = [
     ["no cloud", aws({ cloud: undefined }), "iguana-ha:cloud", ["is required", '"aws"', '"azure"']],
     ["unknown cloud", aws({ cloud: "gcp" }), "iguana-ha:cloud", '"aws", "azure"'],
@@ -92,6 +100,49 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["CIDR with an octet of 300", aws({ network: { allowedCidrs: ["10.0.0.300/24"] } }), "iguana-ha:network.allowedCidrs[0]", ["invalid IPv4", "203.0.113.0/24"]],
     ["CIDR with host bits", azure({ network: { allowedCidrs: ["10.0.0.5/24"] } }), "iguana-ha:network.allowedCidrs[0]", ["host bits", "10.0.0.0/24"]],
     ["admin CIDR that is a word", aws({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["office"] } }), "iguana-ha:network.adminCidrs[0]", "a.b.c.d/n"],
+    [
+        "existing network on Azure",
+        azure({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], existing: { vpcId: "vpc-0123456789abcdef0", workerSubnets: [] } } }),
+        "iguana-ha:network.existing",
+        "on Azure the cluster creates its own VNet",
+    ],
+    [
+        "existing network without network.cidr",
+        aws({ network: { allowedCidrs: ["10.0.0.0/8"], public: false, existing: EXISTING } }),
+        "iguana-ha:network.cidr",
+        "is required with network.existing",
+    ],
+    [
+        "existing network with natGateways",
+        aws({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], public: false, natGateways: "single", existing: EXISTING } }),
+        "iguana-ha:network.natGateways",
+        "creates no NAT gateway",
+    ],
+    [
+        "existing public network without load balancer subnets",
+        aws({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], existing: EXISTING } }),
+        "iguana-ha:network.existing.loadBalancerSubnets",
+        "is required with network.public: true",
+    ],
+    [
+        "existing network: a subnet id that is not one",
+        aws({
+            network: {
+                cidr: "10.8.0.0/16",
+                allowedCidrs: ["10.0.0.0/8"],
+                public: false,
+                existing: { ...EXISTING, workerSubnets: [{ id: "sn-1", cidr: "10.8.1.0/24" }, EXISTING.workerSubnets[1]] },
+            },
+        }),
+        "iguana-ha:network.existing.workerSubnets[0].id",
+        ["is not a subnet id", "subnet-0123456789abcdef0"],
+    ],
+    [
+        "existing network: one worker subnet",
+        aws({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], public: false, existing: { ...EXISTING, workerSubnets: [EXISTING.workerSubnets[0]] } } }),
+        "iguana-ha:network.existing.workerSubnets",
+        "exactly two subnets",
+    ],
     ["unknown NAT gateway choice", aws({ network: { allowedCidrs: ["10.0.0.0/8"], natGateways: "none" } }), "iguana-ha:network.natGateways", '"one-per-zone", "single"'],
     [
         "more channel rules than four security groups hold",

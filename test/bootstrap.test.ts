@@ -54,7 +54,7 @@ const cfg = validateClusterConfig(
     },
     "t",
 );
-const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
 const AWS_LEASE = { kind: "aws-dynamodb" as const, tableName: "iguana-lease-0a1b2c3", region: "us-east-1", itemKey: "iguana" };
 const AZURE_LEASE = { kind: "azure-blob" as const, accountName: "iguanalease0a1b2c3d", container: "lease", blobName: "iguana" };
 const awsSources = (volumeId = "vol-0abc") => ({

@@ -395,7 +395,7 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
 
     it("renders lease.json identical to production but for paths and the stand-in endpoints, in every mode", () => {
         for (const { label, cfg } of modes()) {
-            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
+            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
             const shared = cfg.storage?.queueRecovery === "shared";
             for (const [drill, self, peer] of [
                 [drillSettings(cfg, root)[0], p1, p2],

@@ -46,7 +46,7 @@ describe("installer checksum (install-iguana.sh under bash)", function () {
             },
             "t",
         );
-        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
         const paths = { ...WORKER_PATHS, appDir: path.join(dir, "app"), libDir: path.join(dir, "lib"), workingDir: path.join(dir, "working") };
         const script = path.join(dir, "install-iguana.sh");
         fs.writeFileSync(script, renderInstallIguanaScript(bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }, paths)));

@@ -181,7 +181,7 @@ class Pair {
             const imdsPort = await this.listen(this.imds.requestListener, name);
             const stackCfg = loadStackClusterConfig(`${this.cloud}-dev`);
             const cfg = { ...stackCfg, failover: { ...stackCfg.failover, leaseSeconds: this.leaseSeconds } };
-            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr));
+            const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
             const [self, peer] = name === "wk1" ? [p1, p2] : [p2, p1];
             const lease =
                 this.cloud === "aws"

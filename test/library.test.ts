@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
-import { ConfigValidationError, HaIguanaCluster, validateClusterConfig } from "../components";
+import { ConfigValidationError, HaIguanaCluster, HaIguanaClusterArgs, validateClusterConfig } from "../components";
 import { evaluate } from "../offline/evaluate";
 import { RecordingMocks } from "../offline/mocks";
 import { listStacks, readStackConfig } from "../offline/stack-config";
@@ -36,7 +36,7 @@ describe("the library (package.json main)", function () {
         const mocks = new RecordingMocks();
         const raw = { cloud: "aws", region: "eu-west-1", channels: [{ name: "adt-in", protocol: "llp", port: 99999 }], network: { allowedCidrs: [] } };
         await assert.rejects(
-            evaluate({ stack: "lib", config: {}, mocks, run: () => new HaIguanaCluster("lib", { config: raw }) }),
+            evaluate({ stack: "lib", config: {}, mocks, run: () => new HaIguanaCluster("lib", raw as unknown as HaIguanaClusterArgs) }),
             (e: unknown) =>
                 e instanceof ConfigValidationError &&
                 /channels\[0\]\.port: 99999 is outside the allowed range 1-65535/.test(e.message) &&
@@ -48,7 +48,7 @@ describe("the library (package.json main)", function () {
     it("builds the same cluster from the stack file's raw keys as from the validated config", async () => {
         for (const stack of listStacks()) {
             const { config, secretKeys } = readStackConfig(stack);
-            const fromRaw = await evaluate({ stack, config, secretKeys, run: () => new HaIguanaCluster("iguana", { config: readRawConfig() }) });
+            const fromRaw = await evaluate({ stack, config, secretKeys, run: () => new HaIguanaCluster("iguana", readRawConfig() as HaIguanaClusterArgs) });
             const shipped = await runStack(stack);
             assert.deepStrictEqual([...fromRaw.mocks.urns].sort(), [...shipped.mocks.urns].sort(), stack);
         }
@@ -69,8 +69,10 @@ describe("the library (package.json main)", function () {
                 config,
                 secretKeys,
                 run: () => {
-                    const cluster = new HaIguanaCluster("iguana", { config: readRawConfig() });
-                    return { aws: cluster.aws ? urnsOf({ ...cluster.aws }) : pulumi.output([]), azure: cluster.azure ? urnsOf({ ...cluster.azure }) : pulumi.output([]) };
+                    const cluster = new HaIguanaCluster("iguana", readRawConfig() as HaIguanaClusterArgs);
+                    const resourcesOnly = <T extends object>(all: T) =>
+                        Object.fromEntries(Object.entries(all).filter(([, v]) => !pulumi.Output.isInstance(v) && !(Array.isArray(v) && pulumi.Output.isInstance(v[0]))));
+                    return { aws: cluster.aws ? urnsOf(resourcesOnly(cluster.aws)) : pulumi.output([]), azure: cluster.azure ? urnsOf({ ...cluster.azure }) : pulumi.output([]) };
                 },
             });
             const exposed = Object.fromEntries((stack.startsWith("aws") ? outputs.aws : outputs.azure) as [string, string[]][]);
@@ -94,21 +96,26 @@ describe("the library (package.json main)", function () {
     it("uses the config validateClusterConfig returned as is, and validates a copy of it like any input", async () => {
         const raw = { cloud: "aws", region: "eu-west-1", channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } };
         const validated = validateClusterConfig(raw, "lib");
-        const ok = await evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", { config: validated }).vip });
+        const ok = await evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", validated).vip });
         assert.ok(ok.mocks.resources.length > 20);
         // A copy carries every cloud's defaults, which a user on AWS may not set: refused, by name.
         await assert.rejects(
-            evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", { config: { ...validated } }) }),
+            evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", { ...validated }) }),
             /workers\.encryptionAtHost: is an Azure setting/,
         );
     });
 
     it("on AWS, is refused when its provider deploys to another region than its config names; built in the provider's region when they agree", async () => {
-        const raw = (region: string) => ({ cloud: "aws", region, channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } });
+        const raw = (region: string): HaIguanaClusterArgs => ({
+            cloud: "aws",
+            region,
+            channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+            network: { allowedCidrs: ["198.51.100.0/24"] },
+        });
         // The stack's own aws:region is us-east-1 in both: only the explicit provider says eu-west-1.
         const build = (region: string) => () => {
             const euWest1 = new AwsProvider("eu-west-1", { region: "eu-west-1" });
-            return new HaIguanaCluster("lib", { config: raw(region) }, { providers: { aws: euWest1 } }).vip;
+            return new HaIguanaCluster("lib", raw(region), { providers: { aws: euWest1 } }).vip;
         };
         await assert.rejects(evaluate({ stack: "lib", config: { "aws:region": "us-east-1" }, run: build("us-east-1") }), (e: unknown) => {
             assert.ok(String((e as Error).message).includes(providerRegionMismatch("us-east-1", "eu-west-1")), String(e));

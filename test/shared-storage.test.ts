@@ -318,7 +318,7 @@ describe("shared storage: what the workers run", () => {
         },
         "t",
     );
-    const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+    const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
     const lease = { kind: "aws-dynamodb", tableName: "t-lease", region: "us-east-1", itemKey: "iguana" } as const;
     const s = bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" }, lease, peerFence: { kind: "aws-ec2", region: "us-east-1" } });
 

@@ -195,7 +195,7 @@ class Scenario {
             },
             "test",
         );
-        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
         const [me, peer] = self === "wk1" ? [wk1, wk2] : [wk2, wk1];
         const paths: WorkerPaths = { ...WORKER_PATHS, runDir: path.join(this.dir, self, "run"), etcDir: path.join(this.dir, self, "etc") };
         const settings: BootstrapSettings = {

@@ -83,7 +83,7 @@ describe("worker scripts at work (private network namespace)", function () {
             },
             "t",
         );
-        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
         return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" }, lease: TEST_LEASE }, paths);
     };
 
@@ -227,7 +227,7 @@ kill $llp $http`);
             },
             "t",
         );
-        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr));
+        const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
         return bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-efs", fileSystemId: "fs-1" }, lease: TEST_LEASE }, paths);
     };
 

@@ -20,7 +20,7 @@ import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { LeaseLocator, PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
 import { PORT_BLOCK_SIZE, channelRuleGroups, internalVipOffset, shardChannels } from "./scale";
 import { hostAddress, parseCidr } from "../cidr";
-import { ClusterConfig } from "../config";
+import { ClusterConfig, ConfigProblem, ConfigValidationError, ExistingNetworkConfig, resolveInstaller } from "../config";
 import {
     AWS_DATA_DEVICE_NAME,
     AWS_LEASE_HASH_KEY,
@@ -29,6 +29,7 @@ import {
     HOLDS_LEASE,
     HTTPS_PORT,
     NFS_PORT,
+    PROJECT,
     Protocol,
     ROLE_PROBE_PORT,
     ROOT_VOLUME_GB,
@@ -225,9 +226,14 @@ export function peerFencePolicy(instanceArns: pulumi.Input<string>[], clusterNam
 
 /** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
 export interface AwsClusterResources {
-    vpc: ec2.Vpc;
-    /** The two private subnets, WK1's zone first. */
+    /** The VPC the cluster created; none with `network.existing`. */
+    vpc?: ec2.Vpc;
+    /** The VPC the workers are in: the created one's id, or `network.existing.vpcId`. */
+    vpcId: pulumi.Output<string>;
+    /** The two worker subnets the cluster created, WK1's zone first; none with `network.existing`. */
     privateSubnets: ec2.Subnet[];
+    /** The two worker subnets' ids, created or existing, WK1's zone first. */
+    workerSubnetIds: pulumi.Output<string>[];
     workerSecurityGroup: ec2.SecurityGroup;
     /** WK1, WK2. */
     instances: ec2.Instance[];
@@ -267,14 +273,20 @@ interface AwsContext {
 }
 
 interface AwsNetwork {
-    vpc: ec2.Vpc;
-    igw: ec2.InternetGateway;
-    /** None with `failover.strategy: floating-ip`. */
-    publicSubnets: ec2.Subnet[];
+    /** Created, or none with `network.existing`. */
+    vpc?: ec2.Vpc;
+    vpcId: pulumi.Output<string>;
+    /** What the NLBs wait for: the Internet gateway the cluster created (none in an existing network). */
+    internetGateway: pulumi.Resource[];
+    /** The load balancer's subnets; none with `failover.strategy: floating-ip`. */
+    publicSubnetIds: pulumi.Output<string>[];
     /** The workers' subnets, WK1's zone first (public with `failover.strategy: floating-ip`). */
+    workerSubnetIds: pulumi.Output<string>[];
+    /** The created worker subnets (none with `network.existing`). */
     privateSubnets: ec2.Subnet[];
+    /** NAT gateways the cluster created; an existing network counts as two (its routes are the owner's). */
     natCount: number;
-    workerRouteTables: ec2.RouteTable[];
+    workerRouteTableIds: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 interface AwsSecurityGroups {
@@ -325,7 +337,9 @@ export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulum
 
     const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
         vpc: net.vpc,
+        vpcId: net.vpcId,
         privateSubnets: net.privateSubnets,
+        workerSubnetIds: net.workerSubnetIds,
         workerSecurityGroup: sgs.workerSg,
         instances: workers.map((w) => w.instance),
         dataVolumes: workers.flatMap((w) => (w.volume ? [w.volume] : [])),
@@ -359,14 +373,16 @@ function awsContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): 
     const floating = cfg.failover.strategy === "floating-ip";
     const opts = { parent };
     const tags = baseTags(cfg, name);
-    const network = planNetwork(cfg.network.cidr);
+    const network = planNetwork(cfg.network.cidr, cfg.network.existing);
 
     // The region the checks ran for (zones, quotas) and that the policies and endpoints name must
     // be the one the resources land in: the provider's, which a library user may set apart.
     const providerRegion = getRegionOutput({}, opts).region;
     const available = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts);
-    const zones = pulumi.all([providerRegion, available]).apply(([actual, result]) => {
+    const existing = cfg.network.existing;
+    const zones = pulumi.all([providerRegion, available, existing ? existingSubnetZones(cfg, existing, opts) : undefined]).apply(([actual, result, existingZones]) => {
         if (actual !== cfg.region) throw new pulumi.ResourceError(providerRegionMismatch(cfg.region, actual), parent, true);
+        if (existingZones) return existingZones;
         if (result.names.length < 2) {
             throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
         }
@@ -383,6 +399,7 @@ function ingressRule(ctx: AwsContext, ruleName: string, args: vpc.SecurityGroupI
 
 // --- network -------------------------------------------------------------------------
 function createNetwork(ctx: AwsContext): AwsNetwork {
+    if (ctx.cfg.network.existing) return joinExistingNetwork(ctx, ctx.cfg.network.existing);
     const { name, cfg, parent, opts, tags, network, floating, zones } = ctx;
     const vpcResource = new ec2.Vpc(`${name}-vpc`, { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } }, opts);
     const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpcResource.id, tags }, opts);
@@ -446,13 +463,95 @@ function createNetwork(ctx: AwsContext): AwsNetwork {
         new ec2.RouteTableAssociation(`${name}-private-${ZONE_SUFFIX[i]}`, { subnetId: subnet.id, routeTableId: privateRoutes[i].id }, opts);
         return subnet;
     });
-    return { vpc: vpcResource, igw, publicSubnets, privateSubnets, natCount, workerRouteTables };
+    return {
+        vpc: vpcResource,
+        vpcId: vpcResource.id,
+        internetGateway: [igw],
+        publicSubnetIds: publicSubnets.map((s) => s.id),
+        workerSubnetIds: privateSubnets.map((s) => s.id),
+        privateSubnets,
+        natCount,
+        workerRouteTableIds: workerRouteTables.map((table) => table.id),
+    };
+}
+
+/**
+ * An existing VPC (`network.existing`): nothing of the network is created. The lease's gateway
+ * endpoint goes on the worker subnets' own route tables, looked up per subnet.
+ */
+function joinExistingNetwork(ctx: AwsContext, existing: ExistingNetworkConfig): AwsNetwork {
+    const { cfg, opts, floating } = ctx;
+    const workerSubnetIds = existing.workerSubnets.map((subnet) => pulumi.output(subnet.id));
+    const routeTables = workerSubnetIds.map((subnetId) => ec2.getRouteTableOutput({ subnetId }, opts).routeTableId);
+    return {
+        vpcId: pulumi.output(existing.vpcId),
+        internetGateway: [],
+        publicSubnetIds: floating || !cfg.network.public ? [] : (existing.loadBalancerSubnets ?? []).map((subnet) => pulumi.output(subnet.id)),
+        workerSubnetIds,
+        privateSubnets: [],
+        natCount: 2,
+        workerRouteTableIds: pulumi.all(routeTables).apply((ids) => [...new Set(ids)]),
+    };
+}
+
+/**
+ * The existing subnets' zones, once each is checked against what the config says of it (in the
+ * VPC, with that CIDR) and the VPC against network.cidr: a wrong id fails the preview by name.
+ */
+function existingSubnetZones(cfg: ClusterConfig, existing: ExistingNetworkConfig, opts: { parent: pulumi.Resource }): pulumi.Output<[string, string]> {
+    const vpcFound = ec2.getVpcOutput({ id: existing.vpcId }, opts);
+    const listed = [
+        ...existing.workerSubnets.map((s, i) => [`workerSubnets[${i}]`, s] as const),
+        ...(existing.loadBalancerSubnets ?? []).map((s, i) => [`loadBalancerSubnets[${i}]`, s] as const),
+    ];
+    const found = listed.map(([, s]) => ec2.getSubnetOutput({ id: s.id }, opts));
+    return pulumi.all([vpcFound, pulumi.all(found)]).apply(([vpcResult, subnets]) => {
+        const problems: ConfigProblem[] = [];
+        const vpcCidrs = [vpcResult.cidrBlock, ...(vpcResult.cidrBlockAssociations ?? []).map((a) => a.cidrBlock)];
+        if (!vpcCidrs.includes(cfg.network.cidr)) {
+            problems.push({
+                key: `${PROJECT}:network.cidr`,
+                message: `"${cfg.network.cidr}" is not a CIDR of VPC ${vpcResult.id} (it has ${vpcCidrs.join(", ")}): set the VPC's own CIDR`,
+            });
+        }
+        subnets.forEach((subnet, i) => {
+            const [key, given] = listed[i];
+            if (subnet.vpcId !== vpcResult.id)
+                problems.push({
+                    key: `${PROJECT}:network.existing.${key}.id`,
+                    message: `subnet ${subnet.id} is in VPC ${subnet.vpcId}, not in network.existing.vpcId (${vpcResult.id})`,
+                });
+            if (subnet.cidrBlock !== given.cidr)
+                problems.push({
+                    key: `${PROJECT}:network.existing.${key}.cidr`,
+                    message: `"${given.cidr}" is not subnet ${subnet.id}'s CIDR (${subnet.cidrBlock}): set the subnet's own CIDR`,
+                });
+        });
+        const zoneOf = (i: number) => subnets[i].availabilityZone;
+        if (zoneOf(0) === zoneOf(1)) {
+            problems.push({
+                key: `${PROJECT}:network.existing.workerSubnets`,
+                message: `both subnets are in ${zoneOf(0)}; the workers need two availability zones, so one zone's failure leaves the other worker`,
+            });
+        }
+        const lbCount = existing.loadBalancerSubnets?.length ?? 0;
+        for (let i = 0; i < lbCount; i++) {
+            if (zoneOf(2 + i) !== zoneOf(i)) {
+                problems.push({
+                    key: `${PROJECT}:network.existing.loadBalancerSubnets[${i}].id`,
+                    message: `is in ${zoneOf(2 + i)}, but workerSubnets[${i}] is in ${zoneOf(i)}: list them zone by zone`,
+                });
+            }
+        }
+        if (problems.length > 0) throw new ConfigValidationError(problems);
+        return [zoneOf(0), zoneOf(1)] as [string, string];
+    });
 }
 
 // --- security groups -----------------------------------------------------------------
 function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecurityGroups {
     const { name, cfg, opts, tags, network, floating } = ctx;
-    const vpcResource = net.vpc;
+    const { vpcId } = net;
     // The NLB preserves client addresses, so workers see the senders' own IPs.
     const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
@@ -460,14 +559,14 @@ function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecurityGrou
     // a security group's description cannot change without replacing the group.
     const workerSg = new ec2.SecurityGroup(
         `${name}-workers-sg`,
-        { vpcId: vpcResource.id, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
+        { vpcId, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
         opts,
     );
     // Channel ports, grouped into contiguous ranges and split over groups of at most 60 rules.
     const channelSgs = channelRuleGroups(cfg.channels, cfg.network.allowedCidrs).map((rules, g) => {
         const sg = new ec2.SecurityGroup(
             g === 0 ? `${name}-channels-sg` : `${name}-channels-sg-${g + 1}`,
-            { vpcId: vpcResource.id, description: "Iguana channel ports from the allowed sender networks", tags },
+            { vpcId, description: "Iguana channel ports from the allowed sender networks", tags },
             opts,
         );
         for (const rule of rules) {
@@ -530,7 +629,7 @@ function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecurityGrou
 // --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
 function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups): ec2.Eip | undefined {
     const { name, cfg, opts, tags, floating, shared } = ctx;
-    const { vpc: vpcResource, privateSubnets, natCount } = net;
+    const { vpcId, workerSubnetIds, natCount } = net;
     const { workerSg } = sgs;
     const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
@@ -544,7 +643,7 @@ function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGro
         const endpointSg = new ec2.SecurityGroup(
             `${name}-ec2-api-sg`,
             {
-                vpcId: vpcResource.id,
+                vpcId,
                 description: floating
                     ? "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)"
                     : "EC2 API endpoint: HTTPS from the Iguana workers only (a new lease holder stops the old one)",
@@ -563,11 +662,11 @@ function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGro
         new ec2.VpcEndpoint(
             `${name}-ec2-api`,
             {
-                vpcId: vpcResource.id,
+                vpcId,
                 serviceName: `com.amazonaws.${cfg.region}.ec2`,
                 vpcEndpointType: "Interface",
                 privateDnsEnabled: true,
-                subnetIds: privateSubnets.map((s) => s.id),
+                subnetIds: workerSubnetIds,
                 securityGroupIds: [endpointSg.id],
                 tags: { ...tags, Name: `${name}-ec2-api` },
             },
@@ -612,7 +711,7 @@ function createIdentity(ctx: AwsContext): AwsIdentity {
 // --- the lease (docs/lease.md) ----------------------------------------------------------
 function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): dynamodb.Table {
     const { name, cfg, parent, opts, tags } = ctx;
-    const { vpc: vpcResource, workerRouteTables } = net;
+    const { vpcId, workerRouteTableIds } = net;
     const { key, role } = identity;
     // One item decides which worker is active. The table holds nothing else: no backups (no
     // point-in-time recovery) and no storage.protect; DynamoDB's own deletion protection guards
@@ -635,10 +734,10 @@ function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): d
     new ec2.VpcEndpoint(
         `${name}-lease`,
         {
-            vpcId: vpcResource.id,
+            vpcId,
             serviceName: `com.amazonaws.${cfg.region}.dynamodb`,
             vpcEndpointType: "Gateway",
-            routeTableIds: workerRouteTables.map((table) => table.id),
+            routeTableIds: workerRouteTableIds,
             policy: leaseEndpointPolicy(leaseTable.arn, role.arn),
             tags: { ...tags, Name: `${name}-lease` },
         },
@@ -651,18 +750,14 @@ function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): d
 // --- shared storage (storage.queueRecovery: shared) ------------------------------------
 function createSharedStorage(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups, identity: AwsIdentity): AwsSharedStorage | undefined {
     const { name, opts, tags, shared } = ctx;
-    const { vpc: vpcResource, privateSubnets } = net;
+    const { vpcId, workerSubnetIds } = net;
     const { workerSg } = sgs;
     const { key, role, keep } = identity;
     const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     // One EFS file system for Iguana's working directory, encrypted with the project key, a
     // mount target in each worker's zone behind a group that admits NFS from the workers only.
     if (!shared) return undefined;
-    const efsSg = new ec2.SecurityGroup(
-        `${name}-efs-sg`,
-        { vpcId: vpcResource.id, description: "Shared Iguana working directory (EFS): NFS from the Iguana workers only", tags },
-        opts,
-    );
+    const efsSg = new ec2.SecurityGroup(`${name}-efs-sg`, { vpcId, description: "Shared Iguana working directory (EFS): NFS from the Iguana workers only", tags }, opts);
     ingress("efs-in-nfs", {
         securityGroupId: efsSg.id,
         description: "NFS (TCP 2049, TLS inside) from the Iguana workers only",
@@ -683,8 +778,8 @@ function createSharedStorage(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityG
         // The queue lives here: deleting the cluster must not silently delete it.
         keep,
     );
-    const mountTargets = privateSubnets.map(
-        (subnet, i) => new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId: subnet.id, securityGroups: [efsSg.id] }, opts),
+    const mountTargets = workerSubnetIds.map(
+        (subnetId, i) => new efs.MountTarget(`${name}-shared-${ZONE_SUFFIX[i]}`, { fileSystemId: fileSystem.id, subnetId, securityGroups: [efsSg.id] }, opts),
     );
     new efs.FileSystemPolicy(`${name}-shared`, { fileSystemId: fileSystem.id, policy: sharedFileSystemPolicy(fileSystem.arn, role.arn) }, opts);
     return { efsSg, fileSystem, mountTargets };
@@ -701,7 +796,7 @@ function createWorkers(
     floatingVip: ec2.Eip | undefined,
 ): AwsWorker[] {
     const { name, cfg, parent, opts, tags, network, floating, shared, zones } = ctx;
-    const { privateSubnets } = net;
+    const { workerSubnetIds } = net;
     const { workerSg, channelSgs } = sgs;
     const { key, role, profile, secret, keep } = identity;
     const workerPlans = planWorkers(network);
@@ -738,10 +833,10 @@ function createWorkers(
               );
         const storageId = sharedFs ? sharedFs.fileSystem.id : volume!.id;
         const userData = pulumi
-            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name])
-            .apply(([storage, secretArn, allocationId, tableName]) =>
+            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana)])
+            .apply(([storage, secretArn, allocationId, tableName, installer]) =>
                 renderCloudInit(
-                    bootstrapSettings(cfg, plan, peer, {
+                    bootstrapSettings({ ...cfg, iguana: { ...cfg.iguana, ...installer } }, plan, peer, {
                         dataDisk: sharedFs ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
                         adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
                         vip: allocationId ? { kind: "aws-eip", allocationId, region: cfg.region } : undefined,
@@ -755,7 +850,7 @@ function createWorkers(
             {
                 ami: ami.id,
                 instanceType: cfg.workers.size,
-                subnetId: privateSubnets[plan.index].id,
+                subnetId: workerSubnetIds[plan.index],
                 privateIp: plan.privateIp,
                 vpcSecurityGroupIds: [workerSg.id, ...channelSgs.map((sg) => sg.id)],
                 iamInstanceProfile: profile.name,
@@ -816,18 +911,18 @@ function createWorkers(
 // --- network load balancers (the VIP) ------------------------------------------------
 function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: AwsWorker[]): AwsLoadBalancing {
     const { name, cfg, parent, opts, tags, network } = ctx;
-    const { vpc: vpcResource, igw, publicSubnets, privateSubnets } = net;
+    const { vpcId, internetGateway, publicSubnetIds, workerSubnetIds } = net;
     // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
     // the web port's block keeps the plain names (see scale.ts).
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
         const suffix = shard.plainNames ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
         const eips = cfg.network.public
-            ? publicSubnets.map((_, i) => {
+            ? publicSubnetIds.map((_, i) => {
                   const eipName = `${name}-vip${suffix}-${ZONE_SUFFIX[i]}`;
                   return new ec2.Eip(eipName, { domain: "vpc", tags: { ...tags, Name: eipName } }, opts);
               })
             : [];
-        const privateIps = privateSubnets.map((_, i) => hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)));
+        const privateIps = workerSubnetIds.map((_, i) => hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)));
         const nlb = new lb.LoadBalancer(
             `${name}-nlb${suffix}`,
             {
@@ -836,11 +931,11 @@ function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: AwsWorke
                 // Off by default on an NLB: without it the zone of the passive worker has no healthy target.
                 enableCrossZoneLoadBalancing: true,
                 subnetMappings: cfg.network.public
-                    ? publicSubnets.map((subnet, i) => ({ subnetId: subnet.id, allocationId: eips[i].allocationId }))
-                    : privateSubnets.map((subnet, i) => ({ subnetId: subnet.id, privateIpv4Address: privateIps[i] })),
+                    ? publicSubnetIds.map((subnetId, i) => ({ subnetId, allocationId: eips[i].allocationId }))
+                    : workerSubnetIds.map((subnetId, i) => ({ subnetId, privateIpv4Address: privateIps[i] })),
                 tags,
             },
-            { parent, dependsOn: [igw] },
+            { parent, dependsOn: internetGateway },
         );
         const addresses = cfg.network.public ? pulumi.all(eips.map((e) => e.publicIp)) : pulumi.output(privateIps);
         return { shard, nlb, addresses };
@@ -853,7 +948,7 @@ function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: AwsWorke
                 port,
                 protocol: "TCP",
                 targetType: "instance",
-                vpcId: vpcResource.id,
+                vpcId,
                 preserveClientIp: "true",
                 healthCheck: awsHealthCheck(check, cfg),
                 // Reset flows of a worker that turns unhealthy, so senders reconnect to the active one.

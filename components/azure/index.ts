@@ -15,7 +15,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AzureVmSize, azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./sizes";
-import { ClusterConfig } from "../config";
+import { ClusterConfig, resolveInstaller } from "../config";
 import {
     AZURE_ADMIN_USERNAME,
     AZURE_DATA_DISK_LUN,
@@ -346,7 +346,7 @@ function clusterContext(name: string, cfg: ClusterConfig, parent: pulumi.Resourc
     const opts = { parent };
     const tags = baseTags(cfg, name);
     const location = cfg.region;
-    const networkPlan = planNetwork(cfg.network.cidr);
+    const networkPlan = planNetwork(cfg.network.cidr, cfg.network.existing);
     const workerPlans = planWorkers(networkPlan);
     const workerHosts = workerPlans.map((w) => `${w.privateIp}/32`);
     const size = parseAzureVmSize(cfg.workers.size);
@@ -972,11 +972,11 @@ function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInputs): co
     const sharedAccount = shared ? shared.accountName : pulumi.output("");
     const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
     const customData = pulumi
-        .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName])
-        .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName]) =>
+        .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName, resolveInstaller(cfg.iguana)])
+        .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName, installer]) =>
             Buffer.from(
                 renderCloudInit(
-                    bootstrapSettings(cfg, plan, peer, {
+                    bootstrapSettings({ ...cfg, iguana: { ...cfg.iguana, ...installer } }, plan, peer, {
                         dataDisk: shared
                             ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
                             : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },

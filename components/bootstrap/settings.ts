@@ -138,6 +138,12 @@ export function tcpKeepaliveSeconds(idleTimeoutSeconds: number): number {
     return Math.max(30, Math.min(300, Math.floor(idleTimeoutSeconds / 2)));
 }
 
+/** A setting given as a pulumi.Input must be resolved (resolveInstaller) before a worker's files are rendered. */
+function resolvedText(value: unknown, key: string): string | undefined {
+    if (value === undefined || typeof value === "string") return value;
+    throw new Error(`${key} is not resolved yet: render the worker's files from resolveInstaller's values`);
+}
+
 export function bootstrapSettings(
     cfg: ClusterConfig,
     self: WorkerPlan,
@@ -156,8 +162,8 @@ export function bootstrapSettings(
     return {
         cloud: cfg.cloud,
         edition: cfg.iguana.edition,
-        installerUrl: cfg.iguana.installerUrl,
-        installerSha256: cfg.iguana.installerSha256,
+        installerUrl: resolvedText(cfg.iguana.installerUrl, "iguana.installerUrl"),
+        installerSha256: resolvedText(cfg.iguana.installerSha256, "iguana.installerSha256"),
         webPort: cfg.iguana.webPort,
         self,
         peer,

@@ -1,0 +1,126 @@
+/**
+ * The schema other languages get from `pulumi package add`: Pulumi's own component analyzer (the
+ * one its Node.js plugin host runs) reads HaIguanaClusterArgs, and the schema must say what the
+ * validator accepts: the same keys, the same choices, a description on every argument.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
+import { HaIguanaCluster } from "../components";
+import { CONFIG_KEYS, NESTED_KEYS } from "../components/config";
+import {
+    CHANNEL_MODES,
+    CLOUDS,
+    COMPONENT_TYPE,
+    EDITIONS,
+    FAILOVER_STRATEGY_CHOICES,
+    NAT_GATEWAY_CHOICES,
+    PROJECT,
+    PROTOCOLS,
+    QUEUE_RECOVERY_CHOICES,
+} from "../components/constants";
+
+const ROOT = path.join(__dirname, "..");
+
+interface SchemaProperty {
+    type?: string;
+    $ref?: string;
+    items?: SchemaProperty;
+    plain?: boolean;
+    description?: string;
+}
+interface SchemaType {
+    type: string;
+    properties?: Record<string, SchemaProperty>;
+    required?: string[];
+    enum?: { name: string; value: string }[];
+}
+interface PackageSchema {
+    name: string;
+    resources: Record<string, { isComponent: boolean; inputProperties: Record<string, SchemaProperty>; requiredInputs: string[]; properties: Record<string, SchemaProperty> }>;
+    types: Record<string, SchemaType>;
+}
+
+const typeName = (ref: string | undefined) => ref?.replace(`#/types/${PROJECT}:index:`, "");
+
+describe("component schema (PulumiPlugin.yaml, pulumi package add)", function () {
+    this.timeout(120000);
+    let schema: PackageSchema;
+
+    before(async () => {
+        const provider = new ComponentProvider({ name: PROJECT, dirname: ROOT, components: [HaIguanaCluster] });
+        schema = JSON.parse(await provider.getSchema());
+    });
+
+    it("PulumiPlugin.yaml declares the Node.js runtime and package.json's main exports the component", () => {
+        const plugin = yaml.load(fs.readFileSync(path.join(ROOT, "PulumiPlugin.yaml"), "utf8")) as { runtime?: string };
+        assert.strictEqual(plugin.runtime, "nodejs");
+        const main = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).main;
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        assert.strictEqual(require(path.join(ROOT, main)).HaIguanaCluster, HaIguanaCluster);
+    });
+
+    it("names HaIguanaCluster by the type the component registers, as a component", () => {
+        assert.strictEqual(schema.name, PROJECT);
+        assert.deepStrictEqual(Object.keys(schema.resources), [COMPONENT_TYPE]);
+        assert.strictEqual(schema.resources[COMPONENT_TYPE].isComponent, true);
+    });
+
+    it("takes exactly the keys the validator reads, top level and nested, and requires what it requires", () => {
+        const resource = schema.resources[COMPONENT_TYPE];
+        assert.deepStrictEqual(Object.keys(resource.inputProperties).sort(), [...CONFIG_KEYS, "region"].sort());
+        assert.deepStrictEqual([...resource.requiredInputs].sort(), ["channels", "cloud", "network", "region"]);
+        const nested: Record<keyof typeof NESTED_KEYS, string | undefined> = {
+            iguana: typeName(resource.inputProperties.iguana.$ref),
+            channel: typeName(resource.inputProperties.channels.items?.$ref),
+            network: typeName(resource.inputProperties.network.$ref),
+            workers: typeName(resource.inputProperties.workers.$ref),
+            failover: typeName(resource.inputProperties.failover.$ref),
+            storage: typeName(resource.inputProperties.storage.$ref),
+            existing: "ExistingNetworkArgs",
+            subnet: "ExistingSubnetArgs",
+        };
+        const typeOf = (name: string) => schema.types[`${PROJECT}:index:${name}`];
+        assert.strictEqual(typeName(typeOf("NetworkArgs").properties!.existing.$ref), "ExistingNetworkArgs");
+        assert.strictEqual(typeName(typeOf("ExistingNetworkArgs").properties!.workerSubnets.items?.$ref), "ExistingSubnetArgs");
+        for (const [key, type] of Object.entries(nested) as [keyof typeof NESTED_KEYS, string][]) {
+            assert.ok(schema.types[`${PROJECT}:index:${type}`], `${key}: type ${type} in the schema`);
+            assert.deepStrictEqual(Object.keys(schema.types[`${PROJECT}:index:${type}`].properties!).sort(), [...NESTED_KEYS[key]].sort(), key);
+        }
+        assert.deepStrictEqual([...(schema.types[`${PROJECT}:index:ChannelArgs`].required ?? [])].sort(), ["name", "port", "protocol"]);
+        assert.deepStrictEqual(typeOf("NetworkArgs").required, ["allowedCidrs"]);
+        assert.deepStrictEqual([...(typeOf("ExistingNetworkArgs").required ?? [])].sort(), ["vpcId", "workerSubnets"]);
+    });
+
+    it("offers the validator's choices as enums", () => {
+        const enumValues = (name: string) => schema.types[`${PROJECT}:index:${name}`].enum?.map((m) => m.value);
+        assert.deepStrictEqual(enumValues("Cloud"), [...CLOUDS]);
+        assert.deepStrictEqual(enumValues("Edition"), [...EDITIONS]);
+        assert.deepStrictEqual(enumValues("Protocol"), [...PROTOCOLS]);
+        assert.deepStrictEqual(enumValues("ChannelMode"), [...CHANNEL_MODES]);
+        assert.deepStrictEqual(enumValues("NatGateways"), [...NAT_GATEWAY_CHOICES]);
+        assert.deepStrictEqual(enumValues("FailoverStrategy"), [...FAILOVER_STRATEGY_CHOICES]);
+        assert.deepStrictEqual(enumValues("QueueRecovery"), [...QUEUE_RECOVERY_CHOICES]);
+        assert.strictEqual(typeName(schema.resources[COMPONENT_TYPE].inputProperties.cloud.$ref), "Cloud");
+    });
+
+    it("describes every argument, and takes an Output only where the component resolves one", () => {
+        const deferred: string[] = [];
+        const visit = (where: string, properties: Record<string, SchemaProperty>) => {
+            for (const [key, property] of Object.entries(properties)) {
+                assert.ok(property.description && property.description.length > 10, `${where}.${key} has a description`);
+                if (!property.plain) deferred.push(`${where}.${key}`);
+            }
+        };
+        visit("args", schema.resources[COMPONENT_TYPE].inputProperties);
+        for (const [name, type] of Object.entries(schema.types)) if (type.properties && name.endsWith("Args")) visit(typeName(`#/types/${name}`)!, type.properties);
+        assert.deepStrictEqual(deferred.sort(), ["ExistingNetworkArgs.vpcId", "ExistingSubnetArgs.id", "IguanaArgs.installerSha256", "IguanaArgs.installerUrl"]);
+    });
+
+    it("outputs the stack outputs of the contract", () => {
+        const outputs = Object.keys(schema.resources[COMPONENT_TYPE].properties);
+        for (const key of ["cloud", "vip", "vipAddresses", "dashboardUrl", "channelEndpoints", "workers"]) assert.ok(outputs.includes(key), key);
+    });
+});
