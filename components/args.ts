@@ -46,21 +46,26 @@ export interface ExistingSubnetArgs {
 }
 
 /**
- * A network the cluster joins instead of creating one (a hospital network reached over a VPN or
- * Direct Connect). The cluster creates no VPC, subnets, routes or NAT gateways in it; the worker
- * subnets must already route to the Internet (or the installer's host) and to the cloud's APIs.
+ * A network the cluster joins instead of creating one (a hospital network reached over a VPN,
+ * Direct Connect or ExpressRoute). The cluster creates no VPC / VNet, subnets, routes or NAT
+ * gateways in it; the worker subnets must already reach the Internet (or the installer's host)
+ * and the cloud's APIs.
  */
 export interface ExistingNetworkArgs {
     /** AWS: the VPC's id (`vpc-...`); `network.cidr` must be its CIDR. */
-    vpcId: pulumi.Input<string>;
-    /** The two worker subnets, WK1's first, in two different availability zones. */
+    vpcId?: pulumi.Input<string>;
+    /** Azure: the VNet's resource id; `network.cidr` must be one of its address spaces. */
+    virtualNetworkId?: pulumi.Input<string>;
+    /** The two worker subnets, WK1's first (on AWS in two different availability zones). */
     workerSubnets: ExistingSubnetArgs[];
     /**
-     * The two subnets of the internet-facing load balancer (public subnets routing to an Internet
-     * gateway), zone by zone as `workerSubnets`. Required with `public: true`; an internal load
-     * balancer sits in the worker subnets.
+     * AWS: the two subnets of the internet-facing load balancer (public subnets routing to an
+     * Internet gateway), zone by zone as `workerSubnets`. Required with `public: true`; an
+     * internal load balancer sits in the worker subnets.
      */
     loadBalancerSubnets?: ExistingSubnetArgs[];
+    /** Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts. */
+    privateEndpointSubnet?: ExistingSubnetArgs;
 }
 
 export interface NetworkArgs {
@@ -74,7 +79,7 @@ export interface NetworkArgs {
     public?: boolean;
     /** "one-per-zone" (default) or "single" NAT gateway for the workers' egress. */
     natGateways?: NatGateways;
-    /** Join an existing network instead of creating one (AWS). */
+    /** Join an existing network instead of creating one. */
     existing?: ExistingNetworkArgs;
 }
 

@@ -22,13 +22,18 @@ export interface ExistingSubnetConfig {
     cidr: string;
 }
 
-/** An existing network the cluster joins (AWS): it creates no VPC, subnets, routes or NAT gateways. */
+/** An existing network the cluster joins: it creates no VPC / VNet, subnets, routes or NAT gateways. */
 export interface ExistingNetworkConfig {
-    vpcId: Input<string>;
+    /** AWS. */
+    vpcId?: Input<string>;
+    /** Azure. */
+    virtualNetworkId?: Input<string>;
     /** WK1's subnet first. */
     workerSubnets: [ExistingSubnetConfig, ExistingSubnetConfig];
     /** The internet-facing load balancer's subnets (`public: true` with a load balancer only). */
     loadBalancerSubnets?: [ExistingSubnetConfig, ExistingSubnetConfig];
+    /** Azure: where the storage private endpoints go. */
+    privateEndpointSubnet?: ExistingSubnetConfig;
 }
 
 export interface NetworkConfig {

@@ -115,7 +115,7 @@ export const NESTED_KEYS = {
     iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
     channel: ["name", "protocol", "port", "mode"],
     network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways", "existing"],
-    existing: ["vpcId", "workerSubnets", "loadBalancerSubnets"],
+    existing: ["vpcId", "virtualNetworkId", "workerSubnets", "loadBalancerSubnets", "privateEndpointSubnet"],
     subnet: ["id", "cidr"],
     workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
     failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds", "leaseSeconds"],
@@ -262,14 +262,14 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     }
 
     const iguana = readIguana(r, raw.iguana);
-    const network = readNetwork(r, raw.network);
+    const network = readNetwork(r, raw.network, cloud);
     const workers = readWorkers(r, raw.workers, cloud);
     const failover = readFailover(r, raw.failover, cloud);
     const channels = readChannels(r, raw.channels, iguana.webPort);
     const storage = readStorage(r, raw.storage, cloud, raw.workers, channels);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
-    if (cloud === "aws" && network.existing) checkExistingSubnetRoom(r, network, failover.strategy, channels, iguana.webPort);
+    if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
 
     if (limits && channels.length > limits.maxChannels) {
         r.report(
@@ -432,7 +432,7 @@ export function resolveInstaller(iguana: IguanaConfig): pulumi.Output<{ installe
     });
 }
 
-function readNetwork(r: Reader, value: unknown): NetworkConfig {
+function readNetwork(r: Reader, value: unknown, cloud: Cloud | undefined): NetworkConfig {
     if (value === undefined) {
         r.report("network", "is required: at least network.allowedCidrs, the CIDRs allowed to send to the channels");
     }
@@ -464,78 +464,135 @@ function readNetwork(r: Reader, value: unknown): NetworkConfig {
     });
     const isPublic = r.boolean("network.public", obj.public) ?? DEFAULTS.public;
     const natGateways = r.oneOf("network.natGateways", obj.natGateways, NAT_GATEWAY_CHOICES) ?? DEFAULTS.natGateways;
-    const existing = readExistingNetwork(r, obj.existing, cidr);
+    const existing = readExistingNetwork(r, obj.existing, cidr, cloud);
     return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, ...(existing ? { existing } : {}) };
 }
 
 /** AWS resource ids: 8 or 17 hexadecimal digits after the prefix. */
 const AWS_ID_PATTERN = (prefix: string) => new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`);
 
-function readExistingNetwork(r: Reader, value: unknown, networkCidr: string): ExistingNetworkConfig | undefined {
+/** The keys of `network.existing` that only one cloud reads. */
+const EXISTING_NETWORK_CLOUD_KEYS: Record<Cloud, readonly string[]> = { aws: ["vpcId", "loadBalancerSubnets"], azure: ["virtualNetworkId", "privateEndpointSubnet"] };
+
+function readExistingNetwork(r: Reader, value: unknown, networkCidr: string, cloud: Cloud | undefined): ExistingNetworkConfig | undefined {
     const obj = r.object("network.existing", value, NESTED_KEYS.existing);
-    if (!obj) return undefined;
-    const vpcId = readAwsId(r, "network.existing.vpcId", obj.vpcId, "vpc");
-    const workerSubnets = readExistingSubnets(r, "network.existing.workerSubnets", obj.workerSubnets, networkCidr, true);
-    const loadBalancerSubnets = readExistingSubnets(r, "network.existing.loadBalancerSubnets", obj.loadBalancerSubnets, networkCidr, false);
+    if (!obj || !cloud) return undefined;
+    const other: Cloud = cloud === "aws" ? "azure" : "aws";
+    for (const key of EXISTING_NETWORK_CLOUD_KEYS[other]) {
+        if (obj[key] !== undefined)
+            r.report(
+                `network.existing.${key}`,
+                `is an ${other === "aws" ? "AWS" : "Azure"} setting; on ${cloud === "aws" ? "AWS" : "Azure"} set ${EXISTING_NETWORK_CLOUD_KEYS[cloud].join(" and ")}: remove the key`,
+            );
+    }
+    const vpcId = cloud === "aws" ? readCloudId(r, "network.existing.vpcId", obj.vpcId, "aws-vpc") : undefined;
+    const virtualNetworkId = cloud === "azure" ? readCloudId(r, "network.existing.virtualNetworkId", obj.virtualNetworkId, "azure-vnet") : undefined;
+    const subnetKind = cloud === "aws" ? "aws-subnet" : "azure-subnet";
+    const workerSubnets = readExistingSubnets(r, "network.existing.workerSubnets", obj.workerSubnets, networkCidr, true, subnetKind);
+    const loadBalancerSubnets =
+        cloud === "aws" ? readExistingSubnets(r, "network.existing.loadBalancerSubnets", obj.loadBalancerSubnets, networkCidr, false, subnetKind) : undefined;
+    let privateEndpointSubnet: ExistingSubnetConfig | undefined;
+    if (cloud === "azure") {
+        if (obj.privateEndpointSubnet === undefined) {
+            r.report(
+                "network.existing.privateEndpointSubnet",
+                "is required on Azure: the subnet for the storage accounts' private endpoints (the lease, and the shared queue), such as { id: <subnet resource id>, cidr: 10.8.30.0/27 }",
+            );
+        } else {
+            privateEndpointSubnet = readExistingSubnet(r, "network.existing.privateEndpointSubnet", obj.privateEndpointSubnet, networkCidr, subnetKind);
+        }
+    }
     const all = [
         ...(workerSubnets ?? []).map((s, i) => [`workerSubnets[${i}]`, s] as const),
         ...(loadBalancerSubnets ?? []).map((s, i) => [`loadBalancerSubnets[${i}]`, s] as const),
+        ...(privateEndpointSubnet ? [["privateEndpointSubnet", privateEndpointSubnet] as const] : []),
     ];
     all.forEach(([key, subnetConfig], i) => {
-        for (const [otherKey, other] of all.slice(0, i)) {
-            const [a, b] = [parseCidr(subnetConfig.cidr), parseCidr(other.cidr)];
+        for (const [otherKey, otherSubnet] of all.slice(0, i)) {
+            const [a, b] = [parseCidr(subnetConfig.cidr), parseCidr(otherSubnet.cidr)];
             if (cidrContains(a, b) || cidrContains(b, a)) {
                 r.report(
                     `network.existing.${key}.cidr`,
-                    `"${subnetConfig.cidr}" overlaps network.existing.${otherKey} ("${other.cidr}"); each subnet is listed once, and the pairs are in different subnets`,
+                    `"${subnetConfig.cidr}" overlaps network.existing.${otherKey} ("${otherSubnet.cidr}"); each subnet is listed once, and the pairs are in different subnets`,
                 );
             }
         }
     });
-    if (vpcId === undefined || !workerSubnets) return undefined;
-    return { vpcId, workerSubnets, ...(loadBalancerSubnets ? { loadBalancerSubnets } : {}) };
+    const networkId = cloud === "aws" ? vpcId : virtualNetworkId;
+    if (networkId === undefined || !workerSubnets || (cloud === "azure" && !privateEndpointSubnet)) return undefined;
+    return {
+        ...(cloud === "aws" ? { vpcId } : { virtualNetworkId }),
+        workerSubnets,
+        ...(loadBalancerSubnets ? { loadBalancerSubnets } : {}),
+        ...(privateEndpointSubnet ? { privateEndpointSubnet } : {}),
+    };
 }
 
-function readAwsId(r: Reader, key: string, value: unknown, prefix: string): pulumi.Input<string> | undefined {
+type CloudIdKind = "aws-vpc" | "aws-subnet" | "azure-vnet" | "azure-subnet";
+
+const AZURE_VNET_ID = "/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Network/virtualNetworks/[^/]+";
+const CLOUD_IDS: Record<CloudIdKind, { what: string; pattern: RegExp; example: string }> = {
+    "aws-vpc": { what: "a VPC id", pattern: AWS_ID_PATTERN("vpc"), example: "vpc-0123456789abcdef0" },
+    "aws-subnet": { what: "a subnet id", pattern: AWS_ID_PATTERN("subnet"), example: "subnet-0123456789abcdef0" },
+    "azure-vnet": {
+        what: "a VNet's resource id",
+        pattern: new RegExp(`^${AZURE_VNET_ID}$`, "i"),
+        example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>",
+    },
+    "azure-subnet": {
+        what: "a subnet's resource id",
+        pattern: new RegExp(`^${AZURE_VNET_ID}/subnets/[^/]+$`, "i"),
+        example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>/subnets/<subnet>",
+    },
+};
+
+function readCloudId(r: Reader, key: string, value: unknown, kind: CloudIdKind): pulumi.Input<string> | undefined {
     if (isDeferred(value)) return value as pulumi.Input<string>;
+    const { what, pattern, example } = CLOUD_IDS[kind];
     if (value === undefined) {
-        r.report(key, `is required: the ${prefix === "vpc" ? "VPC" : "subnet"}'s id, such as ${prefix}-0123456789abcdef0`);
+        r.report(key, `is required: ${what}, such as ${example}`);
         return undefined;
     }
     const text = r.string(key, value);
-    if (text !== undefined && !AWS_ID_PATTERN(prefix).test(text)) {
-        r.report(key, `"${text}" is not ${prefix === "vpc" ? "a VPC" : "a subnet"} id; allowed: ${prefix}- and 8 or 17 hexadecimal digits, such as ${prefix}-0123456789abcdef0`);
+    if (text !== undefined && !pattern.test(text)) {
+        r.report(key, `"${text}" is not ${what}; allowed: ${kind.startsWith("aws") ? `${kind.slice(4)}- and 8 or 17 hexadecimal digits, such as ` : ""}${example}`);
         return undefined;
     }
     return text;
 }
 
-function readExistingSubnets(r: Reader, key: string, value: unknown, networkCidr: string, required: boolean): [ExistingSubnetConfig, ExistingSubnetConfig] | undefined {
-    const example = `[{ id: subnet-0123456789abcdef0, cidr: 10.40.2.0/24 }, { id: subnet-0fedcba9876543210, cidr: 10.40.3.0/24 }]`;
+function readExistingSubnets(
+    r: Reader,
+    key: string,
+    value: unknown,
+    networkCidr: string,
+    required: boolean,
+    kind: CloudIdKind,
+): [ExistingSubnetConfig, ExistingSubnetConfig] | undefined {
+    const example = `[{ id: ${CLOUD_IDS[kind].example}, cidr: 10.40.2.0/24 }, { id: ..., cidr: 10.40.3.0/24 }]`;
     if (value === undefined) {
-        if (required) r.report(key, `is required: two subnets in two availability zones, WK1's first, such as ${example}`);
+        if (required) r.report(key, `is required: two subnets, WK1's first, such as ${example}`);
         return undefined;
     }
     if (!Array.isArray(value) || value.length !== 2) {
-        r.report(
-            key,
-            `must be a list of exactly two subnets, one per availability zone, such as ${example}; got ${Array.isArray(value) ? `${value.length} item(s)` : describe(value)}`,
-        );
+        r.report(key, `must be a list of exactly two subnets, WK1's first, such as ${example}; got ${Array.isArray(value) ? `${value.length} item(s)` : describe(value)}`);
         return undefined;
     }
-    const subnets = value.map((item, i) => {
-        const obj = r.object(`${key}[${i}]`, item, NESTED_KEYS.subnet);
-        if (!obj) return undefined;
-        const id = readAwsId(r, `${key}[${i}].id`, obj.id, "subnet");
-        const cidr = readSubnetCidr(r, `${key}[${i}].cidr`, obj.cidr, networkCidr);
-        return id !== undefined && cidr !== undefined ? { id, cidr } : undefined;
-    });
+    const subnets = value.map((item, i) => readExistingSubnet(r, `${key}[${i}]`, item, networkCidr, kind));
     return subnets[0] && subnets[1] ? [subnets[0], subnets[1]] : undefined;
+}
+
+function readExistingSubnet(r: Reader, key: string, value: unknown, networkCidr: string, kind: CloudIdKind): ExistingSubnetConfig | undefined {
+    const obj = r.object(key, value, NESTED_KEYS.subnet);
+    if (!obj) return undefined;
+    const id = readCloudId(r, `${key}.id`, obj.id, kind);
+    const cidr = readSubnetCidr(r, `${key}.cidr`, obj.cidr, networkCidr);
+    return id !== undefined && cidr !== undefined ? { id, cidr } : undefined;
 }
 
 function readSubnetCidr(r: Reader, key: string, value: unknown, networkCidr: string): string | undefined {
     if (value === undefined) {
-        r.report(key, "is required: the subnet's IPv4 CIDR as AWS holds it, such as 10.40.2.0/24 (the workers' fixed addresses are computed from it)");
+        r.report(key, "is required: the subnet's IPv4 CIDR as the cloud holds it, such as 10.40.2.0/24 (the workers' fixed addresses are computed from it)");
         return undefined;
     }
     const text = r.string(key, value);
@@ -547,11 +604,11 @@ function readSubnetCidr(r: Reader, key: string, value: unknown, networkCidr: str
     }
     const prefix = parseCidr(text).prefix;
     if (prefix < EXISTING_SUBNET_PREFIX_RANGE.min || prefix > EXISTING_SUBNET_PREFIX_RANGE.max) {
-        r.report(key, `"${text}" has prefix /${prefix}; allowed: /${EXISTING_SUBNET_PREFIX_RANGE.min} to /${EXISTING_SUBNET_PREFIX_RANGE.max} (an AWS subnet)`);
+        r.report(key, `"${text}" has prefix /${prefix}; allowed: /${EXISTING_SUBNET_PREFIX_RANGE.min} to /${EXISTING_SUBNET_PREFIX_RANGE.max}`);
         return undefined;
     }
     if (!cidrContains(parseCidr(networkCidr), parseCidr(text))) {
-        r.report(key, `"${text}" is not inside network.cidr ("${networkCidr}"), which must be the existing VPC's CIDR`);
+        r.report(key, `"${text}" is not inside network.cidr ("${networkCidr}"), which must be the existing network's CIDR`);
         return undefined;
     }
     return text;
@@ -559,11 +616,14 @@ function readSubnetCidr(r: Reader, key: string, value: unknown, networkCidr: str
 
 /**
  * The fixed addresses the cluster takes in each existing worker subnet must fit in it: the
- * worker's, and with an internal load balancer one per NLB (`.5`, or `100 + block`, scale.ts).
+ * worker's, and with an internal load balancer one per AWS NLB (`.5`, or `100 + block`,
+ * scale.ts) or Azure's one frontend (`.5`).
  */
-function checkExistingSubnetRoom(r: Reader, network: NetworkConfig, strategy: FailoverStrategy, channels: ChannelConfig[], webPort: number): void {
+function checkExistingSubnetRoom(r: Reader, cloud: Cloud, network: NetworkConfig, strategy: FailoverStrategy, channels: ChannelConfig[], webPort: number): void {
     const internal = strategy === "load-balancer" && !network.public;
-    const offsets = [WORKER_HOST_OFFSET, ...(internal ? shardChannels(channels, webPort).map((shard) => internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)) : [])];
+    // Azure: one load balancer, its internal frontend at .5 of WK1's subnet.
+    const vipOffsets = cloud === "aws" ? shardChannels(channels, webPort).map((shard) => internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)) : [INTERNAL_VIP_HOST_OFFSET];
+    const offsets = [WORKER_HOST_OFFSET, ...(internal ? vipOffsets : [])];
     const highest = Math.max(...offsets);
     network.existing!.workerSubnets.forEach((subnetConfig, i) => {
         const size = 2 ** (32 - parseCidr(subnetConfig.cidr).prefix);
@@ -580,18 +640,26 @@ function checkExistingSubnetRoom(r: Reader, network: NetworkConfig, strategy: Fa
 function checkExistingNetwork(r: Reader, cloud: Cloud | undefined, raw: RawClusterConfig, network: NetworkConfig, strategy: FailoverStrategy): void {
     const rawNetwork = raw.network as Record<string, unknown> | undefined;
     if (!rawNetwork || typeof rawNetwork !== "object" || rawNetwork.existing === undefined) return;
-    if (cloud === "azure") {
-        r.report("network.existing", "joins an existing AWS VPC; on Azure the cluster creates its own VNet in this version: remove the key");
-        return;
-    }
     if (rawNetwork.cidr === undefined) {
-        r.report("network.cidr", `is required with network.existing: the existing VPC's CIDR (the default ${DEFAULTS.networkCidr} belongs to a network the cluster would create)`);
+        r.report(
+            "network.cidr",
+            `is required with network.existing: the existing network's CIDR (the default ${DEFAULTS.networkCidr} belongs to a network the cluster would create)`,
+        );
     }
     if (rawNetwork.natGateways !== undefined) {
         r.report(
             "network.natGateways",
             "is not used with network.existing: the cluster creates no NAT gateway there, and the worker subnets' own routes carry their egress; remove the key",
         );
+    }
+    if (cloud === "azure") {
+        if (strategy === "floating-ip") {
+            r.report(
+                "network.existing",
+                `cannot be combined with failover.strategy: "floating-ip" on Azure in this version: the workers' right to move the VIP is a custom role assignable in the cluster's resource group only, and an existing VNet's subnets are outside it; use failover.strategy: "load-balancer"`,
+            );
+        }
+        return;
     }
     const existing = rawNetwork.existing as Record<string, unknown> | undefined;
     const lbSubnetsGiven = existing && typeof existing === "object" && existing.loadBalancerSubnets !== undefined;

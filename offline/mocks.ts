@@ -38,6 +38,14 @@ export interface MockAwsVpc {
     subnets: { id: string; cidrBlock: string; availabilityZone: string; routeTableId: string }[];
 }
 
+/** A VNet that exists before the program runs, as ARM describes it (`network.existing` on Azure). */
+export interface MockAzureVnet {
+    resourceGroupName: string;
+    name: string;
+    addressPrefixes: string[];
+    subnets: { name: string; addressPrefix: string }[];
+}
+
 /** Documentation address ranges (RFC 5737): never a real host. */
 const PUBLIC_PLACEHOLDER_RANGES = ["203.0.113.", "198.51.100."];
 
@@ -56,6 +64,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     private nextAddress = 10;
     /** VPCs that already exist in the account: what getVpc, getSubnet and getRouteTable find. */
     readonly existingVpcs: MockAwsVpc[] = [];
+    /** VNets that already exist in the subscription: what getVirtualNetwork and getSubnet find. */
+    readonly existingVnets: MockAzureVnet[] = [];
     /** The outputs of other stacks, by stack name: what a StackReference reads. */
     readonly stackOutputs: Record<string, Record<string, unknown>> = {};
 
@@ -205,6 +215,21 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 const found = this.existingVpcs.flatMap((v) => v.subnets).find((sub) => sub.id === args.inputs.subnetId);
                 if (!found) throw new Error(`query returned no results for subnet ${args.inputs.subnetId}`);
                 return { id: found.routeTableId, routeTableId: found.routeTableId };
+            }
+            case "azure-native:network:getVirtualNetwork":
+            case "azure-native:network:getSubnet": {
+                const { resourceGroupName, virtualNetworkName, subnetName } = args.inputs;
+                const vnet = this.existingVnets.find((v) => v.resourceGroupName.toLowerCase() === String(resourceGroupName).toLowerCase() && v.name === virtualNetworkName);
+                const vnetId = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/virtualNetworks/${virtualNetworkName}`;
+                if (!vnet)
+                    throw new Error(
+                        `ResourceNotFound: the Resource 'Microsoft.Network/virtualNetworks/${virtualNetworkName}' under resource group '${resourceGroupName}' was not found`,
+                    );
+                if (args.token.endsWith("getVirtualNetwork"))
+                    return { id: vnetId, name: vnet.name, location: this.region, addressSpace: { addressPrefixes: vnet.addressPrefixes } };
+                const subnet = vnet.subnets.find((sub) => sub.name === subnetName);
+                if (!subnet) throw new Error(`NotFound: Resource ${vnetId}/subnets/${subnetName} not found`);
+                return { id: `${vnetId}/subnets/${subnet.name}`, name: subnet.name, addressPrefix: subnet.addressPrefix };
             }
             case "azure-native:authorization:getClientConfig":
                 return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };

@@ -29,6 +29,8 @@ const EXISTING = {
     ],
 };
 
+const AZURE_VNET = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/hospital";
+
 const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] = [
     ["no cloud", aws({ cloud: undefined }), "iguana-ha:cloud", ["is required", '"aws"', '"azure"']],
     ["unknown cloud", aws({ cloud: "gcp" }), "iguana-ha:cloud", '"aws", "azure"'],
@@ -101,10 +103,28 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["CIDR with host bits", azure({ network: { allowedCidrs: ["10.0.0.5/24"] } }), "iguana-ha:network.allowedCidrs[0]", ["host bits", "10.0.0.0/24"]],
     ["admin CIDR that is a word", aws({ network: { allowedCidrs: ["10.0.0.0/8"], adminCidrs: ["office"] } }), "iguana-ha:network.adminCidrs[0]", "a.b.c.d/n"],
     [
-        "existing network on Azure",
+        "existing network on Azure: an AWS VPC id",
         azure({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], existing: { vpcId: "vpc-0123456789abcdef0", workerSubnets: [] } } }),
-        "iguana-ha:network.existing",
-        "on Azure the cluster creates its own VNet",
+        "iguana-ha:network.existing.vpcId",
+        ["is an AWS setting", "virtualNetworkId"],
+    ],
+    [
+        "existing network on Azure: no private endpoint subnet",
+        azure({ network: { cidr: "10.8.0.0/16", allowedCidrs: ["10.0.0.0/8"], existing: { virtualNetworkId: AZURE_VNET, workerSubnets: [] } } }),
+        "iguana-ha:network.existing.privateEndpointSubnet",
+        "is required on Azure",
+    ],
+    [
+        "existing network on Azure: a subnet id of AWS",
+        azure({
+            network: {
+                cidr: "10.8.0.0/16",
+                allowedCidrs: ["10.0.0.0/8"],
+                existing: { virtualNetworkId: AZURE_VNET, workerSubnets: EXISTING.workerSubnets, privateEndpointSubnet: { id: `${AZURE_VNET}/subnets/pe`, cidr: "10.8.3.0/27" } },
+            },
+        }),
+        "iguana-ha:network.existing.workerSubnets[0].id",
+        "is not a subnet's resource id",
     ],
     [
         "existing network without network.cidr",

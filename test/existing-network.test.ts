@@ -3,7 +3,9 @@
  * stack owns, with ids and the installer URL as Outputs, and reads the component's children.
  */
 import * as assert from "assert";
-import { ConfigValidationError } from "../components";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigValidationError, HaIguanaCluster, HaIguanaClusterArgs } from "../components";
+import { MOCK_AZURE_SUBSCRIPTION_ID, MockAzureVnet } from "../offline/mocks";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { WORKER_HOST_OFFSET, INTERNAL_VIP_HOST_OFFSET } from "../components/constants";
 import { internalVipOffset, shardChannels } from "../components/aws/scale";
@@ -135,5 +137,109 @@ describe("network.existing (AWS): examples/existing-network.ts", function () {
             return true;
         });
         await assert.rejects(run(hospitalMocks(HOSPITAL_VPC, "ftp://hospital/iguana.tar.gz")), /iguana\.installerUrl: "ftp:\/\/hospital\/iguana\.tar\.gz" is not an http\(s\) URL/);
+    });
+});
+
+const HOSPITAL_VNET: MockAzureVnet = {
+    resourceGroupName: "hospital-network-rg",
+    name: "hospital-vnet",
+    addressPrefixes: ["10.9.0.0/16"],
+    subnets: [
+        { name: "iguana-a", addressPrefix: "10.9.20.0/24" },
+        { name: "iguana-b", addressPrefix: "10.9.21.0/24" },
+        { name: "endpoints", addressPrefix: "10.9.30.0/27" },
+    ],
+};
+const VNET_ID = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${HOSPITAL_VNET.resourceGroupName}/providers/Microsoft.Network/virtualNetworks/${HOSPITAL_VNET.name}`;
+const subnetId = (name: string) => `${VNET_ID}/subnets/${name}`;
+
+function azureArgs(cidrs: string[] = HOSPITAL_VNET.subnets.map((s) => s.addressPrefix)): HaIguanaClusterArgs {
+    return {
+        cloud: "azure",
+        region: "eastus2",
+        channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+        network: {
+            cidr: "10.9.0.0/16",
+            allowedCidrs: ["10.200.0.0/16"],
+            public: false,
+            existing: {
+                // Outputs, as another stack's would be.
+                virtualNetworkId: pulumi.output(VNET_ID),
+                workerSubnets: [0, 1].map((i) => ({ id: pulumi.output(subnetId(HOSPITAL_VNET.subnets[i].name)), cidr: cidrs[i] })),
+                privateEndpointSubnet: { id: pulumi.output(subnetId("endpoints")), cidr: cidrs[2] },
+            },
+        },
+    };
+}
+
+function runAzure(args: HaIguanaClusterArgs) {
+    const mocks = new RecordingMocks("eastus2");
+    mocks.existingVnets.push(HOSPITAL_VNET);
+    return { mocks, run: evaluate({ stack: "prod", config: { "azure-native:location": "eastus2" }, mocks, run: () => ({ vip: new HaIguanaCluster("iguana", args).vip }) }) };
+}
+
+describe("network.existing (Azure)", function () {
+    this.timeout(60000);
+
+    it("puts the NICs, the internal frontend and the storage endpoints in the given subnets, the NSG on the NICs, and creates no network", async () => {
+        const { mocks, run } = runAzure(azureArgs());
+        const { outputs } = await run;
+        const created = (type: string) => mocks.resources.filter((r) => r.type === type);
+        for (const type of ["azure-native:network:VirtualNetwork", "azure-native:network:Subnet", "azure-native:network:NatGateway"])
+            assert.deepStrictEqual(created(type), [], type);
+        const nsgs = created("azure-native:network:NetworkSecurityGroup");
+        assert.deepStrictEqual(
+            nsgs.map((n) => n.name),
+            ["iguana-workers-nsg"],
+            "the workers' NSG only (the endpoint subnet is the owner's)",
+        );
+        const nics = created("azure-native:network:NetworkInterface");
+        assert.deepStrictEqual(
+            nics.map((n) => [n.inputs.ipConfigurations[0].subnet.id, n.inputs.ipConfigurations[0].privateIPAddress, n.inputs.networkSecurityGroup?.id]),
+            [0, 1].map((i) => [subnetId(HOSPITAL_VNET.subnets[i].name), hostAddress(parseCidr(HOSPITAL_VNET.subnets[i].addressPrefix), WORKER_HOST_OFFSET), nsgs[0].id]),
+        );
+        const [lb] = created("azure-native:network:LoadBalancer");
+        assert.strictEqual(lb.inputs.frontendIPConfigurations[0].subnet.id, subnetId("iguana-a"));
+        assert.strictEqual(outputs.vip, hostAddress(parseCidr("10.9.20.0/24"), INTERNAL_VIP_HOST_OFFSET));
+        for (const endpoint of created("azure-native:network:PrivateEndpoint")) assert.strictEqual(endpoint.inputs.subnet.id, subnetId("endpoints"), endpoint.name);
+        for (const link of created("azure-native:privatedns:VirtualNetworkLink")) assert.strictEqual(link.inputs.virtualNetwork.id, VNET_ID, link.name);
+    });
+
+    it("refuses, by key, a CIDR that is not the subnet's and a network.cidr the VNet does not have", async () => {
+        await assert.rejects(
+            runAzure(azureArgs(["10.9.20.0/24", "10.9.22.0/24", "10.9.30.0/27"])).run,
+            /network\.existing\.workerSubnets\[1\]\.cidr: "10\.9\.22\.0\/24" is not subnet iguana-b's CIDR \(10\.9\.21\.0\/24\)/,
+        );
+        const args = azureArgs();
+        await assert.rejects(
+            runAzure({ ...args, network: { ...args.network, cidr: "10.9.0.0/17" } }).run,
+            /network\.cidr: "10\.9\.0\.0\/17" is not an address space of VNet hospital-vnet/,
+        );
+    });
+
+    it("refuses the other cloud's keys, a missing endpoint subnet and floating-ip, before anything is registered", async () => {
+        const args = azureArgs();
+        const { mocks, run } = runAzure({
+            ...args,
+            failover: { strategy: "floating-ip" },
+            network: {
+                ...args.network,
+                public: true,
+                existing: { vpcId: "vpc-0123456789abcdef0", virtualNetworkId: VNET_ID, workerSubnets: args.network.existing!.workerSubnets },
+            },
+        });
+        await assert.rejects(run, (e: unknown) => {
+            assert.ok(e instanceof ConfigValidationError, String(e));
+            assert.deepStrictEqual(e.problems.map((p) => p.key).sort(), [
+                "iguana-ha:network.existing",
+                "iguana-ha:network.existing.privateEndpointSubnet",
+                "iguana-ha:network.existing.vpcId",
+            ]);
+            return true;
+        });
+        assert.deepStrictEqual(
+            mocks.resources.filter((r) => r.custom),
+            [],
+        );
     });
 });

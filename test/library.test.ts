@@ -72,7 +72,10 @@ describe("the library (package.json main)", function () {
                     const cluster = new HaIguanaCluster("iguana", readRawConfig() as HaIguanaClusterArgs);
                     const resourcesOnly = <T extends object>(all: T) =>
                         Object.fromEntries(Object.entries(all).filter(([, v]) => !pulumi.Output.isInstance(v) && !(Array.isArray(v) && pulumi.Output.isInstance(v[0]))));
-                    return { aws: cluster.aws ? urnsOf(resourcesOnly(cluster.aws)) : pulumi.output([]), azure: cluster.azure ? urnsOf({ ...cluster.azure }) : pulumi.output([]) };
+                    return {
+                        aws: cluster.aws ? urnsOf(resourcesOnly(cluster.aws)) : pulumi.output([]),
+                        azure: cluster.azure ? urnsOf(resourcesOnly(cluster.azure)) : pulumi.output([]),
+                    };
                 },
             });
             const exposed = Object.fromEntries((stack.startsWith("aws") ? outputs.aws : outputs.azure) as [string, string[]][]);

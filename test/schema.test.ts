@@ -91,7 +91,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
         }
         assert.deepStrictEqual([...(schema.types[`${PROJECT}:index:ChannelArgs`].required ?? [])].sort(), ["name", "port", "protocol"]);
         assert.deepStrictEqual(typeOf("NetworkArgs").required, ["allowedCidrs"]);
-        assert.deepStrictEqual([...(typeOf("ExistingNetworkArgs").required ?? [])].sort(), ["vpcId", "workerSubnets"]);
+        assert.deepStrictEqual([...(typeOf("ExistingNetworkArgs").required ?? [])].sort(), ["workerSubnets"]);
     });
 
     it("offers the validator's choices as enums", () => {
@@ -116,7 +116,13 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
         };
         visit("args", schema.resources[COMPONENT_TYPE].inputProperties);
         for (const [name, type] of Object.entries(schema.types)) if (type.properties && name.endsWith("Args")) visit(typeName(`#/types/${name}`)!, type.properties);
-        assert.deepStrictEqual(deferred.sort(), ["ExistingNetworkArgs.vpcId", "ExistingSubnetArgs.id", "IguanaArgs.installerSha256", "IguanaArgs.installerUrl"]);
+        assert.deepStrictEqual(deferred.sort(), [
+            "ExistingNetworkArgs.virtualNetworkId",
+            "ExistingNetworkArgs.vpcId",
+            "ExistingSubnetArgs.id",
+            "IguanaArgs.installerSha256",
+            "IguanaArgs.installerUrl",
+        ]);
     });
 
     it("outputs the stack outputs of the contract", () => {

@@ -484,7 +484,7 @@ function joinExistingNetwork(ctx: AwsContext, existing: ExistingNetworkConfig): 
     const workerSubnetIds = existing.workerSubnets.map((subnet) => pulumi.output(subnet.id));
     const routeTables = workerSubnetIds.map((subnetId) => ec2.getRouteTableOutput({ subnetId }, opts).routeTableId);
     return {
-        vpcId: pulumi.output(existing.vpcId),
+        vpcId: pulumi.output(existing.vpcId!),
         internetGateway: [],
         publicSubnetIds: floating || !cfg.network.public ? [] : (existing.loadBalancerSubnets ?? []).map((subnet) => pulumi.output(subnet.id)),
         workerSubnetIds,
@@ -499,7 +499,7 @@ function joinExistingNetwork(ctx: AwsContext, existing: ExistingNetworkConfig): 
  * VPC, with that CIDR) and the VPC against network.cidr: a wrong id fails the preview by name.
  */
 function existingSubnetZones(cfg: ClusterConfig, existing: ExistingNetworkConfig, opts: { parent: pulumi.Resource }): pulumi.Output<[string, string]> {
-    const vpcFound = ec2.getVpcOutput({ id: existing.vpcId }, opts);
+    const vpcFound = ec2.getVpcOutput({ id: existing.vpcId! }, opts);
     const listed = [
         ...existing.workerSubnets.map((s, i) => [`workerSubnets[${i}]`, s] as const),
         ...(existing.loadBalancerSubnets ?? []).map((s, i) => [`loadBalancerSubnets[${i}]`, s] as const),

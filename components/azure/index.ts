@@ -15,12 +15,13 @@ import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AzureVmSize, azureArchitecture, dedicatedHostSku, parseAzureVmSize } from "./sizes";
-import { ClusterConfig, resolveInstaller } from "../config";
+import { ClusterConfig, ConfigValidationError, ExistingNetworkConfig, ExistingSubnetConfig, resolveInstaller } from "../config";
 import {
     AZURE_ADMIN_USERNAME,
     AZURE_DATA_DISK_LUN,
     AZURE_DISK_SKU,
     AZURE_NSG_PRIORITY,
+    PROJECT,
     AZURE_SSH_KEY_BITS,
     AZURE_WORKER_ZONES,
     AZURE_ZONE_REDUNDANT,
@@ -196,9 +197,14 @@ export interface AzureClusterResources {
     resourceGroup: resources.ResourceGroup;
     /** Holds the queue disks (or the shared share's account), kept on destroy. */
     dataResourceGroup: resources.ResourceGroup;
-    virtualNetwork: network.VirtualNetwork;
-    /** The two worker subnets, WK1's zone first. */
+    /** The VNet the cluster created; none with `network.existing`. */
+    virtualNetwork?: network.VirtualNetwork;
+    /** The VNet the workers are in: the created one's id, or `network.existing.virtualNetworkId`. */
+    virtualNetworkId: pulumi.Output<string>;
+    /** The two worker subnets the cluster created, WK1's zone first; none with `network.existing`. */
     subnets: network.Subnet[];
+    /** The two worker subnets' ids, created or existing, WK1's zone first. */
+    workerSubnetIds: pulumi.Output<string>[];
     workerSecurityGroup: network.NetworkSecurityGroup;
     /** WK1, WK2. */
     virtualMachines: compute.VirtualMachine[];
@@ -238,6 +244,14 @@ interface AzureGroupContext extends AzureClusterContext {
     dataGroup: resources.ResourceGroup;
     /** Options of what holds the queue: kept on destroy, protected with storage.protect. */
     keep: { parent: pulumi.Resource; retainOnDelete: boolean; protect: boolean };
+}
+
+interface AzureNetwork {
+    virtualNetworkId: pulumi.Output<string>;
+    /** WK1's first; in an existing network each resolves only after its subnet was checked. */
+    workerSubnetIds: pulumi.Output<string>[];
+    /** Where the storage private endpoints go: given in an existing network, else created (createStorageEndpoints). */
+    privateEndpointSubnetId?: pulumi.Output<string>;
 }
 
 interface AzureWorkerSubnets {
@@ -288,19 +302,21 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
     // The steps keep the order the resources have always been registered in. The VIP and the
     // load balancer come before the workers: the NICs join the pool and the custom data names the VIP.
     const ctx = createResourceGroups(clusterContext(name, cfg, parent));
-    const vnet = createVirtualNetwork(ctx);
+    const existing = cfg.network.existing;
+    const vnet = existing ? undefined : createVirtualNetwork(ctx);
     const nsg = createWorkerSecurityGroup(ctx);
-    const { subnets } = createWorkerSubnets(ctx, vnet, nsg);
+    const subnets = vnet ? createWorkerSubnets(ctx, vnet, nsg).subnets : [];
+    const net: AzureNetwork = existing ? joinExistingNetwork(ctx, existing) : { virtualNetworkId: vnet!.id, workerSubnetIds: subnets.map((subnet) => subnet.id) };
     const vipIp = createPublicVip(ctx);
     const clientConfig = authorization.getClientConfigOutput({ parent });
     const subscriptionId = clientConfig.subscriptionId;
-    const { loadBalancer, poolId } = createLoadBalancer(ctx, subscriptionId, subnets, vipIp);
+    const { loadBalancer, poolId } = createLoadBalancer(ctx, subscriptionId, net.workerSubnetIds, vipIp);
     const hosts = createDedicatedHosts(ctx);
     const { vault } = createSecrets(ctx, clientConfig);
-    const storageEndpoints = createStorageEndpoints(ctx, vnet, subnets);
-    const { leaseAccount, leaseContainer, leaseDns } = createLease(ctx, clientConfig, vnet, storageEndpoints);
-    const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, vnet, storageEndpoints) : undefined;
-    const nics = createWorkerNics(ctx, subnets, loadBalancer, poolId);
+    const storageEndpoints = net.privateEndpointSubnetId ?? createStorageEndpoints(ctx, vnet!, subnets).id;
+    const { leaseAccount, leaseContainer, leaseDns } = createLease(ctx, clientConfig, net.virtualNetworkId, storageEndpoints);
+    const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, net.virtualNetworkId, storageEndpoints) : undefined;
+    const nics = createWorkerNics(ctx, net, nsg, loadBalancer, poolId);
     const workers = ctx.workerPlans.map((plan: WorkerPlan) => {
         const nic = nics[plan.index];
         const disk = shared ? undefined : createDataDisk(ctx, plan);
@@ -309,7 +325,7 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
         return { plan, nic, disk, vm };
     });
     if (shared) grantPeerFencing(ctx, workers);
-    if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, subnets);
+    if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
@@ -322,7 +338,9 @@ export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pul
             resourceGroup: ctx.group,
             dataResourceGroup: ctx.dataGroup,
             virtualNetwork: vnet,
+            virtualNetworkId: net.virtualNetworkId,
             subnets,
+            workerSubnetIds: net.workerSubnetIds,
             workerSecurityGroup: nsg,
             virtualMachines: workers.map((w) => w.vm),
             dataDisks: workers.flatMap((w) => (w.disk ? [w.disk] : [])),
@@ -519,6 +537,68 @@ function createWorkerSubnets(ctx: AzureGroupContext, vnet: network.VirtualNetwor
     return { natGateways, subnets };
 }
 
+/** The parts of a VNet's ARM id: `/subscriptions/<s>/resourceGroups/<g>/providers/Microsoft.Network/virtualNetworks/<v>`. */
+export function parseAzureVirtualNetworkId(id: string): { resourceGroupName: string; virtualNetworkName: string } | undefined {
+    const match = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/virtualNetworks\/([^/]+)$/i.exec(id);
+    return match ? { resourceGroupName: match[1], virtualNetworkName: match[2] } : undefined;
+}
+
+/** The parts of a subnet's ARM id: `/subscriptions/<s>/resourceGroups/<g>/providers/Microsoft.Network/virtualNetworks/<v>/subnets/<n>`. */
+export function parseAzureSubnetId(id: string): { resourceGroupName: string; virtualNetworkName: string; subnetName: string } | undefined {
+    const match = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/virtualNetworks\/([^/]+)\/subnets\/([^/]+)$/i.exec(id);
+    return match ? { resourceGroupName: match[1], virtualNetworkName: match[2], subnetName: match[3] } : undefined;
+}
+
+/**
+ * An existing VNet (`network.existing`): nothing of the network is created. Each subnet is looked
+ * up (getSubnet) and must be in the VNet with the CIDR the config gives; the NICs and endpoints
+ * take its id only once that holds, so a wrong one fails the preview by key.
+ */
+function joinExistingNetwork(ctx: AzureGroupContext, existing: ExistingNetworkConfig): AzureNetwork {
+    const { cfg, opts } = ctx;
+    const virtualNetworkId = pulumi.output(existing.virtualNetworkId!).apply((id) => {
+        const parts = parseAzureVirtualNetworkId(id);
+        if (!parts) throw new ConfigValidationError([{ key: `${PROJECT}:network.existing.virtualNetworkId`, message: `"${id}" is not a virtual network's resource id` }]);
+        return network.getVirtualNetworkOutput(parts, opts).apply((found) => {
+            const prefixes = found.addressSpace?.addressPrefixes ?? [];
+            if (!prefixes.includes(cfg.network.cidr)) {
+                throw new ConfigValidationError([
+                    {
+                        key: `${PROJECT}:network.cidr`,
+                        message: `"${cfg.network.cidr}" is not an address space of VNet ${parts.virtualNetworkName} (it has ${prefixes.join(", ")}): set the VNet's own CIDR`,
+                    },
+                ]);
+            }
+            return id;
+        });
+    });
+    const checked = (key: string, given: ExistingSubnetConfig) =>
+        pulumi.all([pulumi.output(given.id), virtualNetworkId]).apply(([id, vnetId]) => {
+            const parts = parseAzureSubnetId(id);
+            if (!parts || !id.toLowerCase().startsWith(`${vnetId.toLowerCase()}/subnets/`)) {
+                throw new ConfigValidationError([
+                    { key: `${PROJECT}:network.existing.${key}.id`, message: `"${id}" is not a subnet of network.existing.virtualNetworkId (${vnetId})` },
+                ]);
+            }
+            return network.getSubnetOutput(parts, opts).apply((found) => {
+                if (found.addressPrefix !== given.cidr) {
+                    throw new ConfigValidationError([
+                        {
+                            key: `${PROJECT}:network.existing.${key}.cidr`,
+                            message: `"${given.cidr}" is not subnet ${parts.subnetName}'s CIDR (${found.addressPrefix}): set the subnet's own CIDR`,
+                        },
+                    ]);
+                }
+                return id;
+            });
+        });
+    return {
+        virtualNetworkId,
+        workerSubnetIds: existing.workerSubnets.map((given, i) => checked(`workerSubnets[${i}]`, given)),
+        privateEndpointSubnetId: checked("privateEndpointSubnet", existing.privateEndpointSubnet!),
+    };
+}
+
 // --- load balancer (the VIP) ---------------------------------------------------------
 function createPublicVip(ctx: AzureGroupContext): network.PublicIPAddress | undefined {
     const { name, cfg, opts, tags, location, resourceGroupName, floating } = ctx;
@@ -545,7 +625,7 @@ function createPublicVip(ctx: AzureGroupContext): network.PublicIPAddress | unde
 function createLoadBalancer(
     ctx: AzureGroupContext,
     subscriptionId: pulumi.Output<string>,
-    subnets: network.Subnet[],
+    workerSubnetIds: pulumi.Output<string>[],
     vipIp: network.PublicIPAddress | undefined,
 ): AzureLoadBalancerResult {
     const { name, cfg, opts, tags, location, resourceGroupName, floating, activeActive, networkPlan } = ctx;
@@ -590,7 +670,7 @@ function createLoadBalancer(
                           ? { name: AZURE_LB_PARTS.frontend, publicIPAddress: { id: vipIp.id } }
                           : {
                                 name: AZURE_LB_PARTS.frontend,
-                                subnet: { id: subnets[0].id },
+                                subnet: { id: workerSubnetIds[0] },
                                 privateIPAllocationMethod: "Static",
                                 privateIPAddress: networkPlan.internalVipIps[0],
                                 zones: [...AZURE_ZONE_REDUNDANT],
@@ -746,8 +826,8 @@ function createStorageEndpoints(ctx: AzureGroupContext, vnet: network.VirtualNet
 function createLease(
     ctx: AzureGroupContext,
     clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
-    vnet: network.VirtualNetwork,
-    storageEndpoints: network.Subnet,
+    virtualNetworkId: pulumi.Output<string>,
+    storageEndpoints: pulumi.Output<string>,
 ): AzureLease {
     const { name, opts, tags, location, resourceGroupName } = ctx;
     const leaseAccount = new storage.StorageAccount(
@@ -779,7 +859,7 @@ function createLease(
     const blobZone = new privatedns.PrivateZone(`${name}-blob-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE, tags }, opts);
     new privatedns.VirtualNetworkLink(
         `${name}-blob-dns`,
-        { resourceGroupName, location: "global", privateZoneName: blobZone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
+        { resourceGroupName, location: "global", privateZoneName: blobZone.name, virtualNetwork: { id: virtualNetworkId }, registrationEnabled: false, tags },
         opts,
     );
     const leaseEndpoint = new network.PrivateEndpoint(
@@ -787,7 +867,7 @@ function createLease(
         {
             resourceGroupName,
             location,
-            subnet: { id: storageEndpoints.id },
+            subnet: { id: storageEndpoints },
             privateLinkServiceConnections: [{ name: "blob", privateLinkServiceId: leaseAccount.id, groupIds: ["blob"] }],
             tags,
         },
@@ -812,8 +892,8 @@ function createLease(
 function createSharedShare(
     ctx: AzureGroupContext,
     clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
-    vnet: network.VirtualNetwork,
-    storageEndpoints: network.Subnet,
+    virtualNetworkId: pulumi.Output<string>,
+    storageEndpoints: pulumi.Output<string>,
 ): AzureSharedShare {
     const { name, cfg, opts, tags, location, resourceGroupName, dataGroup, keep } = ctx;
     const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
@@ -860,7 +940,7 @@ function createSharedShare(
     const zone = new privatedns.PrivateZone(`${name}-file-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags }, opts);
     new privatedns.VirtualNetworkLink(
         `${name}-file-dns`,
-        { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: vnet.id }, registrationEnabled: false, tags },
+        { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: virtualNetworkId }, registrationEnabled: false, tags },
         opts,
     );
     const endpoint = new network.PrivateEndpoint(
@@ -868,7 +948,7 @@ function createSharedShare(
         {
             resourceGroupName,
             location,
-            subnet: { id: storageEndpoints.id },
+            subnet: { id: storageEndpoints },
             privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
             tags,
         },
@@ -914,7 +994,8 @@ function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): compute.Disk 
 // --- workers -------------------------------------------------------------------------
 function createWorkerNics(
     ctx: AzureGroupContext,
-    subnets: network.Subnet[],
+    net: AzureNetwork,
+    nsg: network.NetworkSecurityGroup,
     loadBalancer: network.LoadBalancer | undefined,
     poolId: pulumi.Output<string>,
 ): network.NetworkInterface[] {
@@ -930,7 +1011,7 @@ function createWorkerNics(
                     {
                         name: AZURE_IP_CONFIG_NAME,
                         primary: true,
-                        subnet: { id: subnets[plan.index].id },
+                        subnet: { id: net.workerSubnetIds[plan.index] },
                         // Fixed addresses: keepalived on each worker names its peer before either exists.
                         privateIPAllocationMethod: "Static",
                         privateIPAddress: plan.privateIp,
@@ -938,6 +1019,8 @@ function createWorkerNics(
                         loadBalancerBackendAddressPools: loadBalancer ? [{ id: poolId }] : undefined,
                     },
                 ],
+                // An existing network's subnets are not the cluster's to change: its NSG goes on the NICs.
+                ...(ctx.cfg.network.existing ? { networkSecurityGroup: { id: nsg.id } } : {}),
                 tags: workerTags,
             },
             // The pool id is built by hand: the pool exists only once the LB does.
@@ -1102,7 +1185,13 @@ function grantPeerFencing(ctx: AzureGroupContext, workers: AzureWorker[]): void 
 }
 
 // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
-function grantVipMoving(ctx: AzureGroupContext, workers: AzureWorker[], vipIp: network.PublicIPAddress, nics: network.NetworkInterface[], subnets: network.Subnet[]): void {
+function grantVipMoving(
+    ctx: AzureGroupContext,
+    workers: AzureWorker[],
+    vipIp: network.PublicIPAddress,
+    nics: network.NetworkInterface[],
+    subnetIds: pulumi.Output<string>[],
+): void {
     const { name, opts, group, resourceGroupName, workerPlans } = ctx;
     const mover = new authorization.RoleDefinition(
         `${name}-vip-mover`,
@@ -1119,7 +1208,7 @@ function grantVipMoving(ctx: AzureGroupContext, workers: AzureWorker[], vipIp: n
     const scopes: [string, pulumi.Output<string>][] = [
         ["vip", vipIp.id],
         ...nics.map((nic, i): [string, pulumi.Output<string>] => [`${workerPlans[i].name}-nic`, nic.id]),
-        ...subnets.map((subnet, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnet.id]),
+        ...subnetIds.map((subnetId, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnetId]),
     ];
     for (const { plan, vm } of workers) {
         for (const [what, scope] of scopes) {
