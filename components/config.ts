@@ -40,17 +40,7 @@ import { awsScaleProblems, internalVipOffset, shardChannels } from "./aws/scale"
 import { azureScaleProblems } from "./azure/scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
 
-export type {
-    ChannelConfig,
-    IguanaConfig,
-    NetworkConfig,
-    WorkersConfig,
-    FailoverConfig,
-    StorageConfig,
-    ClusterConfig,
-    ExistingNetworkConfig,
-    ExistingSubnetConfig,
-} from "./config-types";
+export type * from "./config-types";
 import type {
     ChannelConfig,
     IguanaConfig,
@@ -388,6 +378,7 @@ function installerUrlProblem(url: string): string | undefined {
     return INSTALLER_URL_PATTERN.test(url) ? undefined : `"${url}" is not an http(s) URL; allowed: https://host/path/to/installer`;
 }
 
+const SHA256_WITHOUT_URL = "checks the download of iguana.installerUrl, which is not set: set both, or remove the key";
 const INSTALLER_SHA256_PROBLEM = "is not a SHA-256 digest; allowed: 64 hexadecimal characters, as `sha256sum <installer>` prints them";
 
 function readIguana(r: Reader, value: unknown): IguanaConfig {
@@ -402,7 +393,7 @@ function readIguana(r: Reader, value: unknown): IguanaConfig {
         r.report("iguana.webPort", `${webPort} is reserved (${webPort === SSH_PORT ? "SSH" : "the role probe"}); pick another port`);
     }
     if (isDeferred(obj.installerSha256)) {
-        if (installerUrl === undefined) r.report("iguana.installerSha256", "checks the download of iguana.installerUrl, which is not set: set both, or remove the key");
+        if (installerUrl === undefined) r.report("iguana.installerSha256", SHA256_WITHOUT_URL);
         return { edition, installerUrl, installerSha256: obj.installerSha256 as pulumi.Input<string>, webPort };
     }
     let installerSha256 = r.string("iguana.installerSha256", obj.installerSha256);
@@ -410,7 +401,7 @@ function readIguana(r: Reader, value: unknown): IguanaConfig {
         r.report("iguana.installerSha256", INSTALLER_SHA256_PROBLEM);
         installerSha256 = undefined;
     } else if (installerSha256 !== undefined && installerUrl === undefined) {
-        r.report("iguana.installerSha256", "checks the download of iguana.installerUrl, which is not set: set both, or remove the key");
+        r.report("iguana.installerSha256", SHA256_WITHOUT_URL);
     }
     return { edition, installerUrl, installerSha256: installerSha256?.toLowerCase(), webPort };
 }

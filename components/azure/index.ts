@@ -543,10 +543,11 @@ export function parseAzureVirtualNetworkId(id: string): { resourceGroupName: str
     return match ? { resourceGroupName: match[1], virtualNetworkName: match[2] } : undefined;
 }
 
-/** The parts of a subnet's ARM id: `/subscriptions/<s>/resourceGroups/<g>/providers/Microsoft.Network/virtualNetworks/<v>/subnets/<n>`. */
+/** The parts of a subnet's ARM id: its VNet's id, then `/subnets/<n>`. */
 export function parseAzureSubnetId(id: string): { resourceGroupName: string; virtualNetworkName: string; subnetName: string } | undefined {
-    const match = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/virtualNetworks\/([^/]+)\/subnets\/([^/]+)$/i.exec(id);
-    return match ? { resourceGroupName: match[1], virtualNetworkName: match[2], subnetName: match[3] } : undefined;
+    const match = /^(.+)\/subnets\/([^/]+)$/i.exec(id);
+    const vnet = match ? parseAzureVirtualNetworkId(match[1]) : undefined;
+    return vnet ? { ...vnet, subnetName: match![2] } : undefined;
 }
 
 /**
