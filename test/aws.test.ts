@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
-import { awsArchitecture, awsLeaseLocator, leaseTablePolicy } from "../components/aws";
+import { awsLeaseLocator, leaseTablePolicy } from "../components/aws/lease";
+import { awsArchitecture } from "../components/aws/workers";
 import type { BootstrapSettings } from "../components/bootstrap";
 import { StackRun, awsConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
 import { assertAwsLease, workerStatements } from "./lease-assertions";

@@ -14,7 +14,7 @@ import { RecordingMocks } from "../offline/mocks";
 import { listStacks, readStackConfig } from "../offline/stack-config";
 import { readRawConfig } from "../components/program";
 import { runStack } from "./helpers";
-import { providerRegionMismatch } from "../components/aws";
+import { providerRegionMismatch } from "../components/aws/context";
 import { runProcess } from "./tools";
 
 const ROOT = path.resolve(__dirname, "..");

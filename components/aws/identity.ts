@@ -1,0 +1,65 @@
+/** Step 3, identity and secrets: the project KMS key, the worker role and profile, the admin password in Secrets Manager. */
+import * as pulumi from "@pulumi/pulumi";
+import * as iam from "@pulumi/aws/iam";
+import * as kms from "@pulumi/aws/kms";
+import * as secretsmanager from "@pulumi/aws/secretsmanager";
+import { createAdminPassword } from "../secrets";
+import { AwsContext } from "./context";
+
+/** Read of the admin secret only; decrypt with the project key only through Secrets Manager. */
+export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulumi.Input<string>, region: string): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "ReadAdminPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretArn },
+            {
+                Sid: "DecryptThroughSecretsManager",
+                Effect: "Allow",
+                Action: "kms:Decrypt",
+                Resource: keyArn,
+                Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+            },
+        ],
+    });
+}
+
+export interface AwsIdentity {
+    /** The options of what holds the queue (and of the key that encrypts it). */
+    keep: pulumi.CustomResourceOptions;
+    key: kms.Key;
+    role: iam.Role;
+    profile: iam.InstanceProfile;
+    secret: secretsmanager.Secret;
+}
+
+// --- identity and encryption ---------------------------------------------------------
+export function createIdentity(ctx: AwsContext): AwsIdentity {
+    const { name, cfg, parent, opts, tags, partition } = ctx;
+    // What holds the queue is kept by `pulumi destroy` (retainOnDelete), and with storage.protect
+    // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
+    // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
+    const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
+    const key = new kms.Key(`${name}-key`, { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, keep);
+    const role = new iam.Role(
+        `${name}-worker-role`,
+        {
+            description: "Iguana workers: SSM Session Manager access",
+            assumeRolePolicy: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            }),
+            tags,
+        },
+        opts,
+    );
+    new iam.RolePolicyAttachment(`${name}-worker-ssm`, { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, opts);
+    const profile = new iam.InstanceProfile(`${name}-worker-profile`, { role: role.name, tags }, opts);
+
+    // The admin password lives in Secrets Manager, encrypted with the project key; only the
+    // worker role may read it, and the workers fetch it at boot. It never enters user data.
+    const adminPassword = createAdminPassword(name, parent);
+    const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
+    new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
+    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) }, opts);
+    return { keep, key, role, profile, secret };
+}

@@ -1,0 +1,91 @@
+/** Step 2, security groups: channel ports from the allowed senders, the dashboard from admins, health checks from the VPC. */
+import * as ec2 from "@pulumi/aws/ec2";
+import * as vpc from "@pulumi/aws/vpc";
+import { channelRuleGroups } from "./scale";
+import { ROLE_PROBE_PORT } from "../constants";
+import { healthCheckFor } from "../model";
+import { AwsContext, ingressRule } from "./context";
+import { AwsNetwork } from "./network";
+
+export interface AwsSecurityGroups {
+    workerSg: ec2.SecurityGroup;
+    channelSgs: ec2.SecurityGroup[];
+}
+
+// --- security groups -----------------------------------------------------------------
+export function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecurityGroups {
+    const { name, cfg, opts, tags, network, floating } = ctx;
+    const { vpcId } = net;
+    // The NLB preserves client addresses, so workers see the senders' own IPs.
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
+    const cidrSlug = (cidr: string) => cidr.replace(/[./]/g, "-");
+    // The description still names VRRP, whose rule is gone (the lease decides who is active):
+    // a security group's description cannot change without replacing the group.
+    const workerSg = new ec2.SecurityGroup(
+        `${name}-workers-sg`,
+        { vpcId, description: "Iguana workers: dashboard, role probe, VRRP between workers; no SSH (use SSM)", tags },
+        opts,
+    );
+    // Channel ports, grouped into contiguous ranges and split over groups of at most 60 rules.
+    const channelSgs = channelRuleGroups(cfg.channels, cfg.network.allowedCidrs).map((rules, g) => {
+        const sg = new ec2.SecurityGroup(
+            g === 0 ? `${name}-channels-sg` : `${name}-channels-sg-${g + 1}`,
+            { vpcId, description: "Iguana channel ports from the allowed sender networks", tags },
+            opts,
+        );
+        for (const rule of rules) {
+            const ports = rule.from === rule.to ? `${rule.from}` : `${rule.from}-${rule.to}`;
+            ingress(`in-${ports}-${cidrSlug(rule.cidr)}`, {
+                securityGroupId: sg.id,
+                description: `Channel port(s) ${ports} from ${rule.cidr}`,
+                ipProtocol: "tcp",
+                fromPort: rule.from,
+                toPort: rule.to,
+                cidrIpv4: rule.cidr,
+            });
+        }
+        return sg;
+    });
+    for (const cidr of cfg.network.adminCidrs) {
+        ingress(`in-dashboard-${cidrSlug(cidr)}`, {
+            securityGroupId: workerSg.id,
+            description: `Iguana dashboard from admin network ${cidr}`,
+            ipProtocol: "tcp",
+            fromPort: cfg.iguana.webPort,
+            toPort: cfg.iguana.webPort,
+            cidrIpv4: cidr,
+        });
+    }
+    if (!floating) {
+        ingress("in-role-probe", {
+            securityGroupId: workerSg.id,
+            description: "Role probe: load balancer health checks from inside the VPC",
+            ipProtocol: "tcp",
+            fromPort: ROLE_PROBE_PORT,
+            toPort: ROLE_PROBE_PORT,
+            cidrIpv4: network.vpcCidr,
+        });
+    }
+    if (cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health")) {
+        ingress("in-iguana-health", {
+            securityGroupId: workerSg.id,
+            description: "Iguana health checks of active-active channels from inside the VPC",
+            ipProtocol: "tcp",
+            fromPort: cfg.iguana.webPort,
+            toPort: cfg.iguana.webPort,
+            cidrIpv4: network.vpcCidr,
+        });
+    }
+    new vpc.SecurityGroupEgressRule(
+        `${name}-out-all`,
+        {
+            securityGroupId: workerSg.id,
+            description: floating ? "Egress through each worker's own public address" : "Egress through the NAT gateways",
+            ipProtocol: "-1",
+            cidrIpv4: "0.0.0.0/0",
+            tags,
+        },
+        opts,
+    );
+    return { workerSg, channelSgs };
+}

@@ -1,0 +1,74 @@
+/** The floating VIP (`failover.strategy: floating-ip`): one Elastic IP the active worker moves to itself, through an EC2 API endpoint. */
+import * as pulumi from "@pulumi/pulumi";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as vpc from "@pulumi/aws/vpc";
+import { HTTPS_PORT } from "../constants";
+import { AwsContext, ingressRule } from "./context";
+import { AwsNetwork } from "./network";
+import { AwsSecurityGroups } from "./security";
+
+/**
+ * What a worker may do to the floating VIP, and nothing more: move that one Elastic IP onto
+ * either worker, take it off, and look it up (DescribeAddresses has no resource-level
+ * permissions, so it cannot be narrowed further).
+ */
+export function moveVipPolicy(eipArn: pulumi.Input<string>, instanceArns: pulumi.Input<string>[]): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "MoveTheVipOntoAWorker", Effect: "Allow", Action: "ec2:AssociateAddress", Resource: [eipArn, ...instanceArns] },
+            { Sid: "TakeTheVipOffAWorker", Effect: "Allow", Action: "ec2:DisassociateAddress", Resource: eipArn },
+            { Sid: "FindWhoHoldsTheVip", Effect: "Allow", Action: "ec2:DescribeAddresses", Resource: "*" },
+        ],
+    });
+}
+
+// --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
+export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups): ec2.Eip | undefined {
+    const { name, cfg, opts, tags, floating, shared } = ctx;
+    const { vpcId, workerSubnetIds, natCount } = net;
+    const { workerSg } = sgs;
+    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
+    // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
+    // later `pulumi up` never moves it back. The EC2 API is reached through an interface endpoint
+    // inside the VPC, so a worker can take the VIP whatever its own Internet path is doing.
+    // Shared storage needs the EC2 API too (a new lease holder stops the old one): through the
+    // same endpoint when one NAT gateway is the workers' only other way out, because losing its
+    // zone would leave the surviving worker unable to fence, and so passive.
+    const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
+    if (floating || (shared && natCount < 2)) {
+        const endpointSg = new ec2.SecurityGroup(
+            `${name}-ec2-api-sg`,
+            {
+                vpcId,
+                description: floating
+                    ? "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)"
+                    : "EC2 API endpoint: HTTPS from the Iguana workers only (a new lease holder stops the old one)",
+                tags,
+            },
+            opts,
+        );
+        ingress("ec2-api-in-https", {
+            securityGroupId: endpointSg.id,
+            description: "HTTPS to the EC2 API endpoint from the Iguana workers only",
+            ipProtocol: "tcp",
+            fromPort: HTTPS_PORT,
+            toPort: HTTPS_PORT,
+            referencedSecurityGroupId: workerSg.id,
+        });
+        new ec2.VpcEndpoint(
+            `${name}-ec2-api`,
+            {
+                vpcId,
+                serviceName: `com.amazonaws.${cfg.region}.ec2`,
+                vpcEndpointType: "Interface",
+                privateDnsEnabled: true,
+                subnetIds: workerSubnetIds,
+                securityGroupIds: [endpointSg.id],
+                tags: { ...tags, Name: `${name}-ec2-api` },
+            },
+            opts,
+        );
+    }
+    return floatingVip;
+}
