@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { azureArchitecture, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "../components/azure/sizes";
-import { AZURE_LB_PARTS, azureRuleName, placeholderSshPublicKey, sshRsaPublicKey } from "../components/azure";
+import { AZURE_LB_PARTS, azureRuleName } from "../components/azure/load-balancer";
+import { placeholderSshPublicKey, sshRsaPublicKey } from "../components/azure/workers";
 import { ClusterConfig, ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
 import { AZURE_NSG_ADDRESSES_PER_DIRECTION, AZURE_NSG_PRIORITY, CLOUD_LIMITS, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 import { azureNsgSourceCount } from "../components/azure/scale";
@@ -15,7 +16,7 @@ import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../offline/mocks";
 import { StackRun, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
 import { assertAzureLease } from "./lease-assertions";
-import { azureLeaseLocator } from "../components/azure";
+import { azureLeaseLocator } from "../components/azure/lease";
 import { requireTools } from "./tools";
 
 const T = {

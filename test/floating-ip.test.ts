@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { VIP_MOVER_ACTIONS } from "../components/azure";
+import { VIP_MOVER_ACTIONS } from "../components/azure/access";
 import { bootstrapSettings, renderWorkerFiles } from "../components/bootstrap";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";

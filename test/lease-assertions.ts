@@ -1,7 +1,8 @@
 /** What every cluster's lease must look like, per cloud: shared by the test files of each mode. */
 import * as assert from "assert";
 import type { BootstrapSettings } from "../components/bootstrap";
-import { leaseAccountName, sharedAccountName } from "../components/azure";
+import { leaseAccountName } from "../components/azure/lease";
+import { sharedAccountName } from "../components/azure/storage";
 import { MOCK_AZURE_SUBSCRIPTION_ID } from "../offline/mocks";
 import { StackRun } from "./helpers";
 

@@ -9,7 +9,8 @@ import { bootstrapSettings, renderCheckIguanaScript, renderNotifyScript, renderW
 import { IGUANA_SHARED_UID, NFS_PORT } from "../components/constants";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeQueueRecovery } from "../components/modes";
-import { PEER_FENCE_ACTIONS, sharedAccountName } from "../components/azure";
+import { PEER_FENCE_ACTIONS } from "../components/azure/access";
+import { sharedAccountName } from "../components/azure/storage";
 import type { BootstrapSettings } from "../components/bootstrap";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
 import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";

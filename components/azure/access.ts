@@ -1,0 +1,138 @@
+/** What each worker's identity may do, granted once the VMs exist: read the password, write the lease, fence its peer, move the VIP. */
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as compute from "@pulumi/azure-native/compute";
+import * as network from "@pulumi/azure-native/network";
+import * as storage from "@pulumi/azure-native/storage";
+import { AZURE_WORKER_ZONES } from "../constants";
+import * as keyvault from "@pulumi/azure-native/keyvault";
+import { WorkerPlan } from "../model";
+import { AzureGroupContext } from "./context";
+import { KEY_VAULT_SECRETS_USER_ROLE, STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE } from "./identity";
+import { AzureWorker } from "./workers";
+
+/**
+ * What a worker's identity may do to its peer (shared mode: stop it before starting Iguana on
+ * the shared queue): read the VM (its power state) and power it off. Assigned on the peer VM only.
+ */
+export const PEER_FENCE_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/powerOff/action"] as const;
+
+/**
+ * What a worker's identity may do to move the floating VIP: read and update a NIC (attach or
+ * detach the Public IP), and the linked-access checks such an update runs: join that Public IP
+ * and the NIC's subnet. The role is assigned only on the two NICs, the Public IP and the two
+ * worker subnets, never on the resource group.
+ */
+export const VIP_MOVER_ACTIONS = [
+    "Microsoft.Network/networkInterfaces/read",
+    "Microsoft.Network/networkInterfaces/write",
+    "Microsoft.Network/publicIPAddresses/read",
+    "Microsoft.Network/publicIPAddresses/join/action",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+] as const;
+
+/** A worker's own access: read the admin password, write the lease. */
+export function grantWorkerAccess(
+    ctx: AzureGroupContext,
+    plan: WorkerPlan,
+    vm: compute.VirtualMachine,
+    clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
+    vault: keyvault.Vault,
+    leaseContainer: storage.BlobContainer,
+): void {
+    const { name, opts } = ctx;
+    new authorization.RoleAssignment(
+        `${name}-${plan.name}-reads-secrets`,
+        {
+            principalId: vm.identity.apply((identity) => identity!.principalId),
+            principalType: "ServicePrincipal",
+            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${KEY_VAULT_SECRETS_USER_ROLE}`,
+            scope: vault.id,
+        },
+        opts,
+    );
+    // The lease container only: not the account, whose other containers (none) stay closed.
+    new authorization.RoleAssignment(
+        `${name}-${plan.name}-writes-lease`,
+        {
+            principalId: vm.identity.apply((identity) => identity!.principalId),
+            principalType: "ServicePrincipal",
+            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE}`,
+            scope: leaseContainer.id,
+        },
+        opts,
+    );
+}
+
+// --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
+// A new lease holder powers off the previous one before it starts Iguana on the shared
+// queue: each worker may read and power off its peer's VM, and no other.
+export function grantPeerFencing(ctx: AzureGroupContext, workers: AzureWorker[]): void {
+    const { name, opts, group, resourceGroupName } = ctx;
+    const fencer = new authorization.RoleDefinition(
+        `${name}-peer-fencer`,
+        {
+            scope: group.id,
+            roleName: pulumi.interpolate`iguana-ha peer fencer (${resourceGroupName})`,
+            description: "Reads and powers off the other worker VM of one cluster, nothing else",
+            roleType: "CustomRole",
+            permissions: [{ actions: [...PEER_FENCE_ACTIONS], notActions: [] }],
+            assignableScopes: [group.id],
+        },
+        opts,
+    );
+    for (const { plan, vm } of workers) {
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-fences-peer`,
+            {
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: fencer.id,
+                scope: workers[1 - plan.index].vm.id,
+            },
+            opts,
+        );
+    }
+}
+
+// --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
+export function grantVipMoving(
+    ctx: AzureGroupContext,
+    workers: AzureWorker[],
+    vipIp: network.PublicIPAddress,
+    nics: network.NetworkInterface[],
+    subnetIds: pulumi.Output<string>[],
+): void {
+    const { name, opts, group, resourceGroupName, workerPlans } = ctx;
+    const mover = new authorization.RoleDefinition(
+        `${name}-vip-mover`,
+        {
+            scope: group.id,
+            roleName: pulumi.interpolate`iguana-ha VIP mover (${resourceGroupName})`,
+            description: "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
+            roleType: "CustomRole",
+            permissions: [{ actions: [...VIP_MOVER_ACTIONS], notActions: [] }],
+            assignableScopes: [group.id],
+        },
+        opts,
+    );
+    const scopes: [string, pulumi.Output<string>][] = [
+        ["vip", vipIp.id],
+        ...nics.map((nic, i): [string, pulumi.Output<string>] => [`${workerPlans[i].name}-nic`, nic.id]),
+        ...subnetIds.map((subnetId, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnetId]),
+    ];
+    for (const { plan, vm } of workers) {
+        for (const [what, scope] of scopes) {
+            new authorization.RoleAssignment(
+                `${name}-${plan.name}-moves-vip-on-${what}`,
+                {
+                    principalId: vm.identity.apply((identity) => identity!.principalId),
+                    principalType: "ServicePrincipal",
+                    roleDefinitionId: mover.id,
+                    scope,
+                },
+                opts,
+            );
+        }
+    }
+}

@@ -1,0 +1,71 @@
+/** What every step of the Azure cluster shares: name, config, tags, the plans, the VM size; then the two resource groups (the data one kept on destroy). */
+import * as pulumi from "@pulumi/pulumi";
+import * as resources from "@pulumi/azure-native/resources";
+import type { network as networkInputs } from "@pulumi/azure-native/types/input";
+import { AzureVmSize, parseAzureVmSize } from "./sizes";
+import { ClusterConfig } from "../config";
+import { WorkerPlan, baseTags, healthCheckFor, planNetwork, planWorkers } from "../model";
+
+/** What every step needs: the cluster's name, config, parent and the plans derived from them. */
+export interface AzureClusterContext {
+    name: string;
+    cfg: ClusterConfig;
+    parent: pulumi.Resource;
+    opts: { parent: pulumi.Resource };
+    tags: Record<string, string>;
+    location: string;
+    floating: boolean;
+    networkPlan: ReturnType<typeof planNetwork>;
+    workerPlans: WorkerPlan[];
+    workerHosts: string[];
+    size: AzureVmSize;
+    activeActive: boolean;
+}
+
+/** The context once the resource groups exist. */
+export interface AzureGroupContext extends AzureClusterContext {
+    group: resources.ResourceGroup;
+    resourceGroupName: pulumi.Output<string>;
+    dataGroup: resources.ResourceGroup;
+    /** Options of what holds the queue: kept on destroy, protected with storage.protect. */
+    keep: { parent: pulumi.Resource; retainOnDelete: boolean; protect: boolean };
+}
+
+// Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
+export function inboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange">): networkInputs.SecurityRuleArgs {
+    return {
+        ...args,
+        direction: "Inbound",
+        sourcePortRange: "*",
+    };
+}
+
+export function clusterContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {
+    const floating = cfg.failover.strategy === "floating-ip";
+    const opts = { parent };
+    const tags = baseTags(cfg, name);
+    const location = cfg.region;
+    const networkPlan = planNetwork(cfg.network.cidr, cfg.network.existing);
+    const workerPlans = planWorkers(networkPlan);
+    const workerHosts = workerPlans.map((w) => `${w.privateIp}/32`);
+    const size = parseAzureVmSize(cfg.workers.size);
+    if (!size) {
+        // validateClusterConfig rejects such names first; this guards direct callers.
+        throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent, true);
+    }
+    const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+    return { name, cfg, parent, opts, tags, location, floating, networkPlan, workerPlans, workerHosts, size, activeActive };
+}
+
+export function createResourceGroups(base: AzureClusterContext): AzureGroupContext {
+    const { name, cfg, parent, opts, tags, location } = base;
+    const group = new resources.ResourceGroup(`${name}-rg`, { location, tags }, opts);
+    const resourceGroupName = group.name;
+    // What holds the queue (the data disks, or the shared storage account) sits in a resource
+    // group of its own: deleting a resource group deletes everything in it, so `pulumi destroy`
+    // keeps this group and its contents (retainOnDelete), and with storage.protect Pulumi refuses
+    // to delete or replace them at all.
+    const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
+    const dataGroup = new resources.ResourceGroup(`${name}-data-rg`, { location, tags: { ...tags, holds: "iguana-queue" } }, keep);
+    return { ...base, group, resourceGroupName, dataGroup, keep };
+}
