@@ -2,13 +2,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as network from "@pulumi/azure-native/network";
-import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as storage from "@pulumi/azure-native/storage";
 import { AZURE_BLOB_PRIVATE_DNS_ZONE, AZURE_LEASE_CONTAINER, HOLDS_LEASE } from "../constants";
 import { LeaseLocator } from "../bootstrap";
 import { leaseRecordKey } from "../model";
 import { AzureGroupContext } from "./context";
-import { storageAccountName } from "./storage";
+import { privateStorageEndpoint, storageAccountName } from "./storage";
 
 /** The lease's account: every cluster has one. */
 export function leaseAccountName(subscriptionId: string, resourceGroupName: string): string {
@@ -64,32 +63,14 @@ export function createLease(
         { resourceGroupName, accountName: leaseAccount.name, containerName: AZURE_LEASE_CONTAINER, publicAccess: "None" },
         opts,
     );
-    const blobZone = new privatedns.PrivateZone(`${name}-blob-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE, tags }, opts);
-    new privatedns.VirtualNetworkLink(
-        `${name}-blob-dns`,
-        { resourceGroupName, location: "global", privateZoneName: blobZone.name, virtualNetwork: { id: virtualNetworkId }, registrationEnabled: false, tags },
-        opts,
-    );
-    const leaseEndpoint = new network.PrivateEndpoint(
-        `${name}-lease-pe`,
-        {
-            resourceGroupName,
-            location,
-            subnet: { id: storageEndpoints },
-            privateLinkServiceConnections: [{ name: "blob", privateLinkServiceId: leaseAccount.id, groupIds: ["blob"] }],
-            tags,
-        },
-        opts,
-    );
-    const leaseDns = new network.PrivateDnsZoneGroup(
-        `${name}-lease-pe`,
-        {
-            resourceGroupName,
-            privateEndpointName: leaseEndpoint.name,
-            privateDnsZoneGroupName: "blob",
-            privateDnsZoneConfigs: [{ name: "blob", privateDnsZoneId: blobZone.id }],
-        },
-        opts,
-    );
+    const { dnsGroup: leaseDns } = privateStorageEndpoint(ctx, {
+        dnsName: `${name}-blob-dns`,
+        endpointName: `${name}-lease-pe`,
+        privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE,
+        groupId: "blob",
+        accountId: leaseAccount.id,
+        virtualNetworkId,
+        subnetId: storageEndpoints,
+    });
     return { leaseAccount, leaseContainer, leaseDns };
 }

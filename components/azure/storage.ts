@@ -35,6 +35,51 @@ export interface AzureSharedShare {
     accountName: pulumi.Output<string>;
 }
 
+/** A storage account's private endpoint: its private DNS zone linked to the VNet, the endpoint in the endpoint subnet, the zone group. */
+export interface PrivateStorageEndpointArgs {
+    /** The zone's and the VNet link's resource name. */
+    dnsName: string;
+    /** The endpoint's and its zone group's resource name. */
+    endpointName: string;
+    privateZoneName: string;
+    /** The storage sub-resource: `blob` (the lease) or `file` (the shared share). */
+    groupId: "blob" | "file";
+    accountId: pulumi.Input<string>;
+    virtualNetworkId: pulumi.Input<string>;
+    subnetId: pulumi.Input<string>;
+}
+
+export function privateStorageEndpoint(
+    ctx: AzureGroupContext,
+    args: PrivateStorageEndpointArgs,
+): { zone: privatedns.PrivateZone; endpoint: network.PrivateEndpoint; dnsGroup: network.PrivateDnsZoneGroup } {
+    const { opts, tags, location, resourceGroupName } = ctx;
+    const { groupId } = args;
+    const zone = new privatedns.PrivateZone(args.dnsName, { resourceGroupName, location: "global", privateZoneName: args.privateZoneName, tags }, opts);
+    new privatedns.VirtualNetworkLink(
+        args.dnsName,
+        { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: args.virtualNetworkId }, registrationEnabled: false, tags },
+        opts,
+    );
+    const endpoint = new network.PrivateEndpoint(
+        args.endpointName,
+        {
+            resourceGroupName,
+            location,
+            subnet: { id: args.subnetId },
+            privateLinkServiceConnections: [{ name: groupId, privateLinkServiceId: args.accountId, groupIds: [groupId] }],
+            tags,
+        },
+        opts,
+    );
+    const dnsGroup = new network.PrivateDnsZoneGroup(
+        args.endpointName,
+        { resourceGroupName, privateEndpointName: endpoint.name, privateDnsZoneGroupName: groupId, privateDnsZoneConfigs: [{ name: groupId, privateDnsZoneId: zone.id }] },
+        opts,
+    );
+    return { zone, endpoint, dnsGroup };
+}
+
 // --- storage endpoints ------------------------------------------------------------------
 // The storage accounts have no public endpoint: the workers reach them through private
 // endpoints in a small subnet of their own, whose NSG (applied to the endpoints:
@@ -113,7 +158,7 @@ export function createSharedShare(
     virtualNetworkId: pulumi.Output<string>,
     storageEndpoints: pulumi.Output<string>,
 ): AzureSharedShare {
-    const { name, cfg, opts, tags, location, resourceGroupName, dataGroup, keep } = ctx;
+    const { name, cfg, tags, location, resourceGroupName, dataGroup, keep } = ctx;
     const accountName = pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => sharedAccountName(sub, rg));
     const account = new storage.StorageAccount(
         `${name}-shared`,
@@ -155,33 +200,15 @@ export function createSharedShare(
         },
         keep,
     );
-    const zone = new privatedns.PrivateZone(`${name}-file-dns`, { resourceGroupName, location: "global", privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE, tags }, opts);
-    new privatedns.VirtualNetworkLink(
-        `${name}-file-dns`,
-        { resourceGroupName, location: "global", privateZoneName: zone.name, virtualNetwork: { id: virtualNetworkId }, registrationEnabled: false, tags },
-        opts,
-    );
-    const endpoint = new network.PrivateEndpoint(
-        `${name}-shared-pe`,
-        {
-            resourceGroupName,
-            location,
-            subnet: { id: storageEndpoints },
-            privateLinkServiceConnections: [{ name: "file", privateLinkServiceId: account.id, groupIds: ["file"] }],
-            tags,
-        },
-        opts,
-    );
-    new network.PrivateDnsZoneGroup(
-        `${name}-shared-pe`,
-        {
-            resourceGroupName,
-            privateEndpointName: endpoint.name,
-            privateDnsZoneGroupName: "file",
-            privateDnsZoneConfigs: [{ name: "file", privateDnsZoneId: zone.id }],
-        },
-        opts,
-    );
+    const { zone, endpoint } = privateStorageEndpoint(ctx, {
+        dnsName: `${name}-file-dns`,
+        endpointName: `${name}-shared-pe`,
+        privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE,
+        groupId: "file",
+        accountId: account.id,
+        virtualNetworkId,
+        subnetId: storageEndpoints,
+    });
     return { account, share, zone, endpoint, accountName };
 }
 
