@@ -32,6 +32,8 @@ export interface ClusterConfigInput {
     /** `aws:region` (e.g. "us-east-1") or `azure-native:location` (e.g. "eastus2"). */
     region: string;
     environment?: string;
+    /** Plain strings: they are written into the stack's config. */
+    tags?: Record<string, string>;
     iguana?: Partial<IguanaConfig>;
     channels: (Omit<ChannelConfig, "mode"> & Partial<Pick<ChannelConfig, "mode">>)[];
     network: Pick<NetworkConfig, "allowedCidrs"> & Partial<NetworkConfig>;

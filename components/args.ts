@@ -124,6 +124,13 @@ export interface HaIguanaClusterArgs {
     region: string;
     /** Value of the `environment` tag on every resource (default: the stack name). */
     environment?: string;
+    /**
+     * Your own tags (cost centre, owner, data classification), on every resource the cluster
+     * tags, beside its own (project, environment, cluster, role, worker, Name, tier, holds,
+     * channel, protocol), which they may not replace. At most 40; keys up to 128 characters,
+     * values up to 256. A value may be an Output.
+     */
+    tags?: Record<string, pulumi.Input<string>>;
     /** Which Iguana edition the workers run, and its installer. */
     iguana?: IguanaArgs;
     /** At least one channel. */

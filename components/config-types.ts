@@ -80,6 +80,8 @@ export interface StorageConfig {
 export interface ClusterConfig {
     cloud: Cloud;
     environment: string;
+    /** The user's own tags, on every resource the cluster tags (values may be Outputs). */
+    tags: Record<string, Input<string>>;
     /** `aws:region` or `azure-native:location`. */
     region: string;
     iguana: IguanaConfig;

@@ -36,6 +36,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { cidrContains, cidrProblem, parseCidr } from "./cidr";
 import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
 import { closest } from "./suggest";
+import { tagProblems, tagValueProblem } from "./tags";
 import { awsScaleProblems, internalVipOffset, shardChannels } from "./aws/scale";
 import { azureScaleProblems } from "./azure/scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
@@ -57,6 +58,7 @@ import type {
 export interface RawClusterConfig {
     cloud?: unknown;
     environment?: unknown;
+    tags?: unknown;
     iguana?: unknown;
     channels?: unknown;
     network?: unknown;
@@ -79,7 +81,7 @@ export interface StackKey {
 }
 
 /** The project config keys of the contract, in the order the docs list them. */
-export const CONFIG_KEYS = ["cloud", "environment", "iguana", "channels", "network", "workers", "failover", "storage"] as const;
+export const CONFIG_KEYS = ["cloud", "environment", "tags", "iguana", "channels", "network", "workers", "failover", "storage"] as const;
 
 export const REGION_KEY: Record<Cloud, string> = { aws: "aws:region", azure: "azure-native:location" };
 
@@ -239,6 +241,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
 
     const environment = r.string("environment", raw.environment) ?? stackName;
+    const tags = readTags(r, raw.tags, cloud);
 
     let region = "";
     if (cloud) {
@@ -277,7 +280,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    const config: ClusterConfig = { cloud: cloud!, environment, region, iguana, channels, network, workers, failover, storage };
+    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage };
     VALIDATED.add(config);
     return config;
 }
@@ -421,6 +424,41 @@ export function resolveInstaller(iguana: IguanaConfig): pulumi.Output<{ installe
         if (problems.length > 0) throw new ConfigValidationError(problems);
         return { installerUrl: url, installerSha256: sha?.toLowerCase() };
     });
+}
+
+/** `tags`: a map of the user's own tags; each value a string, or an Input checked when it resolves (checkedTagValues). */
+function readTags(r: Reader, value: unknown, cloud: Cloud | undefined): Record<string, pulumi.Input<string>> {
+    if (value === undefined) return {};
+    if (typeof value !== "object" || value === null || Array.isArray(value) || pulumi.Output.isInstance(value)) {
+        r.report(
+            "tags",
+            `must be a map of tag keys to values, such as { costCenter: "lab-4410" }; got ${pulumi.Output.isInstance(value) ? "an Output (give each value as an Output instead)" : describe(value)}`,
+        );
+        return {};
+    }
+    const tags = value as Record<string, unknown>;
+    // Qualified here: a tag key may hold a colon, which report() takes for a namespace.
+    for (const [key, message] of tagProblems(cloud, tags)) r.report(`${PROJECT}:${key}`, message);
+    return tags as Record<string, pulumi.Input<string>>;
+}
+
+/**
+ * The user's tags as resources take them: plain values as they are, an Output value checked when
+ * it resolves, so a bad one fails the preview naming its key, as a plain one fails at construction.
+ */
+export function checkedTagValues(cloud: Cloud, tags: Record<string, pulumi.Input<string>>): Record<string, pulumi.Input<string>> {
+    return Object.fromEntries(
+        Object.entries(tags).map(([key, value]) => [
+            key,
+            typeof value === "string"
+                ? value
+                : pulumi.output(value).apply((resolved) => {
+                      const problem = tagValueProblem(cloud, resolved);
+                      if (problem) throw new ConfigValidationError([{ key: `${PROJECT}:tags.${key}`, message: problem }]);
+                      return resolved;
+                  }),
+        ]),
+    );
 }
 
 function readNetwork(r: Reader, value: unknown, cloud: Cloud | undefined): NetworkConfig {

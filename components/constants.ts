@@ -124,6 +124,18 @@ export const AWS_LEASE_HASH_KEY = "pk";
 /** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
 export const HOLDS_LEASE = "iguana-lease";
 
+/** The tag keys the cluster sets itself (baseTags, and per resource); a user tag may not take one. */
+export const OWN_TAG_KEYS = ["project", "environment", "cluster", "role", "worker", "Name", "tier", "holds", "channel", "protocol"] as const;
+
+/**
+ * Tags per resource, both clouds: at most 50, keys up to 128 characters (Azure allows 512 but 128
+ * on storage accounts, which the cluster tags), values up to 256. AWS ("Tag restrictions", AWS
+ * General Reference): letters, digits, spaces and `_ . : / = + - @`, no `aws:` prefix. Azure
+ * ("Use tags to organize your Azure resources"): no `< > % & \ ? /` in a key, which Azure
+ * compares without case. The user's share is what the cluster's own keys leave.
+ */
+export const TAG_LIMITS = { maxPerResource: 50, maxUserTags: 50 - OWN_TAG_KEYS.length, maxKeyLength: 128, maxValueLength: 256 } as const;
+
 /** NFS (EFS mount targets, Azure Files private endpoint) listens on TCP 2049. */
 export const NFS_PORT = 2049;
 

@@ -4,7 +4,7 @@
  * values: one source of truth for addresses, ports and health checks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ChannelConfig, ClusterConfig, ExistingNetworkConfig, IguanaConfig } from "./config";
+import { ChannelConfig, ClusterConfig, ExistingNetworkConfig, IguanaConfig, checkedTagValues } from "./config";
 import { formatCidr, hostAddress, parseCidr, subnet } from "./cidr";
 import { ChannelMode, Cloud, IGUANAX_HEALTH_PATH, INTERNAL_VIP_HOST_OFFSET, PROJECT, Protocol, ROLE_PROBE_PATH, ROLE_PROBE_PORT, WORKER_HOST_OFFSET } from "./constants";
 
@@ -134,9 +134,9 @@ export function leaseRecordKey(clusterName: string): string {
     return clusterName;
 }
 
-/** Tags every taggable resource carries; workers add their `role`. */
-export function baseTags(cfg: ClusterConfig, clusterName: string): Record<string, string> {
-    return { project: PROJECT, environment: cfg.environment, cluster: clusterName };
+/** Tags every taggable resource carries: the user's, then the cluster's own; workers add their `role`. */
+export function baseTags(cfg: ClusterConfig, clusterName: string): Record<string, pulumi.Input<string>> {
+    return { ...checkedTagValues(cfg.cloud, cfg.tags), project: PROJECT, environment: cfg.environment, cluster: clusterName };
 }
 
 export interface ChannelEndpoint {

@@ -207,6 +207,7 @@ const AWS_DEV_LIKE: ClusterConfigInput = {
     cloud: "aws",
     region: "us-east-1",
     environment: "dev",
+    tags: { costCenter: "lab-4410" },
     iguana: { edition: "iguanax", installerUrl: "https://downloads.example.com/iguanax.tar.gz" },
     channels: [
         { name: "adt-in", protocol: "llp", port: 2575 },

@@ -28,6 +28,7 @@ interface SchemaProperty {
     type?: string;
     $ref?: string;
     items?: SchemaProperty;
+    additionalProperties?: SchemaProperty;
     plain?: boolean;
     description?: string;
 }
@@ -112,6 +113,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             for (const [key, property] of Object.entries(properties)) {
                 assert.ok(property.description && property.description.length > 10, `${where}.${key} has a description`);
                 if (!property.plain) deferred.push(`${where}.${key}`);
+                if (property.additionalProperties && !property.additionalProperties.plain) deferred.push(`${where}.${key} values`);
             }
         };
         visit("args", schema.resources[COMPONENT_TYPE].inputProperties);
@@ -122,7 +124,9 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             "ExistingSubnetArgs.id",
             "IguanaArgs.installerSha256",
             "IguanaArgs.installerUrl",
+            "args.tags values",
         ]);
+        assert.strictEqual(schema.resources[COMPONENT_TYPE].inputProperties.tags.additionalProperties?.type, "string");
     });
 
     it("outputs the stack outputs of the contract", () => {

@@ -22,7 +22,7 @@ export interface AwsContext {
     cfg: ClusterConfig;
     parent: pulumi.Resource;
     opts: { parent: pulumi.Resource };
-    tags: Record<string, string>;
+    tags: Record<string, pulumi.Input<string>>;
     network: NetworkPlan;
     /** `failover.strategy: floating-ip`. */
     floating: boolean;

@@ -12,7 +12,7 @@ export interface AzureClusterContext {
     cfg: ClusterConfig;
     parent: pulumi.Resource;
     opts: { parent: pulumi.Resource };
-    tags: Record<string, string>;
+    tags: Record<string, pulumi.Input<string>>;
     location: string;
     floating: boolean;
     networkPlan: ReturnType<typeof planNetwork>;
