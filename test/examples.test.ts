@@ -1,4 +1,9 @@
-/** The examples the README points to compile against the project's own types (they are never run: they deploy). */
+/**
+ * The examples the README points to. They type-check with the project's own types in
+ * `npm run typecheck` (tsconfig.json includes examples/, and CI runs it), not here a second time:
+ * a second TypeScript program over the project cost the suite 12 s. They are never run (they
+ * deploy), except examples/existing-network.ts under mocks (existing-network.test.ts).
+ */
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
@@ -6,21 +11,7 @@ import * as ts from "typescript";
 
 const ROOT = path.join(__dirname, "..");
 
-describe("examples/", function () {
-    this.timeout(120000);
-
-    it("every example type-checks with the project's compiler options", () => {
-        const files = fs
-            .readdirSync(path.join(ROOT, "examples"))
-            .filter((f) => f.endsWith(".ts"))
-            .map((f) => path.join(ROOT, "examples", f));
-        assert.ok(files.length >= 2);
-        const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;
-        const program = ts.createProgram(files, { ...config.options, noEmit: true });
-        const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-        assert.deepStrictEqual(diagnostics, []);
-    });
-
+describe("examples/", () => {
     it("the Automation API docs' example is examples/portal-inline-stack.ts and has no top-level await", () => {
         const doc = fs.readFileSync(path.join(ROOT, "docs", "automation.md"), "utf8");
         assert.match(doc, /\(\.\.\/examples\/portal-inline-stack\.ts\)/);
