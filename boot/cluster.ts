@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "../components/config";
 import { PROJECT, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
-import { planNetwork, planWorkers } from "../components/model";
+import { planCluster } from "../components/model";
+import { CLUSTER_NAME } from "../components/constants";
 import { program } from "../components/program";
 import { Processes, Started, sleep, waitFor } from "../drill/system";
 import { evaluate } from "../offline/evaluate";
@@ -80,8 +81,7 @@ async function renderCaseNow(c: BootCase, installer: { url: string; sha256: stri
     const boots = workerBootstraps(mocks.resources);
     // The config the program saw, overrides included (the edition decides the Iguana unit).
     const cfg = validateClusterConfig(rawClusterConfig({ ...stack, config }), c.stack);
-    const network = planNetwork(cfg.network.cidr, cfg.network.existing);
-    const plans = planWorkers(network);
+    const { network, workers: plans } = planCluster(cfg, CLUSTER_NAME);
     const workers = plans.map((plan) => {
         const boot = boots.find((b) => b.resource.endsWith(`-${plan.name}`));
         if (!boot) throw new Error(`${c.stack}: no rendered user data for ${plan.name} (have ${boots.map((b) => b.resource).join(", ")})`);
@@ -152,7 +152,7 @@ export class BootedCluster {
 
     async start(): Promise<void> {
         const cfg = loadStackClusterConfig(this.bootCase.stack);
-        const network = planNetwork(cfg.network.cidr, cfg.network.existing);
+        const { network } = planCluster(cfg, CLUSTER_NAME);
         const addressing = labAddressing([...network.privateSubnets], this.options.index + 1);
         const installerDir = path.join(this.dir, "installer");
         fs.mkdirSync(installerDir, { recursive: true });

@@ -2,12 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, RawClusterConfig, ensureValidClusterConfig } from "./config";
 import { HaIguanaClusterArgs } from "./args";
 import { COMPONENT_TYPE, Cloud } from "./constants";
-import { ChannelEndpoint, ClusterOutputs, WorkerOutput } from "./model";
+import { ChannelEndpoint, ClusterOutputs, ClusterPlan, WorkerOutput, planCluster } from "./model";
 import { AwsClusterResources, createAwsCluster } from "./aws";
 import { AzureClusterResources, createAzureCluster } from "./azure";
 import { deploymentWarnings, warningText } from "./warnings";
 
-export type CloudImplementation = (name: string, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs & { aws?: AwsClusterResources; azure?: AzureClusterResources };
+export type CloudImplementation = (plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource) => ClusterOutputs & { aws?: AwsClusterResources; azure?: AzureClusterResources };
 
 /** Each cloud's builder, chosen by `cloud`. */
 export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
@@ -17,7 +17,7 @@ export const IMPLEMENTATIONS: Partial<Record<Cloud, CloudImplementation>> = {
 
 /**
  * A highly available pair of Iguana workers behind a load balancer VIP, on AWS or Azure.
- * Thin on purpose: the cloud builders in `aws.ts` / `azure.ts` hold the logic.
+ * Thin on purpose: it validates, plans (planCluster) and hands the plan to a cloud (aws/, azure/).
  */
 export class HaIguanaCluster extends pulumi.ComponentResource {
     public readonly cloud: pulumi.Output<Cloud>;
@@ -42,7 +42,8 @@ export class HaIguanaCluster extends pulumi.ComponentResource {
         super(COMPONENT_TYPE, name, {}, opts);
         // Shown by `pulumi preview` and `pulumi up` (and printed by the offline plan).
         for (const warning of deploymentWarnings(config)) pulumi.log.warn(warningText(warning), this);
-        const outputs = implementation(name, config, this);
+        // Computed once; each cloud renders it (docs/architecture.md).
+        const outputs = implementation(planCluster(config, name), config, this);
         this.cloud = pulumi.output(outputs.cloud);
         this.vip = outputs.vip;
         this.vipAddresses = outputs.vipAddresses;

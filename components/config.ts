@@ -10,6 +10,7 @@ import {
     CLOUDS,
     CLOUD_LIMITS,
     Cloud,
+    DASHBOARD_LISTENER,
     DEFAULTS,
     EDITIONS,
     EDITION_WEB_PORT,
@@ -846,6 +847,9 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
                     `${key}.name`,
                     `"${name}" is not DNS-safe; allowed: lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen, at most ${CHANNEL_NAME_MAX} characters`,
                 );
+                name = undefined;
+            } else if (name === DASHBOARD_LISTENER) {
+                r.report(`${key}.name`, `"${name}" is the name of the dashboard's own listener (and its load balancer resources); pick another name`);
                 name = undefined;
             } else if (name !== undefined && names.has(name)) {
                 r.report(`${key}.name`, `"${name}" is already used by channels[${names.get(name)}]; names must be unique`);

@@ -124,6 +124,12 @@ export const AWS_LEASE_HASH_KEY = "pk";
 /** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
 export const HOLDS_LEASE = "iguana-lease";
 
+/** The dashboard's listener (AWS target group and listener `<cluster>-dashboard`, the Azure LB rule): no channel may take the name. */
+export const DASHBOARD_LISTENER = "dashboard";
+
+/** Name of the cluster component in the program (index.ts); its children are named `iguana-*`. */
+export const CLUSTER_NAME = "iguana";
+
 /** The tag keys the cluster sets itself (baseTags, and per resource); a user tag may not take one. */
 export const OWN_TAG_KEYS = ["project", "environment", "cluster", "role", "worker", "Name", "tier", "holds", "channel", "protocol"] as const;
 

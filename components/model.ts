@@ -6,7 +6,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ChannelConfig, ClusterConfig, ExistingNetworkConfig, IguanaConfig, checkedTagValues } from "./config";
 import { formatCidr, hostAddress, parseCidr, subnet } from "./cidr";
-import { ChannelMode, Cloud, IGUANAX_HEALTH_PATH, INTERNAL_VIP_HOST_OFFSET, PROJECT, Protocol, ROLE_PROBE_PATH, ROLE_PROBE_PORT, WORKER_HOST_OFFSET } from "./constants";
+import {
+    ChannelMode,
+    Cloud,
+    DASHBOARD_LISTENER,
+    IGUANAX_HEALTH_PATH,
+    INTERNAL_VIP_HOST_OFFSET,
+    PROJECT,
+    Protocol,
+    ROLE_PROBE_PATH,
+    ROLE_PROBE_PORT,
+    WORKER_HOST_OFFSET,
+} from "./constants";
 
 export const WorkerName = { Wk1: "wk1", Wk2: "wk2" } as const;
 export type WorkerName = (typeof WorkerName)[keyof typeof WorkerName];
@@ -97,6 +108,86 @@ export function iguanaHealth(iguana: IguanaConfig): HealthCheck {
 /** Active-passive traffic follows the role probe; active-active HTTP goes to every healthy Iguana. */
 export function healthCheckFor(channel: ChannelConfig, iguana: IguanaConfig): HealthCheck {
     return channel.mode === "active-active" ? iguanaHealth(iguana) : ROLE_PROBE;
+}
+
+/** One port the load balancer (or the floating VIP) forwards: a channel, or the dashboard. */
+export interface ListenerPlan {
+    kind: "channel" | "dashboard";
+    /** The channel's name, or DASHBOARD_LISTENER (which no channel may take). */
+    name: string;
+    port: number;
+    protocol: Protocol;
+    healthCheck: HealthCheck;
+    /** Channels: `failover.idleTimeoutSeconds`; the dashboard keeps the cloud's default. */
+    idleTimeoutSeconds?: number;
+}
+
+/**
+ * What every consumer builds from, computed once from the validated config (planCluster): both
+ * clouds' steps, the drill, the boot test. The cloud-specific parts (ids, zones, the bootstrap's
+ * locators) come from the cloud; the rest is here.
+ */
+export interface ClusterPlan {
+    /** The component's name: every child's name starts with it. */
+    name: string;
+    network: NetworkPlan;
+    /** WK1 (primary), WK2 (backup), each at its fixed address. */
+    workers: [WorkerPlan, WorkerPlan];
+    /** Each channel with its health check, in config order, then the dashboard. */
+    listeners: ListenerPlan[];
+    /** The checks the load balancer runs: the role probe, and Iguana's own if a channel is active-active. */
+    healthChecks: HealthCheck[];
+    /** A channel is active-active: its traffic follows Iguana's own health, not the role probe. */
+    activeActive: boolean;
+    /** `failover.strategy: floating-ip`: no load balancer; the active worker takes the VIP. */
+    floating: boolean;
+    /** `storage.queueRecovery: shared`: one file system; Iguana runs on the active worker only. */
+    shared: boolean;
+    /** The tags every taggable resource carries (baseTags). */
+    tags: Record<string, pulumi.Input<string>>;
+    /** The lease record's key (leaseRecordKey). */
+    leaseKey: string;
+}
+
+export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
+    const network = planNetwork(cfg.network.cidr, cfg.network.existing);
+    const listeners: ListenerPlan[] = [
+        ...cfg.channels.map((c) => ({
+            kind: "channel" as const,
+            name: c.name,
+            port: c.port,
+            protocol: c.protocol,
+            healthCheck: healthCheckFor(c, cfg.iguana),
+            idleTimeoutSeconds: cfg.failover.idleTimeoutSeconds,
+        })),
+        // The dashboard follows the active worker, like active-passive channels.
+        { kind: "dashboard", name: DASHBOARD_LISTENER, port: cfg.iguana.webPort, protocol: "http", healthCheck: ROLE_PROBE },
+    ];
+    const activeActive = hasActiveActiveChannel(cfg);
+    return {
+        name,
+        network,
+        workers: planWorkers(network),
+        listeners,
+        healthChecks: [ROLE_PROBE, ...(activeActive ? [iguanaHealth(cfg.iguana)] : [])],
+        activeActive,
+        floating: cfg.failover.strategy === "floating-ip",
+        shared: cfg.storage.queueRecovery === "shared",
+        tags: baseTags(cfg, name),
+        leaseKey: leaseRecordKey(name),
+    };
+}
+
+/** A channel's traffic follows Iguana's own health (healthCheckFor), so the load balancer also checks that. */
+export function hasActiveActiveChannel(cfg: ClusterConfig): boolean {
+    return cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+}
+
+/** The listener of a channel (or the dashboard) by name. */
+export function listenerOf(plan: ClusterPlan, name: string): ListenerPlan {
+    const listener = plan.listeners.find((l) => l.name === name);
+    if (!listener) throw new Error(`no listener ${name} in the plan of ${plan.name}`);
+    return listener;
 }
 
 /** Per-attempt timeout of a health check: shorter than the interval, within 2-10 s. */

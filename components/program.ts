@@ -1,11 +1,8 @@
 /** The program: read the stack's config, validate it, build the cluster, return the outputs. */
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, ClusterConfig, ConfigValidationError, RawClusterConfig, StackKey, validateClusterConfig } from "./config";
-import { PROJECT } from "./constants";
+import { CLUSTER_NAME, PROJECT } from "./constants";
 import { HaIguanaCluster } from "./cluster";
-
-/** Name of the cluster component in the program; children are named `iguana-*`. */
-export const CLUSTER_NAME = "iguana";
 
 function readJsonOrText(config: pulumi.Config, key: string): unknown {
     const text = config.get(key);

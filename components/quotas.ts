@@ -6,7 +6,7 @@
 import { channelRuleGroups, shardChannels } from "./aws/scale";
 import { ClusterConfig } from "./config";
 import { AWS_SECURITY_GROUP_INBOUND_RULES, DEFAULT_QUOTAS, NLB_LISTENER_QUOTA } from "./constants";
-import { healthCheckFor } from "./model";
+import { hasActiveActiveChannel } from "./model";
 
 export interface QuotaUse {
     /** The quota's name as the cloud's quota pages spell it. */
@@ -28,7 +28,7 @@ function natGatewayCount(cfg: ClusterConfig): number {
 /** Every quota this cluster uses, in the order the plan prints them. */
 export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
     const floating = cfg.failover.strategy === "floating-ip";
-    const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+    const activeActive = hasActiveActiveChannel(cfg);
     if (cfg.cloud === "aws") {
         const shards = floating ? [] : shardChannels(cfg.channels, cfg.iguana.webPort);
         const vipEips = floating ? 1 : cfg.network.public ? 2 * shards.length : 0;

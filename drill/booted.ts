@@ -25,7 +25,8 @@ import {
 import { DRILL_VIP } from "./floating";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { ClusterConfig } from "../components/config";
-import { WorkerPlan, planNetwork, planWorkers } from "../components/model";
+import { WorkerPlan, planCluster } from "../components/model";
+import { CLUSTER_NAME } from "../components/constants";
 import { BootedCluster, BootCase } from "../boot/cluster";
 import { MACHINE_INTERFACE } from "../boot/lab";
 import { Machine, unitPids } from "../boot/machine";
@@ -224,8 +225,10 @@ export class BootedPair {
         vipMoveDelayMs?: number,
     ) {
         const floating = vipMoveDelayMs !== undefined;
-        const network = planNetwork(cfg.network.cidr, cfg.network.existing);
-        const [wk1, wk2] = planWorkers(network);
+        const {
+            network,
+            workers: [wk1, wk2],
+        } = planCluster(cfg, CLUSTER_NAME);
         const subnet = parseCidr(network.privateSubnets[0]);
         // With a load balancer the VIP is the lab's gateway address of WK1's subnet (HAProxy binds
         // there). A floating VIP is a public address the lab routes to its holder, as the cloud does.
@@ -249,7 +252,8 @@ export class BootedPair {
         await this.cluster.start();
         const lab = this.cluster.lab!;
         const cfg = this.cluster.cfg!;
-        const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
+        const plan = planCluster(cfg, CLUSTER_NAME);
+        const [p1, p2] = plan.workers;
         // Settings for the scenario's view of each worker (name, address, priority); the machines
         // run what their user data says.
         const view = (self: WorkerPlan, peer: WorkerPlan) =>
@@ -265,7 +269,7 @@ export class BootedPair {
         sh("ip", ["link", "add", MACHINE_INTERFACE, "netns", this.senderNs, "type", "veth", "peer", "name", "v-snd", "netns", lab.ns]);
         sh("ip", ["-n", lab.ns, "link", "set", "v-snd", "master", "br0"]);
         sh("ip", ["-n", lab.ns, "link", "set", "v-snd", "up"]);
-        const bits = planNetwork(cfg.network.cidr, cfg.network.existing).privateSubnets[0].split("/")[1];
+        const bits = plan.network.privateSubnets[0].split("/")[1];
         sh("ip", ["-n", this.senderNs, "addr", "add", `${this.addresses.sender}/${bits}`, "dev", MACHINE_INTERFACE]);
         sh("ip", ["-n", this.senderNs, "link", "set", MACHINE_INTERFACE, "up"]);
         sh("ip", ["-n", this.senderNs, "route", "add", "default", "via", this.addresses.cloudApi]);

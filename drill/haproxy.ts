@@ -2,7 +2,7 @@
  * The emulated cloud load balancer: an HAProxy (Debian) configuration in TCP mode, rendered
  * from the stack's config with the same model the cloud resources use: one frontend and backend
  * per LLP channel port, both workers as targets, the channel's health check from
- * `healthCheckFor` (the role probe for every LLP channel), the stack's interval and threshold.
+ * listener's health check in the ClusterPlan (the role probe for every LLP channel), the stack's interval and threshold.
  *
  * Profiles (research/cloud-ha.md §1, §3, §4):
  * - aws: the NLB resets flows to a target that turns unhealthy (`on-marked-down
@@ -14,7 +14,8 @@
  *   `noHealthyBackendsBehavior`, sends new flows nowhere when every target is down.
  */
 import { ChannelConfig, ClusterConfig } from "../components/config";
-import { HealthCheck, healthCheckFor } from "../components/model";
+import { HealthCheck, listenerOf, planCluster } from "../components/model";
+import { CLUSTER_NAME } from "../components/constants";
 import { WorkerPlan } from "../components/model";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
 import { LbTiming } from "./timing";
@@ -62,8 +63,9 @@ export function renderHaproxyConfig(inputs: HaproxyInputs): string {
             `rise ${timing.threshold}`,
             ...(profile === "aws" ? ["on-marked-down shutdown-sessions"] : []),
         ].join(" ");
+    const plan = planCluster(cfg, CLUSTER_NAME);
     const blocks = llpChannels(cfg).map((channel) => {
-        const check = healthCheckFor(channel, cfg.iguana);
+        const check = listenerOf(plan, channel.name).healthCheck;
         const name = backendName(channel);
         const lines = [
             `frontend ${name}`,

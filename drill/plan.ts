@@ -8,7 +8,8 @@ import * as path from "path";
 import { BootstrapSettings, CloudApiEndpoints, LeaseLocator, PeerFenceLocator, VipLocator, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
 import { ClusterConfig } from "../components/config";
 import { Cloud } from "../components/constants";
-import { WorkerPlan, planNetwork, planWorkers } from "../components/model";
+import { WorkerPlan, planCluster } from "../components/model";
+import { CLUSTER_NAME } from "../components/constants";
 import { DRILL_ADDRESSES, DrillAddresses } from "./addresses";
 import { CLOUD_API_PORT, DRILL_LEASE, DRILL_VIP, LEASE_STORE_PORT } from "./floating";
 
@@ -47,11 +48,11 @@ export function isFloating(cfg: ClusterConfig): boolean {
 export const WORKER_INTERFACE = "eth0";
 
 /**
- * The program's worker plans (same names, roles and keepalived priorities as `planWorkers`
- * gives for the stack's network), at the drill's addresses.
+ * The program's worker plans (same names and roles as its ClusterPlan gives for the stack's
+ * network), at the drill's addresses.
  */
 export function drillWorkers(cfg: ClusterConfig, addresses: DrillAddresses = DRILL_ADDRESSES): [WorkerPlan, WorkerPlan] {
-    const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
+    const [wk1, wk2] = planCluster(cfg, CLUSTER_NAME).workers;
     return [
         { ...wk1, privateIp: addresses.wk1 },
         { ...wk2, privateIp: addresses.wk2 },

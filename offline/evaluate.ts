@@ -137,11 +137,13 @@ async function evaluateWithMocks<T extends object>(options: EvaluateOptions<T>):
             } finally {
                 await drainRegistrations();
             }
+            if (mocks.registrationErrors.length > 0) throw mocks.registrationErrors[0];
             const resolved: Record<string, unknown> = {};
             for (const [key, value] of Object.entries(outputs)) {
                 resolved[key] = await promiseOf(value);
             }
             await drainRegistrations();
+            if (mocks.registrationErrors.length > 0) throw mocks.registrationErrors[0];
             return { outputs: resolved as { [K in keyof T]: pulumi.Unwrap<T[K]> }, mocks };
         })();
         return await Promise.race([evaluation, failure]);

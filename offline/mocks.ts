@@ -61,6 +61,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean }>();
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
     readonly warnings: string[] = [];
+    /** Registrations the engine would refuse (a duplicate URN): evaluate fails with the first. */
+    readonly registrationErrors: Error[] = [];
     private nextAddress = 10;
     /** VPCs that already exist in the account: what getVpc, getSubnet and getRouteTable find. */
     readonly existingVpcs: MockAwsVpc[] = [];
@@ -81,6 +83,13 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     }
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+        // The engine refuses a second resource with one URN (type, name, parent): so do the mocks.
+        const parent = this.parents.get(`${args.type}::${args.name}`);
+        if (this.resources.some((r) => r.type === args.type && r.name === args.name && r.parent === parent)) {
+            const error = new Error(`Duplicate resource URN: a second ${args.type} named ${args.name}${parent ? ` under ${parent}` : ""}`);
+            this.registrationErrors.push(error);
+            throw error;
+        }
         const computed = this.computedState(args);
         const id = args.custom === false ? undefined : this.placeholder(computed.id ?? `${args.name}-id`);
         delete computed.id;
@@ -88,7 +97,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         this.resources.push({
             type: args.type,
             name: args.name,
-            parent: this.parents.get(`${args.type}::${args.name}`),
+            parent,
             custom: args.custom !== false,
             inputs: args.inputs,
             state,

@@ -66,6 +66,22 @@ describe("layout of components/", () => {
         assert.deepStrictEqual(long, []);
     });
 
+    it("plans once: outside model.ts, no code derives the network, the workers or a channel's health check itself (planCluster does)", () => {
+        const derivations = /\b(planNetwork|planWorkers|healthCheckFor)\(/;
+        const files = ["components", "drill", "boot", "tools", "offline", "automation"].flatMap((dir) => tsFiles(path.join(ROOT, dir)));
+        const found = files
+            .filter((f) => f !== path.join(COMPONENTS, "model.ts"))
+            .flatMap((f) =>
+                fs
+                    .readFileSync(f, "utf8")
+                    .split("\n")
+                    .map((line, i) => [line, i] as const)
+                    .filter(([line]) => derivations.test(line) && !line.trim().startsWith("*") && !line.trim().startsWith("//"))
+                    .map(([line, i]) => `${path.relative(ROOT, f)}:${i + 1}: ${line.trim()}`),
+            );
+        assert.deepStrictEqual(found, []);
+    });
+
     it("builds each cloud in the same steps, a file per step", () => {
         for (const cloud of ["aws", "azure"]) {
             const files = new Set(fs.readdirSync(path.join(COMPONENTS, cloud)).map((f) => f.replace(/\.ts$/, "")));

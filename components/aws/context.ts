@@ -7,7 +7,7 @@ import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { ClusterConfig, ConfigProblem, ConfigValidationError, ExistingNetworkConfig } from "../config";
 import { PROJECT } from "../constants";
-import { NetworkPlan, baseTags, planNetwork } from "../model";
+import { ClusterPlan, NetworkPlan } from "../model";
 
 export const ZONE_SUFFIX = ["a", "b"] as const;
 
@@ -18,6 +18,7 @@ export function providerRegionMismatch(configured: string, actual: string): stri
 
 /** What every step of `createAwsCluster` shares: the cluster's name, config and placement. */
 export interface AwsContext {
+    plan: ClusterPlan;
     name: string;
     cfg: ClusterConfig;
     parent: pulumi.Resource;
@@ -32,13 +33,11 @@ export interface AwsContext {
     partition: pulumi.Output<string>;
 }
 
-export function awsContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): AwsContext {
+export function awsContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): AwsContext {
     // No load balancer: the workers sit in public subnets, each with its own public address for
     // egress, and the MASTER takes the one Elastic IP senders use (see moveVipPolicy).
-    const floating = cfg.failover.strategy === "floating-ip";
+    const { name, floating, shared, tags, network } = plan;
     const opts = { parent };
-    const tags = baseTags(cfg, name);
-    const network = planNetwork(cfg.network.cidr, cfg.network.existing);
 
     // The region the checks ran for (zones, quotas) and that the policies and endpoints name must
     // be the one the resources land in: the provider's, which a library user may set apart.
@@ -54,8 +53,7 @@ export function awsContext(name: string, cfg: ClusterConfig, parent: pulumi.Reso
         return [result.names[0], result.names[1]] as [string, string];
     });
     const partition = getPartitionOutput({}, opts).partition;
-    const shared = cfg.storage.queueRecovery === "shared";
-    return { name, cfg, parent, opts, tags, network, floating, shared, zones, partition };
+    return { plan, name, cfg, parent, opts, tags, network, floating, shared, zones, partition };
 }
 
 export function ingressRule(ctx: AwsContext, ruleName: string, args: vpc.SecurityGroupIngressRuleArgs): vpc.SecurityGroupIngressRule {

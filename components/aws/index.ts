@@ -13,7 +13,7 @@ import * as kms from "@pulumi/aws/kms";
 import * as lb from "@pulumi/aws/lb";
 import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import { ClusterConfig } from "../config";
-import { ClusterOutputs, endpointsFor, endpointsForHosts } from "../model";
+import { ClusterOutputs, ClusterPlan, endpointsFor, endpointsForHosts } from "../model";
 import { awsContext } from "./context";
 import { createNetwork } from "./network";
 import { createSecurityGroups } from "./security";
@@ -51,8 +51,8 @@ export interface AwsClusterResources {
     floatingVip?: ec2.Eip;
 }
 
-export function createAwsCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
-    const ctx = awsContext(name, cfg, parent);
+export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
+    const ctx = awsContext(plan, cfg, parent);
     const net = createNetwork(ctx);
     const sgs = createSecurityGroups(ctx, net);
     const floatingVip = createFloatingVip(ctx, net, sgs);

@@ -105,6 +105,6 @@ export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdent
         },
         opts,
     );
-    new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, leaseRecordKey(name), key.arn, cfg.region) }, opts);
+    new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, ctx.plan.leaseKey, key.arn, cfg.region) }, opts);
     return leaseTable;
 }

@@ -5,8 +5,8 @@ import * as lb from "@pulumi/aws/lb";
 import { PORT_BLOCK_SIZE, internalVipOffset, shardChannels } from "./scale";
 import { hostAddress, parseCidr } from "../cidr";
 import { ClusterConfig } from "../config";
-import { INTERNAL_VIP_HOST_OFFSET, Protocol } from "../constants";
-import { HealthCheck, ROLE_PROBE, healthCheckFor, healthCheckTimeoutSeconds } from "../model";
+import { DASHBOARD_LISTENER, INTERNAL_VIP_HOST_OFFSET, Protocol } from "../constants";
+import { HealthCheck, healthCheckTimeoutSeconds, listenerOf } from "../model";
 import { AwsContext, ZONE_SUFFIX } from "./context";
 import { AwsNetwork } from "./network";
 import { AwsWorker } from "./workers";
@@ -102,10 +102,14 @@ export function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: A
 
     for (const { shard, nlb } of nlbs) {
         for (const channel of shard.channels) {
-            forward(nlb, channel.name, channel.port, channel.protocol, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds);
+            const listener = listenerOf(ctx.plan, channel.name);
+            forward(nlb, listener.name, listener.port, listener.protocol, listener.healthCheck, listener.idleTimeoutSeconds);
         }
         // The dashboard follows the active worker, like active-passive channels.
-        if (shard.dashboard) forward(nlb, "dashboard", cfg.iguana.webPort, "http", ROLE_PROBE);
+        if (shard.dashboard) {
+            const dashboard = listenerOf(ctx.plan, DASHBOARD_LISTENER);
+            forward(nlb, dashboard.name, dashboard.port, dashboard.protocol, dashboard.healthCheck);
+        }
     }
 
     const vipAddresses = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => lists.flat());

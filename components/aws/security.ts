@@ -3,7 +3,6 @@ import * as ec2 from "@pulumi/aws/ec2";
 import * as vpc from "@pulumi/aws/vpc";
 import { channelRuleGroups } from "./scale";
 import { ROLE_PROBE_PORT } from "../constants";
-import { healthCheckFor } from "../model";
 import { AwsContext, ingressRule } from "./context";
 import { AwsNetwork } from "./network";
 
@@ -66,7 +65,7 @@ export function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecur
             cidrIpv4: network.vpcCidr,
         });
     }
-    if (cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health")) {
+    if (ctx.plan.activeActive) {
         ingress("in-iguana-health", {
             securityGroupId: workerSg.id,
             description: "Iguana health checks of active-active channels from inside the VPC",

@@ -7,7 +7,7 @@ import * as iam from "@pulumi/aws/iam";
 import { PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
 import { resolveInstaller } from "../config";
 import { AWS_DATA_DEVICE_NAME, CANONICAL_AWS_OWNER, ROOT_VOLUME_GB, UBUNTU_AMI_NAME } from "../constants";
-import { WorkerPlan, planWorkers } from "../model";
+import { WorkerPlan } from "../model";
 import { AwsContext } from "./context";
 import { AwsNetwork } from "./network";
 import { AwsSecurityGroups } from "./security";
@@ -66,11 +66,11 @@ export function createWorkers(
     sharedFs: AwsSharedStorage | undefined,
     floatingVip: ec2.Eip | undefined,
 ): AwsWorker[] {
-    const { name, cfg, parent, opts, tags, network, floating, shared, zones } = ctx;
+    const { name, cfg, parent, opts, tags, floating, shared, zones } = ctx;
     const { workerSubnetIds } = net;
     const { workerSg, channelSgs } = sgs;
     const { key, role, profile, secret, keep } = identity;
-    const workerPlans = planWorkers(network);
+    const workerPlans = ctx.plan.workers;
     const architecture = awsArchitecture(cfg.workers.size);
     const ami = ec2.getAmiOutput(
         {

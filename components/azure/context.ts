@@ -4,10 +4,11 @@ import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AzureVmSize, parseAzureVmSize } from "./sizes";
 import { ClusterConfig } from "../config";
-import { WorkerPlan, baseTags, healthCheckFor, planNetwork, planWorkers } from "../model";
+import { ClusterPlan, NetworkPlan, WorkerPlan } from "../model";
 
 /** What every step needs: the cluster's name, config, parent and the plans derived from them. */
 export interface AzureClusterContext {
+    plan: ClusterPlan;
     name: string;
     cfg: ClusterConfig;
     parent: pulumi.Resource;
@@ -15,11 +16,10 @@ export interface AzureClusterContext {
     tags: Record<string, pulumi.Input<string>>;
     location: string;
     floating: boolean;
-    networkPlan: ReturnType<typeof planNetwork>;
+    networkPlan: NetworkPlan;
     workerPlans: WorkerPlan[];
     workerHosts: string[];
     size: AzureVmSize;
-    activeActive: boolean;
 }
 
 /** The context once the resource groups exist. */
@@ -40,21 +40,17 @@ export function inboundRule(args: Omit<networkInputs.SecurityRuleArgs, "directio
     };
 }
 
-export function clusterContext(name: string, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {
-    const floating = cfg.failover.strategy === "floating-ip";
+export function clusterContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {
+    const { name, floating, tags, network: networkPlan, workers: workerPlans } = plan;
     const opts = { parent };
-    const tags = baseTags(cfg, name);
     const location = cfg.region;
-    const networkPlan = planNetwork(cfg.network.cidr, cfg.network.existing);
-    const workerPlans = planWorkers(networkPlan);
     const workerHosts = workerPlans.map((w) => `${w.privateIp}/32`);
     const size = parseAzureVmSize(cfg.workers.size);
     if (!size) {
         // validateClusterConfig rejects such names first; this guards direct callers.
         throw new pulumi.ResourceError(`workers.size "${cfg.workers.size}" is not an Azure VM size`, parent, true);
     }
-    const activeActive = cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
-    return { name, cfg, parent, opts, tags, location, floating, networkPlan, workerPlans, workerHosts, size, activeActive };
+    return { plan, name, cfg, parent, opts, tags, location, floating, networkPlan, workerPlans, workerHosts, size };
 }
 
 export function createResourceGroups(base: AzureClusterContext): AzureGroupContext {

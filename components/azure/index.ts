@@ -13,7 +13,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
 import { ClusterConfig } from "../config";
 import * as keyvault from "@pulumi/azure-native/keyvault";
-import { ClusterOutputs, WorkerPlan, endpointsFor } from "../model";
+import { ClusterOutputs, ClusterPlan, WorkerPlan, endpointsFor } from "../model";
 import { clusterContext, createResourceGroups } from "./context";
 import { AzureNetwork, createVirtualNetwork, createWorkerSubnets, joinExistingNetwork } from "./network";
 import { createWorkerSecurityGroup } from "./security";
@@ -53,10 +53,10 @@ export interface AzureClusterResources {
     publicVip?: network.PublicIPAddress;
 }
 
-export function createAzureCluster(name: string, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
+export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
     // The steps keep the order the resources have always been registered in. The VIP and the
     // load balancer come before the workers: the NICs join the pool and the custom data names the VIP.
-    const ctx = createResourceGroups(clusterContext(name, cfg, parent));
+    const ctx = createResourceGroups(clusterContext(plan, cfg, parent));
     const existing = cfg.network.existing;
     const vnet = existing ? undefined : createVirtualNetwork(ctx);
     const nsg = createWorkerSecurityGroup(ctx);

@@ -4,7 +4,7 @@ import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { ClusterConfig } from "../config";
 import { AZURE_ZONE_REDUNDANT } from "../constants";
-import { HealthCheck, ROLE_PROBE, healthCheckFor, iguanaHealth } from "../model";
+import { HealthCheck } from "../model";
 import { AzureGroupContext } from "./context";
 
 /** Names of the load balancer's inline sub-resources; their ARM ids are built from them. */
@@ -74,7 +74,7 @@ export function createLoadBalancer(
     workerSubnetIds: pulumi.Output<string>[],
     vipIp: network.PublicIPAddress | undefined,
 ): AzureLoadBalancerResult {
-    const { name, cfg, opts, tags, location, resourceGroupName, floating, activeActive, networkPlan } = ctx;
+    const { name, cfg, opts, tags, location, resourceGroupName, floating, networkPlan } = ctx;
     // Frontend, pool, probes and rules are declared inline; rules reference them by ARM id,
     // which must be built by hand from the fixed LB name and the subscription. Never mix with
     // the standalone pool/rule resources: they would overwrite each other.
@@ -84,7 +84,6 @@ export function createLoadBalancer(
     const poolId = pulumi.interpolate`${lbId}/backendAddressPools/${AZURE_LB_PARTS.pool}`;
     const probeId = (check: HealthCheck) => pulumi.interpolate`${lbId}/probes/${AZURE_LB_PARTS.probe[check.kind]}`;
 
-    const checks: HealthCheck[] = [ROLE_PROBE, ...(activeActive ? [iguanaHealth(cfg.iguana)] : [])];
     const lbRule = (ruleName: string, port: number, check: HealthCheck, idleTimeoutInMinutes?: number): networkInputs.LoadBalancingRuleArgs => ({
         name: ruleName,
         protocol: "Tcp",
@@ -123,11 +122,13 @@ export function createLoadBalancer(
                             },
                   ],
                   backendAddressPools: [{ name: AZURE_LB_PARTS.pool }],
-                  probes: checks.map((check) => azureProbe(check, cfg)),
+                  probes: ctx.plan.healthChecks.map((check) => azureProbe(check, cfg)),
                   loadBalancingRules: [
-                      ...cfg.channels.map((channel) => lbRule(azureRuleName(channel), channel.port, healthCheckFor(channel, cfg.iguana), cfg.failover.idleTimeoutSeconds / 60)),
-                      // The dashboard follows the active worker, like active-passive channels.
-                      lbRule(AZURE_LB_PARTS.dashboardRule, cfg.iguana.webPort, ROLE_PROBE),
+                      ...ctx.plan.listeners.map((listener) =>
+                          listener.kind === "dashboard"
+                              ? lbRule(AZURE_LB_PARTS.dashboardRule, listener.port, listener.healthCheck)
+                              : lbRule(azureRuleName(listener), listener.port, listener.healthCheck, listener.idleTimeoutSeconds! / 60),
+                      ),
                   ],
                   tags,
               },

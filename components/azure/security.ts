@@ -2,12 +2,11 @@
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AZURE_NSG_PRIORITY, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
-import { iguanaHealth } from "../model";
 import { AzureGroupContext, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
 
 export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.NetworkSecurityGroup {
-    const { name, cfg, opts, tags, location, resourceGroupName, floating, activeActive, workerHosts } = ctx;
+    const { name, cfg, opts, tags, location, resourceGroupName, floating, workerHosts, plan } = ctx;
     const probeSources = "AzureLoadBalancer";
     const securityRules: networkInputs.SecurityRuleArgs[] = [
         inboundRule({
@@ -35,20 +34,20 @@ export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.Netwo
                       destinationPortRange: String(ROLE_PROBE_PORT),
                   }),
               ]),
-        ...(activeActive
-            ? [
-                  inboundRule({
-                      name: "allow-iguana-health",
-                      description: "Iguana health of active-active channels: load balancer health probes only",
-                      priority: AZURE_NSG_PRIORITY.iguanaHealth,
-                      access: "Allow",
-                      protocol: "Tcp",
-                      sourceAddressPrefix: probeSources,
-                      destinationAddressPrefixes: workerHosts,
-                      destinationPortRange: String(iguanaHealth(cfg.iguana).port),
-                  }),
-              ]
-            : []),
+        ...plan.healthChecks
+            .filter((check) => check.kind === "iguana-health")
+            .map((check) =>
+                inboundRule({
+                    name: "allow-iguana-health",
+                    description: "Iguana health of active-active channels: load balancer health probes only",
+                    priority: AZURE_NSG_PRIORITY.iguanaHealth,
+                    access: "Allow",
+                    protocol: "Tcp",
+                    sourceAddressPrefix: probeSources,
+                    destinationAddressPrefixes: workerHosts,
+                    destinationPortRange: String(check.port),
+                }),
+            ),
         ...(cfg.network.adminCidrs.length > 0
             ? [
                   inboundRule({
