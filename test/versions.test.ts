@@ -31,6 +31,23 @@ describe("versions and the project file", () => {
         for (const claim of claims) assert.strictEqual(claim, stated, `README says Node.js ${claim}; engines says ${pkg.engines.node}`);
     });
 
+    it("docs/configuration.md's reference lists exactly the keys the validator reads, in its order, with every nested key", () => {
+        const doc = fs.readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
+        const rows = [...doc.matchAll(/^\| `([a-zA-Z]+)` \| (.*) \|$/gm)].map(([, key, rest]) => [key, rest] as const);
+        assert.deepStrictEqual(
+            rows.map(([key]) => key),
+            [...CONFIG_KEYS],
+        );
+        const nestedOf: Record<string, readonly string[]> = {
+            ...NESTED_KEYS,
+            channels: NESTED_KEYS.channel,
+            network: [...NESTED_KEYS.network, ...NESTED_KEYS.existing, ...NESTED_KEYS.subnet],
+        };
+        for (const [key, rest] of rows) {
+            for (const nested of nestedOf[key] ?? []) assert.match(rest, new RegExp(`\\b${nested}\\b`), `docs/configuration.md ${key} names ${nested}`);
+        }
+    });
+
     it("Pulumi.yaml describes exactly the keys the validator reads, and every nested key", () => {
         assert.deepStrictEqual(Object.keys(project.config).sort(), [...CONFIG_KEYS].sort());
         const nestedOf: Record<string, readonly string[]> = { ...NESTED_KEYS, channels: NESTED_KEYS.channel };
