@@ -11,7 +11,7 @@
  *   pulumi config set hospital-iguana:networkStack acme/hospital-network/prod
  *
  * The network stack's outputs it reads: vpcId, workerSubnetIds (two, one per zone, in the order of
- * `workerSubnetCidrs`) and installerUrl. Bad values (a CIDR outside the VPC, a port taken twice)
+ * `workerSubnetCidrs`), installerUrl and owner (a tag on every resource). Bad values (a CIDR outside the VPC, a port taken twice)
  * stop the program with one ConfigValidationError naming every bad key, before anything is created.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -27,6 +27,8 @@ export = async () => {
         cloud: "aws",
         region: new pulumi.Config("aws").require("region"),
         environment: "prod",
+        // The hospital's own tags on every resource; the owner comes from the network stack.
+        tags: { dataClassification: "phi", networkOwner: network.requireOutput("owner") as pulumi.Output<string> },
         iguana: { edition: "iguanax", installerUrl: network.requireOutput("installerUrl") as pulumi.Output<string> },
         channels: config.getObject("channels") ?? [
             { name: "adt-in", protocol: "llp", port: 2575 },

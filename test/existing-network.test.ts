@@ -29,7 +29,7 @@ const INSTALLER_URL = "https://hospital-installers.s3.us-east-1.amazonaws.com/ig
 function hospitalMocks(vpc: MockAwsVpc = HOSPITAL_VPC, installerUrl = INSTALLER_URL): RecordingMocks {
     const mocks = new RecordingMocks("us-east-1");
     mocks.existingVpcs.push(vpc);
-    mocks.stackOutputs[NETWORK_STACK] = { vpcId: HOSPITAL_VPC.id, workerSubnetIds: HOSPITAL_VPC.subnets.map((s) => s.id), installerUrl };
+    mocks.stackOutputs[NETWORK_STACK] = { vpcId: HOSPITAL_VPC.id, workerSubnetIds: HOSPITAL_VPC.subnets.map((s) => s.id), installerUrl, owner: "hospital-network-team" };
     return mocks;
 }
 
@@ -84,6 +84,11 @@ describe("network.existing (AWS): examples/existing-network.ts", function () {
         );
         // The Output installer URL reaches both workers' boot configuration.
         for (const instance of instances) assert.ok(Buffer.from(instance.inputs.userDataBase64, "base64").toString("utf8").includes(INSTALLER_URL), instance.name);
+        // The hospital's tags, one of them an Output, on every tagged resource beside the cluster's own.
+        const tagged = mocks.resources.filter((r) => r.inputs.tags !== undefined);
+        assert.ok(tagged.length > 15);
+        for (const r of tagged)
+            assert.deepStrictEqual([r.inputs.tags.dataClassification, r.inputs.tags.networkOwner, r.inputs.tags.cluster], ["phi", "hospital-network-team", "iguana"], r.name);
         // The children the program exposes resolve to the registered resources.
         const sg = created("aws:ec2/securityGroup:SecurityGroup").find((r) => r.name === "iguana-workers-sg")!;
         assert.strictEqual(outputs.workerSecurityGroupId, sg.id);
