@@ -45,7 +45,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["channel name of 25 characters", aws({ channels: [{ name: "a".repeat(25), protocol: "llp", port: 2575 }] }), "iguana-ha:channels[0].name", "at most 24"],
     ["port 0", azure({ channels: [{ name: "a", protocol: "llp", port: 0 }] }), "iguana-ha:channels[0].port", "1-65535"],
     ["port on RDP", aws({ channels: [{ name: "a", protocol: "llp", port: 3389 }] }), "iguana-ha:channels[0].port", "RDP"],
-    ["a channel named as the dashboard's listener", aws({ channels: [{ name: "dashboard", protocol: "http", port: 8080 }] }), "iguana-ha:channels[0].name", ["dashboard's own listener", "pick another name"]],
+    [
+        "a channel named as the dashboard's listener",
+        aws({ channels: [{ name: "dashboard", protocol: "http", port: 8080 }] }),
+        "iguana-ha:channels[0].name",
+        ["dashboard's own listener", "pick another name"],
+    ],
     ["unknown channel key", aws({ channels: [{ name: "a", protocol: "llp", port: 2575, ports: 1 }] }), "iguana-ha:channels[0].ports", "not a known key"],
     ["tags as a list", aws({ tags: ["costCenter"] }), "iguana-ha:tags", ["must be a map", "a list"]],
     ["a tag the cluster sets itself", aws({ tags: { Project: "x" } }), "iguana-ha:tags.Project", ["the cluster sets itself", "project"]],
