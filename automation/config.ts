@@ -4,43 +4,31 @@
  * they are set with `secret: true` and can be kept out of every message.
  */
 import type { ConfigMap } from "@pulumi/pulumi/automation";
-import {
-    CONFIG_KEYS,
-    ChannelConfig,
-    ClusterConfig,
-    ConfigProblem,
-    ConfigValidationError,
-    FailoverConfig,
-    IguanaConfig,
-    NetworkConfig,
-    REGION_KEY,
-    RawClusterConfig,
-    StorageConfig,
-    WorkersConfig,
-    validateClusterConfig,
-} from "../components/config";
+import type * as pulumi from "@pulumi/pulumi";
+import type { HaIguanaClusterArgs } from "../components/args";
+import { CONFIG_KEYS, ClusterConfig, ConfigProblem, ConfigValidationError, REGION_KEY, RawClusterConfig, validateClusterConfig } from "../components/config";
 import { CLOUDS, Cloud, PROJECT } from "../components/constants";
 import { toPulumiConfig } from "../offline/stack-config";
 
+/** `T` with every `pulumi.Input` leaf resolved to its value, deeply. */
+export type Plain<T> =
+    T extends pulumi.OutputInstance<infer U>
+        ? Plain<U>
+        : T extends Promise<infer U>
+          ? Plain<U>
+          : T extends (infer E)[]
+            ? Plain<E>[]
+            : T extends object
+              ? { [K in keyof T]: Plain<T[K]> }
+              : T;
+
 /**
- * A stack's configuration as an object: the keys of a stack file (DESIGN.md), with the
- * provider's `aws:region` or `azure-native:location` given as `region`. Optional keys take
- * the documented defaults.
+ * A stack's configuration as an object: HaIguanaCluster's args (components/args.ts), with plain
+ * values where the component takes Outputs, because they are written into the stack's config.
+ * `region` is the provider's `aws:region` or `azure-native:location`. Optional keys take the
+ * documented defaults.
  */
-export interface ClusterConfigInput {
-    cloud: Cloud;
-    /** `aws:region` (e.g. "us-east-1") or `azure-native:location` (e.g. "eastus2"). */
-    region: string;
-    environment?: string;
-    /** Plain strings: they are written into the stack's config. */
-    tags?: Record<string, string>;
-    iguana?: Partial<IguanaConfig>;
-    channels: (Omit<ChannelConfig, "mode"> & Partial<Pick<ChannelConfig, "mode">>)[];
-    network: Pick<NetworkConfig, "allowedCidrs"> & Partial<NetworkConfig>;
-    workers?: Partial<WorkersConfig>;
-    failover?: Partial<FailoverConfig>;
-    storage?: Partial<StorageConfig>;
-}
+export type ClusterConfigInput = Plain<HaIguanaClusterArgs>;
 
 /**
  * Secret config values by key, set with `secret: true` (encrypted by the stack's secrets

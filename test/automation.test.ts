@@ -226,6 +226,17 @@ const AZURE_MINIMAL: ClusterConfigInput = {
     network: { allowedCidrs: ["198.51.100.0/24"] },
 };
 
+/**
+ * ClusterConfigInput is HaIguanaCluster's args with plain leaves: checked by `npm run typecheck`
+ * (CI), which fails if either directive below stops finding an error.
+ */
+export const TYPE_CHECKS: ClusterConfigInput[] = [
+    // @ts-expect-error an Output cannot be written into a stack's config
+    { ...AZURE_MINIMAL, iguana: { installerUrl: pulumi.output("https://example.com/iguana.tar.gz") } },
+    // @ts-expect-error a key the args do not have
+    { ...AZURE_MINIMAL, region2: "westeurope" },
+];
+
 async function rejection(promise: Promise<unknown>): Promise<Error> {
     try {
         await promise;
