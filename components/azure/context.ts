@@ -4,6 +4,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AzureVmSize, parseAzureVmSize } from "./sizes";
 import { ClusterConfig } from "../config";
+import { AZURE_NSG_PRIORITY } from "../constants";
 import { ClusterPlan, NetworkPlan, WorkerPlan } from "../model";
 
 /** What every step needs: the cluster's name, config, parent and the plans derived from them. */
@@ -38,6 +39,20 @@ export function inboundRule(args: Omit<networkInputs.SecurityRuleArgs, "directio
         direction: "Inbound",
         sourcePortRange: "*",
     };
+}
+
+/** An NSG's last rule: nothing else from the VNet, peered networks or on-premises (Azure's AllowVnetInBound would admit them). */
+export function denyOtherVnetInbound(description: string): networkInputs.SecurityRuleArgs {
+    return inboundRule({
+        name: "deny-other-vnet-inbound",
+        description,
+        priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
+        access: "Deny",
+        protocol: "*",
+        sourceAddressPrefix: "VirtualNetwork",
+        destinationAddressPrefix: "*",
+        destinationPortRange: "*",
+    });
 }
 
 export function clusterContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {

@@ -2,7 +2,7 @@
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AZURE_NSG_PRIORITY, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
-import { AzureGroupContext, inboundRule } from "./context";
+import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
 
 export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.NetworkSecurityGroup {
@@ -78,16 +78,7 @@ export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.Netwo
         // Azure's default AllowVnetInBound (65000) would let any VNet, peered or on-premises
         // (VPN/ExpressRoute) address reach every worker port. Everything that
         // must reach the workers is allowed above; the rest of the VNet is refused here.
-        inboundRule({
-            name: "deny-other-vnet-inbound",
-            description: "Nothing else from the VNet, peered networks or on-premises: only the rules above",
-            priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
-            access: "Deny",
-            protocol: "*",
-            sourceAddressPrefix: "VirtualNetwork",
-            destinationAddressPrefix: "*",
-            destinationPortRange: "*",
-        }),
+        denyOtherVnetInbound("Nothing else from the VNet, peered networks or on-premises: only the rules above"),
     ];
     return new network.NetworkSecurityGroup(`${name}-workers-nsg`, { resourceGroupName, location, securityRules, tags }, opts);
 }

@@ -6,9 +6,9 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
 import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as storage from "@pulumi/azure-native/storage";
-import { AZURE_DISK_SKU, AZURE_NSG_PRIORITY, AZURE_WORKER_ZONES, AZURE_FILE_PRIVATE_DNS_ZONE, HTTPS_PORT, NFS_PORT } from "../constants";
+import { AZURE_DISK_SKU, AZURE_WORKER_ZONES, AZURE_FILE_PRIVATE_DNS_ZONE, HTTPS_PORT, NFS_PORT } from "../constants";
 import { WorkerPlan, storageSubnet } from "../model";
-import { AzureGroupContext, inboundRule } from "./context";
+import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 
 /** Name of the NFS share holding the shared working directory. */
 export const AZURE_SHARE_NAME = "iguana";
@@ -118,16 +118,7 @@ export function createStorageEndpoints(ctx: AzureGroupContext, vnet: network.Vir
                     destinationAddressPrefix: "*",
                     destinationPortRange: String(HTTPS_PORT),
                 }),
-                inboundRule({
-                    name: "deny-other-vnet-inbound",
-                    description: "Nothing else from the VNet, peered networks or on-premises",
-                    priority: AZURE_NSG_PRIORITY.denyOtherVnetInbound,
-                    access: "Deny",
-                    protocol: "*",
-                    sourceAddressPrefix: "VirtualNetwork",
-                    destinationAddressPrefix: "*",
-                    destinationPortRange: "*",
-                }),
+                denyOtherVnetInbound("Nothing else from the VNet, peered networks or on-premises"),
             ],
             tags,
         },
