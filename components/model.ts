@@ -183,6 +183,21 @@ export function hasActiveActiveChannel(cfg: ClusterConfig): boolean {
     return cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
 }
 
+/**
+ * What every step of either cloud's build takes: the plan, the validated config, and where the
+ * children go. `name`, `tags` and `floating` are the plan's, spread for the steps' destructuring.
+ */
+export interface StepContext {
+    plan: ClusterPlan;
+    name: string;
+    cfg: ClusterConfig;
+    parent: pulumi.Resource;
+    opts: { parent: pulumi.Resource };
+    tags: Record<string, pulumi.Input<string>>;
+    /** `failover.strategy: floating-ip`. */
+    floating: boolean;
+}
+
 /** The listener of a channel (or the dashboard) by name. */
 export function listenerOf(plan: ClusterPlan, name: string): ListenerPlan {
     const listener = plan.listeners.find((l) => l.name === name);

@@ -7,7 +7,7 @@ import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { ClusterConfig, ConfigProblem, ConfigValidationError, ExistingNetworkConfig } from "../config";
 import { PROJECT } from "../constants";
-import { ClusterPlan, NetworkPlan } from "../model";
+import { ClusterPlan, NetworkPlan, StepContext } from "../model";
 
 export const ZONE_SUFFIX = ["a", "b"] as const;
 
@@ -17,16 +17,8 @@ export function providerRegionMismatch(configured: string, actual: string): stri
 }
 
 /** What every step of `createAwsCluster` shares: the cluster's name, config and placement. */
-export interface AwsContext {
-    plan: ClusterPlan;
-    name: string;
-    cfg: ClusterConfig;
-    parent: pulumi.Resource;
-    opts: { parent: pulumi.Resource };
-    tags: Record<string, pulumi.Input<string>>;
+export interface AwsContext extends StepContext {
     network: NetworkPlan;
-    /** `failover.strategy: floating-ip`. */
-    floating: boolean;
     /** `storage.queueRecovery: shared`. */
     shared: boolean;
     zones: pulumi.Output<[string, string]>;

@@ -5,18 +5,11 @@ import type { network as networkInputs } from "@pulumi/azure-native/types/input"
 import { AzureVmSize, parseAzureVmSize } from "./sizes";
 import { ClusterConfig } from "../config";
 import { AZURE_NSG_PRIORITY } from "../constants";
-import { ClusterPlan, NetworkPlan, WorkerPlan } from "../model";
+import { ClusterPlan, NetworkPlan, StepContext, WorkerPlan } from "../model";
 
 /** What every step needs: the cluster's name, config, parent and the plans derived from them. */
-export interface AzureClusterContext {
-    plan: ClusterPlan;
-    name: string;
-    cfg: ClusterConfig;
-    parent: pulumi.Resource;
-    opts: { parent: pulumi.Resource };
-    tags: Record<string, pulumi.Input<string>>;
+export interface AzureClusterContext extends StepContext {
     location: string;
-    floating: boolean;
     networkPlan: NetworkPlan;
     workerPlans: WorkerPlan[];
     workerHosts: string[];
