@@ -112,7 +112,8 @@ export function prepareConfig(stackName: string, input: ClusterConfigInput, secr
     const problems = [...unknownKeyProblems(input), ...secretConfigProblems(secrets, input.cloud)];
     let cluster: ClusterConfig | undefined;
     try {
-        cluster = validateClusterConfig(input as RawClusterConfig, stackName);
+        // It becomes a stack's config, which names its region (the program's plan and quotas need it).
+        cluster = validateClusterConfig({ ...(input as RawClusterConfig), stackKeys: [] }, stackName);
     } catch (error) {
         if (!(error instanceof ConfigValidationError)) throw error;
         problems.push(...error.problems);

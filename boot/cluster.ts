@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { ClusterConfig } from "../components/config";
+import { ClusterConfig, namedRegion } from "../components/config";
 import { PROJECT, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { planCluster } from "../components/model";
 import { CLUSTER_NAME } from "../components/constants";
@@ -167,7 +167,8 @@ export class BootedCluster {
 
         this.lab = new Lab(this.id, addressing, this.options.archive.addresses);
         this.lab.create();
-        const endpoints = cfg.cloud === "aws" ? [`secretsmanager.${cfg.region}.amazonaws.com`, `ec2.${cfg.region}.amazonaws.com`] : ["management.azure.com", ...this.vaultHosts()];
+        const region = namedRegion(cfg);
+        const endpoints = cfg.cloud === "aws" ? [`secretsmanager.${region}.amazonaws.com`, `ec2.${region}.amazonaws.com`] : ["management.azure.com", ...this.vaultHosts()];
         const lease = leaseStoreConfig(this.workers[0].userData);
         if (!lease) throw new Error(`${this.bootCase.label}: the rendered user data has no lease.json`);
         const leaseUrl = new URL(lease.url);
@@ -176,7 +177,7 @@ export class BootedCluster {
         const vip = vipConfig(this.workers[0].userData);
         this.standinConfig = {
             cloud: cfg.cloud,
-            region: cfg.region,
+            region,
             servicesAddress: addressing.services,
             imdsAddress: IMDS_ADDRESS,
             lease: { address: LEASE_STORE_ADDRESS, tableName: lease.table, accountName: leaseUrl.hostname.split(".")[0], container },

@@ -120,8 +120,11 @@ export interface StorageArgs {
 export interface HaIguanaClusterArgs {
     /** "aws" or "azure". */
     cloud: Cloud;
-    /** The AWS region or Azure location; it must be the provider's. */
-    region: string;
+    /**
+     * The Azure location (required on Azure). On AWS the provider's region (default: read from the
+     * provider); when given, it must be the provider's.
+     */
+    region?: string;
     /** Value of the `environment` tag on every resource (default: the stack name). */
     environment?: string;
     /**

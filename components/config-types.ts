@@ -82,8 +82,11 @@ export interface ClusterConfig {
     environment: string;
     /** The user's own tags, on every resource the cluster tags (values may be Outputs). */
     tags: Record<string, Input<string>>;
-    /** `aws:region` or `azure-native:location`. */
-    region: string;
+    /**
+     * `aws:region` or `azure-native:location`. Always set on Azure and from a stack file; unset when
+     * HaIguanaCluster is given no region on AWS, where the provider's region is the one.
+     */
+    region?: string;
     iguana: IguanaConfig;
     channels: ChannelConfig[];
     network: NetworkConfig;

@@ -244,14 +244,17 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const environment = r.string("environment", raw.environment) ?? stackName;
     const tags = readTags(r, raw.tags, cloud);
 
-    let region = "";
+    let region: string | undefined;
     if (cloud) {
         const key = REGION_KEY[cloud];
         if (raw.region === undefined) {
-            r.report(key, `is required for cloud "${cloud}": set it in the stack file (e.g. ${cloud === "aws" ? "us-east-1" : "eastus2"})`);
+            // In code on AWS the provider's region is the one; a stack file names its own (the plan and its quotas need it).
+            const example = cloud === "aws" ? "us-east-1" : "eastus2";
+            if (raw.stackKeys !== undefined) r.report(key, `is required for cloud "${cloud}": set it in the stack file (e.g. ${example})`);
+            else if (cloud === "azure") r.report("region", `is required for cloud "azure" (every Azure resource names its location): e.g. ${example}`);
         } else {
-            region = r.string(key, raw.region) ?? "";
-            if (region && !regionIsKnown(r, cloud, region)) region = "";
+            region = r.string(key, raw.region);
+            if (region && !regionIsKnown(r, cloud, region)) region = undefined;
         }
     }
 
@@ -342,6 +345,12 @@ function checkStackKeys(r: Reader, keys: StackKey[]): void {
             );
         }
     }
+}
+
+/** The region a stack file or an Azure config names (it always has one); for the drill, the boot test and Azure. */
+export function namedRegion(cfg: ClusterConfig): string {
+    if (cfg.region === undefined) throw new Error(`${REGION_KEY[cfg.cloud]}: this cluster's region is its provider's, and no config names it`);
+    return cfg.region;
 }
 
 /** Reports an unknown region (with the closest known one) or an Azure region without zones. */

@@ -62,7 +62,7 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
         if (use.needed > use.limit) {
             warn(
                 REGION_KEY[cfg.cloud],
-                `${cfg.region}: this stack needs ${use.needed} ${use.quota} ${use.scope}, above the default quota of ${use.limit}; ` +
+                `${cfg.region ?? "the provider's region"}: this stack needs ${use.needed} ${use.quota} ${use.scope}, above the default quota of ${use.limit}; ` +
                     (use.adjustable ? "request an increase (and count what the account already uses there) before pulumi up" : "this limit is not adjustable"),
             );
         }

@@ -6,7 +6,7 @@
  */
 import * as path from "path";
 import { BootstrapSettings, CloudApiEndpoints, LeaseLocator, PeerFenceLocator, VipLocator, WorkerPaths, bootstrapSettings } from "../components/bootstrap";
-import { ClusterConfig } from "../components/config";
+import { ClusterConfig, namedRegion } from "../components/config";
 import { Cloud } from "../components/constants";
 import { WorkerPlan, planCluster } from "../components/model";
 import { CLUSTER_NAME } from "../components/constants";
@@ -23,19 +23,19 @@ export function leaseStoreUrl(addresses: DrillAddresses = DRILL_ADDRESSES): stri
 
 /** The lease store as the cloud implementation hands it to a worker, naming the drill's table or blob. */
 export function drillLease(cfg: ClusterConfig): LeaseLocator {
-    if (cfg.cloud === "aws") return { kind: "aws-dynamodb", tableName: DRILL_LEASE.aws.tableName, region: cfg.region, itemKey: DRILL_LEASE.aws.itemKey };
+    if (cfg.cloud === "aws") return { kind: "aws-dynamodb", tableName: DRILL_LEASE.aws.tableName, region: namedRegion(cfg), itemKey: DRILL_LEASE.aws.itemKey };
     return { kind: "azure-blob", accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, blobName: DRILL_LEASE.azure.blobName };
 }
 
 /** Shared mode: how a new holder stops the previous one, naming the drill's machines. */
 export function drillPeerFence(cfg: ClusterConfig, peer: WorkerPlan): PeerFenceLocator {
-    if (cfg.cloud === "aws") return { kind: "aws-ec2", region: cfg.region };
+    if (cfg.cloud === "aws") return { kind: "aws-ec2", region: namedRegion(cfg) };
     return { kind: "azure-vm", peerVmId: DRILL_VIP.azure.vmIds[peer.name as "wk1" | "wk2"] };
 }
 
 /** The floating VIP as the cloud implementation hands it to a worker, naming the drill's resources. */
 export function drillVip(cfg: ClusterConfig, self: WorkerPlan, peer: WorkerPlan): VipLocator {
-    if (cfg.cloud === "aws") return { kind: "aws-eip", allocationId: DRILL_VIP.aws.allocationId, region: cfg.region };
+    if (cfg.cloud === "aws") return { kind: "aws-eip", allocationId: DRILL_VIP.aws.allocationId, region: namedRegion(cfg) };
     const nic = (w: WorkerPlan) => DRILL_VIP.azure.nicIds[w.name as "wk1" | "wk2"];
     return { kind: "azure-public-ip", publicIpId: DRILL_VIP.azure.publicIpId, selfNicId: nic(self), peerNicId: nic(peer), ipConfigName: DRILL_VIP.azure.ipConfigName };
 }

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { leaseTiming } from "../components/bootstrap";
-import { ClusterConfig } from "../components/config";
+import { ClusterConfig, namedRegion } from "../components/config";
 import { Ack, Analysis, analyse, orderViolations } from "./analysis";
 import { CloudApiServerConfig, LeaseFaults, VipMove, cloudApiServerConfig, readHolder, readMoves, summariseCalls } from "./floating";
 import { backendName, llpChannels, renderHaproxyConfig } from "./haproxy";
@@ -304,7 +304,7 @@ class ScenarioRun {
             this.workers = [new DrillWorker(s1, this.topo.ns.wk1, this.procs, ctx.repoRoot), new DrillWorker(s2, this.topo.ns.wk2, this.procs, ctx.repoRoot)];
             this.cloudApiConfig = cloudApiServerConfig(
                 stack.cfg.cloud,
-                stack.cfg.region,
+                namedRegion(stack.cfg),
                 this.topo.ns,
                 this.topo.addresses,
                 WORKER_INTERFACE,

@@ -24,8 +24,8 @@ export = async () => {
     const [vpcCidr, ...workerSubnetCidrs] = config.getObject<string[]>("cidrs") ?? ["10.8.0.0/16", "10.8.20.0/24", "10.8.21.0/24"];
 
     const cluster = new HaIguanaCluster("iguana", {
+        // No region: the AWS provider's (here the stack's aws:region).
         cloud: "aws",
-        region: new pulumi.Config("aws").require("region"),
         environment: "prod",
         // The hospital's own tags on every resource; the owner comes from the network stack.
         tags: { dataClassification: "phi", networkOwner: network.requireOutput("owner") as pulumi.Output<string> },

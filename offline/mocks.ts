@@ -110,7 +110,9 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
 
     private computedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
         const { type, name, inputs } = args;
-        const arn = (service: string, resource: string) => this.placeholder(`arn:aws:${service}:${this.region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
+        // An AWS resource lives in its provider's region, as its ARN and addresses say.
+        const region = this.awsRegion(args.provider);
+        const arn = (service: string, resource: string) => this.placeholder(`arn:aws:${service}:${region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
         switch (type) {
             case "pulumi:pulumi:StackReference": {
                 const outputs = this.stackOutputs[inputs.name];
@@ -129,10 +131,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                     id: `i-${name}`,
                     arn: arn("ec2", `instance/i-${name}`),
                     privateIp: inputs.privateIp ?? this.placeholder("10.255.255.254"),
-                    availabilityZone: inputs.availabilityZone ?? `${this.region}a`,
+                    availabilityZone: inputs.availabilityZone ?? `${region}a`,
                 };
             case "aws:lb/loadBalancer:LoadBalancer":
-                return { arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`), dnsName: this.placeholder(`${name}.elb.${this.region}.amazonaws.com`) };
+                return { arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`), dnsName: this.placeholder(`${name}.elb.${region}.amazonaws.com`) };
             case "aws:lb/targetGroup:TargetGroup":
                 return { arn: arn("elasticloadbalancing", `targetgroup/${name}/0`) };
             case "aws:dynamodb/table:Table": {

@@ -323,6 +323,18 @@ describe("automation: config given in code", () => {
         assert.strictEqual(error.stackName, "portal-45");
     });
 
+    it("a stack's config names its region: an AWS config without one is refused before the workspace", async () => {
+        const factory = new FakeFactory();
+        const config = { ...AWS_DEV_LIKE, region: undefined } as ClusterConfigInput;
+        const error = await rejection(openInlineStack("portal-46", { config, factory }));
+        assert.strictEqual(factory.requestCount, 0, "the factory was never called");
+        assert.ok(error instanceof InvalidConfigError, error.message);
+        assert.deepStrictEqual(
+            error.problems.map((p) => p.key),
+            ["aws:region"],
+        );
+    });
+
     it("refuses a contract key in secretConfig, naming the key and never the value", async () => {
         const factory = new FakeFactory();
         const presigned = "https://bucket.s3.amazonaws.com/iguanax.tar.gz?X-Amz-Signature=abc123";

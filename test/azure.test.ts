@@ -564,7 +564,8 @@ describe("Azure validation (rules that differ by cloud)", () => {
         );
         assert.deepStrictEqual([cfg.failover.unhealthyThreshold, cfg.workers.dataDiskGb, cfg.channels.length], [1, 32767, 299]);
     });
-    it("a missing azure-native:location", () => problem(base({ region: undefined }), "azure-native:location", "required", "eastus2"));
+    it("a missing azure-native:location in a stack file", () => problem({ ...base({ region: undefined }), stackKeys: [] }, "azure-native:location", "required", "eastus2"));
+    it("a missing region in code", () => problem(base({ region: undefined }), "region", "required", "eastus2"));
     it("a probe interval below 5 s", () => problem(base({ failover: { healthCheckIntervalSeconds: 4 } }), "failover.healthCheckIntervalSeconds", "5-300"));
     it("a probe threshold of 0", () => problem(base({ failover: { unhealthyThreshold: 0 } }), "failover.unhealthyThreshold", "1-10"));
     it("a probe threshold of 11", () => problem(base({ failover: { unhealthyThreshold: 11 } }), "failover.unhealthyThreshold", "1-10"));

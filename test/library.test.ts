@@ -11,6 +11,7 @@ import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import { ConfigValidationError, HaIguanaCluster, HaIguanaClusterArgs, validateClusterConfig } from "../components";
 import { evaluate } from "../offline/evaluate";
 import { RecordingMocks } from "../offline/mocks";
+import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { listStacks, readStackConfig } from "../offline/stack-config";
 import { readRawConfig } from "../components/program";
 import { runStack } from "./helpers";
@@ -131,5 +132,49 @@ describe("the library (package.json main)", function () {
         assert.match(secretPolicy, /secretsmanager\.eu-west-1\.amazonaws\.com/);
         const endpoints = mocks.resources.filter((r) => r.type === "aws:ec2/vpcEndpoint:VpcEndpoint").map((r) => r.inputs.serviceName);
         assert.ok(endpoints.length > 0 && endpoints.every((n) => n.startsWith("com.amazonaws.eu-west-1.")), `endpoints: ${endpoints}`);
+    });
+
+    it("on AWS, given no region, takes its provider's: nothing it builds names another region", async () => {
+        // Floating IP and shared storage too, for the EC2 endpoint and the peer fence's locator.
+        const args: HaIguanaClusterArgs = {
+            cloud: "aws",
+            channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+            network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["198.51.100.0/28"] },
+            failover: { strategy: "floating-ip" },
+            storage: { queueRecovery: "shared" },
+        };
+        const { mocks } = await evaluate({
+            stack: "lib",
+            config: { "aws:region": "us-east-1" },
+            run: () => new HaIguanaCluster("lib", args, { providers: { aws: new AwsProvider("eu-west-1", { region: "eu-west-1" }) } }).vip,
+        });
+        const built = mocks.resources.filter((r) => r.type !== "pulumi:providers:aws");
+        const bootstraps = workerBootstraps(built);
+        const texts = [...built.map((r) => [r.name, JSON.stringify(r.inputs)]), ...bootstraps.map((b) => [`${b.resource} cloud-init`, b.cloudInit])];
+        assert.deepStrictEqual(
+            texts.filter(([, text]) => text.includes("us-east-1")).map(([resourceName]) => resourceName),
+            [],
+            "what names the stack's default region",
+        );
+        const named = (resourceName: string) => JSON.stringify(built.find((r) => r.name === resourceName)!.inputs);
+        for (const resourceName of ["lib-worker-read-secret", "lib-worker-lease", "lib-lease", "lib-ec2-api"]) {
+            assert.match(named(resourceName), /eu-west-1/, resourceName);
+        }
+        assert.strictEqual(bootstraps.length, 2);
+        for (const { resource, cloudInit } of bootstraps) {
+            // The admin password's, the lease's, the VIP's and the peer fence's locators.
+            const regions = cloudInitFiles(cloudInit).flatMap((f) => [...f.content.matchAll(/\bregion"?(?:: ?"|=')([a-z0-9-]+)/g)].map((m) => m[1]));
+            assert.ok(regions.length >= 4 && regions.every((r) => r === "eu-west-1"), `${resource}: regions in its files: ${regions}`);
+        }
+    });
+
+    it("on Azure, refuses a config without a region (every Azure resource names its location), before any child", async () => {
+        const mocks = new RecordingMocks();
+        const args = { cloud: "azure", channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } } as HaIguanaClusterArgs;
+        await assert.rejects(
+            evaluate({ stack: "lib", config: {}, mocks, run: () => new HaIguanaCluster("lib", args) }),
+            (e: unknown) => e instanceof ConfigValidationError && /region: is required for cloud "azure"/.test(e.message),
+        );
+        assert.deepStrictEqual(mocks.resources, [], "no child registered");
     });
 });

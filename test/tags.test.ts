@@ -28,7 +28,7 @@ describe("tags", function () {
             const plain = tagsByResource((await runConfig(config({ storage: { queueRecovery: "shared" } }))).mocks.resources);
             const tagged = tagsByResource((await runConfig(config({ storage: { queueRecovery: "shared" }, tags: USER_TAGS }))).mocks.resources);
             assert.ok(plain.size > 15, `only ${plain.size} tagged resources`);
-            assert.deepStrictEqual([...tagged.keys()], [...plain.keys()], "the same resources carry tags");
+            assert.deepStrictEqual([...tagged.keys()].sort(), [...plain.keys()].sort(), "the same resources carry tags");
             for (const [resource, own] of plain) {
                 assert.deepStrictEqual(tagged.get(resource), { ...USER_TAGS, ...own }, resource);
                 assert.strictEqual(own.project, PROJECT, resource);

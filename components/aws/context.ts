@@ -23,6 +23,8 @@ export interface AwsContext extends StepContext {
     shared: boolean;
     zones: pulumi.Output<[string, string]>;
     partition: pulumi.Output<string>;
+    /** The provider's region (the config's, when it names one, must equal it). */
+    region: pulumi.Output<string>;
 }
 
 export function awsContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): AwsContext {
@@ -34,18 +36,20 @@ export function awsContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi
     // The region the checks ran for (zones, quotas) and that the policies and endpoints name must
     // be the one the resources land in: the provider's, which a library user may set apart.
     const providerRegion = getRegionOutput({}, opts).region;
+    // A region the config names is known now: the resources register in the same order every run.
+    const region = cfg.region !== undefined ? pulumi.output(cfg.region) : providerRegion;
     const available = getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts);
     const existing = cfg.network.existing;
     const zones = pulumi.all([providerRegion, available, existing ? existingSubnetZones(cfg, existing, opts) : undefined]).apply(([actual, result, existingZones]) => {
-        if (actual !== cfg.region) throw new pulumi.ResourceError(providerRegionMismatch(cfg.region, actual), parent, true);
+        if (cfg.region !== undefined && actual !== cfg.region) throw new pulumi.ResourceError(providerRegionMismatch(cfg.region, actual), parent, true);
         if (existingZones) return existingZones;
         if (result.names.length < 2) {
-            throw new pulumi.ResourceError(`region ${cfg.region} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
+            throw new pulumi.ResourceError(`region ${actual} offers ${result.names.length} availability zone(s); the cluster needs two: pick another region`, parent, true);
         }
         return [result.names[0], result.names[1]] as [string, string];
     });
     const partition = getPartitionOutput({}, opts).partition;
-    return { plan, name, cfg, parent, opts, tags, network, floating, shared, zones, partition };
+    return { plan, name, cfg, parent, opts, tags, network, floating, shared, zones, partition, region };
 }
 
 export function ingressRule(ctx: AwsContext, ruleName: string, args: vpc.SecurityGroupIngressRuleArgs): vpc.SecurityGroupIngressRule {

@@ -7,7 +7,7 @@ import { createAdminPassword } from "../secrets";
 import { AwsContext } from "./context";
 
 /** Read of the admin secret only; decrypt with the project key only through Secrets Manager. */
-export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulumi.Input<string>, region: string): pulumi.Output<string> {
+export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulumi.Input<string>, region: pulumi.Input<string>): pulumi.Output<string> {
     return pulumi.jsonStringify({
         Version: "2012-10-17",
         Statement: [
@@ -17,7 +17,7 @@ export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulu
                 Effect: "Allow",
                 Action: "kms:Decrypt",
                 Resource: keyArn,
-                Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+                Condition: { StringEquals: { "kms:ViaService": pulumi.interpolate`secretsmanager.${region}.amazonaws.com` } },
             },
         ],
     });
@@ -60,6 +60,6 @@ export function createIdentity(ctx: AwsContext): AwsIdentity {
     const adminPassword = createAdminPassword(name, parent);
     const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
     new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
-    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, cfg.region) }, opts);
+    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, ctx.region) }, opts);
     return { keep, key, role, profile, secret };
 }

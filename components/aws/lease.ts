@@ -24,7 +24,7 @@ export function leaseTablePolicy(
     table: { arn: pulumi.Input<string>; name: pulumi.Input<string> },
     itemKey: string,
     keyArn: pulumi.Input<string>,
-    region: string,
+    region: pulumi.Input<string>,
 ): pulumi.Output<string> {
     return pulumi.jsonStringify({
         Version: "2012-10-17",
@@ -44,7 +44,7 @@ export function leaseTablePolicy(
                 Action: "kms:Decrypt",
                 Resource: keyArn,
                 Condition: {
-                    StringEquals: { "kms:ViaService": `dynamodb.${region}.amazonaws.com`, "kms:EncryptionContext:aws:dynamodb:tableName": table.name },
+                    StringEquals: { "kms:ViaService": pulumi.interpolate`dynamodb.${region}.amazonaws.com`, "kms:EncryptionContext:aws:dynamodb:tableName": table.name },
                 },
             },
         ],
@@ -72,7 +72,7 @@ export function leaseEndpointPolicy(tableArn: pulumi.Input<string>, workerRoleAr
 
 // --- the lease (docs/lease.md) ----------------------------------------------------------
 export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): dynamodb.Table {
-    const { name, cfg, parent, opts, tags } = ctx;
+    const { name, parent, opts, tags } = ctx;
     const { vpcId, workerRouteTableIds } = net;
     const { key, role } = identity;
     // One item decides which worker is active. The table holds nothing else: no backups (no
@@ -97,7 +97,7 @@ export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdent
         `${name}-lease`,
         {
             vpcId,
-            serviceName: `com.amazonaws.${cfg.region}.dynamodb`,
+            serviceName: pulumi.interpolate`com.amazonaws.${ctx.region}.dynamodb`,
             vpcEndpointType: "Gateway",
             routeTableIds: workerRouteTableIds,
             policy: leaseEndpointPolicy(leaseTable.arn, role.arn),
@@ -105,6 +105,6 @@ export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdent
         },
         opts,
     );
-    new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, ctx.plan.leaseKey, key.arn, cfg.region) }, opts);
+    new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, ctx.plan.leaseKey, key.arn, ctx.region) }, opts);
     return leaseTable;
 }

@@ -25,7 +25,7 @@ export function moveVipPolicy(eipArn: pulumi.Input<string>, instanceArns: pulumi
 
 // --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
 export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups): ec2.Eip | undefined {
-    const { name, cfg, opts, tags, floating, shared } = ctx;
+    const { name, opts, tags, floating, shared } = ctx;
     const { vpcId, workerSubnetIds, natCount } = net;
     const { workerSg } = sgs;
     const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
@@ -60,7 +60,7 @@ export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecu
             `${name}-ec2-api`,
             {
                 vpcId,
-                serviceName: `com.amazonaws.${cfg.region}.ec2`,
+                serviceName: pulumi.interpolate`com.amazonaws.${ctx.region}.ec2`,
                 vpcEndpointType: "Interface",
                 privateDnsEnabled: true,
                 subnetIds: workerSubnetIds,

@@ -104,15 +104,15 @@ export function createWorkers(
               );
         const storageId = sharedFs ? sharedFs.fileSystem.id : volume!.id;
         const userData = pulumi
-            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana)])
-            .apply(([storage, secretArn, allocationId, tableName, installer]) =>
+            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana), ctx.region])
+            .apply(([storage, secretArn, allocationId, tableName, installer, region]) =>
                 renderCloudInit(
                     bootstrapSettings({ ...cfg, iguana: { ...cfg.iguana, ...installer } }, plan, peer, {
                         dataDisk: sharedFs ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
-                        adminPassword: { kind: "aws-secrets-manager", secretArn, region: cfg.region },
-                        vip: allocationId ? { kind: "aws-eip", allocationId, region: cfg.region } : undefined,
-                        lease: awsLeaseLocator(tableName, cfg.region, name),
-                        peerFence: shared ? awsPeerFence(cfg.region) : undefined,
+                        adminPassword: { kind: "aws-secrets-manager", secretArn, region },
+                        vip: allocationId ? { kind: "aws-eip", allocationId, region } : undefined,
+                        lease: awsLeaseLocator(tableName, region, name),
+                        peerFence: shared ? awsPeerFence(region) : undefined,
                     }),
                 ),
             );

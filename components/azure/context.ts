@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { AzureVmSize, parseAzureVmSize } from "./sizes";
-import { ClusterConfig } from "../config";
+import { ClusterConfig, namedRegion } from "../config";
 import { AZURE_NSG_PRIORITY } from "../constants";
 import { ClusterPlan, NetworkPlan, StepContext, WorkerPlan } from "../model";
 
@@ -51,7 +51,7 @@ export function denyOtherVnetInbound(description: string): networkInputs.Securit
 export function clusterContext(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): AzureClusterContext {
     const { name, floating, tags, network: networkPlan, workers: workerPlans } = plan;
     const opts = { parent };
-    const location = cfg.region;
+    const location = namedRegion(cfg);
     const workerHosts = workerPlans.map((w) => `${w.privateIp}/32`);
     const size = parseAzureVmSize(cfg.workers.size);
     if (!size) {
