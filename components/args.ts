@@ -71,9 +71,13 @@ export interface ExistingNetworkArgs {
 export interface NetworkArgs {
     /** The VPC / VNet CIDR, /16 to /24 (default 10.40.0.0/16); with `existing`, the existing network's CIDR. */
     cidr?: string;
-    /** CIDRs that may send to the channels. Required, at least one. */
+    /**
+     * CIDRs that may send to the channels. Required, at least one. Plain strings, not Inputs: on
+     * AWS each CIDR names its own ingress rule (`in-2575-10-20-0-0-16`), so adding or removing one
+     * touches that rule only, and a value known only at deployment cannot name a resource.
+     */
     allowedCidrs: string[];
-    /** CIDRs that may open the dashboard (default none). */
+    /** CIDRs that may open the dashboard (default none). Plain strings, as `allowedCidrs`. */
     adminCidrs?: string[];
     /** An internet-facing load balancer or VIP (default true); false: reached only from inside the network. */
     public?: boolean;
