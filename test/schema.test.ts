@@ -12,11 +12,14 @@ import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider
 import { HaIguanaCluster } from "../components";
 import { CONFIG_KEYS, NESTED_KEYS, validateClusterConfig } from "../components/config";
 import {
+    AZURE_SHARE_GB,
     CHANNEL_MODES,
+    CLOUD_LIMITS,
     CLOUDS,
     COMPONENT_TYPE,
     EDITIONS,
     FAILOVER_STRATEGY_CHOICES,
+    LEASE_SECONDS,
     NAT_GATEWAY_CHOICES,
     PROJECT,
     PROTOCOLS,
@@ -194,6 +197,29 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             else if (nested === "adminCidrs") assert.strictEqual(docValue, "[]", `docs network.adminCidrs`);
             else assert.strictEqual(docValue, value, `docs ${key}.${nested}`);
         }
+    });
+
+    it("docs/configuration.md states the validator's limits per cloud", () => {
+        const docs = fs.readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
+        const notes = (key: string) => docs.split("\n").find((line) => line.startsWith(`| \`${key}\` |`)) ?? "";
+        const range = (r: { min: number; max: number }) => `${r.min}-${r.max}`;
+        const { aws, azure } = CLOUD_LIMITS;
+        const expected: [string, string][] = [
+            ["channels", `at most ${aws.maxChannels} on AWS`],
+            ["channels", `${azure.maxChannels} on Azure`],
+            ["workers", `\`dataDiskGb\` ${range(aws.dataDiskGb)} on AWS, ${range(azure.dataDiskGb)} on Azure`],
+            [
+                "failover",
+                `AWS: interval ${range(aws.healthCheckIntervalSeconds)} s, threshold ${range(aws.unhealthyThreshold)} (also used as the healthy threshold), idle timeout ${range(aws.idleTimeoutSeconds)} s`,
+            ],
+            [
+                "failover",
+                `Azure: interval ${range(azure.healthCheckIntervalSeconds)} s, threshold ${range(azure.unhealthyThreshold)}, idle timeout ${range(azure.idleTimeoutSeconds)} s`,
+            ],
+            ["failover", `\`leaseSeconds\`: how long the lease that makes a worker active lasts, ${range(LEASE_SECONDS)} s`],
+            ["storage", `${range(AZURE_SHARE_GB)} GiB`],
+        ];
+        for (const [key, text] of expected) assert.ok(notes(key).includes(text), `docs ${key}: "${text}"`);
     });
 
     it("outputs the stack outputs of the contract", () => {
