@@ -10,10 +10,14 @@ import {
     ChannelMode,
     Cloud,
     DASHBOARD_LISTENER,
+    DEFAULTS,
+    Edition,
+    FailoverStrategy,
     IGUANAX_HEALTH_PATH,
     INTERNAL_VIP_HOST_OFFSET,
     PROJECT,
     Protocol,
+    QueueRecovery,
     ROLE_PROBE_PATH,
     ROLE_PROBE_PORT,
     WORKER_HOST_OFFSET,
@@ -147,6 +151,47 @@ export interface ClusterPlan {
     tags: Record<string, pulumi.Input<string>>;
     /** The lease record's key (leaseRecordKey). */
     leaseKey: string;
+    /** Each worker's bootstrap as far as no cloud decides it (completeBootstrap adds the rest). */
+    bootstrap: [WorkerBootstrapPlan, WorkerBootstrapPlan];
+}
+
+/** What a worker's bootstrap holds that no cloud decides: the same for both clouds, the drill and the boot test. */
+export interface WorkerBootstrapPlan {
+    cloud: Cloud;
+    edition: Edition;
+    webPort: number;
+    self: WorkerPlan;
+    peer: WorkerPlan;
+    /** The ports the LLP gate opens on the active worker only. */
+    gatedPorts: number[];
+    roleProbe: { port: number; path: string };
+    iguanaHealth: HealthCheck;
+    tcpKeepaliveSeconds: number;
+    queueRecovery: QueueRecovery;
+    failoverStrategy: FailoverStrategy;
+    leaseSeconds: number;
+}
+
+export function workerBootstrapPlan(cfg: ClusterConfig, self: WorkerPlan, peer: WorkerPlan): WorkerBootstrapPlan {
+    return {
+        cloud: cfg.cloud,
+        edition: cfg.iguana.edition,
+        webPort: cfg.iguana.webPort,
+        self,
+        peer,
+        gatedPorts: gatedPorts(cfg),
+        roleProbe: { port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH },
+        iguanaHealth: iguanaHealth(cfg.iguana),
+        tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
+        queueRecovery: cfg.storage?.queueRecovery ?? DEFAULTS.queueRecovery,
+        failoverStrategy: cfg.failover.strategy ?? DEFAULTS.failoverStrategy,
+        leaseSeconds: cfg.failover.leaseSeconds,
+    };
+}
+
+/** Keepalive below the load balancer's idle timeout, so quiet MLLP links are not dropped. */
+export function tcpKeepaliveSeconds(idleTimeoutSeconds: number): number {
+    return Math.max(30, Math.min(300, Math.floor(idleTimeoutSeconds / 2)));
 }
 
 export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
@@ -164,10 +209,11 @@ export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
         { kind: "dashboard", name: DASHBOARD_LISTENER, port: cfg.iguana.webPort, protocol: "http", healthCheck: ROLE_PROBE },
     ];
     const activeActive = hasActiveActiveChannel(cfg);
+    const workers = planWorkers(network);
     return {
         name,
         network,
-        workers: planWorkers(network),
+        workers,
         listeners,
         healthChecks: [ROLE_PROBE, ...(activeActive ? [iguanaHealth(cfg.iguana)] : [])],
         activeActive,
@@ -175,6 +221,7 @@ export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
         shared: cfg.storage.queueRecovery === "shared",
         tags: baseTags(cfg, name),
         leaseKey: leaseRecordKey(name),
+        bootstrap: [workerBootstrapPlan(cfg, workers[0], workers[1]), workerBootstrapPlan(cfg, workers[1], workers[0])],
     };
 }
 

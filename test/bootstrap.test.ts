@@ -6,7 +6,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { validateClusterConfig } from "../components/config";
-import { planNetwork, planWorkers } from "../components/model";
+import { planNetwork, planWorkers, tcpKeepaliveSeconds } from "../components/model";
 import {
     guardWatchdogSeconds,
     BootstrapSettings,
@@ -30,7 +30,6 @@ import {
     renderWorkerFiles,
     roleProbeArgs,
     stateFile,
-    tcpKeepaliveSeconds,
     workerPackages,
 } from "../components/bootstrap";
 import { MOCK_ADMIN_PASSWORD } from "../offline/mocks";

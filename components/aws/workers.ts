@@ -4,7 +4,7 @@ import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as iam from "@pulumi/aws/iam";
-import { PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
+import { PeerFenceLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import { resolveInstaller } from "../config";
 import { AWS_DATA_DEVICE_NAME, CANONICAL_AWS_OWNER, ROOT_VOLUME_GB, UBUNTU_AMI_NAME } from "../constants";
 import { WorkerPlan } from "../model";
@@ -86,7 +86,6 @@ export function createWorkers(
     );
     const workers = workerPlans.map((plan: WorkerPlan) => {
         const workerTags = { ...tags, role: plan.role, Name: `${name}-${plan.name}` };
-        const peer = workerPlans[1 - plan.index];
         const volume = sharedFs
             ? undefined
             : new ebs.Volume(
@@ -107,7 +106,7 @@ export function createWorkers(
             .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana), ctx.region])
             .apply(([storage, secretArn, allocationId, tableName, installer, region]) =>
                 renderCloudInit(
-                    bootstrapSettings({ ...cfg, iguana: { ...cfg.iguana, ...installer } }, plan, peer, {
+                    completeBootstrap(ctx.plan.bootstrap[plan.index], installer, {
                         dataDisk: sharedFs ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
                         adminPassword: { kind: "aws-secrets-manager", secretArn, region },
                         vip: allocationId ? { kind: "aws-eip", allocationId, region } : undefined,

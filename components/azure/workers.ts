@@ -7,7 +7,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import { azureArchitecture, dedicatedHostSku } from "./sizes";
 import { resolveInstaller } from "../config";
 import { AZURE_ADMIN_USERNAME, AZURE_DATA_DISK_LUN, AZURE_DISK_SKU, AZURE_SSH_KEY_BITS, AZURE_WORKER_ZONES, UBUNTU_AZURE_IMAGE } from "../constants";
-import { PeerFenceLocator, bootstrapSettings, renderCloudInit } from "../bootstrap";
+import { PeerFenceLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import { WorkerPlan } from "../model";
 import { AzureGroupContext } from "./context";
@@ -173,7 +173,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
         .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName, installer]) =>
             Buffer.from(
                 renderCloudInit(
-                    bootstrapSettings({ ...cfg, iguana: { ...cfg.iguana, ...installer } }, plan, peer, {
+                    completeBootstrap(ctx.plan.bootstrap[plan.index], installer, {
                         dataDisk: shared
                             ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
                             : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },

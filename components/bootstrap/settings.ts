@@ -2,9 +2,9 @@
  * What a worker's bootstrap is rendered from. Every value comes from the validated config and
  * the cloud-agnostic model, the same ones the load balancer resources use.
  */
-import { ClusterConfig } from "../config";
-import { Cloud, Edition, FailoverStrategy, QueueRecovery, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../constants";
-import { HealthCheck, WorkerPlan, gatedPorts, iguanaHealth } from "../model";
+import { ClusterConfig, IguanaConfig } from "../config";
+import { Edition } from "../constants";
+import { WorkerBootstrapPlan, WorkerPlan, workerBootstrapPlan } from "../model";
 
 /** Where things live on a worker. The failover drill passes its own scratch paths. */
 export interface WorkerPaths {
@@ -87,42 +87,27 @@ export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "az
 
 export type AdminPasswordSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 
-export interface BootstrapSettings {
-    cloud: Cloud;
-    edition: Edition;
+/** A worker's bootstrap: the plan's part (WorkerBootstrapPlan) and what its cloud adds. */
+export interface BootstrapSettings extends WorkerBootstrapPlan {
     installerUrl?: string;
     installerSha256?: string;
-    webPort: number;
-    self: WorkerPlan;
-    peer: WorkerPlan;
-    /** Ports the passive worker refuses (see gatedPorts in model.ts). */
-    gatedPorts: number[];
-    roleProbe: { port: number; path: string };
-    iguanaHealth: HealthCheck;
-    /** Seconds of idleness before the kernel probes a connection: below the LB idle timeout. */
-    tcpKeepaliveSeconds: number;
-    /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
     dataDisk: StorageLocator;
-    /** `shared`: Iguana runs only on the lease holder, started and stopped by the notify script. */
-    queueRecovery: QueueRecovery;
     adminPassword?: AdminPasswordSource;
-    /** `floating-ip`: the lease guard takes the VIP (`vip`) through the cloud API before it becomes active. */
-    failoverStrategy: FailoverStrategy;
     vip?: VipLocator;
-    /** `failover.leaseSeconds`: the lease's duration L (leaseTiming in lease.ts). */
-    leaseSeconds: number;
-    /** The lease store this worker's lease guard writes (docs/lease.md). */
     lease?: LeaseLocator;
-    /** Shared mode: how a new holder stops the previous holder's machine. */
     peerFence?: PeerFenceLocator;
-    /** The failover drill points the VIP mover at its own stand-in API; unset on a worker. */
     cloudApi?: CloudApiEndpoints;
     paths: WorkerPaths;
-    /**
-     * The command iguana-service.sh uses to start and stop Iguana's unit: `systemctl` on a
-     * worker; the failover drill, which has no systemd in its namespaces, passes its own.
-     */
     serviceCommand?: string;
+}
+
+/** What each cloud adds to a worker's bootstrap: where its disk, password, VIP, lease and peer are. */
+export interface CloudLocators {
+    dataDisk: StorageLocator;
+    adminPassword?: AdminPasswordSource;
+    vip?: VipLocator;
+    lease?: LeaseLocator;
+    peerFence?: PeerFenceLocator;
 }
 
 /**
@@ -133,52 +118,40 @@ export function stateFile(s: Pick<BootstrapSettings, "paths">): string {
     return `${s.paths.runDir}/state`;
 }
 
-/** Keepalive below the load balancer's idle timeout, so quiet MLLP links are not dropped. */
-export function tcpKeepaliveSeconds(idleTimeoutSeconds: number): number {
-    return Math.max(30, Math.min(300, Math.floor(idleTimeoutSeconds / 2)));
-}
-
 /** A setting given as a pulumi.Input must be resolved (resolveInstaller) before a worker's files are rendered. */
 function resolvedText(value: unknown, key: string): string | undefined {
     if (value === undefined || typeof value === "string") return value;
     throw new Error(`${key} is not resolved yet: render the worker's files from resolveInstaller's values`);
 }
 
-export function bootstrapSettings(
-    cfg: ClusterConfig,
-    self: WorkerPlan,
-    peer: WorkerPlan,
-    cloudSpecific: { dataDisk: StorageLocator; adminPassword?: AdminPasswordSource; vip?: VipLocator; lease?: LeaseLocator; peerFence?: PeerFenceLocator },
+/** The worker's bootstrap settings: its part of the plan, completed with the installer and the cloud's locators. */
+export function completeBootstrap(
+    plan: WorkerBootstrapPlan,
+    /** Resolved (resolveInstaller): a value still an Input is refused. */
+    installer: Pick<IguanaConfig, "installerUrl" | "installerSha256">,
+    cloud: CloudLocators,
     paths: WorkerPaths = WORKER_PATHS,
 ): BootstrapSettings {
-    const queueRecovery = cfg.storage?.queueRecovery ?? "none";
-    if ((queueRecovery === "shared") !== isSharedLocator(cloudSpecific.dataDisk)) {
-        throw new Error(`storage.queueRecovery is "${queueRecovery}" but the worker's storage is a ${cloudSpecific.dataDisk.kind}`);
+    if ((plan.queueRecovery === "shared") !== isSharedLocator(cloud.dataDisk)) {
+        throw new Error(`storage.queueRecovery is "${plan.queueRecovery}" but the worker's storage is a ${cloud.dataDisk.kind}`);
     }
-    const failoverStrategy = cfg.failover.strategy ?? "load-balancer";
-    if ((failoverStrategy === "floating-ip") !== (cloudSpecific.vip !== undefined)) {
-        throw new Error(`failover.strategy is "${failoverStrategy}" but the worker was ${cloudSpecific.vip ? "given" : "not given"} a floating VIP to move`);
+    if ((plan.failoverStrategy === "floating-ip") !== (cloud.vip !== undefined)) {
+        throw new Error(`failover.strategy is "${plan.failoverStrategy}" but the worker was ${cloud.vip ? "given" : "not given"} a floating VIP to move`);
     }
     return {
-        cloud: cfg.cloud,
-        edition: cfg.iguana.edition,
-        installerUrl: resolvedText(cfg.iguana.installerUrl, "iguana.installerUrl"),
-        installerSha256: resolvedText(cfg.iguana.installerSha256, "iguana.installerSha256"),
-        webPort: cfg.iguana.webPort,
-        self,
-        peer,
-        gatedPorts: gatedPorts(cfg),
-        roleProbe: { port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH },
-        iguanaHealth: iguanaHealth(cfg.iguana),
-        tcpKeepaliveSeconds: tcpKeepaliveSeconds(cfg.failover.idleTimeoutSeconds),
-        dataDisk: cloudSpecific.dataDisk,
-        queueRecovery,
-        adminPassword: cloudSpecific.adminPassword,
-        failoverStrategy,
-        vip: cloudSpecific.vip,
-        leaseSeconds: cfg.failover.leaseSeconds,
-        lease: cloudSpecific.lease,
-        peerFence: cloudSpecific.peerFence,
+        ...plan,
+        installerUrl: resolvedText(installer.installerUrl, "iguana.installerUrl"),
+        installerSha256: resolvedText(installer.installerSha256, "iguana.installerSha256"),
+        dataDisk: cloud.dataDisk,
+        adminPassword: cloud.adminPassword,
+        vip: cloud.vip,
+        lease: cloud.lease,
+        peerFence: cloud.peerFence,
         paths,
     };
+}
+
+/** completeBootstrap for one worker of a config (the drill, the tests): the plan's part computed here. */
+export function bootstrapSettings(cfg: ClusterConfig, self: WorkerPlan, peer: WorkerPlan, cloud: CloudLocators, paths: WorkerPaths = WORKER_PATHS): BootstrapSettings {
+    return completeBootstrap(workerBootstrapPlan(cfg, self, peer), cfg.iguana, cloud, paths);
 }
