@@ -162,13 +162,17 @@ export interface WorkerBootstrapPlan {
     webPort: number;
     self: WorkerPlan;
     peer: WorkerPlan;
-    /** The ports the LLP gate opens on the active worker only. */
+    /** Ports the passive worker refuses (gatedPorts). */
     gatedPorts: number[];
     roleProbe: { port: number; path: string };
     iguanaHealth: HealthCheck;
+    /** Seconds of idleness before the kernel probes a connection: below the LB idle timeout. */
     tcpKeepaliveSeconds: number;
+    /** `shared`: Iguana runs only on the lease holder, started and stopped by the notify script. */
     queueRecovery: QueueRecovery;
+    /** `floating-ip`: the lease guard takes the VIP (`vip`) through the cloud API before it becomes active. */
     failoverStrategy: FailoverStrategy;
+    /** `failover.leaseSeconds`: the lease's duration L (leaseTiming in bootstrap/lease.ts). */
     leaseSeconds: number;
 }
 

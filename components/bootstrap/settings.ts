@@ -87,27 +87,30 @@ export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "az
 
 export type AdminPasswordSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 
-/** A worker's bootstrap: the plan's part (WorkerBootstrapPlan) and what its cloud adds. */
-export interface BootstrapSettings extends WorkerBootstrapPlan {
-    installerUrl?: string;
-    installerSha256?: string;
-    dataDisk: StorageLocator;
-    adminPassword?: AdminPasswordSource;
-    vip?: VipLocator;
-    lease?: LeaseLocator;
-    peerFence?: PeerFenceLocator;
-    cloudApi?: CloudApiEndpoints;
-    paths: WorkerPaths;
-    serviceCommand?: string;
-}
-
 /** What each cloud adds to a worker's bootstrap: where its disk, password, VIP, lease and peer are. */
 export interface CloudLocators {
+    /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
     dataDisk: StorageLocator;
     adminPassword?: AdminPasswordSource;
     vip?: VipLocator;
+    /** The lease store this worker's lease guard writes (docs/lease.md). */
     lease?: LeaseLocator;
+    /** Shared mode: how a new holder stops the previous holder's machine. */
     peerFence?: PeerFenceLocator;
+}
+
+/** A worker's bootstrap: the plan's part (WorkerBootstrapPlan), the installer and its cloud's locators. */
+export interface BootstrapSettings extends WorkerBootstrapPlan, CloudLocators {
+    installerUrl?: string;
+    installerSha256?: string;
+    /** The failover drill points the VIP mover at its own stand-in API; unset on a worker. */
+    cloudApi?: CloudApiEndpoints;
+    paths: WorkerPaths;
+    /**
+     * The command iguana-service.sh uses to start and stop Iguana's unit: `systemctl` on a
+     * worker; the failover drill, which has no systemd in its namespaces, passes its own.
+     */
+    serviceCommand?: string;
 }
 
 /**
