@@ -29,7 +29,8 @@ import {
     renderVipConfig,
     vipMoverCommand,
 } from "../components/bootstrap";
-import { validateClusterConfig } from "../components/config";
+import { ClusterConfig, validateClusterConfig } from "../components/config";
+import { CLOUD_LIMITS } from "../components/constants";
 import { renderIguanaServiceScript } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViolations, analyse, sequenceOf } from "../drill/analysis";
@@ -296,6 +297,23 @@ describe("drill: failover budget", () => {
         // L = 6: 6000 + 1000 + 2000 after a crash.
         assert.strictEqual(scenarioBudget(SCENARIOS[0], stack).takeoverMs, 9000);
         assert.strictEqual(scenarioBudget(SCENARIOS[0], { ...stack, cfg: awsDev }).takeoverMs, 4500);
+    });
+
+    it("the prod stacks against the 12 s crash target: azure-prod's LB routes to the new holder within it at worst; aws-prod's cannot, at the NLB's floor", () => {
+        // The lease's takeover, then the first check after it (within one interval) and threshold - 1 more.
+        const untilRouted = (cfg: ClusterConfig) => {
+            const lb = lbTiming(cfg);
+            return takeoverMs("expiry", leaseTiming(cfg.failover.leaseSeconds)) + lb.intervalSeconds * 1000 * lb.threshold;
+        };
+        const azureProd = loadStackClusterConfig("azure-prod");
+        const awsProd = loadStackClusterConfig("aws-prod");
+        assert.ok(untilRouted(azureProd) <= 12000, `azure-prod: ${untilRouted(azureProd)} ms until the LB routes to WK2`);
+        const awsFloor = CLOUD_LIMITS.aws;
+        assert.deepStrictEqual(
+            [awsProd.failover.healthCheckIntervalSeconds, awsProd.failover.unhealthyThreshold],
+            [awsFloor.healthCheckIntervalSeconds.min, awsFloor.unhealthyThreshold.min],
+        );
+        assert.ok(untilRouted(awsProd) > 12000, `aws-prod: ${untilRouted(awsProd)} ms, as docs/failover.md says`);
     });
 });
 
