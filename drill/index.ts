@@ -32,8 +32,19 @@ const MAX_SCENARIO_INDEX = 250;
  * addresses and work dir: read off the tag's digits, azure-dev's scenario 1 ("1a1") and aws-dev's
  * 11 ("0a11") shared one, and the second met the first's leftovers and did not boot.
  */
-export function scenarioSlot(stackIndex: number, profile: string, def: ScenarioDef, ordinal: number): { tag: string; index: number } {
-    return { tag: `${stackIndex}${profile[0]}${def.id}`, index: (ordinal % MAX_SCENARIO_INDEX) + 1 };
+export function scenarioSlot(stackIndex: number, profile: string, def: ScenarioDef, ordinal: number, phase = 0): { tag: string; index: number } {
+    return { tag: `${stackIndex}${profile[0]}${def.id}${phase > 0 ? `p${phase}` : ""}`, index: (ordinal % MAX_SCENARIO_INDEX) + 1 };
+}
+
+const MAX_FAULT_PHASES = 10;
+
+/**
+ * `--fault-phases N`: each scenario runs N times, the fault 0, 1/N, 2/N ... of a health-check
+ * interval later than in the first run. The drill's check cycle starts with the machines, so one
+ * run always meets it at the same point; the phases show how the outage spreads over the cycle.
+ */
+export function faultDelaysMs(phases: number, intervalSeconds: number): number[] {
+    return Array.from({ length: phases }, (_, k) => Math.round((k * intervalSeconds * 1000) / phases));
 }
 
 /** Stacks drilled by default, each when its stack file exists. */
@@ -41,7 +52,7 @@ export const DRILL_STACKS = ["aws-dev", "azure-dev"];
 
 const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile aws|azure] [--fast] [--queue-recovery none|shared]
                         [--failover-strategy load-balancer|floating-ip] [--vip-move-delay-ms N]
-                        [--scenario N[,N...]] [--parallel N] [--out DIR] [--work-dir DIR] [--keep] [--booted]
+                        [--scenario N[,N...]] [--parallel N] [--out DIR] [--work-dir DIR] [--keep] [--booted] [--fault-phases N]
   --stack      stack to drill (repeatable); default: ${DRILL_STACKS.join(" and ")}, those whose stack file exists
   --profile    LB emulation; default: the stack's cloud (aws: NLB, azure: Azure Standard LB)
   --fast       health-check interval shortened to 2 s (local runs only; CI uses the stack's own)
@@ -56,6 +67,8 @@ const USAGE = `usage: npm run drill -- [--stack aws-dev|azure-dev]... [--profile
   --out        where results go (default drill-results/)
   --work-dir   scratch root for rendered files and journals (default /var/lib/iguana-drill)
   --keep       keep the scratch files of the run
+  --fault-phases N  run each scenario N times (1-${MAX_FAULT_PHASES}), the fault 1/N of a health-check interval
+               later each time, to meet the LB's check cycle at N points (default 1)
   --booted     each scenario boots WK1 and WK2 for real (systemd-nspawn, the stack's rendered user data,
                as npm run boot-test does) and injects the faults into the booted machines; with
                storage.queueRecovery none`;
@@ -73,6 +86,8 @@ export interface DrillArgs {
     workDir: string;
     keep: boolean;
     booted: boolean;
+    /** Runs of each scenario, the fault 1/N of a health-check interval later in each (1: one run). */
+    faultPhases: number;
 }
 
 export class UsageError extends Error {}
@@ -87,6 +102,7 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
         workDir: "/var/lib/iguana-drill",
         keep: false,
         booted: false,
+        faultPhases: 1,
     };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
@@ -126,7 +142,12 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
         else if (arg === "--work-dir") args.workDir = value();
         else if (arg === "--keep") args.keep = true;
         else if (arg === "--booted") args.booted = true;
-        else if (arg === "--help" || arg === "-h") throw new UsageError("");
+        else if (arg === "--fault-phases") {
+            args.faultPhases = Number(value());
+            if (!Number.isInteger(args.faultPhases) || args.faultPhases < 1 || args.faultPhases > MAX_FAULT_PHASES) {
+                throw new UsageError(`--fault-phases must be a whole number from 1 to ${MAX_FAULT_PHASES}`);
+            }
+        } else if (arg === "--help" || arg === "-h") throw new UsageError("");
         else throw new UsageError(`unknown argument "${arg}"`);
     }
     if (args.stacks.length === 0) args.stacks = DRILL_STACKS.filter(exists);
@@ -268,11 +289,12 @@ async function main(): Promise<number> {
             const run: StackRun = { stack, cfg, profile, timing, fast: args.fast, ...(vipMove ? { vipMove } : {}), ...(booted ? { booted } : {}) };
             stacks.push(run);
             const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
+            const phasesText = args.faultPhases > 1 ? ` (each at ${args.faultPhases} points of a ${timing.intervalSeconds} s interval)` : "";
             if (vipMove) {
                 const ignored = [...(args.fast ? ["--fast"] : []), ...(args.profile ? ["--profile"] : [])];
                 console.log(
                     `drill: ${stack} with a floating IP (failover.strategy floating-ip: no load balancer; the lease holder's guard runs the VIP mover against a stand-in ${cfg.cloud === "aws" ? "IMDS + EC2" : "IMDS + ARM"}), ` +
-                        `storage.queueRecovery ${cfg.storage.queueRecovery}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once` +
+                        `storage.queueRecovery ${cfg.storage.queueRecovery}; scenarios ${defs.map((d) => d.id).join(",")}${phasesText}, ${args.parallel} at once` +
                         (ignored.length > 0 ? `; ${ignored.join(" and ")} ignored (no load balancer)` : ""),
                 );
                 console.log(`drill:   ${vipMoveText(cfg.cloud, vipMove.delayMs)}`);
@@ -280,13 +302,16 @@ async function main(): Promise<number> {
                 if (args.vipMoveDelayMs !== undefined) console.log(`drill: --vip-move-delay-ms ignored for ${stack}: no floating IP`);
                 console.log(
                     `drill: ${stack} with the ${profile} LB (${LB_PROFILE_TEXT[profile]}), storage.queueRecovery ${cfg.storage.queueRecovery}; health check every ${timing.intervalSeconds} s, ` +
-                        `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}, ${args.parallel} at once`,
+                        `threshold ${timing.threshold}${args.fast ? " (--fast)" : ""}; scenarios ${defs.map((d) => d.id).join(",")}${phasesText}, ${args.parallel} at once`,
                 );
             }
-            const stackResults = await pool(defs, args.parallel, async (def) => {
-                const slot = scenarioSlot(stackIndex, profile, def, ordinal++);
-                const result = await runScenarioIsolated(def, run, ctx, slot.tag, slot.index);
-                console.log(`drill:   ${stack} scenario ${def.id} (${def.key}): ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
+            const delays = faultDelaysMs(args.faultPhases, timing.intervalSeconds);
+            const jobs = defs.flatMap((def) => delays.map((faultDelayMs, phase) => ({ def, faultDelayMs, phase })));
+            const stackResults = await pool(jobs, args.parallel, async ({ def, faultDelayMs, phase }) => {
+                const slot = scenarioSlot(stackIndex, profile, def, ordinal++, phase);
+                const result = await runScenarioIsolated(def, faultDelayMs > 0 ? { ...run, faultDelayMs } : run, ctx, slot.tag, slot.index);
+                const at = faultDelayMs > 0 ? ` (fault ${(faultDelayMs / 1000).toFixed(1)} s later)` : "";
+                console.log(`drill:   ${stack} scenario ${def.id} (${def.key})${at}: ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
                 return result;
             });
             results.push(...stackResults);

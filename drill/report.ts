@@ -35,7 +35,7 @@ export function tableRows(results: ScenarioResult[]): string[][] {
         r.stack,
         isFloatingResult(r) ? (r.profile === "aws" ? "EIP" : "Public IP") : r.profile,
         String(r.scenario),
-        r.key,
+        r.faultDelayMs ? `${r.key} +${seconds(r.faultDelayMs)}` : r.key,
         seconds(r.promotionMs),
         seconds(isFloatingResult(r) ? (r.vipOffWk1Ms ?? null) : r.lbMarksWk1DownMs),
         seconds(isFloatingResult(r) ? (r.vipOnWk2Ms ?? null) : r.lbMarksWk2UpMs),

@@ -118,6 +118,11 @@ export interface StackRun {
     vipMove?: VipMoveTiming;
     /** The workers are booted machines (drill/booted.ts) rather than scripts in bare namespaces. */
     booted?: BootedContext;
+    /**
+     * Wait this long more before the fault (`--fault-phases`): the fault then lands at another
+     * point of the LB's check cycle, which decides how soon the LB takes the new holder in.
+     */
+    faultDelayMs?: number;
 }
 
 /** The outage budget of one scenario of a stack: through the LB, or through a floating IP. */
@@ -175,6 +180,8 @@ export interface ScenarioResult {
     bothIguanasMs?: number;
     /** failover.strategy of the run. */
     failoverStrategy?: string;
+    /** `--fault-phases`: the fault came this much later than the first 20 ACKs. */
+    faultDelayMs?: number;
     /** Floating IP: when the VIP left WK1 and when it reached WK2 (the stand-in cloud applied the move), ms after the fault. */
     vipOffWk1Ms?: number | null;
     vipOnWk2Ms?: number | null;
@@ -867,6 +874,7 @@ class ScenarioRun {
         const settledAt = monotonicMs();
         this.sender = this.startSender(this.eventsFile, { prefix: "ADT", count: 1_000_000 });
         if (!(await waitFor(() => this.acks().length >= 20, 30000, 100))) throw new Error("the sender got no ACKs before the fault");
+        if (this.stack.faultDelayMs) await sleep(this.stack.faultDelayMs);
         const unsettled = this.unsettled(settledAt);
         if (unsettled.length > 0) throw new Error(`the cluster did not stay as set up until the fault (${unsettled.join("; ")}): nothing to fail over from`);
         const faultAt = monotonicMs();
@@ -1121,6 +1129,7 @@ class ScenarioRun {
             queueRecovery: this.stack.cfg.storage?.queueRecovery ?? "none",
             ...(bothIguanasMs !== undefined ? { bothIguanasMs } : {}),
             failoverStrategy: this.stack.cfg.failover.strategy,
+            ...(this.stack.faultDelayMs ? { faultDelayMs: this.stack.faultDelayMs } : {}),
             ...vip,
             notes: this.notes,
             durationMs: Math.round(monotonicMs() - started),
@@ -1218,6 +1227,7 @@ export function failedResult(def: ScenarioDef, stack: StackRun, error: unknown, 
         title: (stack.vipMove && def.floatingTitle) || def.title,
         verdict: "FAIL",
         reasons: [`the scenario could not run: ${message}`],
+        ...(stack.faultDelayMs ? { faultDelayMs: stack.faultDelayMs } : {}),
         budget: scenarioBudget(def, stack),
         promotionMs: null,
         lbMarksWk1DownMs: null,

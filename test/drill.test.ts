@@ -37,7 +37,7 @@ import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViola
 import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
 import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
-import { parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
+import { faultDelaysMs, parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
 import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES } from "../drill/addresses";
@@ -120,6 +120,7 @@ describe("drill: the stack config it runs with", () => {
                 workDir: "/var/lib/iguana-drill",
                 keep: false,
                 booted: false,
+                faultPhases: 1,
             },
         );
         assert.strictEqual(parseDrillArgs(["--booted"], () => true).booted, true);
@@ -134,6 +135,17 @@ describe("drill: the stack config it runs with", () => {
         assert.throws(() => parseDrillArgs(["--scenario", "0"], () => true), /no scenario 0/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
         assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
+    });
+
+    it("--fault-phases N runs each scenario N times, the fault 1/N of an interval later each time", () => {
+        assert.strictEqual(parseDrillArgs(["--fault-phases", "4"], () => true).faultPhases, 4);
+        for (const bad of ["0", "11", "2.5", "x"]) assert.throws(() => parseDrillArgs(["--fault-phases", bad], () => true), /--fault-phases must be a whole number from 1 to 10/);
+        assert.deepStrictEqual(faultDelaysMs(1, 5), [0]);
+        assert.deepStrictEqual(faultDelaysMs(4, 5), [0, 1250, 2500, 3750]);
+        assert.deepStrictEqual(faultDelaysMs(3, 10), [0, 3333, 6667]);
+        const crash = SCENARIOS[0];
+        const tags = [0, 1, 2, 3].map((phase, ordinal) => scenarioSlot(0, "aws", crash, ordinal, phase).tag);
+        assert.deepStrictEqual(tags, ["0a1", "0a1p1", "0a1p2", "0a1p3"], "each phase has its own namespaces, logs and job file");
     });
 });
 
@@ -696,6 +708,9 @@ describe("drill: LB status and the verdict", () => {
         assert.strictEqual(exitCode([pass, failed]), 1);
         assert.match(failed.reasons[0], /could not run: boom/);
         assert.match(renderTable([pass]), /\| aws-dev \| aws \| 1 \| crash /);
+        const later = failedResult(SCENARIOS[0], { ...stack, faultDelayMs: 1250 }, new Error("boom"), 1);
+        assert.strictEqual(later.faultDelayMs, 1250);
+        assert.match(renderTable([pass, { ...later, verdict: "PASS", reasons: [] }]), /\| 1 \| crash \+1\.3 \|/, "a later fault is told apart in the table");
     });
 });
 
