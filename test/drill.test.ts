@@ -312,10 +312,10 @@ describe("drill: failover budget", () => {
     });
 
     it("the prod stacks against the 12 s crash target: azure-prod's LB routes to the new holder within it at worst; aws-prod's cannot, at the NLB's floor", () => {
-        // The lease's takeover, then the first check after it (within one interval) and threshold - 1 more.
+        // The budget's takeover and LB parts: the first check after the takeover (within one interval) and threshold - 1 more.
         const untilRouted = (cfg: ClusterConfig) => {
-            const lb = lbTiming(cfg);
-            return takeoverMs("expiry", leaseTiming(cfg.failover.leaseSeconds)) + lb.intervalSeconds * 1000 * lb.threshold;
+            const budget = failoverBudget("expiry", leaseTiming(cfg.failover.leaseSeconds), lbTiming(cfg));
+            return budget.takeoverMs + budget.lbMs;
         };
         const azureProd = loadStackClusterConfig("azure-prod");
         const awsProd = loadStackClusterConfig("aws-prod");
