@@ -4,7 +4,6 @@
  * resources are touched, so validation always runs before anything is registered.
  */
 import {
-    CHANNEL_MODES,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
     CLOUDS,
@@ -12,19 +11,11 @@ import {
     Cloud,
     DASHBOARD_LISTENER,
     DEFAULTS,
-    EDITIONS,
-    EDITION_WEB_PORT,
-    AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
-    FAILOVER_STRATEGY_CHOICES,
     FailoverStrategy,
-    NAT_GATEWAY_CHOICES,
     NETWORK_PREFIX_RANGE,
     PROJECT,
     PROTOCOLS,
     Protocol,
-    QUEUE_RECOVERY_CHOICES,
-    AZURE_SHARE_GB,
-    LEASE_SECONDS,
     RDP_PORT,
     ROLE_PROBE_PORT,
     Range,
@@ -41,6 +32,8 @@ import { tagProblems, tagValueProblem } from "./tags";
 import { awsScaleProblems, internalVipOffset, shardChannels } from "./aws/scale";
 import { azureScaleProblems } from "./azure/scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
+import { CONTRACT, ConfigKey, LeafContext, LeafSpec, keysOf, specAt } from "./contract";
+import type { ChannelMode, Edition, NatGateways, QueueRecovery } from "./constants";
 
 export type * from "./config-types";
 import type {
@@ -81,8 +74,8 @@ export interface StackKey {
     value: string | undefined;
 }
 
-/** The project config keys of the contract, in the order the docs list them. */
-export const CONFIG_KEYS = ["cloud", "environment", "tags", "iguana", "channels", "network", "workers", "failover", "storage"] as const;
+/** The project config keys of the contract (contract.ts), in the order the docs list them. */
+export const CONFIG_KEYS = Object.keys(CONTRACT) as ConfigKey[];
 
 export const REGION_KEY: Record<Cloud, string> = { aws: "aws:region", azure: "azure-native:location" };
 
@@ -103,17 +96,17 @@ export class ConfigValidationError extends pulumi.RunError {
     }
 }
 
-/** The keys each structured contract key takes (`channel`: each item of `channels`). */
+/** The keys each structured contract key takes (`channel`: each item of `channels`), from contract.ts. */
 export const NESTED_KEYS = {
-    iguana: ["edition", "installerUrl", "installerSha256", "webPort"],
-    channel: ["name", "protocol", "port", "mode"],
-    network: ["cidr", "allowedCidrs", "adminCidrs", "public", "natGateways", "existing"],
-    existing: ["vpcId", "virtualNetworkId", "workerSubnets", "loadBalancerSubnets", "privateEndpointSubnet"],
-    subnet: ["id", "cidr"],
-    workers: ["size", "dataDiskGb", "dedicated", "encryptionAtHost"],
-    failover: ["strategy", "healthCheckIntervalSeconds", "unhealthyThreshold", "idleTimeoutSeconds", "leaseSeconds"],
-    storage: ["queueRecovery", "shareGb", "protect"],
-} as const;
+    iguana: keysOf("iguana"),
+    channel: keysOf("channels"),
+    network: keysOf("network"),
+    existing: keysOf("network.existing"),
+    subnet: keysOf("network.existing.workerSubnets"),
+    workers: keysOf("workers"),
+    failover: keysOf("failover"),
+    storage: keysOf("storage"),
+};
 
 function describe(value: unknown): string {
     if (value === null) return "null";
@@ -221,6 +214,25 @@ class Reader {
     }
 }
 
+/**
+ * A leaf the contract types whole (choices, range, default), read at `key` (`channels[1].port`
+ * reads the spec of `channels.port`): the value, its default when unset, or undefined after a
+ * problem is reported (or when unset with no default).
+ */
+function readLeaf<T extends string | number | boolean>(r: Reader, key: string, value: unknown, context: LeafContext): T | undefined {
+    const spec = specAt(key.replace(/\[\d+\]/g, "")) as LeafSpec;
+    switch (spec.kind) {
+        case "enum":
+            return (r.oneOf(key, value, spec.choices) ?? spec.default) as T | undefined;
+        case "boolean":
+            return (r.boolean(key, value) ?? spec.default) as T;
+        case "integer":
+            return (r.integer(key, value, spec.range(context), spec.unit?.(context)) ?? spec.default?.(context)) as T | undefined;
+        default:
+            return (r.string(key, value) as T | undefined) ?? undefined;
+    }
+}
+
 function qualify(key: string): string {
     return key.includes(":") ? key : `${PROJECT}:${key}`;
 }
@@ -237,9 +249,10 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (raw.cloud === undefined) {
         r.report("cloud", `is required; allowed: ${CLOUDS.map((c) => `"${c}"`).join(", ")}`);
     } else {
-        cloud = r.oneOf("cloud", raw.cloud, CLOUDS);
+        cloud = readLeaf<Cloud>(r, "cloud", raw.cloud, { cloud: undefined, edition: DEFAULTS.edition, strategy: DEFAULTS.failoverStrategy });
     }
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
+    const context: LeafContext = { cloud, edition: DEFAULTS.edition, strategy: DEFAULTS.failoverStrategy };
 
     const environment = r.string("environment", raw.environment) ?? stackName;
     const tags = readTags(r, raw.tags, cloud);
@@ -258,12 +271,12 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
         }
     }
 
-    const iguana = readIguana(r, raw.iguana);
-    const network = readNetwork(r, raw.network, cloud);
-    const workers = readWorkers(r, raw.workers, cloud);
-    const failover = readFailover(r, raw.failover, cloud);
-    const channels = readChannels(r, raw.channels, iguana.webPort);
-    const storage = readStorage(r, raw.storage, cloud, raw.workers, channels);
+    const iguana = readIguana(r, raw.iguana, context);
+    const network = readNetwork(r, raw.network, context);
+    const workers = readWorkers(r, raw.workers, context);
+    const failover = readFailover(r, raw.failover, context);
+    const channels = readChannels(r, raw.channels, iguana.webPort, context);
+    const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -394,14 +407,14 @@ function installerUrlProblem(url: string): string | undefined {
 const SHA256_WITHOUT_URL = "checks the download of iguana.installerUrl, which is not set: set both, or remove the key";
 const INSTALLER_SHA256_PROBLEM = "is not a SHA-256 digest; allowed: 64 hexadecimal characters, as `sha256sum <installer>` prints them";
 
-function readIguana(r: Reader, value: unknown): IguanaConfig {
+function readIguana(r: Reader, value: unknown, context: LeafContext): IguanaConfig {
     const obj = r.object("iguana", value, NESTED_KEYS.iguana) ?? {};
-    const edition = r.oneOf("iguana.edition", obj.edition, EDITIONS) ?? DEFAULTS.edition;
+    const edition = readLeaf<Edition>(r, "iguana.edition", obj.edition, context)!;
     const urlDeferred = isDeferred(obj.installerUrl);
     const installerUrl = urlDeferred ? (obj.installerUrl as pulumi.Input<string>) : r.string("iguana.installerUrl", obj.installerUrl);
     const urlProblem = typeof installerUrl === "string" ? installerUrlProblem(installerUrl) : undefined;
     if (urlProblem) r.report("iguana.installerUrl", urlProblem);
-    const webPort = r.integer("iguana.webPort", obj.webPort, { min: 1, max: 65535 }) ?? EDITION_WEB_PORT[edition];
+    const webPort = readLeaf<number>(r, "iguana.webPort", obj.webPort, { ...context, edition })!;
     if (webPort === SSH_PORT || webPort === ROLE_PROBE_PORT) {
         r.report("iguana.webPort", `${webPort} is reserved (${webPort === SSH_PORT ? "SSH" : "the role probe"}); pick another port`);
     }
@@ -471,7 +484,8 @@ export function checkedTagValues(cloud: Cloud, tags: Record<string, pulumi.Input
     );
 }
 
-function readNetwork(r: Reader, value: unknown, cloud: Cloud | undefined): NetworkConfig {
+function readNetwork(r: Reader, value: unknown, context: LeafContext): NetworkConfig {
+    const { cloud } = context;
     if (value === undefined) {
         r.report("network", "is required: at least network.allowedCidrs, the CIDRs allowed to send to the channels");
     }
@@ -501,8 +515,8 @@ function readNetwork(r: Reader, value: unknown, cloud: Cloud | undefined): Netwo
             r.report(`network.adminCidrs[${i}]`, `"${c}" would open the Iguana dashboard to the whole Internet; list your admin networks instead`);
         }
     });
-    const isPublic = r.boolean("network.public", obj.public) ?? DEFAULTS.public;
-    const natGateways = r.oneOf("network.natGateways", obj.natGateways, NAT_GATEWAY_CHOICES) ?? DEFAULTS.natGateways;
+    const isPublic = readLeaf<boolean>(r, "network.public", obj.public, context)!;
+    const natGateways = readLeaf<NatGateways>(r, "network.natGateways", obj.natGateways, context)!;
     const existing = readExistingNetwork(r, obj.existing, cidr, cloud);
     return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, ...(existing ? { existing } : {}) };
 }
@@ -718,7 +732,8 @@ function checkExistingNetwork(r: Reader, cloud: Cloud | undefined, raw: RawClust
     }
 }
 
-function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): WorkersConfig {
+function readWorkers(r: Reader, value: unknown, context: LeafContext): WorkersConfig {
+    const { cloud } = context;
     const obj = r.object("workers", value, NESTED_KEYS.workers) ?? {};
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
     let size = cloud ? DEFAULTS.workerSize[cloud] : "";
@@ -732,9 +747,9 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
             r.report("workers.size", `"${givenSize}" is not a ${cloud === "aws" ? "EC2 instance type" : "VM size"}; allowed: a name like "${limits.workerSizeExample}"`);
         }
     }
-    const dataDiskGb = r.integer("workers.dataDiskGb", obj.dataDiskGb, limits?.dataDiskGb, " GiB") ?? DEFAULTS.dataDiskGb;
-    const dedicated = r.boolean("workers.dedicated", obj.dedicated) ?? DEFAULTS.dedicated;
-    const encryptionAtHost = r.boolean("workers.encryptionAtHost", obj.encryptionAtHost) ?? DEFAULTS.encryptionAtHost;
+    const dataDiskGb = readLeaf<number>(r, "workers.dataDiskGb", obj.dataDiskGb, context)!;
+    const dedicated = readLeaf<boolean>(r, "workers.dedicated", obj.dedicated, context)!;
+    const encryptionAtHost = readLeaf<boolean>(r, "workers.encryptionAtHost", obj.encryptionAtHost, context)!;
     if (cloud === "aws" && obj.encryptionAtHost !== undefined) {
         r.report("workers.encryptionAtHost", "is an Azure setting; on AWS the EBS root and data volumes are already KMS-encrypted with the project key: remove the key");
     }
@@ -758,16 +773,17 @@ function readWorkers(r: Reader, value: unknown, cloud: Cloud | undefined): Worke
     return { size, dataDiskGb, dedicated, encryptionAtHost };
 }
 
-function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): FailoverConfig {
+function readFailover(r: Reader, value: unknown, leafContext: LeafContext): FailoverConfig {
+    const { cloud } = leafContext;
     const obj = r.object("failover", value, NESTED_KEYS.failover) ?? {};
-    const strategy = r.oneOf("failover.strategy", obj.strategy, FAILOVER_STRATEGY_CHOICES) ?? DEFAULTS.failoverStrategy;
-    const leaseSeconds = r.integer("failover.leaseSeconds", obj.leaseSeconds, LEASE_SECONDS, " s") ?? DEFAULTS.leaseSeconds;
-    if (strategy === "floating-ip") return { ...readFloatingIpFailover(r, obj, cloud), leaseSeconds };
+    const strategy = readLeaf<FailoverStrategy>(r, "failover.strategy", obj.strategy, leafContext)!;
+    const context = { ...leafContext, strategy };
+    const leaseSeconds = readLeaf<number>(r, "failover.leaseSeconds", obj.leaseSeconds, context)!;
+    if (strategy === "floating-ip") return { ...readFloatingIpFailover(r, obj, context), leaseSeconds };
     const limits = cloud ? CLOUD_LIMITS[cloud] : undefined;
-    const healthCheckIntervalSeconds =
-        r.integer("failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, limits?.healthCheckIntervalSeconds, " s") ?? DEFAULTS.healthCheckIntervalSeconds;
-    const unhealthyThreshold = r.integer("failover.unhealthyThreshold", obj.unhealthyThreshold, limits?.unhealthyThreshold) ?? DEFAULTS.unhealthyThreshold;
-    const idleTimeoutSeconds = r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, limits?.idleTimeoutSeconds, " s") ?? DEFAULTS.idleTimeoutSeconds;
+    const healthCheckIntervalSeconds = readLeaf<number>(r, "failover.healthCheckIntervalSeconds", obj.healthCheckIntervalSeconds, context)!;
+    const unhealthyThreshold = readLeaf<number>(r, "failover.unhealthyThreshold", obj.unhealthyThreshold, context)!;
+    const idleTimeoutSeconds = readLeaf<number>(r, "failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, context)!;
     if (limits && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % limits.idleTimeoutStepSeconds !== 0) {
         r.report(
             "failover.idleTimeoutSeconds",
@@ -783,16 +799,14 @@ function readFailover(r: Reader, value: unknown, cloud: Cloud | undefined): Fail
  * (default: the longest); on AWS nothing between sender and worker times out, and the value
  * only sets the workers' TCP keepalive.
  */
-function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, cloud: Cloud | undefined): Omit<FailoverConfig, "leaseSeconds"> {
+function readFloatingIpFailover(r: Reader, obj: Record<string, unknown>, context: LeafContext): Omit<FailoverConfig, "leaseSeconds"> {
+    const { cloud } = context;
     for (const key of ["healthCheckIntervalSeconds", "unhealthyThreshold"] as const) {
         if (obj[key] !== undefined) {
             r.report(`failover.${key}`, `tunes load balancer health checks, and failover.strategy: "floating-ip" has no load balancer (the lease alone decides): remove the key`);
         }
     }
-    const range = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS : cloud ? CLOUD_LIMITS[cloud].idleTimeoutSeconds : undefined;
-    const idleDefault = cloud === "azure" ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max : DEFAULTS.idleTimeoutSeconds;
-    const idleTimeoutSeconds =
-        r.integer("failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, range, cloud === "azure" ? " s (an Azure Public IP's idle timeout)" : " s") ?? idleDefault;
+    const idleTimeoutSeconds = readLeaf<number>(r, "failover.idleTimeoutSeconds", obj.idleTimeoutSeconds, context)!;
     if (cloud === "azure" && obj.idleTimeoutSeconds !== undefined && idleTimeoutSeconds % CLOUD_LIMITS.azure.idleTimeoutStepSeconds !== 0) {
         r.report("failover.idleTimeoutSeconds", `${idleTimeoutSeconds} s is not a whole number of minutes; azure sets idle timeouts in minutes, so use a multiple of 60`);
     }
@@ -825,7 +839,7 @@ function checkFloatingIp(r: Reader, strategy: FailoverStrategy, cloud: Cloud | u
     });
 }
 
-function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig[] {
+function readChannels(r: Reader, value: unknown, webPort: number, context: LeafContext): ChannelConfig[] {
     const example = `[{ name: "adt-in", protocol: "llp", port: 2575 }]`;
     if (value === undefined) {
         r.report("channels", `is required: at least one channel, e.g. ${example}`);
@@ -870,13 +884,13 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
         if (obj.protocol === undefined) {
             r.report(`${key}.protocol`, `is required; allowed: ${PROTOCOLS.map((p) => `"${p}"`).join(", ")}`);
         } else {
-            protocol = r.oneOf(`${key}.protocol`, obj.protocol, PROTOCOLS);
+            protocol = readLeaf<Protocol>(r, `${key}.protocol`, obj.protocol, context);
         }
         let port: number | undefined;
         if (obj.port === undefined) {
             r.report(`${key}.port`, "is required: a TCP port in 1-65535");
         } else {
-            port = r.integer(`${key}.port`, obj.port, { min: 1, max: 65535 });
+            port = readLeaf<number>(r, `${key}.port`, obj.port, context);
         }
         if (port !== undefined) {
             const reserved =
@@ -899,23 +913,23 @@ function readChannels(r: Reader, value: unknown, webPort: number): ChannelConfig
                 ports.set(port, i);
             }
         }
-        let mode = r.oneOf(`${key}.mode`, obj.mode, CHANNEL_MODES);
+        const mode = readLeaf<ChannelMode>(r, `${key}.mode`, obj.mode, context);
         if (protocol === "llp" && mode === "active-active") {
             r.report(`${key}.mode`, `an LLP channel cannot be active-active (persistent MLLP connections and queue order need one active worker); allowed: "active-passive"`);
-            mode = undefined;
         }
         if (name !== undefined && protocol !== undefined && port !== undefined) {
-            channels.push({ name, protocol, port, mode: mode ?? "active-passive" });
+            channels.push({ name, protocol, port, mode: mode! });
         }
     });
     return channels;
 }
 
-function readStorage(r: Reader, value: unknown, cloud: Cloud | undefined, rawWorkers: unknown, channels: ChannelConfig[]): StorageConfig {
+function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers: unknown, channels: ChannelConfig[]): StorageConfig {
+    const { cloud } = context;
     const obj = r.object("storage", value, NESTED_KEYS.storage) ?? {};
-    const queueRecovery = r.oneOf("storage.queueRecovery", obj.queueRecovery, QUEUE_RECOVERY_CHOICES) ?? DEFAULTS.queueRecovery;
-    const shareGb = r.integer("storage.shareGb", obj.shareGb, AZURE_SHARE_GB, " GiB") ?? DEFAULTS.shareGb;
-    const protect = r.boolean("storage.protect", obj.protect) ?? DEFAULTS.protect;
+    const queueRecovery = readLeaf<QueueRecovery>(r, "storage.queueRecovery", obj.queueRecovery, context)!;
+    const shareGb = readLeaf<number>(r, "storage.shareGb", obj.shareGb, context)!;
+    const protect = readLeaf<boolean>(r, "storage.protect", obj.protect, context)!;
     if (obj.shareGb !== undefined && cloud === "aws") {
         r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
     } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {

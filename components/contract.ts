@@ -1,0 +1,371 @@
+/**
+ * The configuration contract as one table: every key a stack file or HaIguanaCluster's args
+ * take, its type, choices, range, default and description. The validator (config.ts) reads its
+ * keys, choices, ranges and defaults from here; `npm run contract` writes the args types
+ * (args.ts), Pulumi.yaml's config section and docs/configuration.md's table from it, and a test
+ * fails when any of them differs from what this table renders.
+ */
+import {
+    AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
+    AZURE_SHARE_GB,
+    CHANNEL_MODES,
+    CHANNEL_NAME_MAX,
+    CLOUDS,
+    CLOUD_LIMITS,
+    Cloud,
+    DASHBOARD_LISTENER,
+    DEFAULTS,
+    EDITIONS,
+    EDITION_WEB_PORT,
+    Edition,
+    FAILOVER_STRATEGY_CHOICES,
+    FailoverStrategy,
+    LEASE_SECONDS,
+    NAT_GATEWAY_CHOICES,
+    NETWORK_PREFIX_RANGE,
+    PROTOCOLS,
+    QUEUE_RECOVERY_CHOICES,
+    RDP_PORT,
+    ROLE_PROBE_PORT,
+    Range,
+    SSH_PORT,
+} from "./constants";
+
+/** What a default or a range may depend on: the cloud, and the keys read before it. */
+export interface LeafContext {
+    cloud: Cloud | undefined;
+    edition: Edition;
+    strategy: FailoverStrategy;
+}
+
+interface KeySpec {
+    /** One sentence or two for users: the args' doc comment, and Pulumi.yaml's description. */
+    summary: string;
+    required?: boolean;
+    /** A `pulumi.Input` in the args: a user may pass another resource's or stack's output. */
+    input?: boolean;
+    /** Read on this cloud only. */
+    only?: Cloud;
+    /** The default as docs/configuration.md writes it, when it is not the value itself. */
+    defaultText?: string;
+}
+export interface StringSpec extends KeySpec {
+    kind: "string";
+}
+export interface BooleanSpec extends KeySpec {
+    kind: "boolean";
+    default: boolean;
+}
+export interface IntegerSpec extends KeySpec {
+    kind: "integer";
+    /** The allowed range; undefined while the cloud is unknown. */
+    range: (context: LeafContext) => Range | undefined;
+    /** Appended to the number in messages (" s", " GiB"), when the range has a unit. */
+    unit?: (context: LeafContext) => string;
+    default?: (context: LeafContext) => number;
+}
+export interface EnumSpec extends KeySpec {
+    kind: "enum";
+    /** The TypeScript type (and schema enum) name of the choices, from constants.ts. */
+    typeName: string;
+    choices: readonly string[];
+    default?: string;
+}
+/** A list of IPv4 CIDRs. */
+export interface CidrsSpec extends KeySpec {
+    kind: "cidrs";
+}
+/** A map of tag keys to values (values may be Inputs). */
+export interface TagsSpec extends KeySpec {
+    kind: "tags";
+}
+export interface ObjectSpec extends KeySpec {
+    kind: "object";
+    /** The args interface's name, and its doc comment. */
+    typeName: string;
+    typeSummary?: string;
+    fields: Record<string, Spec>;
+}
+export interface ListSpec extends KeySpec {
+    kind: "list";
+    of: ObjectSpec;
+}
+export type LeafSpec = StringSpec | BooleanSpec | IntegerSpec | EnumSpec;
+export type Spec = LeafSpec | CidrsSpec | TagsSpec | ObjectSpec | ListSpec;
+
+/** A top-level key: its spec, and the notes of its row in docs/configuration.md. */
+export type TopLevelSpec = Spec & { notes: string; shapeText?: string };
+
+const range = (r: Range) => `${r.min}-${r.max}`;
+const port: Range = { min: 1, max: 65535 };
+const { aws, azure } = CLOUD_LIMITS;
+const limit = (context: LeafContext, pick: (limits: (typeof CLOUD_LIMITS)[Cloud]) => Range) => (context.cloud ? pick(CLOUD_LIMITS[context.cloud]) : undefined);
+const azureFloatingIp = (context: LeafContext) => context.cloud === "azure" && context.strategy === "floating-ip";
+
+const existingSubnet: ObjectSpec = {
+    kind: "object",
+    typeName: "ExistingSubnetArgs",
+    typeSummary: "A subnet of an existing network: its id, and its CIDR, from which the workers' fixed addresses are computed.",
+    summary: "A subnet, { id, cidr }.",
+    fields: {
+        id: { kind: "string", required: true, input: true, summary: "The subnet's id (AWS `subnet-...`; Azure the subnet's resource id)." },
+        cidr: { kind: "string", required: true, summary: "The subnet's IPv4 CIDR, as the cloud holds it: checked against the subnet at preview." },
+    },
+};
+
+const existingNetwork: ObjectSpec = {
+    kind: "object",
+    typeName: "ExistingNetworkArgs",
+    typeSummary:
+        "A network the cluster joins instead of creating one (a hospital network reached over a VPN, Direct Connect or ExpressRoute). The cluster creates no VPC / VNet, subnets, routes or NAT gateways in it; the worker subnets must already reach the Internet (or the installer's host) and the cloud's APIs.",
+    summary: "Join an existing network instead of creating one, with `cidr` set to its CIDR (docs/outputs.md).",
+    fields: {
+        vpcId: { kind: "string", only: "aws", input: true, summary: "AWS: the VPC's id (`vpc-...`); `network.cidr` must be its CIDR." },
+        virtualNetworkId: { kind: "string", only: "azure", input: true, summary: "Azure: the VNet's resource id; `network.cidr` must be one of its address spaces." },
+        workerSubnets: { kind: "list", of: existingSubnet, required: true, summary: "The two worker subnets, WK1's first (on AWS in two different availability zones)." },
+        loadBalancerSubnets: {
+            kind: "list",
+            of: existingSubnet,
+            only: "aws",
+            summary:
+                "AWS: the two subnets of the internet-facing load balancer (public subnets routing to an Internet gateway), zone by zone as `workerSubnets`. Required with `public: true`; an internal load balancer sits in the worker subnets.",
+        },
+        privateEndpointSubnet: { ...existingSubnet, only: "azure", summary: "Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts." },
+    },
+};
+
+/** The project's config keys (`iguana-ha:<key>`), in the order the docs list them. */
+export const CONTRACT = {
+    cloud: {
+        kind: "enum",
+        typeName: "Cloud",
+        choices: CLOUDS,
+        required: true,
+        summary: `Which cloud to deploy to: ${CLOUDS.map((c) => `"${c}"`).join(" or ")}.`,
+        notes: "selects the implementation",
+    },
+    environment: {
+        kind: "string",
+        summary: "Value of the `environment` tag on every resource (default: the stack name).",
+        defaultText: "the stack name",
+        notes: "value of the `environment` tag",
+    },
+    tags: {
+        kind: "tags",
+        summary:
+            "Your own tags (cost centre, owner, data classification), on every resource the cluster tags, beside its own (project, environment, cluster, role, worker, Name, tier, holds, channel, protocol), which they may not replace. At most 40; keys up to 128 characters, values up to 256. In code a value may be an Output.",
+        shapeText: "map of key to string",
+        notes: "a user tag may not take the cluster's own keys (compared without case). At most 40 (50 per resource, less the cluster's 10); keys up to 128 characters (Azure storage accounts' limit), values up to 256, strings (quote a number in YAML). AWS: letters, digits, spaces and `_ . : / = + - @`, no `aws:` prefix; Azure: no `< > % & \\ ? /` in a key, and no two keys differing only in case. In code a value may be an Output, checked when it resolves",
+    },
+    iguana: {
+        kind: "object",
+        typeName: "IguanaArgs",
+        typeSummary: "Which Iguana runs on the workers and where its installer comes from.",
+        summary: "Which Iguana edition the workers run, and its installer.",
+        notes: `\`edition\`: \`iguanax\` (web port ${EDITION_WEB_PORT.iguanax}) or \`iguana6\` (${EDITION_WEB_PORT.iguana6}); \`webPort\`: not ${SSH_PORT} or ${ROLE_PROBE_PORT}`,
+        fields: {
+            edition: { kind: "enum", typeName: "Edition", choices: EDITIONS, default: DEFAULTS.edition, summary: `"iguanax" (default) or "iguana6".` },
+            installerUrl: {
+                kind: "string",
+                input: true,
+                summary: "http(s) URL of the Linux installer or tarball. It is written into the workers' boot configuration in clear text, so it must not embed a credential.",
+            },
+            installerSha256: {
+                kind: "string",
+                input: true,
+                summary: "Hex SHA-256 of the installer (64 characters): a worker refuses a download that does not match.",
+            },
+            webPort: {
+                kind: "integer",
+                range: () => port,
+                default: (context) => EDITION_WEB_PORT[context.edition],
+                defaultText: "edition's port",
+                summary: `Dashboard port (default ${EDITION_WEB_PORT.iguanax} for IguanaX, ${EDITION_WEB_PORT.iguana6} for Iguana 6).`,
+            },
+        },
+    },
+    channels: {
+        kind: "list",
+        required: true,
+        summary: "At least one channel.",
+        defaultText: "required, at least one",
+        notes: `\`name\`: at most ${CHANNEL_NAME_MAX} characters, not \`${DASHBOARD_LISTENER}\` (the dashboard's own listener); \`port\`: unique, not ${SSH_PORT}, ${RDP_PORT}, ${ROLE_PROBE_PORT} or the web port; at most ${aws.maxChannels} on AWS (over NLBs by port block), ${azure.maxChannels} on Azure`,
+        of: {
+            kind: "object",
+            typeName: "ChannelArgs",
+            typeSummary: "One channel the load balancer (or the floating VIP) forwards to the active worker.",
+            summary: "A channel.",
+            fields: {
+                name: { kind: "string", required: true, summary: "DNS-safe name: lowercase letters, digits and hyphens, starting with a letter." },
+                protocol: { kind: "enum", typeName: "Protocol", choices: PROTOCOLS, required: true, summary: `"llp" (MLLP over TCP) or "http".` },
+                port: { kind: "integer", range: () => port, required: true, summary: `TCP port, ${range(port)}, unique in the cluster.` },
+                mode: {
+                    kind: "enum",
+                    typeName: "ChannelMode",
+                    choices: CHANNEL_MODES,
+                    default: "active-passive",
+                    summary: `"active-passive" (default) or "active-active" (HTTP only, and only with a load balancer).`,
+                },
+            },
+        },
+    },
+    network: {
+        kind: "object",
+        required: true,
+        typeName: "NetworkArgs",
+        summary: "Who may reach the channels and the dashboard, and the network the workers live in.",
+        notes: "`adminCidrs` never `/0`; with `existing`, `cidr` is required and `natGateways` does not apply: AWS `{ vpcId, workerSubnets, loadBalancerSubnets? }`, Azure `{ virtualNetworkId, workerSubnets, privateEndpointSubnet }`, each subnet `{ id, cidr }` ([outputs.md](outputs.md))",
+        fields: {
+            cidr: {
+                kind: "string",
+                defaultText: DEFAULTS.networkCidr,
+                summary: `The VPC / VNet CIDR, /${NETWORK_PREFIX_RANGE.min} to /${NETWORK_PREFIX_RANGE.max} (default ${DEFAULTS.networkCidr}); with \`existing\`, the existing network's CIDR.`,
+            },
+            allowedCidrs: {
+                kind: "cidrs",
+                required: true,
+                summary:
+                    "CIDRs that may send to the channels. Required, at least one. Plain strings, not Inputs: on AWS each CIDR names its own ingress rule (`in-2575-10-20-0-0-16`), so adding or removing one touches that rule only, and a value known only at deployment cannot name a resource.",
+            },
+            adminCidrs: { kind: "cidrs", defaultText: "[]", summary: "CIDRs that may open the dashboard (default none). Plain strings, as `allowedCidrs`." },
+            public: { kind: "boolean", default: DEFAULTS.public, summary: "An internet-facing load balancer or VIP (default true); false: reached only from inside the network." },
+            natGateways: {
+                kind: "enum",
+                typeName: "NatGateways",
+                choices: NAT_GATEWAY_CHOICES,
+                default: DEFAULTS.natGateways,
+                summary: `"one-per-zone" (default) or "single" NAT gateway for the workers' egress.`,
+            },
+            existing: existingNetwork,
+        },
+    },
+    workers: {
+        kind: "object",
+        typeName: "WorkersArgs",
+        summary: "The two workers' size and disks.",
+        notes: `on Azure \`size\` is a premium-storage size, and with \`dedicated\` a series that has a dedicated host SKU; \`dataDiskGb\` ${range(aws.dataDiskGb)} on AWS, ${range(azure.dataDiskGb)} on Azure`,
+        fields: {
+            size: {
+                kind: "string",
+                defaultText: `${DEFAULTS.workerSize.aws} / ${DEFAULTS.workerSize.azure}`,
+                summary: `EC2 instance type or Azure VM size (default ${DEFAULTS.workerSize.aws} / ${DEFAULTS.workerSize.azure}).`,
+            },
+            dataDiskGb: {
+                kind: "integer",
+                range: (context) => limit(context, (l) => l.dataDiskGb),
+                unit: () => " GiB",
+                default: () => DEFAULTS.dataDiskGb,
+                summary: `Each worker's encrypted data disk in GiB (default ${DEFAULTS.dataDiskGb}).`,
+            },
+            dedicated: { kind: "boolean", default: DEFAULTS.dedicated, summary: "Dedicated tenancy (AWS) or dedicated hosts (Azure); default false." },
+            encryptionAtHost: {
+                kind: "boolean",
+                only: "azure",
+                default: DEFAULTS.encryptionAtHost,
+                summary: "Azure only: encryption at host on the VMs (default false; the subscription must have the EncryptionAtHost feature registered).",
+            },
+        },
+    },
+    failover: {
+        kind: "object",
+        typeName: "FailoverArgs",
+        summary: "How the VIP follows the active worker, and how fast.",
+        notes: `see [strategies.md](strategies.md). AWS: interval ${range(aws.healthCheckIntervalSeconds)} s, threshold ${range(aws.unhealthyThreshold)} (also used as the healthy threshold), idle timeout ${range(aws.idleTimeoutSeconds)} s. Azure: interval ${range(azure.healthCheckIntervalSeconds)} s, threshold ${range(azure.unhealthyThreshold)}, idle timeout ${range(azure.idleTimeoutSeconds)} s in whole minutes. With \`floating-ip\`: no interval or threshold; Azure idle timeout ${range(AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS)} s (default ${AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max}). \`leaseSeconds\`, with either strategy ([lease.md](lease.md)): a crash failover waits about one lease; the store's request cost scales with 1/\`leaseSeconds\` ([lease.md](lease.md#resources-and-cost))`,
+        fields: {
+            strategy: {
+                kind: "enum",
+                typeName: "FailoverStrategy",
+                choices: FAILOVER_STRATEGY_CHOICES,
+                default: DEFAULTS.failoverStrategy,
+                summary: `"load-balancer" (default: a managed load balancer holds the VIP) or "floating-ip" (no load balancer: the active worker moves one public address to itself).`,
+            },
+            healthCheckIntervalSeconds: {
+                kind: "integer",
+                range: (context) => limit(context, (l) => l.healthCheckIntervalSeconds),
+                unit: () => " s",
+                default: () => DEFAULTS.healthCheckIntervalSeconds,
+                summary: `Seconds between load balancer health checks (default ${DEFAULTS.healthCheckIntervalSeconds}).`,
+            },
+            unhealthyThreshold: {
+                kind: "integer",
+                range: (context) => limit(context, (l) => l.unhealthyThreshold),
+                default: () => DEFAULTS.unhealthyThreshold,
+                summary: `Failed checks before a worker is taken out (default ${DEFAULTS.unhealthyThreshold}; also the healthy threshold).`,
+            },
+            idleTimeoutSeconds: {
+                kind: "integer",
+                range: (context) => (azureFloatingIp(context) ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS : limit(context, (l) => l.idleTimeoutSeconds)),
+                unit: (context) => (azureFloatingIp(context) ? " s (an Azure Public IP's idle timeout)" : " s"),
+                default: (context) => (azureFloatingIp(context) ? AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max : DEFAULTS.idleTimeoutSeconds),
+                summary: `Idle timeout of channel connections in seconds (default ${DEFAULTS.idleTimeoutSeconds}; with floating-ip on Azure ${AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS.max}).`,
+            },
+            leaseSeconds: {
+                kind: "integer",
+                range: () => LEASE_SECONDS,
+                unit: () => " s",
+                default: () => DEFAULTS.leaseSeconds,
+                summary: `How long the lease that makes a worker active lasts, ${range(LEASE_SECONDS)} seconds (default ${DEFAULTS.leaseSeconds}).`,
+            },
+        },
+    },
+    storage: {
+        kind: "object",
+        typeName: "StorageArgs",
+        summary: "Where Iguana's working directory (the queue) lives, and how it is kept.",
+        notes: "see [strategies.md](strategies.md); with `shared`, no channel may be `active-active` and `workers.dataDiskGb` does not apply. `protect`: see [data.md](data.md); `aws-prod` and `azure-prod` set it",
+        fields: {
+            queueRecovery: {
+                kind: "enum",
+                typeName: "QueueRecovery",
+                choices: QUEUE_RECOVERY_CHOICES,
+                default: DEFAULTS.queueRecovery,
+                summary: `"none" (default: a data disk per worker, both Iguanas run) or "shared" (one shared file system, EFS or Azure Files NFS 4.1; Iguana runs on the active worker only and the backup resumes its queue in order).`,
+            },
+            shareGb: {
+                kind: "integer",
+                only: "azure",
+                range: () => AZURE_SHARE_GB,
+                unit: () => " GiB",
+                default: () => DEFAULTS.shareGb,
+                summary: `Azure only: size of the premium NFS share in GiB, ${range(AZURE_SHARE_GB)} (default ${DEFAULTS.shareGb}).`,
+            },
+            protect: {
+                kind: "boolean",
+                default: DEFAULTS.protect,
+                summary:
+                    "Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key, the Azure data resource group), so destroy and replacement stop until `pulumi state unprotect` (default false).",
+            },
+        },
+    },
+} satisfies Record<string, TopLevelSpec>;
+
+/** HaIguanaCluster's args beyond the config keys: the region, which a stack file sets as the provider's key. */
+export const ARGS_ONLY = {
+    region: {
+        kind: "string",
+        summary: "The Azure location (required on Azure). On AWS the provider's region (default: read from the provider); when given, it must be the provider's.",
+    },
+} satisfies Record<string, Spec>;
+
+export type ConfigKey = keyof typeof CONTRACT;
+
+/** The spec at a dotted path such as `failover.leaseSeconds` or `channels.port` (a list's items by the list's name). */
+export function specAt(path: string): Spec {
+    let spec: Spec | undefined;
+    let fields: Record<string, Spec> = CONTRACT;
+    for (const part of path.split(".")) {
+        spec = fields[part];
+        if (!spec) throw new Error(`contract: no key ${path}`);
+        const inner = spec.kind === "list" ? spec.of : spec;
+        fields = inner.kind === "object" ? inner.fields : {};
+    }
+    return spec!;
+}
+
+/** The keys an object (or a list's items) takes, in the table's order. */
+export function keysOf(path: string): string[] {
+    const spec = specAt(path);
+    const inner = spec.kind === "list" ? spec.of : spec;
+    if (inner.kind !== "object") throw new Error(`contract: ${path} takes no keys`);
+    return Object.keys(inner.fields);
+}
