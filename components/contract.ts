@@ -162,7 +162,7 @@ export const CONTRACT = {
         typeName: "IguanaArgs",
         typeSummary: "Which Iguana runs on the workers and where its installer comes from.",
         summary: "Which Iguana edition the workers run, and its installer.",
-        notes: `\`edition\`: \`iguanax\` (web port ${EDITION_WEB_PORT.iguanax}) or \`iguana6\` (${EDITION_WEB_PORT.iguana6}); \`webPort\`: not ${SSH_PORT} or ${ROLE_PROBE_PORT}`,
+        notes: `\`webPort\` is not ${SSH_PORT} (SSH) or ${ROLE_PROBE_PORT} (the role probe)`,
         fields: {
             edition: { kind: "enum", typeName: "Edition", choices: EDITIONS, default: DEFAULTS.edition, summary: `"iguanax" (default) or "iguana6".` },
             installerUrl: {
@@ -189,7 +189,7 @@ export const CONTRACT = {
         required: true,
         summary: "At least one channel.",
         defaultText: "required, at least one",
-        notes: `\`name\`: at most ${CHANNEL_NAME_MAX} characters, not \`${DASHBOARD_LISTENER}\` (the dashboard's own listener); \`port\`: unique, not ${SSH_PORT}, ${RDP_PORT}, ${ROLE_PROBE_PORT} or the web port; at most ${aws.maxChannels} on AWS (over NLBs by port block), ${azure.maxChannels} on Azure`,
+        notes: `a \`name\` has at most ${CHANNEL_NAME_MAX} characters and is not \`${DASHBOARD_LISTENER}\` (the dashboard's own listener); a \`port\` is not ${SSH_PORT}, ${RDP_PORT}, ${ROLE_PROBE_PORT} or the web port; at most ${aws.maxChannels} on AWS (over NLBs by port block), ${azure.maxChannels} on Azure`,
         of: {
             kind: "object",
             typeName: "ChannelArgs",
@@ -218,7 +218,7 @@ export const CONTRACT = {
         fields: {
             cidr: {
                 kind: "string",
-                defaultText: DEFAULTS.networkCidr,
+                defaultText: `\`${DEFAULTS.networkCidr}\``,
                 summary: `The VPC / VNet CIDR, /${NETWORK_PREFIX_RANGE.min} to /${NETWORK_PREFIX_RANGE.max} (default ${DEFAULTS.networkCidr}); with \`existing\`, the existing network's CIDR.`,
             },
             allowedCidrs: {
@@ -227,7 +227,7 @@ export const CONTRACT = {
                 summary:
                     "CIDRs that may send to the channels. Required, at least one. Plain strings, not Inputs: on AWS each CIDR names its own ingress rule (`in-2575-10-20-0-0-16`), so adding or removing one touches that rule only, and a value known only at deployment cannot name a resource.",
             },
-            adminCidrs: { kind: "cidrs", defaultText: "[]", summary: "CIDRs that may open the dashboard (default none). Plain strings, as `allowedCidrs`." },
+            adminCidrs: { kind: "cidrs", defaultText: "`[]`", summary: "CIDRs that may open the dashboard (default none). Plain strings, as `allowedCidrs`." },
             public: { kind: "boolean", default: DEFAULTS.public, summary: "An internet-facing load balancer or VIP (default true); false: reached only from inside the network." },
             natGateways: {
                 kind: "enum",
@@ -247,7 +247,7 @@ export const CONTRACT = {
         fields: {
             size: {
                 kind: "string",
-                defaultText: `${DEFAULTS.workerSize.aws} / ${DEFAULTS.workerSize.azure}`,
+                defaultText: `\`${DEFAULTS.workerSize.aws}\` / \`${DEFAULTS.workerSize.azure}\``,
                 summary: `EC2 instance type or Azure VM size (default ${DEFAULTS.workerSize.aws} / ${DEFAULTS.workerSize.azure}).`,
             },
             dataDiskGb: {
@@ -327,7 +327,7 @@ export const CONTRACT = {
                 range: () => AZURE_SHARE_GB,
                 unit: () => " GiB",
                 default: () => DEFAULTS.shareGb,
-                summary: `Azure only: size of the premium NFS share in GiB, ${range(AZURE_SHARE_GB)} (default ${DEFAULTS.shareGb}).`,
+                summary: `Azure only: size of the premium NFS share, ${range(AZURE_SHARE_GB)} GiB (default ${DEFAULTS.shareGb}).`,
             },
             protect: {
                 kind: "boolean",

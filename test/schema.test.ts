@@ -10,7 +10,8 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
 import { HaIguanaCluster } from "../components";
-import { CONFIG_KEYS, NESTED_KEYS, validateClusterConfig } from "../components/config";
+import { CONFIG_KEYS, NESTED_KEYS } from "../components/config";
+import { ARGS_ONLY, CONTRACT, Spec } from "../components/contract";
 import {
     AZURE_SHARE_GB,
     CHANNEL_MODES,
@@ -112,11 +113,20 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
         assert.strictEqual(typeName(schema.resources[COMPONENT_TYPE].inputProperties.cloud.$ref), "Cloud");
     });
 
-    it("describes every argument, and takes an Output only where the component resolves one", () => {
+    it("describes every argument with the contract table's summary, and takes an Output only where the component resolves one", () => {
         const deferred: string[] = [];
+        const summaries = new Map<string, string>();
+        const collect = (where: string, fields: Record<string, Spec>) => {
+            for (const [key, spec] of Object.entries(fields)) {
+                summaries.set(`${where}.${key}`, spec.summary);
+                const inner = spec.kind === "list" ? spec.of : spec;
+                if (inner.kind === "object") collect(inner.typeName, inner.fields);
+            }
+        };
+        collect("args", { ...CONTRACT, ...ARGS_ONLY });
         const visit = (where: string, properties: Record<string, SchemaProperty>) => {
             for (const [key, property] of Object.entries(properties)) {
-                assert.ok(property.description && property.description.length > 10, `${where}.${key} has a description`);
+                assert.strictEqual(property.description?.replace(/\s+/g, " "), summaries.get(`${where}.${key}`), `${where}.${key}: the table's summary`);
                 if (!property.plain) deferred.push(`${where}.${key}`);
                 if (property.additionalProperties && !property.additionalProperties.plain) deferred.push(`${where}.${key} values`);
             }
@@ -132,71 +142,6 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             "args.tags values",
         ]);
         assert.strictEqual(schema.resources[COMPONENT_TYPE].inputProperties.tags.additionalProperties?.type, "string");
-    });
-
-    it("states every default the validator fills, the same in the args' descriptions, Pulumi.yaml and docs/configuration.md", () => {
-        const minimal = { channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["198.51.100.0/24"] } };
-        const aws = validateClusterConfig({ ...minimal, cloud: "aws", region: "us-east-1" }, "defaults");
-        const azure = validateClusterConfig({ ...minimal, cloud: "azure", region: "eastus2" }, "defaults");
-        // [top-level key, args type, nested key, the validator's default as the three texts write it]
-        const defaults: [string, string, string, string][] = [
-            ["iguana", "IguanaArgs", "edition", aws.iguana.edition],
-            ["iguana", "IguanaArgs", "webPort", String(aws.iguana.webPort)],
-            ["channels", "ChannelArgs", "mode", aws.channels[0].mode],
-            ["network", "NetworkArgs", "cidr", aws.network.cidr],
-            ["network", "NetworkArgs", "adminCidrs", aws.network.adminCidrs.length === 0 ? "none" : "?"],
-            ["network", "NetworkArgs", "public", String(aws.network.public)],
-            ["network", "NetworkArgs", "natGateways", aws.network.natGateways],
-            ["workers", "WorkersArgs", "size", `${aws.workers.size} / ${azure.workers.size}`],
-            ["workers", "WorkersArgs", "dataDiskGb", String(aws.workers.dataDiskGb)],
-            ["workers", "WorkersArgs", "dedicated", String(aws.workers.dedicated)],
-            ["workers", "WorkersArgs", "encryptionAtHost", String(azure.workers.encryptionAtHost)],
-            ["failover", "FailoverArgs", "strategy", aws.failover.strategy],
-            ["failover", "FailoverArgs", "healthCheckIntervalSeconds", String(aws.failover.healthCheckIntervalSeconds)],
-            ["failover", "FailoverArgs", "unhealthyThreshold", String(aws.failover.unhealthyThreshold)],
-            ["failover", "FailoverArgs", "idleTimeoutSeconds", String(aws.failover.idleTimeoutSeconds)],
-            ["failover", "FailoverArgs", "leaseSeconds", String(aws.failover.leaseSeconds)],
-            ["storage", "StorageArgs", "queueRecovery", aws.storage.queueRecovery],
-            ["storage", "StorageArgs", "shareGb", String(azure.storage.shareGb)],
-            ["storage", "StorageArgs", "protect", String(aws.storage.protect)],
-        ];
-        const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-        // `default 5`, `default: 5`, `"none" (default`, `(default iguanax)`.
-        const states = (text: string, value: string) => new RegExp(`default:? "?${escaped(value)}\\b|"${escaped(value)}" \\(default`).test(text.replace(/\s+/g, " "));
-        const project = yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { description: string }> };
-        const docs = fs.readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
-        const docsRow = (key: string) => {
-            const cells = docs
-                .split("\n")
-                .find((line) => line.startsWith(`| \`${key}\` |`))
-                ?.split(" | ");
-            assert.ok(cells, `docs/configuration.md has a row for ${key}`);
-            return { shape: cells[1], defaults: cells[2], notes: cells[3] };
-        };
-        for (const [key, type, nested, value] of defaults) {
-            const described = schema.types[`${PROJECT}:index:${type}`].properties![nested].description ?? "";
-            assert.ok(states(described, value), `args ${type}.${nested} says default ${value}: "${described}"`);
-            // Pulumi.yaml: the nested key's part of its key's description, up to the next key.
-            const text = project.config[key].description.replace(/\s+/g, " ");
-            const start = text.search(new RegExp(`\\b${nested}\\?:`));
-            assert.ok(start >= 0, `Pulumi.yaml ${key} describes ${nested}`);
-            const rest = text.slice(start + nested.length + 2);
-            const part = rest.slice(0, rest.search(/, [a-zA-Z]+\??: |$/));
-            assert.ok(nested === "adminCidrs" || states(part, value), `Pulumi.yaml ${key}.${nested} says default ${value}: "${part}"`);
-            // docs: the defaults column lists one per key of the shape, in its order.
-            const row = docsRow(key);
-            if (key === "channels") {
-                assert.ok(row.notes.includes(`\`${value}\` (default)`), `docs channels: ${nested} default ${value}`);
-                continue;
-            }
-            const keys = row.shape.replace(/[`{}?\s]/g, "").split(",");
-            const stated = row.defaults.split(", ").map((d) => d.replace(/`/g, ""));
-            assert.strictEqual(stated.length, keys.length, `docs ${key}: a default per key (${row.shape} / ${row.defaults})`);
-            const docValue = stated[keys.indexOf(nested)];
-            if (nested === "webPort") assert.ok(docValue === "edition's port" && row.notes.includes(`(web port ${value})`), `docs iguana.webPort: ${docValue}`);
-            else if (nested === "adminCidrs") assert.strictEqual(docValue, "[]", `docs network.adminCidrs`);
-            else assert.strictEqual(docValue, value, `docs ${key}.${nested}`);
-        }
     });
 
     it("docs/configuration.md states the validator's limits per cloud", () => {
@@ -216,7 +161,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
                 "failover",
                 `Azure: interval ${range(azure.healthCheckIntervalSeconds)} s, threshold ${range(azure.unhealthyThreshold)}, idle timeout ${range(azure.idleTimeoutSeconds)} s`,
             ],
-            ["failover", `\`leaseSeconds\`: how long the lease that makes a worker active lasts, ${range(LEASE_SECONDS)} s`],
+            ["failover", `\`leaseSeconds\`: How long the lease that makes a worker active lasts, ${range(LEASE_SECONDS)} seconds`],
             ["storage", `${range(AZURE_SHARE_GB)} GiB`],
         ];
         for (const [key, text] of expected) assert.ok(notes(key).includes(text), `docs ${key}: "${text}"`);
