@@ -85,6 +85,12 @@ export interface NetworkArgs {
     public?: boolean;
     /** "one-per-zone" (default) or "single" NAT gateway for the workers' egress. */
     natGateways?: NatGateways;
+    /**
+     * Deletion protection on what holds the VIP: the NLBs' own deletion protection on AWS; a
+     * CanNotDelete lock on the load balancer and its public IP (or the floating public IP) on Azure.
+     * Turn it off with `pulumi up` before `pulumi destroy` (default false).
+     */
+    deletionProtection?: boolean;
     /** Join an existing network instead of creating one, with `cidr` set to its CIDR (docs/outputs.md). */
     existing?: ExistingNetworkArgs;
 }

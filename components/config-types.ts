@@ -42,6 +42,8 @@ export interface NetworkConfig {
     adminCidrs: string[];
     public: boolean;
     natGateways: NatGateways;
+    /** Deletion protection on the NLBs (AWS) or a CanNotDelete lock on the LB and its public IP (Azure). */
+    deletionProtection: boolean;
     existing?: ExistingNetworkConfig;
 }
 

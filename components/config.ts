@@ -517,8 +517,9 @@ function readNetwork(r: Reader, value: unknown, context: LeafContext): NetworkCo
     });
     const isPublic = readLeaf<boolean>(r, "network.public", obj.public, context)!;
     const natGateways = readLeaf<NatGateways>(r, "network.natGateways", obj.natGateways, context)!;
+    const deletionProtection = readLeaf<boolean>(r, "network.deletionProtection", obj.deletionProtection, context)!;
     const existing = readExistingNetwork(r, obj.existing, cidr, cloud);
-    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, ...(existing ? { existing } : {}) };
+    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, deletionProtection, ...(existing ? { existing } : {}) };
 }
 
 /** AWS resource ids: 8 or 17 hexadecimal digits after the prefix. */
@@ -827,6 +828,12 @@ function checkFloatingIp(r: Reader, strategy: FailoverStrategy, cloud: Cloud | u
         r.report(
             "network.natGateways",
             `is not used with failover.strategy: "floating-ip" on AWS: the workers sit in public subnets and reach the Internet through their own public addresses; remove the key`,
+        );
+    }
+    if (cloud === "aws" && network.deletionProtection) {
+        r.report(
+            "network.deletionProtection",
+            `is true, but with failover.strategy: "floating-ip" on AWS there is no load balancer, and an Elastic IP has no deletion protection; allowed here: false (or use failover.strategy: "load-balancer")`,
         );
     }
     channels.forEach((c, i) => {

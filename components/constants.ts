@@ -109,6 +109,8 @@ export const DEFAULTS = {
     protect: false,
     /** `failover.leaseSeconds`: the lease's duration (docs/lease.md). */
     leaseSeconds: 3,
+    /** `network.deletionProtection`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
+    deletionProtection: false,
 } as const;
 
 /**
@@ -123,6 +125,8 @@ export const AWS_LEASE_HASH_KEY = "pk";
 
 /** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
 export const HOLDS_LEASE = "iguana-lease";
+/** The `holds` tag of the Azure public IP that is the VIP (the policy pack finds it by this). */
+export const HOLDS_VIP = "iguana-vip";
 
 /** The dashboard's listener (AWS target group and listener `<cluster>-dashboard`, the Azure LB rule): no channel may take the name. */
 export const DASHBOARD_LISTENER = "dashboard";

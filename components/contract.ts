@@ -214,7 +214,7 @@ export const CONTRACT = {
         required: true,
         typeName: "NetworkArgs",
         summary: "Who may reach the channels and the dashboard, and the network the workers live in.",
-        notes: "`adminCidrs` never `/0`; with `existing`, `cidr` is required and `natGateways` does not apply: AWS `{ vpcId, workerSubnets, loadBalancerSubnets? }`, Azure `{ virtualNetworkId, workerSubnets, privateEndpointSubnet }`, each subnet `{ id, cidr }` ([outputs.md](outputs.md))",
+        notes: "`adminCidrs` never `/0`; `deletionProtection`: the shipped prod stacks set it; not on AWS with `floating-ip` (an Elastic IP has no deletion protection); with `existing`, `cidr` is required and `natGateways` does not apply: AWS `{ vpcId, workerSubnets, loadBalancerSubnets? }`, Azure `{ virtualNetworkId, workerSubnets, privateEndpointSubnet }`, each subnet `{ id, cidr }` ([outputs.md](outputs.md))",
         fields: {
             cidr: {
                 kind: "string",
@@ -235,6 +235,12 @@ export const CONTRACT = {
                 choices: NAT_GATEWAY_CHOICES,
                 default: DEFAULTS.natGateways,
                 summary: `"one-per-zone" (default) or "single" NAT gateway for the workers' egress.`,
+            },
+            deletionProtection: {
+                kind: "boolean",
+                default: DEFAULTS.deletionProtection,
+                summary:
+                    "Deletion protection on what holds the VIP: the NLBs' own deletion protection on AWS; a CanNotDelete lock on the load balancer and its public IP (or the floating public IP) on Azure. Turn it off with `pulumi up` before `pulumi destroy` (default false).",
             },
             existing: existingNetwork,
         },

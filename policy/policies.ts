@@ -2,8 +2,8 @@
  * The iguana-ha guardrails: plain policy objects, so tests can call them directly. The pack
  * itself is built in `index.ts`. Each message says what is wrong and what to do.
  */
-import { Policies, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
-import { EDITION_WEB_PORT, HOLDS_LEASE, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import { EDITION_WEB_PORT, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 
 /** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
 export interface GuardrailConfig {
@@ -13,6 +13,8 @@ export interface GuardrailConfig {
     encryptionAtHost?: boolean;
     /** `iguana.webPort`: never open to the Internet. Both editions' defaults are always checked. */
     webPort?: number;
+    /** `network.deletionProtection`: the load balancers and VIP addresses cannot be deleted. */
+    deletionProtection?: boolean;
 }
 
 const configSchema = {
@@ -20,6 +22,7 @@ const configSchema = {
         dedicated: { type: "boolean" as const, default: false },
         encryptionAtHost: { type: "boolean" as const, default: false },
         webPort: { type: "number" as const },
+        deletionProtection: { type: "boolean" as const, default: false },
     },
 };
 
@@ -41,6 +44,9 @@ const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
 const AWS_EFS = "aws:efs/fileSystem:FileSystem";
 const AZURE_STORAGE_ACCOUNT = "azure-native:storage:StorageAccount";
 const AWS_DYNAMODB_TABLE = "aws:dynamodb/table:Table";
+const AWS_NLB = "aws:lb/loadBalancer:LoadBalancer";
+const AZURE_PUBLIC_IP = "azure-native:network:PublicIPAddress";
+const AZURE_LOCK = "azure-native:authorization:ManagementLockByScope";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
@@ -315,6 +321,31 @@ export const dedicatedWhenAsked: ResourceValidationPolicy = {
     },
 };
 
+export const vipDeletionProtectionWhenAsked: StackValidationPolicy = {
+    name: "vip-deletion-protection-when-asked",
+    description:
+        "When the stack asks for deletion protection, no load balancer or VIP address can be deleted: AWS NLBs have deletion protection on; every Azure load balancer and VIP public IP has a CanNotDelete lock.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema,
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (!config(args).deletionProtection) return;
+        for (const nlb of args.resources.filter((r) => r.type === AWS_NLB && r.props.enableDeletionProtection !== true)) {
+            report(`load balancer ${nlb.name} can be deleted (enableDeletionProtection is not true); the stack asks for deletion protection.`, nlb.urn);
+        }
+        // A lock covers a resource by scope once ids are known; at preview, before they are, by
+        // its name (`<resource>-lock`, as the component names it).
+        const locks = args.resources.filter((r) => r.type === AZURE_LOCK && r.props.level === "CanNotDelete");
+        const isLocked = (resource: PolicyResource) =>
+            locks.some((lock) => (typeof lock.props.scope === "string" && lock.props.scope === resource.props.id) || lock.name === `${resource.name}-lock`);
+        const vips = args.resources.filter((r) => r.type === AZURE_LB || (r.type === AZURE_PUBLIC_IP && r.props.tags?.holds === HOLDS_VIP));
+        for (const resource of vips.filter((r) => !isLocked(r))) {
+            const what = resource.type === AZURE_LB ? "load balancer" : "public IP";
+            report(`${what} ${resource.name} has no CanNotDelete lock; the stack asks for deletion protection (Azure ${what}s have no setting of their own).`, resource.urn);
+        }
+    },
+};
+
 /** Shapes of secret material a bootstrap must never carry. */
 const SECRET_PATTERNS: [RegExp, string][] = [
     [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
@@ -442,6 +473,7 @@ export const guardrails: Policies = [
     noAdminPortsFromInternet,
     llpHealthCheckIsRoleProbe,
     dedicatedWhenAsked,
+    vipDeletionProtectionWhenAsked,
     noSecretInBootstrap,
     requiredTags,
     vipMoverLeastPrivilege,

@@ -291,6 +291,12 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
         "no load balancer",
     ],
     [
+        "deletion protection with a floating IP on AWS (an Elastic IP has none)",
+        aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], deletionProtection: true } }),
+        "iguana-ha:network.deletionProtection",
+        ["Elastic IP has no deletion protection", "allowed here: false"],
+    ],
+    [
         "floating IP with NAT gateways on AWS",
         aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], natGateways: "single" } }),
         "iguana-ha:network.natGateways",

@@ -14,6 +14,7 @@ import {
     noAdminPortsFromInternet,
     noSecretInBootstrap,
     requiredTags,
+    vipDeletionProtectionWhenAsked,
     vipMoverLeastPrivilege,
 } from "../policy/policies";
 import { RecordedResource } from "../offline/mocks";
@@ -165,6 +166,35 @@ describe("policy pack: each guardrail", () => {
         const vm = "azure-native:compute:VirtualMachine";
         assert.match((await violationsOf(dedicatedWhenAsked, vm, {}, { dedicated: true }))[0], /dedicated host/);
         assert.deepStrictEqual(await violationsOf(dedicatedWhenAsked, vm, { host: { id: "/hosts/h1" } }, { dedicated: true }), []);
+    });
+
+    it("load balancers and VIP addresses cannot be deleted when the stack asks for deletion protection", async () => {
+        const nlb = (enableDeletionProtection: boolean) => ({ type: "aws:lb/loadBalancer:LoadBalancer", name: "iguana-nlb", props: { enableDeletionProtection } });
+        assert.deepStrictEqual(await stackViolations(vipDeletionProtectionWhenAsked, [nlb(false)], { deletionProtection: false }), []);
+        assert.match((await stackViolations(vipDeletionProtectionWhenAsked, [nlb(false)], { deletionProtection: true }))[0], /iguana-nlb can be deleted/);
+        assert.deepStrictEqual(await stackViolations(vipDeletionProtectionWhenAsked, [nlb(true)], { deletionProtection: true }), []);
+
+        const lb = { type: "azure-native:network:LoadBalancer", name: "iguana-lb", props: { id: "/subscriptions/s/lb" } };
+        const vip = { type: "azure-native:network:PublicIPAddress", name: "iguana-vip", props: { tags: { holds: "iguana-vip" } } };
+        const nat = { type: "azure-native:network:PublicIPAddress", name: "iguana-nat-1", props: { tags: {} } };
+        const lock = (name: string, props: Record<string, unknown>) => ({
+            type: "azure-native:authorization:ManagementLockByScope",
+            name,
+            props: { level: "CanNotDelete", ...props },
+        });
+        const unlocked = await stackViolations(vipDeletionProtectionWhenAsked, [lb, vip, nat], { deletionProtection: true });
+        assert.deepStrictEqual(
+            unlocked.map((v) => v.split(" has")[0]),
+            ["load balancer iguana-lb", "public IP iguana-vip"],
+            "the NAT gateway's address needs no lock",
+        );
+        // By scope once the ids are known; by name at preview, before they are.
+        const locked = [lb, vip, nat, lock("any-name", { scope: "/subscriptions/s/lb" }), lock("iguana-vip-lock", {})];
+        assert.deepStrictEqual(await stackViolations(vipDeletionProtectionWhenAsked, locked, { deletionProtection: true }), []);
+        const readOnlyElsewhere = [lb, vip, lock("iguana-lb-lock", { level: "ReadOnly" }), lock("iguana-vip-lock", { scope: "/subscriptions/s/other" })];
+        const wrong = await stackViolations(vipDeletionProtectionWhenAsked, readOnlyElsewhere, { deletionProtection: true });
+        assert.deepStrictEqual(wrong.length, 1, "a ReadOnly lock is not the CanNotDelete lock asked for");
+        assert.match(wrong[0], /load balancer iguana-lb has no CanNotDelete lock/);
     });
 
     it("no bootstrap holds a generated password or credential", async () => {
@@ -354,12 +384,14 @@ describe("policy pack: every shipped stack passes", function () {
         it(stack, async () => {
             const raw = readStackConfig(stack).config;
             const workers = JSON.parse(raw["iguana-ha:workers"] ?? "{}");
+            const network = JSON.parse(raw["iguana-ha:network"] ?? "{}");
             const iguana = JSON.parse(raw["iguana-ha:iguana"] ?? "{}");
             const run = await runStack(stack);
             const violations = await packViolations(run.mocks.resources, {
                 dedicated: workers.dedicated ?? false,
                 encryptionAtHost: workers.encryptionAtHost ?? false,
                 webPort: iguana.webPort,
+                deletionProtection: network.deletionProtection ?? false,
             });
             assert.deepStrictEqual(violations, []);
             assert.ok(run.mocks.resources.length > 15);

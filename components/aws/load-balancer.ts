@@ -39,12 +39,16 @@ export function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: A
     const { vpcId, internetGateway, publicSubnetIds, workerSubnetIds } = net;
     // One NLB per block of 50 ports, lowest first; the dashboard joins the first with room, and
     // the web port's block keeps the plain names (see scale.ts).
+    // network.deletionProtection: the NLBs' own attribute stops a delete from the console or the
+    // API; Pulumi's protect stops `pulumi destroy` (and a replacement) before anything is deleted,
+    // and keeps the Elastic IPs, the addresses senders use.
+    const protect = cfg.network.deletionProtection;
     const nlbs = shardChannels(cfg.channels, cfg.iguana.webPort).map((shard) => {
         const suffix = shard.plainNames ? "" : `-p${shard.block * PORT_BLOCK_SIZE}`;
         const eips = cfg.network.public
             ? publicSubnetIds.map((_, i) => {
                   const eipName = `${name}-vip${suffix}-${ZONE_SUFFIX[i]}`;
-                  return new ec2.Eip(eipName, { domain: "vpc", tags: { ...tags, Name: eipName } }, opts);
+                  return new ec2.Eip(eipName, { domain: "vpc", tags: { ...tags, Name: eipName } }, { ...opts, protect });
               })
             : [];
         const privateIps = workerSubnetIds.map((_, i) => hostAddress(parseCidr(network.privateSubnets[i]), internalVipOffset(shard, INTERNAL_VIP_HOST_OFFSET)));
@@ -55,12 +59,13 @@ export function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: A
                 internal: !cfg.network.public,
                 // Off by default on an NLB: without it the zone of the passive worker has no healthy target.
                 enableCrossZoneLoadBalancing: true,
+                enableDeletionProtection: cfg.network.deletionProtection,
                 subnetMappings: cfg.network.public
                     ? publicSubnetIds.map((subnetId, i) => ({ subnetId, allocationId: eips[i].allocationId }))
                     : workerSubnetIds.map((subnetId, i) => ({ subnetId, privateIpv4Address: privateIps[i] })),
                 tags,
             },
-            { parent, dependsOn: internetGateway },
+            { parent, dependsOn: internetGateway, protect },
         );
         const addresses = cfg.network.public ? pulumi.all(eips.map((e) => e.publicIp)) : pulumi.output(privateIps);
         return { shard, nlb, addresses };

@@ -22,7 +22,7 @@ import { createDataDisk, createSharedShare, createStorageEndpoints } from "./sto
 import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
 import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
-import { createLoadBalancer, createPublicVip } from "./load-balancer";
+import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
@@ -66,6 +66,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     const clientConfig = authorization.getClientConfigOutput({ parent });
     const subscriptionId = clientConfig.subscriptionId;
     const { loadBalancer, poolId } = createLoadBalancer(ctx, subscriptionId, net.workerSubnetIds, vipIp);
+    lockVip(ctx, loadBalancer, vipIp);
     const hosts = createDedicatedHosts(ctx);
     const { vault } = createSecrets(ctx, clientConfig);
     const storageEndpoints = net.privateEndpointSubnetId ?? createStorageEndpoints(ctx, vnet!, subnets).id;

@@ -1,9 +1,10 @@
 /** Step 7, the VIP: a zone-redundant public IP and a Standard Load Balancer whose probes follow the role probe. */
 import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
 import { ClusterConfig } from "../config";
-import { AZURE_ZONE_REDUNDANT } from "../constants";
+import { AZURE_ZONE_REDUNDANT, HOLDS_VIP } from "../constants";
 import { HealthCheck } from "../model";
 import { AzureGroupContext } from "./context";
 
@@ -61,9 +62,9 @@ export function createPublicVip(ctx: AzureGroupContext): network.PublicIPAddress
                   zones: [...AZURE_ZONE_REDUNDANT],
                   // On a NIC (floating IP) the Public IP itself drops idle flows: 4-30 minutes.
                   idleTimeoutInMinutes: floating ? cfg.failover.idleTimeoutSeconds / 60 : undefined,
-                  tags,
+                  tags: { ...tags, holds: HOLDS_VIP },
               },
-              opts,
+              { ...opts, protect: cfg.network.deletionProtection },
           )
         : undefined;
 }
@@ -132,7 +133,36 @@ export function createLoadBalancer(
                   ],
                   tags,
               },
-              opts,
+              { ...opts, protect: cfg.network.deletionProtection },
           );
     return { loadBalancer, poolId };
+}
+
+/**
+ * `network.deletionProtection`: an Azure load balancer has no deletion protection of its own, so
+ * a CanNotDelete management lock on it and on its public IP (or the floating public IP) stops a
+ * delete from the portal, the CLI or another stack; updates still go through. Pulumi would
+ * delete its own lock first, so the LB and the IP are also Pulumi-protected (`protect`), which
+ * stops `pulumi destroy` before anything is deleted. Turning the key off and `pulumi up` lifts both.
+ */
+export function lockVip(ctx: AzureGroupContext, loadBalancer: network.LoadBalancer | undefined, vipIp: network.PublicIPAddress | undefined): authorization.ManagementLockByScope[] {
+    const { name, cfg, opts } = ctx;
+    if (!cfg.network.deletionProtection) return [];
+    const locked: [string, pulumi.Resource & { id: pulumi.Output<string> }][] = [
+        ...(loadBalancer ? [["lb", loadBalancer] as [string, network.LoadBalancer]] : []),
+        ...(vipIp ? [["vip", vipIp] as [string, network.PublicIPAddress]] : []),
+    ];
+    return locked.map(
+        ([role, resource]) =>
+            new authorization.ManagementLockByScope(
+                // The policy pack pairs a lock with what it locks by this name while ids are unknown (preview).
+                `${name}-${role}-lock`,
+                {
+                    scope: resource.id,
+                    level: "CanNotDelete",
+                    notes: "iguana-ha network.deletionProtection: set it to false and run pulumi up before deleting the VIP",
+                },
+                opts,
+            ),
+    );
 }
