@@ -55,7 +55,7 @@ async function renderAll(): Promise<Case[]> {
         const channels = JSON.parse(config[`${PROJECT}:channels`]) as Record<string, unknown>[];
         config[`${PROJECT}:channels`] = JSON.stringify(channels.map((c) => ({ ...c, mode: undefined })));
         const network = JSON.parse(config[`${PROJECT}:network`]);
-        config[`${PROJECT}:network`] = JSON.stringify({ ...network, public: undefined, natGateways: undefined });
+        config[`${PROJECT}:network`] = JSON.stringify({ ...network, public: undefined, natGateways: undefined, deletionProtection: undefined });
         config[`${PROJECT}:failover`] = JSON.stringify({ strategy: "floating-ip" });
         const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
         for (const bootstrap of workerBootstraps(mocks.resources)) {
