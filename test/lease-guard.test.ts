@@ -11,14 +11,32 @@
  * every 10 ms; a takeover only after a whole lease of silence; the holder's active time ending
  * before that, by L/3; no failback; release, switchover and an unhealthy Iguana hand over fast;
  * a frozen holder never active again; a slow store rides out or nobody is active, as predicted.
- * Both clouds run side by side in each test. The cold start and the slow store are in
- * lease-guard-cold-start-slow-store.test.ts.
+ * Both clouds run side by side in each test. The slow store: lease-guard-slow-store.test.ts.
  */
 import * as assert from "assert";
 import { execFile } from "child_process";
 import { promisify } from "util";
 import { leaseTiming } from "../components/bootstrap";
 import { GUARD, concurrentTests, monotonicMs, onBothClouds, sleep, wk1Active } from "./lease-pair";
+
+describe("the lease guard at a cold start (real python3, both clouds)", function () {
+    this.timeout(60000);
+    const L = 3;
+
+    // Alone: with nine other pairs starting at once, WK1's guard was late by more than WK2's head start.
+    it("cold start: WK1 is active even when WK2 starts first (WK2's head start); WK2 never is", async () => {
+        await onBothClouds(
+            async (pair) => {
+                await wk1Active(pair);
+                await sleep(2000);
+                assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 was never active");
+                assert.strictEqual(pair.w("wk1").state(), "MASTER");
+            },
+            L,
+            { wk2First: true, headStartSeconds: 3 },
+        );
+    });
+});
 
 describe("the lease guard against the stand-in lease store (real python3, both clouds)", function () {
     this.timeout(60000);

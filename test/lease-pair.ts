@@ -2,7 +2,7 @@
  * Two lease guards (components/bootstrap/lease-guard.py) run by real python3 as WK1 and WK2
  * against the stand-in lease store (DynamoDB, Blob; drill/lease-store.ts) and the stand-in
  * instance metadata, with the config the program renders (renderLeaseConfig), and a sampler of
- * who is active. Shared by lease-guard.test.ts and lease-guard-cold-start-slow-store.test.ts, which mocha
+ * who is active. Shared by lease-guard.test.ts and lease-guard-slow-store.test.ts, which mocha
  * runs side by side (--parallel): both wait on the guards' clocks, not the CPU.
  */
 import * as assert from "assert";
