@@ -66,7 +66,10 @@ export interface ExistingNetworkArgs {
      * balancer sits in the worker subnets.
      */
     loadBalancerSubnets?: ExistingSubnetArgs[];
-    /** Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts. */
+    /**
+     * Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts and
+     * of the Key Vault.
+     */
     privateEndpointSubnet?: ExistingSubnetArgs;
 }
 

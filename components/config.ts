@@ -550,7 +550,7 @@ function readExistingNetwork(r: Reader, value: unknown, networkCidr: string, clo
         if (obj.privateEndpointSubnet === undefined) {
             r.report(
                 "network.existing.privateEndpointSubnet",
-                "is required on Azure: the subnet for the storage accounts' private endpoints (the lease, and the shared queue), such as { id: <subnet resource id>, cidr: 10.8.30.0/27 }",
+                "is required on Azure: the subnet for the private endpoints (the lease, the shared queue, the Key Vault), such as { id: <subnet resource id>, cidr: 10.8.30.0/27 }",
             );
         } else {
             privateEndpointSubnet = readExistingSubnet(r, "network.existing.privateEndpointSubnet", obj.privateEndpointSubnet, networkCidr, subnetKind);

@@ -182,6 +182,8 @@ export const EFS_UTILS_GIT = { url: "https://github.com/aws/efs-utils", ref: "v2
 export const AZURE_FILE_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net";
 /** Azure's private DNS zone for the `blob` endpoint of storage accounts (Private Link): the lease. */
 export const AZURE_BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net";
+/** Key Vault's private DNS zone (Microsoft Learn, "Azure Private Endpoint DNS configuration"). */
+export const AZURE_VAULT_PRIVATE_DNS_ZONE = "privatelink.vaultcore.azure.net";
 /** The blob container holding an Azure cluster's lease record. */
 export const AZURE_LEASE_CONTAINER = "lease";
 

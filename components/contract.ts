@@ -130,7 +130,7 @@ const existingNetwork: ObjectSpec = {
             summary:
                 "AWS: the two subnets of the internet-facing load balancer (public subnets routing to an Internet gateway), zone by zone as `workerSubnets`. Required with `public: true`; an internal load balancer sits in the worker subnets.",
         },
-        privateEndpointSubnet: { ...existingSubnet, only: "azure", summary: "Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts." },
+        privateEndpointSubnet: { ...existingSubnet, only: "azure", summary: "Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts and of the Key Vault." },
     },
 };
 

@@ -47,6 +47,7 @@ const AWS_DYNAMODB_TABLE = "aws:dynamodb/table:Table";
 const AWS_NLB = "aws:lb/loadBalancer:LoadBalancer";
 const AZURE_PUBLIC_IP = "azure-native:network:PublicIPAddress";
 const AZURE_LOCK = "azure-native:authorization:ManagementLockByScope";
+const AZURE_KEY_VAULT = "azure-native:keyvault:Vault";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
@@ -198,6 +199,32 @@ export const leaseStoreRequiredAndPrivate: StackValidationPolicy = {
             if (p.enableHttpsTrafficOnly === false) {
                 report(`lease account ${store.name} accepts plain HTTP: set enableHttpsTrafficOnly: true.`, store.urn);
             }
+        }
+    },
+};
+
+export const azureKeyVaultPrivate: ResourceValidationPolicy = {
+    name: "azure-key-vault-private",
+    description:
+        "Every Key Vault is unreachable from the Internet (public network access off, deny by default), keeps deleted secrets recoverable (soft delete and purge protection) and authorizes with Azure RBAC.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: (args, report) => {
+        if (args.type !== AZURE_KEY_VAULT) return;
+        const p = args.props.properties ?? {};
+        if (p.publicNetworkAccess !== "Disabled") {
+            report(
+                `Key Vault ${args.name} is reachable from the Internet (publicNetworkAccess ${p.publicNetworkAccess ?? "Enabled by default"}): set Disabled and reach it through a private endpoint.`,
+            );
+        }
+        if (p.networkAcls?.defaultAction !== "Deny") {
+            report(`Key Vault ${args.name} allows every network by default (networkAcls.defaultAction ${p.networkAcls?.defaultAction ?? "Allow by default"}): set Deny.`);
+        }
+        if (p.enableSoftDelete === false || p.enablePurgeProtection !== true) {
+            report(`Key Vault ${args.name} can be purged at once: set enableSoftDelete and enablePurgeProtection to true.`);
+        }
+        if (p.enableRbacAuthorization !== true) {
+            report(`Key Vault ${args.name} uses access policies: set enableRbacAuthorization: true (role assignments scoped to the vault).`);
         }
     },
 };
@@ -469,6 +496,7 @@ export const guardrails: Policies = [
     leaseStoreRequiredAndPrivate,
     azureStorageNotPublic,
     azureDisksEncrypted,
+    azureKeyVaultPrivate,
     imdsV2Required,
     noAdminPortsFromInternet,
     llpHealthCheckIsRoleProbe,

@@ -384,6 +384,29 @@ describe("Azure implementation", function () {
         assert.ok(run.ofType(T.vm).every((vm) => vm.inputs.vmName === undefined));
     });
 
+    for (const stack of ["azure-dev", "azure-prod"]) {
+        it(`${stack}: the Key Vault has no public endpoint, purge protection and RBAC; the workers reach it through a private endpoint`, async () => {
+            const run = await runStack(stack);
+            const vault = run.ofType("azure-native:keyvault:Vault");
+            assert.strictEqual(vault.length, 1);
+            const p = vault[0].inputs.properties;
+            assert.deepStrictEqual(
+                [p.publicNetworkAccess, p.networkAcls, p.enablePurgeProtection, p.enableSoftDelete, p.softDeleteRetentionInDays, p.enableRbacAuthorization],
+                ["Disabled", { defaultAction: "Deny", bypass: "None" }, true, true, 90, true],
+            );
+            const endpoint = run.one("azure-native:network:PrivateEndpoint", "iguana-vault-pe");
+            assert.deepStrictEqual(endpoint.inputs.privateLinkServiceConnections, [{ name: "vault", privateLinkServiceId: vault[0].id, groupIds: ["vault"] }]);
+            // The same endpoint subnet as the lease's: its NSG admits HTTPS from the two workers only.
+            assert.strictEqual(endpoint.inputs.subnet.id, run.one("azure-native:network:PrivateEndpoint", "iguana-lease-pe").inputs.subnet.id);
+            const zone = run.one("azure-native:privatedns:PrivateZone", "iguana-vault-dns");
+            assert.strictEqual(zone.inputs.privateZoneName, "privatelink.vaultcore.azure.net");
+            const link = run.one("azure-native:privatedns:VirtualNetworkLink", "iguana-vault-dns");
+            assert.deepStrictEqual([link.inputs.privateZoneName, link.inputs.virtualNetwork.id], [zone.state.name ?? zone.inputs.privateZoneName, run.ofType(T.vnet)[0].id]);
+            const group = run.one("azure-native:network:PrivateDnsZoneGroup", "iguana-vault-pe");
+            assert.deepStrictEqual(group.inputs.privateDnsZoneConfigs, [{ name: "vault", privateDnsZoneId: zone.id }]);
+        });
+    }
+
     it("the lease locator names the cluster's blob in the lease container", () => {
         assert.deepStrictEqual(azureLeaseLocator("iguanal0123456789abcdef", "east"), {
             kind: "azure-blob",

@@ -3,6 +3,7 @@ import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, 
 import {
     GuardrailConfig,
     azureDisksEncrypted,
+    azureKeyVaultPrivate,
     azureStorageNotPublic,
     dedicatedWhenAsked,
     efsEncryptedWithProjectKey,
@@ -166,6 +167,30 @@ describe("policy pack: each guardrail", () => {
         const vm = "azure-native:compute:VirtualMachine";
         assert.match((await violationsOf(dedicatedWhenAsked, vm, {}, { dedicated: true }))[0], /dedicated host/);
         assert.deepStrictEqual(await violationsOf(dedicatedWhenAsked, vm, { host: { id: "/hosts/h1" } }, { dedicated: true }), []);
+    });
+
+    it("Key Vaults are private, purge-protected and use RBAC", async () => {
+        const kv = "azure-native:keyvault:Vault";
+        const compliant = {
+            publicNetworkAccess: "Disabled",
+            networkAcls: { defaultAction: "Deny", bypass: "None" },
+            enableSoftDelete: true,
+            enablePurgeProtection: true,
+            enableRbacAuthorization: true,
+        };
+        assert.deepStrictEqual(await violationsOf(azureKeyVaultPrivate, kv, { properties: compliant }), []);
+        const cases: [Record<string, unknown>, RegExp][] = [
+            [{ publicNetworkAccess: "Enabled" }, /reachable from the Internet/],
+            [{ networkAcls: { defaultAction: "Allow" } }, /allows every network/],
+            [{ enablePurgeProtection: undefined }, /can be purged/],
+            [{ enableRbacAuthorization: false }, /access policies/],
+        ];
+        for (const [change, message] of cases) {
+            const found = await violationsOf(azureKeyVaultPrivate, kv, { properties: { ...compliant, ...change } });
+            assert.strictEqual(found.length, 1, JSON.stringify(change));
+            assert.match(found[0], message);
+        }
+        assert.strictEqual((await violationsOf(azureKeyVaultPrivate, kv, {})).length, 4, "a vault with every default fails all four");
     });
 
     it("load balancers and VIP addresses cannot be deleted when the stack asks for deletion protection", async () => {

@@ -1,9 +1,12 @@
-/** Step 3, secrets: the admin password in a Key Vault with RBAC, read by the workers' managed identities. */
+/** Step 3, secrets: the admin password in a private Key Vault with RBAC, read by the workers' managed identities. */
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
-import { createAdminPassword } from "../secrets";
 import * as keyvault from "@pulumi/azure-native/keyvault";
+import * as network from "@pulumi/azure-native/network";
+import { AZURE_VAULT_PRIVATE_DNS_ZONE } from "../constants";
+import { createAdminPassword } from "../secrets";
 import { AzureGroupContext } from "./context";
+import { privateEndpoint } from "./storage";
 
 /** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -17,7 +20,12 @@ export interface AzureSecrets {
 
 // --- the admin password ----------------------------------------------------------------
 // In a Key Vault with RBAC: each VM's identity gets "Key Vault Secrets User" on this vault
-// only, and the workers read the password at boot. It never enters custom data.
+// only, and the workers read the password at boot. It never enters custom data. The vault has
+// no public endpoint: the workers reach it through a private endpoint (createVaultEndpoint).
+// Pulumi still writes the secret: ARM deployments of secrets are control-plane operations, which
+// the vault's network rules do not apply to (Microsoft Learn, "Virtual network service endpoints
+// for Azure Key Vault"). Purge protection is on and cannot be turned off again: a deleted vault
+// and its secret stay recoverable for the retention period.
 export function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Output<authorization.GetClientConfigResult>): AzureSecrets {
     const { name, parent, opts, tags, location, resourceGroupName } = ctx;
     const vault = new keyvault.Vault(
@@ -31,6 +39,9 @@ export function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Outpu
                 enableRbacAuthorization: true,
                 enableSoftDelete: true,
                 softDeleteRetentionInDays: 90,
+                enablePurgeProtection: true,
+                publicNetworkAccess: "Disabled",
+                networkAcls: { defaultAction: "Deny", bypass: "None" },
             },
             tags,
         },
@@ -42,4 +53,23 @@ export function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Outpu
         opts,
     );
     return { vault };
+}
+
+/** The vault's private endpoint in the endpoint subnet, and its private DNS zone: what the workers resolve the vault to. */
+export function createVaultEndpoint(
+    ctx: AzureGroupContext,
+    vault: keyvault.Vault,
+    virtualNetworkId: pulumi.Input<string>,
+    endpointSubnetId: pulumi.Input<string>,
+): network.PrivateDnsZoneGroup {
+    const { name } = ctx;
+    return privateEndpoint(ctx, {
+        dnsName: `${name}-vault-dns`,
+        endpointName: `${name}-vault-pe`,
+        privateZoneName: AZURE_VAULT_PRIVATE_DNS_ZONE,
+        groupId: "vault",
+        targetId: vault.id,
+        virtualNetworkId,
+        subnetId: endpointSubnetId,
+    }).dnsGroup;
 }

@@ -17,7 +17,7 @@ import { ClusterOutputs, ClusterPlan, WorkerPlan, endpointsFor } from "../model"
 import { clusterContext, createResourceGroups } from "./context";
 import { AzureNetwork, createVirtualNetwork, createWorkerSubnets, joinExistingNetwork } from "./network";
 import { createWorkerSecurityGroup } from "./security";
-import { createSecrets } from "./identity";
+import { createSecrets, createVaultEndpoint } from "./identity";
 import { createDataDisk, createSharedShare, createStorageEndpoints } from "./storage";
 import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
@@ -70,13 +70,14 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     const hosts = createDedicatedHosts(ctx);
     const { vault } = createSecrets(ctx, clientConfig);
     const storageEndpoints = net.privateEndpointSubnetId ?? createStorageEndpoints(ctx, vnet!, subnets).id;
+    const vaultDns = createVaultEndpoint(ctx, vault, net.virtualNetworkId, storageEndpoints);
     const { leaseAccount, leaseContainer, leaseDns } = createLease(ctx, clientConfig, net.virtualNetworkId, storageEndpoints);
     const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, net.virtualNetworkId, storageEndpoints) : undefined;
     const nics = createWorkerNics(ctx, net, nsg, loadBalancer, poolId);
     const workers = ctx.workerPlans.map((plan: WorkerPlan) => {
         const nic = nics[plan.index];
         const disk = shared ? undefined : createDataDisk(ctx, plan);
-        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, leaseDns, subscriptionId });
+        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns: [leaseDns, vaultDns], subscriptionId });
         grantWorkerAccess(ctx, plan, vm, clientConfig, vault, leaseContainer);
         return { plan, nic, disk, vm };
     });

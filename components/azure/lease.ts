@@ -7,7 +7,7 @@ import { AZURE_BLOB_PRIVATE_DNS_ZONE, AZURE_LEASE_CONTAINER, HOLDS_LEASE } from 
 import { LeaseLocator } from "../bootstrap";
 import { leaseRecordKey } from "../model";
 import { AzureGroupContext } from "./context";
-import { privateStorageEndpoint, storageAccountName } from "./storage";
+import { privateEndpoint, storageAccountName } from "./storage";
 
 /** The lease's account: every cluster has one. */
 export function leaseAccountName(subscriptionId: string, resourceGroupName: string): string {
@@ -63,12 +63,12 @@ export function createLease(
         { resourceGroupName, accountName: leaseAccount.name, containerName: AZURE_LEASE_CONTAINER, publicAccess: "None" },
         opts,
     );
-    const { dnsGroup: leaseDns } = privateStorageEndpoint(ctx, {
+    const { dnsGroup: leaseDns } = privateEndpoint(ctx, {
         dnsName: `${name}-blob-dns`,
         endpointName: `${name}-lease-pe`,
         privateZoneName: AZURE_BLOB_PRIVATE_DNS_ZONE,
         groupId: "blob",
-        accountId: leaseAccount.id,
+        targetId: leaseAccount.id,
         virtualNetworkId,
         subnetId: storageEndpoints,
     });

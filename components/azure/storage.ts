@@ -35,23 +35,24 @@ export interface AzureSharedShare {
     accountName: pulumi.Output<string>;
 }
 
-/** A storage account's private endpoint: its private DNS zone linked to the VNet, the endpoint in the endpoint subnet, the zone group. */
-export interface PrivateStorageEndpointArgs {
+/** A private endpoint (a storage account's, the Key Vault's): its private DNS zone linked to the VNet, the endpoint in the endpoint subnet, the zone group. */
+export interface PrivateEndpointArgs {
     /** The zone's and the VNet link's resource name. */
     dnsName: string;
     /** The endpoint's and its zone group's resource name. */
     endpointName: string;
     privateZoneName: string;
-    /** The storage sub-resource: `blob` (the lease) or `file` (the shared share). */
-    groupId: "blob" | "file";
-    accountId: pulumi.Input<string>;
+    /** The sub-resource: `blob` (the lease), `file` (the shared share) or `vault` (the Key Vault). */
+    groupId: "blob" | "file" | "vault";
+    /** The resource the endpoint reaches: the storage account or the vault. */
+    targetId: pulumi.Input<string>;
     virtualNetworkId: pulumi.Input<string>;
     subnetId: pulumi.Input<string>;
 }
 
-export function privateStorageEndpoint(
+export function privateEndpoint(
     ctx: AzureGroupContext,
-    args: PrivateStorageEndpointArgs,
+    args: PrivateEndpointArgs,
 ): { zone: privatedns.PrivateZone; endpoint: network.PrivateEndpoint; dnsGroup: network.PrivateDnsZoneGroup } {
     const { opts, tags, location, resourceGroupName } = ctx;
     const { groupId } = args;
@@ -67,7 +68,7 @@ export function privateStorageEndpoint(
             resourceGroupName,
             location,
             subnet: { id: args.subnetId },
-            privateLinkServiceConnections: [{ name: groupId, privateLinkServiceId: args.accountId, groupIds: [groupId] }],
+            privateLinkServiceConnections: [{ name: groupId, privateLinkServiceId: args.targetId, groupIds: [groupId] }],
             tags,
         },
         opts,
@@ -110,7 +111,7 @@ export function createStorageEndpoints(ctx: AzureGroupContext, vnet: network.Vir
                     : []),
                 inboundRule({
                     name: "allow-https-from-workers",
-                    description: "HTTPS to the lease blob's private endpoint from the two workers only",
+                    description: "HTTPS to the private endpoints of the lease blob and the Key Vault from the two workers only",
                     priority: 110,
                     access: "Allow",
                     protocol: "Tcp",
@@ -191,12 +192,12 @@ export function createSharedShare(
         },
         keep,
     );
-    const { zone, endpoint } = privateStorageEndpoint(ctx, {
+    const { zone, endpoint } = privateEndpoint(ctx, {
         dnsName: `${name}-file-dns`,
         endpointName: `${name}-shared-pe`,
         privateZoneName: AZURE_FILE_PRIVATE_DNS_ZONE,
         groupId: "file",
-        accountId: account.id,
+        targetId: account.id,
         virtualNetworkId,
         subnetId: storageEndpoints,
     });

@@ -155,13 +155,14 @@ export interface AzureWorkerVmInputs {
     vipIp?: network.PublicIPAddress;
     vault: keyvault.Vault;
     leaseAccount: storage.StorageAccount;
-    leaseDns: network.PrivateDnsZoneGroup;
+    /** The lease's and the vault's private DNS: a worker resolves both privately from its first boot. */
+    privateDns: network.PrivateDnsZoneGroup[];
     subscriptionId: pulumi.Output<string>;
 }
 
 export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInputs): compute.VirtualMachine {
     const { name, cfg, parent, tags, location, resourceGroupName, floating, workerPlans, size } = ctx;
-    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, leaseDns, subscriptionId } = inputs;
+    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns, subscriptionId } = inputs;
     const sshPublicKey = placeholderSshPublicKey();
     const zone = AZURE_WORKER_ZONES[plan.index];
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
@@ -229,7 +230,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
             // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
             ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
             // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
-            dependsOn: [leaseDns, ...(shared ? [shared.share, shared.endpoint] : [])],
+            dependsOn: [...privateDns, ...(shared ? [shared.share, shared.endpoint] : [])],
         },
     );
 }
