@@ -145,6 +145,16 @@ export interface StorageArgs {
     protect?: boolean;
 }
 
+export interface AuditArgs {
+    /** Flow logs of every connection to and from the workers and the load balancer (default true). */
+    flowLogs?: boolean;
+    /**
+     * Days the flow logs are kept, 1-3653 (default 2192: six years, HIPAA's retention for required
+     * documentation); on AWS one of CloudWatch Logs' retention periods.
+     */
+    retentionDays?: number;
+}
+
 /** The arguments of HaIguanaCluster. */
 export interface HaIguanaClusterArgs {
     /** Which cloud to deploy to: "aws" or "azure". */
@@ -175,4 +185,6 @@ export interface HaIguanaClusterArgs {
     failover?: FailoverArgs;
     /** Where Iguana's working directory (the queue) lives, and how it is kept. */
     storage?: StorageArgs;
+    /** The network audit trail (HIPAA 164.312(b)): flow logs of the workers' network, and how long they are kept. */
+    audit?: AuditArgs;
 }

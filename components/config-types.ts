@@ -78,6 +78,13 @@ export interface StorageConfig {
     protect: boolean;
 }
 
+export interface AuditConfig {
+    /** Flow logs of the workers' network (VPC / VNet, or the existing network's worker subnets). */
+    flowLogs: boolean;
+    /** Days the flow logs are kept; on AWS one of CLOUDWATCH_RETENTION_DAYS. */
+    retentionDays: number;
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
     cloud: Cloud;
@@ -95,4 +102,5 @@ export interface ClusterConfig {
     workers: WorkersConfig;
     failover: FailoverConfig;
     storage: StorageConfig;
+    audit: AuditConfig;
 }

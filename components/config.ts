@@ -4,6 +4,7 @@
  * resources are touched, so validation always runs before anything is registered.
  */
 import {
+    CLOUDWATCH_RETENTION_DAYS,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
     CLOUDS,
@@ -43,6 +44,7 @@ import type {
     WorkersConfig,
     FailoverConfig,
     StorageConfig,
+    AuditConfig,
     ClusterConfig,
     ExistingNetworkConfig,
     ExistingSubnetConfig,
@@ -59,6 +61,7 @@ export interface RawClusterConfig {
     workers?: unknown;
     failover?: unknown;
     storage?: unknown;
+    audit?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
     /**
@@ -106,6 +109,7 @@ export const NESTED_KEYS = {
     workers: keysOf("workers"),
     failover: keysOf("failover"),
     storage: keysOf("storage"),
+    audit: keysOf("audit"),
 };
 
 function describe(value: unknown): string {
@@ -277,6 +281,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const failover = readFailover(r, raw.failover, context);
     const channels = readChannels(r, raw.channels, iguana.webPort, context);
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
+    const audit = readAudit(r, raw.audit, context);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -297,7 +302,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage };
+    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit };
     VALIDATED.add(config);
     return config;
 }
@@ -961,4 +966,23 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
         }
     }
     return { queueRecovery, shareGb, protect };
+}
+
+function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig {
+    const obj = r.object("audit", value, NESTED_KEYS.audit) ?? {};
+    const flowLogs = readLeaf<boolean>(r, "audit.flowLogs", obj.flowLogs, context)!;
+    const retentionDays = readLeaf<number>(r, "audit.retentionDays", obj.retentionDays, context)!;
+    const cloudWatch: readonly number[] = CLOUDWATCH_RETENTION_DAYS;
+    if (context.cloud === "aws" && obj.retentionDays !== undefined && Number.isInteger(retentionDays) && !cloudWatch.includes(retentionDays)) {
+        const below = cloudWatch.filter((d) => d < retentionDays).pop();
+        const above = cloudWatch.find((d) => d > retentionDays);
+        r.report(
+            "audit.retentionDays",
+            `${retentionDays} is not a retention period CloudWatch Logs accepts${below || above ? ` (nearest: ${[below, above].filter(Boolean).join(" or ")})` : ""}; allowed on AWS: ${cloudWatch.join(", ")}`,
+        );
+    }
+    if (!flowLogs && obj.retentionDays !== undefined) {
+        r.report("audit.retentionDays", "keeps flow logs, but audit.flowLogs is false: remove the key, or turn flow logs on");
+    }
+    return { flowLogs, retentionDays };
 }

@@ -87,6 +87,11 @@ export const VIP_MOVE = {
 /** The VPC interface endpoint that keeps the EC2 API reachable from both workers (floating IP). */
 export const HTTPS_PORT = 443;
 
+/** `audit.retentionDays`: one day to ten years. */
+export const AUDIT_RETENTION_DAYS: Range = { min: 1, max: 3653 };
+/** The retention periods CloudWatch Logs accepts (PutRetentionPolicy), within AUDIT_RETENTION_DAYS. */
+export const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -111,6 +116,14 @@ export const DEFAULTS = {
     leaseSeconds: 3,
     /** `network.deletionProtection`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
     deletionProtection: false,
+    /** `audit.flowLogs`: a network audit trail from the first deployment. */
+    flowLogs: true,
+    /**
+     * `audit.retentionDays`: six years (2192 days, a CloudWatch Logs value), the retention HIPAA
+     * sets for its required documentation (45 CFR 164.316(b)(2)(i)), which many covered entities
+     * apply to audit logs too.
+     */
+    auditRetentionDays: 2192,
 } as const;
 
 /**
@@ -125,6 +138,13 @@ export const AWS_LEASE_HASH_KEY = "pk";
 
 /** Tag `holds` of the lease store (the AWS table, the Azure storage account): the policy pack finds it by it. */
 export const HOLDS_LEASE = "iguana-lease";
+/** The `holds` tag of the Azure storage account that keeps the VNet flow logs (the policy pack finds it by this). */
+export const HOLDS_FLOW_LOGS = "iguana-flow-logs";
+/**
+ * Where Azure keeps a region's Network Watcher when it enables it by itself (Microsoft Learn,
+ * Network Watcher FAQ): one per region and subscription, so the cluster uses it, never creates one.
+ */
+export const AZURE_NETWORK_WATCHER = { resourceGroup: "NetworkWatcherRG", namePrefix: "NetworkWatcher_" } as const;
 /** The `holds` tag of the Azure public IP that is the VIP (the policy pack finds it by this). */
 export const HOLDS_VIP = "iguana-vip";
 

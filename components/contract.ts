@@ -6,6 +6,7 @@
  * fails when any of them differs from what this table renders.
  */
 import {
+    AUDIT_RETENTION_DAYS,
     AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
     AZURE_SHARE_GB,
     CHANNEL_MODES,
@@ -130,7 +131,11 @@ const existingNetwork: ObjectSpec = {
             summary:
                 "AWS: the two subnets of the internet-facing load balancer (public subnets routing to an Internet gateway), zone by zone as `workerSubnets`. Required with `public: true`; an internal load balancer sits in the worker subnets.",
         },
-        privateEndpointSubnet: { ...existingSubnet, only: "azure", summary: "Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts and of the Key Vault." },
+        privateEndpointSubnet: {
+            ...existingSubnet,
+            only: "azure",
+            summary: "Azure: the subnet for the private endpoints of the lease (and shared queue) storage accounts and of the Key Vault.",
+        },
     },
 };
 
@@ -340,6 +345,26 @@ export const CONTRACT = {
                 default: DEFAULTS.protect,
                 summary:
                     "Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key, the Azure data resource group), so destroy and replacement stop until `pulumi state unprotect` (default false).",
+            },
+        },
+    },
+    audit: {
+        kind: "object",
+        typeName: "AuditArgs",
+        summary: "The network audit trail (HIPAA 164.312(b)): flow logs of the workers' network, and how long they are kept.",
+        notes: "AWS: VPC flow logs (subnet flow logs of the worker and load balancer subnets with `network.existing`) to a CloudWatch Logs group encrypted with the cluster's KMS key; Azure: VNet flow logs (the worker subnets' with `network.existing`) to a storage account of the cluster, deleted by a lifecycle rule after `retentionDays`. See [security.md](security.md#audit-trail)",
+        fields: {
+            flowLogs: {
+                kind: "boolean",
+                default: DEFAULTS.flowLogs,
+                summary: "Flow logs of every connection to and from the workers and the load balancer (default true).",
+            },
+            retentionDays: {
+                kind: "integer",
+                range: () => AUDIT_RETENTION_DAYS,
+                unit: () => " days",
+                default: () => DEFAULTS.auditRetentionDays,
+                summary: `Days the flow logs are kept, ${range(AUDIT_RETENTION_DAYS)} (default ${DEFAULTS.auditRetentionDays}: six years, HIPAA's retention for required documentation); on AWS one of CloudWatch Logs' retention periods.`,
             },
         },
     },

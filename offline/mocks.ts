@@ -242,6 +242,13 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 if (!subnet) throw new Error(`NotFound: Resource ${vnetId}/subnets/${subnetName} not found`);
                 return { id: `${vnetId}/subnets/${subnet.name}`, name: subnet.name, addressPrefix: subnet.addressPrefix };
             }
+            case "aws:index/getCallerIdentity:getCallerIdentity":
+                return {
+                    accountId: this.placeholder(MOCK_AWS_ACCOUNT_ID),
+                    arn: this.placeholder(`arn:aws:iam::${MOCK_AWS_ACCOUNT_ID}:user/plan`),
+                    userId: "AIDAPLAN",
+                    id: MOCK_AWS_ACCOUNT_ID,
+                };
             case "azure-native:authorization:getClientConfig":
                 return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };
             default:

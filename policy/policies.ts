@@ -3,7 +3,7 @@
  * itself is built in `index.ts`. Each message says what is wrong and what to do.
  */
 import { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
-import { EDITION_WEB_PORT, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { EDITION_WEB_PORT, HOLDS_FLOW_LOGS, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 
 /** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
 export interface GuardrailConfig {
@@ -15,6 +15,8 @@ export interface GuardrailConfig {
     webPort?: number;
     /** `network.deletionProtection`: the load balancers and VIP addresses cannot be deleted. */
     deletionProtection?: boolean;
+    /** `audit.flowLogs`: every cluster's network is flow-logged (default true). */
+    flowLogs?: boolean;
 }
 
 const configSchema = {
@@ -23,6 +25,7 @@ const configSchema = {
         encryptionAtHost: { type: "boolean" as const, default: false },
         webPort: { type: "number" as const },
         deletionProtection: { type: "boolean" as const, default: false },
+        flowLogs: { type: "boolean" as const, default: true },
     },
 };
 
@@ -48,6 +51,9 @@ const AWS_NLB = "aws:lb/loadBalancer:LoadBalancer";
 const AZURE_PUBLIC_IP = "azure-native:network:PublicIPAddress";
 const AZURE_LOCK = "azure-native:authorization:ManagementLockByScope";
 const AZURE_KEY_VAULT = "azure-native:keyvault:Vault";
+const AWS_FLOW_LOG = "aws:ec2/flowLog:FlowLog";
+const AWS_LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup";
+const AZURE_FLOW_LOG = "azure-native:network:FlowLog";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
@@ -116,12 +122,20 @@ export const efsEncryptedWithProjectKey: StackValidationPolicy = {
 /** The shared queue on Azure is reached through a private endpoint only. */
 export const azureStorageNotPublic: ResourceValidationPolicy = {
     name: "azure-storage-not-public",
-    description: "Storage accounts have public network access disabled, a deny-by-default firewall and no public blob access.",
+    description:
+        "Storage accounts have public network access disabled (the flow logs' account: trusted Azure services only), a deny-by-default firewall and no public blob access.",
     enforcementLevel: "mandatory",
     severity: "high",
     validateResource: (args, report) => {
         if (args.type !== AZURE_STORAGE_ACCOUNT) return;
-        if (args.props.publicNetworkAccess !== "Disabled") {
+        // The flow logs' account: Network Watcher writes as a trusted service through the
+        // firewall, which public network access "Disabled" would shut out; nobody else passes.
+        const trustedServicesOnly =
+            args.props.tags?.holds === HOLDS_FLOW_LOGS &&
+            args.props.networkRuleSet?.bypass === "AzureServices" &&
+            !(args.props.networkRuleSet?.ipRules ?? []).length &&
+            !(args.props.networkRuleSet?.virtualNetworkRules ?? []).length;
+        if (args.props.publicNetworkAccess !== "Disabled" && !trustedServicesOnly) {
             report(
                 `storage account ${args.name} allows public network access (${args.props.publicNetworkAccess ?? "Enabled by default"}): set publicNetworkAccess: Disabled and use a private endpoint.`,
             );
@@ -373,6 +387,46 @@ export const vipDeletionProtectionWhenAsked: StackValidationPolicy = {
     },
 };
 
+export const flowLogsOn: StackValidationPolicy = {
+    name: "flow-logs-on",
+    description:
+        "A stack with workers keeps a network audit trail (HIPAA 164.312(b)): AWS flow logs of all traffic to a CloudWatch Logs group encrypted with a KMS key of the stack and with a retention; Azure VNet flow logs, enabled, version 2, to the flow logs' storage account.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema,
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (config(args).flowLogs === false) return;
+        const has = (type: string) => args.resources.some((r) => r.type === type);
+        if (has(AWS_INSTANCE)) {
+            const flowLogs = args.resources.filter((r) => r.type === AWS_FLOW_LOG);
+            if (flowLogs.length === 0) report("the stack has EC2 workers but no VPC flow log: add one (audit.flowLogs).");
+            const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+            for (const flowLog of flowLogs) {
+                if (flowLog.props.trafficType !== "ALL") report(`flow log ${flowLog.name} records ${flowLog.props.trafficType} traffic only: set trafficType: ALL.`, flowLog.urn);
+            }
+            for (const group of args.resources.filter((r) => r.type === AWS_LOG_GROUP)) {
+                if (typeof group.props.kmsKeyId !== "string" || !keyArns.has(group.props.kmsKeyId)) {
+                    report(`log group ${group.name} is not encrypted with a KMS key of the stack: set kmsKeyId to the project key.`, group.urn);
+                }
+                if (!group.props.retentionInDays)
+                    report(`log group ${group.name} keeps its logs forever, and costs grow with them: set retentionInDays (audit.retentionDays).`, group.urn);
+            }
+        }
+        if (has(AZURE_VM)) {
+            const flowLogs = args.resources.filter((r) => r.type === AZURE_FLOW_LOG);
+            if (flowLogs.length === 0) report("the stack has Azure VMs but no VNet flow log: add one (audit.flowLogs).");
+            for (const flowLog of flowLogs) {
+                if (flowLog.props.enabled !== true || flowLog.props.format?.version !== 2) {
+                    report(
+                        `flow log ${flowLog.name} is ${flowLog.props.enabled !== true ? "disabled" : `format version ${flowLog.props.format?.version ?? "unset"}`}: set enabled: true and format { type: JSON, version: 2 }.`,
+                        flowLog.urn,
+                    );
+                }
+            }
+        }
+    },
+};
+
 /** Shapes of secret material a bootstrap must never carry. */
 const SECRET_PATTERNS: [RegExp, string][] = [
     [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
@@ -502,6 +556,7 @@ export const guardrails: Policies = [
     llpHealthCheckIsRoleProbe,
     dedicatedWhenAsked,
     vipDeletionProtectionWhenAsked,
+    flowLogsOn,
     noSecretInBootstrap,
     requiredTags,
     vipMoverLeastPrivilege,

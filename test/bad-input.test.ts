@@ -291,6 +291,15 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
         "no load balancer",
     ],
     [
+        "flow log retention CloudWatch does not offer",
+        aws({ audit: { retentionDays: 2000 } }),
+        "iguana-ha:audit.retentionDays",
+        ["2000 is not a retention period", "nearest: 1827 or 2192"],
+    ],
+    ["flow log retention of 0 days", azure({ audit: { retentionDays: 0 } }), "iguana-ha:audit.retentionDays", ["1-3653"]],
+    ["flow log retention without flow logs", azure({ audit: { flowLogs: false, retentionDays: 365 } }), "iguana-ha:audit.retentionDays", ["audit.flowLogs is false"]],
+    ["a misspelt audit key", aws({ audit: { flowlogs: false } }), "iguana-ha:audit.flowlogs", ["flowLogs"]],
+    [
         "deletion protection with a floating IP on AWS (an Elastic IP has none)",
         aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], deletionProtection: true } }),
         "iguana-ha:network.deletionProtection",

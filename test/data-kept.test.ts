@@ -1,11 +1,15 @@
-/** What holds the queue survives `pulumi destroy` and a replacement, and so does what it needs to be read. */
+/**
+ * What holds the queue, and the audit trail (the flow logs: audit), survives `pulumi destroy`
+ * and a replacement, and so does what it needs to be read.
+ */
 import * as assert from "assert";
 import { listStacks, loadStackClusterConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 import { RecordedResource } from "../offline/mocks";
 
-const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem"];
-const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare"];
+const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem", "aws:cloudwatch/logGroup:LogGroup"];
+// The flow logs' account keeps its lifecycle rule: kept logs are still deleted after their retention.
+const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare", "azure-native:storage:ManagementPolicy"];
 const RG = "azure-native:resources:ResourceGroup";
 const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 

@@ -58,6 +58,11 @@ describe("network.existing (AWS): examples/existing-network.ts", function () {
         ]) {
             assert.deepStrictEqual(created(type), [], `no ${type} in an existing network`);
         }
+        // The VPC is the owner's: the audit trail covers the cluster's subnets (an internal NLB: the workers').
+        assert.deepStrictEqual(
+            created("aws:ec2/flowLog:FlowLog").map((f) => [f.inputs.subnetId, f.inputs.vpcId]),
+            HOSPITAL_VPC.subnets.map((s) => [s.id, undefined]),
+        );
         const instances = created("aws:ec2/instance:Instance");
         assert.deepStrictEqual(
             instances.map((i) => [i.inputs.subnetId, i.inputs.privateIp]),
@@ -208,6 +213,11 @@ describe("network.existing (Azure)", function () {
         assert.strictEqual(outputs.vip, hostAddress(parseCidr("10.9.20.0/24"), INTERNAL_VIP_HOST_OFFSET));
         for (const endpoint of created("azure-native:network:PrivateEndpoint")) assert.strictEqual(endpoint.inputs.subnet.id, subnetId("endpoints"), endpoint.name);
         for (const link of created("azure-native:privatedns:VirtualNetworkLink")) assert.strictEqual(link.inputs.virtualNetwork.id, VNET_ID, link.name);
+        // The VNet is the owner's (it may have a flow log of its own): the cluster's flow logs cover the worker subnets.
+        assert.deepStrictEqual(
+            created("azure-native:network:FlowLog").map((f) => f.inputs.targetResourceId),
+            [subnetId("iguana-a"), subnetId("iguana-b")],
+        );
     });
 
     it("refuses, by key, a CIDR that is not the subnet's and a network.cidr the VNet does not have", async () => {

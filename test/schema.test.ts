@@ -86,6 +86,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             workers: typeName(resource.inputProperties.workers.$ref),
             failover: typeName(resource.inputProperties.failover.$ref),
             storage: typeName(resource.inputProperties.storage.$ref),
+            audit: typeName(resource.inputProperties.audit.$ref),
             existing: "ExistingNetworkArgs",
             subnet: "ExistingSubnetArgs",
         };

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import * as secretsmanager from "@pulumi/aws/secretsmanager";
+import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { createAdminPassword } from "../secrets";
 import { AwsContext } from "./context";
 
@@ -23,7 +24,36 @@ export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulu
     });
 }
 
+/**
+ * The project key's policy: the account's IAM policies decide who uses it, as with AWS's default
+ * key policy (the volumes, EFS, Secrets Manager and DynamoDB go through those); with flow logs,
+ * CloudWatch Logs in this region may also encrypt this account's log groups with it (AWS,
+ * "Encrypt log data in CloudWatch Logs using AWS KMS").
+ */
+export function projectKeyPolicy(accountId: pulumi.Input<string>, partition: pulumi.Input<string>, region: pulumi.Input<string>, flowLogs: boolean): pulumi.Output<string> {
+    return pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "EnableIamPolicies", Effect: "Allow", Principal: { AWS: pulumi.interpolate`arn:${partition}:iam::${accountId}:root` }, Action: "kms:*", Resource: "*" },
+            ...(flowLogs
+                ? [
+                      {
+                          Sid: "CloudWatchLogsEncryptsThisAccountsLogGroups",
+                          Effect: "Allow",
+                          Principal: { Service: pulumi.interpolate`logs.${region}.amazonaws.com` },
+                          Action: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                          Resource: "*",
+                          Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": pulumi.interpolate`arn:${partition}:logs:${region}:${accountId}:log-group:*` } },
+                      },
+                  ]
+                : []),
+        ],
+    });
+}
+
 export interface AwsIdentity {
+    /** The account the cluster deploys into (the provider's credentials). */
+    accountId: pulumi.Output<string>;
     /** The options of what holds the queue (and of the key that encrypts it). */
     keep: pulumi.CustomResourceOptions;
     key: kms.Key;
@@ -34,12 +64,23 @@ export interface AwsIdentity {
 
 // --- identity and encryption ---------------------------------------------------------
 export function createIdentity(ctx: AwsContext): AwsIdentity {
-    const { name, cfg, parent, opts, tags, partition } = ctx;
+    const { name, cfg, parent, opts, tags, partition, region } = ctx;
+    const accountId = getCallerIdentityOutput({}, opts).accountId;
     // What holds the queue is kept by `pulumi destroy` (retainOnDelete), and with storage.protect
     // Pulumi refuses to delete or replace it at all. The key goes with the data it encrypts:
     // kept volumes whose key was scheduled for deletion become unreadable 30 days later.
     const keep = { parent, retainOnDelete: true, protect: cfg.storage.protect };
-    const key = new kms.Key(`${name}-key`, { description: `${name}: encrypts the Iguana workers' disks`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, keep);
+    const key = new kms.Key(
+        `${name}-key`,
+        {
+            description: `${name}: encrypts the Iguana workers' disks`,
+            enableKeyRotation: true,
+            deletionWindowInDays: 30,
+            policy: projectKeyPolicy(accountId, partition, region, cfg.audit.flowLogs),
+            tags,
+        },
+        keep,
+    );
     const role = new iam.Role(
         `${name}-worker-role`,
         {
@@ -61,5 +102,5 @@ export function createIdentity(ctx: AwsContext): AwsIdentity {
     const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
     new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
     new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, ctx.region) }, opts);
-    return { keep, key, role, profile, secret };
+    return { accountId, keep, key, role, profile, secret };
 }

@@ -23,6 +23,7 @@ import { createLease } from "./lease";
 import { createSharedStorage } from "./storage";
 import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
+import { AwsAudit, createAudit } from "./audit";
 
 /** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
 export interface AwsClusterResources {
@@ -49,6 +50,8 @@ export interface AwsClusterResources {
     loadBalancers: lb.LoadBalancer[];
     /** The Elastic IP the MASTER holds (`failover.strategy: floating-ip`). */
     floatingVip?: ec2.Eip;
+    /** The flow logs and their log group (`audit.flowLogs`). */
+    audit?: AwsAudit;
 }
 
 export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
@@ -60,6 +63,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     const leaseTable = createLease(ctx, net, identity);
     const sharedFs = createSharedStorage(ctx, net, sgs, identity);
     const workers = createWorkers(ctx, net, sgs, identity, leaseTable, sharedFs, floatingVip);
+    const audit = createAudit(ctx, net, identity);
     const { zones } = ctx;
 
     const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
@@ -76,6 +80,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         leaseTable,
         loadBalancers,
         floatingVip,
+        audit,
     });
 
     if (floatingVip) {

@@ -23,6 +23,7 @@ import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
 import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
+import { AzureAudit, createAudit } from "./audit";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
@@ -51,6 +52,8 @@ export interface AzureClusterResources {
     loadBalancer?: network.LoadBalancer;
     /** The public address senders reach (`network.public`): the LB's frontend, or the floating VIP. */
     publicVip?: network.PublicIPAddress;
+    /** The flow logs and the account that keeps them (`audit.flowLogs`). */
+    audit?: AzureAudit;
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -83,6 +86,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     });
     if (shared) grantPeerFencing(ctx, workers);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
+    const audit = createAudit(ctx, clientConfig, net, vnet !== undefined);
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
@@ -106,6 +110,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             leaseAccount,
             loadBalancer,
             publicVip: vipIp,
+            audit,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {

@@ -18,7 +18,7 @@ export const AZURE_SHARE_NAME = "iguana";
  * subscription and the (auto-named, so unique) resource group: stable across updates. The
  * prefix says what the account holds (7 + 16 characters).
  */
-export function storageAccountName(prefix: "iguanaq" | "iguanal", subscriptionId: string, resourceGroupName: string): string {
+export function storageAccountName(prefix: "iguanaq" | "iguanal" | "iguanaf", subscriptionId: string, resourceGroupName: string): string {
     return `${prefix}${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
 }
 
