@@ -37,6 +37,12 @@ const KEY_PROPERTIES: Record<string, string[]> = {
         "allowSharedKeyAccess",
     ],
     "azure-native:storage:ManagementPolicy": ["policy.rules"],
+    "azure-native:keyvault:Vault": [
+        "properties.publicNetworkAccess",
+        "properties.networkAcls.defaultAction",
+        "properties.enablePurgeProtection",
+        "properties.enableRbacAuthorization",
+    ],
     "azure-native:network:FlowLog": ["networkWatcherName", "targetResourceId", "enabled", "format", "retentionPolicy"],
     "azure-native:storage:BlobContainer": ["containerName", "publicAccess"],
     "azure-native:storage:FileShare": ["shareName", "enabledProtocols", "shareQuota", "rootSquash"],
