@@ -11,18 +11,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import { FakeCloudApi } from "./cloud-api";
-import {
-    CloudApiServerConfig,
-    DRILL_AWS_CREDENTIALS,
-    DRILL_AWS_ROLE,
-    DRILL_AZURE_STORAGE_TOKEN,
-    DRILL_AZURE_TOKEN,
-    DRILL_LEASE,
-    DRILL_VIP,
-    WorkerName,
-    vipPlacementCommands,
-    workerAt,
-} from "./floating";
+import { CloudApiServerConfig, DRILL_AWS_CREDENTIALS, DRILL_AZURE_STORAGE_TOKEN, DRILL_LEASE, WorkerName, drillCloudIdentity, vipPlacementCommands, workerAt } from "./floating";
 import { FakeLeaseStore, steerFromFiles } from "./lease-store";
 
 /** How long a stopped machine reads as "stopping" before "stopped" (EC2 and Azure take seconds to tens of seconds; emulated). */
@@ -41,16 +30,9 @@ async function main(): Promise<void> {
     const ns = { sender: config.senderNs, wk1: config.workers[0].ns, wk2: config.workers[1].ns };
     const api: FakeCloudApi = new FakeCloudApi({
         cloud: config.cloud,
+        ...drillCloudIdentity(config.region),
         workers: config.workers.map(({ name, instanceId, nicId, vmId }) => ({ name, instanceId, nicId, vmId })),
         identify: (remote) => workerAt(config.workers, remote),
-        aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: config.region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-        azure: {
-            publicIpId: DRILL_VIP.azure.publicIpId,
-            ipConfigName: DRILL_VIP.azure.ipConfigName,
-            accessToken: DRILL_AZURE_TOKEN,
-            subnetId: DRILL_VIP.azure.subnetId,
-            storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
-        },
         moveDelayMs: config.moveDelayMs,
         stopDelayMs: PEER_STOP_DELAY_MS,
         // Shared mode's peer fence: the machine stops at once, as after StopInstances with

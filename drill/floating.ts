@@ -19,7 +19,7 @@
  */
 import * as fs from "fs";
 import type { Cloud } from "../components/constants";
-import type { AwsCredentials } from "./cloud-api";
+import type { AwsCredentials, FakeCloudOptions } from "./cloud-api";
 import type { DrillAddresses } from "./addresses";
 
 export type WorkerName = "wk1" | "wk2";
@@ -61,6 +61,26 @@ export const DRILL_VIP = {
 export const DRILL_AWS_CREDENTIALS: AwsCredentials = { AccessKeyId: "ASIADRILLEXAMPLE0001", SecretAccessKey: "drill/example+secret+key", Token: "drill-session-token" };
 export const DRILL_AWS_ROLE = "iguana-drill-worker";
 export const DRILL_AZURE_TOKEN = "drill-arm-token";
+
+/** The drill's two workers and their cloud credentials, as the stand-in cloud API knows them (drill and lease guard tests). */
+export function drillCloudIdentity(region: string): Pick<FakeCloudOptions, "workers" | "aws" | "azure"> {
+    return {
+        workers: (["wk1", "wk2"] as const).map((name) => ({
+            name,
+            instanceId: DRILL_VIP.aws.instanceIds[name],
+            nicId: DRILL_VIP.azure.nicIds[name],
+            vmId: DRILL_VIP.azure.vmIds[name],
+        })),
+        aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region, credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
+        azure: {
+            publicIpId: DRILL_VIP.azure.publicIpId,
+            ipConfigName: DRILL_VIP.azure.ipConfigName,
+            accessToken: DRILL_AZURE_TOKEN,
+            subnetId: DRILL_VIP.azure.subnetId,
+            storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
+        },
+    };
+}
 
 export interface IpCommand {
     args: string[];

@@ -15,7 +15,7 @@ import * as path from "path";
 import { bootstrapSettings, renderLeaseConfig } from "../components/bootstrap";
 import { planNetwork, planWorkers } from "../components/model";
 import { FakeCloudApi } from "../drill/cloud-api";
-import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN, DRILL_LEASE, DRILL_VIP } from "../drill/floating";
+import { DRILL_AWS_CREDENTIALS, DRILL_AZURE_STORAGE_TOKEN, DRILL_LEASE, drillCloudIdentity } from "../drill/floating";
 import { FakeLeaseStore } from "../drill/lease-store";
 import { activeByLease } from "../drill/worker";
 import { loadStackClusterConfig } from "../offline/stack-config";
@@ -132,24 +132,7 @@ export class Pair {
             azure: { accountName: DRILL_LEASE.azure.accountName, container: DRILL_LEASE.azure.container, accessToken: DRILL_AZURE_STORAGE_TOKEN },
             identify,
         });
-        this.imds = new FakeCloudApi({
-            cloud,
-            workers: (["wk1", "wk2"] as Name[]).map((name) => ({
-                name,
-                instanceId: DRILL_VIP.aws.instanceIds[name],
-                nicId: DRILL_VIP.azure.nicIds[name],
-                vmId: DRILL_VIP.azure.vmIds[name],
-            })),
-            identify,
-            aws: { allocationId: DRILL_VIP.aws.allocationId, publicIp: DRILL_VIP.aws.publicIp, region: "us-east-1", credentials: DRILL_AWS_CREDENTIALS, role: DRILL_AWS_ROLE },
-            azure: {
-                publicIpId: DRILL_VIP.azure.publicIpId,
-                ipConfigName: DRILL_VIP.azure.ipConfigName,
-                accessToken: DRILL_AZURE_TOKEN,
-                subnetId: DRILL_VIP.azure.subnetId,
-                storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
-            },
-        });
+        this.imds = new FakeCloudApi({ cloud, ...drillCloudIdentity("us-east-1"), identify });
     }
 
     private async listen(handler: http.RequestListener, worker: Name): Promise<number> {

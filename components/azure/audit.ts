@@ -13,7 +13,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import { AZURE_NETWORK_WATCHER, HOLDS_FLOW_LOGS } from "../constants";
 import { AzureGroupContext } from "./context";
 import { AzureNetwork } from "./network";
-import { storageAccountName } from "./storage";
+import { BLOB_ACCOUNT_BASICS, storageAccountName } from "./storage";
 
 export interface AzureAudit {
     flowLogAccount: storage.StorageAccount;
@@ -35,18 +35,12 @@ export function createAudit(
             location,
             accountName: pulumi.all([clientConfig.subscriptionId, dataGroup.name]).apply(([sub, rg]) => storageAccountName("iguanaf", sub, rg)),
             // Flow logs need a Standard general-purpose v2 account in the VNet's region.
-            kind: "StorageV2",
-            sku: { name: "Standard_ZRS" },
-            accessTier: "Hot",
-            enableHttpsTrafficOnly: true,
-            minimumTlsVersion: "TLS1_2",
+            ...BLOB_ACCOUNT_BASICS,
             // Network Watcher writes as a trusted Azure service: the firewall denies everyone
             // else, with no IP or VNet rule (Microsoft Learn, Network Watcher FAQ, "storage
             // account behind a firewall"). Disabling public network access would shut it out too.
             publicNetworkAccess: "Enabled",
             networkRuleSet: { defaultAction: "Deny", bypass: "AzureServices" },
-            allowBlobPublicAccess: false,
-            encryption: { keySource: "Microsoft.Storage", services: { blob: { enabled: true, keyType: "Account" } } },
             tags: { ...tags, holds: HOLDS_FLOW_LOGS },
         },
         keep,

@@ -7,7 +7,7 @@ import { AZURE_BLOB_PRIVATE_DNS_ZONE, AZURE_LEASE_CONTAINER, HOLDS_LEASE } from 
 import { LeaseLocator } from "../bootstrap";
 import { leaseRecordKey } from "../model";
 import { AzureGroupContext } from "./context";
-import { privateEndpoint, storageAccountName } from "./storage";
+import { BLOB_ACCOUNT_BASICS, privateEndpoint, storageAccountName } from "./storage";
 
 /** The lease's account: every cluster has one. */
 export function leaseAccountName(subscriptionId: string, resourceGroupName: string): string {
@@ -43,17 +43,11 @@ export function createLease(
             resourceGroupName,
             location,
             accountName: pulumi.all([clientConfig.subscriptionId, resourceGroupName]).apply(([sub, rg]) => leaseAccountName(sub, rg)),
-            kind: "StorageV2",
-            sku: { name: "Standard_ZRS" },
-            accessTier: "Hot",
-            enableHttpsTrafficOnly: true,
-            minimumTlsVersion: "TLS1_2",
+            ...BLOB_ACCOUNT_BASICS,
             publicNetworkAccess: "Disabled",
             networkRuleSet: { defaultAction: "Deny", bypass: "None" },
-            allowBlobPublicAccess: false,
             allowSharedKeyAccess: false,
             defaultToOAuthAuthentication: true,
-            encryption: { keySource: "Microsoft.Storage", services: { blob: { enabled: true, keyType: "Account" } } },
             tags: { ...tags, holds: HOLDS_LEASE },
         },
         opts,

@@ -22,6 +22,21 @@ export function storageAccountName(prefix: "iguanaq" | "iguanal" | "iguanaf", su
     return `${prefix}${crypto.createHash("sha256").update(`${subscriptionId}/${resourceGroupName}`).digest("hex").slice(0, 16)}`;
 }
 
+/**
+ * What the cluster's blob accounts (the lease's, the flow logs') share: StorageV2, zone-redundant,
+ * HTTPS and TLS 1.2 only, no public blobs, Microsoft-managed encryption. Who may reach each, and
+ * how, is the account's own.
+ */
+export const BLOB_ACCOUNT_BASICS = {
+    kind: "StorageV2",
+    sku: { name: "Standard_ZRS" },
+    accessTier: "Hot",
+    enableHttpsTrafficOnly: true,
+    minimumTlsVersion: "TLS1_2",
+    allowBlobPublicAccess: false,
+    encryption: { keySource: "Microsoft.Storage", services: { blob: { enabled: true, keyType: "Account" } } },
+} satisfies Partial<storage.StorageAccountArgs>;
+
 /** The shared queue's account (`storage.queueRecovery: shared`). */
 export function sharedAccountName(subscriptionId: string, resourceGroupName: string): string {
     return storageAccountName("iguanaq", subscriptionId, resourceGroupName);
