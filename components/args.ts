@@ -155,6 +155,14 @@ export interface AuditArgs {
     retentionDays?: number;
 }
 
+export interface AlertsArgs {
+    /**
+     * Email addresses told of every alarm and of its recovery, at most 50 (default none: the alarms
+     * and the topic or action group exist, for other subscribers).
+     */
+    emails?: string[];
+}
+
 /** The arguments of HaIguanaCluster. */
 export interface HaIguanaClusterArgs {
     /** Which cloud to deploy to: "aws" or "azure". */
@@ -187,4 +195,9 @@ export interface HaIguanaClusterArgs {
     storage?: StorageArgs;
     /** The network audit trail (HIPAA 164.312(b)): flow logs of the workers' network, and how long they are kept. */
     audit?: AuditArgs;
+    /**
+     * Who is told when a channel has no healthy worker behind it (an outage) or a worker fails its
+     * cloud's health checks (the cluster runs without a standby).
+     */
+    alerts?: AlertsArgs;
 }

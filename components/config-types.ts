@@ -85,6 +85,11 @@ export interface AuditConfig {
     retentionDays: number;
 }
 
+export interface AlertsConfig {
+    /** Told of every alarm and its recovery (each confirms a subscription email first). */
+    emails: string[];
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
     cloud: Cloud;
@@ -103,4 +108,5 @@ export interface ClusterConfig {
     failover: FailoverConfig;
     storage: StorageConfig;
     audit: AuditConfig;
+    alerts: AlertsConfig;
 }

@@ -4,6 +4,7 @@
  * resources are touched, so validation always runs before anything is registered.
  */
 import {
+    ALERT_EMAILS_MAX,
     CLOUDWATCH_RETENTION_DAYS,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
@@ -45,6 +46,7 @@ import type {
     FailoverConfig,
     StorageConfig,
     AuditConfig,
+    AlertsConfig,
     ClusterConfig,
     ExistingNetworkConfig,
     ExistingSubnetConfig,
@@ -62,6 +64,7 @@ export interface RawClusterConfig {
     failover?: unknown;
     storage?: unknown;
     audit?: unknown;
+    alerts?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
     /**
@@ -110,6 +113,7 @@ export const NESTED_KEYS = {
     failover: keysOf("failover"),
     storage: keysOf("storage"),
     audit: keysOf("audit"),
+    alerts: keysOf("alerts"),
 };
 
 function describe(value: unknown): string {
@@ -282,6 +286,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const channels = readChannels(r, raw.channels, iguana.webPort, context);
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
+    const alerts = readAlerts(r, raw.alerts);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -302,7 +307,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit };
+    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit, alerts };
     VALIDATED.add(config);
     return config;
 }
@@ -985,4 +990,28 @@ function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig
         r.report("audit.retentionDays", "keeps flow logs, but audit.flowLogs is false: remove the key, or turn flow logs on");
     }
     return { flowLogs, retentionDays };
+}
+
+/** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */
+const EMAIL_PATTERN = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;".]{2,}$/;
+
+function readAlerts(r: Reader, value: unknown): AlertsConfig {
+    const obj = r.object("alerts", value, NESTED_KEYS.alerts) ?? {};
+    const emails = obj.emails;
+    if (emails === undefined) return { emails: [] };
+    if (!Array.isArray(emails)) {
+        r.report("alerts.emails", `must be a list of email addresses such as ["hl7-oncall@hospital.example"]; got ${describe(emails)}`);
+        return { emails: [] };
+    }
+    if (emails.length > ALERT_EMAILS_MAX) r.report("alerts.emails", `has ${emails.length} addresses; allowed: at most ${ALERT_EMAILS_MAX} (use a distribution list)`);
+    const seen = new Set<string>();
+    emails.forEach((email, i) => {
+        if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
+            r.report(`alerts.emails[${i}]`, `${typeof email === "string" ? `"${email}"` : describe(email)} is not an email address; allowed: one address such as hl7-oncall@hospital.example`);
+        } else if (seen.has(email.toLowerCase())) {
+            r.report(`alerts.emails[${i}]`, `"${email}" is listed twice: remove one`);
+        }
+        if (typeof email === "string") seen.add(email.toLowerCase());
+    });
+    return { emails: emails.filter((e): e is string => typeof e === "string") };
 }

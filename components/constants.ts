@@ -87,6 +87,9 @@ export const VIP_MOVE = {
 /** The VPC interface endpoint that keeps the EC2 API reachable from both workers (floating IP). */
 export const HTTPS_PORT = 443;
 
+/** `alerts.emails`: how many addresses (an Azure action group takes up to 1,000 email receivers; SNS has no small limit). */
+export const ALERT_EMAILS_MAX = 50;
+
 /** `audit.retentionDays`: one day to ten years. */
 export const AUDIT_RETENTION_DAYS: Range = { min: 1, max: 3653 };
 /** The retention periods CloudWatch Logs accepts (PutRetentionPolicy), within AUDIT_RETENTION_DAYS. */

@@ -6,6 +6,7 @@
  * fails when any of them differs from what this table renders.
  */
 import {
+    ALERT_EMAILS_MAX,
     AUDIT_RETENTION_DAYS,
     AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
     AZURE_SHARE_GB,
@@ -76,6 +77,10 @@ export interface EnumSpec extends KeySpec {
 export interface CidrsSpec extends KeySpec {
     kind: "cidrs";
 }
+/** A list of email addresses. */
+export interface EmailsSpec extends KeySpec {
+    kind: "emails";
+}
 /** A map of tag keys to values (values may be Inputs). */
 export interface TagsSpec extends KeySpec {
     kind: "tags";
@@ -92,7 +97,7 @@ export interface ListSpec extends KeySpec {
     of: ObjectSpec;
 }
 export type LeafSpec = StringSpec | BooleanSpec | IntegerSpec | EnumSpec;
-export type Spec = LeafSpec | CidrsSpec | TagsSpec | ObjectSpec | ListSpec;
+export type Spec = LeafSpec | CidrsSpec | EmailsSpec | TagsSpec | ObjectSpec | ListSpec;
 
 /** A top-level key: its spec, and the notes of its row in docs/configuration.md. */
 export type TopLevelSpec = Spec & { notes: string; shapeText?: string };
@@ -365,6 +370,19 @@ export const CONTRACT = {
                 unit: () => " days",
                 default: () => DEFAULTS.auditRetentionDays,
                 summary: `Days the flow logs are kept, ${range(AUDIT_RETENTION_DAYS)} (default ${DEFAULTS.auditRetentionDays}: six years, HIPAA's retention for required documentation); on AWS one of CloudWatch Logs' retention periods.`,
+            },
+        },
+    },
+    alerts: {
+        kind: "object",
+        typeName: "AlertsArgs",
+        summary: "Who is told when a channel has no healthy worker behind it (an outage) or a worker fails its cloud's health checks (the cluster runs without a standby).",
+        notes: "AWS: an SNS topic encrypted with the cluster's KMS key, and CloudWatch alarms on every channel's target group (no healthy target) and on each worker's status checks; Azure: an action group, and metric alerts on the load balancer's health probes (no healthy backend) and each VM's availability. Each address gets the cloud's confirmation email first. See [operations.md](operations.md#alerts)",
+        fields: {
+            emails: {
+                kind: "emails",
+                defaultText: "`[]`",
+                summary: `Email addresses told of every alarm and of its recovery, at most ${ALERT_EMAILS_MAX} (default none: the alarms and the topic or action group exist, for other subscribers).`,
             },
         },
     },

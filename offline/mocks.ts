@@ -133,10 +133,21 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                     privateIp: inputs.privateIp ?? this.placeholder("10.255.255.254"),
                     availabilityZone: inputs.availabilityZone ?? `${region}a`,
                 };
+            // arnSuffix: what CloudWatch names them by (the ARN after its resource-type part).
             case "aws:lb/loadBalancer:LoadBalancer":
-                return { arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`), dnsName: this.placeholder(`${name}.elb.${region}.amazonaws.com`) };
+                return {
+                    arn: arn("elasticloadbalancing", `loadbalancer/net/${name}/0`),
+                    arnSuffix: this.placeholder(`net/${name}/0`),
+                    dnsName: this.placeholder(`${name}.elb.${region}.amazonaws.com`),
+                };
             case "aws:lb/targetGroup:TargetGroup":
-                return { arn: arn("elasticloadbalancing", `targetgroup/${name}/0`) };
+                return { arn: arn("elasticloadbalancing", `targetgroup/${name}/0`), arnSuffix: this.placeholder(`targetgroup/${name}/0`) };
+            case "aws:cloudwatch/logGroup:LogGroup": {
+                const groupName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);
+                return { arn: arn("logs", `log-group:${groupName}`), name: groupName };
+            }
+            case "aws:sns/topic:Topic":
+                return { arn: arn("sns", inputs.name ?? `${name}-a1b2c3d`) };
             case "aws:dynamodb/table:Table": {
                 // Pulumi auto-names the table: the logical name and a random suffix.
                 const tableName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);

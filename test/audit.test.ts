@@ -55,15 +55,15 @@ describe("audit: flow logs", function () {
             const statements = JSON.parse(key.inputs.policy).Statement;
             assert.deepStrictEqual(
                 statements.map((s: { Sid: string }) => s.Sid),
-                ["EnableIamPolicies", "CloudWatchLogsEncryptsThisAccountsLogGroups"],
+                ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic", "CloudWatchLogsEncryptsThisAccountsLogGroups"],
             );
-            const logs = statements[1];
+            const logs = statements[2];
             assert.match(logs.Principal.Service, /^logs\.us-east-\d\.amazonaws\.com$/);
             assert.match(logs.Condition.ArnLike["kms:EncryptionContext:aws:logs:arn"], /^arn:aws:logs:us-east-\d:\d{12}:log-group:\*$/);
         });
     }
 
-    it("AWS: the retention is the config's; with flow logs off there is no log group, flow log or role, and the key serves the account's IAM policies only", async () => {
+    it("AWS: the retention is the config's; with flow logs off there is no log group, flow log or role, and the key's policy has no CloudWatch Logs statement", async () => {
         const kept = await runConfig(awsConfig({ audit: { retentionDays: 365 } }));
         assert.strictEqual(kept.one(T.logGroup, "iguana-flow-logs").inputs.retentionInDays, 365);
         const off = await runConfig(awsConfig({ audit: { flowLogs: false } }));
@@ -72,7 +72,7 @@ describe("audit: flow logs", function () {
         const statements = JSON.parse(off.ofType(T.key)[0].inputs.policy).Statement;
         assert.deepStrictEqual(
             statements.map((s: { Sid: string }) => s.Sid),
-            ["EnableIamPolicies"],
+            ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic"],
         );
         assert.deepStrictEqual(statements[0].Principal, { AWS: `arn:aws:iam::${statements[0].Principal.AWS.split(":")[4]}:root` });
     });

@@ -52,6 +52,7 @@ function tsType(spec: Spec): string {
         case "enum":
             return spec.typeName;
         case "cidrs":
+        case "emails":
             return "string[]";
         case "tags":
             return "Record<string, pulumi.Input<string>>";
@@ -129,6 +130,7 @@ function yamlType(spec: Spec): string[] {
         case "list":
             return ["type: array", "items:", "  type: object"];
         case "cidrs":
+        case "emails":
             return ["type: array", "items:", "  type: string"];
         case "boolean":
             return ["type: boolean"];

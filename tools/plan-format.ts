@@ -23,6 +23,9 @@ const KEY_PROPERTIES: Record<string, string[]> = {
     "aws:lb/targetGroupAttachment:TargetGroupAttachment": ["targetId", "port"],
     "aws:lb/listener:Listener": ["port", "protocol", "tcpIdleTimeoutSeconds"],
     "aws:cloudwatch/logGroup:LogGroup": ["retentionInDays", "kmsKeyId"],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ["namespace", "metricName", "statistic", "comparisonOperator", "threshold", "period", "evaluationPeriods"],
+    "aws:sns/topic:Topic": ["kmsMasterKeyId"],
+    "aws:sns/topicSubscription:TopicSubscription": ["protocol"],
     "aws:ec2/flowLog:FlowLog": ["vpcId", "subnetId", "trafficType", "logDestinationType", "maxAggregationInterval"],
     "aws:efs/fileSystem:FileSystem": ["encrypted", "kmsKeyId", "performanceMode", "throughputMode"],
     "aws:efs/mountTarget:MountTarget": ["subnetId", "securityGroups"],
@@ -37,6 +40,8 @@ const KEY_PROPERTIES: Record<string, string[]> = {
         "allowSharedKeyAccess",
     ],
     "azure-native:storage:ManagementPolicy": ["policy.rules"],
+    "azure-native:monitor:ActionGroup": ["groupShortName", "enabled"],
+    "azure-native:monitor:MetricAlert": ["severity", "windowSize", "criteria.allOf"],
     "azure-native:keyvault:Vault": [
         "properties.publicNetworkAccess",
         "properties.networkAcls.defaultAction",

@@ -26,15 +26,24 @@ export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulu
 
 /**
  * The project key's policy: the account's IAM policies decide who uses it, as with AWS's default
- * key policy (the volumes, EFS, Secrets Manager and DynamoDB go through those); with flow logs,
- * CloudWatch Logs in this region may also encrypt this account's log groups with it (AWS,
- * "Encrypt log data in CloudWatch Logs using AWS KMS").
+ * key policy (the volumes, EFS, Secrets Manager and DynamoDB go through those); CloudWatch alarms
+ * may publish to the alerts topic it encrypts; with flow logs, CloudWatch Logs in this region may
+ * also encrypt this account's log groups with it (AWS, "Encrypt log data in CloudWatch Logs using
+ * AWS KMS").
  */
 export function projectKeyPolicy(accountId: pulumi.Input<string>, partition: pulumi.Input<string>, region: pulumi.Input<string>, flowLogs: boolean): pulumi.Output<string> {
     return pulumi.jsonStringify({
         Version: "2012-10-17",
         Statement: [
             { Sid: "EnableIamPolicies", Effect: "Allow", Principal: { AWS: pulumi.interpolate`arn:${partition}:iam::${accountId}:root` }, Action: "kms:*", Resource: "*" },
+            // The alerts topic is encrypted with this key: CloudWatch alarms publish to it (AWS, "Encryption at rest" for SNS).
+            {
+                Sid: "CloudWatchAlarmsPublishToTheAlertsTopic",
+                Effect: "Allow",
+                Principal: { Service: "cloudwatch.amazonaws.com" },
+                Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+                Resource: "*",
+            },
             ...(flowLogs
                 ? [
                       {

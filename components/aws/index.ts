@@ -24,6 +24,7 @@ import { createSharedStorage } from "./storage";
 import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
 import { AwsAudit, createAudit } from "./audit";
+import { AwsAlerts, createAlerts } from "./alerts";
 
 /** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
 export interface AwsClusterResources {
@@ -52,6 +53,8 @@ export interface AwsClusterResources {
     floatingVip?: ec2.Eip;
     /** The flow logs and their log group (`audit.flowLogs`). */
     audit?: AwsAudit;
+    /** The alerts topic (subscribe more to it) and the alarms that publish to it. */
+    alerts: AwsAlerts;
 }
 
 export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
@@ -66,7 +69,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     const audit = createAudit(ctx, net, identity);
     const { zones } = ctx;
 
-    const resourcesOf = (loadBalancers: lb.LoadBalancer[]): AwsClusterResources => ({
+    const resourcesOf = (loadBalancers: lb.LoadBalancer[], alerts: AwsAlerts): AwsClusterResources => ({
         vpc: net.vpc,
         vpcId: net.vpcId,
         privateSubnets: net.privateSubnets,
@@ -81,20 +84,30 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         loadBalancers,
         floatingVip,
         audit,
+        alerts,
     });
 
     if (floatingVip) {
         const vip = floatingVip.publicIp;
-        return { cloud: "aws", vip, vipAddresses: vip.apply((address) => [address]), ...endpointsFor(cfg, vip), workers: workerOutputs(workers, zones), aws: resourcesOf([]) };
+        const alerts = createAlerts(ctx, identity, workers, []);
+        return {
+            cloud: "aws",
+            vip,
+            vipAddresses: vip.apply((address) => [address]),
+            ...endpointsFor(cfg, vip),
+            workers: workerOutputs(workers, zones),
+            aws: resourcesOf([], alerts),
+        };
     }
 
     const balancing = createLoadBalancers(ctx, net, workers);
+    const alerts = createAlerts(ctx, identity, workers, balancing.forwarding);
     return {
         cloud: "aws",
         vip: balancing.vip,
         vipAddresses: balancing.vipAddresses,
         ...endpointsForHosts(cfg, balancing.dashboardHost, balancing.channelHosts),
         workers: workerOutputs(workers, zones),
-        aws: resourcesOf(balancing.loadBalancers),
+        aws: resourcesOf(balancing.loadBalancers, alerts),
     };
 }

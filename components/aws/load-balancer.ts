@@ -25,8 +25,16 @@ export function awsHealthCheck(check: HealthCheck, cfg: ClusterConfig): lb.Targe
     return check.protocol === "http" ? { ...common, protocol: "HTTP", path: check.path, matcher: "200" } : { ...common, protocol: "TCP" };
 }
 
+/** One listener's target group and the NLB it is on (what an alarm on its health names). */
+export interface AwsForwarding {
+    listenerName: string;
+    nlb: lb.LoadBalancer;
+    targetGroup: lb.TargetGroup;
+}
+
 export interface AwsLoadBalancing {
     loadBalancers: lb.LoadBalancer[];
+    forwarding: AwsForwarding[];
     vip: pulumi.Output<string>;
     vipAddresses: pulumi.Output<string[]>;
     dashboardHost: pulumi.Output<string>;
@@ -105,10 +113,12 @@ export function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: A
         return { targetGroup, listener };
     };
 
+    const forwarding: AwsForwarding[] = [];
     for (const { shard, nlb } of nlbs) {
         for (const channel of shard.channels) {
             const listener = listenerOf(ctx.plan, channel.name);
-            forward(nlb, listener.name, listener.port, listener.protocol, listener.healthCheck, listener.idleTimeoutSeconds);
+            const { targetGroup } = forward(nlb, listener.name, listener.port, listener.protocol, listener.healthCheck, listener.idleTimeoutSeconds);
+            forwarding.push({ listenerName: listener.name, nlb, targetGroup });
         }
         // The dashboard follows the active worker, like active-passive channels.
         if (shard.dashboard) {
@@ -122,5 +132,5 @@ export function createLoadBalancers(ctx: AwsContext, net: AwsNetwork, workers: A
     const vip = nlbs[0].addresses.apply((addresses) => addresses[0]);
     const dashboardHost = nlbs.find((n) => n.shard.dashboard)!.addresses.apply((addresses) => addresses[0]);
     const channelHosts = pulumi.all(nlbs.map((n) => n.addresses)).apply((lists) => Object.fromEntries(nlbs.flatMap((n, i) => n.shard.channels.map((c) => [c.name, lists[i][0]]))));
-    return { loadBalancers: nlbs.map((n) => n.nlb), vip, vipAddresses, dashboardHost, channelHosts };
+    return { loadBalancers: nlbs.map((n) => n.nlb), forwarding, vip, vipAddresses, dashboardHost, channelHosts };
 }

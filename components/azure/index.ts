@@ -24,6 +24,7 @@ import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./worker
 import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { AzureAudit, createAudit } from "./audit";
+import { AzureAlerts, createAlerts } from "./alerts";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
@@ -54,6 +55,8 @@ export interface AzureClusterResources {
     publicVip?: network.PublicIPAddress;
     /** The flow logs and the account that keeps them (`audit.flowLogs`). */
     audit?: AzureAudit;
+    /** The action group (add receivers to it) and the metric alerts that tell it. */
+    alerts: AzureAlerts;
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -87,6 +90,11 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     if (shared) grantPeerFencing(ctx, workers);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
     const audit = createAudit(ctx, clientConfig, net, vnet !== undefined);
+    const alerts = createAlerts(
+        ctx,
+        loadBalancer,
+        workers.map(({ plan, vm }) => ({ name: plan.name, role: plan.role, vm })),
+    );
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
@@ -111,6 +119,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             loadBalancer,
             publicVip: vipIp,
             audit,
+            alerts,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {

@@ -1,0 +1,76 @@
+/**
+ * Step 10, alerts (`alerts`): an SNS topic encrypted with the project key, each address of
+ * `alerts.emails` subscribed to it, and CloudWatch alarms that publish to it when they fire and
+ * when they recover: a channel's target group with no healthy target (an outage now), and a
+ * worker failing its EC2 status checks (the cluster runs without a standby, or is down).
+ */
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as sns from "@pulumi/aws/sns";
+import { AwsContext } from "./context";
+import { AwsIdentity } from "./identity";
+import { AwsForwarding } from "./load-balancer";
+import { AwsWorker } from "./workers";
+
+/** Minutes an alarm's condition must hold: two one-minute periods, so one late datapoint does not page anyone. */
+export const ALARM_MINUTES = 2;
+
+export interface AwsAlerts {
+    topic: sns.Topic;
+    alarms: cloudwatch.MetricAlarm[];
+}
+
+export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: AwsWorker[], forwarding: AwsForwarding[]): AwsAlerts {
+    const { name, cfg, opts, tags } = ctx;
+    const topic = new sns.Topic(`${name}-alerts`, { kmsMasterKeyId: identity.key.id, tags }, { ...opts, dependsOn: [identity.key] });
+    for (const email of cfg.alerts.emails) {
+        // Named by address: adding or removing one leaves the others' confirmed subscriptions alone.
+        new sns.TopicSubscription(`${name}-alerts-${email.toLowerCase()}`, { topic: topic.arn, protocol: "email", endpoint: email }, opts);
+    }
+    const actions = { alarmActions: [topic.arn], okActions: [topic.arn] };
+    const everyMinute = { period: 60, evaluationPeriods: ALARM_MINUTES, datapointsToAlarm: ALARM_MINUTES };
+    const channelAlarms = forwarding.map(
+        ({ listenerName, nlb, targetGroup }) =>
+            new cloudwatch.MetricAlarm(
+                `${name}-${listenerName}-no-target`,
+                {
+                    alarmDescription: `Channel ${listenerName}: no healthy worker behind the load balancer, so its senders cannot deliver (both workers down, or neither holds the lease).`,
+                    namespace: "AWS/NetworkELB",
+                    metricName: "HealthyHostCount",
+                    dimensions: { TargetGroup: targetGroup.arnSuffix, LoadBalancer: nlb.arnSuffix },
+                    // Each NLB node reports its own count: the maximum is what any node still sees
+                    // (AWS recommends it for HealthyHostCount); under 1, none sees a healthy target.
+                    statistic: "Maximum",
+                    comparisonOperator: "LessThanThreshold",
+                    threshold: 1,
+                    ...everyMinute,
+                    // No datapoint from a load balancer that should report every minute is no good news.
+                    treatMissingData: "breaching",
+                    ...actions,
+                    tags: { ...tags, channel: listenerName },
+                },
+                opts,
+            ),
+    );
+    const workerAlarms = workers.map(
+        ({ plan, instance }) =>
+            new cloudwatch.MetricAlarm(
+                `${name}-${plan.name}-status-check`,
+                {
+                    alarmDescription: `Worker ${plan.name} (${plan.role}) fails its EC2 status checks: if it is the standby the cluster has none; if it is active, its peer takes over.`,
+                    namespace: "AWS/EC2",
+                    metricName: "StatusCheckFailed",
+                    dimensions: { InstanceId: instance.id },
+                    statistic: "Maximum",
+                    comparisonOperator: "GreaterThanOrEqualToThreshold",
+                    threshold: 1,
+                    ...everyMinute,
+                    // A stopped instance reports nothing: that is a lost worker too.
+                    treatMissingData: "breaching",
+                    ...actions,
+                    tags: { ...tags, role: plan.role, worker: plan.name },
+                },
+                opts,
+            ),
+    );
+    return { topic, alarms: [...channelAlarms, ...workerAlarms] };
+}

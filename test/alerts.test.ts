@@ -1,0 +1,138 @@
+/**
+ * `alerts`: who is told, and of what. AWS: an SNS topic encrypted with the project key (whose
+ * policy lets CloudWatch alarms use it), each address subscribed, and alarms that publish to it
+ * on firing and on recovery: every channel's target group with no healthy target, each worker's
+ * failed status checks. Azure: an action group with each address, and metric alerts on the load
+ * balancer's health probes and each VM's availability.
+ */
+import * as assert from "assert";
+import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+
+const T = {
+    topic: "aws:sns/topic:Topic",
+    subscription: "aws:sns/topicSubscription:TopicSubscription",
+    alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+    key: "aws:kms/key:Key",
+    targetGroup: "aws:lb/targetGroup:TargetGroup",
+    nlb: "aws:lb/loadBalancer:LoadBalancer",
+    listener: "aws:lb/listener:Listener",
+    instance: "aws:ec2/instance:Instance",
+    actionGroup: "azure-native:monitor:ActionGroup",
+    metricAlert: "azure-native:monitor:MetricAlert",
+    lb: "azure-native:network:LoadBalancer",
+    vm: "azure-native:compute:VirtualMachine",
+};
+
+const EMAILS = ["hl7-oncall@hospital.example", "integration-team@hospital.example"];
+
+describe("alerts", function () {
+    this.timeout(60000);
+
+    it("AWS: an encrypted topic, each address subscribed, an alarm per channel on its healthy targets and per worker on its status checks", async () => {
+        const channels = Array.from({ length: 60 }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
+        const run = await runConfig(awsConfig({ channels, alerts: { emails: EMAILS } }));
+        const [topic] = run.ofType(T.topic);
+        const [key] = run.ofType(T.key);
+        assert.strictEqual(topic.inputs.kmsMasterKeyId, key.id, "the topic is encrypted with the project key");
+        const publish = JSON.parse(key.inputs.policy).Statement.find((s: { Principal: { Service?: string } }) => s.Principal.Service === "cloudwatch.amazonaws.com");
+        assert.deepStrictEqual(publish?.Action, ["kms:Decrypt", "kms:GenerateDataKey*"], "CloudWatch alarms may publish to the encrypted topic");
+        assert.deepStrictEqual(
+            run.ofType(T.subscription).map((s) => [s.inputs.topic, s.inputs.protocol, s.inputs.endpoint]),
+            EMAILS.map((e) => [topic.state.arn, "email", e]),
+        );
+
+        const alarms = run.ofType(T.alarm);
+        for (const alarm of alarms) {
+            assert.deepStrictEqual(
+                [alarm.inputs.alarmActions, alarm.inputs.okActions],
+                [[topic.state.arn], [topic.state.arn]],
+                `${alarm.name} tells the topic, firing and recovered`,
+            );
+            assert.deepStrictEqual([alarm.inputs.period, alarm.inputs.evaluationPeriods, alarm.inputs.datapointsToAlarm, alarm.inputs.treatMissingData], [60, 2, 2, "breaching"]);
+        }
+        // Every channel, on whichever of the NLBs (60 channels: more than one) its listener is.
+        const nlbs = run.ofType(T.nlb);
+        assert.ok(nlbs.length >= 2, `${nlbs.length} NLBs`);
+        for (const channel of channels) {
+            const alarm = run.one(T.alarm, `iguana-${channel.name}-no-target`);
+            const targetGroup = run.one(T.targetGroup, `iguana-${channel.name}`);
+            const listener = run.one(T.listener, `iguana-${channel.name}`);
+            const nlb = nlbs.find((n) => n.state.arn === listener.inputs.loadBalancerArn)!;
+            assert.deepStrictEqual(
+                [alarm.inputs.namespace, alarm.inputs.metricName, alarm.inputs.statistic, alarm.inputs.comparisonOperator, alarm.inputs.threshold],
+                ["AWS/NetworkELB", "HealthyHostCount", "Maximum", "LessThanThreshold", 1],
+            );
+            assert.deepStrictEqual(
+                alarm.inputs.dimensions,
+                { TargetGroup: targetGroup.state.arnSuffix, LoadBalancer: nlb.state.arnSuffix },
+                `${alarm.name}: its own target group on its own NLB`,
+            );
+            assert.match(alarm.inputs.dimensions.TargetGroup, /^targetgroup\//);
+            assert.match(alarm.inputs.dimensions.LoadBalancer, /^net\//);
+        }
+        for (const instance of run.ofType(T.instance)) {
+            const alarm = run.one(T.alarm, `${instance.name}-status-check`);
+            assert.deepStrictEqual(
+                [alarm.inputs.namespace, alarm.inputs.metricName, alarm.inputs.dimensions, alarm.inputs.statistic, alarm.inputs.comparisonOperator, alarm.inputs.threshold],
+                ["AWS/EC2", "StatusCheckFailed", { InstanceId: instance.id }, "Maximum", "GreaterThanOrEqualToThreshold", 1],
+            );
+        }
+        assert.strictEqual(alarms.length, channels.length + 2, "a channel alarm each, a worker alarm each, nothing else");
+    });
+
+    it("AWS: without addresses the topic and alarms still exist (for other subscribers); a floating IP has worker alarms only", async () => {
+        const dev = await runStack("aws-dev");
+        assert.strictEqual(dev.ofType(T.topic).length, 1);
+        assert.deepStrictEqual(dev.ofType(T.subscription), []);
+        assert.ok(dev.ofType(T.alarm).length > 2);
+        const floating = await runConfig(awsConfig({ failover: { strategy: "floating-ip" } }));
+        assert.deepStrictEqual(
+            floating
+                .ofType(T.alarm)
+                .map((a) => a.name)
+                .sort(),
+            ["iguana-wk1-status-check", "iguana-wk2-status-check"],
+        );
+    });
+
+    it("Azure: an action group with each address, an alert per channel port when no backend answers its probe, one per VM when it is unavailable", async () => {
+        const run = await runStack("azure-prod");
+        const channels = run.ofType(T.lb)[0].inputs.loadBalancingRules.filter((r: { name: string }) => r.name !== "dashboard");
+        const withEmails = await runConfig(azureConfig({ alerts: { emails: EMAILS } }));
+        const [group] = withEmails.ofType(T.actionGroup);
+        assert.deepStrictEqual(
+            group.inputs.emailReceivers.map((r: { emailAddress: string }) => r.emailAddress),
+            EMAILS,
+        );
+        assert.ok(group.inputs.groupShortName.length <= 12 && group.inputs.enabled === true);
+
+        const [actionGroup] = run.ofType(T.actionGroup);
+        assert.deepStrictEqual(actionGroup.inputs.emailReceivers, [], "azure-prod names no address: the group exists for other receivers");
+        const lb = run.ofType(T.lb)[0];
+        const alerts = run.ofType(T.metricAlert);
+        for (const alert of alerts) {
+            assert.deepStrictEqual(
+                [alert.inputs.actions, alert.inputs.autoMitigate, alert.inputs.evaluationFrequency, alert.inputs.windowSize],
+                [[{ actionGroupId: actionGroup.id }], true, "PT1M", "PT5M"],
+            );
+        }
+        for (const rule of channels) {
+            const channel = rule.name.replace(/^(llp|http)-/, "");
+            const alert = run.one(T.metricAlert, `iguana-${channel}-no-backend`);
+            assert.deepStrictEqual([alert.inputs.scopes, alert.inputs.severity], [[lb.id], 0]);
+            const [criterion] = alert.inputs.criteria.allOf;
+            assert.deepStrictEqual(
+                [criterion.metricName, criterion.timeAggregation, criterion.operator, criterion.threshold, criterion.dimensions],
+                ["DipAvailability", "Maximum", "LessThan", 1, [{ name: "FrontendPort", operator: "Include", values: [String(rule.frontendPort)] }]],
+                `${alert.name}: the maximum over both backends of its own port's probe`,
+            );
+        }
+        for (const vm of run.ofType(T.vm)) {
+            const worker = vm.name.replace(/^iguana-/, "");
+            const alert = run.one(T.metricAlert, `iguana-${worker}-unavailable`);
+            const [criterion] = alert.inputs.criteria.allOf;
+            assert.deepStrictEqual([alert.inputs.scopes, criterion.metricName, criterion.operator, criterion.threshold], [[vm.id], "VmAvailabilityMetric", "LessThan", 1]);
+        }
+        assert.strictEqual(alerts.length, channels.length + 2);
+    });
+});
