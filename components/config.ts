@@ -1007,7 +1007,10 @@ function readAlerts(r: Reader, value: unknown): AlertsConfig {
     const seen = new Set<string>();
     emails.forEach((email, i) => {
         if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
-            r.report(`alerts.emails[${i}]`, `${typeof email === "string" ? `"${email}"` : describe(email)} is not an email address; allowed: one address such as hl7-oncall@hospital.example`);
+            r.report(
+                `alerts.emails[${i}]`,
+                `${typeof email === "string" ? `"${email}"` : describe(email)} is not an email address; allowed: one address such as hl7-oncall@hospital.example`,
+            );
         } else if (seen.has(email.toLowerCase())) {
             r.report(`alerts.emails[${i}]`, `"${email}" is listed twice: remove one`);
         }
