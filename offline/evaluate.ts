@@ -125,7 +125,11 @@ async function evaluateWithMocks<T extends object>(options: EvaluateOptions<T>):
     let failed!: (error: unknown) => void;
     const failure = new Promise<never>((_, reject) => (failed = reject));
     failure.catch(() => undefined);
-    const onUnhandled = (error: unknown) => failed(error);
+    let firstFailure: { error: unknown } | undefined;
+    const onUnhandled = (error: unknown) => {
+        firstFailure ??= { error };
+        failed(error);
+    };
     process.on("unhandledRejection", onUnhandled);
     try {
         const evaluation = (async () => {
@@ -146,7 +150,12 @@ async function evaluateWithMocks<T extends object>(options: EvaluateOptions<T>):
             if (mocks.registrationErrors.length > 0) throw mocks.registrationErrors[0];
             return { outputs: resolved as { [K in keyof T]: pulumi.Unwrap<T[K]> }, mocks };
         })();
-        return await Promise.race([evaluation, failure]);
+        const result = await Promise.race([evaluation, failure]);
+        // A registration whose input failed (an invoke's answer checked at preview) rejects after
+        // the queue drained: Node reports it only once this turn's promises have run.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (firstFailure) throw firstFailure.error;
+        return result;
     } finally {
         process.off("unhandledRejection", onUnhandled);
         sdkLog.warn = sdkWarn;

@@ -68,6 +68,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly existingVpcs: MockAwsVpc[] = [];
     /** VNets that already exist in the subscription: what getVirtualNetwork and getSubnet find. */
     readonly existingVnets: MockAzureVnet[] = [];
+    /**
+     * Regions whose Network Watcher is missing (Azure makes one per region when the first VNet
+     * there is created, unless the subscription opted out): getNetworkWatcher finds every other.
+     */
+    readonly regionsWithoutNetworkWatcher = new Set<string>();
     /** The outputs of other stacks, by stack name: what a StackReference reads. */
     readonly stackOutputs: Record<string, Record<string, unknown>> = {};
 
@@ -260,6 +265,17 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                     userId: "AIDAPLAN",
                     id: MOCK_AWS_ACCOUNT_ID,
                 };
+            case "azure-native:network:getNetworkWatcher": {
+                const { resourceGroupName, networkWatcherName } = args.inputs;
+                const location = String(networkWatcherName).replace(/^NetworkWatcher_/, "");
+                if (resourceGroupName !== "NetworkWatcherRG" || this.regionsWithoutNetworkWatcher.has(location)) {
+                    throw new Error(
+                        `ResourceNotFound: the Resource 'Microsoft.Network/networkWatchers/${networkWatcherName}' under resource group '${resourceGroupName}' was not found`,
+                    );
+                }
+                const id = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/networkWatchers/${networkWatcherName}`;
+                return { id, name: networkWatcherName, location, provisioningState: "Succeeded" };
+            }
             case "azure-native:authorization:getClientConfig":
                 return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };
             default:

@@ -9,6 +9,11 @@
 import * as assert from "assert";
 import { DEFAULTS } from "../components/constants";
 import { azureStorageNotPublic, flowLogsOn } from "../policy/policies";
+import { PROJECT } from "../components/constants";
+import { program } from "../components/program";
+import { evaluate } from "../offline/evaluate";
+import { RecordingMocks } from "../offline/mocks";
+import { toPulumiConfig } from "../offline/stack-config";
 import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 import { packViolations, violationsOf } from "./policy-harness";
 
@@ -102,6 +107,22 @@ describe("audit: flow logs", function () {
             assert.strictEqual(lifecycle.retainOnDelete, true, "the rule stays with the kept logs, and goes on deleting the old ones");
         });
     }
+
+    it("Azure: a region without its Network Watcher fails the preview with what to do, or deploys without flow logs when they are off", async () => {
+        const withoutWatcher = () => {
+            const mocks = new RecordingMocks("westeurope");
+            mocks.regionsWithoutNetworkWatcher.add("westeurope");
+            return mocks;
+        };
+        await assert.rejects(
+            evaluate({ stack: "test", config: toPulumiConfig(PROJECT, azureConfig()), mocks: withoutWatcher(), run: () => program() }),
+            (error: Error) =>
+                error.message.includes("audit.flowLogs: the region's Network Watcher (NetworkWatcher_westeurope in NetworkWatcherRG)") &&
+                error.message.includes("az network watcher configure --locations westeurope --enabled true"),
+        );
+        const off = await evaluate({ stack: "test", config: toPulumiConfig(PROJECT, azureConfig({ audit: { flowLogs: false } })), mocks: withoutWatcher(), run: () => program() });
+        assert.ok(off.mocks.resources.length > 20);
+    });
 
     it("Azure: with flow logs off there is no flow log and no account for it", async () => {
         const off = await runConfig(azureConfig({ audit: { flowLogs: false } }));

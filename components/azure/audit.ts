@@ -67,6 +67,7 @@ export function createAudit(
         },
         keep,
     );
+    const watcher = regionNetworkWatcher(ctx);
     const targets: pulumi.Input<string>[] = createdVnet ? [net.virtualNetworkId] : net.workerSubnetIds;
     const flowLogs = targets.map(
         (targetResourceId, i) =>
@@ -74,7 +75,7 @@ export function createAudit(
                 targets.length === 1 ? `${name}-flow-logs` : `${name}-flow-logs-${i + 1}`,
                 {
                     resourceGroupName: AZURE_NETWORK_WATCHER.resourceGroup,
-                    networkWatcherName: `${AZURE_NETWORK_WATCHER.namePrefix}${location}`,
+                    networkWatcherName: watcher.name,
                     location,
                     targetResourceId,
                     storageId: flowLogAccount.id,
@@ -89,4 +90,28 @@ export function createAudit(
             ),
     );
     return { flowLogAccount, flowLogs };
+}
+
+/** What `pulumi preview` says when the region has no Network Watcher where Azure keeps it. */
+export function missingNetworkWatcherMessage(location: string): string {
+    const watcher = `${AZURE_NETWORK_WATCHER.namePrefix}${location}`;
+    return (
+        `audit.flowLogs: the region's Network Watcher (${watcher} in ${AZURE_NETWORK_WATCHER.resourceGroup}), which writes the flow logs, does not exist ` +
+        `(the subscription may have opted out of enabling it): run \`az network watcher configure --locations ${location} --enabled true -g ${AZURE_NETWORK_WATCHER.resourceGroup}\`, ` +
+        `or set audit.flowLogs: false`
+    );
+}
+
+/** The region's own Network Watcher, found at preview: a missing one fails there, with what to do, not halfway through `pulumi up`. */
+function regionNetworkWatcher(ctx: AzureGroupContext): pulumi.Output<{ name: string }> {
+    const { location, parent } = ctx;
+    const networkWatcherName = `${AZURE_NETWORK_WATCHER.namePrefix}${location}`;
+    const found = network.getNetworkWatcher({ resourceGroupName: AZURE_NETWORK_WATCHER.resourceGroup, networkWatcherName }, { parent }).then(
+        () => ({ name: networkWatcherName }),
+        (error: unknown) => {
+            const said = String((error as Error)?.message ?? error ?? "").split("\n")[0];
+            throw new pulumi.ResourceError(`${missingNetworkWatcherMessage(location)}${said ? ` (Azure: ${said})` : ""}`, parent, true);
+        },
+    );
+    return pulumi.output(found);
 }
