@@ -217,6 +217,8 @@ const AWS_DEV_LIKE: ClusterConfigInput = {
     workers: { size: "t3.large", dataDiskGb: 50 },
     failover: { healthCheckIntervalSeconds: 10, unhealthyThreshold: 2, idleTimeoutSeconds: 1800 },
     storage: { queueRecovery: "none" },
+    audit: { flowLogs: true, retentionDays: 365 },
+    alerts: { emails: ["hl7-oncall@hospital.example"] },
 };
 
 const AZURE_MINIMAL: ClusterConfigInput = {

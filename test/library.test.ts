@@ -88,11 +88,17 @@ describe("the library (package.json main)", function () {
                 assert.deepStrictEqual(names(exposed.leaseTable), ["iguana-lease"]);
                 assert.strictEqual(exposed.loadBalancers.length, mocks.resources.filter((r) => r.type === "aws:lb/loadBalancer:LoadBalancer").length);
                 assert.deepStrictEqual(exposed.vpc.length, 1);
+                assert.deepStrictEqual(names(exposed.flowLogGroup), ["iguana-flow-logs"]);
+                assert.deepStrictEqual(names(exposed.alertsTopic), ["iguana-alerts"]);
+                assert.ok(exposed.alarms.length > 2);
             } else {
                 assert.deepStrictEqual(names(exposed.virtualMachines), ["iguana-wk1", "iguana-wk2"]);
                 assert.deepStrictEqual(names(exposed.dataDisks), ["iguana-wk1-data", "iguana-wk2-data"]);
                 assert.deepStrictEqual(names(exposed.leaseAccount), ["iguana-lease"]);
                 assert.deepStrictEqual(names(exposed.loadBalancer), ["iguana-lb"]);
+                assert.deepStrictEqual(names(exposed.flowLogAccount), ["iguana-flow-logs"]);
+                assert.deepStrictEqual(names(exposed.alertsActionGroup), ["iguana-alerts"]);
+                assert.ok(exposed.alerts.length > 2);
             }
         }
     });

@@ -5,6 +5,7 @@
  * worker moves to itself.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
@@ -12,6 +13,7 @@ import * as efs from "@pulumi/aws/efs";
 import * as kms from "@pulumi/aws/kms";
 import * as lb from "@pulumi/aws/lb";
 import * as secretsmanager from "@pulumi/aws/secretsmanager";
+import * as sns from "@pulumi/aws/sns";
 import { ClusterConfig } from "../config";
 import { ClusterOutputs, ClusterPlan, endpointsFor, endpointsForHosts } from "../model";
 import { awsContext } from "./context";
@@ -23,7 +25,7 @@ import { createLease } from "./lease";
 import { createSharedStorage } from "./storage";
 import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
-import { AwsAudit, createAudit } from "./audit";
+import { createAudit } from "./audit";
 import { AwsAlerts, createAlerts } from "./alerts";
 
 /** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
@@ -51,10 +53,14 @@ export interface AwsClusterResources {
     loadBalancers: lb.LoadBalancer[];
     /** The Elastic IP the MASTER holds (`failover.strategy: floating-ip`). */
     floatingVip?: ec2.Eip;
-    /** The flow logs and their log group (`audit.flowLogs`). */
-    audit?: AwsAudit;
-    /** The alerts topic (subscribe more to it) and the alarms that publish to it. */
-    alerts: AwsAlerts;
+    /** The flow logs' log group (`audit.flowLogs`). */
+    flowLogGroup?: cloudwatch.LogGroup;
+    /** The VPC's flow log, or the existing network's subnets' (`audit.flowLogs`). */
+    flowLogs: ec2.FlowLog[];
+    /** The alerts topic: subscribe more to it (a pager, a chat webhook). */
+    alertsTopic: sns.Topic;
+    /** The alarms that publish to it. */
+    alarms: cloudwatch.MetricAlarm[];
 }
 
 export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
@@ -83,8 +89,10 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         leaseTable,
         loadBalancers,
         floatingVip,
-        audit,
-        alerts,
+        flowLogGroup: audit?.logGroup,
+        flowLogs: audit?.flowLogs ?? [],
+        alertsTopic: alerts.topic,
+        alarms: alerts.alarms,
     });
 
     if (floatingVip) {

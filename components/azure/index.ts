@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
+import * as monitor from "@pulumi/azure-native/monitor";
 import * as network from "@pulumi/azure-native/network";
 import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
@@ -23,8 +24,8 @@ import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
 import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
-import { AzureAudit, createAudit } from "./audit";
-import { AzureAlerts, createAlerts } from "./alerts";
+import { createAudit } from "./audit";
+import { createAlerts } from "./alerts";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
@@ -53,10 +54,14 @@ export interface AzureClusterResources {
     loadBalancer?: network.LoadBalancer;
     /** The public address senders reach (`network.public`): the LB's frontend, or the floating VIP. */
     publicVip?: network.PublicIPAddress;
-    /** The flow logs and the account that keeps them (`audit.flowLogs`). */
-    audit?: AzureAudit;
-    /** The action group (add receivers to it) and the metric alerts that tell it. */
-    alerts: AzureAlerts;
+    /** The account that keeps the flow logs (`audit.flowLogs`). */
+    flowLogAccount?: storage.StorageAccount;
+    /** The VNet's flow log, or the existing network's worker subnets' (`audit.flowLogs`). */
+    flowLogs: network.FlowLog[];
+    /** The alerts action group: add receivers to it (a pager, a chat webhook). */
+    alertsActionGroup: monitor.ActionGroup;
+    /** The metric alerts that tell it. */
+    alerts: monitor.MetricAlert[];
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -118,8 +123,10 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             leaseAccount,
             loadBalancer,
             publicVip: vipIp,
-            audit,
-            alerts,
+            flowLogAccount: audit?.flowLogAccount,
+            flowLogs: audit?.flowLogs ?? [],
+            alertsActionGroup: alerts.actionGroup,
+            alerts: alerts.alerts,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {
