@@ -181,14 +181,18 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
         ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ storage: { queueRecovery: "shared", shareGb: 256 } }))));
     });
 
-    it("the same lease decides who runs Iguana on the shared queue; both endpoints share the storage subnet", () => {
+    it("the same lease decides who runs Iguana on the shared queue; every private endpoint (lease, share, vault) shares the storage subnet", () => {
         assertAzureLease(run, settings, workerHosts);
         const subnet = run.one("azure-native:network:Subnet", "iguana-storage");
         assert.deepStrictEqual(
-            run.ofType("azure-native:network:PrivateEndpoint").map((e) => [e.name, e.inputs.subnet.id]),
+            run
+                .ofType("azure-native:network:PrivateEndpoint")
+                .map((e) => [e.name, e.inputs.subnet.id])
+                .sort(),
             [
                 ["iguana-lease-pe", subnet.id],
                 ["iguana-shared-pe", subnet.id],
+                ["iguana-vault-pe", subnet.id],
             ],
         );
     });
@@ -298,9 +302,12 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
     it("the default (none) keeps the data disks and creates no shared account, share or fence", async () => {
         const plain = await runStack("azure-dev");
         assert.deepStrictEqual(
-            plain.ofType("azure-native:storage:StorageAccount").map((a) => a.name),
-            ["iguana-lease"],
-            "the lease's account only",
+            plain
+                .ofType("azure-native:storage:StorageAccount")
+                .map((a) => a.name)
+                .sort(),
+            ["iguana-flow-logs", "iguana-lease"],
+            "the lease's and the flow logs' accounts only: no shared account",
         );
         assert.deepStrictEqual(plain.ofType("azure-native:storage:FileShare"), []);
         assert.strictEqual(plain.ofType("azure-native:compute:Disk").length, 2);
