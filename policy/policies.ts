@@ -119,7 +119,7 @@ export const efsEncryptedWithProjectKey: StackValidationPolicy = {
     },
 };
 
-/** The shared queue on Azure is reached through a private endpoint only. */
+/** The cluster's storage accounts (the lease's, the shared queue's, the flow logs') are not reachable from the Internet. */
 export const azureStorageNotPublic: ResourceValidationPolicy = {
     name: "azure-storage-not-public",
     description:

@@ -20,12 +20,7 @@ export interface AzureAudit {
     flowLogs: network.FlowLog[];
 }
 
-export function createAudit(
-    ctx: AzureGroupContext,
-    clientConfig: pulumi.Output<authorization.GetClientConfigResult>,
-    net: AzureNetwork,
-    createdVnet: boolean,
-): AzureAudit | undefined {
+export function createAudit(ctx: AzureGroupContext, clientConfig: pulumi.Output<authorization.GetClientConfigResult>, net: AzureNetwork): AzureAudit | undefined {
     const { name, cfg, opts, tags, location, dataGroup, keep } = ctx;
     if (!cfg.audit.flowLogs) return undefined;
     const flowLogAccount = new storage.StorageAccount(
@@ -68,14 +63,14 @@ export function createAudit(
         keep,
     );
     const watcher = regionNetworkWatcher(ctx);
-    const targets: pulumi.Input<string>[] = createdVnet ? [net.virtualNetworkId] : net.workerSubnetIds;
+    const targets: pulumi.Input<string>[] = cfg.network.existing ? net.workerSubnetIds : [net.virtualNetworkId];
     const flowLogs = targets.map(
         (targetResourceId, i) =>
             new network.FlowLog(
                 targets.length === 1 ? `${name}-flow-logs` : `${name}-flow-logs-${i + 1}`,
                 {
                     resourceGroupName: AZURE_NETWORK_WATCHER.resourceGroup,
-                    networkWatcherName: watcher.name,
+                    networkWatcherName: watcher,
                     location,
                     targetResourceId,
                     storageId: flowLogAccount.id,
@@ -103,11 +98,11 @@ export function missingNetworkWatcherMessage(location: string): string {
 }
 
 /** The region's own Network Watcher, found at preview: a missing one fails there, with what to do, not halfway through `pulumi up`. */
-function regionNetworkWatcher(ctx: AzureGroupContext): pulumi.Output<{ name: string }> {
+function regionNetworkWatcher(ctx: AzureGroupContext): pulumi.Output<string> {
     const { location, parent } = ctx;
     const networkWatcherName = `${AZURE_NETWORK_WATCHER.namePrefix}${location}`;
     const found = network.getNetworkWatcher({ resourceGroupName: AZURE_NETWORK_WATCHER.resourceGroup, networkWatcherName }, { parent }).then(
-        () => ({ name: networkWatcherName }),
+        () => networkWatcherName,
         (error: unknown) => {
             const said = String((error as Error)?.message ?? error ?? "").split("\n")[0];
             throw new pulumi.ResourceError(`${missingNetworkWatcherMessage(location)}${said ? ` (Azure: ${said})` : ""}`, parent, true);

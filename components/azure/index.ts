@@ -94,7 +94,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     });
     if (shared) grantPeerFencing(ctx, workers);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
-    const audit = createAudit(ctx, clientConfig, net, vnet !== undefined);
+    const audit = createAudit(ctx, clientConfig, net);
     const alerts = createAlerts(
         ctx,
         loadBalancer,
