@@ -2,8 +2,7 @@ import * as assert from "assert";
 import { ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 import { awsLeaseLocator, leaseTablePolicy } from "../components/aws/lease";
 import { awsArchitecture } from "../components/aws/workers";
-import type { BootstrapSettings } from "../components/bootstrap";
-import { StackRun, awsConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { StackRun, awsConfig, runConfig, runStack, workerGuardFiles, GuardFiles, assertNoPeerFence } from "./helpers";
 import { assertAwsLease, workerStatements } from "./lease-assertions";
 
 const T = {
@@ -170,11 +169,14 @@ function assertOutputsContract(run: StackRun, channels: { name: string; port: nu
 describe("AWS implementation", () => {
     describe("stack aws-dev", () => {
         let run: StackRun;
-        let settings: Record<string, BootstrapSettings>;
-        before(async () => ({ run, settings } = await withRenderedSettings(() => runStack("aws-dev", { fresh: true }))));
+        let guards: Record<string, GuardFiles>;
+        before(async () => {
+            run = await runStack("aws-dev");
+            guards = workerGuardFiles(run);
+        });
 
         it("decides the active worker with a DynamoDB lease reached only through the workers' gateway endpoint", () => {
-            assertAwsLease(run, settings, "us-east-1");
+            assertAwsLease(run, guards, "us-east-1");
             const privateTables = ["iguana-private-a-rt", "iguana-private-b-rt"].map((n) => run.one(T.routeTable, n).id);
             assert.deepStrictEqual([...run.one(T.endpoint, "iguana-lease").inputs.routeTableIds].sort(), privateTables.sort(), "both private route tables, not the public one");
         });
@@ -183,7 +185,7 @@ describe("AWS implementation", () => {
                 workerStatements(run).filter((s) => [s.Action].flat().some((a) => a.startsWith("ec2:"))),
                 [],
             );
-            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
+            assertNoPeerFence(guards);
             assert.deepStrictEqual(
                 run.ofType(T.endpoint).map((e) => e.name),
                 ["iguana-lease"],
@@ -333,11 +335,13 @@ describe("AWS implementation", () => {
         });
 
         it("a longer lease reaches the workers' settings; the lease item is the cluster's name", async () => {
-            const { run, settings } = await withRenderedSettings(() => runConfig(awsConfig({ failover: { leaseSeconds: 20 } })));
+            const run = await runConfig(awsConfig({ failover: { leaseSeconds: 20 } }));
+            const guards = workerGuardFiles(run);
             const table = run.one(T.table, "iguana-lease");
             for (const worker of ["wk1", "wk2"]) {
-                assert.strictEqual(settings[worker].leaseSeconds, 20);
-                assert.deepStrictEqual(settings[worker].lease, awsLeaseLocator(table.state.name, "eu-west-1", "iguana"));
+                assert.strictEqual(guards[worker].lease.leaseSeconds, 20);
+                const { kind, region, table: tableName, itemKey } = guards[worker].lease.store;
+                assert.deepStrictEqual({ kind, tableName, region, itemKey }, awsLeaseLocator(table.state.name, "eu-west-1", "iguana"));
             }
             assert.deepStrictEqual(awsLeaseLocator("t", "eu-west-1", "east"), { kind: "aws-dynamodb", tableName: "t", region: "eu-west-1", itemKey: "east" });
         });

@@ -14,7 +14,7 @@ import { azureNsgSourceCount } from "../components/azure/scale";
 import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../offline/mocks";
-import { StackRun, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { StackRun, azureConfig, runConfig, runStack, workerGuardFiles, assertNoPeerFence } from "./helpers";
 import { assertAzureLease } from "./lease-assertions";
 import { azureLeaseLocator } from "../components/azure/lease";
 import { requireTools } from "./tools";
@@ -368,17 +368,16 @@ describe("Azure implementation", function () {
     }
 
     it("azure-dev decides the active worker with a lease blob reached only through its private endpoint; no worker may stop the other", async () => {
-        const { run, settings } = await withRenderedSettings(() => runStack("azure-dev", { fresh: true }));
+        const run = await runStack("azure-dev");
+        const guards = workerGuardFiles(run);
         const cfg = loadClusterConfig();
         assertAzureLease(
             run,
-            settings,
+            guards,
             planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing)).map((p) => `${p.privateIp}/32`),
         );
-        for (const worker of ["wk1", "wk2"]) {
-            assert.strictEqual(settings[worker].peerFence, undefined, "no fence without shared storage");
-            assert.strictEqual(settings[worker].leaseSeconds, 3);
-        }
+        assertNoPeerFence(guards);
+        for (const worker of ["wk1", "wk2"]) assert.strictEqual(guards[worker].lease.leaseSeconds, 3);
         assert.deepStrictEqual(run.ofType("azure-native:authorization:RoleDefinition"), [], "no custom role (no VIP to move, no peer to stop)");
         const storageRules = run.one(T.nsg, "iguana-storage-nsg").inputs.securityRules.map((r: any) => r.name);
         assert.deepStrictEqual(storageRules, ["allow-https-from-workers", "deny-other-vnet-inbound"], "no NFS without shared storage");

@@ -14,8 +14,7 @@ import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers } from "../components/model";
 import { describeModes } from "../components/modes";
 import { VIP_MOVE } from "../components/constants";
-import type { BootstrapSettings } from "../components/bootstrap";
-import { StackRun, awsConfig, azureConfig, runConfig, runPlan, withRenderedSettings } from "./helpers";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan, workerGuardFiles, GuardFiles, assertNoPeerFence } from "./helpers";
 import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const floating = { failover: { strategy: "floating-ip" } };
@@ -66,15 +65,14 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
 describe("failover.strategy: floating-ip", () => {
     describe("AWS", () => {
         let run: StackRun;
-        let settings: Record<string, BootstrapSettings>;
+        let guards: Record<string, GuardFiles>;
         before(async () => {
-            ({ run, settings } = await withRenderedSettings(() =>
-                runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } })),
-            ));
+            run = await runConfig(awsConfig({ ...floating, channels, network: { allowedCidrs: ["198.51.100.0/24"], adminCidrs: ["192.0.2.0/28"] } }));
+            guards = workerGuardFiles(run);
         });
 
         it("decides who holds the VIP with the DynamoDB lease, reached through a gateway endpoint on the workers' (public) route table", () => {
-            assertAwsLease(run, settings, "eu-west-1");
+            assertAwsLease(run, guards, "eu-west-1");
             const publicTable = run.one("aws:ec2/routeTable:RouteTable", "iguana-public-rt");
             assert.deepStrictEqual(run.one("aws:ec2/vpcEndpoint:VpcEndpoint", "iguana-lease").inputs.routeTableIds, [publicTable.id]);
             assert.deepStrictEqual(
@@ -184,18 +182,19 @@ describe("failover.strategy: floating-ip", () => {
 
     describe("Azure", () => {
         let run: StackRun;
-        let settings: Record<string, BootstrapSettings>;
+        let guards: Record<string, GuardFiles>;
         before(async () => {
-            ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ ...floating, channels }))));
+            run = await runConfig(azureConfig({ ...floating, channels }));
+            guards = workerGuardFiles(run);
         });
 
         it("decides who holds the VIP with the lease blob, reached through its private endpoint", () => {
             assertAzureLease(
                 run,
-                settings,
+                guards,
                 planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`),
             );
-            for (const worker of ["wk1", "wk2"]) assert.strictEqual(settings[worker].peerFence, undefined);
+            assertNoPeerFence(guards);
         });
 
         it("has no load balancer; the VIP is a zone-redundant Standard Public IP no NIC names, idle timeout 30 minutes", () => {

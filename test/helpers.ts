@@ -1,12 +1,13 @@
 /** Shared test helpers: run the program under mocks for a stack file or a config object. */
 import * as pulumi from "@pulumi/pulumi";
-import type { BootstrapSettings } from "../components/bootstrap";
+import { WORKER_PATHS, leaseConfigPath, peerFenceConfigPath } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../offline/evaluate";
 import { runPlanCommand } from "../tools/plan";
 import { RecordedResource, RecordingMocks, installMocks } from "../offline/mocks";
 import { readStackConfig, toPulumiConfig } from "../offline/stack-config";
+import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 
 export type StackOutputs = Awaited<ReturnType<typeof runStack>>["outputs"];
 
@@ -86,28 +87,42 @@ export async function runStack(stack: string, options: { fresh?: boolean } = {})
     return shared;
 }
 
-/**
- * Runs `evaluation` (a fresh one: a cached run renders nothing) and records the settings each
- * worker's bootstrap is rendered from, as the cloud builders hand them to renderCloudInit: what
- * a worker is told, including what its rendered files do not show yet. By worker name.
- */
-export async function withRenderedSettings(evaluation: () => Promise<StackRun>): Promise<{ run: StackRun; settings: Record<string, BootstrapSettings> }> {
-    // The builders call the bootstrap module's export at call time (CommonJS), so a stand-in
-    // for it sees every call of this evaluation (an ES import binding could not be replaced).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const cloudInit: { renderCloudInit: (s: BootstrapSettings) => string } = require("../components/bootstrap/cloud-init");
-    const render = cloudInit.renderCloudInit;
-    const settings: Record<string, BootstrapSettings> = {};
-    cloudInit.renderCloudInit = (s) => {
-        settings[s.self.name] = s;
-        return render(s);
+/** A worker's lease guard config (`lease.json`) and peer fence config (`peer-fence.json`), as its user data writes them. */
+export interface GuardFiles {
+    lease: {
+        self: string;
+        leaseSeconds: number;
+        store: { kind: string; url: string; region?: string; table?: string; itemKey?: string; imdsUrl: string };
+        peerFence?: { command: string[]; timeoutSeconds: number };
     };
-    try {
-        const run = await evaluation();
-        if (Object.keys(settings).length !== 2) throw new Error(`expected the settings of two workers, saw ${Object.keys(settings).join(", ") || "none"}`);
-        return { run, settings };
-    } finally {
-        cloudInit.renderCloudInit = render;
+    peerFence?: { cloud: string; aws?: { region: string }; azure?: { peerVmId: string } };
+}
+
+/**
+ * What each worker's guards are told: the JSON files its rendered user data writes, read back
+ * out of the registered instances / VMs (the files the guards read, not the settings they were
+ * rendered from). By worker name (the guard's `self`).
+ */
+export function workerGuardFiles(run: StackRun): Record<string, GuardFiles> {
+    const byWorker: Record<string, GuardFiles> = {};
+    for (const bootstrap of workerBootstraps(run.mocks.resources)) {
+        const files = cloudInitFiles(bootstrap.cloudInit);
+        const json = (path: string) => {
+            const file = files.find((f) => f.path === path);
+            return file ? JSON.parse(file.content) : undefined;
+        };
+        const lease = json(leaseConfigPath(WORKER_PATHS));
+        if (!lease) throw new Error(`${bootstrap.resource}: its user data writes no ${leaseConfigPath(WORKER_PATHS)}`);
+        byWorker[lease.self] = { lease, peerFence: json(peerFenceConfigPath(WORKER_PATHS)) };
+    }
+    if (Object.keys(byWorker).length !== 2) throw new Error(`expected the guard files of two workers, saw ${Object.keys(byWorker).join(", ") || "none"}`);
+    return byWorker;
+}
+
+/** Neither worker's guard may stop its peer (no shared storage): no fence step, no fence config. */
+export function assertNoPeerFence(guards: Record<string, GuardFiles>): void {
+    for (const [worker, files] of Object.entries(guards)) {
+        if (files.lease.peerFence || files.peerFence) throw new Error(`${worker} is given a peer fence, though the cluster has no shared storage`);
     }
 }
 

@@ -1,10 +1,9 @@
 /** What every cluster's lease must look like, per cloud: shared by the test files of each mode. */
 import * as assert from "assert";
-import type { BootstrapSettings } from "../components/bootstrap";
 import { leaseAccountName } from "../components/azure/lease";
 import { sharedAccountName } from "../components/azure/storage";
 import { MOCK_AZURE_SUBSCRIPTION_ID } from "../offline/mocks";
-import { StackRun } from "./helpers";
+import { GuardFiles, StackRun } from "./helpers";
 
 const T = {
     instance: "aws:ec2/instance:Instance",
@@ -35,7 +34,7 @@ export function workerStatements(run: StackRun): { policy: string; Effect: strin
  * own route tables whose policy admits the lease calls on that table only; the worker role may
  * read and update the cluster's one item only; each worker is told where it is.
  */
-export function assertAwsLease(run: StackRun, settings: Record<string, BootstrapSettings>, region: string) {
+export function assertAwsLease(run: StackRun, guards: Record<string, GuardFiles>, region: string) {
     const tables = run.ofType(T.table);
     assert.deepStrictEqual(
         tables.map((t) => t.name),
@@ -100,8 +99,13 @@ export function assertAwsLease(run: StackRun, settings: Record<string, Bootstrap
     );
 
     for (const worker of ["wk1", "wk2"]) {
-        assert.deepStrictEqual(settings[worker].lease, { kind: "aws-dynamodb", tableName: table.state.name, region, itemKey: "iguana" }, `${worker} is told where the lease is`);
-        assert.strictEqual(settings[worker].leaseSeconds, 3, `${worker}: the default lease`);
+        const { kind, table: tableName, region: storeRegion, itemKey, url } = guards[worker].lease.store;
+        assert.deepStrictEqual(
+            { kind, tableName, region: storeRegion, itemKey, url },
+            { kind: "aws-dynamodb", tableName: table.state.name, region, itemKey: "iguana", url: `https://dynamodb.${region}.amazonaws.com/` },
+            `${worker} is told where the lease is`,
+        );
+        assert.strictEqual(guards[worker].lease.leaseSeconds, 3, `${worker}: the default lease`);
     }
 }
 
@@ -122,7 +126,7 @@ const A = {
  * storage subnet whose NSG admits HTTPS from the two workers only, and the blob private DNS zone;
  * each worker's identity may write blobs in that container only; each worker is told where it is.
  */
-export function assertAzureLease(run: StackRun, settings: Record<string, BootstrapSettings>, workerHosts: string[]) {
+export function assertAzureLease(run: StackRun, guards: Record<string, GuardFiles>, workerHosts: string[]) {
     const accounts = run.ofType(A.account).filter((a) => a.inputs.tags?.holds === "iguana-lease");
     assert.deepStrictEqual(
         accounts.map((a) => a.name),
@@ -198,9 +202,10 @@ export function assertAzureLease(run: StackRun, settings: Record<string, Bootstr
     );
 
     for (const worker of ["wk1", "wk2"]) {
+        const { kind, url } = guards[worker].lease.store;
         assert.deepStrictEqual(
-            settings[worker].lease,
-            { kind: "azure-blob", accountName: account.state.name, container: "lease", blobName: "iguana" },
+            { kind, url },
+            { kind: "azure-blob", url: `https://${account.state.name}.blob.core.windows.net/lease/iguana` },
             `${worker} is told where the lease is`,
         );
     }

@@ -11,8 +11,7 @@ import { planNetwork, planWorkers } from "../components/model";
 import { describeQueueRecovery } from "../components/modes";
 import { PEER_FENCE_ACTIONS } from "../components/azure/access";
 import { sharedAccountName } from "../components/azure/storage";
-import type { BootstrapSettings } from "../components/bootstrap";
-import { StackRun, awsConfig, azureConfig, runConfig, runStack, withRenderedSettings } from "./helpers";
+import { StackRun, awsConfig, azureConfig, runConfig, runStack, workerGuardFiles, GuardFiles } from "./helpers";
 import { assertAwsLease, assertAzureLease, workerStatements } from "./lease-assertions";
 
 const SHARED = { storage: { queueRecovery: "shared" } };
@@ -30,12 +29,13 @@ function customDataOf(run: StackRun, worker: string): string {
 describe("shared storage on AWS (EFS)", function () {
     this.timeout(60000);
     let run: StackRun;
-    let settings: Record<string, BootstrapSettings>;
+    let guards: Record<string, GuardFiles>;
     before(async () => {
-        ({ run, settings } = await withRenderedSettings(() => runConfig(awsConfig(SHARED))));
+        run = await runConfig(awsConfig(SHARED));
+        guards = workerGuardFiles(run);
     });
 
-    it("the same lease decides who runs Iguana on the shared queue", () => assertAwsLease(run, settings, "eu-west-1"));
+    it("the same lease decides who runs Iguana on the shared queue", () => assertAwsLease(run, guards, "eu-west-1"));
 
     it("a new lease holder may stop the cluster's two workers (tagged with the cluster), and see whether one stopped; nothing else of EC2", () => {
         const instances = run.ofType("aws:ec2/instance:Instance");
@@ -58,7 +58,10 @@ describe("shared storage on AWS (EFS)", function () {
             ["iguana", "iguana"],
             "the tag the condition names is on both workers",
         );
-        for (const worker of ["wk1", "wk2"]) assert.deepStrictEqual(settings[worker].peerFence, { kind: "aws-ec2", region: "eu-west-1" });
+        for (const worker of ["wk1", "wk2"]) {
+            assert.ok(guards[worker].lease.peerFence, `${worker}'s guard runs the peer fence`);
+            assert.deepStrictEqual([guards[worker].peerFence?.cloud, guards[worker].peerFence?.aws?.region], ["aws", "eu-west-1"]);
+        }
     });
 
     it("the EC2 API (to stop the peer) goes through the NAT gateway of each zone; no interface endpoint is needed", () => {
@@ -175,14 +178,15 @@ describe("shared storage on AWS (EFS)", function () {
 describe("shared storage on Azure (Files NFS 4.1)", function () {
     this.timeout(60000);
     let run: StackRun;
-    let settings: Record<string, BootstrapSettings>;
+    let guards: Record<string, GuardFiles>;
     const workerHosts = planWorkers(planNetwork("10.40.0.0/16")).map((w) => `${w.privateIp}/32`);
     before(async () => {
-        ({ run, settings } = await withRenderedSettings(() => runConfig(azureConfig({ storage: { queueRecovery: "shared", shareGb: 256 } }))));
+        run = await runConfig(azureConfig({ storage: { queueRecovery: "shared", shareGb: 256 } }));
+        guards = workerGuardFiles(run);
     });
 
     it("the same lease decides who runs Iguana on the shared queue; every private endpoint (lease, share, vault) shares the storage subnet", () => {
-        assertAzureLease(run, settings, workerHosts);
+        assertAzureLease(run, guards, workerHosts);
         const subnet = run.one("azure-native:network:Subnet", "iguana-storage");
         assert.deepStrictEqual(
             run
@@ -221,7 +225,8 @@ describe("shared storage on Azure (Files NFS 4.1)", function () {
             ["wk2", "wk1"],
         ]) {
             assert.strictEqual(vms[self].inputs.vmName, `iguana-${self}`);
-            assert.deepStrictEqual(settings[self].peerFence, { kind: "azure-vm", peerVmId: vms[peer].id });
+            assert.ok(guards[self].lease.peerFence, `${self}'s guard runs the peer fence`);
+            assert.deepStrictEqual([guards[self].peerFence?.cloud, guards[self].peerFence?.azure?.peerVmId], ["azure", vms[peer].id]);
             assert.strictEqual(
                 vms[peer].id,
                 `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/${rg.state.name}/providers/Microsoft.Compute/virtualMachines/iguana-${peer}`,
