@@ -163,6 +163,15 @@ export interface AlertsArgs {
     emails?: string[];
 }
 
+export interface BackupArgs {
+    /** Back the queue disks up on a schedule (default true). */
+    enabled?: boolean;
+    /** Hours between backups, one of 4, 6, 8, 12, 24 (default 4): the most queue and log a lost disk can lose. */
+    everyHours?: number;
+    /** Days each recovery point is kept, 1-365 (default 35). */
+    retentionDays?: number;
+}
+
 /** The arguments of HaIguanaCluster. */
 export interface HaIguanaClusterArgs {
     /** Which cloud to deploy to: "aws" or "azure". */
@@ -200,4 +209,9 @@ export interface HaIguanaClusterArgs {
      * cloud's health checks (the cluster runs without a standby).
      */
     alerts?: AlertsArgs;
+    /**
+     * Scheduled, encrypted backups of each worker's queue disk (HIPAA 164.308(a)(7)(ii)(A), data
+     * backup plan), kept by `pulumi destroy`.
+     */
+    backup?: BackupArgs;
 }

@@ -90,6 +90,15 @@ export interface AlertsConfig {
     emails: string[];
 }
 
+export interface BackupConfig {
+    /** The queue disks (or the shared file system on AWS) are backed up on a schedule. */
+    enabled: boolean;
+    /** Hours between backups, one of BACKUP_EVERY_HOURS. */
+    everyHours: number;
+    /** Days a recovery point is kept. */
+    retentionDays: number;
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
     cloud: Cloud;
@@ -109,4 +118,5 @@ export interface ClusterConfig {
     storage: StorageConfig;
     audit: AuditConfig;
     alerts: AlertsConfig;
+    backup: BackupConfig;
 }

@@ -5,6 +5,7 @@
  */
 import {
     ALERT_EMAILS_MAX,
+    BACKUP_EVERY_HOURS,
     CLOUDWATCH_RETENTION_DAYS,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
@@ -47,6 +48,7 @@ import type {
     StorageConfig,
     AuditConfig,
     AlertsConfig,
+    BackupConfig,
     ClusterConfig,
     ExistingNetworkConfig,
     ExistingSubnetConfig,
@@ -65,6 +67,7 @@ export interface RawClusterConfig {
     storage?: unknown;
     audit?: unknown;
     alerts?: unknown;
+    backup?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
     /**
@@ -114,6 +117,7 @@ export const NESTED_KEYS = {
     storage: keysOf("storage"),
     audit: keysOf("audit"),
     alerts: keysOf("alerts"),
+    backup: keysOf("backup"),
 };
 
 function describe(value: unknown): string {
@@ -287,6 +291,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
     const alerts = readAlerts(r, raw.alerts);
+    const backup = readBackup(r, raw.backup, context);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -307,7 +312,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit, alerts };
+    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit, alerts, backup };
     VALIDATED.add(config);
     return config;
 }
@@ -990,6 +995,23 @@ function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig
         r.report("audit.retentionDays", "keeps flow logs, but audit.flowLogs is false: remove the key, or turn flow logs on");
     }
     return { flowLogs, retentionDays };
+}
+
+function readBackup(r: Reader, value: unknown, context: LeafContext): BackupConfig {
+    const obj = r.object("backup", value, NESTED_KEYS.backup) ?? {};
+    const enabled = readLeaf<boolean>(r, "backup.enabled", obj.enabled, context)!;
+    const everyHours = readLeaf<number>(r, "backup.everyHours", obj.everyHours, context)!;
+    const retentionDays = readLeaf<number>(r, "backup.retentionDays", obj.retentionDays, context)!;
+    const schedules: readonly number[] = BACKUP_EVERY_HOURS;
+    if (obj.everyHours !== undefined && Number.isInteger(everyHours) && !schedules.includes(everyHours)) {
+        r.report("backup.everyHours", `${everyHours} h is not a schedule both clouds take; allowed: ${schedules.join(", ")}`);
+    }
+    if (!enabled) {
+        for (const key of ["everyHours", "retentionDays"] as const) {
+            if (obj[key] !== undefined) r.report(`backup.${key}`, "sets backups, but backup.enabled is false: remove the key, or turn backups on");
+        }
+    }
+    return { enabled, everyHours, retentionDays };
 }
 
 /** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */

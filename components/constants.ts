@@ -95,6 +95,14 @@ export const AUDIT_RETENTION_DAYS: Range = { min: 1, max: 3653 };
 /** The retention periods CloudWatch Logs accepts (PutRetentionPolicy), within AUDIT_RETENTION_DAYS. */
 export const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
+/**
+ * `backup.everyHours`: the schedules both clouds take. Azure Disk Backup runs hourly schedules
+ * (its default policy: every 4 hours) or a daily one; AWS Backup takes any cron of an hour or more.
+ */
+export const BACKUP_EVERY_HOURS = [4, 6, 8, 12, 24] as const;
+/** `backup.retentionDays`: a day to a year of recovery points. */
+export const BACKUP_RETENTION_DAYS: Range = { min: 1, max: 365 };
+
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -127,6 +135,12 @@ export const DEFAULTS = {
      * apply to audit logs too.
      */
     auditRetentionDays: 2192,
+    /** `backup.enabled`: the queue disks are backed up from the first deployment (HIPAA 164.308(a)(7)(ii)(A), data backup plan). */
+    backup: true,
+    /** `backup.everyHours`: Azure Disk Backup's own default; a lost disk loses at most 4 hours of queue and logs. */
+    backupEveryHours: 4,
+    /** `backup.retentionDays`: five weeks, AWS Backup's default for its daily plans. */
+    backupRetentionDays: 35,
 } as const;
 
 /**

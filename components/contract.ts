@@ -8,6 +8,8 @@
 import {
     ALERT_EMAILS_MAX,
     AUDIT_RETENTION_DAYS,
+    BACKUP_EVERY_HOURS,
+    BACKUP_RETENTION_DAYS,
     AZURE_PUBLIC_IP_IDLE_TIMEOUT_SECONDS,
     AZURE_SHARE_GB,
     CHANNEL_MODES,
@@ -383,6 +385,33 @@ export const CONTRACT = {
                 kind: "emails",
                 defaultText: "`[]`",
                 summary: `Email addresses told of every alarm and of its recovery, at most ${ALERT_EMAILS_MAX} (default none: the alarms and the topic or action group exist, for other subscribers).`,
+            },
+        },
+    },
+    backup: {
+        kind: "object",
+        typeName: "BackupArgs",
+        summary: "Scheduled, encrypted backups of each worker's queue disk (HIPAA 164.308(a)(7)(ii)(A), data backup plan), kept by `pulumi destroy`.",
+        notes: "AWS: an AWS Backup vault encrypted with the cluster's KMS key, a plan, and a selection of the data volumes (and the EFS file system with `storage.queueRecovery: shared`) under a role that holds only AWS's backup and restore policies; Azure: a Backup vault whose identity may read the data disks and write snapshots to a resource group of its own, a disk policy, and a backup instance per data disk (Azure Files shares are not covered yet). See [operations.md](operations.md#backups)",
+        fields: {
+            enabled: {
+                kind: "boolean",
+                default: DEFAULTS.backup,
+                summary: "Back the queue disks up on a schedule (default true).",
+            },
+            everyHours: {
+                kind: "integer",
+                range: () => ({ min: BACKUP_EVERY_HOURS[0], max: BACKUP_EVERY_HOURS[BACKUP_EVERY_HOURS.length - 1] }),
+                unit: () => " h",
+                default: () => DEFAULTS.backupEveryHours,
+                summary: `Hours between backups, one of ${BACKUP_EVERY_HOURS.join(", ")} (default ${DEFAULTS.backupEveryHours}): the most queue and log a lost disk can lose.`,
+            },
+            retentionDays: {
+                kind: "integer",
+                range: () => BACKUP_RETENTION_DAYS,
+                unit: () => " days",
+                default: () => DEFAULTS.backupRetentionDays,
+                summary: `Days each recovery point is kept, ${range(BACKUP_RETENTION_DAYS)} (default ${DEFAULTS.backupRetentionDays}).`,
             },
         },
     },

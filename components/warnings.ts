@@ -54,6 +54,13 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
             }
         });
     }
+    if (cfg.backup.enabled && cfg.cloud === "azure" && cfg.storage.queueRecovery === "shared") {
+        warn(
+            "backup.enabled",
+            "backs up data disks, and storage.queueRecovery: shared has none: the Azure Files share holding the queue is not backed up by this cluster (a Recovery Services vault is not built yet); " +
+                "protect it yourself (az backup protection enable-for-azurefileshare) or use storage.queueRecovery: none",
+        );
+    }
     if (cfg.network.adminCidrs.length === 0) {
         warn("network.adminCidrs", "is empty: nobody can open the Iguana dashboard through the VIP (only through SSM or az vm run-command)");
     }

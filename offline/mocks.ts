@@ -163,6 +163,12 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };
+            case "azure-native:dataprotection:BackupVault":
+                return {
+                    id: azureId(inputs, "Microsoft.DataProtection/backupVaults", azureResourceName(inputs, name)),
+                    name: azureResourceName(inputs, name),
+                    identity: { ...inputs.identity, principalId: this.placeholder(`principal-of-${name}`), tenantId: MOCK_AZURE_TENANT_ID },
+                };
             case "azure-native:compute:VirtualMachine":
                 return {
                     id: azureId(inputs, "Microsoft.Compute/virtualMachines", azureResourceName(inputs, name)),

@@ -17,6 +17,8 @@ export interface GuardrailConfig {
     deletionProtection?: boolean;
     /** `audit.flowLogs`: every cluster's network is flow-logged (default true). */
     flowLogs?: boolean;
+    /** `backup.enabled`: every queue disk (and AWS's shared file system) is backed up (default true). */
+    backups?: boolean;
 }
 
 const configSchema = {
@@ -26,6 +28,7 @@ const configSchema = {
         webPort: { type: "number" as const },
         deletionProtection: { type: "boolean" as const, default: false },
         flowLogs: { type: "boolean" as const, default: true },
+        backups: { type: "boolean" as const, default: true },
     },
 };
 
@@ -427,6 +430,44 @@ export const flowLogsOn: StackValidationPolicy = {
     },
 };
 
+const AWS_BACKUP_VAULT = "aws:backup/vault:Vault";
+const AWS_BACKUP_PLAN = "aws:backup/plan:Plan";
+const AWS_BACKUP_SELECTION = "aws:backup/selection:Selection";
+const AZURE_BACKUP_INSTANCE = "azure-native:dataprotection:BackupInstance";
+
+export const backupsOn: StackValidationPolicy = {
+    name: "backups-on",
+    description:
+        "Every queue disk is backed up (HIPAA 164.308(a)(7)(ii)(A)): on AWS each EBS volume and EFS file system is in an AWS Backup selection, into a vault encrypted with a KMS key of the stack, by a plan whose rules delete old recovery points; on Azure each managed disk has a backup instance.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema,
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (config(args).backups === false) return;
+        const of = (type: string) => args.resources.filter((r) => r.type === type);
+        const selected = new Set(of(AWS_BACKUP_SELECTION).flatMap((s) => s.props.resources ?? []));
+        for (const data of [...of(AWS_VOLUME), ...of(AWS_EFS)]) {
+            if (!selected.has(data.props.arn)) report(`${data.type} ${data.name} is in no AWS Backup selection: back it up (backup.enabled).`, data.urn);
+        }
+        const keyArns = new Set(of(AWS_KMS_KEY).map((r) => r.props.arn));
+        for (const vault of of(AWS_BACKUP_VAULT)) {
+            if (!keyArns.has(vault.props.kmsKeyArn))
+                report(`backup vault ${vault.name} is not encrypted with a KMS key of the stack: set kmsKeyArn to the project key.`, vault.urn);
+        }
+        for (const plan of of(AWS_BACKUP_PLAN)) {
+            for (const rule of plan.props.rules ?? []) {
+                if (!rule.lifecycle?.deleteAfter)
+                    report(`backup plan ${plan.name}, rule ${rule.ruleName}: keeps recovery points forever: set lifecycle.deleteAfter (backup.retentionDays).`, plan.urn);
+            }
+        }
+        // By the disk's ARM name: a stack policy sees outputs, and a resource's id is not among them.
+        const backedUp = new Set(of(AZURE_BACKUP_INSTANCE).map((i) => i.props.properties?.dataSourceInfo?.resourceName));
+        for (const disk of of(AZURE_DISK)) {
+            if (!backedUp.has(disk.props.name)) report(`managed disk ${disk.name} has no backup instance: back it up (backup.enabled).`, disk.urn);
+        }
+    },
+};
+
 /** Shapes of secret material a bootstrap must never carry. */
 const SECRET_PATTERNS: [RegExp, string][] = [
     [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
@@ -475,6 +516,7 @@ const AWS_UNTAGGABLE = new Set([
     "aws:kms/alias:Alias",
     "aws:efs/mountTarget:MountTarget",
     "aws:efs/fileSystemPolicy:FileSystemPolicy",
+    "aws:backup/selection:Selection",
 ]);
 /** Resources that belong to one worker carry its `role` too. */
 const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);
@@ -557,6 +599,7 @@ export const guardrails: Policies = [
     dedicatedWhenAsked,
     vipDeletionProtectionWhenAsked,
     flowLogsOn,
+    backupsOn,
     noSecretInBootstrap,
     requiredTags,
     vipMoverLeastPrivilege,

@@ -219,6 +219,7 @@ const AWS_DEV_LIKE: ClusterConfigInput = {
     storage: { queueRecovery: "none" },
     audit: { flowLogs: true, retentionDays: 365 },
     alerts: { emails: ["hl7-oncall@hospital.example"] },
+    backup: { enabled: true, everyHours: 12, retentionDays: 14 },
 };
 
 const AZURE_MINIMAL: ClusterConfigInput = {

@@ -302,6 +302,10 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["flow log retention of 0 days", azure({ audit: { retentionDays: 0 } }), "iguana-ha:audit.retentionDays", ["1-3653"]],
     ["flow log retention without flow logs", azure({ audit: { flowLogs: false, retentionDays: 365 } }), "iguana-ha:audit.retentionDays", ["audit.flowLogs is false"]],
     ["a misspelt audit key", aws({ audit: { flowlogs: false } }), "iguana-ha:audit.flowlogs", ["flowLogs"]],
+    ["backups every 5 hours", aws({ backup: { everyHours: 5 } }), "iguana-ha:backup.everyHours", ["5 h is not a schedule both clouds take", "allowed: 4, 6, 8, 12, 24"]],
+    ["backups kept two years", azure({ backup: { retentionDays: 730 } }), "iguana-ha:backup.retentionDays", ["1-365"]],
+    ["a backup schedule with backups off", azure({ backup: { enabled: false, everyHours: 12 } }), "iguana-ha:backup.everyHours", ["backup.enabled is false"]],
+    ["a misspelt backup key", aws({ backup: { retention: 30 } }), "iguana-ha:backup.retention", ["retentionDays"]],
     [
         "deletion protection with a floating IP on AWS (an Elastic IP has none)",
         aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], deletionProtection: true } }),

@@ -7,9 +7,17 @@ import { listStacks, loadStackClusterConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 import { RecordedResource } from "../offline/mocks";
 
-const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem", "aws:cloudwatch/logGroup:LogGroup"];
+const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem", "aws:cloudwatch/logGroup:LogGroup", "aws:backup/vault:Vault"];
 // The flow logs' account keeps its lifecycle rule: kept logs are still deleted after their retention.
-const AZURE_DATA = ["azure-native:compute:Disk", "azure-native:storage:StorageAccount", "azure-native:storage:FileShare", "azure-native:storage:ManagementPolicy"];
+const AZURE_DATA = [
+    "azure-native:compute:Disk",
+    "azure-native:storage:StorageAccount",
+    "azure-native:storage:FileShare",
+    "azure-native:storage:ManagementPolicy",
+    "azure-native:dataprotection:BackupVault",
+];
+/** Where Azure Disk Backup writes its snapshots: a resource group that holds recovery points. */
+const isSnapshotGroup = (r: RecordedResource) => r.type === RG && r.inputs.tags?.holds === "iguana-queue-backups";
 const RG = "azure-native:resources:ResourceGroup";
 const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 
@@ -17,12 +25,13 @@ const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 function stateful(run: StackRun): { data: RecordedResource[]; needed: RecordedResource[] } {
     if (run.outputs.cloud === "aws") {
         const data = run.mocks.resources.filter((r) => AWS_DATA.includes(r.type));
-        const keys = run.ofType("aws:kms/key:Key").filter((k) => data.some((d) => d.inputs.kmsKeyId === k.state.arn));
-        assert.ok(data.length > 0 && data.every((d) => keys.some((k) => k.state.arn === d.inputs.kmsKeyId)), "every data resource is encrypted with a key of the stack");
+        const keyOf = (d: RecordedResource) => d.inputs.kmsKeyId ?? d.inputs.kmsKeyArn;
+        const keys = run.ofType("aws:kms/key:Key").filter((k) => data.some((d) => keyOf(d) === k.state.arn));
+        assert.ok(data.length > 0 && data.every((d) => keys.some((k) => k.state.arn === keyOf(d))), "every data resource is encrypted with a key of the stack");
         return { data, needed: keys };
     }
     // The lease's account holds no data (see below).
-    const data = run.mocks.resources.filter((r) => AZURE_DATA.includes(r.type) && r.name !== "iguana-lease");
+    const data = run.mocks.resources.filter((r) => (AZURE_DATA.includes(r.type) && r.name !== "iguana-lease") || isSnapshotGroup(r));
     const groups = run.ofType(RG).filter((g) => data.some((d) => d.inputs.resourceGroupName === g.state.name));
     return { data, needed: groups };
 }

@@ -87,6 +87,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             failover: typeName(resource.inputProperties.failover.$ref),
             storage: typeName(resource.inputProperties.storage.$ref),
             audit: typeName(resource.inputProperties.audit.$ref),
+            backup: typeName(resource.inputProperties.backup.$ref),
             alerts: typeName(resource.inputProperties.alerts.$ref),
             existing: "ExistingNetworkArgs",
             subnet: "ExistingSubnetArgs",

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as backup from "@pulumi/aws/backup";
 import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
@@ -27,6 +28,7 @@ import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
 import { createAudit } from "./audit";
 import { AwsAlerts, createAlerts } from "./alerts";
+import { createBackup } from "./backup";
 
 /** An AWS cluster's main resources, for a program that builds on it (`HaIguanaCluster.aws`). */
 export interface AwsClusterResources {
@@ -61,6 +63,10 @@ export interface AwsClusterResources {
     alertsTopic: sns.Topic;
     /** The alarms that publish to it. */
     alarms: cloudwatch.MetricAlarm[];
+    /** The AWS Backup vault holding the queue's recovery points (`backup.enabled`). */
+    backupVault?: backup.Vault;
+    /** The backup plan: its schedule and retention. */
+    backupPlan?: backup.Plan;
 }
 
 export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
@@ -73,6 +79,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     const sharedFs = createSharedStorage(ctx, net, sgs, identity);
     const workers = createWorkers(ctx, net, sgs, identity, leaseTable, sharedFs, floatingVip);
     const audit = createAudit(ctx, net, identity);
+    const backups = createBackup(ctx, identity, workers, sharedFs);
     const { zones } = ctx;
 
     const resourcesOf = (loadBalancers: lb.LoadBalancer[], alerts: AwsAlerts): AwsClusterResources => ({
@@ -93,6 +100,8 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         flowLogs: audit?.flowLogs ?? [],
         alertsTopic: alerts.topic,
         alarms: alerts.alarms,
+        backupVault: backups?.vault,
+        backupPlan: backups?.plan,
     });
 
     if (floatingVip) {

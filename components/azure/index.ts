@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
+import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as monitor from "@pulumi/azure-native/monitor";
 import * as network from "@pulumi/azure-native/network";
 import * as storage from "@pulumi/azure-native/storage";
@@ -26,6 +27,7 @@ import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
+import { createBackup } from "./backup";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
@@ -62,6 +64,10 @@ export interface AzureClusterResources {
     alertsActionGroup: monitor.ActionGroup;
     /** The metric alerts that tell it. */
     alerts: monitor.MetricAlert[];
+    /** The Backup vault holding the data disks' recovery points (`backup.enabled`; none with shared storage). */
+    backupVault?: dataprotection.BackupVault;
+    /** The disk backup policy: its schedule and retention. */
+    backupPolicy?: dataprotection.BackupPolicy;
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -95,6 +101,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     if (shared) grantPeerFencing(ctx, workers);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
     const audit = createAudit(ctx, clientConfig, net);
+    const backups = createBackup(ctx, subscriptionId, workers);
     const alerts = createAlerts(
         ctx,
         loadBalancer,
@@ -127,6 +134,8 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             flowLogs: audit?.flowLogs ?? [],
             alertsActionGroup: alerts.actionGroup,
             alerts: alerts.alerts,
+            backupVault: backups?.vault,
+            backupPolicy: backups?.policy,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {

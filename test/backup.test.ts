@@ -1,0 +1,194 @@
+/**
+ * `backup`: scheduled, encrypted backups of the queue disks, kept by `pulumi destroy`. AWS: a
+ * Backup vault under the project key, a plan on the configured schedule and retention, and a
+ * selection of exactly the queue's volumes (or EFS) under a role only AWS Backup of this account
+ * may take. Azure: a Backup vault whose identity may read the two data disks and write snapshots
+ * to a group of their own, nothing more; a disk policy; an instance per disk. The policy pack
+ * holds every stack to it.
+ */
+import * as assert from "assert";
+import { DEFAULTS } from "../components/constants";
+import { awsBackupSchedule } from "../components/aws/backup";
+import { DISK_BACKUP_READER_ROLE, DISK_SNAPSHOT_CONTRIBUTOR_ROLE, azureBackupSchedule } from "../components/azure/backup";
+import { backupsOn } from "../policy/policies";
+import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { packViolations, stackViolations } from "./policy-harness";
+
+const T = {
+    key: "aws:kms/key:Key",
+    volume: "aws:ebs/volume:Volume",
+    efs: "aws:efs/fileSystem:FileSystem",
+    vault: "aws:backup/vault:Vault",
+    plan: "aws:backup/plan:Plan",
+    selection: "aws:backup/selection:Selection",
+    role: "aws:iam/role:Role",
+    attachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    rg: "azure-native:resources:ResourceGroup",
+    disk: "azure-native:compute:Disk",
+    azureVault: "azure-native:dataprotection:BackupVault",
+    policy: "azure-native:dataprotection:BackupPolicy",
+    instance: "azure-native:dataprotection:BackupInstance",
+    assignment: "azure-native:authorization:RoleAssignment",
+};
+
+const BACKUP_TYPES = [T.vault, T.plan, T.selection, T.azureVault, T.policy, T.instance];
+const backupResources = (run: StackRun) => run.mocks.resources.filter((r) => BACKUP_TYPES.includes(r.type));
+
+describe("backup: the queue disks on a schedule", function () {
+    this.timeout(60000);
+
+    describe("AWS", () => {
+        it("aws-dev: every 4 hours into a vault under the project key, kept 35 days, the vault kept by destroy", async () => {
+            const run = await runStack("aws-dev");
+            const [key] = run.ofType(T.key);
+            const vault = run.one(T.vault, "iguana-backup");
+            assert.deepStrictEqual([vault.inputs.kmsKeyArn, vault.retainOnDelete], [key.state.arn, true]);
+            const [rule] = run.one(T.plan, "iguana-backup").inputs.rules;
+            assert.deepStrictEqual(
+                [rule.schedule, rule.scheduleExpressionTimezone, rule.lifecycle],
+                ["cron(0 0/4 * * ? *)", "Etc/UTC", { deleteAfter: DEFAULTS.backupRetentionDays }],
+            );
+            assert.strictEqual(rule.targetVaultName, vault.state.name, "into the cluster's vault");
+        });
+
+        it("selects exactly the two queue volumes, as a role only AWS Backup of this account may take, holding AWS's backup and restore policies", async () => {
+            const run = await runStack("aws-dev");
+            const selection = run.one(T.selection, "iguana-backup");
+            assert.deepStrictEqual(
+                [...selection.inputs.resources].sort(),
+                run
+                    .ofType(T.volume)
+                    .map((v) => v.state.arn)
+                    .sort(),
+            );
+            const role = run.one(T.role, "iguana-backup");
+            assert.strictEqual(selection.inputs.iamRoleArn, role.state.arn);
+            const trust = JSON.parse(role.inputs.assumeRolePolicy);
+            assert.deepStrictEqual(trust.Statement, [
+                { Effect: "Allow", Principal: { Service: "backup.amazonaws.com" }, Action: "sts:AssumeRole", Condition: { StringEquals: { "aws:SourceAccount": "123456789012" } } },
+            ]);
+            assert.deepStrictEqual(
+                run
+                    .ofType(T.attachment)
+                    .filter((a) => a.inputs.role === role.state.name)
+                    .map((a) => a.inputs.policyArn)
+                    .sort(),
+                ["arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup", "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"],
+            );
+        });
+
+        it("with shared storage the EFS file system is selected (there are no volumes)", async () => {
+            const run = await runConfig(awsConfig({ storage: { queueRecovery: "shared" } }));
+            assert.deepStrictEqual(run.one(T.selection, "iguana-backup").inputs.resources, [run.one(T.efs, "iguana-shared").state.arn]);
+        });
+
+        it("the schedule and retention follow the config: daily at 00:00 UTC, kept a week", async () => {
+            const run = await runConfig(awsConfig({ backup: { everyHours: 24, retentionDays: 7 } }));
+            const [rule] = run.one(T.plan, "iguana-backup").inputs.rules;
+            assert.deepStrictEqual([rule.ruleName, rule.schedule, rule.lifecycle.deleteAfter], ["every-24h", "cron(0 0 * * ? *)", 7]);
+            assert.deepStrictEqual([4, 6, 8, 12].map(awsBackupSchedule), ["cron(0 0/4 * * ? *)", "cron(0 0/6 * * ? *)", "cron(0 0/8 * * ? *)", "cron(0 0/12 * * ? *)"]);
+        });
+    });
+
+    describe("Azure", () => {
+        it("azure-dev: a vault in the kept data group; snapshots every 4 hours, kept 35 days, in a kept group of their own", async () => {
+            const run = await runStack("azure-dev");
+            const dataGroup = run.one(T.rg, "iguana-data-rg");
+            const snapshots = run.one(T.rg, "iguana-snapshots-rg");
+            const vault = run.one(T.azureVault, "iguana-backup");
+            assert.deepStrictEqual(
+                [vault.inputs.resourceGroupName, vault.inputs.identity.type, vault.retainOnDelete, snapshots.retainOnDelete],
+                [dataGroup.state.name, "SystemAssigned", true, true],
+            );
+            const policy = run.one(T.policy, "iguana-disks");
+            const [backupRule, retentionRule] = policy.inputs.properties.policyRules;
+            assert.deepStrictEqual(policy.inputs.properties.datasourceTypes, ["Microsoft.Compute/disks"]);
+            assert.deepStrictEqual(backupRule.trigger.schedule.repeatingTimeIntervals, ["R/2026-01-01T00:00:00+00:00/PT4H"]);
+            assert.deepStrictEqual([backupRule.backupParameters.backupType, backupRule.dataStore.dataStoreType], ["Incremental", "OperationalStore"]);
+            assert.deepStrictEqual(
+                retentionRule.lifecycles.map((l: any) => [l.deleteAfter.duration, l.sourceDataStore.dataStoreType]),
+                [[`P${DEFAULTS.backupRetentionDays}D`, "OperationalStore"]],
+            );
+            assert.deepStrictEqual([24, 12].map(azureBackupSchedule), ["R/2026-01-01T00:00:00+00:00/P1D", "R/2026-01-01T00:00:00+00:00/PT12H"]);
+        });
+
+        it("each data disk has a backup instance with that policy, its snapshots in the snapshots' group", async () => {
+            const run = await runStack("azure-dev");
+            const policy = run.one(T.policy, "iguana-disks");
+            const snapshots = run.one(T.rg, "iguana-snapshots-rg");
+            const instances = run.ofType(T.instance);
+            assert.deepStrictEqual(
+                instances.map((i) => [
+                    i.name,
+                    i.inputs.properties.dataSourceInfo.resourceID,
+                    i.inputs.properties.policyInfo.policyId,
+                    i.inputs.properties.policyInfo.policyParameters.dataStoreParametersList[0].resourceGroupId,
+                ]),
+                run.ofType(T.disk).map((d) => [`${d.name.replace(/-data$/, "")}-backup`, d.id, policy.id, snapshots.id]),
+            );
+        });
+
+        it("the vault may read the two data disks and write snapshots in their group, and nothing else", async () => {
+            const run = await runStack("azure-dev");
+            const principal = run.one(T.azureVault, "iguana-backup").state.identity.principalId;
+            const granted = run
+                .ofType(T.assignment)
+                .filter((a) => a.inputs.principalId === principal)
+                .map((a) => [a.inputs.roleDefinitionId.split("/").pop(), a.inputs.scope])
+                .sort();
+            assert.deepStrictEqual(
+                granted,
+                [...run.ofType(T.disk).map((d) => [DISK_BACKUP_READER_ROLE, d.id]), [DISK_SNAPSHOT_CONTRIBUTOR_ROLE, run.one(T.rg, "iguana-snapshots-rg").id]].sort(),
+            );
+        });
+
+        it("with shared storage there is no disk to back up: no vault, and a warning that names the share", async () => {
+            const run = await runConfig(azureConfig({ storage: { queueRecovery: "shared" } }));
+            assert.deepStrictEqual(backupResources(run), []);
+            assert.ok(
+                run.mocks.warnings.some((w) => w.startsWith("iguana-ha:backup.enabled:") && w.includes("Azure Files share holding the queue is not backed up")),
+                run.mocks.warnings.join("\n"),
+            );
+            const disks = await runConfig(azureConfig());
+            assert.ok(!disks.mocks.warnings.some((w) => w.includes("backup.enabled")), "data disks are backed up: nothing to warn of");
+        });
+    });
+
+    it("backup.enabled: false registers no backup resource on either cloud", async () => {
+        for (const config of [awsConfig({ backup: { enabled: false } }), azureConfig({ backup: { enabled: false } })]) {
+            const run = await runConfig(config);
+            assert.deepStrictEqual(backupResources(run), []);
+            assert.ok(run.mocks.resources.length > 20, "the cluster itself is still built");
+        }
+    });
+
+    describe("policy backups-on", () => {
+        it("every shipped stack's queue is backed up; a stack whose volumes, EFS or disks are not, fails", async () => {
+            for (const stack of ["aws-dev", "azure-dev"]) {
+                const run = await runStack(stack);
+                assert.deepStrictEqual(await packViolations(run.mocks.resources, {}), [], stack);
+                const without = run.mocks.resources.filter((r) => ![T.selection, T.instance].includes(r.type));
+                const found = (await packViolations(without, {})).filter((m) => m.startsWith("backups-on:"));
+                assert.strictEqual(found.length, 2, `${stack}: ${found.join("; ")}`);
+                assert.match(
+                    found[0],
+                    stack.startsWith("aws") ? /aws:ebs\/volume:Volume iguana-wk1-data is in no AWS Backup selection/ : /managed disk iguana-wk1-data has no backup instance/,
+                );
+                assert.deepStrictEqual(await packViolations(without, { backups: false }), [], `${stack}: off on purpose`);
+            }
+        });
+
+        it("a vault not under a key of the stack, or a plan that keeps recovery points forever, fails", async () => {
+            const key = { type: T.key, name: "iguana-key", props: { arn: "arn:aws:kms:eu-west-1:1:key/k" } };
+            const vault = (kmsKeyArn?: string) => ({ type: T.vault, name: "iguana-backup", props: { kmsKeyArn } });
+            const plan = (deleteAfter?: number) => ({
+                type: T.plan,
+                name: "iguana-backup",
+                props: { rules: [{ ruleName: "every-4h", lifecycle: deleteAfter ? { deleteAfter } : undefined }] },
+            });
+            assert.deepStrictEqual(await stackViolations(backupsOn, [key, vault(key.props.arn), plan(35)]), []);
+            assert.match((await stackViolations(backupsOn, [key, vault(), plan(35)]))[0], /iguana-backup is not encrypted with a KMS key of the stack/);
+            assert.match((await stackViolations(backupsOn, [key, vault(key.props.arn), plan()]))[0], /keeps recovery points forever/);
+        });
+    });
+});
