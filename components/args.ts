@@ -128,6 +128,19 @@ export interface FailoverArgs {
     leaseSeconds?: number;
 }
 
+/**
+ * Recovery points to build the workers' data disks from: an AWS EBS snapshot id (`snap-...`, what
+ * AWS Backup keeps for a volume) or an Azure snapshot's resource id (what Azure Disk Backup
+ * keeps). Used only when the disk is created or replaced: see
+ * docs/operations.md#restoring-a-data-disk.
+ */
+export interface RestoreFromArgs {
+    /** WK1's data disk: an AWS snapshot id or an Azure snapshot's resource id. */
+    wk1?: string;
+    /** WK2's data disk: an AWS snapshot id or an Azure snapshot's resource id. */
+    wk2?: string;
+}
+
 export interface StorageArgs {
     /**
      * "none" (default: a data disk per worker, both Iguanas run) or "shared" (one shared file system,
@@ -143,6 +156,11 @@ export interface StorageArgs {
      * (default false).
      */
     protect?: boolean;
+    /**
+     * A recovery point per worker to build its data disk from, { wk1?, wk2? }
+     * (docs/operations.md#restoring-a-data-disk).
+     */
+    restoreFrom?: RestoreFromArgs;
 }
 
 export interface AuditArgs {

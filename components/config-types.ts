@@ -76,6 +76,8 @@ export interface StorageConfig {
      * the Azure data resource group): destroy and replacement stop until `pulumi state unprotect`.
      */
     protect: boolean;
+    /** A recovery point per worker (by worker name) its data disk is built from when created or replaced. */
+    restoreFrom: { wk1?: string; wk2?: string };
 }
 
 export interface AuditConfig {

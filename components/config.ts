@@ -115,6 +115,7 @@ export const NESTED_KEYS = {
     workers: keysOf("workers"),
     failover: keysOf("failover"),
     storage: keysOf("storage"),
+    restoreFrom: keysOf("storage.restoreFrom"),
     audit: keysOf("audit"),
     alerts: keysOf("alerts"),
     backup: keysOf("backup"),
@@ -952,6 +953,7 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
     const queueRecovery = readLeaf<QueueRecovery>(r, "storage.queueRecovery", obj.queueRecovery, context)!;
     const shareGb = readLeaf<number>(r, "storage.shareGb", obj.shareGb, context)!;
     const protect = readLeaf<boolean>(r, "storage.protect", obj.protect, context)!;
+    const restoreFrom = readRestoreFrom(r, obj.restoreFrom, cloud, queueRecovery);
     if (obj.shareGb !== undefined && cloud === "aws") {
         r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
     } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {
@@ -975,7 +977,39 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
             );
         }
     }
-    return { queueRecovery, shareGb, protect };
+    return { queueRecovery, shareGb, protect, restoreFrom };
+}
+
+/** What each cloud's backups keep of a disk: an EBS snapshot; an Azure (incremental) snapshot. */
+const RECOVERY_POINTS: Record<Cloud, { what: string; pattern: RegExp; example: string }> = {
+    aws: { what: "an EBS snapshot id", pattern: AWS_ID_PATTERN("snap"), example: "snap-0123456789abcdef0" },
+    azure: {
+        what: "a snapshot's resource id",
+        pattern: /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/snapshots\/[^/]+$/i,
+        example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/snapshots/<name>",
+    },
+};
+
+function readRestoreFrom(r: Reader, value: unknown, cloud: Cloud | undefined, queueRecovery: QueueRecovery): StorageConfig["restoreFrom"] {
+    const obj = r.object("storage.restoreFrom", value, NESTED_KEYS.restoreFrom);
+    if (!obj) return {};
+    if (queueRecovery === "shared") {
+        r.report(
+            "storage.restoreFrom",
+            `builds a worker's own data disk, which storage.queueRecovery: "shared" does not create: restore the shared file system with the cloud's restore job instead (docs/operations.md#backups), and remove the key`,
+        );
+        return {};
+    }
+    const restore: StorageConfig["restoreFrom"] = {};
+    for (const worker of ["wk1", "wk2"] as const) {
+        const key = `storage.restoreFrom.${worker}`;
+        const text = obj[worker] === undefined ? undefined : r.string(key, obj[worker]);
+        if (text === undefined || !cloud) continue;
+        const { what, pattern, example } = RECOVERY_POINTS[cloud];
+        if (pattern.test(text)) restore[worker] = text;
+        else r.report(key, `"${text}" is not ${what}; allowed: ${example}`);
+    }
+    return restore;
 }
 
 function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig {

@@ -146,6 +146,18 @@ const existingNetwork: ObjectSpec = {
     },
 };
 
+const restoreFrom: ObjectSpec = {
+    kind: "object",
+    typeName: "RestoreFromArgs",
+    typeSummary:
+        "Recovery points to build the workers' data disks from: an AWS EBS snapshot id (`snap-...`, what AWS Backup keeps for a volume) or an Azure snapshot's resource id (what Azure Disk Backup keeps). Used only when the disk is created or replaced: see docs/operations.md#restoring-a-data-disk.",
+    summary: "A recovery point per worker to build its data disk from, { wk1?, wk2? } (docs/operations.md#restoring-a-data-disk).",
+    fields: {
+        wk1: { kind: "string", summary: "WK1's data disk: an AWS snapshot id or an Azure snapshot's resource id." },
+        wk2: { kind: "string", summary: "WK2's data disk: an AWS snapshot id or an Azure snapshot's resource id." },
+    },
+};
+
 /** The project's config keys (`iguana-ha:<key>`), in the order the docs list them. */
 export const CONTRACT = {
     cloud: {
@@ -353,6 +365,7 @@ export const CONTRACT = {
                 summary:
                     "Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key, the Azure data resource group), so destroy and replacement stop until `pulumi state unprotect` (default false).",
             },
+            restoreFrom,
         },
     },
     audit: {

@@ -17,6 +17,8 @@ export interface RecordedResource {
     /** Resource options the mock callback is not given, read off the registration request. */
     protect: boolean;
     retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
 }
 
 export interface RecordedCall {
@@ -57,8 +59,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly parents = new Map<string, string>();
     /** The URN of every resource registered, the stack's own first: what `pulumi up` tracks a resource by. */
     readonly urns: string[] = [];
-    /** `protect` and `retainOnDelete` of each registration, by `type::name`. */
-    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean }>();
+    /** The resource options of each registration the mocks are not given, by `type::name`. */
+    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; ignoreChanges: string[] }>();
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
     readonly warnings: string[] = [];
     /** Registrations the engine would refuse (a duplicate URN): evaluate fails with the first. */
@@ -107,8 +109,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             inputs: args.inputs,
             state,
             id,
-            protect: this.options.get(`${args.type}::${args.name}`)?.protect ?? false,
-            retainOnDelete: this.options.get(`${args.type}::${args.name}`)?.retainOnDelete ?? false,
+            protect: false,
+            retainOnDelete: false,
+            deleteBeforeReplace: false,
+            ignoreChanges: [],
+            ...this.options.get(`${args.type}::${args.name}`),
         });
         return { id, state };
     }
@@ -313,7 +318,8 @@ function azureId(inputs: Record<string, any>, providerType: string, name: string
 }
 
 /**
- * Installs `mocks` and records each resource's parent, `protect` and `retainOnDelete`: the mock
+ * Installs `mocks` and records each resource's parent, `protect`, `retainOnDelete`,
+ * `deleteBeforeReplace` and `ignoreChanges`: the mock
  * callback does not receive them (pulumi/pulumi#14421), so the monitor's registration request
  * is read on the way in.
  */
@@ -325,7 +331,12 @@ export async function installMocks(mocks: RecordingMocks, project: string, stack
         const key = `${req.getType()}::${req.getName()}`;
         const parentUrn: string = req.getParent();
         if (parentUrn) mocks.parents.set(key, parentUrn.split("::").pop()!);
-        mocks.options.set(key, { protect: req.getProtect(), retainOnDelete: req.getRetainondelete() });
+        mocks.options.set(key, {
+            protect: req.getProtect(),
+            retainOnDelete: req.getRetainondelete(),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            ignoreChanges: req.getIgnorechangesList(),
+        });
         return register(req, (error: unknown, response: any) => {
             if (!error && response) mocks.urns.push(response.getUrn());
             callback(error, response);

@@ -307,6 +307,25 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["a backup schedule with backups off", azure({ backup: { enabled: false, everyHours: 12 } }), "iguana-ha:backup.everyHours", ["backup.enabled is false"]],
     ["a misspelt backup key", aws({ backup: { retention: 30 } }), "iguana-ha:backup.retention", ["retentionDays"]],
     [
+        "a restore from a short snapshot id",
+        aws({ storage: { restoreFrom: { wk1: "snap-123" } } }),
+        "iguana-ha:storage.restoreFrom.wk1",
+        ['"snap-123" is not an EBS snapshot id', "snap-0123456789abcdef0"],
+    ],
+    [
+        "an AWS snapshot restored on Azure",
+        azure({ storage: { restoreFrom: { wk2: "snap-0123456789abcdef0" } } }),
+        "iguana-ha:storage.restoreFrom.wk2",
+        ["is not a snapshot's resource id"],
+    ],
+    ["a restore for a third worker", aws({ storage: { restoreFrom: { wk3: "snap-0123456789abcdef0" } } }), "iguana-ha:storage.restoreFrom.wk3", ["wk1, wk2"]],
+    [
+        "a disk restore with shared storage",
+        aws({ storage: { queueRecovery: "shared", restoreFrom: { wk1: "snap-0123456789abcdef0" } } }),
+        "iguana-ha:storage.restoreFrom",
+        ["does not create", "restore job"],
+    ],
+    [
         "deletion protection with a floating IP on AWS (an Elastic IP has none)",
         aws({ failover: { strategy: "floating-ip" }, network: { allowedCidrs: ["198.51.100.0/24"], deletionProtection: true } }),
         "iguana-ha:network.deletionProtection",

@@ -93,13 +93,16 @@ export function createWorkers(
                   {
                       availabilityZone: zones[plan.index],
                       size: cfg.workers.dataDiskGb,
+                      snapshotId: cfg.storage.restoreFrom[plan.name],
                       type: "gp3",
                       encrypted: true,
                       kmsKeyId: key.arn,
                       tags: { ...workerTags, Name: `${name}-${plan.name}-data` },
                   },
-                  // The queue lives here: deleting the cluster must not silently delete it.
-                  keep,
+                  // The queue lives here: deleting the cluster must not silently delete it. A
+                  // recovery point set or cleared later never replaces a disk by itself: the
+                  // restore is an explicit `pulumi up --replace` (docs/operations.md).
+                  { ...keep, ignoreChanges: ["snapshotId"] },
               );
         const storageId = sharedFs ? sharedFs.fileSystem.id : volume!.id;
         const userData = pulumi
@@ -135,8 +138,10 @@ export function createWorkers(
                 tags: workerTags,
                 volumeTags: workerTags,
             },
-            // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on purpose.
-            { parent, ignoreChanges: ["ami"], ...(sharedFs ? { dependsOn: [...sharedFs.mountTargets] } : {}) },
+            // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on
+            // purpose. A rebuilt worker keeps its fixed private address, which the old one holds
+            // until it is gone: delete it first.
+            { parent, ignoreChanges: ["ami"], deleteBeforeReplace: true, ...(sharedFs ? { dependsOn: [...sharedFs.mountTargets] } : {}) },
         );
         if (volume) {
             new ec2.VolumeAttachment(

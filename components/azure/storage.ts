@@ -224,6 +224,7 @@ export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): comput
     const { name, cfg, tags, location, dataGroup, keep } = ctx;
     const zone = AZURE_WORKER_ZONES[plan.index];
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
+    const restoreFrom = cfg.storage.restoreFrom[plan.name];
     return new compute.Disk(
         `${name}-${plan.name}-data`,
         {
@@ -232,13 +233,15 @@ export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): comput
             zones: [zone],
             sku: { name: AZURE_DISK_SKU },
             diskSizeGB: cfg.workers.dataDiskGb,
-            creationData: { createOption: "Empty" },
+            creationData: restoreFrom ? { createOption: "Copy", sourceResourceId: restoreFrom } : { createOption: "Empty" },
             encryption: { type: "EncryptionAtRestWithPlatformKey" },
             // No SAS export or import of the queue disk, from anywhere.
             networkAccessPolicy: "DenyAll",
             publicNetworkAccess: "Disabled",
             tags: workerTags,
         },
-        keep,
+        // A recovery point set or cleared later never replaces a disk by itself: the restore is an
+        // explicit `pulumi up --replace` (docs/operations.md).
+        { ...keep, ignoreChanges: ["creationData"] },
     );
 }

@@ -229,6 +229,8 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
             // A newer image must not replace both workers at once: rebuild one at a time, on
             // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
             ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
+            // A rebuilt worker takes the same NIC and data disk, which attach to one VM at a time: delete the old one first.
+            deleteBeforeReplace: true,
             // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
             dependsOn: [...privateDns, ...(shared ? [shared.share, shared.endpoint] : [])],
         },
