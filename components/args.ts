@@ -73,6 +73,32 @@ export interface ExistingNetworkArgs {
     privateEndpointSubnet?: ExistingSubnetArgs;
 }
 
+/** A system the workers send to (an Iguana To LLP or HTTP destination): its CIDR and TCP port. */
+export interface EgressDestinationArgs {
+    /** The destination's IPv4 CIDR (a host is /32). */
+    cidr: string;
+    /** The destination's TCP port, 1-65535. */
+    port: number;
+}
+
+/**
+ * Outbound traffic from the workers. Restricted, they reach only TCP 443 and 80 and UDP 123
+ * anywhere (the package archive, the installer's host, the cloud APIs, time), NFS to the shared
+ * file system inside the network, and `destinations`; everything else is denied.
+ */
+export interface EgressArgs {
+    /**
+     * Deny outbound traffic but the web, time, the shared file system and `destinations` (default
+     * false: open, so existing outbound feeds keep working; the prod stacks set it).
+     */
+    restricted?: boolean;
+    /**
+     * The systems Iguana sends to (To LLP, HTTP), each `{ cidr, port }`: with `restricted`, nothing
+     * else is reached.
+     */
+    destinations?: EgressDestinationArgs[];
+}
+
 export interface NetworkArgs {
     /** The VPC / VNet CIDR, /16 to /24 (default 10.40.0.0/16); with `existing`, the existing network's CIDR. */
     cidr?: string;
@@ -96,6 +122,8 @@ export interface NetworkArgs {
     deletionProtection?: boolean;
     /** Join an existing network instead of creating one, with `cidr` set to its CIDR (docs/outputs.md). */
     existing?: ExistingNetworkArgs;
+    /** What the workers may connect to (docs/security.md#outbound-traffic). */
+    egress?: EgressArgs;
 }
 
 export interface WorkersArgs {

@@ -45,6 +45,13 @@ export interface NetworkConfig {
     /** Deletion protection on the NLBs (AWS) or a CanNotDelete lock on the LB and its public IP (Azure). */
     deletionProtection: boolean;
     existing?: ExistingNetworkConfig;
+    egress: EgressConfig;
+}
+
+export interface EgressConfig {
+    /** Outbound traffic denied but EGRESS_ALWAYS, NFS to the shared file system, and `destinations`. */
+    restricted: boolean;
+    destinations: { cidr: string; port: number }[];
 }
 
 export interface WorkersConfig {

@@ -6,6 +6,7 @@
 import {
     ALERT_EMAILS_MAX,
     BACKUP_EVERY_HOURS,
+    EGRESS_DESTINATIONS_MAX,
     CLOUDWATCH_RETENTION_DAYS,
     CHANNEL_NAME_MAX,
     CHANNEL_NAME_PATTERN,
@@ -52,6 +53,7 @@ import type {
     ClusterConfig,
     ExistingNetworkConfig,
     ExistingSubnetConfig,
+    EgressConfig,
 } from "./config-types";
 
 /** Configuration as read from a stack or given in code: nothing is trusted yet. */
@@ -112,6 +114,8 @@ export const NESTED_KEYS = {
     network: keysOf("network"),
     existing: keysOf("network.existing"),
     subnet: keysOf("network.existing.workerSubnets"),
+    egress: keysOf("network.egress"),
+    egressDestination: keysOf("network.egress.destinations"),
     workers: keysOf("workers"),
     failover: keysOf("failover"),
     storage: keysOf("storage"),
@@ -535,7 +539,48 @@ function readNetwork(r: Reader, value: unknown, context: LeafContext): NetworkCo
     const natGateways = readLeaf<NatGateways>(r, "network.natGateways", obj.natGateways, context)!;
     const deletionProtection = readLeaf<boolean>(r, "network.deletionProtection", obj.deletionProtection, context)!;
     const existing = readExistingNetwork(r, obj.existing, cidr, cloud);
-    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, deletionProtection, ...(existing ? { existing } : {}) };
+    const egress = readEgress(r, obj.egress, context);
+    return { cidr, allowedCidrs, adminCidrs, public: isPublic, natGateways, deletionProtection, ...(existing ? { existing } : {}), egress };
+}
+
+function readEgress(r: Reader, value: unknown, context: LeafContext): EgressConfig {
+    const obj = r.object("network.egress", value, NESTED_KEYS.egress) ?? {};
+    const restricted = readLeaf<boolean>(r, "network.egress.restricted", obj.restricted, context)!;
+    const destinations: EgressConfig["destinations"] = [];
+    const example = '[{ cidr: "10.20.5.17/32", port: 6661 }]';
+    if (obj.destinations !== undefined && !Array.isArray(obj.destinations)) {
+        r.report("network.egress.destinations", `must be a list of destinations such as ${example}; got ${describe(obj.destinations)}`);
+    } else if (Array.isArray(obj.destinations)) {
+        if (!restricted && obj.destinations.length > 0) {
+            r.report(
+                "network.egress.destinations",
+                "lists what a restricted egress admits, but network.egress.restricted is false (everything is open): set it to true, or remove the key",
+            );
+        }
+        if (obj.destinations.length > EGRESS_DESTINATIONS_MAX) {
+            r.report(
+                "network.egress.destinations",
+                `has ${obj.destinations.length} destinations; allowed: at most ${EGRESS_DESTINATIONS_MAX} (one security group's rules); list CIDRs that cover several`,
+            );
+        }
+        const seen = new Set<string>();
+        obj.destinations.forEach((item, i) => {
+            const key = `network.egress.destinations[${i}]`;
+            const destination = r.object(key, item, NESTED_KEYS.egressDestination);
+            if (!destination) return;
+            const cidr = destination.cidr === undefined ? undefined : r.string(`${key}.cidr`, destination.cidr);
+            if (destination.cidr === undefined) r.report(`${key}.cidr`, `is required: the destination's IPv4 CIDR, such as ${example}`);
+            const problem = cidr === undefined ? undefined : cidrProblem(cidr);
+            if (cidr !== undefined && problem) r.report(`${key}.cidr`, `"${cidr}" ${problem}; allowed: an IPv4 CIDR such as 10.20.5.17/32`);
+            if (destination.port === undefined) r.report(`${key}.port`, `is required: the destination's TCP port, such as ${example}`);
+            const port = destination.port === undefined ? undefined : readLeaf<number>(r, `${key}.port`, destination.port, context);
+            if (cidr === undefined || problem || port === undefined) return;
+            if (seen.has(`${cidr}:${port}`)) r.report(key, `${cidr} port ${port} is listed twice: remove one`);
+            else destinations.push({ cidr, port });
+            seen.add(`${cidr}:${port}`);
+        });
+    }
+    return { restricted, destinations };
 }
 
 /** AWS resource ids: 8 or 17 hexadecimal digits after the prefix. */

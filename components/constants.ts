@@ -103,6 +103,26 @@ export const BACKUP_EVERY_HOURS = [4, 6, 8, 12, 24] as const;
 /** `backup.retentionDays`: a day to a year of recovery points. */
 export const BACKUP_RETENTION_DAYS: Range = { min: 1, max: 365 };
 
+/**
+ * `network.egress.restricted`: what a worker may still reach, besides `network.egress.destinations`.
+ * DNS, DHCP, the instance metadata service and (AWS) the Time Sync Service are never filtered by
+ * security groups or NSGs, so they need no rule (AWS, "Security group rules"; Azure, "Azure
+ * platform considerations" of network security groups).
+ */
+export const EGRESS_ALWAYS = [
+    {
+        name: "https",
+        protocol: "tcp",
+        port: 443,
+        reason: "the package archive's mirrors, the installer's host, the cloud APIs (secrets, lease, SSM, EC2 / ARM) and their endpoints",
+    },
+    { name: "http", protocol: "tcp", port: 80, reason: "the Ubuntu package archive (apt uses http, signed) and an http installer URL" },
+    { name: "ntp", protocol: "udp", port: 123, reason: "NTP time servers (ntp.ubuntu.com) where the cloud's own time service is not used" },
+] as const;
+/** `network.egress.destinations`: at most 50, so every AWS egress rule fits a security group's 60 (Amazon VPC quotas). */
+export const EGRESS_DESTINATIONS_MAX = 50;
+/** The Azure VM agent's second WireServer port (168.63.129.16:32526), which NSG rules would otherwise block. */
+export const AZURE_WIRESERVER = { address: "168.63.129.16", port: 32526 } as const;
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -127,6 +147,11 @@ export const DEFAULTS = {
     leaseSeconds: 3,
     /** `network.deletionProtection`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
     deletionProtection: false,
+    /**
+     * `network.egress.restricted`: off, so an existing cluster's outbound feeds (Iguana's To LLP
+     * and HTTP destinations, which the cluster cannot know) keep working; the prod stacks turn it on.
+     */
+    egressRestricted: false,
     /** `audit.flowLogs`: a network audit trail from the first deployment. */
     flowLogs: true,
     /**
@@ -391,6 +416,10 @@ export const AZURE_NSG_PRIORITY = {
     /** Channel i gets channelsFrom + i (at most 299 channels, so up to 498). */
     channelsFrom: 200,
     denyOtherVnetInbound: 4000,
+    /** Outbound rules (their own priority space): the always-allowed ports, the destinations from destinationsFrom + i, then deny the rest. */
+    egressAlwaysFrom: 100,
+    egressDestinationsFrom: 200,
+    denyOtherOutbound: 4000,
 } as const;
 
 /**

@@ -158,6 +158,39 @@ const restoreFrom: ObjectSpec = {
     },
 };
 
+const egressDestination: ObjectSpec = {
+    kind: "object",
+    typeName: "EgressDestinationArgs",
+    typeSummary: "A system the workers send to (an Iguana To LLP or HTTP destination): its CIDR and TCP port.",
+    summary: "A destination, { cidr, port }.",
+    fields: {
+        cidr: { kind: "string", required: true, summary: "The destination's IPv4 CIDR (a host is /32)." },
+        port: { kind: "integer", required: true, range: () => ({ min: 1, max: 65535 }), summary: "The destination's TCP port, 1-65535." },
+    },
+};
+
+const egress: ObjectSpec = {
+    kind: "object",
+    typeName: "EgressArgs",
+    typeSummary:
+        "Outbound traffic from the workers. Restricted, they reach only TCP 443 and 80 and UDP 123 anywhere (the package archive, the installer's host, the cloud APIs, time), NFS to the shared file system inside the network, and `destinations`; everything else is denied.",
+    summary: "What the workers may connect to (docs/security.md#outbound-traffic).",
+    fields: {
+        restricted: {
+            kind: "boolean",
+            default: DEFAULTS.egressRestricted,
+            summary:
+                "Deny outbound traffic but the web, time, the shared file system and `destinations` (default false: open, so existing outbound feeds keep working; the prod stacks set it).",
+        },
+        destinations: {
+            kind: "list",
+            of: egressDestination,
+            defaultText: "`[]`",
+            summary: "The systems Iguana sends to (To LLP, HTTP), each `{ cidr, port }`: with `restricted`, nothing else is reached.",
+        },
+    },
+};
+
 /** The project's config keys (`iguana-ha:<key>`), in the order the docs list them. */
 export const CONTRACT = {
     cloud: {
@@ -267,6 +300,7 @@ export const CONTRACT = {
                     "Deletion protection on what holds the VIP: the NLBs' own deletion protection on AWS; a CanNotDelete lock on the load balancer and its public IP (or the floating public IP) on Azure. Turn it off with `pulumi up` before `pulumi destroy` (default false).",
             },
             existing: existingNetwork,
+            egress,
         },
     },
     workers: {

@@ -61,6 +61,21 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
                 "protect it yourself (az backup protection enable-for-azurefileshare) or use storage.queueRecovery: none",
         );
     }
+    cfg.network.egress.destinations.forEach(({ cidr }, i) => {
+        const range = overlapsDocumentationRange(cidr);
+        if (range) {
+            warn(
+                `network.egress.destinations[${i}].cidr`,
+                `"${cidr}" is in the documentation range ${range} (RFC 5737), a sample value no real destination has: list the systems Iguana sends to`,
+            );
+        }
+    });
+    if (!cfg.network.egress.restricted) {
+        warn(
+            "network.egress.restricted",
+            "is false: the workers may open connections to any address on any port; list the systems Iguana sends to in network.egress.destinations and set it to true (docs/security.md#outbound-traffic)",
+        );
+    }
     if (cfg.network.adminCidrs.length === 0) {
         warn("network.adminCidrs", "is empty: nobody can open the Iguana dashboard through the VIP (only through SSM or az vm run-command)");
     }

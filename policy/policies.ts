@@ -17,6 +17,8 @@ export interface GuardrailConfig {
     deletionProtection?: boolean;
     /** `audit.flowLogs`: every cluster's network is flow-logged (default true). */
     flowLogs?: boolean;
+    /** `network.egress.restricted`: the workers' outbound traffic is restricted. */
+    egressRestricted?: boolean;
     /** `backup.enabled`: every queue disk (and AWS's shared file system) is backed up (default true). */
     backups?: boolean;
 }
@@ -29,6 +31,7 @@ const configSchema = {
         deletionProtection: { type: "boolean" as const, default: false },
         flowLogs: { type: "boolean" as const, default: true },
         backups: { type: "boolean" as const, default: true },
+        egressRestricted: { type: "boolean" as const, default: false },
     },
 };
 
@@ -430,6 +433,41 @@ export const flowLogsOn: StackValidationPolicy = {
     },
 };
 
+const AWS_SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
+interface NsgRule {
+    direction: string;
+    access: string;
+    priority: number;
+    protocol: string;
+    destinationAddressPrefix?: string;
+    destinationPortRange?: string;
+}
+
+export const egressRestrictedWhenAsked: StackValidationPolicy = {
+    name: "egress-restricted-when-asked",
+    description:
+        "A stack that restricts the workers' outbound traffic (network.egress.restricted) opens no egress rule to all protocols or to every port (AWS), and its NSG ends its outbound rules with a deny of everything (Azure).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    configSchema,
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (!config(args).egressRestricted) return;
+        for (const rule of args.resources.filter((r) => r.type === AWS_SG_EGRESS)) {
+            const everyPort = rule.props.ipProtocol === "-1" || rule.props.ipProtocol === "all" || (rule.props.fromPort ?? 0) <= 0 || (rule.props.toPort ?? 65535) >= 65535;
+            if (everyPort) report(`egress rule ${rule.name} opens every protocol or port: name the port (network.egress.destinations).`, rule.urn);
+        }
+        // The workers' NSG (`<cluster>-workers-nsg`); the private endpoints' NSG admits only inbound HTTPS and NFS.
+        for (const nsg of args.resources.filter((r) => r.type === AZURE_NSG && r.name.endsWith("-workers-nsg"))) {
+            const rules: NsgRule[] = nsg.props.securityRules ?? [];
+            const outbound = rules.filter((rule) => rule.direction === "Outbound");
+            const denyAll = outbound.find((rule) => rule.access === "Deny" && rule.protocol === "*" && rule.destinationAddressPrefix === "*" && rule.destinationPortRange === "*");
+            if (!denyAll || outbound.some((rule) => rule.access === "Allow" && rule.priority > denyAll.priority)) {
+                report(`NSG ${nsg.name} does not deny outbound traffic after its allowed destinations: add a deny of everything after the allow rules.`, nsg.urn);
+            }
+        }
+    },
+};
+
 const AWS_BACKUP_VAULT = "aws:backup/vault:Vault";
 const AWS_BACKUP_PLAN = "aws:backup/plan:Plan";
 const AWS_BACKUP_SELECTION = "aws:backup/selection:Selection";
@@ -600,6 +638,7 @@ export const guardrails: Policies = [
     vipDeletionProtectionWhenAsked,
     flowLogsOn,
     backupsOn,
+    egressRestrictedWhenAsked,
     noSecretInBootstrap,
     requiredTags,
     vipMoverLeastPrivilege,

@@ -307,6 +307,47 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["a backup schedule with backups off", azure({ backup: { enabled: false, everyHours: 12 } }), "iguana-ha:backup.everyHours", ["backup.enabled is false"]],
     ["a misspelt backup key", aws({ backup: { retention: 30 } }), "iguana-ha:backup.retention", ["retentionDays"]],
     [
+        "egress destinations with egress open",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { destinations: [{ cidr: "10.50.1.17/32", port: 6661 }] } } }),
+        "iguana-ha:network.egress.destinations",
+        ["network.egress.restricted is false"],
+    ],
+    [
+        "an egress destination without a port",
+        azure({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, destinations: [{ cidr: "10.50.1.17/32" }] } } }),
+        "iguana-ha:network.egress.destinations[0].port",
+        ["is required"],
+    ],
+    [
+        "an egress destination twice",
+        aws({
+            network: {
+                allowedCidrs: ["198.51.100.0/24"],
+                egress: {
+                    restricted: true,
+                    destinations: [
+                        { cidr: "10.50.1.17/32", port: 6661 },
+                        { cidr: "10.50.1.17/32", port: 6661 },
+                    ],
+                },
+            },
+        }),
+        "iguana-ha:network.egress.destinations[1]",
+        ["listed twice"],
+    ],
+    [
+        "an egress destination that is not a CIDR",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, destinations: [{ cidr: "lab.hospital.example", port: 6661 }] } } }),
+        "iguana-ha:network.egress.destinations[0].cidr",
+        ["an IPv4 CIDR such as 10.20.5.17/32"],
+    ],
+    [
+        "egress as a string, not an object",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: "restricted" } }),
+        "iguana-ha:network.egress",
+        ["must be an object with keys restricted, destinations"],
+    ],
+    [
         "a restore from a short snapshot id",
         aws({ storage: { restoreFrom: { wk1: "snap-123" } } }),
         "iguana-ha:storage.restoreFrom.wk1",

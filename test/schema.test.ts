@@ -92,10 +92,14 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             existing: "ExistingNetworkArgs",
             subnet: "ExistingSubnetArgs",
             restoreFrom: "RestoreFromArgs",
+            egress: "EgressArgs",
+            egressDestination: "EgressDestinationArgs",
         };
         const typeOf = (name: string) => schema.types[`${PROJECT}:index:${name}`];
         assert.strictEqual(typeName(typeOf("NetworkArgs").properties!.existing.$ref), "ExistingNetworkArgs");
         assert.strictEqual(typeName(typeOf("StorageArgs").properties!.restoreFrom.$ref), "RestoreFromArgs");
+        assert.strictEqual(typeName(typeOf("NetworkArgs").properties!.egress.$ref), "EgressArgs");
+        assert.strictEqual(typeName(typeOf("EgressArgs").properties!.destinations.items!.$ref), "EgressDestinationArgs");
         assert.strictEqual(typeName(typeOf("ExistingNetworkArgs").properties!.workerSubnets.items?.$ref), "ExistingSubnetArgs");
         for (const [key, type] of Object.entries(nested) as [keyof typeof NESTED_KEYS, string][]) {
             assert.ok(schema.types[`${PROJECT}:index:${type}`], `${key}: type ${type} in the schema`);

@@ -5,7 +5,7 @@ import { awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
 
 const INSTALLER = "https://downloads.example/iguana/iguanax-linux.tar.gz";
 const SHA = "ab".repeat(32);
-const real = { allowedCidrs: ["10.20.0.0/16"], adminCidrs: ["10.30.0.0/24"] };
+const real = { allowedCidrs: ["10.20.0.0/16"], adminCidrs: ["10.30.0.0/24"], egress: { restricted: true, destinations: [{ cidr: "10.50.1.17/32", port: 6661 }] } };
 
 describe("preview-time warnings (pulumi.log.warn)", function () {
     this.timeout(60000);
@@ -33,14 +33,32 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
         });
     }
 
-    it("documentation-range CIDRs in allowedCidrs or adminCidrs are named, each with its key", async () => {
+    it("documentation-range CIDRs in allowedCidrs, adminCidrs or egress destinations are named, each with its key", async () => {
         const inside = (range: string) => range.replace(/\.0\/24$/, ".64/26");
         const [a, b, c] = DOCUMENTATION_CIDRS;
         const run = await runConfig(
-            awsConfig({ iguana: { installerUrl: INSTALLER, installerSha256: SHA }, network: { allowedCidrs: ["10.20.0.0/16", inside(a), b], adminCidrs: [inside(c)] } }),
+            awsConfig({
+                iguana: { installerUrl: INSTALLER, installerSha256: SHA },
+                network: {
+                    allowedCidrs: ["10.20.0.0/16", inside(a), b],
+                    adminCidrs: [inside(c)],
+                    egress: {
+                        restricted: true,
+                        destinations: [
+                            { cidr: "10.50.1.17/32", port: 6661 },
+                            { cidr: inside(b), port: 6661 },
+                        ],
+                    },
+                },
+            }),
         );
         const keys = run.mocks.warnings.map((w) => w.split(": ")[0]);
-        assert.deepStrictEqual(keys, ["iguana-ha:network.allowedCidrs[1]", "iguana-ha:network.allowedCidrs[2]", "iguana-ha:network.adminCidrs[0]"]);
+        assert.deepStrictEqual(keys, [
+            "iguana-ha:network.allowedCidrs[1]",
+            "iguana-ha:network.allowedCidrs[2]",
+            "iguana-ha:network.adminCidrs[0]",
+            "iguana-ha:network.egress.destinations[1].cidr",
+        ]);
         assert.match(run.mocks.warnings[0], /documentation range 192\.0\.2\.0\/24 \(RFC 5737\)/);
     });
 

@@ -2,7 +2,7 @@
 import * as ec2 from "@pulumi/aws/ec2";
 import * as vpc from "@pulumi/aws/vpc";
 import { channelRuleGroups } from "./scale";
-import { ROLE_PROBE_PORT } from "../constants";
+import { EGRESS_ALWAYS, NFS_PORT, ROLE_PROBE_PORT } from "../constants";
 import { AwsContext, ingressRule } from "./context";
 import { AwsNetwork } from "./network";
 
@@ -75,16 +75,33 @@ export function createSecurityGroups(ctx: AwsContext, net: AwsNetwork): AwsSecur
             cidrIpv4: network.vpcCidr,
         });
     }
-    new vpc.SecurityGroupEgressRule(
-        `${name}-out-all`,
-        {
-            securityGroupId: workerSg.id,
-            description: floating ? "Egress through each worker's own public address" : "Egress through the NAT gateways",
-            ipProtocol: "-1",
-            cidrIpv4: "0.0.0.0/0",
-            tags,
-        },
-        opts,
-    );
+    createEgressRules(ctx, workerSg);
     return { workerSg, channelSgs };
+}
+
+/** Outbound: everything (`network.egress.restricted` false), or only what EGRESS_ALWAYS names, NFS inside the VPC and the destinations. */
+function createEgressRules(ctx: AwsContext, workerSg: ec2.SecurityGroup): void {
+    const { name, cfg, opts, tags, network, floating, shared } = ctx;
+    const egress = (ruleName: string, args: Omit<vpc.SecurityGroupEgressRuleArgs, "securityGroupId" | "tags">) =>
+        new vpc.SecurityGroupEgressRule(`${name}-${ruleName}`, { securityGroupId: workerSg.id, tags, ...args }, opts);
+    const via = floating ? "through each worker's own public address" : "through the NAT gateways";
+    if (!cfg.network.egress.restricted) {
+        egress("out-all", { description: `Egress ${via}`, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0" });
+        return;
+    }
+    for (const rule of EGRESS_ALWAYS) {
+        egress(`out-${rule.name}`, {
+            description: `${rule.port}/${rule.protocol}: ${rule.reason}`,
+            ipProtocol: rule.protocol,
+            fromPort: rule.port,
+            toPort: rule.port,
+            cidrIpv4: "0.0.0.0/0",
+        });
+    }
+    if (shared) {
+        egress("out-nfs", { description: "NFS to the shared file system's mount targets", ipProtocol: "tcp", fromPort: NFS_PORT, toPort: NFS_PORT, cidrIpv4: network.vpcCidr });
+    }
+    for (const { cidr, port } of cfg.network.egress.destinations) {
+        egress(`out-${port}-${cidr.replace(/[./]/g, "-")}`, { description: `Destination ${cidr} port ${port}`, ipProtocol: "tcp", fromPort: port, toPort: port, cidrIpv4: cidr });
+    }
 }

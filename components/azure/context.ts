@@ -25,7 +25,7 @@ export interface AzureGroupContext extends AzureClusterContext {
     keep: { parent: pulumi.Resource; retainOnDelete: boolean; protect: boolean };
 }
 
-// Inbound rules only: outbound keeps Azure's defaults (egress through the NAT gateways).
+// Inbound rules; outbound ones (network.egress.restricted) are in security.ts.
 export function inboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange">): networkInputs.SecurityRuleArgs {
     return {
         ...args,

@@ -1,9 +1,80 @@
 /** Step 2, the workers' NSG: channel ports from the allowed senders, the dashboard from admins, probes from the load balancer, nothing else from the VNet. */
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
-import { AZURE_NSG_PRIORITY, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
+import { AZURE_NSG_PRIORITY, AZURE_WIRESERVER, EGRESS_ALWAYS, NFS_PORT, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
 import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
+
+function outboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange" | "sourceAddressPrefix">): networkInputs.SecurityRuleArgs {
+    return { ...args, direction: "Outbound", sourcePortRange: "*", sourceAddressPrefix: "*" };
+}
+
+/** With `network.egress.restricted`: only what EGRESS_ALWAYS names, the VM agent, NFS inside the VNet and the destinations; then nothing. */
+function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[] {
+    const { cfg } = ctx;
+    if (!cfg.network.egress.restricted) return [];
+    const rules = EGRESS_ALWAYS.map((rule, i) =>
+        outboundRule({
+            name: `allow-${rule.name}-out`,
+            description: `${rule.port}/${rule.protocol}: ${rule.reason}`,
+            priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + i,
+            access: "Allow",
+            protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
+            destinationAddressPrefix: "*",
+            destinationPortRange: String(rule.port),
+        }),
+    );
+    rules.push(
+        outboundRule({
+            name: "allow-vm-agent-out",
+            description: "The Azure VM agent's WireServer (its port 80 is allowed above)",
+            priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + EGRESS_ALWAYS.length,
+            access: "Allow",
+            protocol: "Tcp",
+            destinationAddressPrefix: AZURE_WIRESERVER.address,
+            destinationPortRange: String(AZURE_WIRESERVER.port),
+        }),
+    );
+    if (ctx.cfg.storage.queueRecovery === "shared") {
+        rules.push(
+            outboundRule({
+                name: "allow-nfs-out",
+                description: "NFS to the shared file share's private endpoint",
+                priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + EGRESS_ALWAYS.length + 1,
+                access: "Allow",
+                protocol: "Tcp",
+                destinationAddressPrefix: "VirtualNetwork",
+                destinationPortRange: String(NFS_PORT),
+            }),
+        );
+    }
+    cfg.network.egress.destinations.forEach(({ cidr, port }, i) =>
+        rules.push(
+            outboundRule({
+                name: `allow-destination-${i + 1}-out`,
+                description: `Destination ${cidr} port ${port}`,
+                priority: AZURE_NSG_PRIORITY.egressDestinationsFrom + i,
+                access: "Allow",
+                protocol: "Tcp",
+                destinationAddressPrefix: cidr,
+                destinationPortRange: String(port),
+            }),
+        ),
+    );
+    rules.push(
+        outboundRule({
+            name: "deny-other-outbound",
+            description:
+                "Nothing else out (Azure's default AllowInternetOutBound and AllowVnetOutBound would allow it); DNS, DHCP and IMDS are platform traffic no NSG rule filters",
+            priority: AZURE_NSG_PRIORITY.denyOtherOutbound,
+            access: "Deny",
+            protocol: "*",
+            destinationAddressPrefix: "*",
+            destinationPortRange: "*",
+        }),
+    );
+    return rules;
+}
 
 export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.NetworkSecurityGroup {
     const { name, cfg, opts, tags, location, resourceGroupName, floating, workerHosts, plan } = ctx;
@@ -79,6 +150,7 @@ export function createWorkerSecurityGroup(ctx: AzureGroupContext): network.Netwo
         // (VPN/ExpressRoute) address reach every worker port. Everything that
         // must reach the workers is allowed above; the rest of the VNet is refused here.
         denyOtherVnetInbound("Nothing else from the VNet, peered networks or on-premises: only the rules above"),
+        ...outboundRules(ctx),
     ];
     return new network.NetworkSecurityGroup(`${name}-workers-nsg`, { resourceGroupName, location, securityRules, tags }, opts);
 }

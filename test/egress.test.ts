@@ -1,0 +1,100 @@
+/**
+ * `network.egress`: open by default (an existing cluster's outbound feeds keep working, with a
+ * preview warning); restricted, the workers reach only the web, time, NFS to their shared file
+ * system and the listed destinations, and the rest is denied. The policy pack holds a stack that
+ * asked for it to that.
+ */
+import * as assert from "assert";
+import { EGRESS_ALWAYS } from "../components/constants";
+import { egressRestrictedWhenAsked } from "../policy/policies";
+import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { packViolations, stackViolations } from "./policy-harness";
+
+const AWS_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
+const NSG = "azure-native:network:NetworkSecurityGroup";
+const DESTINATION = { cidr: "10.50.1.17/32", port: 6661 };
+const RESTRICTED = { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, destinations: [DESTINATION] } };
+
+const awsRules = (run: StackRun) => run.ofType(AWS_EGRESS).map((r) => [r.name, r.inputs.ipProtocol, r.inputs.fromPort, r.inputs.toPort, r.inputs.cidrIpv4]);
+const outbound = (run: StackRun) =>
+    run
+        .one(NSG, "iguana-workers-nsg")
+        .inputs.securityRules.filter((r: any) => r.direction === "Outbound")
+        .map((r: any) => [r.name, r.priority, r.access, r.protocol, r.destinationAddressPrefix, r.destinationPortRange]);
+
+describe("network.egress: what the workers may connect to", function () {
+    this.timeout(60000);
+
+    it("open by default: AWS one all-traffic rule, Azure no outbound rule; the preview warns", async () => {
+        for (const stack of ["aws-dev", "azure-dev"]) {
+            const run = await runStack(stack);
+            if (stack === "aws-dev") assert.deepStrictEqual(awsRules(run), [["iguana-out-all", "-1", undefined, undefined, "0.0.0.0/0"]]);
+            else assert.deepStrictEqual(outbound(run), []);
+            assert.ok(
+                run.mocks.warnings.some((w) => w.startsWith("iguana-ha:network.egress.restricted: is false")),
+                `${stack}: ${run.mocks.warnings.join("\n")}`,
+            );
+        }
+    });
+
+    it("AWS restricted: 443, 80 and NTP anywhere, each destination on its port, nothing else", async () => {
+        const run = await runConfig(awsConfig({ network: RESTRICTED }));
+        assert.deepStrictEqual(awsRules(run), [
+            ["iguana-out-https", "tcp", 443, 443, "0.0.0.0/0"],
+            ["iguana-out-http", "tcp", 80, 80, "0.0.0.0/0"],
+            ["iguana-out-ntp", "udp", 123, 123, "0.0.0.0/0"],
+            ["iguana-out-6661-10-50-1-17-32", "tcp", 6661, 6661, "10.50.1.17/32"],
+        ]);
+        const sg = run.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
+        assert.ok(
+            run.ofType(AWS_EGRESS).every((r) => r.inputs.securityGroupId === sg.id && r.inputs.description),
+            "on the workers' group, each rule saying why",
+        );
+        assert.strictEqual(sg.inputs.egress, undefined, "no inline egress rule beside them");
+    });
+
+    it("AWS restricted with shared storage: NFS to the VPC for the EFS mount targets", async () => {
+        const run = await runConfig(awsConfig({ network: RESTRICTED, storage: { queueRecovery: "shared" } }));
+        assert.deepStrictEqual(
+            awsRules(run).find((r) => r[0] === "iguana-out-nfs"),
+            ["iguana-out-nfs", "tcp", 2049, 2049, "10.40.0.0/16"],
+        );
+    });
+
+    it("Azure restricted: the same ports, the VM agent, each destination, then a deny of everything", async () => {
+        const run = await runConfig(azureConfig({ network: RESTRICTED, storage: { queueRecovery: "shared" } }));
+        assert.deepStrictEqual(outbound(run), [
+            ["allow-https-out", 100, "Allow", "Tcp", "*", "443"],
+            ["allow-http-out", 101, "Allow", "Tcp", "*", "80"],
+            ["allow-ntp-out", 102, "Allow", "Udp", "*", "123"],
+            ["allow-vm-agent-out", 103, "Allow", "Tcp", "168.63.129.16", "32526"],
+            ["allow-nfs-out", 104, "Allow", "Tcp", "VirtualNetwork", "2049"],
+            ["allow-destination-1-out", 200, "Allow", "Tcp", "10.50.1.17/32", "6661"],
+            ["deny-other-outbound", 4000, "Deny", "*", "*", "*"],
+        ]);
+        assert.strictEqual(EGRESS_ALWAYS.length, 3);
+    });
+
+    it("the prod stacks restrict it, and pass egress-restricted-when-asked", async () => {
+        for (const stack of ["aws-prod", "azure-prod"]) {
+            const run = await runStack(stack);
+            assert.deepStrictEqual(await packViolations(run.mocks.resources, { egressRestricted: true, deletionProtection: true }), [], stack);
+            assert.ok(!run.mocks.warnings.some((w) => w.includes("network.egress.restricted")), stack);
+        }
+    });
+
+    it("policy: an all-traffic or every-port rule, or an NSG without a final outbound deny, fails a restricted stack", async () => {
+        const rule = (props: Record<string, unknown>) => ({ type: AWS_EGRESS, name: "iguana-out", props });
+        const asked = { egressRestricted: true };
+        assert.deepStrictEqual(await stackViolations(egressRestrictedWhenAsked, [rule({ ipProtocol: "tcp", fromPort: 443, toPort: 443 })], asked), []);
+        assert.match((await stackViolations(egressRestrictedWhenAsked, [rule({ ipProtocol: "-1" })], asked))[0], /opens every protocol or port/);
+        assert.match((await stackViolations(egressRestrictedWhenAsked, [rule({ ipProtocol: "tcp", fromPort: 0, toPort: 65535 })], asked))[0], /every protocol or port/);
+        assert.deepStrictEqual(await stackViolations(egressRestrictedWhenAsked, [rule({ ipProtocol: "-1" })], {}), [], "not asked: open is allowed");
+
+        const open = await runConfig(azureConfig());
+        const nsg = { type: NSG, name: "iguana-workers-nsg", props: open.one(NSG, "iguana-workers-nsg").inputs };
+        assert.match((await stackViolations(egressRestrictedWhenAsked, [nsg], asked))[0], /does not deny outbound traffic/);
+        const restricted = await runConfig(azureConfig({ network: RESTRICTED }));
+        assert.deepStrictEqual(await stackViolations(egressRestrictedWhenAsked, [{ ...nsg, props: restricted.one(NSG, "iguana-workers-nsg").inputs }], asked), []);
+    });
+});
