@@ -216,6 +216,12 @@ export interface BackupArgs {
     everyHours?: number;
     /** Days each recovery point is kept, 1-365 (default 35). */
     retentionDays?: number;
+    /**
+     * AWS only: a second region every recovery point is copied to, into a vault under a key of that
+     * region, kept as long (default none). What a disaster-recovery stack restores from
+     * (docs/operations.md#disaster-recovery).
+     */
+    copyToRegion?: string;
 }
 
 /** The arguments of HaIguanaCluster. */

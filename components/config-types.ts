@@ -106,6 +106,8 @@ export interface BackupConfig {
     everyHours: number;
     /** Days a recovery point is kept. */
     retentionDays: number;
+    /** AWS: the region each recovery point is also copied to. */
+    copyToRegion?: string;
 }
 
 /** A validated configuration with every default filled in. */

@@ -296,7 +296,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
     const alerts = readAlerts(r, raw.alerts);
-    const backup = readBackup(r, raw.backup, context);
+    const backup = readBackup(r, raw.backup, context, region);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -1076,7 +1076,7 @@ function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig
     return { flowLogs, retentionDays };
 }
 
-function readBackup(r: Reader, value: unknown, context: LeafContext): BackupConfig {
+function readBackup(r: Reader, value: unknown, context: LeafContext, region: string | undefined): BackupConfig {
     const obj = r.object("backup", value, NESTED_KEYS.backup) ?? {};
     const enabled = readLeaf<boolean>(r, "backup.enabled", obj.enabled, context)!;
     const everyHours = readLeaf<number>(r, "backup.everyHours", obj.everyHours, context)!;
@@ -1085,12 +1085,26 @@ function readBackup(r: Reader, value: unknown, context: LeafContext): BackupConf
     if (obj.everyHours !== undefined && Number.isInteger(everyHours) && !schedules.includes(everyHours)) {
         r.report("backup.everyHours", `${everyHours} h is not a schedule both clouds take; allowed: ${schedules.join(", ")}`);
     }
+    const copyToRegion = obj.copyToRegion === undefined ? undefined : r.string("backup.copyToRegion", obj.copyToRegion);
+    if (copyToRegion !== undefined && context.cloud === "azure") {
+        r.report(
+            "backup.copyToRegion",
+            "is an AWS setting: Azure Disk Backup keeps a disk's snapshots in the disk's region (docs/operations.md#disaster-recovery); remove the key",
+        );
+    } else if (copyToRegion !== undefined && context.cloud === "aws") {
+        const guess = closest(copyToRegion, AWS_REGIONS);
+        if (!AWS_REGIONS.includes(copyToRegion)) {
+            r.report("backup.copyToRegion", `"${copyToRegion}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-west-2`);
+        } else if (copyToRegion === region) {
+            r.report("backup.copyToRegion", `is the cluster's own region ${region}: a copy there survives nothing the original would not; name another region`);
+        }
+    }
     if (!enabled) {
-        for (const key of ["everyHours", "retentionDays"] as const) {
+        for (const key of ["everyHours", "retentionDays", "copyToRegion"] as const) {
             if (obj[key] !== undefined) r.report(`backup.${key}`, "sets backups, but backup.enabled is false: remove the key, or turn backups on");
         }
     }
-    return { enabled, everyHours, retentionDays };
+    return { enabled, everyHours, retentionDays, ...(copyToRegion !== undefined && context.cloud === "aws" ? { copyToRegion } : {}) };
 }
 
 /** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */

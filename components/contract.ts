@@ -460,6 +460,12 @@ export const CONTRACT = {
                 default: () => DEFAULTS.backupRetentionDays,
                 summary: `Days each recovery point is kept, ${range(BACKUP_RETENTION_DAYS)} (default ${DEFAULTS.backupRetentionDays}).`,
             },
+            copyToRegion: {
+                kind: "string",
+                only: "aws",
+                summary:
+                    "AWS only: a second region every recovery point is copied to, into a vault under a key of that region, kept as long (default none). What a disaster-recovery stack restores from (docs/operations.md#disaster-recovery).",
+            },
         },
     },
 } satisfies Record<string, TopLevelSpec>;

@@ -120,8 +120,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
 
     private computedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
         const { type, name, inputs } = args;
-        // An AWS resource lives in its provider's region, as its ARN and addresses say.
-        const region = this.awsRegion(args.provider);
+        // An AWS resource lives in its own `region` argument's region, or its provider's, as its ARN and addresses say.
+        const region = typeof inputs.region === "string" ? inputs.region : this.awsRegion(args.provider);
         const arn = (service: string, resource: string) => this.placeholder(`arn:aws:${service}:${region}:${MOCK_AWS_ACCOUNT_ID}:${resource}`);
         switch (type) {
             case "pulumi:pulumi:StackReference": {

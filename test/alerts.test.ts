@@ -32,7 +32,7 @@ describe("alerts", function () {
         const channels = Array.from({ length: 60 }, (_, i) => ({ name: `feed-${i}`, protocol: "llp", port: 10000 + i }));
         const run = await runConfig(awsConfig({ channels, alerts: { emails: EMAILS } }));
         const [topic] = run.ofType(T.topic);
-        const [key] = run.ofType(T.key);
+        const key = run.one(T.key, "iguana-key");
         assert.strictEqual(topic.inputs.kmsMasterKeyId, key.id, "the topic is encrypted with the project key");
         const publish = JSON.parse(key.inputs.policy).Statement.find((s: { Principal: { Service?: string } }) => s.Principal.Service === "cloudwatch.amazonaws.com");
         assert.deepStrictEqual(publish?.Action, ["kms:Decrypt", "kms:GenerateDataKey*"], "CloudWatch alarms may publish to the encrypted topic");

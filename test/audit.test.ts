@@ -36,7 +36,7 @@ describe("audit: flow logs", function () {
     for (const stack of ["aws-dev", "aws-prod"]) {
         it(`${stack}: all VPC traffic to a log group encrypted with the project key, kept six years and by destroy`, async () => {
             const run = await runStack(stack);
-            const [key] = run.ofType(T.key);
+            const key = run.one(T.key, "iguana-key");
             const group = run.one(T.logGroup, "iguana-flow-logs");
             assert.deepStrictEqual([group.inputs.kmsKeyId, group.inputs.retentionInDays, group.retainOnDelete], [key.state.arn, DEFAULTS.auditRetentionDays, true]);
             const flowLog = run.one(T.flowLog, "iguana-flow-logs");
@@ -74,7 +74,7 @@ describe("audit: flow logs", function () {
         const off = await runConfig(awsConfig({ audit: { flowLogs: false } }));
         for (const type of [T.logGroup, T.flowLog]) assert.deepStrictEqual(off.ofType(type), [], type);
         assert.ok(!off.ofType(T.role).some((r) => r.name === "iguana-flow-logs"));
-        const statements = JSON.parse(off.ofType(T.key)[0].inputs.policy).Statement;
+        const statements = JSON.parse(off.one(T.key, "iguana-key").inputs.policy).Statement;
         assert.deepStrictEqual(
             statements.map((s: { Sid: string }) => s.Sid),
             ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic"],

@@ -41,10 +41,15 @@ function assertAwsInvariants(
         [zoneOfSubnet(wk1.inputs.subnetId), zoneOfSubnet(wk2.inputs.subnetId)],
     );
 
-    const key = run.ofType(T.key);
-    assert.strictEqual(key.length, 1);
-    assert.strictEqual(key[0].inputs.enableKeyRotation, true, "KMS key rotation on");
-    const keyArn = key[0].state.arn;
+    // The project key; with backup.copyToRegion, one more in that region for the copies.
+    const keys = run.ofType(T.key);
+    const copies = run.ofType("aws:backup/vault:Vault").some((v) => v.name === "iguana-backup-copy");
+    assert.deepStrictEqual(keys.map((k) => k.name).sort(), ["iguana-key", ...(copies ? ["iguana-backup-copy-key"] : [])].sort());
+    assert.ok(
+        keys.every((k) => k.inputs.enableKeyRotation === true),
+        "KMS key rotation on",
+    );
+    const keyArn = run.one(T.key, "iguana-key").state.arn;
     for (const instance of instances) {
         assert.strictEqual(instance.inputs.metadataOptions.httpTokens, "required", `${instance.name}: IMDSv2 required`);
         assert.strictEqual(instance.inputs.rootBlockDevice.encrypted, true, `${instance.name}: root encrypted`);

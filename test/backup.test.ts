@@ -11,7 +11,12 @@ import { DEFAULTS } from "../components/constants";
 import { awsBackupSchedule } from "../components/aws/backup";
 import { DISK_BACKUP_READER_ROLE, DISK_SNAPSHOT_CONTRIBUTOR_ROLE, azureBackupSchedule } from "../components/azure/backup";
 import { backupsOn } from "../policy/policies";
-import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { HaIguanaCluster, HaIguanaClusterArgs } from "../components";
+import { evaluate } from "../offline/evaluate";
+import * as path from "path";
+import { StackRun, awsConfig, azureConfig, runConfig, runPlan, runStack, wrapRun } from "./helpers";
+import { readStackConfig } from "../offline/stack-config";
+import { program } from "../components/program";
 import { packViolations, stackViolations } from "./policy-harness";
 
 const T = {
@@ -40,7 +45,7 @@ describe("backup: the queue disks on a schedule", function () {
     describe("AWS", () => {
         it("aws-dev: every 4 hours into a vault under the project key, kept 35 days, the vault kept by destroy", async () => {
             const run = await runStack("aws-dev");
-            const [key] = run.ofType(T.key);
+            const key = run.one(T.key, "iguana-key");
             const vault = run.one(T.vault, "iguana-backup");
             assert.deepStrictEqual([vault.inputs.kmsKeyArn, vault.retainOnDelete], [key.state.arn, true]);
             const [rule] = run.one(T.plan, "iguana-backup").inputs.rules;
@@ -87,6 +92,31 @@ describe("backup: the queue disks on a schedule", function () {
             const [rule] = run.one(T.plan, "iguana-backup").inputs.rules;
             assert.deepStrictEqual([rule.ruleName, rule.schedule, rule.lifecycle.deleteAfter], ["every-24h", "cron(0 0 * * ? *)", 7]);
             assert.deepStrictEqual([4, 6, 8, 12].map(awsBackupSchedule), ["cron(0 0/4 * * ? *)", "cron(0 0/6 * * ? *)", "cron(0 0/8 * * ? *)", "cron(0 0/12 * * ? *)"]);
+        });
+
+        it("copyToRegion: every recovery point is copied to a kept vault in that region, under a key of that region, kept as long", async () => {
+            const run = await runConfig(awsConfig({ backup: { copyToRegion: "eu-central-1" } }));
+            const key = run.one(T.key, "iguana-backup-copy-key");
+            const copy = run.one(T.vault, "iguana-backup-copy");
+            assert.deepStrictEqual([key.inputs.region, key.inputs.enableKeyRotation, key.retainOnDelete], ["eu-central-1", true, true]);
+            assert.deepStrictEqual([copy.inputs.region, copy.inputs.kmsKeyArn, copy.retainOnDelete], ["eu-central-1", key.state.arn, true]);
+            const [rule] = run.one(T.plan, "iguana-backup").inputs.rules;
+            assert.deepStrictEqual(rule.copyActions, [{ destinationVaultArn: copy.state.arn, lifecycle: { deleteAfter: DEFAULTS.backupRetentionDays } }]);
+            assert.strictEqual(run.one(T.vault, "iguana-backup").inputs.region, undefined, "the first vault stays in the cluster's region");
+            assert.deepStrictEqual(await packViolations(run.mocks.resources, {}), [], "the copy vault's key is the stack's");
+        });
+
+        it("copyToRegion: a library user's provider region equal to it fails the preview", async () => {
+            const raw = {
+                cloud: "aws",
+                channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+                network: { allowedCidrs: ["198.51.100.0/24"] },
+                backup: { copyToRegion: "eu-west-1" },
+            };
+            await assert.rejects(
+                evaluate({ stack: "lib", config: { "aws:region": "eu-west-1" }, run: () => new HaIguanaCluster("lib", raw as unknown as HaIguanaClusterArgs) }),
+                (error: Error) => /backup\.copyToRegion: eu-west-1 is the cluster's own region/.test(error.message),
+            );
         });
     });
 
@@ -160,6 +190,32 @@ describe("backup: the queue disks on a schedule", function () {
             assert.deepStrictEqual(backupResources(run), []);
             assert.ok(run.mocks.resources.length > 20, "the cluster itself is still built");
         }
+    });
+
+    describe("disaster recovery (examples/dr/Pulumi.aws-dr.yaml)", () => {
+        const DR_STACK_FILE = path.join(__dirname, "..", "examples", "dr", "Pulumi.aws-dr.yaml");
+
+        it("aws-prod copies every backup to us-west-2, where the DR example builds the pair from the copies and copies its own back", async () => {
+            const [copy] = (await runStack("aws-prod")).ofType(T.vault).filter((v) => v.name === "iguana-backup-copy");
+            assert.strictEqual(copy.inputs.region, "us-west-2");
+            const { config, secretKeys } = readStackConfig("aws-dr", DR_STACK_FILE);
+            const run = wrapRun(await evaluate({ stack: "aws-dr", config, secretKeys, run: () => program() }));
+            assert.deepStrictEqual(
+                run.ofType(T.volume).map((v) => [v.name, v.inputs.availabilityZone, v.inputs.snapshotId]),
+                [
+                    ["iguana-wk1-data", "us-west-2a", "snap-0123456789abcdef0"],
+                    ["iguana-wk2-data", "us-west-2b", "snap-0fedcba9876543210"],
+                ],
+            );
+            assert.strictEqual(run.one(T.vault, "iguana-backup-copy").inputs.region, "us-east-2", "the way home");
+            assert.deepStrictEqual(await packViolations(run.mocks.resources, { dedicated: true, deletionProtection: true, egressRestricted: true }), []);
+        });
+
+        it("plans offline as the runbook says (npm run plan -- --stack-file ...)", async () => {
+            const { code, stdout, stderr } = await runPlan("--stack-file", DR_STACK_FILE);
+            assert.strictEqual(code, 0, stderr);
+            assert.match(stdout, /snapshotId=snap-0123456789abcdef0/);
+        });
     });
 
     describe("policy backups-on", () => {

@@ -307,6 +307,19 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ["a backup schedule with backups off", azure({ backup: { enabled: false, everyHours: 12 } }), "iguana-ha:backup.everyHours", ["backup.enabled is false"]],
     ["a misspelt backup key", aws({ backup: { retention: 30 } }), "iguana-ha:backup.retention", ["retentionDays"]],
     [
+        "backup copies to a misspelt region",
+        aws({ backup: { copyToRegion: "us-west2" } }),
+        "iguana-ha:backup.copyToRegion",
+        ['"us-west2" is not an AWS region', "did you mean us-west-2?"],
+    ],
+    ["backup copies to the cluster's own region", aws({ backup: { copyToRegion: "eu-west-1" } }), "iguana-ha:backup.copyToRegion", ["is the cluster's own region eu-west-1"]],
+    [
+        "backup copies to another region on Azure",
+        azure({ backup: { copyToRegion: "northeurope" } }),
+        "iguana-ha:backup.copyToRegion",
+        ["is an AWS setting", "in the disk's region"],
+    ],
+    [
         "egress destinations with egress open",
         aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { destinations: [{ cidr: "10.50.1.17/32", port: 6661 }] } } }),
         "iguana-ha:network.egress.destinations",

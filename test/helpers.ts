@@ -27,7 +27,8 @@ export interface StackRun {
     one(type: string, name: string): RecordedResource;
 }
 
-function wrap(result: { outputs: any; mocks: RecordingMocks }): StackRun {
+/** A StackRun over an evaluation's result (outputs and recorded resources). */
+export function wrapRun(result: { outputs: any; mocks: RecordingMocks }): StackRun {
     const { outputs, mocks } = result;
     return {
         outputs,
@@ -73,7 +74,7 @@ export async function runStack(stack: string, options: { fresh?: boolean } = {})
             deepFreeze(result.outputs);
             deepFreeze(mocks.resources);
             deepFreeze(mocks.calls);
-            return Object.freeze(wrap(result));
+            return Object.freeze(wrapRun(result));
         });
         stackRuns.set(stack, run);
         run.catch(() => stackRuns.delete(stack));
@@ -128,7 +129,7 @@ export function assertNoPeerFence(guards: Record<string, GuardFiles>): void {
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */
 export async function runConfig(values: Record<string, unknown>, stack = "test"): Promise<StackRun> {
-    return wrap(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), run: () => program() }));
+    return wrapRun(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), run: () => program() }));
 }
 
 /** A small valid AWS configuration to vary in edge-case tests. */

@@ -41,7 +41,7 @@ describe("restore and rebuild: a worker's disk from a recovery point", function 
     it("AWS: WK2's volume is built from its snapshot, encrypted with the project key at the configured size; WK1's is empty", async () => {
         const run = await runConfig(awsConfig({ storage: { restoreFrom: { wk2: SNAPSHOT } }, workers: { dataDiskGb: 200 } }));
         const volumes = byName(run, T.volume);
-        const [key] = run.ofType(T.key);
+        const key = run.one(T.key, "iguana-key");
         assert.deepStrictEqual(
             [volumes["iguana-wk2-data"].inputs.snapshotId, volumes["iguana-wk2-data"].inputs.size, volumes["iguana-wk2-data"].inputs.kmsKeyId],
             [SNAPSHOT, 200, key.state.arn],

@@ -9,6 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as backup from "@pulumi/aws/backup";
 import * as iam from "@pulumi/aws/iam";
+import * as kms from "@pulumi/aws/kms";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import { AwsSharedStorage } from "./storage";
@@ -16,6 +17,8 @@ import { AwsWorker } from "./workers";
 
 export interface AwsBackup {
     vault: backup.Vault;
+    /** The vault in `backup.copyToRegion` every recovery point is copied to. */
+    copyVault?: backup.Vault;
     plan: backup.Plan;
     selection: backup.Selection;
 }
@@ -65,6 +68,7 @@ export function createBackup(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                 opts,
             ),
     );
+    const copyVault = createCopyVault(ctx, identity);
     const plan = new backup.Plan(
         `${name}-backup`,
         {
@@ -78,6 +82,7 @@ export function createBackup(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                     completionWindow: 180,
                     lifecycle: { deleteAfter: cfg.backup.retentionDays },
                     recoveryPointTags: { ...tags },
+                    copyActions: copyVault ? [{ destinationVaultArn: copyVault.arn, lifecycle: { deleteAfter: cfg.backup.retentionDays } }] : undefined,
                 },
             ],
             tags,
@@ -87,5 +92,27 @@ export function createBackup(ctx: AwsContext, identity: AwsIdentity, workers: Aw
     const queueArns = sharedFs ? [sharedFs.fileSystem.arn] : workers.map((w) => w.volume!.arn);
     // After the policies: a selection whose role cannot act yet fails its first backup.
     const selection = new backup.Selection(`${name}-backup`, { planId: plan.id, iamRoleArn: role.arn, resources: queueArns }, { ...opts, dependsOn: attachments });
-    return { vault, plan, selection };
+    return { vault, plan, selection, copyVault };
+}
+
+/**
+ * `backup.copyToRegion`: a vault in that region, under a key of that region (a KMS key serves one
+ * region), both kept by destroy. The resources name their region themselves, through the same
+ * provider and credentials.
+ */
+function createCopyVault(ctx: AwsContext, identity: AwsIdentity): backup.Vault | undefined {
+    const { name, cfg, tags, parent } = ctx;
+    const copyTo = cfg.backup.copyToRegion;
+    if (!copyTo) return undefined;
+    // A config that names no region (a library user's) is checked against the provider's here.
+    const region = ctx.region.apply((own) => {
+        if (own === copyTo) throw new pulumi.ResourceError(`backup.copyToRegion: ${copyTo} is the cluster's own region: name another region`, parent, true);
+        return copyTo;
+    });
+    const key = new kms.Key(
+        `${name}-backup-copy-key`,
+        { region, description: `${name}: encrypts the copies of the Iguana queue's backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
+        identity.keep,
+    );
+    return new backup.Vault(`${name}-backup-copy`, { region, kmsKeyArn: key.arn, tags: { ...tags, holds: "iguana-queue-backups" } }, { ...identity.keep, dependsOn: [key] });
 }

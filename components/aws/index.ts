@@ -67,6 +67,8 @@ export interface AwsClusterResources {
     backupVault?: backup.Vault;
     /** The backup plan: its schedule and retention. */
     backupPlan?: backup.Plan;
+    /** The vault in `backup.copyToRegion` the recovery points are copied to. */
+    backupCopyVault?: backup.Vault;
 }
 
 export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { aws: AwsClusterResources } {
@@ -102,6 +104,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         alarms: alerts.alarms,
         backupVault: backups?.vault,
         backupPlan: backups?.plan,
+        backupCopyVault: backups?.copyVault,
     });
 
     if (floatingVip) {
