@@ -63,6 +63,11 @@ const AZURE_FLOW_LOG = "azure-native:network:FlowLog";
 
 const INTERNET = new Set(["0.0.0.0/0", "*", "Internet", "any", "::/0"]);
 
+/** The ARNs of the stack's own KMS keys: what its encrypted resources must name. */
+function stackKeyArns(args: StackValidationArgs): Set<string> {
+    return new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+}
+
 function forbiddenPorts(cfg: GuardrailConfig): number[] {
     return [...new Set([SSH_PORT, RDP_PORT, ...Object.values(EDITION_WEB_PORT), ...(cfg.webPort ? [cfg.webPort] : [])])];
 }
@@ -85,7 +90,7 @@ export const ebsEncryptedWithProjectKey: StackValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "critical",
     validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        const keyArns = stackKeyArns(args);
         const check = (what: string, encrypted: unknown, kmsKeyId: unknown, urn: string) => {
             if (encrypted !== true) {
                 report(`${what} is not encrypted: set encrypted: true with the project's KMS key.`, urn);
@@ -111,7 +116,7 @@ export const efsEncryptedWithProjectKey: StackValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "critical",
     validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        const keyArns = stackKeyArns(args);
         for (const r of args.resources.filter((x) => x.type === AWS_EFS)) {
             if (r.props.encrypted !== true) {
                 report(`EFS file system ${r.name} is not encrypted: set encrypted: true with the project's KMS key.`, r.urn);
@@ -185,7 +190,7 @@ export const leaseStoreRequiredAndPrivate: StackValidationPolicy = {
                 worker.urn,
             );
         }
-        const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+        const keyArns = stackKeyArns(args);
         for (const store of leaseStores) {
             const p = store.props;
             if (store.type === AWS_DYNAMODB_TABLE) {
@@ -406,7 +411,7 @@ export const flowLogsOn: StackValidationPolicy = {
         if (has(AWS_INSTANCE)) {
             const flowLogs = args.resources.filter((r) => r.type === AWS_FLOW_LOG);
             if (flowLogs.length === 0) report("the stack has EC2 workers but no VPC flow log: add one (audit.flowLogs).");
-            const keyArns = new Set(args.resources.filter((r) => r.type === AWS_KMS_KEY).map((r) => r.props.arn));
+            const keyArns = stackKeyArns(args);
             for (const flowLog of flowLogs) {
                 if (flowLog.props.trafficType !== "ALL") report(`flow log ${flowLog.name} records ${flowLog.props.trafficType} traffic only: set trafficType: ALL.`, flowLog.urn);
             }
@@ -487,7 +492,7 @@ export const backupsOn: StackValidationPolicy = {
         for (const data of [...of(AWS_VOLUME), ...of(AWS_EFS)]) {
             if (!selected.has(data.props.arn)) report(`${data.type} ${data.name} is in no AWS Backup selection: back it up (backup.enabled).`, data.urn);
         }
-        const keyArns = new Set(of(AWS_KMS_KEY).map((r) => r.props.arn));
+        const keyArns = stackKeyArns(args);
         for (const vault of of(AWS_BACKUP_VAULT)) {
             if (!keyArns.has(vault.props.kmsKeyArn))
                 report(`backup vault ${vault.name} is not encrypted with a KMS key of the stack: set kmsKeyArn to the project key.`, vault.urn);
