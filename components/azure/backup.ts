@@ -74,7 +74,7 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
                         dataStore: OPERATIONAL_STORE,
                         trigger: {
                             objectType: "ScheduleBasedTriggerContext",
-                            schedule: { repeatingTimeIntervals: [azureBackupSchedule(cfg.backup.everyHours)], timeZone: "UTC" },
+                            schedule: { repeatingTimeIntervals: [azureBackupSchedule(cfg.backup.everyHours)] },
                             taggingCriteria: [{ isDefault: true, taggingPriority: 99, tagInfo: { tagName: "Default" } }],
                         },
                     },
