@@ -75,6 +75,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
      * there is created, unless the subscription opted out): getNetworkWatcher finds every other.
      */
     readonly regionsWithoutNetworkWatcher = new Set<string>();
+    /**
+     * Subscription features (`Microsoft.Compute/EncryptionAtHost`) by state, where not
+     * "Registered"; a feature never registered is not found, as Azure answers.
+     */
+    readonly featureStates = new Map<string, string>();
     /** The outputs of other stacks, by stack name: what a StackReference reads. */
     readonly stackOutputs: Record<string, Record<string, unknown>> = {};
 
@@ -286,6 +291,14 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 }
                 const id = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/resourceGroups/${resourceGroupName}/providers/Microsoft.Network/networkWatchers/${networkWatcherName}`;
                 return { id, name: networkWatcherName, location, provisioningState: "Succeeded" };
+            }
+            case "azure-native:features:getSubscriptionFeatureRegistration": {
+                const { providerNamespace, featureName } = args.inputs;
+                const feature = `${providerNamespace}/${featureName}`;
+                const state = this.featureStates.get(feature) ?? "Registered";
+                if (state === "NotFound") throw new Error(`SubscriptionFeatureRegistrationNotFound: the feature ${feature} is not registered in subscription ${MOCK_AZURE_SUBSCRIPTION_ID}`);
+                const id = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/providers/Microsoft.Features/featureProviders/${providerNamespace}/subscriptionFeatureRegistrations/${featureName}`;
+                return { id, name: featureName, properties: { featureName, providerNamespace, state } };
             }
             case "azure-native:authorization:getClientConfig":
                 return { subscriptionId: this.placeholder(MOCK_AZURE_SUBSCRIPTION_ID), tenantId: MOCK_AZURE_TENANT_ID, clientId: "mock-client", objectId: "mock-object" };

@@ -2,6 +2,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
+import * as features from "@pulumi/azure-native/features";
 import * as network from "@pulumi/azure-native/network";
 import * as storage from "@pulumi/azure-native/storage";
 import { azureArchitecture, dedicatedHostSku } from "./sizes";
@@ -144,6 +145,21 @@ export function createWorkerNics(
 }
 
 /** What a worker's VM is built from: its NIC and disk, and what its custom data names. */
+/** `workers.encryptionAtHost` needs a feature the subscription registers once; found missing at preview, with what to do, not when the first VM is refused. */
+export function encryptionAtHostRegistered(ctx: AzureGroupContext): pulumi.Output<boolean> {
+    const { parent } = ctx;
+    const fix =
+        "register it once (az feature register --namespace Microsoft.Compute --name EncryptionAtHost, wait until az feature show says Registered, then az provider register -n Microsoft.Compute), or set workers.encryptionAtHost: false";
+    const fail = (state: string) => {
+        throw new pulumi.ResourceError(`workers.encryptionAtHost: the subscription's Microsoft.Compute/EncryptionAtHost feature is ${state}: ${fix}`, parent, true);
+    };
+    const found = features.getSubscriptionFeatureRegistration({ providerNamespace: "Microsoft.Compute", featureName: "EncryptionAtHost" }, { parent }).then(
+        (registration) => registration.properties.state === "Registered" || fail(registration.properties.state ?? "in an unknown state"),
+        () => fail("not registered"),
+    );
+    return pulumi.output(found);
+}
+
 export interface AzureWorkerVmInputs {
     plan: WorkerPlan;
     nic: network.NetworkInterface;
@@ -198,7 +214,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
             hardwareProfile: { vmSize: cfg.workers.size },
             identity: { type: "SystemAssigned" },
             host: hosts ? { id: hosts[plan.index].id } : undefined,
-            securityProfile: cfg.workers.encryptionAtHost ? { encryptionAtHost: true } : undefined,
+            securityProfile: cfg.workers.encryptionAtHost ? { encryptionAtHost: encryptionAtHostRegistered(ctx) } : undefined,
             networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: "Detach" }] },
             osProfile: {
                 computerName: `${name}-${plan.name}`,
