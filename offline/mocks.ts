@@ -296,7 +296,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 const { providerNamespace, featureName } = args.inputs;
                 const feature = `${providerNamespace}/${featureName}`;
                 const state = this.featureStates.get(feature) ?? "Registered";
-                if (state === "NotFound") throw new Error(`SubscriptionFeatureRegistrationNotFound: the feature ${feature} is not registered in subscription ${MOCK_AZURE_SUBSCRIPTION_ID}`);
+                if (state === "NotFound")
+                    throw new Error(`SubscriptionFeatureRegistrationNotFound: the feature ${feature} is not registered in subscription ${MOCK_AZURE_SUBSCRIPTION_ID}`);
                 const id = `/subscriptions/${MOCK_AZURE_SUBSCRIPTION_ID}/providers/Microsoft.Features/featureProviders/${providerNamespace}/subscriptionFeatureRegistrations/${featureName}`;
                 return { id, name: featureName, properties: { featureName, providerNamespace, state } };
             }
