@@ -189,6 +189,8 @@ export const HOLDS_FLOW_LOGS = "iguana-flow-logs";
 export const AZURE_NETWORK_WATCHER = { resourceGroup: "NetworkWatcherRG", namePrefix: "NetworkWatcher_" } as const;
 /** The `holds` tag of the Azure public IP that is the VIP (the policy pack finds it by this). */
 export const HOLDS_VIP = "iguana-vip";
+/** The `holds` tag of what keeps the queue's recovery points: the backup vaults, Azure's snapshots' group. */
+export const HOLDS_BACKUPS = "iguana-queue-backups";
 
 /** The dashboard's listener (AWS target group and listener `<cluster>-dashboard`, the Azure LB rule): no channel may take the name. */
 export const DASHBOARD_LISTENER = "dashboard";

@@ -6,6 +6,7 @@ import * as assert from "assert";
 import { listStacks, loadStackClusterConfig } from "../offline/stack-config";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 import { RecordedResource } from "../offline/mocks";
+import { HOLDS_BACKUPS } from "../components/constants";
 
 const AWS_DATA = ["aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem", "aws:cloudwatch/logGroup:LogGroup", "aws:backup/vault:Vault"];
 // The flow logs' account keeps its lifecycle rule: kept logs are still deleted after their retention.
@@ -17,7 +18,7 @@ const AZURE_DATA = [
     "azure-native:dataprotection:BackupVault",
 ];
 /** Where Azure Disk Backup writes its snapshots: a resource group that holds recovery points. */
-const isSnapshotGroup = (r: RecordedResource) => r.type === RG && r.inputs.tags?.holds === "iguana-queue-backups";
+const isSnapshotGroup = (r: RecordedResource) => r.type === RG && r.inputs.tags?.holds === HOLDS_BACKUPS;
 const RG = "azure-native:resources:ResourceGroup";
 const AWS_LEASE_TABLE = "aws:dynamodb/table:Table";
 

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as backup from "@pulumi/aws/backup";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
+import { HOLDS_BACKUPS } from "../constants";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import { AwsSharedStorage } from "./storage";
@@ -36,7 +37,7 @@ export function createBackup(ctx: AwsContext, identity: AwsIdentity, workers: Aw
     if (!cfg.backup.enabled) return undefined;
     const vault = new backup.Vault(
         `${name}-backup`,
-        { kmsKeyArn: identity.key.arn, tags: { ...tags, holds: "iguana-queue-backups" } },
+        { kmsKeyArn: identity.key.arn, tags: { ...tags, holds: HOLDS_BACKUPS } },
         // Recovery points outlive the cluster: destroy leaves the vault and what is in it.
         { ...identity.keep, dependsOn: [identity.key] },
     );
@@ -114,5 +115,5 @@ function createCopyVault(ctx: AwsContext, identity: AwsIdentity): backup.Vault |
         { region, description: `${name}: encrypts the copies of the Iguana queue's backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags },
         identity.keep,
     );
-    return new backup.Vault(`${name}-backup-copy`, { region, kmsKeyArn: key.arn, tags: { ...tags, holds: "iguana-queue-backups" } }, { ...identity.keep, dependsOn: [key] });
+    return new backup.Vault(`${name}-backup-copy`, { region, kmsKeyArn: key.arn, tags: { ...tags, holds: HOLDS_BACKUPS } }, { ...identity.keep, dependsOn: [key] });
 }

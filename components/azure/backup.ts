@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as resources from "@pulumi/azure-native/resources";
+import { HOLDS_BACKUPS } from "../constants";
 import { AzureGroupContext } from "./context";
 import { AzureWorker } from "./workers";
 
@@ -53,11 +54,11 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
                 storageSettings: [{ datastoreType: "VaultStore", type: "ZoneRedundant" }],
                 securitySettings: { softDeleteSettings: { state: "On", retentionDurationInDays: 14 } },
             },
-            tags: { ...tags, holds: "iguana-queue-backups" },
+            tags: { ...tags, holds: HOLDS_BACKUPS },
         },
         keep,
     );
-    const snapshotGroup = new resources.ResourceGroup(`${name}-snapshots-rg`, { location, tags: { ...tags, holds: "iguana-queue-backups" } }, keep);
+    const snapshotGroup = new resources.ResourceGroup(`${name}-snapshots-rg`, { location, tags: { ...tags, holds: HOLDS_BACKUPS } }, keep);
     const policy = new dataprotection.BackupPolicy(
         `${name}-disks`,
         {
