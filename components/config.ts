@@ -643,12 +643,13 @@ function readExistingNetwork(r: Reader, value: unknown, networkCidr: string, clo
     };
 }
 
-type CloudIdKind = "aws-vpc" | "aws-subnet" | "azure-vnet" | "azure-subnet";
+type CloudIdKind = "aws-vpc" | "aws-subnet" | "aws-snapshot" | "azure-vnet" | "azure-subnet" | "azure-snapshot";
 
 const AZURE_VNET_ID = "/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Network/virtualNetworks/[^/]+";
 const CLOUD_IDS: Record<CloudIdKind, { what: string; pattern: RegExp; example: string }> = {
     "aws-vpc": { what: "a VPC id", pattern: AWS_ID_PATTERN("vpc"), example: "vpc-0123456789abcdef0" },
     "aws-subnet": { what: "a subnet id", pattern: AWS_ID_PATTERN("subnet"), example: "subnet-0123456789abcdef0" },
+    "aws-snapshot": { what: "an EBS snapshot id", pattern: AWS_ID_PATTERN("snap"), example: "snap-0123456789abcdef0" },
     "azure-vnet": {
         what: "a VNet's resource id",
         pattern: new RegExp(`^${AZURE_VNET_ID}$`, "i"),
@@ -658,6 +659,11 @@ const CLOUD_IDS: Record<CloudIdKind, { what: string; pattern: RegExp; example: s
         what: "a subnet's resource id",
         pattern: new RegExp(`^${AZURE_VNET_ID}/subnets/[^/]+$`, "i"),
         example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>/subnets/<subnet>",
+    },
+    "azure-snapshot": {
+        what: "a snapshot's resource id",
+        pattern: /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/snapshots\/[^/]+$/i,
+        example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/snapshots/<name>",
     },
 };
 
@@ -1025,16 +1031,6 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
     return { queueRecovery, shareGb, protect, restoreFrom };
 }
 
-/** What each cloud's backups keep of a disk: an EBS snapshot; an Azure (incremental) snapshot. */
-const RECOVERY_POINTS: Record<Cloud, { what: string; pattern: RegExp; example: string }> = {
-    aws: { what: "an EBS snapshot id", pattern: AWS_ID_PATTERN("snap"), example: "snap-0123456789abcdef0" },
-    azure: {
-        what: "a snapshot's resource id",
-        pattern: /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/snapshots\/[^/]+$/i,
-        example: "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/snapshots/<name>",
-    },
-};
-
 function readRestoreFrom(r: Reader, value: unknown, cloud: Cloud | undefined, queueRecovery: QueueRecovery): StorageConfig["restoreFrom"] {
     const obj = r.object("storage.restoreFrom", value, NESTED_KEYS.restoreFrom);
     if (!obj) return {};
@@ -1048,11 +1044,10 @@ function readRestoreFrom(r: Reader, value: unknown, cloud: Cloud | undefined, qu
     const restore: StorageConfig["restoreFrom"] = {};
     for (const worker of ["wk1", "wk2"] as const) {
         const key = `storage.restoreFrom.${worker}`;
-        const text = obj[worker] === undefined ? undefined : r.string(key, obj[worker]);
-        if (text === undefined || !cloud) continue;
-        const { what, pattern, example } = RECOVERY_POINTS[cloud];
-        if (pattern.test(text)) restore[worker] = text;
-        else r.report(key, `"${text}" is not ${what}; allowed: ${example}`);
+        if (obj[worker] === undefined || !cloud) continue;
+        // What each cloud's backups keep of a disk: an EBS snapshot; an Azure (incremental) snapshot.
+        const id = readCloudId(r, key, obj[worker], cloud === "aws" ? "aws-snapshot" : "azure-snapshot");
+        if (typeof id === "string") restore[worker] = id;
     }
     return restore;
 }

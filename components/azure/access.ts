@@ -8,7 +8,7 @@ import { AZURE_WORKER_ZONES } from "../constants";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import { WorkerPlan } from "../model";
 import { AzureGroupContext } from "./context";
-import { KEY_VAULT_SECRETS_USER_ROLE, STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE } from "./identity";
+import { KEY_VAULT_SECRETS_USER_ROLE, STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE, builtInRoleId } from "./identity";
 import { AzureWorker } from "./workers";
 
 /**
@@ -46,7 +46,7 @@ export function grantWorkerAccess(
         {
             principalId: vm.identity.apply((identity) => identity!.principalId),
             principalType: "ServicePrincipal",
-            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${KEY_VAULT_SECRETS_USER_ROLE}`,
+            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, KEY_VAULT_SECRETS_USER_ROLE),
             scope: vault.id,
         },
         opts,
@@ -57,7 +57,7 @@ export function grantWorkerAccess(
         {
             principalId: vm.identity.apply((identity) => identity!.principalId),
             principalType: "ServicePrincipal",
-            roleDefinitionId: pulumi.interpolate`/subscriptions/${clientConfig.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE}`,
+            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE),
             scope: leaseContainer.id,
         },
         opts,

@@ -16,6 +16,7 @@ import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as resources from "@pulumi/azure-native/resources";
 import { HOLDS_BACKUPS } from "../constants";
 import { AzureGroupContext } from "./context";
+import { builtInRoleId } from "./identity";
 import { AzureWorker } from "./workers";
 
 /** Built-in roles Azure Disk Backup's vault needs (Azure, "Back up Azure Managed Disks"; built-in roles). */
@@ -90,17 +91,21 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
         },
         opts,
     );
-    const roleId = (role: string) => pulumi.interpolate`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
     const vaultPrincipal = vault.identity.apply((identity) => identity!.principalId!);
     const writesSnapshots = new authorization.RoleAssignment(
         `${name}-backup-writes-snapshots`,
-        { principalId: vaultPrincipal, principalType: "ServicePrincipal", roleDefinitionId: roleId(DISK_SNAPSHOT_CONTRIBUTOR_ROLE), scope: snapshotGroup.id },
+        {
+            principalId: vaultPrincipal,
+            principalType: "ServicePrincipal",
+            roleDefinitionId: builtInRoleId(subscriptionId, DISK_SNAPSHOT_CONTRIBUTOR_ROLE),
+            scope: snapshotGroup.id,
+        },
         opts,
     );
     const instances = disks.map(({ plan, disk }) => {
         const readsDisk = new authorization.RoleAssignment(
             `${name}-backup-reads-${plan.name}`,
-            { principalId: vaultPrincipal, principalType: "ServicePrincipal", roleDefinitionId: roleId(DISK_BACKUP_READER_ROLE), scope: disk.id },
+            { principalId: vaultPrincipal, principalType: "ServicePrincipal", roleDefinitionId: builtInRoleId(subscriptionId, DISK_BACKUP_READER_ROLE), scope: disk.id },
             opts,
         );
         // Azure validates the vault's access when the instance is created: after both roles.

@@ -10,6 +10,11 @@ import { privateEndpoint } from "./storage";
 
 /** Built-in role "Key Vault Secrets User": read secret contents, nothing else. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
+
+/** A built-in role's definition id in the subscription, as a role assignment names it. */
+export function builtInRoleId(subscriptionId: pulumi.Input<string>, role: string): pulumi.Output<string> {
+    return pulumi.interpolate`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
+}
 /** Built-in role "Storage Blob Data Contributor": read, write and delete blobs (the lease guard reads and writes). */
 export const STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 export const AZURE_ADMIN_SECRET_NAME = "iguana-admin-password";
