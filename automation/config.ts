@@ -94,7 +94,9 @@ export function toStackConfigMap(input: ClusterConfigInput, secretConfig: Secret
     const values: Record<string, unknown> = { [REGION_KEY[input.cloud]]: input.region };
     for (const key of CONFIG_KEYS) values[key] = input[key];
     const configMap: ConfigMap = {};
-    for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, values))) configMap[key] = { value, secret: false };
+    // The TLS private key makes its whole key secret, as `pulumi config set --path --secret` does.
+    const secretKeys = input.tls?.privateKey !== undefined ? [`${PROJECT}:tls`] : [];
+    for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, values))) configMap[key] = { value, secret: secretKeys.includes(key) };
     for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, secretConfig))) configMap[key] = { value, secret: true };
     return configMap;
 }
@@ -122,6 +124,6 @@ export function prepareConfig(stackName: string, input: ClusterConfigInput, secr
     return {
         cluster,
         configMap: toStackConfigMap(input, secrets),
-        secretValues: Object.values(secrets),
+        secretValues: [...Object.values(secrets), ...(input.tls?.privateKey !== undefined ? [input.tls.privateKey] : [])],
     };
 }

@@ -224,6 +224,30 @@ export interface BackupArgs {
     copyToRegion?: string;
 }
 
+export interface TlsArgs {
+    /**
+     * TLS only, on every channel and the dashboard (default: on for an internet-facing cluster). Off:
+     * plain TCP, for a cluster reached only over a VPN or private link; the preview warns on a public
+     * one.
+     */
+    enabled?: boolean;
+    /**
+     * PEM: the server certificate, then its intermediates. Default: a self-signed certificate the
+     * cluster makes (senders must pin it); set yours before go-live.
+     */
+    certificate?: pulumi.Input<string>;
+    /**
+     * PEM: the certificate's private key. A secret: set it with `--secret` (a stack that stores it in
+     * clear is refused).
+     */
+    privateKey?: pulumi.Input<string>;
+    /**
+     * PEM: the CAs a sender's client certificate must chain to. Set: mutual TLS, and a sender without
+     * such a certificate is refused (default none).
+     */
+    clientCa?: pulumi.Input<string>;
+}
+
 /** The arguments of HaIguanaCluster. */
 export interface HaIguanaClusterArgs {
     /** Which cloud to deploy to: "aws" or "azure". */
@@ -266,4 +290,9 @@ export interface HaIguanaClusterArgs {
      * backup plan), kept by `pulumi destroy`.
      */
     backup?: BackupArgs;
+    /**
+     * Transmission security (HIPAA 164.312(e)(1)): every channel and the dashboard reached over TLS
+     * only, ended on each worker by stunnel.
+     */
+    tls?: TlsArgs;
 }

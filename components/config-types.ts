@@ -110,6 +110,17 @@ export interface BackupConfig {
     copyToRegion?: string;
 }
 
+export interface TlsConfig {
+    /** Every channel and the dashboard are reached over TLS only, ended on the worker by stunnel. */
+    enabled: boolean;
+    /** PEM: the server certificate, then its chain. Unset with TLS on: a self-signed one is made. */
+    certificate?: Input<string>;
+    /** PEM: the certificate's private key (a secret). */
+    privateKey?: Input<string>;
+    /** PEM: the CAs a sender's client certificate must chain to (mutual TLS). */
+    clientCa?: Input<string>;
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
     cloud: Cloud;
@@ -130,4 +141,5 @@ export interface ClusterConfig {
     audit: AuditConfig;
     alerts: AlertsConfig;
     backup: BackupConfig;
+    tls: TlsConfig;
 }

@@ -26,8 +26,10 @@ import {
     SSH_PORT,
     EXISTING_SUBNET_PREFIX_RANGE,
     INTERNAL_VIP_HOST_OFFSET,
+    TLS_LISTEN_PORT_BASE,
     WORKER_HOST_OFFSET,
 } from "./constants";
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { cidrContains, cidrProblem, parseCidr } from "./cidr";
 import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
@@ -50,6 +52,7 @@ import type {
     AuditConfig,
     AlertsConfig,
     BackupConfig,
+    TlsConfig,
     ClusterConfig,
     ExistingNetworkConfig,
     ExistingSubnetConfig,
@@ -70,6 +73,7 @@ export interface RawClusterConfig {
     audit?: unknown;
     alerts?: unknown;
     backup?: unknown;
+    tls?: unknown;
     /** The value of `aws:region` or `azure-native:location`, whichever the cloud uses. */
     region?: unknown;
     /**
@@ -123,6 +127,7 @@ export const NESTED_KEYS = {
     audit: keysOf("audit"),
     alerts: keysOf("alerts"),
     backup: keysOf("backup"),
+    tls: keysOf("tls"),
 };
 
 function describe(value: unknown): string {
@@ -297,6 +302,8 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const audit = readAudit(r, raw.audit, context);
     const alerts = readAlerts(r, raw.alerts);
     const backup = readBackup(r, raw.backup, context, region);
+    const tls = readTls(r, raw.tls, network, raw.stackKeys);
+    if (tls.enabled) checkTlsListenPorts(r, channels, iguana);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
     checkExistingNetwork(r, cloud, raw, network, failover.strategy);
     if (cloud && network.existing) checkExistingSubnetRoom(r, cloud, network, failover.strategy, channels, iguana.webPort);
@@ -317,7 +324,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     if (r.problems.length > 0) {
         throw new ConfigValidationError(r.problems);
     }
-    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit, alerts, backup };
+    const config: ClusterConfig = { cloud: cloud!, environment, tags, region, iguana, channels, network, workers, failover, storage, audit, alerts, backup, tls };
     VALIDATED.add(config);
     return config;
 }
@@ -1100,6 +1107,98 @@ function readBackup(r: Reader, value: unknown, context: LeafContext, region: str
         }
     }
     return { enabled, everyHours, retentionDays, ...(copyToRegion !== undefined && context.cloud === "aws" ? { copyToRegion } : {}) };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM text, parsed; a problem names what is wrong. */
+function readCertificates(r: Reader, key: string, text: string): crypto.X509Certificate[] | undefined {
+    const blocks = text.match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) {
+        r.report(key, "is not a PEM certificate: expected text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (a file's content, not its path)");
+        return undefined;
+    }
+    try {
+        return blocks.map((b) => new crypto.X509Certificate(b));
+    } catch (e) {
+        r.report(key, `holds a certificate that cannot be read (${(e as Error).message}): give the PEM text as openssl writes it`);
+        return undefined;
+    }
+}
+
+function readTls(r: Reader, value: unknown, network: NetworkConfig, stackKeys: StackKey[] | undefined): TlsConfig {
+    const obj = r.object("tls", value, NESTED_KEYS.tls) ?? {};
+    const enabled = obj.enabled === undefined ? network.public : (r.boolean("tls.enabled", obj.enabled) ?? network.public);
+    const text = (key: "certificate" | "privateKey" | "clientCa"): pulumi.Input<string> | undefined => {
+        const v = obj[key];
+        if (v === undefined || isDeferred(v)) return v as pulumi.Input<string> | undefined;
+        const s = r.string(`tls.${key}`, v);
+        return s === undefined || s.trim() === "" ? (s === undefined ? undefined : (r.report(`tls.${key}`, "is empty: give the PEM text, or remove the key"), undefined)) : s;
+    };
+    const certificate = text("certificate");
+    const privateKey = text("privateKey");
+    const clientCa = text("clientCa");
+    if (!enabled) {
+        for (const key of ["certificate", "privateKey", "clientCa"] as const) {
+            if (obj[key] !== undefined) r.report(`tls.${key}`, "is a TLS setting, but tls.enabled is false: remove the key, or turn TLS on");
+        }
+        return { enabled };
+    }
+    if ((certificate === undefined) !== (privateKey === undefined)) {
+        r.report(
+            certificate === undefined ? "tls.certificate" : "tls.privateKey",
+            "is required with tls." +
+                (certificate === undefined ? "privateKey" : "certificate") +
+                ": give the certificate and its key together, or neither (a self-signed certificate)",
+        );
+    }
+    if (privateKey !== undefined && stackKeys?.some((k) => k.key === `${PROJECT}:tls` && k.value !== undefined)) {
+        r.report(
+            "tls.privateKey",
+            `is stored in clear in the stack file: set it again with \`pulumi config set --path --secret 'tls.privateKey' < key.pem\` (and rotate the key, which is now in the file's history)`,
+        );
+    }
+    const chain = typeof certificate === "string" ? readCertificates(r, "tls.certificate", certificate) : undefined;
+    if (chain) {
+        const leaf = chain[0];
+        if (new Date(leaf.validTo).getTime() < Date.now()) r.report("tls.certificate", `expired on ${leaf.validTo}: give a current certificate`);
+        if (leaf.ca) r.report("tls.certificate", "starts with a CA certificate: put the server's own certificate first, then its intermediates");
+    }
+    if (typeof privateKey === "string") {
+        let key: crypto.KeyObject | undefined;
+        try {
+            key = crypto.createPrivateKey(privateKey);
+        } catch {
+            r.report(
+                "tls.privateKey",
+                "is not a PEM private key (expected -----BEGIN PRIVATE KEY----- or an RSA / EC key, unencrypted): stunnel reads it at every reload, without a passphrase",
+            );
+        }
+        if (key && chain && !chain[0].checkPrivateKey(key))
+            r.report("tls.privateKey", "is not the key of tls.certificate's first certificate: give the pair that belongs together");
+    }
+    if (typeof clientCa === "string") {
+        const cas = readCertificates(r, "tls.clientCa", clientCa);
+        if (cas?.some((c) => !c.ca)) r.report("tls.clientCa", "holds a certificate that is not a CA: give the CA certificates client certificates chain to");
+    }
+    return {
+        enabled,
+        ...(certificate !== undefined ? { certificate } : {}),
+        ...(privateKey !== undefined ? { privateKey } : {}),
+        ...(clientCa !== undefined ? { clientCa } : {}),
+    };
+}
+
+/** With TLS on, stunnel takes a port per channel and the dashboard from TLS_LISTEN_PORT_BASE (tlsListeners): no channel may use one. */
+function checkTlsListenPorts(r: Reader, channels: ChannelConfig[], iguana: IguanaConfig): void {
+    const last = TLS_LISTEN_PORT_BASE + channels.length;
+    const taken = (port: number) => port >= TLS_LISTEN_PORT_BASE && port <= last;
+    channels.forEach((c, i) => {
+        if (taken(c.port))
+            r.report(`channels[${i}].port`, `${c.port} is one of the ports stunnel listens on with TLS on (${TLS_LISTEN_PORT_BASE}-${last}): pick a port outside them`);
+    });
+    if (taken(iguana.webPort))
+        r.report("iguana.webPort", `${iguana.webPort} is one of the ports stunnel listens on with TLS on (${TLS_LISTEN_PORT_BASE}-${last}): pick a port outside them`);
 }
 
 /** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */

@@ -27,6 +27,13 @@ export const ROLE_PROBE_PATH = "/active";
 /** IguanaX answers `GET /health` without authentication on its web port. */
 export const IGUANAX_HEALTH_PATH = "/health";
 
+/**
+ * With TLS on (tls.enabled), stunnel listens for each channel and the dashboard on its own port,
+ * from this one up in config order (channels, then the dashboard). Traffic from outside the worker
+ * to the public port is redirected to it by the kernel; Iguana keeps its plain port for loopback.
+ */
+export const TLS_LISTEN_PORT_BASE = 17000;
+
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
 

@@ -468,6 +468,38 @@ export const CONTRACT = {
             },
         },
     },
+    tls: {
+        kind: "object",
+        typeName: "TlsArgs",
+        summary: "Transmission security (HIPAA 164.312(e)(1)): every channel and the dashboard reached over TLS only, ended on each worker by stunnel.",
+        notes: "The load balancer stays TCP; the certificate, key and client CAs are kept in the cluster's secret store (Secrets Manager, encrypted with the cluster's KMS key; the private Key Vault) and read by each worker's identity, again every 15 minutes, so a renewed certificate is served without a rebuild. TLS 1.2 at the least, ECDHE with AEAD ciphers. Set a PEM from a file with `pulumi config set --path --secret 'tls.privateKey' < key.pem`. See [tls.md](tls.md)",
+        fields: {
+            enabled: {
+                kind: "boolean",
+                default: DEFAULTS.public,
+                defaultText: "`network.public`",
+                summary:
+                    "TLS only, on every channel and the dashboard (default: on for an internet-facing cluster). Off: plain TCP, for a cluster reached only over a VPN or private link; the preview warns on a public one.",
+            },
+            certificate: {
+                kind: "string",
+                input: true,
+                defaultText: "self-signed",
+                summary:
+                    "PEM: the server certificate, then its intermediates. Default: a self-signed certificate the cluster makes (senders must pin it); set yours before go-live.",
+            },
+            privateKey: {
+                kind: "string",
+                input: true,
+                summary: "PEM: the certificate's private key. A secret: set it with `--secret` (a stack that stores it in clear is refused).",
+            },
+            clientCa: {
+                kind: "string",
+                input: true,
+                summary: "PEM: the CAs a sender's client certificate must chain to. Set: mutual TLS, and a sender without such a certificate is refused (default none).",
+            },
+        },
+    },
 } satisfies Record<string, TopLevelSpec>;
 
 /** HaIguanaCluster's args beyond the config keys: the region, which a stack file sets as the provider's key. */

@@ -20,6 +20,7 @@ import {
     QueueRecovery,
     ROLE_PROBE_PATH,
     ROLE_PROBE_PORT,
+    TLS_LISTEN_PORT_BASE,
     WORKER_HOST_OFFSET,
 } from "./constants";
 
@@ -98,6 +99,8 @@ export function planWorkers(network: NetworkPlan): [WorkerPlan, WorkerPlan] {
 export type HealthCheck =
     | { kind: "role-probe"; protocol: "http"; port: number; path: string }
     | { kind: "iguana-health"; protocol: "http"; port: number; path: string }
+    /** The load balancer's view of the IguanaX check with TLS on: the web port answers TLS only. */
+    | { kind: "iguana-health"; protocol: "https"; port: number; path: string }
     | { kind: "iguana-health"; protocol: "tcp"; port: number };
 
 export const ROLE_PROBE: HealthCheck = { kind: "role-probe", protocol: "http", port: ROLE_PROBE_PORT, path: ROLE_PROBE_PATH };
@@ -109,9 +112,18 @@ export function iguanaHealth(iguana: IguanaConfig): HealthCheck {
         : { kind: "iguana-health", protocol: "tcp", port: iguana.webPort };
 }
 
+/**
+ * Iguana's own health as the load balancer checks it: from outside the worker, so with TLS on
+ * the web port speaks TLS (IguanaX's check becomes HTTPS; Iguana 6's TCP check reaches stunnel).
+ */
+export function lbIguanaHealth(cfg: Pick<ClusterConfig, "iguana" | "tls">): HealthCheck {
+    const check = iguanaHealth(cfg.iguana);
+    return cfg.tls.enabled && check.protocol === "http" ? { kind: "iguana-health", protocol: "https", port: check.port, path: check.path } : check;
+}
+
 /** Active-passive traffic follows the role probe; active-active HTTP goes to every healthy Iguana. */
-export function healthCheckFor(channel: ChannelConfig, iguana: IguanaConfig): HealthCheck {
-    return channel.mode === "active-active" ? iguanaHealth(iguana) : ROLE_PROBE;
+export function healthCheckFor(channel: ChannelConfig, cfg: Pick<ClusterConfig, "iguana" | "tls">): HealthCheck {
+    return channel.mode === "active-active" ? lbIguanaHealth(cfg) : ROLE_PROBE;
 }
 
 /** One port the load balancer (or the floating VIP) forwards: a channel, or the dashboard. */
@@ -174,6 +186,33 @@ export interface WorkerBootstrapPlan {
     failoverStrategy: FailoverStrategy;
     /** `failover.leaseSeconds`: the lease's duration L (leaseTiming in bootstrap/lease.ts). */
     leaseSeconds: number;
+    /** `tls.enabled`: where stunnel listens for each public port, and whether it asks for client certificates. */
+    tls?: TlsPlan;
+}
+
+/** A public port (a channel's or the dashboard's) that stunnel ends TLS for, and the port it listens on. */
+export interface TlsListener {
+    name: string;
+    /** The channel's (or dashboard's) port: what senders and the load balancer use, and what Iguana listens on. */
+    port: number;
+    /** stunnel's own port; the kernel redirects traffic from outside the worker to `port` here. */
+    listenPort: number;
+}
+
+export interface TlsPlan {
+    listeners: TlsListener[];
+    /** `tls.clientCa` is set: a sender must present a certificate that chains to it. */
+    mutual: boolean;
+}
+
+/** The channels, then the dashboard, each with its stunnel port (TLS_LISTEN_PORT_BASE up). */
+export function tlsListeners(cfg: Pick<ClusterConfig, "channels" | "iguana">): TlsListener[] {
+    const ports = [...cfg.channels.map((c) => ({ name: c.name, port: c.port })), { name: DASHBOARD_LISTENER, port: cfg.iguana.webPort }];
+    return ports.map((p, i) => ({ ...p, listenPort: TLS_LISTEN_PORT_BASE + i }));
+}
+
+export function tlsPlan(cfg: ClusterConfig): TlsPlan | undefined {
+    return cfg.tls.enabled ? { listeners: tlsListeners(cfg), mutual: cfg.tls.clientCa !== undefined } : undefined;
 }
 
 export function workerBootstrapPlan(cfg: ClusterConfig, self: WorkerPlan, peer: WorkerPlan): WorkerBootstrapPlan {
@@ -190,6 +229,7 @@ export function workerBootstrapPlan(cfg: ClusterConfig, self: WorkerPlan, peer: 
         queueRecovery: cfg.storage?.queueRecovery ?? DEFAULTS.queueRecovery,
         failoverStrategy: cfg.failover.strategy ?? DEFAULTS.failoverStrategy,
         leaseSeconds: cfg.failover.leaseSeconds,
+        ...(cfg.tls.enabled ? { tls: tlsPlan(cfg) } : {}),
     };
 }
 
@@ -206,7 +246,7 @@ export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
             name: c.name,
             port: c.port,
             protocol: c.protocol,
-            healthCheck: healthCheckFor(c, cfg.iguana),
+            healthCheck: healthCheckFor(c, cfg),
             idleTimeoutSeconds: cfg.failover.idleTimeoutSeconds,
         })),
         // The dashboard follows the active worker, like active-passive channels.
@@ -219,7 +259,7 @@ export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
         network,
         workers,
         listeners,
-        healthChecks: [ROLE_PROBE, ...(activeActive ? [iguanaHealth(cfg.iguana)] : [])],
+        healthChecks: [ROLE_PROBE, ...(activeActive ? [lbIguanaHealth(cfg)] : [])],
         activeActive,
         floating: cfg.failover.strategy === "floating-ip",
         shared: cfg.storage.queueRecovery === "shared",
@@ -231,7 +271,7 @@ export function planCluster(cfg: ClusterConfig, name: string): ClusterPlan {
 
 /** A channel's traffic follows Iguana's own health (healthCheckFor), so the load balancer also checks that. */
 export function hasActiveActiveChannel(cfg: ClusterConfig): boolean {
-    return cfg.channels.some((c) => healthCheckFor(c, cfg.iguana).kind === "iguana-health");
+    return cfg.channels.some((c) => healthCheckFor(c, cfg).kind === "iguana-health");
 }
 
 /**
@@ -279,7 +319,10 @@ export function llpPorts(cfg: ClusterConfig): number[] {
  * own public address, so the passive worker refuses every channel port.
  */
 export function gatedPorts(cfg: ClusterConfig): number[] {
-    return cfg.failover.strategy === "floating-ip" ? cfg.channels.map((c) => c.port) : llpPorts(cfg);
+    const ports = cfg.failover.strategy === "floating-ip" ? cfg.channels.map((c) => c.port) : llpPorts(cfg);
+    // With TLS on, a sender's connection reaches the worker on stunnel's port (the kernel redirects it there).
+    const tls = tlsPlan(cfg)?.listeners ?? [];
+    return [...ports, ...tls.filter((l) => ports.includes(l.port)).map((l) => l.listenPort)];
 }
 
 /**

@@ -160,6 +160,15 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
     return args;
 }
 
+/**
+ * The drill's senders speak plain MLLP, so it runs each stack with TLS off (tls.enabled false):
+ * the stunnel in front of Iguana is proven by the boot test and test/tls.test.ts, not yet under
+ * faults (docs/tls.md#what-is-proven). The booted drill's machines get DRILL_TLS_OVERRIDE.
+ */
+export function withoutTls(cfg: ClusterConfig): ClusterConfig {
+    return { ...cfg, tls: { enabled: false } };
+}
+
 /** The stack's config with storage.queueRecovery overridden (shared: every channel active-passive). */
 export function withQueueRecovery(cfg: ClusterConfig, queueRecovery: QueueRecovery | undefined): ClusterConfig {
     if (!queueRecovery) return cfg;
@@ -281,7 +290,7 @@ async function main(): Promise<number> {
     let ordinal = 0;
     try {
         for (const [stackIndex, stack] of args.stacks.entries()) {
-            const cfg = withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy);
+            const cfg = withoutTls(withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy));
             const profile = args.profile ?? cfg.cloud;
             const timing = lbTiming(cfg, args.fast);
             const floating = cfg.failover.strategy === "floating-ip";

@@ -23,7 +23,7 @@ import { Topology, createTopology, cutLeaseStore, cutNetwork, cutPeer, destroyTo
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
-import { FLOATING_IP_OVERRIDES } from "../boot/cases";
+import { DRILL_TLS_OVERRIDE, FLOATING_IP_OVERRIDES } from "../boot/cases";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
 
@@ -273,7 +273,7 @@ class ScenarioRun {
         this.expect = effectiveExpectation(def, stack.cfg);
         if (stack.booted) {
             const pair = new BootedPair(
-                { label: stack.stack, stack: stack.stack, ...(stack.vipMove ? { overrides: FLOATING_IP_OVERRIDES[stack.cfg.cloud] } : {}) },
+                { label: stack.stack, stack: stack.stack, overrides: { ...DRILL_TLS_OVERRIDE, ...(stack.vipMove ? FLOATING_IP_OVERRIDES[stack.cfg.cloud] : {}) } },
                 stack.cfg,
                 stack.booted,
                 ctx.runId.slice(-3),

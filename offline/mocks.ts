@@ -32,6 +32,9 @@ export const MOCK_AZURE_TENANT_ID = "11111111-1111-4111-8111-111111111111";
 export const MOCK_AWS_ACCOUNT_ID = "123456789012";
 /** What the mocked RandomPassword generates: tests assert it never leaks. */
 export const MOCK_ADMIN_PASSWORD = "MockAdminPassw0rdNeverInUserData";
+/** What the mocked tls PrivateKey generates (the self-signed certificate's key): tests assert it never leaks. */
+export const MOCK_TLS_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMockSelfSignedKeyNeverInUserData\n-----END PRIVATE KEY-----\n";
+export const MOCK_SELF_SIGNED_CERT = "-----BEGIN CERTIFICATE-----\nMockSelfSignedCertificate\n-----END CERTIFICATE-----\n";
 
 /** A VPC that exists before the program runs, as the EC2 API describes it (`network.existing`). */
 export interface MockAwsVpc {
@@ -187,6 +190,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 };
             case "random:index/randomPassword:RandomPassword":
                 return { result: MOCK_ADMIN_PASSWORD, bcryptHash: "$2a$10$mock" };
+            case "tls:index/privateKey:PrivateKey":
+                return { privateKeyPem: MOCK_TLS_PRIVATE_KEY, publicKeyPem: "-----BEGIN PUBLIC KEY-----\nMock\n-----END PUBLIC KEY-----\n" };
+            case "tls:index/selfSignedCert:SelfSignedCert":
+                return { certPem: MOCK_SELF_SIGNED_CERT, validityEndTime: "2027-12-06T00:00:00Z" };
             case "azure-native:network:PublicIPAddress":
                 return { ipAddress: this.publicAddress(1), id: azureId(inputs, "Microsoft.Network/publicIPAddresses", inputs.publicIpAddressName ?? name) };
             // Child resources: their ARM ids nest under the parent's.

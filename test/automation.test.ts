@@ -220,6 +220,7 @@ const AWS_DEV_LIKE: ClusterConfigInput = {
     audit: { flowLogs: true, retentionDays: 365 },
     alerts: { emails: ["hl7-oncall@hospital.example"] },
     backup: { enabled: true, everyHours: 12, retentionDays: 14 },
+    tls: { enabled: true },
 };
 
 const AZURE_MINIMAL: ClusterConfigInput = {

@@ -113,7 +113,12 @@ function assertAwsInvariants(
         if ((channel.mode ?? "active-passive") === "active-passive") {
             assert.deepStrictEqual([hc.protocol, hc.port, hc.path, hc.matcher], ["HTTP", String(ROLE_PROBE_PORT), ROLE_PROBE_PATH, "200"], `${channel.name}: role probe`);
         } else {
-            assert.deepStrictEqual([hc.protocol, hc.port, hc.path], ["HTTP", "7654", "/health"], `${channel.name}: Iguana health`);
+            // From outside the worker the web port speaks TLS only (tls.enabled): the NLB checks it over HTTPS.
+            assert.deepStrictEqual(
+                [hc.protocol, hc.port, hc.path],
+                [run.ofType("aws:secretsmanager/secret:Secret").some((s) => s.name === "iguana-tls") ? "HTTPS" : "HTTP", "7654", "/health"],
+                `${channel.name}: Iguana health`,
+            );
         }
         if (channel.protocol === "llp") {
             assert.strictEqual(listener.inputs.tcpIdleTimeoutSeconds, failover.idle, `${channel.name}: LLP idle timeout`);

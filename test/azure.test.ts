@@ -14,7 +14,7 @@ import { azureNsgSourceCount } from "../components/azure/scale";
 import { healthCheckFor, planNetwork, planWorkers } from "../components/model";
 import { loadClusterConfig } from "../components/program";
 import { MOCK_AZURE_SUBSCRIPTION_ID, RecordedResource } from "../offline/mocks";
-import { StackRun, azureConfig, runConfig, runStack, workerGuardFiles, assertNoPeerFence } from "./helpers";
+import { StackRun, azureConfig, runConfig, runStack, workerGuardFiles, assertNoPeerFence, clearState } from "./helpers";
 import { assertAzureLease } from "./lease-assertions";
 import { azureLeaseLocator } from "../components/azure/lease";
 import { requireTools } from "./tools";
@@ -143,7 +143,8 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     assert.deepStrictEqual([roleProbe.protocol, roleProbe.port, roleProbe.requestPath], ["Http", ROLE_PROBE_PORT, ROLE_PROBE_PATH]);
     if (activeActive) {
         const health = probes.find((p) => p.name === "iguana-health");
-        const expected = cfg.iguana.edition === "iguanax" ? ["Http", cfg.iguana.webPort, "/health"] : ["Tcp", cfg.iguana.webPort, undefined];
+        // From outside the worker the web port speaks TLS only (tls.enabled): the probe is HTTPS.
+        const expected = cfg.iguana.edition === "iguanax" ? [cfg.tls.enabled ? "Https" : "Http", cfg.iguana.webPort, "/health"] : ["Tcp", cfg.iguana.webPort, undefined];
         assert.deepStrictEqual([health.protocol, health.port, health.requestPath], expected);
     }
 
@@ -168,7 +169,7 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
     }
     cfg.channels.forEach((channel, i) => {
         const r = rules[i];
-        const probe = healthCheckFor(channel, cfg.iguana).kind;
+        const probe = healthCheckFor(channel, cfg).kind;
         assert.strictEqual(r.frontendPort, channel.port);
         assert.strictEqual(r.probe.id, `${base}/probes/${probe}`, `${channel.name} uses the ${probe} probe`);
         assert.strictEqual(r.idleTimeoutInMinutes, cfg.failover.idleTimeoutSeconds / 60, `${channel.name} idle timeout in minutes`);
@@ -327,7 +328,7 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         assert.strictEqual(String(r.state.location).toLowerCase(), global ? "global" : cfg.region, `${r.name} location`);
         assert.strictEqual(r.state.tags?.environment, cfg.environment, `${r.name} environment tag`);
     }
-    assert.doesNotMatch(JSON.stringify(run.mocks.resources.map((r) => r.state)), /PRIVATE KEY|adminPassword/);
+    assert.doesNotMatch(clearState(run.mocks.resources), /PRIVATE KEY|adminPassword/);
 
     // Outputs: the contract.
     assert.deepStrictEqual(Object.keys(run.outputs).sort(), ["channelEndpoints", "cloud", "dashboardUrl", "vip", "vipAddresses", "workers"]);

@@ -59,8 +59,10 @@ const AZURE_LEASE = { kind: "azure-blob" as const, accountName: "iguanalease0a1b
 const awsSources = (volumeId = "vol-0abc") => ({
     dataDisk: { kind: "aws-ebs" as const, volumeId },
     adminPassword: { kind: "aws-secrets-manager" as const, secretArn: "arn:aws:secretsmanager:us-east-1:1:secret:pw", region: "us-east-1" },
+    tlsBundle: { kind: "aws-secrets-manager" as const, secretArn: "arn:aws:secretsmanager:us-east-1:1:secret:tls", region: "us-east-1" },
     lease: AWS_LEASE,
 });
+const AZURE_TLS = { kind: "azure-key-vault" as const, vaultName: "iguana-kv-1", secretName: "iguana-tls" };
 
 /** The same cluster with every channel active-passive and the VIP moved by the guard (failover.strategy: floating-ip). */
 const floatingCfg = validateClusterConfig({ ...cfgRaw(), channels: cfg.channels.map(({ mode, ...c }) => c), failover: { strategy: "floating-ip" } }, "t");
@@ -91,7 +93,8 @@ describe("worker bootstrap: rendered text", () => {
     it("the LLP gate rejects exactly the LLP channel ports, with a TCP reset", () => {
         const gate = renderLlpGateScript(s1);
         const rejected = [...gate.matchAll(/--dports ([\d,]+) -j REJECT --reject-with tcp-reset/g)].flatMap((m) => m[1].split(",").map(Number));
-        assert.deepStrictEqual(rejected.sort(), [2575, 2576]);
+        // 17000 and 17002: stunnel's ports in front of them (TLS on), where the kernel sends senders.
+        assert.deepStrictEqual(rejected.sort(), [17000, 17002, 2575, 2576]);
         assert.match(gate, new RegExp(`chain=${LLP_CHAIN}`));
         assert.match(gate, /ss -K/, "established connections are killed when the gate closes");
     });
@@ -179,7 +182,7 @@ describe("worker bootstrap: rendered text", () => {
         });
         const china = bootstrapSettings({ ...cfg, region: "cn-north-1" }, wk1, wk2, { ...awsSources(), lease: { ...AWS_LEASE, region: "cn-north-1" } });
         assert.strictEqual(leaseJson(china).store.url, "https://dynamodb.cn-north-1.amazonaws.com.cn/");
-        const azure = bootstrapSettings({ ...cfg, cloud: "azure" }, wk1, wk2, { dataDisk: { kind: "azure-lun", lun: 0 }, lease: AZURE_LEASE });
+        const azure = bootstrapSettings({ ...cfg, cloud: "azure" }, wk1, wk2, { dataDisk: { kind: "azure-lun", lun: 0 }, lease: AZURE_LEASE, tlsBundle: AZURE_TLS });
         assert.deepStrictEqual(leaseJson(azure).store, {
             kind: "azure-blob",
             url: "https://iguanalease0a1b2c3d.blob.core.windows.net/lease/iguana",
@@ -196,10 +199,11 @@ describe("worker bootstrap: rendered text", () => {
 
     it("the kernel gate holds exactly the ports the LLP gate closes: the LLP channels, or every channel with a floating IP", () => {
         const gated = (s: BootstrapSettings) => [...renderLlpGateScript(s).matchAll(/--dports ([\d,]+)/g)].flatMap((m) => m[1].split(",").map(Number)).sort();
-        assert.deepStrictEqual(leaseJson(s1).kernelGate, { table: "iguana_ha_lease", ports: [2575, 2576] });
+        // With TLS on, a sender's connection arrives on stunnel's port (17000 + the channel's index): closed too.
+        assert.deepStrictEqual(leaseJson(s1).kernelGate, { table: "iguana_ha_lease", ports: [2575, 2576, 17000, 17002] });
         assert.deepStrictEqual([...leaseJson(s1).kernelGate.ports].sort(), gated(s1));
         const floating = bootstrapSettings(floatingCfg, wk1, wk2, floatingSources());
-        assert.deepStrictEqual([...leaseJson(floating).kernelGate.ports].sort(), [2575, 2576, 8080]);
+        assert.deepStrictEqual([...leaseJson(floating).kernelGate.ports].sort(), [17000, 17001, 17002, 2575, 2576, 8080]);
         assert.deepStrictEqual([...leaseJson(floating).kernelGate.ports].sort(), gated(floating));
         // No LLP channel: nothing to gate, no nftables table.
         const httpOnly = bootstrapSettings(
@@ -321,7 +325,7 @@ describe("worker bootstrap: rendered text", () => {
     });
 
     it("finds the Azure data disk at LUN 0", () => {
-        const azure = bootstrapSettings({ ...cfg, cloud: "azure" }, wk1, wk2, { dataDisk: { kind: "azure-lun", lun: 0 }, lease: AZURE_LEASE });
+        const azure = bootstrapSettings({ ...cfg, cloud: "azure" }, wk1, wk2, { dataDisk: { kind: "azure-lun", lun: 0 }, lease: AZURE_LEASE, tlsBundle: AZURE_TLS });
         assert.match(renderPrepareDiskScript(azure), /candidates=\('\/dev\/disk\/azure\/scsi1\/lun0'\)/);
     });
 
@@ -534,11 +538,19 @@ describe("worker bootstrap: one source of truth with the load balancer", () => {
             .map((l) => l.inputs.port)
             .sort();
         for (const b of workerBootstraps(run.mocks.resources)) {
-            const gate = cloudInitFiles(b.cloudInit).find((f) => f.path.endsWith("llp-gate.sh"))!;
+            const files = cloudInitFiles(b.cloudInit);
+            const gate = files.find((f) => f.path.endsWith("llp-gate.sh"))!;
             const closed = [...gate.content.matchAll(/--dports ([\d,]+)/g)].flatMap((m) => m[1].split(",").map(Number)).sort();
-            assert.deepStrictEqual(closed, llpPorts);
-            const lease = JSON.parse(cloudInitFiles(b.cloudInit).find((f) => f.path.endsWith("/lease.json"))!.content);
-            assert.deepStrictEqual([...lease.kernelGate.ports].sort(), llpPorts, `${b.resource}: the kernel gate holds the same ports`);
+            // TLS on: stunnel's port in front of each LLP port is closed with it (the kernel redirects senders there).
+            const stunnel = files.find((f) => f.path.endsWith("/stunnel.conf"))!.content;
+            const stunnelPorts = [...stunnel.matchAll(/accept = 0\.0\.0\.0:(\d+)\nconnect = 127\.0\.0\.1:(\d+)/g)]
+                .filter((m) => llpPorts.includes(Number(m[2])))
+                .map((m) => Number(m[1]));
+            assert.strictEqual(stunnelPorts.length, llpPorts.length, `${b.resource}: stunnel fronts every LLP port`);
+            const expected = [...llpPorts, ...stunnelPorts].sort();
+            assert.deepStrictEqual(closed, expected);
+            const lease = JSON.parse(files.find((f) => f.path.endsWith("/lease.json"))!.content);
+            assert.deepStrictEqual([...lease.kernelGate.ports].sort(), expected, `${b.resource}: the kernel gate holds the same ports`);
         }
     });
 
@@ -553,15 +565,17 @@ describe("worker bootstrap: one source of truth with the load balancer", () => {
     it("the workers read only their own secret, decrypted only through Secrets Manager", () => {
         const policy = JSON.parse(run.one("aws:iam/rolePolicy:RolePolicy", "iguana-worker-read-secret").inputs.policy);
         const secretArn = run.one("aws:secretsmanager/secret:Secret", "iguana-admin-password").state.arn;
+        const tlsArn = run.one("aws:secretsmanager/secret:Secret", "iguana-tls").state.arn;
         const keyArn = run.one("aws:kms/key:Key", "iguana-key").state.arn;
         assert.deepStrictEqual(
             policy.Statement.map((s: any) => [s.Effect, s.Action, s.Resource]),
             [
                 ["Allow", "secretsmanager:GetSecretValue", secretArn],
+                ["Allow", "secretsmanager:GetSecretValue", tlsArn],
                 ["Allow", "kms:Decrypt", keyArn],
             ],
         );
-        assert.deepStrictEqual(policy.Statement[1].Condition, { StringEquals: { "kms:ViaService": "secretsmanager.us-east-2.amazonaws.com" } });
+        assert.deepStrictEqual(policy.Statement[2].Condition, { StringEquals: { "kms:ViaService": "secretsmanager.us-east-2.amazonaws.com" } });
         const b = workerBootstraps(run.mocks.resources)[0];
         assert.ok(b.cloudInit.includes(secretArn), "the worker is told where the secret is");
     });

@@ -67,9 +67,12 @@ describe("config model", () => {
     it("hands failover.leaseSeconds to each worker's bootstrap settings", () => {
         const cfg = validateClusterConfig(base({ failover: { leaseSeconds: 12 } }), "t");
         const [wk1, wk2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
-        assert.strictEqual(bootstrapSettings(cfg, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds, 12);
+        assert.strictEqual(bootstrapSettings({ ...cfg, tls: { enabled: false } }, wk1, wk2, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds, 12);
         const defaulted = validateClusterConfig(base(), "t");
-        assert.strictEqual(bootstrapSettings(defaulted, wk2, wk1, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds, DEFAULTS.leaseSeconds);
+        assert.strictEqual(
+            bootstrapSettings({ ...defaulted, tls: { enabled: false } }, wk2, wk1, { dataDisk: { kind: "aws-ebs", volumeId: "vol-1" } }).leaseSeconds,
+            DEFAULTS.leaseSeconds,
+        );
     });
 
     it("uses the Iguana 6 web port for that edition and keeps an explicit one", () => {

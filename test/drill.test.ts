@@ -37,7 +37,7 @@ import { duplicateCount, longestGap, lostMessages, misattributedAcks, orderViola
 import { AwsCredentials, FakeCloudApi } from "../drill/cloud-api";
 import { renderHaproxyConfig } from "../drill/haproxy";
 import { DRILL_VIP, cloudApiServerConfig, reconcileTimer as parseReconcileTimer, summariseCalls, vipPlacementCommands, workerAt } from "../drill/floating";
-import { faultDelaysMs, parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery } from "../drill/index";
+import { faultDelaysMs, parseDrillArgs, scenarioSlot, vipMoveText, withFailoverStrategy, withQueueRecovery, withoutTls } from "../drill/index";
 import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES } from "../drill/addresses";
@@ -66,7 +66,7 @@ import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../of
 import { signedAwsPost } from "./aws-signing";
 import { requireTools } from "./tools";
 
-const awsDev = loadStackClusterConfig("aws-dev");
+const awsDev = withoutTls(loadStackClusterConfig("aws-dev"));
 
 function withFailover(intervalSeconds: number, threshold: number, cloud: "aws" | "azure" = "aws") {
     return validateClusterConfig(
@@ -397,7 +397,7 @@ describe("drill: what the workers run is what the bootstrap renders", () => {
     /** The modes the drill runs: each dev stack as shipped, with shared storage, with a floating IP. */
     const modes = () =>
         ["aws-dev", "azure-dev"].flatMap((stack) => {
-            const cfg = loadStackClusterConfig(stack);
+            const cfg = withoutTls(loadStackClusterConfig(stack));
             return [
                 { label: stack, cfg },
                 { label: `${stack}/shared`, cfg: withQueueRecovery(cfg, "shared") },
@@ -754,7 +754,7 @@ describe("drill: shared storage (--queue-recovery shared)", () => {
 
 describe("drill: floating IP (--failover-strategy floating-ip)", () => {
     const floating = withFailoverStrategy(awsDev, "floating-ip");
-    const azureFloating = withFailoverStrategy(loadStackClusterConfig("azure-dev"), "floating-ip");
+    const azureFloating = withFailoverStrategy(withoutTls(loadStackClusterConfig("azure-dev")), "floating-ip");
     const stackRun = (cfg: typeof awsDev, delayMs?: number): StackRun => ({
         stack: `${cfg.cloud}-dev`,
         cfg,

@@ -44,7 +44,7 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
     const lease = JSON.parse(file(doc, "/lease.json"));
     assert.deepStrictEqual(lease.vip.command.slice(-3), ["/usr/local/lib/iguana-ha/vip-mover.py", "/etc/iguana-ha/vip.json", "take"]);
     const gate = file(doc, "/llp-gate.sh");
-    assert.match(gate, /--dports 2575,8080 -j REJECT/, "the passive worker refuses every channel port, HTTP too");
+    assert.match(gate, /--dports 2575,8080,17000,17001 -j REJECT/, "the passive worker refuses every channel port, HTTP too, and stunnel's port in front of each");
     const config = JSON.parse(file(doc, "/vip.json"));
     assert.strictEqual(config.retrySeconds, VIP_MOVE.retrySeconds);
     assert.match(config.stateFile, /\/run\/iguana-ha\/state$/);
@@ -263,7 +263,10 @@ describe("failover.strategy: floating-ip", () => {
 
 describe("bootstrap with and without a floating VIP", () => {
     const cfg = (strategy: string) =>
-        validateClusterConfig({ cloud: "aws", region: "eu-west-1", channels, network: { allowedCidrs: ["198.51.100.0/24"] }, failover: { strategy } }, "t");
+        validateClusterConfig(
+            { cloud: "aws", region: "eu-west-1", channels, network: { allowedCidrs: ["198.51.100.0/24"] }, failover: { strategy }, tls: { enabled: false } },
+            "t",
+        );
     const [wk1, wk2] = planWorkers(planNetwork("10.40.0.0/16"));
     const disk = { kind: "aws-ebs", volumeId: "vol-1" } as const;
 

@@ -161,3 +161,18 @@ export function azureConfig(overrides: Record<string, unknown> = {}): Record<str
         ...overrides,
     };
 }
+
+/** Pulumi's marker of a secret value in a resource's inputs (the SDK's specialSigKey and secretSig). */
+const SECRET_SIG = { key: "4dabf18193072939515e22adb298388d", value: "1b47061264138c4ac30d75fd1eb44270" };
+
+/**
+ * Resource state as text with every secret value replaced by "[secret]": what a plan or state
+ * export shows in clear. The tls provider's own resources are left out: their key output is
+ * declared secret (additionalSecretOutputs), which the mocks cannot show.
+ */
+export function clearState(resources: { type: string; state: Record<string, unknown> }[]): string {
+    return JSON.stringify(
+        resources.filter((r) => !r.type.startsWith("tls:")).map((r) => r.state),
+        (_key, value) => (value && typeof value === "object" && (value as Record<string, unknown>)[SECRET_SIG.key] === SECRET_SIG.value ? "[secret]" : value),
+    );
+}

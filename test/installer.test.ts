@@ -43,6 +43,7 @@ describe("installer checksum (install-iguana.sh under bash)", function () {
                 iguana: { installerUrl: "https://downloads.example/iguanax.tar.gz", ...(sha256 ? { installerSha256: sha256 } : {}) },
                 channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
                 network: { allowedCidrs: ["198.51.100.0/24"] },
+                tls: { enabled: false },
             },
             "t",
         );

@@ -153,7 +153,7 @@ export class Pair {
             }, name);
             const imdsPort = await this.listen(this.imds.requestListener, name);
             const stackCfg = loadStackClusterConfig(`${this.cloud}-dev`);
-            const cfg = { ...stackCfg, failover: { ...stackCfg.failover, leaseSeconds: this.leaseSeconds } };
+            const cfg = { ...stackCfg, failover: { ...stackCfg.failover, leaseSeconds: this.leaseSeconds }, tls: { enabled: false } };
             const [p1, p2] = planWorkers(planNetwork(cfg.network.cidr, cfg.network.existing));
             const [self, peer] = name === "wk1" ? [p1, p2] : [p2, p1];
             const lease =

@@ -89,6 +89,7 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             audit: typeName(resource.inputProperties.audit.$ref),
             backup: typeName(resource.inputProperties.backup.$ref),
             alerts: typeName(resource.inputProperties.alerts.$ref),
+            tls: typeName(resource.inputProperties.tls.$ref),
             existing: "ExistingNetworkArgs",
             subnet: "ExistingSubnetArgs",
             restoreFrom: "RestoreFromArgs",
@@ -148,6 +149,10 @@ describe("component schema (PulumiPlugin.yaml, pulumi package add)", function ()
             "ExistingSubnetArgs.id",
             "IguanaArgs.installerSha256",
             "IguanaArgs.installerUrl",
+            // The TLS bundle is built from Outputs (tlsBundleSecret in components/tls.ts): a key from another stack or a secret.
+            "TlsArgs.certificate",
+            "TlsArgs.clientCa",
+            "TlsArgs.privateKey",
             "args.tags values",
         ]);
         assert.strictEqual(schema.resources[COMPONENT_TYPE].inputProperties.tags.additionalProperties?.type, "string");

@@ -327,6 +327,7 @@ describe("shared storage: what the workers run", () => {
             region: "us-east-1",
             channels: [{ name: "adt", protocol: "llp", port: 2575 }],
             network: { allowedCidrs: ["10.0.0.0/8"] },
+            tls: { enabled: false },
             storage: { queueRecovery: "shared" },
         },
         "t",

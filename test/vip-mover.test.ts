@@ -191,6 +191,7 @@ class Scenario {
                 region: this.cloud === "aws" ? "eu-west-1" : "westeurope",
                 channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
                 network: { allowedCidrs: ["198.51.100.0/24"] },
+                tls: { enabled: false },
                 failover: { strategy: "floating-ip" },
             },
             "test",

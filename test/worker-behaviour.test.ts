@@ -80,6 +80,7 @@ describe("worker scripts at work (private network namespace)", function () {
                     { name: "api", protocol: "http", port: 8080 },
                 ],
                 network: { allowedCidrs: ["10.0.0.0/8"] },
+                tls: { enabled: false },
             },
             "t",
         );
@@ -223,6 +224,7 @@ kill $llp $http`);
                 iguana: { edition },
                 channels: [{ name: "adt", protocol: "llp", port: 2575 }],
                 network: { allowedCidrs: ["10.0.0.0/8"] },
+                tls: { enabled: false },
                 storage: { queueRecovery: "shared" },
             },
             "t",

@@ -5,14 +5,21 @@ import * as kms from "@pulumi/aws/kms";
 import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { createAdminPassword } from "../secrets";
+import { tlsBundleSecret } from "../tls";
 import { AwsContext } from "./context";
 
-/** Read of the admin secret only; decrypt with the project key only through Secrets Manager. */
-export function workerSecretPolicy(secretArn: pulumi.Input<string>, keyArn: pulumi.Input<string>, region: pulumi.Input<string>): pulumi.Output<string> {
+/** Read of the admin secret (and the TLS bundle's) only; decrypt with the project key only through Secrets Manager. */
+export function workerSecretPolicy(
+    secretArn: pulumi.Input<string>,
+    keyArn: pulumi.Input<string>,
+    region: pulumi.Input<string>,
+    tlsSecretArn?: pulumi.Input<string>,
+): pulumi.Output<string> {
     return pulumi.jsonStringify({
         Version: "2012-10-17",
         Statement: [
             { Sid: "ReadAdminPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretArn },
+            ...(tlsSecretArn ? [{ Sid: "ReadTlsBundle", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: tlsSecretArn }] : []),
             {
                 Sid: "DecryptThroughSecretsManager",
                 Effect: "Allow",
@@ -69,6 +76,8 @@ export interface AwsIdentity {
     role: iam.Role;
     profile: iam.InstanceProfile;
     secret: secretsmanager.Secret;
+    /** tls.enabled: the certificate, key and client CAs each worker's stunnel serves. */
+    tlsSecret?: secretsmanager.Secret;
 }
 
 // --- identity and encryption ---------------------------------------------------------
@@ -110,6 +119,17 @@ export function createIdentity(ctx: AwsContext): AwsIdentity {
     const adminPassword = createAdminPassword(name, parent);
     const secret = new secretsmanager.Secret(`${name}-admin-password`, { description: `${name}: Iguana admin password`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags }, opts);
     new secretsmanager.SecretVersion(`${name}-admin-password`, { secretId: secret.id, secretString: adminPassword }, opts);
-    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, ctx.region) }, opts);
-    return { accountId, keep, key, role, profile, secret };
+
+    // The TLS bundle likewise: a new version (a renewal) reaches the workers without a rebuild.
+    const bundle = tlsBundleSecret(name, cfg, parent);
+    const tlsSecret = bundle
+        ? new secretsmanager.Secret(
+              `${name}-tls`,
+              { description: `${name}: TLS certificate, key and client CAs of the channels and dashboard`, kmsKeyId: key.arn, recoveryWindowInDays: 7, tags },
+              opts,
+          )
+        : undefined;
+    if (tlsSecret) new secretsmanager.SecretVersion(`${name}-tls`, { secretId: tlsSecret.id, secretString: bundle! }, opts);
+    new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, ctx.region, tlsSecret?.arn) }, opts);
+    return { accountId, keep, key, role, profile, secret, tlsSecret };
 }

@@ -22,7 +22,7 @@ export function awsHealthCheck(check: HealthCheck, cfg: ClusterConfig): lb.Targe
         healthyThreshold: unhealthyThreshold,
         unhealthyThreshold,
     };
-    return check.protocol === "http" ? { ...common, protocol: "HTTP", path: check.path, matcher: "200" } : { ...common, protocol: "TCP" };
+    return check.protocol === "tcp" ? { ...common, protocol: "TCP" } : { ...common, protocol: check.protocol.toUpperCase(), path: check.path, matcher: "200" };
 }
 
 /** One listener's target group and the NLB it is on (what an alarm on its health names). */

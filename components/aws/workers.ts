@@ -69,7 +69,7 @@ export function createWorkers(
     const { name, cfg, parent, opts, tags, floating, shared, zones } = ctx;
     const { workerSubnetIds } = net;
     const { workerSg, channelSgs } = sgs;
-    const { key, role, profile, secret, keep } = identity;
+    const { key, role, profile, secret, tlsSecret, keep } = identity;
     const workerPlans = ctx.plan.workers;
     const architecture = awsArchitecture(cfg.workers.size);
     const ami = ec2.getAmiOutput(
@@ -106,12 +106,13 @@ export function createWorkers(
               );
         const storageId = sharedFs ? sharedFs.fileSystem.id : volume!.id;
         const userData = pulumi
-            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana), ctx.region])
-            .apply(([storage, secretArn, allocationId, tableName, installer, region]) =>
+            .all([storageId, secret.arn, floatingVip ? floatingVip.allocationId : undefined, leaseTable.name, resolveInstaller(cfg.iguana), ctx.region, tlsSecret?.arn])
+            .apply(([storage, secretArn, allocationId, tableName, installer, region, tlsSecretArn]) =>
                 renderCloudInit(
                     completeBootstrap(ctx.plan.bootstrap[plan.index], installer, {
                         dataDisk: sharedFs ? { kind: "aws-efs", fileSystemId: storage } : { kind: "aws-ebs", volumeId: storage },
                         adminPassword: { kind: "aws-secrets-manager", secretArn, region },
+                        tlsBundle: tlsSecretArn ? { kind: "aws-secrets-manager", secretArn: tlsSecretArn, region } : undefined,
                         vip: allocationId ? { kind: "aws-eip", allocationId, region } : undefined,
                         lease: awsLeaseLocator(tableName, region, name),
                         peerFence: shared ? awsPeerFence(region) : undefined,

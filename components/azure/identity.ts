@@ -5,6 +5,7 @@ import * as keyvault from "@pulumi/azure-native/keyvault";
 import * as network from "@pulumi/azure-native/network";
 import { AZURE_VAULT_PRIVATE_DNS_ZONE } from "../constants";
 import { createAdminPassword } from "../secrets";
+import { tlsBundleSecret } from "../tls";
 import { AzureGroupContext } from "./context";
 import { privateEndpoint } from "./storage";
 
@@ -18,6 +19,8 @@ export function builtInRoleId(subscriptionId: pulumi.Input<string>, role: string
 /** Built-in role "Storage Blob Data Contributor": read, write and delete blobs (the lease guard reads and writes). */
 export const STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 export const AZURE_ADMIN_SECRET_NAME = "iguana-admin-password";
+/** tls.enabled: the bundle each worker's stunnel serves (a JSON object of PEM text). */
+export const AZURE_TLS_SECRET_NAME = "iguana-tls";
 
 export interface AzureSecrets {
     vault: keyvault.Vault;
@@ -57,6 +60,15 @@ export function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Outpu
         { resourceGroupName, vaultName: vault.name, secretName: AZURE_ADMIN_SECRET_NAME, properties: { value: createAdminPassword(name, parent) }, tags },
         opts,
     );
+    // A new value is a new version of the secret, which the workers read within 15 minutes.
+    const bundle = tlsBundleSecret(name, ctx.cfg, parent);
+    if (bundle) {
+        new keyvault.Secret(
+            `${name}-tls`,
+            { resourceGroupName, vaultName: vault.name, secretName: AZURE_TLS_SECRET_NAME, properties: { value: bundle, contentType: "application/json" }, tags },
+            opts,
+        );
+    }
     return { vault };
 }
 

@@ -29,9 +29,9 @@ export function azureRuleName(channel: { protocol: string; name: string }): stri
 export function azureProbe(check: HealthCheck, cfg: ClusterConfig): networkInputs.ProbeArgs {
     return {
         name: AZURE_LB_PARTS.probe[check.kind],
-        protocol: check.protocol === "http" ? "Http" : "Tcp",
+        protocol: ({ http: "Http", https: "Https", tcp: "Tcp" } as const)[check.protocol],
         port: check.port,
-        requestPath: check.protocol === "http" ? check.path : undefined,
+        requestPath: check.protocol === "tcp" ? undefined : check.path,
         intervalInSeconds: cfg.failover.healthCheckIntervalSeconds,
         // probeThreshold, not numberOfProbes: Azure long ignored numberOfProbes and is retiring it.
         probeThreshold: cfg.failover.unhealthyThreshold,

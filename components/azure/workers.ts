@@ -13,7 +13,7 @@ import * as keyvault from "@pulumi/azure-native/keyvault";
 import { WorkerPlan } from "../model";
 import { AzureGroupContext } from "./context";
 import { AzureNetwork } from "./network";
-import { AZURE_ADMIN_SECRET_NAME } from "./identity";
+import { AZURE_ADMIN_SECRET_NAME, AZURE_TLS_SECRET_NAME } from "./identity";
 import { AZURE_SHARE_NAME, AzureSharedShare } from "./storage";
 import { azureLeaseLocator } from "./lease";
 
@@ -195,6 +195,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
                             ? { kind: "azure-nfs", host: `${accountName}.file.core.windows.net`, exportPath: `/${accountName}/${AZURE_SHARE_NAME}` }
                             : { kind: "azure-lun", lun: AZURE_DATA_DISK_LUN },
                         adminPassword: { kind: "azure-key-vault", vaultName, secretName: AZURE_ADMIN_SECRET_NAME },
+                        tlsBundle: cfg.tls.enabled ? { kind: "azure-key-vault", vaultName, secretName: AZURE_TLS_SECRET_NAME } : undefined,
                         vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
                         lease: azureLeaseLocator(leaseAccountName, name),
                         peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,

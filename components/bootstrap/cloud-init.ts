@@ -40,8 +40,20 @@ import {
     DATA_UNIT,
     renderDataUnit,
 } from "./units";
+import {
+    STUNNEL_PACKAGE,
+    TLS_REFRESH_TIMER,
+    TLS_REFRESH_UNIT,
+    TLS_UNIT,
+    renderFetchTlsScript,
+    renderStunnelConfig,
+    renderTlsRefreshTimer,
+    renderTlsRefreshUnit,
+    renderTlsUnit,
+    stunnelConfigPath,
+} from "./tls";
 
-export type FileKind = "shell" | "python" | "systemd" | "sysctl" | "json";
+export type FileKind = "shell" | "python" | "systemd" | "sysctl" | "json" | "stunnel";
 
 export interface WorkerFile {
     path: string;
@@ -67,7 +79,8 @@ export const SHARED_STORAGE_PACKAGES: Record<"aws-efs" | "azure-nfs", string[]> 
 };
 
 export function workerPackages(s: BootstrapSettings): string[] {
-    return s.dataDisk.kind === "aws-efs" || s.dataDisk.kind === "azure-nfs" ? [...WORKER_PACKAGES, ...SHARED_STORAGE_PACKAGES[s.dataDisk.kind]] : WORKER_PACKAGES;
+    const packages = s.dataDisk.kind === "aws-efs" || s.dataDisk.kind === "azure-nfs" ? [...WORKER_PACKAGES, ...SHARED_STORAGE_PACKAGES[s.dataDisk.kind]] : WORKER_PACKAGES;
+    return s.tls && !packages.includes(STUNNEL_PACKAGE) ? [...packages, STUNNEL_PACKAGE] : packages;
 }
 
 export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
@@ -107,6 +120,15 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         files.push(
             { path: peerFencePath(s.paths), permissions: "0755", kind: "python", content: PEER_FENCE_SOURCE },
             { path: peerFenceConfigPath(s.paths), permissions: "0644", kind: "json", content: renderPeerFenceConfig(s) },
+        );
+    }
+    if (s.tls) {
+        files.push(
+            script("fetch-tls.sh", renderFetchTlsScript(s)),
+            { path: stunnelConfigPath(s), permissions: "0644", kind: "stunnel", content: renderStunnelConfig(s) },
+            { path: `/etc/systemd/system/${TLS_UNIT}`, permissions: "0644", kind: "systemd", content: renderTlsUnit(s) },
+            { path: `/etc/systemd/system/${TLS_REFRESH_UNIT}`, permissions: "0644", kind: "systemd", content: renderTlsRefreshUnit(s) },
+            { path: `/etc/systemd/system/${TLS_REFRESH_TIMER}`, permissions: "0644", kind: "systemd", content: renderTlsRefreshTimer() },
         );
     }
     if (isShared(s)) {
@@ -155,6 +177,13 @@ export function renderCloudInit(s: BootstrapSettings): string {
             // The disk step runs as a unit (again at every boot): its own words go to the boot log too.
             `systemctl enable --now ${DATA_UNIT} || { journalctl -b -u ${DATA_UNIT} -o cat --no-pager | tail -n 20 >&2; exit 1; }`,
             [`${lib}/install-iguana.sh`],
+            // Not --now: stunnel waits for the bundle (the identity's access may take minutes), and cloud-init must not.
+            ...(s.tls
+                ? [
+                      ["systemctl", "enable", TLS_UNIT, TLS_REFRESH_TIMER],
+                      ["systemctl", "start", "--no-block", TLS_UNIT, TLS_REFRESH_TIMER],
+                  ]
+                : []),
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "--now", LEASE_GUARD_UNIT],
             ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),

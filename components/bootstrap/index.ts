@@ -5,3 +5,4 @@ export * from "./units";
 export * from "./cloud-init";
 export * from "./vip";
 export * from "./lease";
+export * from "./tls";

@@ -3,11 +3,13 @@
  * secret (the admin password is fetched at boot through the machine's own identity).
  */
 import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
-import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, stateFile, SharedStorageLocator, isSharedLocator } from "./settings";
+import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, SecretSource, stateFile, SharedStorageLocator, isSharedLocator } from "./settings";
 import { GUARD } from "./lease";
 import { vipMoverCommand } from "./vip";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
+/** The nat chain that sends traffic for a public port to stunnel's port (tls.enabled). */
+export const TLS_REDIRECT_CHAIN = "IGUANA_HA_TLS";
 /** iptables multiport takes at most 15 ports per rule. */
 const MULTIPORT_MAX = 15;
 
@@ -140,7 +142,7 @@ action="\${1:?usage: llp-gate.sh open|close}"
 
 iptables -w -N "$chain" 2>/dev/null || true
 iptables -w -C INPUT -j "$chain" 2>/dev/null || iptables -w -I INPUT 1 -j "$chain"
-
+${tlsRedirectCommands(s)}
 # What the gate is, for the operator and the drill: "open" is written before the ports open,
 # "closed" once they are closed and every connection is gone, so it never says closed too early.
 mkdir -p ${shq(s.paths.runDir)}
@@ -164,6 +166,26 @@ ${rejectRules || "        : # no LLP channels"}
         ;;
 esac
 logger -t iguana-ha "LLP ports ${ports || "(none)"}: $action" || true
+`;
+}
+
+/**
+ * tls.enabled: every connection from outside the worker to a channel's or the dashboard's port is
+ * redirected to stunnel's port, so only TLS reaches Iguana; stunnel connects to Iguana on
+ * loopback, which PREROUTING never sees. Rules are added when missing and never flushed, so no
+ * moment passes with a public port reaching Iguana in clear.
+ */
+function tlsRedirectCommands(s: BootstrapSettings): string {
+    if (!s.tls) return "";
+    const rules = s.tls.listeners.map((l) => `tls_redirect ${l.port} ${l.listenPort}`).join("\n");
+    return `tls_chain=${TLS_REDIRECT_CHAIN}
+iptables -w -t nat -N "$tls_chain" 2>/dev/null || true
+iptables -w -t nat -C PREROUTING -p tcp -j "$tls_chain" 2>/dev/null || iptables -w -t nat -I PREROUTING 1 -p tcp -j "$tls_chain"
+tls_redirect() {
+    iptables -w -t nat -C "$tls_chain" -p tcp --dport "$1" -j REDIRECT --to-ports "$2" 2>/dev/null ||
+        iptables -w -t nat -A "$tls_chain" -p tcp --dport "$1" -j REDIRECT --to-ports "$2"
+}
+${rules}
 `;
 }
 
@@ -304,9 +326,8 @@ chmod 750 "$working_dir"
 `;
 }
 
-function fetchPasswordCommands(s: BootstrapSettings): string {
-    const source = s.adminPassword;
-    if (!source) return `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
+/** Shell commands that print a secret's value, read from the cloud's secret store with the machine's identity. */
+export function fetchSecretCommands(source: SecretSource): string {
     if (source.kind === "aws-secrets-manager") {
         return `region=${shq(source.region)}
 secret_arn=${shq(source.secretArn)}
@@ -334,6 +355,11 @@ token=$(curl -fsS -H "Metadata: true" \\
 printf 'header = "Authorization: Bearer %s"\\n' "$token" |
     curl -fsS -K - "https://$vault.vault.azure.net/secrets/$secret_name?api-version=7.4" |
     field value`;
+}
+
+function fetchPasswordCommands(s: BootstrapSettings): string {
+    if (!s.adminPassword) return `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
+    return fetchSecretCommands(s.adminPassword);
 }
 
 /** Prints the admin password from the cloud's secret store, read with the machine's identity. */

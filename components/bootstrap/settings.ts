@@ -85,13 +85,20 @@ export type LeaseLocator =
  */
 export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "azure-vm"; peerVmId: string };
 
-export type AdminPasswordSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
+/** A secret the worker reads with its own identity: a Secrets Manager secret, or a Key Vault secret. */
+export type SecretSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
+export type AdminPasswordSource = SecretSource;
 
 /** What each cloud adds to a worker's bootstrap: where its disk, password, VIP, lease and peer are. */
 export interface CloudLocators {
     /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
     dataDisk: StorageLocator;
     adminPassword?: AdminPasswordSource;
+    /**
+     * `tls.enabled`: the secret holding the TLS bundle, a JSON object { certificate, privateKey,
+     * clientCa? } of PEM text (TlsBundle).
+     */
+    tlsBundle?: SecretSource;
     vip?: VipLocator;
     /** The lease store this worker's lease guard writes (docs/lease.md). */
     lease?: LeaseLocator;
@@ -141,12 +148,16 @@ export function completeBootstrap(
     if ((plan.failoverStrategy === "floating-ip") !== (cloud.vip !== undefined)) {
         throw new Error(`failover.strategy is "${plan.failoverStrategy}" but the worker was ${cloud.vip ? "given" : "not given"} a floating VIP to move`);
     }
+    if ((plan.tls !== undefined) !== (cloud.tlsBundle !== undefined)) {
+        throw new Error(`tls.enabled is ${plan.tls !== undefined} but the worker was ${cloud.tlsBundle ? "given" : "not given"} a TLS bundle secret`);
+    }
     return {
         ...plan,
         installerUrl: resolvedText(installer.installerUrl, "iguana.installerUrl"),
         installerSha256: resolvedText(installer.installerSha256, "iguana.installerSha256"),
         dataDisk: cloud.dataDisk,
         adminPassword: cloud.adminPassword,
+        tlsBundle: cloud.tlsBundle,
         vip: cloud.vip,
         lease: cloud.lease,
         peerFence: cloud.peerFence,
