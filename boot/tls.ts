@@ -12,6 +12,41 @@ export interface TestCa {
     leafKey: string;
 }
 
+export interface Leaf {
+    cert: string;
+    key: string;
+}
+
+/**
+ * A certificate and key signed by the test CA in `dir` (makeTestCa made it): a server's, for its
+ * names and addresses, or a client's (mutual TLS). Its files are `<name>.crt` and `<name>.key`.
+ */
+export function issueLeaf(dir: string, name: string, leaf: { dns?: string[]; ips?: string[]; usage: "serverAuth" | "clientAuth" }): Leaf {
+    const f = (file: string) => path.join(dir, file);
+    const names = [...(leaf.dns ?? []).map((h) => `DNS:${h}`), ...(leaf.ips ?? []).map((ip) => `IP:${ip}`)];
+    const cn = leaf.dns?.[0] ?? leaf.ips?.[0] ?? name;
+    sh("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${cn}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`)]);
+    fs.writeFileSync(f(`${name}.ext`), `${names.length ? `subjectAltName=${names.join(",")}\n` : ""}extendedKeyUsage=${leaf.usage}\nbasicConstraints=CA:FALSE\n`);
+    sh("openssl", [
+        "x509",
+        "-req",
+        "-in",
+        f(`${name}.csr`),
+        "-CA",
+        f("ca.crt"),
+        "-CAkey",
+        f("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        f(`${name}.ext`),
+        "-out",
+        f(`${name}.crt`),
+    ]);
+    return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
+}
+
 export function makeTestCa(dir: string, hostnames: string[]): TestCa {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const f = (name: string) => path.join(dir, name);
@@ -36,24 +71,6 @@ export function makeTestCa(dir: string, hostnames: string[]): TestCa {
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    sh("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${hostnames[0]}`, "-keyout", f("leaf.key"), "-out", f("leaf.csr")]);
-    fs.writeFileSync(f("leaf.ext"), `subjectAltName=${hostnames.map((h) => `DNS:${h}`).join(",")}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-    sh("openssl", [
-        "x509",
-        "-req",
-        "-in",
-        f("leaf.csr"),
-        "-CA",
-        f("ca.crt"),
-        "-CAkey",
-        f("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        f("leaf.ext"),
-        "-out",
-        f("leaf.crt"),
-    ]);
-    return { caCert: f("ca.crt"), leafCert: f("leaf.crt"), leafKey: f("leaf.key") };
+    const leaf = issueLeaf(dir, "leaf", { dns: hostnames, usage: "serverAuth" });
+    return { caCert: f("ca.crt"), leafCert: leaf.cert, leafKey: leaf.key };
 }

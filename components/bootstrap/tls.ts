@@ -52,7 +52,7 @@ function requireTls(s: BootstrapSettings): NonNullable<BootstrapSettings["tls"]>
  * (written aside, then renamed), readable by stunnel's group only. Prints "changed" or
  * "unchanged". Reads the bundle on stdin: it never appears on a command line.
  */
-const INSTALL_BUNDLE_PY = `import json, os, sys
+export const INSTALL_BUNDLE_PY = `import json, os, sys
 directory, group, mutual = sys.argv[1], sys.argv[2], sys.argv[3] == "mutual"
 files = ${JSON.stringify(TLS_BUNDLE_FILES)}
 bundle = json.load(sys.stdin)
