@@ -9,6 +9,7 @@ import * as path from "path";
 import { LEASE_GUARD_UNIT } from "../components/bootstrap/lease";
 import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { DATA_UNIT } from "../components/bootstrap/units";
+import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
@@ -124,8 +125,13 @@ async function lbView(cluster: BootedCluster, roles: Record<string, string>, res
     }
 }
 
-/** One HL7 message to the MASTER's first LLP port, acknowledged (AA) by that worker. */
-async function oneMessage(cluster: BootedCluster, worker: RenderedWorker, results: CheckResult[], when: string): Promise<void> {
+/** Runs the HL7 sender from the bridge to the worker's first LLP port for one message; returns its events. */
+async function sendOne(
+    cluster: BootedCluster,
+    worker: RenderedWorker,
+    tlsArgs: string[],
+    { ackTimeoutMs = 3000, giveUpMs = 30000 } = {},
+): Promise<{ type: string; worker?: string; reason?: string }[]> {
     const port = cluster.cfg!.channels.find((c) => c.protocol === "llp")!.port;
     const events = path.join(cluster.dir, `sender-${worker.name}-${Date.now()}.jsonl`);
     const sender = cluster.procs.spawnIn(
@@ -144,27 +150,85 @@ async function oneMessage(cluster: BootedCluster, worker: RenderedWorker, result
             "1",
             "--prefix",
             "BOOT",
+            "--ack-timeout-ms",
+            String(ackTimeoutMs),
             "--events",
             events,
             "--stop-file",
             `${events}.stop`,
+            ...tlsArgs,
         ],
         { cwd: path.resolve(__dirname, "..") },
     );
-    await Promise.race([sender.exited, sleep(30000)]);
-    const lines = fs.existsSync(events)
+    await Promise.race([sender.exited, sleep(giveUpMs)]);
+    fs.writeFileSync(`${events}.stop`, "");
+    await Promise.race([sender.exited, sleep(5000)]);
+    return fs.existsSync(events)
         ? fs
               .readFileSync(events, "utf8")
               .split("\n")
               .filter(Boolean)
               .map((l) => JSON.parse(l))
         : [];
+}
+
+/** What the sender's events say happened, each different reason once. */
+function reasons(events: { type: string; reason?: string }[]): string {
+    return [...new Set(events.map((e) => (e.reason ?? e.type).split("\n")[0].replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:/, "")))].join(", ") || "no event";
+}
+
+/** One HL7 message to the MASTER's first LLP port (over TLS when it is on), acknowledged (AA) by that worker. */
+async function oneMessage(cluster: BootedCluster, worker: RenderedWorker, results: CheckResult[], when: string): Promise<void> {
+    const port = cluster.cfg!.channels.find((c) => c.protocol === "llp")!.port;
+    const lines = await sendOne(cluster, worker, cluster.senderTlsArgs());
     const ack = lines.find((e) => e.type === "ack");
     check(
         results,
-        `${worker.name} ${when}: an HL7 message to ${worker.address}:${port} is acknowledged by ${worker.name}`,
+        `${worker.name} ${when}: an HL7 message to ${worker.address}:${port}${cluster.tls ? " over TLS" : ""} is acknowledged by ${worker.name}`,
         ack !== undefined && String(ack.worker).toLowerCase() === `iguana-${worker.name}`,
-        ack ? `ACK from ${ack.worker}` : `no ACK (${lines.map((e) => e.reason ?? e.type).join(", ")})`,
+        ack ? `ACK from ${ack.worker}` : `no ACK (${reasons(lines)})`,
+    );
+}
+
+/**
+ * tls.enabled, seen from the bridge: the MASTER's channel port serves the bundle from the secret
+ * store (through the kernel's redirect to stunnel); the BACKUP completes no handshake (the gate);
+ * MLLP in clear, and under mutual TLS a sender without a client certificate, get no ACK; a
+ * renewed bundle is served after the refresh unit runs, by the same stunnel process.
+ */
+async function tlsView(cluster: BootedCluster, roles: Record<string, string>, results: CheckResult[], when: string): Promise<void> {
+    if (!cluster.tls) return;
+    const port = cluster.cfg!.channels.find((c) => c.protocol === "llp")!.port;
+    const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
+    const backup = cluster.workers.find((w) => roles[w.name] === "BACKUP");
+    if (!master || !backup) return;
+    let served = "";
+    await waitFor(() => (served = cluster.servedSerial(master, port)) === cluster.tls!.serial, 60000, 1000);
+    check(
+        results,
+        `${master.name} ${when}: port ${port} serves the certificate from the secret store (stunnel behind the kernel redirect)`,
+        served === cluster.tls.serial,
+        `served ${served || "nothing"}, stored ${cluster.tls.serial}`,
+    );
+    const backupServed = cluster.servedSerial(backup, port);
+    check(results, `${backup.name} ${when}: port ${port} completes no TLS handshake (the gate is closed)`, backupServed === "", backupServed || "no handshake");
+    const plain = await sendOne(cluster, master, [], { ackTimeoutMs: 2000, giveUpMs: 8000 });
+    check(results, `${master.name} ${when}: MLLP in clear gets no ACK`, !plain.some((e) => e.type === "ack"), reasons(plain));
+    if (cluster.tls.client) {
+        const anonymous = await sendOne(cluster, master, cluster.senderTlsArgs(false), { ackTimeoutMs: 2000, giveUpMs: 8000 });
+        check(results, `${master.name} ${when}: mutual TLS: a sender without a client certificate gets no ACK`, !anonymous.some((e) => e.type === "ack"), reasons(anonymous));
+    }
+    const machine = cluster.machine(master.name);
+    const pid = machine.exec(`systemctl show -P MainPID ${TLS_UNIT}`, { allowFail: true }).trim();
+    const renewed = cluster.issueTlsBundle();
+    machine.exec(`systemctl start ${TLS_REFRESH_UNIT}`, { allowFail: true });
+    await waitFor(() => (served = cluster.servedSerial(master, port)) === renewed, 20000, 500);
+    const pidAfter = machine.exec(`systemctl show -P MainPID ${TLS_UNIT}`, { allowFail: true }).trim();
+    check(
+        results,
+        `${master.name} ${when}: a renewed certificate in the secret store is served after ${TLS_REFRESH_UNIT}, by the same stunnel (reloaded, not restarted)`,
+        served === renewed && pid === pidAfter && pid !== "0",
+        `served ${served || "nothing"}, stored ${renewed}; stunnel pid ${pid} -> ${pidAfter}`,
     );
 }
 
@@ -195,6 +259,7 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     }
     const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
     if (master) await oneMessage(cluster, master, results, "first boot");
+    await tlsView(cluster, roles, results, "first boot");
     if (cluster.cfg!.iguana.edition === "iguanax") {
         const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
         for (const m of cluster.machines) {

@@ -1,7 +1,7 @@
 /**
  * The cloud as the booted workers see it, run inside the lab namespace: instance metadata on
  * 169.254.169.254 (AWS IMDSv2 and its role credentials; Azure's managed-identity token), the
- * secret store the admin password is read from (Secrets Manager `GetSecretValue`, SigV4 checked;
+ * secret store the admin password and the TLS bundle are read from (Secrets Manager `GetSecretValue`, SigV4 checked;
  * Key Vault `GET /secrets/<name>`, bearer checked), EC2 / ARM for the floating VIP and the peer
  * fence (the drill's stand-in, drill/cloud-api.ts), the lease store (DynamoDB, Blob:
  * drill/lease-store.ts) at an address of its own, all over HTTPS with a certificate of the lab's
@@ -11,6 +11,7 @@
  * usage: cloud-standin.ts CONFIG.json   (a CloudStandinConfig)
  */
 import { execFileSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
@@ -33,6 +34,11 @@ export interface CloudStandinConfig {
     workers: { name: string; address: string; instanceId: string; nicId: string; vmId: string }[];
     /** The admin password the secret store holds (made per run). */
     adminPassword: string;
+    /**
+     * tls.enabled: the secret the rendered fetch-tls.sh names (the ARN, or the Key Vault secret's
+     * name) and the file holding its value, read at every request so a test can renew it.
+     */
+    tlsBundle?: { secretId: string; file: string };
     /** Floating IP: the VIP's ids, as the rendered vip.json names them. */
     vip?: { allocationId?: string; publicIpId?: string; ipConfigName?: string };
     files: { ready: string; calls: string; holder: string; moves: string; leaseFaults: string; leaseWrites: string; leaseCalls: string };
@@ -70,6 +76,8 @@ export interface StandinCall {
 }
 
 export function createCloudStandin(config: CloudStandinConfig, record: (call: StandinCall) => void) {
+    const secretValue = (id: string) => (config.tlsBundle && id === config.tlsBundle.secretId ? fs.readFileSync(config.tlsBundle.file, "utf8") : config.adminPassword);
+    const versionOf = (value: string) => crypto.createHash("sha256").update(value).digest("hex").slice(0, 32);
     const identify = (remote: string) => config.workers.find((w) => remote.endsWith(w.address))?.name;
     const api = new FakeCloudApi({
         cloud: config.cloud,
@@ -135,14 +143,16 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
                 if (!sigv4Valid(req, body, config.region, "secretsmanager", DRILL_AWS_CREDENTIALS))
                     return reply(403, { __type: "InvalidSignatureException" }, "application/x-amz-json-1.1");
                 const { SecretId } = JSON.parse(body.toString("utf8") || "{}");
-                return reply(200, { ARN: SecretId, Name: String(SecretId).split(":").pop(), SecretString: config.adminPassword, VersionId: "v1" }, "application/x-amz-json-1.1");
+                const value = secretValue(String(SecretId));
+                return reply(200, { ARN: SecretId, Name: String(SecretId).split(":").pop(), SecretString: value, VersionId: versionOf(value) }, "application/x-amz-json-1.1");
             });
             return;
         }
         if (config.cloud === "azure" && host.endsWith(".vault.azure.net")) {
             if (req.headers["authorization"] !== `Bearer ${LAB_VAULT_TOKEN}`) return reply(401, { error: { code: "Unauthorized" } });
             if (!/^\/secrets\/[^/]+$/.test(url.pathname) || !url.searchParams.get("api-version")) return reply(400, { error: { code: "BadParameter" } });
-            return reply(200, { value: config.adminPassword, id: `https://${host}${url.pathname}/v1` });
+            const value = secretValue(url.pathname.split("/")[2]);
+            return reply(200, { value, id: `https://${host}${url.pathname}/${versionOf(value)}` });
         }
         record({ from, host, action: `${req.method} ${url.pathname} (cloud API)`, status: 0 });
         delegate(req, res);

@@ -20,7 +20,9 @@ import { CloudStandinConfig } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
 import { IMDS_ADDRESS, LEASE_STORE_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";
 import { Machine } from "./machine";
-import { makeTestCa } from "./tls";
+import { Leaf, issueLeaf, makeTestCa } from "./tls";
+import { SENDER_TLS_SERVERNAME } from "../drill/sender";
+import type { TlsBundle } from "../components/bootstrap/tls";
 
 export interface BootCase {
     /** Shown in the results: the stack and what the case changes. */
@@ -30,6 +32,8 @@ export interface BootCase {
     overrides?: Record<string, Record<string, unknown>>;
     /** The data disk is attached read-only: the disk step must fail and stop the boot. */
     failDiskStep?: boolean;
+    /** tls.clientCa set to a client CA the case makes: the sender presents a certificate it issued. */
+    mutualTls?: boolean;
 }
 
 export interface RenderedWorker {
@@ -46,6 +50,13 @@ export interface RenderedWorker {
 export function dataDiskPath(userData: string): string | undefined {
     const script = cloudInitFiles(userData).find((f) => f.path.endsWith("/prepare-disk.sh"));
     const m = script && /^candidates=\('([^']+)'/m.exec(script.content);
+    return m ? m[1] : undefined;
+}
+
+/** tls.enabled: the secret the rendered fetch-tls.sh reads, the ARN (AWS) or the Key Vault secret's name (Azure). */
+export function tlsSecretId(userData: string): string | undefined {
+    const script = cloudInitFiles(userData).find((f) => f.path.endsWith("/fetch-tls.sh"));
+    const m = script && /^(?:secret_arn|secret_name)='([^']+)'/m.exec(script.content);
     return m ? m[1] : undefined;
 }
 
@@ -135,6 +146,8 @@ export class BootedCluster {
     cfg?: ClusterConfig;
     workers: RenderedWorker[] = [];
     adminPassword = crypto.randomBytes(18).toString("base64url");
+    /** tls.enabled: the test CA, the bundle file the stand-in secret store serves, the served certificate's serial, the sender's client certificate. */
+    tls?: { dir: string; caCert: string; bundleFile: string; serial: string; client?: Leaf; clientCa?: string; issued: number };
     readonly dir: string;
 
     constructor(
@@ -161,7 +174,18 @@ export class BootedCluster {
         const llpPorts = cfg.channels.filter((ch) => ch.protocol === "llp").map((ch) => ch.port);
         const tarball = buildStandinInstaller(installerDir, { edition, llpPorts, webPort });
         const installerUrl = `http://${addressing.services}:8080/${path.basename(tarball.file)}`;
-        const rendered = await renderCase(this.bootCase, { url: installerUrl, sha256: tarball.sha256 });
+        const tlsDir = path.join(this.dir, "tls");
+        let bootCase = this.bootCase;
+        let client: Leaf | undefined;
+        let clientCa: string | undefined;
+        if (bootCase.mutualTls) {
+            // The senders' CA, separate from the servers': tls.clientCa names it.
+            const senders = makeTestCa(path.join(this.dir, "tls-senders"), ["senders.test"]);
+            client = issueLeaf(path.join(this.dir, "tls-senders"), "sender", { usage: "clientAuth" });
+            clientCa = fs.readFileSync(senders.caCert, "utf8");
+            bootCase = { ...bootCase, overrides: { ...bootCase.overrides, tls: { ...(bootCase.overrides?.tls ?? {}), clientCa } } };
+        }
+        const rendered = await renderCase(bootCase, { url: installerUrl, sha256: tarball.sha256 });
         this.cfg = rendered.cfg;
         this.workers = rendered.workers;
 
@@ -173,7 +197,12 @@ export class BootedCluster {
         if (!lease) throw new Error(`${this.bootCase.label}: the rendered user data has no lease.json`);
         const leaseUrl = new URL(lease.url);
         const [, container] = leaseUrl.pathname.split("/");
-        const ca = makeTestCa(path.join(this.dir, "tls"), [...endpoints, leaseUrl.hostname]);
+        const ca = makeTestCa(tlsDir, [...endpoints, leaseUrl.hostname]);
+        const tlsSecret = tlsSecretId(this.workers[0].userData);
+        if (tlsSecret) {
+            this.tls = { dir: tlsDir, caCert: ca.caCert, bundleFile: path.join(this.dir, "tls-bundle.json"), serial: "", issued: 0, ...(client ? { client, clientCa } : {}) };
+            this.issueTlsBundle();
+        }
         const vip = vipConfig(this.workers[0].userData);
         this.standinConfig = {
             cloud: cfg.cloud,
@@ -192,6 +221,7 @@ export class BootedCluster {
                 vmId: `/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-boot/providers/Microsoft.Compute/virtualMachines/${w.name}`,
             })),
             adminPassword: this.adminPassword,
+            ...(tlsSecret ? { tlsBundle: { secretId: tlsSecret, file: this.tls!.bundleFile } } : {}),
             ...(vip ? { vip: { allocationId: vip.allocationId, publicIpId: vip.publicIpId, ipConfigName: vip.ipConfigName } } : {}),
             files: {
                 ready: path.join(this.dir, "standin.ready"),
@@ -281,6 +311,41 @@ export class BootedCluster {
             .trim()
             .split("\n");
         return { status: Number(out[out.length - 1]) || 0, body: out.slice(0, -1).join(" ") };
+    }
+
+    /**
+     * A new server certificate from the test CA into the bundle the stand-in secret store serves
+     * (the next read of the secret gets it), as a renewal would; its serial is remembered.
+     */
+    issueTlsBundle(): string {
+        const t = this.tls!;
+        const leaf = issueLeaf(t.dir, `channels-${++t.issued}`, { dns: [SENDER_TLS_SERVERNAME], usage: "serverAuth" });
+        const certificate = fs.readFileSync(leaf.cert, "utf8");
+        const bundle: TlsBundle = { certificate, privateKey: fs.readFileSync(leaf.key, "utf8"), ...(t.clientCa ? { clientCa: t.clientCa } : {}) };
+        fs.writeFileSync(t.bundleFile, JSON.stringify(bundle));
+        t.serial = new crypto.X509Certificate(certificate).serialNumber.toUpperCase().replace(/^0+/, "");
+        return t.serial;
+    }
+
+    /** The serial of the certificate served on the worker's port, asked from the bridge ("" when no handshake completes). */
+    servedSerial(worker: RenderedWorker, port: number): string {
+        const out = this.lab!.exec(
+            "bash",
+            [
+                "-c",
+                `timeout 5 openssl s_client -connect ${worker.address}:${port} -servername ${SENDER_TLS_SERVERNAME} < /dev/null 2> /dev/null | openssl x509 -noout -serial 2> /dev/null`,
+            ],
+            true,
+        );
+        const m = /serial=([0-9A-F]+)/i.exec(out);
+        return m ? m[1].toUpperCase().replace(/^0+/, "") : "";
+    }
+
+    /** The sender's TLS arguments (drill/sender.ts): the CA, and the client certificate under mutual TLS; none with TLS off. */
+    senderTlsArgs(withClientCertificate = true): string[] {
+        if (!this.tls) return [];
+        const client = withClientCertificate && this.tls.client ? ["--tls-cert", this.tls.client.cert, "--tls-key", this.tls.client.key] : [];
+        return ["--tls-ca", this.tls.caCert, "--tls-servername", SENDER_TLS_SERVERNAME, ...client];
     }
 
     /** Whether a TCP connection to the worker's port opens from the bridge. */

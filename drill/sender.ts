@@ -7,10 +7,14 @@
  *
  * usage: sender.ts --host VIP --port 2575 --count N --prefix ADT --interval-ms 50
  *        --ack-timeout-ms 3000 --reconnect-ms 200 --events FILE --stop-file FILE [--fresh]
+ *        [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-servername NAME]]
  *   --fresh: a new connection for every message (the split-brain probe), closed after its ACK.
+ *   --tls-ca: MLLP over TLS (tls.enabled), the server's chain checked against the CA in FILE;
+ *   --tls-cert/--tls-key: the client certificate mutual TLS asks for.
  */
 import * as fs from "fs";
 import * as net from "net";
+import * as tls from "tls";
 import { Hl7Connection } from "@medplum/hl7";
 import { Hl7Message } from "@medplum/core";
 
@@ -56,6 +60,7 @@ interface Options {
     events: string;
     stopFile: string;
     fresh: boolean;
+    tls?: { ca: string; cert?: string; key?: string; servername: string };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -76,8 +81,20 @@ function parseOptions(argv: string[]): Options {
         events: get("--events"),
         stopFile: get("--stop-file"),
         fresh: argv.includes("--fresh"),
+        ...(argv.includes("--tls-ca")
+            ? {
+                  tls: {
+                      ca: fs.readFileSync(get("--tls-ca"), "utf8"),
+                      ...(argv.includes("--tls-cert") ? { cert: fs.readFileSync(get("--tls-cert"), "utf8"), key: fs.readFileSync(get("--tls-key"), "utf8") } : {}),
+                      servername: get("--tls-servername", SENDER_TLS_SERVERNAME),
+                  },
+              }
+            : {}),
     };
 }
+
+/** The name the drill's and the boot test's server certificates are issued for, and the sender asks for. */
+export const SENDER_TLS_SERVERNAME = "iguana.test";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,11 +105,13 @@ class Link {
     constructor(private readonly options: Options) {}
 
     private async open(): Promise<Hl7Connection> {
-        const socket = net.connect({ host: this.options.host, port: this.options.port });
+        const { host, port } = this.options;
+        const socket = this.options.tls ? tls.connect({ host, port, ...this.options.tls }) : net.connect({ host, port });
         socket.setNoDelay(true);
         await new Promise<void>((resolve, reject) => {
             const timer = setTimeout(() => reject(new Error("connect timeout")), this.options.ackTimeoutMs);
-            socket.once("connect", () => (clearTimeout(timer), resolve()));
+            // Over TLS the link is up once the handshake is done (the server's chain checked).
+            socket.once(this.options.tls ? "secureConnect" : "connect", () => (clearTimeout(timer), resolve()));
             socket.once("error", (e) => (clearTimeout(timer), reject(e)));
         });
         const connection = new Hl7Connection(socket);
