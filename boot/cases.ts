@@ -1,9 +1,6 @@
 /** The boot test's cases: every shipped stack, each edition, each failover strategy, and a failing disk step. */
 import { BootCase } from "./cluster";
 
-/** The drill's machines run with TLS off (withoutTls in drill/index.ts says why). */
-export const DRILL_TLS_OVERRIDE: NonNullable<BootCase["overrides"]> = { tls: { enabled: false, certificate: null, privateKey: null, clientCa: null } };
-
 /**
  * failover.strategy: floating-ip on a dev stack: the keys a floating IP has no use for removed
  * (validation refuses them), as a user switching a stack would.

@@ -37,6 +37,9 @@ import { readJournal } from "./standin";
 import { killQuietly, sh, waitFor } from "./system";
 import { gateOpenOf, roleOf } from "./worker";
 
+/** The scenario's view of a worker names a TLS bundle secret as the machine's does; the machines read theirs from the stand-in. */
+const BOOTED_VIEW_TLS_BUNDLE = { kind: "aws-secrets-manager", secretArn: "arn:aws:secretsmanager:us-east-1:000000000000:secret:booted-view", region: "us-east-1" } as const;
+
 /** What the booted drill shares across scenarios: the baked root file system and the archive. */
 export interface BootedContext {
     rootfs: string;
@@ -257,7 +260,11 @@ export class BootedPair {
         // Settings for the scenario's view of each worker (name, address, priority); the machines
         // run what their user data says.
         const view = (self: WorkerPlan, peer: WorkerPlan) =>
-            bootstrapSettings(cfg, self, peer, { dataDisk: { kind: "aws-ebs", volumeId: "vol-booted" }, ...(isFloating(cfg) ? { vip: drillVip(cfg, self, peer) } : {}) });
+            bootstrapSettings(cfg, self, peer, {
+                dataDisk: { kind: "aws-ebs", volumeId: "vol-booted" },
+                ...(isFloating(cfg) ? { vip: drillVip(cfg, self, peer) } : {}),
+                ...(cfg.tls.enabled ? { tlsBundle: BOOTED_VIEW_TLS_BUNDLE } : {}),
+            });
         const [m1, m2] = [this.cluster.machine("wk1"), this.cluster.machine("wk2")];
         this.workers = [
             new BootedDrillWorker(m1, view(p1, p2), lab.machineNetns("wk1"), cfg.iguana.edition),

@@ -21,7 +21,7 @@ import { AZURE_PUBLIC_IP_MOVE_SECONDS, lbTiming, vipMoveMs, vipMoveTiming } from
 import { BootedContext } from "./booted";
 import { RUNS_DIR as BOOT_RUNS_DIR, cleanLeftovers as cleanBootLeftovers, resolveArchive } from "../boot/index";
 import { ensureRootfs } from "../boot/rootfs";
-import { SHARED_STORAGE_PACKAGES, WORKER_PACKAGES } from "../components/bootstrap";
+import { SHARED_STORAGE_PACKAGES, STUNNEL_PACKAGE, WORKER_PACKAGES } from "../components/bootstrap";
 
 /** Scenario indexes wrap here: a booted lab's uplink is 10.253.<index + 1>.0/30. */
 const MAX_SCENARIO_INDEX = 250;
@@ -161,9 +161,8 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
 }
 
 /**
- * The drill's senders speak plain MLLP, so it runs each stack with TLS off (tls.enabled false):
- * the stunnel in front of Iguana is proven by the boot test and test/tls.test.ts, not yet under
- * faults (docs/tls.md#what-is-proven). The booted drill's machines get DRILL_TLS_OVERRIDE.
+ * The drill in bare network namespaces runs the rendered scripts without systemd, so no stunnel:
+ * it runs each stack with TLS off. Booted machines run the stack's TLS, mutual (docs/tls.md).
  */
 export function withoutTls(cfg: ClusterConfig): ClusterConfig {
     return { ...cfg, tls: { enabled: false } };
@@ -279,7 +278,7 @@ async function main(): Promise<number> {
     let booted: BootedContext | undefined;
     if (args.booted) {
         cleanBootLeftovers();
-        const rootfs = ensureRootfs((l) => console.log(l), [...WORKER_PACKAGES, ...SHARED_STORAGE_PACKAGES["azure-nfs"]]);
+        const rootfs = ensureRootfs((l) => console.log(l), [...WORKER_PACKAGES, ...SHARED_STORAGE_PACKAGES["azure-nfs"], STUNNEL_PACKAGE]);
         console.log(`drill: booted machines on ${rootfs.dir} (${rootfs.built ? `built in ${rootfs.seconds.toFixed(0)} s` : "cached"}; the worker packages baked in)`);
         booted = { rootfs: rootfs.dir, archive: resolveArchive(), workDir: path.join(BOOT_RUNS_DIR, runId) };
     }
@@ -290,7 +289,8 @@ async function main(): Promise<number> {
     let ordinal = 0;
     try {
         for (const [stackIndex, stack] of args.stacks.entries()) {
-            const cfg = withoutTls(withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy));
+            const stackCfg = withFailoverStrategy(withQueueRecovery(loadStackClusterConfig(stack), args.queueRecovery), args.failoverStrategy);
+            const cfg = booted ? stackCfg : withoutTls(stackCfg);
             const profile = args.profile ?? cfg.cloud;
             const timing = lbTiming(cfg, args.fast);
             const floating = cfg.failover.strategy === "floating-ip";
@@ -299,6 +299,11 @@ async function main(): Promise<number> {
             stacks.push(run);
             const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
             const phasesText = args.faultPhases > 1 ? ` (each at ${args.faultPhases} points of a ${timing.intervalSeconds} s interval)` : "";
+            console.log(
+                cfg.tls.enabled
+                    ? `drill: ${stack}: MLLP over TLS, mutual (stunnel on each booted worker; the sender presents a client certificate of the drill's CA)`
+                    : `drill: ${stack}: MLLP in clear (${booted ? "the stack has tls.enabled false" : "bare namespaces run no stunnel: TLS is drilled with --booted"})`,
+            );
             if (vipMove) {
                 const ignored = [...(args.fast ? ["--fast"] : []), ...(args.profile ? ["--profile"] : [])];
                 console.log(

@@ -23,7 +23,7 @@ import { Topology, createTopology, cutLeaseStore, cutNetwork, cutPeer, destroyTo
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
-import { DRILL_TLS_OVERRIDE, FLOATING_IP_OVERRIDES } from "../boot/cases";
+import { FLOATING_IP_OVERRIDES } from "../boot/cases";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
 
@@ -228,6 +228,9 @@ export function isActive(values: { probe?: string; gate?: string; iguana?: strin
 /** A worker as a scenario sees it, booted or in bare namespaces (drill/worker.ts, drill/booted.ts). */
 type ScenarioWorker = DrillWorker | BootedDrillWorker;
 
+/** How long the refused senders (checkTlsRefusals) keep trying before the fault. */
+const TLS_REFUSAL_WATCH_MS = 5000;
+
 class ScenarioRun {
     readonly procs: Processes;
     readonly topo: Topology;
@@ -273,7 +276,7 @@ class ScenarioRun {
         this.expect = effectiveExpectation(def, stack.cfg);
         if (stack.booted) {
             const pair = new BootedPair(
-                { label: stack.stack, stack: stack.stack, overrides: { ...DRILL_TLS_OVERRIDE, ...(stack.vipMove ? FLOATING_IP_OVERRIDES[stack.cfg.cloud] : {}) } },
+                { label: stack.stack, stack: stack.stack, mutualTls: true, ...(stack.vipMove ? { overrides: FLOATING_IP_OVERRIDES[stack.cfg.cloud] } : {}) },
                 stack.cfg,
                 stack.booted,
                 ctx.runId.slice(-3),
@@ -478,11 +481,45 @@ class ScenarioRun {
             this.monitor.start();
             this.watchedFrom = monotonicMs();
         });
-        if (!this.floating) return this.startLoadBalancer();
+        if (!this.floating) {
+            await this.startLoadBalancer();
+            return this.checkTlsRefusals(pair);
+        }
         // No LB: WK1's guard ran the mover against the stand-in cloud, which placed the VIP.
         if (!(await waitFor(() => this.vipHolder() === "wk1", this.vipMoveMs + 30000))) {
             throw new Error(
                 `the floating VIP did not reach WK1 on the booted machines: holder ${this.vipHolder()}; WK1's mover log: ${this.wk1.vipLog().trim().split("\n").slice(-3).join(" / ")}`,
+            );
+        }
+        await this.checkTlsRefusals(pair);
+    }
+
+    /**
+     * TLS on (the booted machines run it, mutual): before the fault, through the VIP, a sender in
+     * clear and a sender without a client certificate each try one message for a few seconds;
+     * an ACK to either fails the scenario.
+     */
+    private async checkTlsRefusals(pair: BootedPair): Promise<void> {
+        if (!pair.cluster.tls) return;
+        const kinds: ("plain" | "no-client-certificate")[] = ["plain", ...(pair.cluster.tls.client ? (["no-client-certificate"] as const) : [])];
+        const tries = kinds.map((kind) => {
+            const file = path.join(this.root, `refused-${kind}.jsonl`);
+            const stopFile = `${file}.stop`;
+            return { kind, file, stopFile, sender: this.startSender(file, { prefix: `REFUSED-${kind.toUpperCase()}`, count: 1, tls: kind, stopFile }) };
+        });
+        await sleep(TLS_REFUSAL_WATCH_MS);
+        for (const t of tries) fs.writeFileSync(t.stopFile, "");
+        await Promise.all(tries.map((t) => Promise.race([t.sender.exited, sleep(5000)])));
+        for (const t of tries) {
+            const events = readEvents(t.file);
+            const acked = acksOf(events).length;
+            const attempts = events.filter((e) => e.type === "retry").length;
+            if (acked > 0 || attempts === 0)
+                throw new Error(
+                    `TLS: a sender ${t.kind === "plain" ? "in clear" : "without a client certificate"} got ${acked} ACK(s) in ${attempts} attempt(s); expected every attempt refused`,
+                );
+            this.notes.push(
+                `TLS: a sender ${t.kind === "plain" ? "in clear" : "without a client certificate"} was refused ${attempts} time(s) in ${TLS_REFUSAL_WATCH_MS / 1000} s through the VIP; the drill's sender speaks MLLP over TLS with a client certificate`,
             );
         }
     }
@@ -551,7 +588,12 @@ class ScenarioRun {
         if (!settled) throw new Error(`the LB did not settle on WK1: wk1=${this.lbStatus(this.wk1)} wk2=${this.lbStatus(this.wk2)}`);
     }
 
-    startSender(file: string, options: { prefix: string; count: number; fresh?: boolean; intervalMs?: number }): Started {
+    startSender(
+        file: string,
+        options: { prefix: string; count: number; fresh?: boolean; intervalMs?: number; tls?: "as-configured" | "no-client-certificate" | "plain"; stopFile?: string },
+    ): Started {
+        const tls = options.tls ?? "as-configured";
+        const tlsArgs = tls === "plain" ? [] : (this.pair?.cluster.senderTlsArgs(tls === "as-configured") ?? []);
         return this.procs.spawnIn(
             this.topo.ns.sender,
             options.fresh ? "probe-sender" : "sender",
@@ -577,8 +619,10 @@ class ScenarioRun {
                 "--events",
                 file,
                 "--stop-file",
-                options.fresh ? `${this.stopFile}.probe` : this.stopFile,
+                options.stopFile ?? (options.fresh ? `${this.stopFile}.probe` : this.stopFile),
                 ...(options.fresh ? ["--fresh"] : []),
+                // Booted machines run the stack's TLS (mutual): the sender speaks MLLP over TLS with its client certificate.
+                ...tlsArgs,
             ],
             { cwd: this.ctx.repoRoot },
         );
