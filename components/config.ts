@@ -27,6 +27,7 @@ import {
     EXISTING_SUBNET_PREFIX_RANGE,
     INTERNAL_VIP_HOST_OFFSET,
     TLS_LISTEN_PORT_BASE,
+    UNREADABLE_SECRET,
     WORKER_HOST_OFFSET,
 } from "./constants";
 import * as crypto from "crypto";
@@ -1131,7 +1132,8 @@ function readTls(r: Reader, value: unknown, network: NetworkConfig, stackKeys: S
     const enabled = obj.enabled === undefined ? network.public : (r.boolean("tls.enabled", obj.enabled) ?? network.public);
     const text = (key: "certificate" | "privateKey" | "clientCa"): pulumi.Input<string> | undefined => {
         const v = obj[key];
-        if (v === undefined || isDeferred(v)) return v as pulumi.Input<string> | undefined;
+        // Deferred, or encrypted in a stack file the offline tools read: given, and not checked here.
+        if (v === undefined || isDeferred(v) || v === UNREADABLE_SECRET) return v as pulumi.Input<string> | undefined;
         const s = r.string(`tls.${key}`, v);
         return s === undefined || s.trim() === "" ? (s === undefined ? undefined : (r.report(`tls.${key}`, "is empty: give the PEM text, or remove the key"), undefined)) : s;
     };
@@ -1158,13 +1160,14 @@ function readTls(r: Reader, value: unknown, network: NetworkConfig, stackKeys: S
             `is stored in clear in the stack file: set it again with \`pulumi config set --path --secret 'tls.privateKey' < key.pem\` (and rotate the key, which is now in the file's history)`,
         );
     }
-    const chain = typeof certificate === "string" ? readCertificates(r, "tls.certificate", certificate) : undefined;
+    const readable = (v: pulumi.Input<string> | undefined): v is string => typeof v === "string" && v !== UNREADABLE_SECRET;
+    const chain = readable(certificate) ? readCertificates(r, "tls.certificate", certificate) : undefined;
     if (chain) {
         const leaf = chain[0];
         if (new Date(leaf.validTo).getTime() < Date.now()) r.report("tls.certificate", `expired on ${leaf.validTo}: give a current certificate`);
         if (leaf.ca) r.report("tls.certificate", "starts with a CA certificate: put the server's own certificate first, then its intermediates");
     }
-    if (typeof privateKey === "string") {
+    if (readable(privateKey)) {
         let key: crypto.KeyObject | undefined;
         try {
             key = crypto.createPrivateKey(privateKey);
@@ -1177,7 +1180,7 @@ function readTls(r: Reader, value: unknown, network: NetworkConfig, stackKeys: S
         if (key && chain && !chain[0].checkPrivateKey(key))
             r.report("tls.privateKey", "is not the key of tls.certificate's first certificate: give the pair that belongs together");
     }
-    if (typeof clientCa === "string") {
+    if (readable(clientCa)) {
         const cas = readCertificates(r, "tls.clientCa", clientCa);
         if (cas?.some((c) => !c.ca)) r.report("tls.clientCa", "holds a certificate that is not a CA: give the CA certificates client certificates chain to");
     }

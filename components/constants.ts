@@ -34,6 +34,12 @@ export const IGUANAX_HEALTH_PATH = "/health";
  */
 export const TLS_LISTEN_PORT_BASE = 17000;
 
+/**
+ * What the offline tools read for a value a stack file keeps encrypted (`secure:`): validation
+ * takes it as given and unreadable, and checks nothing inside it.
+ */
+export const UNREADABLE_SECRET = "[secret: encrypted in the stack file]";
+
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
 

@@ -70,6 +70,19 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
             );
         }
     });
+    if (cfg.network.public && !cfg.tls.enabled) {
+        warn(
+            "tls.enabled",
+            "is false on an internet-facing cluster: every channel and the dashboard (with its admin login) cross the Internet in clear, protected only by the source allow-lists " +
+                "(HIPAA 164.312(e)(1)); remove the key to turn TLS on, or set network.public to false for a cluster reached only over a VPN (docs/tls.md)",
+        );
+    } else if (cfg.tls.enabled && cfg.tls.certificate === undefined) {
+        warn(
+            "tls.certificate",
+            "is not set: the channels and the dashboard serve a self-signed certificate the cluster made, which senders must be given (pinned) to trust; " +
+                "set your own certificate and key before go-live: pulumi config set --path 'iguana-ha:tls.certificate' < chain.pem, and --secret for tls.privateKey (docs/tls.md#certificates)",
+        );
+    }
     if (!cfg.network.egress.restricted) {
         warn(
             "network.egress.restricted",

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { CONFIG_KEYS, ClusterConfig, REGION_KEY, RawClusterConfig, validateClusterConfig } from "../components/config";
-import { PROJECT } from "../components/constants";
+import { PROJECT, UNREADABLE_SECRET } from "../components/constants";
 
 export const STACKS_DIR = path.join(__dirname, "..", "stacks");
 
@@ -51,7 +51,20 @@ export function listStacks(): string[] {
         .sort();
 }
 
-export const SECRET_PLACEHOLDER = "[secret: encrypted in the stack file]";
+export const SECRET_PLACEHOLDER = UNREADABLE_SECRET;
+
+/** A value with every `secure:` leaf (`pulumi config set --path --secret`) replaced by SECRET_PLACEHOLDER; `found` says whether there was one. */
+function withoutSecureLeaves(value: unknown, found: { secure: boolean }): unknown {
+    if (Array.isArray(value)) return value.map((v) => withoutSecureLeaves(v, found));
+    if (value && typeof value === "object") {
+        if ("secure" in value) {
+            found.secure = true;
+            return SECRET_PLACEHOLDER;
+        }
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutSecureLeaves(v, found)]));
+    }
+    return value;
+}
 
 /** Reads `stacks/Pulumi.<stack>.yaml`, or `file` when given (any stack file, same format). */
 export function readStackConfig(stack: string, file = stackFile(stack)): StackConfig {
@@ -71,7 +84,11 @@ export function readStackConfig(stack: string, file = stackFile(stack)): StackCo
             config[key] = SECRET_PLACEHOLDER;
             secretKeys.push(key);
         } else {
-            config[key] = typeof value === "string" ? value : JSON.stringify(value);
+            // A secure leaf makes the whole key secret, as Pulumi's engine reports it to the program.
+            const found = { secure: false };
+            const plain = withoutSecureLeaves(value, found);
+            config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
+            if (found.secure) secretKeys.push(key);
         }
     }
     return { stack, config, secretKeys, unresolvedEnvironments: environmentNames(doc.environment) };

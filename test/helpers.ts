@@ -1,4 +1,8 @@
 /** Shared test helpers: run the program under mocks for a stack file or a config object. */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { WORKER_PATHS, leaseConfigPath, peerFenceConfigPath } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
@@ -129,7 +133,9 @@ export function assertNoPeerFence(guards: Record<string, GuardFiles>): void {
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */
 export async function runConfig(values: Record<string, unknown>, stack = "test"): Promise<StackRun> {
-    return wrapRun(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), run: () => program() }));
+    // A TLS private key is set with --secret, which makes the whole `tls` key secret.
+    const secretKeys = (values.tls as { privateKey?: unknown } | undefined)?.privateKey !== undefined ? [`${PROJECT}:tls`] : [];
+    return wrapRun(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), secretKeys, run: () => program() }));
 }
 
 /** A small valid AWS configuration to vary in edge-case tests. */
@@ -175,4 +181,45 @@ export function clearState(resources: { type: string; state: Record<string, unkn
         resources.filter((r) => !r.type.startsWith("tls:")).map((r) => r.state),
         (_key, value) => (value && typeof value === "object" && (value as Record<string, unknown>)[SECRET_SIG.key] === SECRET_SIG.value ? "[secret]" : value),
     );
+}
+
+/**
+ * A server certificate and its key as a hospital's CA would issue them (PEM text), made once per
+ * run with openssl: what `tls.certificate` and `tls.privateKey` take. `name` varies the pair.
+ */
+const certificates = new Map<string, { certificate: string; privateKey: string }>();
+export function testCertificate(name = "hl7.hospital.example", options: { ca?: boolean } = {}): { certificate: string; privateKey: string } {
+    const key = `${name}/${options.ca ? "ca" : "leaf"}`;
+    let pair = certificates.get(key);
+    if (!pair) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-cert-"));
+        const basic = options.ca ? "critical,CA:TRUE" : "critical,CA:FALSE";
+        execFileSync(
+            "openssl",
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                `/CN=${name}`,
+                "-addext",
+                `basicConstraints=${basic}`,
+                "-keyout",
+                path.join(dir, "key.pem"),
+                "-out",
+                path.join(dir, "cert.pem"),
+            ],
+            { stdio: "ignore" },
+        );
+        pair = { certificate: fs.readFileSync(path.join(dir, "cert.pem"), "utf8"), privateKey: fs.readFileSync(path.join(dir, "key.pem"), "utf8") };
+        fs.rmSync(dir, { recursive: true, force: true });
+        certificates.set(key, pair);
+    }
+    return pair;
 }

@@ -6,6 +6,7 @@
  * booleans, integers numbers, the rest strings) and plans `preview`/`up` offline.
  */
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -50,11 +51,45 @@ function pathParts(key: string): (string | number)[] {
     return [...key.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]));
 }
 
+/**
+ * The files the README's commands read with `<` (the TLS certificate and its key): a certificate
+ * for the hospital's name, as its CA would issue one, made with openssl in the stand-in's directory.
+ */
+function makeCertificateFiles(dir: string): void {
+    execFileSync(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=hl7.hospital.example",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            path.join(dir, "key.pem"),
+            "-out",
+            path.join(dir, "chain.pem"),
+        ],
+        { stdio: "ignore" },
+    );
+}
+
 class PulumiStandIn {
     private stack?: string;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-readme-"));
     readonly ran: string[] = [];
     lastPlan?: { code: number; stdout: string; stderr: string };
+
+    constructor() {
+        makeCertificateFiles(this.dir);
+    }
 
     file(stack = this.stack!): string {
         return path.join(this.dir, `Pulumi.${stack}.yaml`);
@@ -87,7 +122,10 @@ class PulumiStandIn {
             case "config": {
                 assert.strictEqual(rest[0], "set", `pulumi config ${rest[0]} is not stood in for`);
                 const flags = rest.filter((w) => w.startsWith("--"));
-                const [key, value] = rest.slice(1).filter((w) => !w.startsWith("--"));
+                const words = rest.slice(1).filter((w) => !w.startsWith("--"));
+                // `pulumi config set KEY < FILE`: the value comes from stdin.
+                const stdin = words.indexOf("<");
+                const [key, value] = stdin >= 0 ? [words[0], fs.readFileSync(path.join(this.dir, words[stdin + 1]), "utf8")] : words;
                 assert.ok(
                     flags.every((f) => ["--path", "--secret", "--plaintext"].includes(f)),
                     `flags ${flags}`,
@@ -97,11 +135,13 @@ class PulumiStandIn {
                     const [namespace, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
                     const parts = pathParts(name);
                     const topKey = `${namespace}:${parts[0]}`;
-                    if (parts.length === 1) doc.config[topKey] = pathValue(value);
+                    // --secret: Pulumi encrypts the leaf and writes `secure:` in its place.
+                    const leaf = flags.includes("--secret") ? { secure: "v1:readme-stand-in" } : pathValue(value);
+                    if (parts.length === 1) doc.config[topKey] = leaf;
                     else {
                         let node = (doc.config[topKey] ??= typeof parts[1] === "number" ? [] : {});
                         for (let i = 1; i < parts.length - 1; i++) node = node[parts[i]] ??= typeof parts[i + 1] === "number" ? [] : {};
-                        node[parts[parts.length - 1]] = pathValue(value);
+                        node[parts[parts.length - 1]] = leaf;
                     }
                 } else {
                     doc.config[key] = value;

@@ -1,7 +1,7 @@
 /** Preview-time warnings: what deploys but would not work, said by `pulumi.log.warn` and the plan. */
 import * as assert from "assert";
 import { DOCUMENTATION_CIDRS } from "../components/constants";
-import { awsConfig, azureConfig, runConfig, runPlan } from "./helpers";
+import { awsConfig, azureConfig, runConfig, runPlan, testCertificate } from "./helpers";
 
 const INSTALLER = "https://downloads.example/iguana/iguanax-linux.tar.gz";
 const SHA = "ab".repeat(32);
@@ -28,7 +28,7 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
                 unchecked.mocks.warnings.join("\n"),
             );
 
-            const complete = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA } }));
+            const complete = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA }, tls: testCertificate() }));
             assert.deepStrictEqual(complete.mocks.warnings, [], "a complete configuration warns about nothing");
         });
     }
@@ -39,6 +39,7 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
         const run = await runConfig(
             awsConfig({
                 iguana: { installerUrl: INSTALLER, installerSha256: SHA },
+                tls: testCertificate(),
                 network: {
                     allowedCidrs: ["10.20.0.0/16", inside(a), b],
                     adminCidrs: [inside(c)],
