@@ -55,6 +55,7 @@ const AZURE_STORAGE_ACCOUNT = "azure-native:storage:StorageAccount";
 const AWS_DYNAMODB_TABLE = "aws:dynamodb/table:Table";
 const AWS_NLB = "aws:lb/loadBalancer:LoadBalancer";
 const AZURE_PUBLIC_IP = "azure-native:network:PublicIPAddress";
+const AWS_EIP = "aws:ec2/eip:Eip";
 const AZURE_LOCK = "azure-native:authorization:ManagementLockByScope";
 const AZURE_KEY_VAULT = "azure-native:keyvault:Vault";
 const AWS_FLOW_LOG = "aws:ec2/flowLog:FlowLog";
@@ -629,6 +630,35 @@ export const vipMoverLeastPrivilege: ResourceValidationPolicy = {
     },
 };
 
+/**
+ * Whether the stack is reached from the Internet: an internet-facing NLB (AWS), or a public
+ * address the cluster serves on (the Azure VIP, tagged `holds`; the AWS floating VIP's Elastic IP).
+ */
+function internetFacing(args: StackValidationArgs): boolean {
+    return args.resources.some(
+        (r) =>
+            (r.type === AWS_NLB && r.props.internal === false) ||
+            (r.type === AZURE_PUBLIC_IP && r.props.tags?.holds === HOLDS_VIP) ||
+            (r.type === AWS_EIP && typeof r.props.tags?.Name === "string" && r.props.tags.Name.endsWith("-vip")),
+    );
+}
+
+export const tlsOnPublicClusters: StackValidationPolicy = {
+    name: "tls-on-public-clusters",
+    description:
+        "An internet-facing cluster ends TLS on every worker (HIPAA 164.312(e)(1)): each worker's bootstrap runs stunnel with TLS 1.2 at the least in front of its channels and dashboard, and redirects outside traffic to it.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (!internetFacing(args)) return;
+        for (const worker of args.resources.filter((r) => r.type === AWS_INSTANCE || r.type === AZURE_VM)) {
+            const text = bootstrapTexts(worker.type, worker.props).join("\n");
+            const tls = /sslVersionMin = TLSv1\.[23]/.test(text) && text.includes("REDIRECT --to-ports");
+            if (!tls) report(`worker ${worker.name} of an internet-facing cluster serves its channels in clear: turn TLS on (tls.enabled, docs/tls.md).`, worker.urn);
+        }
+    },
+};
+
 export const guardrails: Policies = [
     ebsEncryptedWithProjectKey,
     efsEncryptedWithProjectKey,
@@ -644,6 +674,7 @@ export const guardrails: Policies = [
     flowLogsOn,
     backupsOn,
     egressRestrictedWhenAsked,
+    tlsOnPublicClusters,
     noSecretInBootstrap,
     requiredTags,
     vipMoverLeastPrivilege,

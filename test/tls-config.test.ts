@@ -9,7 +9,9 @@ import { deploymentWarnings } from "../components/warnings";
 import { TLS_LISTEN_PORT_BASE } from "../components/constants";
 import { MOCK_TLS_PRIVATE_KEY } from "../offline/mocks";
 import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
+import { tlsOnPublicClusters } from "../policy/policies";
 import { awsConfig, azureConfig, clearState, runConfig, testCertificate } from "./helpers";
+import { stackViolations } from "./policy-harness";
 
 const base = (overrides: Partial<RawClusterConfig> = {}): RawClusterConfig => ({
     cloud: "aws",
@@ -144,5 +146,32 @@ describe("tls: what each cloud builds", function () {
             assert.ok(!files.some((f) => f.path.endsWith("/stunnel.conf") || f.path.endsWith("/fetch-tls.sh")));
             assert.ok(!files.find((f) => f.path.endsWith("/llp-gate.sh"))!.content.includes("REDIRECT"));
         }
+    });
+});
+
+describe("tls: the policy pack", function () {
+    this.timeout(60000);
+    const resources = (run: Awaited<ReturnType<typeof runConfig>>) => run.mocks.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.state }));
+
+    for (const [cloud, config] of [
+        ["aws", awsConfig],
+        ["azure", azureConfig],
+    ] as const) {
+        it(`${cloud}: an internet-facing cluster in clear fails tls-on-public-clusters; with TLS, or internal, it passes`, async () => {
+            const plain = await runConfig(config({ tls: { enabled: false } }));
+            const found = await stackViolations(tlsOnPublicClusters, resources(plain));
+            assert.strictEqual(found.length, 2, found.join("\n"));
+            assert.match(found[0], /serves its channels in clear/);
+            assert.deepStrictEqual(await stackViolations(tlsOnPublicClusters, resources(await runConfig(config({})))), []);
+            const internal = await runConfig(config({ network: { allowedCidrs: ["10.20.0.0/16"], public: false } }));
+            assert.deepStrictEqual(await stackViolations(tlsOnPublicClusters, resources(internal)), [], "an internal cluster may run in clear");
+        });
+    }
+
+    it("aws: a floating-IP cluster (no load balancer) is internet-facing too", async () => {
+        const floating = { failover: { strategy: "floating-ip" } };
+        const plain = await runConfig(awsConfig({ ...floating, tls: { enabled: false } }));
+        assert.strictEqual((await stackViolations(tlsOnPublicClusters, resources(plain))).length, 2);
+        assert.deepStrictEqual(await stackViolations(tlsOnPublicClusters, resources(await runConfig(awsConfig(floating)))), []);
     });
 });
