@@ -185,6 +185,13 @@ export interface StorageArgs {
      */
     protect?: boolean;
     /**
+     * Azure only: the workers' OS and data disks encrypted with a key of the cluster's own (a Disk
+     * Encryption Set, a Key Vault key rotated yearly, both kept by destroy) instead of
+     * platform-managed keys (default false; turning it on for running workers needs them stopped). AWS
+     * always uses the project KMS key.
+     */
+    customerManagedKey?: boolean;
+    /**
      * A recovery point per worker to build its data disk from, { wk1?, wk2? }
      * (docs/operations.md#restoring-a-data-disk).
      */

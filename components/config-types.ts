@@ -83,6 +83,8 @@ export interface StorageConfig {
      * the Azure data resource group): destroy and replacement stop until `pulumi state unprotect`.
      */
     protect: boolean;
+    /** Azure: the workers' disks encrypted with the cluster's own key through a Disk Encryption Set. */
+    customerManagedKey: boolean;
     /** A recovery point per worker (by worker name) its data disk is built from when created or replaced. */
     restoreFrom: { wk1?: string; wk2?: string };
 }

@@ -1013,6 +1013,10 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
     const shareGb = readLeaf<number>(r, "storage.shareGb", obj.shareGb, context)!;
     const protect = readLeaf<boolean>(r, "storage.protect", obj.protect, context)!;
     const restoreFrom = readRestoreFrom(r, obj.restoreFrom, cloud, queueRecovery);
+    const customerManagedKey = readLeaf<boolean>(r, "storage.customerManagedKey", obj.customerManagedKey, context)!;
+    if (obj.customerManagedKey !== undefined && cloud === "aws") {
+        r.report("storage.customerManagedKey", "is an Azure setting: on AWS every volume and file system is already encrypted with the cluster's own KMS key; remove the key");
+    }
     if (obj.shareGb !== undefined && cloud === "aws") {
         r.report("storage.shareGb", "is an Azure setting (the provisioned NFS share); EFS grows and shrinks with its content and takes no size: remove the key");
     } else if (obj.shareGb !== undefined && queueRecovery !== "shared") {
@@ -1036,7 +1040,7 @@ function readStorage(r: Reader, value: unknown, context: LeafContext, rawWorkers
             );
         }
     }
-    return { queueRecovery, shareGb, protect, restoreFrom };
+    return { queueRecovery, shareGb, protect, customerManagedKey: cloud === "azure" && customerManagedKey, restoreFrom };
 }
 
 function readRestoreFrom(r: Reader, value: unknown, cloud: Cloud | undefined, queueRecovery: QueueRecovery): StorageConfig["restoreFrom"] {

@@ -154,6 +154,11 @@ export const DEFAULTS = {
     failoverStrategy: "load-balancer" as FailoverStrategy,
     /** Azure Files premium NFS shares are provisioned: 100 GiB is the smallest share. */
     shareGb: 100,
+    /**
+     * `storage.customerManagedKey` (Azure): off, because switching a running worker's disks to a
+     * Disk Encryption Set needs the VM stopped; azure-prod turns it on.
+     */
+    customerManagedKey: false,
     /** `storage.protect`: off, so a dev stack can be destroyed; the shipped prod stacks turn it on. */
     protect: false,
     /** `failover.leaseSeconds`: the lease's duration (docs/lease.md). */
@@ -202,6 +207,8 @@ export const HOLDS_FLOW_LOGS = "iguana-flow-logs";
 export const AZURE_NETWORK_WATCHER = { resourceGroup: "NetworkWatcherRG", namePrefix: "NetworkWatcher_" } as const;
 /** The `holds` tag of the Azure public IP that is the VIP (the policy pack finds it by this). */
 export const HOLDS_VIP = "iguana-vip";
+/** The `holds` tag of the Azure disks' key, its vault and its Disk Encryption Set (`storage.customerManagedKey`). */
+export const HOLDS_DISK_KEY = "iguana-disk-key";
 /** The `holds` tag of what keeps the queue's recovery points: the backup vaults, Azure's snapshots' group. */
 export const HOLDS_BACKUPS = "iguana-queue-backups";
 

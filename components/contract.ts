@@ -399,6 +399,13 @@ export const CONTRACT = {
                 summary:
                     "Pulumi `protect` on what holds the queue (data disks or shared file system, the AWS KMS key, the Azure data resource group), so destroy and replacement stop until `pulumi state unprotect` (default false).",
             },
+            customerManagedKey: {
+                kind: "boolean",
+                only: "azure",
+                default: DEFAULTS.customerManagedKey,
+                summary:
+                    "Azure only: the workers' OS and data disks encrypted with a key of the cluster's own (a Disk Encryption Set, a Key Vault key rotated yearly, both kept by destroy) instead of platform-managed keys (default false; turning it on for running workers needs them stopped). AWS always uses the project KMS key.",
+            },
             restoreFrom,
         },
     },

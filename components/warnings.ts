@@ -83,6 +83,13 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
                 "set your own certificate and key before go-live: pulumi config set --path 'iguana-ha:tls.certificate' < chain.pem, and --secret for tls.privateKey (docs/tls.md#certificates)",
         );
     }
+    if (cfg.cloud === "azure" && !cfg.storage.customerManagedKey) {
+        warn(
+            "storage.customerManagedKey",
+            "is false: the workers' OS and data disks are encrypted with platform-managed keys, which the cluster cannot rotate, disable or audit; " +
+                "set it to true for a new cluster (for running workers it needs them stopped: docs/security.md#customer-managed-keys-on-azure)",
+        );
+    }
     if (!cfg.network.egress.restricted) {
         warn(
             "network.egress.restricted",

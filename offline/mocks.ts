@@ -19,6 +19,8 @@ export interface RecordedResource {
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
+    /** Names of the resources this one waits for (its inputs' and its `dependsOn`). */
+    dependsOn: string[];
 }
 
 export interface RecordedCall {
@@ -63,7 +65,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** The URN of every resource registered, the stack's own first: what `pulumi up` tracks a resource by. */
     readonly urns: string[] = [];
     /** The resource options of each registration the mocks are not given, by `type::name`. */
-    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; ignoreChanges: string[] }>();
+    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; ignoreChanges: string[]; dependsOn: string[] }>();
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
     readonly warnings: string[] = [];
     /** Registrations the engine would refuse (a duplicate URN): evaluate fails with the first. */
@@ -121,6 +123,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             retainOnDelete: false,
             deleteBeforeReplace: false,
             ignoreChanges: [],
+            dependsOn: [],
             ...this.options.get(`${args.type}::${args.name}`),
         });
         return { id, state };
@@ -182,6 +185,16 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                     name: azureResourceName(inputs, name),
                     identity: { ...inputs.identity, principalId: this.placeholder(`principal-of-${name}`), tenantId: MOCK_AZURE_TENANT_ID },
                 };
+            case "azure-native:compute:DiskEncryptionSet":
+                return {
+                    id: azureId(inputs, "Microsoft.Compute/diskEncryptionSets", azureResourceName(inputs, name)),
+                    name: azureResourceName(inputs, name),
+                    identity: { ...inputs.identity, principalId: this.placeholder(`principal-of-${name}`), tenantId: MOCK_AZURE_TENANT_ID },
+                };
+            case "azure-native:keyvault:Key": {
+                const keyUri = `https://${inputs.vaultName}.vault.azure.net/keys/${inputs.keyName}`;
+                return { keyUri, keyUriWithVersion: this.placeholder(`${keyUri}/0123456789abcdef0123456789abcdef`), name: inputs.keyName };
+            }
             case "azure-native:compute:VirtualMachine":
                 return {
                     id: azureId(inputs, "Microsoft.Compute/virtualMachines", azureResourceName(inputs, name)),
@@ -357,6 +370,7 @@ export async function installMocks(mocks: RecordingMocks, project: string, stack
             retainOnDelete: req.getRetainondelete(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
             ignoreChanges: req.getIgnorechangesList(),
+            dependsOn: (req.getDependenciesList() as string[]).map((urn) => urn.split("::").pop()!),
         });
         return register(req, (error: unknown, response: any) => {
             if (!error && response) mocks.urns.push(response.getUrn());

@@ -21,6 +21,8 @@ export interface GuardrailConfig {
     egressRestricted?: boolean;
     /** `backup.enabled`: every queue disk (and AWS's shared file system) is backed up (default true). */
     backups?: boolean;
+    /** `storage.customerManagedKey` (Azure): every disk is encrypted through a Disk Encryption Set. */
+    customerManagedKey?: boolean;
 }
 
 const configSchema = {
@@ -32,6 +34,7 @@ const configSchema = {
         flowLogs: { type: "boolean" as const, default: true },
         backups: { type: "boolean" as const, default: true },
         egressRestricted: { type: "boolean" as const, default: false },
+        customerManagedKey: { type: "boolean" as const, default: false },
     },
 };
 
@@ -257,7 +260,8 @@ export const azureKeyVaultPrivate: ResourceValidationPolicy = {
 
 export const azureDisksEncrypted: ResourceValidationPolicy = {
     name: "azure-disks-encrypted",
-    description: "Every Azure managed disk states its encryption type; VMs use encryption at host where the stack enables it.",
+    description:
+        "Every Azure managed disk states its encryption type; where the stack asks for customer-managed keys (storage.customerManagedKey), every disk and every VM's OS disk is encrypted through a Disk Encryption Set; VMs use encryption at host where the stack enables it.",
     enforcementLevel: "mandatory",
     severity: "critical",
     configSchema,
@@ -267,6 +271,14 @@ export const azureDisksEncrypted: ResourceValidationPolicy = {
             if (!["EncryptionAtRestWithPlatformKey", "EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys"].includes(type)) {
                 report(`managed disk ${args.name} does not state an encryption type (encryption.type is ${type ?? "unset"}): set it explicitly.`);
             }
+            if (config(args).customerManagedKey && (type !== "EncryptionAtRestWithCustomerKey" || !args.props.encryption?.diskEncryptionSetId)) {
+                report(`managed disk ${args.name} uses platform-managed keys, but the stack asks for customer-managed keys: encrypt it through the cluster's Disk Encryption Set.`);
+            }
+        }
+        if (args.type === AZURE_VM && config(args).customerManagedKey && !args.props.storageProfile?.osDisk?.managedDisk?.diskEncryptionSet?.id) {
+            report(
+                `VM ${args.name}: its OS disk uses platform-managed keys, but the stack asks for customer-managed keys: set storageProfile.osDisk.managedDisk.diskEncryptionSet.`,
+            );
         }
         if (args.type === AZURE_VM && config(args).encryptionAtHost && args.props.securityProfile?.encryptionAtHost !== true) {
             report(`VM ${args.name}: the stack enables workers.encryptionAtHost but securityProfile.encryptionAtHost is not true.`);

@@ -208,7 +208,15 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         );
         assert.deepStrictEqual(vm.state.storageProfile.dataDisks, [{ lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }]);
         assert.strictEqual(disk.state.diskSizeGB, cfg.workers.dataDiskGb);
-        assert.strictEqual(disk.state.encryption.type, "EncryptionAtRestWithPlatformKey");
+        if (cfg.storage.customerManagedKey) {
+            // storage.customerManagedKey: both disks through the cluster's Disk Encryption Set.
+            const des = run.one("azure-native:compute:DiskEncryptionSet", "iguana-disks");
+            assert.deepStrictEqual(disk.state.encryption, { type: "EncryptionAtRestWithCustomerKey", diskEncryptionSetId: des.id });
+            assert.strictEqual(vm.state.storageProfile.osDisk.managedDisk.diskEncryptionSet.id, des.id, `${plan.name} OS disk`);
+        } else {
+            assert.strictEqual(disk.state.encryption.type, "EncryptionAtRestWithPlatformKey");
+            assert.strictEqual(vm.state.storageProfile.osDisk.managedDisk.diskEncryptionSet, undefined);
+        }
         assert.strictEqual(disk.state.creationData.createOption, "Empty");
         assert.strictEqual(vm.inputs.identity.type, "SystemAssigned");
         const image = vm.state.storageProfile.imageReference;
@@ -389,7 +397,8 @@ describe("Azure implementation", function () {
     for (const stack of ["azure-dev", "azure-prod"]) {
         it(`${stack}: the Key Vault has no public endpoint, purge protection and RBAC; the workers reach it through a private endpoint`, async () => {
             const run = await runStack(stack);
-            const vault = run.ofType("azure-native:keyvault:Vault");
+            // The secrets' vault (the disks' key has its own: storage.customerManagedKey).
+            const vault = run.ofType("azure-native:keyvault:Vault").filter((v) => v.name === "iguana-kv");
             assert.strictEqual(vault.length, 1);
             const p = vault[0].inputs.properties;
             assert.deepStrictEqual(

@@ -329,12 +329,15 @@ describe("policy pack: every shipped stack passes", function () {
             const workers = JSON.parse(raw["iguana-ha:workers"] ?? "{}");
             const network = JSON.parse(raw["iguana-ha:network"] ?? "{}");
             const iguana = JSON.parse(raw["iguana-ha:iguana"] ?? "{}");
+            const storage = JSON.parse(raw["iguana-ha:storage"] ?? "{}");
             const run = await runStack(stack);
             const violations = await packViolations(run.mocks.resources, {
                 dedicated: workers.dedicated ?? false,
                 encryptionAtHost: workers.encryptionAtHost ?? false,
                 webPort: iguana.webPort,
                 deletionProtection: network.deletionProtection ?? false,
+                egressRestricted: network.egress?.restricted ?? false,
+                customerManagedKey: storage.customerManagedKey ?? false,
             });
             assert.deepStrictEqual(violations, []);
             assert.ok(run.mocks.resources.length > 15);

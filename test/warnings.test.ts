@@ -28,7 +28,14 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
                 unchecked.mocks.warnings.join("\n"),
             );
 
-            const complete = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA }, tls: testCertificate() }));
+            const complete = await runConfig(
+                config({
+                    network: real,
+                    iguana: { installerUrl: INSTALLER, installerSha256: SHA },
+                    tls: testCertificate(),
+                    ...(cloud === "azure" ? { storage: { customerManagedKey: true } } : {}),
+                }),
+            );
             assert.deepStrictEqual(complete.mocks.warnings, [], "a complete configuration warns about nothing");
         });
     }

@@ -28,12 +28,15 @@ import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
 import { createBackup } from "./backup";
+import { createDiskEncryption } from "./disk-key";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
 export interface AzureClusterResources {
     resourceGroup: resources.ResourceGroup;
     /** Holds the queue disks (or the shared share's account), kept on destroy. */
     dataResourceGroup: resources.ResourceGroup;
+    /** `storage.customerManagedKey`: what encrypts the workers' disks with the cluster's own key. */
+    diskEncryptionSet?: compute.DiskEncryptionSet;
     /** The VNet the cluster created; none with `network.existing`. */
     virtualNetwork?: network.VirtualNetwork;
     /** The VNet the workers are in: the created one's id, or `network.existing.virtualNetworkId`. */
@@ -91,10 +94,11 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     const { leaseAccount, leaseContainer, leaseDns } = createLease(ctx, clientConfig, net.virtualNetworkId, storageEndpoints);
     const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, net.virtualNetworkId, storageEndpoints) : undefined;
     const nics = createWorkerNics(ctx, net, nsg, loadBalancer, poolId);
+    const diskEncryption = createDiskEncryption(ctx, clientConfig, subscriptionId);
     const workers = ctx.workerPlans.map((plan: WorkerPlan) => {
         const nic = nics[plan.index];
-        const disk = shared ? undefined : createDataDisk(ctx, plan);
-        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns: [leaseDns, vaultDns], subscriptionId });
+        const disk = shared ? undefined : createDataDisk(ctx, plan, diskEncryption);
+        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns: [leaseDns, vaultDns], subscriptionId, diskEncryption });
         grantWorkerAccess(ctx, plan, vm, clientConfig, vault, leaseContainer);
         return { plan, nic, disk, vm };
     });
@@ -134,6 +138,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             flowLogs: audit?.flowLogs ?? [],
             alertsActionGroup: alerts.actionGroup,
             alerts: alerts.alerts,
+            diskEncryptionSet: diskEncryption?.diskEncryptionSet,
             backupVault: backups?.vault,
             backupPolicy: backups?.policy,
         },

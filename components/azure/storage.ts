@@ -220,7 +220,13 @@ export function createSharedShare(
 }
 
 /** A worker's queue disk (none with `storage.queueRecovery: shared`). */
-export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): compute.Disk {
+/** `storage.customerManagedKey`: the set that encrypts the disks, and the grant it needs first (createDiskEncryption). */
+export interface DiskEncryptionUse {
+    diskEncryptionSet: compute.DiskEncryptionSet;
+    access: pulumi.Resource;
+}
+
+export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan, diskEncryption?: DiskEncryptionUse): compute.Disk {
     const { name, cfg, tags, location, dataGroup, keep } = ctx;
     const zone = AZURE_WORKER_ZONES[plan.index];
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
@@ -234,7 +240,9 @@ export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): comput
             sku: { name: AZURE_DISK_SKU },
             diskSizeGB: cfg.workers.dataDiskGb,
             creationData: restoreFrom ? { createOption: "Copy", sourceResourceId: restoreFrom } : { createOption: "Empty" },
-            encryption: { type: "EncryptionAtRestWithPlatformKey" },
+            encryption: diskEncryption
+                ? { type: "EncryptionAtRestWithCustomerKey", diskEncryptionSetId: diskEncryption.diskEncryptionSet.id }
+                : { type: "EncryptionAtRestWithPlatformKey" },
             // No SAS export or import of the queue disk, from anywhere.
             networkAccessPolicy: "DenyAll",
             publicNetworkAccess: "Disabled",
@@ -242,6 +250,6 @@ export function createDataDisk(ctx: AzureGroupContext, plan: WorkerPlan): comput
         },
         // A recovery point set or cleared later never replaces a disk by itself: the restore is an
         // explicit `pulumi up --replace` (docs/operations.md).
-        { ...keep, ignoreChanges: ["creationData"] },
+        { ...keep, ignoreChanges: ["creationData"], ...(diskEncryption ? { dependsOn: [diskEncryption.access] } : {}) },
     );
 }

@@ -14,7 +14,7 @@ import { WorkerPlan } from "../model";
 import { AzureGroupContext } from "./context";
 import { AzureNetwork } from "./network";
 import { AZURE_ADMIN_SECRET_NAME, AZURE_TLS_SECRET_NAME } from "./identity";
-import { AZURE_SHARE_NAME, AzureSharedShare } from "./storage";
+import { AZURE_SHARE_NAME, AzureSharedShare, DiskEncryptionUse } from "./storage";
 import { azureLeaseLocator } from "./lease";
 
 /** OpenSSH `ssh-rsa` public key text from an RSA public key in JWK form (RFC 4253 §6.6). */
@@ -174,11 +174,13 @@ export interface AzureWorkerVmInputs {
     /** The lease's and the vault's private DNS: a worker resolves both privately from its first boot. */
     privateDns: network.PrivateDnsZoneGroup[];
     subscriptionId: pulumi.Output<string>;
+    /** `storage.customerManagedKey`: the OS disk is encrypted through this set. */
+    diskEncryption?: DiskEncryptionUse;
 }
 
 export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInputs): compute.VirtualMachine {
     const { name, cfg, parent, tags, location, resourceGroupName, floating, workerPlans, size } = ctx;
-    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns, subscriptionId } = inputs;
+    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns, subscriptionId, diskEncryption } = inputs;
     const sshPublicKey = placeholderSshPublicKey();
     const zone = AZURE_WORKER_ZONES[plan.index];
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
@@ -234,7 +236,12 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
                     sku: UBUNTU_AZURE_IMAGE.sku[azureArchitecture(size)],
                     version: UBUNTU_AZURE_IMAGE.version,
                 },
-                osDisk: { createOption: "FromImage", caching: "ReadWrite", deleteOption: "Delete", managedDisk: { storageAccountType: AZURE_DISK_SKU } },
+                osDisk: {
+                    createOption: "FromImage",
+                    caching: "ReadWrite",
+                    deleteOption: "Delete",
+                    managedDisk: { storageAccountType: AZURE_DISK_SKU, ...(diskEncryption ? { diskEncryptionSet: { id: diskEncryption.diskEncryptionSet.id } } : {}) },
+                },
                 // No attachment resource on Azure: the VM itself attaches the disk.
                 dataDisks: disk ? [{ lun: AZURE_DATA_DISK_LUN, createOption: "Attach", managedDisk: { id: disk.id }, caching: "None", deleteOption: "Detach" }] : [],
             },
@@ -249,7 +256,8 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
             // A rebuilt worker takes the same NIC and data disk, which attach to one VM at a time: delete the old one first.
             deleteBeforeReplace: true,
             // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
-            dependsOn: [...privateDns, ...(shared ? [shared.share, shared.endpoint] : [])],
+            // With a Disk Encryption Set, the set must be able to use its key before the OS disk is made.
+            dependsOn: [...privateDns, ...(shared ? [shared.share, shared.endpoint] : []), ...(diskEncryption ? [diskEncryption.access] : [])],
         },
     );
 }
