@@ -48,7 +48,9 @@ describe("alerts", function () {
                 [[topic.state.arn], [topic.state.arn]],
                 `${alarm.name} tells the topic, firing and recovered`,
             );
-            assert.deepStrictEqual([alarm.inputs.period, alarm.inputs.evaluationPeriods, alarm.inputs.datapointsToAlarm, alarm.inputs.treatMissingData], [60, 2, 2, "breaching"]);
+            // Missing data is an outage or a lost worker, except for the two-active alarm (the no-target one reports it).
+            const missing = alarm.name.endsWith("-two-active") ? "notBreaching" : "breaching";
+            assert.deepStrictEqual([alarm.inputs.period, alarm.inputs.evaluationPeriods, alarm.inputs.datapointsToAlarm, alarm.inputs.treatMissingData], [60, 2, 2, missing]);
         }
         // Every channel, on whichever of the NLBs (60 channels: more than one) its listener is.
         const nlbs = run.ofType(T.nlb);
@@ -69,6 +71,12 @@ describe("alerts", function () {
             );
             assert.match(alarm.inputs.dimensions.TargetGroup, /^targetgroup\//);
             assert.match(alarm.inputs.dimensions.LoadBalancer, /^net\//);
+            // The role probe in mind: behind an active-passive channel one target is healthy; two is two active workers.
+            const twoActive = run.one(T.alarm, `iguana-${channel.name}-two-active`);
+            assert.deepStrictEqual(
+                [twoActive.inputs.metricName, twoActive.inputs.statistic, twoActive.inputs.comparisonOperator, twoActive.inputs.threshold, twoActive.inputs.dimensions],
+                ["HealthyHostCount", "Maximum", "GreaterThanThreshold", 1, alarm.inputs.dimensions],
+            );
         }
         for (const instance of run.ofType(T.instance)) {
             const alarm = run.one(T.alarm, `${instance.name}-status-check`);
@@ -77,7 +85,17 @@ describe("alerts", function () {
                 ["AWS/EC2", "StatusCheckFailed", { InstanceId: instance.id }, "Maximum", "GreaterThanOrEqualToThreshold", 1],
             );
         }
-        assert.strictEqual(alarms.length, channels.length + 2, "a channel alarm each, a worker alarm each, nothing else");
+        assert.strictEqual(alarms.length, 2 * channels.length + 2, "two alarms per channel, a worker alarm each, nothing else");
+    });
+
+    it("AWS: an active-active channel alarms when only one worker's Iguana is healthy (no redundancy), not on two", async () => {
+        const run = await runStack("aws-prod");
+        const oneTarget = run.one(T.alarm, "iguana-results-api-one-target");
+        assert.deepStrictEqual(
+            [oneTarget.inputs.metricName, oneTarget.inputs.statistic, oneTarget.inputs.comparisonOperator, oneTarget.inputs.threshold],
+            ["HealthyHostCount", "Minimum", "LessThanThreshold", 2],
+        );
+        assert.strictEqual(run.ofType(T.alarm).filter((a) => a.name === "iguana-results-api-two-active").length, 0, "two healthy is what active-active means");
     });
 
     it("AWS: without addresses the topic and alarms still exist (for other subscribers); a floating IP has worker alarms only", async () => {
@@ -126,6 +144,15 @@ describe("alerts", function () {
                 ["DipAvailability", "Maximum", "LessThan", 1, [{ name: "FrontendPort", operator: "Include", values: [String(rule.frontendPort)] }]],
                 `${alert.name}: the maximum over both backends of its own port's probe`,
             );
+            // Averaged over both backends: 50 with one answering, 100 with both.
+            const activeActive = String(rule.probe.id).endsWith("/probes/iguana-health");
+            const redundancy = run.one(T.metricAlert, `iguana-${channel}-${activeActive ? "one-backend" : "two-active"}`);
+            const [average] = redundancy.inputs.criteria.allOf;
+            assert.deepStrictEqual(
+                [average.metricName, average.timeAggregation, average.operator, average.threshold, average.dimensions],
+                ["DipAvailability", "Average", activeActive ? "LessThan" : "GreaterThan", activeActive ? 90 : 75, criterion.dimensions],
+                `${redundancy.name}`,
+            );
         }
         for (const vm of run.ofType(T.vm)) {
             const worker = vm.name.replace(/^iguana-/, "");
@@ -133,6 +160,10 @@ describe("alerts", function () {
             const [criterion] = alert.inputs.criteria.allOf;
             assert.deepStrictEqual([alert.inputs.scopes, criterion.metricName, criterion.operator, criterion.threshold], [[vm.id], "VmAvailabilityMetric", "LessThan", 1]);
         }
-        assert.strictEqual(alerts.length, channels.length + 2);
+        assert.ok(
+            channels.some((r: { probe: { id: string } }) => r.probe.id.endsWith("/probes/iguana-health")),
+            "azure-prod has an active-active channel",
+        );
+        assert.strictEqual(alerts.length, 2 * channels.length + 2);
     });
 });

@@ -1,8 +1,11 @@
 /**
  * Step 10, alerts (`alerts`): an SNS topic encrypted with the project key, each address of
  * `alerts.emails` subscribed to it, and CloudWatch alarms that publish to it when they fire and
- * when they recover: a channel's target group with no healthy target (an outage now), and a
- * worker failing its EC2 status checks (the cluster runs without a standby, or is down).
+ * when they recover: a channel's target group with no healthy target (an outage now); an
+ * active-passive channel's target group with two (both workers answer the role probe: two
+ * active, which the lease exists to prevent); an active-active channel's with one (no
+ * redundancy); and a worker failing its EC2 status checks (the cluster runs without a standby,
+ * or is down).
  */
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as sns from "@pulumi/aws/sns";
@@ -51,6 +54,35 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                 opts,
             ),
     );
+    // With the role probe in mind: behind an active-passive channel exactly one target is healthy
+    // (the passive worker answers 503 by design); behind an active-active one, both are.
+    const redundancyAlarms = forwarding.flatMap(({ listenerName, nlb, targetGroup }) => {
+        const listener = ctx.plan.listeners.find((l) => l.name === listenerName);
+        if (!listener || listener.kind !== "channel") return [];
+        const activeActive = listener.healthCheck.kind === "iguana-health";
+        return [
+            new cloudwatch.MetricAlarm(
+                `${name}-${listenerName}-${activeActive ? "one-target" : "two-active"}`,
+                {
+                    alarmDescription: activeActive
+                        ? `Channel ${listenerName} (active-active): only one worker's Iguana is healthy, so the channel runs without redundancy.`
+                        : `Channel ${listenerName}: both workers answer the role probe, so both consider themselves active; the lease should make that impossible (docs/lease.md): check both workers' lease guards now.`,
+                    namespace: "AWS/NetworkELB",
+                    metricName: "HealthyHostCount",
+                    dimensions: { TargetGroup: targetGroup.arnSuffix, LoadBalancer: nlb.arnSuffix },
+                    statistic: activeActive ? "Minimum" : "Maximum",
+                    comparisonOperator: activeActive ? "LessThanThreshold" : "GreaterThanThreshold",
+                    threshold: activeActive ? 2 : 1,
+                    ...everyMinute,
+                    // Missing data is the no-target alarm's to report.
+                    treatMissingData: "notBreaching",
+                    ...actions,
+                    tags: { ...tags, channel: listenerName },
+                },
+                opts,
+            ),
+        ];
+    });
     const workerAlarms = workers.map(
         ({ plan, instance }) =>
             new cloudwatch.MetricAlarm(
@@ -72,5 +104,5 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                 opts,
             ),
     );
-    return { topic, alarms: [...channelAlarms, ...workerAlarms] };
+    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms] };
 }

@@ -23,6 +23,13 @@ export interface AzureAlerts {
     alerts: monitor.MetricAlert[];
 }
 
+/**
+ * Health Probe Status averaged over the two backends, per probe interval: 50 with one worker
+ * answering, 100 with both. Thresholds between, so one late probe in the window does not fire.
+ */
+export const AZURE_ONE_BACKEND_UP_MAX = 75;
+export const AZURE_BOTH_BACKENDS_UP = 90;
+
 export function createAlerts(
     ctx: AzureGroupContext,
     loadBalancer: network.LoadBalancer | undefined,
@@ -90,6 +97,38 @@ export function createAlerts(
                   }),
               )
         : [];
+    // With the role probe in mind: Health Probe Status averaged over both backends is 50 while
+    // exactly one worker answers (active-passive, the passive answers 503 by design) and 100
+    // while both do (active-active, as it should be).
+    const redundancyAlerts = loadBalancer
+        ? plan.listeners
+              .filter((listener) => listener.kind === "channel")
+              .map((listener) => {
+                  const activeActive = listener.healthCheck.kind === "iguana-health";
+                  return alert(`${name}-${listener.name}-${activeActive ? "one-backend" : "two-active"}`, {
+                      description: activeActive
+                          ? `Channel ${listener.name} (port ${listener.port}, active-active): only one worker's Iguana is healthy, so the channel runs without redundancy.`
+                          : `Channel ${listener.name} (port ${listener.port}): both workers answer the role probe, so both consider themselves active; the lease should make that impossible (docs/lease.md): check both workers' lease guards now.`,
+                      scope: loadBalancer.id,
+                      severity: activeActive ? 2 : 0,
+                      criterion: {
+                          odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                          allOf: [
+                              {
+                                  criterionType: "StaticThresholdCriterion",
+                                  name: activeActive ? "one-healthy-backend" : "two-active-backends",
+                                  metricNamespace: "Microsoft.Network/loadBalancers",
+                                  metricName: "DipAvailability",
+                                  timeAggregation: "Average",
+                                  operator: activeActive ? "LessThan" : "GreaterThan",
+                                  threshold: activeActive ? AZURE_BOTH_BACKENDS_UP : AZURE_ONE_BACKEND_UP_MAX,
+                                  dimensions: [{ name: "FrontendPort", operator: "Include", values: [String(listener.port)] }],
+                              },
+                          ],
+                      },
+                  });
+              })
+        : [];
     const workerAlerts = vms.map(({ name: worker, role, vm }) =>
         alert(`${name}-${worker}-unavailable`, {
             description: `Worker ${worker} (${role}) is unavailable: if it is the standby the cluster has none; if it is active, its peer takes over.`,
@@ -113,5 +152,5 @@ export function createAlerts(
             },
         }),
     );
-    return { actionGroup, alerts: [...channelAlerts, ...workerAlerts] };
+    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...workerAlerts] };
 }
