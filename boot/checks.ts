@@ -10,6 +10,7 @@ import { LEASE_GUARD_UNIT } from "../components/bootstrap/lease";
 import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
+import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../components/constants";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
@@ -279,10 +280,19 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
 export async function checkReboot(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
     const results: CheckResult[] = [];
     const wk1 = cluster.machine("wk1");
+    const takeovers = () => cluster.publishedEvents().filter((e) => e.metric === TAKEOVER_METRIC && e.namespace === EVENTS_NAMESPACE);
+    check(results, "first boot: no worker told the cloud it took over (WK1 became active, it took nothing over)", takeovers().length === 0, JSON.stringify(takeovers()));
     await wk1.stop("poweroff");
     const t0 = Date.now();
     const takeover = await waitFor(() => cluster.probe(cluster.workers[1]).status === 200, ELECTION_TIMEOUT_MS, 500);
     check(results, "wk1 powered off: wk2's role probe answers 200", takeover, takeover ? `after ${((Date.now() - t0) / 1000).toFixed(1)} s` : "never");
+    const told = await waitFor(() => takeovers().some((e) => e.worker === "wk2" && e.dimensions.Worker === "wk2"), 30000, 500);
+    check(
+        results,
+        `wk1 powered off: wk2 told the cloud it took over (${TAKEOVER_METRIC} in ${EVENTS_NAMESPACE}, what the alarm watches)`,
+        told && takeovers().every((e) => e.worker === "wk2"),
+        `${((Date.now() - t0) / 1000).toFixed(1)} s after the power-off: ${JSON.stringify(takeovers().map((e) => [e.worker, e.dimensions]))}`,
+    );
     if (floating(cluster)) {
         const moved = await waitFor(() => cluster.vipHolder() === "wk2", 60000, 500);
         check(results, "wk1 powered off: the floating VIP moves to WK2", moved, `holder ${cluster.vipHolder()} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -305,6 +315,12 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     machineHealth(cluster, wk1, results, "after reboot");
     await lbView(cluster, after, results, "after wk1's reboot");
     if (floating(cluster)) check(results, "wk1 rebooted: the floating VIP stays on WK2", cluster.vipHolder() === "wk2", `holder ${cluster.vipHolder()}`);
+    check(
+        results,
+        "wk1 rebooted: it told the cloud nothing (it came back the standby)",
+        takeovers().every((e) => e.worker === "wk2"),
+        JSON.stringify(takeovers().map((e) => e.worker)),
+    );
     return results;
 }
 

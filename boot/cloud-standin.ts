@@ -41,7 +41,7 @@ export interface CloudStandinConfig {
     tlsBundle?: { secretId: string; file: string };
     /** Floating IP: the VIP's ids, as the rendered vip.json names them. */
     vip?: { allocationId?: string; publicIpId?: string; ipConfigName?: string };
-    files: { ready: string; calls: string; holder: string; moves: string; leaseFaults: string; leaseWrites: string; leaseCalls: string };
+    files: { ready: string; calls: string; holder: string; moves: string; leaseFaults: string; leaseWrites: string; leaseCalls: string; events: string };
     /**
      * Floating IP in the failover drill: where the cloud delivers the VIP once a move is applied
      * (the holder machine gets VIP/32, the lab routes VIP to it), as the Internet gateway or the
@@ -63,6 +63,18 @@ export function placementCommands(p: NonNullable<CloudStandinConfig["placement"]
         commands.push({ args: ["-n", p.lab, "route", "del", `${p.vip}/32`], allowFail: true });
     }
     return commands;
+}
+
+/** The Azure token the stand-in hands out for Azure Monitor's metric ingestion (resource https://monitoring.azure.com/). */
+export const LAB_MONITOR_TOKEN = "boot-test-monitor-token";
+
+/** One metric datapoint a worker published (publish-event.py), as the stand-in CloudWatch or Azure Monitor received it. */
+export interface PublishedEvent {
+    t: number;
+    worker: string | undefined;
+    namespace: string;
+    metric: string;
+    dimensions: Record<string, string>;
 }
 
 /** The Azure token the stand-in hands out for Key Vault (resource https://vault.azure.net). */
@@ -133,6 +145,47 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
         if (config.cloud === "azure" && url.pathname === "/metadata/identity/oauth2/token" && url.searchParams.get("resource") === "https://vault.azure.net") {
             if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
             return reply(200, { access_token: LAB_VAULT_TOKEN, token_type: "Bearer" });
+        }
+        const published = (e: Omit<PublishedEvent, "t" | "worker">) =>
+            fs.appendFileSync(config.files.events, `${JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n) / 1000, worker: from, ...e })}\n`);
+        if (config.cloud === "azure" && url.pathname === "/metadata/identity/oauth2/token" && url.searchParams.get("resource") === "https://monitoring.azure.com/") {
+            if (req.headers["metadata"] !== "true") return reply(400, { error: "Metadata header" });
+            return reply(200, { access_token: LAB_MONITOR_TOKEN, token_type: "Bearer", expires_in: "3600" });
+        }
+        if (config.cloud === "aws" && host === `monitoring.${config.region}.amazonaws.com`) {
+            const chunks: Buffer[] = [];
+            req.on("data", (c: Buffer) => chunks.push(c));
+            req.on("end", () => {
+                const body = Buffer.concat(chunks);
+                if (!sigv4Valid(req, body, config.region, "monitoring", DRILL_AWS_CREDENTIALS))
+                    return reply(403, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>", "text/xml");
+                const form = new URLSearchParams(body.toString("utf8"));
+                if (form.get("Action") !== "PutMetricData") return reply(400, "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>", "text/xml");
+                for (let m = 1; form.has(`MetricData.member.${m}.MetricName`); m++) {
+                    const dimensions: Record<string, string> = {};
+                    for (let d = 1; form.has(`MetricData.member.${m}.Dimensions.member.${d}.Name`); d++) {
+                        dimensions[form.get(`MetricData.member.${m}.Dimensions.member.${d}.Name`)!] = form.get(`MetricData.member.${m}.Dimensions.member.${d}.Value`) ?? "";
+                    }
+                    published({ namespace: form.get("Namespace") ?? "", metric: form.get(`MetricData.member.${m}.MetricName`)!, dimensions });
+                }
+                return reply(200, "<PutMetricDataResponse><ResponseMetadata><RequestId>boot</RequestId></ResponseMetadata></PutMetricDataResponse>", "text/xml");
+            });
+            return;
+        }
+        if (config.cloud === "azure" && host === `${config.region}.monitoring.azure.com`) {
+            const chunks: Buffer[] = [];
+            req.on("data", (c: Buffer) => chunks.push(c));
+            req.on("end", () => {
+                if (req.headers["authorization"] !== `Bearer ${LAB_MONITOR_TOKEN}`) return reply(401, { error: { code: "InvalidToken" } });
+                const vm = config.workers.find((w) => w.name === from)?.vmId;
+                if (req.method !== "POST" || !vm || url.pathname !== `${vm}/metrics`) return reply(403, { error: { code: "WrongResource" } });
+                const base = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}")?.data?.baseData ?? {};
+                const names: string[] = base.dimNames ?? [];
+                const values: string[] = base.series?.[0]?.dimValues ?? [];
+                published({ namespace: base.namespace ?? "", metric: base.metric ?? "", dimensions: Object.fromEntries(names.map((n, i) => [n, values[i]])) });
+                return reply(200, {});
+            });
+            return;
         }
         if (config.cloud === "aws" && host === `secretsmanager.${config.region}.amazonaws.com`) {
             const chunks: Buffer[] = [];

@@ -16,7 +16,7 @@ import { evaluate } from "../offline/evaluate";
 import { loadStackClusterConfig, rawClusterConfig, readStackConfig } from "../offline/stack-config";
 import { validateClusterConfig } from "../components/config";
 import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
-import { CloudStandinConfig } from "./cloud-standin";
+import { CloudStandinConfig, PublishedEvent } from "./cloud-standin";
 import { buildStandinInstaller, STANDIN_RUNTIME } from "./installer";
 import { IMDS_ADDRESS, LEASE_STORE_ADDRESS, Lab, MACHINE_INTERFACE, labAddressing } from "./lab";
 import { Machine } from "./machine";
@@ -192,7 +192,10 @@ export class BootedCluster {
         this.lab = new Lab(this.id, addressing, this.options.archive.addresses);
         this.lab.create();
         const region = namedRegion(cfg);
-        const endpoints = cfg.cloud === "aws" ? [`secretsmanager.${region}.amazonaws.com`, `ec2.${region}.amazonaws.com`] : ["management.azure.com", ...this.vaultHosts()];
+        const endpoints =
+            cfg.cloud === "aws"
+                ? [`secretsmanager.${region}.amazonaws.com`, `ec2.${region}.amazonaws.com`, `monitoring.${region}.amazonaws.com`]
+                : ["management.azure.com", `${region}.monitoring.azure.com`, ...this.vaultHosts()];
         const lease = leaseStoreConfig(this.workers[0].userData);
         if (!lease) throw new Error(`${this.bootCase.label}: the rendered user data has no lease.json`);
         const leaseUrl = new URL(lease.url);
@@ -229,6 +232,7 @@ export class BootedCluster {
                 leaseFaults: this.leaseFiles().faults,
                 leaseWrites: this.leaseFiles().writes,
                 leaseCalls: this.leaseFiles().calls,
+                events: this.eventsFile(),
             },
             ...(this.options.vipPlacement && vip
                 ? {
@@ -351,6 +355,22 @@ export class BootedCluster {
     /** Whether a TCP connection to the worker's port opens from the bridge. */
     connects(worker: RenderedWorker, port: number): boolean {
         return this.lab!.exec("bash", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${worker.address}/${port}' && echo open`], true).includes("open");
+    }
+
+    /** What the workers published to the stand-in CloudWatch / Azure Monitor (publish-event.py), one JSON line each. */
+    eventsFile(): string {
+        return path.join(this.dir, "events.jsonl");
+    }
+
+    publishedEvents(): PublishedEvent[] {
+        const file = this.eventsFile();
+        return fs.existsSync(file)
+            ? fs
+                  .readFileSync(file, "utf8")
+                  .split("\n")
+                  .filter(Boolean)
+                  .map((l) => JSON.parse(l) as PublishedEvent)
+            : [];
     }
 
     /** Floating IP: the stand-in cloud's record of the VIP (holder, moves) and of the calls it served. */

@@ -207,6 +207,11 @@ export const HOLDS_FLOW_LOGS = "iguana-flow-logs";
 export const AZURE_NETWORK_WATCHER = { resourceGroup: "NetworkWatcherRG", namePrefix: "NetworkWatcher_" } as const;
 /** The `holds` tag of the Azure public IP that is the VIP (the policy pack finds it by this). */
 export const HOLDS_VIP = "iguana-vip";
+/** The namespace of the metrics the workers publish themselves (events.ts): CloudWatch's and Azure Monitor's custom metrics. */
+export const EVENTS_NAMESPACE = "IguanaHA";
+/** The metric a worker publishes when it takes the lease over from its peer. */
+export const TAKEOVER_METRIC = "Takeovers";
+
 /** The `holds` tag of the Azure disks' key, its vault and its Disk Encryption Set (`storage.customerManagedKey`). */
 export const HOLDS_DISK_KEY = "iguana-disk-key";
 /** The `holds` tag of what keeps the queue's recovery points: the backup vaults, Azure's snapshots' group. */

@@ -621,7 +621,7 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
     let run: StackRun;
     before(async () => (run = await runStack("azure-prod")));
 
-    it("each VM identity may only read secrets, and only in this cluster's vault (and write the lease, in its container)", () => {
+    it("each VM identity may only read secrets, and only in this cluster's vault (and write the lease, in its container, and publish its own metrics)", () => {
         const vault = run.ofType("azure-native:keyvault:Vault")[0];
         const leaseContainer = run.one("azure-native:storage:BlobContainer", "iguana-lease");
         assert.strictEqual(vault.inputs.properties.enableRbacAuthorization, true, "RBAC, not access policies");
@@ -634,9 +634,10 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
                 .flatMap((vm) => [
                     [vm.state.identity.principalId, vault.id, "4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal"],
                     [vm.state.identity.principalId, leaseContainer.id, "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "ServicePrincipal"],
+                    [vm.state.identity.principalId, vm.id, "3913510d-42f4-4e42-8a64-420c390055eb", "ServicePrincipal"],
                 ])
                 .sort(),
-            "one Key Vault Secrets User assignment per VM, scoped to the vault; one Storage Blob Data Contributor, scoped to the lease container",
+            "one Key Vault Secrets User assignment per VM, scoped to the vault; one Storage Blob Data Contributor, scoped to the lease container; one Monitoring Metrics Publisher, scoped to the VM itself",
         );
     });
 

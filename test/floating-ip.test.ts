@@ -38,7 +38,11 @@ function file(doc: any, suffix: string): string {
 function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => void) {
     const { text, doc } = cloudInitOf(base64);
     const notify = file(doc, "/notify.sh");
-    assert.match(notify, /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+;;/, "MASTER only opens the ports: the guard took the VIP before it called MASTER");
+    assert.match(
+        notify,
+        /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+case "\$previous" in BACKUP \| FENCING\) [^\n]*publish-event\.py[^\n]* ;; esac\n\s+;;/,
+        "MASTER only opens the ports (and tells the cloud of a takeover): the guard took the VIP before it called MASTER",
+    );
     assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' release/, "any other role closes the ports and lets go, detached");
     // The guard takes the VIP itself (one attempt at a time, while it holds the lease), then opens the ports.
     const lease = JSON.parse(file(doc, "/lease.json"));

@@ -345,11 +345,11 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
     });
 
-    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence)", async function () {
+    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence, the event publisher)", async function () {
         requireTools(this, "python3");
         assert.deepStrictEqual(
             inputs.python.map((p) => path.basename(p.label.split(" ").pop()!)).sort(),
-            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "role-probe.py", "vip-mover.py"],
+            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "publish-event.py", "role-probe.py", "vip-mover.py"],
             inputs.python.map((p) => p.label).join(", "),
         );
         const r = await result(jobs.pyCompile);

@@ -9,6 +9,7 @@
  */
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as sns from "@pulumi/aws/sns";
+import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import { AwsForwarding } from "./load-balancer";
@@ -104,5 +105,25 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                 opts,
             ),
     );
-    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms] };
+    // The workers' own event (events.ts): one datapoint when a worker takes the lease over.
+    const takeoverAlarm = new cloudwatch.MetricAlarm(
+        `${name}-took-over`,
+        {
+            alarmDescription: `A worker took the lease over from its peer (a failover, or a planned switchover): metric ${TAKEOVER_METRIC} by Worker says which. If nobody switched over, find out why the peer lost the lease; until it is back the cluster runs without a standby.`,
+            namespace: EVENTS_NAMESPACE,
+            metricName: TAKEOVER_METRIC,
+            dimensions: { Cluster: name },
+            statistic: "Sum",
+            comparisonOperator: "GreaterThanOrEqualToThreshold",
+            threshold: 1,
+            period: 60,
+            evaluationPeriods: 1,
+            // An event: no datapoint is the normal case.
+            treatMissingData: "notBreaching",
+            alarmActions: [topic.arn],
+            tags,
+        },
+        opts,
+    );
+    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms, takeoverAlarm] };
 }

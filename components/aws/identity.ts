@@ -7,6 +7,7 @@ import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { createAdminPassword } from "../secrets";
 import { tlsBundleSecret } from "../tls";
 import { AwsContext } from "./context";
+import { EVENTS_NAMESPACE } from "../constants";
 
 /** Read of the admin secret (and the TLS bundle's) only; decrypt with the project key only through Secrets Manager. */
 export function workerSecretPolicy(
@@ -29,6 +30,16 @@ export function workerSecretPolicy(
             },
         ],
     });
+}
+
+/** PutMetricData takes no resource: the namespace condition keeps the workers to their own metrics. */
+export function workerEventsPolicy() {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "PublishEvents", Effect: "Allow", Action: "cloudwatch:PutMetricData", Resource: "*", Condition: { StringEquals: { "cloudwatch:namespace": EVENTS_NAMESPACE } } },
+        ],
+    };
 }
 
 /**
@@ -131,5 +142,7 @@ export function createIdentity(ctx: AwsContext): AwsIdentity {
         : undefined;
     if (tlsSecret) new secretsmanager.SecretVersion(`${name}-tls`, { secretId: tlsSecret.id, secretString: bundle! }, opts);
     new iam.RolePolicy(`${name}-worker-read-secret`, { role: role.id, policy: workerSecretPolicy(secret.arn, key.arn, ctx.region, tlsSecret?.arn) }, opts);
+    // The workers' events (a takeover) as CloudWatch metrics, in the cluster's namespace only.
+    new iam.RolePolicy(`${name}-worker-publish-events`, { role: role.id, policy: JSON.stringify(workerEventsPolicy()) }, opts);
     return { accountId, keep, key, role, profile, secret, tlsSecret };
 }

@@ -116,6 +116,7 @@ export function createWorkers(
                         vip: allocationId ? { kind: "aws-eip", allocationId, region } : undefined,
                         lease: awsLeaseLocator(tableName, region, name),
                         peerFence: shared ? awsPeerFence(region) : undefined,
+                        events: { kind: "aws-cloudwatch", region, cluster: name },
                     }),
                 ),
             );

@@ -62,7 +62,21 @@ export function grantWorkerAccess(
         },
         opts,
     );
+    // Its own events (a takeover) as custom metrics of its own VM, nothing else.
+    new authorization.RoleAssignment(
+        `${name}-${plan.name}-publishes-events`,
+        {
+            principalId: vm.identity.apply((identity) => identity!.principalId),
+            principalType: "ServicePrincipal",
+            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, MONITORING_METRICS_PUBLISHER_ROLE),
+            scope: vm.id,
+        },
+        opts,
+    );
 }
+
+/** Built-in role "Monitoring Metrics Publisher": send metrics to Azure Monitor for the scope's resources. */
+export const MONITORING_METRICS_PUBLISHER_ROLE = "3913510d-42f4-4e42-8a64-420c390055eb";
 
 // --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
 // A new lease holder powers off the previous one before it starts Iguana on the shared

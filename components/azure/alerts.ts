@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as monitor from "@pulumi/azure-native/monitor";
+import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
 import * as network from "@pulumi/azure-native/network";
 import { AzureGroupContext } from "./context";
 
@@ -152,5 +153,28 @@ export function createAlerts(
             },
         }),
     );
-    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...workerAlerts] };
+    // The worker's own event (events.ts): a custom metric of its VM, which exists only once published.
+    const takeoverAlerts = vms.map(({ name: worker, vm }) =>
+        alert(`${name}-${worker}-took-over`, {
+            description: `Worker ${worker} took the lease over from its peer (a failover, or a planned switchover): it is the active worker now. If nobody switched over, find out why its peer lost the lease; until the peer is back the cluster runs without a standby.`,
+            scope: vm.id,
+            severity: 1,
+            criterion: {
+                odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                allOf: [
+                    {
+                        criterionType: "StaticThresholdCriterion",
+                        name: "took-over",
+                        metricNamespace: EVENTS_NAMESPACE,
+                        metricName: TAKEOVER_METRIC,
+                        timeAggregation: "Total",
+                        operator: "GreaterThanOrEqual",
+                        threshold: 1,
+                        skipMetricValidation: true,
+                    },
+                ],
+            },
+        }),
+    );
+    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...workerAlerts, ...takeoverAlerts] };
 }

@@ -201,6 +201,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
                         vip: ids ? { kind: "azure-public-ip", publicIpId: ids[0], selfNicId: ids[1], peerNicId: ids[2], ipConfigName: AZURE_IP_CONFIG_NAME } : undefined,
                         lease: azureLeaseLocator(leaseAccountName, name),
                         peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
+                        events: { kind: "azure-monitor", location, cluster: name },
                     }),
                 ),
                 "utf8",

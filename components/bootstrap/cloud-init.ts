@@ -40,6 +40,7 @@ import {
     DATA_UNIT,
     renderDataUnit,
 } from "./units";
+import { PUBLISH_EVENT_SOURCE, eventsConfigPath, publishEventPath, renderEventsConfig } from "./events";
 import {
     STUNNEL_PACKAGE,
     TLS_REFRESH_TIMER,
@@ -120,6 +121,12 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         files.push(
             { path: peerFencePath(s.paths), permissions: "0755", kind: "python", content: PEER_FENCE_SOURCE },
             { path: peerFenceConfigPath(s.paths), permissions: "0644", kind: "json", content: renderPeerFenceConfig(s) },
+        );
+    }
+    if (s.events) {
+        files.push(
+            { path: publishEventPath(s.paths), permissions: "0755", kind: "python", content: PUBLISH_EVENT_SOURCE },
+            { path: eventsConfigPath(s.paths), permissions: "0644", kind: "json", content: renderEventsConfig(s) },
         );
     }
     if (s.tls) {

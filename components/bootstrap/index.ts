@@ -6,3 +6,4 @@ export * from "./cloud-init";
 export * from "./vip";
 export * from "./lease";
 export * from "./tls";
+export * from "./events";

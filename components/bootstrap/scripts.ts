@@ -6,6 +6,7 @@ import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
 import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, SecretSource, stateFile, SharedStorageLocator, isSharedLocator } from "./settings";
 import { GUARD } from "./lease";
 import { vipMoverCommand } from "./vip";
+import { publishEventCommand } from "./events";
 
 export const LLP_CHAIN = "IGUANA_HA_LLP";
 /** The nat chain that sends traffic for a public port to stunnel's port (tls.enabled). */
@@ -33,7 +34,12 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     const gate = shq(`${s.paths.libDir}/llp-gate.sh`);
     const service = shq(`${s.paths.libDir}/iguana-service.sh`);
     const floating = s.failoverStrategy === "floating-ip";
-    const onMaster = [`${gate} open`, ...(isShared(s) ? [`${service} start`] : [])];
+    // Taking over from the peer (it was the standby, or fencing the old holder): tell the cloud.
+    const onMaster = [
+        `${gate} open`,
+        ...(isShared(s) ? [`${service} start`] : []),
+        ...(s.events ? [`case "$previous" in BACKUP | FENCING) ${publishEventCommand(s, "takeover")} ;; esac`] : []),
+    ];
     // Shared mode: Iguana first, and SIGKILL, not a stop that may take minutes: the fence must be
     // done by 2L/3, and a killed Iguana writes nothing more to the queue (the kernel gate has
     // already closed the LLP ports at the deadline).
@@ -45,6 +51,7 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; STARTING, BACKUP, FENCING, STOP).")}
 state="\${1:-UNKNOWN}"
 run_dir=${shq(s.paths.runDir)}
+previous=$(cat ${shq(stateFile(s))} 2> /dev/null || true)
 umask 022
 mkdir -p "$run_dir"
 chmod 0755 "$run_dir"

@@ -89,6 +89,9 @@ export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "az
 export type SecretSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 export type AdminPasswordSource = SecretSource;
 
+/** Where a worker publishes its events (events.ts): CloudWatch in a region, or Azure Monitor in a location; `cluster` names the cluster. */
+export type EventsLocator = { kind: "aws-cloudwatch"; region: string; cluster: string } | { kind: "azure-monitor"; location: string; cluster: string };
+
 /** What each cloud adds to a worker's bootstrap: where its disk, password, VIP, lease and peer are. */
 export interface CloudLocators {
     /** The data disk (`queueRecovery: none`) or the shared file system (`shared`). */
@@ -104,6 +107,8 @@ export interface CloudLocators {
     lease?: LeaseLocator;
     /** Shared mode: how a new holder stops the previous holder's machine. */
     peerFence?: PeerFenceLocator;
+    /** Where the worker tells the cloud it took over; without it, it tells nobody. */
+    events?: EventsLocator;
 }
 
 /** A worker's bootstrap: the plan's part (WorkerBootstrapPlan), the installer and its cloud's locators. */
@@ -161,6 +166,7 @@ export function completeBootstrap(
         vip: cloud.vip,
         lease: cloud.lease,
         peerFence: cloud.peerFence,
+        events: cloud.events,
         paths,
     };
 }
