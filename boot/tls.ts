@@ -47,9 +47,16 @@ export function issueLeaf(dir: string, name: string, leaf: { dns?: string[]; ips
     return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
 }
 
-export function makeTestCa(dir: string, hostnames: string[]): TestCa {
+/**
+ * A self-signed certificate and its key (P-256), written as `<name>.crt` and `<name>.key` in
+ * `dir`: a CA's (`ca`), or a server's as a hospital's own CA would hand one over.
+ */
+export function selfSigned(dir: string, name: string, subject: string, options: { ca: boolean; days?: number }): Leaf {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const f = (name: string) => path.join(dir, name);
+    const f = (file: string) => path.join(dir, file);
+    const usage = options.ca
+        ? ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+        : ["-addext", "basicConstraints=critical,CA:FALSE"];
     sh("openssl", [
         "req",
         "-x509",
@@ -59,18 +66,21 @@ export function makeTestCa(dir: string, hostnames: string[]): TestCa {
         "ec_paramgen_curve:P-256",
         "-nodes",
         "-days",
-        "2",
+        String(options.days ?? 2),
         "-subj",
-        "/CN=iguana-ha boot test CA",
+        `/CN=${subject}`,
+        ...usage,
         "-keyout",
-        f("ca.key"),
+        f(`${name}.key`),
         "-out",
-        f("ca.crt"),
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
+        f(`${name}.crt`),
     ]);
+    return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
+}
+
+export function makeTestCa(dir: string, hostnames: string[]): TestCa {
+    const f = (name: string) => path.join(dir, name);
+    selfSigned(dir, "ca", "iguana-ha boot test CA", { ca: true });
     const leaf = issueLeaf(dir, "leaf", { dns: hostnames, usage: "serverAuth" });
     return { caCert: f("ca.crt"), leafCert: leaf.cert, leafKey: leaf.key };
 }

@@ -1,5 +1,4 @@
 /** Shared test helpers: run the program under mocks for a stack file or a config object. */
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -9,6 +8,7 @@ import { PROJECT } from "../components/constants";
 import { program } from "../components/program";
 import { evaluate } from "../offline/evaluate";
 import { runPlanCommand } from "../tools/plan";
+import { selfSigned } from "../boot/tls";
 import { RecordedResource, RecordingMocks, installMocks } from "../offline/mocks";
 import { readStackConfig, toPulumiConfig } from "../offline/stack-config";
 import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
@@ -193,31 +193,8 @@ export function testCertificate(name = "hl7.hospital.example", options: { ca?: b
     let pair = certificates.get(key);
     if (!pair) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iguana-cert-"));
-        const basic = options.ca ? "critical,CA:TRUE" : "critical,CA:FALSE";
-        execFileSync(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                `/CN=${name}`,
-                "-addext",
-                `basicConstraints=${basic}`,
-                "-keyout",
-                path.join(dir, "key.pem"),
-                "-out",
-                path.join(dir, "cert.pem"),
-            ],
-            { stdio: "ignore" },
-        );
-        pair = { certificate: fs.readFileSync(path.join(dir, "cert.pem"), "utf8"), privateKey: fs.readFileSync(path.join(dir, "key.pem"), "utf8") };
+        const made = selfSigned(dir, "pair", name, { ca: options.ca === true, days: 30 });
+        pair = { certificate: fs.readFileSync(made.cert, "utf8"), privateKey: fs.readFileSync(made.key, "utf8") };
         fs.rmSync(dir, { recursive: true, force: true });
         certificates.set(key, pair);
     }

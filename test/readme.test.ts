@@ -6,12 +6,12 @@
  * booleans, integers numbers, the rest strings) and plans `preview`/`up` offline.
  */
 import * as assert from "assert";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { runPlan } from "./helpers";
+import { selfSigned } from "../boot/tls";
 import { runProcess } from "./tools";
 
 const ROOT = path.join(__dirname, "..");
@@ -56,29 +56,9 @@ function pathParts(key: string): (string | number)[] {
  * for the hospital's name, as its CA would issue one, made with openssl in the stand-in's directory.
  */
 function makeCertificateFiles(dir: string): void {
-    execFileSync(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=hl7.hospital.example",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-            path.join(dir, "key.pem"),
-            "-out",
-            path.join(dir, "chain.pem"),
-        ],
-        { stdio: "ignore" },
-    );
+    const made = selfSigned(dir, "hl7", "hl7.hospital.example", { ca: false, days: 30 });
+    fs.renameSync(made.cert, path.join(dir, "chain.pem"));
+    fs.renameSync(made.key, path.join(dir, "key.pem"));
 }
 
 class PulumiStandIn {

@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as monitor from "@pulumi/azure-native/monitor";
+import type { monitor as monitorInputs } from "@pulumi/azure-native/types/input";
 import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
 import * as network from "@pulumi/azure-native/network";
 import { AzureGroupContext } from "./context";
@@ -49,7 +50,9 @@ export function createAlerts(
         },
         opts,
     );
-    const alert = (alertName: string, args: { description: string; scope: pulumi.Input<string>; severity: number; criterion: monitor.MetricAlertArgs["criteria"] }) =>
+    /** One static threshold on one metric of one resource. */
+    type Criterion = Omit<monitorInputs.MetricCriteriaArgs, "criterionType">;
+    const alert = (alertName: string, args: { description: string; scope: pulumi.Input<string>; severity: number; criterion: Criterion }) =>
         new monitor.MetricAlert(
             alertName,
             {
@@ -63,7 +66,10 @@ export function createAlerts(
                 windowSize: ALERT_WINDOW,
                 // Tell the group again when it resolves.
                 autoMitigate: true,
-                criteria: args.criterion,
+                criteria: {
+                    odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                    allOf: [{ criterionType: "StaticThresholdCriterion", ...args.criterion }],
+                },
                 actions: [{ actionGroupId: actionGroup.id }],
                 tags,
             },
@@ -78,22 +84,16 @@ export function createAlerts(
                       scope: loadBalancer.id,
                       severity: 0,
                       criterion: {
-                          odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                          allOf: [
-                              {
-                                  criterionType: "StaticThresholdCriterion",
-                                  name: "no-healthy-backend",
-                                  metricNamespace: "Microsoft.Network/loadBalancers",
-                                  // Health Probe Status, 0-100 per backend. Not split by backend: the
-                                  // passive worker always reports 0. The maximum over both is 0 only
-                                  // when neither answers the probe of this port's rule.
-                                  metricName: "DipAvailability",
-                                  timeAggregation: "Maximum",
-                                  operator: "LessThan",
-                                  threshold: 1,
-                                  dimensions: [{ name: "FrontendPort", operator: "Include", values: [String(listener.port)] }],
-                              },
-                          ],
+                          name: "no-healthy-backend",
+                          metricNamespace: "Microsoft.Network/loadBalancers",
+                          // Health Probe Status, 0-100 per backend. Not split by backend: the
+                          // passive worker always reports 0. The maximum over both is 0 only
+                          // when neither answers the probe of this port's rule.
+                          metricName: "DipAvailability",
+                          timeAggregation: "Maximum",
+                          operator: "LessThan",
+                          threshold: 1,
+                          dimensions: [{ name: "FrontendPort", operator: "Include", values: [String(listener.port)] }],
                       },
                   }),
               )
@@ -113,19 +113,13 @@ export function createAlerts(
                       scope: loadBalancer.id,
                       severity: activeActive ? 2 : 0,
                       criterion: {
-                          odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                          allOf: [
-                              {
-                                  criterionType: "StaticThresholdCriterion",
-                                  name: activeActive ? "one-healthy-backend" : "two-active-backends",
-                                  metricNamespace: "Microsoft.Network/loadBalancers",
-                                  metricName: "DipAvailability",
-                                  timeAggregation: "Average",
-                                  operator: activeActive ? "LessThan" : "GreaterThan",
-                                  threshold: activeActive ? AZURE_BOTH_BACKENDS_UP : AZURE_ONE_BACKEND_UP_MAX,
-                                  dimensions: [{ name: "FrontendPort", operator: "Include", values: [String(listener.port)] }],
-                              },
-                          ],
+                          name: activeActive ? "one-healthy-backend" : "two-active-backends",
+                          metricNamespace: "Microsoft.Network/loadBalancers",
+                          metricName: "DipAvailability",
+                          timeAggregation: "Average",
+                          operator: activeActive ? "LessThan" : "GreaterThan",
+                          threshold: activeActive ? AZURE_BOTH_BACKENDS_UP : AZURE_ONE_BACKEND_UP_MAX,
+                          dimensions: [{ name: "FrontendPort", operator: "Include", values: [String(listener.port)] }],
                       },
                   });
               })
@@ -136,20 +130,14 @@ export function createAlerts(
             scope: vm.id,
             severity: 1,
             criterion: {
-                odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                allOf: [
-                    {
-                        criterionType: "StaticThresholdCriterion",
-                        name: "vm-unavailable",
-                        metricNamespace: "Microsoft.Compute/virtualMachines",
-                        // 1 while the VM runs, 0 while it is unavailable (preview; a VM stopped
-                        // through the API reports nothing, and the alert stays quiet).
-                        metricName: "VmAvailabilityMetric",
-                        timeAggregation: "Average",
-                        operator: "LessThan",
-                        threshold: 1,
-                    },
-                ],
+                name: "vm-unavailable",
+                metricNamespace: "Microsoft.Compute/virtualMachines",
+                // 1 while the VM runs, 0 while it is unavailable (preview; a VM stopped
+                // through the API reports nothing, and the alert stays quiet).
+                metricName: "VmAvailabilityMetric",
+                timeAggregation: "Average",
+                operator: "LessThan",
+                threshold: 1,
             },
         }),
     );
@@ -160,19 +148,13 @@ export function createAlerts(
             scope: vm.id,
             severity: 1,
             criterion: {
-                odataType: "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                allOf: [
-                    {
-                        criterionType: "StaticThresholdCriterion",
-                        name: "took-over",
-                        metricNamespace: EVENTS_NAMESPACE,
-                        metricName: TAKEOVER_METRIC,
-                        timeAggregation: "Total",
-                        operator: "GreaterThanOrEqual",
-                        threshold: 1,
-                        skipMetricValidation: true,
-                    },
-                ],
+                name: "took-over",
+                metricNamespace: EVENTS_NAMESPACE,
+                metricName: TAKEOVER_METRIC,
+                timeAggregation: "Total",
+                operator: "GreaterThanOrEqual",
+                threshold: 1,
+                skipMetricValidation: true,
             },
         }),
     );

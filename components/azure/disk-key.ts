@@ -20,7 +20,7 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import { HOLDS_DISK_KEY } from "../constants";
 import { AzureGroupContext } from "./context";
-import { builtInRoleId } from "./identity";
+import { builtInRoleId, privateVaultProperties } from "./identity";
 
 /** Built-in role "Key Vault Crypto Service Encryption User": read a key's metadata, wrap and unwrap with it. */
 export const KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER_ROLE = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
@@ -49,16 +49,7 @@ export function createDiskEncryption(
         {
             resourceGroupName: dataGroup.name,
             location,
-            properties: {
-                tenantId: clientConfig.tenantId,
-                sku: { family: "A", name: "standard" },
-                enableRbacAuthorization: true,
-                enableSoftDelete: true,
-                softDeleteRetentionInDays: 90,
-                enablePurgeProtection: true,
-                publicNetworkAccess: "Disabled",
-                networkAcls: { defaultAction: "Deny", bypass: "AzureServices" },
-            },
+            properties: privateVaultProperties(clientConfig.tenantId, "AzureServices"),
             tags: keyTags,
         },
         keep,

@@ -22,6 +22,24 @@ export const AZURE_ADMIN_SECRET_NAME = "iguana-admin-password";
 /** tls.enabled: the bundle each worker's stunnel serves (a JSON object of PEM text). */
 export const AZURE_TLS_SECRET_NAME = "iguana-tls";
 
+/**
+ * A Key Vault nobody reaches from the Internet: RBAC, soft delete with purge protection, no public
+ * network access, deny by default. `bypass`: whether trusted Microsoft services pass the firewall
+ * (the disks' key needs them: disk-key.ts; the secrets' vault does not).
+ */
+export function privateVaultProperties(tenantId: pulumi.Input<string>, bypass: "None" | "AzureServices") {
+    return {
+        tenantId,
+        sku: { family: "A" as const, name: "standard" as const },
+        enableRbacAuthorization: true,
+        enableSoftDelete: true,
+        softDeleteRetentionInDays: 90,
+        enablePurgeProtection: true,
+        publicNetworkAccess: "Disabled",
+        networkAcls: { defaultAction: "Deny", bypass },
+    };
+}
+
 export interface AzureSecrets {
     vault: keyvault.Vault;
 }
@@ -41,16 +59,7 @@ export function createSecrets(ctx: AzureGroupContext, clientConfig: pulumi.Outpu
         {
             resourceGroupName,
             location,
-            properties: {
-                tenantId: clientConfig.tenantId,
-                sku: { family: "A", name: "standard" },
-                enableRbacAuthorization: true,
-                enableSoftDelete: true,
-                softDeleteRetentionInDays: 90,
-                enablePurgeProtection: true,
-                publicNetworkAccess: "Disabled",
-                networkAcls: { defaultAction: "Deny", bypass: "None" },
-            },
+            properties: privateVaultProperties(clientConfig.tenantId, "None"),
             tags,
         },
         opts,
