@@ -23,6 +23,7 @@ import { Topology, createTopology, cutLeaseStore, cutNetwork, cutPeer, destroyTo
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
+import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../components/constants";
 import { FLOATING_IP_OVERRIDES } from "../boot/cases";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
@@ -492,6 +493,24 @@ class ScenarioRun {
             );
         }
         await this.checkTlsRefusals(pair);
+    }
+
+    /**
+     * Booted machines tell the stand-in cloud when they take over (publish-event.py): WK2 once it
+     * became active after the fault, and WK1 never after it. Each datapoint's time is on the same
+     * monotonic clock as the role changes.
+     */
+    private checkTakeoverEvents(promotion: number | null, faultAt: number, fail: (why: string) => void): void {
+        const events = this.pair!.cluster.publishedEvents().filter((e) => e.metric === TAKEOVER_METRIC && e.namespace === EVENTS_NAMESPACE && e.t > faultAt);
+        const fromWk1 = events.filter((e) => e.worker === "wk1");
+        if (fromWk1.length > 0) fail(`WK1 told the cloud it took over ${fromWk1.length} time(s) after the fault`);
+        if (promotion === null) {
+            if (events.length > 0) fail(`a takeover was published although WK2 never became active: ${JSON.stringify(events.map((e) => e.worker))}`);
+            return;
+        }
+        const told = events.find((e) => e.worker === "wk2" && e.t >= promotion);
+        if (!told) fail("WK2 became active but never told the cloud it took over (no Takeovers datapoint)");
+        else this.notes.push(`WK2 told the cloud it took over (${TAKEOVER_METRIC}) ${Math.round(told.t - promotion)} ms after it became active`);
     }
 
     /**
@@ -1018,6 +1037,7 @@ class ScenarioRun {
         if (interleaved > 0) fail(`${interleaved} ACK(s) from WK1 after WK2 had acknowledged: both acknowledging in one window`);
         const wk2Acked = feed.firstAckAfterFaultMs.wk2 !== null;
         const wk2Active = promotion !== null;
+        if (this.pair) this.checkTakeoverEvents(promotion, faultAt, fail);
         switch (this.expect) {
             case "failover": {
                 if (this.def.key === "wk1-frozen") {
