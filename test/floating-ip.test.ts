@@ -40,7 +40,7 @@ function assertWorkerMovesVip(base64: string, expectConfig: (config: any) => voi
     const notify = file(doc, "/notify.sh");
     assert.match(
         notify,
-        /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+case "\$previous" in BACKUP \| FENCING\) [^\n]*publish-event\.py[^\n]* ;; esac\n\s+;;/,
+        /MASTER\)\n\s+'[^']*llp-gate\.sh' open\n\s+if \[ "\$detail" = takeover \]; then [^\n]*publish-event\.py[^\n]*; fi\n\s+;;/,
         "MASTER only opens the ports (and tells the cloud of a takeover): the guard took the VIP before it called MASTER",
     );
     assert.match(notify, /\*\)[\s\S]*llp-gate\.sh' close[\s\S]*setsid -f .*vip-mover\.py' '.*vip\.json' release/, "any other role closes the ports and lets go, detached");

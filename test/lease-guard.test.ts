@@ -31,6 +31,7 @@ describe("the lease guard at a cold start (real python3, both clouds)", function
                 await sleep(2000);
                 assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 was never active");
                 assert.strictEqual(pair.w("wk1").state(), "MASTER");
+                assert.ok(!pair.w("wk1").notified().includes("MASTER takeover"), `a first start takes nothing over: ${pair.w("wk1").notified()}`);
             },
             L,
             { wk2First: true, headStartSeconds: 3 },
@@ -62,6 +63,9 @@ describe("the lease guard against the stand-in lease store (real python3, both c
                 acquired.t - lastWk1.t <= (L + timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500,
                 `the takeover came ${Math.round(acquired.t - lastWk1.t)} ms after the last write`,
             );
+            // What the notify script tells the cloud (events.ts): WK2 took over; WK1's first start did not.
+            assert.ok(pair.w("wk2").notified().includes("MASTER takeover"), `WK2: ${pair.w("wk2").notified()}`);
+            assert.ok(!pair.w("wk1").notified().includes("MASTER takeover"), `WK1: ${pair.w("wk1").notified()}`);
         });
     });
 
@@ -94,6 +98,8 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             const took = monotonicMs() - stoppedAt;
             assert.ok(took <= (timing.renewEverySeconds + timing.callTimeoutSeconds) * 1000 + 500, `WK2 active ${Math.round(took)} ms after the stop`);
             assert.ok(await pair.until(() => pair.w("wk1").state() === "STOP", 2000), `WK1 says STOP: ${pair.w("wk1").state()}`);
+            // The lease was released (free), but WK2 had seen WK1 hold it: a takeover all the same.
+            assert.ok(pair.w("wk2").notified().includes("MASTER takeover"), `WK2: ${pair.w("wk2").notified()}`);
         });
     });
 
@@ -156,6 +162,7 @@ describe("the lease guard against the stand-in lease store (real python3, both c
             assert.ok(await pair.until(() => pair.w("wk1").active(), 5000), "WK1 active again");
             await sleep(L * 1000);
             assert.strictEqual(pair.intervals.wk2.length, 0, "WK2 never active");
+            assert.ok(!pair.w("wk1").notified().includes("MASTER takeover"), `taking its own lease back is no takeover: ${pair.w("wk1").notified()}`);
         });
     });
 });

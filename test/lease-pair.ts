@@ -48,7 +48,12 @@ export class Worker {
         this.dir = path.join(root, name);
         fs.mkdirSync(path.join(this.dir, "run"), { recursive: true });
         const notify = path.join(this.dir, "notify.sh");
-        fs.writeFileSync(notify, `#!/bin/sh\nprintf '%s\\n' "$1" > '${this.dir}/run/state.tmp' && mv '${this.dir}/run/state.tmp' '${this.dir}/run/state'\n`, { mode: 0o755 });
+        // The role, and every call with its detail (`MASTER takeover`) in order.
+        fs.writeFileSync(
+            notify,
+            `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.dir}/run/notified'\nprintf '%s\\n' "$1" > '${this.dir}/run/state.tmp' && mv '${this.dir}/run/state.tmp' '${this.dir}/run/state'\n`,
+            { mode: 0o755 },
+        );
         const check = path.join(this.dir, "check.sh");
         fs.writeFileSync(check, `#!/bin/sh\n[ ! -e '${this.dir}/unhealthy' ]\n`, { mode: 0o755 });
         this.config = path.join(this.dir, "lease.json");
@@ -88,6 +93,11 @@ export class Worker {
 
     state(): string {
         return this.read("state")?.trim() ?? "NONE";
+    }
+
+    /** Every notify call, with its detail: "MASTER takeover" when the guard took the lease over from its peer. */
+    notified(): string[] {
+        return (this.read("notified") ?? "").split("\n").filter(Boolean);
     }
 
     active(now = monotonicMs()): boolean {

@@ -298,6 +298,10 @@ class Guard:
         self.deadline = 0.0
         self.held = None  # (token, version, epoch) while this worker holds the lease
         self.previous = None  # the record this worker took over, until it is active
+        # The other worker this run of the guard last saw hold the lease, since it last was active:
+        # becoming active then is taking over from it (notify MASTER takeover), not a first start.
+        self.other_holder = None
+        self.taking_over_from = None
         self.hold_off_until = 0.0
         self.stopping = False
         self.health = Health(config["health"])
@@ -310,11 +314,11 @@ class Guard:
     def publish(self):
         write_atomically(os.path.join(self.run_dir, "lease"), json.dumps({"deadline": self.deadline if self.active else 0, "epoch": self.held[2] if self.held else 0}) + "\n")
 
-    def notify(self, state):
+    def notify(self, state, detail=None):
         self.role_state = state
         started = time.monotonic()
         try:
-            subprocess.run([self.config["notify"], state], timeout=self.lease_seconds, check=False)
+            subprocess.run([self.config["notify"], state] + ([detail] if detail else []), timeout=self.lease_seconds, check=False)
         except subprocess.TimeoutExpired:
             log(f"notify {state} did not finish within {self.lease_seconds} s")
         took = time.monotonic() - started
@@ -400,8 +404,9 @@ class Guard:
                     self.previous = None
                     self.active = True
                     self.publish()
-                    log(f"active (epoch {self.held[2]})")
-                    self.notify("MASTER")
+                    taking_over_from, self.taking_over_from, self.other_holder = self.taking_over_from, None, None
+                    log(f"active (epoch {self.held[2]}){'; took over from ' + taking_over_from if taking_over_from else ''}")
+                    self.notify("MASTER", "takeover" if taking_over_from else None)
         finally:
             with self.lock:
                 self.activating = False
@@ -480,6 +485,8 @@ class Guard:
             self.note_error(error)
             return seen
         answered = time.monotonic()
+        if record is not None and record.owner not in (NONE, self.config["self"]):
+            self.other_holder = record.owner
         version = record.version if record else None
         if seen is None or seen[0] != version:
             seen = (version, answered)
@@ -502,6 +509,7 @@ class Guard:
         with self.lock:
             self.held = (token, new_version, epoch)
             self.previous = None if mine else record
+            self.taking_over_from = None if mine else self.other_holder
             self.extend(sent)
         return None
 

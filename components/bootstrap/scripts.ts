@@ -34,11 +34,11 @@ export function renderNotifyScript(s: BootstrapSettings): string {
     const gate = shq(`${s.paths.libDir}/llp-gate.sh`);
     const service = shq(`${s.paths.libDir}/iguana-service.sh`);
     const floating = s.failoverStrategy === "floating-ip";
-    // Taking over from the peer (it was the standby, or fencing the old holder): tell the cloud.
+    // The guard says "takeover" when it saw the peer hold the lease before it became active: tell the cloud.
     const onMaster = [
         `${gate} open`,
         ...(isShared(s) ? [`${service} start`] : []),
-        ...(s.events ? [`case "$previous" in BACKUP | FENCING) ${publishEventCommand(s, "takeover")} ;; esac`] : []),
+        ...(s.events ? [`if [ "$detail" = takeover ]; then ${publishEventCommand(s, "takeover")}; fi`] : []),
     ];
     // Shared mode: Iguana first, and SIGKILL, not a stop that may take minutes: the fence must be
     // done by 2L/3, and a killed Iguana writes nothing more to the queue (the kernel gate has
@@ -48,10 +48,10 @@ export function renderNotifyScript(s: BootstrapSettings): string {
         ...(isShared(s) ? ["# Shared working directory: Iguana runs only on the lease holder, so two never write one queue."] : []),
         ...(floating ? ["# Floating IP: the VIP is let go in the background (the fence never waits on a cloud API)."] : []),
     ];
-    return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; STARTING, BACKUP, FENCING, STOP).")}
+    return `${HEADER("The lease guard's notify: $1 = the new role (MASTER = holds the lease and is active; STARTING, BACKUP, FENCING, STOP); $2 = takeover when a MASTER took the lease over from its peer.")}
 state="\${1:-UNKNOWN}"
+detail="\${2:-}"
 run_dir=${shq(s.paths.runDir)}
-previous=$(cat ${shq(stateFile(s))} 2> /dev/null || true)
 umask 022
 mkdir -p "$run_dir"
 chmod 0755 "$run_dir"
