@@ -31,7 +31,7 @@ export const VIP_MOVER_ACTIONS = [
     "Microsoft.Network/virtualNetworks/subnets/join/action",
 ] as const;
 
-/** A worker's own access: read the admin password, write the lease. */
+/** A worker's own access: read the admin password and the TLS bundle, write the lease, publish its own events. */
 export function grantWorkerAccess(
     ctx: AzureGroupContext,
     plan: WorkerPlan,
@@ -41,38 +41,22 @@ export function grantWorkerAccess(
     leaseContainer: storage.BlobContainer,
 ): void {
     const { name, opts } = ctx;
-    new authorization.RoleAssignment(
-        `${name}-${plan.name}-reads-secrets`,
-        {
-            principalId: vm.identity.apply((identity) => identity!.principalId),
-            principalType: "ServicePrincipal",
-            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, KEY_VAULT_SECRETS_USER_ROLE),
-            scope: vault.id,
-        },
-        opts,
-    );
+    const grant = (what: string, role: string, scope: pulumi.Input<string>) =>
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-${what}`,
+            {
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, role),
+                scope,
+            },
+            opts,
+        );
+    grant("reads-secrets", KEY_VAULT_SECRETS_USER_ROLE, vault.id);
     // The lease container only: not the account, whose other containers (none) stay closed.
-    new authorization.RoleAssignment(
-        `${name}-${plan.name}-writes-lease`,
-        {
-            principalId: vm.identity.apply((identity) => identity!.principalId),
-            principalType: "ServicePrincipal",
-            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE),
-            scope: leaseContainer.id,
-        },
-        opts,
-    );
+    grant("writes-lease", STORAGE_BLOB_DATA_CONTRIBUTOR_ROLE, leaseContainer.id);
     // Its own events (a takeover) as custom metrics of its own VM, nothing else.
-    new authorization.RoleAssignment(
-        `${name}-${plan.name}-publishes-events`,
-        {
-            principalId: vm.identity.apply((identity) => identity!.principalId),
-            principalType: "ServicePrincipal",
-            roleDefinitionId: builtInRoleId(clientConfig.subscriptionId, MONITORING_METRICS_PUBLISHER_ROLE),
-            scope: vm.id,
-        },
-        opts,
-    );
+    grant("publishes-events", MONITORING_METRICS_PUBLISHER_ROLE, vm.id);
 }
 
 /** Built-in role "Monitoring Metrics Publisher": send metrics to Azure Monitor for the scope's resources. */
