@@ -364,15 +364,11 @@ printf 'header = "Authorization: Bearer %s"\\n' "$token" |
     field value`;
 }
 
-function fetchPasswordCommands(s: BootstrapSettings): string {
-    if (!s.adminPassword) return `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
-    return fetchSecretCommands(s.adminPassword);
-}
-
 /** Prints the admin password from the cloud's secret store, read with the machine's identity. */
 export function renderFetchAdminPasswordScript(s: BootstrapSettings): string {
+    const commands = s.adminPassword ? fetchSecretCommands(s.adminPassword) : `echo "iguana-ha: no admin password source configured" >&2\nexit 1`;
     return `${HEADER("Prints Iguana's admin password from the cloud secret store (machine identity). Never log its output.")}
-${fetchPasswordCommands(s)}
+${commands}
 `;
 }
 
