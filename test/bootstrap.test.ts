@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
+import { LEASE_STORE_SILENT_SECONDS, ROLE_PROBE_PATH, ROLE_PROBE_PORT } from "../components/constants";
 import { validateClusterConfig } from "../components/config";
 import { planNetwork, planWorkers, tcpKeepaliveSeconds } from "../components/model";
 import {
@@ -131,6 +131,7 @@ describe("worker bootstrap: rendered text", () => {
             );
             assert.strictEqual(config.headStartSeconds, GUARD.backupBootHeadStartSeconds);
             assert.strictEqual(config.headStartSeconds, 20);
+            assert.strictEqual(config.leaseStoreSilentSeconds, LEASE_STORE_SILENT_SECONDS);
             assert.deepStrictEqual([config.runDir, config.stateFile, config.notify], [WORKER_PATHS.runDir, stateFile(s), `${WORKER_PATHS.libDir}/notify.sh`]);
             assert.deepStrictEqual(config.health, {
                 script: `${WORKER_PATHS.libDir}/check-iguana.sh`,
@@ -148,6 +149,7 @@ describe("worker bootstrap: rendered text", () => {
                 "health",
                 "kernelGate",
                 "leaseSeconds",
+                "leaseStoreSilentSeconds",
                 "marginSeconds",
                 "notify",
                 "primary",

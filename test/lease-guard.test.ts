@@ -17,7 +17,7 @@ import * as assert from "assert";
 import { execFile } from "child_process";
 import { promisify } from "util";
 import { leaseTiming } from "../components/bootstrap";
-import { GUARD, concurrentTests, monotonicMs, onBothClouds, sleep, wk1Active } from "./lease-pair";
+import { GUARD, STORE_SILENT_SECONDS, concurrentTests, monotonicMs, onBothClouds, sleep, wk1Active } from "./lease-pair";
 
 describe("the lease guard at a cold start (real python3, both clouds)", function () {
     this.timeout(60000);
@@ -75,14 +75,19 @@ describe("the lease guard against the stand-in lease store (real python3, both c
         await onBothClouds(async (pair) => {
             await wk1Active(pair);
             await sleep(1000);
+            assert.strictEqual(pair.w("wk1").reported().leaseStoreReachable, true, `WK1 reports the store reachable: ${JSON.stringify(pair.w("wk1").reported())}`);
             pair.w("wk1").cut = true;
             const cutAt = monotonicMs();
             assert.ok(await pair.until(() => !pair.w("wk1").active(), 3000), "WK1 stops being active");
             const inactiveAt = monotonicMs();
             assert.ok(inactiveAt - cutAt <= timing.activeForSeconds * 1000 + 200, `WK1 was active ${Math.round(inactiveAt - cutAt)} ms after the cut (<= L/2 + sampling)`);
             assert.ok(await pair.until(() => pair.w("wk1").state() === "BACKUP", 1000), `WK1's own fence ran: state ${pair.w("wk1").state()}`);
+            // What publish-event.py tells the cloud (the lease-store alarm): the cut worker only.
+            assert.ok(await pair.until(() => pair.w("wk1").reported().leaseStoreReachable === false, (STORE_SILENT_SECONDS + L) * 1000), "WK1 reports the store unreachable");
             assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active");
+            assert.strictEqual(pair.w("wk2").reported().leaseStoreReachable, true, "WK2 reports the store reachable");
             pair.w("wk1").cut = false;
+            assert.ok(await pair.until(() => pair.w("wk1").reported().leaseStoreReachable === true, 3000), "healed, WK1 reports the store reachable again");
             await sleep(3 * L * 1000);
             assert.ok(pair.w("wk2").active(), "WK2 still active after the heal");
             assert.strictEqual(pair.w("wk1").state(), "BACKUP", "WK1 stays passive after the heal");
@@ -127,14 +132,20 @@ describe("the lease guard against the stand-in lease store (real python3, both c
     it("an unhealthy Iguana on the holder hands the lease over; a passive worker with an unhealthy Iguana never takes it", async () => {
         await onBothClouds(async (pair) => {
             await wk1Active(pair);
+            assert.ok(await pair.until(() => pair.w("wk2").reported().iguanaHealthy === true, 3000), "the healthy standby reports Iguana healthy");
             pair.w("wk2").setHealthy(false);
             await sleep(3000);
+            // What publish-event.py tells the cloud (the standby-lost alarm).
+            assert.strictEqual(pair.w("wk2").reported().iguanaHealthy, false, "WK2 reports its Iguana unhealthy");
+            assert.strictEqual(pair.w("wk1").reported().iguanaHealthy, true, "WK1 reports its Iguana healthy");
             pair.w("wk1").setHealthy(false);
             assert.ok(await pair.until(() => !pair.w("wk1").active(), 6000), "WK1 lets go");
+            assert.strictEqual(pair.w("wk1").reported().iguanaHealthy, false, "WK1 reported its Iguana unhealthy by the time it let go");
             await sleep(L * 1000 * 2);
             assert.ok(!pair.w("wk2").active(), "the unhealthy WK2 did not take it");
             pair.w("wk2").setHealthy(true);
             assert.ok(await pair.until(() => pair.w("wk2").active(), 8000), "WK2 active once healthy");
+            assert.strictEqual(pair.w("wk2").reported().iguanaHealthy, true, "WK2 reports its Iguana healthy");
         });
     });
 

@@ -23,6 +23,8 @@ import { loadStackClusterConfig } from "../offline/stack-config";
 export const GUARD = path.join(__dirname, "..", "components", "bootstrap", "lease-guard.py");
 export const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The guard's leaseStoreSilentSeconds in these tests. */
+export const STORE_SILENT_SECONDS = 2;
 
 type Cloud = "aws" | "azure";
 type Name = "wk1" | "wk2";
@@ -104,6 +106,15 @@ export class Worker {
         return activeByLease(this.state(), this.read("lease"), now);
     }
 
+    /** What the guard last reported for publish-event.py (its guard file); {} before the first report. */
+    reported(): { iguanaHealthy?: boolean; leaseStoreReachable?: boolean; at?: number } {
+        try {
+            return JSON.parse(this.read("guard") ?? "{}");
+        } catch {
+            return {};
+        }
+    }
+
     /** The monotonic instant (ms) the guard's current deadline falls on. */
     deadlineMs(): number {
         try {
@@ -179,7 +190,8 @@ export class Pair {
                 },
             };
             const config = JSON.parse(renderLeaseConfig(settings));
-            this.workers[name] = new Worker(name, this.root, { ...config, headStartSeconds: options.headStartSeconds ?? 2 });
+            // The store counts as unreachable after 2 s of silence here (30 s on a worker), so a cut shows within a test.
+            this.workers[name] = new Worker(name, this.root, { ...config, headStartSeconds: options.headStartSeconds ?? 2, leaseStoreSilentSeconds: STORE_SILENT_SECONDS });
         }
         let last: Record<Name, boolean> = { wk1: false, wk2: false };
         this.sampler = setInterval(() => {

@@ -41,6 +41,8 @@ NONE = "none"
 DYNAMODB_TARGET = "DynamoDB_20120810"
 AZURE_STORAGE_VERSION = "2023-11-03"
 AZURE_STORAGE_RESOURCE = "https://storage.azure.com/"
+# The guard file (what publish-event.py reports) is written on a change, and at least this often.
+REPORT_EVERY_SECONDS = 5
 
 
 def log(message):
@@ -199,6 +201,28 @@ def make_store(config, timeout):
     return DynamoDbLease(store, timeout) if store["kind"] == "aws-dynamodb" else BlobLease(store, timeout)
 
 
+class AnswerClock:
+    """A lease store that notes when it last answered: a refused condition is an answer too."""
+
+    def __init__(self, store):
+        self.store = store
+        self.answered_at = 0.0
+
+    def __getattr__(self, name):
+        method = getattr(self.store, name)
+
+        def call(*args):
+            try:
+                result = method(*args)
+            except Conflict:
+                self.answered_at = time.monotonic()
+                raise
+            self.answered_at = time.monotonic()
+            return result
+
+        return call
+
+
 # --- the guard --------------------------------------------------------------------------------
 
 
@@ -290,7 +314,7 @@ class Guard:
         self.lease_seconds = config["leaseSeconds"]
         self.active_for = config["activeForSeconds"]
         self.tick = config["renewEverySeconds"]
-        self.store = make_store(config, config["callTimeoutSeconds"])
+        self.store = AnswerClock(make_store(config, config["callTimeoutSeconds"]))
         self.run_dir = config["runDir"]
         self.lock = threading.RLock()
         self.active = False
@@ -314,8 +338,25 @@ class Guard:
     def publish(self):
         write_atomically(os.path.join(self.run_dir, "lease"), json.dumps({"deadline": self.deadline if self.active else 0, "epoch": self.held[2] if self.held else 0}) + "\n")
 
+    # what publish-event.py reports to the cloud (events.ts); "at" shows the guard is running
+    reported = None
+    reported_at = 0.0
+
+    def report(self, now_too=False):
+        now = time.monotonic()
+        # The failure count first: the health thread sets it before it clears `healthy`.
+        healthy = self.health.failures < self.health.config["fall"] and self.health.healthy
+        signals = {"iguanaHealthy": healthy, "leaseStoreReachable": now - self.store.answered_at < self.config["leaseStoreSilentSeconds"]}
+        if now_too or signals != self.reported or now - self.reported_at >= REPORT_EVERY_SECONDS:
+            try:
+                write_atomically(os.path.join(self.run_dir, "guard"), json.dumps({**signals, "at": now}) + "\n")
+                self.reported, self.reported_at = signals, now
+            except OSError as error:
+                log(f"guard file: {error}")
+
     def notify(self, state, detail=None):
         self.role_state = state
+        self.report(now_too=True)
         started = time.monotonic()
         try:
             subprocess.run([self.config["notify"], state] + ([detail] if detail else []), timeout=self.lease_seconds, check=False)
@@ -562,6 +603,7 @@ class Guard:
             sd_notify("WATCHDOG=1")
             try:
                 seen = self.step(seen)
+                self.report()
             except Exception as error:  # noqa: BLE001 - a bug must not take the guard down while it holds the lease: log it, the deadline still rules
                 log(f"unexpected error (reported, guard carries on): {error!r}")
             time.sleep(max(0, tick_started + self.tick - time.monotonic()))

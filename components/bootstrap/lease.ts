@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { BootstrapSettings, WorkerPaths, stateFile, LeaseLocator } from "./settings";
-import { VIP_MOVE } from "../constants";
+import { LEASE_STORE_SILENT_SECONDS, VIP_MOVE } from "../constants";
 import { AZURE_ARM_URL, INSTANCE_METADATA_URL, ec2Endpoint, vipConfigPath, vipMoverPath } from "./vip";
 
 export const LEASE_GUARD_SOURCE = fs.readFileSync(path.join(__dirname, "lease-guard.py"), "utf8");
@@ -107,6 +107,14 @@ export function leaseFile(s: Pick<BootstrapSettings, "paths">): string {
     return `${s.paths.runDir}/lease`;
 }
 
+/**
+ * What the guard reports for publish-event.py (events.ts): Iguana's health as the guard judges it,
+ * whether the lease store answers, and the monotonic instant it wrote that (at least every 5 s).
+ */
+export function guardFile(s: Pick<BootstrapSettings, "paths">): string {
+    return `${s.paths.runDir}/guard`;
+}
+
 export function dynamoDbEndpoint(region: string): string {
     return region.startsWith("cn-") ? `https://dynamodb.${region}.amazonaws.com.cn/` : `https://dynamodb.${region}.amazonaws.com/`;
 }
@@ -134,6 +142,7 @@ export function renderLeaseConfig(s: BootstrapSettings): string {
         ...timing,
         headStartSeconds: GUARD.backupBootHeadStartSeconds,
         runDir: s.paths.runDir,
+        leaseStoreSilentSeconds: LEASE_STORE_SILENT_SECONDS,
         stateFile: stateFile(s),
         notify: `${s.paths.libDir}/notify.sh`,
         health: {
