@@ -10,7 +10,8 @@ import { LEASE_GUARD_UNIT } from "../components/bootstrap/lease";
 import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
-import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../components/constants";
+import { SIGNALS_TIMER, SIGNALS_UNIT } from "../components/bootstrap/events";
+import { EVENTS_NAMESPACE, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
@@ -276,12 +277,40 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     return results;
 }
 
+/** What `worker` last reported of each signal (publish-event.py), in SIGNAL_METRICS order; NaN for one never reported. */
+function lastSignals(cluster: BootedCluster, worker: string): number[] {
+    const mine = cluster.publishedEvents().filter((e) => e.namespace === EVENTS_NAMESPACE && e.worker === worker && e.dimensions.Worker === worker);
+    return Object.values(SIGNAL_METRICS).map((metric) => mine.filter((e) => e.metric === metric).pop()?.value ?? NaN);
+}
+
+/** [active, holds the lease, Iguana healthy, lease store reachable]: the disk's fill is checked on its own. */
+const roleSignals = (cluster: BootedCluster, worker: string) => lastSignals(cluster, worker).slice(0, 4).join(",");
+const diskFill = (cluster: BootedCluster, worker: string) => lastSignals(cluster, worker)[4];
+
 /** The MASTER reboots: the other takes over; the rebooted one comes back BACKUP with its disk. */
 export async function checkReboot(cluster: BootedCluster, log: (l: string) => void): Promise<CheckResult[]> {
     const results: CheckResult[] = [];
     const wk1 = cluster.machine("wk1");
     const takeovers = () => cluster.publishedEvents().filter((e) => e.metric === TAKEOVER_METRIC && e.namespace === EVENTS_NAMESPACE);
     check(results, "first boot: no worker told the cloud it took over (WK1 became active, it took nothing over)", takeovers().length === 0, JSON.stringify(takeovers()));
+    const signalNames = Object.values(SIGNAL_METRICS).slice(0, 4).join(",");
+    const reported = await waitFor(() => roleSignals(cluster, "wk1") === "1,1,1,1" && roleSignals(cluster, "wk2") === "0,0,1,1", 30000, 500);
+    check(
+        results,
+        `first boot: the workers' signals (${signalNames}) say WK1 active and holding the lease, WK2 the healthy standby, both reaching the lease store`,
+        reported,
+        `wk1 ${roleSignals(cluster, "wk1")}, wk2 ${roleSignals(cluster, "wk2")}`,
+    );
+    const fills = ["wk1", "wk2"].map((w) => diskFill(cluster, w));
+    const dfFills = ["wk1", "wk2"].map((w) =>
+        Number(cluster.machine(w).exec(`df --output=pcent ${WORKER_PATHS.workingDir} | tail -1`, { allowFail: true }).trim().replace("%", "")),
+    );
+    check(
+        results,
+        `first boot: each worker reports its working directory's fill (${SIGNAL_METRICS.dataDiskUsedPercent}) as df sees it (df rounds up)`,
+        fills.every((f, i) => f <= dfFills[i] && dfFills[i] - f < 1.01),
+        `reported ${fills.join(", ")} %, df ${dfFills.join(", ")} %`,
+    );
     await wk1.stop("poweroff");
     const t0 = Date.now();
     const takeover = await waitFor(() => cluster.probe(cluster.workers[1]).status === 200, ELECTION_TIMEOUT_MS, 500);
@@ -293,6 +322,8 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
         told && takeovers().every((e) => e.worker === "wk2"),
         `${((Date.now() - t0) / 1000).toFixed(1)} s after the power-off: ${JSON.stringify(takeovers().map((e) => [e.worker, e.dimensions]))}`,
     );
+    const switched = await waitFor(() => roleSignals(cluster, "wk2") === "1,1,1,1", 10000, 250);
+    check(results, `wk1 powered off: wk2's signals say it is active and holds the lease (reported on its change of role)`, switched, `wk2 ${roleSignals(cluster, "wk2")}`);
     if (floating(cluster)) {
         const moved = await waitFor(() => cluster.vipHolder() === "wk2", 60000, 500);
         check(results, "wk1 powered off: the floating VIP moves to WK2", moved, `holder ${cluster.vipHolder()} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -315,6 +346,16 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     machineHealth(cluster, wk1, results, "after reboot");
     await lbView(cluster, after, results, "after wk1's reboot");
     if (floating(cluster)) check(results, "wk1 rebooted: the floating VIP stays on WK2", cluster.vipHolder() === "wk2", `holder ${cluster.vipHolder()}`);
+    // WK2 has run since the first boot, more than a minute: its timer has sent the signals too.
+    const wk2 = cluster.machine("wk2");
+    const timerRan = monotonic(wk2, SIGNALS_UNIT, "ExecMainStartTimestampMonotonic");
+    const timerResult = wk2.exec(`systemctl show -P Result ${SIGNALS_UNIT}`, { allowFail: true }).trim();
+    check(
+        results,
+        `wk2: ${SIGNALS_TIMER} has sent the signals, and the send succeeded`,
+        timerRan > 0 && timerResult === "success",
+        `last run at ${timerRan} us (monotonic), result ${timerResult}`,
+    );
     check(
         results,
         "wk1 rebooted: it told the cloud nothing (it came back the standby)",

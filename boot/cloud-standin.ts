@@ -74,6 +74,8 @@ export interface PublishedEvent {
     worker: string | undefined;
     namespace: string;
     metric: string;
+    /** The datapoint's value (Azure: the series' maximum). */
+    value: number;
     dimensions: Record<string, string>;
 }
 
@@ -166,7 +168,12 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
                     for (let d = 1; form.has(`MetricData.member.${m}.Dimensions.member.${d}.Name`); d++) {
                         dimensions[form.get(`MetricData.member.${m}.Dimensions.member.${d}.Name`)!] = form.get(`MetricData.member.${m}.Dimensions.member.${d}.Value`) ?? "";
                     }
-                    published({ namespace: form.get("Namespace") ?? "", metric: form.get(`MetricData.member.${m}.MetricName`)!, dimensions });
+                    published({
+                        namespace: form.get("Namespace") ?? "",
+                        metric: form.get(`MetricData.member.${m}.MetricName`)!,
+                        value: Number(form.get(`MetricData.member.${m}.Value`)),
+                        dimensions,
+                    });
                 }
                 return reply(200, "<PutMetricDataResponse><ResponseMetadata><RequestId>boot</RequestId></ResponseMetadata></PutMetricDataResponse>", "text/xml");
             });
@@ -182,7 +189,12 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
                 const base = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}")?.data?.baseData ?? {};
                 const names: string[] = base.dimNames ?? [];
                 const values: string[] = base.series?.[0]?.dimValues ?? [];
-                published({ namespace: base.namespace ?? "", metric: base.metric ?? "", dimensions: Object.fromEntries(names.map((n, i) => [n, values[i]])) });
+                published({
+                    namespace: base.namespace ?? "",
+                    metric: base.metric ?? "",
+                    value: Number(base.series?.[0]?.max),
+                    dimensions: Object.fromEntries(names.map((n, i) => [n, values[i]])),
+                });
                 return reply(200, {});
             });
             return;

@@ -211,6 +211,32 @@ export const HOLDS_VIP = "iguana-vip";
 export const EVENTS_NAMESPACE = "IguanaHA";
 /** The metric a worker publishes when it takes the lease over from its peer. */
 export const TAKEOVER_METRIC = "Takeovers";
+/**
+ * What a worker reports about itself every minute and on each change of role (events.ts), each a
+ * gauge by Worker: 1 or 0, the disk a percentage.
+ */
+export const SIGNAL_METRICS = {
+    /** Its role probe answers 200: the load balancer sends it traffic. */
+    active: "Active",
+    /** It holds the lease (the store's record is its own and the deadline has not passed). */
+    holdsLease: "HoldsLease",
+    /** The lease guard's own health check of Iguana passes (0 too when the guard is not running). */
+    iguanaHealthy: "IguanaHealthy",
+    /** The lease guard had an answer from the lease store in the last LEASE_STORE_SILENT_SECONDS. */
+    leaseStoreReachable: "LeaseStoreReachable",
+    /** How full the file system of Iguana's working directory is (the data disk, or the shared queue). */
+    dataDiskUsedPercent: "DataDiskUsedPercent",
+} as const;
+/** How often a worker reports its signals between changes of role. */
+export const SIGNALS_EVERY_SECONDS = 60;
+/** No answer from the lease store for this long counts as unreachable (many lease durations, so one slow call does not). */
+export const LEASE_STORE_SILENT_SECONDS = 30;
+/** Minutes an alarm's condition must hold: two one-minute periods, so one late datapoint does not page anyone. */
+export const ALARM_MINUTES = 2;
+/** Minutes a worker's Iguana may be unhealthy, or silent, before the standby-lost alarm fires. */
+export const UNHEALTHY_ALARM_MINUTES = 5;
+/** The fill level of a worker's data disk (or the shared queue) that raises an alarm, in percent. */
+export const DISK_FILL_ALARM_PERCENT = 80;
 
 /** The `holds` tag of the Azure disks' key, its vault and its Disk Encryption Set (`storage.customerManagedKey`). */
 export const HOLDS_DISK_KEY = "iguana-disk-key";

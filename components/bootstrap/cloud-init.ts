@@ -40,7 +40,7 @@ import {
     DATA_UNIT,
     renderDataUnit,
 } from "./units";
-import { PUBLISH_EVENT_SOURCE, eventsConfigPath, publishEventPath, renderEventsConfig } from "./events";
+import { PUBLISH_EVENT_SOURCE, SIGNALS_TIMER, SIGNALS_UNIT, eventsConfigPath, publishEventPath, renderEventsConfig, renderSignalsTimer, renderSignalsUnit } from "./events";
 import {
     STUNNEL_PACKAGE,
     TLS_REFRESH_TIMER,
@@ -127,6 +127,8 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
         files.push(
             { path: publishEventPath(s.paths), permissions: "0755", kind: "python", content: PUBLISH_EVENT_SOURCE },
             { path: eventsConfigPath(s.paths), permissions: "0644", kind: "json", content: renderEventsConfig(s) },
+            { path: `/etc/systemd/system/${SIGNALS_UNIT}`, permissions: "0644", kind: "systemd", content: renderSignalsUnit(s) },
+            { path: `/etc/systemd/system/${SIGNALS_TIMER}`, permissions: "0644", kind: "systemd", content: renderSignalsTimer() },
         );
     }
     if (s.tls) {
@@ -194,6 +196,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["systemctl", "enable", "--now", ROLE_PROBE_UNIT],
             ["systemctl", "enable", "--now", LEASE_GUARD_UNIT],
             ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),
+            ...(s.events ? [["systemctl", "enable", "--now", SIGNALS_TIMER]] : []),
         ],
     };
     return `#cloud-config\n# iguana-ha worker ${s.self.name} (${s.self.role}). Holds no secret: the admin password is read at boot from the cloud secret store.\n${yaml.dump(doc, { lineWidth: -1, noRefs: true })}`;

@@ -67,7 +67,13 @@ ${onMaster.map((c) => `        ${c}`).join("\n")}
 ${onOther.map((c) => `        ${c}`).join("\n")}
         ;;
 esac
-`;
+${
+    s.events
+        ? `# Every change of role is told to the cloud at once, not at the signals timer's next minute.
+${publishEventCommand(s, "signals")}
+`
+        : ""
+}`;
 }
 
 /** Whether the LLP gate is open: written by llp-gate.sh (docs/lease.md). */
