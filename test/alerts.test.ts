@@ -2,10 +2,12 @@
  * `alerts`: who is told, and of what. AWS: an SNS topic encrypted with the project key (whose
  * policy lets CloudWatch alarms use it), each address subscribed, and alarms that publish to it
  * on firing and on recovery: every channel's target group with no healthy target, each worker's
- * failed status checks. Azure: an action group with each address, and metric alerts on the load
- * balancer's health probes and each VM's availability.
+ * failed status checks, and each worker's own signals (events.ts). Azure: an action group with
+ * each address, and metric alerts on the load balancer's health probes, each VM's availability
+ * and its signals.
  */
 import * as assert from "assert";
+import { EVENTS_NAMESPACE, SIGNAL_METRICS } from "../components/constants";
 import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 
 const T = {
@@ -42,7 +44,9 @@ describe("alerts", function () {
         );
 
         const alarms = run.ofType(T.alarm);
-        for (const alarm of alarms.filter((a) => a.name !== "iguana-took-over")) {
+        // The takeover event and the signals' alarms: their own tests (events.test.ts, below).
+        const signals = /-(took-over|iguana-unhealthy|lease-store|disk-fill)$/;
+        for (const alarm of alarms.filter((a) => !signals.test(a.name))) {
             assert.deepStrictEqual(
                 [alarm.inputs.alarmActions, alarm.inputs.okActions],
                 [[topic.state.arn], [topic.state.arn]],
@@ -85,7 +89,11 @@ describe("alerts", function () {
                 ["AWS/EC2", "StatusCheckFailed", { InstanceId: instance.id }, "Maximum", "GreaterThanOrEqualToThreshold", 1],
             );
         }
-        assert.strictEqual(alarms.length, 2 * channels.length + 2 + 1, "two alarms per channel, a worker alarm each, the takeover event (events.test.ts), nothing else");
+        assert.strictEqual(
+            alarms.length,
+            2 * channels.length + 2 + 1 + 2 * 3,
+            "two alarms per channel, a worker alarm each, the takeover event (events.test.ts), three on each worker's signals, nothing else",
+        );
     });
 
     it("AWS: an active-active channel alarms when only one worker's Iguana is healthy (no redundancy), not on two", async () => {
@@ -109,8 +117,54 @@ describe("alerts", function () {
                 .ofType(T.alarm)
                 .map((a) => a.name)
                 .sort(),
-            ["iguana-took-over", "iguana-wk1-status-check", "iguana-wk2-status-check"],
+            ["iguana-took-over", ...["wk1", "wk2"].flatMap((w) => ["disk-fill", "iguana-unhealthy", "lease-store", "status-check"].map((a) => `iguana-${w}-${a}`))].sort(),
         );
+    });
+
+    it("AWS: each worker's own signals alarm: Iguana unhealthy or the worker silent for 5 minutes, the lease store unreachable, the disk over 80 %", async () => {
+        const run = await runConfig(awsConfig({ alerts: { emails: EMAILS } }));
+        const [topic] = run.ofType(T.topic);
+        for (const worker of ["wk1", "wk2"]) {
+            const got = ["iguana-unhealthy", "lease-store", "disk-fill"].map((suffix) => {
+                const a = run.one(T.alarm, `iguana-${worker}-${suffix}`).inputs;
+                assert.deepStrictEqual([a.alarmActions, a.okActions], [[topic.state.arn], [topic.state.arn]]);
+                return [
+                    a.namespace,
+                    a.metricName,
+                    a.dimensions,
+                    a.statistic,
+                    a.comparisonOperator,
+                    a.threshold,
+                    a.period,
+                    a.evaluationPeriods,
+                    a.datapointsToAlarm,
+                    a.treatMissingData,
+                ];
+            });
+            const dims = { Cluster: "iguana", Worker: worker };
+            assert.deepStrictEqual(got, [
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.iguanaHealthy, dims, "Maximum", "LessThanThreshold", 1, 60, 5, 5, "breaching"],
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, dims, "Maximum", "LessThanThreshold", 1, 60, 2, 2, "notBreaching"],
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, dims, "Maximum", "GreaterThanThreshold", 80, 60, 2, 2, "notBreaching"],
+            ]);
+        }
+    });
+
+    it("Azure: each VM's own signals alert on its custom metrics, over the alarm's own window", async () => {
+        const run = await runConfig(azureConfig({}));
+        for (const vm of run.ofType(T.vm)) {
+            const worker = vm.name.replace(/^iguana-/, "");
+            const got = ["iguana-unhealthy", "lease-store", "disk-fill"].map((suffix) => {
+                const a = run.one(T.metricAlert, `iguana-${worker}-${suffix}`).inputs;
+                const [c] = a.criteria.allOf;
+                return [a.scopes, a.windowSize, c.metricNamespace, c.metricName, c.timeAggregation, c.operator, c.threshold, c.skipMetricValidation];
+            });
+            assert.deepStrictEqual(got, [
+                [[vm.id], "PT5M", EVENTS_NAMESPACE, SIGNAL_METRICS.iguanaHealthy, "Maximum", "LessThan", 1, true],
+                [[vm.id], "PT2M", EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, "Maximum", "LessThan", 1, true],
+                [[vm.id], "PT2M", EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, "Maximum", "GreaterThan", 80, true],
+            ]);
+        }
     });
 
     it("Azure: an action group with each address, an alert per channel port when no backend answers its probe, one per VM when it is unavailable", async () => {
@@ -129,10 +183,7 @@ describe("alerts", function () {
         const lb = run.ofType(T.lb)[0];
         const alerts = run.ofType(T.metricAlert);
         for (const alert of alerts) {
-            assert.deepStrictEqual(
-                [alert.inputs.actions, alert.inputs.autoMitigate, alert.inputs.evaluationFrequency, alert.inputs.windowSize],
-                [[{ actionGroupId: actionGroup.id }], true, "PT1M", "PT5M"],
-            );
+            assert.deepStrictEqual([alert.inputs.actions, alert.inputs.autoMitigate, alert.inputs.evaluationFrequency], [[{ actionGroupId: actionGroup.id }], true, "PT1M"]);
         }
         for (const rule of channels) {
             const channel = rule.name.replace(/^(llp|http)-/, "");
@@ -164,6 +215,17 @@ describe("alerts", function () {
             channels.some((r: { probe: { id: string } }) => r.probe.id.endsWith("/probes/iguana-health")),
             "azure-prod has an active-active channel",
         );
-        assert.strictEqual(alerts.length, 2 * channels.length + 2 + 2, "two per channel, one per VM, and each VM's takeover (events.test.ts)");
+        const dataPath = run.one(T.metricAlert, "iguana-data-path");
+        const [path] = dataPath.inputs.criteria.allOf;
+        assert.deepStrictEqual(
+            [dataPath.inputs.scopes, path.metricNamespace, path.metricName, path.timeAggregation, path.operator, path.threshold],
+            [[lb.id], "Microsoft.Network/loadBalancers", "VipAvailability", "Average", "LessThan", 90],
+            "the load balancer's own health: its data path",
+        );
+        assert.strictEqual(
+            alerts.length,
+            2 * channels.length + 1 + 2 + 2 + 2 * 3,
+            "two per channel, the data path, one per VM, each VM's takeover (events.test.ts) and three on each VM's signals",
+        );
     });
 });

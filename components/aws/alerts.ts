@@ -4,19 +4,18 @@
  * when they recover: a channel's target group with no healthy target (an outage now); an
  * active-passive channel's target group with two (both workers answer the role probe: two
  * active, which the lease exists to prevent); an active-active channel's with one (no
- * redundancy); and a worker failing its EC2 status checks (the cluster runs without a standby,
- * or is down).
+ * redundancy); a worker failing its EC2 status checks (the cluster runs without a standby,
+ * or is down); and, from what the workers report themselves (events.ts), a takeover, an Iguana
+ * unhealthy or a worker silent, the lease store unreachable, and a disk filling up.
  */
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as sns from "@pulumi/aws/sns";
-import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
+import { ALARM_MINUTES, EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
+import { signalAlarms } from "../signal-alarms";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import { AwsForwarding } from "./load-balancer";
 import { AwsWorker } from "./workers";
-
-/** Minutes an alarm's condition must hold: two one-minute periods, so one late datapoint does not page anyone. */
-export const ALARM_MINUTES = 2;
 
 export interface AwsAlerts {
     topic: sns.Topic;
@@ -125,5 +124,29 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
         },
         opts,
     );
-    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms, takeoverAlarm] };
+    const reportedAlarms = workers.flatMap(({ plan }) =>
+        signalAlarms(plan.name, "DynamoDB, through the VPC endpoint").map(
+            (a) =>
+                new cloudwatch.MetricAlarm(
+                    `${name}-${plan.name}-${a.suffix}`,
+                    {
+                        alarmDescription: a.description,
+                        namespace: EVENTS_NAMESPACE,
+                        metricName: a.metric,
+                        dimensions: { Cluster: name, Worker: plan.name },
+                        statistic: "Maximum",
+                        comparisonOperator: a.when === "below" ? "LessThanThreshold" : "GreaterThanThreshold",
+                        threshold: a.threshold,
+                        period: 60,
+                        evaluationPeriods: a.minutes,
+                        datapointsToAlarm: a.minutes,
+                        treatMissingData: a.silenceFails ? "breaching" : "notBreaching",
+                        ...actions,
+                        tags: { ...tags, role: plan.role, worker: plan.name },
+                    },
+                    opts,
+                ),
+        ),
+    );
+    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms, takeoverAlarm, ...reportedAlarms] };
 }

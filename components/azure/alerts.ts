@@ -1,14 +1,16 @@
 /**
  * Step 11, alerts (`alerts`): an action group with each address of `alerts.emails`, and metric
  * alerts that tell it when they fire and when they resolve: a channel's port on the load balancer
- * with no healthy backend (an outage now), and a worker VM unavailable (the cluster runs without
- * a standby, or is down).
+ * with no healthy backend (an outage now), a worker VM unavailable (the cluster runs without
+ * a standby, or is down), and what the workers report themselves (events.ts): a takeover, an
+ * Iguana unhealthy, the lease store unreachable, a disk filling up.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as monitor from "@pulumi/azure-native/monitor";
 import type { monitor as monitorInputs } from "@pulumi/azure-native/types/input";
 import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
+import { signalAlarms } from "../signal-alarms";
 import * as network from "@pulumi/azure-native/network";
 import { AzureGroupContext } from "./context";
 
@@ -31,6 +33,15 @@ export interface AzureAlerts {
  */
 export const AZURE_ONE_BACKEND_UP_MAX = 75;
 export const AZURE_BOTH_BACKENDS_UP = 90;
+/** Data Path Availability (0-100) averaged over the window, under which the load balancer itself is failing. */
+export const AZURE_DATA_PATH_MIN = 90;
+
+/** One static threshold on one metric of one resource. */
+type Criterion = Omit<monitorInputs.MetricCriteriaArgs, "criterionType">;
+type AlertMaker = (
+    alertName: string,
+    args: { description: string; scope: pulumi.Input<string>; severity: number; criterion: Criterion; windowSize?: string },
+) => monitor.MetricAlert;
 
 export function createAlerts(
     ctx: AzureGroupContext,
@@ -50,9 +61,7 @@ export function createAlerts(
         },
         opts,
     );
-    /** One static threshold on one metric of one resource. */
-    type Criterion = Omit<monitorInputs.MetricCriteriaArgs, "criterionType">;
-    const alert = (alertName: string, args: { description: string; scope: pulumi.Input<string>; severity: number; criterion: Criterion }) =>
+    const alert: AlertMaker = (alertName, args) =>
         new monitor.MetricAlert(
             alertName,
             {
@@ -63,7 +72,7 @@ export function createAlerts(
                 severity: args.severity,
                 enabled: true,
                 evaluationFrequency: "PT1M",
-                windowSize: ALERT_WINDOW,
+                windowSize: args.windowSize ?? ALERT_WINDOW,
                 // Tell the group again when it resolves.
                 autoMitigate: true,
                 criteria: {
@@ -124,6 +133,31 @@ export function createAlerts(
                   });
               })
         : [];
+    // The load balancer's own health: Azure exercises the path from inside the region to each
+    // frontend (Data Path Availability, "Load balancer metrics"; Azure Monitor Baseline Alerts
+    // watch it below 90). A drop with healthy workers is Azure's fault, not the cluster's.
+    const dataPathAlerts = loadBalancer
+        ? [
+              alert(`${name}-data-path`, {
+                  description: `The load balancer's data path (Azure's own probe from inside the region to the frontend) is available less than ${AZURE_DATA_PATH_MIN} % of the time: senders may not reach the workers even while they are healthy. Check Azure Service Health for the region.`,
+                  scope: loadBalancer.id,
+                  severity: 1,
+                  criterion: {
+                      name: "data-path-availability",
+                      metricNamespace: "Microsoft.Network/loadBalancers",
+                      metricName: "VipAvailability",
+                      timeAggregation: "Average",
+                      operator: "LessThan",
+                      threshold: AZURE_DATA_PATH_MIN,
+                  },
+              }),
+          ]
+        : [];
+    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...dataPathAlerts, ...perWorkerAlerts(name, vms, alert)] };
+}
+
+/** Per VM: unavailable, took over, and the alerts on what it reports itself. */
+function perWorkerAlerts(name: string, vms: { name: string; role: string; vm: compute.VirtualMachine }[], alert: AlertMaker): monitor.MetricAlert[] {
     const workerAlerts = vms.map(({ name: worker, role, vm }) =>
         alert(`${name}-${worker}-unavailable`, {
             description: `Worker ${worker} (${role}) is unavailable: if it is the standby the cluster has none; if it is active, its peer takes over.`,
@@ -158,5 +192,26 @@ export function createAlerts(
             },
         }),
     );
-    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...workerAlerts, ...takeoverAlerts] };
+    // What the workers report themselves (events.ts). Azure evaluates no data as no alert: a VM
+    // that stops reporting is the unavailable alert's to find.
+    const signalAlerts = vms.flatMap(({ name: worker, vm }) =>
+        signalAlarms(worker, "the lease blob, through the storage private endpoint").map((a) =>
+            alert(`${name}-${worker}-${a.suffix}`, {
+                description: a.description,
+                scope: vm.id,
+                severity: a.when === "above" ? 2 : 1,
+                windowSize: `PT${a.minutes}M`,
+                criterion: {
+                    name: a.suffix,
+                    metricNamespace: EVENTS_NAMESPACE,
+                    metricName: a.metric,
+                    timeAggregation: "Maximum",
+                    operator: a.when === "below" ? "LessThan" : "GreaterThan",
+                    threshold: a.threshold,
+                    skipMetricValidation: true,
+                },
+            }),
+        ),
+    );
+    return [...workerAlerts, ...takeoverAlerts, ...signalAlerts];
 }

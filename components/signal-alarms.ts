@@ -1,0 +1,53 @@
+/**
+ * The alarms on what a worker reports about itself (SIGNAL_METRICS, published by
+ * publish-event.py), one list for both clouds: each cloud's alerts module turns an entry into a
+ * CloudWatch alarm or an Azure metric alert on that worker's metric.
+ */
+import { ALARM_MINUTES, DISK_FILL_ALARM_PERCENT, LEASE_STORE_SILENT_SECONDS, SIGNAL_METRICS, UNHEALTHY_ALARM_MINUTES } from "./constants";
+
+export interface SignalAlarm {
+    /** The alarm's name is `${cluster}-${worker}-${suffix}`. */
+    suffix: string;
+    metric: string;
+    /** Fires when the worst value in each minute is below (`below`: the maximum < threshold) or above (`above`: > threshold). */
+    when: "below" | "above";
+    threshold: number;
+    minutes: number;
+    /** Whether a worker that reports nothing counts as failing (CloudWatch's treatMissingData). */
+    silenceFails: boolean;
+    description: string;
+}
+
+export function signalAlarms(worker: string, leaseStore: string): SignalAlarm[] {
+    return [
+        {
+            suffix: "iguana-unhealthy",
+            metric: SIGNAL_METRICS.iguanaHealthy,
+            when: "below",
+            threshold: 1,
+            minutes: UNHEALTHY_ALARM_MINUTES,
+            // A worker that reports nothing (its publisher, its guard or the machine gone) is no standby either.
+            silenceFails: true,
+            description: `Worker ${worker}: its Iguana has been unhealthy (or its lease guard silent) for ${UNHEALTHY_ALARM_MINUTES} minutes: if it is the standby the cluster has none; if it was active, its peer has taken over. Check Iguana's service and the lease guard's journal on it (docs/operations.md#alerts).`,
+        },
+        {
+            suffix: "lease-store",
+            metric: SIGNAL_METRICS.leaseStoreReachable,
+            when: "below",
+            threshold: 1,
+            minutes: ALARM_MINUTES,
+            // Silence is the iguana-unhealthy alarm's to report.
+            silenceFails: false,
+            description: `Worker ${worker}: its lease guard has had no answer from the lease store (${leaseStore}) for ${LEASE_STORE_SILENT_SECONDS} s and more, ${ALARM_MINUTES} minutes running: it cannot become or stay active (docs/lease.md).`,
+        },
+        {
+            suffix: "disk-fill",
+            metric: SIGNAL_METRICS.dataDiskUsedPercent,
+            when: "above",
+            threshold: DISK_FILL_ALARM_PERCENT,
+            minutes: ALARM_MINUTES,
+            silenceFails: false,
+            description: `Worker ${worker}: the file system of Iguana's working directory (its queue) is over ${DISK_FILL_ALARM_PERCENT} % full. Grow the data disk (workers.dataDiskGb) or clear old logs before Iguana cannot write its queue.`,
+        },
+    ];
+}
