@@ -23,7 +23,7 @@ import { Topology, createTopology, cutLeaseStore, cutNetwork, cutPeer, destroyTo
 import { DrillWorker, workerReconcileTimer } from "./worker";
 import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
-import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../components/constants";
+import { EVENTS_NAMESPACE, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
 import { FLOATING_IP_OVERRIDES } from "../boot/cases";
 
 export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
@@ -192,6 +192,14 @@ export interface ScenarioResult {
     durationMs: number;
     timeline: { t: number; subject: string; value: string }[];
 }
+
+/**
+ * The drill sees a role change by sampling the state files; the worker may report it (reading its
+ * own role probe) that much before the sample that shows it.
+ */
+const SIGNAL_SAMPLING_SLACK_MS = 500;
+/** The scenarios in which WK1 lives on with its network while it loses its role: it reports that itself. */
+const WK1_REPORTS_ITS_FALL = new Set(["guard-stop", "iguana-dies", "lease-cut-wk1", "switchover"]);
 
 function readEvents(file: string): SenderEvent[] {
     if (!fs.existsSync(file)) return [];
@@ -511,6 +519,43 @@ class ScenarioRun {
         const told = events.find((e) => e.worker === "wk2" && e.t >= promotion);
         if (!told) fail("WK2 became active but never told the cloud it took over (no Takeovers datapoint)");
         else this.notes.push(`WK2 told the cloud it took over (${TAKEOVER_METRIC}) ${Math.round(told.t - promotion)} ms after it became active`);
+    }
+
+    /**
+     * Booted machines report their signals (publish-event.py) at every change of role: WK2 that it
+     * is active and holds the lease once it became MASTER, never before; WK1, where it lives on
+     * and keeps its network, that it no longer is, before WK2's promotion; and, when its Iguana
+     * died, that Iguana is unhealthy.
+     */
+    private checkSignals(promotion: number | null, faultAt: number, fail: (why: string) => void): void {
+        const points = this.pair!.cluster.publishedEvents().filter((e) => e.namespace === EVENTS_NAMESPACE && e.t > faultAt && e.dimensions.Worker === e.worker);
+        const first = (worker: string, metric: string, value: number) => points.find((e) => e.worker === worker && e.metric === metric && e.value === value);
+        const wk2Active = first("wk2", SIGNAL_METRICS.active, 1);
+        const wk2Holds = first("wk2", SIGNAL_METRICS.holdsLease, 1);
+        if (promotion === null) {
+            if (wk2Active || wk2Holds) fail(`WK2 reported itself ${wk2Active ? "active" : "the lease holder"} although it never became active`);
+        } else if (!wk2Active || !wk2Holds) {
+            fail(`WK2 became active but never reported ${!wk2Active ? SIGNAL_METRICS.active : SIGNAL_METRICS.holdsLease} = 1`);
+        } else if (Math.min(wk2Active.t, wk2Holds.t) < promotion - SIGNAL_SAMPLING_SLACK_MS) {
+            fail(`WK2 reported itself active ${Math.round(promotion - wk2Active.t)} ms before it became active`);
+        } else {
+            this.notes.push(`WK2 reported ${SIGNAL_METRICS.active} = 1 and ${SIGNAL_METRICS.holdsLease} = 1 ${Math.round(wk2Active.t - promotion)} ms after it became active`);
+        }
+        // Where WK1 kept its role (booted, Iguana restarted in place by systemd), there is no fall to report.
+        if (!WK1_REPORTS_ITS_FALL.has(this.def.key) || promotion === null) return;
+        const wk1Down = first("wk1", SIGNAL_METRICS.active, 0);
+        const wk1Let = first("wk1", SIGNAL_METRICS.holdsLease, 0);
+        if (!wk1Down || !wk1Let) fail(`WK1 lost its role but never reported ${!wk1Down ? SIGNAL_METRICS.active : SIGNAL_METRICS.holdsLease} = 0`);
+        else if (promotion !== null && wk1Down.t > promotion + SIGNAL_SAMPLING_SLACK_MS)
+            fail(`WK1 reported it was no longer active ${Math.round(wk1Down.t - promotion)} ms after WK2 became active`);
+        else this.notes.push(`WK1 reported ${SIGNAL_METRICS.active} = 0 and ${SIGNAL_METRICS.holdsLease} = 0 ${Math.round(wk1Down.t - faultAt)} ms after the fault`);
+        if (this.def.key === "iguana-dies") {
+            const unhealthy = first("wk1", SIGNAL_METRICS.iguanaHealthy, 0);
+            if (!unhealthy) fail(`WK1's Iguana died but WK1 never reported ${SIGNAL_METRICS.iguanaHealthy} = 0`);
+            else this.notes.push(`WK1 reported ${SIGNAL_METRICS.iguanaHealthy} = 0 ${Math.round(unhealthy.t - faultAt)} ms after the fault`);
+        }
+        const wk1Again = points.find((e) => e.worker === "wk1" && e.metric === SIGNAL_METRICS.active && e.value === 1 && e.t > promotion);
+        if (wk1Again) fail(`WK1 reported itself active again ${Math.round(wk1Again.t - promotion)} ms after WK2 became active`);
     }
 
     /**
@@ -1037,7 +1082,10 @@ class ScenarioRun {
         if (interleaved > 0) fail(`${interleaved} ACK(s) from WK1 after WK2 had acknowledged: both acknowledging in one window`);
         const wk2Acked = feed.firstAckAfterFaultMs.wk2 !== null;
         const wk2Active = promotion !== null;
-        if (this.pair) this.checkTakeoverEvents(promotion, faultAt, fail);
+        if (this.pair) {
+            this.checkTakeoverEvents(promotion, faultAt, fail);
+            this.checkSignals(promotion, faultAt, fail);
+        }
         switch (this.expect) {
             case "failover": {
                 if (this.def.key === "wk1-frozen") {
