@@ -322,37 +322,36 @@ describe("signals: a worker tells the cloud its role, lease, Iguana's health and
         }
     });
 
-    it("AWS: a standby cut off from the lease store reports 0 for active, lease and store, 1 for a healthy Iguana", async () => {
-        const cloud = await standIn();
-        const probe = await worker({ probe: 503, leaseSecondsLeft: 0, guard: { iguanaHealthy: true, leaseStoreReachable: false, secondsAgo: 1 } });
-        try {
-            await publishSignals(workerConfig("aws", cloud.url, probe.url));
-            const got = awsSignals(cloud.received[0].body);
-            assert.deepStrictEqual(
-                [SIGNAL_METRICS.active, SIGNAL_METRICS.holdsLease, SIGNAL_METRICS.iguanaHealthy, SIGNAL_METRICS.leaseStoreReachable].map((m) => got[m][0]),
-                [0, 0, 1, 0],
-            );
-        } finally {
-            probe.close();
-            cloud.close();
-        }
-    });
-
-    it("a lease guard gone quiet (its report 20 s old) counts as Iguana unhealthy and the store unreachable; a passed deadline as no lease", async () => {
-        const cloud = await standIn();
-        const probe = await worker({ probe: 503, leaseSecondsLeft: -1, guard: { iguanaHealthy: true, leaseStoreReachable: true, secondsAgo: 20 } });
-        try {
-            await publishSignals(workerConfig("aws", cloud.url, probe.url));
-            const got = awsSignals(cloud.received[0].body);
-            assert.deepStrictEqual(
-                [SIGNAL_METRICS.active, SIGNAL_METRICS.holdsLease, SIGNAL_METRICS.iguanaHealthy, SIGNAL_METRICS.leaseStoreReachable].map((m) => got[m][0]),
-                [0, 0, 0, 0],
-            );
-        } finally {
-            probe.close();
-            cloud.close();
-        }
-    });
+    const cases: [string, Parameters<typeof worker>[0], number[]][] = [
+        [
+            "a standby cut off from the lease store reports 0 for active, lease and store, 1 for a healthy Iguana",
+            { probe: 503, leaseSecondsLeft: 0, guard: { iguanaHealthy: true, leaseStoreReachable: false, secondsAgo: 1 } },
+            [0, 0, 1, 0],
+        ],
+        [
+            "a lease guard gone quiet (its report 20 s old) counts as Iguana unhealthy and the store unreachable; a passed deadline as no lease",
+            { probe: 503, leaseSecondsLeft: -1, guard: { iguanaHealthy: true, leaseStoreReachable: true, secondsAgo: 20 } },
+            [0, 0, 0, 0],
+        ],
+    ];
+    for (const [title, state, want] of cases) {
+        it(`AWS: ${title}`, async () => {
+            const cloud = await standIn();
+            const probe = await worker(state);
+            try {
+                await publishSignals(workerConfig("aws", cloud.url, probe.url));
+                const got = awsSignals(cloud.received[0].body);
+                const flags = [SIGNAL_METRICS.active, SIGNAL_METRICS.holdsLease, SIGNAL_METRICS.iguanaHealthy, SIGNAL_METRICS.leaseStoreReachable];
+                assert.deepStrictEqual(
+                    flags.map((m) => got[m][0]),
+                    want,
+                );
+            } finally {
+                probe.close();
+                cloud.close();
+            }
+        });
+    }
 
     it("one send at a time, each reading the state once it may send: a later change of role is never overtaken by an earlier one", async function () {
         requireTools(this, "flock");
