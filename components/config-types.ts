@@ -1,6 +1,6 @@
 /** The shape of a validated configuration, every default filled in (validation: config.ts). */
 import type { Input } from "@pulumi/pulumi";
-import type { ChannelMode, Cloud, Edition, FailoverStrategy, NatGateways, Protocol, QueueRecovery } from "./constants";
+import type { ChannelMode, Cloud, Edition, FailoverStrategy, NatGateways, Protocol, QueueRecovery, WorkerName } from "./constants";
 
 export interface ChannelConfig {
     name: string;
@@ -60,6 +60,8 @@ export interface WorkersConfig {
     dedicated: boolean;
     /** Azure only: encrypt the VMs' temp disk and disk caches on the host too. */
     encryptionAtHost: boolean;
+    /** The one worker a change of boot configuration or image may replace now; none when unset. */
+    rebuild?: WorkerName;
 }
 
 export interface FailoverConfig {

@@ -29,6 +29,7 @@ import {
     TLS_LISTEN_PORT_BASE,
     UNREADABLE_SECRET,
     WORKER_HOST_OFFSET,
+    WorkerName,
 } from "./constants";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -846,7 +847,8 @@ function readWorkers(r: Reader, value: unknown, context: LeafContext): WorkersCo
             );
         }
     }
-    return { size, dataDiskGb, dedicated, encryptionAtHost };
+    const rebuild = readLeaf<WorkerName>(r, "workers.rebuild", obj.rebuild, context);
+    return { size, dataDiskGb, dedicated, encryptionAtHost, ...(rebuild !== undefined ? { rebuild } : {}) };
 }
 
 function readFailover(r: Reader, value: unknown, leafContext: LeafContext): FailoverConfig {

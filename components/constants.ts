@@ -43,6 +43,10 @@ export const UNREADABLE_SECRET = "[secret: encrypted in the stack file]";
 export const SSH_PORT = 22;
 export const RDP_PORT = 3389;
 
+export const WorkerName = { Wk1: "wk1", Wk2: "wk2" } as const;
+export type WorkerName = (typeof WorkerName)[keyof typeof WorkerName];
+export const WORKER_NAMES: readonly WorkerName[] = Object.values(WorkerName);
+
 export const Protocol = { Llp: "llp", Http: "http" } as const;
 export type Protocol = (typeof Protocol)[keyof typeof Protocol];
 export const PROTOCOLS: readonly Protocol[] = Object.values(Protocol);

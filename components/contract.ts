@@ -33,6 +33,7 @@ import {
     ROLE_PROBE_PORT,
     Range,
     SSH_PORT,
+    WORKER_NAMES,
 } from "./constants";
 
 /** What a default or a range may depend on: the cloud, and the keys read before it. */
@@ -327,6 +328,14 @@ export const CONTRACT = {
                 only: "azure",
                 default: DEFAULTS.encryptionAtHost,
                 summary: "Azure only: encryption at host on the VMs (default false; the subscription must have the EncryptionAtHost feature registered).",
+            },
+            rebuild: {
+                kind: "enum",
+                typeName: "WorkerName",
+                choices: WORKER_NAMES,
+                defaultText: "unset",
+                summary:
+                    'The one worker `pulumi up` may rebuild now ("wk1" or "wk2"): it is replaced when its boot configuration differs from what it runs (on AWS also when a newer Ubuntu AMI is out), and its data disk moves to the new machine. Unset (default), a change of either touches no worker. Rebuild the passive worker first, hand over, then the other (docs/operations.md#changing-what-the-workers-boot-with).',
             },
         },
     },

@@ -22,10 +22,10 @@ import {
     ROLE_PROBE_PORT,
     TLS_LISTEN_PORT_BASE,
     WORKER_HOST_OFFSET,
+    WorkerName,
 } from "./constants";
 
-export const WorkerName = { Wk1: "wk1", Wk2: "wk2" } as const;
-export type WorkerName = (typeof WorkerName)[keyof typeof WorkerName];
+export { WorkerName } from "./constants";
 /** WK1 is the primary (active after a cold start), WK2 the backup. */
 export const WorkerRole = { Primary: "primary", Backup: "backup" } as const;
 export type WorkerRole = (typeof WorkerRole)[keyof typeof WorkerRole];
@@ -382,4 +382,9 @@ export function endpointsForHosts(cfg: ClusterConfig, dashboardHost: pulumi.Outp
             cfg.channels.map((c) => ({ name: c.name, protocol: c.protocol, port: c.port, mode: c.mode, endpoint: channelEndpoint(c, hosts[c.name]) })),
         ),
     };
+}
+
+/** Whether `pulumi up` may replace this worker to give it a new boot configuration or image: only the one workers.rebuild names. */
+export function rebuildable(cfg: Pick<ClusterConfig, "workers">, worker: Pick<WorkerPlan, "name">): boolean {
+    return cfg.workers.rebuild === worker.name;
 }

@@ -96,6 +96,13 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
             "is false: the workers may open connections to any address on any port; list the systems Iguana sends to in network.egress.destinations and set it to true (docs/security.md#outbound-traffic)",
         );
     }
+    if (cfg.workers.rebuild !== undefined) {
+        warn(
+            "workers.rebuild",
+            `is "${cfg.workers.rebuild}": pulumi up replaces that worker if its boot configuration${cfg.cloud === "aws" ? " or the newest Ubuntu AMI" : ""} differs from what it runs; ` +
+                "it must be the passive one (lease-guard.py ... show names the holder); remove the key once both are rebuilt (docs/operations.md#changing-what-the-workers-boot-with)",
+        );
+    }
     if (cfg.network.adminCidrs.length === 0) {
         warn("network.adminCidrs", "is empty: nobody can open the Iguana dashboard through the VIP (only through SSM or az vm run-command)");
     }

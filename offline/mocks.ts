@@ -19,6 +19,7 @@ export interface RecordedResource {
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
+    replaceOnChanges: string[];
     /** Names of the resources this one waits for (its inputs' and its `dependsOn`). */
     dependsOn: string[];
 }
@@ -65,7 +66,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     /** The URN of every resource registered, the stack's own first: what `pulumi up` tracks a resource by. */
     readonly urns: string[] = [];
     /** The resource options of each registration the mocks are not given, by `type::name`. */
-    readonly options = new Map<string, { protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; ignoreChanges: string[]; dependsOn: string[] }>();
+    readonly options = new Map<
+        string,
+        { protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; ignoreChanges: string[]; replaceOnChanges: string[]; dependsOn: string[] }
+    >();
     /** What the program logged with `pulumi.log.warn` (evaluate records it here). */
     readonly warnings: string[] = [];
     /** Registrations the engine would refuse (a duplicate URN): evaluate fails with the first. */
@@ -123,6 +127,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             retainOnDelete: false,
             deleteBeforeReplace: false,
             ignoreChanges: [],
+            replaceOnChanges: [],
             dependsOn: [],
             ...this.options.get(`${args.type}::${args.name}`),
         });
@@ -353,7 +358,7 @@ function azureId(inputs: Record<string, any>, providerType: string, name: string
 
 /**
  * Installs `mocks` and records each resource's parent, `protect`, `retainOnDelete`,
- * `deleteBeforeReplace` and `ignoreChanges`: the mock
+ * `deleteBeforeReplace`, `ignoreChanges` and `replaceOnChanges`: the mock
  * callback does not receive them (pulumi/pulumi#14421), so the monitor's registration request
  * is read on the way in.
  */
@@ -370,6 +375,7 @@ export async function installMocks(mocks: RecordingMocks, project: string, stack
             retainOnDelete: req.getRetainondelete(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
             ignoreChanges: req.getIgnorechangesList(),
+            replaceOnChanges: req.getReplaceonchangesList(),
             dependsOn: (req.getDependenciesList() as string[]).map((urn) => urn.split("::").pop()!),
         });
         return register(req, (error: unknown, response: any) => {

@@ -105,6 +105,12 @@ describe("the contract table (components/contract.ts)", () => {
                         // A required leaf has no default; these three decide the rest.
                         if (spec.required || ["cloud", "iguana.edition", "failover.strategy"].includes(at)) continue;
                         const expected = spec.kind === "integer" ? spec.default?.(context) : spec.default;
+                        if (expected === undefined && spec.kind === "enum" && spec.defaultText === "unset") {
+                            // An optional choice (workers.rebuild): none unless given.
+                            assert.strictEqual(valueAt(config, at), undefined, `${cloud} ${edition} ${strategy}: ${at} is unset`);
+                            checked++;
+                            continue;
+                        }
                         assert.notStrictEqual(expected, undefined, `${at} has a default in the table`);
                         assert.strictEqual(valueAt(config, at), expected, `${cloud} ${edition} ${strategy}: ${at}`);
                         checked++;

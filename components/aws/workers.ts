@@ -7,7 +7,7 @@ import * as iam from "@pulumi/aws/iam";
 import { PeerFenceLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import { resolveInstaller } from "../config";
 import { AWS_DATA_DEVICE_NAME, CANONICAL_AWS_OWNER, ROOT_VOLUME_GB, UBUNTU_AMI_NAME } from "../constants";
-import { WorkerPlan } from "../model";
+import { WorkerPlan, rebuildable } from "../model";
 import { AwsContext } from "./context";
 import { AwsNetwork } from "./network";
 import { AwsSecurityGroups } from "./security";
@@ -140,10 +140,18 @@ export function createWorkers(
                 tags: workerTags,
                 volumeTags: workerTags,
             },
-            // A newer Ubuntu AMI must not replace both workers at once: rebuild one at a time, on
-            // purpose. A rebuilt worker keeps its fixed private address, which the old one holds
-            // until it is gone: delete it first.
-            { parent, ignoreChanges: ["ami"], deleteBeforeReplace: true, ...(sharedFs ? { dependsOn: [...sharedFs.mountTargets] } : {}) },
+            // A newer Ubuntu AMI or a new user data must not touch both workers at once (a user
+            // data update stops and starts an instance, and cloud-init would not even run it):
+            // only the worker named by workers.rebuild takes them, by a replacement. A rebuilt
+            // worker keeps its fixed private address, which the old one holds until it is gone:
+            // delete it first.
+            {
+                parent,
+                ignoreChanges: rebuildable(cfg, plan) ? [] : ["ami", "userDataBase64"],
+                replaceOnChanges: ["userDataBase64"],
+                deleteBeforeReplace: true,
+                ...(sharedFs ? { dependsOn: [...sharedFs.mountTargets] } : {}),
+            },
         );
         if (volume) {
             new ec2.VolumeAttachment(

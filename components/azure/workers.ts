@@ -10,7 +10,7 @@ import { resolveInstaller } from "../config";
 import { AZURE_ADMIN_USERNAME, AZURE_DATA_DISK_LUN, AZURE_DISK_SKU, AZURE_SSH_KEY_BITS, AZURE_WORKER_ZONES, UBUNTU_AZURE_IMAGE } from "../constants";
 import { PeerFenceLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import * as keyvault from "@pulumi/azure-native/keyvault";
-import { WorkerPlan } from "../model";
+import { WorkerPlan, rebuildable } from "../model";
 import { AzureGroupContext } from "./context";
 import { AzureNetwork } from "./network";
 import { AZURE_ADMIN_SECRET_NAME, AZURE_TLS_SECRET_NAME } from "./identity";
@@ -251,9 +251,11 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
         },
         {
             parent,
-            // A newer image must not replace both workers at once: rebuild one at a time, on
-            // purpose. The SSH key is regenerated on every run (see placeholderSshPublicKey).
-            ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys"],
+            // A newer image or custom data must not touch both workers at once: only the worker
+            // named by workers.rebuild takes new custom data, by a replacement (cloud-init runs it
+            // on a first boot only). The SSH key is regenerated on every run (see placeholderSshPublicKey).
+            ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys", ...(rebuildable(cfg, plan) ? [] : ["osProfile.customData"])],
+            replaceOnChanges: ["osProfile.customData"],
             // A rebuilt worker takes the same NIC and data disk, which attach to one VM at a time: delete the old one first.
             deleteBeforeReplace: true,
             // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
