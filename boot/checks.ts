@@ -11,7 +11,7 @@ import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
 import { SIGNALS_TIMER, SIGNALS_UNIT } from "../components/bootstrap/events";
-import { EVENTS_NAMESPACE, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
+import { EVENTS_NAMESPACE, SIGNALS_EVERY_SECONDS, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
@@ -294,12 +294,14 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     const takeovers = () => cluster.publishedEvents().filter((e) => e.metric === TAKEOVER_METRIC && e.namespace === EVENTS_NAMESPACE);
     check(results, "first boot: no worker told the cloud it took over (WK1 became active, it took nothing over)", takeovers().length === 0, JSON.stringify(takeovers()));
     const signalNames = Object.values(SIGNAL_METRICS).slice(0, 4).join(",");
-    const reported = await waitFor(() => roleSignals(cluster, "wk1") === "1,1,1,1" && roleSignals(cluster, "wk2") === "0,0,1,1", 30000, 500);
+    // Sent at each change of role and by the timer every minute: within a minute and a bit, what they say is the truth.
+    const reported = await waitFor(() => roleSignals(cluster, "wk1") === "1,1,1,1" && roleSignals(cluster, "wk2") === "0,0,1,1", (SIGNALS_EVERY_SECONDS + 15) * 1000, 500);
     check(
         results,
         `first boot: the workers' signals (${signalNames}) say WK1 active and holding the lease, WK2 the healthy standby, both reaching the lease store`,
         reported,
-        `wk1 ${roleSignals(cluster, "wk1")}, wk2 ${roleSignals(cluster, "wk2")}`,
+        `wk1 ${roleSignals(cluster, "wk1")}, wk2 ${roleSignals(cluster, "wk2")}` +
+            (reported ? "" : `; wk1's events.log: ${cluster.machine("wk1").exec(`tail -n 3 ${WORKER_PATHS.runDir}/events.log`, { allowFail: true }).trim()}`),
     );
     const fills = ["wk1", "wk2"].map((w) => diskFill(cluster, w));
     const dfFills = ["wk1", "wk2"].map((w) =>

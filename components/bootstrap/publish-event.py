@@ -62,11 +62,19 @@ def read_json(path):
         return {}
 
 
+# The role probe asks Iguana's health with a 2 s timeout before it answers: wait longer than that,
+# or a slow Iguana reads as a worker that is not active (a boot test on a loaded host showed it).
+ROLE_PROBE_TIMEOUT_SECONDS = 5
+
+
 def role_probe_answers_200(url):
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=ROLE_PROBE_TIMEOUT_SECONDS) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
+    except urllib.error.HTTPError as error:
+        return error.code == 200
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        log(f"the role probe gave no answer ({getattr(error, 'reason', error)}): counted as not active")
         return False
 
 
