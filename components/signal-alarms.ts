@@ -9,7 +9,7 @@ export interface SignalAlarm {
     /** The alarm's name is `${cluster}-${worker}-${suffix}`. */
     suffix: string;
     metric: string;
-    /** Fires when the worst value in each minute is below (`below`: the maximum < threshold) or above (`above`: > threshold). */
+    /** Fires when each minute's highest value is under the threshold (`below`) or over it (`above`), `minutes` in a row. */
     when: "below" | "above";
     threshold: number;
     minutes: number;

@@ -103,7 +103,7 @@ def signals(config):
     ]
 
 
-class signals_lock:
+class SignalsLock:
     """One signals send at a time, each reading the state once it holds the lock: the notify
     script starts one per change of role, and a later state must not be overtaken by an earlier."""
 
@@ -179,7 +179,7 @@ def main(argv):
     attempts = ATTEMPTS[event]
     for attempt in range(1, attempts + 1):
         try:
-            with signals_lock(config, event):
+            with SignalsLock(config, event):
                 points = datapoints(config, event)
                 publish(config, points)
             if event == "takeover":
