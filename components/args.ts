@@ -210,8 +210,15 @@ export interface AuditArgs {
     /** Flow logs of every connection to and from the workers and the load balancer (default true). */
     flowLogs?: boolean;
     /**
-     * Days the flow logs are kept, 1-3653 (default 2192: six years, HIPAA's retention for required
-     * documentation); on AWS one of CloudWatch Logs' retention periods.
+     * Each worker's syslog (the lease guard, the role scripts, the gate, Iguana's service, the boot
+     * steps' warnings; on AWS also cloud-init's output file) shipped by the cloud's own agent, with a
+     * saved query per failover event (default true). AWS: the CloudWatch agent, installed and
+     * configured by Systems Manager; Azure: the Azure Monitor Agent and a data collection rule.
+     */
+    workerLogs?: boolean;
+    /**
+     * Days the flow logs and the workers' logs are kept, 1-3653 (default 2192: six years, HIPAA's
+     * retention for required documentation); on AWS one of CloudWatch Logs' retention periods.
      */
     retentionDays?: number;
 }
@@ -293,7 +300,10 @@ export interface HaIguanaClusterArgs {
     failover?: FailoverArgs;
     /** Where Iguana's working directory (the queue) lives, and how it is kept. */
     storage?: StorageArgs;
-    /** The network audit trail (HIPAA 164.312(b)): flow logs of the workers' network, and how long they are kept. */
+    /**
+     * The audit trail (HIPAA 164.312(b)): flow logs of the workers' network, the workers' own logs,
+     * and how long they are kept.
+     */
     audit?: AuditArgs;
     /**
      * Who is told when a channel has no healthy worker behind it (an outage) or a worker fails its

@@ -94,7 +94,9 @@ export interface StorageConfig {
 export interface AuditConfig {
     /** Flow logs of the workers' network (VPC / VNet, or the existing network's worker subnets). */
     flowLogs: boolean;
-    /** Days the flow logs are kept; on AWS one of CLOUDWATCH_RETENTION_DAYS. */
+    /** The workers' syslog (their journal) shipped by the cloud's own agent to a log group / workspace. */
+    workerLogs: boolean;
+    /** Days the flow logs and the workers' logs are kept; on AWS one of CLOUDWATCH_RETENTION_DAYS. */
     retentionDays: number;
 }
 

@@ -5,6 +5,8 @@
  */
 import {
     ALERT_EMAILS_MAX,
+    AUDIT_RETENTION_DAYS,
+    LOG_ANALYTICS_RETENTION,
     BACKUP_EVERY_HOURS,
     EGRESS_DESTINATIONS_MAX,
     CLOUDWATCH_RETENTION_DAYS,
@@ -1069,6 +1071,7 @@ function readRestoreFrom(r: Reader, value: unknown, cloud: Cloud | undefined, qu
 function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig {
     const obj = r.object("audit", value, NESTED_KEYS.audit) ?? {};
     const flowLogs = readLeaf<boolean>(r, "audit.flowLogs", obj.flowLogs, context)!;
+    const workerLogs = readLeaf<boolean>(r, "audit.workerLogs", obj.workerLogs, context)!;
     const retentionDays = readLeaf<number>(r, "audit.retentionDays", obj.retentionDays, context)!;
     const cloudWatch: readonly number[] = CLOUDWATCH_RETENTION_DAYS;
     if (context.cloud === "aws" && obj.retentionDays !== undefined && Number.isInteger(retentionDays) && !cloudWatch.includes(retentionDays)) {
@@ -1079,10 +1082,16 @@ function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig
             `${retentionDays} is not a retention period CloudWatch Logs accepts${below || above ? ` (nearest: ${[below, above].filter(Boolean).join(" or ")})` : ""}; allowed on AWS: ${cloudWatch.join(", ")}`,
         );
     }
-    if (!flowLogs && obj.retentionDays !== undefined) {
-        r.report("audit.retentionDays", "keeps flow logs, but audit.flowLogs is false: remove the key, or turn flow logs on");
+    if (context.cloud === "azure" && workerLogs && Number.isInteger(retentionDays) && retentionDays < LOG_ANALYTICS_RETENTION.tableMinDays) {
+        r.report(
+            "audit.retentionDays",
+            `${retentionDays} days is shorter than a Log Analytics table keeps the workers' logs (audit.workerLogs); allowed on Azure with worker logs: ${LOG_ANALYTICS_RETENTION.tableMinDays}-${AUDIT_RETENTION_DAYS.max}`,
+        );
     }
-    return { flowLogs, retentionDays };
+    if (!flowLogs && !workerLogs && obj.retentionDays !== undefined) {
+        r.report("audit.retentionDays", "keeps flow logs and worker logs, but audit.flowLogs and audit.workerLogs are both false: remove the key, or turn one on");
+    }
+    return { flowLogs, workerLogs, retentionDays };
 }
 
 function readBackup(r: Reader, value: unknown, context: LeafContext, region: string | undefined): BackupConfig {

@@ -109,6 +109,12 @@ export const ALERT_EMAILS_MAX = 50;
 
 /** `audit.retentionDays`: one day to ten years. */
 export const AUDIT_RETENTION_DAYS: Range = { min: 1, max: 3653 };
+/**
+ * A Log Analytics table keeps data from 4 days; its interactive (queryable) part at most 730, the
+ * rest of its total retention in the low-cost long-term tier (Azure Monitor, "Manage data retention
+ * in a Log Analytics workspace"). A workspace's own default is 30-730.
+ */
+export const LOG_ANALYTICS_RETENTION = { tableMinDays: 4, interactiveMaxDays: 730, workspaceMinDays: 30 } as const;
 /** The retention periods CloudWatch Logs accepts (PutRetentionPolicy), within AUDIT_RETENTION_DAYS. */
 export const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
@@ -176,6 +182,8 @@ export const DEFAULTS = {
     egressRestricted: false,
     /** `audit.flowLogs`: a network audit trail from the first deployment. */
     flowLogs: true,
+    /** `audit.workerLogs`: the workers' own logs in the cloud from the first deployment (HIPAA 164.312(b)). */
+    workerLogs: true,
     /**
      * `audit.retentionDays`: six years (2192 days, a CloudWatch Logs value), the retention HIPAA
      * sets for its required documentation (45 CFR 164.316(b)(2)(i)), which many covered entities

@@ -421,20 +421,26 @@ export const CONTRACT = {
     audit: {
         kind: "object",
         typeName: "AuditArgs",
-        summary: "The network audit trail (HIPAA 164.312(b)): flow logs of the workers' network, and how long they are kept.",
-        notes: "AWS: VPC flow logs (subnet flow logs of the worker and load balancer subnets with `network.existing`) to a CloudWatch Logs group encrypted with the cluster's KMS key; Azure: VNet flow logs (the worker subnets' with `network.existing`) to a storage account of the cluster, deleted by a lifecycle rule after `retentionDays`. See [security.md](security.md#audit-trail)",
+        summary: "The audit trail (HIPAA 164.312(b)): flow logs of the workers' network, the workers' own logs, and how long they are kept.",
+        notes: "AWS: VPC flow logs (subnet flow logs of the worker and load balancer subnets with `network.existing`) to a CloudWatch Logs group encrypted with the cluster's KMS key; Azure: VNet flow logs (the worker subnets' with `network.existing`) to a storage account of the cluster, deleted by a lifecycle rule after `retentionDays`. The workers' logs: a CloudWatch Logs group encrypted with the cluster's KMS key (AWS); a Log Analytics workspace whose Syslog table keeps `retentionDays`, at least 4 (Azure). See [security.md](security.md#audit-trail) and [operations.md](operations.md#logs-in-the-cloud)",
         fields: {
             flowLogs: {
                 kind: "boolean",
                 default: DEFAULTS.flowLogs,
                 summary: "Flow logs of every connection to and from the workers and the load balancer (default true).",
             },
+            workerLogs: {
+                kind: "boolean",
+                default: DEFAULTS.workerLogs,
+                summary:
+                    "Each worker's syslog (the lease guard, the role scripts, the gate, Iguana's service, the boot steps' warnings; on AWS also cloud-init's output file) shipped by the cloud's own agent, with a saved query per failover event (default true). AWS: the CloudWatch agent, installed and configured by Systems Manager; Azure: the Azure Monitor Agent and a data collection rule.",
+            },
             retentionDays: {
                 kind: "integer",
                 range: () => AUDIT_RETENTION_DAYS,
                 unit: () => " days",
                 default: () => DEFAULTS.auditRetentionDays,
-                summary: `Days the flow logs are kept, ${range(AUDIT_RETENTION_DAYS)} (default ${DEFAULTS.auditRetentionDays}: six years, HIPAA's retention for required documentation); on AWS one of CloudWatch Logs' retention periods.`,
+                summary: `Days the flow logs and the workers' logs are kept, ${range(AUDIT_RETENTION_DAYS)} (default ${DEFAULTS.auditRetentionDays}: six years, HIPAA's retention for required documentation); on AWS one of CloudWatch Logs' retention periods.`,
             },
         },
     },

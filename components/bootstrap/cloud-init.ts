@@ -67,7 +67,12 @@ export interface WorkerFile {
 
 const KEEPALIVE_SYSCTL_FILE = "/etc/sysctl.d/60-iguana-ha-keepalive.conf";
 
-export const WORKER_PACKAGES = ["iptables", "nftables", "curl", "python3", "git"];
+/**
+ * rsyslog writes the journal to /var/log/syslog, which the CloudWatch agent ships (it reads files,
+ * not the journal), and is what the Azure Monitor Agent collects syslog from (audit.workerLogs).
+ * Ubuntu's images carry it; it is named so that every image does.
+ */
+export const WORKER_PACKAGES = ["iptables", "nftables", "curl", "python3", "git", "rsyslog"];
 
 /**
  * Extra packages of the shared mode: the NFS client; on AWS also what building amazon-efs-utils

@@ -5,6 +5,7 @@
 import { EFS_UTILS_GIT, IGUANA_START_GRACE_SECONDS } from "../constants";
 import { IGUANA_USER, IGUANA_UNIT, BootstrapSettings, SecretSource, stateFile, SharedStorageLocator, isSharedLocator } from "./settings";
 import { GUARD } from "./lease";
+import { SCRIPTS_LOG_TAG } from "../log-events";
 import { vipMoverCommand } from "./vip";
 import { publishEventCommand } from "./events";
 
@@ -58,7 +59,7 @@ chmod 0755 "$run_dir"
 printf '%s\\n' "$state" > "$run_dir/state.tmp"
 chmod 0644 "$run_dir/state.tmp"
 mv "$run_dir/state.tmp" ${shq(stateFile(s))}
-logger -t iguana-ha "role of ${s.self.name}: $state" || true
+logger -t ${SCRIPTS_LOG_TAG} "role of ${s.self.name}: $state" || true
 ${why.map((l) => `${l}\n`).join("")}case "$state" in
     MASTER)
 ${onMaster.map((c) => `        ${c}`).join("\n")}
@@ -128,7 +129,7 @@ case "$action" in
         exit 2
         ;;
 esac
-logger -t iguana-ha "Iguana on ${s.self.name}: $action" || true
+logger -t ${SCRIPTS_LOG_TAG} "Iguana on ${s.self.name}: $action" || true
 `;
 }
 
@@ -178,7 +179,7 @@ ${rejectRules || "        : # no LLP channels"}
         exit 2
         ;;
 esac
-logger -t iguana-ha "LLP ports ${ports || "(none)"}: $action" || true
+logger -t ${SCRIPTS_LOG_TAG} "LLP ports ${ports || "(none)"}: $action" || true
 `;
 }
 
@@ -439,7 +440,7 @@ working_dir=${shq(s.paths.workingDir)}
 # To the boot log and the journal (stderr may be a socket, where /dev/stderr cannot be opened).
 warn() {
     echo "iguana-ha: $*" >&2
-    logger -t iguana-ha -- "$*" || true
+    logger -t ${SCRIPTS_LOG_TAG} -- "$*" || true
 }
 
 if [ -z "$installer_url" ]; then

@@ -6,6 +6,7 @@
  */
 import { BootstrapSettings } from "./settings";
 import { fetchSecretCommands, shq } from "./scripts";
+import { SCRIPTS_LOG_TAG } from "../log-events";
 
 export const TLS_UNIT = "iguana-tls.service";
 export const TLS_REFRESH_UNIT = "iguana-tls-refresh.service";
@@ -101,10 +102,10 @@ ${fetchSecretCommands(s.tlsBundle!)}
 result=$(python3 -c ${shq(INSTALL_BUNDLE_PY)} ${shq(tlsDir(s))} ${STUNNEL_USER} ${tls.mutual ? "mutual" : "server"} <<< "$bundle")
 unset bundle
 if [ "$result" = changed ]; then
-    logger -t iguana-ha "TLS certificate installed from the secret store" || true
+    logger -t ${SCRIPTS_LOG_TAG} "TLS certificate installed from the secret store" || true
     if [ "$reload" = --reload ] && systemctl is-active --quiet ${TLS_UNIT}; then
         systemctl reload ${TLS_UNIT}
-        logger -t iguana-ha "stunnel reloaded: new connections get the renewed certificate" || true
+        logger -t ${SCRIPTS_LOG_TAG} "stunnel reloaded: new connections get the renewed certificate" || true
     fi
 fi
 `;
