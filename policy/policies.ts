@@ -573,6 +573,7 @@ const AWS_UNTAGGABLE = new Set([
     "aws:efs/mountTarget:MountTarget",
     "aws:efs/fileSystemPolicy:FileSystemPolicy",
     "aws:backup/selection:Selection",
+    "aws:cloudwatch/queryDefinition:QueryDefinition",
 ]);
 /** Resources that belong to one worker carry its `role` too. */
 const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);

@@ -68,10 +68,10 @@ describe("audit: flow logs", function () {
         });
     }
 
-    it("AWS: the retention is the config's; with flow logs off there is no log group, flow log or role, and the key's policy has no CloudWatch Logs statement", async () => {
+    it("AWS: the retention is the config's; with flow logs and worker logs off there is no log group, flow log or role, and the key's policy has no CloudWatch Logs statement", async () => {
         const kept = await runConfig(awsConfig({ audit: { retentionDays: 365 } }));
         assert.strictEqual(kept.one(T.logGroup, "iguana-flow-logs").inputs.retentionInDays, 365);
-        const off = await runConfig(awsConfig({ audit: { flowLogs: false } }));
+        const off = await runConfig(awsConfig({ audit: { flowLogs: false, workerLogs: false } }));
         for (const type of [T.logGroup, T.flowLog]) assert.deepStrictEqual(off.ofType(type), [], type);
         assert.ok(!off.ofType(T.role).some((r) => r.name === "iguana-flow-logs"));
         const statements = JSON.parse(off.one(T.key, "iguana-key").inputs.policy).Statement;
@@ -144,7 +144,7 @@ describe("audit: flow logs", function () {
             assert.deepStrictEqual(await packViolations(resources, { flowLogs: false }), []);
         }
         const aws = (await runStack("aws-dev")).mocks.resources.map((r) =>
-            r.type === T.logGroup
+            r.type === T.logGroup && r.name === "iguana-flow-logs"
                 ? { ...r, state: { ...r.state, kmsKeyId: undefined, retentionInDays: 0 } }
                 : r.type === T.flowLog
                   ? { ...r, state: { ...r.state, trafficType: "REJECT" } }

@@ -16,6 +16,9 @@ const AZURE_DATA = [
     "azure-native:storage:FileShare",
     "azure-native:storage:ManagementPolicy",
     "azure-native:dataprotection:BackupVault",
+    // The workers' logs, and the Syslog table's retention that keeps them.
+    "azure-native:operationalinsights:Workspace",
+    "azure-native:operationalinsights:Table",
 ];
 /** Where Azure Disk Backup writes its snapshots: a resource group that holds recovery points. */
 const isSnapshotGroup = (r: RecordedResource) => r.type === RG && r.inputs.tags?.holds === HOLDS_BACKUPS;

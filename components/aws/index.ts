@@ -27,6 +27,7 @@ import { createSharedStorage } from "./storage";
 import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
 import { createAudit } from "./audit";
+import { createWorkerLogs } from "./logs";
 import { AwsAlerts, createAlerts } from "./alerts";
 import { createBackup } from "./backup";
 
@@ -59,6 +60,8 @@ export interface AwsClusterResources {
     flowLogGroup?: cloudwatch.LogGroup;
     /** The VPC's flow log, or the existing network's subnets' (`audit.flowLogs`). */
     flowLogs: ec2.FlowLog[];
+    /** The workers' logs' log group (`audit.workerLogs`). */
+    workerLogGroup?: cloudwatch.LogGroup;
     /** The alerts topic: subscribe more to it (a pager, a chat webhook). */
     alertsTopic: sns.Topic;
     /** The alarms that publish to it. */
@@ -81,6 +84,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     const sharedFs = createSharedStorage(ctx, net, sgs, identity);
     const workers = createWorkers(ctx, net, sgs, identity, leaseTable, sharedFs, floatingVip);
     const audit = createAudit(ctx, net, identity);
+    const workerLogs = createWorkerLogs(ctx, identity, workers);
     const backups = createBackup(ctx, identity, workers, sharedFs);
     const { zones } = ctx;
 
@@ -100,6 +104,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         floatingVip,
         flowLogGroup: audit?.logGroup,
         flowLogs: audit?.flowLogs ?? [],
+        workerLogGroup: workerLogs?.logGroup,
         alertsTopic: alerts.topic,
         alarms: alerts.alarms,
         backupVault: backups?.vault,

@@ -10,6 +10,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as monitor from "@pulumi/azure-native/monitor";
+import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as network from "@pulumi/azure-native/network";
 import * as storage from "@pulumi/azure-native/storage";
 import * as resources from "@pulumi/azure-native/resources";
@@ -27,6 +28,7 @@ import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
+import { createWorkerLogs } from "./logs";
 import { createBackup } from "./backup";
 import { createDiskEncryption } from "./disk-key";
 
@@ -67,6 +69,8 @@ export interface AzureClusterResources {
     alertsActionGroup: monitor.ActionGroup;
     /** The metric alerts that tell it. */
     alerts: monitor.MetricAlert[];
+    /** The workers' logs' Log Analytics workspace (`audit.workerLogs`). */
+    workerLogWorkspace?: operationalinsights.Workspace;
     /** The Backup vault holding the data disks' recovery points (`backup.enabled`; none with shared storage). */
     backupVault?: dataprotection.BackupVault;
     /** The disk backup policy: its schedule and retention. */
@@ -111,6 +115,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
         loadBalancer,
         workers.map(({ plan, vm }) => ({ name: plan.name, role: plan.role, vm })),
     );
+    const workerLogs = createWorkerLogs(ctx, workers, alerts.actionGroup.id);
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
@@ -138,6 +143,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             flowLogs: audit?.flowLogs ?? [],
             alertsActionGroup: alerts.actionGroup,
             alerts: alerts.alerts,
+            workerLogWorkspace: workerLogs?.workspace,
             diskEncryptionSet: diskEncryption?.diskEncryptionSet,
             backupVault: backups?.vault,
             backupPolicy: backups?.policy,

@@ -1,0 +1,150 @@
+/**
+ * Step 12, the workers' logs in the cloud (`audit.workerLogs`, HIPAA 164.312(b)): the Azure
+ * Monitor Agent (a VM extension, signed in with the VM's own identity) sends each worker's syslog
+ * (its journal, through rsyslog) to a Log Analytics workspace, as a data collection rule says.
+ * The Syslog table keeps `audit.retentionDays` (the interactive part at most 730 days, the rest in
+ * long-term retention). A saved search per failover event (log-events.ts) finds them, and an alert
+ * fires when a worker's agent has sent no heartbeat for ALERT_WINDOW: a VM that runs but is silent.
+ * The workspace sits in the data resource group and, like the flow logs, outlives `pulumi destroy`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as compute from "@pulumi/azure-native/compute";
+import * as monitor from "@pulumi/azure-native/monitor";
+import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
+import { LOG_ANALYTICS_RETENTION } from "../constants";
+import { LOG_EVENTS, kqlQuery } from "../log-events";
+import { ALERT_WINDOW } from "./alerts";
+import { AzureGroupContext } from "./context";
+import type { AzureWorker } from "./workers";
+
+/** The syslog facilities a worker's services and scripts write to (systemd services: daemon; logger: user). */
+export const COLLECTED_FACILITIES = ["daemon", "user", "syslog", "auth", "kern"];
+/** Every level from Info up: Debug is left out. */
+export const COLLECTED_LEVELS = ["Info", "Notice", "Warning", "Error", "Critical", "Alert", "Emergency"];
+const SYSLOG_STREAM = "Microsoft-Syslog";
+const WORKSPACE_DESTINATION = "workspace";
+
+export interface AzureWorkerLogs {
+    workspace: operationalinsights.Workspace;
+    rule: monitor.DataCollectionRule;
+    searches: operationalinsights.SavedSearch[];
+    silentAlerts: monitor.ScheduledQueryRule[];
+}
+
+/** How long the Syslog table keeps the logs: `days` in all, the queryable part at most 730 of them. */
+export function syslogRetention(days: number): { retentionInDays: number; totalRetentionInDays: number } {
+    return { retentionInDays: Math.min(days, LOG_ANALYTICS_RETENTION.interactiveMaxDays), totalRetentionInDays: days };
+}
+
+/** The Heartbeat rows of one VM's agent (one a minute). */
+export function heartbeatQuery(vmId: string): string {
+    return `Heartbeat\n| where _ResourceId =~ "${vmId}"`;
+}
+
+export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[], actionGroupId: pulumi.Input<string>): AzureWorkerLogs | undefined {
+    const { name, cfg, opts, tags, location, resourceGroupName, dataGroup, keep } = ctx;
+    if (!cfg.audit.workerLogs) return undefined;
+    const days = cfg.audit.retentionDays;
+    const workspace = new operationalinsights.Workspace(
+        `${name}-worker-logs`,
+        {
+            resourceGroupName: dataGroup.name,
+            location,
+            sku: { name: "PerGB2018" },
+            retentionInDays: Math.min(Math.max(days, LOG_ANALYTICS_RETENTION.workspaceMinDays), LOG_ANALYTICS_RETENTION.interactiveMaxDays),
+            // Only Microsoft Entra sign-in (the agent's managed identity, an operator's account): no shared keys.
+            features: { disableLocalAuth: true },
+            tags: { ...tags, holds: "worker-logs" },
+        },
+        keep,
+    );
+    new operationalinsights.Table(`${name}-syslog`, { resourceGroupName: dataGroup.name, workspaceName: workspace.name, tableName: "Syslog", ...syslogRetention(days) }, keep);
+    const rule = new monitor.DataCollectionRule(
+        `${name}-worker-logs`,
+        {
+            resourceGroupName,
+            location,
+            kind: "Linux",
+            description: `${name}: the Iguana workers' syslog to the cluster's Log Analytics workspace`,
+            dataSources: { syslog: [{ name: "worker-syslog", streams: [SYSLOG_STREAM], facilityNames: COLLECTED_FACILITIES, logLevels: COLLECTED_LEVELS }] },
+            destinations: { logAnalytics: [{ name: WORKSPACE_DESTINATION, workspaceResourceId: workspace.id }] },
+            dataFlows: [{ streams: [SYSLOG_STREAM], destinations: [WORKSPACE_DESTINATION] }],
+            tags,
+        },
+        opts,
+    );
+    const silentAlerts = workers.map(({ plan, vm }) => {
+        const agent = new compute.VirtualMachineExtension(
+            `${name}-${plan.name}-monitor-agent`,
+            {
+                resourceGroupName,
+                location,
+                vmName: vm.name,
+                vmExtensionName: "AzureMonitorLinuxAgent",
+                publisher: "Microsoft.Azure.Monitor",
+                type: "AzureMonitorLinuxAgent",
+                typeHandlerVersion: "1.0",
+                autoUpgradeMinorVersion: true,
+                enableAutomaticUpgrade: true,
+                tags,
+            },
+            opts,
+        );
+        new monitor.DataCollectionRuleAssociation(
+            `${name}-${plan.name}-worker-logs`,
+            {
+                associationName: `${name}-${plan.name}-worker-logs`,
+                resourceUri: vm.id,
+                dataCollectionRuleId: rule.id,
+                description: "The worker's syslog to the cluster's workspace",
+            },
+            { ...opts, dependsOn: [agent] },
+        );
+        return new monitor.ScheduledQueryRule(
+            `${name}-${plan.name}-silent`,
+            {
+                resourceGroupName,
+                location,
+                kind: "LogAlert",
+                displayName: `${name}-${plan.name}-silent`,
+                description: `Worker ${plan.name}: its Azure Monitor Agent has sent no heartbeat in the last ${ALERT_WINDOW}: the VM is stopped, hung or cut off, and the cluster may run without a standby. Check the VM and its boot diagnostics (docs/operations.md#alerts).`,
+                severity: 2,
+                enabled: true,
+                scopes: [workspace.id],
+                evaluationFrequency: ALERT_WINDOW,
+                windowSize: ALERT_WINDOW,
+                criteria: {
+                    allOf: [
+                        {
+                            query: vm.id.apply(heartbeatQuery),
+                            timeAggregation: "Count",
+                            operator: "LessThan",
+                            threshold: 1,
+                            failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
+                        },
+                    ],
+                },
+                autoMitigate: true,
+                actions: { actionGroups: [actionGroupId] },
+                tags,
+            },
+            { ...opts, dependsOn: [agent] },
+        );
+    });
+    const searches = LOG_EVENTS.map(
+        (event) =>
+            new operationalinsights.SavedSearch(
+                `${name}-${event.name}`,
+                {
+                    resourceGroupName: dataGroup.name,
+                    workspaceName: workspace.name,
+                    savedSearchId: `${name}-${event.name}`,
+                    category: "Iguana HA",
+                    displayName: event.title,
+                    query: kqlQuery(event),
+                },
+                opts,
+            ),
+    );
+    return { workspace, rule, searches, silentAlerts };
+}
