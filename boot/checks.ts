@@ -12,6 +12,8 @@ import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
 import { SIGNALS_TIMER, SIGNALS_UNIT } from "../components/bootstrap/events";
 import { EVENTS_NAMESPACE, SIGNALS_EVERY_SECONDS, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
+import { LOG_EVENTS, LogEvent, syslogLinePattern } from "../components/log-events";
+import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
@@ -277,6 +279,51 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     return results;
 }
 
+/** Which of `events` the worker's logs hold, as each cloud's saved query reads them: its /var/log/syslog lines (what the CloudWatch agent ships), and its journal's tag and message (the Syslog table's ProcessName and SyslogMessage, through rsyslog). */
+function loggedEvents(machine: Machine): { syslog: Set<string>; journal: Set<string> } {
+    const lines = machine.exec("cat /var/log/syslog 2>/dev/null", { allowFail: true }).split("\n");
+    const entries = machine
+        .exec("journalctl -b -o json --output-fields=SYSLOG_IDENTIFIER,MESSAGE --no-pager 2>/dev/null", { allowFail: true })
+        .split("\n")
+        .flatMap((line) => {
+            try {
+                const entry = JSON.parse(line) as { SYSLOG_IDENTIFIER?: string; MESSAGE?: unknown };
+                return typeof entry.MESSAGE === "string" ? [{ tag: entry.SYSLOG_IDENTIFIER, message: entry.MESSAGE }] : [];
+            } catch {
+                return [];
+            }
+        });
+    const inJournal = (e: LogEvent) => entries.some(({ tag, message }) => (e.process === undefined || tag === e.process) && new RegExp(`^${e.message}`).test(message));
+    return {
+        syslog: new Set(LOG_EVENTS.filter((e) => lines.some((l) => new RegExp(syslogLinePattern(e)).test(l))).map((e) => e.name)),
+        journal: new Set(LOG_EVENTS.filter(inJournal).map((e) => e.name)),
+    };
+}
+
+/** audit.workerLogs: the files the CloudWatch agent ships exist, and the saved queries find the events that happened (`found`) and not those that did not (`absent`). */
+async function workerLogs(cluster: BootedCluster, worker: string, found: string[], absent: string[], results: CheckResult[], when: string): Promise<void> {
+    if (!cluster.cfg!.audit.workerLogs) return;
+    const machine = cluster.machine(worker);
+    const missing = SHIPPED_LOG_FILES.filter(({ path: file }) => machine.exec(`test -s ${file} && echo yes`, { allowFail: true }).trim() !== "yes").map((f) => f.path);
+    check(
+        results,
+        `${when}: ${worker} has every file the CloudWatch agent ships, not empty`,
+        missing.length === 0,
+        missing.length ? `missing or empty: ${missing.join(", ")}` : SHIPPED_LOG_FILES.map((f) => f.path).join(", "),
+    );
+    let seen = loggedEvents(machine);
+    const right = () =>
+        ["syslog", "journal"].every((form) => found.every((n) => seen[form as "syslog" | "journal"].has(n)) && absent.every((n) => !seen[form as "syslog" | "journal"].has(n)));
+    // rsyslog writes a moment after the journal.
+    await waitFor(() => right() || ((seen = loggedEvents(machine)), right()), 10000, 500);
+    check(
+        results,
+        `${when}: on ${worker}, the saved queries (Logs Insights on /var/log/syslog; KQL on the Syslog table) find ${found.join(", ")}${absent.length ? ` and not ${absent.join(", ")}` : ""}`,
+        right(),
+        `syslog: ${[...seen.syslog].join(", ") || "none"}; journal: ${[...seen.journal].join(", ") || "none"}`,
+    );
+}
+
 /** What `worker` last reported of each signal (publish-event.py), in SIGNAL_METRICS order; NaN for one never reported. */
 function lastSignals(cluster: BootedCluster, worker: string): number[] {
     const mine = cluster.publishedEvents().filter((e) => e.namespace === EVENTS_NAMESPACE && e.worker === worker && e.dimensions.Worker === worker);
@@ -313,6 +360,10 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
         fills.every((f, i) => f <= dfFills[i] && dfFills[i] - f < 1.01),
         `reported ${fills.join(", ")} %, df ${dfFills.join(", ")} %`,
     );
+    // With a shared queue the notify script starts Iguana on the active worker only.
+    const shared = cluster.cfg!.storage.queueRecovery === "shared" ? ["iguana-service"] : [];
+    await workerLogs(cluster, "wk1", ["role-changes", "became-active", "lease-acquired", "llp-gate", "iguana-health", ...shared], ["lease-taken-over"], results, "first boot");
+    await workerLogs(cluster, "wk2", ["role-changes", "llp-gate"], ["became-active", "lease-taken-over"], results, "first boot");
     await wk1.stop("poweroff");
     const t0 = Date.now();
     const takeover = await waitFor(() => cluster.probe(cluster.workers[1]).status === 200, ELECTION_TIMEOUT_MS, 500);
@@ -326,6 +377,7 @@ export async function checkReboot(cluster: BootedCluster, log: (l: string) => vo
     );
     const switched = await waitFor(() => roleSignals(cluster, "wk2") === "1,1,1,1", 10000, 250);
     check(results, `wk1 powered off: wk2's signals say it is active and holds the lease (reported on its change of role)`, switched, `wk2 ${roleSignals(cluster, "wk2")}`);
+    await workerLogs(cluster, "wk2", ["became-active", "lease-taken-over"], [], results, "wk1 powered off");
     if (floating(cluster)) {
         const moved = await waitFor(() => cluster.vipHolder() === "wk2", 60000, 500);
         check(results, "wk1 powered off: the floating VIP moves to WK2", moved, `holder ${cluster.vipHolder()} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
