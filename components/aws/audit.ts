@@ -33,16 +33,24 @@ export function flowLogDeliveryPolicy(logGroupArn: pulumi.Input<string>): pulumi
     });
 }
 
+/**
+ * A log group of the audit trail (`audit.retentionDays`), encrypted with the project key. Kept by
+ * `pulumi destroy`, with the key that decrypts it, as the queue is: an audit trail must outlast
+ * what it audits. Created after the key policy that lets CloudWatch Logs use the key.
+ */
+export function createAuditLogGroup(ctx: AwsContext, identity: AwsIdentity, role: string): cloudwatch.LogGroup {
+    const { name, cfg, tags } = ctx;
+    return new cloudwatch.LogGroup(
+        `${name}-${role}`,
+        { retentionInDays: cfg.audit.retentionDays, kmsKeyId: identity.key.arn, tags },
+        { ...identity.keep, dependsOn: [identity.key] },
+    );
+}
+
 export function createAudit(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): AwsAudit | undefined {
     const { name, cfg, opts, tags, partition, region } = ctx;
     if (!cfg.audit.flowLogs) return undefined;
-    const logGroup = new cloudwatch.LogGroup(
-        `${name}-flow-logs`,
-        { retentionInDays: cfg.audit.retentionDays, kmsKeyId: identity.key.arn, tags },
-        // Kept by `pulumi destroy`, with the key that decrypts it, as the queue is: an audit trail
-        // must outlast what it audits. After the key policy that lets CloudWatch Logs use the key.
-        { ...identity.keep, dependsOn: [identity.key] },
-    );
+    const logGroup = createAuditLogGroup(ctx, identity, "flow-logs");
     // Only the VPC flow log service, for this account's flow logs, may take the role (confused deputy).
     const role = new iam.Role(
         `${name}-flow-logs`,

@@ -12,6 +12,7 @@ import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as iam from "@pulumi/aws/iam";
 import * as ssm from "@pulumi/aws/ssm";
 import { LOG_EVENTS, insightsQuery } from "../log-events";
+import { createAuditLogGroup } from "./audit";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import type { AwsWorker } from "./workers";
@@ -100,12 +101,7 @@ export function agentDocument(parameterName: string): string {
 export function createWorkerLogs(ctx: AwsContext, identity: AwsIdentity, workers: AwsWorker[]): AwsWorkerLogs | undefined {
     const { name, cfg, opts, tags } = ctx;
     if (!cfg.audit.workerLogs) return undefined;
-    const logGroup = new cloudwatch.LogGroup(
-        `${name}-worker-logs`,
-        { retentionInDays: cfg.audit.retentionDays, kmsKeyId: identity.key.arn, tags },
-        // Kept by `pulumi destroy` with the key that decrypts it, as the flow logs are.
-        { ...identity.keep, dependsOn: [identity.key] },
-    );
+    const logGroup = createAuditLogGroup(ctx, identity, "worker-logs");
     const agentConfig = new ssm.Parameter(
         `${name}-cloudwatch-agent`,
         {
