@@ -89,13 +89,22 @@ export function secretConfigProblems(secretConfig: SecretConfig, cloud: unknown)
     return problems;
 }
 
+/** The secret leaves of a configuration given in code (the TLS private key, the alerts' webhook URL), with their top-level key. */
+function secretLeaves(input: ClusterConfigInput): [string, unknown][] {
+    const leaves: [string, unknown][] = [
+        ["tls", input.tls?.privateKey],
+        ["alerts", input.alerts?.webhookUrl],
+    ];
+    return leaves.filter(([, value]) => value !== undefined);
+}
+
 /** The flat stack config for a configuration given in code: what a stack file would hold. */
 export function toStackConfigMap(input: ClusterConfigInput, secretConfig: SecretConfig = {}): ConfigMap {
     const values: Record<string, unknown> = { [REGION_KEY[input.cloud]]: input.region };
     for (const key of CONFIG_KEYS) values[key] = input[key];
     const configMap: ConfigMap = {};
-    // The TLS private key makes its whole key secret, as `pulumi config set --path --secret` does.
-    const secretKeys = input.tls?.privateKey !== undefined ? [`${PROJECT}:tls`] : [];
+    // A secret leaf makes its whole key secret, as `pulumi config set --path --secret` does.
+    const secretKeys = secretLeaves(input).map(([key]) => `${PROJECT}:${key}`);
     for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, values))) configMap[key] = { value, secret: secretKeys.includes(key) };
     for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, secretConfig))) configMap[key] = { value, secret: true };
     return configMap;
@@ -124,6 +133,6 @@ export function prepareConfig(stackName: string, input: ClusterConfigInput, secr
     return {
         cluster,
         configMap: toStackConfigMap(input, secrets),
-        secretValues: [...Object.values(secrets), ...(input.tls?.privateKey !== undefined ? [input.tls.privateKey] : [])],
+        secretValues: [...Object.values(secrets), ...secretLeaves(input).flatMap(([, value]) => (typeof value === "string" ? [value] : []))],
     };
 }

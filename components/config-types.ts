@@ -103,6 +103,8 @@ export interface AuditConfig {
 export interface AlertsConfig {
     /** Told of every alarm and its recovery (each confirms a subscription email first). */
     emails: string[];
+    /** An https endpoint told of every alarm as JSON; a secret. */
+    webhookUrl?: Input<string>;
 }
 
 export interface BackupConfig {

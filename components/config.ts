@@ -304,7 +304,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const channels = readChannels(r, raw.channels, iguana.webPort, context);
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
-    const alerts = readAlerts(r, raw.alerts);
+    const alerts = readAlerts(r, raw.alerts, raw.stackKeys);
     const backup = readBackup(r, raw.backup, context, region);
     const tls = readTls(r, raw.tls, network, raw.stackKeys);
     if (tls.enabled) checkTlsListenPorts(r, channels, iguana);
@@ -1222,13 +1222,50 @@ function checkTlsListenPorts(r: Reader, channels: ChannelConfig[], iguana: Iguan
 /** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */
 const EMAIL_PATTERN = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;".]{2,}$/;
 
-function readAlerts(r: Reader, value: unknown): AlertsConfig {
+function readAlerts(r: Reader, value: unknown, stackKeys: StackKey[] | undefined): AlertsConfig {
     const obj = r.object("alerts", value, NESTED_KEYS.alerts) ?? {};
-    const emails = obj.emails;
-    if (emails === undefined) return { emails: [] };
+    const webhookUrl = readWebhookUrl(r, obj.webhookUrl, stackKeys);
+    const emails = readAlertEmails(r, obj.emails);
+    return { emails, ...(webhookUrl !== undefined ? { webhookUrl } : {}) };
+}
+
+/** `alerts.webhookUrl`: an https URL, kept secret (its path or query is the credential of most webhooks). */
+function readWebhookUrl(r: Reader, value: unknown, stackKeys: StackKey[] | undefined): pulumi.Input<string> | undefined {
+    if (value === undefined) return undefined;
+    // Deferred, or encrypted in a stack file the offline tools read: given, and not checked here.
+    const given = isDeferred(value) || value === UNREADABLE_SECRET;
+    const text = given ? undefined : r.string("alerts.webhookUrl", value);
+    if (!given && text === undefined) return undefined;
+    if (text !== undefined && !isHttpsUrl(text)) {
+        r.report(
+            "alerts.webhookUrl",
+            `is not an https URL; allowed: one address such as https://events.pagerduty.com/integration/<key>/enqueue (plain http is refused: the URL and the alerts would cross the network in clear)`,
+        );
+        return undefined;
+    }
+    if (stackKeys?.some((k) => k.key === `${PROJECT}:alerts` && k.value !== undefined)) {
+        r.report(
+            "alerts.webhookUrl",
+            "is stored in clear in the stack file: set it again with `pulumi config set --path --secret 'alerts.webhookUrl' 'https://...'` (and have the webhook's credential renewed: it is in the file's history)",
+        );
+    }
+    return (text ?? value) as pulumi.Input<string>;
+}
+
+function isHttpsUrl(text: string): boolean {
+    try {
+        const url = new URL(text);
+        return url.protocol === "https:" && url.hostname !== "";
+    } catch {
+        return false;
+    }
+}
+
+function readAlertEmails(r: Reader, emails: unknown): string[] {
+    if (emails === undefined) return [];
     if (!Array.isArray(emails)) {
         r.report("alerts.emails", `must be a list of email addresses such as ["hl7-oncall@hospital.example"]; got ${describe(emails)}`);
-        return { emails: [] };
+        return [];
     }
     if (emails.length > ALERT_EMAILS_MAX) r.report("alerts.emails", `has ${emails.length} addresses; allowed: at most ${ALERT_EMAILS_MAX} (use a distribution list)`);
     const seen = new Set<string>();
@@ -1243,5 +1280,5 @@ function readAlerts(r: Reader, value: unknown): AlertsConfig {
         }
         if (typeof email === "string") seen.add(email.toLowerCase());
     });
-    return { emails: emails.filter((e): e is string => typeof e === "string") };
+    return emails.filter((e): e is string => typeof e === "string");
 }

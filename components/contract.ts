@@ -455,6 +455,12 @@ export const CONTRACT = {
                 defaultText: "`[]`",
                 summary: `Email addresses told of every alarm and of its recovery, at most ${ALERT_EMAILS_MAX} (default none: the alarms and the topic or action group exist, for other subscribers).`,
             },
+            webhookUrl: {
+                kind: "string",
+                input: true,
+                summary:
+                    "An https URL told of every alarm and of its recovery, as JSON: an SNS HTTPS subscription (AWS: the endpoint must confirm it, as PagerDuty's and Opsgenie's Amazon SNS integrations do) and a webhook receiver with the common alert schema (Azure). A secret (its path holds the credential): set it with `--secret` (a stack that stores it in clear is refused). Default none.",
+            },
         },
     },
     backup: {

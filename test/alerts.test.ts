@@ -9,7 +9,9 @@
 import * as assert from "assert";
 import { EVENTS_NAMESPACE, SIGNAL_METRICS } from "../components/constants";
 import { signalAlarms } from "../components/signal-alarms";
-import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
+import { toStackConfigMap } from "../automation/config";
+import { awsConfig, azureConfig, clearState, runConfig, runStack } from "./helpers";
 
 const T = {
     topic: "aws:sns/topic:Topic",
@@ -228,5 +230,64 @@ describe("alerts", function () {
             2 * channels.length + 1 + 2 + 2 + 2 * 3,
             "two per channel, the data path, one per VM, each VM's takeover (events.test.ts) and three on each VM's signals",
         );
+    });
+
+    describe("alerts.webhookUrl", () => {
+        const URL = "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue";
+        const secretValue = (v: unknown) => (v && typeof v === "object" && "value" in (v as object) ? (v as { value: unknown }).value : undefined);
+
+        it("AWS: an HTTPS subscription to the topic, its endpoint secret: in no state or plan in clear", async () => {
+            const run = await runConfig(awsConfig({ alerts: { emails: EMAILS, webhookUrl: URL } }));
+            const [topic] = run.ofType(T.topic);
+            const hook = run.one(T.subscription, "iguana-alerts-webhook");
+            assert.deepStrictEqual([hook.inputs.topic, hook.inputs.protocol, secretValue(hook.inputs.endpoint)], [topic.state.arn, "https", URL]);
+            assert.ok(!clearState(run.mocks.resources).includes("0123456789abcdef"), "the URL's credential is in clear");
+            const none = await runConfig(awsConfig({ alerts: { emails: EMAILS } }));
+            assert.ok(!none.ofType(T.subscription).some((s) => s.name === "iguana-alerts-webhook"));
+        });
+
+        it("Azure: a webhook receiver with the common alert schema in the action group, its URL secret", async () => {
+            const run = await runConfig(azureConfig({ alerts: { webhookUrl: URL } }));
+            const group = run.one(T.actionGroup, "iguana-alerts");
+            // A secret inside a property makes the whole property secret.
+            const receivers = secretValue(group.inputs.webhookReceivers) as { name: string; serviceUri: string; useCommonAlertSchema: boolean }[];
+            assert.ok(receivers, "the receivers are secret");
+            assert.deepStrictEqual(receivers, [{ name: "webhook", serviceUri: URL, useCommonAlertSchema: true }]);
+            assert.ok(!clearState(run.mocks.resources).includes("0123456789abcdef"), "the URL's credential is in clear");
+            const none = await runConfig(azureConfig());
+            assert.strictEqual(none.one(T.actionGroup, "iguana-alerts").inputs.webhookReceivers, undefined);
+        });
+
+        it("is refused when it is not https, not a URL, or stored in clear in the stack file", () => {
+            const raw = (webhookUrl: unknown, stackKeys?: RawClusterConfig["stackKeys"]): RawClusterConfig => ({
+                cloud: "aws",
+                region: "eu-west-1",
+                iguana: { edition: "iguanax", installerUrl: "https://downloads.hospital.example/iguana.tar.gz" },
+                channels: [{ name: "adt-in", protocol: "llp", port: 2575 }],
+                network: { allowedCidrs: ["10.20.0.0/16"] },
+                alerts: { webhookUrl },
+                ...(stackKeys ? { stackKeys } : {}),
+            });
+            const problem = (r: RawClusterConfig) => {
+                try {
+                    validateClusterConfig(r, "t");
+                    return undefined;
+                } catch (e) {
+                    if (!(e instanceof ConfigValidationError)) throw e;
+                    return e.problems.find((p) => p.key === "iguana-ha:alerts.webhookUrl")?.message;
+                }
+            };
+            assert.match(problem(raw("http://hooks.hospital.example/alerts")) ?? "", /not an https URL/);
+            assert.match(problem(raw("hooks.hospital.example/alerts")) ?? "", /not an https URL/);
+            assert.match(problem(raw(URL, [{ key: "iguana-ha:alerts", value: JSON.stringify({ webhookUrl: URL }) }])) ?? "", /stored in clear.*--secret/);
+            assert.strictEqual(problem(raw(URL, [{ key: "iguana-ha:alerts", value: undefined }])), undefined, "a secret key: the engine withholds its value");
+        });
+
+        it("the Automation API stores the alerts key secret when it holds a webhook URL", () => {
+            const input = { cloud: "aws", region: "eu-west-1", alerts: { webhookUrl: URL } } as unknown as Parameters<typeof toStackConfigMap>[0];
+            assert.strictEqual(toStackConfigMap(input)["iguana-ha:alerts"].secret, true);
+            const plain = { cloud: "aws", region: "eu-west-1", alerts: { emails: EMAILS } } as unknown as Parameters<typeof toStackConfigMap>[0];
+            assert.strictEqual(toStackConfigMap(plain)["iguana-ha:alerts"].secret, false);
+        });
     });
 });

@@ -307,6 +307,8 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
         ["audit.flowLogs and audit.workerLogs are both false"],
     ],
     ["worker logs kept fewer days than a Log Analytics table can", azure({ audit: { retentionDays: 3 } }), "iguana-ha:audit.retentionDays", ["Log Analytics", "4-3653"]],
+    ["a webhook key in the wrong case", aws({ alerts: { webhookURL: "https://events.pagerduty.com/x" } }), "iguana-ha:alerts.webhookURL", ["webhookUrl"]],
+    ["an alerts webhook over plain http", aws({ alerts: { webhookUrl: "http://hooks.hospital.example/alerts" } }), "iguana-ha:alerts.webhookUrl", ["not an https URL"]],
     ["a misspelt worker logs key", aws({ audit: { workerlogs: false } }), "iguana-ha:audit.workerlogs", ["workerLogs"]],
     ["a misspelt audit key", aws({ audit: { flowlogs: false } }), "iguana-ha:audit.flowlogs", ["flowLogs"]],
     ["backups every 5 hours", aws({ backup: { everyHours: 5 } }), "iguana-ha:backup.everyHours", ["5 h is not a schedule both clouds take", "allowed: 4, 6, 8, 12, 24"]],

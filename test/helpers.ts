@@ -133,8 +133,11 @@ export function assertNoPeerFence(guards: Record<string, GuardFiles>): void {
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */
 export async function runConfig(values: Record<string, unknown>, stack = "test"): Promise<StackRun> {
-    // A TLS private key is set with --secret, which makes the whole `tls` key secret.
-    const secretKeys = (values.tls as { privateKey?: unknown } | undefined)?.privateKey !== undefined ? [`${PROJECT}:tls`] : [];
+    // A TLS private key or a webhook URL is set with --secret, which makes its whole key secret.
+    const secretKeys = [
+        ...((values.tls as { privateKey?: unknown } | undefined)?.privateKey !== undefined ? [`${PROJECT}:tls`] : []),
+        ...((values.alerts as { webhookUrl?: unknown } | undefined)?.webhookUrl !== undefined ? [`${PROJECT}:alerts`] : []),
+    ];
     return wrapRun(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), secretKeys, run: () => program() }));
 }
 

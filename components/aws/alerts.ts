@@ -8,6 +8,7 @@
  * or is down); and, from what the workers report themselves (events.ts), a takeover, an Iguana
  * unhealthy or a worker silent, the lease store unreachable, and a disk filling up.
  */
+import * as pulumi from "@pulumi/pulumi";
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as sns from "@pulumi/aws/sns";
 import { ALARM_MINUTES, EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
@@ -28,6 +29,10 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
     for (const email of cfg.alerts.emails) {
         // Named by address: adding or removing one leaves the others' confirmed subscriptions alone.
         new sns.TopicSubscription(`${name}-alerts-${email.toLowerCase()}`, { topic: topic.arn, protocol: "email", endpoint: email }, opts);
+    }
+    if (cfg.alerts.webhookUrl !== undefined) {
+        // The endpoint confirms the subscription itself (SNS posts a SubscriptionConfirmation first).
+        new sns.TopicSubscription(`${name}-alerts-webhook`, { topic: topic.arn, protocol: "https", endpoint: pulumi.secret(cfg.alerts.webhookUrl) }, opts);
     }
     const actions = { alarmActions: [topic.arn], okActions: [topic.arn] };
     const everyMinute = { period: 60, evaluationPeriods: ALARM_MINUTES, datapointsToAlarm: ALARM_MINUTES };

@@ -57,6 +57,9 @@ export function createAlerts(
             groupShortName: name.slice(0, SHORT_NAME_MAX),
             enabled: true,
             emailReceivers: cfg.alerts.emails.map((emailAddress, i) => ({ name: `email-${i + 1}`, emailAddress, useCommonAlertSchema: true })),
+            ...(cfg.alerts.webhookUrl !== undefined
+                ? { webhookReceivers: [{ name: "webhook", serviceUri: pulumi.secret(cfg.alerts.webhookUrl), useCommonAlertSchema: true }] }
+                : {}),
             tags,
         },
         opts,
