@@ -230,6 +230,17 @@ export interface AlertsArgs {
      */
     emails?: string[];
     /**
+     * Minutes a worker's Iguana may fail the lease guard's health check (or the worker report nothing,
+     * on AWS) before `iguana-wkN-iguana-unhealthy` fires: one of 5, 15, 30, 60, the windows both
+     * clouds' alarms take (default 5).
+     */
+    unhealthyMinutes?: number;
+    /**
+     * How full the file system of Iguana's working directory (its data disk, or the shared queue) may
+     * be before `iguana-wkN-disk-fill` fires, 50-95 % (default 80).
+     */
+    diskFillPercent?: number;
+    /**
      * An https URL told of every alarm and of its recovery, as JSON: an SNS HTTPS subscription (AWS:
      * the endpoint must confirm it, as PagerDuty's and Opsgenie's Amazon SNS integrations do) and a
      * webhook receiver with the common alert schema (Azure). A secret (its path holds the credential):

@@ -103,6 +103,10 @@ export interface AuditConfig {
 export interface AlertsConfig {
     /** Told of every alarm and its recovery (each confirms a subscription email first). */
     emails: string[];
+    /** Minutes of an unhealthy Iguana before its alarm fires; one of SIGNAL_ALARM_WINDOWS. */
+    unhealthyMinutes: number;
+    /** The data disk's fill level, in percent, that raises an alarm. */
+    diskFillPercent: number;
     /** An https endpoint told of every alarm as JSON; a secret. */
     webhookUrl?: Input<string>;
 }

@@ -6,6 +6,7 @@
 import {
     ALERT_EMAILS_MAX,
     AUDIT_RETENTION_DAYS,
+    SIGNAL_ALARM_WINDOWS,
     LOG_ANALYTICS_RETENTION,
     BACKUP_EVERY_HOURS,
     EGRESS_DESTINATIONS_MAX,
@@ -304,7 +305,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const channels = readChannels(r, raw.channels, iguana.webPort, context);
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
-    const alerts = readAlerts(r, raw.alerts, raw.stackKeys);
+    const alerts = readAlerts(r, raw.alerts, context, raw.stackKeys);
     const backup = readBackup(r, raw.backup, context, region);
     const tls = readTls(r, raw.tls, network, raw.stackKeys);
     if (tls.enabled) checkTlsListenPorts(r, channels, iguana);
@@ -1222,11 +1223,20 @@ function checkTlsListenPorts(r: Reader, channels: ChannelConfig[], iguana: Iguan
 /** An address SNS and Azure Monitor both deliver to: one @, a dot in the domain, no spaces or angle brackets. */
 const EMAIL_PATTERN = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;".]{2,}$/;
 
-function readAlerts(r: Reader, value: unknown, stackKeys: StackKey[] | undefined): AlertsConfig {
+function readAlerts(r: Reader, value: unknown, context: LeafContext, stackKeys: StackKey[] | undefined): AlertsConfig {
     const obj = r.object("alerts", value, NESTED_KEYS.alerts) ?? {};
     const webhookUrl = readWebhookUrl(r, obj.webhookUrl, stackKeys);
     const emails = readAlertEmails(r, obj.emails);
-    return { emails, ...(webhookUrl !== undefined ? { webhookUrl } : {}) };
+    const unhealthyMinutes = readLeaf<number>(r, "alerts.unhealthyMinutes", obj.unhealthyMinutes, context)!;
+    const windows: readonly number[] = SIGNAL_ALARM_WINDOWS;
+    if (obj.unhealthyMinutes !== undefined && Number.isInteger(unhealthyMinutes) && !windows.includes(unhealthyMinutes)) {
+        r.report(
+            "alerts.unhealthyMinutes",
+            `${unhealthyMinutes} minutes is not a window both clouds' alarms take (an Azure metric alert's windowSize); allowed: ${windows.join(", ")}`,
+        );
+    }
+    const diskFillPercent = readLeaf<number>(r, "alerts.diskFillPercent", obj.diskFillPercent, context)!;
+    return { emails, unhealthyMinutes, diskFillPercent, ...(webhookUrl !== undefined ? { webhookUrl } : {}) };
 }
 
 /** `alerts.webhookUrl`: an https URL, kept secret (its path or query is the credential of most webhooks). */

@@ -190,6 +190,10 @@ export const DEFAULTS = {
      * apply to audit logs too.
      */
     auditRetentionDays: 2192,
+    /** `alerts.unhealthyMinutes`: long enough for Iguana's own restart, short enough that a lost standby is known within minutes. */
+    unhealthyMinutes: 5,
+    /** `alerts.diskFillPercent`: room for a day of queue on most feeds before Iguana cannot write. */
+    diskFillPercent: 80,
     /** `backup.enabled`: the queue disks are backed up from the first deployment (HIPAA 164.308(a)(7)(ii)(A), data backup plan). */
     backup: true,
     /** `backup.everyHours`: Azure Disk Backup's own default; a lost disk loses at most 4 hours of queue and logs. */
@@ -245,10 +249,14 @@ export const SIGNALS_EVERY_SECONDS = 60;
 export const LEASE_STORE_SILENT_SECONDS = 30;
 /** Minutes an alarm's condition must hold: two one-minute periods, so one late datapoint does not page anyone. */
 export const ALARM_MINUTES = 2;
-/** Minutes a worker's Iguana may be unhealthy, or silent, before the standby-lost alarm fires. */
-export const UNHEALTHY_ALARM_MINUTES = 5;
-/** The fill level of a worker's data disk (or the shared queue) that raises an alarm, in percent. */
-export const DISK_FILL_ALARM_PERCENT = 80;
+/**
+ * The windows a worker's signal alarms may use, in minutes: those an Azure metric alert takes
+ * (its windowSize is one of PT1M, PT5M, PT15M, PT30M, PT1H, ...), from 5 so that a restart or a
+ * failover does not page anyone. A CloudWatch alarm takes any of them as one-minute periods.
+ */
+export const SIGNAL_ALARM_WINDOWS = [5, 15, 30, 60] as const;
+/** `alerts.diskFillPercent`: the fill levels a disk-fill alarm may watch for. */
+export const DISK_FILL_PERCENT_RANGE: Range = { min: 50, max: 95 };
 
 /** The `holds` tag of the Azure disks' key, its vault and its Disk Encryption Set (`storage.customerManagedKey`). */
 export const HOLDS_DISK_KEY = "iguana-disk-key";

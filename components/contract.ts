@@ -7,6 +7,8 @@
  */
 import {
     ALERT_EMAILS_MAX,
+    DISK_FILL_PERCENT_RANGE,
+    SIGNAL_ALARM_WINDOWS,
     AUDIT_RETENTION_DAYS,
     BACKUP_EVERY_HOURS,
     BACKUP_RETENTION_DAYS,
@@ -454,6 +456,20 @@ export const CONTRACT = {
                 kind: "emails",
                 defaultText: "`[]`",
                 summary: `Email addresses told of every alarm and of its recovery, at most ${ALERT_EMAILS_MAX} (default none: the alarms and the topic or action group exist, for other subscribers).`,
+            },
+            unhealthyMinutes: {
+                kind: "integer",
+                range: () => ({ min: SIGNAL_ALARM_WINDOWS[0], max: SIGNAL_ALARM_WINDOWS[SIGNAL_ALARM_WINDOWS.length - 1] }),
+                unit: () => " minutes",
+                default: () => DEFAULTS.unhealthyMinutes,
+                summary: `Minutes a worker's Iguana may fail the lease guard's health check (or the worker report nothing, on AWS) before \`iguana-wkN-iguana-unhealthy\` fires: one of ${SIGNAL_ALARM_WINDOWS.join(", ")}, the windows both clouds' alarms take (default ${DEFAULTS.unhealthyMinutes}).`,
+            },
+            diskFillPercent: {
+                kind: "integer",
+                range: () => DISK_FILL_PERCENT_RANGE,
+                unit: () => " %",
+                default: () => DEFAULTS.diskFillPercent,
+                summary: `How full the file system of Iguana's working directory (its data disk, or the shared queue) may be before \`iguana-wkN-disk-fill\` fires, ${range(DISK_FILL_PERCENT_RANGE)} % (default ${DEFAULTS.diskFillPercent}).`,
             },
             webhookUrl: {
                 kind: "string",

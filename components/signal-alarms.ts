@@ -3,7 +3,11 @@
  * publish-event.py), one list for both clouds: each cloud's alerts module turns an entry into a
  * CloudWatch alarm or an Azure metric alert on that worker's metric.
  */
-import { ALARM_MINUTES, DISK_FILL_ALARM_PERCENT, LEASE_STORE_SILENT_SECONDS, SIGNAL_METRICS, UNHEALTHY_ALARM_MINUTES } from "./constants";
+import type { AlertsConfig } from "./config-types";
+import { LEASE_STORE_SILENT_SECONDS, SIGNAL_ALARM_WINDOWS, SIGNAL_METRICS } from "./constants";
+
+/** The lease store and the disk's fill: the shortest window both clouds take. */
+const SIGNAL_ALARM_MINUTES = SIGNAL_ALARM_WINDOWS[0];
 
 export interface SignalAlarm {
     /** The alarm's name is `${cluster}-${worker}-${suffix}`. */
@@ -18,36 +22,37 @@ export interface SignalAlarm {
     description: string;
 }
 
-export function signalAlarms(worker: string, leaseStore: string): SignalAlarm[] {
+export function signalAlarms(worker: string, leaseStore: string, alerts: Pick<AlertsConfig, "unhealthyMinutes" | "diskFillPercent">): SignalAlarm[] {
+    const { unhealthyMinutes, diskFillPercent } = alerts;
     return [
         {
             suffix: "iguana-unhealthy",
             metric: SIGNAL_METRICS.iguanaHealthy,
             when: "below",
             threshold: 1,
-            minutes: UNHEALTHY_ALARM_MINUTES,
+            minutes: unhealthyMinutes,
             // A worker that reports nothing (its publisher, its guard or the machine gone) is no standby either.
             silenceFails: true,
-            description: `Worker ${worker}: its Iguana has been unhealthy (or its lease guard silent) for ${UNHEALTHY_ALARM_MINUTES} minutes: if it is the standby the cluster has none; if it was active, its peer has taken over. Check Iguana's service and the lease guard's journal on it (docs/operations.md#alerts).`,
+            description: `Worker ${worker}: its Iguana has been unhealthy (or its lease guard silent) for ${unhealthyMinutes} minutes: if it is the standby the cluster has none; if it was active, its peer has taken over. Check Iguana's service and the lease guard's journal on it (docs/operations.md#alerts).`,
         },
         {
             suffix: "lease-store",
             metric: SIGNAL_METRICS.leaseStoreReachable,
             when: "below",
             threshold: 1,
-            minutes: ALARM_MINUTES,
+            minutes: SIGNAL_ALARM_MINUTES,
             // Silence is the iguana-unhealthy alarm's to report.
             silenceFails: false,
-            description: `Worker ${worker}: its lease guard has had no answer from the lease store (${leaseStore}) for ${LEASE_STORE_SILENT_SECONDS} s and more, ${ALARM_MINUTES} minutes running: it cannot become or stay active (docs/lease.md).`,
+            description: `Worker ${worker}: its lease guard has had no answer from the lease store (${leaseStore}) for ${LEASE_STORE_SILENT_SECONDS} s and more, ${SIGNAL_ALARM_MINUTES} minutes running: it cannot become or stay active (docs/lease.md).`,
         },
         {
             suffix: "disk-fill",
             metric: SIGNAL_METRICS.dataDiskUsedPercent,
             when: "above",
-            threshold: DISK_FILL_ALARM_PERCENT,
-            minutes: ALARM_MINUTES,
+            threshold: diskFillPercent,
+            minutes: SIGNAL_ALARM_MINUTES,
             silenceFails: false,
-            description: `Worker ${worker}: the file system of Iguana's working directory (its queue) is over ${DISK_FILL_ALARM_PERCENT} % full. Grow the data disk (workers.dataDiskGb) or clear old logs before Iguana cannot write its queue.`,
+            description: `Worker ${worker}: the file system of Iguana's working directory (its queue) is over ${diskFillPercent} % full. Grow the data disk (workers.dataDiskGb) or clear old logs before Iguana cannot write its queue.`,
         },
     ];
 }

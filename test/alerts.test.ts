@@ -7,7 +7,8 @@
  * and its signals.
  */
 import * as assert from "assert";
-import { EVENTS_NAMESPACE, SIGNAL_METRICS } from "../components/constants";
+import { EVENTS_NAMESPACE, SIGNAL_ALARM_WINDOWS, SIGNAL_METRICS } from "../components/constants";
+import { AZURE_METRIC_ALERT_WINDOWS } from "../components/azure/alerts";
 import { signalAlarms } from "../components/signal-alarms";
 import { ConfigValidationError, RawClusterConfig, validateClusterConfig } from "../components/config";
 import { toStackConfigMap } from "../automation/config";
@@ -48,7 +49,10 @@ describe("alerts", function () {
 
         const alarms = run.ofType(T.alarm);
         // The takeover event and the signals' alarms: their own tests (events.test.ts, below).
-        const ownTests = new Set(["iguana-took-over", ...["wk1", "wk2"].flatMap((w) => signalAlarms(w, "").map((a) => `iguana-${w}-${a.suffix}`))]);
+        const ownTests = new Set([
+            "iguana-took-over",
+            ...["wk1", "wk2"].flatMap((w) => signalAlarms(w, "", { unhealthyMinutes: 5, diskFillPercent: 80 }).map((a) => `iguana-${w}-${a.suffix}`)),
+        ]);
         for (const alarm of alarms.filter((a) => !ownTests.has(a.name))) {
             assert.deepStrictEqual(
                 [alarm.inputs.alarmActions, alarm.inputs.okActions],
@@ -124,8 +128,8 @@ describe("alerts", function () {
         );
     });
 
-    it("AWS: each worker's own signals alarm: Iguana unhealthy or the worker silent for 5 minutes, the lease store unreachable, the disk over 80 %", async () => {
-        const run = await runConfig(awsConfig({ alerts: { emails: EMAILS } }));
+    it("AWS: each worker's own signals alarm: Iguana unhealthy or the worker silent for alerts.unhealthyMinutes, the lease store unreachable, the disk over alerts.diskFillPercent", async () => {
+        const run = await runConfig(awsConfig({ alerts: { emails: EMAILS, unhealthyMinutes: 15, diskFillPercent: 70 } }));
         const [topic] = run.ofType(T.topic);
         for (const worker of ["wk1", "wk2"]) {
             const got = ["iguana-unhealthy", "lease-store", "disk-fill"].map((suffix) => {
@@ -146,14 +150,14 @@ describe("alerts", function () {
             });
             const dims = { Cluster: "iguana", Worker: worker };
             assert.deepStrictEqual(got, [
-                [EVENTS_NAMESPACE, SIGNAL_METRICS.iguanaHealthy, dims, "Maximum", "LessThanThreshold", 1, 60, 5, 5, "breaching"],
-                [EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, dims, "Maximum", "LessThanThreshold", 1, 60, 2, 2, "notBreaching"],
-                [EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, dims, "Maximum", "GreaterThanThreshold", 80, 60, 2, 2, "notBreaching"],
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.iguanaHealthy, dims, "Maximum", "LessThanThreshold", 1, 60, 15, 15, "breaching"],
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, dims, "Maximum", "LessThanThreshold", 1, 60, 5, 5, "notBreaching"],
+                [EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, dims, "Maximum", "GreaterThanThreshold", 70, 60, 5, 5, "notBreaching"],
             ]);
         }
     });
 
-    it("Azure: each VM's own signals alert on its custom metrics, over the alarm's own window", async () => {
+    it("Azure: each VM's own signals alert on its custom metrics, over the alarm's own window (the defaults: 5 minutes, 80 %)", async () => {
         const run = await runConfig(azureConfig({}));
         for (const vm of run.ofType(T.vm)) {
             const worker = vm.name.replace(/^iguana-/, "");
@@ -164,8 +168,8 @@ describe("alerts", function () {
             });
             assert.deepStrictEqual(got, [
                 [[vm.id], "PT5M", EVENTS_NAMESPACE, SIGNAL_METRICS.iguanaHealthy, "Maximum", "LessThan", 1, true],
-                [[vm.id], "PT2M", EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, "Maximum", "LessThan", 1, true],
-                [[vm.id], "PT2M", EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, "Maximum", "GreaterThan", 80, true],
+                [[vm.id], "PT5M", EVENTS_NAMESPACE, SIGNAL_METRICS.leaseStoreReachable, "Maximum", "LessThan", 1, true],
+                [[vm.id], "PT5M", EVENTS_NAMESPACE, SIGNAL_METRICS.dataDiskUsedPercent, "Maximum", "GreaterThan", 80, true],
             ]);
         }
     });
@@ -230,6 +234,41 @@ describe("alerts", function () {
             2 * channels.length + 1 + 2 + 2 + 2 * 3,
             "two per channel, the data path, one per VM, each VM's takeover (events.test.ts) and three on each VM's signals",
         );
+    });
+
+    it("Azure: every metric alert's window is one Azure takes, and no shorter than its evaluation frequency, at every allowed alerts.unhealthyMinutes", async () => {
+        const runs = [await runStack("azure-dev"), await runStack("azure-prod")];
+        // One at a time: the mocks are the process's.
+        for (const m of SIGNAL_ALARM_WINDOWS) runs.push(await runConfig(azureConfig({ alerts: { unhealthyMinutes: m } })));
+        const minutes = (iso: string) => ({ PT1M: 1, PT5M: 5, PT15M: 15, PT30M: 30, PT1H: 60, PT6H: 360, PT12H: 720, P1D: 1440 })[iso] ?? NaN;
+        for (const run of runs) {
+            for (const alert of run.ofType(T.metricAlert)) {
+                const { windowSize, evaluationFrequency } = alert.inputs;
+                assert.ok(AZURE_METRIC_ALERT_WINDOWS.includes(windowSize), `${alert.name}: windowSize ${windowSize}`);
+                assert.ok(minutes(windowSize) >= minutes(evaluationFrequency), `${alert.name}: ${windowSize} shorter than ${evaluationFrequency}`);
+            }
+        }
+        const hour = await runConfig(azureConfig({ alerts: { unhealthyMinutes: 60 } }));
+        assert.strictEqual(hour.one(T.metricAlert, "iguana-wk1-iguana-unhealthy").inputs.windowSize, "PT1H");
+    });
+
+    it("alerts.unhealthyMinutes and alerts.diskFillPercent are refused outside what both clouds take", () => {
+        const problem = (alerts: Record<string, unknown>, key: string) => {
+            try {
+                validateClusterConfig(
+                    { cloud: "azure", region: "westeurope", channels: [{ name: "adt-in", protocol: "llp", port: 2575 }], network: { allowedCidrs: ["10.20.0.0/16"] }, alerts },
+                    "t",
+                );
+                return undefined;
+            } catch (e) {
+                if (!(e instanceof ConfigValidationError)) throw e;
+                return e.problems.find((p) => p.key === `iguana-ha:alerts.${key}`)?.message;
+            }
+        };
+        assert.match(problem({ unhealthyMinutes: 10 }, "unhealthyMinutes") ?? "", /not a window.*5, 15, 30, 60/);
+        assert.match(problem({ unhealthyMinutes: 2 }, "unhealthyMinutes") ?? "", /5-60/);
+        assert.match(problem({ diskFillPercent: 99 }, "diskFillPercent") ?? "", /50-95/);
+        assert.strictEqual(problem({ unhealthyMinutes: 30, diskFillPercent: 90 }, "unhealthyMinutes"), undefined);
     });
 
     describe("alerts.webhookUrl", () => {

@@ -130,7 +130,7 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
         opts,
     );
     const reportedAlarms = workers.flatMap(({ plan }) =>
-        signalAlarms(plan.name, "DynamoDB, through the VPC endpoint").map(
+        signalAlarms(plan.name, "DynamoDB, through the VPC endpoint", cfg.alerts).map(
             (a) =>
                 new cloudwatch.MetricAlarm(
                     `${name}-${plan.name}-${a.suffix}`,

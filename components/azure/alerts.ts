@@ -11,6 +11,7 @@ import * as monitor from "@pulumi/azure-native/monitor";
 import type { monitor as monitorInputs } from "@pulumi/azure-native/types/input";
 import { EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
 import { signalAlarms } from "../signal-alarms";
+import type { AlertsConfig } from "../config-types";
 import * as network from "@pulumi/azure-native/network";
 import { AzureGroupContext } from "./context";
 
@@ -35,6 +36,16 @@ export const AZURE_ONE_BACKEND_UP_MAX = 75;
 export const AZURE_BOTH_BACKENDS_UP = 90;
 /** Data Path Availability (0-100) averaged over the window, under which the load balancer itself is failing. */
 export const AZURE_DATA_PATH_MIN = 90;
+
+/** The windows an Azure metric alert takes (its windowSize): PT1M, PT5M, PT15M, PT30M, PT1H, PT6H, PT12H, P1D. */
+export const AZURE_METRIC_ALERT_WINDOWS = ["PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D"];
+
+/** A window of `minutes` (one of SIGNAL_ALARM_WINDOWS) as an Azure metric alert names it. */
+export function azureWindow(minutes: number): string {
+    const window = minutes % 60 === 0 ? `PT${minutes / 60}H` : `PT${minutes}M`;
+    if (!AZURE_METRIC_ALERT_WINDOWS.includes(window)) throw new Error(`${minutes} minutes is not a window an Azure metric alert takes (${AZURE_METRIC_ALERT_WINDOWS.join(", ")})`);
+    return window;
+}
 
 /** One static threshold on one metric of one resource. */
 type Criterion = Omit<monitorInputs.MetricCriteriaArgs, "criterionType">;
@@ -156,11 +167,11 @@ export function createAlerts(
               }),
           ]
         : [];
-    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...dataPathAlerts, ...perWorkerAlerts(name, vms, alert)] };
+    return { actionGroup, alerts: [...channelAlerts, ...redundancyAlerts, ...dataPathAlerts, ...perWorkerAlerts(name, vms, alert, cfg.alerts)] };
 }
 
 /** Per VM: unavailable, took over, and the alerts on what it reports itself. */
-function perWorkerAlerts(name: string, vms: { name: string; role: string; vm: compute.VirtualMachine }[], alert: AlertMaker): monitor.MetricAlert[] {
+function perWorkerAlerts(name: string, vms: { name: string; role: string; vm: compute.VirtualMachine }[], alert: AlertMaker, thresholds: AlertsConfig): monitor.MetricAlert[] {
     const workerAlerts = vms.map(({ name: worker, role, vm }) =>
         alert(`${name}-${worker}-unavailable`, {
             description: `Worker ${worker} (${role}) is unavailable: if it is the standby the cluster has none; if it is active, its peer takes over.`,
@@ -198,12 +209,12 @@ function perWorkerAlerts(name: string, vms: { name: string; role: string; vm: co
     // What the workers report themselves (events.ts). Azure evaluates no data as no alert: a VM
     // that stops reporting is the unavailable alert's to find.
     const signalAlerts = vms.flatMap(({ name: worker, vm }) =>
-        signalAlarms(worker, "the lease blob, through the storage private endpoint").map((a) =>
+        signalAlarms(worker, "the lease blob, through the storage private endpoint", thresholds).map((a) =>
             alert(`${name}-${worker}-${a.suffix}`, {
                 description: a.description,
                 scope: vm.id,
                 severity: a.when === "above" ? 2 : 1,
-                windowSize: `PT${a.minutes}M`,
+                windowSize: azureWindow(a.minutes),
                 criterion: {
                     name: a.suffix,
                     metricNamespace: EVENTS_NAMESPACE,
