@@ -57,8 +57,8 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
     if (cfg.backup.enabled && cfg.cloud === "azure" && cfg.storage.queueRecovery === "shared") {
         warn(
             "backup.enabled",
-            "backs up data disks, and storage.queueRecovery: shared has none: the Azure Files share holding the queue is not backed up by this cluster (a Recovery Services vault is not built yet); " +
-                "protect it yourself (az backup protection enable-for-azurefileshare) or use storage.queueRecovery: none",
+            "backs up data disks, and storage.queueRecovery: shared has none: the Azure Files share holding the queue is not backed up (Azure Backup does not protect NFS shares); " +
+                "take share snapshots on a schedule of your own (az storage share-rm snapshot) or use storage.queueRecovery: none (docs/operations.md#backups)",
         );
     }
     cfg.network.egress.destinations.forEach(({ cidr }, i) => {

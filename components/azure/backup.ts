@@ -7,8 +7,8 @@
  * lease and flow-log accounts that role could otherwise rewrite. The vault, the snapshots' group
  * and the recovery points are kept by `pulumi destroy`, as the queue is.
  *
- * Azure Files (`storage.queueRecovery: shared`) is backed up by a Recovery Services vault, a
- * different service: not built yet, and the plan says so.
+ * The Azure Files share (`storage.queueRecovery: shared`) is NFS 4.1, which Azure Backup does not
+ * protect (neither its snapshot nor its vaulted tier): the plan says so.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
