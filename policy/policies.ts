@@ -17,6 +17,8 @@ export interface GuardrailConfig {
     deletionProtection?: boolean;
     /** `audit.flowLogs`: every cluster's network is flow-logged (default true). */
     flowLogs?: boolean;
+    /** `audit.workerLogs`: every worker's logs are shipped to the cloud (default true). */
+    workerLogs?: boolean;
     /** `network.egress.restricted`: the workers' outbound traffic is restricted. */
     egressRestricted?: boolean;
     /** `backup.enabled`: every queue disk (and AWS's shared file system) is backed up (default true). */
@@ -33,6 +35,7 @@ const configSchema = {
         deletionProtection: { type: "boolean" as const, default: false },
         flowLogs: { type: "boolean" as const, default: true },
         backups: { type: "boolean" as const, default: true },
+        workerLogs: { type: "boolean" as const, default: true },
         egressRestricted: { type: "boolean" as const, default: false },
         customerManagedKey: { type: "boolean" as const, default: false },
     },
@@ -451,6 +454,59 @@ export const flowLogsOn: StackValidationPolicy = {
     },
 };
 
+const AWS_SSM_DOCUMENT = "aws:ssm/document:Document";
+const AWS_SSM_ASSOCIATION = "aws:ssm/association:Association";
+const AZURE_VM_EXTENSION = "azure-native:compute:VirtualMachineExtension";
+const AZURE_DCR_ASSOCIATION = "azure-native:monitor:DataCollectionRuleAssociation";
+
+export const workerLogsOn: StackValidationPolicy = {
+    name: "worker-logs-on",
+    description:
+        "A stack with workers ships their logs to the cloud (HIPAA 164.312(b)): on AWS a Systems Manager association whose document configures the CloudWatch agent targets every EC2 worker; on Azure every VM runs the Azure Monitor Agent and is associated with a data collection rule.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema,
+    validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+        if (config(args).workerLogs === false) return;
+        const of = (type: string) => args.resources.filter((r) => r.type === type);
+        // A stack policy sees outputs, not ids: an instance by its ARN's last part, a VM by its name.
+        const agentDocuments = new Set(
+            of(AWS_SSM_DOCUMENT)
+                .filter((d) => String(d.props.content ?? "").includes("AmazonCloudWatch-ManageAgent"))
+                .map((d) => d.props.name),
+        );
+        const targeted = new Set(
+            of(AWS_SSM_ASSOCIATION)
+                .filter((a) => agentDocuments.has(a.props.name))
+                .flatMap((a) => (a.props.targets ?? []).filter((t: { key: string }) => t.key === "InstanceIds").flatMap((t: { values: string[] }) => t.values ?? [])),
+        );
+        for (const instance of of(AWS_INSTANCE)) {
+            const id = String(instance.props.arn ?? "")
+                .split("/")
+                .pop();
+            if (!id || !targeted.has(id)) report(`instance ${instance.name} has no CloudWatch agent association: ship its logs (audit.workerLogs).`, instance.urn);
+        }
+        const withAgent = new Set(
+            of(AZURE_VM_EXTENSION)
+                .filter((e) => e.props.type === "AzureMonitorLinuxAgent")
+                .map((e) => String(e.props.vmName ?? "").toLowerCase()),
+        );
+        const associated = new Set(
+            of(AZURE_DCR_ASSOCIATION).map((a) =>
+                String(a.props.resourceUri ?? "")
+                    .split("/")
+                    .pop()
+                    ?.toLowerCase(),
+            ),
+        );
+        for (const vm of of(AZURE_VM)) {
+            const name = String(vm.props.name ?? "").toLowerCase();
+            if (!withAgent.has(name)) report(`VM ${vm.name} runs no Azure Monitor Agent: ship its logs (audit.workerLogs).`, vm.urn);
+            if (!associated.has(name)) report(`VM ${vm.name} is in no data collection rule: ship its logs (audit.workerLogs).`, vm.urn);
+        }
+    },
+};
+
 const AWS_SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
 interface NsgRule {
     direction: string;
@@ -685,6 +741,7 @@ export const guardrails: Policies = [
     dedicatedWhenAsked,
     vipDeletionProtectionWhenAsked,
     flowLogsOn,
+    workerLogsOn,
     backupsOn,
     egressRestrictedWhenAsked,
     tlsOnPublicClusters,

@@ -12,7 +12,9 @@ import * as path from "path";
 import { LEASE_GUARD_LOG_PREFIX, LOG_EVENTS, SCRIPTS_LOG_TAG, insightsQuery, kqlQuery, syslogLinePattern } from "../components/log-events";
 import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { heartbeatQuery } from "../components/azure/logs";
-import { awsConfig, azureConfig, runConfig } from "./helpers";
+import { workerLogsOn } from "../policy/policies";
+import { awsConfig, azureConfig, runConfig, runStack } from "./helpers";
+import { packViolations } from "./policy-harness";
 
 const T = {
     logGroup: "aws:cloudwatch/logGroup:LogGroup",
@@ -181,6 +183,37 @@ describe("audit.workerLogs: the workers' logs in the cloud", function () {
         assert.ok(!aws.ofType(T.rolePolicy).some((p) => p.name === "iguana-worker-logs"));
         const azure = await runConfig(azureConfig({ audit: { workerLogs: false } }));
         for (const type of AZURE_TYPES) assert.deepStrictEqual(azure.ofType(type), [], type);
+    });
+});
+
+describe("policy worker-logs-on", function () {
+    this.timeout(60000);
+    const found = async (resources: Parameters<typeof packViolations>[0], config = {}) =>
+        (await packViolations(resources, config)).filter((v) => v.startsWith(`${workerLogsOn.name}:`));
+
+    it("AWS: an instance outside the agent's association fails; one whose association runs another document fails; audit.workerLogs: false passes", async () => {
+        const run = await runStack("aws-dev");
+        assert.deepStrictEqual(await found(run.mocks.resources), []);
+        const [wk1] = run.ofType(T.instance);
+        const wk1Id = wk1.state.arn.split("/").pop();
+        const oneTarget = run.mocks.resources.map((r) =>
+            r.type === T.association ? { ...r, state: { ...r.state, targets: [{ key: "InstanceIds", values: r.state.targets[0].values.filter((v: string) => v !== wk1Id) }] } } : r,
+        );
+        assert.deepStrictEqual(await found(oneTarget), [`${workerLogsOn.name}: instance ${wk1.name} has no CloudWatch agent association: ship its logs (audit.workerLogs).`]);
+        const otherDocument = run.mocks.resources.map((r) => (r.type === T.document ? { ...r, state: { ...r.state, content: "{}" } } : r));
+        assert.strictEqual((await found(otherDocument)).length, 2, "both instances");
+        const off = await runConfig(awsConfig({ audit: { workerLogs: false } }));
+        assert.strictEqual((await found(off.mocks.resources)).length, 2);
+        assert.deepStrictEqual(await found(off.mocks.resources, { workerLogs: false }), []);
+    });
+
+    it("Azure: a VM without the agent, or outside the rule, fails", async () => {
+        const run = await runStack("azure-dev");
+        assert.deepStrictEqual(await found(run.mocks.resources), []);
+        const noAgent = run.mocks.resources.filter((r) => !(r.type === T.extension && r.name === "iguana-wk2-monitor-agent"));
+        assert.deepStrictEqual(await found(noAgent), [`${workerLogsOn.name}: VM iguana-wk2 runs no Azure Monitor Agent: ship its logs (audit.workerLogs).`]);
+        const noRule = run.mocks.resources.filter((r) => r.type !== T.ruleAssociation);
+        assert.strictEqual((await found(noRule)).length, 2);
     });
 });
 
