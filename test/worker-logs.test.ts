@@ -173,6 +173,8 @@ describe("audit.workerLogs: the workers' logs in the cloud", function () {
             assert.deepStrictEqual([criterion.query, criterion.timeAggregation, criterion.operator, criterion.threshold], [heartbeatQuery(vm.id!), "Count", "LessThan", 1]);
             assert.deepStrictEqual(alert.inputs.actions.actionGroups, [actionGroup.id]);
             assert.strictEqual(alert.inputs.autoMitigate, true, "told of the recovery too");
+            assert.match(alert.inputs.description, /no heartbeat in the last 5 minutes/);
+            assert.deepStrictEqual([alert.inputs.windowSize, alert.inputs.evaluationFrequency], ["PT5M", "PT5M"]);
         }
     });
 

@@ -19,7 +19,8 @@ import { AzureGroupContext } from "./context";
  * The window an alert condition must hold: a failover (the new holder answers within seconds) does
  * not page anyone; a channel with no healthy backend for five minutes does.
  */
-export const ALERT_WINDOW = "PT5M";
+export const ALERT_WINDOW_MINUTES = 5;
+export const ALERT_WINDOW = `PT${ALERT_WINDOW_MINUTES}M`;
 /** An action group's short name (what SMS and email subjects show) is at most 12 characters. */
 const SHORT_NAME_MAX = 12;
 

@@ -13,7 +13,7 @@ import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import { LOG_ANALYTICS_RETENTION } from "../constants";
 import { LOG_EVENTS, kqlQuery } from "../log-events";
-import { ALERT_WINDOW } from "./alerts";
+import { ALERT_WINDOW, ALERT_WINDOW_MINUTES } from "./alerts";
 import { AzureGroupContext } from "./context";
 import type { AzureWorker } from "./workers";
 
@@ -107,7 +107,7 @@ export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[],
                 location,
                 kind: "LogAlert",
                 displayName: `${name}-${plan.name}-silent`,
-                description: `Worker ${plan.name}: its Azure Monitor Agent has sent no heartbeat in the last ${ALERT_WINDOW}: the VM is stopped, hung or cut off, and the cluster may run without a standby. Check the VM and its boot diagnostics (docs/operations.md#alerts).`,
+                description: `Worker ${plan.name}: its Azure Monitor Agent has sent no heartbeat in the last ${ALERT_WINDOW_MINUTES} minutes: the VM is stopped, hung or cut off, and the cluster may run without a standby. Check the VM and its boot diagnostics (docs/operations.md#alerts).`,
                 severity: 2,
                 enabled: true,
                 scopes: [workspace.id],
