@@ -8,6 +8,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { HaIguanaClusterArgs } from "../components/args";
 import { CONFIG_KEYS, ClusterConfig, ConfigProblem, ConfigValidationError, REGION_KEY, RawClusterConfig, validateClusterConfig } from "../components/config";
 import { CLOUDS, Cloud, PROJECT } from "../components/constants";
+import { secretLeaves } from "../components/contract";
 import { toPulumiConfig } from "../offline/stack-config";
 
 /** `T` with every `pulumi.Input` leaf resolved to its value, deeply. */
@@ -89,13 +90,11 @@ export function secretConfigProblems(secretConfig: SecretConfig, cloud: unknown)
     return problems;
 }
 
-/** The secret leaves of a configuration given in code (the TLS private key, the alerts' webhook URL), with their top-level key. */
-function secretLeaves(input: ClusterConfigInput): [string, unknown][] {
-    const leaves: [string, unknown][] = [
-        ["tls", input.tls?.privateKey],
-        ["alerts", input.alerts?.webhookUrl],
-    ];
-    return leaves.filter(([, value]) => value !== undefined);
+/** The secret leaves a configuration given in code sets (the contract's `secret`), with their top-level key. */
+function givenSecretLeaves(input: ClusterConfigInput): [string, unknown][] {
+    return secretLeaves()
+        .map(({ key, leaf }): [string, unknown] => [key, (input[key as keyof ClusterConfigInput] as Record<string, unknown> | undefined)?.[leaf]])
+        .filter(([, value]) => value !== undefined);
 }
 
 /** The flat stack config for a configuration given in code: what a stack file would hold. */
@@ -104,7 +103,7 @@ export function toStackConfigMap(input: ClusterConfigInput, secretConfig: Secret
     for (const key of CONFIG_KEYS) values[key] = input[key];
     const configMap: ConfigMap = {};
     // A secret leaf makes its whole key secret, as `pulumi config set --path --secret` does.
-    const secretKeys = secretLeaves(input).map(([key]) => `${PROJECT}:${key}`);
+    const secretKeys = givenSecretLeaves(input).map(([key]) => `${PROJECT}:${key}`);
     for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, values))) configMap[key] = { value, secret: secretKeys.includes(key) };
     for (const [key, value] of Object.entries(toPulumiConfig(PROJECT, secretConfig))) configMap[key] = { value, secret: true };
     return configMap;
@@ -133,6 +132,6 @@ export function prepareConfig(stackName: string, input: ClusterConfigInput, secr
     return {
         cluster,
         configMap: toStackConfigMap(input, secrets),
-        secretValues: [...Object.values(secrets), ...secretLeaves(input).flatMap(([, value]) => (typeof value === "string" ? [value] : []))],
+        secretValues: [...Object.values(secrets), ...givenSecretLeaves(input).flatMap(([, value]) => (typeof value === "string" ? [value] : []))],
     };
 }

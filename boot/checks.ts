@@ -312,8 +312,7 @@ async function workerLogs(cluster: BootedCluster, worker: string, found: string[
         missing.length ? `missing or empty: ${missing.join(", ")}` : SHIPPED_LOG_FILES.map((f) => f.path).join(", "),
     );
     let seen = loggedEvents(machine);
-    const right = () =>
-        ["syslog", "journal"].every((form) => found.every((n) => seen[form as "syslog" | "journal"].has(n)) && absent.every((n) => !seen[form as "syslog" | "journal"].has(n)));
+    const right = () => Object.values(seen).every((names) => found.every((n) => names.has(n)) && absent.every((n) => !names.has(n)));
     // rsyslog writes a moment after the journal.
     await waitFor(() => right() || ((seen = loggedEvents(machine)), right()), 10000, 500);
     check(

@@ -43,7 +43,7 @@ import { tagProblems, tagValueProblem } from "./tags";
 import { awsScaleProblems, internalVipOffset, shardChannels } from "./aws/scale";
 import { azureScaleProblems } from "./azure/scale";
 import { dedicatedHostSeriesText, dedicatedHostSku, parseAzureVmSize, supportsPremiumStorage } from "./azure/sizes";
-import { CONTRACT, ConfigKey, LeafContext, LeafSpec, keysOf, specAt } from "./contract";
+import { CONTRACT, ConfigKey, LeafContext, LeafSpec, keysOf, secretLeaves, specAt } from "./contract";
 import type { ChannelMode, Edition, NatGateways, QueueRecovery } from "./constants";
 
 export type * from "./config-types";
@@ -1170,12 +1170,7 @@ function readTls(r: Reader, value: unknown, network: NetworkConfig, stackKeys: S
                 ": give the certificate and its key together, or neither (a self-signed certificate)",
         );
     }
-    if (privateKey !== undefined && stackKeys?.some((k) => k.key === `${PROJECT}:tls` && k.value !== undefined)) {
-        r.report(
-            "tls.privateKey",
-            `is stored in clear in the stack file: set it again with \`pulumi config set --path --secret 'tls.privateKey' < key.pem\` (and rotate the key, which is now in the file's history)`,
-        );
-    }
+    if (privateKey !== undefined) refuseSecretInClear(r, "tls.privateKey", stackKeys);
     const readable = (v: pulumi.Input<string> | undefined): v is string => typeof v === "string" && v !== UNREADABLE_SECRET;
     const chain = readable(certificate) ? readCertificates(r, "tls.certificate", certificate) : undefined;
     if (chain) {
@@ -1253,13 +1248,19 @@ function readWebhookUrl(r: Reader, value: unknown, stackKeys: StackKey[] | undef
         );
         return undefined;
     }
-    if (stackKeys?.some((k) => k.key === `${PROJECT}:alerts` && k.value !== undefined)) {
-        r.report(
-            "alerts.webhookUrl",
-            "is stored in clear in the stack file: set it again with `pulumi config set --path --secret 'alerts.webhookUrl' 'https://...'` (and have the webhook's credential renewed: it is in the file's history)",
-        );
-    }
+    refuseSecretInClear(r, "alerts.webhookUrl", stackKeys);
     return (text ?? value) as pulumi.Input<string>;
+}
+
+/** A secret leaf (the contract's `secret`) whose key the stack file holds in clear is refused, with the command that keeps it secret. */
+function refuseSecretInClear(r: Reader, path: string, stackKeys: StackKey[] | undefined): void {
+    const found = secretLeaves().find(({ key, leaf }) => `${key}.${leaf}` === path);
+    if (!found) throw new Error(`contract: ${path} is not a secret leaf`);
+    if (!stackKeys?.some((k) => k.key === `${PROJECT}:${found.key}` && k.value !== undefined)) return;
+    r.report(
+        path,
+        `is stored in clear in the stack file: set it again with \`pulumi config set --path --secret '${path}' ${found.secret.setWith}\` (and ${found.secret.afterwards})`,
+    );
 }
 
 function isHttpsUrl(text: string): boolean {

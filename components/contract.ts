@@ -58,6 +58,13 @@ interface KeySpec {
 }
 export interface StringSpec extends KeySpec {
     kind: "string";
+    /** A secret leaf: set with `--secret`, and refused when its key is stored in clear. */
+    secret?: {
+        /** What follows the key in `pulumi config set --path --secret '<key>' ...`. */
+        setWith: string;
+        /** What else to do once it was in clear. */
+        afterwards: string;
+    };
 }
 export interface BooleanSpec extends KeySpec {
     kind: "boolean";
@@ -474,6 +481,7 @@ export const CONTRACT = {
             webhookUrl: {
                 kind: "string",
                 input: true,
+                secret: { setWith: "'https://...'", afterwards: "have the webhook's credential renewed: it is in the file's history" },
                 summary:
                     "An https URL told of every alarm and of its recovery, as JSON: an SNS HTTPS subscription (AWS: the endpoint must confirm it, as PagerDuty's and Opsgenie's Amazon SNS integrations do) and a webhook receiver with the common alert schema (Azure). A secret (its path holds the credential): set it with `--secret` (a stack that stores it in clear is refused). Default none.",
             },
@@ -535,6 +543,7 @@ export const CONTRACT = {
             privateKey: {
                 kind: "string",
                 input: true,
+                secret: { setWith: "< key.pem", afterwards: "rotate the key, which is now in the file's history" },
                 summary: "PEM: the certificate's private key. A secret: set it with `--secret` (a stack that stores it in clear is refused).",
             },
             clientCa: {
@@ -567,6 +576,15 @@ export function specAt(path: string): Spec {
         fields = inner.kind === "object" ? inner.fields : {};
     }
     return spec!;
+}
+
+/** The secret leaves of the top-level objects (`tls.privateKey`, `alerts.webhookUrl`): a secret leaf makes its whole key secret. */
+export function secretLeaves(): { key: ConfigKey; leaf: string; secret: NonNullable<StringSpec["secret"]> }[] {
+    return (Object.entries(CONTRACT) as [ConfigKey, Spec][]).flatMap(([key, spec]) =>
+        spec.kind === "object"
+            ? Object.entries(spec.fields).flatMap(([leaf, field]) => (field.kind === "string" && field.secret ? [{ key, leaf, secret: field.secret }] : []))
+            : [],
+    );
 }
 
 /** The keys an object (or a list's items) takes, in the table's order. */

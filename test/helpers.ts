@@ -5,6 +5,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { WORKER_PATHS, leaseConfigPath, peerFenceConfigPath } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
+import { secretLeaves } from "../components/contract";
 import { program } from "../components/program";
 import { evaluate } from "../offline/evaluate";
 import { runPlanCommand } from "../tools/plan";
@@ -133,11 +134,10 @@ export function assertNoPeerFence(guards: Record<string, GuardFiles>): void {
 
 /** Runs the program with config given as an object of project keys (plus `aws:region` etc.). */
 export async function runConfig(values: Record<string, unknown>, stack = "test"): Promise<StackRun> {
-    // A TLS private key or a webhook URL is set with --secret, which makes its whole key secret.
-    const secretKeys = [
-        ...((values.tls as { privateKey?: unknown } | undefined)?.privateKey !== undefined ? [`${PROJECT}:tls`] : []),
-        ...((values.alerts as { webhookUrl?: unknown } | undefined)?.webhookUrl !== undefined ? [`${PROJECT}:alerts`] : []),
-    ];
+    // A secret leaf (a TLS private key, a webhook URL) is set with --secret, which makes its whole key secret.
+    const secretKeys = secretLeaves()
+        .filter(({ key, leaf }) => (values[key] as Record<string, unknown> | undefined)?.[leaf] !== undefined)
+        .map(({ key }) => `${PROJECT}:${key}`);
     return wrapRun(await evaluate({ stack, config: toPulumiConfig(PROJECT, values), secretKeys, run: () => program() }));
 }
 
