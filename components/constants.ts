@@ -127,6 +127,18 @@ export const BACKUP_EVERY_HOURS = [4, 6, 8, 12, 24] as const;
 export const BACKUP_RETENTION_DAYS: Range = { min: 1, max: 365 };
 
 /**
+ * Azure Files keeps at most 200 snapshots of a share (its scalability targets; one more is refused
+ * with ShareSnapshotCountExceeded). The shared queue's scheduled snapshots stay two below it: one
+ * for the snapshot being taken, one for a timer that fires late.
+ */
+export const AZURE_SHARE_SNAPSHOT_LIMIT = 200;
+
+/** How many days of share snapshots every `everyHours` fit under AZURE_SHARE_SNAPSHOT_LIMIT, at most `retentionDays`. */
+export function shareSnapshotKeepDays(everyHours: number, retentionDays: number): number {
+    return Math.min(retentionDays, Math.floor(((AZURE_SHARE_SNAPSHOT_LIMIT - 2) * everyHours) / 24));
+}
+
+/**
  * `network.egress.restricted`: what a worker may still reach, besides `network.egress.destinations`.
  * DNS, DHCP, the instance metadata service and (AWS) the Time Sync Service are never filtered by
  * security groups or NSGs, so they need no rule (AWS, "Security group rules"; Azure, "Azure

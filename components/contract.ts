@@ -491,7 +491,7 @@ export const CONTRACT = {
         kind: "object",
         typeName: "BackupArgs",
         summary: "Scheduled, encrypted backups of each worker's queue disk (HIPAA 164.308(a)(7)(ii)(A), data backup plan), kept by `pulumi destroy`.",
-        notes: "AWS: an AWS Backup vault encrypted with the cluster's KMS key, a plan, and a selection of the data volumes (and the EFS file system with `storage.queueRecovery: shared`) under a role that holds only AWS's backup and restore policies; Azure: a Backup vault whose identity may read the data disks and write snapshots to a resource group of its own, a disk policy, and a backup instance per data disk (the NFS share of `storage.queueRecovery: shared` is not: Azure Backup does not protect NFS shares). See [operations.md](operations.md#backups)",
+        notes: "AWS: an AWS Backup vault encrypted with the cluster's KMS key, a plan, and a selection of the data volumes (and the EFS file system with `storage.queueRecovery: shared`) under a role that holds only AWS's backup and restore policies; Azure: a Backup vault whose identity may read the data disks and write snapshots to a resource group of its own, a disk policy, and a backup instance per data disk; the NFS share of `storage.queueRecovery: shared`, which Azure Backup does not protect, is snapshotted by the active worker on the same schedule, kept as long as the share's 200 snapshots allow. See [operations.md](operations.md#backups)",
         fields: {
             enabled: {
                 kind: "boolean",

@@ -6,7 +6,7 @@
  */
 import { cidrContains, parseCidr } from "./cidr";
 import { ClusterConfig, REGION_KEY } from "./config";
-import { DOCUMENTATION_CIDRS, PROJECT } from "./constants";
+import { AZURE_SHARE_SNAPSHOT_LIMIT, DOCUMENTATION_CIDRS, PROJECT, shareSnapshotKeepDays } from "./constants";
 import { quotaUsage } from "./quotas";
 
 export interface DeploymentWarning {
@@ -54,11 +54,13 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
             }
         });
     }
-    if (cfg.backup.enabled && cfg.cloud === "azure" && cfg.storage.queueRecovery === "shared") {
+    const { everyHours, retentionDays } = cfg.backup;
+    const shareKeepDays = shareSnapshotKeepDays(everyHours, retentionDays);
+    if (cfg.backup.enabled && cfg.cloud === "azure" && cfg.storage.queueRecovery === "shared" && shareKeepDays < retentionDays) {
         warn(
-            "backup.enabled",
-            "backs up data disks, and storage.queueRecovery: shared has none: the Azure Files share holding the queue is not backed up (Azure Backup does not protect NFS shares); " +
-                "take share snapshots on a schedule of your own (az storage share-rm snapshot) or use storage.queueRecovery: none (docs/operations.md#backups)",
+            "backup.retentionDays",
+            `${retentionDays} days of share snapshots every ${everyHours} h would be ${Math.ceil((retentionDays * 24) / everyHours)}, and an Azure Files share keeps at most ${AZURE_SHARE_SNAPSHOT_LIMIT}: ` +
+                `the shared queue's snapshots are kept ${shareKeepDays} days; set backup.retentionDays to ${shareKeepDays} or less, or backup.everyHours higher (docs/operations.md#backups)`,
         );
     }
     cfg.network.egress.destinations.forEach(({ cidr }, i) => {

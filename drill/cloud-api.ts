@@ -11,6 +11,11 @@
  * DescribeInstances, ARM's VM powerOff (an asynchronous operation, with its status URLs) and
  * instanceView. A stop of a running machine calls `onStop` at once (the drill kills the machine
  * there); the machine reads back as stopping, then as stopped after `stopDelayMs`.
+ *
+ * And the share snapshots' Microsoft.Storage calls: FileShares List with $expand=snapshots (in
+ * pages, with nextLink), Create with $expand=snapshots (a new snapshot, refused past the share's
+ * limit with ShareSnapshotCountExceeded) and Delete with x-ms-snapshot. A Delete without that
+ * header would delete the share itself: the stand-in records it in `shareDeleted` and refuses it.
  */
 import * as crypto from "crypto";
 import * as http from "http";
@@ -69,6 +74,8 @@ export interface FakeCloudOptions {
         computeApiVersion?: string;
         /** The region named in ARM's operation URLs (default westeurope). */
         location?: string;
+        /** Microsoft.Storage's FileShares calls of the share snapshots (share-snapshot.py): the share's ARM id, its snapshots' times, the most it keeps. */
+        share?: { shareId: string; apiVersion: string; snapshots: string[]; limit: number; pageSize?: number };
     };
     /** Milliseconds a change takes before the cloud applies it (AWS: seconds; Azure: 1-2 minutes). */
     moveDelayMs?: number;
@@ -110,6 +117,8 @@ export class FakeCloudApi {
     /** ARM: powerOff operations by id, with the machine they stop. */
     private operations = new Map<string, { worker: string; started: Date }>();
     private readonly handler: http.RequestListener;
+    /** A Delete of the share itself (no x-ms-snapshot) was asked for. */
+    shareDeleted = false;
 
     /** The API as a request listener, for a server of the caller's (the boot test serves it over HTTPS). */
     get requestListener(): http.RequestListener {
@@ -363,6 +372,8 @@ export class FakeCloudApi {
         if (req.headers["authorization"] !== `Bearer ${azure.accessToken}`) return { reply: { status: 401 } };
         const compute = this.handleCompute(req, url, from);
         if (compute) return compute;
+        const shares = this.handleShares(req, url);
+        if (shares) return shares;
         if (url.searchParams.get("api-version") !== "2024-05-01") return { reply: { status: 400, body: "api-version" } };
         const id = url.pathname.toLowerCase();
         const nicOf = (worker: string | undefined) => this.options.workers.find((w) => w.name === worker);
@@ -454,6 +465,66 @@ export class FakeCloudApi {
         }
         if (sub === "/instanceview" && req.method === "GET") return { action, reply: json(200, this.instanceView(vm)) };
         return { action, reply: armError(404, "ResourceNotFound", `The stand-in serves only powerOff and instanceView of ${vm.vmId}.`) };
+    }
+
+    /** Microsoft.Storage FileShares List, Create and Delete of the share snapshots; undefined for other paths. */
+    private handleShares(req: http.IncomingMessage, url: URL): { reply: Reply; action: string } | undefined {
+        const share = this.options.azure!.share;
+        if (!share) return undefined;
+        const path = url.pathname.toLowerCase();
+        const shareId = share.shareId.toLowerCase();
+        const listPath = shareId.slice(0, shareId.lastIndexOf("/"));
+        if (path !== shareId && path !== listPath) return undefined;
+        const given = url.searchParams.get("api-version");
+        const expand = url.searchParams.get("$expand");
+        const action = `${req.method} ${path === listPath ? "shares" : "share"}${expand ? ` $expand=${expand}` : ""}`;
+        if (given !== share.apiVersion) {
+            return {
+                action,
+                reply: armError(400, "InvalidApiVersionParameter", `The api-version '${given ?? ""}' is invalid. The stand-in serves Microsoft.Storage at '${share.apiVersion}'.`),
+            };
+        }
+        const name = share.shareId.split("/").pop()!;
+        const item = (snapshotTime?: string) => ({
+            id: share.shareId,
+            name,
+            type: "Microsoft.Storage/storageAccounts/fileServices/shares",
+            etag: `"0x8DC${crypto
+                .createHash("sha256")
+                .update(snapshotTime ?? "")
+                .digest("hex")
+                .slice(0, 12)
+                .toUpperCase()}"`,
+            properties: { enabledProtocols: "NFS", shareQuota: 100, ...(snapshotTime ? { snapshotTime } : {}) },
+        });
+        if (path === listPath && req.method === "GET") {
+            const all = [item(), ...(expand?.split(",").includes("snapshots") ? share.snapshots.map((t) => item(t)) : [])];
+            const size = share.pageSize ?? 1000;
+            const start = Number(url.searchParams.get("$skipToken") ?? "0");
+            const next = start + size < all.length ? `${this.armBase(req)}${url.pathname}?api-version=${given}&$expand=${expand ?? ""}&$skipToken=${start + size}` : undefined;
+            return { action, reply: json(200, { value: all.slice(start, start + size), ...(next ? { nextLink: next } : {}) }) };
+        }
+        if (path === shareId && req.method === "PUT" && expand === "snapshots") {
+            if (share.snapshots.length >= share.limit) {
+                return { action, reply: armError(409, "ShareSnapshotCountExceeded", "The total number of snapshots for the share is over the limit.") };
+            }
+            let snapshotTime = new Date().toISOString().replace(/\.(\d{3})Z$/, (_, ms: string) => `.${ms}0000Z`);
+            while (share.snapshots.includes(snapshotTime)) snapshotTime = snapshotTime.replace(/(\d)Z$/, (_, d: string) => `${(Number(d) + 1) % 10}Z`);
+            share.snapshots.push(snapshotTime);
+            return { action, reply: json(201, item(snapshotTime)) };
+        }
+        if (path === shareId && req.method === "DELETE") {
+            const snapshot = req.headers["x-ms-snapshot"];
+            if (typeof snapshot !== "string" || snapshot === "") {
+                this.shareDeleted = true;
+                return { action: `${action} (the share itself)`, reply: armError(409, "StandInRefused", "The stand-in never deletes the share itself.") };
+            }
+            const index = share.snapshots.indexOf(snapshot);
+            if (index < 0) return { action, reply: { status: 204 } };
+            share.snapshots.splice(index, 1);
+            return { action: `${action} x-ms-snapshot`, reply: { status: 200 } };
+        }
+        return { action, reply: armError(405, "MethodNotAllowed", `The stand-in serves only List, Create with snapshots and Delete of ${share.shareId}.`) };
     }
 
     /** Where ARM's status URLs point: the host the request named, so the caller reaches this stand-in again. */

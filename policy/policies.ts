@@ -3,6 +3,8 @@
  * itself is built in `index.ts`. Each message says what is wrong and what to do.
  */
 import { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import * as yaml from "js-yaml";
+import { SHARE_SNAPSHOT_TIMER } from "../components/bootstrap/share-snapshots";
 import { EDITION_WEB_PORT, HOLDS_FLOW_LOGS, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 
 /** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
@@ -546,11 +548,12 @@ const AWS_BACKUP_VAULT = "aws:backup/vault:Vault";
 const AWS_BACKUP_PLAN = "aws:backup/plan:Plan";
 const AWS_BACKUP_SELECTION = "aws:backup/selection:Selection";
 const AZURE_BACKUP_INSTANCE = "azure-native:dataprotection:BackupInstance";
+const AZURE_FILE_SHARE = "azure-native:storage:FileShare";
 
 export const backupsOn: StackValidationPolicy = {
     name: "backups-on",
     description:
-        "Every queue disk is backed up (HIPAA 164.308(a)(7)(ii)(A)): on AWS each EBS volume and EFS file system is in an AWS Backup selection, into a vault encrypted with a KMS key of the stack, by a plan whose rules delete old recovery points; on Azure each managed disk has a backup instance.",
+        "Every queue disk is backed up (HIPAA 164.308(a)(7)(ii)(A)): on AWS each EBS volume and EFS file system is in an AWS Backup selection, into a vault encrypted with a KMS key of the stack, by a plan whose rules delete old recovery points; on Azure each managed disk has a backup instance, and each worker of an NFS share enables its snapshot timer.",
     enforcementLevel: "mandatory",
     severity: "high",
     configSchema,
@@ -577,6 +580,13 @@ export const backupsOn: StackValidationPolicy = {
         for (const disk of of(AZURE_DISK)) {
             if (!backedUp.has(disk.props.name)) report(`managed disk ${disk.name} has no backup instance: back it up (backup.enabled).`, disk.urn);
         }
+        // Azure Backup does not protect NFS shares: the workers snapshot it, each from a timer its custom data enables.
+        for (const share of of(AZURE_FILE_SHARE).filter((s) => s.props.enabledProtocols === "NFS")) {
+            for (const vm of of(AZURE_VM)) {
+                if (!bootstrapTexts(vm.type, vm.props).some((text) => enablesUnit(text, SHARE_SNAPSHOT_TIMER)))
+                    report(`NFS share ${share.name} is not snapshotted: worker ${vm.name} does not enable ${SHARE_SNAPSHOT_TIMER} (backup.enabled).`, vm.urn);
+            }
+        }
     },
 };
 
@@ -586,6 +596,16 @@ const SECRET_PATTERNS: [RegExp, string][] = [
     [/\bAKIA[0-9A-Z]{16}\b/, "an AWS access key id"],
     [/--set_admin_password\s+['"]?[A-Za-z0-9]{8,}/, "a literal admin password"],
 ];
+
+/** Whether a cloud-config's runcmd runs `systemctl enable --now <unit>`. */
+function enablesUnit(cloudConfig: string, unit: string): boolean {
+    try {
+        const runcmd = (yaml.load(cloudConfig) as { runcmd?: unknown[] } | undefined)?.runcmd ?? [];
+        return runcmd.some((command) => Array.isArray(command) && command.join(" ") === `systemctl enable --now ${unit}`);
+    } catch {
+        return false;
+    }
+}
 
 function bootstrapTexts(type: string, props: Record<string, unknown>): string[] {
     const decoded = (b64: unknown) => (typeof b64 === "string" && b64 ? Buffer.from(b64, "base64").toString("utf8") : undefined);

@@ -316,6 +316,8 @@ describe("worker files checked by the real tools", function () {
         const shipping = (name: string) => cases.filter((c) => cloudInitFiles(c.bootstrap.cloudInit).some((f) => f.path.endsWith(`/${name}`))).length;
         assert.strictEqual(shipping("vip-mover.py"), listStacks().length * 2, "the VIP mover on floating-ip workers only");
         assert.strictEqual(shipping("peer-fence.py"), listStacks().length * EDITIONS.length * 2, "the peer fence on shared-storage workers only");
+        const azureStacks = listStacks().filter((stack) => stack.startsWith("azure-")).length;
+        assert.strictEqual(shipping("share-snapshot.py"), azureStacks * EDITIONS.length * 2, "the share snapshots on Azure shared-storage workers only");
         for (const name of ["lease-guard.py", "iguana_ha_cloud.py", "lease.json", "role-probe.py"]) assert.strictEqual(shipping(name), cases.length, `every worker ships ${name}`);
     });
 
@@ -345,11 +347,11 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
     });
 
-    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence, the event publisher)", async function () {
+    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence, the event publisher, the share snapshots)", async function () {
         requireTools(this, "python3");
         assert.deepStrictEqual(
             inputs.python.map((p) => path.basename(p.label.split(" ").pop()!)).sort(),
-            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "publish-event.py", "role-probe.py", "vip-mover.py"],
+            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "publish-event.py", "role-probe.py", "share-snapshot.py", "vip-mover.py"],
             inputs.python.map((p) => p.label).join(", "),
         );
         const r = await result(jobs.pyCompile);

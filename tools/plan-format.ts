@@ -57,6 +57,7 @@ const KEY_PROPERTIES: Record<string, string[]> = {
     "azure-native:network:FlowLog": ["networkWatcherName", "targetResourceId", "enabled", "format", "retentionPolicy"],
     "azure-native:storage:BlobContainer": ["containerName", "publicAccess"],
     "azure-native:storage:FileShare": ["shareName", "enabledProtocols", "shareQuota", "rootSquash"],
+    "azure-native:storage:FileServiceProperties": ["shareDeleteRetentionPolicy"],
     "azure-native:network:PrivateEndpoint": ["subnet.id", "privateLinkServiceConnections"],
     "azure-native:privatedns:PrivateZone": ["privateZoneName"],
     "azure-native:network:VirtualNetwork": ["addressSpace.addressPrefixes"],

@@ -93,6 +93,48 @@ export function grantPeerFencing(ctx: AzureGroupContext, workers: AzureWorker[])
     }
 }
 
+/**
+ * What a worker's identity may do to snapshot the shared queue's share (Azure Backup does not
+ * protect NFS shares): list the account's shares with their snapshots, take one (a share write
+ * with $expand=snapshots) and delete old ones (a share delete with x-ms-snapshot). Azure has no
+ * narrower action for a snapshot; the role is assigned on the shared account only, which holds
+ * that one share, and the worker already writes the share's files over NFS.
+ */
+export const SHARE_SNAPSHOT_ACTIONS = [
+    "Microsoft.Storage/storageAccounts/fileServices/shares/read",
+    "Microsoft.Storage/storageAccounts/fileServices/shares/write",
+    "Microsoft.Storage/storageAccounts/fileServices/shares/delete",
+] as const;
+
+// --- who may snapshot the shared queue (storage.queueRecovery: shared, backup.enabled) -----
+export function grantShareSnapshots(ctx: AzureGroupContext, workers: AzureWorker[], account: storage.StorageAccount): void {
+    const { name, opts, dataGroup, resourceGroupName } = ctx;
+    const snapshotter = new authorization.RoleDefinition(
+        `${name}-share-snapshotter`,
+        {
+            scope: dataGroup.id,
+            roleName: pulumi.interpolate`iguana-ha share snapshotter (${resourceGroupName})`,
+            description: "Lists, takes and deletes the snapshots of one cluster's shared queue share",
+            roleType: "CustomRole",
+            permissions: [{ actions: [...SHARE_SNAPSHOT_ACTIONS], notActions: [] }],
+            assignableScopes: [dataGroup.id],
+        },
+        opts,
+    );
+    for (const { plan, vm } of workers) {
+        new authorization.RoleAssignment(
+            `${name}-${plan.name}-snapshots-share`,
+            {
+                principalId: vm.identity.apply((identity) => identity!.principalId),
+                principalType: "ServicePrincipal",
+                roleDefinitionId: snapshotter.id,
+                scope: account.id,
+            },
+            opts,
+        );
+    }
+}
+
 // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
 export function grantVipMoving(
     ctx: AzureGroupContext,

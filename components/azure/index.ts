@@ -24,7 +24,7 @@ import { createSecrets, createVaultEndpoint } from "./identity";
 import { createDataDisk, createSharedShare, createStorageEndpoints } from "./storage";
 import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
-import { grantPeerFencing, grantVipMoving, grantWorkerAccess } from "./access";
+import { grantPeerFencing, grantShareSnapshots, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
@@ -107,6 +107,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
         return { plan, nic, disk, vm };
     });
     if (shared) grantPeerFencing(ctx, workers);
+    if (shared && cfg.backup.enabled) grantShareSnapshots(ctx, workers, shared.account);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
     const audit = createAudit(ctx, clientConfig, net);
     const backups = createBackup(ctx, subscriptionId, workers);

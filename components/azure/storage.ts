@@ -10,6 +10,9 @@ import { AZURE_DISK_SKU, AZURE_WORKER_ZONES, AZURE_FILE_PRIVATE_DNS_ZONE, HTTPS_
 import { WorkerPlan, storageSubnet } from "../model";
 import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 
+/** How long a deleted share of the shared queue's account can be restored (share soft delete, 1-365 days). */
+export const SHARE_SOFT_DELETE_DAYS = 14;
+
 /** Name of the NFS share holding the shared working directory. */
 export const AZURE_SHARE_NAME = "iguana";
 
@@ -205,6 +208,14 @@ export function createSharedShare(
             rootSquash: "NoRootSquash",
             shareQuota: cfg.storage.shareGb,
         },
+        keep,
+    );
+    // The worker's role may delete shares (a snapshot's delete is a share delete): a deleted share
+    // stays restorable this long. Soft delete covers NFS shares since 2024 (Microsoft Build 2024,
+    // "Azure Files updates": soft delete for NFS file shares).
+    new storage.FileServiceProperties(
+        `${name}-shared-files`,
+        { resourceGroupName: dataGroup.name, accountName: account.name, fileServicesName: "default", shareDeleteRetentionPolicy: { enabled: true, days: SHARE_SOFT_DELETE_DAYS } },
         keep,
     );
     const { zone, endpoint } = privateEndpoint(ctx, {

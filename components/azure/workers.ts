@@ -6,9 +6,9 @@ import * as features from "@pulumi/azure-native/features";
 import * as network from "@pulumi/azure-native/network";
 import * as storage from "@pulumi/azure-native/storage";
 import { azureArchitecture, dedicatedHostSku } from "./sizes";
-import { resolveInstaller } from "../config";
-import { AZURE_ADMIN_USERNAME, AZURE_DATA_DISK_LUN, AZURE_DISK_SKU, AZURE_SSH_KEY_BITS, AZURE_WORKER_ZONES, UBUNTU_AZURE_IMAGE } from "../constants";
-import { PeerFenceLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
+import { BackupConfig, resolveInstaller } from "../config";
+import { AZURE_ADMIN_USERNAME, AZURE_DATA_DISK_LUN, AZURE_DISK_SKU, AZURE_SSH_KEY_BITS, AZURE_WORKER_ZONES, UBUNTU_AZURE_IMAGE, shareSnapshotKeepDays } from "../constants";
+import { PeerFenceLocator, ShareSnapshotLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import { WorkerPlan, rebuildable } from "../model";
 import { AzureGroupContext } from "./context";
@@ -52,6 +52,16 @@ export function placeholderSshPublicKey(): string {
 /** Shared mode: the new holder powers off its peer's VM. */
 export function azurePeerFence(peerVmId: string): Extract<PeerFenceLocator, { kind: "azure-vm" }> {
     return { kind: "azure-vm", peerVmId };
+}
+
+/** Shared mode with backups: the share the active worker snapshots, every backup.everyHours, kept as long as the share's limit allows. */
+export function azureShareSnapshots(accountId: string, backup: Pick<BackupConfig, "everyHours" | "retentionDays">): ShareSnapshotLocator {
+    return {
+        kind: "azure-share",
+        shareId: `${accountId}/fileServices/default/shares/${AZURE_SHARE_NAME}`,
+        everyHours: backup.everyHours,
+        keepDays: shareSnapshotKeepDays(backup.everyHours, backup.retentionDays),
+    };
 }
 
 /**
@@ -186,10 +196,11 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
     const peer = workerPlans[1 - plan.index];
     const sharedAccount = shared ? shared.accountName : pulumi.output("");
+    const sharedAccountId = shared ? shared.account.id : pulumi.output("");
     const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
     const customData = pulumi
-        .all([vault.name, sharedAccount, vipIds, leaseAccount.name, subscriptionId, resourceGroupName, resolveInstaller(cfg.iguana)])
-        .apply(([vaultName, accountName, ids, leaseAccountName, subscription, groupName, installer]) =>
+        .all([vault.name, sharedAccount, sharedAccountId, vipIds, leaseAccount.name, subscriptionId, resourceGroupName, resolveInstaller(cfg.iguana)])
+        .apply(([vaultName, accountName, accountId, ids, leaseAccountName, subscription, groupName, installer]) =>
             Buffer.from(
                 renderCloudInit(
                     completeBootstrap(ctx.plan.bootstrap[plan.index], installer, {
@@ -202,6 +213,7 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
                         lease: azureLeaseLocator(leaseAccountName, name),
                         peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
                         events: { kind: "azure-monitor", location, cluster: name },
+                        shareSnapshots: shared && cfg.backup.enabled ? azureShareSnapshots(accountId, cfg.backup) : undefined,
                     }),
                 ),
                 "utf8",

@@ -42,6 +42,16 @@ import {
 } from "./units";
 import { PUBLISH_EVENT_SOURCE, SIGNALS_TIMER, SIGNALS_UNIT, eventsConfigPath, publishEventPath, renderEventsConfig, renderSignalsTimer, renderSignalsUnit } from "./events";
 import {
+    SHARE_SNAPSHOT_SOURCE,
+    SHARE_SNAPSHOT_TIMER,
+    SHARE_SNAPSHOT_UNIT,
+    renderShareSnapshotConfig,
+    renderShareSnapshotTimer,
+    renderShareSnapshotUnit,
+    shareSnapshotConfigPath,
+    shareSnapshotPath,
+} from "./share-snapshots";
+import {
     STUNNEL_PACKAGE,
     TLS_REFRESH_TIMER,
     TLS_REFRESH_UNIT,
@@ -136,6 +146,14 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
             { path: `/etc/systemd/system/${SIGNALS_TIMER}`, permissions: "0644", kind: "systemd", content: renderSignalsTimer() },
         );
     }
+    if (s.shareSnapshots) {
+        files.push(
+            { path: shareSnapshotPath(s.paths), permissions: "0755", kind: "python", content: SHARE_SNAPSHOT_SOURCE },
+            { path: shareSnapshotConfigPath(s.paths), permissions: "0644", kind: "json", content: renderShareSnapshotConfig(s) },
+            { path: `/etc/systemd/system/${SHARE_SNAPSHOT_UNIT}`, permissions: "0644", kind: "systemd", content: renderShareSnapshotUnit(s) },
+            { path: `/etc/systemd/system/${SHARE_SNAPSHOT_TIMER}`, permissions: "0644", kind: "systemd", content: renderShareSnapshotTimer(s) },
+        );
+    }
     if (s.tls) {
         files.push(
             script("fetch-tls.sh", renderFetchTlsScript(s)),
@@ -202,6 +220,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ["systemctl", "enable", "--now", LEASE_GUARD_UNIT],
             ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),
             ...(s.events ? [["systemctl", "enable", "--now", SIGNALS_TIMER]] : []),
+            ...(s.shareSnapshots ? [["systemctl", "enable", "--now", SHARE_SNAPSHOT_TIMER]] : []),
         ],
     };
     return `#cloud-config\n# iguana-ha worker ${s.self.name} (${s.self.role}). Holds no secret: the admin password is read at boot from the cloud secret store.\n${yaml.dump(doc, { lineWidth: -1, noRefs: true })}`;

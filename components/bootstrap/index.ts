@@ -7,3 +7,4 @@ export * from "./vip";
 export * from "./lease";
 export * from "./tls";
 export * from "./events";
+export * from "./share-snapshots";

@@ -89,6 +89,12 @@ export type PeerFenceLocator = { kind: "aws-ec2"; region: string } | { kind: "az
 export type SecretSource = { kind: "aws-secrets-manager"; secretArn: string; region: string } | { kind: "azure-key-vault"; vaultName: string; secretName: string };
 export type AdminPasswordSource = SecretSource;
 
+/**
+ * Azure, `storage.queueRecovery: shared` with `backup.enabled`: the share the active worker
+ * snapshots every `everyHours` (its ARM id), and how many days of snapshots it keeps.
+ */
+export type ShareSnapshotLocator = { kind: "azure-share"; shareId: string; everyHours: number; keepDays: number };
+
 /** Where a worker publishes its events (events.ts): CloudWatch in a region, or Azure Monitor in a location; `cluster` names the cluster. */
 export type EventsLocator = { kind: "aws-cloudwatch"; region: string; cluster: string } | { kind: "azure-monitor"; location: string; cluster: string };
 
@@ -109,6 +115,8 @@ export interface CloudLocators {
     peerFence?: PeerFenceLocator;
     /** Where the worker tells the cloud it took over; without it, it tells nobody. */
     events?: EventsLocator;
+    /** Azure shared mode with backups: the share to snapshot. */
+    shareSnapshots?: ShareSnapshotLocator;
 }
 
 /** A worker's bootstrap: the plan's part (WorkerBootstrapPlan), the installer and its cloud's locators. */
@@ -153,6 +161,9 @@ export function completeBootstrap(
     if ((plan.failoverStrategy === "floating-ip") !== (cloud.vip !== undefined)) {
         throw new Error(`failover.strategy is "${plan.failoverStrategy}" but the worker was ${cloud.vip ? "given" : "not given"} a floating VIP to move`);
     }
+    if (cloud.shareSnapshots && plan.queueRecovery !== "shared") {
+        throw new Error(`the worker was given a share to snapshot, but storage.queueRecovery is "${plan.queueRecovery}"`);
+    }
     if ((plan.tls !== undefined) !== (cloud.tlsBundle !== undefined)) {
         throw new Error(`tls.enabled is ${plan.tls !== undefined} but the worker was ${cloud.tlsBundle ? "given" : "not given"} a TLS bundle secret`);
     }
@@ -167,6 +178,7 @@ export function completeBootstrap(
         lease: cloud.lease,
         peerFence: cloud.peerFence,
         events: cloud.events,
+        shareSnapshots: cloud.shareSnapshots,
         paths,
     };
 }
