@@ -134,8 +134,9 @@ export interface WorkersArgs {
     /** Dedicated tenancy (AWS) or dedicated hosts (Azure); default false. */
     dedicated?: boolean;
     /**
-     * Azure only: encryption at host on the VMs (default false; the subscription must have the
-     * EncryptionAtHost feature registered).
+     * Azure only: encryption at host on the VMs: the temp disk and the disk caches encrypted on the
+     * host (default true; the subscription must have the EncryptionAtHost feature registered; a
+     * running worker takes a change when it is rebuilt).
      */
     encryptionAtHost?: boolean;
     /**

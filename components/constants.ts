@@ -167,7 +167,8 @@ export const DEFAULTS = {
     workerSize: { aws: "m6i.large", azure: "Standard_D2s_v5" } as Record<Cloud, string>,
     dataDiskGb: 100,
     dedicated: false,
-    encryptionAtHost: false,
+    /** Azure: on; a running VM takes it only when rebuilt (workers.rebuild), since Azure changes it only on a deallocated VM. */
+    encryptionAtHost: true,
     healthCheckIntervalSeconds: 5,
     unhealthyThreshold: 2,
     /** One hour: quiet overnight MLLP links stay open; below both clouds' 6000 s ceiling. */

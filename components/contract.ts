@@ -336,7 +336,8 @@ export const CONTRACT = {
                 kind: "boolean",
                 only: "azure",
                 default: DEFAULTS.encryptionAtHost,
-                summary: "Azure only: encryption at host on the VMs (default false; the subscription must have the EncryptionAtHost feature registered).",
+                summary:
+                    "Azure only: encryption at host on the VMs: the temp disk and the disk caches encrypted on the host (default true; the subscription must have the EncryptionAtHost feature registered; a running worker takes a change when it is rebuilt).",
             },
             rebuild: {
                 kind: "enum",

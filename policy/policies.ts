@@ -5,13 +5,13 @@
 import { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import * as yaml from "js-yaml";
 import { SHARE_SNAPSHOT_TIMER } from "../components/bootstrap/share-snapshots";
-import { EDITION_WEB_PORT, HOLDS_FLOW_LOGS, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
+import { DEFAULTS, EDITION_WEB_PORT, HOLDS_FLOW_LOGS, HOLDS_LEASE, HOLDS_VIP, RDP_PORT, ROLE_PROBE_PATH, ROLE_PROBE_PORT, SSH_PORT } from "../components/constants";
 
 /** Per-stack settings of the pack (`--policy-pack-config`): what the stack asked for. */
 export interface GuardrailConfig {
     /** `workers.dedicated`: dedicated tenancy (AWS) or dedicated hosts (Azure) are required. */
     dedicated?: boolean;
-    /** `workers.encryptionAtHost` (Azure): encryption at host is required on the VMs. */
+    /** `workers.encryptionAtHost` (Azure): encryption at host is required on the VMs (default true, as the key's). */
     encryptionAtHost?: boolean;
     /** `iguana.webPort`: never open to the Internet. Both editions' defaults are always checked. */
     webPort?: number;
@@ -32,7 +32,7 @@ export interface GuardrailConfig {
 const configSchema = {
     properties: {
         dedicated: { type: "boolean" as const, default: false },
-        encryptionAtHost: { type: "boolean" as const, default: false },
+        encryptionAtHost: { type: "boolean" as const, default: DEFAULTS.encryptionAtHost },
         webPort: { type: "number" as const },
         deletionProtection: { type: "boolean" as const, default: false },
         flowLogs: { type: "boolean" as const, default: true },
@@ -266,7 +266,7 @@ export const azureKeyVaultPrivate: ResourceValidationPolicy = {
 export const azureDisksEncrypted: ResourceValidationPolicy = {
     name: "azure-disks-encrypted",
     description:
-        "Every Azure managed disk states its encryption type; where the stack asks for customer-managed keys (storage.customerManagedKey), every disk and every VM's OS disk is encrypted through a Disk Encryption Set; VMs use encryption at host where the stack enables it.",
+        "Every Azure managed disk states its encryption type; where the stack asks for customer-managed keys (storage.customerManagedKey), every disk and every VM's OS disk is encrypted through a Disk Encryption Set; VMs use encryption at host unless the stack turned it off.",
     enforcementLevel: "mandatory",
     severity: "critical",
     configSchema,
@@ -285,8 +285,10 @@ export const azureDisksEncrypted: ResourceValidationPolicy = {
                 `VM ${args.name}: its OS disk uses platform-managed keys, but the stack asks for customer-managed keys: set storageProfile.osDisk.managedDisk.diskEncryptionSet.`,
             );
         }
-        if (args.type === AZURE_VM && config(args).encryptionAtHost && args.props.securityProfile?.encryptionAtHost !== true) {
-            report(`VM ${args.name}: the stack enables workers.encryptionAtHost but securityProfile.encryptionAtHost is not true.`);
+        if (args.type === AZURE_VM && config(args).encryptionAtHost !== false && args.props.securityProfile?.encryptionAtHost !== true) {
+            report(
+                `VM ${args.name}: encryption at host is off (securityProfile.encryptionAtHost is not true): turn it on, or, for a stack that set workers.encryptionAtHost: false, tell the pack {"azure-disks-encrypted": {"encryptionAtHost": false}}.`,
+            );
         }
     },
 };

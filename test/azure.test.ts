@@ -436,10 +436,10 @@ describe("Azure implementation", function () {
         assert.ok(run.ofType(T.vm).every((vm) => vm.state.securityProfile.encryptionAtHost === true));
     });
 
-    it("azure-dev runs on shared hardware with a single NAT gateway", async () => {
+    it("azure-dev runs on shared hardware with a single NAT gateway, encrypted at the host by default", async () => {
         const run = await runStack("azure-dev");
         const cfg = loadClusterConfig();
-        assert.deepStrictEqual([cfg.workers.dedicated, cfg.workers.encryptionAtHost, cfg.network.natGateways], [false, false, "single"]);
+        assert.deepStrictEqual([cfg.workers.dedicated, cfg.workers.encryptionAtHost, cfg.network.natGateways], [false, true, "single"]);
         assert.deepStrictEqual(
             run.ofType(T.nat).map((n) => n.name),
             ["iguana-nat-1"],

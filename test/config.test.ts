@@ -44,7 +44,7 @@ describe("config model", () => {
         assert.strictEqual(cfg.workers.size, DEFAULTS.workerSize.aws);
         assert.strictEqual(cfg.workers.dataDiskGb, DEFAULTS.dataDiskGb);
         assert.strictEqual(cfg.workers.dedicated, false);
-        assert.strictEqual(cfg.workers.encryptionAtHost, false);
+        assert.strictEqual(cfg.workers.encryptionAtHost, DEFAULTS.encryptionAtHost, "read on AWS too, where nothing uses it");
         assert.deepStrictEqual(cfg.failover, {
             strategy: DEFAULTS.failoverStrategy,
             healthCheckIntervalSeconds: DEFAULTS.healthCheckIntervalSeconds,

@@ -50,14 +50,34 @@ describe("workers.encryptionAtHost (Azure)", function () {
         });
     }
 
-    it("without the key nothing is asked of the subscription", async () => {
-        const run = await runConfig(azureConfig());
+    it("on by default: a stack without the key encrypts at the host, once the registration is checked", async () => {
+        for (const run of [await runConfig(azureConfig()), await runStack("azure-dev")]) {
+            assert.deepStrictEqual(
+                run.ofType(VM).map((vm) => vm.inputs.securityProfile),
+                [{ encryptionAtHost: true }, { encryptionAtHost: true }],
+            );
+            assert.ok(run.mocks.calls.some((c) => c.token === FEATURE_CHECK));
+        }
+        await assert.rejects(
+            evaluate({ stack: "test", config: toPulumiConfig(PROJECT, azureConfig()), mocks: withFeature("NotFound"), run: () => program() }),
+            /or set workers\.encryptionAtHost: false/,
+            "an unregistered subscription learns at preview how to register, or how to opt out",
+        );
+    });
+
+    it("workers.encryptionAtHost: false asks nothing of the subscription", async () => {
+        const run = await runConfig(azureConfig({ workers: { encryptionAtHost: false } }));
         assert.deepStrictEqual(
             run.ofType(VM).map((vm) => vm.inputs.securityProfile),
             [undefined, undefined],
         );
         assert.ok(!run.mocks.calls.some((c) => c.token === FEATURE_CHECK));
-        const unregistered = await evaluate({ stack: "test", config: toPulumiConfig(PROJECT, azureConfig()), mocks: withFeature("NotFound"), run: () => program() });
+        const unregistered = await evaluate({
+            stack: "test",
+            config: toPulumiConfig(PROJECT, azureConfig({ workers: { encryptionAtHost: false } })),
+            mocks: withFeature("NotFound"),
+            run: () => program(),
+        });
         assert.ok(unregistered.mocks.resources.length > 20, "an unregistered subscription deploys a cluster that does not ask for it");
     });
 });

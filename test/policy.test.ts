@@ -42,11 +42,12 @@ describe("policy pack: each guardrail", () => {
         ]);
     });
 
-    it("Azure disks must state their encryption; VMs need encryption at host when asked", async () => {
+    it("Azure disks must state their encryption; VMs need encryption at host unless the stack turned it off", async () => {
         assert.deepStrictEqual(await violationsOf(azureDisksEncrypted, "azure-native:compute:Disk", { encryption: { type: "EncryptionAtRestWithPlatformKey" } }), []);
         assert.strictEqual((await violationsOf(azureDisksEncrypted, "azure-native:compute:Disk", {})).length, 1);
         assert.deepStrictEqual(await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", {}, { encryptionAtHost: false }), []);
         assert.match((await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", {}, { encryptionAtHost: true }))[0], /encryptionAtHost/);
+        assert.match((await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", {}))[0], /encryption at host is off/, "on by default, as the key is");
         assert.deepStrictEqual(
             await violationsOf(azureDisksEncrypted, "azure-native:compute:VirtualMachine", { securityProfile: { encryptionAtHost: true } }, { encryptionAtHost: true }),
             [],

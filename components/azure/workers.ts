@@ -266,8 +266,14 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
             // A newer image or custom data must not touch both workers at once: only the worker
             // named by workers.rebuild takes new custom data, by a replacement (cloud-init runs it
             // on a first boot only). The SSH key is regenerated on every run (see placeholderSshPublicKey).
-            ignoreChanges: ["storageProfile.imageReference", "osProfile.linuxConfiguration.ssh.publicKeys", ...(rebuildable(cfg, plan) ? [] : ["osProfile.customData"])],
-            replaceOnChanges: ["osProfile.customData"],
+            // Encryption at host changes only on a deallocated VM (an update of a running one fails):
+            // it too comes with the rebuild.
+            ignoreChanges: [
+                "storageProfile.imageReference",
+                "osProfile.linuxConfiguration.ssh.publicKeys",
+                ...(rebuildable(cfg, plan) ? [] : ["osProfile.customData", "securityProfile.encryptionAtHost"]),
+            ],
+            replaceOnChanges: ["osProfile.customData", "securityProfile.encryptionAtHost"],
             // A rebuilt worker takes the same NIC and data disk, which attach to one VM at a time: delete the old one first.
             deleteBeforeReplace: true,
             // The lease (and the share) must be reachable, endpoint and DNS, when the worker boots.
