@@ -34,6 +34,12 @@ export const LOG_EVENTS: LogEvent[] = [
         process: SCRIPTS_LOG_TAG,
         message: "Iguana on [a-z0-9]+: [a-z]+$",
     },
+    {
+        name: "share-snapshots",
+        title: "A snapshot of the shared queue's share taken or expired, or a run that failed (Azure, shared queue)",
+        process: SCRIPTS_LOG_TAG,
+        message: "share snapshot: (took|deleted|failed)",
+    },
 ];
 
 /** The regular expression a whole /var/log/syslog line of the event matches (CloudWatch Logs Insights' `like`). */

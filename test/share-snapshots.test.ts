@@ -20,6 +20,7 @@ import {
     SHARE_SNAPSHOT_UNIT,
     WORKER_PATHS,
     renderShareSnapshotConfig,
+    renderShareSnapshotUnit,
     shareSnapshotCalendar,
     shareSnapshotConfigPath,
     shareSnapshotPath,
@@ -28,6 +29,7 @@ import { AZURE_SHARE_SNAPSHOT_LIMIT, BACKUP_EVERY_HOURS, shareSnapshotKeepDays }
 import { SHARE_SNAPSHOT_ACTIONS } from "../components/azure/access";
 import { SHARE_SOFT_DELETE_DAYS } from "../components/azure/storage";
 import { FakeCloudApi } from "../drill/cloud-api";
+import { LOG_EVENTS } from "../components/log-events";
 import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
 import { requireTools, runProcess } from "./tools";
@@ -240,6 +242,11 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
                 "PUT share $expand=snapshots 201",
             ]);
             assert.match(result.stderr, /deleted snapshot .* of iguana \(older than 33 days\)/);
+            // what the saved search of the event (KQL on SyslogMessage, the unit's tag as ProcessName) finds
+            const event = LOG_EVENTS.find((e) => e.name === "share-snapshots")!;
+            const found = result.stderr.split("\n").filter((line) => new RegExp(`^${event.message}`).test(line));
+            assert.strictEqual(found.length, 3, `two deletions and one snapshot: ${result.stderr}`);
+            assert.match(renderShareSnapshotUnit({ paths: WORKER_PATHS } as BootstrapSettings), new RegExp(`^SyslogIdentifier=${event.process}$`, "m"));
             assert.match(result.stderr, new RegExp(`took snapshot ${snapshots[3].replace(/\./g, "\\.")} of iguana`));
         });
 
@@ -259,6 +266,11 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
             const limited = await runTool({ state: "MASTER", snapshots: full, limit: 3 });
             assert.strictEqual(limited.result.status, 1);
             assert.match(limited.result.stderr, /failed: PUT .*: HTTP 409: .*ShareSnapshotCountExceeded/);
+            const event = LOG_EVENTS.find((e) => e.name === "share-snapshots")!;
+            assert.ok(
+                limited.result.stderr.split("\n").some((line) => new RegExp(`^${event.message}`).test(line) && line.includes("failed")),
+                "the failure is found by the saved search",
+            );
             assert.deepStrictEqual(limited.snapshots, full, "nothing within keepDays was deleted to make room");
             // nothing listens on port 9 of this host (discard): ARM does not answer
             const silent = await runTool({ state: "MASTER", snapshots: [daysAgo(40)], armUrl: "http://127.0.0.1:9" });

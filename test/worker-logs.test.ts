@@ -226,11 +226,13 @@ describe("the saved queries read the lines the workers write", () => {
         "became-active": ["2026-12-07T03:00:01.123456+00:00 iguana-wk2 iguana-ha[812]: role of wk2: MASTER"],
         "lease-taken-over": ["Dec  7 03:00:01 iguana-wk2 python3[601]: iguana-ha lease: active (epoch 7); took over from wk1"],
         "iguana-service": ["Dec  7 03:00:01 iguana-wk1 iguana-ha[900]: Iguana on wk1: start"],
+        "share-snapshots": ["2026-12-07T04:00:02.5+00:00 iguana-wk2 iguana-ha[1200]: share snapshot: took snapshot 2026-12-07T04:00:01.1234567Z of iguana"],
         "llp-gate": ["Dec  7 03:00:01 iguana-wk1 iguana-ha[900]: LLP ports 2575 2576: open", "Dec  7 03:00:01 iguana-wk2 iguana-ha: LLP ports (none): close"],
     };
     const elsewhere: Record<string, string[]> = {
         "became-active": ["Dec  7 03:00:01 iguana-wk2 iguana-ha[812]: role of wk2: BACKUP", "Dec  7 03:00:01 iguana-wk2 sshd[9]: role of wk2: MASTER"],
         "lease-taken-over": ["Dec  7 03:00:01 iguana-wk1 python3[601]: iguana-ha lease: active (epoch 1)"],
+        "share-snapshots": ["Dec  7 04:00:01 iguana-wk1 iguana-ha[1200]: share snapshot: this worker is not active (BACKUP): the active worker takes the snapshot"],
     };
     for (const event of LOG_EVENTS.filter((e) => lines[e.name] || elsewhere[e.name])) {
         it(`${event.name}: finds its lines and no other`, () => {
