@@ -12,12 +12,16 @@ export interface LogEvent {
     title: string;
     /** The syslog tag (ProcessName) that writes it; undefined: any. */
     process?: string;
+    /** The one cloud whose workers write it; undefined: both. */
+    cloud?: "aws" | "azure";
     /** The message, from its start: a regular expression that JavaScript, RE2 (KQL) and Logs Insights read alike. */
     message: string;
 }
 
 /** The tag of what the notify, service and gate scripts log (`logger -t`). */
 export const SCRIPTS_LOG_TAG = "iguana-ha";
+/** What the share snapshot tool writes before each of its lines (share-snapshot.py, log), under SCRIPTS_LOG_TAG. */
+export const SHARE_SNAPSHOT_LOG_PREFIX = "share snapshot: ";
 /** What the lease guard writes before each of its lines (lease-guard.py, log). */
 export const LEASE_GUARD_LOG_PREFIX = "iguana-ha lease: ";
 
@@ -38,9 +42,15 @@ export const LOG_EVENTS: LogEvent[] = [
         name: "share-snapshots",
         title: "A snapshot of the shared queue's share taken or expired, or a run that failed (Azure, shared queue)",
         process: SCRIPTS_LOG_TAG,
-        message: "share snapshot: (took|deleted|failed)",
+        message: `${SHARE_SNAPSHOT_LOG_PREFIX}(took|deleted|failed)`,
+        cloud: "azure",
     },
 ];
+
+/** The events a cloud's workers can write: each gets a saved query there. */
+export function logEventsOf(cloud: "aws" | "azure"): LogEvent[] {
+    return LOG_EVENTS.filter((event) => event.cloud === undefined || event.cloud === cloud);
+}
 
 /** The regular expression a whole /var/log/syslog line of the event matches (CloudWatch Logs Insights' `like`). */
 export function syslogLinePattern(event: LogEvent): string {

@@ -29,13 +29,17 @@ import { AZURE_SHARE_SNAPSHOT_LIMIT, BACKUP_EVERY_HOURS, shareSnapshotKeepDays }
 import { SHARE_SNAPSHOT_ACTIONS } from "../components/azure/access";
 import { SHARE_SOFT_DELETE_DAYS } from "../components/azure/storage";
 import { FakeCloudApi } from "../drill/cloud-api";
-import { LOG_EVENTS } from "../components/log-events";
+import { LOG_EVENTS, SHARE_SNAPSHOT_LOG_PREFIX } from "../components/log-events";
+import { shareSnapshotStaleQuery } from "../components/azure/logs";
 import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
 import { requireTools, runProcess } from "./tools";
 import { packViolations } from "./policy-harness";
 
 const T = {
+    logAlert: "azure-native:monitor:ScheduledQueryRule",
+    workspace: "azure-native:operationalinsights:Workspace",
+    actionGroup: "azure-native:monitor:ActionGroup",
     roleDefinition: "azure-native:authorization:RoleDefinition",
     assignment: "azure-native:authorization:RoleAssignment",
     account: "azure-native:storage:StorageAccount",
@@ -144,6 +148,27 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
             assert.match(found[0], new RegExp(`NFS share iguana-queue is not snapshotted: worker ${wk1.name} does not enable ${SHARE_SNAPSHOT_TIMER.replace(/\./g, "\\.")}`));
         });
 
+        it("an alert when the timer ran but no snapshot was taken in a schedule period and an hour, to the action group", async () => {
+            for (const everyHours of [4, 24]) {
+                const run = await runConfig(shared({ everyHours, retentionDays: 7 }));
+                const alert = run.one(T.logAlert, "iguana-share-snapshots-stopped");
+                assert.strictEqual(alert.inputs.windowSize, `PT${everyHours + 1}H`);
+                assert.strictEqual(alert.inputs.evaluationFrequency, "PT1H");
+                assert.deepStrictEqual(alert.inputs.scopes, [run.one(T.workspace, "iguana-worker-logs").id]);
+                assert.deepStrictEqual(alert.inputs.actions.actionGroups, [run.one(T.actionGroup, "iguana-alerts").id]);
+                assert.strictEqual(alert.inputs.criteria.allOf[0].query, shareSnapshotStaleQuery());
+                assert.deepStrictEqual([alert.inputs.criteria.allOf[0].operator, alert.inputs.criteria.allOf[0].threshold], ["GreaterThan", 0]);
+            }
+            for (const config of [shared({ enabled: false }), azureConfig(), azureConfig({ storage: { queueRecovery: "shared" }, audit: { workerLogs: false } })]) {
+                const run = await runConfig(config);
+                assert.deepStrictEqual(
+                    run.ofType(T.logAlert).filter((a) => a.name.includes("snapshot")),
+                    [],
+                    JSON.stringify(config),
+                );
+            }
+        });
+
         it("nothing is snapshotted or granted without backups, without shared storage, or on AWS", async () => {
             for (const config of [shared({ enabled: false }), azureConfig(), awsConfig({ storage: { queueRecovery: "shared" } })]) {
                 const run = await runConfig(config);
@@ -248,6 +273,26 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
             assert.strictEqual(found.length, 3, `two deletions and one snapshot: ${result.stderr}`);
             assert.match(renderShareSnapshotUnit({ paths: WORKER_PATHS } as BootstrapSettings), new RegExp(`^SyslogIdentifier=${event.process}$`, "m"));
             assert.match(result.stderr, new RegExp(`took snapshot ${snapshots[3].replace(/\./g, "\\.")} of iguana`));
+        });
+
+        it("the stale-snapshot alert's query reads the tool's own lines: a good run on the active worker silences it, a failed one fires it", async () => {
+            const source = SHARE_SNAPSHOT_SOURCE;
+            assert.ok(source.includes(`print(f"${SHARE_SNAPSHOT_LOG_PREFIX}{message}"`), "share-snapshot.py writes the prefix the queries name");
+            // The query's two tests, as KQL's startswith reads them (case-insensitive), over one window's lines.
+            const [run, took] = [...shareSnapshotStaleQuery().matchAll(/startswith "([^"]+)"/g)].map((m) => m[1].toLowerCase());
+            const fires = (lines: string[]) => {
+                const runs = lines.filter((l) => l.toLowerCase().startsWith(run));
+                return runs.length > 0 && !runs.some((l) => l.toLowerCase().startsWith(took));
+            };
+            const lines = (stderr: string) => stderr.split("\n").filter(Boolean);
+            const passive = await runTool({ state: "BACKUP", snapshots: [] });
+            const good = await runTool({ state: "MASTER", snapshots: [daysAgo(40)] });
+            const failed = await runTool({ state: "MASTER", snapshots: [daysAgo(1)], limit: 1 });
+            assert.strictEqual(failed.result.status, 1);
+            assert.strictEqual(fires([]), false, "before the first run: no line, no alert");
+            assert.strictEqual(fires([...lines(passive.result.stderr), ...lines(good.result.stderr)]), false, "a snapshot taken");
+            assert.strictEqual(fires([...lines(passive.result.stderr), ...lines(failed.result.stderr)]), true, "the active worker's run failed");
+            assert.strictEqual(fires(lines(passive.result.stderr)), true, "only the passive worker ran");
         });
 
         it("on a passive, fencing or not yet decided worker: no call at all, the snapshots untouched", async () => {

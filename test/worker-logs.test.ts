@@ -9,7 +9,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { LEASE_GUARD_LOG_PREFIX, LOG_EVENTS, SCRIPTS_LOG_TAG, insightsQuery, kqlQuery, syslogLinePattern } from "../components/log-events";
+import { LEASE_GUARD_LOG_PREFIX, LOG_EVENTS, SCRIPTS_LOG_TAG, insightsQuery, kqlQuery, logEventsOf, syslogLinePattern } from "../components/log-events";
 import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { heartbeatQuery } from "../components/azure/logs";
 import { workerLogsOn } from "../policy/policies";
@@ -99,12 +99,13 @@ describe("audit.workerLogs: the workers' logs in the cloud", function () {
     it("AWS: a saved Logs Insights query per failover event, on the workers' group", async () => {
         const run = await runConfig(awsConfig());
         const group = run.one(T.logGroup, "iguana-worker-logs").state.name;
-        for (const event of LOG_EVENTS) {
+        for (const event of logEventsOf("aws")) {
             const query = run.one(T.query, `iguana-${event.name}`);
             assert.deepStrictEqual(query.inputs.logGroupNames, [group], event.name);
             assert.strictEqual(query.inputs.queryString, insightsQuery(event));
         }
-        assert.strictEqual(run.ofType(T.query).length, LOG_EVENTS.length);
+        assert.strictEqual(run.ofType(T.query).length, logEventsOf("aws").length);
+        assert.ok(!run.ofType(T.query).some((q) => q.name === "iguana-share-snapshots"), "no query for what only Azure workers write");
     });
 
     it("Azure: a kept workspace whose Syslog table keeps audit.retentionDays (730 of them queryable), no shared keys", async () => {
@@ -155,7 +156,7 @@ describe("audit.workerLogs: the workers' logs in the cloud", function () {
                 `${vm.name}: associated with the rule`,
             );
         }
-        for (const event of LOG_EVENTS) {
+        for (const event of logEventsOf("azure")) {
             const search = run.one(T.search, `iguana-${event.name}`);
             assert.deepStrictEqual([search.inputs.workspaceName, search.inputs.query], [workspace.state.name, kqlQuery(event)], event.name);
         }

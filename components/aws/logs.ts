@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as iam from "@pulumi/aws/iam";
 import * as ssm from "@pulumi/aws/ssm";
-import { LOG_EVENTS, insightsQuery } from "../log-events";
+import { insightsQuery, logEventsOf } from "../log-events";
 import { createAuditLogGroup } from "./audit";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
@@ -128,7 +128,7 @@ export function createWorkerLogs(ctx: AwsContext, identity: AwsIdentity, workers
         },
         opts,
     );
-    const queries = LOG_EVENTS.map(
+    const queries = logEventsOf("aws").map(
         (event) =>
             new cloudwatch.QueryDefinition(`${name}-${event.name}`, { name: `${name}/${event.name}`, logGroupNames: [logGroup.name], queryString: insightsQuery(event) }, opts),
     );

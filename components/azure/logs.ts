@@ -12,7 +12,7 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import { LOG_ANALYTICS_RETENTION } from "../constants";
-import { LOG_EVENTS, kqlQuery } from "../log-events";
+import { SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, kqlQuery, logEventsOf } from "../log-events";
 import { ALERT_WINDOW, ALERT_WINDOW_MINUTES } from "./alerts";
 import { AzureGroupContext } from "./context";
 import type { AzureWorker } from "./workers";
@@ -29,6 +29,8 @@ export interface AzureWorkerLogs {
     rule: monitor.DataCollectionRule;
     searches: operationalinsights.SavedSearch[];
     silentAlerts: monitor.ScheduledQueryRule[];
+    /** Azure shared queue with backups: no share snapshot although the timer ran. */
+    snapshotAlert?: monitor.ScheduledQueryRule;
 }
 
 /** How long the Syslog table keeps the logs: `days` in all, the queryable part at most 730 of them. */
@@ -131,7 +133,7 @@ export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[],
             { ...opts, dependsOn: [agent] },
         );
     });
-    const searches = LOG_EVENTS.map(
+    const searches = logEventsOf("azure").map(
         (event) =>
             new operationalinsights.SavedSearch(
                 `${name}-${event.name}`,
@@ -146,5 +148,61 @@ export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[],
                 opts,
             ),
     );
-    return { workspace, rule, searches, silentAlerts };
+    const snapshotAlert = cfg.storage.queueRecovery === "shared" && cfg.backup.enabled ? createShareSnapshotAlert(ctx, workspace, actionGroupId) : undefined;
+    return { workspace, rule, searches, silentAlerts, snapshotAlert };
+}
+
+/**
+ * The shared queue's snapshots (share-snapshot.py) ran in the window but none was taken: the
+ * active worker's run failed (ARM refused, the share's limit reached) or it never ran while the
+ * passive one did. Before the first run there is no line at all, and nothing fires.
+ */
+export function shareSnapshotStaleQuery(): string {
+    const prefix = SHARE_SNAPSHOT_LOG_PREFIX;
+    return [
+        `Syslog`,
+        `where ProcessName == "${SCRIPTS_LOG_TAG}" and SyslogMessage startswith "${prefix}"`,
+        `summarize runs = count(), taken = countif(SyslogMessage startswith "${prefix}took ")`,
+        `where runs > 0 and taken == 0`,
+    ].join("\n| ");
+}
+
+/** The window the stale-snapshot alert looks back over: one schedule period and an hour for a late timer and the agent's delay. */
+export function shareSnapshotAlertWindowHours(everyHours: number): number {
+    return everyHours + 1;
+}
+
+function createShareSnapshotAlert(ctx: AzureGroupContext, workspace: operationalinsights.Workspace, actionGroupId: pulumi.Input<string>): monitor.ScheduledQueryRule {
+    const { name, cfg, opts, tags, location, resourceGroupName } = ctx;
+    const hours = shareSnapshotAlertWindowHours(cfg.backup.everyHours);
+    return new monitor.ScheduledQueryRule(
+        `${name}-share-snapshots-stopped`,
+        {
+            resourceGroupName,
+            location,
+            kind: "LogAlert",
+            displayName: `${name}-share-snapshots-stopped`,
+            description: `The shared queue's share has had no snapshot in the last ${hours} hours although the snapshot timer ran: the backup of the queue has stopped. On the active worker: systemctl status iguana-share-snapshot; journalctl -t ${SCRIPTS_LOG_TAG} | grep 'share snapshot' (docs/operations.md#the-shared-queue-on-azure-share-snapshots).`,
+            severity: 2,
+            enabled: true,
+            scopes: [workspace.id],
+            evaluationFrequency: "PT1H",
+            windowSize: `PT${hours}H`,
+            criteria: {
+                allOf: [
+                    {
+                        query: shareSnapshotStaleQuery(),
+                        timeAggregation: "Count",
+                        operator: "GreaterThan",
+                        threshold: 0,
+                        failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
+                    },
+                ],
+            },
+            autoMitigate: true,
+            actions: { actionGroups: [actionGroupId] },
+            tags,
+        },
+        opts,
+    );
 }

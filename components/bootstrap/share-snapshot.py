@@ -27,7 +27,7 @@ SNAPSHOT_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z
 
 
 def log(message):
-    print(f"share snapshot: {message}", file=sys.stderr, flush=True)
+    print(f"share snapshot: {message}", file=sys.stderr, flush=True)  # SHARE_SNAPSHOT_LOG_PREFIX (log-events.ts)
 
 
 def parse_snapshot_time(text):
