@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
+import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import { AZURE_WORKER_ZONES } from "../constants";
 import * as keyvault from "@pulumi/azure-native/keyvault";
@@ -62,35 +63,45 @@ export function grantWorkerAccess(
 /** Built-in role "Monitoring Metrics Publisher": send metrics to Azure Monitor for the scope's resources. */
 export const MONITORING_METRICS_PUBLISHER_ROLE = "3913510d-42f4-4e42-8a64-420c390055eb";
 
+// --- the cluster's custom roles ------------------------------------------------------------
+/** A custom role of the cluster: exactly `actions`, assignable only within `home` (a resource group of the cluster). */
+function customRole(ctx: AzureGroupContext, resourceName: string, title: string, description: string, actions: readonly string[], home: resources.ResourceGroup) {
+    return new authorization.RoleDefinition(
+        resourceName,
+        {
+            scope: home.id,
+            roleName: pulumi.interpolate`iguana-ha ${title} (${ctx.resourceGroupName})`,
+            description,
+            roleType: "CustomRole",
+            permissions: [{ actions: [...actions], notActions: [] }],
+            assignableScopes: [home.id],
+        },
+        ctx.opts,
+    );
+}
+
+/** A worker VM's own identity given `role` on `scope`. */
+function assignToWorker(ctx: AzureGroupContext, resourceName: string, vm: compute.VirtualMachine, role: authorization.RoleDefinition, scope: pulumi.Input<string>) {
+    return new authorization.RoleAssignment(
+        resourceName,
+        { principalId: vm.identity.apply((identity) => identity!.principalId), principalType: "ServicePrincipal", roleDefinitionId: role.id, scope },
+        ctx.opts,
+    );
+}
+
 // --- who may stop whom (storage.queueRecovery: shared) -----------------------------------
 // A new lease holder powers off the previous one before it starts Iguana on the shared
 // queue: each worker may read and power off its peer's VM, and no other.
 export function grantPeerFencing(ctx: AzureGroupContext, workers: AzureWorker[]): void {
-    const { name, opts, group, resourceGroupName } = ctx;
-    const fencer = new authorization.RoleDefinition(
-        `${name}-peer-fencer`,
-        {
-            scope: group.id,
-            roleName: pulumi.interpolate`iguana-ha peer fencer (${resourceGroupName})`,
-            description: "Reads and powers off the other worker VM of one cluster, nothing else",
-            roleType: "CustomRole",
-            permissions: [{ actions: [...PEER_FENCE_ACTIONS], notActions: [] }],
-            assignableScopes: [group.id],
-        },
-        opts,
+    const fencer = customRole(
+        ctx,
+        `${ctx.name}-peer-fencer`,
+        "peer fencer",
+        "Reads and powers off the other worker VM of one cluster, nothing else",
+        PEER_FENCE_ACTIONS,
+        ctx.group,
     );
-    for (const { plan, vm } of workers) {
-        new authorization.RoleAssignment(
-            `${name}-${plan.name}-fences-peer`,
-            {
-                principalId: vm.identity.apply((identity) => identity!.principalId),
-                principalType: "ServicePrincipal",
-                roleDefinitionId: fencer.id,
-                scope: workers[1 - plan.index].vm.id,
-            },
-            opts,
-        );
-    }
+    for (const { plan, vm } of workers) assignToWorker(ctx, `${ctx.name}-${plan.name}-fences-peer`, vm, fencer, workers[1 - plan.index].vm.id);
 }
 
 /**
@@ -108,31 +119,15 @@ export const SHARE_SNAPSHOT_ACTIONS = [
 
 // --- who may snapshot the shared queue (storage.queueRecovery: shared, backup.enabled) -----
 export function grantShareSnapshots(ctx: AzureGroupContext, workers: AzureWorker[], account: storage.StorageAccount): void {
-    const { name, opts, dataGroup, resourceGroupName } = ctx;
-    const snapshotter = new authorization.RoleDefinition(
-        `${name}-share-snapshotter`,
-        {
-            scope: dataGroup.id,
-            roleName: pulumi.interpolate`iguana-ha share snapshotter (${resourceGroupName})`,
-            description: "Lists, takes and deletes the snapshots of one cluster's shared queue share",
-            roleType: "CustomRole",
-            permissions: [{ actions: [...SHARE_SNAPSHOT_ACTIONS], notActions: [] }],
-            assignableScopes: [dataGroup.id],
-        },
-        opts,
+    const snapshotter = customRole(
+        ctx,
+        `${ctx.name}-share-snapshotter`,
+        "share snapshotter",
+        "Lists, takes and deletes the snapshots of one cluster's shared queue share",
+        SHARE_SNAPSHOT_ACTIONS,
+        ctx.dataGroup,
     );
-    for (const { plan, vm } of workers) {
-        new authorization.RoleAssignment(
-            `${name}-${plan.name}-snapshots-share`,
-            {
-                principalId: vm.identity.apply((identity) => identity!.principalId),
-                principalType: "ServicePrincipal",
-                roleDefinitionId: snapshotter.id,
-                scope: account.id,
-            },
-            opts,
-        );
-    }
+    for (const { plan, vm } of workers) assignToWorker(ctx, `${ctx.name}-${plan.name}-snapshots-share`, vm, snapshotter, account.id);
 }
 
 // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
@@ -143,18 +138,14 @@ export function grantVipMoving(
     nics: network.NetworkInterface[],
     subnetIds: pulumi.Output<string>[],
 ): void {
-    const { name, opts, group, resourceGroupName, workerPlans } = ctx;
-    const mover = new authorization.RoleDefinition(
+    const { name, workerPlans } = ctx;
+    const mover = customRole(
+        ctx,
         `${name}-vip-mover`,
-        {
-            scope: group.id,
-            roleName: pulumi.interpolate`iguana-ha VIP mover (${resourceGroupName})`,
-            description: "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
-            roleType: "CustomRole",
-            permissions: [{ actions: [...VIP_MOVER_ACTIONS], notActions: [] }],
-            assignableScopes: [group.id],
-        },
-        opts,
+        "VIP mover",
+        "Moves one cluster's floating Public IP between its two worker NICs, nothing else",
+        VIP_MOVER_ACTIONS,
+        ctx.group,
     );
     const scopes: [string, pulumi.Output<string>][] = [
         ["vip", vipIp.id],
@@ -162,17 +153,6 @@ export function grantVipMoving(
         ...subnetIds.map((subnetId, i): [string, pulumi.Output<string>] => [`subnet-${AZURE_WORKER_ZONES[i]}`, subnetId]),
     ];
     for (const { plan, vm } of workers) {
-        for (const [what, scope] of scopes) {
-            new authorization.RoleAssignment(
-                `${name}-${plan.name}-moves-vip-on-${what}`,
-                {
-                    principalId: vm.identity.apply((identity) => identity!.principalId),
-                    principalType: "ServicePrincipal",
-                    roleDefinitionId: mover.id,
-                    scope,
-                },
-                opts,
-            );
-        }
+        for (const [what, scope] of scopes) assignToWorker(ctx, `${name}-${plan.name}-moves-vip-on-${what}`, vm, mover, scope);
     }
 }

@@ -102,35 +102,19 @@ export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[],
             },
             { ...opts, dependsOn: [agent] },
         );
-        return new monitor.ScheduledQueryRule(
+        return logAlert(
+            ctx,
             `${name}-${plan.name}-silent`,
             {
-                resourceGroupName,
-                location,
-                kind: "LogAlert",
-                displayName: `${name}-${plan.name}-silent`,
                 description: `Worker ${plan.name}: its Azure Monitor Agent has sent no heartbeat in the last ${ALERT_WINDOW_MINUTES} minutes: the VM is stopped, hung or cut off, and the cluster may run without a standby. Check the VM and its boot diagnostics (docs/operations.md#alerts).`,
-                severity: 2,
-                enabled: true,
-                scopes: [workspace.id],
-                evaluationFrequency: ALERT_WINDOW,
-                windowSize: ALERT_WINDOW,
-                criteria: {
-                    allOf: [
-                        {
-                            query: vm.id.apply(heartbeatQuery),
-                            timeAggregation: "Count",
-                            operator: "LessThan",
-                            threshold: 1,
-                            failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
-                        },
-                    ],
-                },
-                autoMitigate: true,
-                actions: { actionGroups: [actionGroupId] },
-                tags,
+                workspace,
+                every: ALERT_WINDOW,
+                window: ALERT_WINDOW,
+                query: vm.id.apply(heartbeatQuery),
+                fires: { operator: "LessThan", threshold: 1 },
+                actionGroupId,
             },
-            { ...opts, dependsOn: [agent] },
+            [agent],
         );
     });
     const searches = logEventsOf("azure").map(
@@ -173,36 +157,61 @@ export function shareSnapshotAlertWindowHours(everyHours: number): number {
 }
 
 function createShareSnapshotAlert(ctx: AzureGroupContext, workspace: operationalinsights.Workspace, actionGroupId: pulumi.Input<string>): monitor.ScheduledQueryRule {
-    const { name, cfg, opts, tags, location, resourceGroupName } = ctx;
-    const hours = shareSnapshotAlertWindowHours(cfg.backup.everyHours);
+    const hours = shareSnapshotAlertWindowHours(ctx.cfg.backup.everyHours);
+    return logAlert(ctx, `${ctx.name}-share-snapshots-stopped`, {
+        description: `The shared queue's share has had no snapshot in the last ${hours} hours although the snapshot timer ran: the backup of the queue has stopped. On the active worker: systemctl status iguana-share-snapshot; journalctl -t ${SCRIPTS_LOG_TAG} | grep 'share snapshot' (docs/operations.md#the-shared-queue-on-azure-share-snapshots).`,
+        workspace,
+        every: "PT1H",
+        window: `PT${hours}H`,
+        query: shareSnapshotStaleQuery(),
+        fires: { operator: "GreaterThan", threshold: 0 },
+        actionGroupId,
+    });
+}
+
+/** A log search alert on the workers' workspace: it fires when the count of the query's rows over `window` passes `fires`, and resolves by itself. */
+function logAlert(
+    ctx: AzureGroupContext,
+    alertName: string,
+    alert: {
+        description: string;
+        workspace: operationalinsights.Workspace;
+        every: string;
+        window: string;
+        query: pulumi.Input<string>;
+        fires: { operator: "LessThan" | "GreaterThan"; threshold: number };
+        actionGroupId: pulumi.Input<string>;
+    },
+    dependsOn: pulumi.Resource[] = [],
+): monitor.ScheduledQueryRule {
+    const { opts, tags, location, resourceGroupName } = ctx;
     return new monitor.ScheduledQueryRule(
-        `${name}-share-snapshots-stopped`,
+        alertName,
         {
             resourceGroupName,
             location,
             kind: "LogAlert",
-            displayName: `${name}-share-snapshots-stopped`,
-            description: `The shared queue's share has had no snapshot in the last ${hours} hours although the snapshot timer ran: the backup of the queue has stopped. On the active worker: systemctl status iguana-share-snapshot; journalctl -t ${SCRIPTS_LOG_TAG} | grep 'share snapshot' (docs/operations.md#the-shared-queue-on-azure-share-snapshots).`,
+            displayName: alertName,
+            description: alert.description,
             severity: 2,
             enabled: true,
-            scopes: [workspace.id],
-            evaluationFrequency: "PT1H",
-            windowSize: `PT${hours}H`,
+            scopes: [alert.workspace.id],
+            evaluationFrequency: alert.every,
+            windowSize: alert.window,
             criteria: {
                 allOf: [
                     {
-                        query: shareSnapshotStaleQuery(),
+                        query: alert.query,
                         timeAggregation: "Count",
-                        operator: "GreaterThan",
-                        threshold: 0,
+                        ...alert.fires,
                         failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
                     },
                 ],
             },
             autoMitigate: true,
-            actions: { actionGroups: [actionGroupId] },
+            actions: { actionGroups: [alert.actionGroupId] },
             tags,
         },
-        opts,
+        { ...opts, dependsOn },
     );
 }
