@@ -11,8 +11,21 @@ import { IGUANA_UNIT, WORKER_PATHS } from "../components/bootstrap/settings";
 import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
 import { SIGNALS_TIMER, SIGNALS_UNIT } from "../components/bootstrap/events";
-import { EVENTS_NAMESPACE, SIGNALS_EVERY_SECONDS, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
-import { LOG_EVENTS, LogEvent, syslogLinePattern } from "../components/log-events";
+import { DEFAULTS, EVENTS_NAMESPACE, SIGNALS_EVERY_SECONDS, SIGNAL_METRICS, TAKEOVER_METRIC, shareSnapshotKeepDays } from "../components/constants";
+import { LOG_EVENTS, LogEvent, SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, syslogLinePattern } from "../components/log-events";
+import {
+    SHARE_SNAPSHOT_SOURCE,
+    SHARE_SNAPSHOT_TIMER,
+    SHARE_SNAPSHOT_UNIT,
+    ShareSnapshotSettings,
+    renderShareSnapshotConfig,
+    renderShareSnapshotTimer,
+    renderShareSnapshotUnit,
+    shareSnapshotConfigPath,
+    shareSnapshotPath,
+} from "../components/bootstrap/share-snapshots";
+import { ShareSnapshotLocator } from "../components/bootstrap/settings";
+import { LAB_SHARE_ID } from "./cloud-standin";
 import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
@@ -264,6 +277,7 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
     if (master) await oneMessage(cluster, master, results, "first boot");
     await tlsView(cluster, roles, results, "first boot");
+    if (cluster.cfg!.cloud === "azure" && roles.wk1 === "MASTER") await shareSnapshots(cluster, results);
     if (cluster.cfg!.iguana.edition === "iguanax") {
         const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
         for (const m of cluster.machines) {
@@ -277,6 +291,63 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
         }
     }
     return results;
+}
+
+/**
+ * Azure's shared queue is snapshotted by the active worker (share-snapshot.py, its unit and
+ * timer). Shared mode is not booted here (this host's kernel has no NFS client for the machines),
+ * so the four files are added to both booted workers as the shared mode's custom data writes them,
+ * and systemd runs them: the timer is scheduled, the unit runs on both, and only WK1 (active)
+ * takes a snapshot, through the stand-in ARM with its managed identity's token.
+ */
+async function shareSnapshots(cluster: BootedCluster, results: CheckResult[]): Promise<void> {
+    const everyHours = DEFAULTS.backupEveryHours;
+    const shareSnapshots: ShareSnapshotLocator = {
+        kind: "azure-share",
+        shareId: LAB_SHARE_ID,
+        everyHours,
+        keepDays: shareSnapshotKeepDays(everyHours, DEFAULTS.backupRetentionDays),
+    };
+    for (const worker of cluster.workers) {
+        const m = cluster.machine(worker.name);
+        const s: ShareSnapshotSettings = { self: { name: worker.name }, paths: WORKER_PATHS, shareSnapshots };
+        const files: [string, string, number][] = [
+            [shareSnapshotPath(WORKER_PATHS), SHARE_SNAPSHOT_SOURCE, 0o755],
+            [shareSnapshotConfigPath(WORKER_PATHS), renderShareSnapshotConfig(s), 0o644],
+            [`/etc/systemd/system/${SHARE_SNAPSHOT_UNIT}`, renderShareSnapshotUnit(s), 0o644],
+            [`/etc/systemd/system/${SHARE_SNAPSHOT_TIMER}`, renderShareSnapshotTimer(s), 0o644],
+        ];
+        for (const [file, content, mode] of files) fs.writeFileSync(path.join(m.merged, file), content, { mode });
+        m.exec(`systemctl daemon-reload && systemctl enable --now ${SHARE_SNAPSHOT_TIMER}`, { allowFail: true });
+        m.exec(`systemctl start ${SHARE_SNAPSHOT_UNIT}`, { allowFail: true });
+    }
+    for (const m of cluster.machines) {
+        const result = m.exec(`systemctl show -p Result --value ${SHARE_SNAPSHOT_UNIT}`, { allowFail: true }).trim();
+        const next = m.exec(`systemctl show -p NextElapseUSecRealtime --value ${SHARE_SNAPSHOT_TIMER}`, { allowFail: true }).trim();
+        const lines = m.exec(`journalctl -t ${SCRIPTS_LOG_TAG} -o cat --no-pager | grep '^${SHARE_SNAPSHOT_LOG_PREFIX}'`, { allowFail: true }).trim();
+        const active = m.name === "wk1";
+        check(
+            results,
+            `share snapshots: on ${m.name} systemd runs the unit to success and schedules the timer; it logs ${active ? "a snapshot taken" : "that it is not active"}`,
+            result === "success" && next !== "" && new RegExp(`^${SHARE_SNAPSHOT_LOG_PREFIX}${active ? "took snapshot " : "this worker is not active"}`, "m").test(lines),
+            `Result=${result}, next ${next || "none"}; ${lines.split("\n").slice(-2).join(" / ") || "no line"}`,
+        );
+    }
+    const taken = () => {
+        try {
+            const calls = JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; action: string }[];
+            return calls.filter((c) => c.action.startsWith(`PUT ${LAB_SHARE_ID} `)).map((c) => c.from);
+        } catch {
+            return [];
+        }
+    };
+    const seen = await waitFor(() => taken().length > 0, 3000, 250);
+    check(
+        results,
+        "share snapshots: the stand-in ARM took one snapshot of the share, from WK1 (the lease holder), none from WK2",
+        seen && taken().join() === "wk1",
+        JSON.stringify(taken()),
+    );
 }
 
 /** Which of `events` the worker's logs hold, as each cloud's saved query reads them: its /var/log/syslog lines (what the CloudWatch agent ships), and its journal's tag and message (the Syslog table's ProcessName and SyslogMessage, through rsyslog). */

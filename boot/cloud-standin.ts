@@ -16,6 +16,8 @@ import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
 import * as path from "path";
+import { AZURE_STORAGE_API_VERSION } from "../components/bootstrap/share-snapshots";
+import { AZURE_SHARE_SNAPSHOT_LIMIT } from "../components/constants";
 import { FakeCloudApi, sigv4Valid } from "../drill/cloud-api";
 import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN } from "../drill/floating";
 import { FakeLeaseStore, steerFromFiles } from "../drill/lease-store";
@@ -79,6 +81,13 @@ export interface PublishedEvent {
     dimensions: Record<string, string>;
 }
 
+/**
+ * The share the boot test has a booted worker snapshot through the stand-in ARM: the shared mode's
+ * share-snapshot unit, added to a booted Azure worker (boot/checks.ts, shareSnapshots).
+ */
+export const LAB_SHARE_ID =
+    "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-data-rg/providers/Microsoft.Storage/storageAccounts/iguanaqboottest/fileServices/default/shares/iguana";
+
 /** The Azure token the stand-in hands out for Key Vault (resource https://vault.azure.net). */
 export const LAB_VAULT_TOKEN = "boot-test-vault-token";
 
@@ -110,6 +119,7 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
             accessToken: DRILL_AZURE_TOKEN,
             subnetId: "/subnets/workers",
             storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
+            share: { shareId: LAB_SHARE_ID, apiVersion: AZURE_STORAGE_API_VERSION, snapshots: [], limit: AZURE_SHARE_SNAPSHOT_LIMIT },
         },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {

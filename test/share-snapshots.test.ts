@@ -13,8 +13,8 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import {
     AZURE_STORAGE_API_VERSION,
-    BootstrapSettings,
     CLOUD_LIBRARY_SOURCE,
+    ShareSnapshotSettings,
     SHARE_SNAPSHOT_SOURCE,
     SHARE_SNAPSHOT_TIMER,
     SHARE_SNAPSHOT_UNIT,
@@ -231,12 +231,12 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
             const url = await api.listen("127.0.0.1");
             const runDir = fs.mkdtempSync(path.join(scratch, "run-"));
             if (options.state) fs.writeFileSync(path.join(runDir, "state"), `${options.state}\n`);
-            const settings = {
+            const settings: ShareSnapshotSettings = {
                 self: { name: "wk1" },
                 paths: { ...WORKER_PATHS, runDir },
                 cloudApi: { imdsUrl: url, apiUrl: options.armUrl ?? url },
                 shareSnapshots: { kind: "azure-share", shareId: SHARE, everyHours: 4, keepDays: options.keepDays ?? 33 },
-            } as unknown as BootstrapSettings;
+            };
             const configFile = path.join(runDir, "share-snapshot.json");
             fs.writeFileSync(configFile, renderShareSnapshotConfig(settings));
             try {
@@ -271,7 +271,7 @@ describe("share snapshots of the shared queue (Azure, storage.queueRecovery: sha
             const event = LOG_EVENTS.find((e) => e.name === "share-snapshots")!;
             const found = result.stderr.split("\n").filter((line) => new RegExp(`^${event.message}`).test(line));
             assert.strictEqual(found.length, 3, `two deletions and one snapshot: ${result.stderr}`);
-            assert.match(renderShareSnapshotUnit({ paths: WORKER_PATHS } as BootstrapSettings), new RegExp(`^SyslogIdentifier=${event.process}$`, "m"));
+            assert.match(renderShareSnapshotUnit({ paths: WORKER_PATHS }), new RegExp(`^SyslogIdentifier=${event.process}$`, "m"));
             assert.match(result.stderr, new RegExp(`took snapshot ${snapshots[3].replace(/\./g, "\\.")} of iguana`));
         });
 

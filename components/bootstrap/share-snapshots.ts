@@ -8,6 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { SCRIPTS_LOG_TAG } from "../log-events";
+import { WorkerPlan } from "../model";
 import { stateFile, BootstrapSettings, WorkerPaths } from "./settings";
 import { AZURE_ARM_URL, INSTANCE_METADATA_URL } from "./vip";
 
@@ -18,6 +19,9 @@ export const AZURE_STORAGE_API_VERSION = "2023-05-01";
 
 export const SHARE_SNAPSHOT_SOURCE = fs.readFileSync(path.join(__dirname, "share-snapshot.py"), "utf8");
 
+/** What the snapshot files are rendered from: a worker's bootstrap, or (the boot test) just these parts of one. */
+export type ShareSnapshotSettings = Pick<BootstrapSettings, "paths" | "shareSnapshots" | "cloudApi"> & { self: Pick<WorkerPlan, "name"> };
+
 export function shareSnapshotPath(paths: WorkerPaths): string {
     return `${paths.libDir}/share-snapshot.py`;
 }
@@ -26,7 +30,7 @@ export function shareSnapshotConfigPath(paths: WorkerPaths): string {
     return `${paths.etcDir}/share-snapshot.json`;
 }
 
-export function renderShareSnapshotConfig(s: BootstrapSettings): string {
+export function renderShareSnapshotConfig(s: ShareSnapshotSettings): string {
     const snapshots = s.shareSnapshots;
     if (!snapshots) throw new Error(`share-snapshot.json: ${s.self.name} was given no share to snapshot`);
     const config = {
@@ -46,7 +50,7 @@ export function shareSnapshotCalendar(everyHours: number): string {
     return everyHours >= 24 ? "*-*-* 00:00:00 UTC" : `*-*-* 00/${everyHours}:00:00 UTC`;
 }
 
-export function renderShareSnapshotUnit(s: BootstrapSettings): string {
+export function renderShareSnapshotUnit(s: Pick<BootstrapSettings, "paths">): string {
     return `[Unit]
 Description=iguana-ha: snapshot the shared queue's Azure Files share (on the active worker only)
 After=network-online.target
@@ -60,7 +64,7 @@ TimeoutStartSec=10min
 `;
 }
 
-export function renderShareSnapshotTimer(s: BootstrapSettings): string {
+export function renderShareSnapshotTimer(s: ShareSnapshotSettings): string {
     const snapshots = s.shareSnapshots;
     if (!snapshots) throw new Error(`${SHARE_SNAPSHOT_TIMER}: ${s.self.name} was given no share to snapshot`);
     return `[Unit]
