@@ -88,6 +88,36 @@ describe("offline plan (npm run plan)", function () {
         assert.ok(plan.placeholders.includes(plan.outputs.vip), "the VIP is listed as a placeholder");
     });
 
+    it("says what is backed up, how often and how long, and which alerts tell whom: every alarm the stack registers, by name", async () => {
+        const alarmTypes = ["aws:cloudwatch/metricAlarm:MetricAlarm", "azure-native:monitor:MetricAlert", "azure-native:monitor:ScheduledQueryRule"];
+        for (const [stack, backups] of [
+            ["aws-prod", "AWS Backup of the two data volumes every 4 h from 00:00 UTC, kept 35 days, copied to us-west-2"],
+            ["azure-dev", "Azure Disk Backup of the two data disks every 4 h from 00:00 UTC, kept 35 days"],
+        ]) {
+            const json = JSON.parse((await runPlan("--stack", stack, "--json")).stdout);
+            const alarms = json.resources.filter((r: any) => alarmTypes.includes(r.type)).map((r: any) => r.name);
+            assert.ok(alarms.length >= 15, `${stack}: ${alarms.length} alarms`);
+            assert.deepStrictEqual(json.operations, { backups: [backups], alerts: { to: "nobody yet: set alerts.emails or alerts.webhookUrl", names: alarms } });
+            const { stdout } = await runPlan("--stack", stack);
+            assert.ok(
+                stdout.includes(`\nBackups: ${backups}\nAlerts (${alarms.length}, to nobody yet: set alerts.emails or alerts.webhookUrl): ${alarms.join(", ")}\n`),
+                stdout.slice(0, 3000),
+            );
+        }
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "plan-ops-"));
+        try {
+            const file = path.join(scratch, "Pulumi.shared.yaml");
+            const azureDev = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.azure-dev.yaml"), "utf8").replace(/^ {4}dataDiskGb: .*\n/m, "");
+            fs.writeFileSync(file, `${azureDev}  iguana-ha:storage:\n    queueRecovery: shared\n  iguana-ha:alerts:\n    emails:\n      - oncall@hospital.example\n`);
+            const json = JSON.parse((await runPlan("--stack-file", file, "--json")).stdout);
+            assert.deepStrictEqual(json.operations.backups, ["share snapshots of the shared queue by the active worker every 4 h from 00:00 UTC, kept 33 days"]);
+            assert.strictEqual(json.operations.alerts.to, "1 email address");
+            assert.ok(json.operations.alerts.names.includes("iguana-share-snapshots-stopped"));
+        } finally {
+            fs.rmSync(scratch, { recursive: true, force: true });
+        }
+    });
+
     it("plans every shipped stack on its own cloud, the component at the root of every resource", async () => {
         for (const stack of listStacks()) {
             const { code, stdout, stderr } = await runPlan("--stack", stack, "--json");

@@ -14,6 +14,7 @@ import { quotaLine, quotaUsage } from "../components/quotas";
 import { describeModes, renderModes } from "../components/modes";
 import { validateClusterConfig } from "../components/config";
 import { workerBootstraps } from "../offline/worker-bootstrap";
+import { operationsSummary, renderOperations } from "./plan-operations";
 
 const USAGE = `usage: npm run plan -- --stack <name> [--stack-file <path>] [--json]
   --stack <name>        a stack file in stacks/ (${listStacks().join(", ")})
@@ -83,6 +84,7 @@ export async function plan(args: PlanArgs) {
     const modes = describeModes(cfg);
     const warnings = [...(environmentNote ? [environmentNote] : []), ...mocks.warnings];
     const quotas = quotaUsage(cfg);
+    const operations = operationsSummary(cfg, resources);
     return {
         project: PROJECT,
         stack: args.stack,
@@ -90,6 +92,7 @@ export async function plan(args: PlanArgs) {
         modesText: renderModes(cfg),
         warnings,
         quotas,
+        operations,
         resources,
         outputs,
         bootstrap,
@@ -126,6 +129,7 @@ export async function runPlanCommand(argv: string[], console: Console = globalTh
             console.log(`Offline plan for stack "${args.stack}" (project ${PROJECT}): evaluated under Pulumi mocks; nothing was deployed.\n`);
             console.log(`Mode:\n${result.modesText}\n`);
             console.log(`Quotas (needed of the default limit): ${quotaLine(result.quotas)}\n`);
+            console.log(`${renderOperations(result.operations)}\n`);
             if (result.warnings.length > 0) {
                 console.log(`Warnings (${result.warnings.length}; pulumi preview prints the program's own):\n${result.warnings.map((w) => `  - ${w}`).join("\n")}\n`);
             }
