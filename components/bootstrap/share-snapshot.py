@@ -84,7 +84,7 @@ class Shares:
         self.send("DELETE", self.url(self.share_id), headers={"x-ms-snapshot": snapshot_time})
 
     def take(self):
-        taken = self.send("PUT", self.url(self.share_id, expand=True), body=b'{"properties":{}}')
+        taken = self.send("PUT", self.url(self.share_id, expand=True), body=b"{}")
         return (taken.get("properties") or {}).get("snapshotTime", "?")
 
 
