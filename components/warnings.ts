@@ -54,6 +54,13 @@ export function deploymentWarnings(cfg: ClusterConfig): DeploymentWarning[] {
             }
         });
     }
+    if (cfg.alerts.emails.length === 0 && cfg.alerts.webhookUrl === undefined) {
+        warn(
+            "alerts.emails",
+            "is empty and alerts.webhookUrl is not set: every alert the cluster raises (a channel with no healthy worker, a failover, a lost standby, backups stopping) tells nobody; " +
+                "add the on-call address: pulumi config set --path 'iguana-ha:alerts.emails[0]' <address> (docs/operations.md#alerts)",
+        );
+    }
     const { everyHours, retentionDays } = cfg.backup;
     const shareKeepDays = shareSnapshotKeepDays(everyHours, retentionDays);
     if (cfg.backup.enabled && cfg.cloud === "azure" && cfg.storage.queueRecovery === "shared" && shareKeepDays < retentionDays) {

@@ -33,10 +33,21 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
                     network: real,
                     iguana: { installerUrl: INSTALLER, installerSha256: SHA },
                     tls: testCertificate(),
+                    alerts: { emails: ["hl7-oncall@hospital.example"] },
                     ...(cloud === "azure" ? { storage: { customerManagedKey: true } } : {}),
                 }),
             );
             assert.deepStrictEqual(complete.mocks.warnings, [], "a complete configuration warns about nothing");
+        });
+
+        it(`${cloud}: alerts that reach nobody (no alerts.emails, no alerts.webhookUrl) are warned about; one address silences it`, async () => {
+            const silent = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA }, tls: testCertificate() }));
+            const warning = silent.mocks.warnings.find((w) => w.startsWith("iguana-ha:alerts.emails: is empty and alerts.webhookUrl is not set"));
+            assert.match(warning ?? silent.mocks.warnings.join("\n"), /tells nobody; add the on-call address: pulumi config set --path 'iguana-ha:alerts\.emails\[0\]' <address>/);
+            for (const alerts of [{ emails: ["hl7-oncall@hospital.example"] }, { webhookUrl: "https://events.pager.example/v1/abc" }]) {
+                const told = await runConfig(config({ network: real, iguana: { installerUrl: INSTALLER, installerSha256: SHA }, tls: testCertificate(), alerts }));
+                assert.ok(!told.mocks.warnings.some((w) => w.startsWith("iguana-ha:alerts.")), JSON.stringify(alerts));
+            }
         });
     }
 
@@ -47,6 +58,7 @@ describe("preview-time warnings (pulumi.log.warn)", function () {
             awsConfig({
                 iguana: { installerUrl: INSTALLER, installerSha256: SHA },
                 tls: testCertificate(),
+                alerts: { emails: ["hl7-oncall@hospital.example"] },
                 network: {
                     allowedCidrs: ["10.20.0.0/16", inside(a), b],
                     adminCidrs: [inside(c)],
