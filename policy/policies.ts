@@ -652,6 +652,7 @@ const AWS_UNTAGGABLE = new Set([
     "aws:efs/fileSystemPolicy:FileSystemPolicy",
     "aws:backup/selection:Selection",
     "aws:cloudwatch/queryDefinition:QueryDefinition",
+    "aws:sns/topicSubscription:TopicSubscription",
 ]);
 /** Resources that belong to one worker carry its `role` too. */
 const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);

@@ -350,6 +350,9 @@ describe("policy pack: every shipped stack passes", function () {
         ["azure with shared storage", azureConfig({ storage: { queueRecovery: "shared" } })],
         ["aws with a floating IP", awsConfig({ failover: { strategy: "floating-ip" } })],
         ["azure with a floating IP", azureConfig({ failover: { strategy: "floating-ip" } })],
+        // The README's deploy path: the subscriptions take no tags, and must not fail required-tags.
+        ["aws telling an address and a webhook", awsConfig({ alerts: { emails: ["oncall@example.org"], webhookUrl: "https://alerts.example.org/hook" } })],
+        ["azure telling an address and a webhook", azureConfig({ alerts: { emails: ["oncall@example.org"], webhookUrl: "https://alerts.example.org/hook" } })],
     ] as const) {
         it(label, async () => {
             const run = await runConfig(values);
