@@ -181,6 +181,15 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             }
             case "aws:kms/key:Key":
                 return { arn: arn("kms", `key/${name}`), keyId: this.placeholder(`key-${name}`) };
+            // Auto-named, with the ARNs AWS Backup's and EventBridge's events carry.
+            case "aws:backup/vault:Vault": {
+                const vaultName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);
+                return { arn: arn("backup", `backup-vault:${vaultName}`), name: vaultName };
+            }
+            case "aws:cloudwatch/eventRule:EventRule": {
+                const ruleName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);
+                return { arn: arn("events", `rule/${ruleName}`), name: ruleName };
+            }
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };

@@ -652,7 +652,9 @@ const AWS_UNTAGGABLE = new Set([
     "aws:efs/fileSystemPolicy:FileSystemPolicy",
     "aws:backup/selection:Selection",
     "aws:cloudwatch/queryDefinition:QueryDefinition",
+    "aws:cloudwatch/eventTarget:EventTarget",
     "aws:sns/topicSubscription:TopicSubscription",
+    "aws:sns/topicPolicy:TopicPolicy",
 ]);
 /** Resources that belong to one worker carry its `role` too. */
 const WORKER_TYPES = new Set([AWS_INSTANCE, AWS_VOLUME, AZURE_VM, AZURE_DISK, "azure-native:network:NetworkInterface"]);

@@ -60,9 +60,9 @@ describe("audit: flow logs", function () {
             const statements = JSON.parse(key.inputs.policy).Statement;
             assert.deepStrictEqual(
                 statements.map((s: { Sid: string }) => s.Sid),
-                ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic", "CloudWatchLogsEncryptsThisAccountsLogGroups"],
+                ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic", "EventBridgePublishesToTheAlertsTopic", "CloudWatchLogsEncryptsThisAccountsLogGroups"],
             );
-            const logs = statements[2];
+            const logs = statements.find((s: { Sid: string }) => s.Sid === "CloudWatchLogsEncryptsThisAccountsLogGroups");
             assert.match(logs.Principal.Service, /^logs\.us-east-\d\.amazonaws\.com$/);
             assert.match(logs.Condition.ArnLike["kms:EncryptionContext:aws:logs:arn"], /^arn:aws:logs:us-east-\d:\d{12}:log-group:\*$/);
         });
@@ -77,7 +77,7 @@ describe("audit: flow logs", function () {
         const statements = JSON.parse(off.one(T.key, "iguana-key").inputs.policy).Statement;
         assert.deepStrictEqual(
             statements.map((s: { Sid: string }) => s.Sid),
-            ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic"],
+            ["EnableIamPolicies", "CloudWatchAlarmsPublishToTheAlertsTopic", "EventBridgePublishesToTheAlertsTopic"],
         );
         assert.deepStrictEqual(statements[0].Principal, { AWS: `arn:aws:iam::${statements[0].Principal.AWS.split(":")[4]}:root` });
     });

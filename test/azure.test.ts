@@ -331,9 +331,11 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
 
     // Every tracked resource is tagged with its environment; no secret anywhere.
     for (const r of run.mocks.resources.filter((r) => r.type.startsWith("azure-native:") && r.state.location !== undefined)) {
-        // Private DNS zones, action groups and metric alerts are global resources; everything else
-        // (a data collection rule and a log alert too) is in the region.
-        const global = r.type.startsWith("azure-native:privatedns:") || ["azure-native:monitor:ActionGroup", "azure-native:monitor:MetricAlert"].includes(r.type);
+        // Private DNS zones, action groups, metric alerts and alert processing rules are global
+        // resources; everything else (a data collection rule and a log alert too) is in the region.
+        const global =
+            r.type.startsWith("azure-native:privatedns:") ||
+            ["azure-native:monitor:ActionGroup", "azure-native:monitor:MetricAlert", "azure-native:alertsmanagement:AlertProcessingRuleByName"].includes(r.type);
         assert.strictEqual(String(r.state.location).toLowerCase(), global ? "global" : cfg.region, `${r.name} location`);
         assert.strictEqual(r.state.tags?.environment, cfg.environment, `${r.name} environment tag`);
     }

@@ -9,6 +9,7 @@
 import * as assert from "assert";
 import { DEFAULTS } from "../components/constants";
 import { awsBackupSchedule } from "../components/aws/backup";
+import { BACKUP_JOB_FAILED_STATES } from "../components/aws/alerts";
 import { DISK_BACKUP_READER_ROLE, DISK_SNAPSHOT_CONTRIBUTOR_ROLE, azureBackupSchedule } from "../components/azure/backup";
 import { backupsOn } from "../policy/policies";
 import { HaIguanaCluster, HaIguanaClusterArgs } from "../components";
@@ -34,7 +35,66 @@ const T = {
     policy: "azure-native:dataprotection:BackupPolicy",
     instance: "azure-native:dataprotection:BackupInstance",
     assignment: "azure-native:authorization:RoleAssignment",
+    eventRule: "aws:cloudwatch/eventRule:EventRule",
+    eventTarget: "aws:cloudwatch/eventTarget:EventTarget",
+    topic: "aws:sns/topic:Topic",
+    topicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+    actionGroup: "azure-native:monitor:ActionGroup",
+    alertRouting: "azure-native:alertsmanagement:AlertProcessingRuleByName",
 };
+
+/**
+ * EventBridge's matching for the subset the backup rules use: each key of the pattern must hold
+ * one of the listed strings, and a nested object matches the event's nested field. Anything else
+ * in a pattern fails the test rather than being read wrongly.
+ */
+function matchesPattern(pattern: Record<string, unknown>, event: Record<string, unknown> | undefined): boolean {
+    return Object.entries(pattern).every(([key, expected]) => {
+        if (Array.isArray(expected)) {
+            assert.ok(expected.length > 0 && expected.every((v) => typeof v === "string"), `pattern key ${key}: only exact string values are read here`);
+            return expected.includes(event?.[key] as string);
+        }
+        assert.ok(expected !== null && typeof expected === "object", `pattern key ${key}: a list or an object`);
+        return matchesPattern(expected as Record<string, unknown>, event?.[key] as Record<string, unknown> | undefined);
+    });
+}
+
+/** AWS Backup's events as its developer guide shows them ("Monitoring AWS Backup events using Amazon EventBridge"), for one vault. */
+function backupJobEvent(vaultName: string, vaultArn: string, state: string): Record<string, unknown> {
+    return {
+        version: "0",
+        source: "aws.backup",
+        "detail-type": "Backup Job State Change",
+        account: "123456789012",
+        region: "eu-west-1",
+        detail: {
+            backupJobId: "710B0398-D48E-F3C3-AFCA-CFEB2FDAA656",
+            backupVaultArn: vaultArn,
+            backupVaultName: vaultName,
+            resourceArn: "arn:aws:ec2:eu-west-1:123456789012:volume/vol-0123456789abcdef0",
+            resourceType: "EBS",
+            state,
+            statusMessage: state === "COMPLETED" ? "" : "Backup job failed",
+        },
+    };
+}
+function copyJobEvent(sourceVaultArn: string, state: string): Record<string, unknown> {
+    return {
+        version: "0",
+        source: "aws.backup",
+        "detail-type": "Copy Job State Change",
+        account: "123456789012",
+        region: "eu-west-1",
+        detail: {
+            copyJobId: "47C8EF56-74D8-059D-1301-C5BE1D5C926E",
+            resourceArn: "arn:aws:ec2:eu-west-1:123456789012:volume/vol-0123456789abcdef0",
+            resourceType: "EBS",
+            sourceBackupVaultArn: sourceVaultArn,
+            destinationBackupVaultArn: "arn:aws:backup:us-west-2:123456789012:backup-vault:copy",
+            state,
+        },
+    };
+}
 
 const BACKUP_TYPES = [T.vault, T.plan, T.selection, T.azureVault, T.policy, T.instance];
 const backupResources = (run: StackRun) => run.mocks.resources.filter((r) => BACKUP_TYPES.includes(r.type));
@@ -178,6 +238,98 @@ describe("backup: the queue disks on a schedule", function () {
             assert.ok(!run.mocks.warnings.some((w) => w.includes("backup.")), run.mocks.warnings.join("\n"));
             const disks = await runConfig(azureConfig());
             assert.ok(!disks.mocks.warnings.some((w) => w.includes("backup.")), "data disks are backed up: nothing to warn of");
+        });
+    });
+
+    describe("told when a backup fails", () => {
+        it("AWS: a backup job into the cluster's vault that made no recovery point goes to the alerts topic; a completed one, or another vault's, does not", async () => {
+            const run = await runStack("aws-dev");
+            const vault = run.one(T.vault, "iguana-backup");
+            const rule = run.one(T.eventRule, "iguana-backup-failed");
+            const pattern = JSON.parse(rule.inputs.eventPattern);
+            const published = (event: Record<string, unknown>) => matchesPattern(pattern, event);
+            const own = (state: string) => backupJobEvent(vault.state.name, vault.state.arn, state);
+            for (const state of BACKUP_JOB_FAILED_STATES) assert.ok(published(own(state)), `${state} is told`);
+            for (const state of ["CREATED", "PENDING", "RUNNING", "COMPLETED"]) assert.ok(!published(own(state)), `${state} is not`);
+            assert.ok(!published(backupJobEvent("another-vault", "arn:aws:backup:eu-west-1:123456789012:backup-vault:another-vault", "FAILED")), "another vault's job");
+            assert.ok(!published(copyJobEvent(vault.state.arn, "FAILED")), "a copy job is the copy rule's");
+            const target = run.one(T.eventTarget, "iguana-backup-failed");
+            assert.deepStrictEqual([target.inputs.rule, target.inputs.arn], [rule.state.name, run.one(T.topic, "iguana-alerts").state.arn]);
+            assert.deepStrictEqual(
+                run.ofType(T.eventRule).map((r) => r.name),
+                ["iguana-backup-failed"],
+                "no copy rule without backup.copyToRegion",
+            );
+        });
+
+        it("AWS: the topic admits EventBridge for those rules only and keeps the account's own publishers; the key lets EventBridge encrypt to it", async () => {
+            const run = await runConfig(awsConfig({ backup: { copyToRegion: "us-west-2" } }));
+            const topic = run.one(T.topic, "iguana-alerts");
+            const rules = run.ofType(T.eventRule);
+            const policy = run.one(T.topicPolicy, "iguana-alerts");
+            assert.strictEqual(policy.inputs.arn, topic.state.arn);
+            const statements = JSON.parse(policy.inputs.policy).Statement;
+            const events = statements.filter((s: any) => s.Principal.Service === "events.amazonaws.com");
+            const sourceArns = (statement: any) => [...statement.Condition.ArnEquals["aws:SourceArn"]].sort();
+            assert.deepStrictEqual(sourceArns(events[0]), rules.map((r) => r.state.arn).sort(), "both rules, and only they");
+            assert.strictEqual(rules.length, 2);
+            assert.deepStrictEqual(events, [
+                {
+                    Sid: "EventBridgePublishesBackupFailures",
+                    Effect: "Allow",
+                    Principal: { Service: "events.amazonaws.com" },
+                    Action: "sns:Publish",
+                    Resource: topic.state.arn,
+                    Condition: { ArnEquals: { "aws:SourceArn": events[0].Condition.ArnEquals["aws:SourceArn"] } },
+                },
+            ]);
+            const own = statements.find((s: any) => s.Sid === "TheAccountsOwnPrincipals");
+            assert.deepStrictEqual(
+                [own.Condition, own.Action.includes("SNS:Publish"), own.Resource],
+                [{ StringEquals: { "AWS:SourceOwner": "123456789012" } }, true, topic.state.arn],
+            );
+            const keyStatements = JSON.parse(run.one(T.key, "iguana-key").inputs.policy).Statement;
+            assert.deepStrictEqual(
+                keyStatements.filter((s: any) => s.Principal.Service === "events.amazonaws.com").map((s: any) => s.Action),
+                [["kms:Decrypt", "kms:GenerateDataKey*"]],
+            );
+        });
+
+        it("AWS, copyToRegion: a copy out of the cluster's vault that failed is told too", async () => {
+            const run = await runConfig(awsConfig({ backup: { copyToRegion: "us-west-2" } }));
+            const vault = run.one(T.vault, "iguana-backup");
+            const rule = run.one(T.eventRule, "iguana-backup-copy-failed");
+            const pattern = JSON.parse(rule.inputs.eventPattern);
+            assert.ok(matchesPattern(pattern, copyJobEvent(vault.state.arn, "FAILED")));
+            assert.ok(!matchesPattern(pattern, copyJobEvent(vault.state.arn, "COMPLETED")));
+            assert.ok(!matchesPattern(pattern, copyJobEvent("arn:aws:backup:eu-west-1:123456789012:backup-vault:another-vault", "FAILED")));
+            assert.ok(!matchesPattern(pattern, backupJobEvent(vault.state.name, vault.state.arn, "FAILED")));
+            const target = run.one(T.eventTarget, "iguana-backup-copy-failed");
+            assert.deepStrictEqual([target.inputs.rule, target.inputs.arn], [rule.state.name, run.one(T.topic, "iguana-alerts").state.arn]);
+        });
+
+        it("Azure: the vault's job-failure alerts are on and an alert processing rule sends the vault's alerts to the action group", async () => {
+            const run = await runStack("azure-dev");
+            const vault = run.one(T.azureVault, "iguana-backup");
+            assert.deepStrictEqual(vault.inputs.properties.monitoringSettings, { azureMonitorAlertSettings: { alertsForAllJobFailures: "Enabled" } });
+            const routing = run.one(T.alertRouting, "iguana-backup-alerts");
+            assert.deepStrictEqual(
+                [routing.inputs.location, routing.inputs.properties.enabled, routing.inputs.properties.scopes, routing.inputs.properties.actions],
+                ["global", true, [vault.id], [{ actionType: "AddActionGroups", actionGroupIds: [run.one(T.actionGroup, "iguana-alerts").id] }]],
+            );
+            assert.strictEqual(routing.inputs.properties.conditions, undefined, "every alert of the vault, security alerts included");
+        });
+
+        it("no backup, nothing to tell: no rule, no topic policy, no routing, and the key admits no EventBridge", async () => {
+            for (const config of [awsConfig({ backup: { enabled: false } }), azureConfig({ backup: { enabled: false } }), azureConfig({ storage: { queueRecovery: "shared" } })]) {
+                const run = await runConfig(config);
+                assert.deepStrictEqual(
+                    run.mocks.resources.filter((r) => [T.eventRule, T.eventTarget, T.topicPolicy, T.alertRouting].includes(r.type)),
+                    [],
+                );
+                const key = run.ofType(T.key).find((k) => k.name === "iguana-key");
+                if (key) assert.ok(!key.inputs.policy.includes("events.amazonaws.com"));
+            }
         });
     });
 

@@ -89,7 +89,13 @@ describe("offline plan (npm run plan)", function () {
     });
 
     it("says what is backed up, how often and how long, and which alerts tell whom: every alarm the stack registers, by name", async () => {
-        const alarmTypes = ["aws:cloudwatch/metricAlarm:MetricAlarm", "azure-native:monitor:MetricAlert", "azure-native:monitor:ScheduledQueryRule"];
+        const alarmTypes = [
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "aws:cloudwatch/eventRule:EventRule",
+            "azure-native:monitor:MetricAlert",
+            "azure-native:monitor:ScheduledQueryRule",
+            "azure-native:alertsmanagement:AlertProcessingRuleByName",
+        ];
         for (const [stack, backups] of [
             ["aws-prod", "AWS Backup of the two data volumes every 4 h from 00:00 UTC, kept 35 days, copied to us-west-2"],
             ["azure-dev", "Azure Disk Backup of the two data disks every 4 h from 00:00 UTC, kept 35 days"],

@@ -7,7 +7,13 @@ import { ClusterConfig } from "../components/config";
 import { shareSnapshotKeepDays } from "../components/constants";
 import { PlannedResource } from "./plan-format";
 
-const ALERT_TYPES = ["aws:cloudwatch/metricAlarm:MetricAlarm", "azure-native:monitor:MetricAlert", "azure-native:monitor:ScheduledQueryRule"];
+const ALERT_TYPES = [
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:cloudwatch/eventRule:EventRule",
+    "azure-native:monitor:MetricAlert",
+    "azure-native:monitor:ScheduledQueryRule",
+    "azure-native:alertsmanagement:AlertProcessingRuleByName",
+];
 
 export interface OperationsSummary {
     backups: string[];

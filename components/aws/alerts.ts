@@ -6,13 +6,16 @@
  * active, which the lease exists to prevent); an active-active channel's with one (no
  * redundancy); a worker failing its EC2 status checks (the cluster runs without a standby,
  * or is down); and, from what the workers report themselves (events.ts), a takeover, an Iguana
- * unhealthy or a worker silent, the lease store unreachable, and a disk filling up.
+ * unhealthy or a worker silent, the lease store unreachable, and a disk filling up. With backups,
+ * EventBridge rules publish AWS Backup's own events for a backup or copy job of the cluster's vault
+ * that failed, was aborted or expired unstarted.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as sns from "@pulumi/aws/sns";
 import { ALARM_MINUTES, EVENTS_NAMESPACE, TAKEOVER_METRIC } from "../constants";
 import { signalAlarms } from "../signal-alarms";
+import { AwsBackup } from "./backup";
 import { AwsContext } from "./context";
 import { AwsIdentity } from "./identity";
 import { AwsForwarding } from "./load-balancer";
@@ -21,9 +24,19 @@ import { AwsWorker } from "./workers";
 export interface AwsAlerts {
     topic: sns.Topic;
     alarms: cloudwatch.MetricAlarm[];
+    /** With backups: the EventBridge rules that publish a failed backup or copy job to the topic. */
+    backupFailureRules: cloudwatch.EventRule[];
 }
 
-export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: AwsWorker[], forwarding: AwsForwarding[]): AwsAlerts {
+/**
+ * AWS Backup's job states that mean no recovery point was made (AWS Backup, "Monitoring AWS Backup
+ * events using Amazon EventBridge"; BackupJob State): EXPIRED is a job that never started in its
+ * window. A copy job ends COMPLETED or FAILED.
+ */
+export const BACKUP_JOB_FAILED_STATES = ["FAILED", "ABORTED", "EXPIRED"] as const;
+export const COPY_JOB_FAILED_STATES = ["FAILED"] as const;
+
+export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: AwsWorker[], forwarding: AwsForwarding[], backups: AwsBackup | undefined): AwsAlerts {
     const { name, cfg, opts, tags } = ctx;
     const topic = new sns.Topic(`${name}-alerts`, { kmsMasterKeyId: identity.key.id, tags }, { ...opts, dependsOn: [identity.key] });
     for (const email of cfg.alerts.emails) {
@@ -153,5 +166,87 @@ export function createAlerts(ctx: AwsContext, identity: AwsIdentity, workers: Aw
                 ),
         ),
     );
-    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms, takeoverAlarm, ...reportedAlarms] };
+    const backupFailureRules = backups ? createBackupFailureRules(ctx, identity, topic, backups) : [];
+    return { topic, alarms: [...channelAlarms, ...redundancyAlarms, ...workerAlarms, takeoverAlarm, ...reportedAlarms], backupFailureRules };
 }
+
+/**
+ * AWS Backup reports a job's end to EventBridge, not as an alarm: one rule for the backup jobs
+ * into the cluster's vault, one for the copies out of it (`backup.copyToRegion`; the copy job's
+ * event is raised in the source region). Each publishes the event itself to the alerts topic,
+ * whose policy then admits EventBridge for these rules only.
+ */
+function createBackupFailureRules(ctx: AwsContext, identity: AwsIdentity, topic: sns.Topic, backups: AwsBackup): cloudwatch.EventRule[] {
+    const { name, opts, tags } = ctx;
+    const rule = (suffix: string, description: string, detailType: string, detail: Record<string, readonly pulumi.Input<string>[]>) => {
+        const eventRule = new cloudwatch.EventRule(
+            `${name}-${suffix}`,
+            { description, eventPattern: pulumi.jsonStringify({ source: ["aws.backup"], "detail-type": [detailType], detail }), tags },
+            opts,
+        );
+        new cloudwatch.EventTarget(`${name}-${suffix}`, { rule: eventRule.name, arn: topic.arn }, opts);
+        return eventRule;
+    };
+    const rules = [
+        rule(
+            "backup-failed",
+            "A backup of the Iguana queue made no recovery point (failed, aborted, or never started in its window): the queue is not backed up until the next one succeeds.",
+            "Backup Job State Change",
+            { state: BACKUP_JOB_FAILED_STATES, backupVaultName: [backups.vault.name] },
+        ),
+        ...(backups.copyVault
+            ? [
+                  rule(
+                      "backup-copy-failed",
+                      "A copy of the Iguana queue's backup to the disaster-recovery region failed: that region has no copy of this recovery point.",
+                      "Copy Job State Change",
+                      { state: COPY_JOB_FAILED_STATES, sourceBackupVaultArn: [backups.vault.arn] },
+                  ),
+              ]
+            : []),
+    ];
+    // A topic policy replaces SNS's default one: keep its statement (the account's own principals,
+    // which is how the CloudWatch alarms publish) and add EventBridge, for these rules only.
+    new sns.TopicPolicy(
+        `${name}-alerts`,
+        {
+            arn: topic.arn,
+            policy: pulumi.jsonStringify({
+                Version: "2012-10-17",
+                Statement: [
+                    {
+                        Sid: "TheAccountsOwnPrincipals",
+                        Effect: "Allow",
+                        Principal: { AWS: "*" },
+                        Action: SNS_DEFAULT_POLICY_ACTIONS,
+                        Resource: topic.arn,
+                        Condition: { StringEquals: { "AWS:SourceOwner": identity.accountId } },
+                    },
+                    {
+                        Sid: "EventBridgePublishesBackupFailures",
+                        Effect: "Allow",
+                        Principal: { Service: "events.amazonaws.com" },
+                        Action: "sns:Publish",
+                        Resource: topic.arn,
+                        Condition: { ArnEquals: { "aws:SourceArn": rules.map((r) => r.arn) } },
+                    },
+                ],
+            }),
+        },
+        opts,
+    );
+    return rules;
+}
+
+/** The actions of SNS's default topic policy (as the provider's TopicPolicy example writes it). */
+const SNS_DEFAULT_POLICY_ACTIONS = [
+    "SNS:GetTopicAttributes",
+    "SNS:SetTopicAttributes",
+    "SNS:AddPermission",
+    "SNS:RemovePermission",
+    "SNS:DeleteTopic",
+    "SNS:Subscribe",
+    "SNS:ListSubscriptionsByTopic",
+    "SNS:Publish",
+    "SNS:Receive",
+];

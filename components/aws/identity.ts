@@ -45,11 +45,16 @@ export function workerEventsPolicy() {
 /**
  * The project key's policy: the account's IAM policies decide who uses it, as with AWS's default
  * key policy (the volumes, EFS, Secrets Manager and DynamoDB go through those); CloudWatch alarms
- * may publish to the alerts topic it encrypts; with flow logs or worker logs, CloudWatch Logs in this region may
- * also encrypt this account's log groups with it (AWS, "Encrypt log data in CloudWatch Logs using
- * AWS KMS").
+ * may publish to the alerts topic it encrypts, and with backups EventBridge too (a failed backup job's
+ * event); with flow logs or worker logs, CloudWatch Logs in this region may also encrypt this
+ * account's log groups with it (AWS, "Encrypt log data in CloudWatch Logs using AWS KMS").
  */
-export function projectKeyPolicy(accountId: pulumi.Input<string>, partition: pulumi.Input<string>, region: pulumi.Input<string>, logGroups: boolean): pulumi.Output<string> {
+export function projectKeyPolicy(
+    accountId: pulumi.Input<string>,
+    partition: pulumi.Input<string>,
+    region: pulumi.Input<string>,
+    uses: { logGroups: boolean; backupEvents: boolean },
+): pulumi.Output<string> {
     return pulumi.jsonStringify({
         Version: "2012-10-17",
         Statement: [
@@ -62,7 +67,20 @@ export function projectKeyPolicy(accountId: pulumi.Input<string>, partition: pul
                 Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
                 Resource: "*",
             },
-            ...(logGroups
+            // EventBridge publishes the backup-failure events to the same topic (AWS Knowledge Center,
+            // "Why isn't my Amazon SNS topic receiving EventBridge notifications?").
+            ...(uses.backupEvents
+                ? [
+                      {
+                          Sid: "EventBridgePublishesToTheAlertsTopic",
+                          Effect: "Allow",
+                          Principal: { Service: "events.amazonaws.com" },
+                          Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+                          Resource: "*",
+                      },
+                  ]
+                : []),
+            ...(uses.logGroups
                 ? [
                       {
                           Sid: "CloudWatchLogsEncryptsThisAccountsLogGroups",
@@ -105,7 +123,7 @@ export function createIdentity(ctx: AwsContext): AwsIdentity {
             description: `${name}: encrypts the Iguana workers' disks`,
             enableKeyRotation: true,
             deletionWindowInDays: 30,
-            policy: projectKeyPolicy(accountId, partition, region, cfg.audit.flowLogs || cfg.audit.workerLogs),
+            policy: projectKeyPolicy(accountId, partition, region, { logGroups: cfg.audit.flowLogs || cfg.audit.workerLogs, backupEvents: cfg.backup.enabled }),
             tags,
         },
         keep,

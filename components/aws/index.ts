@@ -66,6 +66,8 @@ export interface AwsClusterResources {
     alertsTopic: sns.Topic;
     /** The alarms that publish to it. */
     alarms: cloudwatch.MetricAlarm[];
+    /** With backups: the EventBridge rules that publish a failed backup or copy job to the alerts topic. */
+    backupFailureRules: cloudwatch.EventRule[];
     /** The AWS Backup vault holding the queue's recovery points (`backup.enabled`). */
     backupVault?: backup.Vault;
     /** The backup plan: its schedule and retention. */
@@ -107,6 +109,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
         workerLogGroup: workerLogs?.logGroup,
         alertsTopic: alerts.topic,
         alarms: alerts.alarms,
+        backupFailureRules: alerts.backupFailureRules,
         backupVault: backups?.vault,
         backupPlan: backups?.plan,
         backupCopyVault: backups?.copyVault,
@@ -114,7 +117,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
 
     if (floatingVip) {
         const vip = floatingVip.publicIp;
-        const alerts = createAlerts(ctx, identity, workers, []);
+        const alerts = createAlerts(ctx, identity, workers, [], backups);
         return {
             cloud: "aws",
             vip,
@@ -126,7 +129,7 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     }
 
     const balancing = createLoadBalancers(ctx, net, workers);
-    const alerts = createAlerts(ctx, identity, workers, balancing.forwarding);
+    const alerts = createAlerts(ctx, identity, workers, balancing.forwarding, backups);
     return {
         cloud: "aws",
         vip: balancing.vip,

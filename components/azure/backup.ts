@@ -7,10 +7,16 @@
  * lease and flow-log accounts that role could otherwise rewrite. The vault, the snapshots' group
  * and the recovery points are kept by `pulumi destroy`, as the queue is.
  *
+ * A backup or restore job that fails raises Azure Backup's built-in Azure Monitor alert (on for
+ * the vault); an alert processing rule sends the vault's alerts to the cluster's action group,
+ * since built-in alerts reach nobody without one (Azure Backup, "Monitor Azure Monitor based
+ * alerts for Azure Backup").
+ *
  * The Azure Files share (`storage.queueRecovery: shared`) is NFS 4.1, which Azure Backup does not
  * protect (neither its snapshot nor its vaulted tier): the plan says so.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as alertsmanagement from "@pulumi/azure-native/alertsmanagement";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as resources from "@pulumi/azure-native/resources";
@@ -54,6 +60,8 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
                 // redundancy is what a later vault-tier copy would use.
                 storageSettings: [{ datastoreType: "VaultStore", type: "ZoneRedundant" }],
                 securitySettings: { softDeleteSettings: { state: "On", retentionDurationInDays: 14 } },
+                // Azure's default, written out: the failure alerts routeBackupAlerts sends on.
+                monitoringSettings: { azureMonitorAlertSettings: { alertsForAllJobFailures: "Enabled" } },
             },
             tags: { ...tags, holds: HOLDS_BACKUPS },
         },
@@ -138,4 +146,24 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
         );
     });
     return { vault, policy, snapshotGroup, instances };
+}
+
+/** The vault's alerts (a failed backup or restore job; a security alert such as deleted backup data) to the action group. */
+export function routeBackupAlerts(ctx: AzureGroupContext, backups: AzureBackup, actionGroupId: pulumi.Input<string>): alertsmanagement.AlertProcessingRuleByName {
+    const { name, opts, tags, resourceGroupName } = ctx;
+    return new alertsmanagement.AlertProcessingRuleByName(
+        `${name}-backup-alerts`,
+        {
+            resourceGroupName,
+            location: "global",
+            properties: {
+                description: "Azure Backup's own alerts on the Iguana queue's Backup vault (a failed backup or restore job, backup data deleted) to the cluster's action group.",
+                scopes: [backups.vault.id],
+                actions: [{ actionType: "AddActionGroups", actionGroupIds: [actionGroupId] }],
+                enabled: true,
+            },
+            tags,
+        },
+        opts,
+    );
 }

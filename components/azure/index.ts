@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
+import * as alertsmanagement from "@pulumi/azure-native/alertsmanagement";
 import * as dataprotection from "@pulumi/azure-native/dataprotection";
 import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
@@ -29,7 +30,7 @@ import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
 import { createWorkerLogs } from "./logs";
-import { createBackup } from "./backup";
+import { createBackup, routeBackupAlerts } from "./backup";
 import { createDiskEncryption } from "./disk-key";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
@@ -75,6 +76,8 @@ export interface AzureClusterResources {
     backupVault?: dataprotection.BackupVault;
     /** The disk backup policy: its schedule and retention. */
     backupPolicy?: dataprotection.BackupPolicy;
+    /** With backups: the rule that sends the vault's own alerts (a failed backup job) to the action group. */
+    backupAlertRule?: alertsmanagement.AlertProcessingRuleByName;
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -117,6 +120,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
         workers.map(({ plan, vm }) => ({ name: plan.name, role: plan.role, vm })),
     );
     const workerLogs = createWorkerLogs(ctx, workers, alerts.actionGroup.id);
+    const backupAlerts = backups ? routeBackupAlerts(ctx, backups, alerts.actionGroup.id) : undefined;
 
     const vipAddresses = vipIp ? vipIp.ipAddress.apply((address) => [address!]) : pulumi.output([ctx.networkPlan.internalVipIps[0]]);
     const vip = vipAddresses.apply((addresses) => addresses[0]);
@@ -148,6 +152,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             diskEncryptionSet: diskEncryption?.diskEncryptionSet,
             backupVault: backups?.vault,
             backupPolicy: backups?.policy,
+            backupAlertRule: backupAlerts,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {
