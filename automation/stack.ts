@@ -131,6 +131,16 @@ export class IguanaStack {
         return { summary: summaryOf(result.summary) };
     }
 
+    /**
+     * `workers.rebuild`: the worker the next `up` replaces with the current boot configuration
+     * (docs/operations.md), or none. A project stack keeps it in its stack file, as
+     * `pulumi config set --path` does.
+     */
+    async setWorkersRebuild(worker: "wk1" | "wk2" | undefined): Promise<void> {
+        const key = `${PROJECT}:workers.rebuild`;
+        await run("config", this.context, undefined, () => (worker ? this.stack.setConfig(key, { value: worker }, true) : this.stack.removeConfig(key, true)));
+    }
+
     /** The outputs of the last update, or undefined when the stack has none (never deployed, or destroyed). */
     async outputs(): Promise<StackOutputs | undefined> {
         const mapped = toStackOutputs(await run("outputs", this.context, undefined, () => this.stack.outputs()));

@@ -11,7 +11,7 @@ import { LocalWorkspace, LocalWorkspaceOptions, PulumiFn, Stack } from "@pulumi/
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 
 /** What this module uses of a Pulumi `Stack`. */
-export type AutomationStack = Pick<Stack, "name" | "setAllConfig" | "preview" | "up" | "refresh" | "destroy" | "outputs">;
+export type AutomationStack = Pick<Stack, "name" | "setAllConfig" | "setConfig" | "removeConfig" | "preview" | "up" | "refresh" | "destroy" | "outputs">;
 
 /** Workspace settings a caller may pass through (backend and passphrase via `envVars`). */
 export type WorkspaceSettings = Pick<LocalWorkspaceOptions, "envVars" | "pulumiHome" | "secretsProvider">;
@@ -53,11 +53,14 @@ export type CreateOrSelectInline = (args: { stackName: string; projectName: stri
 export function inlineStackFactory(createOrSelect: CreateOrSelectInline = (args, options) => LocalWorkspace.createOrSelectStack(args, options)) {
     return async ({ stackName, projectName, program, settings }: InlineStackRequest): Promise<AutomationStack> => {
         let config: Parameters<Stack["setAllConfig"]>[0] | undefined;
+        // Keys set one at a time (`workers.rebuild` by path), applied after the config object.
+        const singleKeys = new Map<string, { value: Parameters<Stack["setConfig"]>[1]; path?: boolean }>();
         const inWorkspace = async <T>(call: (stack: AutomationStack) => Promise<T>): Promise<T> => {
             const workDir = scratchDir(projectName, stackName);
             try {
                 const stack = await createOrSelect({ stackName, projectName, program }, { ...settings, workDir, projectSettings: { name: projectName, runtime: "nodejs" } });
                 if (config) await stack.setAllConfig(config);
+                for (const [key, { value, path }] of singleKeys) await stack.setConfig(key, value, path);
                 return await call(stack);
             } finally {
                 fs.rmSync(workDir, { recursive: true, force: true });
@@ -70,6 +73,13 @@ export function inlineStackFactory(createOrSelect: CreateOrSelectInline = (args,
             setAllConfig: async (values) => {
                 await inWorkspace((stack) => stack.setAllConfig(values));
                 config = values;
+            },
+            setConfig: async (key, value, path) => {
+                await inWorkspace((stack) => stack.setConfig(key, value, path));
+                singleKeys.set(key, { value, path });
+            },
+            removeConfig: async (key) => {
+                singleKeys.delete(key);
             },
             preview: (options) => inWorkspace((stack) => stack.preview(options)),
             up: (options) => inWorkspace((stack) => stack.up(options)),

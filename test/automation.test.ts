@@ -11,6 +11,7 @@ import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import type {
     ConfigMap,
+    ConfigValue,
     DestroyOptions as PulumiDestroyOptions,
     DestroyResult as PulumiDestroyResult,
     EngineEvent,
@@ -109,7 +110,7 @@ const SUMMARY: UpdateSummary = {
     resourceChanges: { create: 42 },
 };
 
-type Method = "setAllConfig" | "preview" | "up" | "refresh" | "destroy" | "outputs";
+type Method = "setAllConfig" | "setConfig" | "removeConfig" | "preview" | "up" | "refresh" | "destroy" | "outputs";
 type AnyOptions = PreviewOptions & UpOptions & RefreshOptions & PulumiDestroyOptions;
 
 /** Records every call; fails or hangs on request. */
@@ -139,6 +140,14 @@ class FakeStack implements AutomationStack {
 
     async setAllConfig(config: ConfigMap): Promise<void> {
         await this.record("setAllConfig", config);
+    }
+
+    async setConfig(key: string, value: ConfigValue, path?: boolean): Promise<void> {
+        await this.record("setConfig", { key, value, path });
+    }
+
+    async removeConfig(key: string, path?: boolean): Promise<void> {
+        await this.record("removeConfig", { key, path });
     }
 
     async preview(opts?: PreviewOptions): Promise<PulumiPreviewResult> {
@@ -719,6 +728,55 @@ describe("automation: a PATH directory the process cannot search (EACCES)", func
             fs.chmodSync(blocked, 0o700);
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("automation: workers.rebuild, for the rolling rebuild", () => {
+    it("a project stack sets it in its stack file by path, as pulumi config set --path does, and clears it", async () => {
+        const factory = new FakeFactory();
+        const stack = await openProjectStack("aws-prod", { factory });
+        await stack.setWorkersRebuild("wk2");
+        await stack.setWorkersRebuild(undefined);
+        assert.deepStrictEqual(
+            factory.stack.calls.map((c) => [c.method, c.arg]),
+            [
+                ["setConfig", { key: "iguana-ha:workers.rebuild", value: { value: "wk2" }, path: true }],
+                ["removeConfig", { key: "iguana-ha:workers.rebuild", path: true }],
+            ],
+        );
+    });
+
+    it("a CLI failure is an IguanaAutomationError of operation config", async () => {
+        const factory = new FakeFactory();
+        factory.stack.failures.setConfig = cliFailure("error: could not set config\n", "pulumi config set");
+        const stack = await openProjectStack("aws-prod", { factory });
+        await assert.rejects(stack.setWorkersRebuild("wk1"), (error: IguanaAutomationError) => error.operation === "config" && error.stackName === "aws-prod");
+    });
+
+    it("an inline stack applies it after its config object on every later call, until cleared", async () => {
+        const applied: unknown[][] = [];
+        const fake: CreateOrSelectInline = async () => {
+            const entry: unknown[] = [];
+            applied.push(entry);
+            return {
+                name: "portal-7",
+                setAllConfig: async (config: unknown) => void entry.push(["all", config]),
+                setConfig: async (key: string, value: unknown, path?: boolean) => void entry.push(["one", key, value, path]),
+                up: async () => (entry.push(["up"]), { outputs: {}, summary: {} }),
+            } as unknown as AutomationStack;
+        };
+        const stack = await inlineStackFactory(fake)({ stackName: "portal-7", projectName: PROJECT, program: async () => ({}), settings: {} });
+        await stack.setAllConfig({ "iguana-ha:cloud": { value: "aws" } });
+        await stack.setConfig("iguana-ha:workers.rebuild", { value: "wk2" }, true);
+        await stack.up();
+        await stack.removeConfig("iguana-ha:workers.rebuild", true);
+        await stack.up();
+        const all = ["all", { "iguana-ha:cloud": { value: "aws" } }];
+        const rebuild = ["one", "iguana-ha:workers.rebuild", { value: "wk2" }, true];
+        assert.deepStrictEqual(applied.slice(3), [
+            [all, rebuild, ["up"]],
+            [all, ["up"]],
+        ]);
     });
 });
 
