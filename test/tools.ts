@@ -50,9 +50,9 @@ export interface ProcessResult {
 }
 
 /** Runs a command without blocking, so several can run at once. */
-export function runProcess(command: string, args: string[], options: { cwd?: string } = {}): Promise<ProcessResult> {
+export function runProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
     return new Promise((resolve) => {
-        execFile(command, args, { cwd: options.cwd, encoding: "utf8", timeout: 60000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+        execFile(command, args, { cwd: options.cwd, env: options.env, encoding: "utf8", timeout: 60000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
             resolve({ status: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
         );
     });
