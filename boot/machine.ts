@@ -92,6 +92,26 @@ export class Machine {
 
     /** The overlay, the seed, the data disk: what the cloud prepares before the first boot. */
     prepare(): void {
+        this.prepareRootDisk();
+        this.attachDataDisk();
+    }
+
+    /**
+     * The machine replaced, as `pulumi up` replaces a worker named by `workers.rebuild`: the old
+     * one shut down (a terminated instance or deleted VM gets an ACPI shutdown), a new one from
+     * the image and the same user data, with the same data disk; booted, not waited for.
+     */
+    async rebuild(): Promise<void> {
+        await this.stop("poweroff");
+        for (let i = 0; i < 10 && isMountpoint(this.merged); i++) {
+            sh("umount", ["-R", this.merged], { allowFail: true });
+            if (isMountpoint(this.merged)) await sleep(300);
+        }
+        this.prepareRootDisk();
+        this.boot();
+    }
+
+    private prepareRootDisk(): void {
         const { dir } = this.spec;
         // A new machine's disk is the image and nothing else: an earlier machine's layer left in
         // the same place (its cloud-init state, units, /etc) once made a second machine hang in cloud-init.
@@ -122,6 +142,10 @@ export class Machine {
                 fs.closeSync(fs.openSync(target, "a"));
             }
         }
+    }
+
+    private attachDataDisk(): void {
+        const { dir } = this.spec;
         if (this.spec.dataDisk) {
             const image = path.join(dir, "data-disk.img");
             fs.closeSync(fs.openSync(image, "w"));
@@ -242,7 +266,8 @@ export class Machine {
         return (await this.run(command)).stdout;
     }
 
-    private run(command: string): Promise<{ code: number; stdout: string }> {
+    /** A command inside the machine, with its exit status (1 when the machine is not running). */
+    run(command: string): Promise<{ code: number; stdout: string }> {
         const pid = this.leader();
         if (pid === undefined) return Promise.resolve({ code: 1, stdout: "" });
         return new Promise((resolve) =>
@@ -265,7 +290,7 @@ export class Machine {
                     "-c",
                     command,
                 ],
-                (error, stdout) => resolve({ code: error ? 1 : 0, stdout: String(stdout) }),
+                (error, stdout) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout: String(stdout) }),
             ),
         );
     }

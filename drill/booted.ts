@@ -161,6 +161,18 @@ export class BootedDrillWorker {
         return this.machine.waitCloudInit(timeoutMs);
     }
 
+    /** Replaced by a new machine from the same image and user data, with the same data disk (`workers.rebuild`); booted, not waited for. */
+    async rebuild(): Promise<void> {
+        sh("ip", ["-n", this.ns, "link", "set", MACHINE_INTERFACE, "up"]);
+        await this.machine.rebuild();
+    }
+
+    /** A script run as root inside the machine, as the cloud's run command runs it. */
+    async runCommand(script: string): Promise<{ exitCode: number; output: string }> {
+        const { code, stdout } = await this.machine.run(script);
+        return { exitCode: code, output: stdout };
+    }
+
     /** The journal lines of a port: through the running machine, or from its disk when it is off. */
     journal(port: number): string[] {
         const file = `${WORKER_PATHS.workingDir}/journal-${port}.log`;

@@ -297,7 +297,9 @@ async function main(): Promise<number> {
             const vipMove = floating ? vipMoveTiming(cfg.cloud, args.vipMoveDelayMs) : undefined;
             const run: StackRun = { stack, cfg, profile, timing, fast: args.fast, ...(vipMove ? { vipMove } : {}), ...(booted ? { booted } : {}) };
             stacks.push(run);
-            const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id));
+            const skipped = SCENARIOS.filter((s) => args.scenarios.includes(s.id) && s.bootedOnly && !booted);
+            if (skipped.length > 0) console.log(`drill: ${skipped.map((s) => `scenario ${s.id} (${s.key})`).join(", ")} runs on booted machines only (--booted): skipped`);
+            const defs: ScenarioDef[] = SCENARIOS.filter((s) => args.scenarios.includes(s.id) && !skipped.includes(s));
             const phasesText = args.faultPhases > 1 ? ` (each at ${args.faultPhases} points of a ${timing.intervalSeconds} s interval)` : "";
             console.log(
                 cfg.tls.enabled

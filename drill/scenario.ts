@@ -25,8 +25,9 @@ import { BootedContext, BootedDrillWorker, BootedPair } from "./booted";
 import { labNetnsName, machineNetnsName } from "../boot/lab";
 import { EVENTS_NAMESPACE, SIGNAL_METRICS, TAKEOVER_METRIC } from "../components/constants";
 import { FLOATING_IP_OVERRIDES } from "../boot/cases";
+import { RollingRebuildResult, rollingRebuild } from "../automation/rolling-rebuild";
 
-export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
+export type ScenarioId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15;
 
 /**
  * What a scenario must show:
@@ -52,6 +53,8 @@ export interface ScenarioDef {
     silentPrimary?: boolean;
     /** The title with a floating IP, where it differs (no LB). */
     floatingTitle?: string;
+    /** Only on booted machines (`--booted`): it replaces whole machines. */
+    bootedOnly?: boolean;
 }
 
 export const SCENARIOS: ScenarioDef[] = [
@@ -76,6 +79,14 @@ export const SCENARIOS: ScenarioDef[] = [
     { id: 12, key: "guard-killed", title: "the lease guard on WK1 killed -9", detection: "expiry", expect: "either" },
     { id: 13, key: "cold-start", title: "both workers cold-started together", detection: "expiry", expect: "cold-start" },
     { id: 14, key: "switchover", title: "planned switchover (handover command on WK1)", detection: "release", expect: "failover" },
+    {
+        id: 15,
+        key: "rolling-rebuild",
+        title: "rolling rebuild (automation/rolling-rebuild.ts: WK2 replaced, switchover, WK1 replaced)",
+        detection: "release",
+        expect: "failover",
+        bootedOnly: true,
+    },
 ];
 
 /** How late the stand-in lease store answers in scenario 10. */
@@ -199,7 +210,7 @@ export interface ScenarioResult {
  */
 const SIGNAL_SAMPLING_SLACK_MS = 500;
 /** The scenarios in which WK1 lives on with its network while it loses its role: it reports that itself. */
-const WK1_REPORTS_ITS_FALL = new Set(["guard-stop", "iguana-dies", "lease-cut-wk1", "switchover"]);
+const WK1_REPORTS_ITS_FALL = new Set(["guard-stop", "iguana-dies", "lease-cut-wk1", "switchover", "rolling-rebuild"]);
 
 function readEvents(file: string): SenderEvent[] {
     if (!fs.existsSync(file)) return [];
@@ -270,6 +281,9 @@ class ScenarioRun {
     watchedFrom = 0;
     /** When the fault was fully in place (its commands returned). */
     injectedAt = 0;
+    /** Scenario rolling-rebuild: what the procedure reported (undefined when it stopped), and when it sent the handover. */
+    rolling?: RollingRebuildResult;
+    rollingHandoverAt?: number;
     private readonly interrupt: () => void | Promise<void>;
 
     constructor(
@@ -522,6 +536,25 @@ class ScenarioRun {
     }
 
     /**
+     * The rolling rebuild replaced WK2, then WK1 (each a second machine on its data disk), with
+     * one switchover as fast as the planned one; the messages WK1 acknowledged before its
+     * replacement are read from its data disk after it (the analysis finds none lost).
+     */
+    private checkRollingRebuild(promotion: number | null, fail: (why: string) => void): void {
+        const result = this.rolling;
+        if (!result) return fail("the rolling rebuild stopped before it finished (its reason is in the notes)");
+        if (result.rebuilt.join(",") !== "wk2,wk1" || result.active !== "wk2") fail(`the rolling rebuild replaced ${result.rebuilt.join(", ")} and left ${result.active} active`);
+        const boots = (this.workers as BootedDrillWorker[]).map((w) => w.machine.boots);
+        if (boots.some((b) => b !== 2)) fail(`each worker should have booted twice (its first machine, its replacement): ${boots.join(", ")}`);
+        if (promotion !== null && this.rollingHandoverAt !== undefined) {
+            const bound = SWITCHOVER_BOUND_MS + (this.floating ? this.vipMoveMs : 0);
+            const handover = promotion - this.rollingHandoverAt;
+            this.notes.push(`WK2 active ${Math.round(handover)} ms after the handover command; bound ${bound} ms`);
+            if (handover > bound) fail(`the switchover took ${Math.round(handover)} ms > ${bound} ms to make WK2 active`);
+        }
+    }
+
+    /**
      * Booted machines report their signals (publish-event.py) at every change of role: WK2 that it
      * is active and holds the lease once it became MASTER, never before; WK1, where it lives on
      * and keeps its network, that it no longer is, before WK2's promotion; and, when its Iguana
@@ -732,14 +765,42 @@ class ScenarioRun {
                 wk1.freeze();
                 this.notes.push(`the whole machine frozen (cgroup.freeze of its cgroup: every process stopped, the kernel runs on) for ${FREEZE_MS / 1000} s`);
                 return true;
+            case "rolling-rebuild":
+                await this.rollingRebuild();
+                return true;
             default:
                 return false;
+        }
+    }
+
+    /**
+     * The procedure of automation/rolling-rebuild.ts on the booted pair: its commands run as root
+     * inside the machines (as SSM or `az vm run-command` run them), and a replacement is a new
+     * machine from the same image and user data with the same data disk (as `pulumi up` with
+     * `workers.rebuild` makes it). The sender keeps sending through it all.
+     */
+    async rollingRebuild(): Promise<void> {
+        const [w1, w2] = this.workers as [BootedDrillWorker, BootedDrillWorker];
+        const byName = { wk1: w1, wk2: w2 };
+        const started = monotonicMs();
+        try {
+            this.rolling = await rollingRebuild({
+                commands: { run: (worker, script) => byName[worker].runCommand(script) },
+                replacer: { replace: (worker) => byName[worker].rebuild(), finish: async () => undefined },
+                pollMs: 1000,
+                readyTimeoutMs: 6 * 60 * 1000,
+                onSwitchover: () => (this.rollingHandoverAt = monotonicMs()),
+                log: (line) => this.notes.push(`rolling rebuild +${Math.round((monotonicMs() - started) / 1000)} s: ${line}`),
+            });
+        } catch (error) {
+            this.notes.push(`rolling rebuild stopped: ${(error as Error).message}`);
         }
     }
 
     async inject(): Promise<void> {
         const { wk1, wk2 } = this;
         if (this.pair && (await this.injectBooted(wk1 as BootedDrillWorker))) return;
+        if (this.def.bootedOnly) throw new Error(`scenario ${this.def.id} (${this.def.key}) runs on booted machines only (--booted)`);
         const ns1 = wk1 as DrillWorker;
         switch (this.def.key) {
             case "crash":
@@ -1103,6 +1164,7 @@ class ScenarioRun {
                         `systemd restarted Iguana on WK1 before the guard's health check failed twice: no failover, WK1 served on after ${Math.round(feed.outage.ms)} ms`,
                     );
                 } else if (!wk2Acked) fail("WK2 never acknowledged a message after the fault");
+                if (this.def.key === "rolling-rebuild") this.checkRollingRebuild(promotion, fail);
                 if (this.def.key === "switchover" && promotion !== null) {
                     // With a floating IP, WK2 is active once the VIP is on it: the move comes on top.
                     const bound = SWITCHOVER_BOUND_MS + (this.floating ? this.vipMoveMs : 0);

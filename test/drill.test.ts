@@ -129,9 +129,9 @@ describe("drill: the stack config it runs with", () => {
             /--booted: booted machines run storage.queueRecovery none: this host's kernel has no NFS client/,
         );
         assert.strictEqual(parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
-        assert.deepStrictEqual(parseDrillArgs([], () => true).scenarios, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "every scenario by default");
+        assert.deepStrictEqual(parseDrillArgs([], () => true).scenarios, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], "every scenario by default");
         assert.deepStrictEqual(parseDrillArgs(["--scenario", "8,14"], () => true).scenarios, [8, 14]);
-        assert.throws(() => parseDrillArgs(["--scenario", "15"], () => true), /no scenario 15 \(1-14\)/);
+        assert.throws(() => parseDrillArgs(["--scenario", "16"], () => true), /no scenario 16 \(1-15\)/);
         assert.throws(() => parseDrillArgs(["--scenario", "0"], () => true), /no scenario 0/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
         assert.throws(() => parseDrillArgs([], () => false), /no stack file/);
@@ -150,10 +150,10 @@ describe("drill: the stack config it runs with", () => {
 });
 
 describe("drill: the scenarios", () => {
-    it("are numbered 1-14, each with its own key, a detection and what it must show", () => {
+    it("are numbered 1-15, each with its own key, a detection and what it must show", () => {
         assert.deepStrictEqual(
             SCENARIOS.map((s) => s.id),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
         );
         assert.strictEqual(new Set(SCENARIOS.map((s) => s.key)).size, SCENARIOS.length, "keys are unique");
         for (const s of SCENARIOS) assert.match(s.key, /^[a-z0-9]+(-[a-z0-9]+)*$/, `scenario ${s.id}: a key for file names and the report`);
@@ -174,7 +174,13 @@ describe("drill: the scenarios", () => {
                 ["guard-killed", "expiry", "either"],
                 ["cold-start", "expiry", "cold-start"],
                 ["switchover", "release", "failover"],
+                ["rolling-rebuild", "release", "failover"],
             ],
+        );
+        // It replaces whole machines: booted ones only.
+        assert.deepStrictEqual(
+            SCENARIOS.filter((s) => s.bootedOnly).map((s) => s.key),
+            ["rolling-rebuild"],
         );
         // WK1 returns (and must not take the lease back) only after a failover.
         for (const s of SCENARIOS.filter((s) => s.returns)) assert.strictEqual(s.expect, "failover", s.key);
