@@ -60,26 +60,10 @@ export function projectKeyPolicy(
         Statement: [
             { Sid: "EnableIamPolicies", Effect: "Allow", Principal: { AWS: pulumi.interpolate`arn:${partition}:iam::${accountId}:root` }, Action: "kms:*", Resource: "*" },
             // The alerts topic is encrypted with this key: CloudWatch alarms publish to it (AWS, "Encryption at rest" for SNS).
-            {
-                Sid: "CloudWatchAlarmsPublishToTheAlertsTopic",
-                Effect: "Allow",
-                Principal: { Service: "cloudwatch.amazonaws.com" },
-                Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
-                Resource: "*",
-            },
+            publishesToAlertsTopic("CloudWatchAlarmsPublishToTheAlertsTopic", "cloudwatch.amazonaws.com"),
             // EventBridge publishes the backup-failure events to the same topic (AWS Knowledge Center,
             // "Why isn't my Amazon SNS topic receiving EventBridge notifications?").
-            ...(uses.backupEvents
-                ? [
-                      {
-                          Sid: "EventBridgePublishesToTheAlertsTopic",
-                          Effect: "Allow",
-                          Principal: { Service: "events.amazonaws.com" },
-                          Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
-                          Resource: "*",
-                      },
-                  ]
-                : []),
+            ...(uses.backupEvents ? [publishesToAlertsTopic("EventBridgePublishesToTheAlertsTopic", "events.amazonaws.com")] : []),
             ...(uses.logGroups
                 ? [
                       {
@@ -94,6 +78,11 @@ export function projectKeyPolicy(
                 : []),
         ],
     });
+}
+
+/** A service that publishes to the alerts topic needs the key's data keys to encrypt what it publishes. */
+function publishesToAlertsTopic(sid: string, service: string) {
+    return { Sid: sid, Effect: "Allow", Principal: { Service: service }, Action: ["kms:Decrypt", "kms:GenerateDataKey*"], Resource: "*" };
 }
 
 export interface AwsIdentity {
