@@ -230,7 +230,7 @@ describe("npm run rolling-rebuild", function () {
         const root = path.resolve(__dirname, "..");
         const { status, stderr } = await runProcess(
             process.execPath,
-            [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "tools/rolling-rebuild.ts", "--stack", "aws-prod"],
+            [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "tools/rolling-rebuild.ts", "--stack", "aws-prod", "--yes"],
             {
                 cwd: root,
                 env: { ...process.env, PATH: path.dirname(process.execPath) },
@@ -238,5 +238,16 @@ describe("npm run rolling-rebuild", function () {
         );
         assert.strictEqual(status, 1, stderr);
         assert.match(stderr, /^rolling rebuild: .*Pulumi CLI/m);
+    });
+
+    it("without --yes and without a terminal to ask in, it stops before touching anything", async () => {
+        const root = path.resolve(__dirname, "..");
+        const { status, stderr } = await runProcess(
+            process.execPath,
+            [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "tools/rolling-rebuild.ts", "--stack", "aws-prod"],
+            { cwd: root },
+        );
+        assert.strictEqual(status, 1, stderr);
+        assert.match(stderr, /no terminal to ask before the switchover: run it in a terminal, or pass --yes/);
     });
 });

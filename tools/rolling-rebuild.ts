@@ -44,12 +44,21 @@ function ask(question: string): Promise<boolean> {
     );
 }
 
+/** A Resource Manager token from the `az` CLI's login, asked again after 30 minutes (they last about an hour). */
+let cachedToken: { token: string; at: number } | undefined;
 function armToken(): Promise<string> {
-    const token = execFileSync("az", ["account", "get-access-token", "--resource", "https://management.azure.com/", "--query", "accessToken", "-o", "tsv"], { encoding: "utf8" });
-    return Promise.resolve(token.trim());
+    if (!cachedToken || Date.now() - cachedToken.at > 30 * 60 * 1000) {
+        const token = execFileSync("az", ["account", "get-access-token", "--resource", "https://management.azure.com/", "--query", "accessToken", "-o", "tsv"], {
+            encoding: "utf8",
+        });
+        cachedToken = { token: token.trim(), at: Date.now() };
+    }
+    return Promise.resolve(cachedToken.token);
 }
 
 async function main(args: RollingArgs): Promise<void> {
+    // The question before the switchover needs someone to answer it.
+    if (!args.yes && !process.stdin.isTTY) throw new Error("no terminal to ask before the switchover: run it in a terminal, or pass --yes");
     const stack: IguanaStack = await openProjectStack(args.stack);
     const outputs = await stack.outputs();
     if (!outputs) throw new Error(`stack ${args.stack} has no outputs: deploy it first`);
