@@ -25,6 +25,12 @@ export const monotonicMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The guard's leaseStoreSilentSeconds in these tests. */
 export const STORE_SILENT_SECONDS = 2;
+/**
+ * WK2's head start here (20 s on a worker). WK1 must start, find Iguana healthy and acquire within
+ * it: 2 s was once too little in a CI rehearsal while other processes shared the two cores (WK2
+ * took the lease first), so 5.
+ */
+export const PAIR_HEAD_START_SECONDS = 5;
 
 type Cloud = "aws" | "azure";
 type Name = "wk1" | "wk2";
@@ -191,7 +197,11 @@ export class Pair {
             };
             const config = JSON.parse(renderLeaseConfig(settings));
             // The store counts as unreachable after 2 s of silence here (30 s on a worker), so a cut shows within a test.
-            this.workers[name] = new Worker(name, this.root, { ...config, headStartSeconds: options.headStartSeconds ?? 2, leaseStoreSilentSeconds: STORE_SILENT_SECONDS });
+            this.workers[name] = new Worker(name, this.root, {
+                ...config,
+                headStartSeconds: options.headStartSeconds ?? PAIR_HEAD_START_SECONDS,
+                leaseStoreSilentSeconds: STORE_SILENT_SECONDS,
+            });
         }
         let last: Record<Name, boolean> = { wk1: false, wk2: false };
         this.sampler = setInterval(() => {
