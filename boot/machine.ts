@@ -103,12 +103,17 @@ export class Machine {
      */
     async rebuild(): Promise<void> {
         await this.stop("poweroff");
+        await this.unmountRootDisk();
+        this.prepareRootDisk();
+        this.boot();
+    }
+
+    /** The overlay off its mount point, retried while the machine's last mounts let go. */
+    private async unmountRootDisk(): Promise<void> {
         for (let i = 0; i < 10 && isMountpoint(this.merged); i++) {
             sh("umount", ["-R", this.merged], { allowFail: true });
             if (isMountpoint(this.merged)) await sleep(300);
         }
-        this.prepareRootDisk();
-        this.boot();
     }
 
     private prepareRootDisk(): void {
@@ -357,10 +362,7 @@ export class Machine {
             }
         }
         this.releaseCgroups();
-        for (let i = 0; i < 10 && isMountpoint(this.merged); i++) {
-            sh("umount", ["-R", this.merged], { allowFail: true });
-            if (isMountpoint(this.merged)) await sleep(300);
-        }
+        await this.unmountRootDisk();
         if (isMountpoint(this.merged)) sh("umount", ["-l", this.merged], { allowFail: true });
         if (this.loopDevice) sh("losetup", ["-d", this.loopDevice], { allowFail: true });
         this.loopDevice = undefined;
