@@ -83,8 +83,9 @@ export interface EgressDestinationArgs {
 
 /**
  * Outbound traffic from the workers. Restricted, they reach only TCP 443 and 80 and UDP 123
- * anywhere (the package archive, the installer's host, the cloud APIs, time), NFS to the shared
- * file system inside the network, and `destinations`; everything else is denied.
+ * anywhere (the package archive, the installer's host, the cloud APIs, time; with `proxy`, the web
+ * only through the proxy and the cloud APIs through endpoints inside the network), NFS to the
+ * shared file system inside the network, and `destinations`; everything else is denied.
  */
 export interface EgressArgs {
     /**
@@ -97,6 +98,12 @@ export interface EgressArgs {
      * else is reached.
      */
     destinations?: EgressDestinationArgs[];
+    /**
+     * With `restricted`: the HTTP proxy the workers download through (packages, the installer),
+     * `http://<IPv4 address>:<port>`; the web is then reached only through it, and the cloud APIs
+     * through endpoints inside the network.
+     */
+    proxy?: string;
 }
 
 export interface NetworkArgs {

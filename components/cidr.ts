@@ -74,3 +74,13 @@ export function cidrContains(outer: Ipv4Cidr, inner: Ipv4Cidr): boolean {
     const size = 2 ** (32 - outer.prefix);
     return inner.prefix >= outer.prefix && inner.base >= outer.base && inner.base < outer.base + size;
 }
+
+const PROXY_URL = /^http:\/\/(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\/?$/;
+
+/** `network.egress.proxy`'s address and port, or undefined when the text is not `http://<IPv4 address>:<port>`. */
+export function proxyAddress(url: string): { address: string; port: number } | undefined {
+    const match = PROXY_URL.exec(url);
+    if (!match || cidrProblem(`${match[1]}/32`)) return undefined;
+    const port = Number(match[2]);
+    return port >= 1 && port <= 65535 ? { address: match[1], port } : undefined;
+}

@@ -52,6 +52,8 @@ export interface EgressConfig {
     /** Outbound traffic denied but EGRESS_ALWAYS, NFS to the shared file system, and `destinations`. */
     restricted: boolean;
     destinations: { cidr: string; port: number }[];
+    /** The HTTP proxy of the downloads, `http://<address>:<port>` (proxyAddress): with it, no TCP 443 / 80 to anywhere. */
+    proxy?: string;
 }
 
 export interface WorkersConfig {

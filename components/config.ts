@@ -36,7 +36,7 @@ import {
 } from "./constants";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { cidrContains, cidrProblem, parseCidr } from "./cidr";
+import { cidrContains, cidrProblem, parseCidr, proxyAddress } from "./cidr";
 import { AWS_REGIONS, AZURE_NON_ZONAL_LOCATIONS, AZURE_ZONAL_LOCATIONS, normalizeAzureLocation } from "./regions";
 import { closest } from "./suggest";
 import { tagProblems, tagValueProblem } from "./tags";
@@ -592,7 +592,35 @@ function readEgress(r: Reader, value: unknown, context: LeafContext): EgressConf
             seen.add(`${cidr}:${port}`);
         });
     }
-    return { restricted, destinations };
+    const proxy = readEgressProxy(r, restricted, obj.proxy);
+    return { restricted, destinations, ...(proxy ? { proxy } : {}) };
+}
+
+function readEgressProxy(r: Reader, restricted: boolean, value: unknown): string | undefined {
+    if (value === undefined) return undefined;
+    const key = "network.egress.proxy";
+    const url = r.string(key, value);
+    if (url === undefined) return undefined;
+    const allowed = 'allowed: http://<IPv4 address>:<port>, such as "http://10.20.0.10:3128"';
+    if (!restricted) {
+        r.report(key, "is the only way to the web of a restricted egress, but network.egress.restricted is false (everything is open): set it to true, or remove the key");
+        return undefined;
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url)) {
+        r.report(key, `holds a user name or password, which would be written into the workers' user data; ${allowed}, a proxy that admits the workers by their addresses`);
+        return undefined;
+    }
+    const parts = proxyAddress(url);
+    if (!parts) {
+        const why = /^https:/i.test(url)
+            ? "is an https URL: the workers speak plain HTTP to the proxy (CONNECT carries the TLS of each download)"
+            : /^http:\/\/[^/:]*[a-z]/i.test(url)
+              ? "names the proxy by a host name: a security group or NSG rule needs its address"
+              : `"${url}" is not a proxy URL`;
+        r.report(key, `${why}; ${allowed}`);
+        return undefined;
+    }
+    return `http://${parts.address}:${parts.port}`;
 }
 
 /** AWS resource ids: 8 or 17 hexadecimal digits after the prefix. */

@@ -139,7 +139,8 @@ export function shareSnapshotKeepDays(everyHours: number, retentionDays: number)
 }
 
 /**
- * `network.egress.restricted`: what a worker may still reach, besides `network.egress.destinations`.
+ * `network.egress.restricted`: what a worker may still reach, besides `network.egress.destinations`;
+ * with `network.egress.proxy`, the `web` rules give way to the proxy and the cloud APIs' endpoints.
  * DNS, DHCP, the instance metadata service and (AWS) the Time Sync Service are never filtered by
  * security groups or NSGs, so they need no rule (AWS, "Security group rules"; Azure, "Azure
  * platform considerations" of network security groups).
@@ -150,14 +151,25 @@ export const EGRESS_ALWAYS = [
         protocol: "tcp",
         port: 443,
         reason: "the package archive's mirrors, the installer's host, the cloud APIs (secrets, lease, SSM, EC2 / ARM) and their endpoints",
+        web: true,
     },
-    { name: "http", protocol: "tcp", port: 80, reason: "the Ubuntu package archive (apt uses http, signed) and an http installer URL" },
-    { name: "ntp", protocol: "udp", port: 123, reason: "NTP time servers (ntp.ubuntu.com) where the cloud's own time service is not used" },
+    { name: "http", protocol: "tcp", port: 80, reason: "the Ubuntu package archive (apt uses http, signed) and an http installer URL", web: true },
+    { name: "ntp", protocol: "udp", port: 123, reason: "NTP time servers (ntp.ubuntu.com) where the cloud's own time service is not used", web: false },
+] as const;
+/**
+ * `network.egress.proxy` on Azure: the Azure APIs a worker calls over HTTPS, by service tag (one
+ * tag per NSG rule). Key Vault, the lease's blob and the shared share are private endpoints in
+ * the VNet; managed identity tokens come from IMDS, which no NSG rule filters.
+ */
+export const AZURE_PROXIED_SERVICE_TAGS = [
+    { name: "private-endpoints", tag: "VirtualNetwork", reason: "Key Vault, the lease's blob and the shared file share, through their private endpoints" },
+    { name: "azure-resource-manager", tag: "AzureResourceManager", reason: "ARM: the floating VIP, the peer fence, the share snapshots" },
+    { name: "azure-monitor", tag: "AzureMonitor", reason: "Azure Monitor: the workers' metrics and the Azure Monitor Agent" },
 ] as const;
 /** `network.egress.destinations`: at most 50, so every AWS egress rule fits a security group's 60 (Amazon VPC quotas). */
 export const EGRESS_DESTINATIONS_MAX = 50;
-/** The Azure VM agent's second WireServer port (168.63.129.16:32526), which NSG rules would otherwise block. */
-export const AZURE_WIRESERVER = { address: "168.63.129.16", port: 32526 } as const;
+/** The Azure VM agent's WireServer: its ports 80 and 32526, which a restricted NSG would otherwise block. */
+export const AZURE_WIRESERVER = { address: "168.63.129.16", ports: [80, 32526] } as const;
 /** Defaults for every optional key, in one place. */
 export const DEFAULTS = {
     edition: "iguanax" as Edition,
@@ -504,6 +516,8 @@ export const AZURE_NSG_PRIORITY = {
     denyOtherVnetInbound: 4000,
     /** Outbound rules (their own priority space): the always-allowed ports, the destinations from destinationsFrom + i, then deny the rest. */
     egressAlwaysFrom: 100,
+    /** `network.egress.proxy`: the proxy, then the cloud APIs (AZURE_PROXIED_SERVICE_TAGS) from egressProxyFrom + 1. */
+    egressProxyFrom: 110,
     egressDestinationsFrom: 200,
     denyOtherOutbound: 4000,
 } as const;

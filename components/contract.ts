@@ -183,7 +183,7 @@ const egress: ObjectSpec = {
     kind: "object",
     typeName: "EgressArgs",
     typeSummary:
-        "Outbound traffic from the workers. Restricted, they reach only TCP 443 and 80 and UDP 123 anywhere (the package archive, the installer's host, the cloud APIs, time), NFS to the shared file system inside the network, and `destinations`; everything else is denied.",
+        "Outbound traffic from the workers. Restricted, they reach only TCP 443 and 80 and UDP 123 anywhere (the package archive, the installer's host, the cloud APIs, time; with `proxy`, the web only through the proxy and the cloud APIs through endpoints inside the network), NFS to the shared file system inside the network, and `destinations`; everything else is denied.",
     summary: "What the workers may connect to (docs/security.md#outbound-traffic).",
     fields: {
         restricted: {
@@ -197,6 +197,11 @@ const egress: ObjectSpec = {
             of: egressDestination,
             defaultText: "`[]`",
             summary: "The systems Iguana sends to (To LLP, HTTP), each `{ cidr, port }`: with `restricted`, nothing else is reached.",
+        },
+        proxy: {
+            kind: "string",
+            summary:
+                "With `restricted`: the HTTP proxy the workers download through (packages, the installer), `http://<IPv4 address>:<port>`; the web is then reached only through it, and the cloud APIs through endpoints inside the network.",
         },
     },
 };

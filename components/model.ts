@@ -188,6 +188,8 @@ export interface WorkerBootstrapPlan {
     leaseSeconds: number;
     /** `tls.enabled`: where stunnel listens for each public port, and whether it asks for client certificates. */
     tls?: TlsPlan;
+    /** `network.egress.proxy`: what apt, the installer's download and the EFS client's build go through. */
+    downloadProxy?: string;
 }
 
 /** A public port (a channel's or the dashboard's) that stunnel ends TLS for, and the port it listens on. */
@@ -230,6 +232,7 @@ export function workerBootstrapPlan(cfg: ClusterConfig, self: WorkerPlan, peer: 
         failoverStrategy: cfg.failover.strategy ?? DEFAULTS.failoverStrategy,
         leaseSeconds: cfg.failover.leaseSeconds,
         ...(cfg.tls.enabled ? { tls: tlsPlan(cfg) } : {}),
+        ...(cfg.network.egress.proxy ? { downloadProxy: cfg.network.egress.proxy } : {}),
     };
 }
 

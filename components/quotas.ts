@@ -5,7 +5,7 @@
  */
 import { channelRuleGroups, shardChannels } from "./aws/scale";
 import { ClusterConfig } from "./config";
-import { AWS_SECURITY_GROUP_INBOUND_RULES, DEFAULT_QUOTAS, EGRESS_ALWAYS, NLB_LISTENER_QUOTA } from "./constants";
+import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_PROXIED_SERVICE_TAGS, DEFAULT_QUOTAS, EGRESS_ALWAYS, NLB_LISTENER_QUOTA } from "./constants";
 import { hasActiveActiveChannel } from "./model";
 
 export interface QuotaUse {
@@ -61,9 +61,11 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
         ];
     }
     const inboundRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
-    // Restricted egress: the always-allowed ports, the VM agent, NFS with shared storage, each destination, the final deny.
+    // Restricted egress: the always-allowed ports (with a proxy: not the web, but the proxy and the
+    // Azure APIs), the VM agent, NFS with shared storage, each destination, the final deny.
     const { egress } = cfg.network;
-    const outboundRules = egress.restricted ? EGRESS_ALWAYS.length + 1 + (cfg.storage.queueRecovery === "shared" ? 1 : 0) + egress.destinations.length + 1 : 0;
+    const alwaysRules = egress.proxy ? EGRESS_ALWAYS.filter((rule) => !rule.web).length + 1 + AZURE_PROXIED_SERVICE_TAGS.length : EGRESS_ALWAYS.length;
+    const outboundRules = egress.restricted ? alwaysRules + 1 + (cfg.storage.queueRecovery === "shared" ? 1 : 0) + egress.destinations.length + 1 : 0;
     const nsgRules = inboundRules + outboundRules;
     return [
         {

@@ -190,6 +190,9 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
                 const ruleName = inputs.name ?? this.placeholder(`${name}-a1b2c3d`);
                 return { arn: arn("events", `rule/${ruleName}`), name: ruleName };
             }
+            // A gateway endpoint's prefix list, which security group rules name.
+            case "aws:ec2/vpcEndpoint:VpcEndpoint":
+                return inputs.vpcEndpointType === "Gateway" ? { prefixListId: this.placeholder(`pl-${name}`) } : {};
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { arn: arn("iam", `${type.endsWith("Role") ? "role" : "instance-profile"}/${name}`), name: inputs.name ?? name };

@@ -364,10 +364,40 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
         ["an IPv4 CIDR such as 10.20.5.17/32"],
     ],
     [
+        "an egress proxy with egress open",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { proxy: "http://10.60.0.10:3128" } } }),
+        "iguana-ha:network.egress.proxy",
+        ["network.egress.restricted is false"],
+    ],
+    [
+        "an egress proxy by host name",
+        azure({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, proxy: "http://proxy.hospital.example:3128" } } }),
+        "iguana-ha:network.egress.proxy",
+        ["names the proxy by a host name", "needs its address", "http://<IPv4 address>:<port>"],
+    ],
+    [
+        "an egress proxy with a password",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, proxy: "http://iguana:Secret1@10.60.0.10:3128" } } }),
+        "iguana-ha:network.egress.proxy",
+        ["holds a user name or password", "user data"],
+    ],
+    [
+        "an egress proxy over https",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, proxy: "https://10.60.0.10:3128" } } }),
+        "iguana-ha:network.egress.proxy",
+        ["is an https URL", "CONNECT"],
+    ],
+    [
+        "an egress proxy without its port",
+        aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, proxy: "http://10.60.0.10" } } }),
+        "iguana-ha:network.egress.proxy",
+        ['"http://10.60.0.10" is not a proxy URL', "http://<IPv4 address>:<port>"],
+    ],
+    [
         "egress as a string, not an object",
         aws({ network: { allowedCidrs: ["198.51.100.0/24"], egress: "restricted" } }),
         "iguana-ha:network.egress",
-        ["must be an object with keys restricted, destinations"],
+        ["must be an object with keys restricted, destinations, proxy"],
     ],
     [
         "a restore from a short snapshot id",

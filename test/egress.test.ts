@@ -15,12 +15,18 @@ const NSG = "azure-native:network:NetworkSecurityGroup";
 const DESTINATION = { cidr: "10.50.1.17/32", port: 6661 };
 const RESTRICTED = { allowedCidrs: ["198.51.100.0/24"], egress: { restricted: true, destinations: [DESTINATION] } };
 
+/** WK1's and WK2's user data (AWS) or custom data (Azure), decoded. */
+const workerUserData = (run: StackRun) =>
+    [
+        ...run.ofType("aws:ec2/instance:Instance").map((i) => i.state.userDataBase64),
+        ...run.ofType("azure-native:compute:VirtualMachine").map((vm) => vm.state.osProfile.customData),
+    ].map((data: string) => Buffer.from(data, "base64").toString("utf8"));
 const awsRules = (run: StackRun) => run.ofType(AWS_EGRESS).map((r) => [r.name, r.inputs.ipProtocol, r.inputs.fromPort, r.inputs.toPort, r.inputs.cidrIpv4]);
 const outbound = (run: StackRun) =>
     run
         .one(NSG, "iguana-workers-nsg")
         .inputs.securityRules.filter((r: any) => r.direction === "Outbound")
-        .map((r: any) => [r.name, r.priority, r.access, r.protocol, r.destinationAddressPrefix, r.destinationPortRange]);
+        .map((r: any) => [r.name, r.priority, r.access, r.protocol, r.destinationAddressPrefix, r.destinationPortRange ?? r.destinationPortRanges]);
 
 describe("network.egress: what the workers may connect to", function () {
     this.timeout(60000);
@@ -67,12 +73,91 @@ describe("network.egress: what the workers may connect to", function () {
             ["allow-https-out", 100, "Allow", "Tcp", "*", "443"],
             ["allow-http-out", 101, "Allow", "Tcp", "*", "80"],
             ["allow-ntp-out", 102, "Allow", "Udp", "*", "123"],
-            ["allow-vm-agent-out", 103, "Allow", "Tcp", "168.63.129.16", "32526"],
+            ["allow-vm-agent-out", 103, "Allow", "Tcp", "168.63.129.16", ["80", "32526"]],
             ["allow-nfs-out", 104, "Allow", "Tcp", "VirtualNetwork", "2049"],
             ["allow-destination-1-out", 200, "Allow", "Tcp", "10.50.1.17/32", "6661"],
             ["deny-other-outbound", 4000, "Deny", "*", "*", "*"],
         ]);
         assert.strictEqual(EGRESS_ALWAYS.length, 3);
+    });
+
+    describe("network.egress.proxy: the web only through the hospital's proxy", () => {
+        const PROXIED = { ...RESTRICTED, egress: { ...RESTRICTED.egress, proxy: "http://10.60.0.10:3128" } };
+        const ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint";
+        const awsEgress = (run: StackRun) =>
+            run.ofType(AWS_EGRESS).map((r) => [r.name, r.inputs.ipProtocol, r.inputs.fromPort, r.inputs.toPort, r.inputs.cidrIpv4 ?? r.inputs.prefixListId]);
+
+        it("AWS: no TCP to anywhere; the proxy on its port, HTTPS to the API endpoints in the VPC and to S3's and DynamoDB's prefix lists", async () => {
+            const run = await runConfig(awsConfig({ network: PROXIED }));
+            const endpoints = run.ofType(ENDPOINT);
+            const prefixList = (endpointName: string) => run.one(ENDPOINT, endpointName).state.prefixListId;
+            assert.deepStrictEqual(awsEgress(run), [
+                ["iguana-out-ntp", "udp", 123, 123, "0.0.0.0/0"],
+                ["iguana-out-proxy", "tcp", 3128, 3128, "10.60.0.10/32"],
+                ["iguana-out-6661-10-50-1-17-32", "tcp", 6661, 6661, "10.50.1.17/32"],
+                ["iguana-out-https-endpoints", "tcp", 443, 443, "10.40.0.0/16"],
+                ["iguana-out-https-s3", "tcp", 443, 443, prefixList("iguana-s3")],
+                ["iguana-out-https-lease", "tcp", 443, 443, prefixList("iguana-lease")],
+            ]);
+            assert.ok(prefixList("iguana-s3") && prefixList("iguana-lease") && prefixList("iguana-s3") !== prefixList("iguana-lease"));
+            const interfaces = endpoints.filter((e) => e.inputs.vpcEndpointType === "Interface");
+            assert.deepStrictEqual(
+                interfaces.map((e) => e.inputs.serviceName).sort(),
+                ["ec2messages", "logs", "monitoring", "secretsmanager", "ssm", "ssmmessages"].map((service) => `com.amazonaws.eu-west-1.${service}`),
+            );
+            const endpointSg = run.one("aws:ec2/securityGroup:SecurityGroup", "iguana-api-endpoints-sg");
+            const workerSg = run.one("aws:ec2/securityGroup:SecurityGroup", "iguana-workers-sg");
+            for (const e of interfaces) {
+                assert.strictEqual(e.inputs.privateDnsEnabled, true, `${e.name}: the usual host names resolve to it`);
+                assert.deepStrictEqual(e.inputs.securityGroupIds, [endpointSg.id], e.name);
+            }
+            const endpointIngress = run.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.inputs.securityGroupId === endpointSg.id);
+            assert.deepStrictEqual(
+                endpointIngress.map((r) => [r.inputs.fromPort, r.inputs.toPort, r.inputs.referencedSecurityGroupId]),
+                [[443, 443, workerSg.id]],
+            );
+            assert.strictEqual(run.one(ENDPOINT, "iguana-s3").inputs.vpcEndpointType, "Gateway");
+            assert.deepStrictEqual(run.one(ENDPOINT, "iguana-s3").inputs.routeTableIds, run.one(ENDPOINT, "iguana-lease").inputs.routeTableIds);
+        });
+
+        it("AWS shared storage: the fence's EC2 API through an endpoint, even with a NAT gateway per zone", async () => {
+            const run = await runConfig(awsConfig({ network: { ...PROXIED, natGateways: "one-per-zone" }, storage: { queueRecovery: "shared" } }));
+            assert.strictEqual(run.one(ENDPOINT, "iguana-ec2-api").inputs.privateDnsEnabled, true);
+            const withoutProxy = await runConfig(awsConfig({ network: { ...RESTRICTED, natGateways: "one-per-zone" }, storage: { queueRecovery: "shared" } }));
+            assert.ok(!withoutProxy.ofType(ENDPOINT).some((e) => e.name === "iguana-ec2-api"), "without a proxy the NAT gateways carry it");
+        });
+
+        it("Azure: no TCP to anywhere; the proxy, the private endpoints and the Azure APIs by service tag, then the deny", async () => {
+            const run = await runConfig(azureConfig({ network: PROXIED, storage: { queueRecovery: "shared" } }));
+            assert.deepStrictEqual(outbound(run), [
+                ["allow-ntp-out", 102, "Allow", "Udp", "*", "123"],
+                ["allow-vm-agent-out", 103, "Allow", "Tcp", "168.63.129.16", ["80", "32526"]],
+                ["allow-proxy-out", 110, "Allow", "Tcp", "10.60.0.10", "3128"],
+                ["allow-private-endpoints-out", 111, "Allow", "Tcp", "VirtualNetwork", "443"],
+                ["allow-azure-resource-manager-out", 112, "Allow", "Tcp", "AzureResourceManager", "443"],
+                ["allow-azure-monitor-out", 113, "Allow", "Tcp", "AzureMonitor", "443"],
+                ["allow-nfs-out", 104, "Allow", "Tcp", "VirtualNetwork", "2049"],
+                ["allow-destination-1-out", 200, "Allow", "Tcp", "10.50.1.17/32", "6661"],
+                ["deny-other-outbound", 4000, "Deny", "*", "*", "*"],
+            ]);
+            assert.deepStrictEqual(
+                (await packViolations(run.mocks.resources, { egressRestricted: true })).filter((v) => v.includes("egress")),
+                [],
+            );
+        });
+
+        it("the workers download through it: apt (cloud-init), the installer, the EFS client's build; nothing else is told of it", async () => {
+            for (const cfg of [awsConfig({ network: PROXIED, storage: { queueRecovery: "shared" } }), azureConfig({ network: PROXIED })]) {
+                const run = await runConfig(cfg);
+                for (const data of workerUserData(run)) {
+                    assert.match(data, /^apt:\n {2}http_proxy: http:\/\/10\.60\.0\.10:3128\n {2}https_proxy: http:\/\/10\.60\.0\.10:3128$/m);
+                    assert.match(data, /download_proxy='http:\/\/10\.60\.0\.10:3128'/);
+                    assert.match(data, /curl -fsSL .*\$\{download_proxy:\+--proxy "\$download_proxy"\}/);
+                    if (cfg.cloud === "aws") assert.match(data, /export http_proxy='http:\/\/10\.60\.0\.10:3128' https_proxy=.*\n\s*git clone/);
+                    assert.strictEqual(data.match(/10\.60\.0\.10/g)?.length, cfg.cloud === "aws" ? 5 : 3, "apt twice, the installer, (AWS) git and the build");
+                }
+            }
+        });
     });
 
     it("the prod stacks restrict it, and pass egress-restricted-when-asked", async () => {

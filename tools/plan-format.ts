@@ -10,7 +10,7 @@ const KEY_PROPERTIES: Record<string, string[]> = {
     "aws:ec2/eip:Eip": ["domain", "publicIp"],
     "aws:ec2/securityGroup:SecurityGroup": ["description"],
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId"],
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4", "prefixListId"],
     "aws:kms/key:Key": ["region", "enableKeyRotation", "deletionWindowInDays"],
     "aws:dynamodb/table:Table": ["billingMode", "hashKey", "serverSideEncryption", "deletionProtectionEnabled"],
     "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType", "routeTableIds", "subnetIds"],

@@ -23,6 +23,7 @@ import { createSecurityGroups } from "./security";
 import { createFloatingVip } from "./vip";
 import { createIdentity } from "./identity";
 import { createLease } from "./lease";
+import { createApiEndpoints } from "./endpoints";
 import { createSharedStorage } from "./storage";
 import { createWorkers, workerOutputs } from "./workers";
 import { createLoadBalancers } from "./load-balancer";
@@ -82,7 +83,8 @@ export function createAwsCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: 
     const sgs = createSecurityGroups(ctx, net);
     const floatingVip = createFloatingVip(ctx, net, sgs);
     const identity = createIdentity(ctx);
-    const leaseTable = createLease(ctx, net, identity);
+    const { leaseTable, leaseEndpoint } = createLease(ctx, net, identity);
+    createApiEndpoints(ctx, net, sgs, leaseEndpoint);
     const sharedFs = createSharedStorage(ctx, net, sgs, identity);
     const workers = createWorkers(ctx, net, sgs, identity, leaseTable, sharedFs, floatingVip);
     const audit = createAudit(ctx, net, identity);

@@ -71,7 +71,7 @@ export function leaseEndpointPolicy(tableArn: pulumi.Input<string>, workerRoleAr
 }
 
 // --- the lease (docs/lease.md) ----------------------------------------------------------
-export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): dynamodb.Table {
+export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdentity): { leaseTable: dynamodb.Table; leaseEndpoint: ec2.VpcEndpoint } {
     const { name, parent, opts, tags } = ctx;
     const { vpcId, workerRouteTableIds } = net;
     const { key, role } = identity;
@@ -93,7 +93,7 @@ export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdent
     );
     // A gateway endpoint on the workers' own route tables: the lease is reached without the NAT
     // gateways, the Internet or the other worker, and costs nothing.
-    new ec2.VpcEndpoint(
+    const leaseEndpoint = new ec2.VpcEndpoint(
         `${name}-lease`,
         {
             vpcId,
@@ -106,5 +106,5 @@ export function createLease(ctx: AwsContext, net: AwsNetwork, identity: AwsIdent
         opts,
     );
     new iam.RolePolicy(`${name}-worker-lease`, { role: role.id, policy: leaseTablePolicy(leaseTable, ctx.plan.leaseKey, key.arn, ctx.region) }, opts);
-    return leaseTable;
+    return { leaseTable, leaseEndpoint };
 }

@@ -5,6 +5,7 @@ import { channelRuleGroups } from "./scale";
 import { EGRESS_ALWAYS, NFS_PORT, ROLE_PROBE_PORT } from "../constants";
 import { AwsContext, ingressRule } from "./context";
 import { AwsNetwork } from "./network";
+import { proxyAddress } from "../cidr";
 
 export interface AwsSecurityGroups {
     workerSg: ec2.SecurityGroup;
@@ -89,13 +90,26 @@ function createEgressRules(ctx: AwsContext, workerSg: ec2.SecurityGroup): void {
         egress("out-all", { description: `Egress ${via}`, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0" });
         return;
     }
+    const { proxy } = cfg.network.egress;
     for (const rule of EGRESS_ALWAYS) {
+        if (proxy && rule.web) continue;
         egress(`out-${rule.name}`, {
             description: `${rule.port}/${rule.protocol}: ${rule.reason}`,
             ipProtocol: rule.protocol,
             fromPort: rule.port,
             toPort: rule.port,
             cidrIpv4: "0.0.0.0/0",
+        });
+    }
+    const through = proxy ? proxyAddress(proxy) : undefined;
+    if (through) {
+        // HTTPS to the AWS APIs: endpoints.ts, once the endpoints exist.
+        egress("out-proxy", {
+            description: `The HTTP proxy (network.egress.proxy): packages, the installer`,
+            ipProtocol: "tcp",
+            fromPort: through.port,
+            toPort: through.port,
+            cidrIpv4: `${through.address}/32`,
         });
     }
     if (shared) {

@@ -36,7 +36,8 @@ export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecu
     // same endpoint when one NAT gateway is the workers' only other way out, because losing its
     // zone would leave the surviving worker unable to fence, and so passive.
     const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
-    if (floating || (shared && natCount < 2)) {
+    // With a proxy the NAT gateways carry no HTTPS at all: the fence's EC2 calls go through the endpoint.
+    if (floating || (shared && (natCount < 2 || ctx.cfg.network.egress.proxy !== undefined))) {
         const endpointSg = new ec2.SecurityGroup(
             `${name}-ec2-api-sg`,
             {

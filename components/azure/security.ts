@@ -1,9 +1,10 @@
 /** Step 2, the workers' NSG: channel ports from the allowed senders, the dashboard from admins, probes from the load balancer, nothing else from the VNet. */
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
-import { AZURE_NSG_PRIORITY, AZURE_WIRESERVER, EGRESS_ALWAYS, NFS_PORT, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
+import { AZURE_NSG_PRIORITY, AZURE_PROXIED_SERVICE_TAGS, AZURE_WIRESERVER, EGRESS_ALWAYS, HTTPS_PORT, NFS_PORT, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
 import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
+import { proxyAddress } from "../cidr";
 
 function outboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange" | "sourceAddressPrefix">): networkInputs.SecurityRuleArgs {
     return { ...args, direction: "Outbound", sourcePortRange: "*", sourceAddressPrefix: "*" };
@@ -13,28 +14,56 @@ function outboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "
 function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[] {
     const { cfg } = ctx;
     if (!cfg.network.egress.restricted) return [];
-    const rules = EGRESS_ALWAYS.map((rule, i) =>
-        outboundRule({
-            name: `allow-${rule.name}-out`,
-            description: `${rule.port}/${rule.protocol}: ${rule.reason}`,
-            priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + i,
-            access: "Allow",
-            protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
-            destinationAddressPrefix: "*",
-            destinationPortRange: String(rule.port),
-        }),
+    const { proxy } = cfg.network.egress;
+    const rules = EGRESS_ALWAYS.flatMap((rule, i) =>
+        proxy && rule.web
+            ? []
+            : outboundRule({
+                  name: `allow-${rule.name}-out`,
+                  description: `${rule.port}/${rule.protocol}: ${rule.reason}`,
+                  priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + i,
+                  access: "Allow",
+                  protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
+                  destinationAddressPrefix: "*",
+                  destinationPortRange: String(rule.port),
+              }),
     );
     rules.push(
         outboundRule({
             name: "allow-vm-agent-out",
-            description: "The Azure VM agent's WireServer (its port 80 is allowed above)",
+            description: `The Azure VM agent's WireServer (${AZURE_WIRESERVER.address}, ports ${AZURE_WIRESERVER.ports.join(" and ")})`,
             priority: AZURE_NSG_PRIORITY.egressAlwaysFrom + EGRESS_ALWAYS.length,
             access: "Allow",
             protocol: "Tcp",
             destinationAddressPrefix: AZURE_WIRESERVER.address,
-            destinationPortRange: String(AZURE_WIRESERVER.port),
+            destinationPortRanges: AZURE_WIRESERVER.ports.map(String),
         }),
     );
+    const through = proxy ? proxyAddress(proxy) : undefined;
+    if (through) {
+        rules.push(
+            outboundRule({
+                name: "allow-proxy-out",
+                description: "The HTTP proxy (network.egress.proxy): packages, the installer",
+                priority: AZURE_NSG_PRIORITY.egressProxyFrom,
+                access: "Allow",
+                protocol: "Tcp",
+                destinationAddressPrefix: through.address,
+                destinationPortRange: String(through.port),
+            }),
+            ...AZURE_PROXIED_SERVICE_TAGS.map((api, i) =>
+                outboundRule({
+                    name: `allow-${api.name}-out`,
+                    description: `443/tcp: ${api.reason}`,
+                    priority: AZURE_NSG_PRIORITY.egressProxyFrom + 1 + i,
+                    access: "Allow",
+                    protocol: "Tcp",
+                    destinationAddressPrefix: api.tag,
+                    destinationPortRange: String(HTTPS_PORT),
+                }),
+            ),
+        );
+    }
     if (ctx.cfg.storage.queueRecovery === "shared") {
         rules.push(
             outboundRule({

@@ -179,6 +179,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
     const doc = {
         package_update: true,
         packages: workerPackages(s),
+        ...(s.downloadProxy ? { apt: { http_proxy: s.downloadProxy, https_proxy: s.downloadProxy } } : {}),
         users: [
             "default",
             {

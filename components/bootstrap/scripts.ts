@@ -293,15 +293,19 @@ chmod 750 "$working_dir"
 `;
 }
 
-function sharedMountCommands(locator: SharedStorageLocator): string {
+function sharedMountCommands(locator: SharedStorageLocator, downloadProxy: string | undefined): string {
     if (locator.kind === "aws-efs") {
+        // git and the build (cargo fetches efs-proxy's crates) through network.egress.proxy; mount.efs itself never.
+        const proxyEnv = downloadProxy ? `export http_proxy=${shq(downloadProxy)} https_proxy=${shq(downloadProxy)}\n        ` : "";
         return `file_system=${shq(locator.fileSystemId)}
 # amazon-efs-utils (mount.efs): TLS to the mount target, IAM authorisation with the instance
 # role. Ubuntu has no package, so it is built from AWS's source, as its README says.
 if ! command -v mount.efs > /dev/null; then
     build=$(mktemp -d)
-    git clone --quiet --depth 1 --branch ${shq(EFS_UTILS_GIT.ref)} ${shq(EFS_UTILS_GIT.url)} "$build/efs-utils"
-    (cd "$build/efs-utils" && ./build-deb.sh)
+    (
+        ${proxyEnv}git clone --quiet --depth 1 --branch ${shq(EFS_UTILS_GIT.ref)} ${shq(EFS_UTILS_GIT.url)} "$build/efs-utils"
+        cd "$build/efs-utils" && ./build-deb.sh
+    )
     apt-get -y install "$build"/efs-utils/build/amazon-efs-utils*deb
     rm -rf "$build"
 fi
@@ -322,7 +326,7 @@ export function renderMountSharedScript(s: BootstrapSettings): string {
     return `${HEADER("Mounts the shared file system holding Iguana's working directory (storage.queueRecovery: shared).")}
 mount_point=${shq(s.paths.dataMount)}
 working_dir=${shq(s.paths.workingDir)}
-${sharedMountCommands(s.dataDisk)}
+${sharedMountCommands(s.dataDisk, s.downloadProxy)}
 mkdir -p "$mount_point"
 grep -qxF "$entry" /etc/fstab || echo "$entry" >> /etc/fstab
 # Mount targets and private endpoint DNS records may appear minutes after the file system.
@@ -434,6 +438,7 @@ ${enable}`;
     return `${HEADER(`Installs Iguana (${s.edition === "iguanax" ? "IguanaX" : "Iguana 6"}) from iguana.installerUrl.`)}
 installer_url=${shq(s.installerUrl ?? "")}
 installer_sha256=${shq(s.installerSha256 ?? "")}
+download_proxy=${shq(s.downloadProxy ?? "")}
 app_dir=${app}
 working_dir=${shq(s.paths.workingDir)}
 
@@ -455,7 +460,7 @@ fi
 
 download=$(mktemp -d)
 trap 'rm -rf "$download"' EXIT
-curl -fsSL --retry 5 --retry-delay 5 -o "$download/installer" "$installer_url"
+curl -fsSL --retry 5 --retry-delay 5 \${download_proxy:+--proxy "$download_proxy"} -o "$download/installer" "$installer_url"
 if [ -n "$installer_sha256" ]; then
     if ! echo "$installer_sha256  $download/installer" | sha256sum --check --status; then
         warn "the installer from $installer_url does not match iguana.installerSha256 ($installer_sha256): NOT installing it"
