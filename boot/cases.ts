@@ -21,4 +21,6 @@ export const BOOT_CASES: BootCase[] = [
     { label: "aws-dev floating-ip", stack: "aws-dev", overrides: FLOATING_IP_OVERRIDES.aws },
     { label: "azure-dev floating-ip", stack: "azure-dev", overrides: FLOATING_IP_OVERRIDES.azure },
     { label: "aws-dev failed disk step", stack: "aws-dev", failDiskStep: true },
+    { label: "aws-prod egress proxy", stack: "aws-prod", egressProxy: true },
+    { label: "azure-prod egress proxy", stack: "azure-prod", egressProxy: true },
 ];

@@ -277,6 +277,7 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     const master = cluster.workers.find((w) => roles[w.name] === "MASTER");
     if (master) await oneMessage(cluster, master, results, "first boot");
     await tlsView(cluster, roles, results, "first boot");
+    if (cluster.proxyUrl) await downloadsThroughProxy(cluster, results);
     if (cluster.cfg!.cloud === "azure" && roles.wk1 === "MASTER") await shareSnapshots(cluster, results);
     if (cluster.cfg!.iguana.edition === "iguanax") {
         const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
@@ -291,6 +292,48 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
         }
     }
     return results;
+}
+
+/**
+ * network.egress.proxy: the lab's NAT is closed to the machines, so the packages cloud-init
+ * installed and Iguana's installer came through the lab's tinyproxy: its log shows each worker's
+ * requests for the archive and the installer, the stand-in served the installer to the proxy
+ * only, and a worker asking the archive directly gets nowhere.
+ */
+async function downloadsThroughProxy(cluster: BootedCluster, results: CheckResult[]): Promise<void> {
+    const log = fs.existsSync(cluster.proxyLog()) ? fs.readFileSync(cluster.proxyLog(), "utf8") : "";
+    const requests = [...log.matchAll(/Request \(file descriptor (\d+)\): (\S+) (\S+)/g)].map((m) => ({ fd: m[1], method: m[2], target: m[3] }));
+    const installerUrl = String(cluster.cfg!.iguana.installerUrl);
+    const archiveHosts = cluster.options.archive.hosts;
+    const toArchive = requests.filter((r) => archiveHosts.some((h) => r.target.startsWith(`http://${h}/`) || r.target === `${h}:443`));
+    const toInstaller = requests.filter((r) => r.method === "GET" && r.target === installerUrl);
+    const clients = new Set([...log.matchAll(/Connect \(file descriptor \d+\): (\S+)/g)].map((m) => m[1]));
+    for (const w of cluster.workers) {
+        check(
+            results,
+            `${w.name}: its downloads went through network.egress.proxy (tinyproxy saw it connect)`,
+            clients.has(w.address),
+            `clients ${[...clients].join(", ") || "none"}`,
+        );
+    }
+    check(
+        results,
+        "the packages came through the proxy (apt's requests for the archive in its log)",
+        toArchive.length > 0,
+        `${toArchive.length} requests for ${archiveHosts.join(", ")}`,
+    );
+    check(results, "Iguana's installer came through the proxy, once per worker", toInstaller.length === cluster.workers.length, `${toInstaller.length} GET ${installerUrl}`);
+    const calls = fs.existsSync(cluster.vipFiles().calls) ? (JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; host: string }[]) : [];
+    // The stand-in names a caller by its worker address; the proxy is no worker.
+    const installerFrom = calls.filter((c) => c.host === "installer").map((c) => c.from ?? "the proxy");
+    check(
+        results,
+        "the installer's host served the proxy, never a worker",
+        installerFrom.length > 0 && installerFrom.every((from) => from === "the proxy"),
+        `served ${installerFrom.join(", ") || "nobody"}`,
+    );
+    const direct = await cluster.machines[0].run(`curl -sS -m 5 -o /dev/null http://${archiveHosts[0]}/`);
+    check(results, "wk1: the archive asked directly, without the proxy, does not answer (the NAT is closed to the workers)", direct.code !== 0, `curl exit ${direct.code}`);
 }
 
 /**

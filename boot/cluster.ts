@@ -34,7 +34,15 @@ export interface BootCase {
     failDiskStep?: boolean;
     /** tls.clientCa set to a client CA the case makes: the sender presents a certificate it issued. */
     mutualTls?: boolean;
+    /**
+     * network.egress restricted with a proxy: tinyproxy (Debian's) in the lab, and the lab's NAT
+     * closed to the machines, so the proxy is their only way to the archive and the installer.
+     */
+    egressProxy?: boolean;
 }
+
+/** Where the lab's proxy listens (on the stand-in services' address) in an egressProxy case. */
+export const BOOT_PROXY_PORT = 3128;
 
 export interface RenderedWorker {
     name: "wk1" | "wk2";
@@ -149,6 +157,8 @@ export class BootedCluster {
     /** tls.enabled: the test CA, the bundle file the stand-in secret store serves, the served certificate's serial, the sender's client certificate. */
     tls?: { dir: string; caCert: string; bundleFile: string; serial: string; client?: Leaf; clientCa?: string; issued: number };
     readonly dir: string;
+    /** network.egress.proxy as the case set it (egressProxy). */
+    proxyUrl?: string;
 
     constructor(
         readonly bootCase: BootCase,
@@ -185,12 +195,21 @@ export class BootedCluster {
             clientCa = fs.readFileSync(senders.caCert, "utf8");
             bootCase = { ...bootCase, overrides: { ...bootCase.overrides, tls: { ...(bootCase.overrides?.tls ?? {}), clientCa } } };
         }
+        if (bootCase.egressProxy) {
+            this.proxyUrl = `http://${addressing.services}:${BOOT_PROXY_PORT}`;
+            const network = bootCase.overrides?.network ?? {};
+            // The stack's own destinations kept: the override replaces network.egress as a whole.
+            const egress = { destinations: cfg.network.egress.destinations, ...((network.egress as Record<string, unknown>) ?? {}), restricted: true, proxy: this.proxyUrl };
+            bootCase = { ...bootCase, overrides: { ...bootCase.overrides, network: { ...network, egress } } };
+        }
         const rendered = await renderCase(bootCase, { url: installerUrl, sha256: tarball.sha256 });
         this.cfg = rendered.cfg;
         this.workers = rendered.workers;
 
-        this.lab = new Lab(this.id, addressing, this.options.archive.addresses);
+        this.lab = new Lab(this.id, addressing, this.options.archive.addresses, !bootCase.egressProxy);
         this.lab.create();
+        const archiveHosts = this.options.archive.hosts.map((h, i) => `${this.options.archive.addresses[Math.min(i, this.options.archive.addresses.length - 1)]} ${h}`);
+        if (this.proxyUrl) await this.startProxy(archiveHosts, addressing.services);
         const region = namedRegion(cfg);
         const endpoints =
             cfg.cloud === "aws"
@@ -257,11 +276,7 @@ export class BootedCluster {
         );
         if (!(await waitFor(() => fs.existsSync(this.standinConfig!.files.ready), 30000, 100))) throw new Error("the stand-in cloud did not start");
 
-        const hosts = [
-            ...this.options.archive.hosts.map((h, i) => `${this.options.archive.addresses[Math.min(i, this.options.archive.addresses.length - 1)]} ${h}`),
-            `${addressing.services} ${endpoints.join(" ")}`,
-            `${LEASE_STORE_ADDRESS} ${leaseUrl.hostname}`,
-        ];
+        const hosts = [...archiveHosts, `${addressing.services} ${endpoints.join(" ")}`, `${LEASE_STORE_ADDRESS} ${leaseUrl.hostname}`];
         for (const w of this.workers) {
             const gateway = addressing.gateways.find((g) => sameSubnet(g.cidr, w.address))!.address;
             const lab = this.lab;
@@ -286,6 +301,24 @@ export class BootedCluster {
             this.machines.push(machine);
             machine.prepare();
         }
+    }
+
+    /** tinyproxy in the lab namespace, resolving the archive as the machines do; its log says what went through it. */
+    private async startProxy(archiveHosts: string[], address: string): Promise<void> {
+        this.lab!.writeHosts(archiveHosts);
+        const conf = path.join(this.dir, "tinyproxy.conf");
+        fs.writeFileSync(
+            conf,
+            [`Listen ${address}`, `Port ${BOOT_PROXY_PORT}`, "Timeout 600", `LogFile "${this.proxyLog()}"`, "LogLevel Info", "MaxClients 50", "ConnectPort 443", ""].join("\n"),
+        );
+        this.procs.spawnIn(this.lab!.ns, "tinyproxy", "tinyproxy", ["-d", "-c", conf]);
+        const listening = await waitFor(() => this.lab!.exec("ss", ["-Htln", `sport = :${BOOT_PROXY_PORT}`], true).includes(address), 10000, 100);
+        if (!listening) throw new Error(`tinyproxy did not listen on ${address}:${BOOT_PROXY_PORT}: ${fs.readFileSync(path.join(this.dir, "logs", "tinyproxy.log"), "utf8")}`);
+    }
+
+    /** The lab proxy's log (egressProxy cases). */
+    proxyLog(): string {
+        return path.join(this.dir, "tinyproxy-access.log");
     }
 
     private vaultHosts(): string[] {

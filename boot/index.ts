@@ -66,9 +66,9 @@ export function parseBootArgs(argv: string[]): BootArgs {
 function preflight(): void {
     if (process.platform !== "linux") throw new Error("the boot test needs Linux");
     if (process.getuid?.() !== 0) throw new Error("the boot test needs root (systemd-nspawn, mounts, loop devices, namespaces)");
-    for (const tool of ["systemd-nspawn", "mmdebstrap", "nsenter", "losetup", "iptables", "ip", "openssl", "curl", "tar"]) {
+    for (const tool of ["systemd-nspawn", "mmdebstrap", "nsenter", "losetup", "iptables", "ip", "openssl", "curl", "tar", "tinyproxy"]) {
         if (!sh("sh", ["-c", `command -v ${tool} || true`]).trim())
-            throw new Error(`${tool} is not installed (Debian packages: systemd-container mmdebstrap util-linux iptables iproute2 openssl curl tar)`);
+            throw new Error(`${tool} is not installed (Debian packages: systemd-container mmdebstrap util-linux iptables iproute2 openssl curl tar tinyproxy)`);
     }
 }
 
@@ -88,6 +88,9 @@ export function cleanLeftovers(): void {
         .split("\n")
         .map((l) => l.split(" ")[0])) {
         if (ns.startsWith(`${BOOT_PREFIX}-`)) sh("ip", ["netns", "del", ns], { allowFail: true });
+    }
+    if (fs.existsSync("/etc/netns")) {
+        for (const dir of fs.readdirSync("/etc/netns").filter((d) => d.startsWith(`${BOOT_PREFIX}-`))) fs.rmSync(path.join("/etc/netns", dir), { recursive: true, force: true });
     }
     for (const link of sh("ip", ["-o", "link", "show"], { allowFail: true }).split("\n")) {
         const name = /^\d+: ([^:@]+)/.exec(link)?.[1];

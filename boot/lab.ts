@@ -9,6 +9,8 @@
  *         gateways of both worker subnets, 169.254.169.254 (IMDS), the lease store on br0 too --+
  *                       veth igb<run>h (host) <-> uplink (lab): NAT to the archive's addresses only
  */
+import * as fs from "fs";
+import * as path from "path";
 import { hostAddress, parseCidr } from "../components/cidr";
 import { sh } from "../drill/system";
 
@@ -72,6 +74,8 @@ export class Lab {
         readonly addressing: LabAddressing,
         /** The Debian archive's addresses: the only ones the NAT lets through. */
         readonly archiveAddresses: string[],
+        /** False: only the lab itself reaches the archive (a proxy there is the machines' only way). */
+        readonly machinesReachArchive = true,
     ) {
         this.ns = labNetnsName(runId);
         this.hostLink = hostLinkName(runId);
@@ -99,7 +103,7 @@ export class Lab {
         inLab(ns, "iptables", ["-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
         // Between the two worker subnets (the VPC router carries VRRP and everything else).
         inLab(ns, "iptables", ["-w", "-A", "FORWARD", "-i", "br0", "-o", "br0", "-j", "ACCEPT"]);
-        for (const address of this.archiveAddresses) {
+        for (const address of this.machinesReachArchive ? this.archiveAddresses : []) {
             for (const port of ["80", "443"]) {
                 inLab(ns, "iptables", ["-w", "-A", "FORWARD", "-i", "br0", "-o", "uplink", "-d", address, "-p", "tcp", "--dport", port, "-j", "ACCEPT"]);
             }
@@ -137,6 +141,16 @@ export class Lab {
         return ns;
     }
 
+    /** /etc/hosts of what runs in the lab namespace (`ip netns exec` binds /etc/netns/<ns>/hosts over it). */
+    writeHosts(lines: string[]): void {
+        fs.mkdirSync(this.netnsEtc, { recursive: true });
+        fs.writeFileSync(path.join(this.netnsEtc, "hosts"), ["127.0.0.1 localhost", ...lines, ""].join("\n"));
+    }
+
+    private get netnsEtc(): string {
+        return path.join("/etc/netns", this.ns);
+    }
+
     /** Runs a command in the lab namespace (the load balancer's view: the bridge). */
     exec(cmd: string, args: string[], allowFail = false): string {
         return inLab(this.ns, cmd, args, allowFail);
@@ -152,6 +166,7 @@ export class Lab {
         if (this.forwardingBefore !== undefined) sh("sysctl", ["-q", "-w", `net.ipv4.ip_forward=${this.forwardingBefore}`], { allowFail: true });
         sh("ip", ["link", "del", this.hostLink], { allowFail: true });
         for (const ns of [...this.machines, this.ns]) sh("ip", ["netns", "del", ns], { allowFail: true });
+        fs.rmSync(this.netnsEtc, { recursive: true, force: true });
     }
 }
 
