@@ -23,6 +23,8 @@ export interface GuardrailConfig {
     workerLogs?: boolean;
     /** `network.egress.restricted`: the workers' outbound traffic is restricted. */
     egressRestricted?: boolean;
+    /** `network.egress.proxy`: besides, no TCP to any address (the web only through the proxy). */
+    egressProxy?: boolean;
     /** `backup.enabled`: every queue disk (and AWS's shared file system) is backed up (default true). */
     backups?: boolean;
     /** `storage.customerManagedKey` (Azure): every disk is encrypted through a Disk Encryption Set. */
@@ -39,6 +41,7 @@ const configSchema = {
         backups: { type: "boolean" as const, default: true },
         workerLogs: { type: "boolean" as const, default: true },
         egressRestricted: { type: "boolean" as const, default: false },
+        egressProxy: { type: "boolean" as const, default: false },
         customerManagedKey: { type: "boolean" as const, default: false },
     },
 };
@@ -513,6 +516,7 @@ export const workerLogsOn: StackValidationPolicy = {
 
 const AWS_SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
 interface NsgRule {
+    name?: string;
     direction: string;
     access: string;
     priority: number;
@@ -524,15 +528,20 @@ interface NsgRule {
 export const egressRestrictedWhenAsked: StackValidationPolicy = {
     name: "egress-restricted-when-asked",
     description:
-        "A stack that restricts the workers' outbound traffic (network.egress.restricted) opens no egress rule to all protocols or to every port (AWS), and its NSG ends its outbound rules with a deny of everything (Azure).",
+        "A stack that restricts the workers' outbound traffic (network.egress.restricted) opens no egress rule to all protocols or to every port (AWS), and its NSG ends its outbound rules with a deny of everything (Azure). With egressProxy (network.egress.proxy), no TCP rule allows any address at all.",
     enforcementLevel: "mandatory",
     severity: "medium",
     configSchema,
     validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-        if (!config(args).egressRestricted) return;
+        const { egressRestricted, egressProxy } = config(args);
+        if (!egressRestricted && !egressProxy) return;
+        const throughProxy = "the web goes through network.egress.proxy, the cloud APIs through endpoints in the network";
         for (const rule of args.resources.filter((r) => r.type === AWS_SG_EGRESS)) {
             const everyPort = rule.props.ipProtocol === "-1" || rule.props.ipProtocol === "all" || (rule.props.fromPort ?? 0) <= 0 || (rule.props.toPort ?? 65535) >= 65535;
             if (everyPort) report(`egress rule ${rule.name} opens every protocol or port: name the port (network.egress.destinations).`, rule.urn);
+            else if (egressProxy && rule.props.ipProtocol !== "udp" && rule.props.cidrIpv4 === "0.0.0.0/0") {
+                report(`egress rule ${rule.name} allows TCP to any address: ${throughProxy}.`, rule.urn);
+            }
         }
         // The workers' NSG (`<cluster>-workers-nsg`); the private endpoints' NSG admits only inbound HTTPS and NFS.
         for (const nsg of args.resources.filter((r) => r.type === AZURE_NSG && r.name.endsWith("-workers-nsg"))) {
@@ -541,6 +550,10 @@ export const egressRestrictedWhenAsked: StackValidationPolicy = {
             const denyAll = outbound.find((rule) => rule.access === "Deny" && rule.protocol === "*" && rule.destinationAddressPrefix === "*" && rule.destinationPortRange === "*");
             if (!denyAll || outbound.some((rule) => rule.access === "Allow" && rule.priority > denyAll.priority)) {
                 report(`NSG ${nsg.name} does not deny outbound traffic after its allowed destinations: add a deny of everything after the allow rules.`, nsg.urn);
+            }
+            const anywhere = ["*", "0.0.0.0/0", "Internet"];
+            for (const rule of egressProxy ? outbound.filter((r) => r.access === "Allow" && r.protocol !== "Udp" && anywhere.includes(r.destinationAddressPrefix ?? "")) : []) {
+                report(`NSG ${nsg.name}'s outbound rule ${rule.name} allows TCP to any address: ${throughProxy}.`, nsg.urn);
             }
         }
     },

@@ -6,7 +6,7 @@
  */
 import * as assert from "assert";
 import { EGRESS_ALWAYS } from "../components/constants";
-import { egressRestrictedWhenAsked } from "../policy/policies";
+import { GuardrailConfig, egressRestrictedWhenAsked } from "../policy/policies";
 import { StackRun, awsConfig, azureConfig, runConfig, runStack } from "./helpers";
 import { packViolations, stackViolations } from "./policy-harness";
 
@@ -141,9 +141,32 @@ describe("network.egress: what the workers may connect to", function () {
                 ["deny-other-outbound", 4000, "Deny", "*", "*", "*"],
             ]);
             assert.deepStrictEqual(
-                (await packViolations(run.mocks.resources, { egressRestricted: true })).filter((v) => v.includes("egress")),
+                (await packViolations(run.mocks.resources, { egressRestricted: true, egressProxy: true })).filter((v) => v.includes("egress")),
                 [],
             );
+        });
+
+        it("policy: with egressProxy asked, a TCP rule to any address fails; the proxied stacks pass", async () => {
+            const asked = { egressRestricted: true, egressProxy: true };
+            const resources = (run: StackRun) => run.mocks.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.state }));
+            const found = async (run: StackRun, config: GuardrailConfig) => (await stackViolations(egressRestrictedWhenAsked, resources(run), config)).map((v) => v.split(":")[0]);
+            for (const [cloud, config] of [
+                ["aws", awsConfig],
+                ["azure", azureConfig],
+            ] as const) {
+                assert.deepStrictEqual(await found(await runConfig(config({ network: PROXIED })), asked), [], cloud);
+                const webAnywhere = await runConfig(config({ network: RESTRICTED }));
+                assert.deepStrictEqual(
+                    await found(webAnywhere, asked),
+                    cloud === "aws"
+                        ? ["egress rule iguana-out-https allows TCP to any address", "egress rule iguana-out-http allows TCP to any address"]
+                        : [
+                              "NSG iguana-workers-nsg's outbound rule allow-https-out allows TCP to any address",
+                              "NSG iguana-workers-nsg's outbound rule allow-http-out allows TCP to any address",
+                          ],
+                );
+                assert.deepStrictEqual(await found(webAnywhere, { egressRestricted: true }), [], `${cloud}: not asked, the web may be open`);
+            }
         });
 
         it("the workers download through it: apt (cloud-init), the installer, the EFS client's build; nothing else is told of it", async () => {

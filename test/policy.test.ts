@@ -338,6 +338,7 @@ describe("policy pack: every shipped stack passes", function () {
                 webPort: iguana.webPort,
                 deletionProtection: network.deletionProtection ?? false,
                 egressRestricted: network.egress?.restricted ?? false,
+                egressProxy: network.egress?.proxy !== undefined,
                 customerManagedKey: storage.customerManagedKey ?? false,
             });
             assert.deepStrictEqual(violations, []);
