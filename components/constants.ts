@@ -156,6 +156,8 @@ export const EGRESS_ALWAYS = [
     { name: "http", protocol: "tcp", port: 80, reason: "the Ubuntu package archive (apt uses http, signed) and an http installer URL", web: true },
     { name: "ntp", protocol: "udp", port: 123, reason: "NTP time servers (ntp.ubuntu.com) where the cloud's own time service is not used", web: false },
 ] as const;
+/** `network.egress.proxy`: why the workers' rule to the proxy exists (both clouds). */
+export const EGRESS_PROXY_REASON = "The HTTP proxy (network.egress.proxy): packages, the installer";
 /**
  * `network.egress.proxy` on Azure: the Azure APIs a worker calls over HTTPS, by service tag (one
  * tag per NSG rule). Key Vault, the lease's blob and the shared share are private endpoints in

@@ -2,7 +2,7 @@
 import * as ec2 from "@pulumi/aws/ec2";
 import * as vpc from "@pulumi/aws/vpc";
 import { channelRuleGroups } from "./scale";
-import { EGRESS_ALWAYS, NFS_PORT, ROLE_PROBE_PORT } from "../constants";
+import { EGRESS_ALWAYS, EGRESS_PROXY_REASON, NFS_PORT, ROLE_PROBE_PORT } from "../constants";
 import { AwsContext, ingressRule } from "./context";
 import { AwsNetwork } from "./network";
 import { proxyAddress } from "../cidr";
@@ -105,7 +105,7 @@ function createEgressRules(ctx: AwsContext, workerSg: ec2.SecurityGroup): void {
     if (through) {
         // HTTPS to the AWS APIs: endpoints.ts, once the endpoints exist.
         egress("out-proxy", {
-            description: `The HTTP proxy (network.egress.proxy): packages, the installer`,
+            description: EGRESS_PROXY_REASON,
             ipProtocol: "tcp",
             fromPort: through.port,
             toPort: through.port,

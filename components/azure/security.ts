@@ -1,7 +1,18 @@
 /** Step 2, the workers' NSG: channel ports from the allowed senders, the dashboard from admins, probes from the load balancer, nothing else from the VNet. */
 import * as network from "@pulumi/azure-native/network";
 import type { network as networkInputs } from "@pulumi/azure-native/types/input";
-import { AZURE_NSG_PRIORITY, AZURE_PROXIED_SERVICE_TAGS, AZURE_WIRESERVER, EGRESS_ALWAYS, HTTPS_PORT, NFS_PORT, RDP_PORT, ROLE_PROBE_PORT, SSH_PORT } from "../constants";
+import {
+    AZURE_NSG_PRIORITY,
+    AZURE_PROXIED_SERVICE_TAGS,
+    AZURE_WIRESERVER,
+    EGRESS_ALWAYS,
+    EGRESS_PROXY_REASON,
+    HTTPS_PORT,
+    NFS_PORT,
+    RDP_PORT,
+    ROLE_PROBE_PORT,
+    SSH_PORT,
+} from "../constants";
 import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
 import { proxyAddress } from "../cidr";
@@ -44,7 +55,7 @@ function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[]
         rules.push(
             outboundRule({
                 name: "allow-proxy-out",
-                description: "The HTTP proxy (network.egress.proxy): packages, the installer",
+                description: EGRESS_PROXY_REASON,
                 priority: AZURE_NSG_PRIORITY.egressProxyFrom,
                 access: "Allow",
                 protocol: "Tcp",
