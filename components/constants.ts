@@ -159,12 +159,12 @@ export const EGRESS_ALWAYS = [
 /** `network.egress.proxy`: why the workers' rule to the proxy exists (both clouds). */
 export const EGRESS_PROXY_REASON = "The HTTP proxy (network.egress.proxy): packages, the installer";
 /**
- * `network.egress.proxy` on Azure: the Azure APIs a worker calls over HTTPS, by service tag (one
- * tag per NSG rule). Key Vault, the lease's blob and the shared share are private endpoints in
- * the VNet; managed identity tokens come from IMDS, which no NSG rule filters.
+ * `network.egress.proxy` on Azure: the Azure APIs a worker calls over HTTPS with no private
+ * endpoint here, by service tag (one tag per NSG rule). Key Vault, the lease's blob and the
+ * shared share are reached at their private endpoints; managed identity tokens come from IMDS,
+ * which no NSG rule filters.
  */
 export const AZURE_PROXIED_SERVICE_TAGS = [
-    { name: "private-endpoints", tag: "VirtualNetwork", reason: "Key Vault, the lease's blob and the shared file share, through their private endpoints" },
     { name: "azure-resource-manager", tag: "AzureResourceManager", reason: "ARM: the floating VIP, the peer fence, the share snapshots" },
     { name: "azure-monitor", tag: "AzureMonitor", reason: "Azure Monitor: the workers' metrics and the Azure Monitor Agent" },
 ] as const;
@@ -518,7 +518,7 @@ export const AZURE_NSG_PRIORITY = {
     denyOtherVnetInbound: 4000,
     /** Outbound rules (their own priority space): the always-allowed ports, the destinations from destinationsFrom + i, then deny the rest. */
     egressAlwaysFrom: 100,
-    /** `network.egress.proxy`: the proxy, then the cloud APIs (AZURE_PROXIED_SERVICE_TAGS) from egressProxyFrom + 1. */
+    /** `network.egress.proxy`: the proxy, the private endpoints, then the cloud APIs (AZURE_PROXIED_SERVICE_TAGS) from egressProxyFrom + 2. */
     egressProxyFrom: 110,
     egressDestinationsFrom: 200,
     denyOtherOutbound: 4000,

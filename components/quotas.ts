@@ -61,10 +61,10 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
         ];
     }
     const inboundRules = 1 + (floating ? 0 : 1) + (activeActive ? 1 : 0) + (cfg.network.adminCidrs.length > 0 ? 1 : 0) + cfg.channels.length + 1;
-    // Restricted egress: the always-allowed ports (with a proxy: not the web, but the proxy and the
-    // Azure APIs), the VM agent, NFS with shared storage, each destination, the final deny.
+    // Restricted egress: the always-allowed ports (with a proxy: not the web, but the proxy, the
+    // private endpoints and the Azure APIs), the VM agent, NFS with shared storage, each destination, the final deny.
     const { egress } = cfg.network;
-    const alwaysRules = egress.proxy ? EGRESS_ALWAYS.filter((rule) => !rule.web).length + 1 + AZURE_PROXIED_SERVICE_TAGS.length : EGRESS_ALWAYS.length;
+    const alwaysRules = egress.proxy ? EGRESS_ALWAYS.filter((rule) => !rule.web).length + 2 + AZURE_PROXIED_SERVICE_TAGS.length : EGRESS_ALWAYS.length;
     const outboundRules = egress.restricted ? alwaysRules + 1 + (cfg.storage.queueRecovery === "shared" ? 1 : 0) + egress.destinations.length + 1 : 0;
     const nsgRules = inboundRules + outboundRules;
     return [

@@ -133,13 +133,14 @@ describe("network.egress: what the workers may connect to", function () {
                 ["allow-ntp-out", 102, "Allow", "Udp", "*", "123"],
                 ["allow-vm-agent-out", 103, "Allow", "Tcp", "168.63.129.16", ["80", "32526"]],
                 ["allow-proxy-out", 110, "Allow", "Tcp", "10.60.0.10", "3128"],
-                ["allow-private-endpoints-out", 111, "Allow", "Tcp", "VirtualNetwork", "443"],
+                ["allow-private-endpoints-out", 111, "Allow", "Tcp", run.one("azure-native:network:Subnet", "iguana-storage").inputs.addressPrefix, "443"],
                 ["allow-azure-resource-manager-out", 112, "Allow", "Tcp", "AzureResourceManager", "443"],
                 ["allow-azure-monitor-out", 113, "Allow", "Tcp", "AzureMonitor", "443"],
                 ["allow-nfs-out", 104, "Allow", "Tcp", "VirtualNetwork", "2049"],
                 ["allow-destination-1-out", 200, "Allow", "Tcp", "10.50.1.17/32", "6661"],
                 ["deny-other-outbound", 4000, "Deny", "*", "*", "*"],
             ]);
+            assert.match(run.one("azure-native:network:Subnet", "iguana-storage").inputs.addressPrefix, /^10\.40\.\d+\.\d+\/27$/, "the endpoints' own subnet, not the VNet");
             assert.deepStrictEqual(
                 (await packViolations(run.mocks.resources, { egressRestricted: true, egressProxy: true })).filter((v) => v.includes("egress")),
                 [],

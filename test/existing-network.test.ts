@@ -191,6 +191,15 @@ function runAzure(args: HaIguanaClusterArgs) {
 describe("network.existing (Azure)", function () {
     this.timeout(60000);
 
+    it("with network.egress.proxy, HTTPS to the private endpoints goes to the given endpoint subnet only", async () => {
+        const args = azureArgs();
+        const { mocks, run } = runAzure({ ...args, network: { ...args.network, egress: { restricted: true, proxy: "http://10.200.0.10:3128" } } });
+        await run;
+        const nsg = mocks.resources.find((r) => r.type === "azure-native:network:NetworkSecurityGroup" && r.name === "iguana-workers-nsg")!;
+        const rule = nsg.inputs.securityRules.find((r: { name: string }) => r.name === "allow-private-endpoints-out");
+        assert.strictEqual(rule.destinationAddressPrefix, "10.9.30.0/27");
+    });
+
     it("puts the NICs, the internal frontend and the storage endpoints in the given subnets, the NSG on the NICs, and creates no network", async () => {
         const { mocks, run } = runAzure(azureArgs());
         const { outputs } = await run;

@@ -16,6 +16,7 @@ import {
 import { AzureGroupContext, denyOtherVnetInbound, inboundRule } from "./context";
 import { azureRuleName } from "./load-balancer";
 import { proxyAddress } from "../cidr";
+import { storageSubnet } from "../model";
 
 function outboundRule(args: Omit<networkInputs.SecurityRuleArgs, "direction" | "sourcePortRange" | "sourceAddressPrefix">): networkInputs.SecurityRuleArgs {
     return { ...args, direction: "Outbound", sourcePortRange: "*", sourceAddressPrefix: "*" };
@@ -51,6 +52,8 @@ function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[]
         }),
     );
     const through = proxy ? proxyAddress(proxy) : undefined;
+    // Not the VirtualNetwork tag, which also holds peered networks and on-premises ranges.
+    const privateEndpointsCidr = cfg.network.existing?.privateEndpointSubnet?.cidr ?? storageSubnet(ctx.networkPlan);
     if (through) {
         rules.push(
             outboundRule({
@@ -62,11 +65,20 @@ function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[]
                 destinationAddressPrefix: through.address,
                 destinationPortRange: String(through.port),
             }),
+            outboundRule({
+                name: "allow-private-endpoints-out",
+                description: "443/tcp: Key Vault, the lease's blob and the shared file share, through their private endpoints",
+                priority: AZURE_NSG_PRIORITY.egressProxyFrom + 1,
+                access: "Allow",
+                protocol: "Tcp",
+                destinationAddressPrefix: privateEndpointsCidr,
+                destinationPortRange: String(HTTPS_PORT),
+            }),
             ...AZURE_PROXIED_SERVICE_TAGS.map((api, i) =>
                 outboundRule({
                     name: `allow-${api.name}-out`,
                     description: `443/tcp: ${api.reason}`,
-                    priority: AZURE_NSG_PRIORITY.egressProxyFrom + 1 + i,
+                    priority: AZURE_NSG_PRIORITY.egressProxyFrom + 2 + i,
                     access: "Allow",
                     protocol: "Tcp",
                     destinationAddressPrefix: api.tag,
