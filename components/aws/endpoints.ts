@@ -24,36 +24,60 @@ export const AWS_PROXIED_CLUSTER_ENDPOINTS = [
     { service: "ec2messages", caller: "the SSM agent's Run Command messages" },
 ] as const;
 
-/** With a proxy: the endpoints, and the workers' HTTPS to them, to S3's and DynamoDB's prefix lists; nothing else on 443. */
-export function createApiEndpoints(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups, leaseEndpoint: ec2.VpcEndpoint): void {
-    const { name, cfg, opts, tags, network, region } = ctx;
-    if (!cfg.network.egress.proxy) return;
-    const { vpcId, workerSubnetIds, workerRouteTableIds } = net;
-    const { workerSg } = sgs;
-    const endpointSg = new ec2.SecurityGroup(`${name}-api-endpoints-sg`, { vpcId, description: "AWS API endpoints: HTTPS from the Iguana workers only", tags }, opts);
-    ingressRule(ctx, "api-endpoints-in-https", {
+/** Interface endpoints with private DNS in the worker subnets, behind a group of their own that admits HTTPS from the workers only. */
+export function createInterfaceEndpoints(
+    ctx: AwsContext,
+    net: AwsNetwork,
+    workerSg: ec2.SecurityGroup,
+    group: { name: string; description: string; ingressName: string; ingressDescription: string },
+    endpoints: { name: string; service: string }[],
+): void {
+    const { name, opts, tags, region } = ctx;
+    const { vpcId, workerSubnetIds } = net;
+    const endpointSg = new ec2.SecurityGroup(`${name}-${group.name}`, { vpcId, description: group.description, tags }, opts);
+    ingressRule(ctx, group.ingressName, {
         securityGroupId: endpointSg.id,
-        description: "HTTPS to the AWS API endpoints from the Iguana workers only",
+        description: group.ingressDescription,
         ipProtocol: "tcp",
         fromPort: HTTPS_PORT,
         toPort: HTTPS_PORT,
         referencedSecurityGroupId: workerSg.id,
     });
-    for (const { service } of AWS_PROXIED_CLUSTER_ENDPOINTS) {
+    for (const endpoint of endpoints) {
         new ec2.VpcEndpoint(
-            `${name}-${service}-api`,
+            `${name}-${endpoint.name}`,
             {
                 vpcId,
-                serviceName: pulumi.interpolate`com.amazonaws.${region}.${service}`,
+                serviceName: pulumi.interpolate`com.amazonaws.${region}.${endpoint.service}`,
                 vpcEndpointType: "Interface",
                 privateDnsEnabled: true,
                 subnetIds: workerSubnetIds,
                 securityGroupIds: [endpointSg.id],
-                tags: { ...tags, Name: `${name}-${service}-api` },
+                tags: { ...tags, Name: `${name}-${endpoint.name}` },
             },
             opts,
         );
     }
+}
+
+/** With a proxy: the endpoints, and the workers' HTTPS to them, to S3's and DynamoDB's prefix lists; nothing else on 443. */
+export function createApiEndpoints(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups, leaseEndpoint: ec2.VpcEndpoint): void {
+    const { name, cfg, opts, tags, network, region } = ctx;
+    if (!cfg.network.egress.proxy) return;
+    const { vpcId, workerRouteTableIds } = net;
+    const { workerSg } = sgs;
+    createInterfaceEndpoints(
+        ctx,
+        net,
+        workerSg,
+        {
+            name: "api-endpoints-sg",
+            description: "AWS API endpoints: HTTPS from the Iguana workers only",
+            ingressName: "api-endpoints-in-https",
+            ingressDescription: "HTTPS to the AWS API endpoints from the Iguana workers only",
+        },
+        AWS_PROXIED_CLUSTER_ENDPOINTS.map(({ service }) => ({ name: `${service}-api`, service })),
+    );
     // The SSM agent installs the CloudWatch agent from S3 (AWS-ConfigureAWSPackage).
     const s3 = new ec2.VpcEndpoint(
         `${name}-s3`,

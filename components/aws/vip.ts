@@ -1,9 +1,8 @@
 /** The floating VIP (`failover.strategy: floating-ip`): one Elastic IP the active worker moves to itself, through an EC2 API endpoint. */
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
-import * as vpc from "@pulumi/aws/vpc";
-import { HTTPS_PORT } from "../constants";
-import { AwsContext, ingressRule } from "./context";
+import { AwsContext } from "./context";
+import { createInterfaceEndpoints } from "./endpoints";
 import { AwsNetwork } from "./network";
 import { AwsSecurityGroups } from "./security";
 
@@ -26,9 +25,8 @@ export function moveVipPolicy(eipArn: pulumi.Input<string>, instanceArns: pulumi
 // --- the floating VIP (failover.strategy: floating-ip) -------------------------------------
 export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecurityGroups): ec2.Eip | undefined {
     const { name, opts, tags, floating, shared } = ctx;
-    const { vpcId, workerSubnetIds, natCount } = net;
+    const { natCount } = net;
     const { workerSg } = sgs;
-    const ingress = (ruleName: string, args: vpc.SecurityGroupIngressRuleArgs) => ingressRule(ctx, ruleName, args);
     // One Elastic IP that no Pulumi resource associates: the MASTER's notify script does, so a
     // later `pulumi up` never moves it back. The EC2 API is reached through an interface endpoint
     // inside the VPC, so a worker can take the VIP whatever its own Internet path is doing.
@@ -38,37 +36,19 @@ export function createFloatingVip(ctx: AwsContext, net: AwsNetwork, sgs: AwsSecu
     const floatingVip = floating ? new ec2.Eip(`${name}-vip`, { domain: "vpc", tags: { ...tags, Name: `${name}-vip` } }, opts) : undefined;
     // With a proxy the NAT gateways carry no HTTPS at all: the fence's EC2 calls go through the endpoint.
     if (floating || (shared && (natCount < 2 || ctx.cfg.network.egress.proxy !== undefined))) {
-        const endpointSg = new ec2.SecurityGroup(
-            `${name}-ec2-api-sg`,
+        createInterfaceEndpoints(
+            ctx,
+            net,
+            workerSg,
             {
-                vpcId,
+                name: "ec2-api-sg",
                 description: floating
                     ? "EC2 API endpoint: HTTPS from the Iguana workers only (they move the VIP)"
                     : "EC2 API endpoint: HTTPS from the Iguana workers only (a new lease holder stops the old one)",
-                tags,
+                ingressName: "ec2-api-in-https",
+                ingressDescription: "HTTPS to the EC2 API endpoint from the Iguana workers only",
             },
-            opts,
-        );
-        ingress("ec2-api-in-https", {
-            securityGroupId: endpointSg.id,
-            description: "HTTPS to the EC2 API endpoint from the Iguana workers only",
-            ipProtocol: "tcp",
-            fromPort: HTTPS_PORT,
-            toPort: HTTPS_PORT,
-            referencedSecurityGroupId: workerSg.id,
-        });
-        new ec2.VpcEndpoint(
-            `${name}-ec2-api`,
-            {
-                vpcId,
-                serviceName: pulumi.interpolate`com.amazonaws.${ctx.region}.ec2`,
-                vpcEndpointType: "Interface",
-                privateDnsEnabled: true,
-                subnetIds: workerSubnetIds,
-                securityGroupIds: [endpointSg.id],
-                tags: { ...tags, Name: `${name}-ec2-api` },
-            },
-            opts,
+            [{ name: "ec2-api", service: "ec2" }],
         );
     }
     return floatingVip;
