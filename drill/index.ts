@@ -12,7 +12,7 @@ import { loadStackClusterConfig, stackFile } from "../offline/stack-config";
 import { ClusterConfig } from "../components/config";
 import { DEFAULTS, FailoverStrategy, QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
-import { exitCode, renderFindings, renderTable } from "./report";
+import { exitCode, renderFailures, renderFindings, renderTable } from "./report";
 import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun } from "./scenario";
 import { runScenarioIsolated } from "./scenario-process";
 import { monotonicMs } from "./sender";
@@ -104,6 +104,7 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
         booted: false,
         faultPhases: 1,
     };
+    const scenariosAsked: number[] = [];
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {
@@ -129,12 +130,13 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
             args.vipMoveDelayMs = Number(value());
             if (!Number.isInteger(args.vipMoveDelayMs) || args.vipMoveDelayMs < 0) throw new UsageError("--vip-move-delay-ms must be a whole number >= 0");
         } else if (arg === "--scenario") {
-            args.scenarios = value()
+            const asked = value()
                 .split(",")
                 .map((s) => Number(s.trim()));
-            for (const n of args.scenarios) {
+            for (const n of asked) {
                 if (!SCENARIOS.some((s) => s.id === n)) throw new UsageError(`--scenario: no scenario ${n} (1-${SCENARIOS.length})`);
             }
+            scenariosAsked.push(...asked.filter((n) => !scenariosAsked.includes(n)));
         } else if (arg === "--parallel") {
             args.parallel = Number(value());
             if (!Number.isInteger(args.parallel) || args.parallel < 1) throw new UsageError("--parallel must be a whole number >= 1");
@@ -150,6 +152,7 @@ export function parseDrillArgs(argv: string[], exists: (stack: string) => boolea
         } else if (arg === "--help" || arg === "-h") throw new UsageError("");
         else throw new UsageError(`unknown argument "${arg}"`);
     }
+    if (scenariosAsked.length > 0) args.scenarios = scenariosAsked;
     if (args.stacks.length === 0) args.stacks = DRILL_STACKS.filter(exists);
     if (args.stacks.length === 0) throw new UsageError(`no stack file for ${DRILL_STACKS.join(" or ")}`);
     if (args.booted && args.queueRecovery === "shared") {
@@ -371,6 +374,8 @@ async function main(): Promise<number> {
     const code = exitCode(results);
     const limitations = results.filter((r) => r.verdict === "LIMITATION").length;
     const known = limitations > 0 ? `; ${limitations} LIMITATION row(s): known design gaps, not failed (docs/failover.md)` : "";
+    // The last lines are what a CI log's tail keeps: the failed rows and their reasons go there too.
+    if (code !== 0) console.log(renderFailures(results));
     console.log(code === 0 ? `drill: PASS (no acknowledged message lost, every outage within its budget)${known}` : `drill: FAIL${known}`);
     return code;
 }

@@ -69,6 +69,15 @@ export function renderFindings(results: ScenarioResult[]): string {
     return lines.join("\n");
 }
 
+/** The FAIL rows alone, each with its reasons. */
+export function renderFailures(results: ScenarioResult[]): string {
+    return renderFindings(results.filter((r) => r.verdict === "FAIL"))
+        .split("\n")
+        .filter((line) => !line.startsWith("  . "))
+        .map((line) => `drill: ${line}`)
+        .join("\n");
+}
+
 /** The run fails on any FAIL; a LIMITATION row is reported, not failed (see docs/failover.md). */
 export function exitCode(results: ScenarioResult[]): number {
     return results.some((r) => r.verdict === "FAIL") ? 1 : 0;

@@ -42,7 +42,7 @@ import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES } from "../drill/addresses";
 import { WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
-import { exitCode, renderTable } from "../drill/report";
+import { exitCode, renderFailures, renderTable } from "../drill/report";
 import {
     ScenarioResult,
     SLOW_STORE_DELAY_MS,
@@ -131,6 +131,7 @@ describe("drill: the stack config it runs with", () => {
         assert.strictEqual(parseDrillArgs(["--booted", "--failover-strategy", "floating-ip"], () => true).failoverStrategy, "floating-ip");
         assert.deepStrictEqual(parseDrillArgs([], () => true).scenarios, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], "every scenario by default");
         assert.deepStrictEqual(parseDrillArgs(["--scenario", "8,14"], () => true).scenarios, [8, 14]);
+        assert.deepStrictEqual(parseDrillArgs(["--scenario", "10", "--scenario", "9,10"], () => true).scenarios, [10, 9], "a repeated --scenario adds, once each");
         assert.throws(() => parseDrillArgs(["--scenario", "16"], () => true), /no scenario 16 \(1-15\)/);
         assert.throws(() => parseDrillArgs(["--scenario", "0"], () => true), /no scenario 0/);
         assert.throws(() => parseDrillArgs(["--profile", "gcp"], () => true), /aws or azure/);
@@ -714,6 +715,12 @@ describe("drill: LB status and the verdict", () => {
         assert.strictEqual(exitCode([pass, failed]), 1);
         assert.match(failed.reasons[0], /could not run: boom/);
         assert.match(renderTable([pass]), /\| aws-dev \| aws \| 1 \| crash /);
+        const failedWithNote: ScenarioResult = { ...failed, notes: ["a note"] };
+        assert.strictEqual(
+            renderFailures([pass, limitation, failedWithNote]),
+            "drill: aws-dev (aws LB) scenario 1 WK1 crashes (every process killed at once): FAIL\ndrill:   - the scenario could not run: boom",
+            "the run's last lines name each failed row and its reasons, not the passed ones",
+        );
         const later = failedResult(SCENARIOS[0], { ...stack, faultDelayMs: 1250 }, new Error("boom"), 1);
         assert.strictEqual(later.faultDelayMs, 1250);
         assert.match(renderTable([pass, { ...later, verdict: "PASS", reasons: [] }]), /\| 1 \| crash \+1\.3 \|/, "a later fault is told apart in the table");
