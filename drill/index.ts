@@ -12,7 +12,7 @@ import { loadStackClusterConfig, stackFile } from "../offline/stack-config";
 import { ClusterConfig } from "../components/config";
 import { DEFAULTS, FailoverStrategy, QueueRecovery } from "../components/constants";
 import { LB_PROFILE_TEXT, LbProfile } from "./plan";
-import { exitCode, renderFailures, renderFindings, renderTable } from "./report";
+import { exitCode, failureLogTails, renderFailures, renderFindings, renderTable } from "./report";
 import { RunContext, SCENARIOS, ScenarioDef, ScenarioResult, StackRun } from "./scenario";
 import { runScenarioIsolated } from "./scenario-process";
 import { monotonicMs } from "./sender";
@@ -288,6 +288,7 @@ async function main(): Promise<number> {
 
     const started = monotonicMs();
     const results: ScenarioResult[] = [];
+    const failedLogDirs: string[] = [];
     const stacks: StackRun[] = [];
     let ordinal = 0;
     try {
@@ -331,6 +332,7 @@ async function main(): Promise<number> {
                 const result = await runScenarioIsolated(def, faultDelayMs > 0 ? { ...run, faultDelayMs } : run, ctx, slot.tag, slot.index);
                 const at = faultDelayMs > 0 ? ` (fault ${(faultDelayMs / 1000).toFixed(1)} s later)` : "";
                 console.log(`drill:   ${stack} scenario ${def.id} (${def.key})${at}: ${result.verdict} in ${(result.durationMs / 1000).toFixed(1)} s`);
+                if (result.verdict === "FAIL") failedLogDirs.push(path.join(ctx.logRoot, slot.tag));
                 return result;
             });
             results.push(...stackResults);
@@ -375,7 +377,10 @@ async function main(): Promise<number> {
     const limitations = results.filter((r) => r.verdict === "LIMITATION").length;
     const known = limitations > 0 ? `; ${limitations} LIMITATION row(s): known design gaps, not failed (docs/failover.md)` : "";
     // The last lines are what a CI log's tail keeps: the failed rows and their reasons go there too.
-    if (code !== 0) console.log(renderFailures(results));
+    if (code !== 0) {
+        console.log(renderFailures(results));
+        for (const dir of failedLogDirs) console.log(failureLogTails(dir));
+    }
     console.log(code === 0 ? `drill: PASS (no acknowledged message lost, every outage within its budget)${known}` : `drill: FAIL${known}`);
     return code;
 }

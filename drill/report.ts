@@ -1,4 +1,6 @@
-/** The drill's table and JSON. Pure. */
+/** The drill's table, findings and JSON, and the logs' tails of a failed scenario. */
+import * as fs from "fs";
+import * as path from "path";
 import { ScenarioResult } from "./scenario";
 
 const seconds = (ms: number | null) => (ms === null ? "-" : (ms / 1000).toFixed(1));
@@ -76,6 +78,22 @@ export function renderFailures(results: ScenarioResult[]): string {
         .filter((line) => !line.startsWith("  . "))
         .map((line) => `drill: ${line}`)
         .join("\n");
+}
+
+/** The guards' and the stand-in cloud's logs of a failed scenario, their last lines each: what a CI log's tail needs to tell why. */
+export const FAILURE_LOGS = ["wk1-lease-guard.log", "wk2-lease-guard.log", "cloud-api.log"];
+
+export function failureLogTails(logDir: string, lines = 15): string {
+    const out: string[] = [];
+    for (const name of FAILURE_LOGS) {
+        const file = path.join(logDir, name);
+        if (!fs.existsSync(file)) continue;
+        const text = fs.readFileSync(file, "utf8").trimEnd();
+        if (text === "") continue;
+        const tail = text.split("\n").slice(-lines);
+        out.push(`drill:   ${path.relative(process.cwd(), file)}, last ${tail.length} line(s):`, ...tail.map((line) => `drill:     ${line}`));
+    }
+    return out.join("\n");
 }
 
 /** The run fails on any FAIL; a LIMITATION row is reported, not failed (see docs/failover.md). */

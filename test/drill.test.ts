@@ -42,7 +42,7 @@ import { runScenarioIsolated } from "../drill/scenario-process";
 import { Monitor, parseShowStat, routes } from "../drill/monitor";
 import { DRILL_ADDRESSES } from "../drill/addresses";
 import { WORKER_INTERFACE, drillLease, drillPeerFence, drillSettings, drillVip, drillWorkerPaths, drillWorkers } from "../drill/plan";
-import { exitCode, renderFailures, renderTable } from "../drill/report";
+import { exitCode, failureLogTails, renderFailures, renderTable } from "../drill/report";
 import {
     ScenarioResult,
     SLOW_STORE_DELAY_MS,
@@ -721,6 +721,20 @@ describe("drill: LB status and the verdict", () => {
             "drill: aws-dev (aws LB) scenario 1 WK1 crashes (every process killed at once): FAIL\ndrill:   - the scenario could not run: boom",
             "the run's last lines name each failed row and its reasons, not the passed ones",
         );
+        const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-logs-"));
+        try {
+            fs.writeFileSync(path.join(logDir, "wk1-lease-guard.log"), Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join("\n") + "\n");
+            fs.writeFileSync(path.join(logDir, "cloud-api.log"), "");
+            const tails = failureLogTails(logDir).split("\n");
+            assert.match(tails[0], /wk1-lease-guard\.log, last 15 line\(s\):$/);
+            assert.deepStrictEqual(
+                tails.slice(1),
+                Array.from({ length: 15 }, (_, i) => `drill:     line ${i + 6}`),
+                "the guard log's last 15 lines; an empty log is left out",
+            );
+        } finally {
+            fs.rmSync(logDir, { recursive: true, force: true });
+        }
         const later = failedResult(SCENARIOS[0], { ...stack, faultDelayMs: 1250 }, new Error("boom"), 1);
         assert.strictEqual(later.faultDelayMs, 1250);
         assert.match(renderTable([pass, { ...later, verdict: "PASS", reasons: [] }]), /\| 1 \| crash \+1\.3 \|/, "a later fault is told apart in the table");
