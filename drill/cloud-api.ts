@@ -16,6 +16,12 @@
  * pages, with nextLink), Create with $expand=snapshots (a new snapshot, refused past the share's
  * limit with ShareSnapshotCountExceeded) and Delete with x-ms-snapshot. A Delete without that
  * header would delete the share itself: the stand-in records it in `shareDeleted` and refuses it.
+ *
+ * And the disk snapshot copies' Microsoft.Compute calls (disk-snapshot-copy.py): Snapshots List
+ * of a resource group (in pages, with nextLink), Create Or Update with CopyStart of an incremental
+ * snapshot into the copy group (refused unless it is one, and while another copy of the same
+ * disk is running, as Azure does) and Delete. Each list of the copy group moves the running
+ * copies on by `copyPercentPerRead`, or fails those of the sources in `failCopyOf`.
  */
 import * as crypto from "crypto";
 import * as http from "http";
@@ -76,6 +82,8 @@ export interface FakeCloudOptions {
         location?: string;
         /** Microsoft.Storage's FileShares calls of the share snapshots (share-snapshot.py): the share's ARM id, its snapshots' times, the most it keeps. */
         share?: { shareId: string; apiVersion: string; snapshots: string[]; limit: number; pageSize?: number };
+        /** Microsoft.Compute's Snapshots calls of the disk snapshot copies (disk-snapshot-copy.py). */
+        diskSnapshots?: StandInDiskSnapshots;
     };
     /** Milliseconds a change takes before the cloud applies it (AWS: seconds; Azure: 1-2 minutes). */
     moveDelayMs?: number;
@@ -85,6 +93,45 @@ export interface FakeCloudOptions {
     onStop?(worker: string): void | Promise<void>;
     /** Milliseconds from a stop request until the machine reads back as stopped; it reads back as stopping meanwhile. */
     stopDelayMs?: number;
+}
+
+/** An incremental snapshot as ARM's Microsoft.Compute/snapshots answers it (the fields the copies read). */
+export interface StandInSnapshot {
+    id: string;
+    name: string;
+    location: string;
+    type?: string;
+    tags?: Record<string, string>;
+    properties: {
+        creationData: { createOption: string; sourceResourceId?: string };
+        incremental: boolean;
+        provisioningState: string;
+        /** ISO time, as ARM writes it: "2026-12-07T04:00:01.1234567+00:00". */
+        timeCreated: string;
+        diskSizeGB?: number;
+        /** A copy's progress (CopyStart), 0-100. */
+        completionPercent?: number;
+        /** Set when a copy's background copy failed. */
+        copyCompletionError?: { errorCode: string; errorMessage: string };
+    };
+}
+
+/** The snapshots of the source and copy groups, and how the stand-in copies. */
+export interface StandInDiskSnapshots {
+    apiVersion: string;
+    sourceGroupId: string;
+    copyGroupId: string;
+    copyRegion: string;
+    /** Both groups' snapshots (the group is in the id): changed in place as the calls create and delete. */
+    snapshots: StandInSnapshot[];
+    /** Snapshots per page of a list (default 1000). */
+    pageSize?: number;
+    /** How far each list of the copy group moves a running copy on (default 100: done at the next list). */
+    copyPercentPerRead?: number;
+    /** Source snapshot ids whose copies fail (copyCompletionError CopyFailed) at the next list of the copy group. */
+    failCopyOf?: string[];
+    /** Answer every Snapshots call (of `method` only, when given) with this ARM error instead. */
+    refuse?: { status: number; code: string; method?: string };
 }
 
 /** The Microsoft.Compute API version the stand-in serves unless told otherwise. */
@@ -116,9 +163,15 @@ export class FakeCloudApi {
     private power = new Map<string, { state: PowerState; since: Date }>();
     /** ARM: powerOff operations by id, with the machine they stop. */
     private operations = new Map<string, { worker: string; started: Date }>();
+    /** Microsoft.Compute: the source disk of each copy the stand-in started, by the copy's lower-case id. */
+    private copyDisks = new Map<string, string | undefined>();
     private readonly handler: http.RequestListener;
     /** A Delete of the share itself (no x-ms-snapshot) was asked for. */
     shareDeleted = false;
+    /** The ids of the disk snapshots deleted (either group), in order. */
+    readonly snapshotsDeleted: string[] = [];
+    /** The copies started (CopyStart): the new snapshot's id and its source's. */
+    readonly copiesStarted: { id: string; source: string; location: string }[] = [];
 
     /** The API as a request listener, for a server of the caller's (the boot test serves it over HTTPS). */
     get requestListener(): http.RequestListener {
@@ -372,6 +425,8 @@ export class FakeCloudApi {
         if (req.headers["authorization"] !== `Bearer ${azure.accessToken}`) return { reply: { status: 401 } };
         const compute = this.handleCompute(req, url, from);
         if (compute) return compute;
+        const snapshots = this.handleDiskSnapshots(req, url, body);
+        if (snapshots) return snapshots;
         const shares = this.handleShares(req, url);
         if (shares) return shares;
         if (url.searchParams.get("api-version") !== "2024-05-01") return { reply: { status: 400, body: "api-version" } };
@@ -527,6 +582,139 @@ export class FakeCloudApi {
         return { action, reply: armError(405, "MethodNotAllowed", `The stand-in serves only List, Create with snapshots and Delete of ${share.shareId}.`) };
     }
 
+    /** Microsoft.Compute Snapshots List, Create Or Update (CopyStart into the copy group) and Delete; undefined for other paths. */
+    private handleDiskSnapshots(req: http.IncomingMessage, url: URL, body: Buffer): { reply: Reply; action: string } | undefined {
+        const disks = this.options.azure!.diskSnapshots;
+        if (!disks) return undefined;
+        const path = url.pathname.toLowerCase();
+        const groups = { source: disks.sourceGroupId, copy: disks.copyGroupId };
+        const match = (Object.keys(groups) as (keyof typeof groups)[])
+            .map((group) => ({ group, rest: pathUnder(path, `${groups[group]}/providers/Microsoft.Compute/snapshots`) }))
+            .find((m) => m.rest !== undefined);
+        if (!match) return undefined;
+        const { group, rest } = match;
+        // The name as the caller wrote it (ARM keeps a new resource's case).
+        const name = rest ? decodeURIComponent(url.pathname.split("/").pop()!) : "";
+        const action = `${req.method} ${name ? `snapshot ${name}` : "snapshots"} (${group} group)`;
+        const given = url.searchParams.get("api-version");
+        if (given !== disks.apiVersion) {
+            return {
+                action,
+                reply: armError(
+                    400,
+                    "InvalidApiVersionParameter",
+                    `The api-version '${given ?? ""}' is invalid. The stand-in serves Microsoft.Compute snapshots at '${disks.apiVersion}'.`,
+                ),
+            };
+        }
+        if (disks.refuse && (!disks.refuse.method || disks.refuse.method === req.method)) {
+            return { action, reply: armError(disks.refuse.status, disks.refuse.code, `The stand-in refuses ${req.method} ${url.pathname}.`) };
+        }
+        const inGroup = (s: StandInSnapshot, groupId: string) => pathUnder(s.id.toLowerCase(), `${groupId}/providers/Microsoft.Compute/snapshots`) !== undefined;
+        const sameId = (a: string | undefined, b: string | undefined) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
+        if (!name && req.method === "GET") {
+            const start = Number(url.searchParams.get("$skipToken") ?? "0");
+            if (group === "copy" && start === 0) this.advanceCopies(disks);
+            const all = disks.snapshots.filter((s) => inGroup(s, groups[group]));
+            const size = disks.pageSize ?? 1000;
+            const next = start + size < all.length ? `${this.armBase(req)}${url.pathname}?api-version=${given}&$skipToken=${start + size}` : undefined;
+            return { action, reply: json(200, { value: all.slice(start, start + size), ...(next ? { nextLink: next } : {}) }) };
+        }
+        if (!name) return { action, reply: armError(405, "MethodNotAllowed", `The stand-in serves only List of ${url.pathname}.`) };
+        if (!/^[A-Za-z0-9_.-]{1,80}$/.test(name)) return { action, reply: armError(400, "InvalidResourceName", `The resource name '${name}' is invalid.`) };
+        const existing = disks.snapshots.find((s) => inGroup(s, groups[group]) && s.name.toLowerCase() === name.toLowerCase());
+        if (req.method === "GET") {
+            return { action, reply: existing ? json(200, existing) : armError(404, "ResourceNotFound", `The snapshot '${name}' was not found.`) };
+        }
+        if (req.method === "DELETE") {
+            if (!existing) return { action, reply: { status: 204 } };
+            disks.snapshots.splice(disks.snapshots.indexOf(existing), 1);
+            this.snapshotsDeleted.push(existing.id);
+            return { action, reply: { status: 200 } };
+        }
+        if (req.method !== "PUT") return { action, reply: armError(405, "MethodNotAllowed", `The stand-in serves only List, Get, Create Or Update and Delete of snapshots.`) };
+        if (group !== "copy") return { action, reply: armError(403, "AuthorizationFailed", `The stand-in creates snapshots in ${disks.copyGroupId} only.`) };
+        let document: {
+            location?: unknown;
+            tags?: Record<string, string>;
+            properties?: { creationData?: { createOption?: unknown; sourceResourceId?: string }; incremental?: unknown };
+        };
+        try {
+            document = JSON.parse(body.toString("utf8"));
+        } catch {
+            return { action, reply: armError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.") };
+        }
+        const creation = document.properties?.creationData;
+        const source = disks.snapshots.find((s) => inGroup(s, disks.sourceGroupId) && sameId(s.id, creation?.sourceResourceId));
+        const refusal =
+            creation?.createOption !== "CopyStart"
+                ? `The stand-in creates snapshots with createOption CopyStart only, not '${String(creation?.createOption)}'.`
+                : document.properties?.incremental !== true
+                  ? "CopyStart is supported for incremental snapshots only: properties.incremental must be true."
+                  : document.location !== disks.copyRegion
+                    ? `The copy goes to ${disks.copyRegion}, not '${String(document.location)}'.`
+                    : !source
+                      ? `The source snapshot '${creation?.sourceResourceId ?? ""}' was not found in ${disks.sourceGroupId}.`
+                      : !source.properties.incremental
+                        ? `The source snapshot '${source.id}' is not incremental.`
+                        : undefined;
+        if (refusal) return { action, reply: armError(400, "InvalidParameter", refusal) };
+        if (existing) return { action, reply: armError(409, "PropertyChangeNotAllowed", `Changing property 'creationData' of snapshot '${existing.name}' is not allowed.`) };
+        const disk = source!.properties.creationData.sourceResourceId;
+        const running = disks.snapshots.find((s) => copyRunning(s) && sameId(this.diskOfCopy(disks, s), disk));
+        if (running) {
+            return {
+                action,
+                reply: armError(
+                    409,
+                    "OperationNotAllowed",
+                    `Another incremental snapshot copy of disk '${disk}' is in progress (${running.name}); copy one snapshot of a disk at a time.`,
+                ),
+            };
+        }
+        const id = `${disks.copyGroupId}/providers/Microsoft.Compute/snapshots/${name}`;
+        const copy: StandInSnapshot = {
+            id,
+            name,
+            type: "Microsoft.Compute/snapshots",
+            location: disks.copyRegion,
+            ...(document.tags ? { tags: { ...document.tags } } : {}),
+            properties: {
+                creationData: { createOption: "CopyStart", sourceResourceId: source!.id },
+                incremental: true,
+                provisioningState: "Succeeded",
+                timeCreated: armTime(new Date()),
+                ...(source!.properties.diskSizeGB !== undefined ? { diskSizeGB: source!.properties.diskSizeGB } : {}),
+                completionPercent: 0,
+            },
+        };
+        this.copyDisks.set(id.toLowerCase(), disk);
+        disks.snapshots.push(copy);
+        this.copiesStarted.push({ id, source: source!.id, location: copy.location });
+        return { action: `${action} CopyStart`, reply: json(201, copy) };
+    }
+
+    /** The source disk of a copy: remembered when the stand-in started it, else its source snapshot's. */
+    private diskOfCopy(disks: StandInDiskSnapshots, copy: StandInSnapshot): string | undefined {
+        const remembered = this.copyDisks.get(copy.id.toLowerCase());
+        if (remembered) return remembered;
+        const source = copy.properties.creationData.sourceResourceId?.toLowerCase();
+        return disks.snapshots.find((s) => s.id.toLowerCase() === source)?.properties.creationData.sourceResourceId;
+    }
+
+    /** One list read of the copy group: the running copies move on, or fail when their source is in failCopyOf. */
+    private advanceCopies(disks: StandInDiskSnapshots): void {
+        const failing = new Set((disks.failCopyOf ?? []).map((id) => id.toLowerCase()));
+        for (const s of disks.snapshots) {
+            if (!copyRunning(s)) continue;
+            if (failing.has(s.properties.creationData.sourceResourceId?.toLowerCase() ?? "")) {
+                s.properties.copyCompletionError = { errorCode: "CopyFailed", errorMessage: "The stand-in failed the background copy of this snapshot." };
+            } else {
+                s.properties.completionPercent = Math.min(100, (s.properties.completionPercent ?? 0) + (disks.copyPercentPerRead ?? 100));
+            }
+        }
+    }
+
     /** Where ARM's status URLs point: the host the request named, so the caller reaches this stand-in again. */
     private armBase(req: http.IncomingMessage): string {
         return `${(req.socket as TLSSocket).encrypted ? "https" : "http"}://${req.headers.host}`;
@@ -570,6 +758,25 @@ function imdsToken(token: string, resource: string) {
         resource,
         token_type: "Bearer",
     };
+}
+
+/** The part of a lower-case path after `prefix` (compared case-insensitively): "" for the prefix itself, "/x" for one segment below it, else undefined. */
+function pathUnder(path: string, prefix: string): string | undefined {
+    const base = prefix.toLowerCase().replace(/\/+$/, "");
+    if (path === base) return "";
+    if (!path.startsWith(`${base}/`)) return undefined;
+    const rest = path.slice(base.length);
+    return /^\/[^/]+$/.test(rest) ? rest : undefined;
+}
+
+/** A copy whose background copy is still running. */
+function copyRunning(s: StandInSnapshot): boolean {
+    return s.properties.creationData.createOption === "CopyStart" && !s.properties.copyCompletionError && (s.properties.completionPercent ?? 100) < 100;
+}
+
+/** A time as Microsoft.Compute writes it: seven fractional digits and an offset ("2026-12-07T04:00:01.1230000+00:00"). */
+export function armTime(date: Date): string {
+    return date.toISOString().replace(/\.(\d{3})Z$/, (_, ms: string) => `.${ms}0000+00:00`);
 }
 
 function armError(status: number, code: string, message: string): Reply {

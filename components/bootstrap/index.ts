@@ -8,3 +8,4 @@ export * from "./lease";
 export * from "./tls";
 export * from "./events";
 export * from "./share-snapshots";
+export * from "./disk-snapshot-copies";

@@ -95,6 +95,20 @@ export type AdminPasswordSource = SecretSource;
  */
 export type ShareSnapshotLocator = { kind: "azure-share"; shareId: string; everyHours: number; keepDays: number };
 
+/**
+ * Azure, `backup.copyToRegion`: the active worker copies the newest Azure Disk Backup snapshot of
+ * each data disk, from the group the backups are kept in, to a group in that region
+ * (disk-snapshot-copy.py), and deletes copies older than `keepDays` there, never the newest.
+ */
+export type DiskCopyLocator = {
+    kind: "azure-disk-snapshots";
+    disks: { worker: string; diskId: string }[];
+    sourceGroupId: string;
+    copyGroupId: string;
+    copyRegion: string;
+    keepDays: number;
+};
+
 /** Where a worker publishes its events (events.ts): CloudWatch in a region, or Azure Monitor in a location; `cluster` names the cluster. */
 export type EventsLocator = { kind: "aws-cloudwatch"; region: string; cluster: string } | { kind: "azure-monitor"; location: string; cluster: string };
 
@@ -117,6 +131,8 @@ export interface CloudLocators {
     events?: EventsLocator;
     /** Azure shared mode with backups: the share to snapshot. */
     shareSnapshots?: ShareSnapshotLocator;
+    /** Azure data disks with `backup.copyToRegion`: the backups to copy, and where. */
+    diskCopies?: DiskCopyLocator;
 }
 
 /** A worker's bootstrap: the plan's part (WorkerBootstrapPlan), the installer and its cloud's locators. */
@@ -164,6 +180,9 @@ export function completeBootstrap(
     if (cloud.shareSnapshots && plan.queueRecovery !== "shared") {
         throw new Error(`the worker was given a share to snapshot, but storage.queueRecovery is "${plan.queueRecovery}"`);
     }
+    if (cloud.diskCopies && plan.queueRecovery !== "none") {
+        throw new Error(`the worker was given data disk backups to copy, but storage.queueRecovery is "${plan.queueRecovery}"`);
+    }
     if ((plan.tls !== undefined) !== (cloud.tlsBundle !== undefined)) {
         throw new Error(`tls.enabled is ${plan.tls !== undefined} but the worker was ${cloud.tlsBundle ? "given" : "not given"} a TLS bundle secret`);
     }
@@ -179,6 +198,7 @@ export function completeBootstrap(
         peerFence: cloud.peerFence,
         events: cloud.events,
         shareSnapshots: cloud.shareSnapshots,
+        diskCopies: cloud.diskCopies,
         paths,
     };
 }
