@@ -306,7 +306,7 @@ export function validateClusterConfig(raw: RawClusterConfig, stackName: string):
     const storage = readStorage(r, raw.storage, context, raw.workers, channels);
     const audit = readAudit(r, raw.audit, context);
     const alerts = readAlerts(r, raw.alerts, context, raw.stackKeys);
-    const backup = readBackup(r, raw.backup, context, region);
+    const backup = readBackup(r, raw.backup, context, region, storage.queueRecovery);
     const tls = readTls(r, raw.tls, network, raw.stackKeys);
     if (tls.enabled) checkTlsListenPorts(r, channels, iguana);
     checkFloatingIp(r, failover.strategy, cloud, raw, network, channels);
@@ -398,9 +398,8 @@ export function namedRegion(cfg: ClusterConfig): string {
     return cfg.region;
 }
 
-/** Reports an unknown region (with the closest known one) or an Azure region without zones. */
-function regionIsKnown(r: Reader, cloud: Cloud, region: string): boolean {
-    const key = REGION_KEY[cloud];
+/** Reports an unknown region (with the closest known one) or an Azure region without zones, under `key` (the cluster's region key by default). */
+function regionIsKnown(r: Reader, cloud: Cloud, region: string, key: string = REGION_KEY[cloud]): boolean {
     if (cloud === "aws") {
         if (AWS_REGIONS.includes(region)) return true;
         const guess = closest(region, AWS_REGIONS);
@@ -1123,7 +1122,7 @@ function readAudit(r: Reader, value: unknown, context: LeafContext): AuditConfig
     return { flowLogs, workerLogs, retentionDays };
 }
 
-function readBackup(r: Reader, value: unknown, context: LeafContext, region: string | undefined): BackupConfig {
+function readBackup(r: Reader, value: unknown, context: LeafContext, region: string | undefined, queueRecovery: QueueRecovery): BackupConfig {
     const obj = r.object("backup", value, NESTED_KEYS.backup) ?? {};
     const enabled = readLeaf<boolean>(r, "backup.enabled", obj.enabled, context)!;
     const everyHours = readLeaf<number>(r, "backup.everyHours", obj.everyHours, context)!;
@@ -1133,17 +1132,16 @@ function readBackup(r: Reader, value: unknown, context: LeafContext, region: str
         r.report("backup.everyHours", `${everyHours} h is not a schedule both clouds take; allowed: ${schedules.join(", ")}`);
     }
     const copyToRegion = obj.copyToRegion === undefined ? undefined : r.string("backup.copyToRegion", obj.copyToRegion);
-    if (copyToRegion !== undefined && context.cloud === "azure") {
-        r.report(
-            "backup.copyToRegion",
-            "is an AWS setting: Azure Disk Backup keeps a disk's snapshots in the disk's region (docs/operations.md#disaster-recovery); remove the key",
-        );
-    } else if (copyToRegion !== undefined && context.cloud === "aws") {
-        const guess = closest(copyToRegion, AWS_REGIONS);
-        if (!AWS_REGIONS.includes(copyToRegion)) {
-            r.report("backup.copyToRegion", `"${copyToRegion}" is not an AWS region${guess ? ` (did you mean ${guess}?)` : ""}; allowed: a region code such as us-west-2`);
-        } else if (copyToRegion === region) {
+    // A copy is where a disaster-recovery stack builds the pair: a region the cluster could be built in.
+    if (copyToRegion !== undefined && context.cloud !== undefined && regionIsKnown(r, context.cloud, copyToRegion, "backup.copyToRegion")) {
+        const same = context.cloud === "azure" ? normalizeAzureLocation(copyToRegion) === normalizeAzureLocation(region ?? "") : copyToRegion === region;
+        if (same) {
             r.report("backup.copyToRegion", `is the cluster's own region ${region}: a copy there survives nothing the original would not; name another region`);
+        } else if (context.cloud === "azure" && queueRecovery === "shared") {
+            r.report(
+                "backup.copyToRegion",
+                "copies the data disks' backups, but with storage.queueRecovery: shared the queue is on an NFS share, whose snapshots Azure cannot copy to another region (docs/operations.md#disaster-recovery); remove the key",
+            );
         }
     }
     if (!enabled) {
@@ -1151,7 +1149,8 @@ function readBackup(r: Reader, value: unknown, context: LeafContext, region: str
             if (obj[key] !== undefined) r.report(`backup.${key}`, "sets backups, but backup.enabled is false: remove the key, or turn backups on");
         }
     }
-    return { enabled, everyHours, retentionDays, ...(copyToRegion !== undefined && context.cloud === "aws" ? { copyToRegion } : {}) };
+    const copyTo = copyToRegion !== undefined && context.cloud === "azure" ? normalizeAzureLocation(copyToRegion) : copyToRegion;
+    return { enabled, everyHours, retentionDays, ...(copyTo !== undefined && context.cloud !== undefined ? { copyToRegion: copyTo } : {}) };
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;

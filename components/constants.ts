@@ -165,7 +165,7 @@ export const EGRESS_PROXY_REASON = "The HTTP proxy (network.egress.proxy): packa
  * which no NSG rule filters.
  */
 export const AZURE_PROXIED_SERVICE_TAGS = [
-    { name: "azure-resource-manager", tag: "AzureResourceManager", reason: "ARM: the floating VIP, the peer fence, the share snapshots" },
+    { name: "azure-resource-manager", tag: "AzureResourceManager", reason: "ARM: the floating VIP, the peer fence, the share snapshots, the backup copies" },
     { name: "azure-monitor", tag: "AzureMonitor", reason: "Azure Monitor: the workers' metrics and the Azure Monitor Agent" },
 ] as const;
 /** `network.egress.destinations`: at most 50, so every AWS egress rule fits a security group's 60 (Amazon VPC quotas). */

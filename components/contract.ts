@@ -520,9 +520,8 @@ export const CONTRACT = {
             },
             copyToRegion: {
                 kind: "string",
-                only: "aws",
                 summary:
-                    "AWS only: a second region every recovery point is copied to, into a vault under a key of that region, kept as long (default none). What a disaster-recovery stack restores from (docs/operations.md#disaster-recovery).",
+                    "A second region the backups are copied to, kept as long (default none). AWS: every recovery point, into a vault under a key of that region. Azure (data disks only): the newest backup of each disk, copied hourly by the active worker into a resource group there. What a disaster-recovery stack restores from (docs/operations.md#disaster-recovery).",
             },
         },
     },

@@ -22,6 +22,8 @@ export interface LogEvent {
 export const SCRIPTS_LOG_TAG = "iguana-ha";
 /** What the share snapshot tool writes before each of its lines (share-snapshot.py, log), under SCRIPTS_LOG_TAG. */
 export const SHARE_SNAPSHOT_LOG_PREFIX = "share snapshot: ";
+/** What the backup copy tool writes before each of its lines (disk-snapshot-copy.py, log), under SCRIPTS_LOG_TAG. */
+export const DISK_COPY_LOG_PREFIX = "disk copy: ";
 /** What the lease guard writes before each of its lines (lease-guard.py, log). */
 export const LEASE_GUARD_LOG_PREFIX = "iguana-ha lease: ";
 
@@ -43,6 +45,13 @@ export const LOG_EVENTS: LogEvent[] = [
         title: "A snapshot of the shared queue's share taken or expired, or a run that failed (Azure, shared queue)",
         process: SCRIPTS_LOG_TAG,
         message: `${SHARE_SNAPSHOT_LOG_PREFIX}(took|deleted|failed)`,
+        cloud: "azure",
+    },
+    {
+        name: "backup-copies",
+        title: "A data disk backup's copy to the disaster-recovery region started, failed or expired (Azure, backup.copyToRegion)",
+        process: SCRIPTS_LOG_TAG,
+        message: `${DISK_COPY_LOG_PREFIX}(started copy|deleted|failed|copy of [a-z0-9]+'s snapshot [^ ]+ failed)`,
         cloud: "azure",
     },
 ];

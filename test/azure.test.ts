@@ -336,7 +336,9 @@ function assertAzureCluster(run: StackRun, cfg: ClusterConfig): void {
         const global =
             r.type.startsWith("azure-native:privatedns:") ||
             ["azure-native:monitor:ActionGroup", "azure-native:monitor:MetricAlert", "azure-native:alertsmanagement:AlertProcessingRuleByName"].includes(r.type);
-        assert.strictEqual(String(r.state.location).toLowerCase(), global ? "global" : cfg.region, `${r.name} location`);
+        // The copies of the backups (backup.copyToRegion) are kept in another region on purpose.
+        const region = r.name === "iguana-backup-copy-rg" ? cfg.backup.copyToRegion : cfg.region;
+        assert.strictEqual(String(r.state.location).toLowerCase(), global ? "global" : region, `${r.name} location`);
         assert.strictEqual(r.state.tags?.environment, cfg.environment, `${r.name} environment tag`);
     }
     assert.doesNotMatch(clearState(run.mocks.resources), /PRIVATE KEY|adminPassword/);

@@ -323,10 +323,16 @@ const CATALOGUE: [string, Record<string, unknown>, string, string | string[]][] 
     ],
     ["backup copies to the cluster's own region", aws({ backup: { copyToRegion: "eu-west-1" } }), "iguana-ha:backup.copyToRegion", ["is the cluster's own region eu-west-1"]],
     [
-        "backup copies to another region on Azure",
-        azure({ backup: { copyToRegion: "northeurope" } }),
+        "backup copies to the cluster's own Azure region, written another way",
+        azure({ backup: { copyToRegion: "West Europe" } }),
         "iguana-ha:backup.copyToRegion",
-        ["is an AWS setting", "in the disk's region"],
+        ["is the cluster's own region westeurope"],
+    ],
+    [
+        "backup copies of a shared queue on Azure",
+        azure({ storage: { queueRecovery: "shared" }, backup: { copyToRegion: "northeurope" } }),
+        "iguana-ha:backup.copyToRegion",
+        ["storage.queueRecovery: shared", "cannot copy to another region"],
     ],
     [
         "egress destinations with egress open",

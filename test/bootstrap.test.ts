@@ -628,6 +628,10 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
         const leaseContainer = run.one("azure-native:storage:BlobContainer", "iguana-lease");
         assert.strictEqual(vault.inputs.properties.enableRbacAuthorization, true, "RBAC, not access policies");
         const vms = run.ofType("azure-native:compute:VirtualMachine");
+        const snapshotGroup = run.one("azure-native:resources:ResourceGroup", "iguana-snapshots-rg");
+        const copyGroup = run.one("azure-native:resources:ResourceGroup", "iguana-backup-copy-rg");
+        const reader = run.one("azure-native:authorization:RoleDefinition", "iguana-backup-snapshot-reader");
+        const copier = run.one("azure-native:authorization:RoleDefinition", "iguana-backup-copier");
         // The VMs' own: the backup vault's identity has its own (backup.test.ts).
         const assignments = run.ofType("azure-native:authorization:RoleAssignment").filter((a) => vms.some((vm) => vm.state.identity.principalId === a.inputs.principalId));
         assert.deepStrictEqual(
@@ -637,9 +641,12 @@ describe("worker bootstrap on Azure: Key Vault and identities", () => {
                     [vm.state.identity.principalId, vault.id, "4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal"],
                     [vm.state.identity.principalId, leaseContainer.id, "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "ServicePrincipal"],
                     [vm.state.identity.principalId, vm.id, "3913510d-42f4-4e42-8a64-420c390055eb", "ServicePrincipal"],
+                    // backup.copyToRegion: read the backups, copy them (backup-copies.test.ts).
+                    [vm.state.identity.principalId, snapshotGroup.id, reader.id!.split("/").pop(), "ServicePrincipal"],
+                    [vm.state.identity.principalId, copyGroup.id, copier.id!.split("/").pop(), "ServicePrincipal"],
                 ])
                 .sort(),
-            "one Key Vault Secrets User assignment per VM, scoped to the vault; one Storage Blob Data Contributor, scoped to the lease container; one Monitoring Metrics Publisher, scoped to the VM itself",
+            "one Key Vault Secrets User assignment per VM, scoped to the vault; one Storage Blob Data Contributor, scoped to the lease container; one Monitoring Metrics Publisher, scoped to the VM itself; the backup reader and copier on their groups",
         );
     });
 

@@ -355,6 +355,7 @@ describe("policy pack: every shipped stack passes", function () {
         ["aws telling an address and a webhook", awsConfig({ alerts: { emails: ["oncall@example.org"], webhookUrl: "https://alerts.example.org/hook" } })],
         ["azure telling an address and a webhook", azureConfig({ alerts: { emails: ["oncall@example.org"], webhookUrl: "https://alerts.example.org/hook" } })],
         ["aws copying its backups to another region", awsConfig({ backup: { copyToRegion: "us-west-2" } })],
+        ["azure copying its backups to another region", azureConfig({ backup: { copyToRegion: "northeurope" } })],
     ] as const) {
         it(label, async () => {
             const run = await runConfig(values);

@@ -42,6 +42,8 @@ async function renderAll(): Promise<Case[]> {
                     const workers = JSON.parse(config[`${PROJECT}:workers`] ?? "{}");
                     config[`${PROJECT}:workers`] = JSON.stringify({ ...workers, dataDiskGb: undefined });
                     config[`${PROJECT}:storage`] = JSON.stringify({ queueRecovery: "shared" });
+                    // Azure copies only data disks' backups to another region (backup-copies.test.ts).
+                    if (config[`${PROJECT}:cloud`] === "azure") delete config[`${PROJECT}:backup`];
                 }
                 const { mocks } = await evaluate({ stack, config, secretKeys, run: () => program() });
                 for (const bootstrap of workerBootstraps(mocks.resources)) {
@@ -318,6 +320,13 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(shipping("peer-fence.py"), listStacks().length * EDITIONS.length * 2, "the peer fence on shared-storage workers only");
         const azureStacks = listStacks().filter((stack) => stack.startsWith("azure-")).length;
         assert.strictEqual(shipping("share-snapshot.py"), azureStacks * EDITIONS.length * 2, "the share snapshots on Azure shared-storage workers only");
+        const copyingStacks = listStacks().filter((stack) => stack.startsWith("azure-") && readStackConfig(stack).config[`${PROJECT}:backup`]?.includes("copyToRegion")).length;
+        assert.ok(copyingStacks > 0, "a shipped Azure stack copies its backups");
+        assert.strictEqual(
+            shipping("disk-snapshot-copy.py"),
+            copyingStacks * (EDITIONS.length + 1) * 2,
+            "the backup copies on Azure data-disk workers with backup.copyToRegion only",
+        );
         for (const name of ["lease-guard.py", "iguana_ha_cloud.py", "lease.json", "role-probe.py"]) assert.strictEqual(shipping(name), cases.length, `every worker ships ${name}`);
     });
 
@@ -347,11 +356,11 @@ describe("worker files checked by the real tools", function () {
         assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
     });
 
-    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence, the event publisher, the share snapshots)", async function () {
+    it("python3 compiles every Python file (the role probe, the lease guard, its cloud library, the VIP mover, the peer fence, the event publisher, the share snapshots, the backup copies)", async function () {
         requireTools(this, "python3");
         assert.deepStrictEqual(
             inputs.python.map((p) => path.basename(p.label.split(" ").pop()!)).sort(),
-            ["iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "publish-event.py", "role-probe.py", "share-snapshot.py", "vip-mover.py"],
+            ["disk-snapshot-copy.py", "iguana_ha_cloud.py", "lease-guard.py", "peer-fence.py", "publish-event.py", "role-probe.py", "share-snapshot.py", "vip-mover.py"],
             inputs.python.map((p) => p.label).join(", "),
         );
         const r = await result(jobs.pyCompile);

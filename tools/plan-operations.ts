@@ -30,7 +30,9 @@ export function operationsSummary(cfg: ClusterConfig, resources: PlannedResource
           ? [`AWS Backup of ${shared ? "the EFS file system" : "the two data volumes"} ${schedule}, kept ${retentionDays} days${copyToRegion ? `, copied to ${copyToRegion}` : ""}`]
           : shared
             ? [`share snapshots of the shared queue by the active worker ${schedule}, kept ${shareSnapshotKeepDays(everyHours, retentionDays)} days`]
-            : [`Azure Disk Backup of the two data disks ${schedule}, kept ${retentionDays} days`];
+            : [
+                  `Azure Disk Backup of the two data disks ${schedule}, kept ${retentionDays} days${copyToRegion ? `, the newest of each copied hourly to ${copyToRegion} by the active worker` : ""}`,
+              ];
     const receivers = [
         ...(cfg.alerts.emails.length > 0 ? [`${cfg.alerts.emails.length} email address${cfg.alerts.emails.length === 1 ? "" : "es"}`] : []),
         ...(cfg.alerts.webhookUrl !== undefined ? ["a webhook"] : []),

@@ -130,6 +130,39 @@ export function grantShareSnapshots(ctx: AzureGroupContext, workers: AzureWorker
     for (const { plan, vm } of workers) assignToWorker(ctx, `${ctx.name}-${plan.name}-snapshots-share`, vm, snapshotter, account.id);
 }
 
+/**
+ * What a worker's identity may do to copy the data disks' backups to `backup.copyToRegion`: read
+ * the snapshots Azure Disk Backup keeps (in their own group, which holds nothing else), and
+ * create (CopyStart), read and delete snapshots in the copies' group. Two roles, each assignable
+ * only in its group: the backups themselves stay read-only to the workers.
+ */
+export const BACKUP_SNAPSHOT_READ_ACTIONS = ["Microsoft.Compute/snapshots/read"] as const;
+export const BACKUP_COPY_ACTIONS = ["Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/write", "Microsoft.Compute/snapshots/delete"] as const;
+
+// --- who may copy the backups to another region (backup.copyToRegion, data disks) ----------
+export function grantDiskCopies(ctx: AzureGroupContext, workers: AzureWorker[], snapshotGroup: resources.ResourceGroup, copyGroup: resources.ResourceGroup): void {
+    const reader = customRole(
+        ctx,
+        `${ctx.name}-backup-snapshot-reader`,
+        "backup snapshot reader",
+        "Reads the data disks' backup snapshots of one cluster, to copy them to another region",
+        BACKUP_SNAPSHOT_READ_ACTIONS,
+        snapshotGroup,
+    );
+    const copier = customRole(
+        ctx,
+        `${ctx.name}-backup-copier`,
+        "backup copier",
+        "Creates, reads and deletes the copies of one cluster's data disk backups in its disaster-recovery region",
+        BACKUP_COPY_ACTIONS,
+        copyGroup,
+    );
+    for (const { plan, vm } of workers) {
+        assignToWorker(ctx, `${ctx.name}-${plan.name}-reads-backups`, vm, reader, snapshotGroup.id);
+        assignToWorker(ctx, `${ctx.name}-${plan.name}-copies-backups`, vm, copier, copyGroup.id);
+    }
+}
+
 // --- who may move the floating VIP (failover.strategy: floating-ip) ------------------------
 export function grantVipMoving(
     ctx: AzureGroupContext,

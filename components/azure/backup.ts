@@ -14,6 +14,10 @@
  *
  * The Azure Files share (`storage.queueRecovery: shared`) is NFS 4.1, which Azure Backup does not
  * protect (neither its snapshot nor its vaulted tier): the plan says so.
+ *
+ * `backup.copyToRegion`: Disk Backup has no copy step, so the active worker copies each disk's
+ * newest snapshot into a resource group in that region (bootstrap/disk-snapshot-copies.ts); this
+ * step creates that group, kept like the snapshots' own, before the workers that name it.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as alertsmanagement from "@pulumi/azure-native/alertsmanagement";
@@ -35,7 +39,14 @@ export interface AzureBackup {
     vault: dataprotection.BackupVault;
     policy: dataprotection.BackupPolicy;
     snapshotGroup: resources.ResourceGroup;
+    copyGroup?: resources.ResourceGroup;
     instances: dataprotection.BackupInstance[];
+}
+
+/** Where the data disks' backups are kept, and (`backup.copyToRegion`) where the active worker copies them: created before the workers, whose custom data names them. */
+export interface AzureBackupGroups {
+    snapshotGroup: resources.ResourceGroup;
+    copyGroup?: resources.ResourceGroup;
 }
 
 /** The policy's schedule as Azure writes it: ISO 8601 repeating intervals from a fixed start (UTC). */
@@ -45,10 +56,22 @@ export function azureBackupSchedule(everyHours: number): string {
 
 const OPERATIONAL_STORE = { dataStoreType: "OperationalStore", objectType: "DataStoreInfoBase" };
 
-export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Input<string>, workers: AzureWorker[]): AzureBackup | undefined {
+/** Data disks with backups: the snapshots' group, and with `backup.copyToRegion` the copies' group in that region. Both kept by `pulumi destroy`. */
+export function createBackupGroups(ctx: AzureGroupContext): AzureBackupGroups | undefined {
+    const { name, cfg, tags, location, keep } = ctx;
+    if (!cfg.backup.enabled || cfg.storage.queueRecovery !== "none") return undefined;
+    const snapshotGroup = new resources.ResourceGroup(`${name}-snapshots-rg`, { location, tags: { ...tags, holds: HOLDS_BACKUPS } }, keep);
+    const copyTo = cfg.backup.copyToRegion;
+    // In the copy region, so the group answers when the cluster's own region does not.
+    const copyGroup = copyTo ? new resources.ResourceGroup(`${name}-backup-copy-rg`, { location: copyTo, tags: { ...tags, holds: HOLDS_BACKUPS } }, keep) : undefined;
+    return { snapshotGroup, copyGroup };
+}
+
+export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Input<string>, workers: AzureWorker[], groups: AzureBackupGroups | undefined): AzureBackup | undefined {
     const { name, cfg, opts, tags, location, dataGroup, keep } = ctx;
     const disks = workers.flatMap((w) => (w.disk ? [{ plan: w.plan, disk: w.disk }] : []));
-    if (!cfg.backup.enabled || disks.length === 0) return undefined;
+    if (!groups || disks.length === 0) return undefined;
+    const { snapshotGroup, copyGroup } = groups;
     const vault = new dataprotection.BackupVault(
         `${name}-backup`,
         {
@@ -67,7 +90,6 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
         },
         keep,
     );
-    const snapshotGroup = new resources.ResourceGroup(`${name}-snapshots-rg`, { location, tags: { ...tags, holds: HOLDS_BACKUPS } }, keep);
     const policy = new dataprotection.BackupPolicy(
         `${name}-disks`,
         {
@@ -145,7 +167,7 @@ export function createBackup(ctx: AzureGroupContext, subscriptionId: pulumi.Inpu
             { ...opts, dependsOn: [readsDisk, writesSnapshots] },
         );
     });
-    return { vault, policy, snapshotGroup, instances };
+    return { vault, policy, snapshotGroup, copyGroup, instances };
 }
 
 /** The vault's alerts (a failed backup or restore job; a security alert such as deleted backup data) to the action group. */

@@ -25,12 +25,12 @@ import { createSecrets, createVaultEndpoint } from "./identity";
 import { createDataDisk, createSharedShare, createStorageEndpoints } from "./storage";
 import { createLease } from "./lease";
 import { createDedicatedHosts, createWorkerNics, createWorkerVm } from "./workers";
-import { grantPeerFencing, grantShareSnapshots, grantVipMoving, grantWorkerAccess } from "./access";
+import { grantDiskCopies, grantPeerFencing, grantShareSnapshots, grantVipMoving, grantWorkerAccess } from "./access";
 import { createLoadBalancer, createPublicVip, lockVip } from "./load-balancer";
 import { createAudit } from "./audit";
 import { createAlerts } from "./alerts";
 import { createWorkerLogs } from "./logs";
-import { createBackup, routeBackupAlerts } from "./backup";
+import { createBackup, createBackupGroups, routeBackupAlerts } from "./backup";
 import { createDiskEncryption } from "./disk-key";
 
 /** An Azure cluster's main resources, for a program that builds on it (`HaIguanaCluster.azure`). */
@@ -78,6 +78,8 @@ export interface AzureClusterResources {
     backupPolicy?: dataprotection.BackupPolicy;
     /** With backups: the rule that sends the vault's own alerts (a failed backup job) to the action group. */
     backupAlertRule?: alertsmanagement.AlertProcessingRuleByName;
+    /** The resource group in `backup.copyToRegion` the active worker copies the data disks' backups to. */
+    backupCopyGroup?: resources.ResourceGroup;
 }
 
 export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent: pulumi.Resource): ClusterOutputs & { azure: AzureClusterResources } {
@@ -102,18 +104,38 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     const shared = cfg.storage.queueRecovery === "shared" ? createSharedShare(ctx, clientConfig, net.virtualNetworkId, storageEndpoints) : undefined;
     const nics = createWorkerNics(ctx, net, nsg, loadBalancer, poolId);
     const diskEncryption = createDiskEncryption(ctx, clientConfig, subscriptionId);
+    // Both disks before either VM: with backup.copyToRegion each worker's custom data names both.
+    const disks = ctx.workerPlans.map((plan: WorkerPlan) => (shared ? undefined : createDataDisk(ctx, plan, diskEncryption)));
+    const backupGroups = createBackupGroups(ctx);
+    const copyGroup = backupGroups?.copyGroup;
+    const diskCopies = copyGroup ? { disks: disks.map((disk) => disk!), sourceGroupId: backupGroups.snapshotGroup.id, copyGroupId: copyGroup.id } : undefined;
     const workers = ctx.workerPlans.map((plan: WorkerPlan) => {
         const nic = nics[plan.index];
-        const disk = shared ? undefined : createDataDisk(ctx, plan, diskEncryption);
-        const vm = createWorkerVm(ctx, { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns: [leaseDns, vaultDns], subscriptionId, diskEncryption });
+        const disk = disks[plan.index];
+        const vm = createWorkerVm(ctx, {
+            plan,
+            nic,
+            disk,
+            nics,
+            hosts,
+            shared,
+            vipIp,
+            vault,
+            leaseAccount,
+            privateDns: [leaseDns, vaultDns],
+            subscriptionId,
+            diskEncryption,
+            diskCopies,
+        });
         grantWorkerAccess(ctx, plan, vm, clientConfig, vault, leaseContainer);
         return { plan, nic, disk, vm };
     });
     if (shared) grantPeerFencing(ctx, workers);
     if (shared && cfg.backup.enabled) grantShareSnapshots(ctx, workers, shared.account);
+    if (backupGroups?.copyGroup) grantDiskCopies(ctx, workers, backupGroups.snapshotGroup, backupGroups.copyGroup);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
     const audit = createAudit(ctx, clientConfig, net);
-    const backups = createBackup(ctx, subscriptionId, workers);
+    const backups = createBackup(ctx, subscriptionId, workers, backupGroups);
     const alerts = createAlerts(
         ctx,
         loadBalancer,
@@ -153,6 +175,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             backupVault: backups?.vault,
             backupPolicy: backups?.policy,
             backupAlertRule: backupAlerts,
+            backupCopyGroup: backupGroups?.copyGroup,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {

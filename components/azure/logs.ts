@@ -12,7 +12,8 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import { LOG_ANALYTICS_RETENTION } from "../constants";
-import { SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, kqlQuery, logEventsOf } from "../log-events";
+import { DISK_COPY_LOG_PREFIX, SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, kqlQuery, logEventsOf } from "../log-events";
+import { DISK_COPY_UNIT } from "../bootstrap/disk-snapshot-copies";
 import { ALERT_WINDOW, ALERT_WINDOW_MINUTES } from "./alerts";
 import { AzureGroupContext } from "./context";
 import type { AzureWorker } from "./workers";
@@ -31,6 +32,8 @@ export interface AzureWorkerLogs {
     silentAlerts: monitor.ScheduledQueryRule[];
     /** Azure shared queue with backups: no share snapshot although the timer ran. */
     snapshotAlert?: monitor.ScheduledQueryRule;
+    /** `backup.copyToRegion` with data disks: a copy run that failed. */
+    copyAlert?: monitor.ScheduledQueryRule;
 }
 
 /** How long the Syslog table keeps the logs: `days` in all, the queryable part at most 730 of them. */
@@ -133,7 +136,30 @@ export function createWorkerLogs(ctx: AzureGroupContext, workers: AzureWorker[],
             ),
     );
     const snapshotAlert = cfg.storage.queueRecovery === "shared" && cfg.backup.enabled ? createShareSnapshotAlert(ctx, workspace, actionGroupId) : undefined;
-    return { workspace, rule, searches, silentAlerts, snapshotAlert };
+    const copyAlert = cfg.backup.enabled && cfg.backup.copyToRegion && cfg.storage.queueRecovery === "none" ? createBackupCopyAlert(ctx, workspace, actionGroupId) : undefined;
+    return { workspace, rule, searches, silentAlerts, snapshotAlert, copyAlert };
+}
+
+/** The copy of the data disks' backups to the disaster-recovery region (disk-snapshot-copy.py) failed in the last hour: a run that failed, or a copy Azure could not finish. */
+export function backupCopyFailedQuery(): string {
+    const prefix = DISK_COPY_LOG_PREFIX;
+    return [
+        `Syslog`,
+        `where ProcessName == "${SCRIPTS_LOG_TAG}" and SyslogMessage startswith "${prefix}"`,
+        `where SyslogMessage startswith "${prefix}failed: " or (SyslogMessage startswith "${prefix}copy of " and SyslogMessage contains " failed: ")`,
+    ].join("\n| ");
+}
+
+function createBackupCopyAlert(ctx: AzureGroupContext, workspace: operationalinsights.Workspace, actionGroupId: pulumi.Input<string>): monitor.ScheduledQueryRule {
+    return logAlert(ctx, `${ctx.name}-backup-copy-failed`, {
+        description: `A copy of the data disks' backups to ${ctx.cfg.backup.copyToRegion} failed in the last hour: the disaster-recovery region may not hold the newest backup. On the active worker: systemctl status ${DISK_COPY_UNIT}; journalctl -t ${SCRIPTS_LOG_TAG} | grep 'disk copy' (docs/operations.md#disaster-recovery).`,
+        workspace,
+        every: "PT1H",
+        window: "PT1H",
+        query: backupCopyFailedQuery(),
+        fires: { operator: "GreaterThan", threshold: 0 },
+        actionGroupId,
+    });
 }
 
 /**

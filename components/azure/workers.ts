@@ -8,7 +8,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import { azureArchitecture, dedicatedHostSku } from "./sizes";
 import { BackupConfig, resolveInstaller } from "../config";
 import { AZURE_ADMIN_USERNAME, AZURE_DATA_DISK_LUN, AZURE_DISK_SKU, AZURE_SSH_KEY_BITS, AZURE_WORKER_ZONES, UBUNTU_AZURE_IMAGE, shareSnapshotKeepDays } from "../constants";
-import { PeerFenceLocator, ShareSnapshotLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
+import { DiskCopyLocator, PeerFenceLocator, ShareSnapshotLocator, completeBootstrap, renderCloudInit } from "../bootstrap";
 import * as keyvault from "@pulumi/azure-native/keyvault";
 import { WorkerPlan, rebuildable } from "../model";
 import { AzureGroupContext } from "./context";
@@ -62,6 +62,16 @@ export function azureShareSnapshots(accountId: string, backup: Pick<BackupConfig
         everyHours: backup.everyHours,
         keepDays: shareSnapshotKeepDays(backup.everyHours, backup.retentionDays),
     };
+}
+
+/** Data disks with `backup.copyToRegion`: the backups the active worker copies there, kept as long as the backups. */
+export function azureDiskCopies(
+    disks: { worker: string; diskId: string }[],
+    groups: { sourceGroupId: string; copyGroupId: string },
+    backup: Pick<BackupConfig, "retentionDays" | "copyToRegion">,
+): DiskCopyLocator {
+    if (!backup.copyToRegion) throw new Error("azureDiskCopies: backup.copyToRegion is not set");
+    return { kind: "azure-disk-snapshots", disks, ...groups, copyRegion: backup.copyToRegion, keepDays: backup.retentionDays };
 }
 
 /**
@@ -186,11 +196,13 @@ export interface AzureWorkerVmInputs {
     subscriptionId: pulumi.Output<string>;
     /** `storage.customerManagedKey`: the OS disk is encrypted through this set. */
     diskEncryption?: DiskEncryptionUse;
+    /** `backup.copyToRegion` with data disks: both workers' disks and the groups the active worker copies their backups between. */
+    diskCopies?: { disks: compute.Disk[]; sourceGroupId: pulumi.Output<string>; copyGroupId: pulumi.Output<string> };
 }
 
 export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInputs): compute.VirtualMachine {
     const { name, cfg, parent, tags, location, resourceGroupName, floating, workerPlans, size } = ctx;
-    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns, subscriptionId, diskEncryption } = inputs;
+    const { plan, nic, disk, nics, hosts, shared, vipIp, vault, leaseAccount, privateDns, subscriptionId, diskEncryption, diskCopies } = inputs;
     const sshPublicKey = placeholderSshPublicKey();
     const zone = AZURE_WORKER_ZONES[plan.index];
     const workerTags = { ...tags, role: plan.role, worker: plan.name };
@@ -198,9 +210,10 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
     const sharedAccount = shared ? shared.accountName : pulumi.output("");
     const sharedAccountId = shared ? shared.account.id : pulumi.output("");
     const vipIds = vipIp && floating ? pulumi.all([vipIp.id, nic.id, nics[peer.index].id]) : undefined;
+    const copyIds = diskCopies ? pulumi.all([pulumi.all(diskCopies.disks.map((d) => d.id)), diskCopies.sourceGroupId, diskCopies.copyGroupId]) : undefined;
     const customData = pulumi
-        .all([vault.name, sharedAccount, sharedAccountId, vipIds, leaseAccount.name, subscriptionId, resourceGroupName, resolveInstaller(cfg.iguana)])
-        .apply(([vaultName, accountName, accountId, ids, leaseAccountName, subscription, groupName, installer]) =>
+        .all([vault.name, sharedAccount, sharedAccountId, vipIds, leaseAccount.name, subscriptionId, resourceGroupName, pulumi.all([resolveInstaller(cfg.iguana), copyIds])])
+        .apply(([vaultName, accountName, accountId, ids, leaseAccountName, subscription, groupName, [installer, copies]]) =>
             Buffer.from(
                 renderCloudInit(
                     completeBootstrap(ctx.plan.bootstrap[plan.index], installer, {
@@ -214,6 +227,13 @@ export function createWorkerVm(ctx: AzureGroupContext, inputs: AzureWorkerVmInpu
                         peerFence: shared ? azurePeerFence(azureVmId(subscription, groupName, azureWorkerVmName(name, peer))) : undefined,
                         events: { kind: "azure-monitor", location, cluster: name },
                         shareSnapshots: shared && cfg.backup.enabled ? azureShareSnapshots(accountId, cfg.backup) : undefined,
+                        diskCopies: copies
+                            ? azureDiskCopies(
+                                  copies[0].map((diskId, i) => ({ worker: workerPlans[i].name, diskId })),
+                                  { sourceGroupId: copies[1], copyGroupId: copies[2] },
+                                  cfg.backup,
+                              )
+                            : undefined,
                     }),
                 ),
                 "utf8",

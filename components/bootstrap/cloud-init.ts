@@ -42,6 +42,16 @@ import {
 } from "./units";
 import { PUBLISH_EVENT_SOURCE, SIGNALS_TIMER, SIGNALS_UNIT, eventsConfigPath, publishEventPath, renderEventsConfig, renderSignalsTimer, renderSignalsUnit } from "./events";
 import {
+    DISK_COPY_SOURCE,
+    DISK_COPY_TIMER,
+    DISK_COPY_UNIT,
+    diskCopyConfigPath,
+    diskCopyPath,
+    renderDiskCopyConfig,
+    renderDiskCopyTimer,
+    renderDiskCopyUnit,
+} from "./disk-snapshot-copies";
+import {
     SHARE_SNAPSHOT_SOURCE,
     SHARE_SNAPSHOT_TIMER,
     SHARE_SNAPSHOT_UNIT,
@@ -154,6 +164,14 @@ export function renderWorkerFiles(s: BootstrapSettings): WorkerFile[] {
             { path: `/etc/systemd/system/${SHARE_SNAPSHOT_TIMER}`, permissions: "0644", kind: "systemd", content: renderShareSnapshotTimer(s) },
         );
     }
+    if (s.diskCopies) {
+        files.push(
+            { path: diskCopyPath(s.paths), permissions: "0755", kind: "python", content: DISK_COPY_SOURCE },
+            { path: diskCopyConfigPath(s.paths), permissions: "0644", kind: "json", content: renderDiskCopyConfig(s) },
+            { path: `/etc/systemd/system/${DISK_COPY_UNIT}`, permissions: "0644", kind: "systemd", content: renderDiskCopyUnit(s) },
+            { path: `/etc/systemd/system/${DISK_COPY_TIMER}`, permissions: "0644", kind: "systemd", content: renderDiskCopyTimer(s) },
+        );
+    }
     if (s.tls) {
         files.push(
             script("fetch-tls.sh", renderFetchTlsScript(s)),
@@ -222,6 +240,7 @@ export function renderCloudInit(s: BootstrapSettings): string {
             ...(s.vip ? [["systemctl", "enable", "--now", VIP_RECONCILE_TIMER]] : []),
             ...(s.events ? [["systemctl", "enable", "--now", SIGNALS_TIMER]] : []),
             ...(s.shareSnapshots ? [["systemctl", "enable", "--now", SHARE_SNAPSHOT_TIMER]] : []),
+            ...(s.diskCopies ? [["systemctl", "enable", "--now", DISK_COPY_TIMER]] : []),
         ],
     };
     return `#cloud-config\n# iguana-ha worker ${s.self.name} (${s.self.role}). Holds no secret: the admin password is read at boot from the cloud secret store.\n${yaml.dump(doc, { lineWidth: -1, noRefs: true })}`;
