@@ -12,7 +12,7 @@ import { DATA_UNIT } from "../components/bootstrap/units";
 import { TLS_REFRESH_UNIT, TLS_UNIT } from "../components/bootstrap/tls";
 import { SIGNALS_TIMER, SIGNALS_UNIT } from "../components/bootstrap/events";
 import { DEFAULTS, EVENTS_NAMESPACE, SIGNALS_EVERY_SECONDS, SIGNAL_METRICS, TAKEOVER_METRIC, shareSnapshotKeepDays } from "../components/constants";
-import { LOG_EVENTS, LogEvent, SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, syslogLinePattern } from "../components/log-events";
+import { DISK_COPY_LOG_PREFIX, LOG_EVENTS, LogEvent, SCRIPTS_LOG_TAG, SHARE_SNAPSHOT_LOG_PREFIX, syslogLinePattern } from "../components/log-events";
 import {
     SHARE_SNAPSHOT_SOURCE,
     SHARE_SNAPSHOT_TIMER,
@@ -24,8 +24,19 @@ import {
     shareSnapshotConfigPath,
     shareSnapshotPath,
 } from "../components/bootstrap/share-snapshots";
-import { ShareSnapshotLocator } from "../components/bootstrap/settings";
-import { LAB_SHARE_ID } from "./cloud-standin";
+import { DiskCopyLocator, ShareSnapshotLocator } from "../components/bootstrap/settings";
+import {
+    DISK_COPY_SOURCE,
+    DISK_COPY_TIMER,
+    DISK_COPY_UNIT,
+    DiskCopySettings,
+    diskCopyConfigPath,
+    diskCopyPath,
+    renderDiskCopyConfig,
+    renderDiskCopyTimer,
+    renderDiskCopyUnit,
+} from "../components/bootstrap/disk-snapshot-copies";
+import { LAB_BACKUP_COPIES, LAB_SHARE_ID } from "./cloud-standin";
 import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
@@ -279,6 +290,7 @@ export async function checkBoot(cluster: BootedCluster, log: (l: string) => void
     await tlsView(cluster, roles, results, "first boot");
     if (cluster.proxyUrl) await downloadsThroughProxy(cluster, results);
     if (cluster.cfg!.cloud === "azure" && roles.wk1 === "MASTER") await shareSnapshots(cluster, results);
+    if (cluster.cfg!.cloud === "azure" && roles.wk1 === "MASTER") await diskCopies(cluster, results);
     if (cluster.cfg!.iguana.edition === "iguanax") {
         const want = crypto.createHash("sha256").update(cluster.adminPassword).digest("hex");
         for (const m of cluster.machines) {
@@ -390,6 +402,67 @@ async function shareSnapshots(cluster: BootedCluster, results: CheckResult[]): P
         "share snapshots: the stand-in ARM took one snapshot of the share, from WK1 (the lease holder), none from WK2",
         seen && taken().join() === "wk1",
         JSON.stringify(taken()),
+    );
+}
+
+/**
+ * Azure's data disk backups are copied to `backup.copyToRegion` by the active worker
+ * (disk-snapshot-copy.py, its unit and timer). The booted stack copies nowhere, so the four files
+ * are added to both booted workers as that key's custom data writes them, and systemd runs them:
+ * the timer is scheduled, the unit runs on both, and only WK1 (active) starts the copies, one per
+ * disk, through the stand-in ARM with its managed identity's token.
+ */
+async function diskCopies(cluster: BootedCluster, results: CheckResult[]): Promise<void> {
+    const diskCopies: DiskCopyLocator = { kind: "azure-disk-snapshots", ...LAB_BACKUP_COPIES, keepDays: DEFAULTS.backupRetentionDays };
+    for (const worker of cluster.workers) {
+        const m = cluster.machine(worker.name);
+        if (cluster.cfg!.backup.copyToRegion) {
+            // A stack that copies (azure-prod): its own custom data wrote and enabled the timer.
+            const enabled = m.exec(`systemctl is-enabled ${DISK_COPY_TIMER}`, { allowFail: true }).trim();
+            check(results, `backup copies: ${m.name}'s custom data enabled ${DISK_COPY_TIMER}`, enabled === "enabled", enabled || "not installed");
+        }
+        const s: DiskCopySettings = { self: { name: worker.name }, paths: WORKER_PATHS, diskCopies };
+        const files: [string, string, number][] = [
+            [diskCopyPath(WORKER_PATHS), DISK_COPY_SOURCE, 0o755],
+            [diskCopyConfigPath(WORKER_PATHS), renderDiskCopyConfig(s), 0o644],
+            [`/etc/systemd/system/${DISK_COPY_UNIT}`, renderDiskCopyUnit(s), 0o644],
+            [`/etc/systemd/system/${DISK_COPY_TIMER}`, renderDiskCopyTimer(s), 0o644],
+        ];
+        for (const [file, content, mode] of files) fs.writeFileSync(path.join(m.merged, file), content, { mode });
+        m.exec(`systemctl daemon-reload && systemctl enable --now ${DISK_COPY_TIMER}`, { allowFail: true });
+        m.exec(`systemctl start ${DISK_COPY_UNIT}`, { allowFail: true });
+    }
+    for (const m of cluster.machines) {
+        const result = m.exec(`systemctl show -p Result --value ${DISK_COPY_UNIT}`, { allowFail: true }).trim();
+        const next = m.exec(`systemctl show -p NextElapseUSecRealtime --value ${DISK_COPY_TIMER}`, { allowFail: true }).trim();
+        const lines = m.exec(`journalctl -t ${SCRIPTS_LOG_TAG} -o cat --no-pager | grep '^${DISK_COPY_LOG_PREFIX}'`, { allowFail: true }).trim();
+        const active = m.name === "wk1";
+        const logged = active
+            ? diskCopies.disks.every((d) => new RegExp(`^${DISK_COPY_LOG_PREFIX}started copy of ${d.worker}'s snapshot `, "m").test(lines))
+            : new RegExp(`^${DISK_COPY_LOG_PREFIX}this worker is not active`, "m").test(lines);
+        check(
+            results,
+            `backup copies: on ${m.name} systemd runs the unit to success and schedules the timer; it logs ${active ? "a copy started per disk" : "that it is not active"}`,
+            result === "success" && next !== "" && logged,
+            `Result=${result}, next ${next || "none"}; ${lines.split("\n").slice(-2).join(" / ") || "no line"}`,
+        );
+    }
+    const started = () => {
+        try {
+            const calls = JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; action: string }[];
+            const copies = `PUT ${LAB_BACKUP_COPIES.copyGroupId}/providers/Microsoft.Compute/snapshots/`;
+            return calls.filter((c) => c.action.startsWith(copies)).map((c) => `${c.from}:${c.action.slice(copies.length).replace(/ \(cloud API\)$/, "")}`);
+        } catch {
+            return [];
+        }
+    };
+    const seen = await waitFor(() => started().length >= 2, 3000, 250);
+    const want = diskCopies.disks.map((d) => `wk1:${d.worker}-`);
+    check(
+        results,
+        "backup copies: the stand-in ARM started one copy of each disk's backup, both from WK1 (the lease holder), none from WK2",
+        seen && started().length === 2 && want.every((prefix, i) => started()[i]?.startsWith(prefix)),
+        JSON.stringify(started()),
     );
 }
 

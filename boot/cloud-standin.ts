@@ -17,8 +17,9 @@ import * as http from "http";
 import * as https from "https";
 import * as path from "path";
 import { AZURE_STORAGE_API_VERSION } from "../components/bootstrap/share-snapshots";
+import { AZURE_COMPUTE_SNAPSHOT_API_VERSION } from "../components/bootstrap/disk-snapshot-copies";
 import { AZURE_SHARE_SNAPSHOT_LIMIT } from "../components/constants";
-import { FakeCloudApi, sigv4Valid } from "../drill/cloud-api";
+import { FakeCloudApi, StandInSnapshot, armTime, sigv4Valid } from "../drill/cloud-api";
 import { DRILL_AWS_CREDENTIALS, DRILL_AWS_ROLE, DRILL_AZURE_STORAGE_TOKEN, DRILL_AZURE_TOKEN } from "../drill/floating";
 import { FakeLeaseStore, steerFromFiles } from "../drill/lease-store";
 
@@ -88,6 +89,30 @@ export interface PublishedEvent {
 export const LAB_SHARE_ID =
     "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/iguana-data-rg/providers/Microsoft.Storage/storageAccounts/iguanaqboottest/fileServices/default/shares/iguana";
 
+/**
+ * The backups the boot test has a booted worker copy through the stand-in ARM: the copy unit of
+ * `backup.copyToRegion` (disk-snapshot-copy.py), added to a booted Azure worker (boot/checks.ts,
+ * diskCopies). One incremental backup snapshot of each worker's disk waits in the source group.
+ */
+const LAB_GROUPS = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups";
+export const LAB_BACKUP_COPIES = {
+    sourceGroupId: `${LAB_GROUPS}/iguana-snapshots-rg`,
+    copyGroupId: `${LAB_GROUPS}/iguana-backup-copy-rg`,
+    copyRegion: "northeurope",
+    disks: ["wk1", "wk2"].map((worker) => ({ worker, diskId: `${LAB_GROUPS}/iguana-data-rg/providers/Microsoft.Compute/disks/iguana-${worker}-data` })),
+};
+
+function labBackupSnapshots(): StandInSnapshot[] {
+    const taken = new Date(Date.now() - 3600_000);
+    return LAB_BACKUP_COPIES.disks.map(({ worker, diskId }) => ({
+        id: `${LAB_BACKUP_COPIES.sourceGroupId}/providers/Microsoft.Compute/snapshots/AzureBackup_${worker}`,
+        name: `AzureBackup_${worker}`,
+        location: "westeurope",
+        type: "Microsoft.Compute/snapshots",
+        properties: { creationData: { createOption: "Copy", sourceResourceId: diskId }, incremental: true, provisioningState: "Succeeded", timeCreated: armTime(taken) },
+    }));
+}
+
 /** The Azure token the stand-in hands out for Key Vault (resource https://vault.azure.net). */
 export const LAB_VAULT_TOKEN = "boot-test-vault-token";
 
@@ -120,6 +145,13 @@ export function createCloudStandin(config: CloudStandinConfig, record: (call: St
             subnetId: "/subnets/workers",
             storageAccessToken: DRILL_AZURE_STORAGE_TOKEN,
             share: { shareId: LAB_SHARE_ID, apiVersion: AZURE_STORAGE_API_VERSION, snapshots: [], limit: AZURE_SHARE_SNAPSHOT_LIMIT },
+            diskSnapshots: {
+                apiVersion: AZURE_COMPUTE_SNAPSHOT_API_VERSION,
+                sourceGroupId: LAB_BACKUP_COPIES.sourceGroupId,
+                copyGroupId: LAB_BACKUP_COPIES.copyGroupId,
+                copyRegion: LAB_BACKUP_COPIES.copyRegion,
+                snapshots: labBackupSnapshots(),
+            },
         },
         moveDelayMs: config.moveDelayMs ?? 1000,
         onMove: (holder) => {
