@@ -7,7 +7,6 @@
  * systemd's reading of the timer.
  */
 import * as assert from "assert";
-import * as yaml from "js-yaml";
 import {
     AZURE_COMPUTE_SNAPSHOT_API_VERSION,
     DISK_COPY_CALENDAR,
@@ -21,13 +20,12 @@ import {
 import { BACKUP_COPY_ACTIONS, BACKUP_SNAPSHOT_READ_ACTIONS } from "../components/azure/access";
 import { backupCopyFailedQuery } from "../components/azure/logs";
 import { DISK_COPY_LOG_PREFIX, LOG_EVENTS, SCRIPTS_LOG_TAG } from "../components/log-events";
-import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
 import * as path from "path";
 import { evaluate } from "../offline/evaluate";
 import { readStackConfig } from "../offline/stack-config";
 import { program } from "../components/program";
 import { packViolations } from "./policy-harness";
-import { StackRun, azureConfig, runConfig, runPlan, runStack, wrapRun } from "./helpers";
+import { StackRun, azureConfig, runConfig, runPlan, runStack, timerToolBootstrap, wrapRun } from "./helpers";
 import { requireTools, runProcess } from "./tools";
 
 const T = {
@@ -41,21 +39,9 @@ const T = {
 
 const copying = (extra: Record<string, unknown> = {}) => azureConfig({ backup: { copyToRegion: "northeurope", retentionDays: 21 }, ...extra });
 
-/** What each worker's custom data writes and runs for the copies, by VM name. */
+/** What each worker's custom data writes and enables for the copies, by VM name. */
 function copyBootstrap(run: StackRun) {
-    return workerBootstraps(run.mocks.resources).map((b) => {
-        const files = cloudInitFiles(b.cloudInit);
-        const file = (p: string) => files.find((f) => f.path === p)?.content;
-        const runcmd = (yaml.load(b.cloudInit) as { runcmd: unknown[] }).runcmd;
-        return {
-            vm: b.resource,
-            script: file(diskCopyPath(WORKER_PATHS)),
-            config: file(diskCopyConfigPath(WORKER_PATHS)),
-            timer: file(`/etc/systemd/system/${DISK_COPY_TIMER}`),
-            unit: file(`/etc/systemd/system/${DISK_COPY_UNIT}`),
-            enabled: runcmd.some((c) => Array.isArray(c) && c.join(" ") === `systemctl enable --now ${DISK_COPY_TIMER}`),
-        };
-    });
+    return timerToolBootstrap(run, { script: diskCopyPath(WORKER_PATHS), config: diskCopyConfigPath(WORKER_PATHS), unit: DISK_COPY_UNIT, timer: DISK_COPY_TIMER });
 }
 
 describe("backup copies to another region (Azure data disks, backup.copyToRegion)", function () {

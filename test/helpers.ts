@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as yaml from "js-yaml";
 import { WORKER_PATHS, leaseConfigPath, peerFenceConfigPath } from "../components/bootstrap";
 import { PROJECT } from "../components/constants";
 import { secretLeaves } from "../components/contract";
@@ -202,4 +203,21 @@ export function testCertificate(name = "hl7.hospital.example", options: { ca?: b
         certificates.set(key, pair);
     }
     return pair;
+}
+
+/** What each worker's custom data writes and enables for one of its timer tools (the share snapshots, the backup copies), by VM name. */
+export function timerToolBootstrap(run: StackRun, tool: { script: string; config: string; unit: string; timer: string }) {
+    return workerBootstraps(run.mocks.resources).map((b) => {
+        const files = cloudInitFiles(b.cloudInit);
+        const file = (p: string) => files.find((f) => f.path === p)?.content;
+        const runcmd = (yaml.load(b.cloudInit) as { runcmd: unknown[] }).runcmd;
+        return {
+            vm: b.resource,
+            script: file(tool.script),
+            config: file(tool.config),
+            timer: file(`/etc/systemd/system/${tool.timer}`),
+            unit: file(`/etc/systemd/system/${tool.unit}`),
+            enabled: runcmd.some((c) => Array.isArray(c) && c.join(" ") === `systemctl enable --now ${tool.timer}`),
+        };
+    });
 }

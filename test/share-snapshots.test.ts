@@ -10,7 +10,6 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as yaml from "js-yaml";
 import {
     AZURE_STORAGE_API_VERSION,
     CLOUD_LIBRARY_SOURCE,
@@ -31,8 +30,7 @@ import { SHARE_SOFT_DELETE_DAYS } from "../components/azure/storage";
 import { FakeCloudApi } from "../drill/cloud-api";
 import { LOG_EVENTS, SHARE_SNAPSHOT_LOG_PREFIX } from "../components/log-events";
 import { shareSnapshotStaleQuery } from "../components/azure/logs";
-import { cloudInitFiles, workerBootstraps } from "../offline/worker-bootstrap";
-import { StackRun, awsConfig, azureConfig, runConfig } from "./helpers";
+import { StackRun, awsConfig, azureConfig, runConfig, timerToolBootstrap } from "./helpers";
 import { requireTools, runProcess } from "./tools";
 import { packViolations } from "./policy-harness";
 
@@ -50,20 +48,13 @@ const T = {
 
 const shared = (backup: Record<string, unknown> = {}) => azureConfig({ storage: { queueRecovery: "shared" }, backup });
 
-/** What each worker's custom data writes and runs for the snapshots, by VM name. */
+/** What each worker's custom data writes and enables for the snapshots, by VM name. */
 function snapshotBootstrap(run: StackRun) {
-    return workerBootstraps(run.mocks.resources).map((b) => {
-        const files = cloudInitFiles(b.cloudInit);
-        const file = (p: string) => files.find((f) => f.path === p)?.content;
-        const runcmd = (yaml.load(b.cloudInit) as { runcmd: unknown[] }).runcmd;
-        return {
-            vm: b.resource,
-            script: file(shareSnapshotPath(WORKER_PATHS)),
-            config: file(shareSnapshotConfigPath(WORKER_PATHS)),
-            timer: file(`/etc/systemd/system/${SHARE_SNAPSHOT_TIMER}`),
-            unit: file(`/etc/systemd/system/${SHARE_SNAPSHOT_UNIT}`),
-            enabled: runcmd.some((c) => Array.isArray(c) && c.join(" ") === `systemctl enable --now ${SHARE_SNAPSHOT_TIMER}`),
-        };
+    return timerToolBootstrap(run, {
+        script: shareSnapshotPath(WORKER_PATHS),
+        config: shareSnapshotConfigPath(WORKER_PATHS),
+        unit: SHARE_SNAPSHOT_UNIT,
+        timer: SHARE_SNAPSHOT_TIMER,
     });
 }
 

@@ -26,11 +26,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iguana_ha_cloud import ApiError, AzureIdentity, http  # noqa: E402
+from iguana_ha_cloud import ApiError, AzureIdentity, http, parse_arm_time, run_timer_tool  # noqa: E402
 
-# ARM writes a snapshot's time with up to seven fractional digits and an offset
-# ("2026-12-07T04:00:01.1234567+00:00", or "...Z").
-SNAPSHOT_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 DISK_TAG = "iguana-ha-disk"
 COPY_OF_TAG = "iguana-ha-copy-of"
 SNAPSHOTS = "/providers/Microsoft.Compute/snapshots"
@@ -40,28 +37,6 @@ NAME_LIMIT = 80
 
 def log(message):
     print(f"disk copy: {message}", file=sys.stderr, flush=True)  # DISK_COPY_LOG_PREFIX (log-events.ts)
-
-
-def parse_time(text):
-    match = SNAPSHOT_TIME.match(text or "")
-    if not match:
-        raise ApiError(f"unexpected timeCreated {text!r}")
-    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    moment += datetime.timedelta(microseconds=int((match.group(2) or "0")[:6].ljust(6, "0")))
-    offset = match.group(3).upper()
-    if offset != "Z":
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        moment -= sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return moment
-
-
-def role(config):
-    try:
-        with open(config["stateFile"], encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return "none yet"
 
 
 def props(snapshot):
@@ -85,7 +60,7 @@ def last_segment(resource_id):
 
 
 def created(snapshot):
-    return parse_time(props(snapshot).get("timeCreated"))
+    return parse_arm_time(props(snapshot).get("timeCreated"), "timeCreated")
 
 
 def copy_error(snapshot):
@@ -218,10 +193,6 @@ def copy_disk(snapshots, config, disk, sources, copies, now):
 
 
 def run(config, now=None):
-    state = role(config)
-    if state != "MASTER":
-        log(f"this worker is not active ({state}): the active worker copies the snapshots")
-        return 0
     snapshots = Snapshots(config)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     sources = snapshots.list(config["sourceGroupId"])
@@ -239,16 +210,7 @@ def run(config, now=None):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[2] != "run":
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[1], encoding="utf-8") as handle:
-        config = json.load(handle)
-    try:
-        return run(config)
-    except (ApiError, KeyError, ValueError, TypeError) as error:
-        log(f"failed: {error}")
-        return 1
+    return run_timer_tool(argv, __doc__, run, log, "copies the snapshots")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import http.client as http_client
 import json
+import re
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +27,55 @@ REFRESH_BEFORE_EXPIRY_SECONDS = 300
 
 class ApiError(Exception):
     """A call failed (no answer, or an answer that is not a success); the message says which and why."""
+
+
+def worker_role(state_file):
+    """The role the lease guard last gave this worker (MASTER on the active one), or "none yet"."""
+    try:
+        with open(state_file, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return "none yet"
+
+
+# ARM writes times with up to seven fractional digits, and "Z" or an offset
+# ("2026-12-07T04:00:01.1234567Z", "2026-12-07T04:00:01.1234567+00:00").
+ARM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+def parse_arm_time(text, field):
+    """An ARM time as an aware UTC datetime; ApiError naming `field` when it is not one."""
+    match = ARM_TIME.match(text or "")
+    if not match:
+        raise ApiError(f"unexpected {field} {text!r}")
+    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    moment += datetime.timedelta(microseconds=int((match.group(2) or "0")[:6].ljust(6, "0")))
+    offset = match.group(3).upper()
+    if offset != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        moment -= sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return moment
+
+
+def run_timer_tool(argv, usage, run, log, leaves_to_active):
+    """`TOOL CONFIG run`, as a timer's unit calls it, on both workers: on the active one (MASTER in
+    the config's stateFile) run(config)'s status; on the other a line saying the active worker
+    `leaves_to_active`, and 0. A failure is logged (`failed: ...`) and 1."""
+    if len(argv) != 3 or argv[2] != "run":
+        print(usage, file=sys.stderr)
+        return 2
+    with open(argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    try:
+        state = worker_role(config["stateFile"])
+        if state != "MASTER":
+            log(f"this worker is not active ({state}): the active worker {leaves_to_active}")
+            return 0
+        return run(config)
+    except (ApiError, KeyError, ValueError, TypeError) as error:
+        log(f"failed: {error}")
+        return 1
 
 
 def http(method, url, headers=None, body=None, timeout=DEFAULT_TIMEOUT_SECONDS):

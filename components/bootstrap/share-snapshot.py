@@ -15,35 +15,14 @@ Python 3 standard library only. Rendered by iguana-ha. Do not edit by hand.
 import datetime
 import json
 import os
-import re
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iguana_ha_cloud import ApiError, AzureIdentity, http  # noqa: E402
-
-# ARM writes a snapshot's time with seven fractional digits ("2026-12-07T04:00:01.1234567Z").
-SNAPSHOT_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$")
-
+from iguana_ha_cloud import ApiError, AzureIdentity, http, parse_arm_time, run_timer_tool  # noqa: E402
 
 def log(message):
     print(f"share snapshot: {message}", file=sys.stderr, flush=True)  # SHARE_SNAPSHOT_LOG_PREFIX (log-events.ts)
-
-
-def parse_snapshot_time(text):
-    match = SNAPSHOT_TIME.match(text or "")
-    if not match:
-        raise ApiError(f"unexpected snapshotTime {text!r}")
-    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return moment + datetime.timedelta(microseconds=int((match.group(2) or "0")[:6].ljust(6, "0")))
-
-
-def role(config):
-    try:
-        with open(config["stateFile"], encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return "none yet"
 
 
 class Shares:
@@ -73,7 +52,7 @@ class Shares:
             for item in page.get("value", []):
                 taken = (item.get("properties") or {}).get("snapshotTime")
                 if item.get("name") == self.share_name and taken:
-                    found.append((parse_snapshot_time(taken), taken))
+                    found.append((parse_arm_time(taken, "snapshotTime"), taken))
             # A long list comes in pages; nextLink is the next page's whole URL.
             url = page.get("nextLink")
         return sorted(found)
@@ -89,10 +68,6 @@ class Shares:
 
 
 def run(config, now=None):
-    state = role(config)
-    if state != "MASTER":
-        log(f"this worker is not active ({state}): the active worker takes the snapshot")
-        return 0
     shares = Shares(config)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     cutoff = now - datetime.timedelta(days=config["keepDays"])
@@ -105,16 +80,7 @@ def run(config, now=None):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[2] != "run":
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[1], encoding="utf-8") as handle:
-        config = json.load(handle)
-    try:
-        return run(config)
-    except (ApiError, KeyError, ValueError) as error:
-        log(f"failed: {error}")
-        return 1
+    return run_timer_tool(argv, __doc__, run, log, "takes the snapshot")
 
 
 if __name__ == "__main__":
