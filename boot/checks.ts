@@ -41,6 +41,7 @@ import { SHIPPED_LOG_FILES } from "../components/aws/logs";
 import { sleep, waitFor } from "../drill/system";
 import { BootedCluster, RenderedWorker } from "./cluster";
 import { Machine } from "./machine";
+import { WorkerName } from "../components/model";
 
 export interface CheckResult {
     case: string;
@@ -363,39 +364,18 @@ async function shareSnapshots(cluster: BootedCluster, results: CheckResult[]): P
         everyHours,
         keepDays: shareSnapshotKeepDays(everyHours, DEFAULTS.backupRetentionDays),
     };
-    for (const worker of cluster.workers) {
-        const m = cluster.machine(worker.name);
-        const s: ShareSnapshotSettings = { self: { name: worker.name }, paths: WORKER_PATHS, shareSnapshots };
-        const files: [string, string, number][] = [
+    const tool = { label: "share snapshots", unit: SHARE_SNAPSHOT_UNIT, timer: SHARE_SNAPSHOT_TIMER, logPrefix: SHARE_SNAPSHOT_LOG_PREFIX };
+    runTimerToolOnBoth(cluster, tool, (name) => {
+        const s: ShareSnapshotSettings = { self: { name }, paths: WORKER_PATHS, shareSnapshots };
+        return [
             [shareSnapshotPath(WORKER_PATHS), SHARE_SNAPSHOT_SOURCE, 0o755],
             [shareSnapshotConfigPath(WORKER_PATHS), renderShareSnapshotConfig(s), 0o644],
             [`/etc/systemd/system/${SHARE_SNAPSHOT_UNIT}`, renderShareSnapshotUnit(s), 0o644],
             [`/etc/systemd/system/${SHARE_SNAPSHOT_TIMER}`, renderShareSnapshotTimer(s), 0o644],
         ];
-        for (const [file, content, mode] of files) fs.writeFileSync(path.join(m.merged, file), content, { mode });
-        m.exec(`systemctl daemon-reload && systemctl enable --now ${SHARE_SNAPSHOT_TIMER}`, { allowFail: true });
-        m.exec(`systemctl start ${SHARE_SNAPSHOT_UNIT}`, { allowFail: true });
-    }
-    for (const m of cluster.machines) {
-        const result = m.exec(`systemctl show -p Result --value ${SHARE_SNAPSHOT_UNIT}`, { allowFail: true }).trim();
-        const next = m.exec(`systemctl show -p NextElapseUSecRealtime --value ${SHARE_SNAPSHOT_TIMER}`, { allowFail: true }).trim();
-        const lines = m.exec(`journalctl -t ${SCRIPTS_LOG_TAG} -o cat --no-pager | grep '^${SHARE_SNAPSHOT_LOG_PREFIX}'`, { allowFail: true }).trim();
-        const active = m.name === "wk1";
-        check(
-            results,
-            `share snapshots: on ${m.name} systemd runs the unit to success and schedules the timer; it logs ${active ? "a snapshot taken" : "that it is not active"}`,
-            result === "success" && next !== "" && new RegExp(`^${SHARE_SNAPSHOT_LOG_PREFIX}${active ? "took snapshot " : "this worker is not active"}`, "m").test(lines),
-            `Result=${result}, next ${next || "none"}; ${lines.split("\n").slice(-2).join(" / ") || "no line"}`,
-        );
-    }
-    const taken = () => {
-        try {
-            const calls = JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; action: string }[];
-            return calls.filter((c) => c.action.startsWith(`PUT ${LAB_SHARE_ID} `)).map((c) => c.from);
-        } catch {
-            return [];
-        }
-    };
+    });
+    checkTimerToolRan(cluster, results, tool, { what: "a snapshot taken", logged: (lines) => new RegExp(`^${SHARE_SNAPSHOT_LOG_PREFIX}took snapshot `, "m").test(lines) });
+    const taken = () => standinCalls(cluster, `PUT ${LAB_SHARE_ID} `).map((c) => c.from);
     const seen = await waitFor(() => taken().length > 0, 3000, 250);
     check(
         results,
@@ -414,48 +394,31 @@ async function shareSnapshots(cluster: BootedCluster, results: CheckResult[]): P
  */
 async function diskCopies(cluster: BootedCluster, results: CheckResult[]): Promise<void> {
     const diskCopies: DiskCopyLocator = { kind: "azure-disk-snapshots", ...LAB_BACKUP_COPIES, keepDays: DEFAULTS.backupRetentionDays };
-    for (const worker of cluster.workers) {
-        const m = cluster.machine(worker.name);
-        if (cluster.cfg!.backup.copyToRegion) {
-            // A stack that copies (azure-prod): its own custom data wrote and enabled the timer.
+    const tool = { label: "backup copies", unit: DISK_COPY_UNIT, timer: DISK_COPY_TIMER, logPrefix: DISK_COPY_LOG_PREFIX };
+    if (cluster.cfg!.backup.copyToRegion) {
+        // A stack that copies (azure-prod): its own custom data wrote and enabled the timer, and its unit runs as written.
+        for (const m of cluster.machines) {
             const enabled = m.exec(`systemctl is-enabled ${DISK_COPY_TIMER}`, { allowFail: true }).trim();
             check(results, `backup copies: ${m.name}'s custom data enabled ${DISK_COPY_TIMER}`, enabled === "enabled", enabled || "not installed");
+            m.exec(`systemctl start ${DISK_COPY_UNIT}`, { allowFail: true });
         }
-        const s: DiskCopySettings = { self: { name: worker.name }, paths: WORKER_PATHS, diskCopies };
-        const files: [string, string, number][] = [
-            [diskCopyPath(WORKER_PATHS), DISK_COPY_SOURCE, 0o755],
-            [diskCopyConfigPath(WORKER_PATHS), renderDiskCopyConfig(s), 0o644],
-            [`/etc/systemd/system/${DISK_COPY_UNIT}`, renderDiskCopyUnit(s), 0o644],
-            [`/etc/systemd/system/${DISK_COPY_TIMER}`, renderDiskCopyTimer(s), 0o644],
-        ];
-        for (const [file, content, mode] of files) fs.writeFileSync(path.join(m.merged, file), content, { mode });
-        m.exec(`systemctl daemon-reload && systemctl enable --now ${DISK_COPY_TIMER}`, { allowFail: true });
-        m.exec(`systemctl start ${DISK_COPY_UNIT}`, { allowFail: true });
+    } else {
+        runTimerToolOnBoth(cluster, tool, (name) => {
+            const s: DiskCopySettings = { self: { name }, paths: WORKER_PATHS, diskCopies };
+            return [
+                [diskCopyPath(WORKER_PATHS), DISK_COPY_SOURCE, 0o755],
+                [diskCopyConfigPath(WORKER_PATHS), renderDiskCopyConfig(s), 0o644],
+                [`/etc/systemd/system/${DISK_COPY_UNIT}`, renderDiskCopyUnit(s), 0o644],
+                [`/etc/systemd/system/${DISK_COPY_TIMER}`, renderDiskCopyTimer(s), 0o644],
+            ];
+        });
     }
-    for (const m of cluster.machines) {
-        const result = m.exec(`systemctl show -p Result --value ${DISK_COPY_UNIT}`, { allowFail: true }).trim();
-        const next = m.exec(`systemctl show -p NextElapseUSecRealtime --value ${DISK_COPY_TIMER}`, { allowFail: true }).trim();
-        const lines = m.exec(`journalctl -t ${SCRIPTS_LOG_TAG} -o cat --no-pager | grep '^${DISK_COPY_LOG_PREFIX}'`, { allowFail: true }).trim();
-        const active = m.name === "wk1";
-        const logged = active
-            ? diskCopies.disks.every((d) => new RegExp(`^${DISK_COPY_LOG_PREFIX}started copy of ${d.worker}'s snapshot `, "m").test(lines))
-            : new RegExp(`^${DISK_COPY_LOG_PREFIX}this worker is not active`, "m").test(lines);
-        check(
-            results,
-            `backup copies: on ${m.name} systemd runs the unit to success and schedules the timer; it logs ${active ? "a copy started per disk" : "that it is not active"}`,
-            result === "success" && next !== "" && logged,
-            `Result=${result}, next ${next || "none"}; ${lines.split("\n").slice(-2).join(" / ") || "no line"}`,
-        );
-    }
-    const started = () => {
-        try {
-            const calls = JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; action: string }[];
-            const copies = `PUT ${LAB_BACKUP_COPIES.copyGroupId}/providers/Microsoft.Compute/snapshots/`;
-            return calls.filter((c) => c.action.startsWith(copies)).map((c) => `${c.from}:${c.action.slice(copies.length).replace(/ \(cloud API\)$/, "")}`);
-        } catch {
-            return [];
-        }
-    };
+    checkTimerToolRan(cluster, results, tool, {
+        what: "a copy started per disk",
+        logged: (lines) => diskCopies.disks.every((d) => new RegExp(`^${DISK_COPY_LOG_PREFIX}started copy of ${d.worker}'s snapshot `, "m").test(lines)),
+    });
+    const copies = `PUT ${LAB_BACKUP_COPIES.copyGroupId}/providers/Microsoft.Compute/snapshots/`;
+    const started = () => standinCalls(cluster, copies).map((c) => `${c.from}:${c.action.slice(copies.length).replace(/ \(cloud API\)$/, "")}`);
     const seen = await waitFor(() => started().length >= 2, 3000, 250);
     const want = diskCopies.disks.map((d) => `wk1:${d.worker}-`);
     check(
@@ -464,6 +427,45 @@ async function diskCopies(cluster: BootedCluster, results: CheckResult[]): Promi
         seen && started().length === 2 && want.every((prefix, i) => started()[i]?.startsWith(prefix)),
         JSON.stringify(started()),
     );
+}
+
+type TimerTool = { label: string; unit: string; timer: string; logPrefix: string };
+
+/** A timer tool's files (path, content, mode) written onto both booted workers as their custom data would, the timer enabled and the unit run once. */
+function runTimerToolOnBoth(cluster: BootedCluster, tool: TimerTool, filesOf: (worker: WorkerName) => [string, string, number][]): void {
+    for (const worker of cluster.workers) {
+        const m = cluster.machine(worker.name);
+        for (const [file, content, mode] of filesOf(worker.name)) fs.writeFileSync(path.join(m.merged, file), content, { mode });
+        m.exec(`systemctl daemon-reload && systemctl enable --now ${tool.timer}`, { allowFail: true });
+        m.exec(`systemctl start ${tool.unit}`, { allowFail: true });
+    }
+}
+
+/** systemd ran the tool's unit to success on both and scheduled its timer; WK1 (active) logged what `active` says, WK2 that it is not active. */
+function checkTimerToolRan(cluster: BootedCluster, results: CheckResult[], tool: TimerTool, active: { what: string; logged: (lines: string) => boolean }): void {
+    for (const m of cluster.machines) {
+        const result = m.exec(`systemctl show -p Result --value ${tool.unit}`, { allowFail: true }).trim();
+        const next = m.exec(`systemctl show -p NextElapseUSecRealtime --value ${tool.timer}`, { allowFail: true }).trim();
+        const lines = m.exec(`journalctl -t ${SCRIPTS_LOG_TAG} -o cat --no-pager | grep '^${tool.logPrefix}'`, { allowFail: true }).trim();
+        const isActive = m.name === "wk1";
+        const logged = isActive ? active.logged(lines) : new RegExp(`^${tool.logPrefix}this worker is not active`, "m").test(lines);
+        check(
+            results,
+            `${tool.label}: on ${m.name} systemd runs the unit to success and schedules the timer; it logs ${isActive ? active.what : "that it is not active"}`,
+            result === "success" && next !== "" && logged,
+            `Result=${result}, next ${next || "none"}; ${lines.split("\n").slice(-2).join(" / ") || "no line"}`,
+        );
+    }
+}
+
+/** The stand-in cloud's recorded calls whose action starts with `prefix`. */
+function standinCalls(cluster: BootedCluster, prefix: string): { from?: string; action: string }[] {
+    try {
+        const calls = JSON.parse(fs.readFileSync(cluster.vipFiles().calls, "utf8")) as { from?: string; action: string }[];
+        return calls.filter((c) => c.action.startsWith(prefix));
+    } catch {
+        return [];
+    }
 }
 
 /** Which of `events` the worker's logs hold, as each cloud's saved query reads them: its /var/log/syslog lines (what the CloudWatch agent ships), and its journal's tag and message (the Syslog table's ProcessName and SyslogMessage, through rsyslog). */

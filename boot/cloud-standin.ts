@@ -91,14 +91,16 @@ export const LAB_SHARE_ID =
 
 /**
  * The backups the boot test has a booted worker copy through the stand-in ARM: the copy unit of
- * `backup.copyToRegion` (disk-snapshot-copy.py), added to a booted Azure worker (boot/checks.ts,
+ * `backup.copyToRegion` (disk-snapshot-copy.py) of a booted Azure worker (boot/checks.ts,
  * diskCopies). One incremental backup snapshot of each worker's disk waits in the source group.
+ * The ids are those the mocks give (offline/mocks.ts) and the region is azure-prod's, so that
+ * stack's own custom data copies here too, whenever its timer fires during the test.
  */
 const LAB_GROUPS = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups";
 export const LAB_BACKUP_COPIES = {
     sourceGroupId: `${LAB_GROUPS}/iguana-snapshots-rg`,
     copyGroupId: `${LAB_GROUPS}/iguana-backup-copy-rg`,
-    copyRegion: "northeurope",
+    copyRegion: "centralus",
     disks: ["wk1", "wk2"].map((worker) => ({ worker, diskId: `${LAB_GROUPS}/iguana-data-rg/providers/Microsoft.Compute/disks/iguana-${worker}-data` })),
 };
 
