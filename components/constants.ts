@@ -168,6 +168,8 @@ export const AZURE_PROXIED_SERVICE_TAGS = [
     { name: "azure-resource-manager", tag: "AzureResourceManager", reason: "ARM: the floating VIP, the peer fence, the share snapshots, the backup copies" },
     { name: "azure-monitor", tag: "AzureMonitor", reason: "Azure Monitor: the workers' metrics and the Azure Monitor Agent" },
 ] as const;
+/** `network.egress.proxy` on Azure: the outbound rules before the service tags' (the proxy, the private endpoints' subnet). */
+export const AZURE_PROXY_FIXED_RULES = 2;
 /** `network.egress.destinations`: at most 50, so every AWS egress rule fits a security group's 60 (Amazon VPC quotas). */
 export const EGRESS_DESTINATIONS_MAX = 50;
 /** The Azure VM agent's WireServer: its ports 80 and 32526, which a restricted NSG would otherwise block. */

@@ -5,7 +5,7 @@
  */
 import { channelRuleGroups, shardChannels } from "./aws/scale";
 import { ClusterConfig } from "./config";
-import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_PROXIED_SERVICE_TAGS, DEFAULT_QUOTAS, EGRESS_ALWAYS, NLB_LISTENER_QUOTA } from "./constants";
+import { AWS_SECURITY_GROUP_INBOUND_RULES, AZURE_PROXIED_SERVICE_TAGS, AZURE_PROXY_FIXED_RULES, DEFAULT_QUOTAS, EGRESS_ALWAYS, NLB_LISTENER_QUOTA } from "./constants";
 import { hasActiveActiveChannel } from "./model";
 
 export interface QuotaUse {
@@ -64,7 +64,7 @@ export function quotaUsage(cfg: ClusterConfig): QuotaUse[] {
     // Restricted egress: the always-allowed ports (with a proxy: not the web, but the proxy, the
     // private endpoints and the Azure APIs), the VM agent, NFS with shared storage, each destination, the final deny.
     const { egress } = cfg.network;
-    const alwaysRules = egress.proxy ? EGRESS_ALWAYS.filter((rule) => !rule.web).length + 2 + AZURE_PROXIED_SERVICE_TAGS.length : EGRESS_ALWAYS.length;
+    const alwaysRules = egress.proxy ? EGRESS_ALWAYS.filter((rule) => !rule.web).length + AZURE_PROXY_FIXED_RULES + AZURE_PROXIED_SERVICE_TAGS.length : EGRESS_ALWAYS.length;
     const outboundRules = egress.restricted ? alwaysRules + 1 + (cfg.storage.queueRecovery === "shared" ? 1 : 0) + egress.destinations.length + 1 : 0;
     const nsgRules = inboundRules + outboundRules;
     return [

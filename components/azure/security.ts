@@ -4,6 +4,7 @@ import type { network as networkInputs } from "@pulumi/azure-native/types/input"
 import {
     AZURE_NSG_PRIORITY,
     AZURE_PROXIED_SERVICE_TAGS,
+    AZURE_PROXY_FIXED_RULES,
     AZURE_WIRESERVER,
     EGRESS_ALWAYS,
     EGRESS_PROXY_REASON,
@@ -78,7 +79,7 @@ function outboundRules(ctx: AzureGroupContext): networkInputs.SecurityRuleArgs[]
                 outboundRule({
                     name: `allow-${api.name}-out`,
                     description: `443/tcp: ${api.reason}`,
-                    priority: AZURE_NSG_PRIORITY.egressProxyFrom + 2 + i,
+                    priority: AZURE_NSG_PRIORITY.egressProxyFrom + AZURE_PROXY_FIXED_RULES + i,
                     access: "Allow",
                     protocol: "Tcp",
                     destinationAddressPrefix: api.tag,
