@@ -191,6 +191,12 @@ export class BootedDrillWorker {
         }
     }
 
+    /** The lease guard's journal, when the machine runs (a powered-off machine's journal is gone with it): what a failed row's log tail shows. */
+    guardLog(): string {
+        if (!this.machine.running()) return "";
+        return this.machine.exec(`journalctl -u ${LEASE_GUARD_UNIT} -o short-precise --no-pager | tail -n 400`, { allowFail: true });
+    }
+
     vipLog(): string {
         return this.read(`${WORKER_PATHS.runDir}/vip.log`) ?? "";
     }

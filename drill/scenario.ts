@@ -1338,6 +1338,8 @@ class ScenarioRun {
         await this.procs.stopAll();
         this.procs.killAll();
         if (this.pair) {
+            // The guards log to the machines' journals: kept with the process logs, where a failed row's tail is read (report.ts).
+            for (const w of this.workers ?? []) fs.writeFileSync(path.join(this.procs.logDir, `${w.name}-lease-guard.log`), (w as BootedDrillWorker).guardLog());
             await this.pair.destroy();
             this.ctx.onInterrupt.delete(this.interrupt);
             if (!this.ctx.keep) fs.rmSync(this.root, { recursive: true, force: true });
