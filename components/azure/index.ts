@@ -132,7 +132,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
     });
     if (shared) grantPeerFencing(ctx, workers);
     if (shared && cfg.backup.enabled) grantShareSnapshots(ctx, workers, shared.account);
-    if (backupGroups?.copyGroup) grantDiskCopies(ctx, workers, backupGroups.snapshotGroup, backupGroups.copyGroup);
+    if (backupGroups && copyGroup) grantDiskCopies(ctx, workers, backupGroups.snapshotGroup, copyGroup);
     if (ctx.floating && vipIp) grantVipMoving(ctx, workers, vipIp, nics, net.workerSubnetIds);
     const audit = createAudit(ctx, clientConfig, net);
     const backups = createBackup(ctx, subscriptionId, workers, backupGroups);
@@ -175,7 +175,7 @@ export function createAzureCluster(plan: ClusterPlan, cfg: ClusterConfig, parent
             backupVault: backups?.vault,
             backupPolicy: backups?.policy,
             backupAlertRule: backupAlerts,
-            backupCopyGroup: backupGroups?.copyGroup,
+            backupCopyGroup: copyGroup,
         },
         workers: pulumi.all(workers.map((w) => pulumi.all([w.vm.id, w.vm.zones, w.nic.ipConfigurations]))).apply((values) =>
             workers.map(({ plan }, i) => {

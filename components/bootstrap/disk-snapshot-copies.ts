@@ -8,10 +8,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { SCRIPTS_LOG_TAG } from "../log-events";
 import { WorkerPlan } from "../model";
 import { stateFile, BootstrapSettings, WorkerPaths } from "./settings";
 import { AZURE_ARM_URL, INSTANCE_METADATA_URL } from "./vip";
+import { renderTimerToolTimer, renderTimerToolUnit } from "./timer-tools";
 
 export const DISK_COPY_UNIT = "iguana-disk-copy.service";
 export const DISK_COPY_TIMER = "iguana-disk-copy.timer";
@@ -52,31 +52,15 @@ export function renderDiskCopyConfig(s: DiskCopySettings): string {
 }
 
 export function renderDiskCopyUnit(s: Pick<BootstrapSettings, "paths">): string {
-    return `[Unit]
-Description=iguana-ha: copy the data disks' newest backup snapshots to the disaster-recovery region (on the active worker only)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/python3 ${diskCopyPath(s.paths)} ${diskCopyConfigPath(s.paths)} run
-SyslogIdentifier=${SCRIPTS_LOG_TAG}
-TimeoutStartSec=10min
-`;
+    return renderTimerToolUnit(
+        "copy the data disks' newest backup snapshots to the disaster-recovery region (on the active worker only)",
+        diskCopyPath(s.paths),
+        diskCopyConfigPath(s.paths),
+    );
 }
 
 export function renderDiskCopyTimer(s: DiskCopySettings): string {
     const copies = s.diskCopies;
     if (!copies) throw new Error(`${DISK_COPY_TIMER}: ${s.self.name} was given no backups to copy`);
-    return `[Unit]
-Description=iguana-ha: copy the data disks' newest backups to ${copies.copyRegion} hourly, kept ${copies.keepDays} days
-
-[Timer]
-OnCalendar=${DISK_COPY_CALENDAR}
-AccuracySec=1min
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+    return renderTimerToolTimer(`copy the data disks' newest backups to ${copies.copyRegion} hourly, kept ${copies.keepDays} days`, DISK_COPY_CALENDAR, true);
 }

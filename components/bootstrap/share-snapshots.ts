@@ -7,10 +7,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { SCRIPTS_LOG_TAG } from "../log-events";
 import { WorkerPlan } from "../model";
 import { stateFile, BootstrapSettings, WorkerPaths } from "./settings";
 import { AZURE_ARM_URL, INSTANCE_METADATA_URL } from "./vip";
+import { renderTimerToolTimer, renderTimerToolUnit } from "./timer-tools";
 
 export const SHARE_SNAPSHOT_UNIT = "iguana-share-snapshot.service";
 export const SHARE_SNAPSHOT_TIMER = "iguana-share-snapshot.timer";
@@ -51,30 +51,11 @@ export function shareSnapshotCalendar(everyHours: number): string {
 }
 
 export function renderShareSnapshotUnit(s: Pick<BootstrapSettings, "paths">): string {
-    return `[Unit]
-Description=iguana-ha: snapshot the shared queue's Azure Files share (on the active worker only)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/python3 ${shareSnapshotPath(s.paths)} ${shareSnapshotConfigPath(s.paths)} run
-SyslogIdentifier=${SCRIPTS_LOG_TAG}
-TimeoutStartSec=10min
-`;
+    return renderTimerToolUnit("snapshot the shared queue's Azure Files share (on the active worker only)", shareSnapshotPath(s.paths), shareSnapshotConfigPath(s.paths));
 }
 
 export function renderShareSnapshotTimer(s: ShareSnapshotSettings): string {
     const snapshots = s.shareSnapshots;
     if (!snapshots) throw new Error(`${SHARE_SNAPSHOT_TIMER}: ${s.self.name} was given no share to snapshot`);
-    return `[Unit]
-Description=iguana-ha: snapshot the shared queue every ${snapshots.everyHours} h, kept ${snapshots.keepDays} days
-
-[Timer]
-OnCalendar=${shareSnapshotCalendar(snapshots.everyHours)}
-AccuracySec=1min
-
-[Install]
-WantedBy=timers.target
-`;
+    return renderTimerToolTimer(`snapshot the shared queue every ${snapshots.everyHours} h, kept ${snapshots.keepDays} days`, shareSnapshotCalendar(snapshots.everyHours));
 }
